@@ -1,0 +1,1 @@
+../../deluxe/src/process/names.rs

@@ -1,0 +1,55 @@
+//! Declarative, safe Unix process work.
+//!
+//! - [`process::Command`] and [`command!`]: run system commands without a shell, optionally as
+//!   another user, with typed errors.
+//! - [`process::get_real_users`]: the machine's real user accounts.
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(not(unix))]
+compile_error!("deluxe supports Unix systems only (Linux, macOS, the BSDs)");
+
+pub mod process;
+
+#[doc(hidden)]
+pub mod __private;
+
+/// The README's examples, compiled and run as doc tests so that the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
+/// Builds a [`process::Command`], checking at compile time everything that can be checked.
+///
+/// ```
+/// let ls = deluxe::command!("ls")?;
+/// let bin = deluxe::command!("ls", path = "/usr/bin:/bin")?;
+/// # Ok::<(), deluxe::process::CommandError>(())
+/// ```
+///
+/// ```no_run
+/// let apt = deluxe::command!("apt-get", user = "root")?;
+/// apt.call(["update"])?;
+/// # Ok::<(), deluxe::process::CommandError>(())
+/// ```
+///
+/// The macro evaluates to `Result<Command, CommandError>`: the program is still looked up
+/// (on `PATH`, or in `path`) and the user still checked to exist when the code runs. What it
+/// refuses to compile, each with an error on the offending token that says how to fix it:
+///
+/// - no program, or a program that is not a string literal (use [`process::Command::new`]
+///   for a name known only at run time);
+/// - a program name that is empty, holds whitespace (arguments go to `call()`), shell syntax
+///   (`| ; & $ ` < > * ?`: commands never run through a shell) or NUL, or is a relative path;
+/// - a key other than `user` and `path`, a key given twice, a value that is not a string
+///   literal;
+/// - a user name `sudo` could misread (leading `-` or `#`, whitespace, `:`, `/`, NUL);
+/// - a `path` that is empty or not absolute, or a `path` with an absolute program.
+///
+/// The checks are those of the runtime ([`process::names`]), applied earlier.
+#[macro_export]
+macro_rules! command {
+    ($($input:tt)*) => {
+        $crate::__private::__command!(($crate) $($input)*)
+    };
+}

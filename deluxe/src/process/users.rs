@@ -1,0 +1,329 @@
+//! The machine's real user accounts: people who can log in, not system accounts.
+//!
+//! [`get_real_users`] reads the system's user database and configuration; [`real_users`] is
+//! its pure core, which takes those inputs as values so it can be tested (and reused on
+//! data from elsewhere) without touching the machine.
+
+use std::collections::BTreeSet;
+use std::ffi::CStr;
+use std::io;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// The minimum UID of a real user when no `UID_MIN` is configured, and on Unix systems other
+/// than Linux (macOS and the BSDs number their first user 501 or 1000).
+pub const DEFAULT_UID_MIN: u32 = 500;
+
+/// Where `UID_MIN` is looked up on Linux, in order: the first file that exists is read.
+pub const LOGIN_DEFS: [&str; 2] = ["/etc/login.defs", "/usr/etc/login.defs"];
+
+/// The list of valid login shells; when it exists, a real user's shell must be listed in it.
+pub const SHELLS: &str = "/etc/shells";
+
+/// Shells (by file name) that mark an account as unable to log in.
+pub const NON_LOGIN_SHELLS: [&str; 6] = ["nologin", "false", "true", "sync", "shutdown", "halt"];
+
+/// One account of the user database, as [`real_users`] sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Account {
+    /// The login name.
+    pub name: String,
+    /// The numeric user id.
+    pub uid: u32,
+    /// The login shell, empty when the field is empty.
+    pub shell: String,
+}
+
+impl Account {
+    /// Builds an account entry.
+    ///
+    /// ```
+    /// use deluxe::process::Account;
+    ///
+    /// let alice = Account::new("alice", 1000, "/bin/bash");
+    /// assert_eq!(alice.uid, 1000);
+    /// ```
+    pub fn new(name: impl Into<String>, uid: u32, shell: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            uid,
+            shell: shell.into(),
+        }
+    }
+}
+
+/// Returns the set of real user accounts on this machine: every account whose UID is at least
+/// `UID_MIN` and whose shell is a login shell.
+///
+/// On Linux, `UID_MIN` is read from `/etc/login.defs` (or `/usr/etc/login.defs` when the
+/// former does not exist); where no value is configured, and on other Unix systems, the minimum
+/// is [`DEFAULT_UID_MIN`]. A login shell is non-empty, is not a `nologin`/`false`-style shell,
+/// and is listed in `/etc/shells` when that file exists. Accounts come from the system's user
+/// database through `getpwent`, so every NSS source (files, LDAP, sssd, ...) counts.
+///
+/// # Errors
+///
+/// Fails when the configuration files exist but cannot be read, or when the user database
+/// reports an error while being enumerated.
+///
+/// ```
+/// let users = deluxe::process::get_real_users()?;
+/// for name in &users {
+///     println!("{name}");
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn get_real_users() -> io::Result<BTreeSet<String>> {
+    let login_defs = if cfg!(target_os = "linux") {
+        read_first_existing(&LOGIN_DEFS)?
+    } else {
+        None
+    };
+    let shells = read_optional(Path::new(SHELLS))?;
+    Ok(real_users(
+        login_defs.as_deref(),
+        shells.as_deref(),
+        all_accounts()?,
+    ))
+}
+
+/// The pure core of [`get_real_users`]: from the text of `login.defs` (`None` when there is
+/// none), the text of `/etc/shells` (`None` when there is none) and the accounts, the names of
+/// the real users.
+///
+/// ```
+/// use deluxe::process::{real_users, Account};
+///
+/// let accounts = [
+///     Account::new("root", 0, "/bin/bash"),
+///     Account::new("alice", 1000, "/bin/bash"),
+///     Account::new("svc", 1001, "/usr/sbin/nologin"),
+///     Account::new("bob", 1002, "/bin/zsh"),
+/// ];
+/// let users = real_users(Some("UID_MIN\t1000\n"), Some("/bin/bash\n"), accounts);
+/// assert_eq!(users.into_iter().collect::<Vec<_>>(), ["alice"]);
+/// ```
+pub fn real_users(
+    login_defs: Option<&str>,
+    shells: Option<&str>,
+    accounts: impl IntoIterator<Item = Account>,
+) -> BTreeSet<String> {
+    let uid_min = login_defs
+        .and_then(parse_uid_min)
+        .unwrap_or(DEFAULT_UID_MIN);
+    accounts
+        .into_iter()
+        .filter(|account| account.uid >= uid_min && is_login_shell(&account.shell, shells))
+        .map(|account| account.name)
+        .collect()
+}
+
+/// Reads `UID_MIN` from the text of a `login.defs` file.
+///
+/// Lines are `NAME VALUE`, separated by spaces or tabs; `#` starts a comment; the value may be
+/// decimal, octal (`0750`) or hexadecimal (`0x3e8`), optionally in double quotes. When the
+/// name occurs more than once the last valid occurrence wins. `None` when there is no valid
+/// `UID_MIN`.
+///
+/// ```
+/// use deluxe::process::parse_uid_min;
+///
+/// assert_eq!(parse_uid_min("# users\nUID_MIN\t\t 1000\n"), Some(1000));
+/// assert_eq!(parse_uid_min("UID_MIN 0x3e8"), Some(1000));
+/// assert_eq!(parse_uid_min("UID_MIN 01750"), Some(1000));
+/// assert_eq!(parse_uid_min("UID_MIN 500\nUID_MIN 2000"), Some(2000));
+/// assert_eq!(parse_uid_min("SYS_UID_MIN 100"), None);
+/// ```
+pub fn parse_uid_min(login_defs: &str) -> Option<u32> {
+    login_defs.lines().rev().find_map(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut fields = line.split_ascii_whitespace();
+        match (fields.next(), fields.next(), fields.next()) {
+            (Some("UID_MIN"), Some(value), None) => parse_number(unquote(value)),
+            _ => None,
+        }
+    })
+}
+
+/// Whether `shell` lets its account log in: it is non-empty, is not a `nologin`/`false`-style
+/// shell, and, when the text of `/etc/shells` is given, is listed there.
+///
+/// ```
+/// use deluxe::process::is_login_shell;
+///
+/// assert!(is_login_shell("/bin/bash", None));
+/// assert!(!is_login_shell("/usr/sbin/nologin", None));
+/// assert!(!is_login_shell("", None));
+/// assert!(!is_login_shell("/bin/zsh", Some("/bin/sh\n/bin/bash\n")));
+/// ```
+pub fn is_login_shell(shell: &str, shells: Option<&str>) -> bool {
+    let shell = shell.trim();
+    let file_name = shell.rsplit('/').next().unwrap_or(shell);
+    if shell.is_empty() || NON_LOGIN_SHELLS.contains(&file_name) {
+        return false;
+    }
+    shells.is_none_or(|listed| {
+        listed
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or_default().trim())
+            .any(|line| line == shell)
+    })
+}
+
+/// Every account of the system's user database, read through `getpwent` (so every NSS source
+/// counts). Accounts whose name or shell is not UTF-8 are skipped with a `log` warning.
+///
+/// # Errors
+///
+/// Fails when the user database reports an error while being enumerated.
+///
+/// ```
+/// let accounts = deluxe::process::all_accounts()?;
+/// assert!(accounts.iter().any(|account| account.uid == 0));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn all_accounts() -> io::Result<Vec<Account>> {
+    // getpwent keeps one cursor for the whole process: two enumerations at once would skip
+    // and repeat entries, so they take turns.
+    static ENUMERATION: Mutex<()> = Mutex::new(());
+    let _turn = ENUMERATION
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+
+    let mut accounts = Vec::new();
+    // SAFETY: rewinding the database cursor; serialised by the lock above.
+    unsafe { libc::setpwent() };
+    let result = loop {
+        nix::errno::Errno::clear();
+        // SAFETY: serialised by the lock above; the returned entry is copied out before the
+        // next call can overwrite it.
+        let entry = unsafe { libc::getpwent() };
+        if entry.is_null() {
+            break match nix::errno::Errno::last() {
+                // glibc reports the end of the database as "no error" or ENOENT.
+                nix::errno::Errno::UnknownErrno | nix::errno::Errno::ENOENT => Ok(accounts),
+                errno => Err(io::Error::from(errno)),
+            };
+        }
+        // SAFETY: a non-null entry from getpwent points to a valid passwd record whose string
+        // fields are NUL-terminated (pw_shell may be null on some systems).
+        let (name, uid, shell) = unsafe {
+            let entry = &*entry;
+            let shell = if entry.pw_shell.is_null() {
+                c""
+            } else {
+                CStr::from_ptr(entry.pw_shell)
+            };
+            (CStr::from_ptr(entry.pw_name), entry.pw_uid, shell)
+        };
+        match (name.to_str(), shell.to_str()) {
+            (Ok(name), Ok(shell)) => accounts.push(Account::new(name, uid, shell)),
+            _ => {
+                log::warn!("skipping account {name:?} (uid {uid}): its name or shell is not UTF-8")
+            }
+        }
+    };
+    // SAFETY: closing the cursor opened above; serialised by the lock.
+    unsafe { libc::endpwent() };
+    result
+}
+
+fn unquote(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'))
+        .unwrap_or(value)
+}
+
+/// `strtoul(value, _, 0)` without its leniency: the whole value must be a number.
+fn parse_number(value: &str) -> Option<u32> {
+    let (digits, radix) = if let Some(hex) = value
+        .strip_prefix("0x")
+        .or_else(|| value.strip_prefix("0X"))
+    {
+        (hex, 16)
+    } else if value.len() > 1 && value.starts_with('0') {
+        (&value[1..], 8)
+    } else {
+        (value, 10)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u32::from_str_radix(digits, radix).ok()
+}
+
+fn read_first_existing(paths: &[&str]) -> io::Result<Option<String>> {
+    for path in paths {
+        if let Some(text) = read_optional(Path::new(path))? {
+            return Ok(Some(text));
+        }
+    }
+    Ok(None)
+}
+
+/// The file's text, `None` when it does not exist. Invalid UTF-8 is replaced, not refused:
+/// one odd byte in a comment must not hide the whole file.
+fn read_optional(path: &Path) -> io::Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(io::Error::new(
+            error.kind(),
+            format!("cannot read {}: {error}", path.display()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_follow_strtoul_base_zero() {
+        assert_eq!(parse_number("0"), Some(0));
+        assert_eq!(parse_number("1000"), Some(1000));
+        assert_eq!(parse_number("0X3E8"), Some(1000));
+        assert_eq!(parse_number("0x"), None);
+        assert_eq!(parse_number("08"), None);
+        assert_eq!(parse_number("+5"), None);
+        assert_eq!(parse_number("-5"), None);
+        assert_eq!(parse_number("12abc"), None);
+        assert_eq!(parse_number("4294967296"), None);
+    }
+
+    #[test]
+    fn last_valid_uid_min_wins_and_invalid_ones_are_skipped() {
+        let text = "UID_MIN 1000\nUID_MIN\tbogus\n";
+        assert_eq!(parse_uid_min(text), Some(1000));
+        assert_eq!(parse_uid_min("UID_MIN \"2000\" # quoted\n"), Some(2000));
+        assert_eq!(parse_uid_min("#UID_MIN 1000\n"), None);
+        assert_eq!(parse_uid_min("UID_MIN\n"), None);
+        assert_eq!(parse_uid_min("UID_MIN 1000 1001\n"), None);
+        assert_eq!(parse_uid_min("uid_min 1000\n"), None);
+        assert_eq!(parse_uid_min("  \tUID_MIN\t0x10\r\n"), Some(16));
+    }
+
+    #[test]
+    fn shells_list_is_exact_and_ignores_comments() {
+        let shells = "# valid shells\n/bin/sh\n  /bin/bash  \n";
+        assert!(is_login_shell("/bin/bash", Some(shells)));
+        assert!(!is_login_shell("/bin/bas", Some(shells)));
+        assert!(!is_login_shell("/bin/false", Some("/bin/false\n")));
+        assert!(!is_login_shell("/usr/bin/false", None));
+        assert!(!is_login_shell("/sbin/nologin", None));
+        assert!(!is_login_shell("   ", None));
+    }
+
+    #[test]
+    fn no_login_defs_means_default_minimum() {
+        let accounts = [
+            Account::new("old", 499, "/bin/sh"),
+            Account::new("mac", 501, "/bin/zsh"),
+        ];
+        let users = real_users(None, None, accounts.clone());
+        assert_eq!(users, BTreeSet::from(["mac".to_owned()]));
+        let users = real_users(Some("no value here"), None, accounts);
+        assert_eq!(users, BTreeSet::from(["mac".to_owned()]));
+    }
+}

@@ -1,0 +1,549 @@
+//! `Command` against real programs: resolution, byte-exact arguments, typed failures, large
+//! concurrent streams, options, and `sudo`.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use deluxe::process::names::{ProgramProblem, UserNameProblem};
+use deluxe::process::{CallOptions, Command, CommandError, NO_ARGS};
+
+use common::{TEST_USER, has_sudo_setup};
+
+fn sh(script: &str) -> Result<Vec<u8>, CommandError> {
+    Command::new("sh")?.call(["-c", script])
+}
+
+#[test]
+fn new_resolves_on_path_to_an_absolute_executable() {
+    let ls = Command::new("ls").unwrap();
+    assert!(ls.program().is_absolute(), "{:?}", ls.program());
+    assert!(ls.program().ends_with("ls"));
+    assert_eq!(ls.name(), "ls");
+    assert_eq!(ls.run_as(), None);
+}
+
+#[test]
+fn with_path_searches_only_the_given_directories_in_order() {
+    let dir = tempdir("with-path");
+    let first = dir.join("first");
+    let second = dir.join("second");
+    for d in [&first, &second] {
+        std::fs::create_dir(d).unwrap();
+        let tool = d.join("tool");
+        std::fs::write(&tool, format!("#!/bin/sh\necho {}\n", d.display())).unwrap();
+        chmod(&tool, 0o755);
+    }
+    let list = format!("{}:{}", first.display(), second.display());
+    let tool = Command::with_path("tool", &list).unwrap();
+    assert_eq!(tool.program(), first.join("tool"));
+    assert_eq!(
+        tool.call(NO_ARGS).unwrap(),
+        format!("{}\n", first.display()).into_bytes()
+    );
+    let only_second = Command::with_path("tool", &second).unwrap();
+    assert_eq!(only_second.program(), second.join("tool"));
+    // A non-executable file is passed over, not picked.
+    chmod(&first.join("tool"), 0o644);
+    assert_eq!(
+        Command::with_path("tool", &list).unwrap().program(),
+        second.join("tool")
+    );
+    assert!(matches!(
+        Command::with_path("ls", &list),
+        Err(CommandError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn not_found_names_the_program_and_every_place_searched() {
+    let error = Command::with_path("no-such-tool-xyz", "/usr/bin:/bin").unwrap_err();
+    match &error {
+        CommandError::NotFound { program, searched } => {
+            assert_eq!(program, "no-such-tool-xyz");
+            assert_eq!(
+                searched,
+                &[PathBuf::from("/usr/bin"), PathBuf::from("/bin")]
+            );
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert_eq!(
+        error.to_string(),
+        "program `no-such-tool-xyz` not found; searched /usr/bin, /bin"
+    );
+
+    let error = Command::new("no-such-tool-xyz").unwrap_err();
+    let CommandError::NotFound { searched, .. } = error else {
+        panic!("{error:?}")
+    };
+    let path = std::env::var_os("PATH").unwrap();
+    let expected: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .collect();
+    assert_eq!(searched, expected);
+}
+
+#[test]
+fn absolute_paths_are_checked_to_be_executable_files() {
+    assert_eq!(
+        Command::new("/bin/sh").unwrap().program(),
+        Path::new("/bin/sh")
+    );
+    assert!(matches!(
+        Command::new("/etc/passwd"),
+        Err(CommandError::NotExecutable { path }) if path == Path::new("/etc/passwd")
+    ));
+    assert!(matches!(
+        Command::new("/tmp"),
+        Err(CommandError::NotExecutable { .. })
+    ));
+    assert!(matches!(
+        Command::new("/no/such/program"),
+        Err(CommandError::NotFound { searched, .. }) if searched == [PathBuf::from("/no/such/program")]
+    ));
+}
+
+#[test]
+fn names_that_can_name_no_program_are_refused_with_the_macros_rules() {
+    let cases: [(&[u8], ProgramProblem); 6] = [
+        (b"", ProgramProblem::Empty),
+        (b"ls -la", ProgramProblem::Whitespace),
+        (b"ls|wc", ProgramProblem::ShellSyntax(b'|')),
+        (b"echo$HOME", ProgramProblem::ShellSyntax(b'$')),
+        (b"bin/tool", ProgramProblem::RelativePath),
+        (b"ls\0", ProgramProblem::Nul),
+    ];
+    for (name, expected) in cases {
+        match Command::new(OsStr::from_bytes(name)) {
+            Err(CommandError::InvalidProgram { problem, .. }) => assert_eq!(problem, expected),
+            other => panic!("{name:?}: expected InvalidProgram, got {other:?}"),
+        }
+    }
+    let message = Command::new("ls -la").unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "program name \"ls -la\" contains whitespace; give the program alone and pass its \
+         arguments to `call()`"
+    );
+    assert!(matches!(
+        Command::with_path("ls", "bin:/usr/bin"),
+        Err(CommandError::InvalidSearchPath { path }) if path == Path::new("bin")
+    ));
+}
+
+#[test]
+fn arguments_reach_the_program_byte_for_byte() {
+    let args: Vec<&OsStr> = [
+        &b"$HOME"[..],
+        b"; rm -rf /",
+        b"`id`",
+        b"*",
+        b"two words",
+        b"'quoted' \"double\"",
+        b"\\n",
+        b"",
+        b"\xff\xfe not utf-8",
+        b"-n",
+        b"\n",
+    ]
+    .into_iter()
+    .map(OsStr::from_bytes)
+    .collect();
+    let printf = Command::new("printf").unwrap();
+    let mut call = vec![OsStr::new("%s\\0")];
+    call.extend(&args);
+    let output = printf.call(&call).unwrap();
+    let expected: Vec<u8> = args
+        .iter()
+        .flat_map(|arg| arg.as_bytes().iter().copied().chain([0]))
+        .collect();
+    assert_eq!(output, expected);
+}
+
+#[test]
+fn a_non_zero_exit_is_typed_with_code_and_stderr() {
+    let error = sh("echo out; echo 'something broke' >&2; exit 3").unwrap_err();
+    match &error {
+        CommandError::Exit {
+            program,
+            code,
+            stderr,
+        } => {
+            assert!(program.ends_with("sh"));
+            assert_eq!(*code, 3);
+            assert_eq!(stderr, "something broke\n");
+        }
+        other => panic!("expected Exit, got {other:?}"),
+    }
+    assert_eq!(error.stderr(), Some("something broke\n"));
+    assert!(
+        error
+            .to_string()
+            .ends_with("exited with code 3: something broke")
+    );
+
+    let error = Command::new("false").unwrap().call(NO_ARGS).unwrap_err();
+    assert!(matches!(error, CommandError::Exit { code: 1, .. }));
+}
+
+#[test]
+fn a_signal_death_is_typed_with_the_signal_name() {
+    let error = sh("echo dying >&2; kill -KILL $$").unwrap_err();
+    match &error {
+        CommandError::Signal {
+            signal,
+            signal_name,
+            core_dumped,
+            stderr,
+            ..
+        } => {
+            assert_eq!(*signal, libc::SIGKILL);
+            assert_eq!(signal_name, "SIGKILL");
+            assert!(!core_dumped);
+            assert_eq!(stderr, "dying\n");
+        }
+        other => panic!("expected Signal, got {other:?}"),
+    }
+    assert!(
+        error
+            .to_string()
+            .contains("was killed by SIGKILL (signal 9): dying"),
+        "{error}"
+    );
+    let error = sh("kill -TERM $$").unwrap_err();
+    assert!(
+        matches!(error, CommandError::Signal { signal: 15, ref signal_name, .. } if signal_name == "SIGTERM")
+    );
+}
+
+#[test]
+fn stderr_kept_in_errors_is_the_last_64_kib() {
+    let error = sh("head -c 300000 /dev/zero | tr '\\0' x >&2; echo END >&2; exit 1").unwrap_err();
+    let stderr = error.stderr().unwrap();
+    assert_eq!(stderr.len(), deluxe::process::command::STDERR_CAP);
+    assert!(stderr.ends_with("xxxEND\n"));
+    assert!(error.to_string().len() < 500, "Display stays short");
+}
+
+#[test]
+fn fifty_megabytes_in_and_on_both_streams_at_once_do_not_deadlock() {
+    const SIZE: usize = 50 * 1024 * 1024;
+    let input: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    // tee copies stdin to stdout and to stderr as it reads: the three pipes are busy at once.
+    let tee = Command::new("sh").unwrap();
+    let options = CallOptions::new().input(input.clone());
+    let output = tee
+        .call_with(["-c", "tee /dev/stderr; exit 7"], &options)
+        .unwrap_err();
+    let CommandError::Exit {
+        code: 7, stderr, ..
+    } = &output
+    else {
+        panic!("{output:?}")
+    };
+    // Binary bytes are replaced by U+FFFD, cut on a character boundary within the cap.
+    let cap = deluxe::process::command::STDERR_CAP;
+    assert!((cap - 3..=cap).contains(&stderr.len()), "{}", stderr.len());
+
+    let output = tee.call_with(["-c", "tee /dev/stderr"], &options).unwrap();
+    assert_eq!(output.len(), SIZE);
+    assert!(output == input);
+
+    // 50 MB on stdout and 50 MB on stderr, written at the same time, no input.
+    let both = sh("head -c 52428800 /dev/zero & head -c 52428800 /dev/zero >&2; wait").unwrap();
+    assert_eq!(both.len(), SIZE);
+}
+
+#[test]
+fn a_program_that_ignores_its_input_is_not_an_error() {
+    let options = CallOptions::new().input(vec![b'x'; 4 * 1024 * 1024]);
+    let output = Command::new("echo")
+        .unwrap()
+        .call_with(["done"], &options)
+        .unwrap();
+    assert_eq!(output, b"done\n");
+}
+
+#[test]
+fn stdin_is_empty_without_input() {
+    assert_eq!(Command::new("cat").unwrap().call(NO_ARGS).unwrap(), b"");
+}
+
+#[test]
+fn capture_false_lets_stdout_through_and_returns_nothing() {
+    // The probe runs `echo through` with capture off, then says how many bytes it got back:
+    // the program's output must reach the probe's own stdout, before the probe's report.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
+        .arg("passthrough")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, b"through\nreturned 0 bytes\n");
+}
+
+#[test]
+fn cwd_and_env_apply_and_env_replaces_the_environment() {
+    let options = CallOptions::new().cwd("/tmp").env([("ONLY", "this one")]);
+    assert_eq!(
+        Command::new("pwd")
+            .unwrap()
+            .call_with(NO_ARGS, &options)
+            .unwrap(),
+        b"/tmp\n"
+    );
+    assert_eq!(
+        Command::new("env")
+            .unwrap()
+            .call_with(NO_ARGS, &options)
+            .unwrap(),
+        b"ONLY=this one\n"
+    );
+    let empty = CallOptions::new().env(Vec::<(String, String)>::new());
+    assert_eq!(
+        Command::new("env")
+            .unwrap()
+            .call_with(NO_ARGS, &empty)
+            .unwrap(),
+        b""
+    );
+}
+
+#[test]
+fn a_missing_working_directory_is_not_command_not_found() {
+    let options = CallOptions::new().cwd("/no/such/dir");
+    match Command::new("pwd").unwrap().call_with(NO_ARGS, &options) {
+        Err(CommandError::WorkingDirectory { path, source }) => {
+            assert_eq!(path, Path::new("/no/such/dir"));
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected WorkingDirectory, got {other:?}"),
+    }
+    let options = CallOptions::new().cwd("/etc/passwd");
+    assert!(matches!(
+        Command::new("pwd").unwrap().call_with(NO_ARGS, &options),
+        Err(CommandError::WorkingDirectory { .. })
+    ));
+}
+
+#[test]
+fn unpassable_arguments_and_environment_are_typed_errors() {
+    let echo = Command::new("echo").unwrap();
+    assert!(matches!(
+        echo.call([OsStr::from_bytes(b"a\0b")]),
+        Err(CommandError::InvalidArgument { .. })
+    ));
+    for bad in [("A=B", "1"), ("", "1"), ("K", "v\0")] {
+        let options = CallOptions::new().env([bad]);
+        assert!(
+            matches!(
+                echo.call_with(NO_ARGS, &options),
+                Err(CommandError::InvalidArgument { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn user_names_are_validated_before_reaching_sudo() {
+    let id = Command::new("id").unwrap();
+    let cases = [
+        ("", UserNameProblem::Empty),
+        ("-r", UserNameProblem::LeadingDash),
+        ("--help", UserNameProblem::LeadingDash),
+        ("#0", UserNameProblem::LeadingHash),
+        ("a b", UserNameProblem::Whitespace),
+        ("a:b", UserNameProblem::Colon),
+        ("a/b", UserNameProblem::Slash),
+        ("a\0b", UserNameProblem::Nul),
+    ];
+    for (name, expected) in cases {
+        match id.clone().user(name) {
+            Err(CommandError::InvalidUser { user, problem }) => {
+                assert_eq!(user, name);
+                assert_eq!(problem, expected);
+            }
+            other => panic!("{name:?}: expected InvalidUser, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        id.user("no-such-user-xyz"),
+        Err(CommandError::UnknownUser { user }) if user == "no-such-user-xyz"
+    ));
+}
+
+#[test]
+fn a_missing_sudo_is_its_own_error() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
+        .args(["user", "root"])
+        .env("PATH", "/nonexistent-a:/nonexistent-b")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("SudoMissing"), "{stdout}");
+    assert!(stdout.contains("/nonexistent-a") && stdout.contains("/nonexistent-b"));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "running a command as another user needs `sudo`, which is not installed; searched \
+         /nonexistent-a, /nonexistent-b"
+    );
+}
+
+#[test]
+fn commands_run_as_another_user_through_sudo() {
+    if !has_sudo_setup("commands_run_as_another_user_through_sudo") {
+        return;
+    }
+    let id = Command::new("id").unwrap().user(TEST_USER).unwrap();
+    assert_eq!(id.run_as(), Some(TEST_USER));
+    assert_eq!(
+        id.call(["-un"]).unwrap(),
+        format!("{TEST_USER}\n").into_bytes()
+    );
+    // Real, effective ids are the user's, not root's.
+    let uid = nix::unistd::User::from_name(TEST_USER)
+        .unwrap()
+        .unwrap()
+        .uid;
+    assert_eq!(id.call(["-ru"]).unwrap(), format!("{uid}\n").into_bytes());
+
+    // Arguments still arrive byte for byte through sudo.
+    let printf = Command::new("printf").unwrap().user(TEST_USER).unwrap();
+    assert_eq!(
+        printf.call(["%s|", "-u", "root", "$(id)", "a b"]).unwrap(),
+        b"-u|root|$(id)|a b|"
+    );
+
+    // Input, working directory and environment apply to the program run as the user.
+    let options = CallOptions::new()
+        .input("from stdin")
+        .cwd("/tmp")
+        .env([("GREETING", "hello there")]);
+    let sh = Command::new("sh").unwrap().user(TEST_USER).unwrap();
+    let output = sh
+        .call_with(["-c", "cat; echo; pwd; id -un"], &options)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(output).unwrap(),
+        format!("from stdin\n/tmp\n{TEST_USER}\n")
+    );
+    // The environment given is the whole environment of the program, whatever sudo keeps.
+    let env = Command::new("env").unwrap().user(TEST_USER).unwrap();
+    assert_eq!(
+        env.call_with(NO_ARGS, &options).unwrap(),
+        b"GREETING=hello there\n"
+    );
+
+    // Failures keep their type through sudo.
+    let error = sh.call(["-c", "echo nope >&2; exit 5"]).unwrap_err();
+    assert!(matches!(error, CommandError::Exit { code: 5, ref stderr, .. } if stderr == "nope\n"));
+    let error = sh.call(["-c", "kill -KILL $$"]).unwrap_err();
+    assert!(
+        matches!(error, CommandError::Signal { signal: 9, .. }),
+        "{error:?}"
+    );
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn call_async_has_the_same_behaviour_on_tokio() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let cat = Command::new("sh").unwrap();
+        let input: Vec<u8> = (0..20 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+        let options = CallOptions::new().input(input.clone());
+        let output = cat
+            .call_async(["-c", "tee /dev/stderr"], &options)
+            .await
+            .unwrap();
+        assert!(output == input);
+
+        let error = cat
+            .call_async(["-c", "echo bad >&2; exit 4"], &CallOptions::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, CommandError::Exit { code: 4, ref stderr, .. } if stderr == "bad\n")
+        );
+        let error = cat
+            .call_async(["-c", "kill -TERM $$"], &CallOptions::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, CommandError::Signal { signal: 15, .. }));
+
+        let options = CallOptions::new()
+            .cwd("/tmp")
+            .env([("X", "1")])
+            .capture(true);
+        let output = cat.call_async(["-c", "pwd"], &options).await.unwrap();
+        assert_eq!(output, b"/tmp\n");
+        let env = Command::new("env").unwrap();
+        assert_eq!(env.call_async(NO_ARGS, &options).await.unwrap(), b"X=1\n");
+        let options = CallOptions::new().capture(false);
+        assert!(
+            cat.call_async(["-c", "true"], &options)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    });
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn dropping_call_async_kills_and_reaps_the_child() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempdir("async-drop");
+    let pidfile = dir.join("pid");
+    runtime.block_on(async {
+        let sh = Command::new("sh").unwrap();
+        let script = format!(
+            "echo $$ > {}.tmp; mv {0}.tmp {0}; exec sleep 1000",
+            pidfile.display()
+        );
+        let options = CallOptions::new();
+        let call = sh.call_async(["-c", &script], &options);
+        tokio::pin!(call);
+        let started = async {
+            while !pidfile.exists() {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::select! {
+            result = &mut call => panic!("sleep 1000 returned: {result:?}"),
+            () = started => {}
+        }
+        // `call` is dropped here, with the child still running.
+    });
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The child was killed when the future was dropped (`sleep 1000` never returns by itself).
+    assert!(
+        common::wait_gone(pid, std::time::Duration::from_secs(30)),
+        "child {pid} still alive after the call was dropped"
+    );
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("deluxe-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}

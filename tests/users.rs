@@ -1,0 +1,80 @@
+//! `get_real_users` against this machine's real user database.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use deluxe::process::get_real_users;
+
+use common::{NOLOGIN_USER, SYSTEM_USER, TEST_USER, has_sudo_setup};
+
+/// The real users computed another way: `getent passwd` (NSS), the last `UID_MIN` line of
+/// login.defs read with a plain split, and `/etc/shells` as a list of lines.
+fn real_users_by_hand() -> BTreeSet<String> {
+    let passwd = std::process::Command::new("getent")
+        .arg("passwd")
+        .output()
+        .unwrap();
+    assert!(passwd.status.success());
+    let uid_min = std::fs::read_to_string("/etc/login.defs")
+        .ok()
+        .and_then(|text| {
+            text.lines().rev().find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                (fields.len() == 2 && fields[0] == "UID_MIN").then(|| fields[1].parse().ok())?
+            })
+        })
+        .unwrap_or(500u32);
+    let shells = std::fs::read_to_string("/etc/shells").ok();
+    String::from_utf8(passwd.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            let (name, uid, shell) = (fields[0], fields[2].parse::<u32>().ok()?, fields[6]);
+            let listed = shells
+                .as_deref()
+                .is_none_or(|shells| shells.lines().any(|l| l.trim() == shell));
+            let nologin = ["nologin", "false", "true", "sync", "shutdown", "halt"]
+                .contains(&shell.rsplit('/').next().unwrap());
+            (uid >= uid_min && !shell.is_empty() && !nologin && listed).then(|| name.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn matches_the_user_database_read_another_way() {
+    let users = get_real_users().unwrap();
+    assert_eq!(users, real_users_by_hand());
+    assert!(!users.contains("root"), "root is below UID_MIN");
+}
+
+#[test]
+fn test_accounts_are_classified() {
+    if !has_sudo_setup("test_accounts_are_classified") {
+        return;
+    }
+    let users = get_real_users().unwrap();
+    assert!(users.contains(TEST_USER), "{users:?}");
+    assert!(!users.contains(NOLOGIN_USER), "nologin shell: {users:?}");
+    assert!(!users.contains(SYSTEM_USER), "below UID_MIN: {users:?}");
+}
+
+#[test]
+fn concurrent_enumerations_see_the_same_accounts() {
+    let expected = deluxe::process::all_accounts().unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(|| {
+                (0..20)
+                    .map(|_| deluxe::process::all_accounts().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for thread in threads {
+        for accounts in thread.join().unwrap() {
+            assert_eq!(accounts, expected);
+        }
+    }
+}
