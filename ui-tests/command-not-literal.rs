@@ -1,0 +1,4 @@
+fn main() {
+    let name = "ls";
+    let _ = deluxe::command!(name);
+}
