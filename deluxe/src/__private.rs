@@ -8,3 +8,9 @@ pub use deluxe_macros::__command;
 pub fn invalid_command() -> Result<Command, CommandError> {
     unreachable!("`command!` reported a compile error")
 }
+
+/// Makes controllers in this process signal with `kill` and wait on the pidfile lock, as
+/// they do where pidfds are missing, so that tests exercise that path on Linux too.
+pub fn use_portable_signalling() {
+    crate::process::daemon::force_portable();
+}

@@ -1,0 +1,320 @@
+//! Daemons: a plain type that implements [`Daemon`], driven by a [`Controller`].
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use deluxe::process::daemon::{self, Config, Controller, Daemon};
+//!
+//! struct Ticker {
+//!     every: Duration,
+//! }
+//!
+//! impl Daemon for Ticker {
+//!     fn config() -> Config {
+//!         Config::new("/run/ticker.pid").log_file("/var/log/ticker.log")
+//!     }
+//!
+//!     fn run(&self) {
+//!         // Until `stop` is called: `wait_for_stop` wakes up early when it is.
+//!         while !daemon::wait_for_stop(self.every) {
+//!             println!("tick");
+//!         }
+//!     }
+//!
+//!     fn on_user1(&self) {
+//!         println!("SIGUSR1: any code may run here, on an ordinary thread");
+//!     }
+//!
+//!     fn atexit(&self) {
+//!         println!("stopping");
+//!     }
+//! }
+//!
+//! let controller = Controller::new(Ticker { every: Duration::from_secs(1) });
+//! let pid = controller.start()?;       // returns once the daemon is really up
+//! controller.signal_user1()?;
+//! controller.stop()?;                  // SIGTERM, then SIGKILL after the stop timeout
+//! # Ok::<(), deluxe::process::daemon::DaemonError>(())
+//! ```
+//!
+//! How it works, and what it guarantees:
+//!
+//! - `start` forks twice (the daemon is not a session leader, so it can never acquire a
+//!   controlling terminal), and between the forks and until the daemon is ready the child makes
+//!   only async-signal-safe system calls on data prepared before forking: starting a daemon
+//!   from a multi-threaded program (a test harness, a tokio runtime) cannot deadlock on a lock
+//!   another thread held when the process was copied. std's stdout and stderr locks are taken
+//!   across the fork so that the daemon's `println!` never finds them held by a thread it does
+//!   not have.
+//! - The daemon locks its pidfile for its whole life, then tells the controller "ready" over
+//!   a pipe: `start` returns the pid only then, and any failure before (missing working
+//!   directory, pidfile held or unwritable, ...) comes back as a [`DaemonError`].
+//! - A pidfile nobody holds means "not running", whatever pid it names: a stale pidfile whose
+//!   pid now belongs to another process is never signalled. On Linux the controller signals
+//!   through a pidfd, after checking that the process holds the pidfile open, so a recycled pid
+//!   is never hit.
+//! - Signals are blocked in the daemon and received by a dedicated thread; hooks run on
+//!   another ordinary thread, never inside a signal handler: any code is allowed in them.
+//! - `stop` waits for the exit on the pidfd (or the pidfile lock): it returns as soon as the
+//!   daemon is gone, without sleep-polling.
+
+mod controller;
+mod error;
+mod pidfile;
+mod readiness;
+mod signals;
+mod sys;
+mod target;
+mod worker;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use controller::Controller;
+pub use error::DaemonError;
+pub use signals::{stop_requested, wait_for_stop};
+
+/// See `__private::use_portable_signalling`.
+pub(crate) fn force_portable() {
+    target::PORTABLE.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A process id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pid(pub(crate) u32);
+
+impl Pid {
+    /// The number.
+    ///
+    /// ```
+    /// # fn show(pid: deluxe::process::daemon::Pid) {
+    /// println!("kill -USR1 {}", pid.as_u32());
+    /// # }
+    /// ```
+    pub fn as_u32(self) -> u32 {
+        self.0
+    }
+
+    pub(crate) fn raw(self) -> libc::pid_t {
+        self.0 as libc::pid_t
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<Pid> for u32 {
+    fn from(pid: Pid) -> Self {
+        pid.0
+    }
+}
+
+/// What the pidfile says about the daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The daemon runs: process `pid` holds the pidfile.
+    Running {
+        /// The daemon's pid.
+        pid: Pid,
+    },
+    /// There is no pidfile.
+    Stopped,
+    /// A pidfile exists but no process holds it: the daemon died without cleaning up (it was
+    /// killed, for instance). `pid` is what the file says, if anything readable.
+    Stale {
+        /// The pid written in the stale pidfile.
+        pid: Option<Pid>,
+    },
+}
+
+/// How [`Controller::stop`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// The daemon exited after `SIGTERM`, within the stop timeout.
+    Graceful,
+    /// The daemon ignored `SIGTERM` for the whole stop timeout and was killed with `SIGKILL`.
+    Killed,
+    /// The daemon was not running (a stale pidfile, if any, was removed).
+    NotRunning,
+}
+
+/// A daemon's settings: its pidfile, working directory, timeouts, umask and log file.
+///
+/// The fields can be read and set directly; the methods of the same names set them in a
+/// chain.
+///
+/// ```
+/// use std::time::Duration;
+/// use deluxe::process::daemon::Config;
+///
+/// let config = Config::new("/run/ticker.pid")
+///     .workdir("/var/lib/ticker")
+///     .stop_timeout(Duration::from_secs(5))
+///     .umask(0o027)
+///     .log_file("/var/log/ticker.log");
+/// assert_eq!(config.workdir, std::path::Path::new("/var/lib/ticker"));
+/// assert_eq!(config.grace(), Duration::from_millis(2500));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The pidfile: locked by the daemon for its whole life, holding its pid. Relative paths
+    /// are taken from the controller's working directory.
+    pub pidfile: PathBuf,
+    /// The daemon's working directory; it must exist. Default `/`.
+    pub workdir: PathBuf,
+    /// How long `stop` waits after `SIGTERM` before sending `SIGKILL`. Default 10 s.
+    pub stop_timeout: Duration,
+    /// How long `run` has, after a stop request, to return before the daemon runs `atexit`
+    /// itself and exits. `None` (the default): half the stop timeout, so that `atexit` runs
+    /// before `stop` resorts to `SIGKILL`. `Some(Duration::MAX)`: wait for `run` however long
+    /// (then only `SIGKILL` ends a daemon whose `run` never returns).
+    pub stop_grace: Option<Duration>,
+    /// How long `start` waits for the daemon to be ready before killing it. Default 30 s.
+    pub start_timeout: Duration,
+    /// The daemon's umask (permission bits only). Default `0o022`.
+    pub umask: u32,
+    /// Where the daemon's stdout and stderr are appended; `None` (the default): `/dev/null`.
+    pub log_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The stop timeout unless set.
+    pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The start timeout unless set.
+    pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The umask unless set: files the daemon creates are not writable by group and others.
+    pub const DEFAULT_UMASK: u32 = 0o022;
+
+    /// Settings with this pidfile and the defaults: working directory `/`, stop timeout 10 s,
+    /// umask `0o022`, output to `/dev/null`.
+    pub fn new(pidfile: impl Into<PathBuf>) -> Self {
+        Self {
+            pidfile: pidfile.into(),
+            workdir: PathBuf::from("/"),
+            stop_timeout: Self::DEFAULT_STOP_TIMEOUT,
+            stop_grace: None,
+            start_timeout: Self::DEFAULT_START_TIMEOUT,
+            umask: Self::DEFAULT_UMASK,
+            log_file: None,
+        }
+    }
+
+    /// Settings whose pidfile is named after the daemon: `/run/NAME.pid` for root, otherwise
+    /// `$XDG_RUNTIME_DIR/NAME.pid`, otherwise `NAME-UID.pid` in the temporary directory.
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::named("ticker");
+    /// let file = config.pidfile.file_name().unwrap().to_string_lossy();
+    /// assert!(file.starts_with("ticker") && file.ends_with(".pid"));
+    /// ```
+    pub fn named(name: &str) -> Self {
+        let uid = nix::unistd::geteuid();
+        let pidfile = if uid.is_root() {
+            Path::new("/run").join(format!("{name}.pid"))
+        } else {
+            match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+                Some(dir) if dir.is_absolute() && dir.is_dir() => dir.join(format!("{name}.pid")),
+                _ => std::env::temp_dir().join(format!("{name}-{uid}.pid")),
+            }
+        };
+        Self::new(pidfile)
+    }
+
+    /// Sets [`pidfile`](Config#structfield.pidfile).
+    pub fn pidfile(mut self, pidfile: impl Into<PathBuf>) -> Self {
+        self.pidfile = pidfile.into();
+        self
+    }
+
+    /// Sets [`workdir`](Config#structfield.workdir).
+    pub fn workdir(mut self, workdir: impl Into<PathBuf>) -> Self {
+        self.workdir = workdir.into();
+        self
+    }
+
+    /// Sets [`stop_timeout`](Config#structfield.stop_timeout).
+    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// Sets [`stop_grace`](Config#structfield.stop_grace).
+    pub fn stop_grace(mut self, grace: Duration) -> Self {
+        self.stop_grace = Some(grace);
+        self
+    }
+
+    /// Sets [`start_timeout`](Config#structfield.start_timeout).
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// Sets [`umask`](Config#structfield.umask).
+    pub fn umask(mut self, umask: u32) -> Self {
+        self.umask = umask;
+        self
+    }
+
+    /// Sets [`log_file`](Config#structfield.log_file).
+    pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.log_file = Some(path.into());
+        self
+    }
+
+    /// The stop grace in effect: the one set, or half the stop timeout.
+    pub fn grace(&self) -> Duration {
+        self.stop_grace.unwrap_or(self.stop_timeout / 2)
+    }
+}
+
+/// A daemon: what runs in the background once [`Controller::start`] has forked.
+///
+/// Only [`run`](Daemon::run) is required. The hooks run on an ordinary thread of the daemon
+/// (never inside a signal handler), possibly while `run` runs: the type is `Send + Sync`.
+///
+/// ```no_run
+/// use deluxe::process::daemon::{self, Controller, Daemon};
+///
+/// struct Worker;
+///
+/// impl Daemon for Worker {
+///     fn run(&self) {
+///         daemon::wait_for_stop(std::time::Duration::MAX);
+///     }
+/// }
+///
+/// Controller::new(Worker).start()?;
+/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// ```
+pub trait Daemon: Send + Sync {
+    /// The daemon's settings. The default names the pidfile after the type
+    /// ([`Config::named`]).
+    fn config() -> Config
+    where
+        Self: Sized,
+    {
+        let name = std::any::type_name::<Self>();
+        let name = name.split('<').next().unwrap_or(name);
+        Config::named(&name.rsplit("::").next().unwrap_or(name).to_lowercase())
+    }
+
+    /// The daemon's work. Called once, in the daemon, after it is ready. When it returns, the
+    /// daemon runs [`atexit`](Daemon::atexit) and exits. After a stop request
+    /// ([`stop_requested`], [`wait_for_stop`]) it should return within the stop grace.
+    fn run(&self);
+
+    /// Called when the daemon receives `SIGUSR1` ([`Controller::signal_user1`]).
+    fn on_user1(&self) {}
+
+    /// Called when the daemon receives `SIGUSR2` ([`Controller::signal_user2`]).
+    fn on_user2(&self) {}
+
+    /// Called exactly once when the daemon ends in a way it can observe: `run` returned, a
+    /// stop was requested, `run` or a hook panicked. Not called after `SIGKILL`.
+    fn atexit(&self) {}
+}

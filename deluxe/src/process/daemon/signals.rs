@@ -1,0 +1,324 @@
+//! Inside the daemon, once it is set up: the stop request, the thread that receives signals,
+//! the thread that runs hooks, and the one way out.
+//!
+//! The signals the daemon reacts to are blocked in every thread and received by a dedicated
+//! thread with `sigwait`: no signal handler ever runs, so no code is ever interrupted and the
+//! hooks, which run on their own ordinary thread, may do anything.
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::Scope;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, Signal};
+
+use super::Daemon;
+use super::sys;
+
+/// The signals that ask the daemon to stop.
+pub(crate) const STOP_SIGNALS: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+
+/// Every signal the daemon receives on its signal thread.
+pub(crate) fn handled() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in STOP_SIGNALS {
+        set.add(signal);
+    }
+    set.add(Signal::SIGUSR1);
+    set.add(Signal::SIGUSR2);
+    set
+}
+
+/// Whether the daemon has been asked to stop, shared with `run` through [`stop_requested`]
+/// and [`wait_for_stop`].
+struct StopState {
+    requested: AtomicBool,
+    lock: Mutex<()>,
+    changed: Condvar,
+}
+
+/// The daemon's stop state; null outside a daemon. Set once, in the daemon process, to a value
+/// that lives until the process exits.
+static STOP: AtomicPtr<StopState> = AtomicPtr::new(std::ptr::null_mut());
+
+fn stop_state() -> Option<&'static StopState> {
+    // SAFETY: the pointer is null or comes from `Box::leak` (see `serve`): valid forever.
+    unsafe { STOP.load(Ordering::Acquire).as_ref() }
+}
+
+fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether this daemon has been asked to stop (`SIGTERM`, `SIGINT`, `SIGHUP`, or a panic in
+/// a hook). Always `false` outside a daemon.
+///
+/// ```no_run
+/// use deluxe::process::daemon;
+///
+/// # fn do_some_work() {}
+/// // In `Daemon::run`:
+/// while !daemon::stop_requested() {
+///     do_some_work();
+/// }
+/// ```
+pub fn stop_requested() -> bool {
+    stop_state().is_some_and(|state| state.requested.load(Ordering::Acquire))
+}
+
+/// Sleeps for `timeout`, waking up early if the daemon is asked to stop; returns whether it
+/// was. `Duration::MAX` waits for the stop request however long. Outside a daemon it just
+/// sleeps and returns `false`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use deluxe::process::daemon;
+///
+/// // In `Daemon::run`: a tick a second until `stop`.
+/// while !daemon::wait_for_stop(Duration::from_secs(1)) {
+///     println!("tick");
+/// }
+/// ```
+pub fn wait_for_stop(timeout: Duration) -> bool {
+    let Some(state) = stop_state() else {
+        std::thread::sleep(timeout);
+        return false;
+    };
+    let deadline = Instant::now().checked_add(timeout);
+    let mut guard = lock(&state.lock);
+    while !state.requested.load(Ordering::Acquire) {
+        guard = match deadline {
+            None => state
+                .changed
+                .wait(guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                state
+                    .changed
+                    .wait_timeout(guard, left)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .0
+            }
+        };
+    }
+    true
+}
+
+/// The pidfile the daemon holds: locked, open for its whole life, removed as it exits.
+pub(crate) struct HeldPidfile<'a> {
+    pub(crate) fd: RawFd,
+    pub(crate) path: &'a CStr,
+}
+
+impl HeldPidfile<'_> {
+    /// Removes the pidfile if the path still names the file this daemon locked.
+    /// Async-signal-safe.
+    pub(crate) fn remove(&self) {
+        if let (Ok((ours, _)), Ok(current)) = (sys::fstat(self.fd), sys::lstat(self.path))
+            && ours == current
+        {
+            let _ = sys::unlink(self.path);
+        }
+    }
+}
+
+/// Hooks waiting to run. Signals arriving while a hook runs coalesce into one more call.
+#[derive(Default)]
+struct Pending {
+    user1: bool,
+    user2: bool,
+}
+
+/// What the daemon's threads share.
+struct Runtime<'d, D> {
+    daemon: &'d D,
+    stop: &'static StopState,
+    pending: Mutex<Pending>,
+    posted: Condvar,
+    pidfile: HeldPidfile<'d>,
+    /// How long `run` has after a stop request; `None`: forever.
+    grace: Option<Duration>,
+    exiting: AtomicBool,
+    failed: AtomicBool,
+}
+
+/// Runs the daemon: starts the signal and hook threads, calls `announce` (with the error if a
+/// thread cannot be started: the daemon then removes its pidfile and exits), then `run`, then
+/// `atexit`, and exits the process.
+pub(crate) fn serve<D: Daemon>(
+    daemon: &D,
+    pidfile: HeldPidfile<'_>,
+    grace: Option<Duration>,
+    announce: impl FnOnce(std::io::Result<()>),
+) -> ! {
+    let stop: &'static StopState = Box::leak(Box::new(StopState {
+        requested: AtomicBool::new(false),
+        lock: Mutex::new(()),
+        changed: Condvar::new(),
+    }));
+    STOP.store(std::ptr::from_ref(stop).cast_mut(), Ordering::Release);
+    let runtime = Runtime {
+        daemon,
+        stop,
+        pending: Mutex::new(Pending::default()),
+        posted: Condvar::new(),
+        pidfile,
+        grace,
+        exiting: AtomicBool::new(false),
+        failed: AtomicBool::new(false),
+    };
+    // The scope never ends: every path out of it exits the process, so the threads may borrow
+    // the daemon and the runtime for as long as they run.
+    std::thread::scope(|scope| {
+        let started = std::thread::Builder::new()
+            .name("deluxe-signals".into())
+            .spawn_scoped(scope, || runtime.receive_signals(scope))
+            .and_then(|_| {
+                std::thread::Builder::new()
+                    .name("deluxe-hooks".into())
+                    .spawn_scoped(scope, || runtime.run_hooks())
+            });
+        if let Err(error) = started {
+            announce(Err(error));
+            runtime.pidfile.remove();
+            // SAFETY: _exit ends the process at once; nothing else may run.
+            unsafe { libc::_exit(1) };
+        }
+        announce(Ok(()));
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| runtime.daemon.run())) {
+            runtime.say(&format!(
+                "run() panicked: {}; stopping",
+                panic_message(&*panic)
+            ));
+            runtime.failed.store(true, Ordering::Release);
+        }
+        runtime.finish()
+    })
+}
+
+impl<D: Daemon> Runtime<'_, D> {
+    /// The signal thread: turns signals into a stop request or pending hooks.
+    fn receive_signals<'scope>(&'scope self, scope: &'scope Scope<'scope, '_>) {
+        let set = handled();
+        let mut stopping = false;
+        loop {
+            let Ok(signal) = set.wait() else { continue };
+            if STOP_SIGNALS.contains(&signal) {
+                self.request_stop();
+                if !stopping {
+                    stopping = true;
+                    self.start_grace(scope);
+                }
+                continue;
+            }
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            match signal {
+                Signal::SIGUSR1 => pending.user1 = true,
+                _ => pending.user2 = true,
+            }
+            self.posted.notify_one();
+        }
+    }
+
+    fn request_stop(&self) {
+        let _guard = lock(&self.stop.lock);
+        self.stop.requested.store(true, Ordering::Release);
+        self.stop.changed.notify_all();
+    }
+
+    /// After a stop request: if `run` has not returned within the grace, the daemon runs
+    /// `atexit` and exits anyway.
+    fn start_grace<'scope>(&'scope self, scope: &'scope Scope<'scope, '_>) {
+        let Some(grace) = self.grace else { return };
+        let started = std::thread::Builder::new()
+            .name("deluxe-grace".into())
+            .spawn_scoped(scope, move || {
+                std::thread::sleep(grace);
+                self.say(&format!(
+                    "run() did not return within {grace:?} of the stop request; exiting"
+                ));
+                self.finish()
+            });
+        if let Err(error) = started {
+            self.say(&format!(
+                "cannot time the stop grace ({error}); exiting now"
+            ));
+            self.finish();
+        }
+    }
+
+    /// The hook thread: runs hooks one at a time, as signals ask for them.
+    fn run_hooks(&self) {
+        loop {
+            let (user1, user2) = {
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                while !pending.user1 && !pending.user2 {
+                    pending = self.posted.wait(pending).unwrap_or_else(|p| p.into_inner());
+                }
+                let taken = (pending.user1, pending.user2);
+                *pending = Pending::default();
+                taken
+            };
+            if user1 {
+                self.call_hook("on_user1", || self.daemon.on_user1());
+            }
+            if user2 {
+                self.call_hook("on_user2", || self.daemon.on_user2());
+            }
+        }
+    }
+
+    /// Runs a hook. A hook that panics stops the daemon, as a panic in `run` does: the daemon
+    /// is asked to stop (as by `SIGTERM`, with the same grace) and exits with status 1.
+    fn call_hook(&self, name: &str, hook: impl FnOnce()) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(hook)) {
+            self.say(&format!(
+                "{name}() panicked: {}; stopping",
+                panic_message(&*panic)
+            ));
+            self.failed.store(true, Ordering::Release);
+            // Through the signal thread, so that the grace applies as for any stop. `kill`, not
+            // `raise`: a signal directed at this thread, which blocks it, would stay pending.
+            let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
+        }
+    }
+
+    /// The one way out: `atexit` exactly once, the pidfile removed, the process exited.
+    fn finish(&self) -> ! {
+        if self.exiting.swap(true, Ordering::AcqRel) {
+            // Another thread is already on its way out.
+            loop {
+                std::thread::park();
+            }
+        }
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.daemon.atexit())) {
+            self.say(&format!("atexit() panicked: {}", panic_message(&*panic)));
+            self.failed.store(true, Ordering::Release);
+        }
+        self.pidfile.remove();
+        std::process::exit(i32::from(self.failed.load(Ordering::Acquire)))
+    }
+
+    /// Writes a line to the daemon's stderr (its log file, or `/dev/null`) without going
+    /// through std's stderr lock.
+    fn say(&self, message: &str) {
+        let _ = sys::write_all(2, format!("deluxe: {message}\n").as_bytes());
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string payload")
+}

@@ -1,0 +1,220 @@
+//! The running daemon, as the controller holds it: found through the pidfile lock, signalled
+//! through a pidfd (Linux), waited for without polling.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+
+use super::pidfile::{self, Probe};
+use super::sys::{self, Identity};
+use super::{DaemonError, Pid};
+
+/// Makes the controller use the portable way (`kill` and the pidfile lock) even where pidfds
+/// exist, so that tests can exercise it on Linux. Not part of the API.
+pub(crate) static PORTABLE: AtomicBool = AtomicBool::new(false);
+
+/// Where the daemon is, if anywhere.
+pub(crate) enum Located {
+    /// No process holds the pidfile; `stale` when a pidfile exists anyway.
+    NotRunning {
+        stale: bool,
+    },
+    Running(Target),
+}
+
+/// A running daemon: its pid, a pidfd where the system has them, and the pidfile it holds
+/// (open, so that waiting on its lock works even after the daemon removed it).
+pub(crate) struct Target {
+    pub(crate) pid: Pid,
+    pidfd: Option<OwnedFd>,
+    pidfile: OwnedFd,
+}
+
+/// Finds the process holding `path`, making sure a recycled pid can never be mistaken for it.
+///
+/// With a pidfd open on the pid named in the pidfile, the lock is checked again: if the same
+/// pid still holds it, the pidfd refers to the holder (a process that had died meanwhile would
+/// make every later signal fail with `ESRCH`, never reach another process). On Linux the
+/// holder must also have the pidfile open, which a process that merely reuses the pid of a
+/// dead daemon does not.
+pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        let (pid, identity) = match pidfile::probe(path)? {
+            Probe::Missing => return Ok(Located::NotRunning { stale: false }),
+            Probe::Unlocked { .. } => return Ok(Located::NotRunning { stale: true }),
+            Probe::Locked { pid, identity } => (pid, identity),
+        };
+        let pidfd = match open_pidfd(pid) {
+            Ok(pidfd) => pidfd,
+            Err(Errno::ESRCH) => continue,
+            Err(errno) => return Err(pidfile::pidfile_error(path, errno)),
+        };
+        let file = open_read(path)?;
+        match pidfile::probe(path)? {
+            Probe::Locked {
+                pid: again,
+                identity: same,
+            } if again == pid && same == identity => {}
+            _ => continue,
+        }
+        if !holds_open(pid, identity) {
+            continue;
+        }
+        let Some(pidfile) = file else { continue };
+        return Ok(Located::Running(Target {
+            pid,
+            pidfd,
+            pidfile,
+        }));
+    }
+    Err(DaemonError::Pidfile {
+        path: path.to_path_buf(),
+        source: io::Error::other(format!(
+            "is locked, but not by the process it names (checked {ATTEMPTS} times); \
+             another program may be using this pidfile"
+        )),
+    })
+}
+
+fn open_read(path: &Path) -> Result<Option<OwnedFd>, DaemonError> {
+    match sys::open(
+        &pidfile::c_path(path)?,
+        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        0,
+    ) {
+        // SAFETY: the descriptor was just opened and is owned by nothing else.
+        Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) })),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(errno) => Err(pidfile::pidfile_error(path, errno)),
+    }
+}
+
+/// Waits (up to `bound`) until process `pid` has exited, when a pidfd can be had for it.
+pub(crate) fn wait_gone(pid: Pid, bound: Duration) {
+    if let Ok(Some(pidfd)) = open_pidfd(pid) {
+        let _ = sys::wait_readable(pidfd.as_raw_fd(), bound);
+    }
+}
+
+/// A pidfd for `pid`; `None` where the system has none (then `kill` is used).
+fn open_pidfd(pid: Pid) -> Result<Option<OwnedFd>, Errno> {
+    if PORTABLE.load(Ordering::Relaxed) {
+        return if sys::process_exists(pid.raw()) {
+            Ok(None)
+        } else {
+            Err(Errno::ESRCH)
+        };
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.raw(), 0) };
+        if fd >= 0 {
+            // SAFETY: the descriptor was just returned and is owned by nothing else.
+            return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }));
+        }
+        match Errno::last() {
+            Errno::ENOSYS => {}
+            errno => return Err(errno),
+        }
+    }
+    if sys::process_exists(pid.raw()) {
+        Ok(None)
+    } else {
+        Err(Errno::ESRCH)
+    }
+}
+
+/// Whether process `pid` has the file `identity` open. `true` when that cannot be checked
+/// (no `/proc`, or the process belongs to another user: signalling it would fail anyway).
+fn holds_open(pid: Pid, identity: Identity) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return true;
+        };
+        entries.flatten().any(|entry| {
+            std::fs::metadata(entry.path())
+                .is_ok_and(|meta| Identity::new(meta.dev(), meta.ino()) == identity)
+        })
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (pid, identity);
+        true
+    }
+}
+
+impl Target {
+    /// Sends `signal`. `Ok(false)` when the daemon had already exited.
+    pub(crate) fn signal(&self, signal: Signal) -> Result<bool, DaemonError> {
+        let result = match &self.pidfd {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Some(pidfd) => {
+                // SAFETY: pidfd_send_signal takes a pidfd, a signal number, a null siginfo and
+                // flags.
+                let sent = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        pidfd.as_raw_fd(),
+                        signal as libc::c_int,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+                if sent == 0 {
+                    Ok(())
+                } else {
+                    Err(Errno::last())
+                }
+            }
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            Some(_) => unreachable!("pidfds exist on Linux only"),
+            None => nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid.raw()), signal),
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(Errno::ESRCH) => Ok(false),
+            Err(errno) => Err(DaemonError::Signal {
+                pid: self.pid,
+                signal: signal.as_str(),
+                source: errno.into(),
+            }),
+        }
+    }
+
+    /// Waits up to `timeout` for the daemon to exit; says whether it did. "Exited" is what the
+    /// kernel reports on the pidfd, or the release of the pidfile lock (which happens as the
+    /// process exits): a zombie waiting for a slow init to reap it counts as gone.
+    pub(crate) fn wait_exit(&self, timeout: Duration) -> io::Result<bool> {
+        match &self.pidfd {
+            Some(pidfd) => sys::wait_readable(pidfd.as_raw_fd(), timeout),
+            None => self.wait_unlocked(timeout),
+        }
+    }
+
+    /// Without a pidfd: a helper thread blocks on the pidfile lock. If the daemon outlives
+    /// the timeout the thread stays blocked until it exits (after `SIGKILL`, at once).
+    fn wait_unlocked(&self, timeout: Duration) -> io::Result<bool> {
+        let file = self.pidfile.try_clone()?;
+        let (done, exited) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("deluxe-wait".into())
+            .spawn(move || {
+                let _ = done.send(sys::wait_unlocked(file.as_raw_fd()));
+            })?;
+        match exited.recv_timeout(timeout) {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(errno)) => Err(errno.into()),
+            Err(_) => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! A controller and daemon the integration tests run as a separate program, so that the test
+//! harness itself never forks a daemon.
+//!
+//! `deluxe-daemon-helper [OPTIONS] ACTION`, ACTION one of `start stop restart status pid user1
+//! user2 cycles N`. It prints one line a test can parse (`started 123`, `stopped Graceful`,
+//! `status Running 123`, `error AlreadyRunning 123: already running ...`) and exits 0, or 1 on
+//! an error.
+//!
+//! Options: `--pidfile P` (required), `--workdir W`, `--log L`, `--events E` (the daemon
+//! appends a line there for each thing it does: `run`, `user1`, `user2`, `atexit`, ...),
+//! `--mode M` (how the daemon behaves, see `Mode`), `--stop-timeout MS`, `--grace MS`,
+//! `--umask OCTAL`, `--leak-fds` (open descriptors without close-on-exec before starting),
+//! `--busy-threads` (keep threads allocating, locking and printing while starting),
+//! `--wait-for F` (wait until file F exists before acting, to line up racing helpers),
+//! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use deluxe::process::daemon::{self, Config, Controller, Daemon, DaemonError, Status};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// Ticks until asked to stop; hooks record themselves.
+    Normal,
+    /// Returns from `run` at once.
+    Return,
+    /// Ignores stop requests in `run`, with the default grace: the runtime exits by itself.
+    IgnoreStop,
+    /// Ignores stop requests and never gives up (grace `Duration::MAX`): only SIGKILL ends it.
+    Stubborn,
+    /// Panics in `run`.
+    PanicRun,
+    /// Panics in `on_user1`.
+    PanicHook,
+    /// Prints from `run` and from hooks (to its log file or /dev/null).
+    Chatty,
+}
+
+struct Helper {
+    events: Option<PathBuf>,
+    mode: Mode,
+    hooks_run: AtomicU64,
+}
+
+impl Helper {
+    fn record(&self, line: &str) {
+        if let Some(events) = &self.events {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(events)
+                .expect("events file opens");
+            file.write_all(format!("{line}\n").as_bytes())
+                .expect("events file takes a line");
+        }
+    }
+}
+
+impl Daemon for Helper {
+    fn run(&self) {
+        self.record(&format!("run {}", std::process::id()));
+        // A file created with mode 0666 shows the umask in effect.
+        if let Some(events) = &self.events {
+            let probe = events.with_extension("umask-probe");
+            let _ = std::fs::remove_file(&probe);
+            std::fs::File::create(&probe).expect("probe file is created");
+        }
+        match self.mode {
+            Mode::Return => {}
+            Mode::PanicRun => panic!("run gave up on purpose"),
+            Mode::IgnoreStop | Mode::Stubborn => loop {
+                if daemon::stop_requested() {
+                    self.record("stop-ignored");
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            },
+            Mode::Normal | Mode::PanicHook | Mode::Chatty => {
+                while !daemon::wait_for_stop(Duration::from_secs(1)) {
+                    if self.mode == Mode::Chatty {
+                        println!("tick");
+                    }
+                }
+                self.record("run-returned");
+            }
+        }
+    }
+
+    fn on_user1(&self) {
+        let count = self.hooks_run.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.mode == Mode::PanicHook {
+            panic!("on_user1 gave up on purpose");
+        }
+        if self.mode == Mode::Chatty {
+            println!("user1 {count}");
+            eprintln!("user1 on stderr");
+        }
+        self.record("user1");
+    }
+
+    fn on_user2(&self) {
+        self.record("user2");
+    }
+
+    fn atexit(&self) {
+        self.record("atexit");
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut pidfile = None;
+    let mut config_workdir = None;
+    let mut log = None;
+    let mut events = None;
+    let mut mode = Mode::Normal;
+    let mut stop_timeout = None;
+    let mut grace = None;
+    let mut umask = None;
+    let mut leak_fds = false;
+    let mut busy = false;
+    let mut wait_for = None;
+    let mut action = Vec::new();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().expect("option takes a value");
+        match arg.as_str() {
+            "--pidfile" => pidfile = Some(PathBuf::from(value())),
+            "--workdir" => config_workdir = Some(PathBuf::from(value())),
+            "--log" => log = Some(PathBuf::from(value())),
+            "--events" => events = Some(PathBuf::from(value())),
+            "--mode" => {
+                mode = match value().as_str() {
+                    "normal" => Mode::Normal,
+                    "return" => Mode::Return,
+                    "ignore-stop" => Mode::IgnoreStop,
+                    "stubborn" => Mode::Stubborn,
+                    "panic-run" => Mode::PanicRun,
+                    "panic-hook" => Mode::PanicHook,
+                    "chatty" => Mode::Chatty,
+                    other => panic!("unknown mode {other}"),
+                }
+            }
+            "--stop-timeout" => stop_timeout = Some(millis(&value())),
+            "--grace" => grace = Some(millis(&value())),
+            "--umask" => umask = Some(u32::from_str_radix(&value(), 8).expect("octal umask")),
+            "--leak-fds" => leak_fds = true,
+            "--busy-threads" => busy = true,
+            "--wait-for" => wait_for = Some(PathBuf::from(value())),
+            "--portable" => deluxe::__private::use_portable_signalling(),
+            _ => action.push(arg),
+        }
+    }
+    let mut config = Config::new(pidfile.expect("--pidfile is required"));
+    if let Some(workdir) = config_workdir {
+        config = config.workdir(workdir);
+    }
+    if let Some(log) = log {
+        config = config.log_file(log);
+    }
+    if let Some(timeout) = stop_timeout {
+        config = config.stop_timeout(timeout);
+    }
+    if mode == Mode::Stubborn {
+        config = config.stop_grace(Duration::MAX);
+    }
+    if let Some(grace) = grace {
+        config = config.stop_grace(grace);
+    }
+    if let Some(umask) = umask {
+        config = config.umask(umask);
+    }
+    let controller = Controller::with_config(
+        Helper {
+            events,
+            mode,
+            hooks_run: AtomicU64::new(0),
+        },
+        config,
+    );
+    let _leaked = leak_fds.then(leak_descriptors);
+    if busy {
+        start_busy_threads();
+    }
+    if let Some(path) = wait_for {
+        while !path.exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let action: Vec<&str> = action.iter().map(String::as_str).collect();
+    let ok = match action.as_slice() {
+        ["start"] => report(controller.start().map(|pid| format!("started {pid}"))),
+        ["stop"] => report(
+            controller
+                .stop()
+                .map(|outcome| format!("stopped {outcome:?}")),
+        ),
+        ["restart"] => report(controller.restart().map(|pid| format!("restarted {pid}"))),
+        ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),
+        ["user2"] => report(controller.signal_user2().map(|()| "sent".into())),
+        ["status"] => report(controller.status().map(|status| match status {
+            Status::Running { pid } => format!("status Running {pid}"),
+            Status::Stopped => "status Stopped".into(),
+            Status::Stale { pid: Some(pid) } => format!("status Stale {pid}"),
+            Status::Stale { pid: None } => "status Stale -".into(),
+        })),
+        ["pid"] => report(controller.pid().map(|pid| format!("pid {pid:?}"))),
+        ["cycles", count] => {
+            let count: usize = count.parse().expect("a number of cycles");
+            let result = (0..count).try_for_each(|_| {
+                controller.start()?;
+                controller.stop().map(drop)
+            });
+            report(result.map(|()| format!("cycles {count}")))
+        }
+        other => panic!("unknown action {other:?}"),
+    };
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+fn millis(text: &str) -> Duration {
+    Duration::from_millis(text.parse().expect("milliseconds"))
+}
+
+/// Prints the outcome in the form the tests parse; says whether it is a success.
+fn report(result: Result<String, DaemonError>) -> bool {
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            true
+        }
+        Err(error) => {
+            let kind = format!("{error:?}");
+            let kind = kind.split([' ', '{', '(']).next().unwrap_or_default();
+            let pid = match &error {
+                DaemonError::AlreadyRunning { pid, .. } => format!(" {pid}"),
+                _ => String::new(),
+            };
+            println!("error {kind}{pid}: {error}");
+            false
+        }
+    }
+}
+
+/// Descriptors a careless parent leaves open without close-on-exec: the daemon must not keep
+/// them.
+fn leak_descriptors() -> Vec<std::fs::File> {
+    let files: Vec<std::fs::File> = (0..3)
+        .map(|_| std::fs::File::open(Path::new("/dev/zero")).expect("opens"))
+        .collect();
+    for file in &files {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(file);
+        // SAFETY: clearing the close-on-exec flag of a descriptor this function owns.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+    files
+}
+
+/// Threads that allocate, lock, print and read the environment all the time, as a busy
+/// multi-threaded program (or the test harness) does while it starts a daemon.
+fn start_busy_threads() {
+    static SHARED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+    for kind in 0..4 {
+        std::thread::spawn(move || {
+            let mut round = 0u64;
+            loop {
+                round += 1;
+                match kind {
+                    0 => {
+                        let data: Vec<u64> = (0..round % 4096).collect();
+                        std::hint::black_box(data);
+                    }
+                    1 => {
+                        let mut shared = SHARED.lock().unwrap();
+                        shared.push(round);
+                        if shared.len() > 1024 {
+                            shared.clear();
+                        }
+                    }
+                    2 => {
+                        let stdout = std::io::stdout().lock();
+                        std::hint::black_box(&stdout);
+                        let _ = writeln!(std::io::stderr().lock(), "busy {round}");
+                    }
+                    _ => {
+                        std::hint::black_box(std::env::var_os("PATH"));
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,828 @@
+//! The daemon runtime against the real OS: a helper program (`deluxe-daemon-helper`) is the
+//! controller and the daemon; these tests watch it through its pidfile, `/proc`, signals and
+//! `start-stop-daemon`, as a user would. The test harness itself never forks a daemon.
+
+mod common;
+
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TEST_USER, has_sudo_setup, wait_gone};
+
+/// A bound on waits that should take milliseconds: reaching it means a hang, not slowness.
+const HANG: Duration = Duration::from_secs(60);
+
+/// A directory of one test: its pidfile, events file and log. Dropping it stops any daemon
+/// left running by a failed assertion, so that no test leaves a process behind.
+struct Scene {
+    dir: PathBuf,
+}
+
+impl Scene {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("deluxe-daemon-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
+    fn pidfile(&self) -> PathBuf {
+        self.dir.join("daemon.pid")
+    }
+
+    fn events_path(&self) -> PathBuf {
+        self.dir.join("events")
+    }
+
+    /// Runs the helper with this scene's pidfile and events file, then `args`; returns whether
+    /// it succeeded and the line it printed.
+    fn helper(&self, args: &[&str]) -> (bool, String) {
+        self.helper_with(&[], args)
+    }
+
+    fn helper_with(&self, options: &[&str], args: &[&str]) -> (bool, String) {
+        let output = helper_command(&self.pidfile(), &self.events_path(), options, args)
+            .output()
+            .unwrap();
+        (output.status.success(), result_line(&output.stdout))
+    }
+
+    fn start(&self, options: &[&str]) -> i32 {
+        let (ok, line) = self.helper_with(options, &["start"]);
+        assert!(ok, "start failed: {line}");
+        let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+        assert_eq!(read_pidfile(&self.pidfile()), Some(pid));
+        pid
+    }
+
+    fn events(&self) -> Vec<String> {
+        std::fs::read_to_string(self.events_path())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Waits until the events file holds `count` lines equal to `event`.
+    fn wait_event(&self, event: &str, count: usize) {
+        let start = Instant::now();
+        while self.events().iter().filter(|line| *line == event).count() < count {
+            assert!(
+                start.elapsed() < HANG,
+                "no {event:?} x{count} in {:?}",
+                self.events()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        if let Some(pid) = read_pidfile(&self.pidfile())
+            && is_alive(pid)
+            && std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| cmdline.contains(&*self.dir.to_string_lossy()))
+        {
+            // SAFETY: killing the daemon this test started (its command line names our dir).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+fn helper_command(pidfile: &Path, events: &Path, options: &[&str], args: &[&str]) -> StdCommand {
+    let mut command = StdCommand::new(env!("CARGO_BIN_EXE_deluxe-daemon-helper"));
+    command
+        .arg("--pidfile")
+        .arg(pidfile)
+        .arg("--events")
+        .arg(events)
+        .args(options)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// The helper's result line: the last line that is not noise from busy threads.
+fn result_line(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn read_pidfile(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Fields of `/proc/PID/stat`.
+struct Stat {
+    state: char,
+    ppid: i32,
+    session: i32,
+    tty: i32,
+}
+
+fn stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(Stat {
+        state: fields[0].chars().next()?,
+        ppid: fields[1].parse().ok()?,
+        session: fields[3].parse().ok()?,
+        tty: fields[4].parse().ok()?,
+    })
+}
+
+/// Alive means running or sleeping: a zombie (exited, not yet reaped by a slow init) is gone.
+fn is_alive(pid: i32) -> bool {
+    stat(pid).is_some_and(|stat| stat.state != 'Z' && stat.state != 'X')
+}
+
+/// Live processes whose command line mentions `needle` (a test's unique directory).
+fn live_processes_mentioning(needle: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != std::process::id() as i32 && is_alive(*pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+        })
+        .collect()
+}
+
+fn open_fds(pid: i32) -> Vec<(i32, PathBuf)> {
+    let mut fds: Vec<(i32, PathBuf)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|entry| {
+            (
+                entry.file_name().to_str().unwrap().parse().unwrap(),
+                std::fs::read_link(entry.path()).unwrap(),
+            )
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// An unrelated process: `sleep`, which any signal the tests could send would kill.
+struct Bystander(std::process::Child);
+
+impl Bystander {
+    fn new() -> Self {
+        Self(StdCommand::new("sleep").arg("1000").spawn().unwrap())
+    }
+
+    fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+
+    fn assert_untouched(&mut self) {
+        assert!(
+            self.0.try_wait().unwrap().is_none(),
+            "the unrelated process was signalled"
+        );
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_started_daemon_is_detached_and_set_up_as_asked() {
+    let scene = Scene::new("setup");
+    let workdir = scene.dir.join("work");
+    std::fs::create_dir(&workdir).unwrap();
+    let log = scene.dir.join("daemon.log");
+    let workdir_arg = workdir.to_str().unwrap();
+    let log_arg = log.to_str().unwrap();
+    let options = [
+        "--workdir",
+        workdir_arg,
+        "--umask",
+        "027",
+        "--log",
+        log_arg,
+        "--leak-fds",
+        "--mode",
+        "chatty",
+    ];
+    let pid = scene.start(&options);
+    scene.wait_event(&format!("run {pid}"), 1);
+
+    let stat = stat(pid).unwrap();
+    assert!(is_alive(pid));
+    assert_ne!(stat.session, pid, "the daemon must not be a session leader");
+    assert_eq!(stat.tty, 0, "the daemon must have no controlling terminal");
+    assert_ne!(stat.ppid, std::process::id() as i32);
+    // SAFETY: getsid only reads.
+    assert_ne!(stat.session, unsafe { libc::getsid(0) });
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        workdir
+    );
+
+    // Only stdio and the pidfile, although the controller left 3 descriptors inheritable.
+    let fds = open_fds(pid);
+    assert_eq!(
+        fds,
+        vec![
+            (0, PathBuf::from("/dev/null")),
+            (1, log.clone()),
+            (2, log.clone()),
+            (3, scene.pidfile()),
+        ]
+    );
+
+    // The umask applies to what the daemon creates; the pidfile is 0644 whatever the umask.
+    let probe = scene.events_path().with_extension("umask-probe");
+    assert_eq!(
+        std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    assert_eq!(
+        std::fs::metadata(scene.pidfile())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o644
+    );
+    assert_eq!(
+        std::fs::read_to_string(scene.pidfile()).unwrap(),
+        format!("{pid}\n")
+    );
+
+    // Output goes to the log file, from run and from hooks (which may use println!).
+    assert_eq!(scene.helper(&["user1"]), (true, "sent".into()));
+    scene.wait_event("user1", 1);
+    let (ok, line) = scene.helper(&["stop"]);
+    assert!(ok && line == "stopped Graceful", "{line}");
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("user1 1\n"), "{log_text}");
+    assert!(log_text.contains("user1 on stderr\n"), "{log_text}");
+}
+
+#[test]
+fn without_a_log_file_stdio_is_dev_null() {
+    let scene = Scene::new("devnull");
+    let pid = scene.start(&[]);
+    let fds = open_fds(pid);
+    for (fd, target) in &fds[..3] {
+        assert_eq!(target, Path::new("/dev/null"), "fd {fd}");
+    }
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        Path::new("/")
+    );
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+}
+
+#[test]
+fn status_follows_the_daemon_through_its_life() {
+    let scene = Scene::new("status");
+    assert_eq!(scene.helper(&["status"]), (true, "status Stopped".into()));
+    assert_eq!(scene.helper(&["pid"]), (true, "pid None".into()));
+    let pid = scene.start(&[]);
+    assert_eq!(
+        scene.helper(&["status"]),
+        (true, format!("status Running {pid}"))
+    );
+    assert_eq!(
+        scene.helper(&["pid"]),
+        (true, format!("pid Some(Pid({pid}))"))
+    );
+    assert_eq!(scene.helper(&["stop"]), (true, "stopped Graceful".into()));
+    assert!(!scene.pidfile().exists(), "the daemon removes its pidfile");
+    assert!(!is_alive(pid));
+    assert_eq!(scene.helper(&["status"]), (true, "status Stopped".into()));
+    assert_eq!(
+        scene.events(),
+        [format!("run {pid}"), "run-returned".into(), "atexit".into()]
+    );
+}
+
+#[test]
+fn a_second_start_finds_the_daemon_running_and_changes_nothing() {
+    let scene = Scene::new("twice");
+    let pid = scene.start(&[]);
+    let before = std::fs::metadata(scene.pidfile()).unwrap();
+    for _ in 0..3 {
+        let (ok, line) = scene.helper(&["start"]);
+        assert!(!ok);
+        assert!(
+            line.starts_with(&format!(
+                "error AlreadyRunning {pid}: already running (pid {pid}"
+            )),
+            "{line}"
+        );
+    }
+    let after = std::fs::metadata(scene.pidfile()).unwrap();
+    assert_eq!(
+        (before.ino(), before.mtime_nsec(), before.len()),
+        (after.ino(), after.mtime_nsec(), after.len())
+    );
+    assert_eq!(read_pidfile(&scene.pidfile()), Some(pid));
+    assert_eq!(
+        live_processes_mentioning(&scene.dir.to_string_lossy()),
+        [pid]
+    );
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+}
+
+#[test]
+fn sixteen_racing_starts_make_exactly_one_daemon() {
+    let scene = Scene::new("race16");
+    let go = scene.dir.join("go");
+    let go_arg = go.to_str().unwrap();
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            helper_command(
+                &scene.pidfile(),
+                &scene.events_path(),
+                &["--wait-for", go_arg],
+                &["start"],
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    std::fs::write(&go, "").unwrap();
+    let lines: Vec<(bool, String)> = racers
+        .into_iter()
+        .map(|racer| {
+            let output = racer.wait_with_output().unwrap();
+            (output.status.success(), result_line(&output.stdout))
+        })
+        .collect();
+    let winners: Vec<&String> = lines.iter().filter(|(ok, _)| *ok).map(|(_, l)| l).collect();
+    assert_eq!(winners.len(), 1, "{lines:?}");
+    let pid: i32 = winners[0]
+        .strip_prefix("started ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    for (ok, line) in &lines {
+        if !ok {
+            assert!(
+                line.starts_with(&format!("error AlreadyRunning {pid}:")),
+                "{line}"
+            );
+        }
+    }
+    assert_eq!(
+        live_processes_mentioning(&scene.dir.to_string_lossy()),
+        [pid]
+    );
+    assert_eq!(read_pidfile(&scene.pidfile()), Some(pid));
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert_eq!(
+        scene
+            .events()
+            .iter()
+            .filter(|e| e.starts_with("run "))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_killed_daemon_leaves_a_stale_pidfile_that_start_replaces() {
+    let scene = Scene::new("stale");
+    let pid = scene.start(&[]);
+    // SAFETY: killing the daemon this test started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(wait_gone(pid, HANG));
+    assert_eq!(
+        scene.helper(&["status"]),
+        (true, format!("status Stale {pid}"))
+    );
+    assert_eq!(
+        scene.helper(&["user1"]).1,
+        format!(
+            "error NotRunning: not running (no process holds pidfile {})",
+            scene.pidfile().display()
+        )
+    );
+    let new = scene.start(&[]);
+    assert_ne!(new, pid);
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert_eq!(
+        scene.events().iter().filter(|e| *e == "atexit").count(),
+        1,
+        "SIGKILL skips atexit"
+    );
+}
+
+#[test]
+fn pidfiles_nobody_holds_are_never_signalled() {
+    let scene = Scene::new("unheld");
+    let mut bystander = Bystander::new();
+    let contents = [
+        String::new(),
+        "garbage\n".into(),
+        "-1\n".into(),
+        "0\n".into(),
+        format!("{}\n", bystander.pid()),
+        format!("{}", bystander.pid()),
+        "1\n".into(),
+    ];
+    for content in contents {
+        std::fs::write(scene.pidfile(), &content).unwrap();
+        let (ok, status) = scene.helper(&["status"]);
+        assert!(
+            ok && status.starts_with("status Stale"),
+            "{content:?}: {status}"
+        );
+        assert!(!scene.helper(&["user1"]).0);
+        assert!(!scene.helper(&["user2"]).0);
+        assert_eq!(
+            scene.helper(&["stop"]),
+            (true, "stopped NotRunning".into()),
+            "{content:?}"
+        );
+        assert!(!scene.pidfile().exists(), "stop removes a stale pidfile");
+        bystander.assert_untouched();
+        std::fs::write(scene.pidfile(), &content).unwrap();
+        let pid = scene.start(&[]);
+        assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+        assert!(!is_alive(pid));
+        bystander.assert_untouched();
+    }
+}
+
+#[test]
+fn a_locked_pidfile_naming_another_process_is_never_signalled() {
+    let scene = Scene::new("impostor");
+    let mut bystander = Bystander::new();
+    // This process holds the lock, but the pid written is the bystander's.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(scene.pidfile())
+        .unwrap();
+    std::fs::write(scene.pidfile(), format!("{}\n", bystander.pid())).unwrap();
+    // SAFETY: a zeroed flock is "whole file"; then a write lock on the test's own file.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    // SAFETY: F_OFD_SETLK reads the flock.
+    assert_eq!(
+        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) },
+        0
+    );
+
+    let (ok, line) = scene.helper(&["user1"]);
+    assert!(
+        !ok && line.contains("is locked, but not by the process it names"),
+        "{line}"
+    );
+    let (ok, line) = scene.helper(&["stop"]);
+    assert!(!ok && line.starts_with("error Pidfile"), "{line}");
+    assert!(!scene.helper(&["start"]).0);
+    bystander.assert_untouched();
+    drop(file);
+}
+
+#[test]
+fn a_symlinked_pidfile_is_refused_and_its_target_untouched() {
+    let scene = Scene::new("symlink");
+    let victim = scene.dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, scene.pidfile()).unwrap();
+    for action in ["start", "status", "stop", "user1"] {
+        let (ok, line) = scene.helper(&[action]);
+        assert!(!ok, "{action}: {line}");
+        assert!(line.starts_with("error Pidfile"), "{action}: {line}");
+        assert!(line.contains("is a symbolic link"), "{action}: {line}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(
+        std::fs::symlink_metadata(scene.pidfile())
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(live_processes_mentioning(&scene.dir.to_string_lossy()).is_empty());
+}
+
+#[test]
+fn a_pidfile_that_is_a_directory_is_a_typed_error() {
+    let scene = Scene::new("pidfile-dir");
+    std::fs::create_dir(scene.pidfile()).unwrap();
+    let (ok, line) = scene.helper(&["start"]);
+    assert!(
+        !ok && line.starts_with("error Pidfile") && line.contains("directory"),
+        "{line}"
+    );
+    assert!(live_processes_mentioning(&scene.dir.to_string_lossy()).is_empty());
+}
+
+#[test]
+fn a_missing_workdir_is_a_typed_error_and_leaves_nothing() {
+    let scene = Scene::new("no-workdir");
+    let missing = scene.dir.join("missing");
+    let (ok, line) = scene.helper_with(&["--workdir", missing.to_str().unwrap()], &["start"]);
+    assert!(!ok);
+    assert_eq!(
+        line,
+        format!(
+            "error WorkdirMissing: working directory {} does not exist; create it or choose another `workdir`",
+            missing.display()
+        )
+    );
+    assert!(!scene.pidfile().exists());
+    assert!(live_processes_mentioning(&scene.dir.to_string_lossy()).is_empty());
+    assert!(scene.events().is_empty(), "run never started");
+}
+
+#[test]
+fn a_pidfile_directory_the_user_cannot_write_is_a_typed_error() {
+    if !has_sudo_setup("a_pidfile_directory_the_user_cannot_write_is_a_typed_error") {
+        return;
+    }
+    let scene = Scene::new("unwritable");
+    let locked_dir = scene.dir.join("root-only");
+    std::fs::create_dir(&locked_dir).unwrap();
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let pidfile = locked_dir.join("daemon.pid");
+    // As an ordinary user, through deluxe's own Command.
+    let helper = deluxe::process::Command::new(env!("CARGO_BIN_EXE_deluxe-daemon-helper"))
+        .unwrap()
+        .user(TEST_USER)
+        .unwrap();
+    let error = helper
+        .call(["--pidfile", pidfile.to_str().unwrap(), "start"])
+        .unwrap_err();
+    let deluxe::process::CommandError::Exit { code: 1, .. } = &error else {
+        panic!("{error:?}")
+    };
+    let output = helper
+        .call_with(
+            ["--pidfile", pidfile.to_str().unwrap(), "status"],
+            &deluxe::process::CallOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(output, b"status Stopped\n");
+    let output = StdCommand::new("sudo")
+        .args([
+            "-n",
+            "-u",
+            TEST_USER,
+            env!("CARGO_BIN_EXE_deluxe-daemon-helper"),
+            "--pidfile",
+        ])
+        .arg(&pidfile)
+        .arg("start")
+        .output()
+        .unwrap();
+    let line = result_line(&output.stdout);
+    assert_eq!(
+        line,
+        format!(
+            "error Pidfile: pidfile {}: Permission denied (os error 13); choose a pidfile in a \
+             directory this user can write, or run as root",
+            pidfile.display()
+        )
+    );
+    assert!(!pidfile.exists());
+    assert!(live_processes_mentioning(&scene.dir.to_string_lossy()).is_empty());
+}
+
+#[test]
+fn a_daemon_ignoring_sigterm_is_killed_after_the_timeout() {
+    let scene = Scene::new("stubborn");
+    let pid = scene.start(&["--mode", "stubborn", "--stop-timeout", "700"]);
+    scene.wait_event(&format!("run {pid}"), 1);
+    let started = Instant::now();
+    let (ok, line) = scene.helper_with(&["--stop-timeout", "700"], &["stop"]);
+    assert!(ok && line == "stopped Killed", "{line}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "SIGKILL only after the timeout"
+    );
+    assert!(!is_alive(pid));
+    assert!(
+        !scene.pidfile().exists(),
+        "stop removes the pidfile of a killed daemon"
+    );
+    assert!(scene.events().contains(&"stop-ignored".to_string()));
+    assert!(
+        !scene.events().contains(&"atexit".to_string()),
+        "SIGKILL skips atexit"
+    );
+}
+
+#[test]
+fn a_run_ignoring_the_stop_request_gets_atexit_after_the_grace() {
+    let scene = Scene::new("grace");
+    let pid = scene.start(&["--mode", "ignore-stop", "--grace", "300"]);
+    scene.wait_event(&format!("run {pid}"), 1);
+    let (ok, line) = scene.helper_with(&["--stop-timeout", "20000"], &["stop"]);
+    assert!(ok && line == "stopped Graceful", "{line}");
+    assert!(!is_alive(pid));
+    assert!(!scene.pidfile().exists());
+    let events = scene.events();
+    assert_eq!(
+        events.iter().filter(|e| *e == "atexit").count(),
+        1,
+        "{events:?}"
+    );
+    assert!(events.contains(&"stop-ignored".to_string()));
+}
+
+#[test]
+fn a_run_that_returns_ends_the_daemon_cleanly() {
+    let scene = Scene::new("returns");
+    // The daemon may be gone, pidfile and all, by the time the helper prints its pid.
+    let (ok, line) = scene.helper_with(&["--mode", "return"], &["start"]);
+    assert!(ok, "{line}");
+    let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+    assert!(wait_gone(pid, HANG));
+    scene.wait_event("atexit", 1);
+    assert!(!scene.pidfile().exists());
+    assert_eq!(scene.events(), [format!("run {pid}"), "atexit".into()]);
+    assert_eq!(scene.helper(&["status"]).1, "status Stopped");
+}
+
+#[test]
+fn a_panic_in_run_runs_atexit_once_and_removes_the_pidfile() {
+    let scene = Scene::new("panic-run");
+    let log = scene.dir.join("log");
+    let pid = scene.start(&["--mode", "panic-run", "--log", log.to_str().unwrap()]);
+    assert!(wait_gone(pid, HANG));
+    assert!(!scene.pidfile().exists());
+    assert_eq!(scene.events(), [format!("run {pid}"), "atexit".into()]);
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("run gave up on purpose"), "{log_text}");
+    assert!(
+        log_text.contains("deluxe: run() panicked: run gave up on purpose; stopping"),
+        "{log_text}"
+    );
+}
+
+#[test]
+fn a_panic_in_a_hook_stops_the_daemon_with_atexit_once() {
+    let scene = Scene::new("panic-hook");
+    let log = scene.dir.join("log");
+    let pid = scene.start(&["--mode", "panic-hook", "--log", log.to_str().unwrap()]);
+    scene.wait_event(&format!("run {pid}"), 1);
+    assert_eq!(scene.helper(&["user1"]).1, "sent");
+    assert!(wait_gone(pid, HANG));
+    assert!(!scene.pidfile().exists());
+    assert_eq!(
+        scene.events(),
+        [format!("run {pid}"), "run-returned".into(), "atexit".into()]
+    );
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("deluxe: on_user1() panicked: on_user1 gave up on purpose; stopping"),
+        "{log_text}"
+    );
+}
+
+#[test]
+fn user_signals_reach_the_hooks_and_a_burst_does_not_kill() {
+    let scene = Scene::new("hooks");
+    let pid = scene.start(&[]);
+    assert_eq!(scene.helper(&["user1"]), (true, "sent".into()));
+    scene.wait_event("user1", 1);
+    assert_eq!(scene.helper(&["user2"]), (true, "sent".into()));
+    scene.wait_event("user2", 1);
+    // 100 signals as fast as they can be sent: they may coalesce, never kill.
+    for round in 0..100 {
+        let signal = if round % 2 == 0 {
+            libc::SIGUSR1
+        } else {
+            libc::SIGUSR2
+        };
+        // SAFETY: signalling the daemon this test started.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+    assert_eq!(scene.helper(&["user1"]), (true, "sent".into()));
+    scene.wait_event("user1", 2);
+    assert!(is_alive(pid));
+    assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert_eq!(scene.events().iter().filter(|e| *e == "atexit").count(), 1);
+}
+
+#[test]
+fn restart_replaces_the_daemon_without_overlap() {
+    let scene = Scene::new("restart");
+    let first = scene.start(&[]);
+    let (ok, line) = scene.helper(&["restart"]);
+    assert!(ok, "{line}");
+    let second: i32 = line.strip_prefix("restarted ").unwrap().parse().unwrap();
+    assert_ne!(first, second);
+    assert!(!is_alive(first));
+    assert_eq!(read_pidfile(&scene.pidfile()), Some(second));
+    assert_eq!(
+        live_processes_mentioning(&scene.dir.to_string_lossy()),
+        [second]
+    );
+    scene.wait_event(&format!("run {second}"), 1);
+    // The old daemon had finished (atexit) before the new one ran.
+    let events = scene.events();
+    let atexit = events.iter().position(|e| e == "atexit").unwrap();
+    let new_run = events
+        .iter()
+        .position(|e| *e == format!("run {second}"))
+        .unwrap();
+    assert!(atexit < new_run, "{events:?}");
+    // restart also starts a stopped daemon.
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    let (ok, line) = scene.helper(&["restart"]);
+    assert!(ok && line.starts_with("restarted "), "{line}");
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+}
+
+#[test]
+fn starting_from_a_busy_multithreaded_process_never_hangs() {
+    let scene = Scene::new("busy");
+    let helper = helper_command(
+        &scene.pidfile(),
+        &scene.events_path(),
+        &["--busy-threads", "--mode", "chatty"],
+        &["cycles", "200"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = helper.id() as i32;
+    assert!(
+        wait_gone(pid, Duration::from_secs(600)),
+        "200 start/stop cycles from a busy process hung; events: {}",
+        scene.events().len()
+    );
+    let output = helper.wait_with_output().unwrap();
+    assert_eq!(result_line(&output.stdout), "cycles 200");
+    assert_eq!(
+        scene.events().iter().filter(|e| *e == "atexit").count(),
+        200
+    );
+    assert!(live_processes_mentioning(&scene.dir.to_string_lossy()).is_empty());
+}
+
+#[test]
+fn start_stop_daemon_works_on_our_pidfile() {
+    let scene = Scene::new("ssd");
+    let ssd = |args: &[&str]| {
+        StdCommand::new("start-stop-daemon")
+            .args(args)
+            .arg("--pidfile")
+            .arg(scene.pidfile())
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(ssd(&["--status"]), Some(3), "no pidfile: not running");
+    let pid = scene.start(&[]);
+    assert_eq!(ssd(&["--status"]), Some(0));
+    assert_eq!(ssd(&["--stop", "--signal", "USR1"]), Some(0));
+    scene.wait_event("user1", 1);
+    assert!(is_alive(pid));
+    assert_eq!(ssd(&["--stop", "--retry", "TERM/5/KILL/5"]), Some(0));
+    assert!(!is_alive(pid));
+    assert!(!scene.pidfile().exists());
+    assert_eq!(scene.events().iter().filter(|e| *e == "atexit").count(), 1);
+    assert_eq!(ssd(&["--status"]), Some(3));
+}
+
+#[test]
+fn the_portable_path_signals_and_waits_without_pidfds() {
+    let scene = Scene::new("portable");
+    let pid = scene.start(&["--portable"]);
+    assert_eq!(
+        scene.helper_with(&["--portable"], &["user1"]),
+        (true, "sent".into())
+    );
+    scene.wait_event("user1", 1);
+    assert_eq!(
+        scene.helper_with(&["--portable"], &["stop"]),
+        (true, "stopped Graceful".into())
+    );
+    assert!(!is_alive(pid));
+    let pid = scene.start(&["--mode", "stubborn"]);
+    scene.wait_event(&format!("run {pid}"), 1);
+    let (ok, line) = scene.helper_with(&["--portable", "--stop-timeout", "300"], &["stop"]);
+    assert!(ok && line == "stopped Killed", "{line}");
+    assert!(!is_alive(pid));
+    assert!(!scene.pidfile().exists());
+}
