@@ -7,7 +7,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -73,30 +73,63 @@ fn open(path: &Path, flags: libc::c_int) -> Result<Option<OwnedFd>, DaemonError>
     }
 }
 
-/// Reads the pidfile and its lock.
-pub(crate) fn probe(path: &Path) -> Result<Probe, DaemonError> {
+/// An open pidfile: what is read through it is about this very file, whatever happens to the
+/// path meanwhile.
+pub(crate) struct Observed {
+    pub(crate) fd: OwnedFd,
+    pub(crate) identity: Identity,
+}
+
+/// Opens the pidfile (never through a symbolic link); `None` when there is none.
+pub(crate) fn observe(path: &Path) -> Result<Option<Observed>, DaemonError> {
     let Some(fd) = open(path, libc::O_RDONLY)? else {
-        return Ok(Probe::Missing);
+        return Ok(None);
     };
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
-    let error = |errno| pidfile_error(path, errno);
-    let (identity, regular) = sys::fstat(raw).map_err(error)?;
-    regular.map_err(error)?;
-    let deadline = Instant::now() + PID_WRITE_WAIT;
-    loop {
-        let locked = sys::is_locked(raw).map_err(error)?;
-        let pid = read_pid(raw).map_err(error)?;
-        match (locked, pid) {
-            (false, pid) => return Ok(Probe::Unlocked { pid }),
-            (true, Some(pid)) => return Ok(Probe::Locked { pid, identity }),
-            (true, None) if Instant::now() < deadline => sys::nap(Duration::from_millis(1)),
-            (true, None) => {
-                return Err(DaemonError::Pidfile {
-                    path: path.to_path_buf(),
-                    source: io::Error::other("is locked by a process that wrote no pid in it"),
-                });
+    let (identity, regular) =
+        sys::fstat(fd.as_raw_fd()).map_err(|errno| pidfile_error(path, errno))?;
+    regular.map_err(|errno| pidfile_error(path, errno))?;
+    Ok(Some(Observed { fd, identity }))
+}
+
+impl Observed {
+    /// The lock and the pid, as they are now.
+    pub(crate) fn read(&self, path: &Path) -> Result<Probe, DaemonError> {
+        let raw = self.fd.as_raw_fd();
+        let error = |errno| pidfile_error(path, errno);
+        let deadline = Instant::now() + PID_WRITE_WAIT;
+        loop {
+            let locked = sys::is_locked(raw).map_err(error)?;
+            let pid = read_pid(raw).map_err(error)?;
+            match (locked, pid) {
+                (false, pid) => return Ok(Probe::Unlocked { pid }),
+                (true, Some(pid)) => {
+                    return Ok(Probe::Locked {
+                        pid,
+                        identity: self.identity,
+                    });
+                }
+                (true, None) if Instant::now() < deadline => sys::nap(Duration::from_millis(1)),
+                (true, None) => {
+                    return Err(DaemonError::Pidfile {
+                        path: path.to_path_buf(),
+                        source: io::Error::other("is locked by a process that wrote no pid in it"),
+                    });
+                }
             }
         }
+    }
+
+    /// Whether `path` still names this file.
+    pub(crate) fn is_named_by(&self, path: &Path) -> bool {
+        c_path(path).is_ok_and(|c_path| sys::lstat(&c_path) == Ok(self.identity))
+    }
+}
+
+/// Reads the pidfile and its lock.
+pub(crate) fn probe(path: &Path) -> Result<Probe, DaemonError> {
+    match observe(path)? {
+        None => Ok(Probe::Missing),
+        Some(file) => file.read(path),
     }
 }
 
@@ -111,7 +144,7 @@ pub(crate) fn remove_stale(path: &Path) -> Result<bool, DaemonError> {
     let Some(fd) = open(path, libc::O_RDWR)? else {
         return Ok(false);
     };
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    let raw = fd.as_raw_fd();
     let error = |errno| pidfile_error(path, errno);
     if !sys::try_lock(raw).map_err(error)? {
         return Ok(false);

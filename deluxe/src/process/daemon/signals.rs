@@ -149,11 +149,14 @@ struct Runtime<'d, D> {
     grace: Option<Duration>,
     exiting: AtomicBool,
     failed: AtomicBool,
+    /// The signal thread, told to end when the daemon exits (see `finish`).
+    signal_thread: Mutex<Option<libc::pthread_t>>,
 }
 
-/// Runs the daemon: starts the signal and hook threads, calls `announce` (with the error if a
-/// thread cannot be started: the daemon then removes its pidfile and exits), then `run`, then
-/// `atexit`, and exits the process.
+/// Runs the daemon: starts the signal thread, calls `announce` (with the error if it cannot be
+/// started: the daemon then removes its pidfile and exits), then `run`, then `atexit`, and
+/// exits the process. The hook thread starts with the first `SIGUSR1` or `SIGUSR2`: a daemon
+/// that never gets one has one thread fewer to create and to tear down.
 pub(crate) fn serve<D: Daemon>(
     daemon: &D,
     pidfile: HeldPidfile<'_>,
@@ -175,18 +178,14 @@ pub(crate) fn serve<D: Daemon>(
         grace,
         exiting: AtomicBool::new(false),
         failed: AtomicBool::new(false),
+        signal_thread: Mutex::new(None),
     };
     // The scope never ends: every path out of it exits the process, so the threads may borrow
     // the daemon and the runtime for as long as they run.
     std::thread::scope(|scope| {
         let started = std::thread::Builder::new()
             .name("deluxe-signals".into())
-            .spawn_scoped(scope, || runtime.receive_signals(scope))
-            .and_then(|_| {
-                std::thread::Builder::new()
-                    .name("deluxe-hooks".into())
-                    .spawn_scoped(scope, || runtime.run_hooks())
-            });
+            .spawn_scoped(scope, || runtime.receive_signals(scope));
         if let Err(error) = started {
             announce(Err(error));
             runtime.pidfile.remove();
@@ -206,74 +205,107 @@ pub(crate) fn serve<D: Daemon>(
 }
 
 impl<D: Daemon> Runtime<'_, D> {
-    /// The signal thread: turns signals into a stop request or pending hooks.
+    /// The signal thread: turns signals into a stop request or pending hooks, and after a stop
+    /// request times the grace: if `run` has not returned by then, the daemon runs `atexit` and
+    /// exits anyway.
     fn receive_signals<'scope>(&'scope self, scope: &'scope Scope<'scope, '_>) {
+        // SAFETY: pthread_self only returns the calling thread's handle.
+        *self.signal_thread.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(unsafe { libc::pthread_self() });
         let set = handled();
-        let mut stopping = false;
+        let mut deadline: Option<Instant> = None;
+        let mut hook_thread = false;
         loop {
-            let Ok(signal) = set.wait() else { continue };
+            if self.exiting.load(Ordering::Acquire) {
+                return;
+            }
+            let signal = match deadline {
+                None => set.wait().ok(),
+                Some(deadline) => match wait_until(&set, deadline, scope, self) {
+                    Some(signal) => Some(signal),
+                    None => self.give_up(),
+                },
+            };
+            let Some(signal) = signal else { continue };
             if STOP_SIGNALS.contains(&signal) {
                 self.request_stop();
-                if !stopping {
-                    stopping = true;
-                    self.start_grace(scope);
+                if deadline.is_none()
+                    && let Some(grace) = self.grace
+                {
+                    deadline = Some(Instant::now().checked_add(grace).unwrap_or_else(far_future));
                 }
                 continue;
             }
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            match signal {
-                Signal::SIGUSR1 => pending.user1 = true,
-                _ => pending.user2 = true,
+            {
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                match signal {
+                    Signal::SIGUSR1 => pending.user1 = true,
+                    _ => pending.user2 = true,
+                }
             }
             self.posted.notify_one();
+            if !hook_thread {
+                let started = std::thread::Builder::new()
+                    .name("deluxe-hooks".into())
+                    .spawn_scoped(scope, || self.run_hooks());
+                hook_thread = started.is_ok();
+                if let Err(error) = started {
+                    // Late, but the hook must still run: here, at the cost of stop requests
+                    // waiting for it.
+                    self.say(&format!("cannot start the hook thread ({error}); running the hook on the signal thread"));
+                    let (user1, user2) = self.take_pending();
+                    self.run_pending(user1, user2);
+                }
+            }
         }
     }
 
     fn request_stop(&self) {
-        let _guard = lock(&self.stop.lock);
         self.stop.requested.store(true, Ordering::Release);
+        // A waiter in `wait_for_stop` checks the flag holding the lock and releases it only by
+        // waiting: once this thread has taken and released the lock after setting the flag,
+        // every waiter either saw the flag or is waiting and is woken below. Notifying with the
+        // lock released saves the woken thread a second sleep on it.
+        drop(lock(&self.stop.lock));
         self.stop.changed.notify_all();
     }
 
-    /// After a stop request: if `run` has not returned within the grace, the daemon runs
-    /// `atexit` and exits anyway.
-    fn start_grace<'scope>(&'scope self, scope: &'scope Scope<'scope, '_>) {
-        let Some(grace) = self.grace else { return };
-        let started = std::thread::Builder::new()
-            .name("deluxe-grace".into())
-            .spawn_scoped(scope, move || {
-                std::thread::sleep(grace);
-                self.say(&format!(
-                    "run() did not return within {grace:?} of the stop request; exiting"
-                ));
-                self.finish()
-            });
-        if let Err(error) = started {
-            self.say(&format!(
-                "cannot time the stop grace ({error}); exiting now"
-            ));
-            self.finish();
-        }
+    /// The grace is over and `run` has not returned.
+    fn give_up(&self) -> ! {
+        self.say(&format!(
+            "run() did not return within {:?} of the stop request; exiting",
+            self.grace.unwrap_or_default()
+        ));
+        self.finish()
     }
 
     /// The hook thread: runs hooks one at a time, as signals ask for them.
     fn run_hooks(&self) {
         loop {
-            let (user1, user2) = {
-                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-                while !pending.user1 && !pending.user2 {
-                    pending = self.posted.wait(pending).unwrap_or_else(|p| p.into_inner());
-                }
-                let taken = (pending.user1, pending.user2);
-                *pending = Pending::default();
-                taken
-            };
-            if user1 {
-                self.call_hook("on_user1", || self.daemon.on_user1());
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            while !pending.user1 && !pending.user2 {
+                pending = self.posted.wait(pending).unwrap_or_else(|p| p.into_inner());
             }
-            if user2 {
-                self.call_hook("on_user2", || self.daemon.on_user2());
-            }
+            drop(pending);
+            let (user1, user2) = self.take_pending();
+            self.run_pending(user1, user2);
+        }
+    }
+
+    /// Which hooks are due, clearing them: signals that arrive while they run ask again.
+    fn take_pending(&self) -> (bool, bool) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = (pending.user1, pending.user2);
+        *pending = Pending::default();
+        taken
+    }
+
+    fn run_pending(&self, user1: bool, user2: bool) {
+        if user1 {
+            self.call_hook("on_user1", || self.daemon.on_user1());
+        }
+        if user2 {
+            self.call_hook("on_user2", || self.daemon.on_user2());
         }
     }
 
@@ -300,6 +332,7 @@ impl<D: Daemon> Runtime<'_, D> {
                 std::thread::park();
             }
         }
+        self.end_signal_thread();
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.daemon.atexit())) {
             self.say(&format!("atexit() panicked: {}", panic_message(&*panic)));
             self.failed.store(true, Ordering::Release);
@@ -308,11 +341,82 @@ impl<D: Daemon> Runtime<'_, D> {
         std::process::exit(i32::from(self.failed.load(Ordering::Acquire)))
     }
 
+    /// Lets the signal thread end now, while `atexit` runs, rather than be torn down by the
+    /// exit afterwards: the process is gone sooner. Signals arriving from now on stay pending.
+    fn end_signal_thread(&self) {
+        // SAFETY: pthread_self only returns the calling thread's handle.
+        let current = unsafe { libc::pthread_self() };
+        let signal_thread = *self.signal_thread.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(thread) = signal_thread
+            && thread != current
+        {
+            // SAFETY: the handle is the signal thread's, which only ends after seeing
+            // `exiting` set (above), so it is still running or returning: pthread_kill on a
+            // thread that has returned but not been joined is still valid.
+            unsafe { libc::pthread_kill(thread, libc::SIGTERM) };
+        }
+    }
+
     /// Writes a line to the daemon's stderr (its log file, or `/dev/null`) without going
     /// through std's stderr lock.
     fn say(&self, message: &str) {
         let _ = sys::write_all(2, format!("deluxe: {message}\n").as_bytes());
     }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+/// Waits for one of `set` until `deadline`; `None` when the deadline passes first.
+///
+/// Linux has `sigtimedwait`, so the signal thread itself times the grace and no thread is
+/// created on the way out. Elsewhere a timer thread, started at the first stop request, ends
+/// the daemon at the deadline.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn wait_until<D: Daemon>(
+    set: &SigSet,
+    deadline: Instant,
+    _scope: &Scope<'_, '_>,
+    _runtime: &Runtime<'_, D>,
+) -> Option<Signal> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let timeout = libc::timespec {
+            tv_sec: left.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: left.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: `set` is a valid signal set, the info pointer may be null, `timeout` is valid.
+        let received = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &timeout) };
+        if received > 0 {
+            return Signal::try_from(received).ok();
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn wait_until<'scope, D: Daemon>(
+    set: &SigSet,
+    deadline: Instant,
+    scope: &'scope Scope<'scope, '_>,
+    runtime: &'scope Runtime<'_, D>,
+) -> Option<Signal> {
+    static TIMER: std::sync::Once = std::sync::Once::new();
+    TIMER.call_once(|| {
+        let started = std::thread::Builder::new()
+            .name("deluxe-grace".into())
+            .spawn_scoped(scope, move || {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                runtime.give_up()
+            });
+        if started.is_err() {
+            runtime.give_up();
+        }
+    });
+    set.wait().ok()
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

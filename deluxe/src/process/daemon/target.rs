@@ -3,7 +3,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -46,32 +46,27 @@ pub(crate) struct Target {
 pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
     const ATTEMPTS: usize = 5;
     for _ in 0..ATTEMPTS {
-        let (pid, identity) = match pidfile::probe(path)? {
-            Probe::Missing => return Ok(Located::NotRunning { stale: false }),
-            Probe::Unlocked { .. } => return Ok(Located::NotRunning { stale: true }),
-            Probe::Locked { pid, identity } => (pid, identity),
+        let Some(file) = pidfile::observe(path)? else {
+            return Ok(Located::NotRunning { stale: false });
+        };
+        let Probe::Locked { pid, identity } = file.read(path)? else {
+            return Ok(Located::NotRunning { stale: true });
         };
         let pidfd = match open_pidfd(pid) {
             Ok(pidfd) => pidfd,
             Err(Errno::ESRCH) => continue,
             Err(errno) => return Err(pidfile::pidfile_error(path, errno)),
         };
-        let file = open_read(path)?;
-        match pidfile::probe(path)? {
-            Probe::Locked {
-                pid: again,
-                identity: same,
-            } if again == pid && same == identity => {}
-            _ => continue,
-        }
-        if !holds_open(pid, identity) {
+        // With the process pinned, the same file must still be locked, name the same pid, be
+        // the one the path names, and be open in that process.
+        let still = matches!(file.read(path)?, Probe::Locked { pid: again, .. } if again == pid);
+        if !still || !file.is_named_by(path) || !holds_open(pid, identity) {
             continue;
         }
-        let Some(pidfile) = file else { continue };
         return Ok(Located::Running(Target {
             pid,
             pidfd,
-            pidfile,
+            pidfile: file.fd,
         }));
     }
     Err(DaemonError::Pidfile {
@@ -81,19 +76,6 @@ pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
              another program may be using this pidfile"
         )),
     })
-}
-
-fn open_read(path: &Path) -> Result<Option<OwnedFd>, DaemonError> {
-    match sys::open(
-        &pidfile::c_path(path)?,
-        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
-        0,
-    ) {
-        // SAFETY: the descriptor was just opened and is owned by nothing else.
-        Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) })),
-        Err(Errno::ENOENT) => Ok(None),
-        Err(errno) => Err(pidfile::pidfile_error(path, errno)),
-    }
 }
 
 /// Waits (up to `bound`) until process `pid` has exited, when a pidfd can be had for it.
@@ -138,13 +120,20 @@ fn holds_open(pid: Pid, identity: Identity) -> bool {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         use std::os::unix::fs::MetadataExt;
-        let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        let is_pidfile = |path: &Path| {
+            std::fs::metadata(path)
+                .is_ok_and(|meta| Identity::new(meta.dev(), meta.ino()) == identity)
+        };
+        // A deluxe daemon's pidfile is its descriptor 3 (it closes all others before opening
+        // it): look there first, then everywhere.
+        let fds = PathBuf::from(format!("/proc/{pid}/fd"));
+        if is_pidfile(&fds.join("3")) {
+            return true;
+        }
+        let Ok(entries) = std::fs::read_dir(&fds) else {
             return true;
         };
-        entries.flatten().any(|entry| {
-            std::fs::metadata(entry.path())
-                .is_ok_and(|meta| Identity::new(meta.dev(), meta.ino()) == identity)
-        })
+        entries.flatten().any(|entry| is_pidfile(&entry.path()))
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
