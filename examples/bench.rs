@@ -6,9 +6,12 @@
 //! of the rounds, as a percentage of the median.
 
 use std::hint::black_box;
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
+use deluxe::process::daemon::{self, Config, Controller, Daemon};
 use deluxe::process::{Command, NO_ARGS};
 
 /// One row of the table.
@@ -25,10 +28,12 @@ struct Row {
 
 #[derive(Clone, Copy)]
 enum Kind {
-    /// Ours / peer's time: met when at most the target.
+    /// Ours / peer's time (or size): met when at most the target.
     Time,
     /// Ours / peer's rate: met when at least the target.
     Rate,
+    /// An absolute count of ours: met when at most the target.
+    Count,
 }
 
 struct Stats {
@@ -59,6 +64,14 @@ impl Row {
         match self.kind {
             Kind::Time => self.ratio() <= self.target,
             Kind::Rate => self.ratio() >= self.target,
+            Kind::Count => self.ours.median <= self.target,
+        }
+    }
+
+    fn ratio_text(&self) -> String {
+        match self.kind {
+            Kind::Count => "-".into(),
+            _ => format!("{:.3}x", self.ratio()),
         }
     }
 
@@ -66,6 +79,7 @@ impl Row {
         match self.kind {
             Kind::Time => format!("<= {:.2}x", self.target),
             Kind::Rate => format!(">= {:.2}x", self.target),
+            Kind::Count => format!("<= {}", self.target),
         }
     }
 }
@@ -195,13 +209,282 @@ fn command_rows(rounds: usize, quick: bool) -> Vec<Row> {
     rows
 }
 
+/// The daemon measured: waits for its stop request; its `on_user1` writes a byte to a FIFO
+/// the bench reads, so that the bench sees when the hook has run.
+struct Idle {
+    fifo: PathBuf,
+    hook_pipe: std::sync::Mutex<Option<std::fs::File>>,
+}
+
+impl Daemon for Idle {
+    fn run(&self) {
+        if let Ok(pipe) = std::fs::OpenOptions::new().write(true).open(&self.fifo) {
+            *self.hook_pipe.lock().unwrap() = Some(pipe);
+        }
+        daemon::wait_for_stop(Duration::MAX);
+    }
+
+    fn on_user1(&self) {
+        if let Some(pipe) = self.hook_pipe.lock().unwrap().as_mut() {
+            let _ = pipe.write_all(b"1");
+        }
+    }
+}
+
+/// The floor: the least a daemon start can be. Fork, setsid, fork, lock and write the
+/// pidfile, say "ready" on a pipe; the daemon then waits for SIGTERM. Nothing else: no
+/// working directory, no descriptor hygiene, no hooks.
+mod floor {
+    use std::ffi::CStr;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::time::Duration;
+
+    pub struct Daemon {
+        pub pid: libc::pid_t,
+    }
+
+    pub fn start(pidfile: &CStr) -> Daemon {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two descriptors.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: the children only make async-signal-safe calls before _exit.
+        unsafe {
+            let child = libc::fork();
+            if child == 0 {
+                libc::close(fds[0]);
+                libc::setsid();
+                if libc::fork() == 0 {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, libc::SIGTERM);
+                    libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                    let fd = libc::open(
+                        pidfile.as_ptr(),
+                        libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC,
+                        0o644,
+                    );
+                    libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB);
+                    let pid = libc::getpid();
+                    let mut text = [0u8; 12];
+                    let len = itoa(pid, &mut text);
+                    libc::ftruncate(fd, 0);
+                    libc::write(fd, text.as_ptr().cast(), len);
+                    libc::write(fds[1], (&pid as *const libc::pid_t).cast(), 4);
+                    libc::close(fds[1]);
+                    let mut signal = 0;
+                    libc::sigwait(&set, &mut signal);
+                    libc::unlink(pidfile.as_ptr());
+                    libc::_exit(0);
+                }
+                libc::_exit(0);
+            }
+            libc::close(fds[1]);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+            let mut pid: libc::pid_t = 0;
+            libc::read(fds[0], (&mut pid as *mut libc::pid_t).cast(), 4);
+            libc::close(fds[0]);
+            Daemon { pid }
+        }
+    }
+
+    /// SIGTERM, then the pidfd wait.
+    pub fn stop(daemon: Daemon) {
+        // SAFETY: pidfd_open returns a new descriptor; kill and poll take plain values.
+        unsafe {
+            let fd = libc::syscall(libc::SYS_pidfd_open, daemon.pid, 0) as i32;
+            let pidfd = OwnedFd::from_raw_fd(fd);
+            libc::kill(daemon.pid, libc::SIGTERM);
+            let mut poll = libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            libc::poll(&mut poll, 1, Duration::from_secs(10).as_millis() as i32);
+        }
+    }
+
+    fn itoa(mut n: libc::pid_t, buf: &mut [u8; 12]) -> usize {
+        let mut digits = [0u8; 12];
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for i in 0..len {
+            buf[i] = digits[len - 1 - i];
+        }
+        buf[len] = b'\n';
+        len + 1
+    }
+}
+
+/// What `/proc` says of an idle process over `window`: resident memory (kB) and how many
+/// times its threads woke up (context switches).
+fn idle_cost(pid: libc::pid_t, window: Duration) -> (f64, f64) {
+    let switches = || -> u64 {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+            .map(|task| {
+                std::fs::read_to_string(task.path().join("status"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|line| line.contains("ctxt_switches"))
+                    .filter_map(|line| line.split_whitespace().last()?.parse::<u64>().ok())
+                    .sum::<u64>()
+            })
+            .sum()
+    };
+    let rss = || -> f64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find(|line| line.starts_with("VmRSS:"))
+            .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+            .unwrap()
+    };
+    let before = switches();
+    std::thread::sleep(window);
+    (rss(), (switches() - before) as f64)
+}
+
+fn daemon_rows(rounds: usize, quick: bool) -> Vec<Row> {
+    let dir = std::env::temp_dir().join(format!("deluxe-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ours_pidfile = dir.join("ours.pid");
+    let floor_pidfile =
+        std::ffi::CString::new(dir.join("floor.pid").into_os_string().into_encoded_bytes())
+            .unwrap();
+    let fifo = dir.join("hook.fifo");
+    let fifo_c =
+        std::ffi::CString::new(fifo.clone().into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo takes a path and a mode.
+    unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) };
+    let controller = Controller::with_config(
+        Idle {
+            fifo: fifo.clone(),
+            hook_pipe: std::sync::Mutex::new(None),
+        },
+        Config::new(&ours_pidfile),
+    );
+    // Every start and stop is a sample: a median over single calls is not moved by the odd
+    // slow one the way a per-round mean is.
+    let cycles = if quick { 5 } else { 20 };
+    let (mut ours_start, mut ours_stop, mut floor_start, mut floor_stop) =
+        (vec![], vec![], vec![], vec![]);
+    let micros = |start: Instant| start.elapsed().as_secs_f64() * 1e6;
+    for round in 0..rounds {
+        for cycle in 0..cycles {
+            let mut ours = || {
+                let t = Instant::now();
+                controller.start().unwrap();
+                ours_start.push(micros(t));
+                // The daemon waits for a reader of its FIFO; be one, so that it is idle.
+                drop(std::fs::File::open(&fifo).unwrap());
+                let t = Instant::now();
+                controller.stop().unwrap();
+                ours_stop.push(micros(t));
+            };
+            let mut theirs = || {
+                let t = Instant::now();
+                let daemon = floor::start(&floor_pidfile);
+                floor_start.push(micros(t));
+                let t = Instant::now();
+                floor::stop(daemon);
+                floor_stop.push(micros(t));
+            };
+            if (round + cycle) % 2 == 0 {
+                ours();
+                theirs();
+            } else {
+                theirs();
+                ours();
+            }
+        }
+    }
+
+    // SIGUSR1 until the hook has run: from the call to the byte the hook writes.
+    let mut hook = Vec::new();
+    controller.start().unwrap();
+    let mut reader = std::fs::File::open(&fifo).unwrap();
+    for _ in 0..rounds * cycles {
+        let t = Instant::now();
+        controller.signal_user1().unwrap();
+        let mut byte = [0u8; 1];
+        std::io::Read::read_exact(&mut reader, &mut byte).unwrap();
+        hook.push(micros(t));
+    }
+    let ours_pid = controller.pid().unwrap().unwrap().as_u32() as libc::pid_t;
+    let floor_daemon = floor::start(&floor_pidfile);
+    let window = if quick {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(3)
+    };
+    let ((ours_rss, ours_wakeups), (floor_rss, floor_wakeups)) = std::thread::scope(|scope| {
+        let ours = scope.spawn(|| idle_cost(ours_pid, window));
+        let theirs = scope.spawn(|| idle_cost(floor_daemon.pid, window));
+        (ours.join().unwrap(), theirs.join().unwrap())
+    });
+    controller.stop().unwrap();
+    floor::stop(floor_daemon);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    vec![
+        Row {
+            figure: "start() until it returns (ready, pidfile locked)",
+            peer: "the floor",
+            ours: Stats::of(ours_start, "us"),
+            theirs: Stats::of(floor_start, "us"),
+            kind: Kind::Time,
+            target: 1.5,
+        },
+        Row {
+            figure: "stop() until it returns (daemon gone)",
+            peer: "the floor's pidfd wait",
+            ours: Stats::of(ours_stop, "us"),
+            theirs: Stats::of(floor_stop, "us"),
+            kind: Kind::Time,
+            target: 1.5,
+        },
+        Row {
+            figure: "signal_user1() until the hook has run",
+            peer: "0.5 ms",
+            ours: Stats::of(hook, "us"),
+            theirs: Stats::of(vec![500.0], "us"),
+            kind: Kind::Time,
+            target: 1.0,
+        },
+        Row {
+            figure: "idle daemon RSS",
+            peer: "the floor",
+            ours: Stats::of(vec![ours_rss], "kB"),
+            theirs: Stats::of(vec![floor_rss], "kB"),
+            kind: Kind::Time,
+            target: 2.0,
+        },
+        Row {
+            figure: "idle daemon wakeups over the window",
+            peer: "none",
+            ours: Stats::of(vec![ours_wakeups], "wakeups"),
+            theirs: Stats::of(vec![floor_wakeups], "wakeups"),
+            kind: Kind::Count,
+            target: 0.0,
+        },
+    ]
+}
+
 fn print(rows: &[Row]) {
     println!(
         "| figure | deluxe | peer | peer's figure | ratio | target | met |\n|---|---|---|---|---|---|---|"
     );
     for row in rows {
         println!(
-            "| {} | {:.1} {} (±{:.0}%) | {} | {:.1} {} (±{:.0}%) | {:.3}x | {} | {} |",
+            "| {} | {:.1} {} (±{:.0}%) | {} | {:.1} {} (±{:.0}%) | {} | {} | {} |",
             row.figure,
             row.ours.median,
             row.ours.unit,
@@ -210,7 +493,7 @@ fn print(rows: &[Row]) {
             row.theirs.median,
             row.theirs.unit,
             row.theirs.spread,
-            row.ratio(),
+            row.ratio_text(),
             row.target_text(),
             if row.met() { "yes" } else { "NO" }
         );
@@ -224,10 +507,12 @@ fn main() {
     }
     let rounds = if quick { 5 } else { 21 };
     let started = Instant::now();
-    let rows = command_rows(rounds, quick);
+    let mut rows = command_rows(rounds, quick);
+    rows.extend(daemon_rows(rounds, quick));
     print(&rows);
     println!(
-        "\n{rounds} alternating rounds per figure; medians, spread = interquartile range; took {:.0?}",
+        "\n{rounds} alternating rounds per figure (daemon figures: every call a sample); medians, \
+         spread = interquartile range; took {:.0?}",
         Duration::from_secs(started.elapsed().as_secs())
     );
 }
