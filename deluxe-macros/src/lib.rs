@@ -1,12 +1,79 @@
-//! Procedural macros of the `deluxe` crate. Use them through `deluxe`, which re-exports them
-//! and documents them.
+//! Procedural macros of the `deluxe` crate: `#[daemon]` (with its helper attributes) and the
+//! implementation of `command!`. Use them through `deluxe`, which re-exports and documents
+//! them.
+#![deny(missing_docs)]
 
 mod args;
 mod command;
+mod daemon;
 #[allow(dead_code)] // Shared with the runtime crate, which uses all of it.
 mod names;
 
 use proc_macro::TokenStream;
+
+/// Turns a struct and its impl block into a daemon.
+///
+/// On the struct, the settings (all optional; the pidfile defaults to one named after the
+/// type): `pidfile`, `workdir` and `log_file` (absolute paths), `stop_timeout`, `stop_grace`
+/// and `start_timeout` (seconds), `umask`, and `crate` for a renamed `deluxe` dependency. It
+/// also generates `Type::controller()` (for `Default` types) and `value.into_controller()`.
+///
+/// On the impl block: `fn run(&self)` (required), and the methods marked `#[on_user1]`,
+/// `#[on_user2]` and `#[atexit]`, which become the daemon's hooks. The methods stay ordinary
+/// methods.
+///
+/// ```no_run
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::time::Duration;
+///
+/// #[deluxe::daemon(pidfile = "/run/ticker.pid", workdir = "/", stop_timeout = 10, umask = 0o022)]
+/// #[derive(Default)]
+/// struct Ticker {
+///     ticks: AtomicU64,
+/// }
+///
+/// #[deluxe::daemon]
+/// impl Ticker {
+///     fn run(&self) {
+///         while !deluxe::process::daemon::wait_for_stop(Duration::from_secs(1)) {
+///             self.ticks.fetch_add(1, Ordering::Relaxed);
+///         }
+///     }
+///
+///     #[on_user2]
+///     fn report(&self) {
+///         println!("ticks={}", self.ticks.load(Ordering::Relaxed));
+///     }
+/// }
+///
+/// let pid = Ticker::controller().start()?;
+/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// ```
+#[proc_macro_attribute]
+pub fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
+    daemon::expand(args.into(), item.into()).into()
+}
+
+/// Marks the method of a `#[daemon]` impl block that runs on `SIGUSR1`
+/// (`Controller::signal_user1`). On its own, it is an error.
+#[proc_macro_attribute]
+pub fn on_user1(_args: TokenStream, item: TokenStream) -> TokenStream {
+    daemon::misplaced("on_user1", item.into()).into()
+}
+
+/// Marks the method of a `#[daemon]` impl block that runs on `SIGUSR2`
+/// (`Controller::signal_user2`). On its own, it is an error.
+#[proc_macro_attribute]
+pub fn on_user2(_args: TokenStream, item: TokenStream) -> TokenStream {
+    daemon::misplaced("on_user2", item.into()).into()
+}
+
+/// Marks the method of a `#[daemon]` impl block that runs once when the daemon ends. On its
+/// own, it is an error.
+#[proc_macro_attribute]
+pub fn atexit(_args: TokenStream, item: TokenStream) -> TokenStream {
+    daemon::misplaced("atexit", item.into()).into()
+}
 
 /// The implementation of `deluxe::command!`, which forwards here with `$crate` first.
 #[doc(hidden)]

@@ -1,6 +1,8 @@
 //! What the macros' expansions name. Not public API: no stability promise.
 
+pub use crate::process::daemon::{Config, Controller, Daemon};
 pub use crate::process::{Command, CommandError};
+pub use core::time::Duration;
 pub use deluxe_macros::__command;
 
 /// The value `command!` stands for when it reports a compile error, so that the error is the
@@ -13,4 +15,39 @@ pub fn invalid_command() -> Result<Command, CommandError> {
 /// they do where pidfds are missing, so that tests exercise that path on Linux too.
 pub fn use_portable_signalling() {
     crate::process::daemon::force_portable();
+}
+
+/// The settings `#[daemon(..)]` on a struct records; the `#[daemon]` impl block reads them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `#[deluxe::daemon(..)]` attribute",
+    label = "the `#[daemon]` impl block needs the settings of `{Self}`",
+    note = "add `#[deluxe::daemon]` (or `#[deluxe::daemon(pidfile = \"/run/NAME.pid\")]`) to the struct `{Self}`"
+)]
+pub trait DaemonSettings {
+    /// The settings written in the attribute, defaults for the rest.
+    fn settings() -> Config;
+}
+
+/// What a `run` method written for `#[daemon]` may return: nothing, or a `Result` whose error
+/// stops the daemon as a panic would (atexit, status 1, the message in the log).
+#[diagnostic::on_unimplemented(
+    message = "`run` returns `{Self}`, which a daemon cannot use",
+    label = "return `()` or `Result<(), E>` where `E: Display`",
+    note = "a daemon's `run` returns nothing, or a `Result` whose error stops the daemon"
+)]
+pub trait RunOutcome {
+    /// Ends `run` with this outcome.
+    fn finish(self);
+}
+
+impl RunOutcome for () {
+    fn finish(self) {}
+}
+
+impl<E: core::fmt::Display> RunOutcome for Result<(), E> {
+    fn finish(self) {
+        if let Err(error) = self {
+            panic!("run() failed: {error}");
+        }
+    }
 }

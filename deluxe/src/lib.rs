@@ -9,7 +9,10 @@
 #[cfg(not(unix))]
 compile_error!("deluxe supports Unix systems only (Linux, macOS, the BSDs)");
 
+pub mod cli;
 pub mod process;
+
+pub use deluxe_macros::{atexit, daemon, on_user1, on_user2};
 
 #[doc(hidden)]
 pub mod __private;

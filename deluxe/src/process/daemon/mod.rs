@@ -224,6 +224,27 @@ impl Config {
         Self::new(pidfile)
     }
 
+    /// Settings named after the type `T` ([`Config::named`]): `MyWorker` is `my-worker`.
+    ///
+    /// ```
+    /// struct MyWorker;
+    /// let config = deluxe::process::daemon::Config::for_type::<MyWorker>();
+    /// assert!(config.pidfile.file_name().unwrap().to_string_lossy().starts_with("my-worker"));
+    /// ```
+    pub fn for_type<T: ?Sized>() -> Self {
+        let name = std::any::type_name::<T>();
+        let name = name.split('<').next().unwrap_or(name);
+        let name = name.rsplit("::").next().unwrap_or(name);
+        let mut kebab = String::with_capacity(name.len() + 4);
+        for (index, c) in name.chars().enumerate() {
+            if c.is_uppercase() && index > 0 {
+                kebab.push('-');
+            }
+            kebab.extend(c.to_lowercase());
+        }
+        Self::named(&kebab)
+    }
+
     /// Sets [`pidfile`](Config#structfield.pidfile).
     pub fn pidfile(mut self, pidfile: impl Into<PathBuf>) -> Self {
         self.pidfile = pidfile.into();
@@ -291,16 +312,19 @@ impl Config {
 /// Controller::new(Worker).start()?;
 /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a daemon",
+    label = "`{Self}` does not implement `Daemon`",
+    note = "add `#[deluxe::daemon]` to an `impl {Self}` block that has `fn run(&self)`, or implement `deluxe::process::daemon::Daemon` by hand"
+)]
 pub trait Daemon: Send + Sync {
     /// The daemon's settings. The default names the pidfile after the type
-    /// ([`Config::named`]).
+    /// ([`Config::for_type`]).
     fn config() -> Config
     where
         Self: Sized,
     {
-        let name = std::any::type_name::<Self>();
-        let name = name.split('<').next().unwrap_or(name);
-        Config::named(&name.rsplit("::").next().unwrap_or(name).to_lowercase())
+        Config::for_type::<Self>()
     }
 
     /// The daemon's work. Called once, in the daemon, after it is ready. When it returns, the

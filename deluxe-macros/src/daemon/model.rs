@@ -1,0 +1,89 @@
+//! What `#[daemon]` is asked to do, each value kept with the tokens it came from.
+
+use proc_macro2::Span;
+use syn::{Ident, ItemImpl, ItemStruct, LitInt, LitStr, Path, Type};
+
+/// `#[daemon(..)]` on a struct: the struct and its settings.
+pub struct DaemonStruct {
+    pub krate: Path,
+    pub item: ItemStruct,
+    pub settings: Settings,
+    /// Whether impls can be generated for it (not for a generic struct, which is an error).
+    pub supported: bool,
+}
+
+/// The settings keys of `#[daemon(..)]`, those that were given.
+#[derive(Default)]
+pub struct Settings {
+    pub pidfile: Option<LitStr>,
+    pub workdir: Option<LitStr>,
+    pub log_file: Option<LitStr>,
+    pub stop_timeout: Option<Millis>,
+    pub stop_grace: Option<Millis>,
+    pub start_timeout: Option<Millis>,
+    pub umask: Option<LitInt>,
+}
+
+/// A duration written in seconds (`10`, `2.5`), in milliseconds.
+pub struct Millis {
+    pub millis: u64,
+    pub span: Span,
+}
+
+/// `#[daemon]` on an impl block: the block (hook attributes stripped), its `run`, its hooks.
+pub struct DaemonImpl {
+    pub krate: Path,
+    pub item: ItemImpl,
+    pub self_ty: Type,
+    /// Whether a usable `run` was found (its return type, for the outcome check).
+    pub run: Option<syn::ReturnType>,
+    pub hooks: Hooks,
+    /// Whether a `Daemon` impl can be generated for it (not for a trait impl or a generic one,
+    /// which are errors).
+    pub supported: bool,
+}
+
+/// The methods chosen as hooks.
+#[derive(Default)]
+pub struct Hooks {
+    pub on_user1: Option<Ident>,
+    pub on_user2: Option<Ident>,
+    pub atexit: Option<Ident>,
+}
+
+/// The helper attributes `#[daemon]` finds on the methods of its impl block.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    OnUser1,
+    OnUser2,
+    Atexit,
+}
+
+impl HookKind {
+    pub const ALL: [Self; 3] = [Self::OnUser1, Self::OnUser2, Self::Atexit];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OnUser1 => "on_user1",
+            Self::OnUser2 => "on_user2",
+            Self::Atexit => "atexit",
+        }
+    }
+
+    /// What the hook answers, for messages.
+    pub fn handles(self) -> &'static str {
+        match self {
+            Self::OnUser1 => "`SIGUSR1`",
+            Self::OnUser2 => "`SIGUSR2`",
+            Self::Atexit => "the daemon's exit",
+        }
+    }
+
+    pub fn slot(self, hooks: &mut Hooks) -> &mut Option<Ident> {
+        match self {
+            Self::OnUser1 => &mut hooks.on_user1,
+            Self::OnUser2 => &mut hooks.on_user2,
+            Self::Atexit => &mut hooks.atexit,
+        }
+    }
+}

@@ -1,0 +1,4 @@
+#[deluxe::atexit]
+fn cleanup() {}
+
+fn main() {}

@@ -1,0 +1,9 @@
+#[deluxe::daemon(crate = "not a path")]
+struct Worker;
+
+#[deluxe::daemon]
+impl Worker {
+    fn run(&self) {}
+}
+
+fn main() {}

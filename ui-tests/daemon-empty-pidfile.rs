@@ -1,0 +1,9 @@
+#[deluxe::daemon(pidfile = "")]
+struct Worker;
+
+#[deluxe::daemon]
+impl Worker {
+    fn run(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+#[deluxe::daemon]
+struct Worker;
+
+#[deluxe::daemon]
+impl<'a> Worker {
+    fn run(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[deluxe::daemon]
+struct Worker<T> {
+    inner: T,
+}
+
+fn main() {}

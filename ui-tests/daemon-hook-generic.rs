@@ -1,0 +1,12 @@
+#[deluxe::daemon]
+struct Worker;
+
+#[deluxe::daemon]
+impl Worker {
+    fn run(&self) {}
+
+    #[on_user1]
+    fn reload<T: Default>(&self) {}
+}
+
+fn main() {}

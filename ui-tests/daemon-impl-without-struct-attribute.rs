@@ -1,0 +1,8 @@
+struct Worker;
+
+#[deluxe::daemon]
+impl Worker {
+    fn run(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+use std::cell::Cell;
+
+#[deluxe::daemon]
+struct Worker {
+    ticks: Cell<u64>,
+}
+
+#[deluxe::daemon]
+impl Worker {
+    fn run(&self) {
+        self.ticks.set(1);
+    }
+}
+
+fn main() {}

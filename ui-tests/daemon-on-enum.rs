@@ -1,0 +1,6 @@
+#[deluxe::daemon]
+enum Worker {
+    Idle,
+}
+
+fn main() {}

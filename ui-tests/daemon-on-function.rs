@@ -1,0 +1,4 @@
+#[deluxe::daemon]
+fn worker() {}
+
+fn main() {}

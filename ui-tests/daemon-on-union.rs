@@ -1,0 +1,6 @@
+#[deluxe::daemon]
+union Worker {
+    a: u32,
+}
+
+fn main() {}

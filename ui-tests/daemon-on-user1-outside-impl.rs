@@ -1,0 +1,8 @@
+struct Worker;
+
+impl Worker {
+    #[deluxe::on_user1]
+    fn reload(&self) {}
+}
+
+fn main() {}

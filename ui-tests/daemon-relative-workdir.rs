@@ -1,0 +1,9 @@
+#[deluxe::daemon(workdir = "var/lib/worker")]
+struct Worker;
+
+#[deluxe::daemon]
+impl Worker {
+    fn run(&self) {}
+}
+
+fn main() {}

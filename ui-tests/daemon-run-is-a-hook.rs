@@ -1,0 +1,10 @@
+#[deluxe::daemon]
+struct Worker;
+
+#[deluxe::daemon]
+impl Worker {
+    #[atexit]
+    fn run(&self) {}
+}
+
+fn main() {}

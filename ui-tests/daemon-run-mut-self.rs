@@ -1,0 +1,9 @@
+#[deluxe::daemon]
+struct Worker;
+
+#[deluxe::daemon]
+impl Worker {
+    fn run(&mut self) {}
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[deluxe::daemon]
+struct Worker;
+
+fn main() {}
