@@ -30,6 +30,11 @@
 //!
 //! Failures print the error's message on stderr. Wrong arguments print the usage on stderr
 //! and exit 2; `--help` prints it on stdout and exits 0.
+//!
+//! Under a service manager ([`crate::process::daemon::supervised`]: systemd,
+//! `start-stop-daemon --notify-await`, a container's pid 1), `start` runs the daemon in the
+//! foreground ([`Controller::run_foreground`]) instead of forking, as daemon(7) recommends;
+//! `--foreground` and `--background` force either way.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -37,17 +42,37 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::process::daemon::{Controller, Daemon, DaemonError, Status, StopOutcome};
+use crate::process::daemon::{Controller, Daemon, DaemonError, Status, StopOutcome, supervised};
 
 /// Exit code: success.
+///
+/// ```
+/// assert_eq!(deluxe::cli::SUCCESS, 0);
+/// ```
 pub const SUCCESS: u8 = 0;
 /// Exit code: the action failed (and, for `status`: the daemon is dead but its pidfile exists).
+///
+/// ```
+/// assert_eq!(deluxe::cli::FAILURE, 1);
+/// ```
 pub const FAILURE: u8 = 1;
 /// Exit code: wrong arguments.
+///
+/// ```
+/// assert_eq!(deluxe::cli::USAGE, 2);
+/// ```
 pub const USAGE: u8 = 2;
 /// Exit code of `status`: the daemon is not running.
+///
+/// ```
+/// assert_eq!(deluxe::cli::NOT_RUNNING, 3);
+/// ```
 pub const NOT_RUNNING: u8 = 3;
 /// Exit code of `status`: the status cannot be told (the pidfile cannot be read).
+///
+/// ```
+/// assert_eq!(deluxe::cli::UNKNOWN, 4);
+/// ```
 pub const UNKNOWN: u8 = 4;
 
 /// What the command line asks for.
@@ -59,6 +84,8 @@ enum Request {
         pidfile: Option<PathBuf>,
         log_file: Option<PathBuf>,
         stop_timeout: Option<Duration>,
+        /// `Some(true)`: `--foreground`; `Some(false)`: `--background`; `None`: detect.
+        foreground: Option<bool>,
     },
 }
 
@@ -122,6 +149,7 @@ where
         pidfile,
         log_file,
         stop_timeout,
+        foreground,
     } = request
     else {
         println!("{}", usage(&program, &controller));
@@ -137,10 +165,31 @@ where
     if let Some(timeout) = stop_timeout {
         controller = controller.stop_timeout(timeout);
     }
+    if action == Action::Start && foreground.unwrap_or_else(supervised) {
+        let Err(error) = controller.run_foreground();
+        return match error {
+            DaemonError::AlreadyRunning { pid, .. } => {
+                say(&format!("already running (pid {pid})"));
+                ExitCode::from(SUCCESS)
+            }
+            error => {
+                eprintln!("error: {error}");
+                ExitCode::from(FAILURE)
+            }
+        };
+    }
     ExitCode::from(act(&controller, action))
 }
 
 /// [`run`] with this process's command line.
+///
+/// ```no_run
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// fn main() -> std::process::ExitCode {
+///     deluxe::cli::main(Worker::controller())
+/// }
+/// ```
 pub fn main<D: Daemon>(controller: Controller<D>) -> ExitCode {
     run(controller, std::env::args_os())
 }
@@ -168,7 +217,7 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Request, String> {
             .map_err(|arg| format!("argument {arg:?} is not UTF-8"))
     });
     let mut action = None;
-    let (mut pidfile, mut log_file, mut stop_timeout) = (None, None, None);
+    let (mut pidfile, mut log_file, mut stop_timeout, mut foreground) = (None, None, None, None);
     while let Some(arg) = args.next() {
         let arg = arg?;
         let (flag, inline) = match arg.split_once('=') {
@@ -188,6 +237,8 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Request, String> {
         match flag.as_str() {
             "-h" | "--help" => return Ok(Request::Help),
             "--pidfile" => pidfile = Some(PathBuf::from(value("--pidfile")?)),
+            "--foreground" => foreground = Some(true),
+            "--background" => foreground = Some(false),
             "--log" | "--log-file" => log_file = Some(PathBuf::from(value("--log")?)),
             "--stop-timeout" => {
                 let text = value("--stop-timeout")?;
@@ -214,6 +265,7 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Request, String> {
         pidfile,
         log_file,
         stop_timeout,
+        foreground,
     })
 }
 
@@ -294,7 +346,9 @@ fn usage<D: Daemon>(program: &str, controller: &Controller<D>) -> String {
         "usage: {program} [OPTIONS] ACTION
 
 actions:
-  start    start the daemon; returns once it is ready (exit 0, also when it already runs)
+  start    start the daemon; returns once it is ready (exit 0, also when it already runs);
+           under a service manager (NOTIFY_SOCKET set, parent or self pid 1) it runs in the
+           foreground instead, telling the manager READY=1
   stop     stop it: SIGTERM, then SIGKILL after the stop timeout (exit 0, also when not running)
   restart  stop it if it runs, then start it
   status   tell whether it runs: exit 0 running, 1 dead with a stale pidfile, 3 not running,
@@ -306,6 +360,8 @@ options:
   --pidfile PATH         its pidfile (default {pidfile})
   --log PATH             append its stdout and stderr to PATH (default {log})
   --stop-timeout SECS    how long stop waits after SIGTERM (default {timeout:?})
+  --foreground           start: run in this process, for a supervisor (the default under one)
+  --background           start: fork a daemon even under a supervisor
   -h, --help             this text
 
 exit codes, as for init scripts: 0 success, 1 failure (the error is printed on stderr),
@@ -339,8 +395,23 @@ mod tests {
                 pidfile: Some("/tmp/p".into()),
                 log_file: Some("/tmp/l".into()),
                 stop_timeout: Some(Duration::from_millis(2500)),
+                foreground: None,
             })
         );
+        assert!(matches!(
+            parsed(&["start", "--foreground"]),
+            Ok(Request::Act {
+                foreground: Some(true),
+                ..
+            })
+        ));
+        assert!(matches!(
+            parsed(&["--background", "start"]),
+            Ok(Request::Act {
+                foreground: Some(false),
+                ..
+            })
+        ));
         assert_eq!(parsed(&["status", "--help"]), Ok(Request::Help));
     }
 

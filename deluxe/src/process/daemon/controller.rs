@@ -1,7 +1,8 @@
 //! [`Controller`]: the handle that starts, stops and signals a daemon.
 
+use std::convert::Infallible;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -54,12 +55,34 @@ fn take_turn() -> MutexGuard<'static, ()> {
 /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
 /// ```
 pub struct Controller<D: Daemon> {
-    daemon: D,
+    daemon: Arc<D>,
     config: Config,
+}
+
+/// Clones share the daemon value (an `Arc`) and copy the settings.
+impl<D: Daemon> Clone for Controller<D> {
+    fn clone(&self) -> Self {
+        Self {
+            daemon: Arc::clone(&self.daemon),
+            config: self.config.clone(),
+        }
+    }
 }
 
 impl<D: Daemon> Controller<D> {
     /// A controller for `daemon`, with its type's settings ([`Daemon::config`]).
+    ///
+    /// ```
+    /// use deluxe::process::daemon::{Controller, Daemon};
+    ///
+    /// struct Worker { name: &'static str }
+    /// impl Daemon for Worker {
+    ///     fn run(&self) {}
+    /// }
+    ///
+    /// let controller = Controller::new(Worker { name: "primary" });
+    /// assert_eq!(controller.daemon().name, "primary");
+    /// ```
     pub fn new(daemon: D) -> Self
     where
         D: Sized,
@@ -68,34 +91,81 @@ impl<D: Daemon> Controller<D> {
     }
 
     /// A controller for `daemon` with the given settings.
+    ///
+    /// ```
+    /// use deluxe::process::daemon::{Config, Controller};
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let controller = Controller::with_config(Worker, Config::new("/tmp/worker.pid"));
+    /// assert_eq!(controller.config().pidfile, std::path::Path::new("/tmp/worker.pid"));
+    /// ```
     pub fn with_config(daemon: D, config: Config) -> Self {
-        Self { daemon, config }
+        Self {
+            daemon: Arc::new(daemon),
+            config,
+        }
     }
 
     /// Overrides the pidfile (from a command-line flag, say).
+    ///
+    /// ```
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let controller = Worker::controller().pidfile("/tmp/other.pid");
+    /// assert_eq!(controller.config().pidfile, std::path::Path::new("/tmp/other.pid"));
+    /// ```
     pub fn pidfile(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.pidfile = path.into();
         self
     }
 
     /// Overrides the log file.
+    ///
+    /// ```
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let controller = Worker::controller().log_file("/tmp/worker.log");
+    /// assert!(controller.config().log_file.is_some());
+    /// ```
     pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.log_file = Some(path.into());
         self
     }
 
     /// Overrides the stop timeout.
+    ///
+    /// ```
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let controller = Worker::controller().stop_timeout(std::time::Duration::from_secs(3));
+    /// assert_eq!(controller.config().stop_timeout.as_secs(), 3);
+    /// ```
     pub fn stop_timeout(mut self, timeout: Duration) -> Self {
         self.config.stop_timeout = timeout;
         self
     }
 
     /// The settings in effect.
+    ///
+    /// ```
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// println!("pidfile: {}", Worker::controller().config().pidfile.display());
+    /// ```
     pub fn config(&self) -> &Config {
         &self.config
     }
 
     /// The daemon value `start` runs.
+    ///
+    /// ```
+    /// #[deluxe::daemon]
+    /// struct Worker { threads: usize }
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    ///
+    /// let controller = Worker { threads: 4 }.into_controller();
+    /// assert_eq!(controller.daemon().threads, 4);
+    /// ```
     pub fn daemon(&self) -> &D {
         &self.daemon
     }
@@ -109,6 +179,17 @@ impl<D: Daemon> Controller<D> {
     /// otherwise the step that failed, with its path and OS error
     /// ([`DaemonError::WorkdirMissing`], [`DaemonError::Pidfile`], ...). After an error no
     /// process of this start is left and no pidfile of it remains.
+    ///
+    /// ```no_run
+    /// use deluxe::process::daemon::DaemonError;
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// match Worker::controller().start() {
+    ///     Ok(pid) => println!("started, pid {pid}"),
+    ///     Err(DaemonError::AlreadyRunning { pid, .. }) => println!("already running, pid {pid}"),
+    ///     Err(error) => eprintln!("{error}"),
+    /// }
+    /// ```
     pub fn start(&self) -> Result<Pid, DaemonError> {
         let _turn = take_turn();
         self.start_in_turn()
@@ -119,7 +200,7 @@ impl<D: Daemon> Controller<D> {
             return Err(self.already_running(pid));
         }
         let plan = Plan::new(&self.config)?;
-        match worker::spawn(&self.daemon, &plan) {
+        match worker::spawn(&*self.daemon, &plan) {
             Err(DaemonError::AlreadyRunning { pid, .. }) => Err(self.already_running(pid)),
             other => other,
         }
@@ -136,6 +217,52 @@ impl<D: Daemon> Controller<D> {
         }
     }
 
+    /// Runs the daemon in this process, for a supervisor (systemd, start-stop-daemon, a
+    /// container runtime) that owns it: the same setup as [`start`](Controller::start) minus
+    /// the forks and the session change, then [`Daemon::run`], then [`Daemon::atexit`], then
+    /// the process exits. Inherited descriptors stay open and output stays where the
+    /// supervisor sent it (unless a log file is set): supervisors hand over sockets and collect
+    /// output on purpose. Under a service manager the daemon says `READY=1` once ready.
+    ///
+    /// Call it before starting other threads: threads that exist already do not block the
+    /// daemon's signals, so a `SIGTERM` could end the process without `atexit`.
+    ///
+    /// # Errors
+    ///
+    /// Returns only when a step fails: [`DaemonError::AlreadyRunning`] and the errors of
+    /// [`start`](Controller::start).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let Err(error) = Worker::controller().run_foreground();
+    /// eprintln!("{error}");
+    /// std::process::exit(1);
+    /// ```
+    pub fn run_foreground(&self) -> Result<Infallible, DaemonError> {
+        let other_threads = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|line| line.strip_prefix("Threads:"))
+                    .and_then(|count| count.trim().parse::<usize>().ok())
+            })
+            .map_or(0, |count| count.saturating_sub(1));
+        if other_threads > 0 {
+            log::warn!(
+                "run_foreground() with {other_threads} other thread(s) running: they do not block \
+                 the daemon's signals, so a SIGTERM may end the process without atexit"
+            );
+        }
+        let _turn = take_turn();
+        if let Probe::Locked { pid, .. } = pidfile::probe(&self.config.pidfile)? {
+            return Err(self.already_running(pid));
+        }
+        let plan = Plan::new(&self.config)?;
+        Err(worker::foreground(&*self.daemon, &plan))
+    }
+
     /// Stops the daemon: `SIGTERM`, then waits for it to exit (learning of the exit at once,
     /// without polling); `SIGKILL` if it is still there after the stop timeout, and then its
     /// pidfile is removed.
@@ -144,6 +271,18 @@ impl<D: Daemon> Controller<D> {
     ///
     /// [`DaemonError::Signal`] when the daemon cannot be signalled (it belongs to another
     /// user), [`DaemonError::StopTimeout`] when it survives even `SIGKILL`, and pidfile errors.
+    ///
+    /// ```no_run
+    /// use deluxe::process::daemon::StopOutcome;
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// match Worker::controller().stop()? {
+    ///     StopOutcome::Graceful => println!("stopped"),
+    ///     StopOutcome::Killed => println!("killed after the stop timeout"),
+    ///     StopOutcome::NotRunning => println!("was not running"),
+    /// }
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
     pub fn stop(&self) -> Result<StopOutcome, DaemonError> {
         let path = &self.config.pidfile;
         let target = match target::locate(path)? {
@@ -192,6 +331,13 @@ impl<D: Daemon> Controller<D> {
     /// # Errors
     ///
     /// As [`Controller::stop`] and [`Controller::start`].
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let pid = Worker::controller().restart()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
     pub fn restart(&self) -> Result<Pid, DaemonError> {
         let _turn = take_turn();
         self.stop()?;
@@ -203,6 +349,13 @@ impl<D: Daemon> Controller<D> {
     /// # Errors
     ///
     /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().signal_user1()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
     pub fn signal_user1(&self) -> Result<(), DaemonError> {
         self.send(Signal::SIGUSR1)
     }
@@ -212,6 +365,13 @@ impl<D: Daemon> Controller<D> {
     /// # Errors
     ///
     /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().signal_user2()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
     pub fn signal_user2(&self) -> Result<(), DaemonError> {
         self.send(Signal::SIGUSR2)
     }
@@ -239,6 +399,15 @@ impl<D: Daemon> Controller<D> {
     ///
     /// A pidfile that cannot be read ([`DaemonError::Pidfile`]: a symbolic link, a directory,
     /// no permission).
+    ///
+    /// ```
+    /// use deluxe::process::daemon::Status;
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let controller = Worker::controller().pidfile("/nonexistent/worker.pid");
+    /// assert_eq!(controller.status()?, Status::Stopped);
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
     pub fn status(&self) -> Result<Status, DaemonError> {
         Ok(match pidfile::probe(&self.config.pidfile)? {
             Probe::Missing => Status::Stopped,
@@ -252,10 +421,156 @@ impl<D: Daemon> Controller<D> {
     /// # Errors
     ///
     /// As [`Controller::status`].
+    ///
+    /// ```
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let controller = Worker::controller().pidfile("/nonexistent/worker.pid");
+    /// assert_eq!(controller.pid()?, None);
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
     pub fn pid(&self) -> Result<Option<Pid>, DaemonError> {
         Ok(match self.status()? {
             Status::Running { pid } => Some(pid),
             Status::Stopped | Status::Stale { .. } => None,
         })
+    }
+}
+
+/// Whether this process was started by a service manager or is one itself, as daemon(7) asks
+/// daemons to tell: `NOTIFY_SOCKET` is set (systemd `Type=notify`,
+/// `start-stop-daemon --notify-await`), the parent is pid 1 (a supervisor that reaps it), or
+/// this process is pid 1 (a container's main process). Then a daemon should run in the
+/// foreground ([`Controller::run_foreground`]) instead of forking.
+///
+/// ```
+/// if deluxe::process::daemon::supervised() {
+///     println!("running under a supervisor");
+/// }
+/// ```
+pub fn supervised() -> bool {
+    std::env::var_os("NOTIFY_SOCKET").is_some_and(|socket| !socket.is_empty())
+        || nix::unistd::getppid().as_raw() == 1
+        || std::process::id() == 1
+}
+
+/// The controller's calls as futures, for tokio programs: each runs on tokio's blocking pool
+/// (starting forks, stopping waits), so the runtime's threads never block.
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+impl<D: Daemon + 'static> Controller<D> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Self) -> Result<T, DaemonError> + Send + 'static,
+    ) -> Result<T, DaemonError> {
+        let this = self.clone();
+        match tokio::task::spawn_blocking(move || call(&this)).await {
+            Ok(result) => result,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
+    }
+
+    /// [`start`](Controller::start), as a future.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// let controller = Worker::controller();
+    /// let pid = controller.start_async().await?;
+    /// controller.stop_async().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Controller::start).
+    pub async fn start_async(&self) -> Result<Pid, DaemonError> {
+        self.blocking(Self::start).await
+    }
+
+    /// [`stop`](Controller::stop), as a future.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// let outcome = Worker::controller().stop_async().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`stop`](Controller::stop).
+    pub async fn stop_async(&self) -> Result<StopOutcome, DaemonError> {
+        self.blocking(Self::stop).await
+    }
+
+    /// [`restart`](Controller::restart), as a future.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// let outcome = Worker::controller().restart_async().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`restart`](Controller::restart).
+    pub async fn restart_async(&self) -> Result<Pid, DaemonError> {
+        self.blocking(Self::restart).await
+    }
+
+    /// [`signal_user1`](Controller::signal_user1), as a future.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// let outcome = Worker::controller().signal_user1_async().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`signal_user1`](Controller::signal_user1).
+    pub async fn signal_user1_async(&self) -> Result<(), DaemonError> {
+        self.blocking(Self::signal_user1).await
+    }
+
+    /// [`signal_user2`](Controller::signal_user2), as a future.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// let outcome = Worker::controller().signal_user2_async().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`signal_user2`](Controller::signal_user2).
+    pub async fn signal_user2_async(&self) -> Result<(), DaemonError> {
+        self.blocking(Self::signal_user2).await
+    }
+
+    /// [`status`](Controller::status), as a future.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// let outcome = Worker::controller().status_async().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`status`](Controller::status).
+    pub async fn status_async(&self) -> Result<Status, DaemonError> {
+        self.blocking(Self::status).await
     }
 }

@@ -63,6 +63,24 @@ pub enum DaemonError {
         /// Why it cannot be opened.
         source: io::Error,
     },
+    /// No user account has the name given in [`Config::user`](super::Config#structfield.user).
+    UnknownUser {
+        /// The name.
+        user: String,
+    },
+    /// No group has the name given in [`Config::group`](super::Config#structfield.group).
+    UnknownGroup {
+        /// The name.
+        group: String,
+    },
+    /// Running as another user or group is impossible as asked, or dropping the privileges
+    /// failed.
+    Privileges {
+        /// What failed, such as `setuid` or `remove the pidfile as that user`.
+        step: &'static str,
+        /// Why.
+        source: io::Error,
+    },
     /// A `fork` (or the pipe the daemon reports through) failed.
     Fork {
         /// The OS error.
@@ -152,6 +170,11 @@ impl fmt::Display for DaemonError {
                     path.display()
                 )
             }
+            Self::UnknownUser { user } => write!(f, "no user account named `{user}` exists"),
+            Self::UnknownGroup { group } => write!(f, "no group named `{group}` exists"),
+            Self::Privileges { step, source } => {
+                write!(f, "cannot run as the configured user ({step}): {source}")
+            }
             Self::Fork { source } => write!(f, "cannot fork the daemon: {source}"),
             Self::Setup { step, source } => write!(f, "daemon setup failed ({step}): {source}"),
             Self::WorkerDied { detail } => {
@@ -188,6 +211,7 @@ impl std::error::Error for DaemonError {
             | Self::LogFile { source, .. }
             | Self::Fork { source }
             | Self::Setup { source, .. }
+            | Self::Privileges { source, .. }
             | Self::Signal { source, .. } => Some(source),
             _ => None,
         }

@@ -60,6 +60,7 @@
 mod controller;
 mod error;
 mod pidfile;
+mod privileges;
 mod readiness;
 mod signals;
 mod sys;
@@ -70,7 +71,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use controller::Controller;
+pub use controller::{Controller, supervised};
 pub use error::DaemonError;
 pub use signals::{stop_requested, wait_for_stop};
 
@@ -79,7 +80,15 @@ pub(crate) fn force_portable() {
     target::PORTABLE.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// A process id.
+/// A process id, as [`Controller::start`] returns it.
+///
+/// ```no_run
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// let pid = Worker::controller().start()?;
+/// println!("kill -USR1 {pid}");
+/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pid(pub(crate) u32);
 
@@ -113,6 +122,18 @@ impl From<Pid> for u32 {
 }
 
 /// What the pidfile says about the daemon.
+///
+/// ```
+/// use deluxe::process::daemon::Status;
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// match Worker::controller().pidfile("/nonexistent/w.pid").status()? {
+///     Status::Running { pid } => println!("running as {pid}"),
+///     Status::Stale { pid } => println!("died without cleaning up (pid {pid:?})"),
+///     Status::Stopped => println!("not running"),
+/// }
+/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     /// The daemon runs: process `pid` holds the pidfile.
@@ -131,6 +152,16 @@ pub enum Status {
 }
 
 /// How [`Controller::stop`] ended.
+///
+/// ```no_run
+/// use deluxe::process::daemon::StopOutcome;
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// if Worker::controller().stop()? == StopOutcome::Killed {
+///     eprintln!("it ignored SIGTERM: atexit did not run");
+/// }
+/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopOutcome {
     /// The daemon exited after `SIGTERM`, within the stop timeout.
@@ -177,20 +208,51 @@ pub struct Config {
     pub start_timeout: Duration,
     /// The daemon's umask (permission bits only). Default `0o022`.
     pub umask: u32,
-    /// Where the daemon's stdout and stderr are appended; `None` (the default): `/dev/null`.
+    /// Where the daemon's stdout and stderr are appended; `None` (the default): `/dev/null`
+    /// (in the foreground: wherever they already go, e.g. the journal).
     pub log_file: Option<PathBuf>,
+    /// The user the daemon runs as, once its pidfile is locked and its log file open (the
+    /// controller must be root). `None` (the default): the controller's user.
+    pub user: Option<String>,
+    /// The group the daemon runs as; default: the primary group of `user`.
+    pub group: Option<String>,
+    /// Whether `on_user1` reloads the daemon's configuration: under a service manager the
+    /// daemon then says `RELOADING=1` before the hook and `READY=1` after it (for systemd's
+    /// `Type=notify-reload` with `ReloadSignal=SIGUSR1`). Default `false`.
+    pub user1_reloads: bool,
 }
 
 impl Config {
     /// The stop timeout unless set.
+    ///
+    /// ```
+    /// use deluxe::process::daemon::Config;
+    /// assert_eq!(Config::new("/run/x.pid").stop_timeout, Config::DEFAULT_STOP_TIMEOUT);
+    /// ```
     pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
     /// The start timeout unless set.
+    ///
+    /// ```
+    /// use deluxe::process::daemon::Config;
+    /// assert_eq!(Config::new("/run/x.pid").start_timeout, Config::DEFAULT_START_TIMEOUT);
+    /// ```
     pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
     /// The umask unless set: files the daemon creates are not writable by group and others.
+    ///
+    /// ```
+    /// use deluxe::process::daemon::Config;
+    /// assert_eq!(Config::new("/run/x.pid").umask, 0o022);
+    /// ```
     pub const DEFAULT_UMASK: u32 = 0o022;
 
     /// Settings with this pidfile and the defaults: working directory `/`, stop timeout 10 s,
     /// umask `0o022`, output to `/dev/null`.
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::new("/run/ticker.pid");
+    /// assert_eq!(config.workdir, std::path::Path::new("/"));
+    /// assert_eq!(config.log_file, None);
+    /// ```
     pub fn new(pidfile: impl Into<PathBuf>) -> Self {
         Self {
             pidfile: pidfile.into(),
@@ -200,6 +262,9 @@ impl Config {
             start_timeout: Self::DEFAULT_START_TIMEOUT,
             umask: Self::DEFAULT_UMASK,
             log_file: None,
+            user: None,
+            group: None,
+            user1_reloads: false,
         }
     }
 
@@ -246,48 +311,122 @@ impl Config {
     }
 
     /// Sets [`pidfile`](Config#structfield.pidfile).
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").pidfile("/run/other.pid");
+    /// assert_eq!(config.pidfile, std::path::Path::new("/run/other.pid"));
+    /// ```
     pub fn pidfile(mut self, pidfile: impl Into<PathBuf>) -> Self {
         self.pidfile = pidfile.into();
         self
     }
 
     /// Sets [`workdir`](Config#structfield.workdir).
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").workdir("/srv");
+    /// assert_eq!(config.workdir, std::path::Path::new("/srv"));
+    /// ```
     pub fn workdir(mut self, workdir: impl Into<PathBuf>) -> Self {
         self.workdir = workdir.into();
         self
     }
 
     /// Sets [`stop_timeout`](Config#structfield.stop_timeout).
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").stop_timeout(std::time::Duration::from_secs(3));
+    /// assert_eq!(config.stop_timeout.as_secs(), 3);
+    /// ```
     pub fn stop_timeout(mut self, timeout: Duration) -> Self {
         self.stop_timeout = timeout;
         self
     }
 
     /// Sets [`stop_grace`](Config#structfield.stop_grace).
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").stop_grace(std::time::Duration::from_secs(1));
+    /// assert_eq!(config.grace().as_secs(), 1);
+    /// ```
     pub fn stop_grace(mut self, grace: Duration) -> Self {
         self.stop_grace = Some(grace);
         self
     }
 
     /// Sets [`start_timeout`](Config#structfield.start_timeout).
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").start_timeout(std::time::Duration::from_secs(5));
+    /// assert_eq!(config.start_timeout.as_secs(), 5);
+    /// ```
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
         self
     }
 
     /// Sets [`umask`](Config#structfield.umask).
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").umask(0o077);
+    /// assert_eq!(config.umask, 0o077);
+    /// ```
     pub fn umask(mut self, umask: u32) -> Self {
         self.umask = umask;
         self
     }
 
     /// Sets [`log_file`](Config#structfield.log_file).
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").log_file("/var/log/x.log");
+    /// assert!(config.log_file.is_some());
+    /// ```
     pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.log_file = Some(path.into());
         self
     }
 
+    /// Sets [`user`](Config#structfield.user).
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::new("/run/web/web.pid").user("www-data");
+    /// assert_eq!(config.user.as_deref(), Some("www-data"));
+    /// ```
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Sets [`group`](Config#structfield.group).
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").group("daemon");
+    /// assert_eq!(config.group.as_deref(), Some("daemon"));
+    /// ```
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Sets [`user1_reloads`](Config#structfield.user1_reloads).
+    ///
+    /// ```
+    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").user1_reloads(true);
+    /// assert!(config.user1_reloads);
+    /// ```
+    pub fn user1_reloads(mut self, reloads: bool) -> Self {
+        self.user1_reloads = reloads;
+        self
+    }
+
     /// The stop grace in effect: the one set, or half the stop timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").stop_timeout(Duration::from_secs(8));
+    /// assert_eq!(config.grace(), Duration::from_secs(4));
+    /// ```
     pub fn grace(&self) -> Duration {
         self.stop_grace.unwrap_or(self.stop_timeout / 2)
     }

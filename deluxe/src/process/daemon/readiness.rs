@@ -24,6 +24,11 @@ pub(crate) enum Step {
     LogFile = 6,
     Pidfile = 7,
     Thread = 8,
+    SetGroups = 9,
+    SetGid = 10,
+    SetUid = 11,
+    /// The dropped privileges could be regained (`setuid(0)` succeeded).
+    Regain = 12,
 }
 
 impl Step {
@@ -37,6 +42,10 @@ impl Step {
             6 => Self::LogFile,
             7 => Self::Pidfile,
             8 => Self::Thread,
+            9 => Self::SetGroups,
+            10 => Self::SetGid,
+            11 => Self::SetUid,
+            12 => Self::Regain,
             _ => return None,
         })
     }

@@ -131,6 +131,22 @@ impl HeldPidfile<'_> {
     }
 }
 
+/// How the running daemon behaves, from its settings.
+pub(crate) struct Serving {
+    /// How long `run` has after a stop request; `None`: forever.
+    pub(crate) grace: Option<Duration>,
+    /// Whether `on_user1` is a reload, announced to a service manager.
+    pub(crate) user1_reloads: bool,
+}
+
+/// Tells the service manager, if any (`NOTIFY_SOCKET` is set), how the daemon is doing:
+/// the readiness protocol of systemd and of `start-stop-daemon --notify-await`.
+fn notify(runtime_say: impl Fn(&str), states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(error) = sd_notify::notify(states) {
+        runtime_say(&format!("cannot notify the service manager: {error}"));
+    }
+}
+
 /// Hooks waiting to run. Signals arriving while a hook runs coalesce into one more call.
 #[derive(Default)]
 struct Pending {
@@ -145,8 +161,7 @@ struct Runtime<'d, D> {
     pending: Mutex<Pending>,
     posted: Condvar,
     pidfile: HeldPidfile<'d>,
-    /// How long `run` has after a stop request; `None`: forever.
-    grace: Option<Duration>,
+    serving: &'d Serving,
     exiting: AtomicBool,
     failed: AtomicBool,
     /// The signal thread, told to end when the daemon exits (see `finish`).
@@ -157,10 +172,10 @@ struct Runtime<'d, D> {
 /// started: the daemon then removes its pidfile and exits), then `run`, then `atexit`, and
 /// exits the process. The hook thread starts with the first `SIGUSR1` or `SIGUSR2`: a daemon
 /// that never gets one has one thread fewer to create and to tear down.
-pub(crate) fn serve<D: Daemon>(
-    daemon: &D,
-    pidfile: HeldPidfile<'_>,
-    grace: Option<Duration>,
+pub(crate) fn serve<'d, D: Daemon>(
+    daemon: &'d D,
+    pidfile: HeldPidfile<'d>,
+    serving: &'d Serving,
     announce: impl FnOnce(std::io::Result<()>),
 ) -> ! {
     let stop: &'static StopState = Box::leak(Box::new(StopState {
@@ -175,7 +190,7 @@ pub(crate) fn serve<D: Daemon>(
         pending: Mutex::new(Pending::default()),
         posted: Condvar::new(),
         pidfile,
-        grace,
+        serving,
         exiting: AtomicBool::new(false),
         failed: AtomicBool::new(false),
         signal_thread: Mutex::new(None),
@@ -193,6 +208,13 @@ pub(crate) fn serve<D: Daemon>(
             unsafe { libc::_exit(1) };
         }
         announce(Ok(()));
+        notify(
+            |message| runtime.say(message),
+            &[
+                sd_notify::NotifyState::Ready,
+                sd_notify::NotifyState::MainPid(std::process::id()),
+            ],
+        );
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| runtime.daemon.run())) {
             runtime.say(&format!(
                 "run() panicked: {}; stopping",
@@ -228,9 +250,15 @@ impl<D: Daemon> Runtime<'_, D> {
             };
             let Some(signal) = signal else { continue };
             if STOP_SIGNALS.contains(&signal) {
+                if !stop_requested() {
+                    notify(
+                        |message| self.say(message),
+                        &[sd_notify::NotifyState::Stopping],
+                    );
+                }
                 self.request_stop();
                 if deadline.is_none()
-                    && let Some(grace) = self.grace
+                    && let Some(grace) = self.serving.grace
                 {
                     deadline = Some(Instant::now().checked_add(grace).unwrap_or_else(far_future));
                 }
@@ -274,7 +302,7 @@ impl<D: Daemon> Runtime<'_, D> {
     fn give_up(&self) -> ! {
         self.say(&format!(
             "run() did not return within {:?} of the stop request; exiting",
-            self.grace.unwrap_or_default()
+            self.serving.grace.unwrap_or_default()
         ));
         self.finish()
     }
@@ -302,7 +330,20 @@ impl<D: Daemon> Runtime<'_, D> {
 
     fn run_pending(&self, user1: bool, user2: bool) {
         if user1 {
+            let reloads = self.serving.user1_reloads;
+            if reloads {
+                let now = sd_notify::NotifyState::monotonic_usec_now();
+                let mut states = vec![sd_notify::NotifyState::Reloading];
+                states.extend(now.ok());
+                notify(|message| self.say(message), &states);
+            }
             self.call_hook("on_user1", || self.daemon.on_user1());
+            if reloads {
+                notify(
+                    |message| self.say(message),
+                    &[sd_notify::NotifyState::Ready],
+                );
+            }
         }
         if user2 {
             self.call_hook("on_user2", || self.daemon.on_user2());

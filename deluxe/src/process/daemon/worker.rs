@@ -5,8 +5,14 @@
 //! gets a controlling terminal) and the intermediate exits; in the daemon, signal mask and
 //! dispositions reset, `chdir`, `umask`, every inherited descriptor closed, stdio on
 //! `/dev/null` or the log file, the pidfile opened without following links, locked and
-//! written. Up to there the child only makes async-signal-safe system calls (see `sys`). Then
-//! the signal and hook threads start, the daemon tells the controller "ready" and calls `run`.
+//! written, and the privileges dropped if asked. Up to there the child only makes
+//! async-signal-safe system calls (see `sys`). Then the signal thread starts, the daemon tells
+//! the controller "ready" (and a service manager, if any) and calls `run`.
+//!
+//! In the foreground (under a supervisor, which owns the process) the same steps run in this
+//! very process, minus the forks and the session change, and minus closing descriptors and
+//! redirecting output: a supervisor hands over sockets (`LISTEN_FDS`) and collects output on
+//! purpose.
 
 use std::ffi::CString;
 use std::io;
@@ -18,6 +24,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use super::pidfile::{self, pidfile_error};
+use super::privileges::Credentials;
 use super::readiness::{self, Report, Step};
 use super::signals::{self, HeldPidfile};
 use super::sys;
@@ -40,10 +47,20 @@ pub(crate) struct Plan {
     workdir_c: CString,
     log_file: Option<(PathBuf, CString)>,
     umask: libc::mode_t,
-    grace: Option<Duration>,
+    credentials: Option<Credentials>,
+    serving: signals::Serving,
     start_timeout: Duration,
     blocked: libc::sigset_t,
     last_signal: libc::c_int,
+}
+
+/// Where the worker's steps run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// In the forked daemon, which reports to the controller through this pipe.
+    Forked { report: RawFd },
+    /// In this process, under a supervisor.
+    Foreground,
 }
 
 impl Plan {
@@ -80,12 +97,16 @@ impl Plan {
         let last_signal = 31;
         Ok(Self {
             pidfile_c: pidfile::c_path(&pidfile)?,
+            credentials: Credentials::resolve(config, &pidfile)?,
             pidfile,
             workdir,
             workdir_c,
             log_file,
             umask: (config.umask & 0o777) as libc::mode_t,
-            grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
+            serving: signals::Serving {
+                grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
+                user1_reloads: config.user1_reloads,
+            },
             start_timeout: config.start_timeout,
             blocked: *signals::handled().as_ref(),
             last_signal,
@@ -196,7 +217,7 @@ fn daemon_process<D: Daemon, G>(write: RawFd, locks: G, daemon: &D, plan: &Plan)
     // The copies of std's stdout and stderr locks taken before forking belong to this thread:
     // release them.
     drop(locks);
-    let pidfile = match set_up(write, plan) {
+    let pidfile = match set_up(plan, Mode::Forked { report: write }) {
         Ok(fd) => fd,
         Err(report) => {
             report.send(write);
@@ -208,7 +229,7 @@ fn daemon_process<D: Daemon, G>(write: RawFd, locks: G, daemon: &D, plan: &Plan)
         fd: pidfile,
         path: &plan.pidfile_c,
     };
-    signals::serve(daemon, held, plan.grace, |started| {
+    signals::serve(daemon, held, &plan.serving, |started| {
         match started {
             Ok(()) => Report::Ready {
                 pid: std::process::id(),
@@ -223,9 +244,37 @@ fn daemon_process<D: Daemon, G>(write: RawFd, locks: G, daemon: &D, plan: &Plan)
     })
 }
 
-/// daemon(7)'s steps, up to the locked and written pidfile, whose descriptor is returned.
-/// Async-signal-safe: system calls only, on data prepared in the plan.
-fn set_up(write: RawFd, plan: &Plan) -> Result<RawFd, Report> {
+/// Runs the daemon in this process, under a supervisor: the worker's steps without the forks,
+/// then `run`. Returns only when a step fails.
+pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
+    let pidfile = match set_up(plan, Mode::Foreground) {
+        Ok(fd) => fd,
+        Err(Report::AlreadyRunning { pid }) => {
+            return DaemonError::AlreadyRunning {
+                pid: Pid(pid),
+                pidfile: plan.pidfile.clone(),
+            };
+        }
+        Err(Report::Failed { step, errno }) => return failure(plan, step, Errno::from_raw(errno)),
+        Err(other) => unreachable!("set_up reports failures only, not {other:?}"),
+    };
+    let held = HeldPidfile {
+        fd: pidfile,
+        path: &plan.pidfile_c,
+    };
+    signals::serve(daemon, held, &plan.serving, |started| {
+        if let Err(error) = started {
+            let _ = sys::write_all(
+                2,
+                format!("deluxe: cannot start the signal thread: {error}\n").as_bytes(),
+            );
+        }
+    })
+}
+
+/// daemon(7)'s steps, up to the locked and written pidfile, whose descriptor is returned, and
+/// the dropped privileges. Async-signal-safe: system calls only, on data prepared in the plan.
+fn set_up(plan: &Plan, mode: Mode) -> Result<RawFd, Report> {
     let failed = |step| {
         move |errno: Errno| Report::Failed {
             step,
@@ -235,8 +284,10 @@ fn set_up(write: RawFd, plan: &Plan) -> Result<RawFd, Report> {
     // Signals: block the ones the signal thread will receive, default for the rest (the
     // controller may have had handlers), except SIGPIPE, ignored as in every Rust program.
     // SAFETY: the set was built before forking; the old mask is not wanted.
-    if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &plan.blocked, std::ptr::null_mut()) } == -1 {
-        return Err(failed(Step::SignalMask)(Errno::last()));
+    let masked =
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &plan.blocked, std::ptr::null_mut()) };
+    if masked != 0 {
+        return Err(failed(Step::SignalMask)(Errno::from_raw(masked)));
     }
     for signal in 1..=plan.last_signal {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
@@ -259,28 +310,40 @@ fn set_up(write: RawFd, plan: &Plan) -> Result<RawFd, Report> {
     // SAFETY: as above.
     unsafe { libc::umask(plan.umask) };
 
-    sys::close_from(3, write);
-
+    if let Mode::Forked { report } = mode {
+        sys::close_from(3, report);
+    }
     let null = sys::open(c"/dev/null", libc::O_RDWR, 0).map_err(failed(Step::DevNull))?;
     sys::dup2(null, 0).map_err(failed(Step::DevNull))?;
-    let output = match &plan.log_file {
-        None => null,
-        Some((_, path)) => sys::open(path, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, 0o644)
-            .map_err(failed(Step::LogFile))?,
+    let output = match (&plan.log_file, mode) {
+        (Some((_, path)), _) => Some((
+            sys::open(path, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, 0o644)
+                .map_err(failed(Step::LogFile))?,
+            Step::LogFile,
+        )),
+        (None, Mode::Forked { .. }) => Some((null, Step::DevNull)),
+        (None, Mode::Foreground) => None,
     };
-    let step = if plan.log_file.is_some() {
-        Step::LogFile
-    } else {
-        Step::DevNull
-    };
-    sys::dup2(output, 1).map_err(failed(step))?;
-    sys::dup2(output, 2).map_err(failed(step))?;
-    for fd in [output, null] {
-        if fd > 2 {
-            sys::close(fd);
+    if let Some((output, step)) = output {
+        sys::dup2(output, 1).map_err(failed(step))?;
+        sys::dup2(output, 2).map_err(failed(step))?;
+        if output > 2 && output != null {
+            sys::close(output);
         }
     }
-    lock_pidfile(plan)
+    if null > 2 {
+        sys::close(null);
+    }
+    let pidfile = lock_pidfile(plan)?;
+    if let Some(credentials) = &plan.credentials
+        && let Err((step, errno)) = credentials.drop_to(pidfile)
+    {
+        // Still privileged enough to remove what this start created.
+        let _ = sys::unlink(&plan.pidfile_c);
+        sys::close(pidfile);
+        return Err(failed(step)(errno));
+    }
+    Ok(pidfile)
 }
 
 /// Opens, locks and writes the pidfile. If another process holds it, reports its pid.
@@ -451,8 +514,24 @@ fn failure(plan: &Plan, step: Step, errno: Errno) -> DaemonError {
         },
         Step::Pidfile => pidfile_error(&plan.pidfile, errno),
         Step::Thread => DaemonError::Setup {
-            step: "start the signal and hook threads",
+            step: "start the signal thread",
             source,
+        },
+        Step::SetGroups => DaemonError::Privileges {
+            step: "setgroups",
+            source,
+        },
+        Step::SetGid => DaemonError::Privileges {
+            step: "setgid",
+            source,
+        },
+        Step::SetUid => DaemonError::Privileges {
+            step: "setuid",
+            source,
+        },
+        Step::Regain => DaemonError::Privileges {
+            step: "check the drop",
+            source: io::Error::other("root could be regained after setuid (setuid(0) succeeded)"),
         },
     }
 }

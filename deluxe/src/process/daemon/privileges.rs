@@ -1,0 +1,164 @@
+//! Running as another user: the names are resolved before forking (the user database may need
+//! NSS, which is not async-signal-safe); the daemon drops to that user once its pidfile is
+//! locked and its log file open, and checks the drop cannot be undone.
+//!
+//! The pidfile becomes the daemon user's (`fchown`), so that the daemon can still rewrite it,
+//! and its directory must let that user remove it (owned by the user, writable by one of its
+//! groups or by all, `/tmp`-like sticky directories included): otherwise `start` refuses
+//! before forking, rather than leave a pidfile behind at every stop.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::RawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::unistd::{Group, User};
+
+use super::readiness::Step;
+use super::{Config, DaemonError};
+
+/// Who the daemon becomes.
+pub(crate) struct Credentials {
+    uid: Option<libc::uid_t>,
+    gid: libc::gid_t,
+    groups: Vec<libc::gid_t>,
+}
+
+impl Credentials {
+    /// The credentials the settings ask for, `None` when they ask for none.
+    pub(crate) fn resolve(config: &Config, pidfile: &Path) -> Result<Option<Self>, DaemonError> {
+        if config.user.is_none() && config.group.is_none() {
+            return Ok(None);
+        }
+        let lookup = |errno: Errno| DaemonError::Privileges {
+            step: "look up the user database",
+            source: errno.into(),
+        };
+        let account = match &config.user {
+            None => None,
+            Some(name) => Some(
+                User::from_name(name)
+                    .map_err(lookup)?
+                    .ok_or_else(|| DaemonError::UnknownUser { user: name.clone() })?,
+            ),
+        };
+        let gid = match (&config.group, &account) {
+            (Some(name), _) => {
+                Group::from_name(name)
+                    .map_err(lookup)?
+                    .ok_or_else(|| DaemonError::UnknownGroup {
+                        group: name.clone(),
+                    })?
+                    .gid
+            }
+            (None, Some(account)) => account.gid,
+            (None, None) => unreachable!("a user or a group is set"),
+        }
+        .as_raw();
+        let groups = match &account {
+            Some(account) => supplementary_groups(&account.name, gid)?,
+            None => vec![gid],
+        };
+        let credentials = Self {
+            uid: account.as_ref().map(|account| account.uid.as_raw()),
+            gid,
+            groups,
+        };
+        credentials.check_possible(pidfile, config)?;
+        Ok(Some(credentials))
+    }
+
+    fn check_possible(&self, pidfile: &Path, config: &Config) -> Result<(), DaemonError> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(DaemonError::Privileges {
+                step: "change user or group",
+                source: io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "only root can start a daemon as another user or group; run the controller \
+                     as root, or drop `user`/`group`",
+                ),
+            });
+        }
+        let Some(uid) = self.uid.filter(|uid| *uid != 0) else {
+            return Ok(());
+        };
+        let dir = pidfile.parent().unwrap_or(Path::new("/"));
+        // A missing directory is reported by the daemon itself, with its errno.
+        let Ok(meta) = std::fs::metadata(dir) else {
+            return Ok(());
+        };
+        let bits = if meta.uid() == uid {
+            meta.mode() >> 6
+        } else if self.groups.contains(&meta.gid()) {
+            meta.mode() >> 3
+        } else {
+            meta.mode()
+        };
+        // Removing an entry needs write and search permission on the directory (and, in a
+        // sticky one, owning the file: the pidfile is chowned to the user).
+        if bits & 0o3 == 0o3 {
+            return Ok(());
+        }
+        let user = config.user.as_deref().unwrap_or_default();
+        Err(DaemonError::Privileges {
+            step: "remove the pidfile as that user",
+            source: io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "user `{user}` could not remove its pidfile from {}; put the pidfile in a \
+                     directory it owns (e.g. `install -d -o {user} /run/NAME`, or systemd's \
+                     `RuntimeDirectory=`)",
+                    dir.display()
+                ),
+            ),
+        })
+    }
+
+    /// Gives the pidfile to the user, then drops to the user's groups, group and user, and
+    /// checks that root cannot be regained. Async-signal-safe: system calls only.
+    pub(crate) fn drop_to(&self, pidfile: RawFd) -> Result<(), (Step, Errno)> {
+        let uid = self.uid.unwrap_or(libc::uid_t::MAX); // -1: leave the owner as it is
+        // SAFETY: plain system calls on an open descriptor and a slice that outlives them.
+        unsafe {
+            if libc::fchown(pidfile, uid, self.gid) == -1 {
+                return Err((Step::Pidfile, Errno::last()));
+            }
+            if libc::setgroups(self.groups.len() as _, self.groups.as_ptr()) == -1 {
+                return Err((Step::SetGroups, Errno::last()));
+            }
+            if libc::setgid(self.gid) == -1 {
+                return Err((Step::SetGid, Errno::last()));
+            }
+            let Some(uid) = self.uid else { return Ok(()) };
+            if libc::setuid(uid) == -1 {
+                return Err((Step::SetUid, Errno::last()));
+            }
+            if uid != 0 && libc::setuid(0) == 0 {
+                return Err((Step::Regain, Errno::EPERM));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The supplementary groups of `user`, with `gid` among them.
+fn supplementary_groups(user: &str, gid: libc::gid_t) -> Result<Vec<libc::gid_t>, DaemonError> {
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        let name =
+            CString::new(user).map_err(|_| DaemonError::UnknownUser { user: user.into() })?;
+        nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid))
+            .map(|groups| groups.into_iter().map(|group| group.as_raw()).collect())
+            .map_err(|errno| DaemonError::Privileges {
+                step: "list the user's groups",
+                source: errno.into(),
+            })
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        let _ = user;
+        Ok(vec![gid])
+    }
+}
