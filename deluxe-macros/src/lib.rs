@@ -55,7 +55,25 @@ pub fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Marks the method of a `#[daemon]` impl block that runs on `SIGUSR1`
-/// (`Controller::signal_user1`). On its own, it is an error.
+/// (`Controller::signal_user1`). `#[on_user1(reload)]` also tells a service manager that the
+/// hook reloads the configuration (`RELOADING=1`, then `READY=1`). On its own, outside a
+/// `#[daemon]` impl block, it is an error.
+///
+/// ```
+/// #[deluxe::daemon]
+/// #[derive(Default)]
+/// struct Server;
+///
+/// #[deluxe::daemon]
+/// impl Server {
+///     fn run(&self) {}
+///
+///     #[on_user1(reload)]
+///     fn reload(&self) {
+///         // re-read the configuration
+///     }
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn on_user1(_args: TokenStream, item: TokenStream) -> TokenStream {
     daemon::misplaced("on_user1", item.into()).into()
@@ -63,13 +81,50 @@ pub fn on_user1(_args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Marks the method of a `#[daemon]` impl block that runs on `SIGUSR2`
 /// (`Controller::signal_user2`). On its own, it is an error.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// #[deluxe::daemon]
+/// #[derive(Default)]
+/// struct Counter {
+///     served: AtomicU64,
+/// }
+///
+/// #[deluxe::daemon]
+/// impl Counter {
+///     fn run(&self) {}
+///
+///     #[on_user2]
+///     fn report(&self) {
+///         println!("served {}", self.served.load(Ordering::Relaxed));
+///     }
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn on_user2(_args: TokenStream, item: TokenStream) -> TokenStream {
     daemon::misplaced("on_user2", item.into()).into()
 }
 
-/// Marks the method of a `#[daemon]` impl block that runs once when the daemon ends. On its
-/// own, it is an error.
+/// Marks the method of a `#[daemon]` impl block that runs exactly once when the daemon ends in
+/// a way it can observe (`run` returned, a stop was requested, a panic). On its own, it is an
+/// error.
+///
+/// ```
+/// #[deluxe::daemon]
+/// #[derive(Default)]
+/// struct Worker;
+///
+/// #[deluxe::daemon]
+/// impl Worker {
+///     fn run(&self) {}
+///
+///     #[atexit]
+///     fn cleanup(&self) {
+///         // flush, close, remove temporary files
+///     }
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn atexit(_args: TokenStream, item: TokenStream) -> TokenStream {
     daemon::misplaced("atexit", item.into()).into()

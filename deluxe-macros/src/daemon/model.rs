@@ -22,6 +22,8 @@ pub struct Settings {
     pub stop_grace: Option<Millis>,
     pub start_timeout: Option<Millis>,
     pub umask: Option<LitInt>,
+    pub user: Option<LitStr>,
+    pub group: Option<LitStr>,
 }
 
 /// A duration written in seconds (`10`, `2.5`), in milliseconds.
@@ -38,6 +40,8 @@ pub struct DaemonImpl {
     /// Whether a usable `run` was found (its return type, for the outcome check).
     pub run: Option<syn::ReturnType>,
     pub hooks: Hooks,
+    /// Whether `#[on_user1(reload)]` marks the user1 hook as a reload.
+    pub user1_reloads: bool,
     /// Whether a `Daemon` impl can be generated for it (not for a trait impl or a generic one,
     /// which are errors).
     pub supported: bool,

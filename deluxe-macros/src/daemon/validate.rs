@@ -10,9 +10,10 @@ use syn::{
 
 use super::model::{DaemonImpl, DaemonStruct, HookKind, Hooks, Millis, Settings};
 use crate::args::{Arg, Errors, known_unique, string_literal};
+use crate::names::check_user_name;
 
 /// The keys of `#[daemon(..)]` on a struct.
-pub const STRUCT_KEYS: [&str; 8] = [
+pub const STRUCT_KEYS: [&str; 10] = [
     "pidfile",
     "workdir",
     "log_file",
@@ -20,6 +21,8 @@ pub const STRUCT_KEYS: [&str; 8] = [
     "stop_grace",
     "start_timeout",
     "umask",
+    "user",
+    "group",
     "crate",
 ];
 
@@ -53,6 +56,10 @@ pub fn daemon_struct(args: Vec<Arg>, item: ItemStruct, errors: &mut Errors) -> D
             "stop_grace" => settings.stop_grace = errors.push_result(seconds(&arg)),
             "start_timeout" => settings.start_timeout = errors.push_result(seconds(&arg)),
             "umask" => settings.umask = errors.push_result(umask(&arg)),
+            "user" => settings.user = errors.push_result(account_name(&arg, "user", "\"nobody\"")),
+            "group" => {
+                settings.group = errors.push_result(account_name(&arg, "group", "\"nogroup\""))
+            }
             _ => {
                 if let Some(path) = errors.push_result(crate_path(&arg)) {
                     krate = path;
@@ -138,6 +145,18 @@ fn seconds(arg: &Arg) -> syn::Result<Millis> {
     })
 }
 
+/// A user or group name, checked with the rules of `Command::user` (one validator).
+fn account_name(arg: &Arg, what: &str, example: &str) -> syn::Result<LitStr> {
+    let lit = string_literal(arg, example)?;
+    match check_user_name(lit.value().as_bytes()) {
+        Ok(()) => Ok(lit),
+        Err(problem) => Err(syn::Error::new(
+            lit.span(),
+            format!("{what} name `{}` {problem}", lit.value().escape_debug()),
+        )),
+    }
+}
+
 fn umask(arg: &Arg) -> syn::Result<syn::LitInt> {
     let Expr::Lit(ExprLit {
         lit: Lit::Int(int), ..
@@ -203,6 +222,7 @@ pub fn daemon_impl(args: Vec<Arg>, mut item: ItemImpl, errors: &mut Errors) -> D
     let supported = item.trait_.is_none() && item.generics.params.is_empty();
 
     let mut hooks = Hooks::default();
+    let mut user1_reloads = false;
     let mut run = None;
     let mut found_run = false;
     for member in &mut item.items {
@@ -213,6 +233,12 @@ pub fn daemon_impl(args: Vec<Arg>, mut item: ItemImpl, errors: &mut Errors) -> D
             continue;
         };
         let kinds = take_hooks(&mut method.attrs, errors);
+        if kinds
+            .iter()
+            .any(|(kind, attr)| *kind == HookKind::OnUser1 && is_reload(attr))
+        {
+            user1_reloads = true;
+        }
         let name = method.sig.ident.to_string();
         if name == "run" {
             found_run = true;
@@ -273,8 +299,14 @@ pub fn daemon_impl(args: Vec<Arg>, mut item: ItemImpl, errors: &mut Errors) -> D
         item,
         run,
         hooks,
+        user1_reloads,
         supported,
     }
+}
+
+/// `#[on_user1(reload)]`.
+fn is_reload(attr: &Attribute) -> bool {
+    matches!(&attr.meta, Meta::List(list) if list.tokens.to_string() == "reload")
 }
 
 /// `fn NAME(&self)`: the only signature `run` and the hooks may have (return types aside).
@@ -368,11 +400,17 @@ fn take_hooks(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Vec<(HookKind,
         let Some(kind) = hook_kind(attr) else {
             return true;
         };
-        if !matches!(attr.meta, Meta::Path(_)) {
-            errors.push(syn::Error::new(
-                attr.meta.span(),
-                format!("`#[{}]` takes no arguments; write `#[{0}]`", kind.name()),
-            ));
+        let allowed =
+            matches!(attr.meta, Meta::Path(_)) || (kind == HookKind::OnUser1 && is_reload(attr));
+        if !allowed {
+            let message = if kind == HookKind::OnUser1 {
+                "`#[on_user1]` takes no arguments but `reload`: `#[on_user1(reload)]` tells a \
+                 service manager the hook reloads the configuration"
+                    .to_owned()
+            } else {
+                format!("`#[{}]` takes no arguments; write `#[{0}]`", kind.name())
+            };
+            errors.push(syn::Error::new(attr.meta.span(), message));
         }
         found.push((kind, attr.clone()));
         false

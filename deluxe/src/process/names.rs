@@ -5,14 +5,33 @@
 //! very same rules: this file is compiled into both crates (`deluxe-macros/src/names.rs`
 //! is a link to it), so a name the macro accepts at compile time is a name the runtime
 //! accepts, and the other way round. It therefore uses nothing but `core`.
+//!
+//! ```
+//! use deluxe::process::names::{check_program, check_user_name};
+//! assert!(check_program(b"ls").is_ok() && check_user_name(b"root").is_ok());
+//! ```
 
 use core::fmt;
 
 /// Characters that only mean something to a shell. A program name holding one of them
 /// is almost always a shell command line passed by mistake: deluxe never runs a shell.
+///
+/// ```
+/// use deluxe::process::names::{check_program, SHELL_SYNTAX};
+/// for &byte in SHELL_SYNTAX {
+///     assert!(check_program(&[b'l', b's', byte]).is_err());
+/// }
+/// ```
 pub const SHELL_SYNTAX: &[u8] = b"|;&$`<>*?";
 
 /// What is wrong with a program name given to `Command` or `command!`.
+///
+/// ```
+/// use deluxe::process::names::{check_program, ProgramProblem};
+/// let problem = check_program(b"ls -la").unwrap_err();
+/// assert_eq!(problem, ProgramProblem::Whitespace);
+/// assert!(problem.to_string().contains("pass its arguments to `call()`"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ProgramProblem {
@@ -85,6 +104,11 @@ pub fn check_program(name: &[u8]) -> Result<(), ProgramProblem> {
 }
 
 /// What is wrong with a user name given to `Command::user` or `command!(.., user = ..)`.
+///
+/// ```
+/// use deluxe::process::names::{check_user_name, UserNameProblem};
+/// assert_eq!(check_user_name(b"a:b"), Err(UserNameProblem::Colon));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum UserNameProblem {
@@ -108,8 +132,12 @@ impl fmt::Display for UserNameProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Empty => "is empty; give an account name such as `root`",
-            Self::LeadingDash => "starts with `-`, which `sudo` would take for an option",
-            Self::LeadingHash => "starts with `#`, which `sudo` would take for a numeric user id",
+            Self::LeadingDash => {
+                "starts with `-`, which tools such as `sudo` would take for an option"
+            }
+            Self::LeadingHash => {
+                "starts with `#`, which tools such as `sudo` read as a numeric user id"
+            }
             Self::Whitespace => "contains whitespace, which no account name can hold",
             Self::Colon => "contains `:`, which no account name can hold",
             Self::Slash => "contains `/`, which no account name can hold",
