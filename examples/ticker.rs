@@ -17,6 +17,9 @@ use std::time::Duration;
 
 use deluxe::process::daemon;
 
+#[path = "support/logger.rs"]
+mod logger;
+
 /// Ticks every second until stopped, logging each tick.
 #[deluxe::daemon(log_file = "/tmp/deluxe-ticker.log", workdir = "/", stop_timeout = 10)]
 #[derive(Default)]
@@ -51,5 +54,6 @@ impl Ticker {
 }
 
 fn main() -> ExitCode {
+    logger::install();
     Ticker::controller().cli()
 }

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 use deluxe::process::daemon::{self, Controller, Status};
 use deluxe::process::{CommandError, get_real_users};
 
+#[path = "support/logger.rs"]
+mod logger;
+
 /// A daemon that greets on SIGUSR1 and reports on SIGUSR2, logging to its log file.
 #[deluxe::daemon(workdir = "/", stop_timeout = 5)]
 #[derive(Default)]
@@ -56,6 +59,7 @@ impl Drop for StopOnDrop<'_> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    logger::install();
     let dir = std::env::temp_dir().join(format!("deluxe-tour-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let pidfile = dir.join("greeter.pid");
@@ -84,7 +88,10 @@ fn daemon_tour(pidfile: &Path, log: &Path) -> Result<(), Box<dyn std::error::Err
 
     step("Its status, from the pidfile and its lock");
     println!("   status() = {:?}", controller.status()?);
-    println!("   a second start() = {}", controller.start().unwrap_err());
+    println!(
+        "   a second start() = {} (and the `log` warning above)",
+        controller.start().unwrap_err()
+    );
 
     step("Signals run the hooks, on an ordinary thread of the daemon");
     controller.signal_user1()?;

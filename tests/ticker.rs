@@ -4,33 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command as StdCommand, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::wait_gone;
-
-const HANG: Duration = Duration::from_secs(60);
-
-/// The example's binary: built by `cargo test` next to this test's directory, or built now.
-fn ticker_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let binary = profile_dir.join("examples").join("ticker");
-        if !binary.exists() {
-            let status = StdCommand::new(env!("CARGO"))
-                .args(["build", "--example", "ticker"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "cargo build --example ticker failed");
-        }
-        binary
-    })
-}
+use common::{HANG, ticker_binary, wait_gone};
 
 struct Ticker {
     dir: PathBuf,
@@ -109,21 +87,29 @@ impl Drop for Ticker {
 fn every_action_in_every_state_has_its_exit_code() {
     let ticker = Ticker::new("states");
 
-    // Stopped: no pidfile.
+    // Stopped: no pidfile. deluxe's `log` warnings reach the user through the example's
+    // logger, next to the CLI's own line.
+    let pidfile = ticker.pidfile().display().to_string();
     assert_eq!(
         ticker.run(&["status"]),
         (3, "not running\n".into(), String::new())
     );
-    assert_eq!(ticker.run(&["stop"]).0, 0);
-    assert_eq!(ticker.run(&["stop"]).1, "not running\n");
-    for action in ["user1", "user2"] {
+    assert_eq!(
+        ticker.run(&["stop"]),
+        (
+            0,
+            "not running\n".into(),
+            format!("warning: daemon not running (pidfile {pidfile})\n")
+        )
+    );
+    for (action, signal) in [("user1", "SIGUSR1"), ("user2", "SIGUSR2")] {
         let (code, stdout, stderr) = ticker.run(&[action]);
         assert_eq!((code, stdout.as_str()), (1, ""), "{action}");
         assert_eq!(
             stderr,
             format!(
-                "error: not running (no process holds pidfile {})\n",
-                ticker.pidfile().display()
+                "warning: daemon not running (pidfile {pidfile}); {signal} not sent\n\
+                 error: not running (no process holds pidfile {pidfile})\n"
             )
         );
     }
@@ -133,10 +119,14 @@ fn every_action_in_every_state_has_its_exit_code() {
     assert_eq!(code, 0);
     let pid = ticker.pid();
     assert_eq!(stdout, format!("started (pid {pid})\n"));
-    let (code, stdout, _) = ticker.run(&["start"]);
+    let (code, stdout, stderr) = ticker.run(&["start"]);
     assert_eq!(
         (code, stdout),
         (0, format!("already running (pid {pid})\n"))
+    );
+    assert_eq!(
+        stderr,
+        format!("warning: daemon already running (pid {pid}, pidfile {pidfile})\n")
     );
     assert_eq!(
         ticker.run(&["status"]),
@@ -173,10 +163,7 @@ fn every_action_in_every_state_has_its_exit_code() {
         )
     );
     assert_eq!(ticker.run(&["user1"]).0, 1);
-    assert_eq!(
-        ticker.run(&["stop"]),
-        (0, "not running\n".into(), String::new())
-    );
+    assert_eq!(ticker.run(&["stop"]).1, "not running\n");
     assert!(!ticker.pidfile().exists(), "stop removes a stale pidfile");
 
     // Running again, then stopped.

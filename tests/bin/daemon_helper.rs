@@ -12,7 +12,14 @@
 //! `--umask OCTAL`, `--leak-fds` (open descriptors without close-on-exec before starting),
 //! `--busy-threads` (keep threads allocating, locking and printing while starting),
 //! `--wait-for F` (wait until file F exists before acting, to line up racing helpers),
-//! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing).
+//! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing),
+//! `--user U`, `--group G` (run the daemon as them; it records whether `setuid(0)` still works),
+//! `--user1-reloads` (announce `on_user1` as a reload to a service manager).
+//!
+//! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
+//! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
+//! controller on a multi-threaded runtime); mode `echo` runs a tokio TCP echo server on
+//! loopback in `run` and records its port.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -38,12 +45,17 @@ enum Mode {
     PanicHook,
     /// Prints from `run` and from hooks (to its log file or /dev/null).
     Chatty,
+    /// Serves TCP echo on loopback from a tokio runtime built in `run`.
+    #[cfg(feature = "tokio")]
+    Echo,
 }
 
 struct Helper {
     events: Option<PathBuf>,
     mode: Mode,
     hooks_run: AtomicU64,
+    /// Whether the daemon runs as another user: then it records whether root can be regained.
+    dropped: bool,
 }
 
 impl Helper {
@@ -60,9 +72,57 @@ impl Helper {
     }
 }
 
+impl Helper {
+    /// A tokio runtime built here, after the fork: one built before it would not survive it
+    /// (its threads are not copied into the child).
+    #[cfg(feature = "tokio")]
+    fn serve_echo(&self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime builds in the daemon");
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("binds");
+            self.record(&format!("port {}", listener.local_addr().unwrap().port()));
+            let stop = tokio::task::spawn_blocking(|| daemon::wait_for_stop(Duration::MAX));
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    _ = &mut stop => break,
+                    accepted = listener.accept() => {
+                        let (mut socket, _) = accepted.expect("accepts");
+                        tokio::spawn(async move {
+                            let mut buf = vec![0; 1024];
+                            while let Ok(count) = socket.read(&mut buf).await {
+                                if count == 0 || socket.write_all(&buf[..count]).await.is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        self.record("echo-stopped");
+    }
+}
+
 impl Daemon for Helper {
     fn run(&self) {
         self.record(&format!("run {}", std::process::id()));
+        if self.dropped {
+            // SAFETY: setuid only changes credentials; after a real drop it must fail.
+            let regained = unsafe { libc::setuid(0) } == 0;
+            self.record(if regained {
+                "setuid0 OK"
+            } else {
+                "setuid0 EPERM"
+            });
+        }
         // A file created with mode 0666 shows the umask in effect.
         if let Some(events) = &self.events {
             let probe = events.with_extension("umask-probe");
@@ -79,6 +139,8 @@ impl Daemon for Helper {
                 }
                 std::thread::sleep(Duration::from_millis(5));
             },
+            #[cfg(feature = "tokio")]
+            Mode::Echo => self.serve_echo(),
             Mode::Normal | Mode::PanicHook | Mode::Chatty => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
                     if self.mode == Mode::Chatty {
@@ -124,6 +186,9 @@ fn main() {
     let mut leak_fds = false;
     let mut busy = false;
     let mut wait_for = None;
+    let mut user = None;
+    let mut group = None;
+    let mut user1_reloads = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -141,6 +206,8 @@ fn main() {
                     "panic-run" => Mode::PanicRun,
                     "panic-hook" => Mode::PanicHook,
                     "chatty" => Mode::Chatty,
+                    #[cfg(feature = "tokio")]
+                    "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),
                 }
             }
@@ -151,6 +218,9 @@ fn main() {
             "--busy-threads" => busy = true,
             "--wait-for" => wait_for = Some(PathBuf::from(value())),
             "--portable" => deluxe::__private::use_portable_signalling(),
+            "--user" => user = Some(value()),
+            "--group" => group = Some(value()),
+            "--user1-reloads" => user1_reloads = true,
             _ => action.push(arg),
         }
     }
@@ -173,11 +243,20 @@ fn main() {
     if let Some(umask) = umask {
         config = config.umask(umask);
     }
+    let dropped = user.is_some();
+    if let Some(user) = user {
+        config = config.user(user);
+    }
+    if let Some(group) = group {
+        config = config.group(group);
+    }
+    config = config.user1_reloads(user1_reloads);
     let controller = Controller::with_config(
         Helper {
             events,
             mode,
             hooks_run: AtomicU64::new(0),
+            dropped,
         },
         config,
     );
@@ -208,6 +287,27 @@ fn main() {
             Status::Stale { pid: None } => "status Stale -".into(),
         })),
         ["pid"] => report(controller.pid().map(|pid| format!("pid {pid:?}"))),
+        ["foreground"] => match controller.run_foreground() {
+            Err(error) => report(Err(error)),
+        },
+        #[cfg(feature = "tokio")]
+        ["async-cycle"] => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime builds");
+            report(runtime.block_on(async {
+                let pid = controller.start_async().await?;
+                let status = controller.status_async().await?;
+                controller.signal_user1_async().await?;
+                controller.signal_user2_async().await?;
+                let restarted = controller.restart_async().await?;
+                let stopped = controller.stop_async().await?;
+                Ok(format!(
+                    "async started {pid} {status:?} restarted {restarted} {stopped:?}"
+                ))
+            }))
+        }
         ["cycles", count] => {
             let count: usize = count.parse().expect("a number of cycles");
             let result = (0..count).try_for_each(|_| {

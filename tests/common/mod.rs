@@ -2,8 +2,10 @@
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::process::Command as StdCommand;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// The account `.ci/run` creates for tests that run commands as another user: a real user
 /// with `/bin/bash`.
@@ -58,4 +60,191 @@ pub fn wait_gone(pid: i32, bound: Duration) -> bool {
             Err(errno) => panic!("poll on pidfd: {errno}"),
         }
     }
+}
+
+/// A bound on waits that should take milliseconds: reaching it means a hang, not slowness.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// A directory of one test: its pidfile, events file and log. Dropping it stops any daemon
+/// left running by a failed assertion, so that no test leaves a process behind.
+pub struct Scene {
+    pub dir: PathBuf,
+}
+
+impl Scene {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("deluxe-daemon-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
+    pub fn pidfile(&self) -> PathBuf {
+        self.dir.join("daemon.pid")
+    }
+
+    pub fn events_path(&self) -> PathBuf {
+        self.dir.join("events")
+    }
+
+    /// Runs the helper with this scene's pidfile and events file, then `args`; returns whether
+    /// it succeeded and the line it printed.
+    pub fn helper(&self, args: &[&str]) -> (bool, String) {
+        self.helper_with(&[], args)
+    }
+
+    pub fn helper_with(&self, options: &[&str], args: &[&str]) -> (bool, String) {
+        let output = helper_command(&self.pidfile(), &self.events_path(), options, args)
+            .output()
+            .unwrap();
+        (output.status.success(), result_line(&output.stdout))
+    }
+
+    pub fn start(&self, options: &[&str]) -> i32 {
+        let (ok, line) = self.helper_with(options, &["start"]);
+        assert!(ok, "start failed: {line}");
+        let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+        assert_eq!(read_pidfile(&self.pidfile()), Some(pid));
+        pid
+    }
+
+    pub fn events(&self) -> Vec<String> {
+        std::fs::read_to_string(self.events_path())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Waits until the events file holds `count` lines equal to `event`.
+    pub fn wait_event(&self, event: &str, count: usize) {
+        let start = Instant::now();
+        while self.events().iter().filter(|line| *line == event).count() < count {
+            assert!(
+                start.elapsed() < HANG,
+                "no {event:?} x{count} in {:?}",
+                self.events()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        if let Some(pid) = read_pidfile(&self.pidfile())
+            && is_alive(pid)
+            && std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| cmdline.contains(&*self.dir.to_string_lossy()))
+        {
+            // SAFETY: killing the daemon this test started (its command line names our dir).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+pub fn helper_command(
+    pidfile: &Path,
+    events: &Path,
+    options: &[&str],
+    args: &[&str],
+) -> StdCommand {
+    let mut command = StdCommand::new(env!("CARGO_BIN_EXE_deluxe-daemon-helper"));
+    command
+        .arg("--pidfile")
+        .arg(pidfile)
+        .arg("--events")
+        .arg(events)
+        .args(options)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// The helper's result line: the last line that is not noise from busy threads.
+pub fn result_line(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub fn read_pidfile(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Fields of `/proc/PID/stat`.
+pub struct Stat {
+    pub state: char,
+    pub ppid: i32,
+    pub session: i32,
+    pub tty: i32,
+}
+
+pub fn stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(Stat {
+        state: fields[0].chars().next()?,
+        ppid: fields[1].parse().ok()?,
+        session: fields[3].parse().ok()?,
+        tty: fields[4].parse().ok()?,
+    })
+}
+
+/// Alive means running or sleeping: a zombie (exited, not yet reaped by a slow init) is gone.
+pub fn is_alive(pid: i32) -> bool {
+    stat(pid).is_some_and(|stat| stat.state != 'Z' && stat.state != 'X')
+}
+
+/// Live processes whose command line mentions `needle` (a test's unique directory).
+pub fn live_processes_mentioning(needle: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != std::process::id() as i32 && is_alive(*pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+        })
+        .collect()
+}
+
+pub fn open_fds(pid: i32) -> Vec<(i32, PathBuf)> {
+    let mut fds: Vec<(i32, PathBuf)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|entry| {
+            (
+                entry.file_name().to_str().unwrap().parse().unwrap(),
+                std::fs::read_link(entry.path()).unwrap(),
+            )
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// The `ticker` example's binary: built by `cargo test` next to the test binaries' directory,
+/// or built now when the test runs alone.
+pub fn ticker_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap();
+        let binary = profile_dir.join("examples").join("ticker");
+        if !binary.exists() {
+            let status = StdCommand::new(env!("CARGO"))
+                .args(["build", "--example", "ticker"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .unwrap();
+            assert!(status.success(), "cargo build --example ticker failed");
+        }
+        binary
+    })
 }

@@ -17,9 +17,20 @@ pub use error::{CommandError, STDERR_CAP};
 use crate::process::names::{check_program, check_user_name};
 
 /// The search path used when `PATH` is not set.
+///
+/// ```
+/// use deluxe::process::command::DEFAULT_PATH;
+/// assert!(std::env::split_paths(DEFAULT_PATH).all(|dir| dir.is_absolute()));
+/// ```
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-/// No arguments, for [`Command::call`]: `ls.call(NO_ARGS)`.
+/// No arguments, for [`Command::call`].
+///
+/// ```
+/// use deluxe::process::{Command, NO_ARGS};
+/// assert_eq!(Command::new("true")?.call(NO_ARGS)?, b"");
+/// # Ok::<(), deluxe::process::CommandError>(())
+/// ```
 pub const NO_ARGS: [&str; 0] = [];
 
 /// A system command, resolved to an absolute path when it is built.
@@ -166,16 +177,34 @@ impl Command {
     }
 
     /// The absolute path of the program.
+    ///
+    /// ```
+    /// let sh = deluxe::process::Command::new("sh")?;
+    /// assert!(sh.program().is_absolute() && sh.program().ends_with("sh"));
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
     pub fn program(&self) -> &Path {
         &self.program
     }
 
     /// The program's name as given to [`Command::new`]; the program sees it as its `argv[0]`.
+    ///
+    /// ```
+    /// let ls = deluxe::process::Command::new("ls")?;
+    /// assert_eq!(ls.name(), "ls");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
     pub fn name(&self) -> &OsStr {
         &self.name
     }
 
     /// The user the command runs as, when one was set with [`Command::user`].
+    ///
+    /// ```
+    /// let ls = deluxe::process::Command::new("ls")?;
+    /// assert_eq!(ls.run_as(), None);
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
     pub fn run_as(&self) -> Option<&str> {
         self.run_as.as_ref().map(|run_as| run_as.user.as_str())
     }
@@ -415,6 +444,11 @@ impl Default for CallOptions {
 
 impl CallOptions {
     /// No input, output captured, the caller's working directory and environment.
+    ///
+    /// ```
+    /// let options = deluxe::process::CallOptions::new();
+    /// assert!(options.captures());
+    /// ```
     pub fn new() -> Self {
         Self {
             input: None,
@@ -425,6 +459,14 @@ impl CallOptions {
     }
 
     /// Bytes written to the command's standard input (otherwise it reads `/dev/null`).
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// let wc = Command::new("wc")?;
+    /// let lines = wc.call_with(["-l"], &CallOptions::new().input("a\nb\n"))?;
+    /// assert_eq!(String::from_utf8_lossy(&lines).trim(), "2");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
     pub fn input(mut self, input: impl Into<Vec<u8>>) -> Self {
         self.input = Some(input.into());
         self
@@ -432,18 +474,41 @@ impl CallOptions {
 
     /// Whether standard output is captured and returned (`true`, the default) or goes
     /// through to this process's standard output (`false`; the call then returns no bytes).
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// let echo = Command::new("echo")?;
+    /// let returned = echo.call_with(["printed, not returned"], &CallOptions::new().capture(false))?;
+    /// assert!(returned.is_empty());
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
     pub fn capture(mut self, capture: bool) -> Self {
         self.capture = capture;
         self
     }
 
     /// The working directory of the command (it must exist).
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// let pwd = Command::new("pwd")?;
+    /// assert_eq!(pwd.call_with(deluxe::process::NO_ARGS, &CallOptions::new().cwd("/"))?, b"/\n");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
     pub fn cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
         self.cwd = Some(cwd.into());
         self
     }
 
     /// The command's whole environment: it replaces, not extends, the caller's.
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// let env = Command::new("env")?;
+    /// let options = CallOptions::new().env([("ONLY", "this")]);
+    /// assert_eq!(env.call_with(deluxe::process::NO_ARGS, &options)?, b"ONLY=this\n");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
     pub fn env<I, K, V>(mut self, env: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
@@ -455,6 +520,11 @@ impl CallOptions {
     }
 
     /// Whether standard output is captured.
+    ///
+    /// ```
+    /// let options = deluxe::process::CallOptions::new().capture(false);
+    /// assert!(!options.captures());
+    /// ```
     pub fn captures(&self) -> bool {
         self.capture
     }

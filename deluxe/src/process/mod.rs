@@ -1,6 +1,15 @@
 //! Process utilities: system commands, real user accounts and daemons.
 //!
 //! The Rust counterpart of the Python module `deluxe.process`.
+//!
+//! ```
+//! use deluxe::process::{Command, get_real_users};
+//!
+//! let uname = Command::new("uname")?.call(["-s"])?;
+//! let users = get_real_users()?;
+//! println!("{} with {} real users", String::from_utf8_lossy(&uname).trim(), users.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod command;
 pub mod daemon;

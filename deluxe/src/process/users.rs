@@ -3,6 +3,12 @@
 //! [`get_real_users`] reads the system's user database and configuration; [`real_users`] is
 //! its pure core, which takes those inputs as values so it can be tested (and reused on
 //! data from elsewhere) without touching the machine.
+//!
+//! ```
+//! use deluxe::process::{real_users, Account};
+//! let users = real_users(Some("UID_MIN 1000"), None, [Account::new("ann", 1000, "/bin/sh")]);
+//! assert_eq!(users.len(), 1);
+//! ```
 
 use std::collections::BTreeSet;
 use std::ffi::CStr;
@@ -12,18 +18,46 @@ use std::sync::Mutex;
 
 /// The minimum UID of a real user when no `UID_MIN` is configured, and on Unix systems other
 /// than Linux (macOS and the BSDs number their first user 501 or 1000).
+///
+/// ```
+/// use deluxe::process::{real_users, users::DEFAULT_UID_MIN, Account};
+/// let users = real_users(None, None, [Account::new("mac", DEFAULT_UID_MIN + 1, "/bin/zsh")]);
+/// assert!(users.contains("mac"));
+/// ```
 pub const DEFAULT_UID_MIN: u32 = 500;
 
 /// Where `UID_MIN` is looked up on Linux, in order: the first file that exists is read.
+///
+/// ```
+/// assert_eq!(deluxe::process::users::LOGIN_DEFS[0], "/etc/login.defs");
+/// ```
 pub const LOGIN_DEFS: [&str; 2] = ["/etc/login.defs", "/usr/etc/login.defs"];
 
 /// The list of valid login shells; when it exists, a real user's shell must be listed in it.
+///
+/// ```
+/// assert_eq!(deluxe::process::users::SHELLS, "/etc/shells");
+/// ```
 pub const SHELLS: &str = "/etc/shells";
 
 /// Shells (by file name) that mark an account as unable to log in.
+///
+/// ```
+/// use deluxe::process::{is_login_shell, users::NON_LOGIN_SHELLS};
+/// for name in NON_LOGIN_SHELLS {
+///     assert!(!is_login_shell(&format!("/usr/sbin/{name}"), None));
+/// }
+/// ```
 pub const NON_LOGIN_SHELLS: [&str; 6] = ["nologin", "false", "true", "sync", "shutdown", "halt"];
 
 /// One account of the user database, as [`real_users`] sees it.
+///
+/// ```
+/// use deluxe::process::Account;
+/// let root = deluxe::process::all_accounts()?.into_iter().find(|a| a.uid == 0).unwrap();
+/// assert_eq!(root.name, "root");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Account {
     /// The login name.

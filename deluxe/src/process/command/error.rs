@@ -8,6 +8,14 @@ use crate::process::names::{ProgramProblem, UserNameProblem};
 
 /// How much of a failed command's standard error is kept in [`CommandError::Exit`] and
 /// [`CommandError::Signal`]: the last 64 KiB.
+///
+/// ```
+/// use deluxe::process::{command::STDERR_CAP, Command};
+/// let sh = Command::new("sh")?;
+/// let error = sh.call(["-c", "head -c 100000 /dev/zero | tr '\\0' x >&2; exit 1"]).unwrap_err();
+/// assert_eq!(error.stderr().unwrap().len(), STDERR_CAP);
+/// # Ok::<(), deluxe::process::CommandError>(())
+/// ```
 pub const STDERR_CAP: usize = 64 * 1024;
 
 /// How many characters of standard error a [`CommandError`]'s one-line `Display` shows.

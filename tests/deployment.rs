@@ -1,0 +1,47 @@
+//! The deployment files shipped with the examples are valid for the tools that read them.
+
+mod common;
+
+use std::process::Command as StdCommand;
+
+use common::ticker_binary;
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let analyze = StdCommand::new("systemd-analyze").arg("--version").output();
+    if !analyze.is_ok_and(|output| output.status.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide systemd-analyze (see .ci/run)"
+        );
+        eprintln!("skipping: systemd-analyze is not installed");
+        return;
+    }
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/ticker.service"
+    ))
+    .unwrap();
+    assert!(unit.contains("Type=notify"));
+    // The unit names the installed binary; point it at the one just built.
+    let unit = unit.replace(
+        "/usr/local/bin/deluxe-ticker",
+        &ticker_binary().display().to_string(),
+    );
+    let dir = std::env::temp_dir().join(format!("deluxe-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("deluxe-ticker.service");
+    std::fs::write(&path, unit).unwrap();
+    let output = StdCommand::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("deluxe-ticker.service"),
+        "warnings about the unit: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
