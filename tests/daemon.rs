@@ -187,58 +187,15 @@ fn a_second_start_finds_the_daemon_running_and_changes_nothing() {
 #[test]
 fn sixteen_racing_starts_make_exactly_one_daemon() {
     let scene = Scene::new("race16");
-    let go = scene.dir.join("go");
-    let go_arg = go.to_str().unwrap();
-    let racers: Vec<_> = (0..16)
-        .map(|_| {
-            helper_command(
-                &scene.pidfile(),
-                &scene.events_path(),
-                &["--wait-for", go_arg],
-                &["start"],
-            )
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap()
-        })
-        .collect();
-    std::fs::write(&go, "").unwrap();
-    let lines: Vec<(bool, String)> = racers
-        .into_iter()
-        .map(|racer| {
-            let output = racer.wait_with_output().unwrap();
-            (output.status.success(), result_line(&output.stdout))
-        })
-        .collect();
-    let winners: Vec<&String> = lines.iter().filter(|(ok, _)| *ok).map(|(_, l)| l).collect();
-    assert_eq!(winners.len(), 1, "{lines:?}");
-    let pid: i32 = winners[0]
-        .strip_prefix("started ")
-        .unwrap()
-        .parse()
-        .unwrap();
-    for (ok, line) in &lines {
-        if !ok {
-            assert!(
-                line.starts_with(&format!("error AlreadyRunning {pid}:")),
-                "{line}"
-            );
-        }
-    }
-    assert_eq!(
-        live_processes_mentioning(&scene.dir.to_string_lossy()),
-        [pid]
-    );
-    assert_eq!(read_pidfile(&scene.pidfile()), Some(pid));
+    let pid = common::race_to_start(&scene, 16, "round");
     assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
-    assert_eq!(
-        scene
-            .events()
-            .iter()
-            .filter(|e| e.starts_with("run "))
-            .count(),
-        1
-    );
+    assert!(!is_alive(pid));
+    let runs = scene
+        .events()
+        .iter()
+        .filter(|e| e.starts_with("run "))
+        .count();
+    assert_eq!(runs, 1);
 }
 
 #[test]

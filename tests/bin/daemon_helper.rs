@@ -173,6 +173,11 @@ impl Daemon for Helper {
     }
 }
 
+#[path = "support.rs"]
+mod support;
+
+use support::resources;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut pidfile = None;
@@ -307,6 +312,21 @@ fn main() {
                     "async started {pid} {status:?} restarted {restarted} {stopped:?}"
                 ))
             }))
+        }
+        ["endurance", count] => {
+            // One warm-up cycle (lazy statics, the first thread of the runtime), then the
+            // baseline, then the cycles, then the same measures again.
+            let count: usize = count.parse().expect("a number of cycles");
+            let cycle = || -> Result<(), DaemonError> {
+                controller.start()?;
+                controller.stop().map(drop)
+            };
+            let result = cycle().and_then(|()| {
+                let before = resources();
+                (0..count).try_for_each(|_| cycle())?;
+                Ok(format!("endurance {count} {before} -> {}", resources()))
+            });
+            report(result)
         }
         ["cycles", count] => {
             let count: usize = count.parse().expect("a number of cycles");

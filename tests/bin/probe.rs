@@ -6,6 +6,11 @@
 
 use deluxe::process::{CallOptions, Command};
 
+#[path = "support.rs"]
+mod support;
+
+use support::resources;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -29,8 +34,24 @@ fn main() {
                 .expect("echo runs");
             println!("returned {} bytes", returned.len());
         }
+        ["calls", count] => {
+            // Many calls from one process: no descriptor or child is left behind by any.
+            let count: usize = count.parse().expect("a number of calls");
+            let truth = Command::new("/bin/true").expect("/bin/true exists");
+            truth.call(deluxe::process::NO_ARGS).expect("runs");
+            let before = resources();
+            for _ in 0..count {
+                truth.call(deluxe::process::NO_ARGS).expect("runs");
+            }
+            // A failing call too, each time: its stderr pipe must be closed as well.
+            let failing = Command::new("/bin/false").expect("/bin/false exists");
+            for _ in 0..count / 10 {
+                let _ = failing.call(deluxe::process::NO_ARGS);
+            }
+            println!("calls {count} {before} -> {}", resources());
+        }
         _ => {
-            eprintln!("usage: deluxe-probe user NAME | passthrough");
+            eprintln!("usage: deluxe-probe user NAME | passthrough | calls N");
             std::process::exit(2);
         }
     }

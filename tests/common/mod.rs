@@ -248,3 +248,55 @@ pub fn ticker_binary() -> &'static Path {
         binary
     })
 }
+
+/// Starts `racers` helpers at once on the scene's pidfile (they wait for a file to appear, then
+/// all call `start`); checks that exactly one started a daemon, that every other one got
+/// `AlreadyRunning` with the winner's pid, and that the winner is the only live process of
+/// the scene. Returns the winner's pid; the daemon is left running.
+pub fn race_to_start(scene: &Scene, racers: usize, round: &str) -> i32 {
+    let go = scene.dir.join(format!("go-{round}"));
+    let go_arg = go.to_str().unwrap();
+    let racers: Vec<_> = (0..racers)
+        .map(|_| {
+            helper_command(
+                &scene.pidfile(),
+                &scene.events_path(),
+                &["--wait-for", go_arg],
+                &["start"],
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    std::fs::write(&go, "").unwrap();
+    let lines: Vec<(bool, String)> = racers
+        .into_iter()
+        .map(|racer| {
+            let output = racer.wait_with_output().unwrap();
+            (output.status.success(), result_line(&output.stdout))
+        })
+        .collect();
+    let winners: Vec<&String> = lines.iter().filter(|(ok, _)| *ok).map(|(_, l)| l).collect();
+    assert_eq!(winners.len(), 1, "round {round}: {lines:?}");
+    let pid: i32 = winners[0]
+        .strip_prefix("started ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    for (ok, line) in &lines {
+        if !ok {
+            assert!(
+                line.starts_with(&format!("error AlreadyRunning {pid}:")),
+                "round {round}: {line}"
+            );
+        }
+    }
+    assert_eq!(
+        live_processes_mentioning(&scene.dir.to_string_lossy()),
+        [pid],
+        "round {round}"
+    );
+    assert_eq!(read_pidfile(&scene.pidfile()), Some(pid));
+    pid
+}
