@@ -153,4 +153,17 @@ mod tests {
         assert_eq!(suggestion("colour", &keys), None);
         assert_eq!(suggestion("usr", &["user", "path"]), Some("user"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn suggestions_are_valid_keys_and_exact_keys_suggest_themselves(key in "[a-z_-]{0,16}") {
+            let keys = ["pidfile", "workdir", "log_file", "stop_timeout", "umask", "user", "path"];
+            if let Some(near) = suggestion(&key, &keys) {
+                proptest::prop_assert!(keys.contains(&near));
+            }
+            for valid in keys {
+                proptest::prop_assert_eq!(suggestion(valid, &keys).map(|k| edit_distance(valid, k)), Some(0));
+            }
+        }
+    }
 }

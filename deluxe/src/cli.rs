@@ -415,6 +415,29 @@ mod tests {
         assert_eq!(parsed(&["status", "--help"]), Ok(Request::Help));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_arguments_parse_without_panic(args in proptest::collection::vec(".{0,12}", 0..6)) {
+            let _ = parse(args.into_iter().map(OsString::from));
+        }
+
+        #[test]
+        fn one_action_among_known_options_always_parses(
+            action in proptest::sample::select(vec!["start", "stop", "restart", "status", "user1", "user2"]),
+            before in proptest::collection::vec(proptest::sample::select(vec!["--foreground", "--background", "--log=/tmp/l", "--pidfile=/tmp/p"]), 0..3),
+            after in proptest::collection::vec(proptest::sample::select(vec!["--stop-timeout=1.5", "--log", "/tmp/x"]), 0..1),
+        ) {
+            let mut args: Vec<&str> = before;
+            args.push(action);
+            args.extend(after.iter().filter(|a| a.starts_with("--stop")));
+            let request = parsed(&args);
+            proptest::prop_assert!(
+                matches!(request, Ok(Request::Act { action: parsed, .. }) if Some(parsed) == Action::parse(action)),
+                "{args:?}: {request:?}"
+            );
+        }
+    }
+
     #[test]
     fn mistakes_are_usage_errors() {
         assert_eq!(parsed(&[]), Err("no action given".into()));

@@ -324,6 +324,33 @@ mod tests {
         assert!(text.len() > STDERR_CAP - 4);
     }
 
+    proptest::proptest! {
+        /// However stderr arrives, what is kept is its end, within the cap.
+        #[test]
+        fn the_tail_is_the_end_of_the_stream(
+            lengths in proptest::collection::vec(0..40_000usize, 0..6),
+            offset in 0..4usize,
+        ) {
+            // Chunks of mixed one-, two- and three-byte characters, cut anywhere.
+            let pattern: Vec<char> = "ab é€\n".chars().collect();
+            let chunks: Vec<String> = lengths
+                .iter()
+                .enumerate()
+                .map(|(i, len)| (0..*len).map(|j| pattern[(i + j + offset) % pattern.len()]).collect())
+                .collect();
+            let mut tail = Tail::default();
+            for chunk in &chunks {
+                tail.buffer().extend_from_slice(chunk.as_bytes());
+                tail.trim();
+            }
+            let whole: String = chunks.concat();
+            let kept = tail.into_string();
+            proptest::prop_assert!(kept.len() <= STDERR_CAP);
+            proptest::prop_assert!(whole.ends_with(&kept));
+            proptest::prop_assert!(kept.len() + 3 >= whole.len().min(STDERR_CAP));
+        }
+    }
+
     #[test]
     fn display_is_one_line_and_short() {
         let error = CommandError::Exit {

@@ -133,4 +133,30 @@ mod tests {
         assert_eq!(decode_all(&bytes[..RECORD_LEN + 5]), reports[..1]);
         assert_eq!(Report::decode(&[b'?'; RECORD_LEN]), None);
     }
+
+    fn any_report() -> impl proptest::strategy::Strategy<Value = Report> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<u32>().prop_map(|pid| Report::Spawned { pid }),
+            any::<u32>().prop_map(|pid| Report::Ready { pid }),
+            any::<u32>().prop_map(|pid| Report::AlreadyRunning { pid }),
+            (1..=12u8, any::<i32>()).prop_map(|(step, errno)| Report::Failed {
+                step: Step::from_u8(step).unwrap(),
+                errno
+            }),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_decode_without_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let _ = decode_all(&bytes);
+        }
+
+        #[test]
+        fn reports_round_trip(reports in proptest::collection::vec(any_report(), 0..6)) {
+            let bytes: Vec<u8> = reports.iter().flat_map(|r| r.encode()).collect();
+            proptest::prop_assert_eq!(decode_all(&bytes), reports);
+        }
+    }
 }

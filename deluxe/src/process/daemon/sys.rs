@@ -388,4 +388,33 @@ mod tests {
         assert_eq!(parse_pid(b"42"), Some(42));
         assert_eq!(parse_pid(b"42\r\n"), Some(42));
     }
+
+    /// The pidfile's content rules, written as plainly as possible.
+    fn model(bytes: &[u8]) -> Option<u32> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let digits = text.trim_end_matches(|c: char| c.is_ascii_whitespace());
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 10 {
+            return None;
+        }
+        let pid: u64 = digits.parse().ok()?;
+        (pid >= 1 && pid <= i32::MAX as u64).then_some(pid as u32)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_pid_agrees_with_the_model(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..16)) {
+            proptest::prop_assert_eq!(parse_pid(&bytes), model(&bytes));
+        }
+
+        #[test]
+        fn likely_pidfile_contents_agree_with_the_model(text in "[0-9 \n\t-]{0,14}") {
+            proptest::prop_assert_eq!(parse_pid(text.as_bytes()), model(text.as_bytes()));
+        }
+
+        #[test]
+        fn every_pid_round_trips(pid in 1..=i32::MAX as u32) {
+            let mut buf = [0; 12];
+            proptest::prop_assert_eq!(parse_pid(format_pid(pid, &mut buf)), Some(pid));
+        }
+    }
 }
