@@ -34,8 +34,11 @@ enum Kind {
     Rate,
     /// An absolute count of ours: met when at most the target.
     Count,
+    /// A comparison held to no target (the Python peers).
+    Info,
 }
 
+#[derive(Clone)]
 struct Stats {
     median: f64,
     spread: f64,
@@ -65,6 +68,7 @@ impl Row {
             Kind::Time => self.ratio() <= self.target,
             Kind::Rate => self.ratio() >= self.target,
             Kind::Count => self.ours.median <= self.target,
+            Kind::Info => true,
         }
     }
 
@@ -80,6 +84,7 @@ impl Row {
             Kind::Time => format!("<= {:.2}x", self.target),
             Kind::Rate => format!(">= {:.2}x", self.target),
             Kind::Count => format!("<= {}", self.target),
+            Kind::Info => "-".into(),
         }
     }
 }
@@ -322,6 +327,99 @@ mod floor {
     }
 }
 
+/// daemonize 0.5, the Rust crate: its parent learns only the intermediate process's exit code,
+/// so "started" is measured until its pidfile names the daemon; it has no stop, so "stopped"
+/// is SIGTERM and a pidfd wait, as its users do.
+mod daemonize_peer {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    /// Starts a daemonize daemon; returns the exit code its caller gets. The daemon itself
+    /// (the forked bench) idles until a signal ends it.
+    pub fn start(pidfile: &Path) -> i32 {
+        match daemonize::Daemonize::new()
+            .pid_file(pidfile)
+            .working_directory("/")
+            .execute()
+        {
+            daemonize::Outcome::Parent(Ok(parent)) => parent.first_child_exit_code,
+            daemonize::Outcome::Parent(Err(_)) => -1,
+            daemonize::Outcome::Child(Ok(_)) => loop {
+                // SAFETY: pause only waits for a signal; SIGTERM's default action ends us.
+                unsafe { libc::pause() };
+            },
+            // SAFETY: the failed daemon ends at once, as daemonize leaves it to its user.
+            daemonize::Outcome::Child(Err(_)) => unsafe { libc::_exit(1) },
+        }
+    }
+
+    /// The pid in `pidfile` once a live process has written it.
+    pub fn pid(pidfile: &Path, timeout: Duration) -> Option<libc::pid_t> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let pid = std::fs::read_to_string(pidfile)
+                .ok()
+                .and_then(|text| text.trim().parse::<libc::pid_t>().ok());
+            // SAFETY: signal 0 only checks that the process exists.
+            if let Some(pid) = pid.filter(|pid| *pid > 0 && unsafe { libc::kill(*pid, 0) } == 0) {
+                return Some(pid);
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        None
+    }
+
+    /// One cycle: (start, stop) in microseconds.
+    pub fn cycle(pidfile: &Path) -> (f64, f64) {
+        let t = Instant::now();
+        start(pidfile);
+        let pid =
+            pid(pidfile, Duration::from_secs(10)).expect("the daemonize daemon writes its pid");
+        let started = t.elapsed().as_secs_f64() * 1e6;
+        let t = Instant::now();
+        super::floor::stop(super::floor::Daemon { pid });
+        let stopped = t.elapsed().as_secs_f64() * 1e6;
+        let _ = std::fs::remove_file(pidfile);
+        (started, stopped)
+    }
+
+    /// The same situations as the Python probes.
+    pub fn probe(dir: &Path) -> Vec<(String, String)> {
+        let mut facts = Vec::new();
+        let mut fact = |key: &str, value: String| facts.push((key.to_owned(), value));
+        let pidfile = dir.join("daemonize.pid");
+        start(&pidfile);
+        let first = pid(&pidfile, Duration::from_secs(10)).expect("starts");
+        let second = start(&pidfile);
+        fact("second_start_exit", second.to_string());
+        fact("second_start_reported_pid", "false".into());
+        std::thread::sleep(Duration::from_millis(200));
+        let missing = dir.join("missing").join("x.pid");
+        fact(
+            "missing_pidfile_dir_start_exit",
+            start(&missing).to_string(),
+        );
+        fact(
+            "created_missing_pidfile_dir",
+            missing.parent().unwrap().is_dir().to_string(),
+        );
+        super::floor::stop(super::floor::Daemon { pid: first });
+        fact("stale_pidfile_unrelated_process_signalled", "null".into());
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let link = dir.join("link.pid");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        start(&link);
+        if let Some(pid) = pid(&link, Duration::from_secs(2)) {
+            super::floor::stop(super::floor::Daemon { pid });
+        }
+        let untouched = std::fs::read_to_string(&victim).unwrap() == "precious\n";
+        fact("symlink_target_untouched", untouched.to_string());
+        facts
+    }
+}
+
 /// What `/proc` says of an idle process over `window`: resident memory (kB) and how many
 /// times its threads woke up (context switches).
 fn idle_cost(pid: libc::pid_t, window: Duration) -> (f64, f64) {
@@ -495,8 +593,323 @@ fn print(rows: &[Row]) {
             row.theirs.spread,
             row.ratio_text(),
             row.target_text(),
-            if row.met() { "yes" } else { "NO" }
+            match (row.kind, row.met()) {
+                (Kind::Info, _) => "-",
+                (_, true) => "yes",
+                (_, false) => "NO",
+            }
         );
+    }
+}
+
+/// The Python peers, run by `examples/peers/peers.py`: `subprocess.run`, and, in a virtualenv
+/// this bench makes under `target/`, daemonocle and python-daemon. Each missing piece is
+/// skipped with its reason printed.
+struct Peers {
+    python: Command,
+    script: &'static str,
+    work: PathBuf,
+}
+
+impl Peers {
+    const DAEMONOCLE: &'static str = "daemonocle==1.2.3";
+    const PYTHON_DAEMON: &'static str = "python-daemon==3.1.2";
+
+    fn find() -> Result<Self, String> {
+        let python = Command::new("python3").map_err(|error| error.to_string())?;
+        let work = std::env::temp_dir().join(format!("deluxe-bench-peers-{}", std::process::id()));
+        std::fs::create_dir_all(&work).map_err(|error| error.to_string())?;
+        Ok(Self {
+            python,
+            script: concat!(env!("CARGO_MANIFEST_DIR"), "/examples/peers/peers.py"),
+            work,
+        })
+    }
+
+    /// JSON lines printed by the script (other lines, the libraries' own output, are skipped).
+    fn run(python: &Command, script: &str, args: &[&str]) -> Result<Vec<Fields>, String> {
+        let mut all = vec![script];
+        all.extend(args);
+        let output = python.call(&all).map_err(|error| error.to_string())?;
+        Ok(String::from_utf8_lossy(&output)
+            .lines()
+            .filter(|line| line.starts_with('{'))
+            .map(json_fields)
+            .collect())
+    }
+
+    /// A virtualenv with the daemon libraries, made once under `target/`.
+    fn venv(&self) -> Result<Command, String> {
+        let target = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
+            .ok_or("cannot find the target directory")?;
+        let venv = target.join("bench-peers-venv");
+        let python = venv.join("bin").join("python");
+        if !python.exists() {
+            self.python
+                .call(
+                    ["-m", "venv"]
+                        .iter()
+                        .map(std::ffi::OsStr::new)
+                        .chain([venv.as_os_str()]),
+                )
+                .map_err(|error| format!("python3 -m venv failed: {error}"))?;
+        }
+        let pip = Command::new(venv.join("bin").join("pip")).map_err(|error| error.to_string())?;
+        pip.call(["install", "--quiet", Self::DAEMONOCLE, Self::PYTHON_DAEMON])
+            .map_err(|error| {
+                format!(
+                    "pip install {} {} failed: {error}",
+                    Self::DAEMONOCLE,
+                    Self::PYTHON_DAEMON
+                )
+            })?;
+        Command::new(python).map_err(|error| error.to_string())
+    }
+}
+
+/// A line of the script: pairs of key and raw JSON value.
+type Fields = Vec<(String, String)>;
+
+/// What one library did in the probes.
+type Probe = (&'static str, Fields);
+
+/// `{"a": 1.5, "b": true}` as pairs of key and raw value; enough for the script's flat lines.
+fn json_fields(line: &str) -> Fields {
+    line.trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(", \"")
+        .filter_map(|field| {
+            let (key, value) = field.split_once("\": ")?;
+            Some((key.trim_matches('"').to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+fn field(fields: &[(String, String)], key: &str) -> Option<String> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+}
+
+fn samples(lines: &[Fields], key: &str) -> Vec<f64> {
+    lines
+        .iter()
+        .filter_map(|fields| field(fields, key)?.parse().ok())
+        .collect()
+}
+
+/// Rows comparing deluxe's figures (already measured in this run) with the Python peers'.
+/// Also returns what the probes found, printed after the table.
+fn peer_rows(rounds: usize, quick: bool, ours: &[Row]) -> (Vec<Row>, Vec<Probe>) {
+    let mut rows = Vec::new();
+    let mine = |prefix: &str| {
+        ours.iter()
+            .find(|row| row.figure.starts_with(prefix))
+            .map(|row| row.ours.clone())
+            .expect("measured above")
+    };
+    let dir = std::env::temp_dir().join(format!("deluxe-bench-daemonize-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (starts, stops): (Vec<f64>, Vec<f64>) = (0..rounds)
+        .map(|_| daemonize_peer::cycle(&dir.join("cycle.pid")))
+        .unzip();
+    rows.push(Row {
+        figure: "start() vs daemonize (until its pidfile names it)",
+        peer: "daemonize 0.5",
+        ours: mine("start()"),
+        theirs: Stats::of(starts, "us"),
+        kind: Kind::Info,
+        target: 0.0,
+    });
+    rows.push(Row {
+        figure: "stop() vs daemonize (SIGTERM, pidfd wait)",
+        peer: "daemonize 0.5",
+        ours: mine("stop()"),
+        theirs: Stats::of(stops, "us"),
+        kind: Kind::Info,
+        target: 0.0,
+    });
+    let mut probes: Vec<Probe> = vec![("daemonize", daemonize_peer::probe(&dir))];
+    let _ = std::fs::remove_dir_all(&dir);
+    let peers = match Peers::find() {
+        Ok(peers) => peers,
+        Err(reason) => {
+            println!("python peers: skipped ({reason})");
+            return (rows, probes);
+        }
+    };
+    let calls = if quick { "30" } else { "200" };
+    match Peers::run(
+        &peers.python,
+        peers.script,
+        &["spawn", calls, &rounds.to_string()],
+    ) {
+        Ok(lines) if !lines.is_empty() => rows.push(Row {
+            figure: "Command::call(\"/bin/true\") per call",
+            peer: "Python subprocess.run",
+            ours: mine("Command::call"),
+            theirs: Stats::of(samples(&lines, "us"), "us"),
+            kind: Kind::Info,
+            target: 0.0,
+        }),
+        Ok(_) => println!("python subprocess: skipped (the script printed nothing)"),
+        Err(reason) => println!("python subprocess: skipped ({reason})"),
+    }
+    let python = match peers.venv() {
+        Ok(python) => python,
+        Err(reason) => {
+            println!("daemonocle and python-daemon: skipped ({reason})");
+            return (rows, probes);
+        }
+    };
+    let work = peers.work.to_string_lossy().into_owned();
+    for (library, cycles) in [
+        ("daemonocle", if quick { "2" } else { "5" }),
+        ("python-daemon", if quick { "5" } else { "21" }),
+    ] {
+        match Peers::run(&python, peers.script, &["cycle", library, cycles, &work]) {
+            Ok(lines) if !lines.is_empty() => {
+                let (figure_start, figure_stop) = match library {
+                    "daemonocle" => (
+                        "start() vs daemonocle's start",
+                        "stop() vs daemonocle's stop",
+                    ),
+                    _ => (
+                        "start() vs python-daemon (until its pidfile names it)",
+                        "stop() vs python-daemon (SIGTERM, pidfd wait)",
+                    ),
+                };
+                rows.push(Row {
+                    figure: figure_start,
+                    peer: library_name(library),
+                    ours: mine("start()"),
+                    theirs: Stats::of(samples(&lines, "start"), "us"),
+                    kind: Kind::Info,
+                    target: 0.0,
+                });
+                rows.push(Row {
+                    figure: figure_stop,
+                    peer: library_name(library),
+                    ours: mine("stop()"),
+                    theirs: Stats::of(samples(&lines, "stop"), "us"),
+                    kind: Kind::Info,
+                    target: 0.0,
+                });
+            }
+            Ok(_) => println!("{library}: skipped (the script printed nothing)"),
+            Err(reason) => println!("{library}: skipped ({reason})"),
+        }
+    }
+    probes.extend(
+        ["daemonocle", "python-daemon"]
+            .into_iter()
+            .filter_map(|library| {
+                let dir = peers.work.join(format!("probe-{library}"));
+                std::fs::create_dir_all(&dir).ok()?;
+                match Peers::run(
+                    &python,
+                    peers.script,
+                    &["probe", library, &dir.to_string_lossy()],
+                ) {
+                    Ok(mut lines) if !lines.is_empty() => Some((library, lines.remove(0))),
+                    Ok(_) => {
+                        println!("{library} probe: skipped (the script printed nothing)");
+                        None
+                    }
+                    Err(reason) => {
+                        println!("{library} probe: skipped ({reason})");
+                        None
+                    }
+                }
+            }),
+    );
+    let _ = std::fs::remove_dir_all(&peers.work);
+    (rows, probes)
+}
+
+fn library_name(library: &str) -> &'static str {
+    match library {
+        "daemonize" => "daemonize 0.5 (Rust)",
+        "daemonocle" => "daemonocle 1.2.3",
+        _ => "python-daemon 3.1.2",
+    }
+}
+
+/// What each library did in the situations deluxe's tests cover (deluxe's column is what
+/// those tests assert).
+fn print_probes(probes: &[Probe]) {
+    /// A situation, what deluxe's tests assert in it, and how to read a library's facts.
+    type Situation = (
+        &'static str,
+        &'static str,
+        fn(&[(String, String)]) -> String,
+    );
+    if probes.is_empty() {
+        return;
+    }
+    let situations: [Situation; 4] = [
+        (
+            "second start while running",
+            "typed AlreadyRunning { pid } + warning (tests/daemon.rs)",
+            |facts| match field(facts, "second_start_reported_pid").as_deref() {
+                Some("true") => format!(
+                    "reports the pid, exit {}",
+                    field(facts, "second_start_exit").unwrap_or_default()
+                ),
+                _ => format!(
+                    "says nothing, exit {}",
+                    field(facts, "second_start_exit").unwrap_or_default()
+                ),
+            },
+        ),
+        (
+            "start, pidfile directory missing",
+            "typed Pidfile error: \"its directory does not exist\" (tests/ticker.rs)",
+            |facts| match field(facts, "created_missing_pidfile_dir").as_deref() {
+                Some("true") => "creates the directory".to_owned(),
+                _ => format!(
+                    "caller exits {}, the daemon fails unseen",
+                    field(facts, "missing_pidfile_dir_start_exit").unwrap_or_default()
+                ),
+            },
+        ),
+        (
+            "stop, stale pidfile naming an unrelated live process",
+            "never signalled: an unlocked pidfile is not running (tests/daemon.rs)",
+            |facts| match field(facts, "stale_pidfile_unrelated_process_signalled").as_deref() {
+                Some("true") => "SIGTERMs that process".to_owned(),
+                Some("false") => "leaves it alone".to_owned(),
+                _ => "has no stop".to_owned(),
+            },
+        ),
+        (
+            "pidfile is a symlink to another file",
+            "refused with a typed error, target untouched (tests/daemon.rs)",
+            |facts| match field(facts, "symlink_target_untouched").as_deref() {
+                Some("true") => "target untouched".to_owned(),
+                _ => "overwrites the target".to_owned(),
+            },
+        ),
+    ];
+    print!("\n| situation | deluxe");
+    for (library, _) in probes {
+        print!(" | {}", library_name(library));
+    }
+    print!(" |\n|---|---");
+    for _ in probes {
+        print!("|---");
+    }
+    println!("|");
+    for (situation, ours, theirs) in situations {
+        print!("| {situation} | {ours}");
+        for (_, facts) in probes {
+            print!(" | {}", theirs(facts));
+        }
+        println!(" |");
     }
 }
 
@@ -509,7 +922,10 @@ fn main() {
     let started = Instant::now();
     let mut rows = command_rows(rounds, quick);
     rows.extend(daemon_rows(rounds, quick));
+    let (peers, probes) = peer_rows(rounds, quick, &rows);
+    rows.extend(peers);
     print(&rows);
+    print_probes(&probes);
     println!(
         "\n{rounds} alternating rounds per figure (daemon figures: every call a sample); medians, \
          spread = interquartile range; took {:.0?}",
