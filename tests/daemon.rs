@@ -378,19 +378,8 @@ fn a_pidfile_directory_the_user_cannot_write_is_a_typed_error() {
         )
         .unwrap();
     assert_eq!(output, b"status Stopped\n");
-    let output = StdCommand::new("sudo")
-        .args([
-            "-n",
-            "-u",
-            TEST_USER,
-            env!("CARGO_BIN_EXE_deluxe-daemon-helper"),
-            "--pidfile",
-        ])
-        .arg(&pidfile)
-        .arg("start")
-        .output()
-        .unwrap();
-    let line = result_line(&output.stdout);
+    let (code, line) = common::helper_as_test_user(&pidfile, &["start"]);
+    assert_eq!(code, Some(1));
     assert_eq!(
         line,
         format!(

@@ -150,20 +150,9 @@ fn only_root_may_start_a_daemon_as_another_user() {
         return;
     }
     let scene = scene_owned_by_test_user("not-root");
-    let output = StdCommand::new("sudo")
-        .args([
-            "-n",
-            "-u",
-            TEST_USER,
-            env!("CARGO_BIN_EXE_deluxe-daemon-helper"),
-            "--pidfile",
-        ])
-        .arg(scene.pidfile())
-        .args(["--user", "nobody", "start"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let line = common::result_line(&output.stdout);
+    let (code, line) =
+        common::helper_as_test_user(&scene.pidfile(), &["--user", "nobody", "start"]);
+    assert_eq!(code, Some(1));
     assert!(
         line.starts_with(
             "error Privileges: cannot run as the configured user (change user or group): only root"
@@ -172,19 +161,7 @@ fn only_root_may_start_a_daemon_as_another_user() {
     );
     assert!(!scene.pidfile().exists());
     // The same user as a non-root controller starts it normally.
-    let output = StdCommand::new("sudo")
-        .args([
-            "-n",
-            "-u",
-            TEST_USER,
-            env!("CARGO_BIN_EXE_deluxe-daemon-helper"),
-            "--pidfile",
-        ])
-        .arg(scene.pidfile())
-        .arg("start")
-        .output()
-        .unwrap();
-    let line = common::result_line(&output.stdout);
+    let (_, line) = common::helper_as_test_user(&scene.pidfile(), &["start"]);
     let pid: i32 = line
         .strip_prefix("started ")
         .unwrap_or_else(|| panic!("{line}"))

@@ -300,3 +300,22 @@ pub fn race_to_start(scene: &Scene, racers: usize, round: &str) -> i32 {
     assert_eq!(read_pidfile(&scene.pidfile()), Some(pid));
     pid
 }
+
+/// Runs the daemon helper as the test user (`sudo -n -u deluxe-user`) with this pidfile and
+/// `args`; returns its exit code and its result line.
+pub fn helper_as_test_user(pidfile: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let output = StdCommand::new("sudo")
+        .args([
+            "-n",
+            "-u",
+            TEST_USER,
+            env!("CARGO_BIN_EXE_deluxe-daemon-helper"),
+            "--pidfile",
+        ])
+        .arg(pidfile)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (output.status.code(), result_line(&output.stdout))
+}

@@ -59,6 +59,14 @@ pub(crate) fn pidfile_error(path: &Path, errno: Errno) -> DaemonError {
     }
 }
 
+/// The error for a pidfile whose holder never wrote its pid.
+pub(crate) fn no_pid(path: &Path) -> DaemonError {
+    DaemonError::Pidfile {
+        path: path.to_path_buf(),
+        source: io::Error::other("is locked by a process that wrote no pid in it"),
+    }
+}
+
 /// Opens the pidfile, `None` when it does not exist.
 fn open(path: &Path, flags: libc::c_int) -> Result<Option<OwnedFd>, DaemonError> {
     match sys::open(
@@ -109,12 +117,7 @@ impl Observed {
                     });
                 }
                 (true, None) if Instant::now() < deadline => sys::nap(Duration::from_millis(1)),
-                (true, None) => {
-                    return Err(DaemonError::Pidfile {
-                        path: path.to_path_buf(),
-                        source: io::Error::other("is locked by a process that wrote no pid in it"),
-                    });
-                }
+                (true, None) => return Err(no_pid(path)),
             }
         }
     }

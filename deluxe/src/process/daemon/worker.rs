@@ -508,10 +508,7 @@ fn failure(plan: &Plan, step: Step, errno: Errno) -> DaemonError {
                 .unwrap_or_default(),
             source,
         },
-        Step::Pidfile if errno == Errno::EWOULDBLOCK => DaemonError::Pidfile {
-            path: plan.pidfile.clone(),
-            source: io::Error::other("is locked by a process that wrote no pid in it"),
-        },
+        Step::Pidfile if errno == Errno::EWOULDBLOCK => pidfile::no_pid(&plan.pidfile),
         Step::Pidfile => pidfile_error(&plan.pidfile, errno),
         Step::Thread => DaemonError::Setup {
             step: "start the signal thread",
