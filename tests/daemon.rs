@@ -613,3 +613,33 @@ fn the_portable_path_signals_and_waits_without_pidfds() {
     assert!(!is_alive(pid));
     assert!(!scene.pidfile().exists());
 }
+
+#[test]
+fn a_daemon_can_start_a_daemon_of_its_own() {
+    let scene = Scene::new("nested");
+    let pid = scene.start(&["--mode", "nested"]);
+    let start = Instant::now();
+    while !scene
+        .events()
+        .iter()
+        .any(|e| e.starts_with("nested stopped"))
+    {
+        assert!(
+            start.elapsed() < HANG,
+            "the daemon's own start() hung: {:?}",
+            scene.events()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let events = scene.events();
+    assert!(
+        events.iter().any(|e| e.starts_with("nested started ")),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&"nested stopped Ok(Graceful)".to_owned()),
+        "{events:?}"
+    );
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(wait_gone(pid, HANG));
+}

@@ -45,6 +45,8 @@ enum Mode {
     PanicHook,
     /// Prints from `run` and from hooks (to its log file or /dev/null).
     Chatty,
+    /// Starts and stops a second daemon from `run`, as a supervising daemon would.
+    Nested,
     /// Serves TCP echo on loopback from a tokio runtime built in `run`.
     #[cfg(feature = "tokio")]
     Echo,
@@ -141,6 +143,31 @@ impl Daemon for Helper {
             },
             #[cfg(feature = "tokio")]
             Mode::Echo => self.serve_echo(),
+            Mode::Nested => {
+                let inner = Controller::with_config(
+                    Helper {
+                        events: self.events.clone(),
+                        mode: Mode::Normal,
+                        hooks_run: AtomicU64::new(0),
+                        dropped: false,
+                    },
+                    Config::new(
+                        self.events
+                            .as_ref()
+                            .expect("--events")
+                            .with_extension("inner.pid"),
+                    ),
+                );
+                match inner.start() {
+                    Ok(pid) => {
+                        self.record(&format!("nested started {pid}"));
+                        let stopped = inner.stop();
+                        self.record(&format!("nested stopped {stopped:?}"));
+                    }
+                    Err(error) => self.record(&format!("nested failed {error}")),
+                }
+                daemon::wait_for_stop(Duration::MAX);
+            }
             Mode::Normal | Mode::PanicHook | Mode::Chatty => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
                     if self.mode == Mode::Chatty {
@@ -211,6 +238,7 @@ fn main() {
                     "panic-run" => Mode::PanicRun,
                     "panic-hook" => Mode::PanicHook,
                     "chatty" => Mode::Chatty,
+                    "nested" => Mode::Nested,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),

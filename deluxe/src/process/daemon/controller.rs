@@ -2,7 +2,8 @@
 
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -16,12 +17,37 @@ use super::{Config, Daemon, DaemonError, Pid, Status, StopOutcome};
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// Starts in one process take turns; across processes the pidfile lock decides.
-static STARTS: Mutex<()> = Mutex::new(());
+///
+/// A flag, not a lock: a start forks while it holds its turn, and the daemon, in which that
+/// start never returns, must be able to take turns of its own (a daemon may start daemons).
+/// The daemon clears its copy ([`forget_turns`]); a lock held across the fork could not be.
+static TURN_TAKEN: AtomicBool = AtomicBool::new(false);
 
-fn take_turn() -> MutexGuard<'static, ()> {
-    STARTS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// A start's turn; the next one may go when it is dropped.
+struct Turn;
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        TURN_TAKEN.store(false, Ordering::Release);
+    }
+}
+
+fn take_turn() -> Turn {
+    // A turn lasts one start (about a millisecond): waiting with short sleeps is enough.
+    let mut pause = Duration::from_micros(20);
+    while TURN_TAKEN
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(2));
+    }
+    Turn
+}
+
+/// In the daemon: the turn of the start that made it is not its own.
+pub(crate) fn forget_turns() {
+    TURN_TAKEN.store(false, Ordering::Release);
 }
 
 /// Starts, stops and signals the daemon `D`.
@@ -255,11 +281,13 @@ impl<D: Daemon> Controller<D> {
                  the daemon's signals, so a SIGTERM may end the process without atexit"
             );
         }
-        let _turn = take_turn();
+        let turn = take_turn();
         if let Probe::Locked { pid, .. } = pidfile::probe(&self.config.pidfile)? {
             return Err(self.already_running(pid));
         }
         let plan = Plan::new(&self.config)?;
+        // The daemon runs here for good: it may start daemons itself.
+        drop(turn);
         Err(worker::foreground(&*self.daemon, &plan))
     }
 

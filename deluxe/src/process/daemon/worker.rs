@@ -225,6 +225,7 @@ fn daemon_process<D: Daemon, G>(write: RawFd, locks: G, daemon: &D, plan: &Plan)
             unsafe { libc::_exit(1) }
         }
     };
+    super::controller::forget_turns();
     let held = HeldPidfile {
         fd: pidfile,
         path: &plan.pidfile_c,
