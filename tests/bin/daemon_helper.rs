@@ -277,14 +277,8 @@ fn main() {
         config = config.umask(umask);
     }
     let dropped = user.is_some();
-    if let Some(user) = user {
-        config = config.user(user);
-    }
-    if let Some(group) = group {
-        config = config.group(group);
-    }
     config = config.user1_reloads(user1_reloads);
-    let controller = Controller::with_config(
+    let mut controller = Controller::with_config(
         Helper {
             events,
             mode,
@@ -293,6 +287,13 @@ fn main() {
         },
         config,
     );
+    // Through the controller's overrides, as a program taking them from its flags would.
+    if let Some(user) = user {
+        controller = controller.user(user);
+    }
+    if let Some(group) = group {
+        controller = controller.group(group);
+    }
     let _leaked = leak_fds.then(leak_descriptors);
     if busy {
         start_busy_threads();

@@ -171,6 +171,32 @@ impl<D: Daemon> Controller<D> {
         self
     }
 
+    /// Overrides the user the daemon runs as (see [`Config::user`](super::Config#structfield.user)).
+    ///
+    /// ```
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let controller = Worker::controller().user("nobody");
+    /// assert_eq!(controller.config().user.as_deref(), Some("nobody"));
+    /// ```
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.config.user = Some(user.into());
+        self
+    }
+
+    /// Overrides the group the daemon runs as (see [`Config::group`](super::Config#structfield.group)).
+    ///
+    /// ```
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let controller = Worker::controller().group("nogroup");
+    /// assert_eq!(controller.config().group.as_deref(), Some("nogroup"));
+    /// ```
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.config.group = Some(group.into());
+        self
+    }
+
     /// The settings in effect.
     ///
     /// ```
