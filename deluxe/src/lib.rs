@@ -43,7 +43,7 @@ pub struct ReadmeDoctests;
 /// - no program, or a program that is not a string literal (use [`process::Command::new`]
 ///   for a name known only at run time);
 /// - a program name that is empty, holds whitespace (arguments go to `call()`), shell syntax
-///   (`| ; & $ ` < > * ?`: commands never run through a shell) or NUL, or is a relative path;
+///   (`` | ; & $ ` < > * ? ``: commands never run through a shell) or NUL, or is a relative path;
 /// - a key other than `user` and `path`, a key given twice, a value that is not a string
 ///   literal;
 /// - a user name `sudo` could misread (leading `-` or `#`, whitespace, `:`, `/`, NUL);

@@ -71,7 +71,7 @@ impl fmt::Display for ProgramProblem {
 }
 
 /// Checks a program name: not empty, no NUL, no whitespace, no shell syntax
-/// (`| ; & $ ` < > * ?`), and either a bare name or an absolute path.
+/// (`` | ; & $ ` < > * ? ``), and either a bare name or an absolute path.
 ///
 /// ```
 /// use deluxe::process::names::{check_program, ProgramProblem};

@@ -7,7 +7,6 @@
 //! groups or by all, `/tmp`-like sticky directories included): otherwise `start` refuses
 //! before forking, rather than leave a pidfile behind at every stop.
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::fs::MetadataExt;
@@ -147,8 +146,8 @@ impl Credentials {
 fn supplementary_groups(user: &str, gid: libc::gid_t) -> Result<Vec<libc::gid_t>, DaemonError> {
     #[cfg(not(target_vendor = "apple"))]
     {
-        let name =
-            CString::new(user).map_err(|_| DaemonError::UnknownUser { user: user.into() })?;
+        let name = std::ffi::CString::new(user)
+            .map_err(|_| DaemonError::UnknownUser { user: user.into() })?;
         nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid))
             .map(|groups| groups.into_iter().map(|group| group.as_raw()).collect())
             .map_err(|errno| DaemonError::Privileges {

@@ -38,7 +38,8 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    /// The identity from a device and inode number.
+    /// The identity from a device and inode number (for `/proc` checks, on Linux).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     pub(crate) fn new(dev: u64, ino: u64) -> Self {
         Self { dev, ino }
     }

@@ -2,8 +2,10 @@
 //! through a pidfd (Linux), waited for without polling.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -126,7 +128,7 @@ fn holds_open(pid: Pid, identity: Identity) -> bool {
         };
         // A deluxe daemon's pidfile is its descriptor 3 (it closes all others before opening
         // it): look there first, then everywhere.
-        let fds = PathBuf::from(format!("/proc/{pid}/fd"));
+        let fds = std::path::PathBuf::from(format!("/proc/{pid}/fd"));
         if is_pidfile(&fds.join("3")) {
             return true;
         }
