@@ -261,3 +261,32 @@ fn the_cli_starts_in_the_foreground_when_supervised_and_forks_when_told() {
     );
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_failed_foreground_start_leaves_the_process_as_it_was() {
+    let scene = Scene::new("foreground-restore");
+    let log = scene.dir.join("daemon.log");
+    let missing = scene.dir.join("missing").join("daemon.pid");
+    // The pidfile's directory is missing: that step fails after output went to the log file.
+    let output = StdCommand::new(env!("CARGO_BIN_EXE_deluxe-daemon-helper"))
+        .arg("--pidfile")
+        .arg(&missing)
+        .arg("--log")
+        .arg(&log)
+        .args(["foreground-then-report"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // The error reaches the caller's own output, and the caller is back as it was.
+    assert!(stdout.contains("error Pidfile: pidfile "), "{stdout}");
+    assert!(stdout.contains("its directory does not exist"), "{stdout}");
+    assert!(
+        stdout.contains("after: cwd unchanged, umask unchanged, SIGTERM unblocked"),
+        "{stdout}"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !logged.contains("error"),
+        "the error went to the log file: {logged}"
+    );
+}

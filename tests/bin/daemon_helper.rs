@@ -324,6 +324,41 @@ fn main() {
         ["foreground"] => match controller.run_foreground() {
             Err(error) => report(Err(error)),
         },
+        ["foreground-then-report"] => {
+            // After a failed foreground start, the caller goes on: it must find its process
+            // as it was.
+            let cwd = std::env::current_dir().expect("a cwd");
+            // SAFETY: umask only sets and returns the mask; it is set back at once.
+            let umask = unsafe { libc::umask(0o022) };
+            // SAFETY: as above.
+            unsafe { libc::umask(umask) };
+            let Err(error) = controller.run_foreground();
+            report(Err(error));
+            let mut blocked = nix::sys::signal::SigSet::empty();
+            nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                None,
+                Some(&mut blocked),
+            )
+            .expect("the mask reads");
+            // SAFETY: as above.
+            let now = unsafe { libc::umask(umask) };
+            println!(
+                "after: cwd {}, umask {}, SIGTERM {}",
+                if std::env::current_dir().expect("a cwd") == cwd {
+                    "unchanged"
+                } else {
+                    "changed"
+                },
+                if now == umask { "unchanged" } else { "changed" },
+                if blocked.contains(nix::sys::signal::Signal::SIGTERM) {
+                    "blocked"
+                } else {
+                    "unblocked"
+                },
+            );
+            false
+        }
         #[cfg(feature = "tokio")]
         ["async-cycle"] => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -287,8 +287,85 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
 }
 
 /// daemon(7)'s steps, up to the locked and written pidfile, whose descriptor is returned, and
-/// the dropped privileges. Async-signal-safe: system calls only, on data prepared in the plan.
+/// the dropped privileges. In the forked daemon, async-signal-safe: system calls only, on data
+/// prepared in the plan (only the foreground, where nothing was forked, saves state first).
 fn set_up(plan: &Plan, mode: Mode) -> Result<RawFd, Report> {
+    // In the foreground the process goes on living if a step fails (its caller reports the
+    // error, on its own output): everything the steps change is put back.
+    let saved = (mode == Mode::Foreground).then(|| Saved::take(plan));
+    let result = set_up_steps(plan, mode);
+    if let Some(saved) = saved {
+        saved.finish(result.is_err());
+    }
+    result
+}
+
+/// What the steps change in the process, as it was before them.
+struct Saved {
+    mask: libc::sigset_t,
+    dispositions: Vec<libc::sigaction>,
+    cwd: Option<RawFd>,
+    umask: libc::mode_t,
+    stdio: [Option<RawFd>; 3],
+}
+
+impl Saved {
+    fn take(plan: &Plan) -> Self {
+        // SAFETY: plain system calls reading the current state into valid, owned buffers.
+        unsafe {
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+            let dispositions = (0..=plan.last_signal)
+                .map(|signal| {
+                    let mut action: libc::sigaction = std::mem::zeroed();
+                    if signal > 0 {
+                        libc::sigaction(signal, std::ptr::null(), &mut action);
+                    }
+                    action
+                })
+                .collect();
+            let umask = libc::umask(0o022);
+            libc::umask(umask);
+            let cwd = sys::open(c".", libc::O_RDONLY | libc::O_DIRECTORY, 0).ok();
+            let stdio = [0, 1, 2].map(|fd| sys::dup_at_least(fd, 3).ok());
+            Self {
+                mask,
+                dispositions,
+                cwd,
+                umask,
+                stdio,
+            }
+        }
+    }
+
+    /// Puts the state back if the steps failed; forgets it otherwise.
+    fn finish(self, failed: bool) {
+        // SAFETY: plain system calls restoring state saved above, on descriptors owned here.
+        unsafe {
+            if failed {
+                for (fd, saved) in self.stdio.iter().enumerate() {
+                    if let Some(saved) = saved {
+                        let _ = sys::dup2(*saved, fd as RawFd);
+                    }
+                }
+                if let Some(cwd) = self.cwd {
+                    libc::fchdir(cwd);
+                }
+                libc::umask(self.umask);
+                for (signal, action) in self.dispositions.iter().enumerate().skip(1) {
+                    libc::sigaction(signal as libc::c_int, action, std::ptr::null_mut());
+                }
+                libc::pthread_sigmask(libc::SIG_SETMASK, &self.mask, std::ptr::null_mut());
+            }
+            for fd in self.stdio.into_iter().flatten().chain(self.cwd) {
+                sys::close(fd);
+            }
+        }
+    }
+}
+
+/// The steps themselves.
+fn set_up_steps(plan: &Plan, mode: Mode) -> Result<RawFd, Report> {
     let failed = |step| {
         move |errno: Errno| Report::Failed {
             step,
