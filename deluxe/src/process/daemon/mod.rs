@@ -268,8 +268,9 @@ impl Config {
         }
     }
 
-    /// Settings whose pidfile is named after the daemon: `/run/NAME.pid` for root, otherwise
-    /// `$XDG_RUNTIME_DIR/NAME.pid`, otherwise `NAME-UID.pid` in the temporary directory.
+    /// Settings whose pidfile is named after the daemon: `/run/NAME.pid` for root (`/var/run`
+    /// where there is no `/run`), otherwise `$XDG_RUNTIME_DIR/NAME.pid`, otherwise
+    /// `NAME-UID.pid` in the temporary directory.
     ///
     /// ```
     /// let config = deluxe::process::daemon::Config::named("ticker");
@@ -279,7 +280,13 @@ impl Config {
     pub fn named(name: &str) -> Self {
         let uid = nix::unistd::geteuid();
         let pidfile = if uid.is_root() {
-            Path::new("/run").join(format!("{name}.pid"))
+            // /run on Linux; macOS and the BSDs keep /var/run.
+            let run = ["/run", "/var/run"]
+                .into_iter()
+                .map(Path::new)
+                .find(|dir| dir.is_dir())
+                .unwrap_or(Path::new("/run"));
+            run.join(format!("{name}.pid"))
         } else {
             match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
                 Some(dir) if dir.is_absolute() && dir.is_dir() => dir.join(format!("{name}.pid")),
