@@ -855,15 +855,13 @@ fn print_probes(probes: &[Probe]) {
         (
             "second start while running",
             "typed AlreadyRunning { pid } + warning (tests/daemon.rs)",
-            |facts| match field(facts, "second_start_reported_pid").as_deref() {
-                Some("true") => format!(
-                    "reports the pid, exit {}",
-                    field(facts, "second_start_exit").unwrap_or_default()
-                ),
-                _ => format!(
-                    "says nothing, exit {}",
-                    field(facts, "second_start_exit").unwrap_or_default()
-                ),
+            |facts| {
+                let said = match field(facts, "second_start_reported_pid").as_deref() {
+                    Some("true") => "reports the pid",
+                    _ => "says nothing",
+                };
+                let exit = field(facts, "second_start_exit").unwrap_or_default();
+                format!("{said}, exit {exit}")
             },
         ),
         (
