@@ -33,11 +33,17 @@ pub(crate) enum Probe {
     Locked { pid: Pid, identity: Identity },
 }
 
-/// The path as a C string, or the error a pidfile path with a NUL deserves.
+/// Any path as a C string, for the system calls; a NUL in it is an `InvalidInput` error.
+pub(crate) fn c_string(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte"))
+}
+
+/// The pidfile's path as a C string, or the error a pidfile path with a NUL deserves.
 pub(crate) fn c_path(path: &Path) -> Result<CString, DaemonError> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| DaemonError::Pidfile {
+    c_string(path).map_err(|source| DaemonError::Pidfile {
         path: path.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte"),
+        source,
     })
 }
 

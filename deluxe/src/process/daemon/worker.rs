@@ -17,13 +17,12 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::pidfile::{self, pidfile_error};
+use super::pidfile::{self, c_string, pidfile_error};
 use super::privileges::Credentials;
 use super::readiness::{self, Report, Step};
 use super::signals::{self, HeldPidfile};
@@ -122,11 +121,6 @@ fn absolute(path: &Path) -> io::Result<PathBuf> {
         ));
     }
     std::path::absolute(path)
-}
-
-fn c_string(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte"))
 }
 
 /// Starts `daemon` as planned; returns its pid once it is ready.
