@@ -50,15 +50,33 @@ impl Stats {
         samples.sort_by(f64::total_cmp);
         let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
         let median = at(0.5);
+        let spread = at(0.75) - at(0.25);
         Self {
             median,
-            spread: (at(0.75) - at(0.25)) / median * 100.0,
+            // A zero median (no wakeups at all) has no relative spread to speak of.
+            spread: if median == 0.0 {
+                0.0
+            } else {
+                spread / median * 100.0
+            },
             unit,
         }
     }
 }
 
 impl Row {
+    /// A comparison with a peer that is held to no target.
+    fn info(figure: &'static str, peer: &'static str, ours: Stats, theirs: Stats) -> Self {
+        Self {
+            figure,
+            peer,
+            ours,
+            theirs,
+            kind: Kind::Info,
+            target: 0.0,
+        }
+    }
+
     fn ratio(&self) -> f64 {
         self.ours.median / self.theirs.median
     }
@@ -717,22 +735,18 @@ fn peer_rows(rounds: usize, quick: bool, ours: &[Row]) -> (Vec<Row>, Vec<Probe>)
     let (starts, stops): (Vec<f64>, Vec<f64>) = (0..rounds)
         .map(|_| daemonize_peer::cycle(&dir.join("cycle.pid")))
         .unzip();
-    rows.push(Row {
-        figure: "start() vs daemonize (until its pidfile names it)",
-        peer: "daemonize 0.5",
-        ours: mine("start()"),
-        theirs: Stats::of(starts, "us"),
-        kind: Kind::Info,
-        target: 0.0,
-    });
-    rows.push(Row {
-        figure: "stop() vs daemonize (SIGTERM, pidfd wait)",
-        peer: "daemonize 0.5",
-        ours: mine("stop()"),
-        theirs: Stats::of(stops, "us"),
-        kind: Kind::Info,
-        target: 0.0,
-    });
+    rows.push(Row::info(
+        "start() vs daemonize (until its pidfile names it)",
+        "daemonize 0.5",
+        mine("start()"),
+        Stats::of(starts, "us"),
+    ));
+    rows.push(Row::info(
+        "stop() vs daemonize (SIGTERM, pidfd wait)",
+        "daemonize 0.5",
+        mine("stop()"),
+        Stats::of(stops, "us"),
+    ));
     let mut probes: Vec<Probe> = vec![("daemonize", daemonize_peer::probe(&dir))];
     let _ = std::fs::remove_dir_all(&dir);
     let peers = match Peers::find() {
@@ -748,14 +762,12 @@ fn peer_rows(rounds: usize, quick: bool, ours: &[Row]) -> (Vec<Row>, Vec<Probe>)
         peers.script,
         &["spawn", calls, &rounds.to_string()],
     ) {
-        Ok(lines) if !lines.is_empty() => rows.push(Row {
-            figure: "Command::call(\"/bin/true\") per call",
-            peer: "Python subprocess.run",
-            ours: mine("Command::call"),
-            theirs: Stats::of(samples(&lines, "us"), "us"),
-            kind: Kind::Info,
-            target: 0.0,
-        }),
+        Ok(lines) if !lines.is_empty() => rows.push(Row::info(
+            "Command::call(\"/bin/true\") per call",
+            "Python subprocess.run",
+            mine("Command::call"),
+            Stats::of(samples(&lines, "us"), "us"),
+        )),
         Ok(_) => println!("python subprocess: skipped (the script printed nothing)"),
         Err(reason) => println!("python subprocess: skipped ({reason})"),
     }
@@ -783,22 +795,18 @@ fn peer_rows(rounds: usize, quick: bool, ours: &[Row]) -> (Vec<Row>, Vec<Probe>)
                         "stop() vs python-daemon (SIGTERM, pidfd wait)",
                     ),
                 };
-                rows.push(Row {
-                    figure: figure_start,
-                    peer: library_name(library),
-                    ours: mine("start()"),
-                    theirs: Stats::of(samples(&lines, "start"), "us"),
-                    kind: Kind::Info,
-                    target: 0.0,
-                });
-                rows.push(Row {
-                    figure: figure_stop,
-                    peer: library_name(library),
-                    ours: mine("stop()"),
-                    theirs: Stats::of(samples(&lines, "stop"), "us"),
-                    kind: Kind::Info,
-                    target: 0.0,
-                });
+                rows.push(Row::info(
+                    figure_start,
+                    library_name(library),
+                    mine("start()"),
+                    Stats::of(samples(&lines, "start"), "us"),
+                ));
+                rows.push(Row::info(
+                    figure_stop,
+                    library_name(library),
+                    mine("stop()"),
+                    Stats::of(samples(&lines, "stop"), "us"),
+                ));
             }
             Ok(_) => println!("{library}: skipped (the script printed nothing)"),
             Err(reason) => println!("{library}: skipped ({reason})"),
