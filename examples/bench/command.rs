@@ -57,7 +57,7 @@ fn per_call_row(plan: Plan) -> Row {
 }
 
 /// The same with a 4 GiB resident parent: a fork would copy its page tables on every call
-/// (tens of milliseconds); the posix_spawn path std takes for an absolute program does not.
+/// (tens of milliseconds); the `posix_spawn` path std takes for an absolute program does not.
 fn resident_parent_row(plan: Plan) -> Row {
     let gib = plan.pick(1, 4);
     let resident = vec![1u8; gib << 30];

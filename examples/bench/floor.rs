@@ -25,9 +25,9 @@ impl Daemon {
                 libc::setsid();
                 if libc::fork() == 0 {
                     let mut set: libc::sigset_t = std::mem::zeroed();
-                    libc::sigemptyset(&mut set);
-                    libc::sigaddset(&mut set, libc::SIGTERM);
-                    libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                    libc::sigemptyset(&raw mut set);
+                    libc::sigaddset(&raw mut set, libc::SIGTERM);
+                    libc::sigprocmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
                     let fd = libc::open(
                         pidfile.as_ptr(),
                         libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC,
@@ -39,10 +39,10 @@ impl Daemon {
                     let len = pid_line(pid, &mut text);
                     libc::ftruncate(fd, 0);
                     libc::write(fd, text.as_ptr().cast(), len);
-                    libc::write(fds[1], (&pid as *const libc::pid_t).cast(), 4);
+                    libc::write(fds[1], (&raw const pid).cast(), 4);
                     libc::close(fds[1]);
                     let mut signal = 0;
-                    libc::sigwait(&set, &mut signal);
+                    libc::sigwait(&raw const set, &raw mut signal);
                     libc::unlink(pidfile.as_ptr());
                     libc::_exit(0);
                 }
@@ -51,7 +51,7 @@ impl Daemon {
             libc::close(fds[1]);
             libc::waitpid(child, std::ptr::null_mut(), 0);
             let mut pid: libc::pid_t = 0;
-            libc::read(fds[0], (&mut pid as *mut libc::pid_t).cast(), 4);
+            libc::read(fds[0], (&raw mut pid).cast(), 4);
             libc::close(fds[0]);
             Self { pid }
         }
@@ -80,7 +80,7 @@ pub fn terminate(pid: libc::pid_t) {
             events: libc::POLLIN,
             revents: 0,
         };
-        libc::poll(&mut poll, 1, Duration::from_secs(10).as_millis() as i32);
+        libc::poll(&raw mut poll, 1, Duration::from_secs(10).as_millis() as i32);
     }
 }
 

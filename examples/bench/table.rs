@@ -101,10 +101,10 @@ impl Row {
 
 /// Our figure in the row named `figure`, for the peers compared with it.
 pub fn ours(rows: &[Row], figure: &str) -> Stats {
-    rows.iter()
-        .find(|row| row.figure == figure)
-        .map(|row| row.ours.clone())
-        .unwrap_or_else(|| panic!("{figure:?} is measured before the peers"))
+    rows.iter().find(|row| row.figure == figure).map_or_else(
+        || panic!("{figure:?} is measured before the peers"),
+        |row| row.ours.clone(),
+    )
 }
 
 /// The table, in Markdown.

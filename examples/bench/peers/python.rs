@@ -65,7 +65,10 @@ fn run<T: DeserializeOwned>(
         .map(|arg| arg.as_ref().to_owned())
         .collect();
     let output = python
-        .call(std::iter::once(OsStr::new(SCRIPT)).chain(args.iter().map(|arg| arg.as_os_str())))
+        .call(
+            std::iter::once(OsStr::new(SCRIPT))
+                .chain(args.iter().map(std::ffi::OsString::as_os_str)),
+        )
         .map_err(|error| error.to_string())?;
     let lines = String::from_utf8_lossy(&output)
         .lines()
