@@ -2,7 +2,7 @@
 //! harness itself never forks a daemon.
 //!
 //! `deluxe-daemon-helper [OPTIONS] ACTION`, ACTION one of `start stop restart status pid user1
-//! user2 cycles N signals-then-stop N`. It prints one line a test can parse (`started 123`, `stopped Graceful`,
+//! user2 cycles N signals-then-stop N stress N SEED`. It prints one line a test can parse (`started 123`, `stopped Graceful`,
 //! `status Running 123`, `error AlreadyRunning 123: already running ...`) and exits 0, or 1 on
 //! an error.
 //!
@@ -425,9 +425,74 @@ fn main() {
             });
             report(result.map(|()| format!("cycles {count}")))
         }
+        ["stress", count, seed] => {
+            stress(
+                &controller,
+                count.parse().expect("a number of actions"),
+                seed.parse().expect("a seed"),
+            );
+            true
+        }
         other => panic!("unknown action {other:?}"),
     };
     std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// `count` random actions (start, stop, status, user1) against the daemon while others do the
+/// same and the test kills the daemon at random. One line per action, written as it ends
+/// (this process may be killed too): `T0 T1 ACTION OUTCOME`, `T0`/`T1` the monotonic clock in
+/// nanoseconds before and after it, `OUTCOME` `ok ...` or `error KIND ...`.
+fn stress(controller: &Controller<Helper>, count: usize, seed: u64) {
+    let mut state = seed | 1;
+    let mut random = move || {
+        // xorshift64: plenty for picking actions.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let outcome = |result: Result<String, DaemonError>| match result {
+        Ok(line) => format!("ok {line}"),
+        Err(DaemonError::AlreadyRunning { pid, .. }) => format!("ok already {pid}"),
+        Err(DaemonError::NotRunning { .. }) => "ok not-running".to_owned(),
+        Err(error) => {
+            let kind = format!("{error:?}");
+            let kind = kind.split([' ', '{', '(']).next().unwrap_or_default().to_owned();
+            format!("error {kind} {error}")
+        }
+    };
+    for _ in 0..count {
+        let before = monotonic_nanos();
+        let (action, line) = match random() % 20 {
+            0..=5 => ("start", outcome(controller.start().map(|pid| format!("started {pid}")))),
+            6..=9 => (
+                "stop",
+                outcome(controller.stop().map(|stopped| format!("stopped {stopped:?}"))),
+            ),
+            10..=16 => (
+                "status",
+                outcome(controller.status().map(|status| match status {
+                    Status::Running { pid } => format!("running {pid}"),
+                    Status::Stopped => "stopped".to_owned(),
+                    Status::Stale { .. } => "stale".to_owned(),
+                })),
+            ),
+            _ => ("user1", outcome(controller.signal_user1().map(|()| "sent".to_owned()))),
+        };
+        println!("{before} {} {action} {line}", monotonic_nanos());
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process of the machine.
+fn monotonic_nanos() -> u128 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `now` is.
+    let read = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    assert_eq!(read, 0, "the monotonic clock reads");
+    now.tv_sec as u128 * 1_000_000_000 + now.tv_nsec as u128
 }
 
 fn millis(text: &str) -> Duration {
