@@ -35,24 +35,41 @@ impl Random {
     }
 }
 
-/// The answers of the stress run that a controller must never give: an error other than
-/// "not running" (for a signal), or a daemon reported running (by `status`, or by `start` as
-/// "already running") whose pid had been killed, and seen gone, before the call began.
-fn spurious(lines: &[String], killed: &[(u32, u128)]) -> Vec<String> {
+/// A daemon the stress run killed: its pid, when `SIGKILL` was sent, when it was seen gone.
+struct Kill {
+    pid: u32,
+    sent: u128,
+    gone: u128,
+}
+
+/// The answers of the stress run that a controller must never give: an error (other than
+/// "not running" for a signal, and "died before ready" for a start during which a daemon was
+/// killed), or a daemon reported running (by `status`, or by `start` as "already running")
+/// whose pid had been killed, and seen gone, before the call began.
+fn spurious(lines: &[String], killed: &[Kill]) -> Vec<String> {
     let dead_before = |pid: u32, start: u128| {
         killed
             .iter()
-            .any(|&(dead, when)| dead == pid && when < start)
+            .any(|kill| kill.pid == pid && kill.gone < start)
+    };
+    let killed_during = |start: u128, end: u128| {
+        killed
+            .iter()
+            .any(|kill| (start..=end).contains(&kill.sent))
     };
     lines
         .iter()
         .filter(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let [before, _after, _action, verdict, rest @ ..] = fields.as_slice() else {
+            let [before, after, action, verdict, rest @ ..] = fields.as_slice() else {
                 return true;
             };
             let before: u128 = before.parse().expect("a timestamp");
+            let after: u128 = after.parse().expect("a timestamp");
             match (*verdict, rest) {
+                ("error", ["DiedBeforeReady", ..]) if *action == "start" => {
+                    !killed_during(before, after)
+                }
                 ("ok", ["running" | "already", pid]) => {
                     dead_before(pid.parse().expect("a pid"), before)
                 }
@@ -114,10 +131,15 @@ fn racing_controllers_see_only_consistent_answers_while_daemons_are_killed() {
         if !ours || controller_pids.contains(&(pid as u32)) || !is_alive(pid) {
             continue;
         }
+        let sent = monotonic_nanos();
         // SAFETY: killing a daemon this test's controllers started (checked just above).
         unsafe { libc::kill(pid, libc::SIGKILL) };
         assert!(wait_gone(pid, HANG), "daemon {pid} survives SIGKILL");
-        killed.push((pid as u32, monotonic_nanos()));
+        killed.push(Kill {
+            pid: pid as u32,
+            sent,
+            gone: monotonic_nanos(),
+        });
     }
     let lines: Vec<String> = readers
         .into_iter()

@@ -8,9 +8,13 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::launch::{self, Plan};
-use super::pidfile::{self, Probe};
+use super::pidfile;
 use super::target::{self, Delivery, Located, Target};
 use super::{Config, Daemon, DaemonError, Pid, Status, Step, StopOutcome};
+
+/// How many daemons `start` forks, at most, while the pidfile is in transition (each finding
+/// it held by a process that turns out not to be a running daemon).
+const START_ATTEMPTS: usize = 5;
 
 /// How long `stop` waits for the daemon to die after `SIGKILL`.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -227,14 +231,40 @@ impl<D: Daemon> Controller<D> {
     }
 
     fn start_in_turn(&self) -> Result<Pid, DaemonError> {
-        if let Probe::Running { pid, .. } = pidfile::probe(&self.config.pidfile)? {
-            return Err(self.already_running(pid));
+        pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
+        for _ in 0..START_ATTEMPTS {
+            if let Located::Running(target) = target::locate(&self.config.pidfile)? {
+                return Err(self.already_running(target.pid));
+            }
+            let plan = Plan::new(&self.config)?;
+            match launch::spawn(&*self.daemon, &plan) {
+                // The new daemon found the lock held by an existing process. Whether that is
+                // a running daemon is for the holder check to say: a controller removing a
+                // stale pidfile, a daemon that exited but is not reaped yet, or a reused pid
+                // are not; then this start tries again.
+                Err(DaemonError::AlreadyRunning { .. }) => continue,
+                other => return other,
+            }
         }
-        let plan = Plan::new(&self.config)?;
-        match launch::spawn(&*self.daemon, &plan) {
-            Err(DaemonError::AlreadyRunning { pid, .. }) => Err(self.already_running(pid)),
-            other => other,
+        match target::locate(&self.config.pidfile)? {
+            Located::Running(target) => Err(self.already_running(target.pid)),
+            Located::Stopped | Located::Stale { .. } => {
+                Err(pidfile::pidfile_error(&self.config.pidfile, nix::errno::Errno::EAGAIN))
+            }
         }
+    }
+
+    /// The user id of the daemon's configured user, if any and known.
+    fn daemon_uid(&self) -> Option<u32> {
+        let user = self.config.user.as_deref()?;
+        Some(nix::unistd::User::from_name(user).ok()??.uid.as_raw())
+    }
+
+    /// Where the daemon is, once the pidfile's place is known to be safe
+    /// ([`DaemonError::UnsafePidfile`]).
+    fn locate(&self) -> Result<Located, DaemonError> {
+        pidfile::check_place(&self.config.pidfile, self.daemon_uid(), false)?;
+        target::locate(&self.config.pidfile)
     }
 
     fn already_running(&self, pid: Pid) -> DaemonError {
@@ -287,8 +317,9 @@ impl<D: Daemon> Controller<D> {
             );
         }
         let turn = launch::take_turn();
-        if let Probe::Running { pid, .. } = pidfile::probe(&self.config.pidfile)? {
-            return Err(self.already_running(pid));
+        pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
+        if let Located::Running(target) = target::locate(&self.config.pidfile)? {
+            return Err(self.already_running(target.pid));
         }
         let plan = Plan::new(&self.config)?;
         // The daemon runs here for good: it may start daemons itself.
@@ -318,10 +349,10 @@ impl<D: Daemon> Controller<D> {
     /// ```
     pub fn stop(&self) -> Result<StopOutcome, DaemonError> {
         let path = &self.config.pidfile;
-        let target = match target::locate(path)? {
+        let target = match self.locate()? {
             Located::Running(target) => target,
-            located @ (Located::Stopped | Located::Stale) => {
-                if matches!(located, Located::Stale) {
+            located @ (Located::Stopped | Located::Stale { .. }) => {
+                if matches!(located, Located::Stale { .. }) {
                     pidfile::remove_stale(path)?;
                 }
                 log::warn!("daemon not running (pidfile {})", path.display());
@@ -414,7 +445,7 @@ impl<D: Daemon> Controller<D> {
 
     fn send(&self, signal: Signal) -> Result<(), DaemonError> {
         let path = &self.config.pidfile;
-        if let Located::Running(target) = target::locate(path)?
+        if let Located::Running(target) = self.locate()?
             && target.signal(signal)? == Delivery::Delivered
         {
             return Ok(());
@@ -445,10 +476,10 @@ impl<D: Daemon> Controller<D> {
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     pub fn status(&self) -> Result<Status, DaemonError> {
-        Ok(match pidfile::probe(&self.config.pidfile)? {
-            Probe::Stopped => Status::Stopped,
-            Probe::Stale { pid } => Status::Stale { pid },
-            Probe::Running { pid, .. } => Status::Running { pid },
+        Ok(match self.locate()? {
+            Located::Stopped => Status::Stopped,
+            Located::Stale { pid } => Status::Stale { pid },
+            Located::Running(target) => Status::Running { pid: target.pid },
         })
     }
 

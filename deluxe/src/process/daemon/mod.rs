@@ -87,7 +87,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use controller::{Controller, supervised};
-pub use error::{DaemonError, Step};
+pub use error::{DaemonError, PidfileRisk, Refusal, Step};
 pub use serve::{stop_requested, wait_for_stop};
 pub(crate) use target::use_portable_signalling;
 
