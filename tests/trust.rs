@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{HANG, Scene, helper_command, is_alive, read_pidfile, wait_gone};
+use common::{HANG, Scene, TEST_USER, helper_command, is_alive, read_pidfile, wait_gone};
 
 /// `CLOCK_MONOTONIC` in nanoseconds, the clock the helper stamps its lines with.
 fn monotonic_nanos() -> u128 {
@@ -175,4 +175,262 @@ fn racing_controllers_see_only_consistent_answers_while_daemons_are_killed() {
         wrong.len(),
         &wrong[..wrong.len().min(10)]
     );
+}
+
+/// The daemon helper run as `user` through `sudo`, with `env` settings (`NAME=value`, or
+/// `-u NAME` to unset) and `args`.
+fn as_user(user: &str, env: &[&str], args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new("sudo");
+    command
+        .args(["-n", "-u", user, "env"])
+        .args(env)
+        .arg(env!("CARGO_BIN_EXE_deluxe-daemon-helper"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// Runs `command` to its end: whether it succeeded, and its result line.
+fn outcome(mut command: std::process::Command) -> (bool, String) {
+    let output = command.output().unwrap();
+    (
+        output.status.success(),
+        common::result_line(&output.stdout),
+    )
+}
+
+/// A process that holds on (`hold`, `nondumpable`) until the test kills it.
+struct Holder {
+    child: std::process::Child,
+    pid: i32,
+}
+
+impl Holder {
+    /// Starts `command` and waits for its first line, which ends with its pid.
+    fn spawn(mut command: std::process::Command) -> Self {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let pid = line
+            .split_whitespace()
+            .last()
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {line:?}"));
+        Self { child, pid }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        // SAFETY: killing the process this test started (through sudo, as another user).
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// A bystander: a process of the test's own (root) that no controller may touch.
+fn bystander() -> std::process::Child {
+    std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap()
+}
+
+/// A scene whose directory the test user owns, so that its processes can write there.
+fn scene_of_test_user(name: &str) -> Scene {
+    use std::os::unix::fs::PermissionsExt;
+    let scene = Scene::new(name);
+    let user = nix::unistd::User::from_name(TEST_USER).unwrap().unwrap();
+    std::os::unix::fs::chown(&scene.dir, Some(user.uid.as_raw()), Some(user.gid.as_raw())).unwrap();
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    scene
+}
+
+fn uid_of(user: &str) -> u32 {
+    nix::unistd::User::from_name(user)
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw()
+}
+
+#[test]
+fn every_pidfile_state_has_one_status_and_start_and_stop_follow_it() {
+    let scene = Scene::new("trust-states");
+    let pidfile = scene.pidfile();
+    let mut other = bystander();
+    let other_pid = other.id();
+
+    // Missing: stopped; stop has nothing to do.
+    assert_eq!(scene.helper(&["status"]).1, "status Stopped");
+    assert_eq!(scene.helper(&["stop"]).1, "stopped NotRunning");
+
+    // Unlocked, whatever it says (empty, garbage, a live process's pid): stale; stop removes
+    // it and signals nobody; start takes it over.
+    for (content, status) in [
+        (String::new(), "status Stale -".to_owned()),
+        ("hello\n".to_owned(), "status Stale -".to_owned()),
+        (format!("{other_pid}\n"), format!("status Stale {other_pid}")),
+    ] {
+        std::fs::write(&pidfile, &content).unwrap();
+        assert_eq!(scene.helper(&["status"]).1, status, "{content:?}");
+        assert_eq!(scene.helper(&["stop"]).1, "stopped NotRunning");
+        assert!(!pidfile.exists(), "stop removes a stale pidfile");
+        std::fs::write(&pidfile, &content).unwrap();
+        let pid = scene.start(&[]);
+        assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
+        assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+        assert!(wait_gone(pid, HANG));
+    }
+    assert!(is_alive(other_pid as i32), "the bystander was never signalled");
+
+    // Held by a process that is not the one it names: neither running nor stale, an error
+    // for every call; the named process is never signalled, the holder neither.
+    for (content, kind) in [
+        (other_pid.to_string(), "PidfileHolderMismatch"),
+        ("empty".to_owned(), "PidfileWithoutPid"),
+        ("garbage".to_owned(), "PidfileWithoutPid"),
+    ] {
+        let holder = Holder::spawn(helper_command(
+            &pidfile,
+            &scene.events_path(),
+            &[],
+            &["hold", &content],
+        ));
+        for action in ["status", "start", "stop", "user1"] {
+            let (ok, line) = scene.helper(&[action]);
+            assert!(!ok && line.starts_with(&format!("error {kind}")), "{action}: {line}");
+        }
+        assert!(is_alive(holder.pid) && is_alive(other_pid as i32));
+    }
+    other.kill().unwrap();
+    other.wait().unwrap();
+}
+
+#[test]
+fn a_holder_whose_files_cannot_be_read_is_refused_never_trusted() {
+    if !common::has_sudo_setup("a_holder_whose_files_cannot_be_read_is_refused_never_trusted") {
+        return;
+    }
+    let scene = scene_of_test_user("trust-nondumpable");
+    let pidfile = scene.pidfile();
+    let pidfile_arg = pidfile.to_str().unwrap();
+    // The user's own non-dumpable process (as ssh-agent is), named by a pidfile that another
+    // of the user's processes holds.
+    let victim = Holder::spawn(as_user(
+        TEST_USER,
+        &[],
+        &["--pidfile", pidfile_arg, "nondumpable"],
+    ));
+    let _holder = Holder::spawn(as_user(
+        TEST_USER,
+        &[],
+        &["--pidfile", pidfile_arg, "hold", &victim.pid.to_string()],
+    ));
+    for action in ["status", "stop", "user1"] {
+        let (ok, line) = outcome(as_user(TEST_USER, &[], &["--pidfile", pidfile_arg, action]));
+        assert!(
+            !ok && line.starts_with(&format!("error HolderUnconfirmed: cannot confirm that process {}", victim.pid)),
+            "{action}: {line}"
+        );
+    }
+    assert!(is_alive(victim.pid), "the unreadable process was never signalled");
+    // Root can read it, and sees that it does not hold the lock.
+    let (ok, line) = scene.helper(&["stop"]);
+    assert!(!ok && line.starts_with("error PidfileHolderMismatch"), "{line}");
+    assert!(is_alive(victim.pid));
+}
+
+#[test]
+fn root_never_signals_another_users_process_it_reaches_only_by_privilege() {
+    if !common::has_sudo_setup("root_never_signals_another_users_process_it_reaches_only_by_privilege") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // Root's pidfile, carelessly writable by all, which the user's process locks and fills
+    // with its own pid: it really holds it, but it is not root's to signal.
+    let scene = Scene::new("trust-other-user");
+    let pidfile = scene.pidfile();
+    let pidfile_arg = pidfile.to_str().unwrap();
+    std::fs::write(&pidfile, "").unwrap();
+    std::fs::set_permissions(&pidfile, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let holder = Holder::spawn(as_user(
+        TEST_USER,
+        &[],
+        &["--pidfile", pidfile_arg, "hold", "self"],
+    ));
+    assert_eq!(scene.helper(&["status"]).1, format!("status Running {}", holder.pid));
+    for action in ["stop", "user1"] {
+        let (ok, line) = scene.helper(&[action]);
+        assert!(!ok && line.starts_with("error SignalRefused"), "{action}: {line}");
+        assert!(line.contains(&format!("uid {}", uid_of(TEST_USER))), "{line}");
+    }
+    assert!(is_alive(holder.pid));
+    // Its own user may: that signal needs no privilege (removing the pidfile from root's
+    // directory afterwards it may not, and says so).
+    let (_, line) = outcome(as_user(TEST_USER, &[], &["--pidfile", pidfile_arg, "stop"]));
+    assert!(wait_gone(holder.pid, HANG), "{line}");
+}
+
+#[test]
+fn pids_another_user_writes_in_its_daemons_pidfile_are_never_signalled() {
+    if !common::has_sudo_setup("pids_another_user_writes_in_its_daemons_pidfile_are_never_signalled") {
+        return;
+    }
+    let scene = scene_of_test_user("trust-planted");
+    let pidfile = scene.pidfile();
+    let pidfile_arg = pidfile.to_str().unwrap();
+    let (ok, line) = outcome(as_user(TEST_USER, &[], &["--pidfile", pidfile_arg, "start"]));
+    assert!(ok, "{line}");
+    let daemon: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+    let mut root_process = bystander();
+    // The user rewrites its daemon's pidfile (it owns it) to name root's processes: root's
+    // controller must signal none of them.
+    for planted in [root_process.id(), 1, std::process::id()] {
+        let (ok, _) = outcome({
+            let mut command = std::process::Command::new("sudo");
+            command.args(["-n", "-u", TEST_USER, "sh", "-c", "echo \"$1\" > \"$2\"", "sh"]);
+            command.arg(planted.to_string()).arg(&pidfile);
+            command
+        });
+        assert!(ok, "the user rewrites its pidfile");
+        // Not the holder; or, for a process even root may not inspect (pid 1 here, in a
+        // sandbox), not confirmed: either way an error, and no signal.
+        let mismatch = format!(
+            "error PidfileHolderMismatch: pidfile {} is locked, but not by process {planted}",
+            pidfile.display()
+        );
+        let unconfirmed =
+            format!("error HolderUnconfirmed: cannot confirm that process {planted} holds");
+        for action in ["status", "stop", "user1"] {
+            let (ok, line) = scene.helper(&[action]);
+            assert!(
+                !ok && (line.starts_with(&mismatch) || line.starts_with(&unconfirmed)),
+                "{planted} {action}: {line}"
+            );
+        }
+    }
+    assert!(is_alive(root_process.id() as i32));
+    // Named truthfully again, it is the user's daemon, whose pidfile the user owns: root
+    // stops it.
+    std::fs::write(&pidfile, format!("{daemon}\n")).unwrap();
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(wait_gone(daemon, HANG));
+    root_process.kill().unwrap();
+    root_process.wait().unwrap();
+}
+
+#[test]
+fn a_daemon_never_signals_itself() {
+    let scene = Scene::new("trust-self");
+    let pid = scene.start(&["--mode", "self-signal"]);
+    scene.wait_event(
+        &format!("self-signal SignalRefused {{ pid: Pid({pid}), signal: \"SIGUSR1\", reason: ThisProcess }}"),
+        1,
+    );
+    assert!(!scene.events().iter().any(|line| line == "user1"));
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
 }

@@ -2,7 +2,7 @@
 //! harness itself never forks a daemon.
 //!
 //! `deluxe-daemon-helper [OPTIONS] ACTION`, ACTION one of `start stop restart status pid user1
-//! user2 cycles N signals-then-stop N stress N SEED`. It prints one line a test can parse (`started 123`, `stopped Graceful`,
+//! user2 cycles N signals-then-stop N stress N SEED where hold CONTENT nondumpable`. It prints one line a test can parse (`started 123`, `stopped Graceful`,
 //! `status Running 123`, `error AlreadyRunning 123: already running ...`) and exits 0, or 1 on
 //! an error.
 //!
@@ -53,6 +53,9 @@ enum Mode {
     /// Serves TCP echo on loopback from a tokio runtime built in `run`.
     #[cfg(feature = "tokio")]
     Echo,
+    /// Signals itself (`signal_user1` through a controller of its own pidfile) from `run`
+    /// and records the outcome: `self-signal KIND`.
+    SelfSignal,
 }
 
 struct Helper {
@@ -63,6 +66,8 @@ struct Helper {
     dropped: bool,
     /// How long `on_user1` takes in mode `SlowHook`.
     hook_time: Duration,
+    /// The daemon's own pidfile, for mode `SelfSignal`.
+    pidfile: PathBuf,
 }
 
 impl Helper {
@@ -156,6 +161,7 @@ impl Daemon for Helper {
                         hooks_run: AtomicU64::new(0),
                         dropped: false,
                         hook_time: Duration::ZERO,
+                        pidfile: PathBuf::new(),
                     },
                     Config::new(
                         self.events
@@ -172,6 +178,25 @@ impl Daemon for Helper {
                     }
                     Err(error) => self.record(&format!("nested failed {error}")),
                 }
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::SelfSignal => {
+                let own = Controller::with_config(
+                    Helper {
+                        events: None,
+                        mode: Mode::Normal,
+                        hooks_run: AtomicU64::new(0),
+                        dropped: false,
+                        hook_time: Duration::ZERO,
+                        pidfile: PathBuf::new(),
+                    },
+                    Config::new(&self.pidfile),
+                );
+                let outcome = match own.signal_user1() {
+                    Ok(()) => "sent".to_owned(),
+                    Err(error) => format!("{error:?}"),
+                };
+                self.record(&format!("self-signal {outcome}"));
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::Normal | Mode::PanicHook | Mode::Chatty | Mode::SlowHook => {
@@ -232,6 +257,7 @@ fn main() {
     let mut group = None;
     let mut user1_reloads = false;
     let mut hook_time = Duration::ZERO;
+    let mut default_pidfile = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -251,6 +277,7 @@ fn main() {
                     "chatty" => Mode::Chatty,
                     "nested" => Mode::Nested,
                     "slow-hook" => Mode::SlowHook,
+                    "self-signal" => Mode::SelfSignal,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),
@@ -267,10 +294,16 @@ fn main() {
             "--user" => user = Some(value()),
             "--group" => group = Some(value()),
             "--user1-reloads" => user1_reloads = true,
+            "--default-pidfile" => default_pidfile = true,
             _ => action.push(arg),
         }
     }
-    let mut config = Config::new(pidfile.expect("--pidfile is required"));
+    let mut config = if default_pidfile {
+        <Helper as Daemon>::config()
+    } else {
+        Config::new(pidfile.expect("--pidfile is required"))
+    };
+    let own_pidfile = config.pidfile.clone();
     if let Some(workdir) = config_workdir {
         config = config.workdir(workdir);
     }
@@ -298,6 +331,7 @@ fn main() {
             hooks_run: AtomicU64::new(0),
             dropped,
             hook_time,
+            pidfile: own_pidfile,
         },
         config,
     );
@@ -425,6 +459,18 @@ fn main() {
             });
             report(result.map(|()| format!("cycles {count}")))
         }
+        ["where"] => {
+            println!("pidfile {}", controller.config().pidfile.display());
+            true
+        }
+        ["hold", content] => hold(&controller.config().pidfile, content),
+        ["nondumpable"] => {
+            // SAFETY: prctl with PR_SET_DUMPABLE only changes this process's dumpable flag.
+            let set = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+            assert_eq!(set, 0, "prctl(PR_SET_DUMPABLE, 0)");
+            println!("nondumpable {}", std::process::id());
+            wait_forever()
+        }
         ["stress", count, seed] => {
             stress(
                 &controller,
@@ -493,6 +539,44 @@ fn monotonic_nanos() -> u128 {
     let read = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     assert_eq!(read, 0, "the monotonic clock reads");
     now.tv_sec as u128 * 1_000_000_000 + now.tv_nsec as u128
+}
+
+/// Locks the pidfile as a daemon would (an OFD write lock), writes `content` in it (`self`:
+/// this process's pid), prints `holding PID`, and holds it until killed: a process that is
+/// not the daemon but holds its pidfile.
+fn hold(pidfile: &Path, content: &str) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(pidfile)
+        .expect("the pidfile opens");
+    // SAFETY: an all-zero flock is a valid value: the whole file, no pid (as OFD locks need).
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: fcntl with F_OFD_SETLK reads a valid `struct flock`.
+    let locked = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+    assert_eq!(locked, 0, "the pidfile locks");
+    let text = match content {
+        "self" => format!("{}\n", std::process::id()),
+        "empty" => String::new(),
+        other => format!("{other}\n"),
+    };
+    file.set_len(0).expect("the pidfile truncates");
+    file.write_all(text.as_bytes()).expect("the pidfile takes the text");
+    println!("holding {}", std::process::id());
+    wait_forever()
+}
+
+/// Parks this process until it is killed.
+fn wait_forever() -> ! {
+    std::io::stdout().flush().expect("stdout flushes");
+    loop {
+        std::thread::park();
+    }
 }
 
 fn millis(text: &str) -> Duration {
