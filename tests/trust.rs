@@ -434,3 +434,192 @@ fn a_daemon_never_signals_itself() {
     assert!(!scene.events().iter().any(|line| line == "user1"));
     assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
 }
+
+/// A directory anyone may write, like `/tmp`: `mode` `0o1777` (sticky) or `0o777`.
+fn shared_dir(scene: &Scene, name: &str, mode: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scene.dir.join(name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    dir
+}
+
+/// Runs a shell command as `user` (to plant files as them).
+fn shell_as(user: &str, script: &str, args: &[&std::path::Path]) {
+    let status = std::process::Command::new("sudo")
+        .args(["-n", "-u", user, "sh", "-c", script, "sh"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{user}: {script}");
+}
+
+#[test]
+fn a_pidfile_another_user_planted_in_a_shared_directory_is_refused() {
+    if !common::has_sudo_setup("a_pidfile_another_user_planted_in_a_shared_directory_is_refused") {
+        return;
+    }
+    let scene = Scene::new("trust-shared");
+    let sticky = shared_dir(&scene, "sticky", 0o1777);
+    let planted = sticky.join("worker.pid");
+    shell_as(TEST_USER, "printf '' > \"$1\"", &[&planted]);
+    let planted_arg = planted.to_str().unwrap();
+    for action in ["start", "status", "stop", "user1"] {
+        let (ok, line) = outcome(helper_command(&planted, &scene.events_path(), &[], &[action]));
+        assert!(
+            !ok && line.starts_with(&format!(
+                "error UnsafePidfile: pidfile {planted_arg} belongs to uid {}, another user",
+                uid_of(TEST_USER)
+            )),
+            "{action}: {line}"
+        );
+    }
+    assert!(common::live_processes_mentioning(planted_arg).is_empty(), "nothing started");
+    // Unless that user is the daemon's own: then the file is its to have.
+    let (ok, line) = outcome(helper_command(
+        &planted,
+        &scene.events_path(),
+        &["--user", TEST_USER],
+        &["start"],
+    ));
+    assert!(ok, "{line}");
+    let (ok, line) = outcome(helper_command(
+        &planted,
+        &scene.events_path(),
+        &["--user", TEST_USER],
+        &["stop"],
+    ));
+    assert!(ok, "{line}");
+    // Ours, in the same directory: fine.
+    let mine = sticky.join("mine.pid");
+    let (ok, line) = outcome(helper_command(&mine, &scene.events_path(), &[], &["start"]));
+    assert!(ok, "{line}");
+    assert!(outcome(helper_command(&mine, &scene.events_path(), &[], &["stop"])).0);
+    // A world-writable directory without the sticky bit: anyone may replace any file.
+    let open = shared_dir(&scene, "open", 0o777).join("worker.pid");
+    let (ok, line) = outcome(helper_command(&open, &scene.events_path(), &[], &["start"]));
+    assert!(
+        !ok && line.starts_with("error UnsafePidfile") && line.contains("lacks the sticky bit"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_users_default_pidfile_lives_in_a_private_checked_directory() {
+    if !common::has_sudo_setup("a_users_default_pidfile_lives_in_a_private_checked_directory") {
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let scene = Scene::new("trust-default");
+    let tmp = shared_dir(&scene, "tmp", 0o1777);
+    let uid = uid_of(TEST_USER);
+    let private = tmp.join(format!("deluxe-{uid}"));
+    let tmpdir = format!("TMPDIR={}", tmp.display());
+    let env = ["-u", "XDG_RUNTIME_DIR", tmpdir.as_str()];
+    let default = |action: &str| outcome(as_user(TEST_USER, &env, &["--default-pidfile", action]));
+    let expected = private.join("deluxe-daemon-helper.helper.pid");
+    assert_eq!(default("where").1, format!("pidfile {}", expected.display()));
+
+    // Another user made the directory first (here, as a symbolic link, then as its own
+    // directory): refused, nothing started.
+    let elsewhere = shared_dir(&scene, "elsewhere", 0o1777);
+    shell_as(common::NOLOGIN_USER, "ln -s \"$1\" \"$2\"", &[&elsewhere, &private]);
+    let (ok, line) = default("start");
+    assert!(!ok && line.contains("is not a directory"), "{line}");
+    std::fs::remove_file(&private).unwrap();
+    shell_as(common::NOLOGIN_USER, "mkdir -m 777 \"$1\"", &[&private]);
+    let (ok, line) = default("start");
+    assert!(
+        !ok && line.starts_with(&format!(
+            "error UnsafePidfile: pidfile directory {} belongs to uid {}",
+            private.display(),
+            uid_of(common::NOLOGIN_USER)
+        )),
+        "{line}"
+    );
+    assert_eq!(std::fs::read_dir(&private).unwrap().count(), 0);
+    std::fs::remove_dir(&private).unwrap();
+
+    // Left alone, start makes it: the user's, 0700, and the daemon's pidfile is in it.
+    let (ok, line) = default("start");
+    assert!(ok, "{line}");
+    let meta = std::fs::symlink_metadata(&private).unwrap();
+    assert!(meta.is_dir());
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (uid, 0o700));
+    assert!(expected.exists());
+    assert_eq!(default("stop").1, "stopped Graceful");
+    // Opened up later: refused until it is private again.
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (ok, line) = default("status");
+    assert!(!ok && line.contains("has mode 0755"), "{line}");
+}
+
+#[test]
+fn a_runtime_dir_is_used_for_default_pidfiles_only_when_it_is_the_users_and_closed() {
+    if !common::has_sudo_setup(
+        "a_runtime_dir_is_used_for_default_pidfiles_only_when_it_is_the_users_and_closed",
+    ) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let scene = scene_of_test_user("trust-runtime");
+    let uid = uid_of(TEST_USER);
+    let tmpdir = format!("TMPDIR={}", scene.dir.display());
+    let where_with = |runtime: &std::path::Path| {
+        let runtime = format!("XDG_RUNTIME_DIR={}", runtime.display());
+        outcome(as_user(TEST_USER, &[&runtime, &tmpdir], &["--default-pidfile", "where"])).1
+    };
+    let fallback = scene
+        .dir
+        .join(format!("deluxe-{uid}"))
+        .join("deluxe-daemon-helper.helper.pid");
+    // The user's own, 0700: used.
+    let runtime = scene.dir.join("runtime");
+    shell_as(TEST_USER, "mkdir -m 700 \"$1\"", &[&runtime]);
+    assert_eq!(
+        where_with(&runtime),
+        format!("pidfile {}", runtime.join("deluxe-daemon-helper.helper.pid").display())
+    );
+    // Writable by others, or someone else's: not used.
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    assert_eq!(where_with(&runtime), format!("pidfile {}", fallback.display()));
+    let roots = shared_dir(&scene, "roots", 0o700);
+    assert_eq!(where_with(&roots), format!("pidfile {}", fallback.display()));
+}
+
+/// Two programs (here, two modules) each with a `Server` of their own.
+mod one {
+    #[deluxe::daemon]
+    #[derive(Default)]
+    pub struct Server;
+
+    #[deluxe::daemon]
+    impl Server {
+        fn run(&self) {}
+    }
+}
+
+mod two {
+    #[deluxe::daemon]
+    #[derive(Default)]
+    pub struct Server;
+
+    #[deluxe::daemon]
+    impl Server {
+        fn run(&self) {}
+    }
+}
+
+#[test]
+fn two_programs_with_a_server_do_not_share_a_default_pidfile() {
+    let one = one::Server::controller().config().pidfile.clone();
+    let two = two::Server::controller().config().pidfile.clone();
+    assert_eq!(one.file_name().unwrap(), "trust.one.server.pid");
+    assert_eq!(two.file_name().unwrap(), "trust.two.server.pid");
+    assert_eq!(one.parent(), two.parent());
+    // The runtime's own default, for a type implementing `Daemon` by hand, agrees.
+    assert_eq!(
+        deluxe::process::daemon::Config::for_type::<one::Server>().pidfile,
+        one
+    );
+}
