@@ -1,15 +1,28 @@
 //! A program the Windows tests run (it builds everywhere): it reports what it was given, or
 //! ends the way it is asked to, so that what a `Command` passes can be checked exactly.
 //!
-//! - `deluxe-echo args ARG..`: one line per argument after `args`, as `{:?}` prints it;
-//! - `deluxe-echo cwd`: the working directory, `{:?}`;
-//! - `deluxe-echo env`: every environment variable, sorted, `NAME=VALUE` in `{:?}`;
+//! - `deluxe-echo args ARG..`: one line per argument after `args`;
+//! - `deluxe-echo cwd`: the working directory;
+//! - `deluxe-echo env`: every environment variable, sorted, one `NAME=VALUE` a line;
 //! - `deluxe-echo stdin`: standard input copied to standard output;
 //! - `deluxe-echo fail TEXT CODE`: `TEXT` on standard error, then exit code `CODE`;
 //! - `deluxe-echo crash`: a write to address 0 (an access violation, or `SIGSEGV`);
 //! - `deluxe-echo resolve NAME`: what `Command::new(NAME)` finds here, or its error.
+//!
+//! Arguments, directory and variables are printed as stable tokens that hold them exactly,
+//! whatever they contain (line breaks, unpaired surrogates): the hex of their bytes
+//! (`OsStr::as_encoded_bytes`, UTF-8 for valid text).
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
+
+/// `text` as lower-case hex of its bytes: one token, exact, whatever it holds.
+fn token(text: &OsStr) -> String {
+    text.as_encoded_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
 
 fn main() {
     let mut args = std::env::args_os().skip(1);
@@ -18,12 +31,12 @@ fn main() {
     match mode.to_str() {
         Some("args") => {
             for arg in args {
-                writeln!(out, "{arg:?}").expect("stdout");
+                writeln!(out, "{}", token(&arg)).expect("stdout");
             }
         }
         Some("cwd") => {
             let cwd = std::env::current_dir().expect("a working directory");
-            writeln!(out, "{:?}", cwd.as_os_str()).expect("stdout");
+            writeln!(out, "{}", token(cwd.as_os_str())).expect("stdout");
         }
         Some("env") => {
             let mut vars: Vec<_> = std::env::vars_os().collect();
@@ -32,7 +45,7 @@ fn main() {
                 let mut entry = name;
                 entry.push("=");
                 entry.push(value);
-                writeln!(out, "{entry:?}").expect("stdout");
+                writeln!(out, "{}", token(&entry)).expect("stdout");
             }
         }
         Some("stdin") => {
