@@ -400,7 +400,7 @@ fn pids_another_user_writes_in_its_daemons_pidfile_are_never_signalled() {
         // Not the holder; or, for a process even root may not inspect (pid 1 here, in a
         // sandbox), not confirmed: either way an error, and no signal.
         let mismatch = format!(
-            "error PidfileHolderMismatch: pidfile {} is locked, but not by process {planted}",
+            "error PidfileHolderMismatch: pidfile {} is locked, but not by the process it names ({planted})",
             pidfile.display()
         );
         let unconfirmed =

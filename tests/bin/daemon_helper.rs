@@ -15,21 +15,29 @@
 //! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing),
 //! `--user U`, `--group G` (run the daemon as them; it records whether `setuid(0)` still works),
 //! `--user1-reloads` (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
-//! long `on_user1` takes in mode `slow-hook`).
+//! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
+//! without a newline before acting).
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
 //! controller on a multi-threaded runtime); mode `echo` runs a tokio TCP echo server on
 //! loopback in `run` and records its port.
 
+#[cfg(unix)]
 use std::fs::OpenOptions;
+#[cfg(unix)]
 use std::io::Write;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(unix)]
 use std::time::Duration;
 
+#[cfg(unix)]
 use deluxe::process::daemon::{self, Config, Controller, Daemon, DaemonError, Status};
 
+#[cfg(unix)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
     /// Ticks until asked to stop; hooks record themselves.
@@ -50,6 +58,13 @@ enum Mode {
     Nested,
     /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
     SlowHook,
+    /// Runs `sleep 600` through `system()` (C's fork and exec, which keep the signal mask) on
+    /// a thread, and records `child`.
+    SystemChild,
+    /// Forks a worker without `exec` (as a pre-fork server does) and records `worker PID`.
+    ForkWorker,
+    /// Calls `stop()` on its own pidfile from `run`, and records `self-stop OUTCOME`.
+    StopSelf,
     /// Serves TCP echo on loopback from a tokio runtime built in `run`.
     #[cfg(feature = "tokio")]
     Echo,
@@ -58,6 +73,7 @@ enum Mode {
     SelfSignal,
 }
 
+#[cfg(unix)]
 struct Helper {
     events: Option<PathBuf>,
     mode: Mode,
@@ -66,10 +82,11 @@ struct Helper {
     dropped: bool,
     /// How long `on_user1` takes in mode `SlowHook`.
     hook_time: Duration,
-    /// The daemon's own pidfile, for mode `SelfSignal`.
+    /// The daemon's own pidfile, for modes `StopSelf` and `SelfSignal`.
     pidfile: PathBuf,
 }
 
+#[cfg(unix)]
 impl Helper {
     fn record(&self, line: &str) {
         if let Some(events) = &self.events {
@@ -84,6 +101,7 @@ impl Helper {
     }
 }
 
+#[cfg(unix)]
 impl Helper {
     /// A tokio runtime built here, after the fork: one built before it would not survive it
     /// (its threads are not copied into the child).
@@ -123,6 +141,7 @@ impl Helper {
     }
 }
 
+#[cfg(unix)]
 impl Daemon for Helper {
     fn run(&self) {
         self.record(&format!("run {}", std::process::id()));
@@ -180,6 +199,49 @@ impl Daemon for Helper {
                 }
                 daemon::wait_for_stop(Duration::MAX);
             }
+            Mode::SystemChild => {
+                std::thread::spawn(|| {
+                    // SAFETY: system() with a NUL-terminated command.
+                    unsafe { libc::system(c"exec sleep 600".as_ptr()) };
+                });
+                self.record("child");
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::ForkWorker => {
+                // SAFETY: the child only sleeps (pause) until it is killed.
+                match unsafe { libc::fork() } {
+                    0 => loop {
+                        // SAFETY: pause only waits for a signal.
+                        unsafe { libc::pause() };
+                    },
+                    worker => self.record(&format!("worker {worker}")),
+                }
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::StopSelf => {
+                let own = Controller::with_config(
+                    Helper {
+                        events: None,
+                        mode: Mode::Normal,
+                        hooks_run: AtomicU64::new(0),
+                        dropped: false,
+                        hook_time: Duration::ZERO,
+                        pidfile: PathBuf::new(),
+                    },
+                    Config::new(&self.pidfile),
+                );
+                let outcome = match own.stop() {
+                    Ok(outcome) => format!("{outcome:?}"),
+                    Err(error) => format!("error {error}"),
+                };
+                self.record(&format!("self-stop {outcome}"));
+                let requested = daemon::wait_for_stop(Duration::from_secs(60));
+                self.record(if requested {
+                    "stop-seen"
+                } else {
+                    "stop-missed"
+                });
+            }
             Mode::SelfSignal => {
                 let own = Controller::with_config(
                     Helper {
@@ -235,11 +297,14 @@ impl Daemon for Helper {
     }
 }
 
+#[cfg(unix)]
 #[path = "support.rs"]
 mod support;
 
+#[cfg(unix)]
 use support::resources;
 
+#[cfg(unix)]
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut pidfile = None;
@@ -258,6 +323,7 @@ fn main() {
     let mut user1_reloads = false;
     let mut hook_time = Duration::ZERO;
     let mut default_pidfile = false;
+    let mut print_before_start = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -277,6 +343,9 @@ fn main() {
                     "chatty" => Mode::Chatty,
                     "nested" => Mode::Nested,
                     "slow-hook" => Mode::SlowHook,
+                    "system-child" => Mode::SystemChild,
+                    "fork-worker" => Mode::ForkWorker,
+                    "stop-self" => Mode::StopSelf,
                     "self-signal" => Mode::SelfSignal,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
@@ -286,6 +355,7 @@ fn main() {
             "--stop-timeout" => stop_timeout = Some(millis(&value())),
             "--grace" => grace = Some(millis(&value())),
             "--hook-ms" => hook_time = millis(&value()),
+            "--print-before-start" => print_before_start = true,
             "--umask" => umask = Some(u32::from_str_radix(&value(), 8).expect("octal umask")),
             "--leak-fds" => leak_fds = true,
             "--busy-threads" => busy = true,
@@ -303,7 +373,7 @@ fn main() {
     } else {
         Config::new(pidfile.expect("--pidfile is required"))
     };
-    let own_pidfile = config.pidfile.clone();
+    let pidfile = config.pidfile.clone();
     if let Some(workdir) = config_workdir {
         config = config.workdir(workdir);
     }
@@ -331,7 +401,7 @@ fn main() {
             hooks_run: AtomicU64::new(0),
             dropped,
             hook_time,
-            pidfile: own_pidfile,
+            pidfile,
         },
         config,
     );
@@ -350,6 +420,10 @@ fn main() {
         while !path.exists() {
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+    if print_before_start {
+        // A controller that says what it is doing without a newline, as CLIs do.
+        print!("Starting... ");
     }
     let action: Vec<&str> = action.iter().map(String::as_str).collect();
     let ok = match action.as_slice() {
@@ -488,6 +562,7 @@ fn main() {
 /// same and the test kills the daemon at random. One line per action, written as it ends
 /// (this process may be killed too): `T0 T1 ACTION OUTCOME`, `T0`/`T1` the monotonic clock in
 /// nanoseconds before and after it, `OUTCOME` `ok ...` or `error KIND ...`.
+#[cfg(unix)]
 fn stress(controller: &Controller<Helper>, count: usize, seed: u64) {
     let mut state = seed | 1;
     let mut random = move || {
@@ -530,6 +605,7 @@ fn stress(controller: &Controller<Helper>, count: usize, seed: u64) {
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process of the machine.
+#[cfg(unix)]
 fn monotonic_nanos() -> u128 {
     let mut now = libc::timespec {
         tv_sec: 0,
@@ -544,6 +620,7 @@ fn monotonic_nanos() -> u128 {
 /// Locks the pidfile as a daemon would (an OFD write lock), writes `content` in it (`self`:
 /// this process's pid), prints `holding PID`, and holds it until killed: a process that is
 /// not the daemon but holds its pidfile.
+#[cfg(unix)]
 fn hold(pidfile: &Path, content: &str) -> bool {
     use std::os::fd::AsRawFd;
     let mut file = OpenOptions::new()
@@ -572,6 +649,7 @@ fn hold(pidfile: &Path, content: &str) -> bool {
 }
 
 /// Parks this process until it is killed.
+#[cfg(unix)]
 fn wait_forever() -> ! {
     std::io::stdout().flush().expect("stdout flushes");
     loop {
@@ -579,11 +657,13 @@ fn wait_forever() -> ! {
     }
 }
 
+#[cfg(unix)]
 fn millis(text: &str) -> Duration {
     Duration::from_millis(text.parse().expect("milliseconds"))
 }
 
 /// Prints the outcome in the form the tests parse; says whether it is a success.
+#[cfg(unix)]
 fn report(result: Result<String, DaemonError>) -> bool {
     match result {
         Ok(line) => {
@@ -605,6 +685,7 @@ fn report(result: Result<String, DaemonError>) -> bool {
 
 /// Descriptors a careless parent leaves open without close-on-exec: the daemon must not keep
 /// them.
+#[cfg(unix)]
 fn leak_descriptors() -> Vec<std::fs::File> {
     let files: Vec<std::fs::File> = (0..3)
         .map(|_| std::fs::File::open(Path::new("/dev/zero")).expect("opens"))
@@ -619,6 +700,7 @@ fn leak_descriptors() -> Vec<std::fs::File> {
 
 /// Threads that allocate, lock, print and read the environment all the time, as a busy
 /// multi-threaded program (or the test harness) does while it starts a daemon.
+#[cfg(unix)]
 fn start_busy_threads() {
     static SHARED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
     for kind in 0..4 {
@@ -650,4 +732,11 @@ fn start_busy_threads() {
             }
         });
     }
+}
+
+/// The helper drives Unix processes: elsewhere it only says so.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("deluxe-daemon-helper is a test helper for Unix only");
+    std::process::exit(2);
 }

@@ -286,7 +286,7 @@ impl Target {
     /// or pid 1, or it runs as a user that neither this process (without its privileges)
     /// nor the pidfile's owner could signal.
     fn refusal(&self) -> Option<Refusal> {
-        if self.pid.as_u32() == std::process::id() {
+        if self.is_this_process() {
             return Some(Refusal::ThisProcess);
         }
         if self.pid.as_u32() == 1 {
@@ -301,6 +301,18 @@ impl Target {
         (!allowed(real) && !allowed(saved)).then_some(Refusal::OtherUser { uid: real })
     }
 
+    /// Whether the holder is the calling process (a daemon controlling itself).
+    pub(crate) fn is_this_process(&self) -> bool {
+        self.pid.as_u32() == std::process::id()
+    }
+
+    /// In the daemon itself: sends itself `SIGTERM`, the one signal a process may send
+    /// itself through its own pidfile (asking its signal thread for a graceful stop).
+    pub(crate) fn request_own_stop(&self) -> Result<Delivery, DaemonError> {
+        debug_assert!(self.is_this_process());
+        self.send(Signal::SIGTERM)
+    }
+
     /// Sends `signal`, unless this controller must not ([`Target::refusal`]).
     pub(crate) fn signal(&self, signal: Signal) -> Result<Delivery, DaemonError> {
         if let Some(reason) = self.refusal() {
@@ -310,6 +322,10 @@ impl Target {
                 reason,
             });
         }
+        self.send(signal)
+    }
+
+    fn send(&self, signal: Signal) -> Result<Delivery, DaemonError> {
         let result = match &self.pidfd {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             Some(pidfd) => {
