@@ -318,8 +318,10 @@ impl<D: Daemon> Controller<D> {
     ///
     /// # Errors
     ///
-    /// [`DaemonError::Signal`] when the daemon cannot be signalled (it belongs to another
-    /// user), [`DaemonError::StopTimeout`] when it survives even `SIGKILL`, and pidfile errors.
+    /// [`DaemonError::SignalRefused`] when the holder is a process this controller must not
+    /// signal (another user's, reachable only as root; pid 1), [`DaemonError::Signal`] when
+    /// signalling fails, [`DaemonError::StopTimeout`] when it survives even `SIGKILL`, and the
+    /// pidfile errors of [`status`](Controller::status).
     ///
     /// ```no_run
     /// use deluxe::process::daemon::StopOutcome;
@@ -456,12 +458,22 @@ impl<D: Daemon> Controller<D> {
         })
     }
 
-    /// What the pidfile says: running (and the pid), stopped, or stale.
+    /// What the pidfile says: running (and the pid), stopped, or stale; see [`Status`] for
+    /// every state a pidfile can be in.
+    ///
+    /// `Running { pid }` means the kernel shows process `pid` holding the pidfile's lock: on
+    /// Linux, it has this very file open and `/proc/PID/fdinfo` shows the write lock on it.
+    /// A pid the pidfile merely names is never reported running.
     ///
     /// # Errors
     ///
     /// A pidfile that cannot be read ([`DaemonError::Pidfile`]: a symbolic link, a directory,
-    /// no permission).
+    /// no permission); one in an unsafe place ([`DaemonError::UnsafePidfile`]); one locked by
+    /// another process than the one it names ([`DaemonError::PidfileHolderMismatch`],
+    /// [`DaemonError::PidfileWithoutPid`]); one naming a process whose open files this user
+    /// cannot read ([`DaemonError::HolderUnconfirmed`]: a daemon of another user, or one that
+    /// dropped its privileges, asked about by an unprivileged user; or a system without
+    /// `/proc`).
     ///
     /// ```
     /// use deluxe::process::daemon::Status;

@@ -481,7 +481,7 @@ impl fmt::Display for DaemonError {
             } => write!(
                 f,
                 "cannot confirm that process {pid} holds pidfile {} ({source}); nothing was \
-                 signalled: run the controller as root or as the daemon's user",
+                 signalled: run the controller as root (or as the user who started the daemon)",
                 pidfile.display()
             ),
             Self::SignalRefused {

@@ -49,9 +49,15 @@
 //!   a pipe: `start` returns the pid only then, and any failure before (missing working
 //!   directory, pidfile held or unwritable, ...) comes back as a [`DaemonError`].
 //! - A pidfile nobody holds means "not running", whatever pid it names: a stale pidfile whose
-//!   pid now belongs to another process is never signalled. On Linux the controller signals
-//!   through a pidfd, after checking that the process holds the pidfile open, so a recycled pid
-//!   is never hit.
+//!   pid now belongs to another process is never signalled. A pid in a locked pidfile is a
+//!   claim, not a fact: the controller reports `Running` for, and signals, only a process the
+//!   kernel shows holding the lock (on Linux, `/proc/PID/fdinfo`), pinned by a pidfd so that a
+//!   recycled pid is never hit; what it cannot check it refuses, with a typed error. It never
+//!   signals itself, pid 1, or another user's process it could reach only as root. The
+//!   [`Status`] table lists every state a pidfile can be in.
+//! - A pidfile in a world-writable directory must not be another user's
+//!   ([`DaemonError::UnsafePidfile`]); default pidfiles of a user live in `XDG_RUNTIME_DIR`
+//!   (checked) or in a private directory ([`Config::named`]).
 //! - Signals are blocked in the daemon and received by a dedicated thread; hooks run on
 //!   another ordinary thread, never inside a signal handler: any code is allowed in them.
 //! - `stop` waits for the exit on the pidfd (or the pidfile lock): it returns as soon as the
@@ -67,7 +73,7 @@
 //     │ (readiness.rs) until "ready"                     ▼
 //     └────────────────────────────────────────────  serve.rs   signal and hook threads,
 //                                                                run, atexit, the way out
-//   Beside them, used by all: pidfile.rs (probe, lock, hold, remove, the pid text),
+//   Beside them, used by all: pidfile.rs (observe, place checks, lock, hold, remove, the pid text),
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
 //   privileges.rs (credentials and the drop), error.rs, and sys.rs (the raw system calls).
 
@@ -133,6 +139,24 @@ impl From<Pid> for u32 {
 }
 
 /// What the pidfile says about the daemon.
+///
+/// Every state a pidfile can be in has one answer, and `start`/`stop` follow it ("holds"
+/// means the kernel shows that process holding the lock: see [`Controller::status`]):
+///
+/// | the pidfile | `status()` | `start()` | `stop()` | `signal_user1()` |
+/// |---|---|---|---|---|
+/// | missing | `Stopped` | starts | `NotRunning` | `NotRunning` error |
+/// | not locked: empty or garbage | `Stale { pid: None }` | starts | removes it, `NotRunning` | `NotRunning` error |
+/// | not locked, names a pid (dead or alive) | `Stale { pid }` | starts | removes it, `NotRunning`; nobody signalled | `NotRunning` error |
+/// | locked, held by the pid it names | `Running { pid }` | `AlreadyRunning { pid }` | stops it | sends |
+/// | locked, not held by the pid it names | `PidfileHolderMismatch` error, from every call; nobody signalled | | | |
+/// | locked, no pid in it | `PidfileWithoutPid` error, from every call | | | |
+/// | locked, the pid it names cannot be inspected | `HolderUnconfirmed` error, from every call; nobody signalled | | | |
+///
+/// Short transitions are waited out (up to 2 s), never reported: a daemon that has locked
+/// its pidfile but not yet written its pid, a controller removing a stale pidfile, a daemon
+/// exiting. A holder the controller must not signal (itself, pid 1, another user's process)
+/// is still `Running`, but signalling it is [`DaemonError::SignalRefused`].
 ///
 /// ```
 /// use deluxe::process::daemon::Status;

@@ -32,6 +32,11 @@ pub(crate) fn use_portable_signalling() {
 /// machine. Only what is still unsettled after it is an error.
 const TRANSIENT_WAIT: Duration = Duration::from_secs(2);
 
+/// How long a holder that cannot be inspected is looked at again before that is an error:
+/// shorter, because it is usually no transient at all (a daemon of another user, or one that
+/// dropped its privileges, asked about by an unprivileged controller).
+const UNCONFIRMED_WAIT: Duration = Duration::from_millis(200);
+
 /// Where the daemon is, if anywhere: the states of [`Status`](super::Status).
 pub(crate) enum Located {
     /// There is no pidfile.
@@ -86,15 +91,20 @@ pub(crate) struct Target {
 /// be read is never taken for the holder ([`DaemonError::HolderUnconfirmed`]); elsewhere,
 /// without `/proc`, nothing can be confirmed.
 pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
-    let deadline = Instant::now() + TRANSIENT_WAIT;
+    let start = Instant::now();
     loop {
         let unsettled = match look(path)? {
             Ok(located) => return Ok(located),
             Err(unsettled) => unsettled,
         };
-        let permanent = matches!(&unsettled, Unsettled::Unconfirmed(_, source)
-            if source.kind() == io::ErrorKind::Unsupported);
-        if !permanent && Instant::now() < deadline {
+        let wait = match &unsettled {
+            Unsettled::Unconfirmed(_, source) if source.kind() == io::ErrorKind::Unsupported => {
+                Duration::ZERO
+            }
+            Unsettled::Unconfirmed(..) => UNCONFIRMED_WAIT,
+            _ => TRANSIENT_WAIT,
+        };
+        if start.elapsed() < wait {
             sys::nap(Duration::from_millis(1));
             continue;
         }
