@@ -3,6 +3,8 @@
 //! directories, default names, and controllers racing while daemons are killed at random.
 //! The tests with another account need root and the test accounts (`.ci/run`).
 
+#![cfg(unix)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -52,11 +54,8 @@ fn spurious(lines: &[String], killed: &[Kill]) -> Vec<String> {
             .iter()
             .any(|kill| kill.pid == pid && kill.gone < start)
     };
-    let killed_during = |start: u128, end: u128| {
-        killed
-            .iter()
-            .any(|kill| (start..=end).contains(&kill.sent))
-    };
+    let killed_during =
+        |start: u128, end: u128| killed.iter().any(|kill| (start..=end).contains(&kill.sent));
     lines
         .iter()
         .filter(|line| {
@@ -194,10 +193,7 @@ fn as_user(user: &str, env: &[&str], args: &[&str]) -> std::process::Command {
 /// Runs `command` to its end: whether it succeeded, and its result line.
 fn outcome(mut command: std::process::Command) -> (bool, String) {
     let output = command.output().unwrap();
-    (
-        output.status.success(),
-        common::result_line(&output.stdout),
-    )
+    (output.status.success(), common::result_line(&output.stdout))
 }
 
 /// A process that holds on (`hold`, `nondumpable`) until the test kills it.
@@ -273,7 +269,10 @@ fn every_pidfile_state_has_one_status_and_start_and_stop_follow_it() {
     for (content, status) in [
         (String::new(), "status Stale -".to_owned()),
         ("hello\n".to_owned(), "status Stale -".to_owned()),
-        (format!("{other_pid}\n"), format!("status Stale {other_pid}")),
+        (
+            format!("{other_pid}\n"),
+            format!("status Stale {other_pid}"),
+        ),
     ] {
         std::fs::write(&pidfile, &content).unwrap();
         assert_eq!(scene.helper(&["status"]).1, status, "{content:?}");
@@ -285,7 +284,10 @@ fn every_pidfile_state_has_one_status_and_start_and_stop_follow_it() {
         assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
         assert!(wait_gone(pid, HANG));
     }
-    assert!(is_alive(other_pid as i32), "the bystander was never signalled");
+    assert!(
+        is_alive(other_pid as i32),
+        "the bystander was never signalled"
+    );
 
     // Held by a process that is not the one it names: neither running nor stale, an error
     // for every call; the named process is never signalled, the holder neither.
@@ -302,7 +304,10 @@ fn every_pidfile_state_has_one_status_and_start_and_stop_follow_it() {
         ));
         for action in ["status", "start", "stop", "user1"] {
             let (ok, line) = scene.helper(&[action]);
-            assert!(!ok && line.starts_with(&format!("error {kind}")), "{action}: {line}");
+            assert!(
+                !ok && line.starts_with(&format!("error {kind}")),
+                "{action}: {line}"
+            );
         }
         assert!(is_alive(holder.pid) && is_alive(other_pid as i32));
     }
@@ -333,20 +338,31 @@ fn a_holder_whose_files_cannot_be_read_is_refused_never_trusted() {
     for action in ["status", "stop", "user1"] {
         let (ok, line) = outcome(as_user(TEST_USER, &[], &["--pidfile", pidfile_arg, action]));
         assert!(
-            !ok && line.starts_with(&format!("error HolderUnconfirmed: cannot confirm that process {}", victim.pid)),
+            !ok && line.starts_with(&format!(
+                "error HolderUnconfirmed: cannot confirm that process {}",
+                victim.pid
+            )),
             "{action}: {line}"
         );
     }
-    assert!(is_alive(victim.pid), "the unreadable process was never signalled");
+    assert!(
+        is_alive(victim.pid),
+        "the unreadable process was never signalled"
+    );
     // Root can read it, and sees that it does not hold the lock.
     let (ok, line) = scene.helper(&["stop"]);
-    assert!(!ok && line.starts_with("error PidfileHolderMismatch"), "{line}");
+    assert!(
+        !ok && line.starts_with("error PidfileHolderMismatch"),
+        "{line}"
+    );
     assert!(is_alive(victim.pid));
 }
 
 #[test]
 fn root_never_signals_another_users_process_it_reaches_only_by_privilege() {
-    if !common::has_sudo_setup("root_never_signals_another_users_process_it_reaches_only_by_privilege") {
+    if !common::has_sudo_setup(
+        "root_never_signals_another_users_process_it_reaches_only_by_privilege",
+    ) {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
@@ -362,11 +378,20 @@ fn root_never_signals_another_users_process_it_reaches_only_by_privilege() {
         &[],
         &["--pidfile", pidfile_arg, "hold", "self"],
     ));
-    assert_eq!(scene.helper(&["status"]).1, format!("status Running {}", holder.pid));
+    assert_eq!(
+        scene.helper(&["status"]).1,
+        format!("status Running {}", holder.pid)
+    );
     for action in ["stop", "user1"] {
         let (ok, line) = scene.helper(&[action]);
-        assert!(!ok && line.starts_with("error SignalRefused"), "{action}: {line}");
-        assert!(line.contains(&format!("uid {}", uid_of(TEST_USER))), "{line}");
+        assert!(
+            !ok && line.starts_with("error SignalRefused"),
+            "{action}: {line}"
+        );
+        assert!(
+            line.contains(&format!("uid {}", uid_of(TEST_USER))),
+            "{line}"
+        );
     }
     assert!(is_alive(holder.pid));
     // Its own user may: that signal needs no privilege (removing the pidfile from root's
@@ -377,13 +402,19 @@ fn root_never_signals_another_users_process_it_reaches_only_by_privilege() {
 
 #[test]
 fn pids_another_user_writes_in_its_daemons_pidfile_are_never_signalled() {
-    if !common::has_sudo_setup("pids_another_user_writes_in_its_daemons_pidfile_are_never_signalled") {
+    if !common::has_sudo_setup(
+        "pids_another_user_writes_in_its_daemons_pidfile_are_never_signalled",
+    ) {
         return;
     }
     let scene = scene_of_test_user("trust-planted");
     let pidfile = scene.pidfile();
     let pidfile_arg = pidfile.to_str().unwrap();
-    let (ok, line) = outcome(as_user(TEST_USER, &[], &["--pidfile", pidfile_arg, "start"]));
+    let (ok, line) = outcome(as_user(
+        TEST_USER,
+        &[],
+        &["--pidfile", pidfile_arg, "start"],
+    ));
     assert!(ok, "{line}");
     let daemon: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
     let mut root_process = bystander();
@@ -392,7 +423,15 @@ fn pids_another_user_writes_in_its_daemons_pidfile_are_never_signalled() {
     for planted in [root_process.id(), 1, std::process::id()] {
         let (ok, _) = outcome({
             let mut command = std::process::Command::new("sudo");
-            command.args(["-n", "-u", TEST_USER, "sh", "-c", "echo \"$1\" > \"$2\"", "sh"]);
+            command.args([
+                "-n",
+                "-u",
+                TEST_USER,
+                "sh",
+                "-c",
+                "echo \"$1\" > \"$2\"",
+                "sh",
+            ]);
             command.arg(planted.to_string()).arg(&pidfile);
             command
         });
@@ -465,7 +504,12 @@ fn a_pidfile_another_user_planted_in_a_shared_directory_is_refused() {
     shell_as(TEST_USER, "printf '' > \"$1\"", &[&planted]);
     let planted_arg = planted.to_str().unwrap();
     for action in ["start", "status", "stop", "user1"] {
-        let (ok, line) = outcome(helper_command(&planted, &scene.events_path(), &[], &[action]));
+        let (ok, line) = outcome(helper_command(
+            &planted,
+            &scene.events_path(),
+            &[],
+            &[action],
+        ));
         assert!(
             !ok && line.starts_with(&format!(
                 "error UnsafePidfile: pidfile {planted_arg} belongs to uid {}, another user",
@@ -474,7 +518,10 @@ fn a_pidfile_another_user_planted_in_a_shared_directory_is_refused() {
             "{action}: {line}"
         );
     }
-    assert!(common::live_processes_mentioning(planted_arg).is_empty(), "nothing started");
+    assert!(
+        common::live_processes_mentioning(planted_arg).is_empty(),
+        "nothing started"
+    );
     // Unless that user is the daemon's own: then the file is its to have.
     let (ok, line) = outcome(helper_command(
         &planted,
@@ -518,12 +565,19 @@ fn a_users_default_pidfile_lives_in_a_private_checked_directory() {
     let env = ["-u", "XDG_RUNTIME_DIR", tmpdir.as_str()];
     let default = |action: &str| outcome(as_user(TEST_USER, &env, &["--default-pidfile", action]));
     let expected = private.join("deluxe-daemon-helper.helper.pid");
-    assert_eq!(default("where").1, format!("pidfile {}", expected.display()));
+    assert_eq!(
+        default("where").1,
+        format!("pidfile {}", expected.display())
+    );
 
     // Another user made the directory first (here, as a symbolic link, then as its own
     // directory): refused, nothing started.
     let elsewhere = shared_dir(&scene, "elsewhere", 0o1777);
-    shell_as(common::NOLOGIN_USER, "ln -s \"$1\" \"$2\"", &[&elsewhere, &private]);
+    shell_as(
+        common::NOLOGIN_USER,
+        "ln -s \"$1\" \"$2\"",
+        &[&elsewhere, &private],
+    );
     let (ok, line) = default("start");
     assert!(!ok && line.contains("is not a directory"), "{line}");
     std::fs::remove_file(&private).unwrap();
@@ -567,7 +621,12 @@ fn a_runtime_dir_is_used_for_default_pidfiles_only_when_it_is_the_users_and_clos
     let tmpdir = format!("TMPDIR={}", scene.dir.display());
     let where_with = |runtime: &std::path::Path| {
         let runtime = format!("XDG_RUNTIME_DIR={}", runtime.display());
-        outcome(as_user(TEST_USER, &[&runtime, &tmpdir], &["--default-pidfile", "where"])).1
+        outcome(as_user(
+            TEST_USER,
+            &[&runtime, &tmpdir],
+            &["--default-pidfile", "where"],
+        ))
+        .1
     };
     let fallback = scene
         .dir
@@ -578,13 +637,22 @@ fn a_runtime_dir_is_used_for_default_pidfiles_only_when_it_is_the_users_and_clos
     shell_as(TEST_USER, "mkdir -m 700 \"$1\"", &[&runtime]);
     assert_eq!(
         where_with(&runtime),
-        format!("pidfile {}", runtime.join("deluxe-daemon-helper.helper.pid").display())
+        format!(
+            "pidfile {}",
+            runtime.join("deluxe-daemon-helper.helper.pid").display()
+        )
     );
     // Writable by others, or someone else's: not used.
     std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    assert_eq!(where_with(&runtime), format!("pidfile {}", fallback.display()));
+    assert_eq!(
+        where_with(&runtime),
+        format!("pidfile {}", fallback.display())
+    );
     let roots = shared_dir(&scene, "roots", 0o700);
-    assert_eq!(where_with(&roots), format!("pidfile {}", fallback.display()));
+    assert_eq!(
+        where_with(&roots),
+        format!("pidfile {}", fallback.display())
+    );
 }
 
 /// Two programs (here, two modules) each with a `Server` of their own.

@@ -2,9 +2,12 @@
 //! harness itself never forks a daemon.
 //!
 //! `deluxe-daemon-helper [OPTIONS] ACTION`, ACTION one of `start stop restart status pid user1
-//! user2 cycles N signals-then-stop N stress N SEED where hold CONTENT nondumpable`. It prints one line a test can parse (`started 123`, `stopped Graceful`,
-//! `status Running 123`, `error AlreadyRunning 123: already running ...`) and exits 0, or 1 on
-//! an error.
+//! user2 cycles N signals-then-stop N`. It prints one line a test can parse (`started 123`,
+//! `stopped Graceful`, `status Running 123`, `error AlreadyRunning 123: already running ...`)
+//! and exits 0, or 1 on an error. For the trust tests: `stress N SEED` (N random actions, one
+//! timestamped line each), `where` (prints the pidfile in effect), `hold CONTENT` (lock the
+//! pidfile, write CONTENT or `self` in it, hold it until killed), `nondumpable` (become
+//! non-dumpable, print the pid, wait until killed).
 //!
 //! Options: `--pidfile P` (required), `--workdir W`, `--log L`, `--events E` (the daemon
 //! appends a line there for each thing it does: `run`, `user1`, `user2`, `atexit`, ...),
@@ -14,7 +17,8 @@
 //! `--wait-for F` (wait until file F exists before acting, to line up racing helpers),
 //! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing),
 //! `--user U`, `--group G` (run the daemon as them; it records whether `setuid(0)` still works),
-//! `--user1-reloads` (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
+//! `--default-pidfile` (the type's default pidfile instead of `--pidfile`), `--user1-reloads`
+//! (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
 //! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
 //! without a newline before acting).
 //!
@@ -537,7 +541,9 @@ fn main() {
             println!("pidfile {}", controller.config().pidfile.display());
             true
         }
+        #[cfg(target_os = "linux")]
         ["hold", content] => hold(&controller.config().pidfile, content),
+        #[cfg(target_os = "linux")]
         ["nondumpable"] => {
             // SAFETY: prctl with PR_SET_DUMPABLE only changes this process's dumpable flag.
             let set = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
@@ -578,17 +584,28 @@ fn stress(controller: &Controller<Helper>, count: usize, seed: u64) {
         Err(DaemonError::NotRunning { .. }) => "ok not-running".to_owned(),
         Err(error) => {
             let kind = format!("{error:?}");
-            let kind = kind.split([' ', '{', '(']).next().unwrap_or_default().to_owned();
+            let kind = kind
+                .split([' ', '{', '('])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             format!("error {kind} {error}")
         }
     };
     for _ in 0..count {
         let before = monotonic_nanos();
         let (action, line) = match random() % 20 {
-            0..=5 => ("start", outcome(controller.start().map(|pid| format!("started {pid}")))),
+            0..=5 => (
+                "start",
+                outcome(controller.start().map(|pid| format!("started {pid}"))),
+            ),
             6..=9 => (
                 "stop",
-                outcome(controller.stop().map(|stopped| format!("stopped {stopped:?}"))),
+                outcome(
+                    controller
+                        .stop()
+                        .map(|stopped| format!("stopped {stopped:?}")),
+                ),
             ),
             10..=16 => (
                 "status",
@@ -598,7 +615,10 @@ fn stress(controller: &Controller<Helper>, count: usize, seed: u64) {
                     Status::Stale { .. } => "stale".to_owned(),
                 })),
             ),
-            _ => ("user1", outcome(controller.signal_user1().map(|()| "sent".to_owned()))),
+            _ => (
+                "user1",
+                outcome(controller.signal_user1().map(|()| "sent".to_owned())),
+            ),
         };
         println!("{before} {} {action} {line}", monotonic_nanos());
     }
@@ -620,7 +640,7 @@ fn monotonic_nanos() -> u128 {
 /// Locks the pidfile as a daemon would (an OFD write lock), writes `content` in it (`self`:
 /// this process's pid), prints `holding PID`, and holds it until killed: a process that is
 /// not the daemon but holds its pidfile.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn hold(pidfile: &Path, content: &str) -> bool {
     use std::os::fd::AsRawFd;
     let mut file = OpenOptions::new()
@@ -643,13 +663,14 @@ fn hold(pidfile: &Path, content: &str) -> bool {
         other => format!("{other}\n"),
     };
     file.set_len(0).expect("the pidfile truncates");
-    file.write_all(text.as_bytes()).expect("the pidfile takes the text");
+    file.write_all(text.as_bytes())
+        .expect("the pidfile takes the text");
     println!("holding {}", std::process::id());
     wait_forever()
 }
 
 /// Parks this process until it is killed.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn wait_forever() -> ! {
     std::io::stdout().flush().expect("stdout flushes");
     loop {

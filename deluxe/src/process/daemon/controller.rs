@@ -12,10 +12,6 @@ use super::pidfile;
 use super::target::{self, Delivery, Located, Target};
 use super::{Config, Daemon, DaemonError, Pid, Status, Step, StopOutcome};
 
-/// How many daemons `start` forks, at most, while the pidfile is in transition (each finding
-/// it held by a process that turns out not to be a running daemon).
-const START_ATTEMPTS: usize = 5;
-
 /// How long `stop` waits for the daemon to die after `SIGKILL`.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
@@ -232,7 +228,8 @@ impl<D: Daemon> Controller<D> {
 
     fn start_in_turn(&self) -> Result<Pid, DaemonError> {
         pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
-        for _ in 0..START_ATTEMPTS {
+        let since = std::time::Instant::now();
+        loop {
             if let Located::Running(target) = target::locate(&self.config.pidfile)? {
                 return Err(self.already_running(target.pid));
             }
@@ -241,15 +238,15 @@ impl<D: Daemon> Controller<D> {
                 // The new daemon found the lock held by an existing process. Whether that is
                 // a running daemon is for the holder check to say: a controller removing a
                 // stale pidfile, a daemon that exited but is not reaped yet, or a reused pid
-                // are not; then this start tries again.
+                // are not, and a daemon killed since has stopped being one; then this start
+                // tries again, within its start timeout.
+                Err(DaemonError::AlreadyRunning { pid, .. })
+                    if since.elapsed() >= self.config.start_timeout =>
+                {
+                    return Err(self.already_running(pid));
+                }
                 Err(DaemonError::AlreadyRunning { .. }) => continue,
                 other => return other,
-            }
-        }
-        match target::locate(&self.config.pidfile)? {
-            Located::Running(target) => Err(self.already_running(target.pid)),
-            Located::Stopped | Located::Stale { .. } => {
-                Err(pidfile::pidfile_error(&self.config.pidfile, nix::errno::Errno::EAGAIN))
             }
         }
     }

@@ -133,13 +133,20 @@ pub(crate) fn check_place(
             Err(Errno::ENOENT) => return Ok(()),
             Err(errno) => return Err(pidfile_error(path, errno)),
         };
+        #[allow(clippy::useless_conversion)] // `mode_t` is `u16` on some systems.
         let mode = u32::from(stat.st_mode);
-        return if mode & u32::from(libc::S_IFMT) != u32::from(libc::S_IFDIR) {
+        #[allow(clippy::useless_conversion)]
+        let (kind, directory) = (u32::from(libc::S_IFMT), u32::from(libc::S_IFDIR));
+        return if mode & kind != directory {
             Err(unsafe_pidfile(PidfileRisk::NotADirectory))
         } else if stat.st_uid != me {
-            Err(unsafe_pidfile(PidfileRisk::DirectoryOwner { uid: stat.st_uid }))
+            Err(unsafe_pidfile(PidfileRisk::DirectoryOwner {
+                uid: stat.st_uid,
+            }))
         } else if mode & 0o077 != 0 {
-            Err(unsafe_pidfile(PidfileRisk::DirectoryMode { mode: mode & 0o7777 }))
+            Err(unsafe_pidfile(PidfileRisk::DirectoryMode {
+                mode: mode & 0o7777,
+            }))
         } else {
             Ok(())
         };
@@ -148,16 +155,23 @@ pub(crate) fn check_place(
         // A directory that cannot be looked at: opening the pidfile will say why.
         return Ok(());
     };
-    let mode = u32::from(stat.st_mode);
-    if mode & u32::from(libc::S_IWOTH) == 0 {
+    #[allow(clippy::useless_conversion)] // `mode_t` is `u16` on some systems.
+    let (mode, others_write, sticky) = (
+        u32::from(stat.st_mode),
+        u32::from(libc::S_IWOTH),
+        u32::from(libc::S_ISVTX),
+    );
+    if mode & others_write == 0 {
         return Ok(());
     }
-    if mode & u32::from(libc::S_ISVTX) == 0 {
+    if mode & sticky == 0 {
         return Err(unsafe_pidfile(PidfileRisk::OpenDirectory));
     }
     match nix::sys::stat::lstat(path) {
         Ok(file) if file.st_uid != me && file.st_uid != 0 && Some(file.st_uid) != daemon_user => {
-            Err(unsafe_pidfile(PidfileRisk::ForeignOwner { uid: file.st_uid }))
+            Err(unsafe_pidfile(PidfileRisk::ForeignOwner {
+                uid: file.st_uid,
+            }))
         }
         _ => Ok(()),
     }

@@ -156,11 +156,12 @@ fn look(path: &Path) -> Result<Result<Located, Unsettled>, DaemonError> {
     // pid cannot have been reused meanwhile). And the path must still name the same file,
     // locked, naming the same pid.
     let alive = match &pidfd {
-        Some(pidfd) => !sys::wait_readable(pidfd.as_fd(), Duration::ZERO)
-            .map_err(|source| DaemonError::Pidfile {
+        Some(pidfd) => !sys::wait_readable(pidfd.as_fd(), Duration::ZERO).map_err(|source| {
+            DaemonError::Pidfile {
                 path: path.to_path_buf(),
                 source,
-            })?,
+            }
+        })?,
         None => sys::process_exists(pid.raw()),
     };
     if !alive {
