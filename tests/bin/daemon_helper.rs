@@ -58,9 +58,9 @@ enum Mode {
     Nested,
     /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
     SlowHook,
-    /// Runs `sleep 600` through `system()` (C's fork and exec, which keep the signal mask) on
-    /// a thread, and records `child`.
-    SystemChild,
+    /// Runs `sleep 600` with C's `fork` and `exec` (which keep the signal mask) and with std's
+    /// `Command`, and records `child`.
+    ForkExecChild,
     /// Forks a worker without `exec` (as a pre-fork server does) and records `worker PID`.
     ForkWorker,
     /// Calls `stop()` on its own pidfile from `run`, and records `self-stop OUTCOME`.
@@ -196,11 +196,23 @@ impl Daemon for Helper {
                 }
                 daemon::wait_for_stop(Duration::MAX);
             }
-            Mode::SystemChild => {
-                std::thread::spawn(|| {
-                    // SAFETY: system() with a NUL-terminated command.
-                    unsafe { libc::system(c"exec sleep 600".as_ptr()) };
-                });
+            Mode::ForkExecChild => {
+                let argv = [c"sleep".as_ptr(), c"600".as_ptr(), std::ptr::null()];
+                // SAFETY: the child only calls execv (async-signal-safe) and _exit.
+                match unsafe { libc::fork() } {
+                    0 => {
+                        // SAFETY: a NUL-terminated path and a null-terminated argv.
+                        unsafe { libc::execv(c"/bin/sleep".as_ptr(), argv.as_ptr()) };
+                        // SAFETY: _exit ends the failed child at once.
+                        unsafe { libc::_exit(127) }
+                    }
+                    pid => self.record(&format!("forked {pid}")),
+                }
+                let child = std::process::Command::new("sleep")
+                    .arg("600")
+                    .spawn()
+                    .expect("sleep starts");
+                self.record(&format!("spawned {}", child.id()));
                 self.record("child");
                 daemon::wait_for_stop(Duration::MAX);
             }
@@ -320,7 +332,7 @@ fn main() {
                     "chatty" => Mode::Chatty,
                     "nested" => Mode::Nested,
                     "slow-hook" => Mode::SlowHook,
-                    "system-child" => Mode::SystemChild,
+                    "fork-exec-child" => Mode::ForkExecChild,
                     "fork-worker" => Mode::ForkWorker,
                     "stop-self" => Mode::StopSelf,
                     #[cfg(feature = "tokio")]
