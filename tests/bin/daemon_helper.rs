@@ -208,11 +208,12 @@ impl Daemon for Helper {
                     }
                     pid => self.record(&format!("forked {pid}")),
                 }
-                let child = std::process::Command::new("sleep")
+                let mut child = std::process::Command::new("sleep")
                     .arg("600")
                     .spawn()
                     .expect("sleep starts");
                 self.record(&format!("spawned {}", child.id()));
+                std::thread::spawn(move || child.wait());
                 self.record("child");
                 daemon::wait_for_stop(Duration::MAX);
             }
