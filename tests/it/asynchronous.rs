@@ -46,7 +46,9 @@ fn the_async_controller_drives_a_daemon_from_a_multithreaded_runtime() {
     let restarted: i32 = words[7].parse().unwrap();
     assert_eq!(
         line,
-        format!("async started {first} status Running {first} restarted {restarted} stopped Graceful")
+        format!(
+            "async started {first} status Running {first} restarted {restarted} stopped Graceful"
+        )
     );
     assert_ne!(first, restarted);
     assert!(!is_alive(first) && !is_alive(restarted));

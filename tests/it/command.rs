@@ -511,14 +511,18 @@ fn dropping_call_async_kills_and_reaps_the_child() {
         let options = CallOptions::new();
         let call = sh.call_async(["-c", &script], &options);
         tokio::pin!(call);
-        let started = async {
-            while !pidfile.exists() {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        // Waited for off the runtime's thread, so that the call keeps being driven meanwhile.
+        let started = tokio::task::spawn_blocking({
+            let pidfile = pidfile.clone();
+            move || {
+                crate::common::eventually("the shell's pid in its file", || {
+                    pidfile.exists().then_some(()).ok_or("no file yet")
+                });
             }
-        };
+        });
         tokio::select! {
             result = &mut call => panic!("sleep 1000 returned: {result:?}"),
-            () = started => {}
+            started = started => started.unwrap(),
         }
         // `call` is dropped here, with the child still running.
     });

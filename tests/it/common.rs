@@ -167,7 +167,11 @@ impl Scene {
     pub fn wait_events(&self, what: impl Display, condition: impl Fn(&[String]) -> bool) {
         eventually(what, || {
             let events = self.events();
-            if condition(&events) { Ok(()) } else { Err(events) }
+            if condition(&events) {
+                Ok(())
+            } else {
+                Err(events)
+            }
         });
     }
 

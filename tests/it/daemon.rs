@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::{
     HANG, Scene, TEST_USER, has_sudo_setup, helper_as_test_user, helper_command, is_alive,
-    live_processes_mentioning, race_to_start,
-    open_fds, read_pidfile, result_line, stat, wait_gone,
+    live_processes_mentioning, open_fds, race_to_start, read_pidfile, result_line, stat, wait_gone,
 };
 
 /// An unrelated process: `sleep`, which any signal the tests could send would kill.

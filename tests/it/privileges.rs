@@ -150,8 +150,7 @@ fn only_root_may_start_a_daemon_as_another_user() {
         return;
     }
     let scene = scene_owned_by_test_user("not-root");
-    let (code, line) =
-        helper_as_test_user(&scene.pidfile(), &["--user", "nobody", "start"]);
+    let (code, line) = helper_as_test_user(&scene.pidfile(), &["--user", "nobody", "start"]);
     assert_eq!(code, Some(1));
     assert!(
         line.starts_with(
