@@ -143,12 +143,21 @@ impl Scene {
         (output.status.success(), result_line(&output.stdout))
     }
 
+    /// Starts the daemon with `options`, checks that its pidfile names it, and returns its pid.
     pub fn start(&self, options: &[&str]) -> i32 {
-        let (ok, line) = self.helper_with(options, &["start"]);
-        assert!(ok, "start failed: {line}");
-        let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+        let pid = self.start_brief(options);
         assert_eq!(read_pidfile(&self.pidfile()), Some(pid));
         pid
+    }
+
+    /// Starts a daemon that may be gone, pidfile and all, by the time `start` returns (its
+    /// `run` returns or panics at once), and returns its pid.
+    pub fn start_brief(&self, options: &[&str]) -> i32 {
+        let (ok, line) = self.helper_with(options, &["start"]);
+        assert!(ok, "start failed: {line}");
+        line.strip_prefix("started ")
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or_else(|| panic!("not a start: {line}"))
     }
 
     /// The lines of the events file (none before the daemon writes one).

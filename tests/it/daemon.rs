@@ -432,10 +432,7 @@ fn a_run_ignoring_the_stop_request_gets_atexit_after_the_grace() {
 #[test]
 fn a_run_that_returns_ends_the_daemon_cleanly() {
     let scene = Scene::new("returns");
-    // The daemon may be gone, pidfile and all, by the time the helper prints its pid.
-    let (ok, line) = scene.helper_with(&["--mode", "return"], &["start"]);
-    assert!(ok, "{line}");
-    let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+    let pid = scene.start_brief(&["--mode", "return"]);
     assert!(wait_gone(pid, HANG));
     scene.wait_event("atexit", 1);
     assert!(!scene.pidfile().exists());
@@ -447,7 +444,7 @@ fn a_run_that_returns_ends_the_daemon_cleanly() {
 fn a_panic_in_run_runs_atexit_once_and_removes_the_pidfile() {
     let scene = Scene::new("panic-run");
     let log = scene.log();
-    let pid = scene.start(&["--mode", "panic-run", "--log", log.to_str().unwrap()]);
+    let pid = scene.start_brief(&["--mode", "panic-run", "--log", log.to_str().unwrap()]);
     assert!(wait_gone(pid, HANG));
     assert!(!scene.pidfile().exists());
     assert_eq!(scene.events(), [format!("run {pid}"), "atexit".into()]);

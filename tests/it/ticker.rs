@@ -114,10 +114,13 @@ fn status_that_cannot_be_told_and_failures_are_reported() {
     assert!(stderr.starts_with("error: pidfile "), "{stderr}");
     std::fs::remove_file(scene.pidfile()).unwrap();
 
-    let missing = scene.dir.join("missing").join("scene.pid");
+    let missing = scene.dir.join("missing").join("ticker.pid");
+    // A log file this user can write: the default one, in /tmp, may be another user's.
     let output = StdCommand::new(ticker_binary())
         .arg("--pidfile")
         .arg(&missing)
+        .arg("--log")
+        .arg(scene.log())
         .arg("start")
         .output()
         .unwrap();
