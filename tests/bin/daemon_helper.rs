@@ -23,14 +23,21 @@
 //! controller on a multi-threaded runtime); mode `echo` runs a tokio TCP echo server on
 //! loopback in `run` and records its port.
 
+#[cfg(unix)]
 use std::fs::OpenOptions;
+#[cfg(unix)]
 use std::io::Write;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(unix)]
 use std::time::Duration;
 
+#[cfg(unix)]
 use deluxe::process::daemon::{self, Config, Controller, Daemon, DaemonError, Status};
 
+#[cfg(unix)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
     /// Ticks until asked to stop; hooks record themselves.
@@ -56,6 +63,7 @@ enum Mode {
     Echo,
 }
 
+#[cfg(unix)]
 struct Helper {
     events: Option<PathBuf>,
     mode: Mode,
@@ -66,6 +74,7 @@ struct Helper {
     hook_time: Duration,
 }
 
+#[cfg(unix)]
 impl Helper {
     fn record(&self, line: &str) {
         if let Some(events) = &self.events {
@@ -80,6 +89,7 @@ impl Helper {
     }
 }
 
+#[cfg(unix)]
 impl Helper {
     /// A tokio runtime built here, after the fork: one built before it would not survive it
     /// (its threads are not copied into the child).
@@ -119,6 +129,7 @@ impl Helper {
     }
 }
 
+#[cfg(unix)]
 impl Daemon for Helper {
     fn run(&self) {
         self.record(&format!("run {}", std::process::id()));
@@ -211,11 +222,14 @@ impl Daemon for Helper {
     }
 }
 
+#[cfg(unix)]
 #[path = "support.rs"]
 mod support;
 
+#[cfg(unix)]
 use support::resources;
 
+#[cfg(unix)]
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut pidfile = None;
@@ -431,11 +445,13 @@ fn main() {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
+#[cfg(unix)]
 fn millis(text: &str) -> Duration {
     Duration::from_millis(text.parse().expect("milliseconds"))
 }
 
 /// Prints the outcome in the form the tests parse; says whether it is a success.
+#[cfg(unix)]
 fn report(result: Result<String, DaemonError>) -> bool {
     let ok = result.is_ok();
     println!("{}", outcome_line(result));
@@ -467,13 +483,18 @@ fn error_token(error: &DaemonError) -> &'static str {
         DaemonError::WorkdirMissing { .. } => "WorkdirMissing",
         DaemonError::Workdir { .. } => "Workdir",
         DaemonError::Pidfile { .. } => "Pidfile",
+        DaemonError::PidfileWithoutPid { .. } => "PidfileWithoutPid",
+        DaemonError::PidfileHolderMismatch { .. } => "PidfileHolderMismatch",
         DaemonError::LogFile { .. } => "LogFile",
         DaemonError::UnknownUser { .. } => "UnknownUser",
         DaemonError::UnknownGroup { .. } => "UnknownGroup",
+        DaemonError::NotRoot => "NotRoot",
+        DaemonError::PidfileDirectoryForUser { .. } => "PidfileDirectoryForUser",
         DaemonError::Privileges { .. } => "Privileges",
+        DaemonError::PrivilegesRegainable => "PrivilegesRegainable",
         DaemonError::Fork { .. } => "Fork",
         DaemonError::Setup { .. } => "Setup",
-        DaemonError::WorkerDied { .. } => "WorkerDied",
+        DaemonError::DiedBeforeReady => "DiedBeforeReady",
         DaemonError::StartTimeout { .. } => "StartTimeout",
         DaemonError::Signal { .. } => "Signal",
         DaemonError::StopTimeout { .. } => "StopTimeout",
@@ -502,6 +523,7 @@ fn status_line(status: Status) -> String {
 
 /// Descriptors a careless parent leaves open without close-on-exec: the daemon must not keep
 /// them.
+#[cfg(unix)]
 fn leak_descriptors() -> Vec<std::fs::File> {
     let files: Vec<std::fs::File> = (0..3)
         .map(|_| std::fs::File::open(Path::new("/dev/zero")).expect("opens"))
@@ -516,6 +538,7 @@ fn leak_descriptors() -> Vec<std::fs::File> {
 
 /// Threads that allocate, lock, print and read the environment all the time, as a busy
 /// multi-threaded program (or the test harness) does while it starts a daemon.
+#[cfg(unix)]
 fn start_busy_threads() {
     static SHARED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
     for kind in 0..4 {
@@ -547,4 +570,11 @@ fn start_busy_threads() {
             }
         });
     }
+}
+
+/// The helper drives Unix processes: elsewhere it only says so.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("deluxe-daemon-helper is a test helper for Unix only");
+    std::process::exit(2);
 }

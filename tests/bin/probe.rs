@@ -5,14 +5,18 @@
 //! - `deluxe-probe passthrough` runs `echo through` with capture off, then reports how many
 //!   bytes the call returned.
 
+#[cfg(unix)]
 use deluxe::process::{CallOptions, Command};
 
+#[cfg(unix)]
 #[path = "support.rs"]
 mod support;
 
+#[cfg(unix)]
 use support::resources;
 
 /// The error's variant, as the tests match it, with what they check about it.
+#[cfg(unix)]
 fn error_token(error: &deluxe::process::CommandError) -> String {
     use deluxe::process::CommandError;
     match error {
@@ -29,6 +33,7 @@ fn error_token(error: &deluxe::process::CommandError) -> String {
     }
 }
 
+#[cfg(unix)]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -73,4 +78,11 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// The helper drives Unix processes: elsewhere it only says so.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("deluxe-probe is a test helper for Unix only");
+    std::process::exit(2);
 }

@@ -15,6 +15,9 @@
 //! - `endurance`: many cycles, calls and racing starts; `deployment`: the shipped systemd unit.
 //! - `properties`: property tests of the parsers and validators; `macro_lint`: the macros'
 //!   expansions are warning-free; `ui`: the macros' compile-fail and pass cases (trybuild).
+//!
+//! Unix only, as what they test; `tests/windows.rs` is the Windows suite.
+#![cfg(unix)]
 
 mod common;
 
