@@ -2,9 +2,10 @@
 //! harness itself never forks a daemon.
 //!
 //! `deluxe-daemon-helper [OPTIONS] ACTION`, ACTION one of `start stop restart status pid user1
-//! user2 cycles N signals-then-stop N`. It prints one line a test can parse (`started 123`, `stopped Graceful`,
-//! `status Running 123`, `error AlreadyRunning 123: already running ...`) and exits 0, or 1 on
-//! an error.
+//! user2 cycles N signals-then-stop N`. It prints one line a test can parse (`started 123`,
+//! `stopped Graceful`, `status Running 123`, `pid 123`, `error AlreadyRunning 123: already
+//! running ...`) and exits 0, or 1 on an error. The line is made of stable tokens, written out
+//! here (`stop_token`, `status_line`, `error_token`), never `Debug` output: the tests match it.
 //!
 //! Options: `--pidfile P` (required), `--workdir W`, `--log L`, `--events E` (the daemon
 //! appends a line there for each thing it does: `run`, `user1`, `user2`, `atexit`, ...),
@@ -189,10 +190,10 @@ impl Daemon for Helper {
                 match inner.start() {
                     Ok(pid) => {
                         self.record(&format!("nested started {pid}"));
-                        let stopped = inner.stop();
-                        self.record(&format!("nested stopped {stopped:?}"));
+                        let stopped = outcome_line(inner.stop().map(stop_token));
+                        self.record(&format!("nested stopped {stopped}"));
                     }
-                    Err(error) => self.record(&format!("nested failed {error}")),
+                    Err(error) => self.record(&format!("nested failed {}", error_line(&error))),
                 }
                 daemon::wait_for_stop(Duration::MAX);
             }
@@ -415,18 +416,16 @@ fn main() {
         ["stop"] => report(
             controller
                 .stop()
-                .map(|outcome| format!("stopped {outcome:?}")),
+                .map(|outcome| format!("stopped {}", stop_token(outcome))),
         ),
         ["restart"] => report(controller.restart().map(|pid| format!("restarted {pid}"))),
         ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),
         ["user2"] => report(controller.signal_user2().map(|()| "sent".into())),
-        ["status"] => report(controller.status().map(|status| match status {
-            Status::Running { pid } => format!("status Running {pid}"),
-            Status::Stopped => "status Stopped".into(),
-            Status::Stale { pid: Some(pid) } => format!("status Stale {pid}"),
-            Status::Stale { pid: None } => "status Stale -".into(),
+        ["status"] => report(controller.status().map(status_line)),
+        ["pid"] => report(controller.pid().map(|pid| match pid {
+            Some(pid) => format!("pid {pid}"),
+            None => "pid -".into(),
         })),
-        ["pid"] => report(controller.pid().map(|pid| format!("pid {pid:?}"))),
         ["foreground"] => match controller.run_foreground() {
             Err(error) => report(Err(error)),
         },
@@ -479,7 +478,9 @@ fn main() {
                 let restarted = controller.restart_async().await?;
                 let stopped = controller.stop_async().await?;
                 Ok(format!(
-                    "async started {pid} {status:?} restarted {restarted} {stopped:?}"
+                    "async started {pid} {} restarted {restarted} stopped {}",
+                    status_line(status),
+                    stop_token(stopped)
                 ))
             }))
         }
@@ -530,21 +531,71 @@ fn millis(text: &str) -> Duration {
 /// Prints the outcome in the form the tests parse; says whether it is a success.
 #[cfg(unix)]
 fn report(result: Result<String, DaemonError>) -> bool {
+    let ok = result.is_ok();
+    println!("{}", outcome_line(result));
+    ok
+}
+
+/// The line: what succeeded, or `error KIND[ PID]: MESSAGE`.
+fn outcome_line(result: Result<impl std::fmt::Display, DaemonError>) -> String {
     match result {
-        Ok(line) => {
-            println!("{line}");
-            true
-        }
-        Err(error) => {
-            let kind = format!("{error:?}");
-            let kind = kind.split([' ', '{', '(']).next().unwrap_or_default();
-            let pid = match &error {
-                DaemonError::AlreadyRunning { pid, .. } => format!(" {pid}"),
-                _ => String::new(),
-            };
-            println!("error {kind}{pid}: {error}");
-            false
-        }
+        Ok(line) => line.to_string(),
+        Err(error) => error_line(&error),
+    }
+}
+
+/// `error KIND: MESSAGE`, with the running daemon's pid after `AlreadyRunning`.
+fn error_line(error: &DaemonError) -> String {
+    let pid = match error {
+        DaemonError::AlreadyRunning { pid, .. } => format!(" {pid}"),
+        _ => String::new(),
+    };
+    format!("error {}{pid}: {error}", error_token(error))
+}
+
+/// The error's variant, as the tests match it.
+fn error_token(error: &DaemonError) -> &'static str {
+    match error {
+        DaemonError::AlreadyRunning { .. } => "AlreadyRunning",
+        DaemonError::NotRunning { .. } => "NotRunning",
+        DaemonError::WorkdirMissing { .. } => "WorkdirMissing",
+        DaemonError::Workdir { .. } => "Workdir",
+        DaemonError::Pidfile { .. } => "Pidfile",
+        DaemonError::PidfileWithoutPid { .. } => "PidfileWithoutPid",
+        DaemonError::PidfileHolderMismatch { .. } => "PidfileHolderMismatch",
+        DaemonError::LogFile { .. } => "LogFile",
+        DaemonError::UnknownUser { .. } => "UnknownUser",
+        DaemonError::UnknownGroup { .. } => "UnknownGroup",
+        DaemonError::NotRoot => "NotRoot",
+        DaemonError::PidfileDirectoryForUser { .. } => "PidfileDirectoryForUser",
+        DaemonError::Privileges { .. } => "Privileges",
+        DaemonError::PrivilegesRegainable => "PrivilegesRegainable",
+        DaemonError::Fork { .. } => "Fork",
+        DaemonError::Setup { .. } => "Setup",
+        DaemonError::DiedBeforeReady => "DiedBeforeReady",
+        DaemonError::StartTimeout { .. } => "StartTimeout",
+        DaemonError::Signal { .. } => "Signal",
+        DaemonError::StopTimeout { .. } => "StopTimeout",
+        // `DaemonError` is non-exhaustive: a variant added later shows up here until named.
+        _ => "Unnamed",
+    }
+}
+
+fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
+    match outcome {
+        daemon::StopOutcome::Graceful => "Graceful",
+        daemon::StopOutcome::Killed => "Killed",
+        daemon::StopOutcome::NotRunning => "NotRunning",
+    }
+}
+
+/// `status Running PID`, `status Stopped`, `status Stale PID` or `status Stale -`.
+fn status_line(status: Status) -> String {
+    match status {
+        Status::Running { pid } => format!("status Running {pid}"),
+        Status::Stopped => "status Stopped".into(),
+        Status::Stale { pid: Some(pid) } => format!("status Stale {pid}"),
+        Status::Stale { pid: None } => "status Stale -".into(),
     }
 }
 
