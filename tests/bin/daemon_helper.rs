@@ -242,8 +242,8 @@ impl Daemon for Helper {
                     Config::new(&self.pidfile),
                 );
                 let outcome = match own.stop() {
-                    Ok(outcome) => format!("{outcome:?}"),
-                    Err(error) => format!("error {error}"),
+                    Ok(outcome) => stop_token(outcome).to_owned(),
+                    Err(error) => format!("error {}", error_token(&error)),
                 };
                 self.record(&format!("self-stop {outcome}"));
                 let requested = daemon::wait_for_stop(Duration::from_secs(60));
@@ -576,6 +576,8 @@ fn error_token(error: &DaemonError) -> &'static str {
         DaemonError::StartTimeout { .. } => "StartTimeout",
         DaemonError::Signal { .. } => "Signal",
         DaemonError::StopTimeout { .. } => "StopTimeout",
+        DaemonError::UnsafeLogFile { .. } => "UnsafeLogFile",
+        DaemonError::RestartFromInside { .. } => "RestartFromInside",
         // `DaemonError` is non-exhaustive: a variant added later shows up here until named.
         _ => "Unnamed",
     }
@@ -586,6 +588,7 @@ fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
         daemon::StopOutcome::Graceful => "Graceful",
         daemon::StopOutcome::Killed => "Killed",
         daemon::StopOutcome::NotRunning => "NotRunning",
+        daemon::StopOutcome::Requested => "Requested",
     }
 }
 

@@ -12,6 +12,8 @@
 //!   as another user; `supervision`: readiness notification, the foreground mode,
 //!   `start-stop-daemon`; `ticker`: the `ticker` example's command line; `asynchronous`: the
 //!   tokio forms (with `--features tokio` only).
+//! - `safety`: what another user, a crash or an odd environment can do to a daemon (files
+//!   planted at the log path, forked workers, a removed pidfile, ...).
 //! - `endurance`: many cycles, calls and racing starts; `deployment`: the shipped systemd unit.
 //! - `properties`: property tests of the parsers and validators; `macro_lint`: the macros'
 //!   expansions are warning-free; `ui`: the macros' compile-fail and pass cases (trybuild).
@@ -30,6 +32,7 @@ mod endurance;
 pub mod macro_lint;
 mod privileges;
 mod properties;
+mod safety;
 mod supervision;
 mod ticker;
 mod ui;

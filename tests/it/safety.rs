@@ -1,17 +1,14 @@
 //! What another local user, a crash or an odd environment can do to a daemon, tried for real:
 //! files planted at the log path, children started with `system()`, workers forked without
 //! `exec`, `stop` called from inside the daemon, a parent that is pid 1, and a controller
-//! that printed without a newline.
-#![cfg(unix)]
-
-mod common;
+//! that printed without a newline, a removed pidfile.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 
-use common::{
-    HANG, NOLOGIN_USER, Scene, TEST_USER, has_sudo_setup, is_alive, read_pidfile, wait_gone,
+use crate::common::{
+    self, HANG, NOLOGIN_USER, Scene, TEST_USER, has_sudo_setup, is_alive, read_pidfile, wait_gone,
 };
 
 /// Runs `command` as the test user and checks it worked.
@@ -167,9 +164,11 @@ fn a_program_the_daemon_starts_has_a_clean_signal_mask_and_dies_of_sigterm() {
             .unwrap();
         // Once it runs `sleep` (the fork has exec'd), its mask and handlers are the clean ones.
         common::eventually("the child running sleep", || {
-            std::fs::read_to_string(format!("/proc/{child}/comm"))
-                .is_ok_and(|comm| comm == "sleep\n")
-                .then_some(())
+            let comm = std::fs::read_to_string(format!("/proc/{child}/comm"));
+            match comm {
+                Ok(comm) if comm == "sleep\n" => Ok(()),
+                other => Err(other.map_err(|error| error.to_string())),
+            }
         });
         // A forked child gets an empty mask; one started through posix_spawn (std's Command)
         // keeps SIGUSR1 and SIGUSR2 (bits 9 and 11) blocked, never SIGHUP, SIGINT or SIGTERM.
@@ -197,10 +196,11 @@ fn a_worker_forked_without_exec_does_not_keep_a_killed_daemon_alive() {
     let scene = Scene::new("fork-worker");
     let pid = scene.start(&["--mode", "fork-worker"]);
     let worker: i32 = common::eventually("the worker's pid", || {
-        scene
-            .events()
+        let events = scene.events();
+        events
             .iter()
             .find_map(|event| event.strip_prefix("worker ")?.parse().ok())
+            .ok_or(events)
     });
     assert!(is_alive(worker));
     // The OOM killer takes the daemon; its worker lives on.
@@ -295,8 +295,13 @@ fn a_removed_or_renamed_pidfile_is_restored_at_once() {
         }
         // A tmp cleaner removed it: the daemon puts a new one, locked, in its place.
         let restored = common::eventually("the pidfile back in place", || {
-            let meta = std::fs::metadata(scene.pidfile()).ok()?;
-            (meta.ino() != before && read_pidfile(&scene.pidfile()) == Some(pid)).then_some(meta)
+            let meta = std::fs::metadata(scene.pidfile()).map_err(|error| error.to_string())?;
+            let holds = read_pidfile(&scene.pidfile());
+            if meta.ino() != before && holds == Some(pid) {
+                Ok(meta)
+            } else {
+                Err(format!("inode {}, pid {holds:?}", meta.ino()))
+            }
         });
         assert_eq!(restored.mode() & 0o777, 0o644);
         assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
