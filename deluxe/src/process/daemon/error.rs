@@ -102,7 +102,9 @@ pub enum DaemonError {
         reason: Refusal,
     },
     /// The pidfile's place could let another user forge it: refused before anything is
-    /// read from it or started.
+    /// read from it or started (a pidfile another user made in a world-writable directory:
+    /// by `start`; a private directory of default pidfiles that is not private: by every
+    /// call).
     UnsafePidfile {
         /// The pidfile.
         path: PathBuf,
@@ -264,9 +266,6 @@ pub enum PidfileRisk {
         /// Its owner.
         uid: u32,
     },
-    /// The pidfile's directory is world-writable without the sticky bit: anyone may replace
-    /// the pidfile.
-    OpenDirectory,
     /// The private directory of default pidfiles (`deluxe-UID` in the temporary directory)
     /// belongs to another user.
     DirectoryOwner {
@@ -504,11 +503,6 @@ impl fmt::Display for DaemonError {
                         "pidfile {path} belongs to uid {uid}, another user, in world-writable \
                          {directory}: it may be forged; remove it if no daemon of yours uses it, \
                          or choose a pidfile in a directory only you can write"
-                    ),
-                    PidfileRisk::OpenDirectory => write!(
-                        f,
-                        "pidfile {path} is in {directory}, which anyone can write and which lacks \
-                         the sticky bit: choose a pidfile in another directory"
                     ),
                     PidfileRisk::DirectoryOwner { uid } => write!(
                         f,

@@ -55,7 +55,7 @@
 //!   recycled pid is never hit; what it cannot check it refuses, with a typed error. It never
 //!   signals itself, pid 1, or another user's process it could reach only as root. The
 //!   [`Status`] table lists every state a pidfile can be in.
-//! - A pidfile in a world-writable directory must not be another user's
+//! - `start` refuses a pidfile that another user made in a world-writable directory
 //!   ([`DaemonError::UnsafePidfile`]); default pidfiles of a user live in `XDG_RUNTIME_DIR`
 //!   (checked) or in a private directory ([`Config::named`]).
 //! - Signals are blocked in the daemon and received by a dedicated thread; hooks run on
@@ -370,7 +370,7 @@ impl Config {
     /// instance of the same type needs its own.
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{Config, Controller};
+    /// use deluxe::process::daemon::{Controller, Daemon};
     /// # #[deluxe::daemon] #[derive(Default)] struct Shard;
     /// # #[deluxe::daemon] impl Shard { fn run(&self) {} }
     /// for shard in 0..4 {
