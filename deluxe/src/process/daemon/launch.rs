@@ -239,7 +239,7 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
     }) {
         Ok(set_up) => set_up,
         Err(failure) => {
-            report_failure(failure).send(write.as_fd());
+            report_failure(&failure).send(write.as_fd());
             // SAFETY: _exit ends the process at once.
             unsafe { libc::_exit(1) }
         }
@@ -247,7 +247,7 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
     serve::serve(
         daemon,
         set_up.pidfile,
-        set_up.signals,
+        &set_up.signals,
         &plan.serving,
         |started| {
             match started {
@@ -266,8 +266,8 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
 }
 
 /// The record that tells the controller why the steps stopped.
-fn report_failure(failure: Failure) -> Report {
-    match failure {
+fn report_failure(failure: &Failure) -> Report {
+    match *failure {
         Failure::AlreadyRunning { pid } => Report::AlreadyRunning { pid },
         Failure::Step { step, errno } => Report::Failed {
             step,
@@ -292,7 +292,7 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
     serve::serve(
         daemon,
         set_up.pidfile,
-        set_up.signals,
+        &set_up.signals,
         &plan.serving,
         |started| {
             if let Err(error) = started {
@@ -309,7 +309,7 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
 /// and turns them into the outcome of `start`.
 fn collect(read: OwnedFd, plan: &Plan) -> Result<Pid, DaemonError> {
     let (bytes, timed_out) =
-        read_reports(read, plan.start_timeout).map_err(|source| DaemonError::Fork { source })?;
+        read_reports(&read, plan.start_timeout).map_err(|source| DaemonError::Fork { source })?;
     let reports = readiness::decode_all(&bytes);
     let spawned = reports.iter().find_map(|report| match report {
         Report::Spawned { pid } => Some(Pid(*pid)),
@@ -350,7 +350,7 @@ fn collect(read: OwnedFd, plan: &Plan) -> Result<Pid, DaemonError> {
     result
 }
 
-fn read_reports(read: OwnedFd, timeout: Duration) -> io::Result<(Vec<u8>, bool)> {
+fn read_reports(read: &OwnedFd, timeout: Duration) -> io::Result<(Vec<u8>, bool)> {
     let deadline = Instant::now() + timeout;
     let mut bytes = Vec::with_capacity(4 * readiness::RECORD_LEN);
     loop {
