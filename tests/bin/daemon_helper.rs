@@ -15,12 +15,20 @@
 //! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing),
 //! `--user U`, `--group G` (run the daemon as them; it records whether `setuid(0)` still works),
 //! `--user1-reloads` (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
-//! long `on_user1` takes in mode `slow-hook`).
+//! long `on_user1` takes in mode `slow-hook`), `--no-init` (as pid 1, be pid 1 without the
+//! container init), `--count N` (how many helpers modes `orphans` and `exit-codes` run).
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
 //! controller on a multi-threaded runtime); mode `echo` runs a tokio TCP echo server on
 //! loopback in `run` and records its port.
+//!
+//! For containers (run as pid 1 of a PID namespace): mode `orphans` runs `--count` helpers that
+//! each leave an orphan behind (`sh -c 'sleep 0.1 &'`), waits until the orphans have ended,
+//! and records `zombies N` (the zombies left in the namespace, read from `/proc/*/stat`); mode
+//! `exit-codes` runs `--count` rounds of `Command::call` and `std::process::Command::status`
+//! whose helpers leave orphans, checking every exit code, and records `exit-codes ok N` or the
+//! first wrong one.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -53,6 +61,10 @@ enum Mode {
     /// Serves TCP echo on loopback from a tokio runtime built in `run`.
     #[cfg(feature = "tokio")]
     Echo,
+    /// Starts helpers that leave orphans, then counts the zombies left (see the module doc).
+    Orphans,
+    /// Checks the exit codes of helpers that leave orphans (see the module doc).
+    ExitCodes,
 }
 
 struct Helper {
@@ -63,6 +75,8 @@ struct Helper {
     dropped: bool,
     /// How long `on_user1` takes in mode `SlowHook`.
     hook_time: Duration,
+    /// How many helpers modes `Orphans` and `ExitCodes` run.
+    count: usize,
 }
 
 impl Helper {
@@ -148,6 +162,21 @@ impl Daemon for Helper {
             },
             #[cfg(feature = "tokio")]
             Mode::Echo => self.serve_echo(),
+            Mode::Orphans => {
+                for _ in 0..self.count {
+                    let status = std::process::Command::new("sh")
+                        .args(["-c", "sleep 0.1 &"])
+                        .status()
+                        .expect("sh runs");
+                    assert!(status.success(), "sh: {status}");
+                }
+                self.record(&format!("zombies {}", containers::zombies_once_settled()));
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::ExitCodes => {
+                self.record(&containers::check_exit_codes(self.count));
+                daemon::wait_for_stop(Duration::MAX);
+            }
             Mode::Nested => {
                 let inner = Controller::with_config(
                     Helper {
@@ -156,6 +185,7 @@ impl Daemon for Helper {
                         hooks_run: AtomicU64::new(0),
                         dropped: false,
                         hook_time: Duration::ZERO,
+                        count: 0,
                     },
                     Config::new(
                         self.events
@@ -213,6 +243,9 @@ impl Daemon for Helper {
 #[path = "support.rs"]
 mod support;
 
+#[path = "containers.rs"]
+mod containers;
+
 use support::resources;
 
 fn main() {
@@ -232,6 +265,8 @@ fn main() {
     let mut group = None;
     let mut user1_reloads = false;
     let mut hook_time = Duration::ZERO;
+    let mut count = 0;
+    let mut no_init = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -251,6 +286,8 @@ fn main() {
                     "chatty" => Mode::Chatty,
                     "nested" => Mode::Nested,
                     "slow-hook" => Mode::SlowHook,
+                    "orphans" => Mode::Orphans,
+                    "exit-codes" => Mode::ExitCodes,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),
@@ -267,6 +304,8 @@ fn main() {
             "--user" => user = Some(value()),
             "--group" => group = Some(value()),
             "--user1-reloads" => user1_reloads = true,
+            "--no-init" => no_init = true,
+            "--count" => count = value().parse().expect("a count"),
             _ => action.push(arg),
         }
     }
@@ -290,7 +329,7 @@ fn main() {
         config = config.umask(umask);
     }
     let dropped = user.is_some();
-    config = config.user1_reloads(user1_reloads);
+    config = config.user1_reloads(user1_reloads).container_init(!no_init);
     let mut controller = Controller::with_config(
         Helper {
             events,
@@ -298,6 +337,7 @@ fn main() {
             hooks_run: AtomicU64::new(0),
             dropped,
             hook_time,
+            count,
         },
         config,
     );

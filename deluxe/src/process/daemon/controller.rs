@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::init;
 use super::launch::{self, Plan};
 use super::pidfile::{self, Probe};
 use super::target::{self, Delivery, Located, Target};
@@ -176,6 +177,22 @@ impl<D: Daemon> Controller<D> {
         self
     }
 
+    /// Overrides [`Config::container_init`](super::Config#structfield.container_init): whether
+    /// the daemon, run in the foreground as pid 1, leaves pid 1 to a minimal init.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// // The container has its own init (`docker run --init`), or the daemon starts nothing.
+    /// let Err(error) = Worker::controller().container_init(false).run_foreground();
+    /// # let _ = error;
+    /// ```
+    #[must_use]
+    pub fn container_init(mut self, init: bool) -> Self {
+        self.config.container_init = init;
+        self
+    }
+
     /// The settings in effect.
     ///
     /// ```
@@ -258,6 +275,13 @@ impl<D: Daemon> Controller<D> {
     /// Call it before starting other threads: threads that exist already do not block the
     /// daemon's signals, so a `SIGTERM` could end the process without `atexit`.
     ///
+    /// As pid 1 (a container's main process) the process first becomes a minimal init, as
+    /// `tini` is: it forks the daemon, reaps every orphan in the container, forwards `SIGTERM`,
+    /// `SIGINT`, `SIGHUP`, `SIGUSR1`, `SIGUSR2` and `SIGQUIT` to the daemon, and exits with the
+    /// daemon's exit status (`128 + N` when a signal `N` killed it). Everything else, this
+    /// call's errors included, happens in the daemon, pid 2, whose children are its own.
+    /// [`container_init(false)`](Controller::container_init) opts out.
+    ///
     /// # Errors
     ///
     /// Returns only when a step fails: [`DaemonError::AlreadyRunning`] and the errors of
@@ -271,15 +295,7 @@ impl<D: Daemon> Controller<D> {
     /// std::process::exit(1);
     /// ```
     pub fn run_foreground(&self) -> Result<Infallible, DaemonError> {
-        let other_threads = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find_map(|line| line.strip_prefix("Threads:"))
-                    .and_then(|count| count.trim().parse::<usize>().ok())
-            })
-            .map_or(0, |count| count.saturating_sub(1));
+        let other_threads = init::other_threads();
         if other_threads > 0 {
             log::warn!(
                 "run_foreground() with {other_threads} other thread(s) running: they do not block \
