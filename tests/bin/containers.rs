@@ -55,14 +55,14 @@ pub fn zombies_once_settled() -> usize {
 
 /// Runs `rounds` rounds of `Command::call` and `std::process::Command::status`, each helper
 /// leaving an orphan behind for pid 1 to reap, and checks every exit code (0 to 4, and every
-/// hundredth helper killed by `SIGTERM`). Returns `exit-codes ok N` or the first wrong one.
+/// hundredth helper killed by `SIGKILL`). Returns `exit-codes ok N` or the first wrong one.
 pub fn check_exit_codes(rounds: usize) -> String {
     let sh = Command::new("sh").expect("sh is on PATH");
     for round in 0..rounds {
         let (script, expected) = if round % 100 == 99 {
             (
-                "sleep 0.01 </dev/null >/dev/null 2>&1 & kill -TERM $$".to_owned(),
-                Err(15),
+                "sleep 0.01 </dev/null >/dev/null 2>&1 & kill -KILL $$".to_owned(),
+                Err(libc::SIGKILL),
             )
         } else {
             let code = (round % 5) as i32;

@@ -11,7 +11,7 @@
 //! `--mode M` (how the daemon behaves, see `Mode`), `--stop-timeout MS`, `--grace MS`,
 //! `--umask OCTAL`, `--leak-fds` (open descriptors without close-on-exec before starting),
 //! `--busy-threads` (keep threads allocating, locking and printing while starting),
-//! `--wait-for F` (wait until file F exists before acting, to line up racing helpers),
+//! `--idle-thread` (start one thread that only sleeps before acting), `--wait-for F` (wait until file F exists before acting, to line up racing helpers),
 //! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing),
 //! `--user U`, `--group G` (run the daemon as them; it records whether `setuid(0)` still works),
 //! `--user1-reloads` (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
@@ -135,6 +135,9 @@ impl Helper {
 impl Daemon for Helper {
     fn run(&self) {
         self.record(&format!("run {}", std::process::id()));
+        if let Some(pid) = std::env::var_os("LISTEN_PID") {
+            self.record(&format!("listen-pid {}", pid.to_string_lossy()));
+        }
         if self.dropped {
             // SAFETY: setuid only changes credentials; after a real drop it must fail.
             let regained = unsafe { libc::setuid(0) } == 0;
@@ -260,6 +263,7 @@ fn main() {
     let mut umask = None;
     let mut leak_fds = false;
     let mut busy = false;
+    let mut idle_thread = false;
     let mut wait_for = None;
     let mut user = None;
     let mut group = None;
@@ -299,6 +303,7 @@ fn main() {
             "--umask" => umask = Some(u32::from_str_radix(&value(), 8).expect("octal umask")),
             "--leak-fds" => leak_fds = true,
             "--busy-threads" => busy = true,
+            "--idle-thread" => idle_thread = true,
             "--wait-for" => wait_for = Some(PathBuf::from(value())),
             "--portable" => deluxe::__private::use_portable_signalling(),
             "--user" => user = Some(value()),
@@ -351,6 +356,13 @@ fn main() {
     let _leaked = leak_fds.then(leak_descriptors);
     if busy {
         start_busy_threads();
+    }
+    if idle_thread {
+        std::thread::spawn(|| {
+            loop {
+                std::thread::park();
+            }
+        });
     }
     if let Some(path) = wait_for {
         while !path.exists() {
