@@ -3,6 +3,8 @@
 //! deluxe's init (the default at pid 1), under `tini` (`tini -- program --foreground start`),
 //! and with the daemon itself as pid 1 (`--no-init`), where that shows what the init is for.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::ffi::OsString;

@@ -2,6 +2,8 @@
 //! controller and the daemon; these tests watch it through its pidfile, `/proc`, signals and
 //! `start-stop-daemon`, as a user would. The test harness itself never forks a daemon.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::os::fd::AsRawFd;

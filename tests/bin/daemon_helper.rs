@@ -30,14 +30,21 @@
 //! whose helpers leave orphans, checking every exit code, and records `exit-codes ok N` or the
 //! first wrong one.
 
+#[cfg(unix)]
 use std::fs::OpenOptions;
+#[cfg(unix)]
 use std::io::Write;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(unix)]
 use std::time::Duration;
 
+#[cfg(unix)]
 use deluxe::process::daemon::{self, Config, Controller, Daemon, DaemonError, Status};
 
+#[cfg(unix)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
     /// Ticks until asked to stop; hooks record themselves.
@@ -67,6 +74,7 @@ enum Mode {
     ExitCodes,
 }
 
+#[cfg(unix)]
 struct Helper {
     events: Option<PathBuf>,
     mode: Mode,
@@ -79,6 +87,7 @@ struct Helper {
     count: usize,
 }
 
+#[cfg(unix)]
 impl Helper {
     fn record(&self, line: &str) {
         if let Some(events) = &self.events {
@@ -93,6 +102,7 @@ impl Helper {
     }
 }
 
+#[cfg(unix)]
 impl Helper {
     /// A tokio runtime built here, after the fork: one built before it would not survive it
     /// (its threads are not copied into the child).
@@ -132,6 +142,7 @@ impl Helper {
     }
 }
 
+#[cfg(unix)]
 impl Daemon for Helper {
     fn run(&self) {
         self.record(&format!("run {}", std::process::id()));
@@ -243,14 +254,18 @@ impl Daemon for Helper {
     }
 }
 
+#[cfg(unix)]
 #[path = "support.rs"]
 mod support;
 
+#[cfg(unix)]
 #[path = "containers.rs"]
 mod containers;
 
+#[cfg(unix)]
 use support::resources;
 
+#[cfg(unix)]
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut pidfile = None;
@@ -482,11 +497,13 @@ fn main() {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
+#[cfg(unix)]
 fn millis(text: &str) -> Duration {
     Duration::from_millis(text.parse().expect("milliseconds"))
 }
 
 /// Prints the outcome in the form the tests parse; says whether it is a success.
+#[cfg(unix)]
 fn report(result: Result<String, DaemonError>) -> bool {
     match result {
         Ok(line) => {
@@ -508,6 +525,7 @@ fn report(result: Result<String, DaemonError>) -> bool {
 
 /// Descriptors a careless parent leaves open without close-on-exec: the daemon must not keep
 /// them.
+#[cfg(unix)]
 fn leak_descriptors() -> Vec<std::fs::File> {
     let files: Vec<std::fs::File> = (0..3)
         .map(|_| std::fs::File::open(Path::new("/dev/zero")).expect("opens"))
@@ -522,6 +540,7 @@ fn leak_descriptors() -> Vec<std::fs::File> {
 
 /// Threads that allocate, lock, print and read the environment all the time, as a busy
 /// multi-threaded program (or the test harness) does while it starts a daemon.
+#[cfg(unix)]
 fn start_busy_threads() {
     static SHARED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
     for kind in 0..4 {
@@ -553,4 +572,11 @@ fn start_busy_threads() {
             }
         });
     }
+}
+
+/// The helper drives Unix processes: elsewhere it only says so.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("deluxe-daemon-helper is a test helper for Unix only");
+    std::process::exit(2);
 }
