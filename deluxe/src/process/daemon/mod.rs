@@ -56,6 +56,10 @@
 //!   another ordinary thread, never inside a signal handler: any code is allowed in them.
 //! - `stop` waits for the exit on the pidfd (or the pidfile lock): it returns as soon as the
 //!   daemon is gone, without sleep-polling.
+//! - Run in the foreground as pid 1 (a container's main process), the process stays pid 1 as
+//!   a minimal init, as `tini` is: the daemon runs in its child, pid 1 reaps every orphan,
+//!   forwards the signals to the daemon and exits with its status
+//!   ([`Controller::run_foreground`], [`Config::container_init`](Config#structfield.container_init)).
 
 // How the code is laid out: one module per phase a daemon goes through, data flowing one way.
 //
