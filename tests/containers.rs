@@ -9,8 +9,9 @@ mod common;
 
 use std::ffi::OsString;
 use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as StdCommand, Stdio};
+use std::process::{Child, Command as StdCommand, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{HANG, TEST_USER, has_sudo_setup, is_alive, ticker_binary};
@@ -157,9 +158,9 @@ impl Container {
         std::fs::read_to_string(self.path("stderr")).unwrap_or_default()
     }
 
-    /// Runs `program args` inside the namespace, as `docker exec` does; returns its exit code
-    /// and stdout.
-    fn exec(&self, program: &Path, args: &[OsString]) -> (i32, String) {
+    /// Runs `program args` inside the namespace, as `docker exec` does; returns how it ended
+    /// and its stdout.
+    fn exec(&self, program: &Path, args: &[OsString]) -> (ExitStatus, String) {
         let output = StdCommand::new("nsenter")
             .arg("--target")
             .arg(self.init.to_string())
@@ -170,7 +171,7 @@ impl Container {
             .output()
             .unwrap();
         (
-            output.status.code().unwrap(),
+            output.status,
             String::from_utf8_lossy(&output.stdout).trim().to_owned(),
         )
     }
@@ -369,17 +370,16 @@ fn the_init_is_pid_1_holding_only_stdio_and_the_daemon_is_pid_2() {
         std::fs::read_link(format!("/proc/{}/exe", container.init)).unwrap(),
         std::fs::read_link(format!("/proc/{daemon}/exe")).unwrap()
     );
-    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", container.init))
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
-    fds.sort();
-    assert_eq!(
-        fds,
-        ["0", "1", "2"],
-        "the init holds nothing of the daemon's"
-    );
+    // The init closes every other descriptor right after forking the daemon.
+    wait_for("the init holding only stdio", || {
+        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", container.init))
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        fds.sort();
+        (fds == ["0", "1", "2"]).then_some(())
+    });
     // The init has one thread, waiting for signals (to forward, and SIGCHLD).
     let status = std::fs::read_to_string(format!("/proc/{}/status", container.init)).unwrap();
     assert!(status.contains("Threads:\t1\n"), "{status}");
@@ -392,10 +392,21 @@ fn the_init_is_pid_1_holding_only_stdio_and_the_daemon_is_pid_2() {
             &["--pidfile".into(), pidfile.clone().into(), action.into()],
         )
     };
-    assert_eq!(exec("status"), (0, "running (pid 2)".to_owned()));
-    assert_eq!(exec("user1"), (0, "sent SIGUSR1 (on_user1)".to_owned()));
+    let (status, line) = exec("status");
+    assert_eq!((status.code(), line.as_str()), (Some(0), "running (pid 2)"));
+    let (status, line) = exec("user1");
+    assert_eq!(
+        (status.code(), line.as_str()),
+        (Some(0), "sent SIGUSR1 (on_user1)")
+    );
     wait_line(&container.path("ticker.log"), |line| line == "user1");
-    assert_eq!(exec("stop"), (0, "stopped".to_owned()));
+    // `stop` returns once the daemon has exited, unless the kernel ends it first: when pid 1
+    // exits, every process left in the namespace is killed, the exec'd one too.
+    let (status, line) = exec("stop");
+    assert!(
+        (status.code() == Some(0) && line == "stopped") || status.signal() == Some(libc::SIGKILL),
+        "{status}: {line}"
+    );
     let log = container.path("ticker.log");
     assert_eq!(
         container.exit_code(),
@@ -601,16 +612,9 @@ fn readiness_pidfile_and_privilege_drop_at_pid1_are_as_in_the_foreground() {
     assert_eq!(next(), ["READY=1", "MAINPID=2"]);
     let events = container.path("events");
     wait_line(&events, |line| line == "run 2");
-    let events_now = lines(&events);
-    assert!(
-        events_now.contains(&"setuid0 EPERM".to_owned()),
-        "{events_now:?}"
-    );
     // Sockets handed to pid 1 (`LISTEN_PID=1`) are the daemon's.
-    assert!(
-        events_now.contains(&"listen-pid 2".to_owned()),
-        "{events_now:?}"
-    );
+    wait_line(&events, |line| line == "listen-pid 2");
+    wait_line(&events, |line| line == "setuid0 EPERM");
     let pidfile = container.path("daemon.pid");
     assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), "2\n");
     let daemon = container.daemon();
@@ -651,9 +655,13 @@ fn a_pid1_with_other_threads_runs_the_daemon_itself_as_pid1() {
         return;
     }
     // Forking a process with other threads could leave the daemon on a lock it can never
-    // take: the daemon runs as pid 1 instead (and says so in a warning). Signals sent to it
-    // may then be lost, as run_foreground's documentation says: the test ends it with SIGKILL.
+    // take: the daemon runs as pid 1 instead (and says so in a warning). Its signal handler
+    // still takes the signals, whichever thread they land on.
     let container = helper("threads", Pid1::Deluxe, "normal", &["--idle-thread"]);
-    wait_line(&container.path("events"), |line| line == "run 1");
+    let events = container.path("events");
+    wait_line(&events, |line| line == "run 1");
     assert!(children(container.init).is_empty());
+    container.signal_pid1(libc::SIGTERM);
+    assert_eq!(container.exit_code(), 0);
+    assert_eq!(count(&lines(&events), "atexit"), 1);
 }

@@ -78,17 +78,21 @@ fn a_started_daemon_is_detached_and_set_up_as_asked() {
         workdir
     );
 
-    // Only stdio and the pidfile, although the controller left 3 descriptors inheritable.
+    // Only stdio, the pidfile and the two ends of the pipe the signal handler wakes the signal
+    // thread through, although the controller left 3 descriptors inheritable.
     let fds = open_fds(pid);
     assert_eq!(
-        fds,
-        vec![
+        fds[..4],
+        [
             (0, PathBuf::from("/dev/null")),
             (1, log.clone()),
             (2, log.clone()),
             (3, scene.pidfile()),
         ]
     );
+    assert_eq!(fds.len(), 6, "{fds:?}");
+    assert_eq!(fds[4].1, fds[5].1, "{fds:?}");
+    assert!(fds[4].1.to_string_lossy().starts_with("pipe:["), "{fds:?}");
 
     // The umask applies to what the daemon creates; the pidfile is 0644 whatever the umask.
     let probe = scene.events_path().with_extension("umask-probe");

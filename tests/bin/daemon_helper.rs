@@ -15,8 +15,9 @@
 //! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing),
 //! `--user U`, `--group G` (run the daemon as them; it records whether `setuid(0)` still works),
 //! `--user1-reloads` (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
-//! long `on_user1` takes in mode `slow-hook`), `--no-init` (as pid 1, be pid 1 without the
-//! container init), `--count N` (how many helpers modes `orphans` and `exit-codes` run).
+//! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
+//! without a newline before acting), `--no-init` (as pid 1, be pid 1 without the container
+//! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run).
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
@@ -65,6 +66,13 @@ enum Mode {
     Nested,
     /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
     SlowHook,
+    /// Runs `sleep 600` through `system()` (C's fork and exec, which keep the signal mask) on
+    /// a thread, and records `child`.
+    SystemChild,
+    /// Forks a worker without `exec` (as a pre-fork server does) and records `worker PID`.
+    ForkWorker,
+    /// Calls `stop()` on its own pidfile from `run`, and records `self-stop OUTCOME`.
+    StopSelf,
     /// Serves TCP echo on loopback from a tokio runtime built in `run`.
     #[cfg(feature = "tokio")]
     Echo,
@@ -85,6 +93,8 @@ struct Helper {
     hook_time: Duration,
     /// How many helpers modes `Orphans` and `ExitCodes` run.
     count: usize,
+    /// The daemon's own pidfile, for mode `StopSelf`.
+    pidfile: PathBuf,
 }
 
 #[cfg(unix)]
@@ -200,6 +210,7 @@ impl Daemon for Helper {
                         dropped: false,
                         hook_time: Duration::ZERO,
                         count: 0,
+                        pidfile: PathBuf::new(),
                     },
                     Config::new(
                         self.events
@@ -217,6 +228,50 @@ impl Daemon for Helper {
                     Err(error) => self.record(&format!("nested failed {error}")),
                 }
                 daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::SystemChild => {
+                std::thread::spawn(|| {
+                    // SAFETY: system() with a NUL-terminated command.
+                    unsafe { libc::system(c"exec sleep 600".as_ptr()) };
+                });
+                self.record("child");
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::ForkWorker => {
+                // SAFETY: the child only sleeps (pause) until it is killed.
+                match unsafe { libc::fork() } {
+                    0 => loop {
+                        // SAFETY: pause only waits for a signal.
+                        unsafe { libc::pause() };
+                    },
+                    worker => self.record(&format!("worker {worker}")),
+                }
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::StopSelf => {
+                let own = Controller::with_config(
+                    Helper {
+                        events: None,
+                        mode: Mode::Normal,
+                        hooks_run: AtomicU64::new(0),
+                        dropped: false,
+                        hook_time: Duration::ZERO,
+                        pidfile: PathBuf::new(),
+                        count: 0,
+                    },
+                    Config::new(&self.pidfile),
+                );
+                let outcome = match own.stop() {
+                    Ok(outcome) => format!("{outcome:?}"),
+                    Err(error) => format!("error {error}"),
+                };
+                self.record(&format!("self-stop {outcome}"));
+                let requested = daemon::wait_for_stop(Duration::from_secs(60));
+                self.record(if requested {
+                    "stop-seen"
+                } else {
+                    "stop-missed"
+                });
             }
             Mode::Normal | Mode::PanicHook | Mode::Chatty | Mode::SlowHook => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
@@ -286,6 +341,7 @@ fn main() {
     let mut hook_time = Duration::ZERO;
     let mut count = 0;
     let mut no_init = false;
+    let mut print_before_start = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -307,6 +363,9 @@ fn main() {
                     "slow-hook" => Mode::SlowHook,
                     "orphans" => Mode::Orphans,
                     "exit-codes" => Mode::ExitCodes,
+                    "system-child" => Mode::SystemChild,
+                    "fork-worker" => Mode::ForkWorker,
+                    "stop-self" => Mode::StopSelf,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),
@@ -315,6 +374,7 @@ fn main() {
             "--stop-timeout" => stop_timeout = Some(millis(&value())),
             "--grace" => grace = Some(millis(&value())),
             "--hook-ms" => hook_time = millis(&value()),
+            "--print-before-start" => print_before_start = true,
             "--umask" => umask = Some(u32::from_str_radix(&value(), 8).expect("octal umask")),
             "--leak-fds" => leak_fds = true,
             "--busy-threads" => busy = true,
@@ -329,7 +389,8 @@ fn main() {
             _ => action.push(arg),
         }
     }
-    let mut config = Config::new(pidfile.expect("--pidfile is required"));
+    let pidfile = pidfile.expect("--pidfile is required");
+    let mut config = Config::new(&pidfile);
     if let Some(workdir) = config_workdir {
         config = config.workdir(workdir);
     }
@@ -358,6 +419,7 @@ fn main() {
             dropped,
             hook_time,
             count,
+            pidfile,
         },
         config,
     );
@@ -383,6 +445,10 @@ fn main() {
         while !path.exists() {
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+    if print_before_start {
+        // A controller that says what it is doing without a newline, as CLIs do.
+        print!("Starting... ");
     }
     let action: Vec<&str> = action.iter().map(String::as_str).collect();
     let ok = match action.as_slice() {
