@@ -98,6 +98,7 @@ impl Plan {
                 }
             })?),
         };
+        let pidfile_directory = pidfile.path().parent().map(Path::to_path_buf);
         #[cfg(any(target_os = "linux", target_os = "android"))]
         let last_signal = libc::SIGRTMAX();
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -114,6 +115,7 @@ impl Plan {
             },
             serving: Serving {
                 grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
+                pidfile_directory: pidfile_directory.and_then(|dir| CPath::new(dir).ok()),
                 user1_reloads: config.user1_reloads,
             },
             start_timeout: config.start_timeout,

@@ -5,8 +5,6 @@
 
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::ffi::OsString;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::ExitStatusExt;
@@ -14,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{HANG, TEST_USER, has_sudo_setup, is_alive, ticker_binary};
+use crate::common::{
+    HANG, TEST_USER, eventually, has_sudo_setup, is_alive, scratch_dir, ticker_binary,
+};
 
 /// What is pid 1 of the namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,25 +190,12 @@ impl Drop for Container {
 
 /// A new, empty directory for a test's files.
 fn fresh_dir(name: &str, pid1: Pid1) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "deluxe-container-{name}-{pid1:?}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    scratch_dir(&format!("container-{name}-{pid1:?}"))
 }
 
-/// Polls `find` until it finds something (a hang guard bounds it).
+/// Waits until `find` finds something (bounded by [`HANG`]).
 fn wait_for<T>(what: &str, mut find: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(found) = find() {
-            return found;
-        }
-        assert!(start.elapsed() < HANG, "no {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    eventually(what, || find().ok_or("not yet"))
 }
 
 fn children(pid: i32) -> Vec<i32> {
@@ -251,8 +238,13 @@ fn lines(path: &Path) -> Vec<String> {
 
 /// Waits until the file holds a line for which `matches` holds; returns it.
 fn wait_line(path: &Path, matches: impl Fn(&str) -> bool) -> String {
-    wait_for(&format!("line in {}", path.display()), || {
-        lines(path).into_iter().find(|line| matches(line))
+    eventually(format!("a line in {}", path.display()), || {
+        let lines = lines(path);
+        lines
+            .iter()
+            .find(|line| matches(line))
+            .cloned()
+            .ok_or(lines)
     })
 }
 
