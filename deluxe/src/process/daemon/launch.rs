@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use super::init::{self, Place};
 use super::pidfile;
 use super::privileges::Credentials;
 use super::readiness::{self, Report};
@@ -70,6 +71,8 @@ pub(crate) struct Plan {
     steps: Steps,
     serving: Serving,
     start_timeout: Duration,
+    /// In the foreground at pid 1: whether to leave pid 1 to an init ([`init`]).
+    container_init: bool,
 }
 
 impl Plan {
@@ -116,6 +119,7 @@ impl Plan {
                 user1_reloads: config.user1_reloads,
             },
             start_timeout: config.start_timeout,
+            container_init: config.container_init,
         })
     }
 
@@ -278,16 +282,31 @@ fn report_failure(failure: &Failure) -> Report {
 
 /// Runs the daemon in this process, under a supervisor: the daemon's steps without the
 /// forks, then `run`. Returns only when a step fails.
+///
+/// At pid 1 (a container) this process first becomes a minimal init and the daemon goes on in
+/// its child ([`init`]): a failure then returns in that child, and pid 1 exits with the
+/// status the child exits with.
 pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
+    let place = if plan.container_init {
+        match init::take_pid1(&serve::handled()) {
+            Ok(place) => place,
+            Err(error) => return error,
+        }
+    } else {
+        Place::Alone
+    };
     let set_up = match plan.steps.run(Mode::Foreground) {
         Ok(set_up) => set_up,
-        Err(Failure::AlreadyRunning { pid }) => {
-            return DaemonError::AlreadyRunning {
-                pid: Pid(pid),
-                pidfile: plan.pidfile().to_path_buf(),
+        Err(stopped) => {
+            place.undo();
+            return match stopped {
+                Failure::AlreadyRunning { pid } => DaemonError::AlreadyRunning {
+                    pid: Pid(pid),
+                    pidfile: plan.pidfile().to_path_buf(),
+                },
+                Failure::Step { step, errno } => failure(plan, step, errno),
             };
         }
-        Err(Failure::Step { step, errno }) => return failure(plan, step, errno),
     };
     serve::serve(
         daemon,
