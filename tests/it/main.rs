@@ -17,6 +17,8 @@
 //! - `trust`: whom a controller believes and signals: only the kernel-confirmed holder of the
 //!   pidfile's lock (pidfiles planted by another user, processes that cannot be inspected,
 //!   shared directories, default names, controllers racing while daemons are killed).
+//! - `containers`: the daemon as pid 1 of real PID namespaces, with deluxe's init, under
+//!   `tini` and without an init (Linux, as root).
 //! - `endurance`: many cycles, calls and racing starts; `deployment`: the shipped systemd unit.
 //! - `properties`: property tests of the parsers and validators; `macro_lint`: the macros'
 //!   expansions are warning-free; `ui`: the macros' compile-fail and pass cases (trybuild).
@@ -28,6 +30,7 @@ mod common;
 
 mod asynchronous;
 mod command;
+mod containers;
 mod daemon;
 mod deployment;
 mod endurance;
