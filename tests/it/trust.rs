@@ -81,6 +81,7 @@ fn racing_controllers_see_only_consistent_answers_while_daemons_are_killed() {
     const CONTROLLERS: u64 = 4;
     const ACTIONS: usize = 400;
     let scene = Scene::new("trust-stress");
+    let _sweep = Sweep(&scene);
     let mut random = Random(monotonic_nanos() as u64 | 1);
     let mut controllers: Vec<_> = (0..CONTROLLERS)
         .map(|index| {
@@ -195,6 +196,20 @@ fn outcome(mut command: std::process::Command) -> (bool, String) {
     )
 }
 
+/// Kills, when dropped, every live process whose command line names the scene's directory:
+/// daemons a failed assertion left behind, whatever their pidfile now says.
+struct Sweep<'a>(&'a Scene);
+
+impl Drop for Sweep<'_> {
+    fn drop(&mut self) {
+        for pid in crate::common::live_processes_mentioning(&self.0.dir.to_string_lossy()) {
+            // SAFETY: killing a process of this test (its command line names the test's own
+            // directory).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 /// A process that holds on (`hold`, `nondumpable`) until the test kills it.
 struct Holder {
     child: std::process::Child,
@@ -255,6 +270,7 @@ fn uid_of(user: &str) -> u32 {
 #[test]
 fn every_pidfile_state_has_one_status_and_start_and_stop_follow_it() {
     let scene = Scene::new("trust-states");
+    let _sweep = Sweep(&scene);
     let pidfile = scene.pidfile();
     let mut other = bystander();
     let other_pid = other.id();
@@ -322,6 +338,7 @@ fn a_holder_whose_files_cannot_be_read_is_refused_never_trusted() {
         return;
     }
     let scene = scene_of_test_user("trust-nondumpable");
+    let _sweep = Sweep(&scene);
     let pidfile = scene.pidfile();
     let pidfile_arg = pidfile.to_str().unwrap();
     // The user's own non-dumpable process (as ssh-agent is), named by a pidfile that another
@@ -370,6 +387,7 @@ fn root_never_signals_another_users_process_it_reaches_only_by_privilege() {
     // Root's pidfile, carelessly writable by all, which the user's process locks and fills
     // with its own pid: it really holds it, but it is not root's to signal.
     let scene = Scene::new("trust-other-user");
+    let _sweep = Sweep(&scene);
     let pidfile = scene.pidfile();
     let pidfile_arg = pidfile.to_str().unwrap();
     std::fs::write(&pidfile, "").unwrap();
@@ -409,6 +427,7 @@ fn pids_another_user_writes_in_its_daemons_pidfile_are_never_signalled() {
         return;
     }
     let scene = scene_of_test_user("trust-planted");
+    let _sweep = Sweep(&scene);
     let pidfile = scene.pidfile();
     let pidfile_arg = pidfile.to_str().unwrap();
     let (ok, line) = outcome(as_user(
@@ -466,6 +485,7 @@ fn pids_another_user_writes_in_its_daemons_pidfile_are_never_signalled() {
 #[test]
 fn a_daemon_never_signals_itself() {
     let scene = Scene::new("trust-self");
+    let _sweep = Sweep(&scene);
     let pid = scene.start(&["--mode", "self-signal"]);
     scene.wait_event(&format!("self-signal SignalRefused {pid} ThisProcess"), 1);
     assert!(!scene.events().iter().any(|line| line == "user1"));
@@ -499,6 +519,7 @@ fn a_pidfile_another_user_planted_in_a_shared_directory_is_refused() {
         return;
     }
     let scene = Scene::new("trust-shared");
+    let _sweep = Sweep(&scene);
     let sticky = shared_dir(&scene, "sticky", 0o1777);
     let planted = sticky.join("worker.pid");
     shell_as(TEST_USER, "printf '' > \"$1\"", &[&planted]);
@@ -574,6 +595,7 @@ fn a_users_default_pidfile_lives_in_a_private_checked_directory() {
     }
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let scene = Scene::new("trust-default");
+    let _sweep = Sweep(&scene);
     let tmp = shared_dir(&scene, "tmp", 0o1777);
     let uid = uid_of(TEST_USER);
     let private = tmp.join(format!("deluxe-{uid}"));
@@ -637,6 +659,7 @@ fn a_runtime_dir_is_used_for_default_pidfiles_only_when_it_is_the_users_and_clos
     }
     use std::os::unix::fs::PermissionsExt;
     let scene = scene_of_test_user("trust-runtime");
+    let _sweep = Sweep(&scene);
     let uid = uid_of(TEST_USER);
     let tmpdir = format!("TMPDIR={}", scene.dir.display());
     let where_with = |runtime: &std::path::Path| {
