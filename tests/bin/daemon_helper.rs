@@ -756,6 +756,7 @@ fn report(result: Result<String, DaemonError>) -> bool {
     ok
 }
 
+#[cfg(unix)]
 /// The line: what succeeded, or `error KIND[ PID]: MESSAGE`.
 fn outcome_line(result: Result<impl std::fmt::Display, DaemonError>) -> String {
     match result {
@@ -764,6 +765,7 @@ fn outcome_line(result: Result<impl std::fmt::Display, DaemonError>) -> String {
     }
 }
 
+#[cfg(unix)]
 /// `error KIND: MESSAGE`, with the running daemon's pid after `AlreadyRunning`.
 fn error_line(error: &DaemonError) -> String {
     let pid = match error {
@@ -773,6 +775,7 @@ fn error_line(error: &DaemonError) -> String {
     format!("error {}{pid}: {error}", error_token(error))
 }
 
+#[cfg(unix)]
 /// The error's variant, as the tests match it.
 fn error_token(error: &DaemonError) -> &'static str {
     match error {
@@ -806,6 +809,7 @@ fn error_token(error: &DaemonError) -> &'static str {
     }
 }
 
+#[cfg(unix)]
 fn refusal_token(reason: daemon::Refusal) -> &'static str {
     match reason {
         daemon::Refusal::ThisProcess => "ThisProcess",
@@ -815,6 +819,7 @@ fn refusal_token(reason: daemon::Refusal) -> &'static str {
     }
 }
 
+#[cfg(unix)]
 fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
     match outcome {
         daemon::StopOutcome::Graceful => "Graceful",
@@ -824,6 +829,7 @@ fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
     }
 }
 
+#[cfg(unix)]
 /// `status Running PID`, `status Stopped`, `status Stale PID` or `status Stale -`.
 fn status_line(status: Status) -> String {
     match status {
