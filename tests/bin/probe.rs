@@ -2,9 +2,21 @@
 //! process-wide state (the environment, the standard output):
 //! - `deluxe-probe user NAME` builds `/usr/bin/id` run as NAME and prints the outcome;
 //! - `deluxe-probe passthrough` runs `echo through` with capture off, then reports how many
-//!   bytes the call returned.
+//!   bytes the call returned;
+//! - `deluxe-probe calls N`: N calls, then what the process holds;
+//! - `deluxe-probe sigpipe`: with `SIGPIPE` at its default action, feeds input to a program
+//!   that does not read it, and says it survived;
+//! - `deluxe-probe sigchld`: with `SIGCHLD` ignored, reports the outcome of calls;
+//! - `deluxe-probe memory`: a program writes 300 MB on stderr; reports the peak memory;
+//! - `deluxe-probe inherit-stdin`: runs `cat` on the probe's own stdin;
+//! - `deluxe-probe hold PIDFILE`: runs a shell that writes its pid and sleeps (for Ctrl-C);
+//! - `deluxe-probe run-as USER [--set NAME=VALUE] PROGRAM ARGS..`: one call as USER;
+//! - `deluxe-probe find NAME PATH`: `Command::with_path`.
+//!
+//! Outcomes are printed as stable tokens: `ok ...`, or `error VARIANT[ DETAIL]` then the
+//! error's message on stderr.
 
-use deluxe::process::{CallOptions, Command};
+use deluxe::process::{CallOptions, Command, CommandError};
 
 #[path = "support.rs"]
 mod support;
@@ -50,9 +62,125 @@ fn main() {
             }
             println!("calls {count} {before} -> {}", resources());
         }
+        ["sigpipe"] => {
+            // SAFETY: setting a signal's action to its default before any thread starts.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            let options = CallOptions::new().input(vec![b'x'; 8 * 1024 * 1024]);
+            for _ in 0..20 {
+                let returned = Command::new("true")
+                    .and_then(|program| program.call_with(deluxe::process::NO_ARGS, &options));
+                report(returned.map(|bytes| format!("{} bytes", bytes.len())));
+            }
+            println!("survived");
+        }
+        ["sigchld"] => {
+            // SAFETY: ignoring SIGCHLD before any thread starts, as classic daemons do.
+            unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+            let sh = Command::new("sh").expect("sh");
+            report(sh.call(["-c", "echo fine"]).map(lossy));
+            report(sh.call(["-c", "echo partial; exit 3"]).map(lossy));
+            let options = CallOptions::new().success_codes([4]);
+            report(
+                sh.output(["-c", "exit 4"], &options)
+                    .map(|output| format!("code {}", output.code)),
+            );
+            println!("{}", resources());
+        }
+        ["memory"] => {
+            let sh = Command::new("sh").expect("sh");
+            let error = sh
+                .call([
+                    "-c",
+                    "head -c 300000000 /dev/zero >&2; echo END >&2; exit 1",
+                ])
+                .expect_err("exits 1");
+            let kept = error.stderr().unwrap_or_default().len();
+            let peak = std::fs::read_to_string("/proc/self/status")
+                .expect("/proc")
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix("VmHWM:")
+                        .map(|kb| kb.trim().trim_end_matches(" kB").to_owned())
+                })
+                .unwrap_or_default();
+            println!("kept {kept} peak_kb {peak}");
+        }
+        ["inherit-stdin"] => {
+            let options = CallOptions::new().inherit_stdin();
+            report(
+                Command::new("cat")
+                    .and_then(|cat| cat.call_with(deluxe::process::NO_ARGS, &options))
+                    .map(lossy),
+            );
+        }
+        ["hold", pidfile] => {
+            let script = format!(
+                "echo $$ > {pidfile}.tmp && mv {pidfile}.tmp {pidfile}; sleep 7203; echo never"
+            );
+            let result = Command::new("sh").and_then(|sh| sh.call(["-c", &script]));
+            report(result.map(lossy));
+        }
+        ["run-as", user, rest @ ..] => {
+            let mut options = CallOptions::new();
+            let mut rest = rest;
+            while let ["--set", assignment, tail @ ..] = rest {
+                let (name, value) = assignment.split_once('=').expect("NAME=VALUE");
+                options = options.set_env(name, value);
+                rest = tail;
+            }
+            let [program, args @ ..] = rest else {
+                panic!("run-as USER PROGRAM ARGS..")
+            };
+            let result = Command::new(program)
+                .and_then(|command| command.user(*user))
+                .and_then(|command| command.call_with(args, &options));
+            report(result.map(lossy));
+        }
+        ["find", name, path] => {
+            report(
+                Command::with_path(name, path)
+                    .map(|command| command.program().display().to_string()),
+            );
+        }
         _ => {
-            eprintln!("usage: deluxe-probe user NAME | passthrough | calls N");
+            eprintln!(
+                "usage: deluxe-probe user NAME | passthrough | calls N | sigpipe | sigchld | memory | inherit-stdin | hold PIDFILE | run-as USER PROGRAM ARGS.. | find NAME PATH"
+            );
             std::process::exit(2);
+        }
+    }
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).trim_end().to_owned()
+}
+
+/// `ok DETAIL`, or `error TOKEN` with the message on stderr.
+fn report(result: Result<String, CommandError>) {
+    match result {
+        Ok(detail) => println!("ok {detail}"),
+        Err(error) => {
+            let token = match &error {
+                CommandError::Exit { code, stdout, .. } => {
+                    format!("Exit {code} {}", String::from_utf8_lossy(stdout).trim_end())
+                }
+                CommandError::Signal { signal_name, .. } => format!("Signal {signal_name}"),
+                CommandError::Sudo { refusal, .. } => format!("Sudo {refusal:?}"),
+                CommandError::NotFound { denied, .. } => {
+                    format!("NotFound denied={}", denied.len())
+                }
+                CommandError::UserCannotAccess { what, .. } => format!("UserCannotAccess {what:?}"),
+                CommandError::InvalidArgument { problem, .. } => {
+                    format!("InvalidArgument {problem:?}")
+                }
+                CommandError::InvalidSearchPath { problem, .. } => {
+                    format!("InvalidSearchPath {problem:?}")
+                }
+                CommandError::Io { .. } => "Io".to_owned(),
+                other => format!("other {other:?}"),
+            };
+            println!("error {token}");
+            eprintln!("{error}");
         }
     }
 }
