@@ -136,6 +136,19 @@ fn main() {
                 .and_then(|command| command.call_with(args, &options));
             report(result.map(lossy));
         }
+        ["users"] => {
+            log::set_logger(&StderrLogger).expect("one logger");
+            log::set_max_level(log::LevelFilter::Warn);
+            // The String form, then the OsString form (names escaped: they may be any bytes).
+            let users = deluxe::process::get_real_users().expect("users");
+            println!("users {}", users.into_iter().collect::<Vec<_>>().join(" "));
+            let users = deluxe::process::get_real_users_os().expect("users");
+            let names: Vec<String> = users
+                .iter()
+                .map(|name| name.to_string_lossy().escape_debug().to_string())
+                .collect();
+            println!("users_os {}", names.join(" "));
+        }
         ["find", name, path] => {
             report(
                 Command::with_path(name, path)
@@ -183,4 +196,19 @@ fn report(result: Result<String, CommandError>) {
             eprintln!("{error}");
         }
     }
+}
+
+/// `log` records on stderr, as `LEVEL: message`.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!("{}: {}", record.level(), record.args());
+    }
+
+    fn flush(&self) {}
 }

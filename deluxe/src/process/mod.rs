@@ -16,6 +16,9 @@ pub mod daemon;
 pub mod names;
 pub mod users;
 
-pub use command::{CallOptions, Command, CommandError, NO_ARGS};
+pub use command::{CallOptions, Command, CommandError, NO_ARGS, Output, Pipeline, Running};
 pub use daemon::{Config, Controller, Daemon, DaemonError, Pid, Status, StopOutcome};
-pub use users::{Account, all_accounts, get_real_users, is_login_shell, parse_uid_min, real_users};
+pub use users::{
+    Account, all_accounts, get_real_users, get_real_users_os, is_login_shell, parse_uid_min,
+    real_users,
+};
