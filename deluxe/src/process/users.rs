@@ -265,10 +265,9 @@ pub fn all_accounts() -> io::Result<Vec<Account>> {
             ) {
                 (Ok(name), Ok(shell)) => Some(Account::new(name, entry.uid, shell)),
                 (name, _) => {
-                    let name = name.map_or_else(
-                        |error| String::from_utf8_lossy(error.as_bytes()).into_owned(),
-                        |name| name,
-                    );
+                    let name = name.unwrap_or_else(|error| {
+                        String::from_utf8_lossy(error.as_bytes()).into_owned()
+                    });
                     log::warn!(
                         "skipping account {name:?} (uid {}): its name or shell is not UTF-8",
                         entry.uid

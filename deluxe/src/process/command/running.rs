@@ -659,8 +659,8 @@ fn judge(ends: Vec<End>, stdout: Vec<u8>, success_codes: &[i32]) -> Result<Outpu
     let failing = ends
         .iter()
         .enumerate()
-        .filter(|entry| failed(entry))
-        .last()
+        .rev()
+        .find(|entry| failed(entry))
         .map(|(index, _)| index);
     let code = ends
         .last()
