@@ -510,6 +510,116 @@ fn user_signals_reach_the_hooks_and_a_burst_does_not_kill() {
     assert_eq!(scene.events().iter().filter(|e| *e == "atexit").count(), 1);
 }
 
+/// The events of each daemon's life, each ending with its `atexit`. (A hook may record itself
+/// before `run` does: the daemon is ready, and takes signals, before `run` starts.)
+fn lives(events: &[String]) -> Vec<&[String]> {
+    events
+        .split_inclusive(|event| event == "atexit")
+        .filter(|life| life.last().is_some_and(|event| event == "atexit"))
+        .collect()
+}
+
+#[test]
+fn user_signals_sent_just_before_stop_run_their_hooks_before_atexit() {
+    let scene = Scene::new("signals-then-stop");
+    let rounds = 50;
+    let (ok, line) = scene.helper(&["signals-then-stop", &rounds.to_string()]);
+    assert_eq!((ok, line.as_str()), (true, "signals-then-stop 50"));
+    let events = scene.events();
+    let lives = lives(&events);
+    assert_eq!(lives.len(), rounds, "{events:?}");
+    for life in lives {
+        for hook in ["user1", "user2"] {
+            assert_eq!(
+                life.iter().filter(|e| *e == hook).count(),
+                1,
+                "{hook} ran once before atexit: {life:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_user_signal_pending_with_a_lower_numbered_stop_signal_still_runs_its_hook() {
+    // `sigwait` hands out SIGINT (2) and SIGHUP (1) before SIGUSR1 (10) when all are pending:
+    // the hook of a user signal sent first must run all the same.
+    let scene = Scene::new("signals-then-int");
+    for (round, stop) in [libc::SIGINT, libc::SIGHUP]
+        .into_iter()
+        .cycle()
+        .take(20)
+        .enumerate()
+    {
+        let pid = scene.start(&[]);
+        for signal in [libc::SIGUSR1, libc::SIGUSR2, stop] {
+            // SAFETY: signalling the daemon this test started.
+            assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        }
+        assert!(wait_gone(pid, HANG), "round {round}");
+        let events = scene.events();
+        let lives = lives(&events);
+        assert_eq!(lives.len(), round + 1, "{events:?}");
+        let life = lives[round];
+        assert!(
+            life.contains(&"user1".to_owned()) && life.contains(&"user2".to_owned()),
+            "round {round}: {life:?}"
+        );
+    }
+}
+
+#[test]
+fn a_hook_running_at_stop_finishes_before_atexit_and_the_grace_bounds_it() {
+    let scene = Scene::new("slow-hook");
+    // A hook of 300 ms within a grace of a minute: the stop waits for it.
+    let pid = scene.start(&[
+        "--mode",
+        "slow-hook",
+        "--hook-ms",
+        "300",
+        "--grace",
+        "60000",
+    ]);
+    assert_eq!(scene.helper(&["user1"]), (true, "sent".into()));
+    scene.wait_event("user1-begin", 1);
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(!is_alive(pid));
+    let events = scene.events();
+    let finished = events
+        .iter()
+        .position(|e| e == "user1")
+        .expect("the hook finished");
+    let atexit = events.iter().position(|e| e == "atexit").unwrap();
+    assert!(finished < atexit, "{events:?}");
+    // A hook that would take an hour, with a grace of 200 ms: the daemon exits all the same,
+    // with atexit, without the hook's end.
+    let pid = scene.start(&[
+        "--mode",
+        "slow-hook",
+        "--hook-ms",
+        "3600000",
+        "--grace",
+        "200",
+        "--stop-timeout",
+        "60000",
+    ]);
+    assert_eq!(scene.helper(&["user1"]), (true, "sent".into()));
+    scene.wait_event("user1-begin", 2);
+    let (ok, line) = scene.helper(&["stop"]);
+    assert!(ok, "{line}");
+    assert!(wait_gone(pid, HANG));
+    let events = scene.events();
+    assert_eq!(
+        events.iter().filter(|e| *e == "atexit").count(),
+        2,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "user1").count(),
+        1,
+        "{events:?}"
+    );
+}
+
 #[test]
 fn restart_replaces_the_daemon_without_overlap() {
     let scene = Scene::new("restart");

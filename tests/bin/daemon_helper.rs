@@ -2,7 +2,7 @@
 //! harness itself never forks a daemon.
 //!
 //! `deluxe-daemon-helper [OPTIONS] ACTION`, ACTION one of `start stop restart status pid user1
-//! user2 cycles N`. It prints one line a test can parse (`started 123`, `stopped Graceful`,
+//! user2 cycles N signals-then-stop N`. It prints one line a test can parse (`started 123`, `stopped Graceful`,
 //! `status Running 123`, `error AlreadyRunning 123: already running ...`) and exits 0, or 1 on
 //! an error.
 //!
@@ -14,7 +14,8 @@
 //! `--wait-for F` (wait until file F exists before acting, to line up racing helpers),
 //! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing),
 //! `--user U`, `--group G` (run the daemon as them; it records whether `setuid(0)` still works),
-//! `--user1-reloads` (announce `on_user1` as a reload to a service manager).
+//! `--user1-reloads` (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
+//! long `on_user1` takes in mode `slow-hook`).
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
@@ -47,6 +48,8 @@ enum Mode {
     Chatty,
     /// Starts and stops a second daemon from `run`, as a supervising daemon would.
     Nested,
+    /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
+    SlowHook,
     /// Serves TCP echo on loopback from a tokio runtime built in `run`.
     #[cfg(feature = "tokio")]
     Echo,
@@ -58,6 +61,8 @@ struct Helper {
     hooks_run: AtomicU64,
     /// Whether the daemon runs as another user: then it records whether root can be regained.
     dropped: bool,
+    /// How long `on_user1` takes in mode `SlowHook`.
+    hook_time: Duration,
 }
 
 impl Helper {
@@ -150,6 +155,7 @@ impl Daemon for Helper {
                         mode: Mode::Normal,
                         hooks_run: AtomicU64::new(0),
                         dropped: false,
+                        hook_time: Duration::ZERO,
                     },
                     Config::new(
                         self.events
@@ -168,7 +174,7 @@ impl Daemon for Helper {
                 }
                 daemon::wait_for_stop(Duration::MAX);
             }
-            Mode::Normal | Mode::PanicHook | Mode::Chatty => {
+            Mode::Normal | Mode::PanicHook | Mode::Chatty | Mode::SlowHook => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
                     if self.mode == Mode::Chatty {
                         println!("tick");
@@ -187,6 +193,10 @@ impl Daemon for Helper {
         if self.mode == Mode::Chatty {
             println!("user1 {count}");
             eprintln!("user1 on stderr");
+        }
+        if self.mode == Mode::SlowHook {
+            self.record("user1-begin");
+            std::thread::sleep(self.hook_time);
         }
         self.record("user1");
     }
@@ -221,6 +231,7 @@ fn main() {
     let mut user = None;
     let mut group = None;
     let mut user1_reloads = false;
+    let mut hook_time = Duration::ZERO;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -239,6 +250,7 @@ fn main() {
                     "panic-hook" => Mode::PanicHook,
                     "chatty" => Mode::Chatty,
                     "nested" => Mode::Nested,
+                    "slow-hook" => Mode::SlowHook,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),
@@ -246,6 +258,7 @@ fn main() {
             }
             "--stop-timeout" => stop_timeout = Some(millis(&value())),
             "--grace" => grace = Some(millis(&value())),
+            "--hook-ms" => hook_time = millis(&value()),
             "--umask" => umask = Some(u32::from_str_radix(&value(), 8).expect("octal umask")),
             "--leak-fds" => leak_fds = true,
             "--busy-threads" => busy = true,
@@ -284,6 +297,7 @@ fn main() {
             mode,
             hooks_run: AtomicU64::new(0),
             dropped,
+            hook_time,
         },
         config,
     );
@@ -391,6 +405,17 @@ fn main() {
                 Ok(format!("endurance {count} {before} -> {}", resources()))
             });
             report(result)
+        }
+        ["signals-then-stop", count] => {
+            // "Reload, then shut down", as fast as a program can ask: the hooks must still run.
+            let count: usize = count.parse().expect("a number of rounds");
+            let result = (0..count).try_for_each(|_| {
+                controller.start()?;
+                controller.signal_user1()?;
+                controller.signal_user2()?;
+                controller.stop().map(drop)
+            });
+            report(result.map(|()| format!("signals-then-stop {count}")))
         }
         ["cycles", count] => {
             let count: usize = count.parse().expect("a number of cycles");

@@ -478,7 +478,10 @@ pub trait Daemon: Send + Sync {
     /// ([`stop_requested`], [`wait_for_stop`]) it should return within the stop grace.
     fn run(&self);
 
-    /// Called when the daemon receives `SIGUSR1` ([`Controller::signal_user1`]).
+    /// Called when the daemon receives `SIGUSR1` ([`Controller::signal_user1`]), on the
+    /// daemon's hook thread. Signals arriving while it runs coalesce into one more call. A
+    /// signal received before a stop request runs its hook before [`atexit`](Daemon::atexit),
+    /// within the stop grace: `signal_user1()` then `stop()` reloads, then stops.
     fn on_user1(&self) {}
 
     /// Called when the daemon receives `SIGUSR2` ([`Controller::signal_user2`]).

@@ -152,6 +152,18 @@ fn notify(runtime_say: impl Fn(&str), states: &[sd_notify::NotifyState<'_>]) {
 struct Pending {
     user1: bool,
     user2: bool,
+    /// Whether the hook thread is running hooks right now.
+    running: bool,
+    /// Whether the signal thread has taken the stop request, and with it every user signal
+    /// that arrived before it: from then on the hooks still due are known.
+    stop_taken: bool,
+}
+
+impl Pending {
+    /// Whether no hook is due or running: `atexit` may run.
+    fn settled(&self) -> bool {
+        self.stop_taken && !self.user1 && !self.user2 && !self.running
+    }
 }
 
 /// What the daemon's threads share.
@@ -160,6 +172,8 @@ struct Runtime<'d, D> {
     stop: &'static StopState,
     pending: Mutex<Pending>,
     posted: Condvar,
+    /// Signalled when the hooks have settled (see [`Pending::settled`]).
+    idle: Condvar,
     pidfile: HeldPidfile<'d>,
     serving: &'d Serving,
     exiting: AtomicBool,
@@ -189,6 +203,7 @@ pub(crate) fn serve<'d, D: Daemon>(
         stop,
         pending: Mutex::new(Pending::default()),
         posted: Condvar::new(),
+        idle: Condvar::new(),
         pidfile,
         serving,
         exiting: AtomicBool::new(false),
@@ -222,6 +237,12 @@ pub(crate) fn serve<'d, D: Daemon>(
             ));
             runtime.failed.store(true, Ordering::Release);
         }
+        if !stop_requested() {
+            // `run` ended on its own: a stop all the same, taken by the signal thread like any
+            // other, so that the hooks already asked for run and the grace bounds them.
+            runtime.ask_to_stop();
+        }
+        runtime.settle_hooks();
         runtime.finish()
     })
 }
@@ -256,6 +277,17 @@ impl<D: Daemon> Runtime<'_, D> {
                         &[sd_notify::NotifyState::Stopping],
                     );
                 }
+                // A user signal sent before this stop may still be pending: `sigwait` hands
+                // out lower-numbered signals first (`SIGHUP` and `SIGINT` before `SIGUSR1`).
+                // Its hook is due before `atexit`.
+                for signal in take_pending_user_signals() {
+                    self.post(signal, scope, &mut hook_thread);
+                }
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .stop_taken = true;
+                self.idle.notify_all();
                 self.request_stop();
                 if deadline.is_none()
                     && let Some(grace) = self.serving.grace
@@ -264,27 +296,59 @@ impl<D: Daemon> Runtime<'_, D> {
                 }
                 continue;
             }
-            {
-                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-                match signal {
-                    Signal::SIGUSR1 => pending.user1 = true,
-                    _ => pending.user2 = true,
-                }
+            self.post(signal, scope, &mut hook_thread);
+        }
+    }
+
+    /// Marks the hook of a user signal due and wakes the hook thread, starting it with the
+    /// first user signal.
+    fn post<'scope>(
+        &'scope self,
+        signal: Signal,
+        scope: &'scope Scope<'scope, '_>,
+        hook_thread: &mut bool,
+    ) {
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            match signal {
+                Signal::SIGUSR1 => pending.user1 = true,
+                _ => pending.user2 = true,
             }
-            self.posted.notify_one();
-            if !hook_thread {
-                let started = std::thread::Builder::new()
-                    .name("deluxe-hooks".into())
-                    .spawn_scoped(scope, || self.run_hooks());
-                hook_thread = started.is_ok();
-                if let Err(error) = started {
-                    // Late, but the hook must still run: here, at the cost of stop requests
-                    // waiting for it.
-                    self.say(&format!("cannot start the hook thread ({error}); running the hook on the signal thread"));
-                    let (user1, user2) = self.take_pending();
-                    self.run_pending(user1, user2);
-                }
+        }
+        self.posted.notify_one();
+        if !*hook_thread {
+            let started = std::thread::Builder::new()
+                .name("deluxe-hooks".into())
+                .spawn_scoped(scope, || self.run_hooks());
+            *hook_thread = started.is_ok();
+            if let Err(error) = started {
+                // Late, but the hook must still run: here, at the cost of stop requests
+                // waiting for it.
+                self.say(&format!(
+                    "cannot start the hook thread ({error}); running the hook on the signal thread"
+                ));
+                let (user1, user2) = self.take_pending();
+                self.run_pending(user1, user2);
+                self.idle.notify_all();
             }
+        }
+    }
+
+    /// Asks for a stop the way a `SIGTERM` from outside does: through the signal thread, which
+    /// takes the user signals sent before it and times the grace.
+    fn ask_to_stop(&self) {
+        // `kill`, not `raise`: a signal directed at this thread, which blocks it, would stay
+        // pending.
+        let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
+    }
+
+    /// Waits until every hook due at the stop request has run, and a hook running then has
+    /// returned. The grace still bounds the wait: when it expires the signal thread exits the
+    /// daemon from under this wait.
+    fn settle_hooks(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        while !pending.settled() {
+            pending = self.idle.wait(pending).unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -314,9 +378,15 @@ impl<D: Daemon> Runtime<'_, D> {
             while !pending.user1 && !pending.user2 {
                 pending = self.posted.wait(pending).unwrap_or_else(|p| p.into_inner());
             }
+            pending.running = true;
             drop(pending);
             let (user1, user2) = self.take_pending();
             self.run_pending(user1, user2);
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.running = false;
+            if pending.settled() {
+                self.idle.notify_all();
+            }
         }
     }
 
@@ -324,7 +394,8 @@ impl<D: Daemon> Runtime<'_, D> {
     fn take_pending(&self) -> (bool, bool) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let taken = (pending.user1, pending.user2);
-        *pending = Pending::default();
+        pending.user1 = false;
+        pending.user2 = false;
         taken
     }
 
@@ -359,9 +430,8 @@ impl<D: Daemon> Runtime<'_, D> {
                 panic_message(&*panic)
             ));
             self.failed.store(true, Ordering::Release);
-            // Through the signal thread, so that the grace applies as for any stop. `kill`, not
-            // `raise`: a signal directed at this thread, which blocks it, would stay pending.
-            let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
+            // Through the signal thread, so that the grace applies as for any stop.
+            self.ask_to_stop();
         }
     }
 
@@ -403,6 +473,30 @@ impl<D: Daemon> Runtime<'_, D> {
     fn say(&self, message: &str) {
         let _ = sys::write_all(2, format!("deluxe: {message}\n").as_bytes());
     }
+}
+
+/// Takes `SIGUSR1` and `SIGUSR2` if they are pending for the process, without waiting.
+/// Only the signal thread calls this, and only it waits for these signals, so a signal seen
+/// pending is still there when it is taken.
+fn take_pending_user_signals() -> Vec<Signal> {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it below before any use.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `pending` is a valid sigset_t to initialise and fill.
+    let filled =
+        unsafe { libc::sigemptyset(&mut pending) == 0 && libc::sigpending(&mut pending) == 0 };
+    if !filled {
+        return Vec::new();
+    }
+    [Signal::SIGUSR1, Signal::SIGUSR2]
+        .into_iter()
+        .filter(|&signal| {
+            // SAFETY: `pending` was filled by sigpending; sigismember only reads it.
+            let is_pending = unsafe { libc::sigismember(&pending, signal as libc::c_int) } == 1;
+            let mut only = SigSet::empty();
+            only.add(signal);
+            is_pending && only.wait() == Ok(signal)
+        })
+        .collect()
 }
 
 fn far_future() -> Instant {
