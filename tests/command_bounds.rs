@@ -363,5 +363,14 @@ fn dropping_call_async_through_sudo_leaves_nothing_running_as_the_user() {
     for pid in pids(&file) {
         assert!(wait_gone(pid, HANG), "{pid} still runs as {TEST_USER}");
     }
-    assert!(common::live_processes_mentioning("7202.2").is_empty());
+    // The foreground sleep too (its pid is not written: it is found by its unique duration).
+    // The termination runs on the call's thread after the drop, so it is waited for.
+    let started = std::time::Instant::now();
+    while !common::live_processes_mentioning("7202.2").is_empty() {
+        assert!(
+            started.elapsed() < HANG,
+            "the shell's sleep still runs as {TEST_USER}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

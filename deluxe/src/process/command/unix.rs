@@ -194,6 +194,8 @@ pub(crate) fn terminate(watches: &[&ExitWatch], placement: Placement, grace: Dur
         .flatten();
     let descendants = tree::descendants(watches.iter().map(|watch| watch.pid()));
     signal_all(group, watches, &descendants, Signal::SIGTERM);
+    // A stopped process (Ctrl-Z, SIGSTOP) only acts on SIGTERM once continued.
+    signal_all(group, watches, &descendants, Signal::SIGCONT);
     let deadline = Instant::now() + grace;
     let mut left = true;
     if watches.iter().all(|watch| watch.wait_until(deadline)) {
