@@ -11,7 +11,6 @@
 //!
 //! `--pidfile P` and `--log F` choose other files; `--help` says all of it.
 
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -53,7 +52,7 @@ impl Ticker {
     }
 }
 
-fn main() -> ExitCode {
+fn main() {
     logger::install();
-    Ticker::controller().cli()
+    deluxe::cli::main(Ticker::controller())
 }

@@ -280,10 +280,8 @@ fn a_locked_pidfile_naming_another_process_is_never_signalled() {
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };
     lock.l_type = libc::F_WRLCK as libc::c_short;
     // SAFETY: F_OFD_SETLK reads the flock.
-    assert_eq!(
-        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) },
-        0
-    );
+    let locked = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+    assert_eq!(locked, 0);
 
     let (ok, line) = scene.helper(&["user1"]);
     assert!(

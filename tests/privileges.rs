@@ -134,10 +134,9 @@ fn a_pidfile_the_user_could_not_remove_is_refused() {
     assert_eq!(
         line,
         format!(
-            "error Privileges: cannot run as the configured user (remove the pidfile as that \
-             user): user `{TEST_USER}` could not remove its pidfile from {}; put the pidfile in \
-             a directory it owns (e.g. `install -d -o {TEST_USER} /run/NAME`, or systemd's \
-             `RuntimeDirectory=`)",
+            "error PidfileDirectoryForUser: user `{TEST_USER}` could not remove its pidfile \
+             from {}; put the pidfile in a directory it owns (e.g. `install -d -o {TEST_USER} \
+             /run/NAME`, or systemd's `RuntimeDirectory=`)",
             scene.dir.display()
         )
     );
@@ -154,9 +153,7 @@ fn only_root_may_start_a_daemon_as_another_user() {
         common::helper_as_test_user(&scene.pidfile(), &["--user", "nobody", "start"]);
     assert_eq!(code, Some(1));
     assert!(
-        line.starts_with(
-            "error Privileges: cannot run as the configured user (change user or group): only root"
-        ),
+        line.starts_with("error NotRoot: only root can start a daemon as another user or group"),
         "{line}"
     );
     assert!(!scene.pidfile().exists());

@@ -13,10 +13,23 @@ use proc_macro::TokenStream;
 
 /// Turns a struct and its impl block into a daemon.
 ///
-/// On the struct, the settings (all optional; the pidfile defaults to one named after the
-/// type): `pidfile`, `workdir` and `log_file` (absolute paths), `stop_timeout`, `stop_grace`
-/// and `start_timeout` (seconds), `umask`, and `crate` for a renamed `deluxe` dependency. It
-/// also generates `Type::controller()` (for `Default` types) and `value.into_controller()`.
+/// On the struct, the settings, each a literal and each optional:
+///
+/// | key | value | meaning |
+/// |---|---|---|
+/// | `pidfile` | absolute path | the pidfile; by default one named after the type |
+/// | `workdir` | absolute path | the daemon's working directory (default `/`) |
+/// | `log_file` | absolute path | stdout and stderr appended there (default `/dev/null`) |
+/// | `stop_timeout` | seconds | how long `stop` waits before `SIGKILL` |
+/// | `stop_grace` | seconds | how long `run` has after a stop request |
+/// | `start_timeout` | seconds | how long `start` waits for "ready" |
+/// | `umask` | octal integer | the daemon's umask (default `0o022`) |
+/// | `user` | account name | started as root, the daemon runs as this user |
+/// | `group` | group name | and this group (default: the user's) |
+/// | `crate` | path string | where `deluxe` is, for a renamed dependency |
+///
+/// It also generates `Type::controller()` (for `Default` types) and
+/// `value.into_controller()`.
 ///
 /// On the impl block: `fn run(&self)` (required), and the methods marked `#[on_user1]`,
 /// `#[on_user2]` and `#[atexit]`, which become the daemon's hooks. The methods stay ordinary

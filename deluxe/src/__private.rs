@@ -14,7 +14,7 @@ pub fn invalid_command() -> Result<Command, CommandError> {
 /// Makes controllers in this process signal with `kill` and wait on the pidfile lock, as
 /// they do where pidfds are missing, so that tests exercise that path on Linux too.
 pub fn use_portable_signalling() {
-    crate::process::daemon::force_portable();
+    crate::process::daemon::use_portable_signalling();
 }
 
 /// The settings `#[daemon(..)]` on a struct records; the `#[daemon]` impl block reads them.

@@ -2,8 +2,6 @@
 //! with the exit codes of LSB init scripts, so that a program is its own init script.
 //!
 //! ```no_run
-//! use std::process::ExitCode;
-//!
 //! #[deluxe::daemon(pidfile = "/run/worker.pid")]
 //! #[derive(Default)]
 //! struct Worker;
@@ -15,8 +13,8 @@
 //!     }
 //! }
 //!
-//! fn main() -> ExitCode {
-//!     Worker::controller().cli()
+//! fn main() {
+//!     deluxe::cli::main(Worker::controller())
 //! }
 //! ```
 //!
@@ -36,9 +34,10 @@
 //! foreground ([`Controller::run_foreground`]) instead of forking, as daemon(7) recommends;
 //! `--foreground` and `--background` force either way.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -46,75 +45,268 @@ use crate::process::daemon::{Controller, Daemon, DaemonError, Status, StopOutcom
 
 /// Exit code: success.
 ///
-/// ```
-/// assert_eq!(deluxe::cli::SUCCESS, 0);
+/// ```no_run
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// use std::process::ExitCode;
+///
+/// let code = deluxe::cli::run(Worker::controller(), ["worker", "start"]);
+/// if code == ExitCode::from(deluxe::cli::SUCCESS) {
+///     println!("the worker runs");
+/// }
 /// ```
 pub const SUCCESS: u8 = 0;
 /// Exit code: the action failed (and, for `status`: the daemon is dead but its pidfile exists).
 ///
-/// ```
-/// assert_eq!(deluxe::cli::FAILURE, 1);
+/// ```no_run
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// use std::process::ExitCode;
+///
+/// let code = deluxe::cli::run(Worker::controller(), ["worker", "user1"]);
+/// if code == ExitCode::from(deluxe::cli::FAILURE) {
+///     eprintln!("the worker did not get SIGUSR1 (the reason is on stderr)");
+/// }
 /// ```
 pub const FAILURE: u8 = 1;
-/// Exit code: wrong arguments.
+/// Exit code: wrong arguments (a [`UsageError`]).
 ///
 /// ```
-/// assert_eq!(deluxe::cli::USAGE, 2);
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// use std::process::ExitCode;
+///
+/// let code = deluxe::cli::run(Worker::controller(), ["worker", "--stop-timeout", "soon", "stop"]);
+/// assert_eq!(code, ExitCode::from(deluxe::cli::USAGE));
 /// ```
 pub const USAGE: u8 = 2;
 /// Exit code of `status`: the daemon is not running.
 ///
 /// ```
-/// assert_eq!(deluxe::cli::NOT_RUNNING, 3);
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// use std::ffi::OsStr;
+/// use std::process::ExitCode;
+///
+/// let pidfile = std::env::temp_dir().join("no-such-daemon.pid");
+/// let args = [OsStr::new("worker"), OsStr::new("--pidfile"), pidfile.as_os_str(), OsStr::new("status")];
+/// let code = deluxe::cli::run(Worker::controller(), args);
+/// assert_eq!(code, ExitCode::from(deluxe::cli::NOT_RUNNING));
 /// ```
 pub const NOT_RUNNING: u8 = 3;
 /// Exit code of `status`: the status cannot be told (the pidfile cannot be read).
 ///
-/// ```
-/// assert_eq!(deluxe::cli::UNKNOWN, 4);
+/// ```no_run
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// use std::process::ExitCode;
+///
+/// let code = deluxe::cli::run(Worker::controller(), ["worker", "status"]);
+/// if code == ExitCode::from(deluxe::cli::UNKNOWN) {
+///     eprintln!("cannot tell whether the worker runs");
+/// }
 /// ```
 pub const UNKNOWN: u8 = 4;
 
-/// What the command line asks for.
-#[derive(Debug, PartialEq, Eq)]
-enum Request {
+/// What a command line asks for: the result of [`parse`].
+///
+/// ```
+/// use deluxe::cli::{Action, Request, parse};
+///
+/// match parse(["--pidfile", "/tmp/w.pid", "stop"])? {
+///     Request::Act(invocation) => assert_eq!(invocation.action, Action::Stop),
+///     Request::Help => unreachable!(),
+/// }
+/// # Ok::<(), deluxe::cli::UsageError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `-h` or `--help`: print the usage.
     Help,
-    Act {
-        action: Action,
-        pidfile: Option<PathBuf>,
-        log_file: Option<PathBuf>,
-        stop_timeout: Option<Duration>,
-        /// `Some(true)`: `--foreground`; `Some(false)`: `--background`; `None`: detect.
-        foreground: Option<bool>,
-    },
+    /// Perform an action.
+    Act(Invocation),
 }
 
+/// An action and the settings the command line overrides.
+///
+/// ```
+/// use std::time::Duration;
+/// use deluxe::cli::{Request, parse};
+///
+/// let Request::Act(invocation) = parse(["start", "--stop-timeout=2.5", "--foreground"])? else {
+///     unreachable!()
+/// };
+/// assert_eq!(invocation.stop_timeout, Some(Duration::from_millis(2500)));
+/// assert_eq!(invocation.foreground, Some(true));
+/// # Ok::<(), deluxe::cli::UsageError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Invocation {
+    /// What to do.
+    pub action: Action,
+    /// `--pidfile PATH`: any path, as the API takes it (not necessarily UTF-8).
+    pub pidfile: Option<PathBuf>,
+    /// `--log PATH` (or `--log-file`): where the daemon's stdout and stderr go.
+    pub log_file: Option<PathBuf>,
+    /// `--stop-timeout SECS`: how long `stop` waits after `SIGTERM`.
+    pub stop_timeout: Option<Duration>,
+    /// `Some(true)`: `--foreground`; `Some(false)`: `--background`; `None`: run in the
+    /// foreground under a service manager ([`supervised`]), else fork.
+    pub foreground: Option<bool>,
+}
+
+impl Invocation {
+    fn new(action: Action) -> Self {
+        Self {
+            action,
+            pidfile: None,
+            log_file: None,
+            stop_timeout: None,
+            foreground: None,
+        }
+    }
+}
+
+/// The actions, one per command line.
+///
+/// ```
+/// use deluxe::cli::{Action, Request, parse};
+///
+/// assert!(matches!(parse(["user1"]), Ok(Request::Act(i)) if i.action == Action::User1));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Action {
+pub enum Action {
+    /// `start`: start the daemon (exit 0 also when it already runs).
     Start,
+    /// `stop`: stop it (exit 0 also when it does not run).
     Stop,
+    /// `restart`: stop it if it runs, then start it.
     Restart,
+    /// `status`: exit 0 running, 1 dead with a stale pidfile, 3 not running, 4 cannot tell.
     Status,
+    /// `user1`: send it `SIGUSR1` (its `on_user1` hook).
     User1,
+    /// `user2`: send it `SIGUSR2` (its `on_user2` hook).
     User2,
 }
 
 impl Action {
-    fn parse(word: &str) -> Option<Self> {
-        Some(match word {
-            "start" => Self::Start,
-            "stop" => Self::Stop,
-            "restart" => Self::Restart,
-            "status" => Self::Status,
-            "user1" => Self::User1,
-            "user2" => Self::User2,
-            _ => return None,
-        })
+    const ALL: [(&'static str, Self); 6] = [
+        ("start", Self::Start),
+        ("stop", Self::Stop),
+        ("restart", Self::Restart),
+        ("status", Self::Status),
+        ("user1", Self::User1),
+        ("user2", Self::User2),
+    ];
+
+    fn parse(word: &OsStr) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(name, _)| OsStr::new(name) == word)
+            .map(|&(_, action)| action)
     }
 }
 
-/// Runs the command line `args` (the program's name first, as `std::env::args_os` gives it)
-/// against `controller`, printing the outcome; returns the exit code.
+/// What is wrong with a command line: the program prints it with the usage and exits
+/// [`USAGE`] (2).
+///
+/// ```
+/// use deluxe::cli::{UsageError, parse};
+///
+/// let error = parse(["--stop-timeout", "1e20", "stop"]).unwrap_err();
+/// assert!(matches!(error, UsageError::InvalidValue { option: "--stop-timeout", .. }));
+/// assert_eq!(
+///     error.to_string(),
+///     "--stop-timeout takes a number of seconds (0 or more, below 2^64), not \"1e20\""
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// No action was given.
+    NoAction,
+    /// A word that is not an action (`strat`).
+    UnknownAction {
+        /// The word.
+        word: OsString,
+    },
+    /// A second action (`start stop`).
+    SecondAction {
+        /// The second action's word.
+        word: OsString,
+    },
+    /// An option this command line does not know.
+    UnknownOption {
+        /// The option as given (without an `=VALUE`).
+        option: OsString,
+    },
+    /// An option that needs a value came last.
+    MissingValue {
+        /// The option (`--pidfile`, `--log`, `--stop-timeout`).
+        option: &'static str,
+    },
+    /// An option that takes no value was given one (`--foreground=yes`).
+    UnexpectedValue {
+        /// The option (`--foreground`, `--background`, `--help`).
+        option: &'static str,
+        /// The value given.
+        value: OsString,
+    },
+    /// An option's value is not one it takes (`--stop-timeout soon`, `--pidfile ""`).
+    InvalidValue {
+        /// The option (`--pidfile`, `--log`, `--stop-timeout`).
+        option: &'static str,
+        /// The value given.
+        value: OsString,
+        /// What the option takes, as the message says it.
+        expected: &'static str,
+    },
+}
+
+impl std::fmt::Display for UsageError {
+    // Debug quotes a word or value, escaping bytes that are not UTF-8 rather than losing them.
+    #[allow(clippy::unnecessary_debug_formatting)]
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoAction => write!(f, "no action given; expected one of: {}", action_names()),
+            Self::UnknownAction { word } => write!(
+                f,
+                "unknown action {word:?}; expected one of: {}",
+                action_names()
+            ),
+            Self::SecondAction { word } => {
+                write!(f, "one action at a time: {word:?} is a second one")
+            }
+            Self::UnknownOption { option } => write!(
+                f,
+                "unknown option {}; see --help for the options",
+                option.display()
+            ),
+            Self::MissingValue { option } => write!(f, "{option} needs a value"),
+            Self::UnexpectedValue { option, value } => {
+                write!(f, "{option} takes no value, not {value:?}")
+            }
+            Self::InvalidValue {
+                option,
+                value,
+                expected,
+            } => write!(f, "{option} takes {expected}, not {value:?}"),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn action_names() -> String {
+    Action::ALL.map(|(name, _)| name).join(", ")
+}
+
+/// Runs the command line `args` (the program's name first, as [`std::env::args_os`] gives it)
+/// against `controller`, printing the outcome, and returns the exit code: the entry point for
+/// a program that does more after it, and for tests. [`main`] is the same with this process's
+/// command line, then exits.
 ///
 /// ```no_run
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
@@ -127,146 +319,229 @@ where
     I: IntoIterator<Item = A>,
     A: Into<OsString>,
 {
+    ExitCode::from(exit_code(controller, args))
+}
+
+/// [`run`]'s exit code, as a number.
+fn exit_code<D, I, A>(controller: Controller<D>, args: I) -> u8
+where
+    D: Daemon,
+    I: IntoIterator<Item = A>,
+    A: Into<OsString>,
+{
     let mut args = args.into_iter().map(Into::into);
-    let program = args
-        .next()
-        .map(|name| {
-            Path::new(&name).file_name().map_or_else(
-                || name.to_string_lossy().into_owned(),
-                |n| n.to_string_lossy().into_owned(),
-            )
-        })
-        .unwrap_or_else(|| "daemon".to_owned());
-    let request = match parse(args) {
-        Ok(request) => request,
+    let program = args.next().map_or_else(
+        || "daemon".to_owned(),
+        |name| {
+            let name = PathBuf::from(name);
+            let file = name.file_name().unwrap_or(name.as_os_str());
+            file.to_string_lossy().into_owned()
+        },
+    );
+    let invocation = match parse(args) {
+        Ok(Request::Act(invocation)) => invocation,
+        Ok(Request::Help) => {
+            say(&usage(&program, &controller));
+            return SUCCESS;
+        }
         Err(problem) => {
             eprintln!("{program}: {problem}\n\n{}", usage(&program, &controller));
-            return ExitCode::from(USAGE);
+            return USAGE;
         }
     };
-    let Request::Act {
-        action,
-        pidfile,
-        log_file,
-        stop_timeout,
-        foreground,
-    } = request
-    else {
-        println!("{}", usage(&program, &controller));
-        return ExitCode::from(SUCCESS);
-    };
     let mut controller = controller;
-    if let Some(pidfile) = pidfile {
+    if let Some(pidfile) = invocation.pidfile {
         controller = controller.pidfile(pidfile);
     }
-    if let Some(log_file) = log_file {
+    if let Some(log_file) = invocation.log_file {
         controller = controller.log_file(log_file);
     }
-    if let Some(timeout) = stop_timeout {
+    if let Some(timeout) = invocation.stop_timeout {
         controller = controller.stop_timeout(timeout);
     }
-    if action == Action::Start && foreground.unwrap_or_else(supervised) {
+    if invocation.action == Action::Start && invocation.foreground.unwrap_or_else(supervised) {
         let Err(error) = controller.run_foreground();
         return match error {
             DaemonError::AlreadyRunning { pid, .. } => {
                 say(&format!("already running (pid {pid})"));
-                ExitCode::from(SUCCESS)
+                SUCCESS
             }
             error => {
                 eprintln!("error: {error}");
-                ExitCode::from(FAILURE)
+                FAILURE
             }
         };
     }
-    ExitCode::from(act(&controller, action))
+    act(&controller, invocation.action)
 }
 
-/// [`run`] with this process's command line.
+/// Runs this process's command line against `controller` ([`run`] with
+/// [`std::env::args_os`]), then exits with its code: the whole of a program's `main`.
 ///
 /// ```no_run
-/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-/// fn main() -> std::process::ExitCode {
+/// #[deluxe::daemon(pidfile = "/run/worker.pid")]
+/// #[derive(Default)]
+/// struct Worker;
+///
+/// #[deluxe::daemon]
+/// impl Worker {
+///     fn run(&self) {
+///         deluxe::process::daemon::wait_for_stop(std::time::Duration::MAX);
+///     }
+/// }
+///
+/// fn main() {
 ///     deluxe::cli::main(Worker::controller())
 /// }
 /// ```
-pub fn main<D: Daemon>(controller: Controller<D>) -> ExitCode {
-    run(controller, std::env::args_os())
+pub fn main<D: Daemon>(controller: Controller<D>) -> ! {
+    std::process::exit(exit_code(controller, std::env::args_os()).into())
 }
 
-impl<D: Daemon> Controller<D> {
-    /// Runs this process's command line against the daemon: `start`, `stop`, `restart`,
-    /// `status`, `user1`, `user2`, with `--pidfile`, `--log` and `--stop-timeout` overrides,
-    /// and LSB init-script exit codes. See [`crate::cli`].
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// fn main() -> std::process::ExitCode {
-    ///     Worker::controller().cli()
-    /// }
-    /// ```
-    pub fn cli(self) -> ExitCode {
-        main(self)
-    }
-}
-
-fn parse(args: impl Iterator<Item = OsString>) -> Result<Request, String> {
-    let mut args = args.map(|arg| {
-        arg.into_string()
-            .map_err(|arg| format!("argument {arg:?} is not UTF-8"))
-    });
+/// Parses a command line's arguments (without the program's name): options and one action,
+/// in any order; `--name=value` and `--name value` alike.
+///
+/// # Errors
+///
+/// A [`UsageError`] for anything but one known action among known options with valid values.
+///
+/// ```
+/// use deluxe::cli::{Request, UsageError, parse};
+///
+/// assert!(matches!(parse(["--log", "/tmp/w.log", "start"]), Ok(Request::Act(_))));
+/// assert_eq!(parse(["status", "--help"]), Ok(Request::Help));
+/// assert_eq!(parse(["start", "stop"]), Err(UsageError::SecondAction { word: "stop".into() }));
+/// ```
+pub fn parse<I, A>(args: I) -> Result<Request, UsageError>
+where
+    I: IntoIterator<Item = A>,
+    A: Into<OsString>,
+{
+    let mut args = args.into_iter().map(Into::into);
     let mut action = None;
     let (mut pidfile, mut log_file, mut stop_timeout, mut foreground) = (None, None, None, None);
     while let Some(arg) = args.next() {
-        let arg = arg?;
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
+        let (name, inline) = split_option(&arg);
+        let Some(option) = Flag::parse(name) else {
+            if name.as_bytes().starts_with(b"-") {
+                return Err(UsageError::UnknownOption {
+                    option: name.to_owned(),
+                });
             }
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            match inline.clone() {
-                Some(value) => Ok(value),
-                None => args
-                    .next()
-                    .unwrap_or_else(|| Err(format!("{name} needs a value"))),
-            }
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Request::Help),
-            "--pidfile" => pidfile = Some(PathBuf::from(value("--pidfile")?)),
-            "--foreground" => foreground = Some(true),
-            "--background" => foreground = Some(false),
-            "--log" | "--log-file" => log_file = Some(PathBuf::from(value("--log")?)),
-            "--stop-timeout" => {
-                let text = value("--stop-timeout")?;
-                let seconds: f64 = text
-                    .parse()
-                    .ok()
-                    .filter(|secs: &f64| secs.is_finite() && *secs >= 0.0)
-                    .ok_or_else(|| format!("--stop-timeout takes seconds, not {text:?}"))?;
-                stop_timeout = Some(Duration::from_secs_f64(seconds));
-            }
-            word if word.starts_with('-') => return Err(format!("unknown option {word}")),
-            word => match (Action::parse(word), action) {
+            match (Action::parse(&arg), action) {
                 (Some(parsed), None) => action = Some(parsed),
-                (Some(_), Some(_)) => {
-                    return Err(format!("one action at a time: {word:?} is a second one"));
-                }
-                (None, _) => return Err(format!("unknown action {word:?}")),
-            },
+                (Some(_), Some(_)) => return Err(UsageError::SecondAction { word: arg }),
+                (None, _) => return Err(UsageError::UnknownAction { word: arg }),
+            }
+            continue;
+        };
+        if let Some(value) = inline.filter(|_| !option.takes_value()) {
+            return Err(UsageError::UnexpectedValue {
+                option: option.name(),
+                value: value.to_owned(),
+            });
+        }
+        let mut value = || match inline {
+            Some(value) => Ok(value.to_owned()),
+            None => args.next().ok_or(UsageError::MissingValue {
+                option: option.name(),
+            }),
+        };
+        match option {
+            Flag::Help => return Ok(Request::Help),
+            Flag::Foreground => foreground = Some(true),
+            Flag::Background => foreground = Some(false),
+            Flag::Pidfile => pidfile = Some(path(option, value()?)?),
+            Flag::Log => log_file = Some(path(option, value()?)?),
+            Flag::StopTimeout => stop_timeout = Some(seconds(option, value()?)?),
         }
     }
-    let action = action.ok_or("no action given")?;
-    Ok(Request::Act {
-        action,
+    let action = action.ok_or(UsageError::NoAction)?;
+    Ok(Request::Act(Invocation {
         pidfile,
         log_file,
         stop_timeout,
         foreground,
-    })
+        ..Invocation::new(action)
+    }))
+}
+
+/// The options.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flag {
+    Help,
+    Pidfile,
+    Log,
+    StopTimeout,
+    Foreground,
+    Background,
+}
+
+impl Flag {
+    fn parse(name: &OsStr) -> Option<Self> {
+        Some(match name.as_bytes() {
+            b"-h" | b"--help" => Self::Help,
+            b"--pidfile" => Self::Pidfile,
+            b"--log" | b"--log-file" => Self::Log,
+            b"--stop-timeout" => Self::StopTimeout,
+            b"--foreground" => Self::Foreground,
+            b"--background" => Self::Background,
+            _ => return None,
+        })
+    }
+
+    /// The name errors give it.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Help => "--help",
+            Self::Pidfile => "--pidfile",
+            Self::Log => "--log",
+            Self::StopTimeout => "--stop-timeout",
+            Self::Foreground => "--foreground",
+            Self::Background => "--background",
+        }
+    }
+
+    fn takes_value(self) -> bool {
+        matches!(self, Self::Pidfile | Self::Log | Self::StopTimeout)
+    }
+}
+
+/// `--name=value` as the name and the value; anything else as itself, without a value.
+fn split_option(arg: &OsStr) -> (&OsStr, Option<&OsStr>) {
+    let bytes = arg.as_bytes();
+    match bytes.iter().position(|&b| b == b'=') {
+        Some(at) if bytes.starts_with(b"--") => (
+            OsStr::from_bytes(&bytes[..at]),
+            Some(OsStr::from_bytes(&bytes[at + 1..])),
+        ),
+        _ => (arg, None),
+    }
+}
+
+/// A path option's value: any bytes but none.
+fn path(option: Flag, value: OsString) -> Result<PathBuf, UsageError> {
+    if value.is_empty() {
+        return Err(UsageError::InvalidValue {
+            option: option.name(),
+            value,
+            expected: "a path",
+        });
+    }
+    Ok(PathBuf::from(value))
+}
+
+/// A duration option's value: seconds, a fraction allowed, as long as a `Duration` holds.
+fn seconds(option: Flag, value: OsString) -> Result<Duration, UsageError> {
+    value
+        .to_str()
+        .and_then(|text| text.parse::<f64>().ok())
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .ok_or(UsageError::InvalidValue {
+            option: option.name(),
+            value,
+            expected: "a number of seconds (0 or more, below 2^64)",
+        })
 }
 
 /// Performs the action, prints the outcome, returns the exit code.
@@ -373,10 +648,38 @@ exit codes, as for init scripts: 0 success, 1 failure (the error is printed on s
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::ffi::OsStringExt;
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
     use super::*;
 
-    fn parsed(args: &[&str]) -> Result<Request, String> {
-        parse(args.iter().map(OsString::from))
+    fn parsed(args: &[&str]) -> Result<Request, UsageError> {
+        parse(args)
+    }
+
+    fn invocation(action: Action) -> Invocation {
+        Invocation::new(action)
+    }
+
+    /// A daemon the tests never start: they only parse, and read pidfiles.
+    struct Never;
+
+    impl Daemon for Never {
+        fn run(&self) {
+            unreachable!("the cli tests start no daemon")
+        }
+    }
+
+    fn code(args: &[&OsStr]) -> ExitCode {
+        let pidfile = std::env::temp_dir().join(format!("deluxe-cli-{}.pid", std::process::id()));
+        let controller =
+            Controller::with_config(Never, crate::process::daemon::Config::new(pidfile));
+        run(
+            controller,
+            [OsStr::new("never")].iter().chain(args).copied(),
+        )
     }
 
     #[test]
@@ -390,73 +693,286 @@ mod tests {
                 "--stop-timeout",
                 "2.5"
             ]),
-            Ok(Request::Act {
-                action: Action::Start,
+            Ok(Request::Act(Invocation {
                 pidfile: Some("/tmp/p".into()),
                 log_file: Some("/tmp/l".into()),
                 stop_timeout: Some(Duration::from_millis(2500)),
-                foreground: None,
-            })
+                ..invocation(Action::Start)
+            }))
         );
-        assert!(matches!(
+        assert_eq!(
             parsed(&["start", "--foreground"]),
-            Ok(Request::Act {
+            Ok(Request::Act(Invocation {
                 foreground: Some(true),
-                ..
-            })
-        ));
-        assert!(matches!(
+                ..invocation(Action::Start)
+            }))
+        );
+        assert_eq!(
             parsed(&["--background", "start"]),
-            Ok(Request::Act {
+            Ok(Request::Act(Invocation {
                 foreground: Some(false),
-                ..
-            })
-        ));
+                ..invocation(Action::Start)
+            }))
+        );
         assert_eq!(parsed(&["status", "--help"]), Ok(Request::Help));
     }
 
-    proptest::proptest! {
+    /// An option as its arguments, and what it sets.
+    type Given = (Vec<&'static str>, fn(&mut Invocation));
+
+    /// The options a command line may give.
+    fn option() -> impl Strategy<Value = Given> {
+        let options: Vec<Given> = vec![
+            (vec!["--foreground"], |i| i.foreground = Some(true)),
+            (vec!["--background"], |i| i.foreground = Some(false)),
+            (vec!["--pidfile=/tmp/p"], |i| {
+                i.pidfile = Some("/tmp/p".into());
+            }),
+            (vec!["--pidfile", "/tmp/q"], |i| {
+                i.pidfile = Some("/tmp/q".into());
+            }),
+            (vec!["--log=/tmp/l"], |i| i.log_file = Some("/tmp/l".into())),
+            (vec!["--log", "/tmp/x"], |i| {
+                i.log_file = Some("/tmp/x".into());
+            }),
+            (vec!["--log-file", "/tmp/y"], |i| {
+                i.log_file = Some("/tmp/y".into());
+            }),
+            (vec!["--stop-timeout=1.5"], |i| {
+                i.stop_timeout = Some(Duration::from_millis(1500));
+            }),
+            (vec!["--stop-timeout", "0"], |i| {
+                i.stop_timeout = Some(Duration::ZERO);
+            }),
+        ];
+        proptest::sample::select(options)
+    }
+
+    proptest! {
         #[test]
-        fn any_arguments_parse_without_panic(args in proptest::collection::vec(".{0,12}", 0..6)) {
-            let _ = parse(args.into_iter().map(OsString::from));
+        fn any_arguments_parse_without_panic(
+            args in proptest::collection::vec(
+                prop_oneof![
+                    ".{0,12}".prop_map(OsString::from),
+                    proptest::collection::vec(any::<u8>(), 0..12).prop_map(OsString::from_vec),
+                    proptest::sample::select(vec!["--pidfile", "--log", "--stop-timeout", "--foreground", "start"]).prop_map(OsString::from),
+                ],
+                0..6,
+            )
+        ) {
+            let _ = parse(args);
+        }
+
+        #[test]
+        fn every_stop_timeout_parses_or_is_a_usage_error(
+            value in prop_oneof![
+                any::<f64>().prop_map(|seconds| seconds.to_string()),
+                (0u32..400).prop_map(|exponent| format!("1e{exponent}")),
+                ".{0,12}",
+            ]
+        ) {
+            match parse(["--stop-timeout", value.as_str(), "stop"]) {
+                Ok(Request::Act(Invocation { stop_timeout: Some(timeout), .. })) => {
+                    let seconds: f64 = value.parse().unwrap();
+                    prop_assert!((timeout.as_secs_f64() - seconds).abs() <= seconds * 1e-9 + 1e-9);
+                }
+                Err(UsageError::InvalidValue { option: "--stop-timeout", .. }) => {}
+                other => prop_assert!(false, "{value:?}: {other:?}"),
+            }
         }
 
         #[test]
         fn one_action_among_known_options_always_parses(
-            action in proptest::sample::select(vec!["start", "stop", "restart", "status", "user1", "user2"]),
-            before in proptest::collection::vec(proptest::sample::select(vec!["--foreground", "--background", "--log=/tmp/l", "--pidfile=/tmp/p"]), 0..3),
-            after in proptest::collection::vec(proptest::sample::select(vec!["--stop-timeout=1.5", "--log", "/tmp/x"]), 0..1),
+            action in proptest::sample::select(Action::ALL.to_vec()),
+            before in proptest::collection::vec(option(), 0..4),
+            after in proptest::collection::vec(option(), 0..4),
         ) {
-            let mut args: Vec<&str> = before;
-            args.push(action);
-            args.extend(after.iter().filter(|a| a.starts_with("--stop")));
-            let request = parsed(&args);
-            proptest::prop_assert!(
-                matches!(request, Ok(Request::Act { action: parsed, .. }) if Some(parsed) == Action::parse(action)),
-                "{args:?}: {request:?}"
+            let (word, action) = action;
+            let mut expected = invocation(action);
+            let mut args = Vec::new();
+            for (option_args, set) in &before {
+                args.extend(option_args.iter().copied());
+                set(&mut expected);
+            }
+            args.push(word);
+            for (option_args, set) in &after {
+                args.extend(option_args.iter().copied());
+                set(&mut expected);
+            }
+            prop_assert_eq!(parsed(&args), Ok(Request::Act(expected)), "{:?}", args);
+        }
+    }
+
+    #[test]
+    fn mistakes_are_typed_usage_errors() {
+        let os = OsString::from;
+        for (args, error) in [
+            (&[][..], UsageError::NoAction),
+            (&["strat"], UsageError::UnknownAction { word: os("strat") }),
+            (
+                &["start", "stop"],
+                UsageError::SecondAction { word: os("stop") },
+            ),
+            (
+                &["--pidfile"],
+                UsageError::MissingValue {
+                    option: "--pidfile",
+                },
+            ),
+            (
+                &["stop", "--stop-timeout"],
+                UsageError::MissingValue {
+                    option: "--stop-timeout",
+                },
+            ),
+            (
+                &["--frobnicate", "start"],
+                UsageError::UnknownOption {
+                    option: os("--frobnicate"),
+                },
+            ),
+            (
+                &["--frob=1", "start"],
+                UsageError::UnknownOption {
+                    option: os("--frob"),
+                },
+            ),
+            (&["-h=1"], UsageError::UnknownOption { option: os("-h=1") }),
+            (
+                &["--foreground=yes", "start"],
+                UsageError::UnexpectedValue {
+                    option: "--foreground",
+                    value: os("yes"),
+                },
+            ),
+            (
+                &["--help=me"],
+                UsageError::UnexpectedValue {
+                    option: "--help",
+                    value: os("me"),
+                },
+            ),
+            (
+                &["--pidfile=", "start"],
+                UsageError::InvalidValue {
+                    option: "--pidfile",
+                    value: os(""),
+                    expected: "a path",
+                },
+            ),
+            (
+                &["--log", "", "start"],
+                UsageError::InvalidValue {
+                    option: "--log",
+                    value: os(""),
+                    expected: "a path",
+                },
+            ),
+        ] {
+            assert_eq!(parsed(args), Err(error), "{args:?}");
+        }
+        for value in ["soon", "-1", "NaN", "inf", "1e20", "", " 1"] {
+            assert!(
+                matches!(
+                    parsed(&["--stop-timeout", value, "stop"]),
+                    Err(UsageError::InvalidValue {
+                        option: "--stop-timeout",
+                        ..
+                    })
+                ),
+                "{value:?}"
             );
         }
     }
 
     #[test]
-    fn mistakes_are_usage_errors() {
-        assert_eq!(parsed(&[]), Err("no action given".into()));
-        assert_eq!(parsed(&["strat"]), Err("unknown action \"strat\"".into()));
+    fn usage_errors_say_what_is_wrong_on_one_line() {
+        let said = |args: &[&str]| parsed(args).unwrap_err().to_string();
         assert_eq!(
-            parsed(&["start", "stop"]),
-            Err("one action at a time: \"stop\" is a second one".into())
+            said(&[]),
+            "no action given; expected one of: start, stop, restart, status, user1, user2"
         );
         assert_eq!(
-            parsed(&["--pidfile"]),
-            Err("--pidfile needs a value".into())
+            said(&["strat"]),
+            "unknown action \"strat\"; expected one of: start, stop, restart, status, user1, user2"
         );
         assert_eq!(
-            parsed(&["--frobnicate", "start"]),
-            Err("unknown option --frobnicate".into())
+            said(&["start", "stop"]),
+            "one action at a time: \"stop\" is a second one"
+        );
+        assert_eq!(said(&["--pidfile"]), "--pidfile needs a value");
+        assert_eq!(
+            said(&["--frobnicate"]),
+            "unknown option --frobnicate; see --help for the options"
         );
         assert_eq!(
-            parsed(&["--stop-timeout", "soon", "stop"]),
-            Err("--stop-timeout takes seconds, not \"soon\"".into())
+            said(&["--background=1"]),
+            "--background takes no value, not \"1\""
         );
+        assert_eq!(
+            said(&["--stop-timeout", "1e20", "stop"]),
+            "--stop-timeout takes a number of seconds (0 or more, below 2^64), not \"1e20\""
+        );
+        assert_eq!(
+            said(&["--pidfile=", "stop"]),
+            "--pidfile takes a path, not \"\""
+        );
+        let not_utf8 = parse([OsString::from_vec(b"st\xffrt".to_vec())]).unwrap_err();
+        assert_eq!(
+            not_utf8.to_string(),
+            "unknown action \"st\\xFFrt\"; expected one of: start, stop, restart, status, user1, user2"
+        );
+        for error in [not_utf8, parsed(&["--log"]).unwrap_err()] {
+            assert!(!error.to_string().contains('\n'), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_stop_timeout_too_large_for_a_duration_exits_2_not_101() {
+        assert_eq!(
+            code(&[
+                OsStr::new("--stop-timeout"),
+                OsStr::new("1e20"),
+                OsStr::new("stop")
+            ]),
+            ExitCode::from(USAGE)
+        );
+        assert_eq!(
+            code(&[OsStr::new("--foreground=no"), OsStr::new("start")]),
+            ExitCode::from(USAGE)
+        );
+    }
+
+    #[test]
+    fn a_pidfile_that_is_not_utf8_is_used_as_given() {
+        let dir = std::env::temp_dir().join(format!("deluxe-cli-utf8-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut name = b"caf\xe9-".to_vec();
+        name.extend_from_slice(std::process::id().to_string().as_bytes());
+        let pidfile = dir.join(OsString::from_vec(name));
+        assert_eq!(
+            parse([
+                OsStr::new("--pidfile"),
+                pidfile.as_os_str(),
+                OsStr::new("status")
+            ]),
+            Ok(Request::Act(Invocation {
+                pidfile: Some(pidfile.clone()),
+                ..invocation(Action::Status)
+            }))
+        );
+        let status = |pidfile: &Path| {
+            code(&[
+                OsStr::new("--pidfile"),
+                pidfile.as_os_str(),
+                OsStr::new("status"),
+            ])
+        };
+        assert_eq!(status(&pidfile), ExitCode::from(NOT_RUNNING));
+        // A pidfile nobody holds, at exactly that path: status finds it (a lossy path would
+        // not), and says "stale".
+        std::fs::write(&pidfile, "999999\n").unwrap();
+        assert_eq!(status(&pidfile), ExitCode::from(FAILURE));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

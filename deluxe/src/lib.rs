@@ -1,9 +1,48 @@
 //! Declarative, safe Unix process work.
 //!
 //! - [`process::Command`] and [`command!`]: run system commands without a shell, optionally as
-//!   another user, with typed errors; bounded by timeouts, streamed line by line or collected,
-//!   alone or in pipelines, and leaving no process behind when cancelled.
+//!   another user, with typed errors ([`process::CommandError`]); bounded by timeouts,
+//!   streamed line by line or collected, alone or in pipelines, and leaving no process behind
+//!   when cancelled.
 //! - [`process::get_real_users`]: the machine's real user accounts.
+//! - Daemons from a plain struct: [`#[daemon]`](daemon) on the struct and on its `impl`
+//!   (with [`#[on_user1]`](on_user1), [`#[on_user2]`](on_user2) and [`#[atexit]`](atexit) on
+//!   hooks), or the [`process::daemon::Daemon`] trait by hand; then a
+//!   [`process::daemon::Controller`] starts, stops, restarts, signals and reports the
+//!   [`status`](process::daemon::Status) of the daemon, which holds a locked pidfile for its
+//!   whole life. Failures are a typed [`process::daemon::DaemonError`]. The [`cli`] module
+//!   turns a controller into a command-line tool with the init-script exit codes.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use deluxe::process::daemon;
+//!
+//! #[deluxe::daemon(pidfile = "/run/ticker.pid", workdir = "/")]
+//! #[derive(Default)]
+//! struct Ticker;
+//!
+//! #[deluxe::daemon]
+//! impl Ticker {
+//!     fn run(&self) {
+//!         while !daemon::wait_for_stop(Duration::from_secs(1)) {
+//!             println!("tick");
+//!         }
+//!     }
+//!
+//!     #[on_user1]
+//!     fn reload(&self) { println!("reloading"); }
+//! }
+//!
+//! let controller = Ticker::controller();
+//! let pid = controller.start()?;      // returns once the daemon is really up
+//! controller.signal_user1()?;
+//! controller.stop()?;
+//! # let _ = pid;
+//! # Ok::<(), deluxe::process::daemon::DaemonError>(())
+//! ```
+//!
+//! The API mirrors Python's `deluxe.process` module, with typed errors and the guarantees the
+//! README lists (readiness handshake, pid-reuse safety, hooks on an ordinary thread, ...).
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -86,6 +86,10 @@ pub fn daemon_struct(daemon: &DaemonStruct) -> TokenStream {
             #[doc = #controller_doc]
             #vis fn controller() -> #krate::__private::Controller<Self>
             where
+                // A bound on `Self` alone would be checked where the struct is defined, and
+                // fail there for a type without `Default`; made higher-ranked (over a lifetime
+                // nothing uses), it is checked only where `controller()` is called, which is
+                // where its error belongs.
                 for<'deluxe> Self: ::core::default::Default + #krate::__private::Daemon,
             {
                 #krate::__private::Controller::new(<Self as ::core::default::Default>::default())
@@ -94,6 +98,8 @@ pub fn daemon_struct(daemon: &DaemonStruct) -> TokenStream {
             #[doc = #into_doc]
             #vis fn into_controller(self) -> #krate::__private::Controller<Self>
             where
+                // Checked at the call, as above: a struct whose impl block lacks `#[daemon]`
+                // gets its error there.
                 for<'deluxe> Self: #krate::__private::Daemon,
             {
                 #krate::__private::Controller::new(self)

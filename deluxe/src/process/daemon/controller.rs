@@ -3,61 +3,26 @@
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::launch::{self, Plan};
 use super::pidfile::{self, Probe};
-use super::target::{self, Located, Target};
-use super::worker::{self, Plan};
-use super::{Config, Daemon, DaemonError, Pid, Status, StopOutcome};
+use super::target::{self, Delivery, Located, Target};
+use super::{Config, Daemon, DaemonError, Pid, Status, Step, StopOutcome};
 
 /// How long `stop` waits for the daemon to die after `SIGKILL`.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
-/// Starts in one process take turns; across processes the pidfile lock decides.
-///
-/// A flag, not a lock: a start forks while it holds its turn, and the daemon, in which that
-/// start never returns, must be able to take turns of its own (a daemon may start daemons).
-/// The daemon clears its copy ([`forget_turns`]); a lock held across the fork could not be.
-static TURN_TAKEN: AtomicBool = AtomicBool::new(false);
-
-/// A start's turn; the next one may go when it is dropped.
-struct Turn;
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        TURN_TAKEN.store(false, Ordering::Release);
-    }
-}
-
-fn take_turn() -> Turn {
-    // A turn lasts one start (about a millisecond): waiting with short sleeps is enough.
-    let mut pause = Duration::from_micros(20);
-    while TURN_TAKEN
-        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(2));
-    }
-    Turn
-}
-
-/// In the daemon: the turn of the start that made it is not its own.
-pub(crate) fn forget_turns() {
-    TURN_TAKEN.store(false, Ordering::Release);
-}
-
 /// Starts, stops and signals the daemon `D`.
 ///
 /// A controller is a lightweight handle: it keeps the daemon value it was built with (what
-/// `start` runs: the reference's "constructor arguments") and the settings, and talks to the
+/// `start` runs) and the settings, and talks to the
 /// daemon through its pidfile and signals. Any number of controllers, in this process or
 /// others, reach the same daemon; the pidfile makes it a system-wide singleton.
 ///
-/// Where the reference only warns, the controller also returns a typed outcome: starting a
+/// Besides a `log` warning, the controller returns a typed outcome: starting a
 /// running daemon is [`DaemonError::AlreadyRunning`], stopping a stopped one is
 /// [`StopOutcome::NotRunning`], signalling one is [`DaemonError::NotRunning`]; each is also
 /// a `log` warning.
@@ -134,12 +99,15 @@ impl<D: Daemon> Controller<D> {
 
     /// Overrides the pidfile (from a command-line flag, say).
     ///
-    /// ```
+    /// ```no_run
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// let controller = Worker::controller().pidfile("/tmp/other.pid");
-    /// assert_eq!(controller.config().pidfile, std::path::Path::new("/tmp/other.pid"));
+    /// // `worker --pidfile /tmp/test.pid start`, say.
+    /// let pidfile = std::env::args().nth(2).unwrap_or_else(|| "/run/worker.pid".into());
+    /// Worker::controller().pidfile(pidfile).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[must_use]
     pub fn pidfile(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.pidfile = path.into();
         self
@@ -147,12 +115,18 @@ impl<D: Daemon> Controller<D> {
 
     /// Overrides the log file.
     ///
-    /// ```
+    /// ```no_run
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// let controller = Worker::controller().log_file("/tmp/worker.log");
-    /// assert!(controller.config().log_file.is_some());
+    /// let debug = std::env::var_os("WORKER_DEBUG").is_some();
+    /// let mut controller = Worker::controller();
+    /// if debug {
+    ///     controller = controller.log_file("/tmp/worker-debug.log");
+    /// }
+    /// controller.start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[must_use]
     pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.log_file = Some(path.into());
         self
@@ -160,12 +134,14 @@ impl<D: Daemon> Controller<D> {
 
     /// Overrides the stop timeout.
     ///
-    /// ```
+    /// ```no_run
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// let controller = Worker::controller().stop_timeout(std::time::Duration::from_secs(3));
-    /// assert_eq!(controller.config().stop_timeout.as_secs(), 3);
+    /// // An emergency stop: SIGKILL after one second.
+    /// Worker::controller().stop_timeout(std::time::Duration::from_secs(1)).stop()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[must_use]
     pub fn stop_timeout(mut self, timeout: Duration) -> Self {
         self.config.stop_timeout = timeout;
         self
@@ -173,12 +149,14 @@ impl<D: Daemon> Controller<D> {
 
     /// Overrides the user the daemon runs as (see [`Config::user`](super::Config#structfield.user)).
     ///
-    /// ```
+    /// ```no_run
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// let controller = Worker::controller().user("nobody");
-    /// assert_eq!(controller.config().user.as_deref(), Some("nobody"));
+    /// // As root: the daemon runs as `nobody`.
+    /// Worker::controller().user("nobody").start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[must_use]
     pub fn user(mut self, user: impl Into<String>) -> Self {
         self.config.user = Some(user.into());
         self
@@ -186,12 +164,13 @@ impl<D: Daemon> Controller<D> {
 
     /// Overrides the group the daemon runs as (see [`Config::group`](super::Config#structfield.group)).
     ///
-    /// ```
+    /// ```no_run
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// let controller = Worker::controller().group("nogroup");
-    /// assert_eq!(controller.config().group.as_deref(), Some("nogroup"));
+    /// Worker::controller().user("nobody").group("nogroup").start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[must_use]
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.config.group = Some(group.into());
         self
@@ -243,16 +222,16 @@ impl<D: Daemon> Controller<D> {
     /// }
     /// ```
     pub fn start(&self) -> Result<Pid, DaemonError> {
-        let _turn = take_turn();
+        let _turn = launch::take_turn();
         self.start_in_turn()
     }
 
     fn start_in_turn(&self) -> Result<Pid, DaemonError> {
-        if let Probe::Locked { pid, .. } = pidfile::probe(&self.config.pidfile)? {
+        if let Probe::Running { pid, .. } = pidfile::probe(&self.config.pidfile)? {
             return Err(self.already_running(pid));
         }
         let plan = Plan::new(&self.config)?;
-        match worker::spawn(&*self.daemon, &plan) {
+        match launch::spawn(&*self.daemon, &plan) {
             Err(DaemonError::AlreadyRunning { pid, .. }) => Err(self.already_running(pid)),
             other => other,
         }
@@ -307,14 +286,14 @@ impl<D: Daemon> Controller<D> {
                  the daemon's signals, so a SIGTERM may end the process without atexit"
             );
         }
-        let turn = take_turn();
-        if let Probe::Locked { pid, .. } = pidfile::probe(&self.config.pidfile)? {
+        let turn = launch::take_turn();
+        if let Probe::Running { pid, .. } = pidfile::probe(&self.config.pidfile)? {
             return Err(self.already_running(pid));
         }
         let plan = Plan::new(&self.config)?;
         // The daemon runs here for good: it may start daemons itself.
         drop(turn);
-        Err(worker::foreground(&*self.daemon, &plan))
+        Err(launch::foreground(&*self.daemon, &plan))
     }
 
     /// Stops the daemon: `SIGTERM`, then waits for it to exit (learning of the exit at once,
@@ -341,31 +320,34 @@ impl<D: Daemon> Controller<D> {
         let path = &self.config.pidfile;
         let target = match target::locate(path)? {
             Located::Running(target) => target,
-            Located::NotRunning { stale } => {
-                if stale {
+            located @ (Located::Stopped | Located::Stale) => {
+                if matches!(located, Located::Stale) {
                     pidfile::remove_stale(path)?;
                 }
                 log::warn!("daemon not running (pidfile {})", path.display());
                 return Ok(StopOutcome::NotRunning);
             }
         };
-        let outcome =
-            if !target.signal(Signal::SIGTERM)? || self.wait(&target, self.config.stop_timeout)? {
-                StopOutcome::Graceful
-            } else {
-                log::warn!(
-                    "daemon (pid {}) still running {:?} after SIGTERM; sending SIGKILL",
-                    target.pid,
-                    self.config.stop_timeout
-                );
-                if target.signal(Signal::SIGKILL)? && !self.wait(&target, KILL_WAIT)? {
-                    return Err(DaemonError::StopTimeout {
-                        pid: target.pid,
-                        waited: KILL_WAIT,
-                    });
-                }
-                StopOutcome::Killed
-            };
+        let outcome = if target.signal(Signal::SIGTERM)? == Delivery::AlreadyGone
+            || self.wait(&target, self.config.stop_timeout)?
+        {
+            StopOutcome::Graceful
+        } else {
+            log::warn!(
+                "daemon (pid {}) still running {:?} after SIGTERM; sending SIGKILL",
+                target.pid,
+                self.config.stop_timeout
+            );
+            if target.signal(Signal::SIGKILL)? == Delivery::Delivered
+                && !self.wait(&target, KILL_WAIT)?
+            {
+                return Err(DaemonError::StopTimeout {
+                    pid: target.pid,
+                    waited: KILL_WAIT,
+                });
+            }
+            StopOutcome::Killed
+        };
         // A daemon that exits removes its pidfile; one that was killed could not.
         pidfile::remove_stale(path)?;
         Ok(outcome)
@@ -375,7 +357,7 @@ impl<D: Daemon> Controller<D> {
         target
             .wait_exit(timeout)
             .map_err(|source| DaemonError::Setup {
-                step: "wait for the daemon to exit",
+                step: Step::WaitForExit,
                 source,
             })
     }
@@ -393,7 +375,7 @@ impl<D: Daemon> Controller<D> {
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     pub fn restart(&self) -> Result<Pid, DaemonError> {
-        let _turn = take_turn();
+        let _turn = launch::take_turn();
         self.stop()?;
         self.start_in_turn()
     }
@@ -433,7 +415,7 @@ impl<D: Daemon> Controller<D> {
     fn send(&self, signal: Signal) -> Result<(), DaemonError> {
         let path = &self.config.pidfile;
         if let Located::Running(target) = target::locate(path)?
-            && target.signal(signal)?
+            && target.signal(signal)? == Delivery::Delivered
         {
             return Ok(());
         }
@@ -464,9 +446,9 @@ impl<D: Daemon> Controller<D> {
     /// ```
     pub fn status(&self) -> Result<Status, DaemonError> {
         Ok(match pidfile::probe(&self.config.pidfile)? {
-            Probe::Missing => Status::Stopped,
-            Probe::Unlocked { pid } => Status::Stale { pid },
-            Probe::Locked { pid, .. } => Status::Running { pid },
+            Probe::Stopped => Status::Stopped,
+            Probe::Stale { pid } => Status::Stale { pid },
+            Probe::Running { pid, .. } => Status::Running { pid },
         })
     }
 

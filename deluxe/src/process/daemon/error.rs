@@ -1,5 +1,6 @@
 //! The error of the daemon runtime: one matchable variant per way starting, stopping or
-//! signalling a daemon can fail, each carrying the path and the OS error involved.
+//! signalling a daemon can fail, each carrying the path and the OS error involved, and the
+//! public [`Step`] enum naming the steps of a start.
 
 use std::fmt;
 use std::io;
@@ -9,6 +10,11 @@ use std::time::Duration;
 use super::Pid;
 
 /// Why a daemon could not be started, stopped or signalled.
+///
+/// `Display` is one line that says what went wrong and, where there is one, how to fix it;
+/// it includes the OS error, so [`source`](std::error::Error::source) returns `None` (an
+/// error reporter such as `anyhow`'s `{:#}` prints each cause once). The OS error itself is in
+/// the variant's `source` field.
 ///
 /// ```no_run
 /// use deluxe::process::daemon::{Controller, DaemonError};
@@ -49,12 +55,26 @@ pub enum DaemonError {
         /// Why it cannot be entered.
         source: io::Error,
     },
-    /// The pidfile cannot be created, locked, written or read.
+    /// The pidfile cannot be created, locked, written or read. The OS error tells why:
+    /// `ELOOP` (a symbolic link, never followed), `EISDIR` (a directory), `EINVAL` (not a
+    /// regular file), `EACCES`, `ENOENT` (no such directory), ...
     Pidfile {
         /// The pidfile.
         path: PathBuf,
         /// What went wrong.
         source: io::Error,
+    },
+    /// The pidfile is locked by a process that never wrote its pid in it: another program
+    /// uses this path.
+    PidfileWithoutPid {
+        /// The pidfile.
+        path: PathBuf,
+    },
+    /// The pidfile is locked, but not by the process whose pid it holds (checked several
+    /// times): another program uses this path.
+    PidfileHolderMismatch {
+        /// The pidfile.
+        path: PathBuf,
     },
     /// The log file cannot be opened for appending.
     LogFile {
@@ -73,32 +93,41 @@ pub enum DaemonError {
         /// The name.
         group: String,
     },
-    /// Running as another user or group is impossible as asked, or dropping the privileges
-    /// failed.
+    /// Only root can start a daemon as another user or group.
+    NotRoot,
+    /// The daemon's user could not remove its pidfile when it exits: the pidfile's directory
+    /// does not let it.
+    PidfileDirectoryForUser {
+        /// The user the daemon runs as.
+        user: String,
+        /// The pidfile's directory.
+        directory: PathBuf,
+    },
+    /// A step of dropping the privileges failed.
     Privileges {
-        /// What failed, such as `setuid` or `remove the pidfile as that user`.
-        step: &'static str,
+        /// The step.
+        step: Step,
         /// Why.
         source: io::Error,
     },
+    /// After dropping to another user, the daemon could become root again (`setuid(0)`
+    /// succeeded): it refuses to run.
+    PrivilegesRegainable,
     /// A `fork` (or the pipe the daemon reports through) failed.
     Fork {
         /// The OS error.
         source: io::Error,
     },
-    /// Another step of turning into a daemon failed.
+    /// Another step of turning into a daemon, or of waiting for it, failed.
     Setup {
-        /// The step, such as `setsid` or `start the signal thread`.
-        step: &'static str,
+        /// The step.
+        step: Step,
         /// The OS error.
         source: io::Error,
     },
-    /// The daemon ended before it was ready, without saying why (it was killed, or it
-    /// panicked: the detail says what is known).
-    WorkerDied {
-        /// What is known.
-        detail: String,
-    },
+    /// The daemon ended before it was ready without saying why: it was killed (by a signal,
+    /// or for lack of memory). Its stderr, in the log file if one is set, may say more.
+    DiedBeforeReady,
     /// The daemon did not report ready within the start timeout; it was killed.
     StartTimeout {
         /// The daemon's pid, when it was known.
@@ -124,62 +153,195 @@ pub enum DaemonError {
     },
 }
 
+/// A step of starting a daemon (or of waiting for it), as named in
+/// [`DaemonError::Setup`] and [`DaemonError::Privileges`].
+///
+/// ```
+/// use deluxe::process::daemon::{DaemonError, Step};
+///
+/// fn explain(error: &DaemonError) -> &'static str {
+///     match error {
+///         DaemonError::Setup { step: Step::SignalThread, .. } => "too many threads?",
+///         DaemonError::Privileges { step: Step::SetUid, .. } => "check the account",
+///         _ => "see the message",
+///     }
+/// }
+/// # let _ = explain;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum Step {
+    /// Creating a new session (`setsid`) in the first child.
+    Setsid = 1,
+    /// Forking the daemon from the first child.
+    Fork = 2,
+    /// Blocking the signals the daemon receives on its signal thread.
+    SignalMask = 3,
+    /// Entering the working directory.
+    Workdir = 4,
+    /// Opening `/dev/null` for stdin (and stdout and stderr without a log file).
+    DevNull = 5,
+    /// Opening the log file.
+    LogFile = 6,
+    /// Creating, locking or writing the pidfile.
+    Pidfile = 7,
+    /// Starting the daemon's signal thread.
+    SignalThread = 8,
+    /// Setting the supplementary groups (`setgroups`).
+    SetGroups = 9,
+    /// Setting the group (`setgid`).
+    SetGid = 10,
+    /// Setting the user (`setuid`).
+    SetUid = 11,
+    /// Checking that the dropped privileges cannot be regained.
+    CheckDrop = 12,
+    /// Looking the user or group up in the user database.
+    LookUpAccount = 13,
+    /// Listing the user's supplementary groups.
+    ListGroups = 14,
+    /// Waiting for the daemon to exit (in `stop`).
+    WaitForExit = 15,
+}
+
+impl Step {
+    /// Every step, in the order of their numbers on the wire.
+    const ALL: [Self; 15] = [
+        Self::Setsid,
+        Self::Fork,
+        Self::SignalMask,
+        Self::Workdir,
+        Self::DevNull,
+        Self::LogFile,
+        Self::Pidfile,
+        Self::SignalThread,
+        Self::SetGroups,
+        Self::SetGid,
+        Self::SetUid,
+        Self::CheckDrop,
+        Self::LookUpAccount,
+        Self::ListGroups,
+        Self::WaitForExit,
+    ];
+
+    /// The step a byte of the readiness records names.
+    pub(crate) fn from_u8(value: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(value).checked_sub(1)?).copied()
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Setsid => "setsid",
+            Self::Fork => "fork the daemon",
+            Self::SignalMask => "block signals",
+            Self::Workdir => "enter the working directory",
+            Self::DevNull => "open /dev/null",
+            Self::LogFile => "open the log file",
+            Self::Pidfile => "lock the pidfile",
+            Self::SignalThread => "start the signal thread",
+            Self::SetGroups => "setgroups",
+            Self::SetGid => "setgid",
+            Self::SetUid => "setuid",
+            Self::CheckDrop => "check the privilege drop",
+            Self::LookUpAccount => "look up the user database",
+            Self::ListGroups => "list the user's groups",
+            Self::WaitForExit => "wait for the daemon to exit",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
 impl fmt::Display for DaemonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::AlreadyRunning { pid, pidfile } => {
-                write!(
-                    f,
-                    "already running (pid {pid}, pidfile {})",
-                    pidfile.display()
-                )
-            }
-            Self::NotRunning { pidfile } => {
-                write!(
-                    f,
-                    "not running (no process holds pidfile {})",
-                    pidfile.display()
-                )
-            }
+            Self::AlreadyRunning { pid, pidfile } => write!(
+                f,
+                "already running (pid {pid}, pidfile {})",
+                pidfile.display()
+            ),
+            Self::NotRunning { pidfile } => write!(
+                f,
+                "not running (no process holds pidfile {})",
+                pidfile.display()
+            ),
             Self::WorkdirMissing { path } => write!(
                 f,
                 "working directory {} does not exist; create it or choose another `workdir`",
                 path.display()
             ),
-            Self::Workdir { path, source } => {
-                write!(
-                    f,
-                    "cannot enter working directory {}: {source}",
-                    path.display()
-                )
-            }
+            Self::Workdir { path, source } => write!(
+                f,
+                "cannot enter working directory {}: {source}",
+                path.display()
+            ),
             Self::Pidfile { path, source } => {
-                write!(f, "pidfile {}: {source}", path.display())?;
+                write!(f, "pidfile {}", path.display())?;
                 match source.raw_os_error() {
-                    Some(libc::EACCES | libc::EPERM | libc::EROFS) => f.write_str(
-                        "; choose a pidfile in a directory this user can write, or run as root",
+                    Some(libc::ELOOP) => write!(
+                        f,
+                        " is a symbolic link; pidfiles are never followed through one, remove \
+                         it ({source})"
                     ),
-                    Some(libc::ENOENT) => f.write_str("; its directory does not exist"),
-                    _ => Ok(()),
+                    Some(libc::EISDIR) => write!(f, " is a directory ({source})"),
+                    Some(libc::EINVAL) => write!(f, " is not a regular file ({source})"),
+                    Some(libc::EACCES | libc::EPERM | libc::EROFS) => write!(
+                        f,
+                        ": {source}; choose a pidfile in a directory this user can write, or \
+                         run as root"
+                    ),
+                    Some(libc::ENOENT) => write!(f, ": {source}; its directory does not exist"),
+                    _ => write!(f, ": {source}"),
                 }
             }
-            Self::LogFile { path, source } => {
-                write!(
-                    f,
-                    "cannot open log file {} for appending: {source}",
-                    path.display()
-                )
-            }
+            Self::PidfileWithoutPid { path } => write!(
+                f,
+                "pidfile {} is locked by a process that wrote no pid in it; another program \
+                 uses this path",
+                path.display()
+            ),
+            Self::PidfileHolderMismatch { path } => write!(
+                f,
+                "pidfile {} is locked, but not by the process it names; another program may be \
+                 using this path",
+                path.display()
+            ),
+            Self::LogFile { path, source } => write!(
+                f,
+                "cannot open log file {} for appending: {source}",
+                path.display()
+            ),
             Self::UnknownUser { user } => write!(f, "no user account named `{user}` exists"),
             Self::UnknownGroup { group } => write!(f, "no group named `{group}` exists"),
+            Self::NotRoot => f.write_str(
+                "only root can start a daemon as another user or group; run the controller as \
+                 root, or drop `user`/`group`",
+            ),
+            Self::PidfileDirectoryForUser { user, directory } => write!(
+                f,
+                "user `{user}` could not remove its pidfile from {}; put the pidfile in a \
+                 directory it owns (e.g. `install -d -o {user} /run/NAME`, or systemd's \
+                 `RuntimeDirectory=`)",
+                directory.display()
+            ),
             Self::Privileges { step, source } => {
                 write!(f, "cannot run as the configured user ({step}): {source}")
             }
+            Self::PrivilegesRegainable => f.write_str(
+                "cannot run as the configured user: root could be regained after setuid \
+                 (setuid(0) succeeded)",
+            ),
             Self::Fork { source } => write!(f, "cannot fork the daemon: {source}"),
             Self::Setup { step, source } => write!(f, "daemon setup failed ({step}): {source}"),
-            Self::WorkerDied { detail } => {
-                write!(f, "the daemon died before it was ready: {detail}")
-            }
+            Self::DiedBeforeReady => f.write_str(
+                "the daemon died before it was ready: it exited without a word (killed by a \
+                 signal, or out of memory); its stderr, in the log file if one is set, may say \
+                 more",
+            ),
             Self::StartTimeout { pid, timeout } => {
                 write!(f, "the daemon was not ready within {timeout:?}")?;
                 match pid {
@@ -203,25 +365,53 @@ impl fmt::Display for DaemonError {
     }
 }
 
-impl std::error::Error for DaemonError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Workdir { source, .. }
-            | Self::Pidfile { source, .. }
-            | Self::LogFile { source, .. }
-            | Self::Fork { source }
-            | Self::Setup { source, .. }
-            | Self::Privileges { source, .. }
-            | Self::Signal { source, .. } => Some(source),
-            _ => None,
+/// Every cause is printed by `Display`: none is returned again as a source.
+impl std::error::Error for DaemonError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_round_trip_through_their_numbers() {
+        for step in Step::ALL {
+            assert_eq!(Step::from_u8(step as u8), Some(step));
+        }
+        assert_eq!(Step::from_u8(0), None);
+        assert_eq!(Step::from_u8(Step::ALL.len() as u8 + 1), None);
+    }
+
+    #[test]
+    fn the_cause_is_printed_once() {
+        let errors = [
+            DaemonError::Pidfile {
+                path: "/run/x.pid".into(),
+                source: io::Error::from_raw_os_error(libc::ELOOP),
+            },
+            DaemonError::Pidfile {
+                path: "/run/x.pid".into(),
+                source: io::Error::from_raw_os_error(libc::EACCES),
+            },
+            DaemonError::Setup {
+                step: Step::SignalThread,
+                source: io::Error::from_raw_os_error(libc::EAGAIN),
+            },
+            DaemonError::Privileges {
+                step: Step::SetUid,
+                source: io::Error::from_raw_os_error(libc::EPERM),
+            },
+        ];
+        for error in errors {
+            let line = error.to_string();
+            let os = match &error {
+                DaemonError::Pidfile { source, .. }
+                | DaemonError::Setup { source, .. }
+                | DaemonError::Privileges { source, .. } => source.to_string(),
+                _ => unreachable!(),
+            };
+            assert_eq!(line.matches(&os).count(), 1, "{line}");
+            assert!(std::error::Error::source(&error).is_none());
+            assert!(!line.contains('\n'));
         }
     }
-}
-
-/// An `io::Error` for `errno` with a message of our own in place of the OS's.
-pub(crate) fn explained(errno: nix::errno::Errno, message: &str) -> io::Error {
-    io::Error::new(
-        io::Error::from(errno).kind(),
-        format!("{message} ({errno})"),
-    )
 }

@@ -57,28 +57,39 @@
 //! - `stop` waits for the exit on the pidfd (or the pidfile lock): it returns as soon as the
 //!   daemon is gone, without sleep-polling.
 
+// How the code is laid out: one module per phase a daemon goes through, data flowing one way.
+//
+//   Controller (controller.rs)          the public handle
+//     │ start: take the turn, make the Plan (launch.rs), fork, fork
+//     ▼
+//   launch.rs ──── the new daemon runs ──▶ setup.rs   daemon(7)'s steps, pidfile locked
+//     ▲ reads the readiness records                      │
+//     │ (readiness.rs) until "ready"                     ▼
+//     └────────────────────────────────────────────  serve.rs   signal and hook threads,
+//                                                                run, atexit, the way out
+//   Beside them, used by all: pidfile.rs (probe, lock, hold, remove, the pid text),
+//   target.rs (a running daemon as the controller sees it: locate, signal, wait),
+//   privileges.rs (credentials and the drop), error.rs, and sys.rs (the raw system calls).
+
 mod controller;
 mod error;
+mod launch;
 mod pidfile;
 mod privileges;
 mod readiness;
-mod signals;
+mod serve;
+mod setup;
 mod sys;
 mod target;
-mod worker;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use controller::{Controller, supervised};
-pub use error::DaemonError;
-pub use signals::{stop_requested, wait_for_stop};
-
-/// See `__private::use_portable_signalling`.
-pub(crate) fn force_portable() {
-    target::PORTABLE.store(true, std::sync::atomic::Ordering::Relaxed);
-}
+pub use error::{DaemonError, Step};
+pub use serve::{stop_requested, wait_for_stop};
+pub(crate) use target::use_portable_signalling;
 
 /// A process id, as [`Controller::start`] returns it.
 ///
@@ -317,111 +328,152 @@ impl Config {
         Self::named(&kebab)
     }
 
-    /// Sets [`pidfile`](Config#structfield.pidfile).
+    /// Sets [`pidfile`](Config#structfield.pidfile): one instance per pidfile, so a second
+    /// instance of the same type needs its own.
     ///
+    /// ```no_run
+    /// use deluxe::process::daemon::{Config, Controller};
+    /// # #[deluxe::daemon] #[derive(Default)] struct Shard;
+    /// # #[deluxe::daemon] impl Shard { fn run(&self) {} }
+    /// for shard in 0..4 {
+    ///     let config = Shard::config().pidfile(format!("/run/shard/{shard}.pid"));
+    ///     Controller::with_config(Shard, config).start()?;
+    /// }
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
-    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").pidfile("/run/other.pid");
-    /// assert_eq!(config.pidfile, std::path::Path::new("/run/other.pid"));
-    /// ```
+    #[must_use]
     pub fn pidfile(mut self, pidfile: impl Into<PathBuf>) -> Self {
         self.pidfile = pidfile.into();
         self
     }
 
-    /// Sets [`workdir`](Config#structfield.workdir).
+    /// Sets [`workdir`](Config#structfield.workdir): relative paths the daemon opens are
+    /// relative to it.
     ///
+    /// ```no_run
+    /// # use deluxe::process::daemon::Config;
+    /// // The daemon opens "cache/index" as /var/lib/indexer/cache/index.
+    /// let config = Config::new("/run/indexer.pid").workdir("/var/lib/indexer");
+    /// # let _ = config;
     /// ```
-    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").workdir("/srv");
-    /// assert_eq!(config.workdir, std::path::Path::new("/srv"));
-    /// ```
+    #[must_use]
     pub fn workdir(mut self, workdir: impl Into<PathBuf>) -> Self {
         self.workdir = workdir.into();
         self
     }
 
-    /// Sets [`stop_timeout`](Config#structfield.stop_timeout).
+    /// Sets [`stop_timeout`](Config#structfield.stop_timeout): how long `stop` lets a
+    /// daemon that flushes a large cache on exit take before `SIGKILL`.
     ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use deluxe::process::daemon::Config;
+    /// let config = Config::new("/run/cache.pid")
+    ///     .stop_timeout(Duration::from_secs(60))
+    ///     .stop_grace(Duration::from_secs(50));
+    /// # let _ = config;
     /// ```
-    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").stop_timeout(std::time::Duration::from_secs(3));
-    /// assert_eq!(config.stop_timeout.as_secs(), 3);
-    /// ```
+    #[must_use]
     pub fn stop_timeout(mut self, timeout: Duration) -> Self {
         self.stop_timeout = timeout;
         self
     }
 
-    /// Sets [`stop_grace`](Config#structfield.stop_grace).
+    /// Sets [`stop_grace`](Config#structfield.stop_grace); `Duration::MAX` waits for `run`
+    /// however long it takes (then only the stop timeout's `SIGKILL` ends a stuck daemon).
     ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use deluxe::process::daemon::Config;
+    /// // Finish the request in flight, up to 5 s, then run atexit.
+    /// let config = Config::new("/run/api.pid").stop_grace(Duration::from_secs(5));
+    /// # let _ = config;
     /// ```
-    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").stop_grace(std::time::Duration::from_secs(1));
-    /// assert_eq!(config.grace().as_secs(), 1);
-    /// ```
+    #[must_use]
     pub fn stop_grace(mut self, grace: Duration) -> Self {
         self.stop_grace = Some(grace);
         self
     }
 
-    /// Sets [`start_timeout`](Config#structfield.start_timeout).
+    /// Sets [`start_timeout`](Config#structfield.start_timeout): on a slow or loaded
+    /// machine (a CI runner, an emulator), give the daemon longer to get ready.
     ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use deluxe::process::daemon::Config;
+    /// let config = Config::new("/run/x.pid").start_timeout(Duration::from_secs(30));
+    /// # let _ = config;
     /// ```
-    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").start_timeout(std::time::Duration::from_secs(5));
-    /// assert_eq!(config.start_timeout.as_secs(), 5);
-    /// ```
+    #[must_use]
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
         self
     }
 
-    /// Sets [`umask`](Config#structfield.umask).
+    /// Sets [`umask`](Config#structfield.umask): `0o077` keeps every file the daemon
+    /// creates private to its user.
     ///
+    /// ```no_run
+    /// # use deluxe::process::daemon::Config;
+    /// let config = Config::new("/run/vault.pid").umask(0o077);
+    /// # let _ = config;
     /// ```
-    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").umask(0o077);
-    /// assert_eq!(config.umask, 0o077);
-    /// ```
+    #[must_use]
     pub fn umask(mut self, umask: u32) -> Self {
         self.umask = umask;
         self
     }
 
-    /// Sets [`log_file`](Config#structfield.log_file).
+    /// Sets [`log_file`](Config#structfield.log_file): the daemon's stdout and stderr,
+    /// appended to.
     ///
+    /// ```no_run
+    /// # use deluxe::process::daemon::Config;
+    /// let config = Config::new("/run/ticker.pid").log_file("/var/log/ticker.log");
+    /// # let _ = config;
     /// ```
-    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").log_file("/var/log/x.log");
-    /// assert!(config.log_file.is_some());
-    /// ```
+    #[must_use]
     pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.log_file = Some(path.into());
         self
     }
 
-    /// Sets [`user`](Config#structfield.user).
+    /// Sets [`user`](Config#structfield.user): started as root, the daemon drops to this
+    /// account once its pidfile is locked and its log open.
     ///
+    /// ```no_run
+    /// # use deluxe::process::daemon::Config;
+    /// let config = Config::new("/run/web/web.pid").user("www-data");
+    /// # let _ = config;
     /// ```
-    /// let config = deluxe::process::daemon::Config::new("/run/web/web.pid").user("www-data");
-    /// assert_eq!(config.user.as_deref(), Some("www-data"));
-    /// ```
+    #[must_use]
     pub fn user(mut self, user: impl Into<String>) -> Self {
         self.user = Some(user.into());
         self
     }
 
-    /// Sets [`group`](Config#structfield.group).
+    /// Sets [`group`](Config#structfield.group) (by default the user's own).
     ///
+    /// ```no_run
+    /// # use deluxe::process::daemon::Config;
+    /// let config = Config::new("/run/web/web.pid").user("www-data").group("adm");
+    /// # let _ = config;
     /// ```
-    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").group("daemon");
-    /// assert_eq!(config.group.as_deref(), Some("daemon"));
-    /// ```
+    #[must_use]
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.group = Some(group.into());
         self
     }
 
-    /// Sets [`user1_reloads`](Config#structfield.user1_reloads).
+    /// Sets [`user1_reloads`](Config#structfield.user1_reloads): a service manager is told
+    /// `RELOADING=1` ... `READY=1` around `on_user1`.
     ///
+    /// ```no_run
+    /// # use deluxe::process::daemon::Config;
+    /// let config = Config::new("/run/proxy.pid").user1_reloads(true);
+    /// # let _ = config;
     /// ```
-    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").user1_reloads(true);
-    /// assert!(config.user1_reloads);
-    /// ```
+    #[must_use]
     pub fn user1_reloads(mut self, reloads: bool) -> Self {
         self.user1_reloads = reloads;
         self

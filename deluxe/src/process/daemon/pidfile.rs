@@ -1,87 +1,64 @@
-//! The pidfile as the controller sees it.
+//! Everything about the pidfile: reading it and its lock (the controller), locking and
+//! holding it (the daemon), removing it, and the pid text.
 //!
 //! The pidfile lock is the truth: the daemon locks its pidfile for its whole life, so a
 //! pidfile nobody holds means "not running", whatever pid it contains. Readers only look at
 //! the lock (on Linux, without taking it); a stale pidfile is removed only while holding the
 //! lock and only if the path still names the file that was checked.
 
-use std::ffi::CString;
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::CStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::error::explained;
-use super::sys::{self, Identity};
+use super::sys::{self, CPath, Identity};
 use super::{DaemonError, Pid};
+
+/// How many times the daemon retries a pidfile that another process holds without having
+/// written a pid yet, or that was replaced while being opened; a millisecond apart.
+const LOCK_ATTEMPTS: usize = 2000;
 
 /// How long a reader waits for a daemon that has locked its pidfile to write its pid in it.
 /// The daemon writes right after locking; this only covers a loaded machine.
 const PID_WRITE_WAIT: Duration = Duration::from_secs(2);
 
-/// What the pidfile says.
+/// What the pidfile says: the same three states as [`Status`](super::Status).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Probe {
     /// There is no pidfile.
-    Missing,
+    Stopped,
     /// A pidfile exists but no process holds its lock: the daemon is not running.
-    Unlocked { pid: Option<Pid> },
+    Stale { pid: Option<Pid> },
     /// The daemon holds the pidfile and wrote its pid in it.
-    Locked { pid: Pid, identity: Identity },
-}
-
-/// Any path as a C string, for the system calls; a NUL in it is an `InvalidInput` error.
-pub(crate) fn c_string(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte"))
+    Running { pid: Pid, identity: Identity },
 }
 
 /// The pidfile's path as a C string, or the error a pidfile path with a NUL deserves.
-pub(crate) fn c_path(path: &Path) -> Result<CString, DaemonError> {
-    c_string(path).map_err(|source| DaemonError::Pidfile {
+pub(crate) fn c_path(path: &Path) -> Result<CPath, DaemonError> {
+    CPath::new(path.to_path_buf()).map_err(|source| DaemonError::Pidfile {
         path: path.to_path_buf(),
         source,
     })
 }
 
-/// The error for a pidfile operation that failed with `errno`, with the symbolic-link and
-/// directory cases spelled out.
+/// The error for a pidfile operation that failed with `errno`.
 pub(crate) fn pidfile_error(path: &Path, errno: Errno) -> DaemonError {
-    let source = match errno {
-        Errno::ELOOP => explained(
-            errno,
-            "is a symbolic link; pidfiles are never followed through one, remove it",
-        ),
-        Errno::EISDIR => explained(errno, "is a directory"),
-        Errno::EINVAL => explained(errno, "is not a regular file"),
-        other => io::Error::from(other),
-    };
     DaemonError::Pidfile {
         path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// The error for a pidfile whose holder never wrote its pid.
-pub(crate) fn no_pid(path: &Path) -> DaemonError {
-    DaemonError::Pidfile {
-        path: path.to_path_buf(),
-        source: io::Error::other("is locked by a process that wrote no pid in it"),
+        source: errno.into(),
     }
 }
 
 /// Opens the pidfile, `None` when it does not exist.
 fn open(path: &Path, flags: libc::c_int) -> Result<Option<OwnedFd>, DaemonError> {
     match sys::open(
-        &c_path(path)?,
+        c_path(path)?.c(),
         flags | libc::O_NOFOLLOW | libc::O_NONBLOCK,
         0,
     ) {
-        // SAFETY: the descriptor was just opened and is owned by nothing else.
-        Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) })),
+        Ok(fd) => Ok(Some(fd)),
         Err(Errno::ENOENT) => Ok(None),
         Err(errno) => Err(pidfile_error(path, errno)),
     }
@@ -99,8 +76,7 @@ pub(crate) fn observe(path: &Path) -> Result<Option<Observed>, DaemonError> {
     let Some(fd) = open(path, libc::O_RDONLY)? else {
         return Ok(None);
     };
-    let (identity, regular) =
-        sys::fstat(fd.as_raw_fd()).map_err(|errno| pidfile_error(path, errno))?;
+    let (identity, regular) = sys::fstat(fd.as_fd()).map_err(|errno| pidfile_error(path, errno))?;
     regular.map_err(|errno| pidfile_error(path, errno))?;
     Ok(Some(Observed { fd, identity }))
 }
@@ -108,44 +84,48 @@ pub(crate) fn observe(path: &Path) -> Result<Option<Observed>, DaemonError> {
 impl Observed {
     /// The lock and the pid, as they are now.
     pub(crate) fn read(&self, path: &Path) -> Result<Probe, DaemonError> {
-        let raw = self.fd.as_raw_fd();
+        let fd = self.fd.as_fd();
         let error = |errno| pidfile_error(path, errno);
         let deadline = Instant::now() + PID_WRITE_WAIT;
         loop {
-            let locked = sys::is_locked(raw).map_err(error)?;
-            let pid = read_pid(raw).map_err(error)?;
+            let locked = sys::is_locked(fd).map_err(error)?;
+            let pid = read_pid(fd).map_err(error)?;
             match (locked, pid) {
-                (false, pid) => return Ok(Probe::Unlocked { pid }),
+                (false, pid) => return Ok(Probe::Stale { pid }),
                 (true, Some(pid)) => {
-                    return Ok(Probe::Locked {
+                    return Ok(Probe::Running {
                         pid,
                         identity: self.identity,
                     });
                 }
                 (true, None) if Instant::now() < deadline => sys::nap(Duration::from_millis(1)),
-                (true, None) => return Err(no_pid(path)),
+                (true, None) => {
+                    return Err(DaemonError::PidfileWithoutPid {
+                        path: path.to_path_buf(),
+                    });
+                }
             }
         }
     }
 
     /// Whether `path` still names this file.
     pub(crate) fn is_named_by(&self, path: &Path) -> bool {
-        c_path(path).is_ok_and(|c_path| sys::lstat(&c_path) == Ok(self.identity))
+        c_path(path).is_ok_and(|c_path| sys::lstat(c_path.c()) == Ok(self.identity))
     }
 }
 
 /// Reads the pidfile and its lock.
 pub(crate) fn probe(path: &Path) -> Result<Probe, DaemonError> {
     match observe(path)? {
-        None => Ok(Probe::Missing),
+        None => Ok(Probe::Stopped),
         Some(file) => file.read(path),
     }
 }
 
-fn read_pid(fd: RawFd) -> Result<Option<Pid>, Errno> {
+fn read_pid(fd: BorrowedFd<'_>) -> Result<Option<Pid>, Errno> {
     let mut buf = [0u8; 32];
     let len = sys::read_start(fd, &mut buf)?;
-    Ok(sys::parse_pid(&buf[..len]).map(Pid))
+    Ok(parse_pid(&buf[..len]).map(Pid))
 }
 
 /// Removes the pidfile if no process holds it; says whether it did.
@@ -153,19 +133,191 @@ pub(crate) fn remove_stale(path: &Path) -> Result<bool, DaemonError> {
     let Some(fd) = open(path, libc::O_RDWR)? else {
         return Ok(false);
     };
-    let raw = fd.as_raw_fd();
     let error = |errno| pidfile_error(path, errno);
-    if !sys::try_lock(raw).map_err(error)? {
+    if !sys::try_lock(fd.as_fd()).map_err(error)? {
         return Ok(false);
     }
     // Holding the lock, remove the file only if the path still names it: another controller
     // may have removed it and a new daemon created a new one meanwhile.
     let c_path = c_path(path)?;
-    let (ours, _) = sys::fstat(raw).map_err(error)?;
-    match sys::lstat(&c_path) {
-        Ok(current) if current == ours => sys::unlink(&c_path).map_err(error)?,
+    let (ours, _) = sys::fstat(fd.as_fd()).map_err(error)?;
+    match sys::lstat(c_path.c()) {
+        Ok(current) if current == ours => sys::unlink(c_path.c()).map_err(error)?,
         _ => return Ok(false),
     }
     log::debug!("removed stale pidfile {}", path.display());
     Ok(true)
+}
+
+/// Why the daemon could not lock its pidfile.
+pub(crate) enum LockError {
+    /// The daemon `pid` holds it.
+    Held { pid: u32 },
+    /// A system call failed; `EWOULDBLOCK`: the holder never wrote a pid.
+    Failed(Errno),
+}
+
+/// In the daemon: opens, locks and writes the pidfile, never through a symbolic link. If
+/// another daemon holds it, says which. Async-signal-safe.
+pub(crate) fn lock(path: &CStr) -> Result<Held<'_>, LockError> {
+    for _ in 0..LOCK_ATTEMPTS {
+        let fd = sys::open(
+            path,
+            libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+            0o644,
+        )
+        .map_err(LockError::Failed)?;
+        let (ours, locked) = sys::fstat(fd.as_fd())
+            .and_then(|(ours, regular)| {
+                regular?;
+                Ok((ours, sys::try_lock(fd.as_fd())?))
+            })
+            .map_err(LockError::Failed)?;
+        // Another process may have removed the file (a stale one) and created a new one since
+        // it was opened: then the lock taken or met is on a file nobody else will look at.
+        if sys::lstat(path) != Ok(ours) {
+            continue;
+        }
+        if locked {
+            let mut text = [0; 12];
+            sys::fchmod(fd.as_fd(), 0o644);
+            if let Err(errno) = sys::rewrite(fd.as_fd(), format_pid(std::process::id(), &mut text))
+            {
+                let _ = sys::unlink(path);
+                return Err(LockError::Failed(errno));
+            }
+            return Ok(Held { fd, path });
+        }
+        // Held by another process: report it once it has written its pid (it does right
+        // after locking). A pid that names no process means the holder is not a daemon that
+        // finished starting (a controller removing a stale pidfile, say): try again.
+        let mut buf = [0; 32];
+        let holder = sys::read_start(fd.as_fd(), &mut buf)
+            .ok()
+            .and_then(|len| parse_pid(&buf[..len]));
+        drop(fd);
+        if let Some(pid) = holder
+            && sys::process_exists(pid as libc::pid_t)
+        {
+            return Err(LockError::Held { pid });
+        }
+        sys::nap(Duration::from_millis(1));
+    }
+    Err(LockError::Failed(Errno::EWOULDBLOCK))
+}
+
+/// The pidfile the daemon holds: locked, open for its whole life, removed as it exits.
+pub(crate) struct Held<'a> {
+    fd: OwnedFd,
+    path: &'a CStr,
+}
+
+impl Held<'_> {
+    /// The locked pidfile.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Removes the pidfile if the path still names the file this daemon locked.
+    /// Async-signal-safe.
+    pub(crate) fn remove(&self) {
+        if let (Ok((ours, _)), Ok(current)) = (sys::fstat(self.fd.as_fd()), sys::lstat(self.path))
+            && ours == current
+        {
+            let _ = sys::unlink(self.path);
+        }
+    }
+}
+
+/// The pid as decimal text followed by a newline, in `buf`; returns the used part.
+fn format_pid(pid: u32, buf: &mut [u8; 12]) -> &[u8] {
+    let mut end = buf.len();
+    end -= 1;
+    buf[end] = b'\n';
+    let mut rest = pid;
+    loop {
+        end -= 1;
+        buf[end] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    &buf[end..]
+}
+
+/// The pid a pidfile holds: decimal digits, optionally followed by whitespace (a newline).
+fn parse_pid(bytes: &[u8]) -> Option<u32> {
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 10 || !bytes[digits..].iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let pid = bytes[..digits]
+        .iter()
+        .fold(0u64, |pid, digit| pid * 10 + u64::from(digit - b'0'));
+    (1..=i32::MAX as u64).contains(&pid).then_some(pid as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pids_round_trip_through_text() {
+        for pid in [1, 9, 10, 4_194_304, i32::MAX as u32] {
+            let mut buf = [0; 12];
+            let text = format_pid(pid, &mut buf);
+            assert_eq!(text, format!("{pid}\n").as_bytes());
+            assert_eq!(parse_pid(text), Some(pid));
+        }
+    }
+
+    #[test]
+    fn garbage_is_no_pid() {
+        for text in [
+            &b""[..],
+            b"\n",
+            b"0\n",
+            b"-5\n",
+            b"12a\n",
+            b"abc",
+            b"2147483648\n",
+            b"99999999999\n",
+            b" 12\n",
+            b"12 13\n",
+        ] {
+            assert_eq!(parse_pid(text), None, "{:?}", String::from_utf8_lossy(text));
+        }
+        assert_eq!(parse_pid(b"42"), Some(42));
+        assert_eq!(parse_pid(b"42\r\n"), Some(42));
+    }
+
+    /// The pidfile's content rules, written as plainly as possible.
+    fn model(bytes: &[u8]) -> Option<u32> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let digits = text.trim_end_matches(|c: char| c.is_ascii_whitespace());
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 10 {
+            return None;
+        }
+        let pid: u64 = digits.parse().ok()?;
+        (pid >= 1 && pid <= i32::MAX as u64).then_some(pid as u32)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_pid_agrees_with_the_model(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..16)) {
+            proptest::prop_assert_eq!(parse_pid(&bytes), model(&bytes));
+        }
+
+        #[test]
+        fn likely_pidfile_contents_agree_with_the_model(text in "[0-9 \n\t-]{0,14}") {
+            proptest::prop_assert_eq!(parse_pid(text.as_bytes()), model(text.as_bytes()));
+        }
+
+        #[test]
+        fn every_pid_round_trips(pid in 1..=i32::MAX as u32) {
+            let mut buf = [0; 12];
+            proptest::prop_assert_eq!(parse_pid(format_pid(pid, &mut buf)), Some(pid));
+        }
+    }
 }

@@ -7,16 +7,14 @@
 //! groups or by all, `/tmp`-like sticky directories included): otherwise `start` refuses
 //! before forking, rather than leave a pidfile behind at every stop.
 
-use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::unistd::{Group, User};
 
-use super::readiness::Step;
-use super::{Config, DaemonError};
+use super::{Config, DaemonError, Step};
 
 /// Who the daemon becomes.
 pub(crate) struct Credentials {
@@ -32,7 +30,7 @@ impl Credentials {
             return Ok(None);
         }
         let lookup = |errno: Errno| DaemonError::Privileges {
-            step: "look up the user database",
+            step: Step::LookUpAccount,
             source: errno.into(),
         };
         let account = match &config.user {
@@ -71,14 +69,7 @@ impl Credentials {
 
     fn check_possible(&self, pidfile: &Path, config: &Config) -> Result<(), DaemonError> {
         if !nix::unistd::geteuid().is_root() {
-            return Err(DaemonError::Privileges {
-                step: "change user or group",
-                source: io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    "only root can start a daemon as another user or group; run the controller \
-                     as root, or drop `user`/`group`",
-                ),
-            });
+            return Err(DaemonError::NotRoot);
         }
         let Some(uid) = self.uid.filter(|uid| *uid != 0) else {
             return Ok(());
@@ -100,28 +91,19 @@ impl Credentials {
         if bits & 0o3 == 0o3 {
             return Ok(());
         }
-        let user = config.user.as_deref().unwrap_or_default();
-        Err(DaemonError::Privileges {
-            step: "remove the pidfile as that user",
-            source: io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!(
-                    "user `{user}` could not remove its pidfile from {}; put the pidfile in a \
-                     directory it owns (e.g. `install -d -o {user} /run/NAME`, or systemd's \
-                     `RuntimeDirectory=`)",
-                    dir.display()
-                ),
-            ),
+        Err(DaemonError::PidfileDirectoryForUser {
+            user: config.user.clone().unwrap_or_default(),
+            directory: dir.to_path_buf(),
         })
     }
 
     /// Gives the pidfile to the user, then drops to the user's groups, group and user, and
     /// checks that root cannot be regained. Async-signal-safe: system calls only.
-    pub(crate) fn drop_to(&self, pidfile: RawFd) -> Result<(), (Step, Errno)> {
+    pub(crate) fn drop_to(&self, pidfile: BorrowedFd<'_>) -> Result<(), (Step, Errno)> {
         let uid = self.uid.unwrap_or(libc::uid_t::MAX); // -1: leave the owner as it is
         // SAFETY: plain system calls on an open descriptor and a slice that outlives them.
         unsafe {
-            if libc::fchown(pidfile, uid, self.gid) == -1 {
+            if libc::fchown(pidfile.as_raw_fd(), uid, self.gid) == -1 {
                 return Err((Step::Pidfile, Errno::last()));
             }
             if libc::setgroups(self.groups.len() as _, self.groups.as_ptr()) == -1 {
@@ -135,7 +117,7 @@ impl Credentials {
                 return Err((Step::SetUid, Errno::last()));
             }
             if uid != 0 && libc::setuid(0) == 0 {
-                return Err((Step::Regain, Errno::EPERM));
+                return Err((Step::CheckDrop, Errno::EPERM));
             }
         }
         Ok(())
@@ -151,7 +133,7 @@ fn supplementary_groups(user: &str, gid: libc::gid_t) -> Result<Vec<libc::gid_t>
         nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid))
             .map(|groups| groups.into_iter().map(|group| group.as_raw()).collect())
             .map_err(|errno| DaemonError::Privileges {
-                step: "list the user's groups",
+                step: Step::ListGroups,
                 source: errno.into(),
             })
     }

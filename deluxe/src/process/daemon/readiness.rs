@@ -1,57 +1,20 @@
-//! The readiness handshake: what the worker tells the controller through a close-on-exec pipe.
+//! The readiness handshake: what the starting daemon tells the controller through a
+//! close-on-exec pipe.
 //!
 //! Records are 12 bytes, written in one `write(2)` (atomic on a pipe), so the intermediate
 //! process and the daemon can both write without interleaving, and building them needs no
 //! allocation. The controller reads until end of file (every writer has closed the pipe: the
 //! intermediate by exiting, the daemon after "ready" or by exiting) and then interprets them.
 
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
+use super::Step;
 use super::sys;
 
 /// The length of every record.
 pub(crate) const RECORD_LEN: usize = 12;
 
-/// How far the worker got when it failed, with the OS error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Step {
-    Setsid = 1,
-    Fork = 2,
-    SignalMask = 3,
-    Workdir = 4,
-    DevNull = 5,
-    LogFile = 6,
-    Pidfile = 7,
-    Thread = 8,
-    SetGroups = 9,
-    SetGid = 10,
-    SetUid = 11,
-    /// The dropped privileges could be regained (`setuid(0)` succeeded).
-    Regain = 12,
-}
-
-impl Step {
-    fn from_u8(value: u8) -> Option<Self> {
-        Some(match value {
-            1 => Self::Setsid,
-            2 => Self::Fork,
-            3 => Self::SignalMask,
-            4 => Self::Workdir,
-            5 => Self::DevNull,
-            6 => Self::LogFile,
-            7 => Self::Pidfile,
-            8 => Self::Thread,
-            9 => Self::SetGroups,
-            10 => Self::SetGid,
-            11 => Self::SetUid,
-            12 => Self::Regain,
-            _ => return None,
-        })
-    }
-}
-
-/// One thing the worker says.
+/// One thing the starting daemon (or the intermediate process) says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Report {
     /// From the intermediate process: the daemon was forked with this pid.
@@ -96,7 +59,7 @@ impl Report {
 
     /// Writes the record; async-signal-safe. A controller that has gone away cannot be told
     /// anything, so a failed write is ignored.
-    pub(crate) fn send(self, pipe: RawFd) {
+    pub(crate) fn send(self, pipe: BorrowedFd<'_>) {
         let _ = sys::write_all(pipe, &self.encode());
     }
 }
@@ -124,7 +87,7 @@ mod tests {
                 errno: libc::ENOENT,
             },
             Report::Failed {
-                step: Step::Thread,
+                step: Step::SignalThread,
                 errno: libc::EAGAIN,
             },
         ];
@@ -140,7 +103,7 @@ mod tests {
             any::<u32>().prop_map(|pid| Report::Spawned { pid }),
             any::<u32>().prop_map(|pid| Report::Ready { pid }),
             any::<u32>().prop_map(|pid| Report::AlreadyRunning { pid }),
-            (1..=12u8, any::<i32>()).prop_map(|(step, errno)| Report::Failed {
+            (1..=15u8, any::<i32>()).prop_map(|(step, errno)| Report::Failed {
                 step: Step::from_u8(step).unwrap(),
                 errno
             }),

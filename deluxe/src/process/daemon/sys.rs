@@ -1,15 +1,46 @@
-//! The system calls the worker makes between `fork` and "ready".
+//! The only home of the raw system calls the runtime makes, in particular those made between
+//! `fork` and "ready".
 //!
-//! Everything here is async-signal-safe: plain system calls on raw descriptors and
-//! NUL-terminated paths prepared before the fork, no allocation, no lock, no `std` I/O. That is
-//! what makes forking from a multi-threaded controller safe (another thread may have held any
-//! lock when the process was copied, and nothing here waits on one).
+//! Everything here is async-signal-safe: plain system calls on owned or borrowed descriptors
+//! and on NUL-terminated paths prepared before the fork ([`CPath`]), no allocation, no lock,
+//! no `std` I/O. That is what makes forking from a multi-threaded controller safe (another
+//! thread may have held any lock when the process was copied, and nothing here waits on one).
+//! Dropping an [`OwnedFd`] only calls `close`, which is async-signal-safe too.
 
-use std::ffi::CStr;
-use std::os::fd::RawFd;
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::errno::Errno;
+
+/// A path together with its C string, made once before forking: what the system calls take
+/// and what errors name.
+#[derive(Clone, Debug)]
+pub(crate) struct CPath {
+    path: PathBuf,
+    c: CString,
+}
+
+impl CPath {
+    /// `InvalidInput` for a path holding a NUL byte.
+    pub(crate) fn new(path: PathBuf) -> io::Result<Self> {
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte")
+        })?;
+        Ok(Self { path, c })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn c(&self) -> &CStr {
+        &self.c
+    }
+}
 
 /// Turns a `-1`-on-error return value into the errno.
 fn check(result: libc::c_int) -> Result<libc::c_int, Errno> {
@@ -46,11 +77,11 @@ impl Identity {
 }
 
 /// The identity of an open file, and whether it is a regular file (`EISDIR` for a directory).
-pub(crate) fn fstat(fd: RawFd) -> Result<(Identity, Result<(), Errno>), Errno> {
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> Result<(Identity, Result<(), Errno>), Errno> {
     // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `stat` is a valid, writable `struct stat`.
-    check(unsafe { libc::fstat(fd, &mut stat) })?;
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) })?;
     let regular = match stat.st_mode & libc::S_IFMT {
         libc::S_IFREG => Ok(()),
         libc::S_IFDIR => Err(Errno::EISDIR),
@@ -80,36 +111,34 @@ pub(crate) fn lstat(path: &CStr) -> Result<Identity, Errno> {
 }
 
 /// Opens `path` close-on-exec.
-pub(crate) fn open(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> Result<RawFd, Errno> {
+pub(crate) fn open(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> Result<OwnedFd, Errno> {
     // SAFETY: `path` is NUL-terminated; the mode is passed as the variadic argument open
     // expects (promoted to an unsigned int).
-    retry(|| unsafe {
+    let fd = retry(|| unsafe {
         libc::open(
             path.as_ptr(),
             flags | libc::O_CLOEXEC,
             libc::c_uint::from(mode),
         )
-    })
+    })?;
+    // SAFETY: the descriptor was just opened and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Closes a descriptor this code owns.
-pub(crate) fn close(fd: RawFd) {
-    // SAFETY: closing a descriptor owned by the caller; errors (even EINTR, after which the
-    // descriptor is gone on Linux) leave nothing to do.
-    unsafe { libc::close(fd) };
-}
-
-/// Makes `target` a copy of `fd` (a no-op when they are the same descriptor).
-pub(crate) fn dup2(fd: RawFd, target: RawFd) -> Result<(), Errno> {
-    if fd != target {
+/// Makes the standard descriptor `target` (0, 1 or 2) a copy of `fd` (a no-op when `fd` is
+/// that descriptor already). The standard descriptors belong to the process, not to an owner.
+pub(crate) fn dup2(fd: BorrowedFd<'_>, target: RawFd) -> Result<(), Errno> {
+    if fd.as_raw_fd() != target {
         // SAFETY: duplicating descriptors; `target` is replaced atomically.
-        retry(|| unsafe { libc::dup2(fd, target) })?;
+        retry(|| unsafe { libc::dup2(fd.as_raw_fd(), target) })?;
     }
     Ok(())
 }
 
-/// Closes every descriptor from `first` on, except `keep`.
-pub(crate) fn close_from(first: RawFd, keep: RawFd) {
+/// Closes every descriptor from `first` on, except `keep`: in the daemon, the descriptors
+/// inherited from the controller, which nothing in the daemon owns.
+pub(crate) fn close_from(first: RawFd, keep: BorrowedFd<'_>) {
+    let keep = keep.as_raw_fd();
     let ranges = [(first, keep - 1), (keep + 1, RawFd::MAX)];
     for (low, high) in ranges {
         if low > high {
@@ -141,16 +170,20 @@ pub(crate) fn close_from(first: RawFd, keep: RawFd) {
         } as RawFd;
         for fd in low..=high.min(limit) {
             if fd != keep {
-                close(fd);
+                // SAFETY: closing an inherited descriptor nothing in this process owns (see
+                // above); errors leave nothing to do.
+                unsafe { libc::close(fd) };
             }
         }
     }
 }
 
 /// `F_DUPFD_CLOEXEC`: a close-on-exec copy of `fd` numbered at least `minimum`.
-pub(crate) fn dup_at_least(fd: RawFd, minimum: RawFd) -> Result<RawFd, Errno> {
+pub(crate) fn dup_at_least(fd: BorrowedFd<'_>, minimum: RawFd) -> Result<OwnedFd, Errno> {
     // SAFETY: fcntl with F_DUPFD_CLOEXEC takes an int argument and returns a new descriptor.
-    retry(|| unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, minimum) })
+    let copy = retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, minimum) })?;
+    // SAFETY: the descriptor was just returned by fcntl and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
 /// Takes the pidfile lock without waiting: `Ok(false)` when another process holds it.
@@ -158,16 +191,16 @@ pub(crate) fn dup_at_least(fd: RawFd, minimum: RawFd) -> Result<RawFd, Errno> {
 /// Linux uses open-file-description locks (`F_OFD_SETLK`): they belong to the open file,
 /// like `flock`, so nothing else the daemon does with the file releases them, and other
 /// processes can test them without taking them ([`is_locked`]). Other systems use `flock`.
-pub(crate) fn try_lock(fd: RawFd) -> Result<bool, Errno> {
+pub(crate) fn try_lock(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let result = {
         let lock = whole_file(libc::F_WRLCK);
         // SAFETY: fcntl with F_OFD_SETLK reads a valid `struct flock`.
-        retry(|| unsafe { libc::fcntl(fd, libc::F_OFD_SETLK, &lock) })
+        retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &lock) })
     };
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     // SAFETY: flock only takes a descriptor and flags.
-    let result = retry(|| unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) });
+    let result = retry(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) });
     match result {
         Ok(_) => Ok(true),
         Err(Errno::EAGAIN | Errno::EACCES) => Ok(false),
@@ -177,21 +210,21 @@ pub(crate) fn try_lock(fd: RawFd) -> Result<bool, Errno> {
 
 /// Whether any process holds the pidfile lock. On Linux this only looks (`F_OFD_GETLK`);
 /// elsewhere it takes a shared lock for an instant.
-pub(crate) fn is_locked(fd: RawFd) -> Result<bool, Errno> {
+pub(crate) fn is_locked(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         let mut lock = whole_file(libc::F_WRLCK);
         // SAFETY: fcntl with F_OFD_GETLK reads and writes a valid `struct flock`.
-        retry(|| unsafe { libc::fcntl(fd, libc::F_OFD_GETLK, &mut lock) })?;
+        retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) })?;
         Ok(lock.l_type != libc::F_UNLCK as libc::c_short)
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
         // SAFETY: flock only takes a descriptor and flags.
-        match retry(|| unsafe { libc::flock(fd, libc::LOCK_SH | libc::LOCK_NB) }) {
+        match retry(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) }) {
             Ok(_) => {
                 // SAFETY: releasing the lock just taken.
-                unsafe { libc::flock(fd, libc::LOCK_UN) };
+                unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) };
                 Ok(false)
             }
             Err(Errno::EWOULDBLOCK) => Ok(true),
@@ -201,22 +234,22 @@ pub(crate) fn is_locked(fd: RawFd) -> Result<bool, Errno> {
 }
 
 /// Waits until no process holds the pidfile lock (used where there is no pidfd).
-pub(crate) fn wait_unlocked(fd: RawFd) -> Result<(), Errno> {
+pub(crate) fn wait_unlocked(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         let lock = whole_file(libc::F_RDLCK);
         // SAFETY: fcntl with F_OFD_SETLKW reads a valid `struct flock`.
-        retry(|| unsafe { libc::fcntl(fd, libc::F_OFD_SETLKW, &lock) })?;
+        retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLKW, &lock) })?;
         let unlock = whole_file(libc::F_UNLCK);
         // SAFETY: as above, releasing the read lock just taken.
-        retry(|| unsafe { libc::fcntl(fd, libc::F_OFD_SETLK, &unlock) })?;
+        retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &unlock) })?;
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
         // SAFETY: flock only takes a descriptor and flags.
-        retry(|| unsafe { libc::flock(fd, libc::LOCK_SH) })?;
+        retry(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH) })?;
         // SAFETY: releasing the lock just taken.
-        unsafe { libc::flock(fd, libc::LOCK_UN) };
+        unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) };
     }
     Ok(())
 }
@@ -232,24 +265,29 @@ fn whole_file(kind: libc::c_int) -> libc::flock {
 }
 
 /// Reads up to `buf.len()` bytes from offset 0.
-pub(crate) fn read_start(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+pub(crate) fn read_start(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: `buf` is valid for writes of its length.
-    let read =
-        retry(|| unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) as libc::c_int })?;
+    let read = retry(|| unsafe {
+        libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) as libc::c_int
+    })?;
     Ok(read as usize)
 }
 
 /// Replaces the file's content with `bytes`.
-pub(crate) fn rewrite(fd: RawFd, bytes: &[u8]) -> Result<(), Errno> {
+pub(crate) fn rewrite(fd: BorrowedFd<'_>, bytes: &[u8]) -> Result<(), Errno> {
     // SAFETY: truncating an open regular file.
-    retry(|| unsafe { libc::ftruncate(fd, 0) })?;
+    retry(|| unsafe { libc::ftruncate(fd.as_raw_fd(), 0) })?;
     let mut written = 0;
     while written < bytes.len() {
         let rest = &bytes[written..];
         // SAFETY: `rest` is valid for reads of its length.
         let count = retry(|| unsafe {
-            libc::pwrite(fd, rest.as_ptr().cast(), rest.len(), written as libc::off_t)
-                as libc::c_int
+            libc::pwrite(
+                fd.as_raw_fd(),
+                rest.as_ptr().cast(),
+                rest.len(),
+                written as libc::off_t,
+            ) as libc::c_int
         })?;
         written += count as usize;
     }
@@ -259,9 +297,9 @@ pub(crate) fn rewrite(fd: RawFd, bytes: &[u8]) -> Result<(), Errno> {
 /// Sets the file's mode (the daemon's umask must not make the pidfile unreadable, and tools
 /// like start-stop-daemon refuse a world-writable one). Best effort: a file owned by another
 /// user keeps its mode.
-pub(crate) fn fchmod(fd: RawFd, mode: libc::mode_t) {
+pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) {
     // SAFETY: changing the mode of an open file.
-    unsafe { libc::fchmod(fd, mode) };
+    unsafe { libc::fchmod(fd.as_raw_fd(), mode) };
 }
 
 /// Removes `path`.
@@ -271,16 +309,25 @@ pub(crate) fn unlink(path: &CStr) -> Result<(), Errno> {
 }
 
 /// Writes all of `bytes` to `fd`, for the readiness pipe and diagnostics.
-pub(crate) fn write_all(fd: RawFd, bytes: &[u8]) -> Result<(), Errno> {
+pub(crate) fn write_all(fd: BorrowedFd<'_>, bytes: &[u8]) -> Result<(), Errno> {
     let mut written = 0;
     while written < bytes.len() {
         let rest = &bytes[written..];
         // SAFETY: `rest` is valid for reads of its length.
-        let count =
-            retry(|| unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) as libc::c_int })?;
+        let count = retry(|| unsafe {
+            libc::write(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len()) as libc::c_int
+        })?;
         written += count as usize;
     }
     Ok(())
+}
+
+/// The standard error descriptor, which belongs to the process rather than to an owner
+/// (writing to it once it is closed fails with `EBADF`, harmlessly).
+pub(crate) fn stderr() -> BorrowedFd<'static> {
+    // SAFETY: this crate never closes descriptor 2, and std treats it as always open too (its
+    // `Stderr` writes to it unconditionally); a program that closed it gets `EBADF` here.
+    unsafe { BorrowedFd::borrow_raw(2) }
 }
 
 /// Whether a process with this pid exists (a zombie counts: it is only told apart by callers
@@ -292,7 +339,7 @@ pub(crate) fn process_exists(pid: libc::pid_t) -> bool {
 
 /// Waits up to `timeout` for `fd` to be readable (a pidfd: the process has exited; a pipe:
 /// data or end of file); says whether it is. `Duration::MAX` waits however long.
-pub(crate) fn wait_readable(fd: RawFd, timeout: Duration) -> std::io::Result<bool> {
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::Result<bool> {
     let deadline = std::time::Instant::now().checked_add(timeout);
     loop {
         let left = deadline.map_or(Duration::MAX, |d| {
@@ -302,7 +349,7 @@ pub(crate) fn wait_readable(fd: RawFd, timeout: Duration) -> std::io::Result<boo
         let millis =
             libc::c_int::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX);
         let mut poll = libc::pollfd {
-            fd,
+            fd: fd.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
@@ -325,97 +372,4 @@ pub(crate) fn nap(duration: Duration) {
     };
     // SAFETY: nanosleep reads the request; the remainder pointer may be null.
     unsafe { libc::nanosleep(&request, std::ptr::null_mut()) };
-}
-
-/// The pid as decimal text followed by a newline, in `buf`; returns the used part.
-pub(crate) fn format_pid(pid: u32, buf: &mut [u8; 12]) -> &[u8] {
-    let mut end = buf.len();
-    end -= 1;
-    buf[end] = b'\n';
-    let mut rest = pid;
-    loop {
-        end -= 1;
-        buf[end] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    &buf[end..]
-}
-
-/// The pid a pidfile holds: decimal digits, optionally followed by whitespace (a newline).
-pub(crate) fn parse_pid(bytes: &[u8]) -> Option<u32> {
-    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > 10 || !bytes[digits..].iter().all(u8::is_ascii_whitespace) {
-        return None;
-    }
-    let pid = bytes[..digits]
-        .iter()
-        .fold(0u64, |pid, digit| pid * 10 + u64::from(digit - b'0'));
-    (1..=i32::MAX as u64).contains(&pid).then_some(pid as u32)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pids_round_trip_through_text() {
-        for pid in [1, 9, 10, 4_194_304, i32::MAX as u32] {
-            let mut buf = [0; 12];
-            let text = format_pid(pid, &mut buf);
-            assert_eq!(text, format!("{pid}\n").as_bytes());
-            assert_eq!(parse_pid(text), Some(pid));
-        }
-    }
-
-    #[test]
-    fn garbage_is_no_pid() {
-        for text in [
-            &b""[..],
-            b"\n",
-            b"0\n",
-            b"-5\n",
-            b"12a\n",
-            b"abc",
-            b"2147483648\n",
-            b"99999999999\n",
-            b" 12\n",
-            b"12 13\n",
-        ] {
-            assert_eq!(parse_pid(text), None, "{:?}", String::from_utf8_lossy(text));
-        }
-        assert_eq!(parse_pid(b"42"), Some(42));
-        assert_eq!(parse_pid(b"42\r\n"), Some(42));
-    }
-
-    /// The pidfile's content rules, written as plainly as possible.
-    fn model(bytes: &[u8]) -> Option<u32> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let digits = text.trim_end_matches(|c: char| c.is_ascii_whitespace());
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 10 {
-            return None;
-        }
-        let pid: u64 = digits.parse().ok()?;
-        (pid >= 1 && pid <= i32::MAX as u64).then_some(pid as u32)
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn parse_pid_agrees_with_the_model(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..16)) {
-            proptest::prop_assert_eq!(parse_pid(&bytes), model(&bytes));
-        }
-
-        #[test]
-        fn likely_pidfile_contents_agree_with_the_model(text in "[0-9 \n\t-]{0,14}") {
-            proptest::prop_assert_eq!(parse_pid(text.as_bytes()), model(text.as_bytes()));
-        }
-
-        #[test]
-        fn every_pid_round_trips(pid in 1..=i32::MAX as u32) {
-            let mut buf = [0; 12];
-            proptest::prop_assert_eq!(parse_pid(format_pid(pid, &mut buf)), Some(pid));
-        }
-    }
 }

@@ -4,7 +4,7 @@
 use std::io;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use std::os::fd::FromRawFd;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -17,17 +17,30 @@ use super::pidfile::{self, Probe};
 use super::sys::{self, Identity};
 use super::{DaemonError, Pid};
 
-/// Makes the controller use the portable way (`kill` and the pidfile lock) even where pidfds
-/// exist, so that tests can exercise it on Linux. Not part of the API.
-pub(crate) static PORTABLE: AtomicBool = AtomicBool::new(false);
+/// Whether the controller signals the portable way (`kill` and the pidfile lock) even where
+/// pidfds exist, so that tests can exercise it on Linux. Not part of the API.
+static PORTABLE_SIGNALLING: AtomicBool = AtomicBool::new(false);
 
-/// Where the daemon is, if anywhere.
+/// See `__private::use_portable_signalling`.
+pub(crate) fn use_portable_signalling() {
+    PORTABLE_SIGNALLING.store(true, Ordering::Relaxed);
+}
+
+/// Where the daemon is, if anywhere: the states of [`Status`](super::Status).
 pub(crate) enum Located {
-    /// No process holds the pidfile; `stale` when a pidfile exists anyway.
-    NotRunning {
-        stale: bool,
-    },
+    /// There is no pidfile.
+    Stopped,
+    /// A pidfile exists, but no process holds it.
+    Stale,
     Running(Target),
+}
+
+/// What became of a signal sent to the daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    Delivered,
+    /// The daemon had exited before the signal was sent.
+    AlreadyGone,
 }
 
 /// A running daemon: its pid, a pidfd where the system has them, and the pidfile it holds
@@ -49,10 +62,10 @@ pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
     const ATTEMPTS: usize = 5;
     for _ in 0..ATTEMPTS {
         let Some(file) = pidfile::observe(path)? else {
-            return Ok(Located::NotRunning { stale: false });
+            return Ok(Located::Stopped);
         };
-        let Probe::Locked { pid, identity } = file.read(path)? else {
-            return Ok(Located::NotRunning { stale: true });
+        let Probe::Running { pid, identity } = file.read(path)? else {
+            return Ok(Located::Stale);
         };
         let pidfd = match open_pidfd(pid) {
             Ok(pidfd) => pidfd,
@@ -61,7 +74,7 @@ pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
         };
         // With the process pinned, the same file must still be locked, name the same pid, be
         // the one the path names, and be open in that process.
-        let still = matches!(file.read(path)?, Probe::Locked { pid: again, .. } if again == pid);
+        let still = matches!(file.read(path)?, Probe::Running { pid: again, .. } if again == pid);
         if !still || !file.is_named_by(path) || !holds_open(pid, identity) {
             continue;
         }
@@ -71,25 +84,21 @@ pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
             pidfile: file.fd,
         }));
     }
-    Err(DaemonError::Pidfile {
+    Err(DaemonError::PidfileHolderMismatch {
         path: path.to_path_buf(),
-        source: io::Error::other(format!(
-            "is locked, but not by the process it names (checked {ATTEMPTS} times); \
-             another program may be using this pidfile"
-        )),
     })
 }
 
 /// Waits (up to `bound`) until process `pid` has exited, when a pidfd can be had for it.
 pub(crate) fn wait_gone(pid: Pid, bound: Duration) {
     if let Ok(Some(pidfd)) = open_pidfd(pid) {
-        let _ = sys::wait_readable(pidfd.as_raw_fd(), bound);
+        let _ = sys::wait_readable(pidfd.as_fd(), bound);
     }
 }
 
 /// A pidfd for `pid`; `None` where the system has none (then `kill` is used).
 fn open_pidfd(pid: Pid) -> Result<Option<OwnedFd>, Errno> {
-    if PORTABLE.load(Ordering::Relaxed) {
+    if PORTABLE_SIGNALLING.load(Ordering::Relaxed) {
         return if sys::process_exists(pid.raw()) {
             Ok(None)
         } else {
@@ -145,8 +154,8 @@ fn holds_open(pid: Pid, identity: Identity) -> bool {
 }
 
 impl Target {
-    /// Sends `signal`. `Ok(false)` when the daemon had already exited.
-    pub(crate) fn signal(&self, signal: Signal) -> Result<bool, DaemonError> {
+    /// Sends `signal`.
+    pub(crate) fn signal(&self, signal: Signal) -> Result<Delivery, DaemonError> {
         let result = match &self.pidfd {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             Some(pidfd) => {
@@ -155,7 +164,7 @@ impl Target {
                 let sent = unsafe {
                     libc::syscall(
                         libc::SYS_pidfd_send_signal,
-                        pidfd.as_raw_fd(),
+                        std::os::fd::AsRawFd::as_raw_fd(pidfd),
                         signal as libc::c_int,
                         std::ptr::null::<libc::siginfo_t>(),
                         0,
@@ -172,8 +181,8 @@ impl Target {
             None => nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid.raw()), signal),
         };
         match result {
-            Ok(()) => Ok(true),
-            Err(Errno::ESRCH) => Ok(false),
+            Ok(()) => Ok(Delivery::Delivered),
+            Err(Errno::ESRCH) => Ok(Delivery::AlreadyGone),
             Err(errno) => Err(DaemonError::Signal {
                 pid: self.pid,
                 signal: signal.as_str(),
@@ -187,7 +196,7 @@ impl Target {
     /// process exits): a zombie waiting for a slow init to reap it counts as gone.
     pub(crate) fn wait_exit(&self, timeout: Duration) -> io::Result<bool> {
         match &self.pidfd {
-            Some(pidfd) => sys::wait_readable(pidfd.as_raw_fd(), timeout),
+            Some(pidfd) => sys::wait_readable(pidfd.as_fd(), timeout),
             None => self.wait_unlocked(timeout),
         }
     }
@@ -200,7 +209,7 @@ impl Target {
         std::thread::Builder::new()
             .name("deluxe-wait".into())
             .spawn(move || {
-                let _ = done.send(sys::wait_unlocked(file.as_raw_fd()));
+                let _ = done.send(sys::wait_unlocked(file.as_fd()));
             })?;
         match exited.recv_timeout(timeout) {
             Ok(Ok(())) => Ok(true),

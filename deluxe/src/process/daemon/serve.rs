@@ -1,12 +1,10 @@
-//! Inside the daemon, once it is set up: the stop request, the thread that receives signals,
-//! the thread that runs hooks, and the one way out.
+//! Life after "ready": the stop request, the thread that receives signals, the thread that
+//! runs hooks, and the one way out.
 //!
 //! The signals the daemon reacts to are blocked in every thread and received by a dedicated
 //! thread with `sigwait`: no signal handler ever runs, so no code is ever interrupted and the
 //! hooks, which run on their own ordinary thread, may do anything.
 
-use std::ffi::CStr;
-use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -16,6 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, Signal};
 
 use super::Daemon;
+use super::pidfile::Held;
 use super::sys;
 
 /// The signals that ask the daemon to stop.
@@ -113,24 +112,6 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
     true
 }
 
-/// The pidfile the daemon holds: locked, open for its whole life, removed as it exits.
-pub(crate) struct HeldPidfile<'a> {
-    pub(crate) fd: RawFd,
-    pub(crate) path: &'a CStr,
-}
-
-impl HeldPidfile<'_> {
-    /// Removes the pidfile if the path still names the file this daemon locked.
-    /// Async-signal-safe.
-    pub(crate) fn remove(&self) {
-        if let (Ok((ours, _)), Ok(current)) = (sys::fstat(self.fd), sys::lstat(self.path))
-            && ours == current
-        {
-            let _ = sys::unlink(self.path);
-        }
-    }
-}
-
 /// How the running daemon behaves, from its settings.
 pub(crate) struct Serving {
     /// How long `run` has after a stop request; `None`: forever.
@@ -156,13 +137,21 @@ struct Pending {
     running: bool,
     /// Whether the signal thread has taken the stop request, and with it every user signal
     /// that arrived before it: from then on the hooks still due are known.
-    stop_taken: bool,
+    stop: StopTaken,
+}
+
+/// Whether the signal thread has taken the stop request.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum StopTaken {
+    #[default]
+    No,
+    Yes,
 }
 
 impl Pending {
     /// Whether no hook is due or running: `atexit` may run.
     fn settled(&self) -> bool {
-        self.stop_taken && !self.user1 && !self.user2 && !self.running
+        self.stop == StopTaken::Yes && !self.user1 && !self.user2 && !self.running
     }
 }
 
@@ -174,7 +163,7 @@ struct Runtime<'d, D> {
     posted: Condvar,
     /// Signalled when the hooks have settled (see [`Pending::settled`]).
     idle: Condvar,
-    pidfile: HeldPidfile<'d>,
+    pidfile: Held<'d>,
     serving: &'d Serving,
     exiting: AtomicBool,
     failed: AtomicBool,
@@ -188,7 +177,7 @@ struct Runtime<'d, D> {
 /// that never gets one has one thread fewer to create and to tear down.
 pub(crate) fn serve<'d, D: Daemon>(
     daemon: &'d D,
-    pidfile: HeldPidfile<'d>,
+    pidfile: Held<'d>,
     serving: &'d Serving,
     announce: impl FnOnce(std::io::Result<()>),
 ) -> ! {
@@ -240,7 +229,7 @@ pub(crate) fn serve<'d, D: Daemon>(
         if !stop_requested() {
             // `run` ended on its own: a stop all the same, taken by the signal thread like any
             // other, so that the hooks already asked for run and the grace bounds them.
-            runtime.ask_to_stop();
+            ask_to_stop();
         }
         runtime.settle_hooks();
         runtime.finish()
@@ -283,10 +272,7 @@ impl<D: Daemon> Runtime<'_, D> {
                 for signal in take_pending_user_signals() {
                     self.post(signal, scope, &mut hook_thread);
                 }
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .stop_taken = true;
+                self.pending.lock().unwrap_or_else(|p| p.into_inner()).stop = StopTaken::Yes;
                 self.idle.notify_all();
                 self.request_stop();
                 if deadline.is_none()
@@ -332,14 +318,6 @@ impl<D: Daemon> Runtime<'_, D> {
                 self.idle.notify_all();
             }
         }
-    }
-
-    /// Asks for a stop the way a `SIGTERM` from outside does: through the signal thread, which
-    /// takes the user signals sent before it and times the grace.
-    fn ask_to_stop(&self) {
-        // `kill`, not `raise`: a signal directed at this thread, which blocks it, would stay
-        // pending.
-        let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
     }
 
     /// Waits until every hook due at the stop request has run, and a hook running then has
@@ -431,7 +409,7 @@ impl<D: Daemon> Runtime<'_, D> {
             ));
             self.failed.store(true, Ordering::Release);
             // Through the signal thread, so that the grace applies as for any stop.
-            self.ask_to_stop();
+            ask_to_stop();
         }
     }
 
@@ -471,8 +449,16 @@ impl<D: Daemon> Runtime<'_, D> {
     /// Writes a line to the daemon's stderr (its log file, or `/dev/null`) without going
     /// through std's stderr lock.
     fn say(&self, message: &str) {
-        let _ = sys::write_all(2, format!("deluxe: {message}\n").as_bytes());
+        let _ = sys::write_all(sys::stderr(), format!("deluxe: {message}\n").as_bytes());
     }
+}
+
+/// Asks for a stop the way a `SIGTERM` from outside does: through the signal thread, which
+/// takes the user signals sent before it and times the grace.
+fn ask_to_stop() {
+    // `kill`, not `raise`: a signal directed at this thread, which blocks it, would stay
+    // pending.
+    let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
 }
 
 /// Takes `SIGUSR1` and `SIGUSR2` if they are pending for the process, without waiting.
@@ -482,8 +468,9 @@ fn take_pending_user_signals() -> Vec<Signal> {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it below before any use.
     let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `pending` is a valid sigset_t to initialise and fill.
-    let filled =
-        unsafe { libc::sigemptyset(&mut pending) == 0 && libc::sigpending(&mut pending) == 0 };
+    let filled = unsafe {
+        libc::sigemptyset(&raw mut pending) == 0 && libc::sigpending(&raw mut pending) == 0
+    };
     if !filled {
         return Vec::new();
     }
@@ -491,7 +478,8 @@ fn take_pending_user_signals() -> Vec<Signal> {
         .into_iter()
         .filter(|&signal| {
             // SAFETY: `pending` was filled by sigpending; sigismember only reads it.
-            let is_pending = unsafe { libc::sigismember(&pending, signal as libc::c_int) } == 1;
+            let is_pending =
+                unsafe { libc::sigismember(&raw const pending, signal as libc::c_int) } == 1;
             let mut only = SigSet::empty();
             only.add(signal);
             is_pending && only.wait() == Ok(signal)

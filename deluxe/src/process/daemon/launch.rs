@@ -1,0 +1,392 @@
+//! The start: the turn that serialises starts inside one process, the plan made before
+//! forking, the forks, and reading the new daemon's reports.
+//!
+//! In the controller, everything that allocates is prepared first ([`Plan`]). Then: fork; in
+//! the child `setsid` and fork again (the daemon is not a session leader, so it never gets a
+//! controlling terminal) and the intermediate exits; the daemon runs daemon(7)'s steps
+//! ([`setup`](super::setup)), making only async-signal-safe system calls, then starts serving
+//! ([`serve`](super::serve)): the signal thread starts, the daemon tells the controller
+//! "ready" (and a service manager, if any) and calls `run`.
+//!
+//! In the foreground (under a supervisor, which owns the process) the same steps run in this
+//! very process, minus the forks and the session change, and minus closing descriptors and
+//! redirecting output: a supervisor hands over sockets (`LISTEN_FDS`) and collects output on
+//! purpose.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use super::pidfile;
+use super::privileges::Credentials;
+use super::readiness::{self, Report};
+use super::serve::{self, Serving};
+use super::setup::{Failure, Mode, Steps};
+use super::sys::{self, CPath};
+use super::target;
+use super::{Config, Daemon, DaemonError, Pid, Step};
+
+/// How long the controller waits for a daemon that failed to start to finish exiting (it
+/// already closed its end of the report pipe, which it does as it exits).
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether a thread of this process is starting a daemon: starts inside one process take
+/// turns (across processes, the pidfile lock decides).
+///
+/// A flag, not a lock: a start forks while it holds its turn, and the daemon, in which that
+/// start never returns, must be able to take turns of its own (a daemon may start daemons).
+/// The daemon clears its copy (in `daemon_process`); a lock held across the fork could not be.
+static TURN_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// A start's turn; the next start may go when it is dropped.
+pub(crate) struct Turn;
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        TURN_TAKEN.store(false, Ordering::Release);
+    }
+}
+
+/// Waits for this process's turn to start a daemon.
+pub(crate) fn take_turn() -> Turn {
+    // A turn lasts one start (about a millisecond): waiting with short sleeps is enough.
+    let mut pause = Duration::from_micros(20);
+    while TURN_TAKEN
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(2));
+    }
+    Turn
+}
+
+/// Everything the start needs, prepared before forking so that the child allocates nothing.
+pub(crate) struct Plan {
+    steps: Steps,
+    serving: Serving,
+    start_timeout: Duration,
+}
+
+impl Plan {
+    pub(crate) fn new(config: &Config) -> Result<Self, DaemonError> {
+        let pidfile = absolute(&config.pidfile)
+            .and_then(CPath::new)
+            .map_err(|source| DaemonError::Pidfile {
+                path: config.pidfile.clone(),
+                source,
+            })?;
+        let workdir = absolute(&config.workdir)
+            .and_then(CPath::new)
+            .map_err(|source| DaemonError::Workdir {
+                path: config.workdir.clone(),
+                source,
+            })?;
+        let log_file = match &config.log_file {
+            None => None,
+            Some(path) => Some(absolute(path).and_then(CPath::new).map_err(|source| {
+                DaemonError::LogFile {
+                    path: path.clone(),
+                    source,
+                }
+            })?),
+        };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let last_signal = libc::SIGRTMAX();
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let last_signal = 31;
+        Ok(Self {
+            steps: Steps {
+                credentials: Credentials::resolve(config, pidfile.path())?,
+                pidfile,
+                workdir,
+                log_file,
+                umask: (config.umask & 0o777) as libc::mode_t,
+                blocked: *serve::handled().as_ref(),
+                last_signal,
+            },
+            serving: Serving {
+                grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
+                user1_reloads: config.user1_reloads,
+            },
+            start_timeout: config.start_timeout,
+        })
+    }
+
+    fn pidfile(&self) -> &Path {
+        self.steps.pidfile.path()
+    }
+}
+
+fn absolute(path: &Path) -> io::Result<PathBuf> {
+    if path.as_os_str().is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the path is empty",
+        ));
+    }
+    std::path::absolute(path)
+}
+
+/// Starts `daemon` as planned; returns its pid once it is ready.
+pub(crate) fn spawn<D: Daemon>(daemon: &D, plan: &Plan) -> Result<Pid, DaemonError> {
+    let (read, write) = pipe().map_err(|source| DaemonError::Fork { source })?;
+    // Take std's stdout and stderr locks across the fork: no other thread holds them at the
+    // moment the process is copied, so the daemon's own `println!` can never find them held
+    // by a thread that does not exist in it.
+    let stdout = io::stdout().lock();
+    let stderr = io::stderr().lock();
+    // SAFETY: the child only calls async-signal-safe functions (`intermediate` and
+    // `daemon_process` up to "ready"), on data prepared before this point.
+    match unsafe { libc::fork() } {
+        -1 => Err(DaemonError::Fork {
+            source: io::Error::last_os_error(),
+        }),
+        0 => {
+            drop(read);
+            intermediate(write, (stdout, stderr), daemon, plan)
+        }
+        child => {
+            drop((stdout, stderr));
+            drop(write);
+            reap(child);
+            collect(read, plan)
+        }
+    }
+}
+
+/// A close-on-exec pipe whose ends are not standard descriptors (the child makes 0, 1 and 2
+/// point elsewhere and must not close the pipe doing so).
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    #[cfg(not(target_vendor = "apple"))]
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // No pipe2 on Apple systems: close-on-exec right after (as std does there).
+    #[cfg(target_vendor = "apple")]
+    let (read, write) = {
+        let (read, write) = nix::unistd::pipe()?;
+        for end in [&read, &write] {
+            nix::fcntl::fcntl(
+                end,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )?;
+        }
+        (read, write)
+    };
+    let above_stdio = |fd: OwnedFd| -> io::Result<OwnedFd> {
+        if fd.as_raw_fd() > 2 {
+            return Ok(fd);
+        }
+        Ok(sys::dup_at_least(fd.as_fd(), 3)?)
+    };
+    Ok((above_stdio(read)?, above_stdio(write)?))
+}
+
+/// Waits for the intermediate process, which exits right after forking the daemon.
+fn reap(child: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waiting for our own child; `status` is a valid int. ECHILD (SIGCHLD ignored,
+    // or reaped by a handler of the application) leaves nothing to do.
+    while unsafe { libc::waitpid(child, &mut status, 0) } == -1 && Errno::last() == Errno::EINTR {}
+}
+
+/// The first child: leaves the controller's session and forks the daemon. Async-signal-safe.
+fn intermediate<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Plan) -> ! {
+    // SAFETY: setsid and fork are async-signal-safe; the grandchild continues below, the
+    // intermediate only reports and calls _exit.
+    unsafe {
+        if libc::setsid() == -1 {
+            fail(write.as_fd(), Step::Setsid, Errno::last());
+        }
+        match libc::fork() {
+            -1 => fail(write.as_fd(), Step::Fork, Errno::last()),
+            0 => daemon_process(write, locks, daemon, plan),
+            pid => {
+                Report::Spawned { pid: pid as u32 }.send(write.as_fd());
+                libc::_exit(0)
+            }
+        }
+    }
+}
+
+fn fail(write: BorrowedFd<'_>, step: Step, errno: Errno) -> ! {
+    Report::Failed {
+        step,
+        errno: errno as i32,
+    }
+    .send(write);
+    // SAFETY: _exit ends the process at once, running nothing of the parent's.
+    unsafe { libc::_exit(1) }
+}
+
+/// The daemon: sets itself up, then serves. Never returns.
+fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Plan) -> ! {
+    // The copies of std's stdout and stderr locks taken before forking belong to this thread:
+    // release them. So does this process's copy of the start's turn: the daemon may start
+    // daemons of its own.
+    drop(locks);
+    TURN_TAKEN.store(false, Ordering::Release);
+    let held = match plan.steps.run(Mode::Forked {
+        report: write.as_fd(),
+    }) {
+        Ok(held) => held,
+        Err(failure) => {
+            report_failure(failure).send(write.as_fd());
+            // SAFETY: _exit ends the process at once.
+            unsafe { libc::_exit(1) }
+        }
+    };
+    serve::serve(daemon, held, &plan.serving, |started| {
+        match started {
+            Ok(()) => Report::Ready {
+                pid: std::process::id(),
+            },
+            Err(error) => Report::Failed {
+                step: Step::SignalThread,
+                errno: error.raw_os_error().unwrap_or(libc::EAGAIN),
+            },
+        }
+        .send(write.as_fd());
+        drop(write);
+    })
+}
+
+/// The record that tells the controller why the steps stopped.
+fn report_failure(failure: Failure) -> Report {
+    match failure {
+        Failure::AlreadyRunning { pid } => Report::AlreadyRunning { pid },
+        Failure::Step { step, errno } => Report::Failed {
+            step,
+            errno: errno as i32,
+        },
+    }
+}
+
+/// Runs the daemon in this process, under a supervisor: the daemon's steps without the
+/// forks, then `run`. Returns only when a step fails.
+pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
+    let held = match plan.steps.run(Mode::Foreground) {
+        Ok(held) => held,
+        Err(Failure::AlreadyRunning { pid }) => {
+            return DaemonError::AlreadyRunning {
+                pid: Pid(pid),
+                pidfile: plan.pidfile().to_path_buf(),
+            };
+        }
+        Err(Failure::Step { step, errno }) => return failure(plan, step, errno),
+    };
+    serve::serve(daemon, held, &plan.serving, |started| {
+        if let Err(error) = started {
+            let _ = sys::write_all(
+                sys::stderr(),
+                format!("deluxe: cannot start the signal thread: {error}\n").as_bytes(),
+            );
+        }
+    })
+}
+
+/// Reads the daemon's reports until every writer has closed the pipe (or the start timeout),
+/// and turns them into the outcome of `start`.
+fn collect(read: OwnedFd, plan: &Plan) -> Result<Pid, DaemonError> {
+    let (bytes, timed_out) =
+        read_reports(read, plan.start_timeout).map_err(|source| DaemonError::Fork { source })?;
+    let reports = readiness::decode_all(&bytes);
+    let spawned = reports.iter().find_map(|report| match report {
+        Report::Spawned { pid } => Some(Pid(*pid)),
+        _ => None,
+    });
+    let outcome = reports
+        .iter()
+        .find(|report| !matches!(report, Report::Spawned { .. }));
+    let result = match outcome {
+        Some(Report::Ready { pid }) => return Ok(Pid(*pid)),
+        Some(Report::AlreadyRunning { pid }) => Err(DaemonError::AlreadyRunning {
+            pid: Pid(*pid),
+            pidfile: plan.pidfile().to_path_buf(),
+        }),
+        Some(Report::Failed { step, errno }) => Err(failure(plan, *step, Errno::from_raw(*errno))),
+        Some(Report::Spawned { .. }) | None if timed_out => {
+            if let Some(pid) = spawned {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid.raw()),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            Err(DaemonError::StartTimeout {
+                pid: spawned,
+                timeout: plan.start_timeout,
+            })
+        }
+        Some(Report::Spawned { .. }) | None => Err(DaemonError::DiedBeforeReady),
+    };
+    // Leave nothing behind: the daemon that failed is gone before `start` returns, and so is
+    // any pidfile it created.
+    if let Some(pid) = spawned {
+        target::wait_gone(pid, EXIT_WAIT);
+    }
+    // The error at hand says more than one met cleaning up (a pidfile that cannot be opened
+    // cannot be removed either).
+    let _ = pidfile::remove_stale(plan.pidfile());
+    result
+}
+
+fn read_reports(read: OwnedFd, timeout: Duration) -> io::Result<(Vec<u8>, bool)> {
+    let deadline = Instant::now() + timeout;
+    let mut bytes = Vec::with_capacity(4 * readiness::RECORD_LEN);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !sys::wait_readable(read.as_fd(), left)? {
+            return Ok((bytes, true));
+        }
+        let mut chunk = [0u8; 256];
+        // SAFETY: `chunk` is valid for writes of its length.
+        match unsafe { libc::read(read.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) } {
+            0 => return Ok((bytes, false)),
+            -1 if Errno::last() == Errno::EINTR => continue,
+            -1 => return Err(io::Error::last_os_error()),
+            count => bytes.extend_from_slice(&chunk[..count as usize]),
+        }
+    }
+}
+
+/// The error for a step of the start that failed.
+fn failure(plan: &Plan, step: Step, errno: Errno) -> DaemonError {
+    let source = io::Error::from(errno);
+    match step {
+        Step::Fork => DaemonError::Fork { source },
+        Step::Workdir if matches!(errno, Errno::ENOENT | Errno::ENOTDIR) => {
+            DaemonError::WorkdirMissing {
+                path: plan.steps.workdir.path().to_path_buf(),
+            }
+        }
+        Step::Workdir => DaemonError::Workdir {
+            path: plan.steps.workdir.path().to_path_buf(),
+            source,
+        },
+        Step::LogFile => DaemonError::LogFile {
+            path: plan
+                .steps
+                .log_file
+                .as_ref()
+                .map(|path| path.path().to_path_buf())
+                .unwrap_or_default(),
+            source,
+        },
+        Step::Pidfile if errno == Errno::EWOULDBLOCK => DaemonError::PidfileWithoutPid {
+            path: plan.pidfile().to_path_buf(),
+        },
+        Step::Pidfile => pidfile::pidfile_error(plan.pidfile(), errno),
+        Step::CheckDrop => DaemonError::PrivilegesRegainable,
+        Step::SetGroups | Step::SetGid | Step::SetUid | Step::LookUpAccount | Step::ListGroups => {
+            DaemonError::Privileges { step, source }
+        }
+        Step::Setsid
+        | Step::SignalMask
+        | Step::DevNull
+        | Step::SignalThread
+        | Step::WaitForExit => DaemonError::Setup { step, source },
+    }
+}

@@ -1,0 +1,225 @@
+//! daemon(7)'s steps inside the new daemon (or in this process, in the foreground), and the
+//! foreground's rollback when one fails.
+//!
+//! The steps: signal mask and dispositions reset, `chdir`, `umask`, every inherited descriptor
+//! closed, stdio on `/dev/null` or the log file, the pidfile opened without following links,
+//! locked and written, and the privileges dropped if asked. In the forked daemon they are
+//! async-signal-safe: system calls only (see `sys`), on data prepared before forking
+//! ([`Steps`]).
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+
+use super::Step;
+use super::pidfile::{self, Held, LockError};
+use super::privileges::Credentials;
+use super::sys::{self, CPath};
+
+/// What the steps need, prepared before forking so that the child allocates nothing.
+pub(crate) struct Steps {
+    pub(crate) pidfile: CPath,
+    pub(crate) workdir: CPath,
+    pub(crate) log_file: Option<CPath>,
+    pub(crate) umask: libc::mode_t,
+    pub(crate) credentials: Option<Credentials>,
+    /// The signals the daemon's signal thread receives: blocked by the steps.
+    pub(crate) blocked: libc::sigset_t,
+    /// The highest signal number, for resetting every disposition.
+    pub(crate) last_signal: libc::c_int,
+}
+
+/// Where the steps run.
+#[derive(Clone, Copy)]
+pub(crate) enum Mode<'a> {
+    /// In the forked daemon, which reports to the controller through this pipe (kept open
+    /// when the inherited descriptors are closed).
+    Forked { report: BorrowedFd<'a> },
+    /// In this process, under a supervisor, which owns the process: its descriptors (sockets
+    /// from `LISTEN_FDS`) and its output stay as they are.
+    Foreground,
+}
+
+/// Why the steps stopped.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Another daemon holds the pidfile.
+    AlreadyRunning { pid: u32 },
+    /// A step failed with this errno.
+    Step { step: Step, errno: Errno },
+}
+
+impl Steps {
+    /// Runs the steps, up to the locked and written pidfile (returned) and the dropped
+    /// privileges. In the foreground, where nothing was forked, the process's state is saved
+    /// first and put back if a step fails: the caller goes on living and reports the error.
+    pub(crate) fn run(&self, mode: Mode<'_>) -> Result<Held<'_>, Failure> {
+        let saved = matches!(mode, Mode::Foreground).then(|| Saved::take(self));
+        let result = self.run_steps(mode);
+        if let Some(saved) = saved {
+            saved.finish(result.is_err());
+        }
+        result
+    }
+
+    fn run_steps(&self, mode: Mode<'_>) -> Result<Held<'_>, Failure> {
+        let failed = |step| move |errno: Errno| Failure::Step { step, errno };
+        // Signals: block the ones the signal thread will receive, default for the rest (the
+        // controller may have had handlers), except SIGPIPE, ignored as in every Rust program.
+        // SAFETY: the set was built before forking; the old mask is not wanted.
+        let masked = unsafe {
+            libc::pthread_sigmask(
+                libc::SIG_SETMASK,
+                &raw const self.blocked,
+                std::ptr::null_mut(),
+            )
+        };
+        if masked != 0 {
+            return Err(failed(Step::SignalMask)(Errno::from_raw(masked)));
+        }
+        for signal in 1..=self.last_signal {
+            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                continue;
+            }
+            let disposition = if signal == libc::SIGPIPE {
+                libc::SIG_IGN
+            } else {
+                libc::SIG_DFL
+            };
+            // SAFETY: signal() with SIG_DFL or SIG_IGN installs no handler; signals the C
+            // library reserves are refused with EINVAL, which is fine.
+            unsafe { libc::signal(signal, disposition) };
+        }
+
+        // SAFETY: chdir takes a NUL-terminated path.
+        if unsafe { libc::chdir(self.workdir.c().as_ptr()) } == -1 {
+            return Err(failed(Step::Workdir)(Errno::last()));
+        }
+        // SAFETY: umask only sets the mask.
+        unsafe { libc::umask(self.umask) };
+
+        if let Mode::Forked { report } = mode {
+            sys::close_from(3, report);
+        }
+        let null = sys::open(c"/dev/null", libc::O_RDWR, 0).map_err(failed(Step::DevNull))?;
+        sys::dup2(null.as_fd(), 0).map_err(failed(Step::DevNull))?;
+        let log: Option<OwnedFd> = match &self.log_file {
+            Some(path) => Some(
+                sys::open(
+                    path.c(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+                    0o644,
+                )
+                .map_err(failed(Step::LogFile))?,
+            ),
+            None => None,
+        };
+        let output = match (&log, mode) {
+            (Some(log), _) => Some((log.as_fd(), Step::LogFile)),
+            (None, Mode::Forked { .. }) => Some((null.as_fd(), Step::DevNull)),
+            (None, Mode::Foreground) => None,
+        };
+        if let Some((output, step)) = output {
+            sys::dup2(output, 1).map_err(failed(step))?;
+            sys::dup2(output, 2).map_err(failed(step))?;
+        }
+        // A descriptor that was opened as 0, 1 or 2 (they were closed) is the standard one
+        // now: it must stay open.
+        for fd in [Some(null), log].into_iter().flatten() {
+            if std::os::fd::AsRawFd::as_raw_fd(&fd) <= 2 {
+                std::mem::forget(fd);
+            }
+        }
+        let held = pidfile::lock(self.pidfile.c()).map_err(|error| match error {
+            LockError::Held { pid } => Failure::AlreadyRunning { pid },
+            LockError::Failed(errno) => Failure::Step {
+                step: Step::Pidfile,
+                errno,
+            },
+        })?;
+        if let Some(credentials) = &self.credentials
+            && let Err((step, errno)) = credentials.drop_to(held.fd())
+        {
+            // Still privileged enough to remove what this start created.
+            held.remove();
+            return Err(Failure::Step { step, errno });
+        }
+        Ok(held)
+    }
+}
+
+/// What the steps change in the process, as it was before them (the foreground only).
+struct Saved {
+    mask: libc::sigset_t,
+    dispositions: Vec<libc::sigaction>,
+    cwd: Option<OwnedFd>,
+    umask: libc::mode_t,
+    stdio: [Option<OwnedFd>; 3],
+}
+
+impl Saved {
+    fn take(steps: &Steps) -> Self {
+        // SAFETY: sigset_t is plain data, filled by pthread_sigmask below.
+        let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: reading the current mask into a valid, owned set.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &raw mut mask) };
+        let dispositions = (0..=steps.last_signal)
+            .map(|signal| {
+                // SAFETY: sigaction is plain data, filled by sigaction below.
+                let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+                if signal > 0 {
+                    // SAFETY: reading a disposition into a valid, owned struct.
+                    unsafe { libc::sigaction(signal, std::ptr::null(), &raw mut action) };
+                }
+                action
+            })
+            .collect();
+        // SAFETY: umask sets the mask and returns the old one, which is set back at once.
+        let umask = unsafe { libc::umask(0o022) };
+        // SAFETY: as above.
+        unsafe { libc::umask(umask) };
+        let cwd = sys::open(c".", libc::O_RDONLY | libc::O_DIRECTORY, 0).ok();
+        let stdio = [0, 1, 2].map(|fd| {
+            // SAFETY: the standard descriptors belong to the process; borrowed only to copy
+            // them (a closed one makes the copy fail, and there is nothing to restore).
+            sys::dup_at_least(unsafe { BorrowedFd::borrow_raw(fd) }, 3).ok()
+        });
+        Self {
+            mask,
+            dispositions,
+            cwd,
+            umask,
+            stdio,
+        }
+    }
+
+    /// Puts the state back if the steps failed; forgets it otherwise.
+    fn finish(self, failed: bool) {
+        if !failed {
+            return;
+        }
+        for (fd, saved) in (0..).zip(&self.stdio) {
+            if let Some(saved) = saved {
+                let _ = sys::dup2(saved.as_fd(), fd);
+            }
+        }
+        if let Some(cwd) = &self.cwd {
+            // SAFETY: fchdir takes an open directory descriptor.
+            unsafe { libc::fchdir(std::os::fd::AsRawFd::as_raw_fd(cwd)) };
+        }
+        // SAFETY: umask only sets the mask.
+        unsafe { libc::umask(self.umask) };
+        for (signal, action) in (0..).zip(&self.dispositions).skip(1) {
+            // SAFETY: restoring a disposition read by sigaction.
+            unsafe { libc::sigaction(signal, action, std::ptr::null_mut()) };
+        }
+        // SAFETY: restoring the mask read above.
+        unsafe {
+            libc::pthread_sigmask(
+                libc::SIG_SETMASK,
+                &raw const self.mask,
+                std::ptr::null_mut(),
+            )
+        };
+    }
+}
