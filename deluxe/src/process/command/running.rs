@@ -24,8 +24,8 @@ use super::options::{Input, LINGER, Stderr};
 use super::unix::{self, EXIT_TICK, ExitWatch, Placement, StatusGuard};
 use super::{CallOptions, CommandError, Output, sudo};
 
-/// Bytes read from a pipe at a time.
-const CHUNK: usize = 64 * 1024;
+/// Bytes of standard error read at a time (standard output is read straight into its buffer).
+const CHUNK: usize = 16 * 1024;
 
 /// One process to start, and what is needed to judge how it ended.
 pub(crate) struct Plan {
@@ -389,7 +389,6 @@ impl Running {
     /// One or more turns of the loop, until a line is complete (when `want_line`) or all is
     /// done.
     fn pump(&mut self, want_line: bool) -> Result<Progress, CommandError> {
-        let mut chunk = vec![0; CHUNK];
         loop {
             if want_line && self.buffered.contains(&b'\n') {
                 return Ok(Progress::Line);
@@ -436,6 +435,7 @@ impl Running {
                     && let Some(pipe) = &mut stage.stderr
                 {
                     let tail = &mut stage.tail;
+                    let mut chunk = [0; CHUNK];
                     let done =
                         drain(pipe, &mut chunk, |bytes| tail.push(bytes)).map_err(|error| {
                             CommandError::Io {
@@ -448,8 +448,10 @@ impl Running {
                     }
                 }
             }
-            for stage in &mut self.stages {
-                if !stage.exited && stage.watch.exited() {
+            for (index, stage) in self.stages.iter_mut().enumerate() {
+                // With a pidfd, only when it said so; without, on every turn (a short tick).
+                let maybe = stage.watch.fd().is_none() || ready.exits.contains(&index);
+                if !stage.exited && maybe && stage.watch.exited() {
                     stage.exited = true;
                 }
             }
@@ -515,7 +517,7 @@ impl Running {
             if !stage.exited
                 && let Some(fd) = stage.watch.fd()
             {
-                add(fd, PollFlags::POLLIN, Role::Exit);
+                add(fd, PollFlags::POLLIN, Role::Exit(index));
             }
         }
         if let Some(fd) = &self.cancel {
@@ -543,7 +545,7 @@ impl Running {
                 Role::Stdin => ready.stdin = true,
                 Role::Stdout => ready.stdout = true,
                 Role::Stderr(index) => ready.stderr.push(index),
-                Role::Exit => {}
+                Role::Exit(index) => ready.exits.push(index),
                 Role::Cancel => ready.cancel = true,
             }
         }
@@ -729,6 +731,7 @@ struct Ready {
     stdin: bool,
     stdout: bool,
     stderr: Vec<usize>,
+    exits: Vec<usize>,
     cancel: bool,
 }
 
@@ -737,7 +740,7 @@ enum Role {
     Stdin,
     Stdout,
     Stderr(usize),
-    Exit,
+    Exit(usize),
     Cancel,
 }
 

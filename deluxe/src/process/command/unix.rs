@@ -181,13 +181,15 @@ fn pidfd(_pid: Pid) -> Option<OwnedFd> {
     None
 }
 
-/// Terminates every process of a call: `SIGTERM` to all of them, up to `grace` for them to
-/// exit, then `SIGKILL` to whatever is left. The children themselves are not reaped here (the
-/// caller reaps them after), so their pids and group cannot be reused meanwhile.
+/// Terminates every process of a call: `SIGTERM` (and `SIGCONT`, for stopped ones) to all of
+/// them, up to `grace` for them to exit, then `SIGKILL` to whatever is left. The children
+/// themselves are not reaped here (the caller reaps them after), so their pids and group
+/// cannot be reused meanwhile.
 ///
 /// "All of them" is the call's process group when it has one, and on Linux also every
-/// descendant of the children found in `/proc` (which reaches a program `sudo` runs on a
-/// terminal of its own, in another session).
+/// descendant of the children, found through `/proc/PID/task/TID/children` (which reaches a
+/// program `sudo` runs on a terminal of its own, in another session). The wait is event-driven:
+/// one poll on the pidfds of the children and of those descendants.
 pub(crate) fn terminate(watches: &[&ExitWatch], placement: Placement, grace: Duration) {
     let group = (placement == Placement::NewGroup)
         .then(|| watches.first().map(|watch| watch.pid()))
@@ -197,20 +199,12 @@ pub(crate) fn terminate(watches: &[&ExitWatch], placement: Placement, grace: Dur
     // A stopped process (Ctrl-Z, SIGSTOP) only acts on SIGTERM once continued.
     signal_all(group, watches, &descendants, Signal::SIGCONT);
     let deadline = Instant::now() + grace;
-    let mut left = true;
-    if watches.iter().all(|watch| watch.wait_until(deadline)) {
-        // The children are gone; wait (briefly, by ticks) for the rest of the tree.
-        left = loop {
-            if !tree::any_alive(group, &descendants) {
-                break false;
-            }
-            if Instant::now() >= deadline {
-                break true;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        };
-    }
-    if left {
+    let gone = watches.iter().all(|watch| watch.wait_until(deadline))
+        && descendants
+            .iter()
+            .all(|process| process.wait_until(deadline))
+        && !tree::group_lingers(group, deadline);
+    if !gone {
         signal_all(group, watches, &descendants, Signal::SIGKILL);
     }
 }
@@ -230,102 +224,130 @@ fn signal_all(
         }
     }
     for process in descendants {
-        if process.is_same_alive() {
-            let _ = nix::sys::signal::kill(process.pid, signal);
-        }
+        process.signal(signal);
     }
 }
 
 /// The processes below a call's children, read from `/proc` (Linux); nothing elsewhere.
 mod tree {
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::time::{Duration, Instant};
+
+    use nix::sys::signal::Signal;
     use nix::unistd::Pid;
 
-    /// A process, with its start time so that a recycled pid is never signalled.
-    #[derive(Clone, Copy, Debug)]
+    /// A descendant, held by a pidfd opened while it was known to be that process: signals
+    /// through it never reach a process that reused the pid.
     pub(super) struct Process {
-        pub(super) pid: Pid,
-        start: u64,
-    }
-
-    #[derive(Clone, Copy)]
-    struct Stat {
-        pid: i32,
-        ppid: i32,
-        group: i32,
-        zombie: bool,
-        start: u64,
-    }
-
-    /// Every live descendant of `roots`.
-    pub(super) fn descendants(roots: impl Iterator<Item = Pid>) -> Vec<Process> {
-        let all = scan();
-        let mut found: Vec<i32> = roots.map(Pid::as_raw).collect();
-        let mut result = Vec::new();
-        let mut index = 0;
-        while index < found.len() {
-            let parent = found[index];
-            for stat in all
-                .iter()
-                .filter(|stat| stat.ppid == parent && !stat.zombie)
-            {
-                if !found.contains(&stat.pid) {
-                    found.push(stat.pid);
-                    result.push(Process {
-                        pid: Pid::from_raw(stat.pid),
-                        start: stat.start,
-                    });
-                }
-            }
-            index += 1;
-        }
-        result
-    }
-
-    /// Whether any process of `group`, or any of `processes`, is still running (a zombie
-    /// has exited). Without `/proc`, a group is asked with signal 0, zombies included.
-    pub(super) fn any_alive(group: Option<Pid>, processes: &[Process]) -> bool {
-        if cfg!(any(target_os = "linux", target_os = "android")) {
-            let all = scan();
-            all.iter().any(|stat| {
-                !stat.zombie
-                    && (group.is_some_and(|group| stat.group == group.as_raw())
-                        || processes
-                            .iter()
-                            .any(|p| p.pid.as_raw() == stat.pid && p.start == stat.start))
-            })
-        } else {
-            group.is_some_and(|group| nix::sys::signal::killpg(group, None).is_ok())
-        }
+        fd: OwnedFd,
     }
 
     impl Process {
-        /// Whether this pid still names the process found earlier, and it has not exited.
-        pub(super) fn is_same_alive(&self) -> bool {
-            read(self.pid.as_raw()).is_some_and(|stat| stat.start == self.start && !stat.zombie)
+        pub(super) fn signal(&self, signal: Signal) {
+            // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo and no flags.
+            let _ = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                    signal as libc::c_int,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+        }
+
+        /// Waits until the process has exited or `deadline` passes; says whether it exited.
+        pub(super) fn wait_until(&self, deadline: Instant) -> bool {
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let mut fds = [nix::poll::PollFd::new(
+                    self.fd.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                match nix::poll::poll(&mut fds, super::poll_timeout(left)) {
+                    Ok(0) => return false,
+                    Ok(_) => return true,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return true,
+                }
+            }
         }
     }
 
-    fn scan() -> Vec<Stat> {
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-            .filter_map(read)
-            .collect()
+    /// Every live descendant of `roots`, each held by a pidfd (Linux); nothing elsewhere.
+    pub(super) fn descendants(roots: impl Iterator<Item = Pid>) -> Vec<Process> {
+        let mut pending: Vec<i32> = roots.map(Pid::as_raw).collect();
+        let mut found = Vec::new();
+        while let Some(parent) = pending.pop() {
+            for child in children(parent) {
+                // Still a child of `parent` once the pidfd is open: the pidfd names this very
+                // process, not one that reused the pid after `parent` reaped it.
+                if let Some(fd) = super::pidfd(Pid::from_raw(child))
+                    && children(parent).contains(&child)
+                {
+                    found.push(Process { fd });
+                    pending.push(child);
+                }
+            }
+        }
+        found
     }
 
-    fn read(pid: i32) -> Option<Stat> {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The command name, in parentheses, may hold anything: fields follow the last `)`.
-        let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
-        Some(Stat {
-            pid,
-            zombie: matches!(*fields.first()?, "Z" | "X"),
-            ppid: fields.get(1)?.parse().ok()?,
-            group: fields.get(2)?.parse().ok()?,
-            start: fields.get(19)?.parse().ok()?,
-        })
+    /// The children of `pid`, from every one of its threads.
+    fn children(pid: i32) -> Vec<i32> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return Vec::new();
+        };
+        let mut children = Vec::new();
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                children.extend(
+                    text.split_whitespace()
+                        .filter_map(|pid| pid.parse::<i32>().ok()),
+                );
+            }
+        }
+        children
+    }
+
+    /// Whether some process of `group` still runs at `deadline` (waited for in short ticks:
+    /// a process group cannot be polled). Members that are zombies have exited; without
+    /// `/proc` a group is asked with signal 0, zombies included.
+    pub(super) fn group_lingers(group: Option<Pid>, deadline: Instant) -> bool {
+        let Some(group) = group else { return false };
+        loop {
+            if !group_alive(group) {
+                return false;
+            }
+            if Instant::now() >= deadline {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn group_alive(group: Pid) -> bool {
+        if nix::sys::signal::killpg(group, None).is_err() {
+            return false;
+        }
+        if !cfg!(any(target_os = "linux", target_os = "android")) {
+            return true;
+        }
+        // Signal 0 counts zombies: look for a member that is not one.
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return true;
+        };
+        entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|text| {
+                    text.rsplit_once(')').is_some_and(|(_, rest)| {
+                        let fields: Vec<&str> = rest.split_whitespace().collect();
+                        fields.get(2) == Some(&group.as_raw().to_string().as_str())
+                            && !matches!(fields.first(), Some(&"Z" | &"X"))
+                    })
+                })
+            })
     }
 }
 
