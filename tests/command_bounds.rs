@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use deluxe::process::{CallOptions, Command, CommandError};
 
-use common::{HANG, TEST_USER, has_sudo_setup, is_alive, stat, wait_gone};
+use common::{HANG, is_alive, stat, wait_gone};
 
 /// A directory for one test.
 fn tempdir(name: &str) -> PathBuf {
@@ -333,6 +333,7 @@ fn a_timeout_applies_to_async_calls_too() {
 #[cfg(feature = "tokio")]
 #[test]
 fn dropping_call_async_through_sudo_leaves_nothing_running_as_the_user() {
+    use common::{TEST_USER, has_sudo_setup};
     if !has_sudo_setup("dropping_call_async_through_sudo_leaves_nothing_running_as_the_user") {
         return;
     }
