@@ -1,5 +1,6 @@
 //! What the macros' expansions name. Not public API: no stability promise.
 
+#[cfg(unix)]
 pub use crate::process::daemon::{Config, Controller, Daemon};
 pub use crate::process::{Command, CommandError};
 pub use core::time::Duration;
@@ -11,12 +12,14 @@ pub fn invalid_command() -> Result<Command, CommandError> {
     unreachable!("`command!` reported a compile error")
 }
 
+#[cfg(unix)]
 /// Makes controllers in this process signal with `kill` and wait on the pidfile lock, as
 /// they do where pidfds are missing, so that tests exercise that path on Linux too.
 pub fn use_portable_signalling() {
     crate::process::daemon::use_portable_signalling();
 }
 
+#[cfg(unix)]
 /// The settings `#[daemon(..)]` on a struct records; the `#[daemon]` impl block reads them.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no `#[deluxe::daemon(..)]` attribute",
@@ -28,6 +31,7 @@ pub trait DaemonSettings {
     fn settings() -> Config;
 }
 
+#[cfg(unix)]
 /// What a `run` method written for `#[daemon]` may return: nothing, or a `Result` whose error
 /// stops the daemon as a panic would (atexit, status 1, the message in the log).
 #[diagnostic::on_unimplemented(
@@ -40,10 +44,12 @@ pub trait RunOutcome {
     fn finish(self);
 }
 
+#[cfg(unix)]
 impl RunOutcome for () {
     fn finish(self) {}
 }
 
+#[cfg(unix)]
 impl<E: core::fmt::Display> RunOutcome for Result<(), E> {
     fn finish(self) {
         if let Err(error) = self {

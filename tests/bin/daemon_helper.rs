@@ -2,9 +2,10 @@
 //! harness itself never forks a daemon.
 //!
 //! `deluxe-daemon-helper [OPTIONS] ACTION`, ACTION one of `start stop restart status pid user1
-//! user2 cycles N signals-then-stop N`. It prints one line a test can parse (`started 123`, `stopped Graceful`,
-//! `status Running 123`, `error AlreadyRunning 123: already running ...`) and exits 0, or 1 on
-//! an error.
+//! user2 cycles N signals-then-stop N`. It prints one line a test can parse (`started 123`,
+//! `stopped Graceful`, `status Running 123`, `pid 123`, `error AlreadyRunning 123: already
+//! running ...`) and exits 0, or 1 on an error. The line is made of stable tokens, written out
+//! here (`stop_token`, `status_line`, `error_token`), never `Debug` output: the tests match it.
 //!
 //! Options: `--pidfile P` (required), `--workdir W`, `--log L`, `--events E` (the daemon
 //! appends a line there for each thing it does: `run`, `user1`, `user2`, `atexit`, ...),
@@ -15,21 +16,29 @@
 //! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing),
 //! `--user U`, `--group G` (run the daemon as them; it records whether `setuid(0)` still works),
 //! `--user1-reloads` (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
-//! long `on_user1` takes in mode `slow-hook`).
+//! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
+//! without a newline before acting).
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
 //! controller on a multi-threaded runtime); mode `echo` runs a tokio TCP echo server on
 //! loopback in `run` and records its port.
 
+#[cfg(unix)]
 use std::fs::OpenOptions;
+#[cfg(unix)]
 use std::io::Write;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(unix)]
 use std::time::Duration;
 
+#[cfg(unix)]
 use deluxe::process::daemon::{self, Config, Controller, Daemon, DaemonError, Status};
 
+#[cfg(unix)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
     /// Ticks until asked to stop; hooks record themselves.
@@ -50,11 +59,19 @@ enum Mode {
     Nested,
     /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
     SlowHook,
+    /// Runs `sleep 600` with C's `fork` and `exec` (which keep the signal mask) and with std's
+    /// `Command`, and records `child`.
+    ForkExecChild,
+    /// Forks a worker without `exec` (as a pre-fork server does) and records `worker PID`.
+    ForkWorker,
+    /// Calls `stop()` on its own pidfile from `run`, and records `self-stop OUTCOME`.
+    StopSelf,
     /// Serves TCP echo on loopback from a tokio runtime built in `run`.
     #[cfg(feature = "tokio")]
     Echo,
 }
 
+#[cfg(unix)]
 struct Helper {
     events: Option<PathBuf>,
     mode: Mode,
@@ -63,8 +80,11 @@ struct Helper {
     dropped: bool,
     /// How long `on_user1` takes in mode `SlowHook`.
     hook_time: Duration,
+    /// The daemon's own pidfile, for mode `StopSelf`.
+    pidfile: PathBuf,
 }
 
+#[cfg(unix)]
 impl Helper {
     fn record(&self, line: &str) {
         if let Some(events) = &self.events {
@@ -79,6 +99,7 @@ impl Helper {
     }
 }
 
+#[cfg(unix)]
 impl Helper {
     /// A tokio runtime built here, after the fork: one built before it would not survive it
     /// (its threads are not copied into the child).
@@ -118,6 +139,7 @@ impl Helper {
     }
 }
 
+#[cfg(unix)]
 impl Daemon for Helper {
     fn run(&self) {
         self.record(&format!("run {}", std::process::id()));
@@ -156,6 +178,7 @@ impl Daemon for Helper {
                         hooks_run: AtomicU64::new(0),
                         dropped: false,
                         hook_time: Duration::ZERO,
+                        pidfile: PathBuf::new(),
                     },
                     Config::new(
                         self.events
@@ -167,12 +190,68 @@ impl Daemon for Helper {
                 match inner.start() {
                     Ok(pid) => {
                         self.record(&format!("nested started {pid}"));
-                        let stopped = inner.stop();
-                        self.record(&format!("nested stopped {stopped:?}"));
+                        let stopped = outcome_line(inner.stop().map(stop_token));
+                        self.record(&format!("nested stopped {stopped}"));
                     }
-                    Err(error) => self.record(&format!("nested failed {error}")),
+                    Err(error) => self.record(&format!("nested failed {}", error_line(&error))),
                 }
                 daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::ForkExecChild => {
+                let argv = [c"sleep".as_ptr(), c"600".as_ptr(), std::ptr::null()];
+                // SAFETY: the child only calls execv (async-signal-safe) and _exit.
+                match unsafe { libc::fork() } {
+                    0 => {
+                        // SAFETY: a NUL-terminated path and a null-terminated argv.
+                        unsafe { libc::execv(c"/bin/sleep".as_ptr(), argv.as_ptr()) };
+                        // SAFETY: _exit ends the failed child at once.
+                        unsafe { libc::_exit(127) }
+                    }
+                    pid => self.record(&format!("forked {pid}")),
+                }
+                let mut child = std::process::Command::new("sleep")
+                    .arg("600")
+                    .spawn()
+                    .expect("sleep starts");
+                self.record(&format!("spawned {}", child.id()));
+                std::thread::spawn(move || child.wait());
+                self.record("child");
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::ForkWorker => {
+                // SAFETY: the child only sleeps (pause) until it is killed.
+                match unsafe { libc::fork() } {
+                    0 => loop {
+                        // SAFETY: pause only waits for a signal.
+                        unsafe { libc::pause() };
+                    },
+                    worker => self.record(&format!("worker {worker}")),
+                }
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::StopSelf => {
+                let own = Controller::with_config(
+                    Helper {
+                        events: None,
+                        mode: Mode::Normal,
+                        hooks_run: AtomicU64::new(0),
+                        dropped: false,
+                        hook_time: Duration::ZERO,
+                        pidfile: PathBuf::new(),
+                    },
+                    Config::new(&self.pidfile),
+                );
+                let outcome = match own.stop() {
+                    Ok(outcome) => stop_token(outcome).to_owned(),
+                    Err(error) => format!("error {}", error_token(&error)),
+                };
+                self.record(&format!("self-stop {outcome}"));
+                let requested = daemon::wait_for_stop(Duration::from_secs(60));
+                self.record(if requested {
+                    "stop-seen"
+                } else {
+                    "stop-missed"
+                });
             }
             Mode::Normal | Mode::PanicHook | Mode::Chatty | Mode::SlowHook => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
@@ -210,11 +289,14 @@ impl Daemon for Helper {
     }
 }
 
+#[cfg(unix)]
 #[path = "support.rs"]
 mod support;
 
+#[cfg(unix)]
 use support::resources;
 
+#[cfg(unix)]
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut pidfile = None;
@@ -232,6 +314,7 @@ fn main() {
     let mut group = None;
     let mut user1_reloads = false;
     let mut hook_time = Duration::ZERO;
+    let mut print_before_start = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -251,6 +334,9 @@ fn main() {
                     "chatty" => Mode::Chatty,
                     "nested" => Mode::Nested,
                     "slow-hook" => Mode::SlowHook,
+                    "fork-exec-child" => Mode::ForkExecChild,
+                    "fork-worker" => Mode::ForkWorker,
+                    "stop-self" => Mode::StopSelf,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),
@@ -259,6 +345,7 @@ fn main() {
             "--stop-timeout" => stop_timeout = Some(millis(&value())),
             "--grace" => grace = Some(millis(&value())),
             "--hook-ms" => hook_time = millis(&value()),
+            "--print-before-start" => print_before_start = true,
             "--umask" => umask = Some(u32::from_str_radix(&value(), 8).expect("octal umask")),
             "--leak-fds" => leak_fds = true,
             "--busy-threads" => busy = true,
@@ -270,7 +357,8 @@ fn main() {
             _ => action.push(arg),
         }
     }
-    let mut config = Config::new(pidfile.expect("--pidfile is required"));
+    let pidfile = pidfile.expect("--pidfile is required");
+    let mut config = Config::new(&pidfile);
     if let Some(workdir) = config_workdir {
         config = config.workdir(workdir);
     }
@@ -298,6 +386,7 @@ fn main() {
             hooks_run: AtomicU64::new(0),
             dropped,
             hook_time,
+            pidfile,
         },
         config,
     );
@@ -317,24 +406,26 @@ fn main() {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+    if print_before_start {
+        // A controller that says what it is doing without a newline, as CLIs do.
+        print!("Starting... ");
+    }
     let action: Vec<&str> = action.iter().map(String::as_str).collect();
     let ok = match action.as_slice() {
         ["start"] => report(controller.start().map(|pid| format!("started {pid}"))),
         ["stop"] => report(
             controller
                 .stop()
-                .map(|outcome| format!("stopped {outcome:?}")),
+                .map(|outcome| format!("stopped {}", stop_token(outcome))),
         ),
         ["restart"] => report(controller.restart().map(|pid| format!("restarted {pid}"))),
         ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),
         ["user2"] => report(controller.signal_user2().map(|()| "sent".into())),
-        ["status"] => report(controller.status().map(|status| match status {
-            Status::Running { pid } => format!("status Running {pid}"),
-            Status::Stopped => "status Stopped".into(),
-            Status::Stale { pid: Some(pid) } => format!("status Stale {pid}"),
-            Status::Stale { pid: None } => "status Stale -".into(),
+        ["status"] => report(controller.status().map(status_line)),
+        ["pid"] => report(controller.pid().map(|pid| match pid {
+            Some(pid) => format!("pid {pid}"),
+            None => "pid -".into(),
         })),
-        ["pid"] => report(controller.pid().map(|pid| format!("pid {pid:?}"))),
         ["foreground"] => match controller.run_foreground() {
             Err(error) => report(Err(error)),
         },
@@ -387,7 +478,9 @@ fn main() {
                 let restarted = controller.restart_async().await?;
                 let stopped = controller.stop_async().await?;
                 Ok(format!(
-                    "async started {pid} {status:?} restarted {restarted} {stopped:?}"
+                    "async started {pid} {} restarted {restarted} stopped {}",
+                    status_line(status),
+                    stop_token(stopped)
                 ))
             }))
         }
@@ -430,32 +523,93 @@ fn main() {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
+#[cfg(unix)]
 fn millis(text: &str) -> Duration {
     Duration::from_millis(text.parse().expect("milliseconds"))
 }
 
 /// Prints the outcome in the form the tests parse; says whether it is a success.
+#[cfg(unix)]
 fn report(result: Result<String, DaemonError>) -> bool {
+    let ok = result.is_ok();
+    println!("{}", outcome_line(result));
+    ok
+}
+
+/// The line: what succeeded, or `error KIND[ PID]: MESSAGE`.
+#[cfg(unix)]
+fn outcome_line(result: Result<impl std::fmt::Display, DaemonError>) -> String {
     match result {
-        Ok(line) => {
-            println!("{line}");
-            true
-        }
-        Err(error) => {
-            let kind = format!("{error:?}");
-            let kind = kind.split([' ', '{', '(']).next().unwrap_or_default();
-            let pid = match &error {
-                DaemonError::AlreadyRunning { pid, .. } => format!(" {pid}"),
-                _ => String::new(),
-            };
-            println!("error {kind}{pid}: {error}");
-            false
-        }
+        Ok(line) => line.to_string(),
+        Err(error) => error_line(&error),
+    }
+}
+
+/// `error KIND: MESSAGE`, with the running daemon's pid after `AlreadyRunning`.
+#[cfg(unix)]
+fn error_line(error: &DaemonError) -> String {
+    let pid = match error {
+        DaemonError::AlreadyRunning { pid, .. } => format!(" {pid}"),
+        _ => String::new(),
+    };
+    format!("error {}{pid}: {error}", error_token(error))
+}
+
+/// The error's variant, as the tests match it.
+#[cfg(unix)]
+fn error_token(error: &DaemonError) -> &'static str {
+    match error {
+        DaemonError::AlreadyRunning { .. } => "AlreadyRunning",
+        DaemonError::NotRunning { .. } => "NotRunning",
+        DaemonError::WorkdirMissing { .. } => "WorkdirMissing",
+        DaemonError::Workdir { .. } => "Workdir",
+        DaemonError::Pidfile { .. } => "Pidfile",
+        DaemonError::PidfileWithoutPid { .. } => "PidfileWithoutPid",
+        DaemonError::PidfileHolderMismatch { .. } => "PidfileHolderMismatch",
+        DaemonError::LogFile { .. } => "LogFile",
+        DaemonError::UnknownUser { .. } => "UnknownUser",
+        DaemonError::UnknownGroup { .. } => "UnknownGroup",
+        DaemonError::NotRoot => "NotRoot",
+        DaemonError::PidfileDirectoryForUser { .. } => "PidfileDirectoryForUser",
+        DaemonError::Privileges { .. } => "Privileges",
+        DaemonError::PrivilegesRegainable => "PrivilegesRegainable",
+        DaemonError::Fork { .. } => "Fork",
+        DaemonError::Setup { .. } => "Setup",
+        DaemonError::DiedBeforeReady => "DiedBeforeReady",
+        DaemonError::StartTimeout { .. } => "StartTimeout",
+        DaemonError::Signal { .. } => "Signal",
+        DaemonError::StopTimeout { .. } => "StopTimeout",
+        DaemonError::UnsafeLogFile { .. } => "UnsafeLogFile",
+        DaemonError::RestartFromInside { .. } => "RestartFromInside",
+        // `DaemonError` is non-exhaustive: a variant added later shows up here until named.
+        _ => "Unnamed",
+    }
+}
+
+#[cfg(unix)]
+fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
+    match outcome {
+        daemon::StopOutcome::Graceful => "Graceful",
+        daemon::StopOutcome::Killed => "Killed",
+        daemon::StopOutcome::NotRunning => "NotRunning",
+        daemon::StopOutcome::Requested => "Requested",
+    }
+}
+
+/// `status Running PID`, `status Stopped`, `status Stale PID` or `status Stale -`.
+#[cfg(unix)]
+fn status_line(status: Status) -> String {
+    match status {
+        Status::Running { pid } => format!("status Running {pid}"),
+        Status::Stopped => "status Stopped".into(),
+        Status::Stale { pid: Some(pid) } => format!("status Stale {pid}"),
+        Status::Stale { pid: None } => "status Stale -".into(),
     }
 }
 
 /// Descriptors a careless parent leaves open without close-on-exec: the daemon must not keep
 /// them.
+#[cfg(unix)]
 fn leak_descriptors() -> Vec<std::fs::File> {
     let files: Vec<std::fs::File> = (0..3)
         .map(|_| std::fs::File::open(Path::new("/dev/zero")).expect("opens"))
@@ -470,6 +624,7 @@ fn leak_descriptors() -> Vec<std::fs::File> {
 
 /// Threads that allocate, lock, print and read the environment all the time, as a busy
 /// multi-threaded program (or the test harness) does while it starts a daemon.
+#[cfg(unix)]
 fn start_busy_threads() {
     static SHARED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
     for kind in 0..4 {
@@ -501,4 +656,11 @@ fn start_busy_threads() {
             }
         });
     }
+}
+
+/// The helper drives Unix processes: elsewhere it only says so.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("deluxe-daemon-helper is a test helper for Unix only");
+    std::process::exit(2);
 }

@@ -1,6 +1,7 @@
 //! A helper the integration tests run as a separate process, for behaviour that depends on
 //! process-wide state (the environment, the standard output):
-//! - `deluxe-probe user NAME` builds `/usr/bin/id` run as NAME and prints the outcome;
+//! - `deluxe-probe user NAME` builds `/usr/bin/id` run as NAME and prints the outcome
+//!   (`ok run-as NAME`, or `error KIND DETAIL` with the message on stderr);
 //! - `deluxe-probe passthrough` runs `echo through` with capture off, then reports how many
 //!   bytes the call returned;
 //! - `deluxe-probe calls N`: N calls, then what the process holds;
@@ -16,13 +17,17 @@
 //! Outcomes are printed as stable tokens: `ok ...`, or `error VARIANT[ DETAIL]` then the
 //! error's message on stderr.
 
+#[cfg(unix)]
 use deluxe::process::{CallOptions, Command, CommandError};
 
+#[cfg(unix)]
 #[path = "support.rs"]
 mod support;
 
+#[cfg(unix)]
 use support::resources;
 
+#[cfg(unix)]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -31,14 +36,14 @@ fn main() {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["user", name] => match Command::new("/usr/bin/id").and_then(|id| id.user(*name)) {
-            Ok(command) => println!("ok {:?}", command.run_as()),
-            Err(error) => {
-                println!("{error:?}");
-                eprintln!("{error}");
+        ["user", name] => {
+            let command = Command::new("/usr/bin/id").and_then(|id| id.user(*name));
+            let described =
+                command.map(|command| format!("run-as {}", command.run_as().unwrap_or("-")));
+            if !report(described) {
                 std::process::exit(1);
             }
-        },
+        }
         ["passthrough"] => {
             let options = CallOptions::new().capture(false);
             let returned = Command::new("echo")
@@ -164,43 +169,65 @@ fn main() {
     }
 }
 
+#[cfg(unix)]
 fn lossy(bytes: Vec<u8>) -> String {
     String::from_utf8_lossy(&bytes).trim_end().to_owned()
 }
 
-/// `ok DETAIL`, or `error TOKEN` with the message on stderr.
-fn report(result: Result<String, CommandError>) {
+/// `ok DETAIL`, or `error TOKEN` with the message on stderr; whether it was `ok`.
+#[cfg(unix)]
+fn report(result: Result<String, CommandError>) -> bool {
     match result {
-        Ok(detail) => println!("ok {detail}"),
+        Ok(detail) => {
+            println!("ok {detail}");
+            true
+        }
         Err(error) => {
-            let token = match &error {
-                CommandError::Exit { code, stdout, .. } => {
-                    format!("Exit {code} {}", String::from_utf8_lossy(stdout).trim_end())
-                }
-                CommandError::Signal { signal_name, .. } => format!("Signal {signal_name}"),
-                CommandError::Sudo { refusal, .. } => format!("Sudo {refusal:?}"),
-                CommandError::NotFound { denied, .. } => {
-                    format!("NotFound denied={}", denied.len())
-                }
-                CommandError::UserCannotAccess { what, .. } => format!("UserCannotAccess {what:?}"),
-                CommandError::InvalidArgument { problem, .. } => {
-                    format!("InvalidArgument {problem:?}")
-                }
-                CommandError::InvalidSearchPath { problem, .. } => {
-                    format!("InvalidSearchPath {problem:?}")
-                }
-                CommandError::Io { .. } => "Io".to_owned(),
-                other => format!("other {other:?}"),
-            };
-            println!("error {token}");
+            println!("error {}", token(&error));
             eprintln!("{error}");
+            false
         }
     }
 }
 
+/// The error's variant, as the tests match it, with what they check about it.
+#[cfg(unix)]
+fn token(error: &CommandError) -> String {
+    match error {
+        CommandError::Exit { code, stdout, .. } => {
+            format!("Exit {code} {}", String::from_utf8_lossy(stdout).trim_end())
+        }
+        CommandError::Signal { signal_name, .. } => format!("Signal {signal_name}"),
+        CommandError::Sudo { refusal, .. } => format!("Sudo {refusal:?}"),
+        CommandError::NotFound {
+            program, denied, ..
+        } => {
+            format!("NotFound {program} denied={}", denied.len())
+        }
+        CommandError::SudoMissing { searched } => {
+            let searched: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
+            format!("SudoMissing {}", searched.join(":"))
+        }
+        CommandError::UnknownUser { user } => format!("UnknownUser {user}"),
+        CommandError::InvalidUser { user, .. } => format!("InvalidUser {user}"),
+        CommandError::NotExecutable { path } => format!("NotExecutable {}", path.display()),
+        CommandError::UserCannotAccess { what, .. } => format!("UserCannotAccess {what:?}"),
+        CommandError::InvalidArgument { problem, .. } => {
+            format!("InvalidArgument {problem:?}")
+        }
+        CommandError::InvalidSearchPath { problem, .. } => {
+            format!("InvalidSearchPath {problem:?}")
+        }
+        CommandError::Io { .. } => "Io".to_owned(),
+        other => format!("other {other:?}"),
+    }
+}
+
 /// `log` records on stderr, as `LEVEL: message`.
+#[cfg(unix)]
 struct StderrLogger;
 
+#[cfg(unix)]
 impl log::Log for StderrLogger {
     fn enabled(&self, _: &log::Metadata<'_>) -> bool {
         true
@@ -211,4 +238,11 @@ impl log::Log for StderrLogger {
     }
 
     fn flush(&self) {}
+}
+
+/// The helper drives Unix processes: elsewhere it only says so.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("deluxe-probe is a test helper for Unix only");
+    std::process::exit(2);
 }

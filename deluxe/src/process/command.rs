@@ -18,34 +18,54 @@
 //! that is the foreground job of a terminal: its programs stay in its group, so that a Ctrl-C at
 //! the terminal still reaches them (and they can read the terminal), and cancelling signals
 //! the program and its descendants, found through `/proc`, one by one.
+//!
+//! Works on Unix and Windows. On Windows, names are looked up with `PATHEXT` (`cmd` finds
+//! `cmd.exe`), [`Command::user`] is always an error, a crashed program is a
+//! [`CommandError::Crashed`] rather than a [`CommandError::Signal`], and the calls are
+//! bounded by a timeout too; streaming ([`Command::spawn`]) and pipelines are Unix-only for now.
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod error;
 mod options;
+#[cfg(unix)]
 mod pipeline;
+#[cfg(unix)]
 mod running;
+#[cfg(unix)]
 mod sudo;
+#[cfg(unix)]
 mod unix;
+#[cfg(windows)]
+mod windows;
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+#[cfg(unix)]
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-#[cfg(feature = "tokio")]
+#[cfg(all(unix, feature = "tokio"))]
 pub use asynchronous::AsyncRunning;
 pub use error::{
     Access, ArgumentProblem, CommandError, STDERR_CAP, SearchPathProblem, SudoRefusal,
 };
 pub use options::{CallOptions, KILL_GRACE, LINGER, Stderr};
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use pipeline::Pipeline;
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use running::{Lines, Running};
+#[cfg(windows)]
+pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT};
 
+#[cfg(unix)]
 use crate::process::names::{check_program, check_user_name};
-use running::Plan;
+#[cfg(unix)]
 use sudo::RunAs;
+#[cfg(windows)]
+use windows::{check_program, find_executable};
 
 /// The search path used when `PATH` is not set.
 ///
@@ -53,6 +73,7 @@ use sudo::RunAs;
 /// use deluxe::process::command::DEFAULT_PATH;
 /// assert!(std::env::split_paths(DEFAULT_PATH).all(|dir| dir.is_absolute()));
 /// ```
+#[cfg(unix)]
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// No arguments, for [`Command::call`].
@@ -102,7 +123,17 @@ pub struct Output {
 pub struct Command {
     name: OsString,
     program: PathBuf,
+    #[cfg(unix)]
     run_as: Option<RunAs>,
+}
+
+/// One process to start, and what is needed to judge how it ended.
+pub(crate) struct Plan {
+    pub(crate) command: std::process::Command,
+    pub(crate) program: PathBuf,
+    /// The user, when the program runs through `sudo` (whose refusals are recognised).
+    #[cfg_attr(windows, allow(dead_code))]
+    pub(crate) sudo_user: Option<String>,
 }
 
 impl Command {
@@ -189,6 +220,7 @@ impl Command {
                     return Ok(Self {
                         name: name.to_owned(),
                         program: only.clone(),
+                        #[cfg(unix)]
                         run_as: None,
                     });
                 }
@@ -204,6 +236,7 @@ impl Command {
         Ok(Self {
             name: name.to_owned(),
             program,
+            #[cfg(unix)]
             run_as: None,
         })
     }
@@ -227,6 +260,7 @@ impl Command {
     /// assert_eq!(whoami.call(deluxe::process::NO_ARGS)?, format!("{me}\n").into_bytes());
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
+    #[cfg(unix)]
     pub fn user(mut self, user: impl Into<String>) -> Result<Self, CommandError> {
         let user = user.into();
         if let Err(problem) = check_user_name(user.as_bytes()) {
@@ -288,7 +322,10 @@ impl Command {
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
     pub fn run_as(&self) -> Option<&str> {
-        self.run_as.as_ref().map(|run_as| run_as.user.as_str())
+        #[cfg(unix)]
+        return self.run_as.as_ref().map(|run_as| run_as.user.as_str());
+        #[cfg(windows)]
+        None
     }
 
     /// Runs the command with `args` and returns its standard output.
@@ -367,7 +404,10 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.spawn(args, options)?.wait()
+        #[cfg(unix)]
+        return self.spawn(args, options)?.wait();
+        #[cfg(windows)]
+        windows::run(self.plan(args, options)?, options, None)
     }
 
     /// Starts the command and returns a handle to it, running: read its output line by line
@@ -385,6 +425,8 @@ impl Command {
     /// ping.kill();                                      // the shell and its sleep
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn spawn<I, S>(&self, args: I, options: &CallOptions) -> Result<Running, CommandError>
     where
         I: IntoIterator<Item = S>,
@@ -403,6 +445,8 @@ impl Command {
     /// assert_eq!(sorted.call(&CallOptions::new())?, b"a\nb\n");
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn with_args<I, S>(&self, args: I) -> Pipeline
     where
         I: IntoIterator<Item = S>,
@@ -448,6 +492,23 @@ impl Command {
                 }
             }
         }
+        #[cfg(windows)]
+        let (mut command, sudo_user) = {
+            let mut command = std::process::Command::new(&self.program);
+            if let Some(env) = &options.env {
+                command
+                    .env_clear()
+                    .envs(env.iter().map(|(key, value)| (key, value)));
+            }
+            for (name, value) in &options.env_changes {
+                match value {
+                    Some(value) => command.env(name, value),
+                    None => command.env_remove(name),
+                };
+            }
+            (command, None)
+        };
+        #[cfg(unix)]
         let (mut command, sudo_user) = match &self.run_as {
             Some(
                 run_as @ RunAs {
@@ -499,12 +560,14 @@ impl Command {
         };
         for arg in args {
             let arg = arg.as_ref();
-            if arg.as_bytes().contains(&0) {
+            if arg.as_encoded_bytes().contains(&0) {
                 return Err(CommandError::InvalidArgument {
                     argument: arg.to_string_lossy().into_owned(),
                     problem: ArgumentProblem::Nul,
                 });
             }
+            #[cfg(windows)]
+            windows::check_argument(&self.program, arg)?;
             command.arg(arg);
         }
         if let Some(cwd) = &options.cwd {
@@ -519,7 +582,7 @@ impl Command {
 }
 
 fn check_name(name: &OsStr) -> Result<(), CommandError> {
-    check_program(name.as_bytes()).map_err(|problem| CommandError::InvalidProgram {
+    check_program(name.as_encoded_bytes()).map_err(|problem| CommandError::InvalidProgram {
         program: name.to_string_lossy().into_owned(),
         problem,
     })
@@ -531,9 +594,11 @@ fn check_environment<'a>(
     for (key, value) in entries {
         let problem = if key.is_empty() {
             Some(ArgumentProblem::EmptyVariableName)
-        } else if key.as_bytes().contains(&b'=') {
+        } else if key.as_encoded_bytes().contains(&b'=') {
             Some(ArgumentProblem::VariableNameWithEquals)
-        } else if key.as_bytes().contains(&0) || value.is_some_and(|v| v.as_bytes().contains(&0)) {
+        } else if key.as_encoded_bytes().contains(&0)
+            || value.is_some_and(|v| v.as_encoded_bytes().contains(&0))
+        {
             Some(ArgumentProblem::VariableWithNul)
         } else {
             None
@@ -549,6 +614,7 @@ fn check_environment<'a>(
 }
 
 /// The first executable file named `name` in `directories` (or `name` itself when absolute).
+#[cfg(unix)]
 fn find_executable(name: &OsStr, directories: Vec<PathBuf>) -> Result<PathBuf, CommandError> {
     let path = Path::new(name);
     if path.is_absolute() {
@@ -594,11 +660,15 @@ fn find_executable(name: &OsStr, directories: Vec<PathBuf>) -> Result<PathBuf, C
 }
 
 fn is_executable_file(path: &Path) -> bool {
+    #[cfg(unix)]
+    return std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file())
+        && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok();
+    #[cfg(windows)]
     std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file())
-        && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
 }
 
 /// The name of signal `signal`: `SIGKILL`, `SIGRTMIN+3`, or `signal 99` for an unknown one.
+#[cfg(unix)]
 pub(crate) fn signal_name(signal: i32) -> String {
     if let Ok(known) = nix::sys::signal::Signal::try_from(signal) {
         return known.as_str().to_owned();
@@ -610,7 +680,7 @@ pub(crate) fn signal_name(signal: i32) -> String {
     format!("signal {signal}")
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -10,13 +10,19 @@
 
 use std::ffi::OsStr;
 use std::io;
+#[cfg(unix)]
 use std::os::fd::OwnedFd;
+#[cfg(unix)]
 use std::pin::Pin;
+#[cfg(unix)]
 use std::task::{Context, Poll};
 
+#[cfg(unix)]
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CallOptions, Command, CommandError, Output, Pipeline, Running};
+use super::{CallOptions, Command, CommandError, Output};
+#[cfg(unix)]
+use super::{Pipeline, Running};
 
 impl Command {
     /// Runs the command on tokio and returns its standard output (empty when not captured):
@@ -80,7 +86,21 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        wait(self.spawn(args, options)?).await
+        #[cfg(unix)]
+        return wait(self.spawn(args, options)?).await;
+        #[cfg(windows)]
+        {
+            let plan = self.plan(args, options)?;
+            let options = options.clone();
+            // Dropping the future sets the flag; the call's thread then kills the program.
+            let cancel = CancelOnDrop(std::sync::Arc::default());
+            let flag = std::sync::Arc::clone(&cancel.0);
+            let result = tokio::task::spawn_blocking(move || {
+                super::windows::run(plan, &options, Some(&flag))
+            })
+            .await;
+            joined(result)
+        }
     }
 
     /// [`Command::spawn`] on tokio: the handle is a [`Stream`](futures_core::Stream) of
@@ -101,6 +121,7 @@ impl Command {
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// # }).unwrap();
     /// ```
+    #[cfg(unix)]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn spawn_async<I, S>(
         &self,
@@ -115,6 +136,7 @@ impl Command {
     }
 }
 
+#[cfg(unix)]
 impl Pipeline {
     /// [`Pipeline::call`], asynchronously (see [`Command::call_async`]).
     ///
@@ -159,6 +181,7 @@ impl Pipeline {
 }
 
 /// A pipe whose read end the call's loop watches; dropping the write end cancels the call.
+#[cfg(unix)]
 fn cancel_pair(running: &mut Running) -> Result<OwnedFd, CommandError> {
     let (read, write) = io::pipe().map_err(|error| CommandError::Io {
         program: std::path::PathBuf::new(),
@@ -168,20 +191,15 @@ fn cancel_pair(running: &mut Running) -> Result<OwnedFd, CommandError> {
     Ok(write.into())
 }
 
+#[cfg(unix)]
 async fn wait(mut running: Running) -> Result<Output, CommandError> {
     let keep_alive = cancel_pair(&mut running)?;
     let result = tokio::task::spawn_blocking(move || running.wait()).await;
     drop(keep_alive);
-    match result {
-        Ok(result) => result,
-        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-        Err(error) => Err(CommandError::Io {
-            program: std::path::PathBuf::new(),
-            error: io::Error::other(error),
-        }),
-    }
+    joined(result)
 }
 
+#[cfg(unix)]
 enum Request {
     Line(oneshot::Sender<Option<Result<String, CommandError>>>),
     Wait(oneshot::Sender<Result<Output, CommandError>>),
@@ -202,6 +220,7 @@ enum Request {
 /// # Ok::<(), deluxe::process::CommandError>(())
 /// # }).unwrap();
 /// ```
+#[cfg(unix)]
 #[derive(Debug)]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct AsyncRunning {
@@ -211,6 +230,7 @@ pub struct AsyncRunning {
     cancel: Option<OwnedFd>,
 }
 
+#[cfg(unix)]
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -220,6 +240,7 @@ impl std::fmt::Debug for Request {
     }
 }
 
+#[cfg(unix)]
 impl AsyncRunning {
     fn new(mut running: Running) -> Result<Self, CommandError> {
         let cancel = cancel_pair(&mut running)?;
@@ -343,10 +364,36 @@ impl AsyncRunning {
     }
 }
 
+#[cfg(unix)]
 impl futures_core::Stream for AsyncRunning {
     type Item = Result<String, CommandError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().poll_line(cx)
+    }
+}
+
+/// Sets its flag when dropped: the Windows call's thread polls it.
+#[cfg(windows)]
+struct CancelOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+#[cfg(windows)]
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// The result of a call run on tokio's blocking pool; its panic, if it panicked, goes on here.
+fn joined<T>(
+    result: Result<Result<T, CommandError>, tokio::task::JoinError>,
+) -> Result<T, CommandError> {
+    match result {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Err(CommandError::Io {
+            program: std::path::PathBuf::new(),
+            error: io::Error::other(error),
+        }),
     }
 }

@@ -98,6 +98,9 @@ pub enum ArgumentProblem {
     /// A variable removal ([`CallOptions::remove_env`](super::CallOptions::remove_env)) was
     /// asked for a command run as another user: sudo's policy decides what it keeps.
     RemoveVariableAsUser,
+    /// An argument for a Windows batch file (`.bat`, `.cmd`) holds a line break, where
+    /// `cmd.exe` would end the command line.
+    LineBreakForBatchFile,
 }
 
 impl fmt::Display for ArgumentProblem {
@@ -123,6 +126,10 @@ impl fmt::Display for ArgumentProblem {
             Self::RemoveVariableAsUser => {
                 "cannot be removed through `sudo` (its policy decides what is kept); set it \
                  to a value with `CallOptions::set_env` instead"
+            }
+            Self::LineBreakForBatchFile => {
+                "holds a line break, which cannot be passed to a batch file (.bat or .cmd): \
+                 cmd.exe would end the command line there"
             }
         })
     }
@@ -352,6 +359,28 @@ pub enum CommandError {
         /// The underlying error.
         error: io::Error,
     },
+    /// [`Command::user`](super::Command::user) on a platform with no passwordless way to run
+    /// a program as another user: Windows (no `sudo`; `runas` asks for the password).
+    UserUnsupported {
+        /// The user asked for.
+        user: String,
+    },
+    /// The program crashed: on Windows, it ended with an NTSTATUS error code such as
+    /// `0xC0000005` (`STATUS_ACCESS_VIOLATION`), the counterpart of [`CommandError::Signal`].
+    /// Never produced on Unix.
+    Crashed {
+        /// The program run.
+        program: PathBuf,
+        /// The NTSTATUS code it ended with, such as `0xC0000005`.
+        status: u32,
+        /// The code's name, such as `STATUS_ACCESS_VIOLATION` (`an unknown NTSTATUS` for a
+        /// code deluxe does not know).
+        status_name: String,
+        /// What it wrote on standard output (empty when not captured).
+        stdout: Vec<u8>,
+        /// The end of its standard error (the last 64 KiB).
+        stderr: String,
+    },
 }
 
 impl CommandError {
@@ -368,7 +397,8 @@ impl CommandError {
         match self {
             Self::Exit { stderr, .. }
             | Self::Signal { stderr, .. }
-            | Self::Timeout { stderr, .. } => Some(stderr),
+            | Self::Timeout { stderr, .. }
+            | Self::Crashed { stderr, .. } => Some(stderr),
             Self::Stage { error, .. } => error.stderr(),
             _ => None,
         }
@@ -387,7 +417,8 @@ impl CommandError {
         match self {
             Self::Exit { stdout, .. }
             | Self::Signal { stdout, .. }
-            | Self::Timeout { stdout, .. } => Some(stdout),
+            | Self::Timeout { stdout, .. }
+            | Self::Crashed { stdout, .. } => Some(stdout),
             Self::Stage { error, .. } => error.stdout(),
             _ => None,
         }
@@ -517,6 +548,31 @@ impl fmt::Display for CommandError {
             Self::Io { program, error } => {
                 write!(f, "running {}: {error}", EscapedPath(program))
             }
+            Self::UserUnsupported { user } => write!(
+                f,
+                "cannot run a command as user `{}` on this platform: Windows has no \
+                 passwordless way to switch user (no `sudo`; `runas` asks for the password); run \
+                 the program as the current user, or as a service under that account",
+                Escaped(user)
+            ),
+            Self::Crashed {
+                program,
+                status,
+                status_name,
+                stderr,
+                ..
+            } => {
+                write!(
+                    f,
+                    "{} crashed with {status_name} ({status:#010X}",
+                    EscapedPath(program)
+                )?;
+                match ntstatus(*status) {
+                    Some((_, meaning)) => write!(f, ": {meaning})")?,
+                    None => f.write_str(")")?,
+                }
+                write_stderr(f, stderr)
+            }
         }
     }
 }
@@ -555,6 +611,118 @@ impl fmt::Display for EscapedPath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Escaped(&self.0.to_string_lossy()).fmt(f)
     }
+}
+
+/// The NTSTATUS codes a crashed Windows program commonly ends with: name and meaning.
+const NTSTATUS: &[(u32, &str, &str)] = &[
+    (
+        0x8000_0002,
+        "STATUS_DATATYPE_MISALIGNMENT",
+        "a misaligned memory access",
+    ),
+    (
+        0x8000_0003,
+        "STATUS_BREAKPOINT",
+        "a breakpoint was hit with no debugger attached",
+    ),
+    (
+        0xC000_0005,
+        "STATUS_ACCESS_VIOLATION",
+        "an invalid memory access",
+    ),
+    (
+        0xC000_0006,
+        "STATUS_IN_PAGE_ERROR",
+        "a page of memory could not be read in",
+    ),
+    (
+        0xC000_0008,
+        "STATUS_INVALID_HANDLE",
+        "an invalid handle was used",
+    ),
+    (0xC000_0017, "STATUS_NO_MEMORY", "out of memory"),
+    (
+        0xC000_001D,
+        "STATUS_ILLEGAL_INSTRUCTION",
+        "an illegal instruction",
+    ),
+    (
+        0xC000_0025,
+        "STATUS_NONCONTINUABLE_EXCEPTION",
+        "a fatal exception",
+    ),
+    (
+        0xC000_008C,
+        "STATUS_ARRAY_BOUNDS_EXCEEDED",
+        "an array index out of bounds",
+    ),
+    (
+        0xC000_0094,
+        "STATUS_INTEGER_DIVIDE_BY_ZERO",
+        "an integer division by zero",
+    ),
+    (
+        0xC000_0095,
+        "STATUS_INTEGER_OVERFLOW",
+        "an integer overflow",
+    ),
+    (
+        0xC000_0096,
+        "STATUS_PRIVILEGED_INSTRUCTION",
+        "a privileged instruction",
+    ),
+    (0xC000_00FD, "STATUS_STACK_OVERFLOW", "a stack overflow"),
+    (
+        0xC000_0135,
+        "STATUS_DLL_NOT_FOUND",
+        "a DLL the program needs is missing",
+    ),
+    (
+        0xC000_0139,
+        "STATUS_ENTRYPOINT_NOT_FOUND",
+        "a DLL lacks a function the program needs",
+    ),
+    (
+        0xC000_013A,
+        "STATUS_CONTROL_C_EXIT",
+        "interrupted by Ctrl+C",
+    ),
+    (
+        0xC000_0142,
+        "STATUS_DLL_INIT_FAILED",
+        "a DLL failed to initialise",
+    ),
+    (
+        0xC000_0374,
+        "STATUS_HEAP_CORRUPTION",
+        "the heap was corrupted",
+    ),
+    (
+        0xC000_0409,
+        "STATUS_STACK_BUFFER_OVERRUN",
+        "the program aborted itself (a fail-fast exit, as Rust's `abort` does)",
+    ),
+    (
+        0xC000_0420,
+        "STATUS_ASSERTION_FAILURE",
+        "an assertion failed",
+    ),
+];
+
+/// The name and meaning of a known NTSTATUS code.
+pub(crate) fn ntstatus(status: u32) -> Option<(&'static str, &'static str)> {
+    NTSTATUS
+        .iter()
+        .find(|(code, _, _)| *code == status)
+        .map(|&(_, name, meaning)| (name, meaning))
+}
+
+/// Whether a Windows exit code is a crash: a known exception code, or any NTSTATUS error of
+/// the system (`0xC000xxxx`). Other codes with the top bit set, such as `exit(-1)`'s
+/// `0xFFFFFFFF`, are exit codes.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn is_crash(status: u32) -> bool {
+    status & 0xFFFF_0000 == 0xC000_0000 || ntstatus(status).is_some()
 }
 
 fn write_paths(f: &mut fmt::Formatter<'_>, paths: &[PathBuf]) -> fmt::Result {
@@ -690,6 +858,49 @@ mod tests {
             proptest::prop_assert!(whole.ends_with(&kept));
             proptest::prop_assert!(kept.len() + 3 >= whole.len().min(STDERR_CAP));
         }
+    }
+
+    #[test]
+    fn crashes_are_named_and_explained() {
+        assert!(is_crash(0xC000_0005));
+        assert!(is_crash(0xC000_1234));
+        assert!(is_crash(0x8000_0003));
+        assert!(!is_crash(0xFFFF_FFFF));
+        assert!(!is_crash(300));
+        let error = CommandError::Crashed {
+            program: r"C:\tool.exe".into(),
+            status: 0xC000_0005,
+            status_name: "STATUS_ACCESS_VIOLATION".into(),
+            stdout: Vec::new(),
+            stderr: "last words\n".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            r"C:\tool.exe crashed with STATUS_ACCESS_VIOLATION (0xC0000005: an invalid memory access): last words"
+        );
+        assert_eq!(error.stderr(), Some("last words\n"));
+        let unknown = CommandError::Crashed {
+            program: r"C:\tool.exe".into(),
+            status: 0xC000_1234,
+            status_name: "an unknown NTSTATUS".into(),
+            stdout: Vec::new(),
+            stderr: String::new(),
+        };
+        assert_eq!(
+            unknown.to_string(),
+            r"C:\tool.exe crashed with an unknown NTSTATUS (0xC0001234)"
+        );
+    }
+
+    #[test]
+    fn user_unsupported_says_why() {
+        let text = CommandError::UserUnsupported {
+            user: "Administrator".into(),
+        }
+        .to_string();
+        assert!(text.contains("`Administrator`"), "{text}");
+        assert!(text.contains("no passwordless way"), "{text}");
+        assert!(!text.contains('\n'));
     }
 
     #[test]

@@ -22,18 +22,10 @@ use nix::poll::{PollFd, PollFlags};
 use super::error::Tail;
 use super::options::{Input, LINGER, Stderr};
 use super::unix::{self, EXIT_TICK, ExitWatch, Placement, StatusGuard};
-use super::{CallOptions, CommandError, Output, sudo};
+use super::{CallOptions, CommandError, Output, Plan, sudo};
 
 /// Bytes of standard error read at a time (standard output is read straight into its buffer).
 const CHUNK: usize = 16 * 1024;
-
-/// One process to start, and what is needed to judge how it ended.
-pub(crate) struct Plan {
-    pub(crate) command: std::process::Command,
-    pub(crate) program: PathBuf,
-    /// The user, when the program runs through `sudo` (whose refusals are recognised).
-    pub(crate) sudo_user: Option<String>,
-}
 
 struct Stage {
     child: Child,

@@ -7,7 +7,9 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use std::os::fd::FromRawFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Child;
 use std::sync::Mutex;
@@ -244,6 +246,10 @@ mod tree {
 
     impl Process {
         pub(super) fn signal(&self, signal: Signal) {
+            // Only Linux has pidfds: elsewhere no `Process` is ever made (`pidfd` is `None`).
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            let _ = (&self.fd, signal);
+            #[cfg(any(target_os = "linux", target_os = "android"))]
             // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo and no flags.
             let _ = unsafe {
                 libc::syscall(

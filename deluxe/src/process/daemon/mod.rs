@@ -87,7 +87,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use controller::{Controller, supervised};
-pub use error::{DaemonError, Step};
+pub use error::{DaemonError, FileProblem, Step};
 pub use serve::{stop_requested, wait_for_stop};
 pub(crate) use target::use_portable_signalling;
 
@@ -181,6 +181,10 @@ pub enum StopOutcome {
     Killed,
     /// The daemon was not running (a stale pidfile, if any, was removed).
     NotRunning,
+    /// `stop` was called from inside the daemon itself: it asked itself to stop (as with
+    /// `SIGTERM`) and returned at once, since it cannot wait for its own exit. `run` sees
+    /// [`stop_requested`], and `atexit` runs as for any stop.
+    Requested,
 }
 
 /// A daemon's settings: its pidfile, working directory, timeouts, umask and log file.
@@ -332,7 +336,7 @@ impl Config {
     /// instance of the same type needs its own.
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{Config, Controller, Daemon};
+    /// use deluxe::process::daemon::{Controller, Daemon};
     /// # #[deluxe::daemon] #[derive(Default)] struct Shard;
     /// # #[deluxe::daemon] impl Shard { fn run(&self) {} }
     /// for shard in 0..4 {

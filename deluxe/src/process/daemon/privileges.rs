@@ -24,6 +24,11 @@ pub(crate) struct Credentials {
 }
 
 impl Credentials {
+    /// The user the daemon becomes, if one is set, and its group.
+    pub(crate) fn owner(&self) -> (Option<libc::uid_t>, libc::gid_t) {
+        (self.uid, self.gid)
+    }
+
     /// The credentials the settings ask for, `None` when they ask for none.
     pub(crate) fn resolve(config: &Config, pidfile: &Path) -> Result<Option<Self>, DaemonError> {
         if config.user.is_none() && config.group.is_none() {

@@ -1,34 +1,193 @@
 //! Life after "ready": the stop request, the thread that receives signals, the thread that
 //! runs hooks, and the one way out.
 //!
-//! The signals the daemon reacts to are blocked in every thread and received by a dedicated
-//! thread with `sigwait`: no signal handler ever runs, so no code is ever interrupted and the
-//! hooks, which run on their own ordinary thread, may do anything.
+//! The signals the daemon reacts to have a minimal, async-signal-safe handler: it notes the
+//! signal in an atomic bit set and writes a byte to a pipe (the self-pipe trick of
+//! `signal-hook`). The signal thread does the work, and hooks run on their own ordinary
+//! thread: they may do anything.
+//!
+//! The stop signals (`SIGTERM`, `SIGINT`, `SIGHUP`) are unblocked in every thread, so any
+//! process the daemon starts can be stopped with them. `SIGUSR1` and `SIGUSR2` are blocked in
+//! every thread but the signal thread: only it can take them, so when it takes a stop it can
+//! make sure every user signal sent before has been seen (one system call delivers those still
+//! pending), and their hooks run before `atexit`. A process the daemon forks gets an empty
+//! mask at once (`pthread_atfork`); one started through `posix_spawn` (std's `Command`,
+//! glibc's `system`) keeps `SIGUSR1` and `SIGUSR2` blocked.
 
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::Scope;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{SigSet, Signal};
+use nix::errno::Errno;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use super::Daemon;
-use super::pidfile::Held;
+use super::pidfile::{Held, Restore};
 use super::sys;
 
 /// The signals that ask the daemon to stop.
 pub(crate) const STOP_SIGNALS: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
 
-/// Every signal the daemon receives on its signal thread.
-pub(crate) fn handled() -> SigSet {
+/// The signals that run hooks.
+const USER_SIGNALS: [Signal; 2] = [Signal::SIGUSR1, Signal::SIGUSR2];
+
+fn signal_set(signals: &[Signal]) -> SigSet {
     let mut set = SigSet::empty();
-    for signal in STOP_SIGNALS {
+    for signal in signals {
+        set.add(*signal);
+    }
+    set
+}
+
+/// Every signal the daemon receives on its signal thread. They are blocked from the first step
+/// of setting the daemon up until its handler is in place (see [`install_receiver`]).
+pub(crate) fn handled() -> SigSet {
+    let mut set = signal_set(&STOP_SIGNALS);
+    for signal in USER_SIGNALS {
         set.add(signal);
     }
-    set.add(Signal::SIGUSR1);
-    set.add(Signal::SIGUSR2);
     set
+}
+
+/// Watches the pidfile's directory for removals and renames (Linux: inotify). Elsewhere a
+/// removed pidfile is noticed by nobody: a second daemon could start.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+struct Watcher(nix::sys::inotify::Inotify);
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl Watcher {
+    /// System calls only (`inotify_init1`, `inotify_add_watch` on a prepared C string).
+    fn new(directory: &sys::CPath) -> Option<Self> {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
+        inotify
+            .add_watch(
+                directory.c(),
+                AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM,
+            )
+            .ok()?;
+        Some(Self(inotify))
+    }
+
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+
+    /// Whether something was removed from or renamed in the directory since the last call.
+    fn changed(&self) -> bool {
+        self.0.read_events().is_ok_and(|events| !events.is_empty())
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+struct Watcher(std::convert::Infallible);
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+impl Watcher {
+    fn new(_directory: &sys::CPath) -> Option<Self> {
+        None
+    }
+
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self.0 {}
+    }
+
+    fn changed(&self) -> bool {
+        match self.0 {}
+    }
+}
+
+/// The signals received and not yet taken by the signal thread: bit N for signal N.
+static RECEIVED: AtomicU32 = AtomicU32::new(0);
+/// The write end of the pipe that wakes the signal thread; -1 when there is none.
+static WAKE: AtomicI32 = AtomicI32::new(-1);
+/// The daemon's pid: a process forked from the daemon without `exec` inherits the handler,
+/// and must not take the daemon's signals for its own.
+static OWNER: AtomicI32 = AtomicI32::new(0);
+
+/// The signal handler. Async-signal-safe: an atomic `or`, a `write` to a non-blocking pipe,
+/// `getpid`, and `errno` kept as it was.
+extern "C" fn on_signal(signal: libc::c_int) {
+    let saved = Errno::last_raw();
+    // SAFETY: getpid is async-signal-safe and cannot fail.
+    if unsafe { libc::getpid() } == OWNER.load(Ordering::Relaxed) {
+        RECEIVED.fetch_or(1 << signal, Ordering::AcqRel);
+        wake_signal_thread();
+    } else {
+        // A child forked from the daemon without `exec`: the signal is its own, with its
+        // default action, once this handler returns (the signal is blocked while it runs).
+        // SAFETY: signal and raise are async-signal-safe; SIG_DFL installs no handler.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+    Errno::set_raw(saved);
+}
+
+/// In a process forked from the daemon: unblocks the user signals the daemon keeps blocked in
+/// its threads, so that a program it `exec`s starts with an empty mask. Async-signal-safe.
+extern "C" fn clean_mask_in_child() {
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+        Some(&handled()),
+        None,
+    );
+}
+
+/// Writes a byte to the wake pipe. Async-signal-safe; a full pipe already wakes the thread.
+fn wake_signal_thread() {
+    let fd = WAKE.load(Ordering::Acquire);
+    if fd >= 0 {
+        // SAFETY: writing one byte from a valid buffer; a closed or full pipe only fails.
+        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+    }
+}
+
+/// The pipe the signal handler writes to, read by the signal thread.
+pub(crate) struct Receiver {
+    read: OwnedFd,
+    _write: OwnedFd,
+}
+
+impl Drop for Receiver {
+    /// Only on a failed foreground start: the handler must not write to a closed pipe (the
+    /// dispositions are put back too).
+    fn drop(&mut self) {
+        WAKE.store(-1, Ordering::Release);
+    }
+}
+
+/// Installs the handler for [`handled`] signals and unblocks the stop signals in this
+/// thread (the user signals stay blocked: the signal thread unblocks them for itself).
+/// Async-signal-safe (system calls only), for the last step of setting the daemon up.
+pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
+    let (read, write) = sys::pipe_nonblocking()?;
+    WAKE.store(write.as_raw_fd(), Ordering::Release);
+    // SAFETY: getpid is async-signal-safe and cannot fail.
+    OWNER.store(unsafe { libc::getpid() }, Ordering::Release);
+    // While the handler runs, the other handled signals wait: one at a time.
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        handled(),
+    );
+    for signal in handled().iter() {
+        // SAFETY: the handler only does async-signal-safe things (see `on_signal`).
+        unsafe { nix::sys::signal::sigaction(signal, &action) }?;
+    }
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+        Some(&signal_set(&STOP_SIGNALS)),
+        None,
+    )?;
+    Ok(Receiver {
+        read,
+        _write: write,
+    })
 }
 
 /// Whether the daemon has been asked to stop, shared with `run` through [`stop_requested`]
@@ -116,6 +275,8 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
 pub(crate) struct Serving {
     /// How long `run` has after a stop request; `None`: forever.
     pub(crate) grace: Option<Duration>,
+    /// The pidfile's directory, watched so that a removed pidfile is put back at once.
+    pub(crate) pidfile_directory: Option<sys::CPath>,
     /// Whether `on_user1` is a reload, announced to a service manager.
     pub(crate) user1_reloads: bool,
 }
@@ -167,8 +328,6 @@ struct Runtime<'d, D> {
     serving: &'d Serving,
     exiting: AtomicBool,
     failed: AtomicBool,
-    /// The signal thread, told to end when the daemon exits (see `finish`).
-    signal_thread: Mutex<Option<libc::pthread_t>>,
 }
 
 /// Runs the daemon: starts the signal thread, calls `announce` (with the error if it cannot be
@@ -178,6 +337,7 @@ struct Runtime<'d, D> {
 pub(crate) fn serve<'d, D: Daemon>(
     daemon: &'d D,
     pidfile: Held<'d>,
+    receiver: Receiver,
     serving: &'d Serving,
     announce: impl FnOnce(std::io::Result<()>),
 ) -> ! {
@@ -197,14 +357,14 @@ pub(crate) fn serve<'d, D: Daemon>(
         serving,
         exiting: AtomicBool::new(false),
         failed: AtomicBool::new(false),
-        signal_thread: Mutex::new(None),
     };
+    let watcher = serving.pidfile_directory.as_ref().and_then(Watcher::new);
     // The scope never ends: every path out of it exits the process, so the threads may borrow
     // the daemon and the runtime for as long as they run.
     std::thread::scope(|scope| {
         let started = std::thread::Builder::new()
             .name("deluxe-signals".into())
-            .spawn_scoped(scope, || runtime.receive_signals(scope));
+            .spawn_scoped(scope, || runtime.receive_signals(scope, &receiver, watcher));
         if let Err(error) = started {
             announce(Err(error));
             runtime.pidfile.remove();
@@ -212,6 +372,9 @@ pub(crate) fn serve<'d, D: Daemon>(
             unsafe { libc::_exit(1) };
         }
         announce(Ok(()));
+        runtime.pidfile.close_in_forked_children();
+        // SAFETY: registers a handler that only makes an async-signal-safe call.
+        unsafe { libc::pthread_atfork(None, None, Some(clean_mask_in_child)) };
         notify(
             |message| runtime.say(message),
             &[
@@ -240,49 +403,92 @@ impl<D: Daemon> Runtime<'_, D> {
     /// The signal thread: turns signals into a stop request or pending hooks, and after a stop
     /// request times the grace: if `run` has not returned by then, the daemon runs `atexit` and
     /// exits anyway.
-    fn receive_signals<'scope>(&'scope self, scope: &'scope Scope<'scope, '_>) {
-        // SAFETY: pthread_self only returns the calling thread's handle.
-        *self.signal_thread.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(unsafe { libc::pthread_self() });
-        let set = handled();
+    fn receive_signals<'scope>(
+        &'scope self,
+        scope: &'scope Scope<'scope, '_>,
+        receiver: &Receiver,
+        watcher: Option<Watcher>,
+    ) {
+        // The one thread that takes the user signals.
+        let _ = nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+            Some(&signal_set(&USER_SIGNALS)),
+            None,
+        );
         let mut deadline: Option<Instant> = None;
         let mut hook_thread = false;
         loop {
             if self.exiting.load(Ordering::Acquire) {
                 return;
             }
-            let signal = match deadline {
-                None => set.wait().ok(),
-                Some(deadline) => match wait_until(&set, deadline, scope, self) {
-                    Some(signal) => Some(signal),
-                    None => self.give_up(),
-                },
+            let left = deadline.map_or(Duration::MAX, |deadline| {
+                deadline.saturating_duration_since(Instant::now())
+            });
+            let fds: &[_] = match &watcher {
+                Some(watcher) => &[receiver.read.as_fd(), watcher.fd()],
+                None => &[receiver.read.as_fd()],
             };
-            let Some(signal) = signal else { continue };
-            if STOP_SIGNALS.contains(&signal) {
-                if !stop_requested() {
-                    notify(
-                        |message| self.say(message),
-                        &[sd_notify::NotifyState::Stopping],
-                    );
-                }
-                // A user signal sent before this stop may still be pending: `sigwait` hands
-                // out lower-numbered signals first (`SIGHUP` and `SIGINT` before `SIGUSR1`).
-                // Its hook is due before `atexit`.
-                for signal in take_pending_user_signals() {
+            let woken = !left.is_zero() && sys::wait_readable_any(fds, left).unwrap_or(true);
+            if !woken {
+                self.give_up();
+            }
+            if let Some(watcher) = &watcher
+                && watcher.changed()
+            {
+                self.restore_pidfile();
+            }
+            sys::drain(receiver.read.as_fd());
+            let mut received = RECEIVED.swap(0, Ordering::AcqRel);
+            if STOP_SIGNALS
+                .into_iter()
+                .any(|signal| received & (1 << signal as u32) != 0)
+            {
+                // A user signal sent before this stop is noted already or still pending, for
+                // this thread alone: returning from any system call hands it to the handler.
+                // SAFETY: sigset_t is plain data, filled by sigpending below.
+                let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+                // SAFETY: sigpending fills a valid sigset_t; the call is what matters.
+                unsafe { libc::sigpending(&raw mut pending) };
+                received |= RECEIVED.swap(0, Ordering::AcqRel);
+            }
+            let got = |signal: Signal| received & (1 << signal as u32) != 0;
+            // User signals first: one that arrived before a stop (or with it) has its hook
+            // run before `atexit`.
+            for signal in [Signal::SIGUSR1, Signal::SIGUSR2] {
+                if got(signal) {
                     self.post(signal, scope, &mut hook_thread);
                 }
-                self.pending.lock().unwrap_or_else(|p| p.into_inner()).stop = StopTaken::Yes;
-                self.idle.notify_all();
-                self.request_stop();
-                if deadline.is_none()
-                    && let Some(grace) = self.serving.grace
-                {
-                    deadline = Some(Instant::now().checked_add(grace).unwrap_or_else(far_future));
-                }
+            }
+            if !STOP_SIGNALS.into_iter().any(got) {
                 continue;
             }
-            self.post(signal, scope, &mut hook_thread);
+            if !stop_requested() {
+                notify(
+                    |message| self.say(message),
+                    &[sd_notify::NotifyState::Stopping],
+                );
+            }
+            self.pending.lock().unwrap_or_else(|p| p.into_inner()).stop = StopTaken::Yes;
+            self.idle.notify_all();
+            self.request_stop();
+            if deadline.is_none()
+                && let Some(grace) = self.serving.grace
+            {
+                deadline = Some(Instant::now().checked_add(grace).unwrap_or_else(far_future));
+            }
+        }
+    }
+
+    /// The pidfile's directory changed: puts the pidfile back if it was removed.
+    fn restore_pidfile(&self) {
+        let path = self.pidfile.path().to_string_lossy();
+        match self.pidfile.restore() {
+            Restore::InPlace => {}
+            Restore::Restored => self.say(&format!("pidfile {path} was removed; restored it")),
+            Restore::Lost(errno) => self.say(&format!(
+                "pidfile {path} was removed or replaced and cannot be restored ({errno}); this \
+                 daemon can no longer be reached through it"
+            )),
         }
     }
 
@@ -303,9 +509,21 @@ impl<D: Daemon> Runtime<'_, D> {
         }
         self.posted.notify_one();
         if !*hook_thread {
+            // The hook thread must not take user signals: it starts with them blocked.
+            let mut unblocked = SigSet::empty();
+            let _ = nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                Some(&signal_set(&USER_SIGNALS)),
+                Some(&mut unblocked),
+            );
             let started = std::thread::Builder::new()
                 .name("deluxe-hooks".into())
                 .spawn_scoped(scope, || self.run_hooks());
+            let _ = nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&unblocked),
+                None,
+            );
             *hook_thread = started.is_ok();
             if let Err(error) = started {
                 // Late, but the hook must still run: here, at the cost of stop requests
@@ -431,19 +649,10 @@ impl<D: Daemon> Runtime<'_, D> {
     }
 
     /// Lets the signal thread end now, while `atexit` runs, rather than be torn down by the
-    /// exit afterwards: the process is gone sooner. Signals arriving from now on stay pending.
+    /// exit afterwards: the process is gone sooner. Signals arriving from now on are noted and
+    /// left.
     fn end_signal_thread(&self) {
-        // SAFETY: pthread_self only returns the calling thread's handle.
-        let current = unsafe { libc::pthread_self() };
-        let signal_thread = *self.signal_thread.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(thread) = signal_thread
-            && thread != current
-        {
-            // SAFETY: the handle is the signal thread's, which only ends after seeing
-            // `exiting` set (above), so it is still running or returning: pthread_kill on a
-            // thread that has returned but not been joined is still valid.
-            unsafe { libc::pthread_kill(thread, libc::SIGTERM) };
-        }
+        wake_signal_thread();
     }
 
     /// Writes a line to the daemon's stderr (its log file, or `/dev/null`) without going
@@ -461,85 +670,8 @@ fn ask_to_stop() {
     let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
 }
 
-/// Takes `SIGUSR1` and `SIGUSR2` if they are pending for the process, without waiting.
-/// Only the signal thread calls this, and only it waits for these signals, so a signal seen
-/// pending is still there when it is taken.
-fn take_pending_user_signals() -> Vec<Signal> {
-    // SAFETY: sigset_t is plain data; sigemptyset initialises it below before any use.
-    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `pending` is a valid sigset_t to initialise and fill.
-    let filled = unsafe {
-        libc::sigemptyset(&raw mut pending) == 0 && libc::sigpending(&raw mut pending) == 0
-    };
-    if !filled {
-        return Vec::new();
-    }
-    [Signal::SIGUSR1, Signal::SIGUSR2]
-        .into_iter()
-        .filter(|&signal| {
-            // SAFETY: `pending` was filled by sigpending; sigismember only reads it.
-            let is_pending =
-                unsafe { libc::sigismember(&raw const pending, signal as libc::c_int) } == 1;
-            let mut only = SigSet::empty();
-            only.add(signal);
-            is_pending && only.wait() == Ok(signal)
-        })
-        .collect()
-}
-
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
-}
-
-/// Waits for one of `set` until `deadline`; `None` when the deadline passes first.
-///
-/// Linux has `sigtimedwait`, so the signal thread itself times the grace and no thread is
-/// created on the way out. Elsewhere a timer thread, started at the first stop request, ends
-/// the daemon at the deadline.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn wait_until<D: Daemon>(
-    set: &SigSet,
-    deadline: Instant,
-    _scope: &Scope<'_, '_>,
-    _runtime: &Runtime<'_, D>,
-) -> Option<Signal> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        let timeout = libc::timespec {
-            tv_sec: left.as_secs().min(i32::MAX as u64) as libc::time_t,
-            tv_nsec: left.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: `set` is a valid signal set, the info pointer may be null, `timeout` is valid.
-        let received = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &timeout) };
-        if received > 0 {
-            return Signal::try_from(received).ok();
-        }
-    }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn wait_until<'scope, D: Daemon>(
-    set: &SigSet,
-    deadline: Instant,
-    scope: &'scope Scope<'scope, '_>,
-    runtime: &'scope Runtime<'_, D>,
-) -> Option<Signal> {
-    static TIMER: std::sync::Once = std::sync::Once::new();
-    TIMER.call_once(|| {
-        let started = std::thread::Builder::new()
-            .name("deluxe-grace".into())
-            .spawn_scoped(scope, move || {
-                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-                runtime.give_up()
-            });
-        if started.is_err() {
-            runtime.give_up();
-        }
-    });
-    set.wait().ok()
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

@@ -3,7 +3,9 @@
 //!
 //! The steps: signal mask and dispositions reset, `chdir`, `umask`, every inherited descriptor
 //! closed, stdio on `/dev/null` or the log file, the pidfile opened without following links,
-//! locked and written, and the privileges dropped if asked. In the forked daemon they are
+//! locked and written, the privileges dropped if asked, and last the signal handler installed
+//! and every signal unblocked (the handled ones were blocked from the first step, so none is
+//! lost and none kills the daemon meanwhile). In the forked daemon they are
 //! async-signal-safe: system calls only (see `sys`), on data prepared before forking
 //! ([`Steps`]).
 
@@ -14,6 +16,7 @@ use nix::errno::Errno;
 use super::Step;
 use super::pidfile::{self, Held, LockError};
 use super::privileges::Credentials;
+use super::serve::{self, Receiver};
 use super::sys::{self, CPath};
 
 /// What the steps need, prepared before forking so that the child allocates nothing.
@@ -23,7 +26,8 @@ pub(crate) struct Steps {
     pub(crate) log_file: Option<CPath>,
     pub(crate) umask: libc::mode_t,
     pub(crate) credentials: Option<Credentials>,
-    /// The signals the daemon's signal thread receives: blocked by the steps.
+    /// The signals the daemon's signal thread receives: blocked by the steps until the
+    /// handler is in place.
     pub(crate) blocked: libc::sigset_t,
     /// The highest signal number, for resetting every disposition.
     pub(crate) last_signal: libc::c_int,
@@ -40,6 +44,14 @@ pub(crate) enum Mode<'a> {
     Foreground,
 }
 
+/// What the steps leave the daemon with.
+pub(crate) struct SetUp<'a> {
+    /// The locked, written pidfile.
+    pub(crate) pidfile: Held<'a>,
+    /// Where the signal handler leaves the signals received.
+    pub(crate) signals: Receiver,
+}
+
 /// Why the steps stopped.
 #[derive(Debug)]
 pub(crate) enum Failure {
@@ -53,7 +65,7 @@ impl Steps {
     /// Runs the steps, up to the locked and written pidfile (returned) and the dropped
     /// privileges. In the foreground, where nothing was forked, the process's state is saved
     /// first and put back if a step fails: the caller goes on living and reports the error.
-    pub(crate) fn run(&self, mode: Mode<'_>) -> Result<Held<'_>, Failure> {
+    pub(crate) fn run(&self, mode: Mode<'_>) -> Result<SetUp<'_>, Failure> {
         let saved = matches!(mode, Mode::Foreground).then(|| Saved::take(self));
         let result = self.run_steps(mode);
         if let Some(saved) = saved {
@@ -62,7 +74,7 @@ impl Steps {
         result
     }
 
-    fn run_steps(&self, mode: Mode<'_>) -> Result<Held<'_>, Failure> {
+    fn run_steps(&self, mode: Mode<'_>) -> Result<SetUp<'_>, Failure> {
         let failed = |step| move |errno: Errno| Failure::Step { step, errno };
         // Signals: block the ones the signal thread will receive, default for the rest (the
         // controller may have had handlers), except SIGPIPE, ignored as in every Rust program.
@@ -104,14 +116,7 @@ impl Steps {
         let null = sys::open(c"/dev/null", libc::O_RDWR, 0).map_err(failed(Step::DevNull))?;
         sys::dup2(null.as_fd(), 0).map_err(failed(Step::DevNull))?;
         let log: Option<OwnedFd> = match &self.log_file {
-            Some(path) => Some(
-                sys::open(
-                    path.c(),
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
-                    0o644,
-                )
-                .map_err(failed(Step::LogFile))?,
-            ),
+            Some(path) => Some(self.open_log(path)?),
             None => None,
         };
         let output = match (&log, mode) {
@@ -138,13 +143,76 @@ impl Steps {
             },
         })?;
         if let Some(credentials) = &self.credentials
-            && let Err((step, errno)) = credentials.drop_to(held.fd())
+            && let Err((step, errno)) = held.with_fd(|fd| credentials.drop_to(fd))
         {
             // Still privileged enough to remove what this start created.
             held.remove();
             return Err(Failure::Step { step, errno });
         }
-        Ok(held)
+        match serve::install_receiver() {
+            Ok(signals) => Ok(SetUp {
+                pidfile: held,
+                signals,
+            }),
+            Err(errno) => {
+                held.remove();
+                Err(Failure::Step {
+                    step: Step::SignalHandler,
+                    errno,
+                })
+            }
+        }
+    }
+}
+
+impl Steps {
+    /// Opens the log file for appending as safely as the pidfile: never through a symbolic
+    /// link, never blocking (a FIFO fails instead of waiting for a reader), only a regular
+    /// file with a single link, owned by root or by the daemon's user (another user must not
+    /// be able to make a root daemon write to a file of its choice). A new log file is
+    /// created `0640` and given to the daemon's user, so that it can reopen it later.
+    fn open_log(&self, path: &CPath) -> Result<OwnedFd, Failure> {
+        let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+        let failed = |step| move |errno: Errno| Failure::Step { step, errno };
+        let (fd, created) = match sys::open(path.c(), flags | libc::O_CREAT | libc::O_EXCL, 0o640) {
+            Ok(fd) => (fd, true),
+            Err(Errno::EEXIST) => (
+                sys::open(path.c(), flags, 0).map_err(failed(Step::LogFile))?,
+                false,
+            ),
+            Err(errno) => return Err(failed(Step::LogFile)(errno)),
+        };
+        let (user, group) = self
+            .credentials
+            .as_ref()
+            .map_or((None, None), |credentials| {
+                let (user, group) = credentials.owner();
+                (user, Some(group))
+            });
+        // SAFETY: geteuid cannot fail.
+        let daemon_user = user.unwrap_or_else(|| unsafe { libc::geteuid() });
+        let status = sys::file_status(fd.as_fd()).map_err(failed(Step::LogFile))?;
+        let problem = if !status.regular {
+            Some(Errno::EINVAL)
+        } else if status.links != 1 {
+            Some(Errno::EMLINK)
+        } else if status.owner != 0 && status.owner != daemon_user {
+            Some(Errno::EPERM)
+        } else {
+            None
+        };
+        if let Some(errno) = problem {
+            return Err(failed(Step::CheckLogFile)(errno));
+        }
+        if created && (user.is_some() || group.is_some()) {
+            sys::fchown(
+                fd.as_fd(),
+                user.unwrap_or(libc::uid_t::MAX),
+                group.unwrap_or(libc::gid_t::MAX),
+            )
+            .map_err(failed(Step::LogFile))?;
+        }
+        Ok(fd)
     }
 }
 

@@ -97,6 +97,33 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> Result<(Identity, Result<(), Errno>),
     ))
 }
 
+/// What the log file checks need of an open file.
+pub(crate) struct FileStatus {
+    pub(crate) regular: bool,
+    pub(crate) links: u64,
+    pub(crate) owner: libc::uid_t,
+}
+
+/// The type, link count and owner of an open file.
+pub(crate) fn file_status(fd: BorrowedFd<'_>) -> Result<FileStatus, Errno> {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is a valid, writable `struct stat`.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &raw mut stat) })?;
+    #[allow(clippy::unnecessary_cast)] // The field types differ between platforms.
+    Ok(FileStatus {
+        regular: stat.st_mode & libc::S_IFMT == libc::S_IFREG,
+        links: stat.st_nlink as u64,
+        owner: stat.st_uid,
+    })
+}
+
+/// Gives an open file to `uid` and `gid`.
+pub(crate) fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> Result<(), Errno> {
+    // SAFETY: changing the owner of an open file.
+    check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+}
+
 /// The identity of what `path` names, without following a final symbolic link.
 pub(crate) fn lstat(path: &CStr) -> Result<Identity, Errno> {
     // SAFETY: an all-zero `stat` is a valid value for lstat to overwrite.
@@ -340,7 +367,24 @@ pub(crate) fn process_exists(pid: libc::pid_t) -> bool {
 /// Waits up to `timeout` for `fd` to be readable (a pidfd: the process has exited; a pipe:
 /// data or end of file); says whether it is. `Duration::MAX` waits however long.
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::Result<bool> {
+    wait_readable_any(&[fd], timeout)
+}
+
+/// [`wait_readable`] for the first of several descriptors (at most four).
+pub(crate) fn wait_readable_any(
+    fds: &[BorrowedFd<'_>],
+    timeout: Duration,
+) -> std::io::Result<bool> {
     let deadline = std::time::Instant::now().checked_add(timeout);
+    let mut polls = [libc::pollfd {
+        fd: -1,
+        events: libc::POLLIN,
+        revents: 0,
+    }; 4];
+    for (poll, fd) in polls.iter_mut().zip(fds) {
+        poll.fd = fd.as_raw_fd();
+    }
+    let count = fds.len().min(polls.len());
     loop {
         let left = deadline.map_or(Duration::MAX, |d| {
             d.saturating_duration_since(std::time::Instant::now())
@@ -348,13 +392,8 @@ pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::R
         // Rounded up, so that a wait never ends early; long waits go round the loop.
         let millis =
             libc::c_int::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX);
-        let mut poll = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `poll` is one valid pollfd.
-        match unsafe { libc::poll(&mut poll, 1, millis) } {
+        // SAFETY: the first `count` entries of `polls` are valid pollfds.
+        match unsafe { libc::poll(polls.as_mut_ptr(), count as libc::nfds_t, millis) } {
             1.. => return Ok(true),
             0 if millis < libc::c_int::MAX => return Ok(false),
             0 => continue,
@@ -362,6 +401,37 @@ pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::R
             _ => return Err(std::io::Error::last_os_error()),
         }
     }
+}
+
+/// A close-on-exec, non-blocking pipe: (read end, write end).
+pub(crate) fn pipe_nonblocking() -> Result<(OwnedFd, OwnedFd), Errno> {
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+    }
+    // No pipe2 on Apple systems: the flags right after.
+    #[cfg(target_vendor = "apple")]
+    {
+        let (read, write) = nix::unistd::pipe()?;
+        for end in [&read, &write] {
+            nix::fcntl::fcntl(
+                end,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )?;
+            nix::fcntl::fcntl(
+                end,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            )?;
+        }
+        Ok((read, write))
+    }
+}
+
+/// Reads and discards whatever a non-blocking descriptor holds now.
+pub(crate) fn drain(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 64];
+    // SAFETY: `buf` is valid for writes of its length.
+    while unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
 }
 
 /// Sleeps without touching anything shared.

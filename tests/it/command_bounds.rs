@@ -2,14 +2,12 @@
 //! too), background processes that hold the pipes, bounded memory, the caller's signal
 //! settings, and Ctrl-C at a real terminal.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use deluxe::process::{CallOptions, Command, CommandError};
 
-use common::{HANG, is_alive, stat, wait_gone};
+use crate::common::{HANG, is_alive, stat, wait_gone};
 
 /// A directory for one test.
 fn tempdir(name: &str) -> PathBuf {
@@ -333,7 +331,7 @@ fn a_timeout_applies_to_async_calls_too() {
 #[cfg(feature = "tokio")]
 #[test]
 fn dropping_call_async_through_sudo_leaves_nothing_running_as_the_user() {
-    use common::{TEST_USER, has_sudo_setup};
+    use crate::common::{TEST_USER, has_sudo_setup};
     if !has_sudo_setup("dropping_call_async_through_sudo_leaves_nothing_running_as_the_user") {
         return;
     }
@@ -367,7 +365,7 @@ fn dropping_call_async_through_sudo_leaves_nothing_running_as_the_user() {
     // The foreground sleep too (its pid is not written: it is found by its unique duration).
     // The termination runs on the call's thread after the drop, so it is waited for.
     let started = std::time::Instant::now();
-    while !common::live_processes_mentioning("7202.2").is_empty() {
+    while !crate::common::live_processes_mentioning("7202.2").is_empty() {
         assert!(
             started.elapsed() < HANG,
             "the shell's sleep still runs as {TEST_USER}"

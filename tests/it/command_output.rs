@@ -2,8 +2,6 @@
 //! accepted exit codes, pipelines without a shell, redirection, environment changes, the
 //! `path` of a program, and errors that print once, on one line.
 
-mod common;
-
 use std::error::Error as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,7 +10,7 @@ use deluxe::process::command::{Access, ArgumentProblem, SearchPathProblem, Stder
 use deluxe::process::names::{ProgramProblem, UserNameProblem};
 use deluxe::process::{CallOptions, Command, CommandError, NO_ARGS};
 
-use common::HANG;
+use crate::common::HANG;
 
 fn sh() -> Command {
     Command::new("sh").unwrap()
@@ -221,7 +219,7 @@ fn a_pipeline_is_one_unit_for_timeouts_and_cancelling() {
     let options = CallOptions::new().timeout(Duration::from_millis(200));
     let error = pipeline.call(&options).unwrap_err();
     assert!(matches!(error, CommandError::Timeout { .. }), "{error:?}");
-    assert!(common::live_processes_mentioning("7204.2").is_empty());
+    assert!(crate::common::live_processes_mentioning("7204.2").is_empty());
     // All stages share the first one's process group.
     let running = pipeline.spawn(&CallOptions::new()).unwrap();
     let leader = running.id() as i32;
@@ -254,7 +252,7 @@ fn a_pipeline_is_one_unit_for_timeouts_and_cancelling() {
         }
     }
     drop(running);
-    assert!(common::live_processes_mentioning("7204.2").is_empty());
+    assert!(crate::common::live_processes_mentioning("7204.2").is_empty());
 }
 
 #[test]
@@ -570,8 +568,8 @@ fn spawn_async_is_a_stream_of_lines() {
         let shell = running.id() as i32;
         drop(running);
         // The termination happens on the call's thread, after the drop returns.
-        assert!(common::wait_gone(shell, HANG));
-        assert!(common::wait_gone(sleep, HANG));
+        assert!(crate::common::wait_gone(shell, HANG));
+        assert!(crate::common::wait_gone(sleep, HANG));
     });
 }
 

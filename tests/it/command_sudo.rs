@@ -4,14 +4,12 @@
 //! reach is said so. The refusals are seen from the test account (`deluxe-user`), whose
 //! sudoers rules `.ci/deluxe-tests.sudoers` sets (and the tests install when missing).
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
 use deluxe::process::command::Access;
 use deluxe::process::{CallOptions, Command, CommandError};
 
-use common::{TEST_USER, has_sudo_setup, has_test_sudoers};
+use crate::common::{TEST_USER, has_sudo_setup, has_test_sudoers};
 
 /// The account the test account may run `/usr/bin/id` as.
 const TARGET: &str = "deluxe-nologin";
@@ -182,7 +180,7 @@ fn what_the_target_user_cannot_reach_is_said_so() {
     // A directory the caller may not search: not a bare "not found".
     if has_test_sudoers("what_the_target_user_cannot_reach_is_said_so") {
         let (out, err) = probe_as_test_user(&["find", "tool", private.to_str().unwrap()]);
-        assert_eq!(out, "error NotFound denied=1\n", "{err}");
+        assert_eq!(out, "error NotFound tool denied=1\n", "{err}");
         assert!(err.contains("permission denied searching"), "{err}");
     }
 }
