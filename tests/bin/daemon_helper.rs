@@ -758,6 +758,7 @@ fn report(result: Result<String, DaemonError>) -> bool {
 
 #[cfg(unix)]
 /// The line: what succeeded, or `error KIND[ PID]: MESSAGE`.
+#[cfg(unix)]
 fn outcome_line(result: Result<impl std::fmt::Display, DaemonError>) -> String {
     match result {
         Ok(line) => line.to_string(),
@@ -767,6 +768,7 @@ fn outcome_line(result: Result<impl std::fmt::Display, DaemonError>) -> String {
 
 #[cfg(unix)]
 /// `error KIND: MESSAGE`, with the running daemon's pid after `AlreadyRunning`.
+#[cfg(unix)]
 fn error_line(error: &DaemonError) -> String {
     let pid = match error {
         DaemonError::AlreadyRunning { pid, .. } => format!(" {pid}"),
@@ -777,6 +779,7 @@ fn error_line(error: &DaemonError) -> String {
 
 #[cfg(unix)]
 /// The error's variant, as the tests match it.
+#[cfg(unix)]
 fn error_token(error: &DaemonError) -> &'static str {
     match error {
         DaemonError::AlreadyRunning { .. } => "AlreadyRunning",
@@ -829,8 +832,8 @@ fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
     }
 }
 
-#[cfg(unix)]
 /// `status Running PID`, `status Stopped`, `status Stale PID` or `status Stale -`.
+#[cfg(unix)]
 fn status_line(status: Status) -> String {
     match status {
         Status::Running { pid } => format!("status Running {pid}"),

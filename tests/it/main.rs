@@ -7,7 +7,11 @@
 //! - `common`: what the areas share: the `Scene` fixture (a test's directory, its pidfile and
 //!   events, the helper programs run on them), `eventually` (wait for a condition, bounded by
 //!   `HANG`), and readings of `/proc`.
-//! - `command`: `Command` against real programs; `users`: `get_real_users`.
+//! - `command`: `Command` against real programs; `command_bounds`: timeouts, cancellation
+//!   that takes down the whole tree, background processes, memory, the caller's signals,
+//!   Ctrl-C; `command_output`: streaming, output kept, pipelines, redirection, errors;
+//!   `command_sudo`: `sudo`'s refusals, the environment and access as another user;
+//!   `users`: `get_real_users`.
 //! - `daemon`: the daemon runtime's life cycle, pidfile and signals; `privileges`: a daemon run
 //!   as another user; `supervision`: readiness notification, the foreground mode,
 //!   `start-stop-daemon`; `ticker`: the `ticker` example's command line; `asynchronous`: the
@@ -30,6 +34,9 @@ mod common;
 
 mod asynchronous;
 mod command;
+mod command_bounds;
+mod command_output;
+mod command_sudo;
 mod containers;
 mod daemon;
 mod deployment;
