@@ -92,6 +92,37 @@ pub fn on_user1(_args: TokenStream, item: TokenStream) -> TokenStream {
     daemon::misplaced("on_user1", item.into()).into()
 }
 
+/// Marks the method of a `#[daemon]` impl block that prepares the daemon before it is ready
+/// (`Daemon::setup`): in the daemon, after its pidfile is locked and, when it runs as another
+/// user, still as root. It returns `()` or `Result<(), E>` with `E: Display`; an error makes
+/// `Controller::start` fail with its message. On its own, it is an error.
+///
+/// ```
+/// use std::net::TcpListener;
+/// use std::sync::OnceLock;
+///
+/// #[deluxe::daemon]
+/// #[derive(Default)]
+/// struct Server {
+///     listener: OnceLock<TcpListener>,
+/// }
+///
+/// #[deluxe::daemon]
+/// impl Server {
+///     #[setup]
+///     fn bind(&self) -> std::io::Result<()> {
+///         let _ = self.listener.set(TcpListener::bind("127.0.0.1:0")?);
+///         Ok(())
+///     }
+///
+///     fn run(&self) {}
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn setup(_args: TokenStream, item: TokenStream) -> TokenStream {
+    daemon::misplaced("setup", item.into()).into()
+}
+
 /// Marks the method of a `#[daemon]` impl block that runs on `SIGUSR2`
 /// (`Controller::signal_user2`). On its own, it is an error.
 ///

@@ -1,6 +1,6 @@
 //! What the macros' expansions name. Not public API: no stability promise.
 
-pub use crate::process::daemon::{Config, Controller, Daemon};
+pub use crate::process::daemon::{Config, Controller, Daemon, SetupError};
 pub use crate::process::{Command, CommandError};
 pub use core::time::Duration;
 pub use deluxe_macros::__command;
@@ -49,5 +49,29 @@ impl<E: core::fmt::Display> RunOutcome for Result<(), E> {
         if let Err(error) = self {
             panic!("run() failed: {error}");
         }
+    }
+}
+
+/// What a `#[setup]` method may return: nothing, or a `Result` whose error (`Display`) makes
+/// `start` fail with its message.
+#[diagnostic::on_unimplemented(
+    message = "`#[setup]` returns `{Self}`, which a daemon cannot use",
+    label = "return `()` or `Result<(), E>` where `E: Display`",
+    note = "a setup hook returns nothing, or a `Result` whose error makes `start` fail"
+)]
+pub trait SetupOutcome {
+    /// The outcome as `Daemon::setup` returns it.
+    fn into_result(self) -> Result<(), SetupError>;
+}
+
+impl SetupOutcome for () {
+    fn into_result(self) -> Result<(), SetupError> {
+        Ok(())
+    }
+}
+
+impl<E: core::fmt::Display> SetupOutcome for Result<(), E> {
+    fn into_result(self) -> Result<(), SetupError> {
+        self.map_err(|error| SetupError::from(error.to_string()))
     }
 }

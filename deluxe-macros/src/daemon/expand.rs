@@ -156,6 +156,19 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
             }
         })
     };
+    let setup = hooks.setup.as_ref().map(|(method, output)| {
+        let span = match output {
+            ReturnType::Default => method.span(),
+            ReturnType::Type(_, ty) => ty.span(),
+        };
+        let call =
+            quote_spanned!(span=> #krate::__private::SetupOutcome::into_result(Self::#method(self)));
+        quote! {
+            fn setup(&self) -> ::core::result::Result<(), #krate::__private::SetupError> {
+                #call
+            }
+        }
+    });
     let reloads = user1_reloads.then(|| quote!(.user1_reloads(true)));
     let on_user1 = hook("on_user1", &hooks.on_user1);
     let on_user2 = hook("on_user2", &hooks.on_user2);
@@ -173,6 +186,7 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
                 #run_body
             }
 
+            #setup
             #on_user1
             #on_user2
             #atexit

@@ -50,6 +50,8 @@ pub struct DaemonImpl {
 /// The methods chosen as hooks.
 #[derive(Default)]
 pub struct Hooks {
+    /// `#[setup]`: the method and its return type (any: checked by a trait bound).
+    pub setup: Option<(Ident, syn::ReturnType)>,
     pub on_user1: Option<Ident>,
     pub on_user2: Option<Ident>,
     pub atexit: Option<Ident>,
@@ -58,16 +60,18 @@ pub struct Hooks {
 /// The helper attributes `#[daemon]` finds on the methods of its impl block.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum HookKind {
+    Setup,
     OnUser1,
     OnUser2,
     Atexit,
 }
 
 impl HookKind {
-    pub const ALL: [Self; 3] = [Self::OnUser1, Self::OnUser2, Self::Atexit];
+    pub const ALL: [Self; 4] = [Self::Setup, Self::OnUser1, Self::OnUser2, Self::Atexit];
 
     pub fn name(self) -> &'static str {
         match self {
+            Self::Setup => "setup",
             Self::OnUser1 => "on_user1",
             Self::OnUser2 => "on_user2",
             Self::Atexit => "atexit",
@@ -77,17 +81,21 @@ impl HookKind {
     /// What the hook answers, for messages.
     pub fn handles(self) -> &'static str {
         match self {
+            Self::Setup => "the setup before ready",
             Self::OnUser1 => "`SIGUSR1`",
             Self::OnUser2 => "`SIGUSR2`",
             Self::Atexit => "the daemon's exit",
         }
     }
 
-    pub fn slot(self, hooks: &mut Hooks) -> &mut Option<Ident> {
+    /// Where a hook that returns nothing is recorded (`None` for `#[setup]`, which keeps its
+    /// return type too).
+    pub fn slot(self, hooks: &mut Hooks) -> Option<&mut Option<Ident>> {
         match self {
-            Self::OnUser1 => &mut hooks.on_user1,
-            Self::OnUser2 => &mut hooks.on_user2,
-            Self::Atexit => &mut hooks.atexit,
+            Self::Setup => None,
+            Self::OnUser1 => Some(&mut hooks.on_user1),
+            Self::OnUser2 => Some(&mut hooks.on_user2),
+            Self::Atexit => Some(&mut hooks.atexit),
         }
     }
 }

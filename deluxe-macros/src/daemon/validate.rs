@@ -261,6 +261,25 @@ pub fn daemon_impl(args: Vec<Arg>, mut item: ItemImpl, errors: &mut Errors) -> D
         }
         for (kind, attr) in kinds {
             let what = format!("hook `{name}`");
+            let second = |first: &syn::Ident| {
+                syn::Error::new_spanned(
+                    &attr,
+                    format!(
+                        "a second `#[{}]` hook: `{first}` already handles {}; keep one method per hook",
+                        kind.name(),
+                        kind.handles()
+                    ),
+                )
+            };
+            let Some(slot) = kind.slot(&mut hooks) else {
+                // `#[setup]` may return a `Result`: its return type is checked by a trait bound.
+                if let Some((first, _)) = &hooks.setup {
+                    errors.push(second(first));
+                } else if errors.push_result(check_signature(method, &what)).is_some() {
+                    hooks.setup = Some((method.sig.ident.clone(), method.sig.output.clone()));
+                }
+                continue;
+            };
             let checked = check_signature(method, &what).and_then(|()| match &method.sig.output {
                 ReturnType::Default => Ok(()),
                 ReturnType::Type(_, ty) => Err(syn::Error::new(
@@ -268,16 +287,8 @@ pub fn daemon_impl(args: Vec<Arg>, mut item: ItemImpl, errors: &mut Errors) -> D
                     format!("{what} cannot return a value; hooks return nothing"),
                 )),
             });
-            let slot = kind.slot(&mut hooks);
             if let Some(first) = slot {
-                errors.push(syn::Error::new_spanned(
-                    attr,
-                    format!(
-                        "a second `#[{}]` hook: `{first}` already handles {}; keep one method per hook",
-                        kind.name(),
-                        kind.handles()
-                    ),
-                ));
+                errors.push(second(first));
             } else if errors.push_result(checked).is_some() {
                 *slot = Some(method.sig.ident.clone());
             }

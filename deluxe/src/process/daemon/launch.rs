@@ -15,6 +15,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -229,9 +230,12 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
     // daemons of its own.
     drop(locks);
     TURN_TAKEN.store(false, Ordering::Release);
-    let held = match plan.steps.run(Mode::Forked {
-        report: write.as_fd(),
-    }) {
+    let held = match plan.steps.run(
+        Mode::Forked {
+            report: write.as_fd(),
+        },
+        &mut || run_setup(daemon),
+    ) {
         Ok(held) => held,
         Err(failure) => {
             report_failure(failure).send(write.as_fd());
@@ -254,6 +258,18 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
     })
 }
 
+/// Calls the daemon's `setup` hook; its error, or its panic, as a message.
+fn run_setup<D: Daemon>(daemon: &D) -> Result<(), String> {
+    match catch_unwind(AssertUnwindSafe(|| daemon.setup())) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(panic) => Err(format!(
+            "setup() panicked: {}",
+            serve::panic_message(&*panic)
+        )),
+    }
+}
+
 /// The record that tells the controller why the steps stopped.
 fn report_failure(failure: Failure) -> Report {
     match failure {
@@ -262,14 +278,16 @@ fn report_failure(failure: Failure) -> Report {
             step,
             errno: errno as i32,
         },
+        Failure::Setup { message } => Report::SetupFailed { message },
     }
 }
 
 /// Runs the daemon in this process, under a supervisor: the daemon's steps without the
 /// forks, then `run`. Returns only when a step fails.
 pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
-    let held = match plan.steps.run(Mode::Foreground) {
+    let held = match plan.steps.run(Mode::Foreground, &mut || run_setup(daemon)) {
         Ok(held) => held,
+        Err(Failure::Setup { message }) => return DaemonError::SetupFailed { message },
         Err(Failure::AlreadyRunning { pid }) => {
             return DaemonError::AlreadyRunning {
                 pid: Pid(pid),
@@ -308,6 +326,9 @@ fn collect(read: OwnedFd, plan: &Plan) -> Result<Pid, DaemonError> {
             pidfile: plan.pidfile().to_path_buf(),
         }),
         Some(Report::Failed { step, errno }) => Err(failure(plan, *step, Errno::from_raw(*errno))),
+        Some(Report::SetupFailed { message }) => Err(DaemonError::SetupFailed {
+            message: message.clone(),
+        }),
         Some(Report::Spawned { .. }) | None if timed_out => {
             if let Some(pid) = spawned {
                 let _ = nix::sys::signal::kill(

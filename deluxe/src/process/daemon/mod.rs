@@ -91,6 +91,23 @@ pub use error::{DaemonError, Step};
 pub use serve::{stop_requested, wait_for_stop};
 pub(crate) use target::use_portable_signalling;
 
+/// What a [`Daemon::setup`] hook may fail with: any error (`?` converts `io::Error`,
+/// `String`, and every `std::error::Error`). Its `Display` is what
+/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`].
+///
+/// ```
+/// use deluxe::process::daemon::SetupError;
+///
+/// fn check(port: u16) -> Result<(), SetupError> {
+///     if port == 0 {
+///         return Err("port 0 is not a port to listen on".into());
+///     }
+///     Ok(())
+/// }
+/// assert!(check(0).is_err());
+/// ```
+pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A process id, as [`Controller::start`] returns it.
 ///
 /// ```no_run
@@ -523,6 +540,52 @@ pub trait Daemon: Send + Sync {
         Self: Sized,
     {
         Config::for_type::<Self>()
+    }
+
+    /// Prepares the daemon, in the daemon, before it is ready: after daemon(7)'s steps (the
+    /// pidfile locked, the working directory entered, output redirected) and, when the daemon
+    /// runs as another [`user`](Config#structfield.user), before the privileges are dropped,
+    /// as root. Bind privileged ports, open protected files, read and check the configuration
+    /// here: an error (or a panic) makes [`Controller::start`] return
+    /// [`DaemonError::SetupFailed`] with its message, and the daemon exits without leaving
+    /// its pidfile; under a service manager, `READY=1` is sent only after it succeeded.
+    ///
+    /// What it makes, the daemon value keeps for [`run`](Daemon::run) through interior
+    /// mutability (a [`OnceLock`](std::sync::OnceLock), a `Mutex`): it runs after the fork,
+    /// so what it creates belongs to the daemon, not to the controller.
+    ///
+    /// ```no_run
+    /// use std::net::TcpListener;
+    /// use std::sync::OnceLock;
+    /// use deluxe::process::daemon::{Config, Controller, Daemon, SetupError};
+    ///
+    /// #[derive(Default)]
+    /// struct Web {
+    ///     listener: OnceLock<TcpListener>,
+    /// }
+    ///
+    /// impl Daemon for Web {
+    ///     fn config() -> Config {
+    ///         Config::named("web").user("www-data")
+    ///     }
+    ///
+    ///     fn setup(&self) -> Result<(), SetupError> {
+    ///         // As root: port 80. "Address already in use" comes back from `start`.
+    ///         let _ = self.listener.set(TcpListener::bind("127.0.0.1:80")?);
+    ///         Ok(())
+    ///     }
+    ///
+    ///     fn run(&self) {
+    ///         let listener = self.listener.get().expect("setup made it");
+    ///         for _connection in listener.incoming() { /* as www-data */ }
+    ///     }
+    /// }
+    ///
+    /// Controller::new(Web::default()).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    fn setup(&self) -> Result<(), SetupError> {
+        Ok(())
     }
 
     /// The daemon's work. Called once, in the daemon, after it is ready. When it returns, the

@@ -542,7 +542,7 @@ fn wait_until<'scope, D: Daemon>(
     set.wait().ok()
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

@@ -47,22 +47,29 @@ pub(crate) enum Failure {
     AlreadyRunning { pid: u32 },
     /// A step failed with this errno.
     Step { step: Step, errno: Errno },
+    /// The daemon's `setup` hook failed with this message.
+    Setup { message: String },
 }
 
+/// The daemon's `setup` hook, called once the pidfile is locked and before the privileges are
+/// dropped; its error as a message.
+pub(crate) type SetupHook<'a> = &'a mut dyn FnMut() -> Result<(), String>;
+
 impl Steps {
-    /// Runs the steps, up to the locked and written pidfile (returned) and the dropped
-    /// privileges. In the foreground, where nothing was forked, the process's state is saved
-    /// first and put back if a step fails: the caller goes on living and reports the error.
-    pub(crate) fn run(&self, mode: Mode<'_>) -> Result<Held<'_>, Failure> {
+    /// Runs the steps, up to the locked and written pidfile (returned), the `setup` hook and
+    /// the dropped privileges. In the foreground, where nothing was forked, the process's
+    /// state is saved first and put back if a step fails: the caller goes on living and
+    /// reports the error.
+    pub(crate) fn run(&self, mode: Mode<'_>, setup: SetupHook<'_>) -> Result<Held<'_>, Failure> {
         let saved = matches!(mode, Mode::Foreground).then(|| Saved::take(self));
-        let result = self.run_steps(mode);
+        let result = self.run_steps(mode, setup);
         if let Some(saved) = saved {
             saved.finish(result.is_err());
         }
         result
     }
 
-    fn run_steps(&self, mode: Mode<'_>) -> Result<Held<'_>, Failure> {
+    fn run_steps(&self, mode: Mode<'_>, setup: SetupHook<'_>) -> Result<Held<'_>, Failure> {
         let failed = |step| move |errno: Errno| Failure::Step { step, errno };
         // Signals: block the ones the signal thread will receive, default for the rest (the
         // controller may have had handlers), except SIGPIPE, ignored as in every Rust program.
@@ -137,6 +144,13 @@ impl Steps {
                 errno,
             },
         })?;
+        // The user's setup, still as root: it may bind privileged ports, open protected files.
+        // It is the first code of the user's to run in the daemon, and it may allocate: the
+        // async-signal-safe part is over.
+        if let Err(message) = setup() {
+            held.remove();
+            return Err(Failure::Setup { message });
+        }
         if let Some(credentials) = &self.credentials
             && let Err((step, errno)) = credentials.drop_to(held.fd())
         {

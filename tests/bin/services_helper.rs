@@ -1,0 +1,173 @@
+//! A service written the way a user would write one with the macros, driven by the
+//! integration tests of what real services need (tests/services.rs) as a separate program, so
+//! that the test harness never forks a daemon.
+//!
+//! `deluxe-services-helper --pidfile P --events E [OPTIONS] ACTION`; ACTION one of `start`,
+//! `stop`, `status`, `foreground`. It prints one line a test parses (`started 123`,
+//! `stopped Graceful`, `error SetupFailed: the daemon's setup failed: ...`) and exits 0, or 1
+//! on an error.
+//!
+//! Options: `--port N` (setup binds `127.0.0.1:N`; `run` answers each connection with the
+//! daemon's real and effective uid), `--config F` (setup reads `key = value` lines from F; any
+//! other line is an error), `--user U` (run as U once setup is done), `--log L`.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use deluxe::process::daemon::{self, DaemonError};
+
+#[deluxe::daemon(stop_timeout = 20)]
+struct Service {
+    events: PathBuf,
+    port: Option<u16>,
+    config: Option<PathBuf>,
+    /// Made by `setup`, as root, and served by `run`.
+    listener: OnceLock<TcpListener>,
+}
+
+/// What a `--config` file may hold: `key = value` lines, `#` comments, blank lines.
+fn parse_config(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+        .map(|(index, line)| {
+            line.split_once('=')
+                .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
+                .ok_or_else(|| {
+                    format!("line {}: expected `key = value`, found {line:?}", index + 1)
+                })
+        })
+        .collect()
+}
+
+#[deluxe::daemon]
+impl Service {
+    #[setup]
+    fn prepare(&self) -> Result<(), String> {
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("config {}: {error}", path.display()))?;
+            let entries = parse_config(&text)
+                .map_err(|error| format!("config {}: {error}", path.display()))?;
+            self.record(&format!("config {}", entries.len()));
+        }
+        if let Some(port) = self.port {
+            let listener = TcpListener::bind(("127.0.0.1", port))
+                .map_err(|error| format!("cannot listen on 127.0.0.1:{port}: {error}"))?;
+            let _ = self.listener.set(listener);
+        }
+        // SAFETY: getuid only reads.
+        self.record(&format!("setup uid {}", unsafe { libc::geteuid() }));
+        Ok(())
+    }
+
+    fn run(&self) {
+        self.record(&format!("run {}", std::process::id()));
+        match self.listener.get() {
+            Some(listener) => {
+                listener.set_nonblocking(true).expect("nonblocking");
+                while !daemon::wait_for_stop(Duration::from_millis(2)) {
+                    if let Ok((mut connection, _)) = listener.accept() {
+                        // SAFETY: getuid and geteuid only read.
+                        let (uid, euid) = unsafe { (libc::getuid(), libc::geteuid()) };
+                        let _ = writeln!(connection, "uid {uid} euid {euid}");
+                    }
+                }
+            }
+            None => {
+                daemon::wait_for_stop(Duration::MAX);
+            }
+        }
+    }
+
+    #[atexit]
+    fn finish(&self) {
+        self.record("atexit");
+    }
+}
+
+impl Service {
+    fn record(&self, line: &str) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.events)
+            .expect("events file opens");
+        file.write_all(format!("{line}\n").as_bytes())
+            .expect("events file takes a line");
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut pidfile, mut events, mut port, mut config, mut user, mut log) =
+        (None, None, None, None, None, None);
+    let mut action = Vec::new();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().expect("option takes a value");
+        match arg.as_str() {
+            "--pidfile" => pidfile = Some(PathBuf::from(value())),
+            "--events" => events = Some(PathBuf::from(value())),
+            "--port" => port = Some(value().parse().expect("a port")),
+            "--config" => config = Some(PathBuf::from(value())),
+            "--user" => user = Some(value()),
+            "--log" => log = Some(PathBuf::from(value())),
+            _ => action.push(arg),
+        }
+    }
+    let mut controller = Service {
+        events: events.expect("--events is required"),
+        port,
+        config,
+        listener: OnceLock::new(),
+    }
+    .into_controller()
+    .pidfile(pidfile.expect("--pidfile is required"));
+    if let Some(user) = user {
+        controller = controller.user(user);
+    }
+    if let Some(log) = log {
+        controller = controller.log_file(log);
+    }
+    let action: Vec<&str> = action.iter().map(String::as_str).collect();
+    let ok = match action.as_slice() {
+        ["start"] => report(controller.start().map(|pid| format!("started {pid}"))),
+        ["stop"] => report(
+            controller
+                .stop()
+                .map(|outcome| format!("stopped {outcome:?}")),
+        ),
+        ["status"] => report(
+            controller
+                .status()
+                .map(|status| format!("status {status:?}")),
+        ),
+        ["foreground"] => match controller.run_foreground() {
+            Err(error) => report(Err(error)),
+        },
+        other => panic!("unknown action {other:?}"),
+    };
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// Prints the outcome as one line: the value, or `error VARIANT: message`.
+fn report(result: Result<String, DaemonError>) -> bool {
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            true
+        }
+        Err(error) => {
+            let debug = format!("{error:?}");
+            let variant = debug
+                .split(|c: char| !c.is_alphanumeric())
+                .next()
+                .unwrap_or_default();
+            println!("error {variant}: {error}");
+            false
+        }
+    }
+}
