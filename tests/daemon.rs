@@ -76,16 +76,29 @@ fn a_started_daemon_is_detached_and_set_up_as_asked() {
         workdir
     );
 
-    // Only stdio and the pidfile, although the controller left 3 descriptors inheritable.
+    // Stdio and the pidfile; the 3 descriptors the controller left inheritable (and any the
+    // test harness passed on) are kept occupied by /dev/null, so that no file the daemon opens
+    // can take their numbers.
     let fds = open_fds(pid);
     assert_eq!(
-        fds,
-        vec![
+        fds[..3],
+        [
             (0, PathBuf::from("/dev/null")),
             (1, log.clone()),
             (2, log.clone()),
-            (3, scene.pidfile()),
         ]
+    );
+    let rest: Vec<&PathBuf> = fds[3..]
+        .iter()
+        .map(|(_, target)| target)
+        .filter(|target| *target != Path::new("/dev/null"))
+        .collect();
+    assert_eq!(rest, [&scene.pidfile()], "{fds:?}");
+    assert!(
+        fds.iter()
+            .filter(|(_, target)| target == Path::new("/dev/null"))
+            .count()
+            >= 4
     );
 
     // The umask applies to what the daemon creates; the pidfile is 0644 whatever the umask.

@@ -1,6 +1,6 @@
 //! What real services need, through a service written with the macros
 //! (`tests/bin/services_helper.rs`): setup before ready, as root, whose failure comes back
-//! from `start`.
+//! from `start`; descriptors the daemon value owns.
 
 mod common;
 
@@ -176,4 +176,60 @@ fn a_failed_setup_in_the_foreground_says_nothing_to_the_service_manager() {
     assert!(scene.events().contains(&"config 1".to_owned()));
     assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn declared_descriptors_stay_open_and_undeclared_ones_never_alias_a_later_file() {
+    let scene = Scene::new("owned-fds");
+    let journal = scene.dir.join("journal");
+    let stray = scene.dir.join("stray");
+    let pid = start(
+        &scene,
+        &[
+            "--journal",
+            journal.to_str().unwrap(),
+            "--stray",
+            stray.to_str().unwrap(),
+        ],
+    );
+    scene.wait_event(&format!("run {pid}"), 1);
+    let stray_fd = loop {
+        if let Some(fd) = scene
+            .events()
+            .iter()
+            .find_map(|event| event.strip_prefix("stray fd ").map(str::to_owned))
+        {
+            break fd;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    // The declared file got the daemon's line; the undeclared one went to /dev/null, not into
+    // the pidfile, which holds the pid and nothing else.
+    assert_eq!(
+        std::fs::read_to_string(&journal).unwrap(),
+        format!("journal {pid}\n")
+    );
+    assert_eq!(std::fs::read_to_string(&stray).unwrap(), "");
+    assert_eq!(
+        std::fs::read_to_string(scene.pidfile()).unwrap(),
+        format!("{pid}\n")
+    );
+    let fds = common::open_fds(pid);
+    assert!(fds.iter().any(|(_, target)| *target == journal), "{fds:?}");
+    assert!(
+        !fds.iter().any(|(fd, _)| fd.to_string() == stray_fd),
+        "the dropped stray descriptor is closed: {fds:?}"
+    );
+    // Dropping it released nothing of the daemon's: the pidfile is still locked.
+    assert_eq!(
+        helper(&scene, &["status"]).1,
+        format!("status Running {pid}")
+    );
+    let (ok, line) = helper(&scene, &["start"]);
+    assert!(
+        !ok && line.starts_with(&format!("error AlreadyRunning: already running (pid {pid}")),
+        "{line}"
+    );
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+    assert_eq!(std::fs::read_to_string(&stray).unwrap(), "");
 }

@@ -4,6 +4,9 @@ pub use crate::process::daemon::{Config, Controller, Daemon, SetupError};
 pub use crate::process::{Command, CommandError};
 pub use core::time::Duration;
 pub use deluxe_macros::__command;
+pub use std::os::fd::{AsFd, BorrowedFd};
+pub use std::vec;
+pub use std::vec::Vec;
 
 /// The value `command!` stands for when it reports a compile error, so that the error is the
 /// only one the user sees. Never called: the crate that uses it does not compile.
@@ -26,6 +29,11 @@ pub fn use_portable_signalling() {
 pub trait DaemonSettings {
     /// The settings written in the attribute, defaults for the rest.
     fn settings() -> Config;
+
+    /// The fields marked `#[keep_open]`.
+    fn keep_open(&self) -> Vec<BorrowedFd<'_>> {
+        Vec::new()
+    }
 }
 
 /// What a `run` method written for `#[daemon]` may return: nothing, or a `Result` whose error

@@ -9,15 +9,20 @@
 //!
 //! Options: `--port N` (setup binds `127.0.0.1:N`; `run` answers each connection with the
 //! daemon's real and effective uid), `--config F` (setup reads `key = value` lines from F; any
-//! other line is an error), `--user U` (run as U once setup is done), `--log L`.
+//! other line is an error), `--user U` (run as U once setup is done), `--log L`,
+//! `--journal F` (a file opened before `start` and declared `#[keep_open]`: `run` writes
+//! `journal PID` in it), `--stray F` (a file opened before `start`, first, and not declared:
+//! `run` writes `stray PID` through it, records its descriptor, and drops it).
 
+use std::fs::File;
 use std::io::Write;
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use deluxe::process::daemon::{self, DaemonError};
+use deluxe::process::daemon::{self, DaemonError, Status};
 
 #[deluxe::daemon(stop_timeout = 20)]
 struct Service {
@@ -26,6 +31,11 @@ struct Service {
     config: Option<PathBuf>,
     /// Made by `setup`, as root, and served by `run`.
     listener: OnceLock<TcpListener>,
+    /// Opened before `start` and declared: it stays open in the daemon.
+    #[keep_open]
+    journal: File,
+    /// Opened before `start` and not declared: in the daemon it is `/dev/null`.
+    stray: Mutex<Option<File>>,
 }
 
 /// What a `--config` file may hold: `key = value` lines, `#` comments, blank lines.
@@ -65,7 +75,15 @@ impl Service {
     }
 
     fn run(&self) {
-        self.record(&format!("run {}", std::process::id()));
+        let pid = std::process::id();
+        self.record(&format!("run {pid}"));
+        writeln!(&self.journal, "journal {pid}").expect("the journal is open");
+        if let Some(mut stray) = self.stray.lock().unwrap().take() {
+            // The number is still open (on /dev/null), so this write succeeds, and goes
+            // nowhere; dropping the file then closes that copy, nothing else.
+            writeln!(stray, "stray {pid}").expect("the stray descriptor is still open");
+            self.record(&format!("stray fd {}", stray.as_raw_fd()));
+        }
         match self.listener.get() {
             Some(listener) => {
                 listener.set_nonblocking(true).expect("nonblocking");
@@ -105,6 +123,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let (mut pidfile, mut events, mut port, mut config, mut user, mut log) =
         (None, None, None, None, None, None);
+    let (mut journal, mut stray) = (None, None);
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -115,14 +134,37 @@ fn main() {
             "--config" => config = Some(PathBuf::from(value())),
             "--user" => user = Some(value()),
             "--log" => log = Some(PathBuf::from(value())),
+            "--journal" => journal = Some(PathBuf::from(value())),
+            "--stray" => stray = Some(PathBuf::from(value())),
             _ => action.push(arg),
         }
     }
+    let append = |path: &PathBuf| {
+        File::options()
+            .append(true)
+            .create(true)
+            .open(path)
+            .expect("opens")
+    };
+    // First, so that it has the lowest number: the one the daemon's pidfile would take if
+    // inherited descriptors were closed.
+    let stray = stray.as_ref().map(append);
+    let journal = journal.as_ref().map_or_else(
+        || {
+            File::options()
+                .write(true)
+                .open("/dev/null")
+                .expect("opens")
+        },
+        append,
+    );
     let mut controller = Service {
         events: events.expect("--events is required"),
         port,
         config,
         listener: OnceLock::new(),
+        journal,
+        stray: Mutex::new(stray),
     }
     .into_controller()
     .pidfile(pidfile.expect("--pidfile is required"));
@@ -140,11 +182,11 @@ fn main() {
                 .stop()
                 .map(|outcome| format!("stopped {outcome:?}")),
         ),
-        ["status"] => report(
-            controller
-                .status()
-                .map(|status| format!("status {status:?}")),
-        ),
+        ["status"] => report(controller.status().map(|status| match status {
+            Status::Running { pid, .. } => format!("status Running {pid}"),
+            Status::Stopped => "status Stopped".into(),
+            Status::Stale { .. } => "status Stale".into(),
+        })),
         ["foreground"] => match controller.run_foreground() {
             Err(error) => report(Err(error)),
         },

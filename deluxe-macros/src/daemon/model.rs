@@ -8,6 +8,8 @@ pub struct DaemonStruct {
     pub krate: Path,
     pub item: ItemStruct,
     pub settings: Settings,
+    /// The fields marked `#[keep_open]` (the attribute stripped): descriptors the value owns.
+    pub keep_open: Vec<(syn::Member, Type)>,
     /// Whether impls can be generated for it (not for a generic struct, which is an error).
     pub supported: bool,
 }

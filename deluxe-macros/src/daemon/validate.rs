@@ -29,7 +29,8 @@ pub const STRUCT_KEYS: [&str; 10] = [
 /// The largest umask: permission bits only.
 const UMASK_MAX: u32 = 0o777;
 
-pub fn daemon_struct(args: Vec<Arg>, item: ItemStruct, errors: &mut Errors) -> DaemonStruct {
+pub fn daemon_struct(args: Vec<Arg>, mut item: ItemStruct, errors: &mut Errors) -> DaemonStruct {
+    let keep_open = take_keep_open(&mut item, errors);
     let supported = item.generics.params.is_empty();
     if let Some(param) = item.generics.params.first() {
         errors.push(syn::Error::new(
@@ -71,8 +72,46 @@ pub fn daemon_struct(args: Vec<Arg>, item: ItemStruct, errors: &mut Errors) -> D
         krate,
         item,
         settings,
+        keep_open,
         supported,
     }
+}
+
+/// Finds and strips `#[keep_open]` on the struct's fields.
+fn take_keep_open(item: &mut ItemStruct, errors: &mut Errors) -> Vec<(syn::Member, syn::Type)> {
+    let mut kept = Vec::new();
+    for (index, field) in item.fields.iter_mut().enumerate() {
+        let mut marked = false;
+        field.attrs.retain(|attr| {
+            let path = attr.path();
+            let ours = (path.segments.len() == 1 || path.segments.len() == 2)
+                && path.segments.last().is_some_and(|s| s.ident == "keep_open");
+            if !ours {
+                return true;
+            }
+            if !matches!(attr.meta, Meta::Path(_)) {
+                errors.push(syn::Error::new(
+                    attr.meta.span(),
+                    "`#[keep_open]` takes no arguments; write `#[keep_open]`",
+                ));
+            } else if marked {
+                errors.push(syn::Error::new_spanned(
+                    attr,
+                    "`#[keep_open]` is given twice on this field; keep one",
+                ));
+            }
+            marked = true;
+            false
+        });
+        if marked {
+            let member = match &field.ident {
+                Some(ident) => syn::Member::Named(ident.clone()),
+                None => syn::Member::Unnamed(syn::Index::from(index)),
+            };
+            kept.push((member, field.ty.clone()));
+        }
+    }
+    kept
 }
 
 pub fn default_crate() -> Path {

@@ -230,7 +230,7 @@ impl<D: Daemon> Controller<D> {
         if let Probe::Running { pid, .. } = pidfile::probe(&self.config.pidfile)? {
             return Err(self.already_running(pid));
         }
-        let plan = Plan::new(&self.config)?;
+        let plan = Plan::new(&self.config, &*self.daemon)?;
         match launch::spawn(&*self.daemon, &plan) {
             Err(DaemonError::AlreadyRunning { pid, .. }) => Err(self.already_running(pid)),
             other => other,
@@ -290,7 +290,7 @@ impl<D: Daemon> Controller<D> {
         if let Probe::Running { pid, .. } = pidfile::probe(&self.config.pidfile)? {
             return Err(self.already_running(pid));
         }
-        let plan = Plan::new(&self.config)?;
+        let plan = Plan::new(&self.config, &*self.daemon)?;
         // The daemon runs here for good: it may start daemons itself.
         drop(turn);
         Err(launch::foreground(&*self.daemon, &plan))

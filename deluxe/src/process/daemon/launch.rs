@@ -74,7 +74,8 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub(crate) fn new(config: &Config) -> Result<Self, DaemonError> {
+    /// The plan for starting `daemon` with `config`.
+    pub(crate) fn new<D: Daemon>(config: &Config, daemon: &D) -> Result<Self, DaemonError> {
         let pidfile = absolute(&config.pidfile)
             .and_then(CPath::new)
             .map_err(|source| DaemonError::Pidfile {
@@ -109,6 +110,12 @@ impl Plan {
                 umask: (config.umask & 0o777) as libc::mode_t,
                 blocked: *serve::handled().as_ref(),
                 last_signal,
+                keep: daemon
+                    .keep_open()
+                    .iter()
+                    .map(AsRawFd::as_raw_fd)
+                    .filter(|fd| *fd > 2)
+                    .collect(),
             },
             serving: Serving {
                 grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),

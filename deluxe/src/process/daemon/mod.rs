@@ -83,6 +83,7 @@ mod sys;
 mod target;
 
 use std::fmt;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -586,6 +587,47 @@ pub trait Daemon: Send + Sync {
     /// ```
     fn setup(&self) -> Result<(), SetupError> {
         Ok(())
+    }
+
+    /// The descriptors this value owns that must stay open in the daemon: a `File`, a socket
+    /// or a listener made before [`Controller::start`] and used by [`run`](Daemon::run).
+    /// Called by `start`, before forking. (`#[keep_open]` on a field of a `#[daemon]` struct
+    /// declares it.)
+    ///
+    /// Every other descriptor the daemon inherits from the controller is pointed at
+    /// `/dev/null` rather than closed: a value that owns one it did not declare writes into
+    /// `/dev/null`, and its number can never be reused by a file the daemon opens later (its
+    /// pidfile, its log). Better still, make such resources in [`setup`](Daemon::setup),
+    /// after the fork.
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// use std::os::fd::{AsFd, BorrowedFd};
+    /// use std::sync::Mutex;
+    /// use deluxe::process::daemon::{Controller, Daemon};
+    ///
+    /// struct Journal {
+    ///     file: std::fs::File,
+    ///     lock: Mutex<()>,
+    /// }
+    ///
+    /// impl Daemon for Journal {
+    ///     fn keep_open(&self) -> Vec<BorrowedFd<'_>> {
+    ///         vec![self.file.as_fd()]
+    ///     }
+    ///
+    ///     fn run(&self) {
+    ///         let _guard = self.lock.lock();
+    ///         let _ = (&self.file).write_all(b"started\n");
+    ///     }
+    /// }
+    ///
+    /// let file = std::fs::File::options().append(true).create(true).open("/tmp/journal")?;
+    /// Controller::new(Journal { file, lock: Mutex::new(()) }).start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn keep_open(&self) -> Vec<BorrowedFd<'_>> {
+        Vec::new()
     }
 
     /// The daemon's work. Called once, in the daemon, after it is ready. When it returns, the

@@ -7,7 +7,7 @@
 //! async-signal-safe: system calls only (see `sys`), on data prepared before forking
 //! ([`Steps`]).
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
@@ -27,6 +27,11 @@ pub(crate) struct Steps {
     pub(crate) blocked: libc::sigset_t,
     /// The highest signal number, for resetting every disposition.
     pub(crate) last_signal: libc::c_int,
+    /// The inherited descriptors the daemon value owns ([`Daemon::keep_open`]): they stay
+    /// open in the daemon.
+    ///
+    /// [`Daemon::keep_open`]: super::Daemon::keep_open
+    pub(crate) keep: Vec<RawFd>,
 }
 
 /// Where the steps run.
@@ -105,10 +110,11 @@ impl Steps {
         // SAFETY: umask only sets the mask.
         unsafe { libc::umask(self.umask) };
 
-        if let Mode::Forked { report } = mode {
-            sys::close_from(3, report);
-        }
         let null = sys::open(c"/dev/null", libc::O_RDWR, 0).map_err(failed(Step::DevNull))?;
+        if let Mode::Forked { report } = mode {
+            // The report pipe stays, and so do the descriptors the daemon value declared.
+            sys::occupy_inherited(3, &self.keep, report, null.as_fd());
+        }
         sys::dup2(null.as_fd(), 0).map_err(failed(Step::DevNull))?;
         let log: Option<OwnedFd> = match &self.log_file {
             Some(path) => Some(
