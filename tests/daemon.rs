@@ -433,7 +433,7 @@ fn a_run_ignoring_the_stop_request_gets_atexit_after_the_grace() {
     let pid = scene.start(&["--mode", "ignore-stop", "--grace", "300"]);
     scene.wait_event(&format!("run {pid}"), 1);
     let (ok, line) = scene.helper_with(&["--stop-timeout", "20000"], &["stop"]);
-    assert!(ok && line == "stopped Graceful", "{line}");
+    assert!(ok && line == "stopped GraceExpired", "{line}");
     assert!(!is_alive(pid));
     assert!(!scene.pidfile().exists());
     let events = scene.events();
@@ -470,7 +470,9 @@ fn a_panic_in_run_runs_atexit_once_and_removes_the_pidfile() {
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains("run gave up on purpose"), "{log_text}");
     assert!(
-        log_text.contains("deluxe: run() panicked: run gave up on purpose; stopping"),
+        log_text.contains(&format!(
+            "deluxe[{pid}]: ERROR: run() panicked: run gave up on purpose; stopping"
+        )),
         "{log_text}"
     );
 }
@@ -490,7 +492,9 @@ fn a_panic_in_a_hook_stops_the_daemon_with_atexit_once() {
     );
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(
-        log_text.contains("deluxe: on_user1() panicked: on_user1 gave up on purpose; stopping"),
+        log_text.contains(&format!(
+            "deluxe[{pid}]: ERROR: on_user1() panicked: on_user1 gave up on purpose; stopping"
+        )),
         "{log_text}"
     );
 }
@@ -552,10 +556,10 @@ fn user_signals_sent_just_before_stop_run_their_hooks_before_atexit() {
 
 #[test]
 fn a_user_signal_pending_with_a_lower_numbered_stop_signal_still_runs_its_hook() {
-    // `sigwait` hands out SIGINT (2) and SIGHUP (1) before SIGUSR1 (10) when all are pending:
-    // the hook of a user signal sent first must run all the same.
+    // `sigwait` hands out SIGINT (2) before SIGUSR1 (10) when both are pending: the hook of a
+    // user signal sent first must run all the same.
     let scene = Scene::new("signals-then-int");
-    for (round, stop) in [libc::SIGINT, libc::SIGHUP]
+    for (round, stop) in [libc::SIGINT, libc::SIGTERM]
         .into_iter()
         .cycle()
         .take(20)

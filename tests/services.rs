@@ -233,3 +233,222 @@ fn declared_descriptors_stay_open_and_undeclared_ones_never_alias_a_later_file()
     assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
     assert_eq!(std::fs::read_to_string(&stray).unwrap(), "");
 }
+
+/// A service manager's notification socket, bound by the test.
+struct NotifySocket {
+    socket: UnixDatagram,
+    path: std::path::PathBuf,
+}
+
+impl NotifySocket {
+    fn bind(scene: &Scene) -> Self {
+        let path = scene.dir.join("notify.sock");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        socket.set_read_timeout(Some(HANG)).unwrap();
+        Self { socket, path }
+    }
+
+    /// The next notification, as its `KEY=VALUE` lines.
+    fn next(&self) -> Vec<String> {
+        let mut buf = [0u8; 4096];
+        let len = self.socket.recv(&mut buf).expect("a notification arrives");
+        String::from_utf8_lossy(&buf[..len])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn log_lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn sighup_reloads_around_reloading_and_ready_and_a_failed_reload_keeps_the_daemon() {
+    let scene = Scene::new("reload");
+    let notify = NotifySocket::bind(&scene);
+    let config = scene.dir.join("service.conf");
+    let log = scene.dir.join("service.log");
+    std::fs::write(&config, "workers = 2\n").unwrap();
+    let config_arg = config.to_str().unwrap();
+    let output = services(
+        &scene,
+        &[
+            "--config",
+            config_arg,
+            "--log",
+            log.to_str().unwrap(),
+            "start",
+        ],
+    )
+    .env("NOTIFY_SOCKET", &notify.path)
+    .output()
+    .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let pid = common::read_pidfile(&scene.pidfile()).unwrap();
+    assert_eq!(
+        notify.next(),
+        ["READY=1".to_owned(), format!("MAINPID={pid}")]
+    );
+
+    // `kill -HUP`, as logrotate's postrotate scripts do: a reload, not a stop.
+    // SAFETY: signalling the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let reloading = notify.next();
+    assert_eq!(reloading[0], "RELOADING=1");
+    assert!(reloading[1].starts_with("MONOTONIC_USEC="), "{reloading:?}");
+    assert_eq!(notify.next(), ["READY=1"]);
+    scene.wait_event("reload 1", 1);
+    assert!(is_alive(pid));
+
+    // A broken configuration: the reload fails, is logged once with the pid, and the daemon
+    // goes on.
+    std::fs::write(&config, "workers 3\n").unwrap();
+    assert_eq!(
+        helper(&scene, &["--config", config_arg, "reload"]).1,
+        "sent"
+    );
+    assert_eq!(notify.next()[0], "RELOADING=1");
+    assert_eq!(notify.next(), ["READY=1"]);
+    scene.wait_event("reload 2", 1);
+    assert!(is_alive(pid));
+    assert_eq!(
+        log_lines(&log),
+        [format!(
+            "deluxe[{pid}]: WARN: on_reload() failed: config {}: line 1: expected `key = value`, \
+             found \"workers 3\"; still running",
+            config.display()
+        )]
+    );
+    assert_eq!(
+        helper(&scene, &["status"]).1,
+        format!("status Running {pid}")
+    );
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+    assert_eq!(notify.next(), ["STOPPING=1"]);
+}
+
+#[test]
+fn a_run_that_returns_an_error_is_one_log_line_and_exit_status_1() {
+    let scene = Scene::new("run-error");
+    let output = services(&scene, &["--run-error", "foreground"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let pid = scene
+        .events()
+        .iter()
+        .find_map(|event| event.strip_prefix("run ").map(str::to_owned))
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "deluxe[{pid}]: ERROR: run() failed: the database at /var/lib/service is gone; \
+             stopping\n"
+        )
+    );
+    scene.wait_event("atexit", 1);
+    assert!(!scene.pidfile().exists());
+}
+
+#[test]
+fn stop_tells_a_run_that_returned_from_a_grace_that_expired() {
+    let scene = Scene::new("grace-expired");
+    let pid = start(&scene, &["--stuck", "--grace", "100"]);
+    scene.wait_event(&format!("run {pid}"), 1);
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped GraceExpired");
+    assert!(scene.events().contains(&"stop-ignored".to_owned()));
+    scene.wait_event("atexit", 1);
+    assert!(!scene.pidfile().exists());
+
+    let pid = start(&scene, &[]);
+    scene.wait_event(&format!("run {pid}"), 1);
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+}
+
+/// Runs the real `logrotate` on `log` with `directives`, forcing a rotation.
+fn logrotate(scene: &Scene, log: &std::path::Path, directives: &str) {
+    let config = scene.dir.join("logrotate.conf");
+    std::fs::write(
+        &config,
+        format!("{} {{\n    rotate 1\n{directives}}}\n", log.display()),
+    )
+    .unwrap();
+    let output = StdCommand::new("logrotate")
+        .arg("-f")
+        .arg("-s")
+        .arg(scene.dir.join("logrotate.state"))
+        .arg(&config)
+        .output()
+        .expect("logrotate is installed (.ci/run installs it)");
+    assert!(output.status.success(), "logrotate: {output:?}");
+}
+
+/// `line N` printed by the daemon after `user1`, once it says it printed it.
+fn print_line(scene: &Scene, count: usize) {
+    assert_eq!(helper(scene, &["user1"]).1, "sent");
+    scene.wait_event(&format!("printed {count}"), 1);
+}
+
+#[test]
+fn the_log_file_survives_logrotate_create_as_the_daemon_user() {
+    if !has_sudo_setup("the_log_file_survives_logrotate_create_as_the_daemon_user") {
+        return;
+    }
+    let scene = Scene::new("logrotate-create");
+    let user = nix::unistd::User::from_name(TEST_USER).unwrap().unwrap();
+    std::fs::write(scene.events_path(), "").unwrap();
+    for path in [&scene.dir, &scene.events_path()] {
+        nix::unistd::chown(path, Some(user.uid), Some(user.gid)).unwrap();
+    }
+    // logrotate refuses to work in a directory others can write unless told whose it is.
+    let log = scene.dir.join("service.log");
+    let pid = start(
+        &scene,
+        &["--user", TEST_USER, "--log", log.to_str().unwrap()],
+    );
+    scene.wait_event(&format!("run {pid}"), 1);
+    // Created by the daemon as root, given to its user.
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&log).unwrap());
+    assert_eq!(owner, user.uid.as_raw());
+    print_line(&scene, 1);
+
+    let pidfile = scene.pidfile();
+    logrotate(
+        &scene,
+        &log,
+        &format!(
+            "    su {TEST_USER} {TEST_USER}\n    create 0640 {TEST_USER} {TEST_USER}\n    \
+             postrotate\n        kill -HUP $(cat {})\n    endscript\n",
+            pidfile.display()
+        ),
+    );
+    scene.wait_event("reload 1", 1);
+    print_line(&scene, 2);
+    let rotated = scene.dir.join("service.log.1");
+    assert_eq!(log_lines(&rotated), ["line 1"]);
+    assert_eq!(log_lines(&log), ["line 2"]);
+    assert!(is_alive(pid));
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+}
+
+#[test]
+fn the_log_file_survives_logrotate_copytruncate() {
+    let scene = Scene::new("logrotate-copytruncate");
+    let log = scene.dir.join("service.log");
+    let pid = start(&scene, &["--log", log.to_str().unwrap()]);
+    scene.wait_event(&format!("run {pid}"), 1);
+    print_line(&scene, 1);
+    logrotate(&scene, &log, "    copytruncate\n");
+    print_line(&scene, 2);
+    // Appending, the daemon writes at the new end of the truncated file: no hole, no loss.
+    assert_eq!(log_lines(&scene.dir.join("service.log.1")), ["line 1"]);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "line 2\n");
+    assert!(is_alive(pid));
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+}

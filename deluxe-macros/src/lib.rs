@@ -123,6 +123,36 @@ pub fn setup(_args: TokenStream, item: TokenStream) -> TokenStream {
     daemon::misplaced("setup", item.into()).into()
 }
 
+/// Marks the method of a `#[daemon]` impl block that runs on `SIGHUP` (`Controller::reload`,
+/// logrotate, systemd's `Type=notify-reload`), after the daemon reopened its log file
+/// (`Daemon::on_reload`). It returns `()` or `Result<(), E>` with `E: Display`; an error is
+/// logged and the daemon keeps running. On its own, it is an error.
+///
+/// ```
+/// use std::sync::RwLock;
+///
+/// #[deluxe::daemon]
+/// #[derive(Default)]
+/// struct Proxy {
+///     upstream: RwLock<String>,
+/// }
+///
+/// #[deluxe::daemon]
+/// impl Proxy {
+///     fn run(&self) {}
+///
+///     #[on_reload]
+///     fn reread(&self) -> std::io::Result<()> {
+///         *self.upstream.write().unwrap() = std::fs::read_to_string("/etc/proxy/upstream")?;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn on_reload(_args: TokenStream, item: TokenStream) -> TokenStream {
+    daemon::misplaced("on_reload", item.into()).into()
+}
+
 /// Marks the method of a `#[daemon]` impl block that runs on `SIGUSR2`
 /// (`Controller::signal_user2`). On its own, it is an error.
 ///

@@ -1,6 +1,6 @@
 //! What the macros' expansions name. Not public API: no stability promise.
 
-pub use crate::process::daemon::{Config, Controller, Daemon, SetupError};
+pub use crate::process::daemon::{Config, Controller, Daemon, HookError};
 pub use crate::process::{Command, CommandError};
 pub use core::time::Duration;
 pub use deluxe_macros::__command;
@@ -55,31 +55,31 @@ impl RunOutcome for () {
 impl<E: core::fmt::Display> RunOutcome for Result<(), E> {
     fn finish(self) {
         if let Err(error) = self {
-            panic!("run() failed: {error}");
+            crate::process::daemon::run_failed(error.to_string());
         }
     }
 }
 
-/// What a `#[setup]` method may return: nothing, or a `Result` whose error (`Display`) makes
-/// `start` fail with its message.
+/// What a `#[setup]` or `#[on_reload]` method may return: nothing, or a `Result` whose error
+/// (`Display`) makes `start` fail, or is logged when a reload fails.
 #[diagnostic::on_unimplemented(
-    message = "`#[setup]` returns `{Self}`, which a daemon cannot use",
+    message = "the hook returns `{Self}`, which a daemon cannot use",
     label = "return `()` or `Result<(), E>` where `E: Display`",
-    note = "a setup hook returns nothing, or a `Result` whose error makes `start` fail"
+    note = "`#[setup]` and `#[on_reload]` return nothing, or a `Result` whose error makes `start` fail (setup) or is logged (reload)"
 )]
-pub trait SetupOutcome {
+pub trait HookOutcome {
     /// The outcome as `Daemon::setup` returns it.
-    fn into_result(self) -> Result<(), SetupError>;
+    fn into_result(self) -> Result<(), HookError>;
 }
 
-impl SetupOutcome for () {
-    fn into_result(self) -> Result<(), SetupError> {
+impl HookOutcome for () {
+    fn into_result(self) -> Result<(), HookError> {
         Ok(())
     }
 }
 
-impl<E: core::fmt::Display> SetupOutcome for Result<(), E> {
-    fn into_result(self) -> Result<(), SetupError> {
-        self.map_err(|error| SetupError::from(error.to_string()))
+impl<E: core::fmt::Display> HookOutcome for Result<(), E> {
+    fn into_result(self) -> Result<(), HookError> {
+        self.map_err(|error| HookError::from(error.to_string()))
     }
 }

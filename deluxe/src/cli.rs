@@ -1,4 +1,4 @@
-//! A command line for a daemon: `PROGRAM [OPTIONS] start|stop|restart|status|user1|user2`,
+//! A command line for a daemon: `PROGRAM [OPTIONS] start|stop|restart|status|reload|user1|user2`,
 //! with the exit codes of LSB init scripts, so that a program is its own init script.
 //!
 //! ```no_run
@@ -24,6 +24,7 @@
 //! | `stop` | `stopped`, `stopped (killed ...)`, or `not running` | 0; 1 on failure |
 //! | `restart` | `restarted (pid N)` | 0; 1 on failure |
 //! | `status` | `running (pid N)` / `not running (stale pidfile ...)` / `not running` | 0 / 1 / 3; 4 when it cannot tell |
+//! | `reload` | `sent SIGHUP (reopen the log, on_reload)` | 0; 1 when not running or on failure |
 //! | `user1`, `user2` | `sent SIGUSR1 (on_user1)` | 0; 1 when not running or on failure |
 //!
 //! Failures print the error's message on stderr. Wrong arguments print the usage on stderr
@@ -185,6 +186,8 @@ pub enum Action {
     Restart,
     /// `status`: exit 0 running, 1 dead with a stale pidfile, 3 not running, 4 cannot tell.
     Status,
+    /// `reload`: send it `SIGHUP` (it reopens its log file and runs its `on_reload` hook).
+    Reload,
     /// `user1`: send it `SIGUSR1` (its `on_user1` hook).
     User1,
     /// `user2`: send it `SIGUSR2` (its `on_user2` hook).
@@ -192,11 +195,12 @@ pub enum Action {
 }
 
 impl Action {
-    const ALL: [(&'static str, Self); 6] = [
+    const ALL: [(&'static str, Self); 7] = [
         ("start", Self::Start),
         ("stop", Self::Stop),
         ("restart", Self::Restart),
         ("status", Self::Status),
+        ("reload", Self::Reload),
         ("user1", Self::User1),
         ("user2", Self::User2),
     ];
@@ -557,6 +561,10 @@ fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
         },
         Action::Stop => controller.stop().map(|outcome| match outcome {
             StopOutcome::Graceful => "stopped".to_owned(),
+            StopOutcome::GraceExpired => format!(
+                "stopped (run did not return within the stop grace of {:?}; atexit ran)",
+                controller.config().grace()
+            ),
             StopOutcome::Killed => format!(
                 "stopped (killed with SIGKILL after ignoring SIGTERM for {:?})",
                 controller.config().stop_timeout
@@ -566,6 +574,9 @@ fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
         Action::Restart => controller
             .restart()
             .map(|pid| format!("restarted (pid {pid})")),
+        Action::Reload => controller
+            .reload()
+            .map(|()| "sent SIGHUP (reopen the log, on_reload)".to_owned()),
         Action::User1 => controller
             .signal_user1()
             .map(|()| "sent SIGUSR1 (on_user1)".to_owned()),
@@ -628,6 +639,7 @@ actions:
   restart  stop it if it runs, then start it
   status   tell whether it runs: exit 0 running, 1 dead with a stale pidfile, 3 not running,
            4 cannot tell
+  reload   send it SIGHUP: it reopens its log file and runs its on_reload hook
   user1    send it SIGUSR1 (its on_user1 hook)
   user2    send it SIGUSR2 (its on_user2 hook)
 
@@ -890,11 +902,11 @@ mod tests {
         let said = |args: &[&str]| parsed(args).unwrap_err().to_string();
         assert_eq!(
             said(&[]),
-            "no action given; expected one of: start, stop, restart, status, user1, user2"
+            "no action given; expected one of: start, stop, restart, status, reload, user1, user2"
         );
         assert_eq!(
             said(&["strat"]),
-            "unknown action \"strat\"; expected one of: start, stop, restart, status, user1, user2"
+            "unknown action \"strat\"; expected one of: start, stop, restart, status, reload, user1, user2"
         );
         assert_eq!(
             said(&["start", "stop"]),
@@ -920,7 +932,7 @@ mod tests {
         let not_utf8 = parse([OsString::from_vec(b"st\xffrt".to_vec())]).unwrap_err();
         assert_eq!(
             not_utf8.to_string(),
-            "unknown action \"st\\xFFrt\"; expected one of: start, stop, restart, status, user1, user2"
+            "unknown action \"st\\xFFrt\"; expected one of: start, stop, restart, status, reload, user1, user2"
         );
         for error in [not_utf8, parsed(&["--log"]).unwrap_err()] {
             assert!(!error.to_string().contains('\n'), "{error}");

@@ -4,8 +4,8 @@
 //!   another user, with typed errors ([`process::CommandError`]).
 //! - [`process::get_real_users`]: the machine's real user accounts.
 //! - Daemons from a plain struct: [`#[daemon]`](daemon) on the struct and on its `impl`
-//!   (with [`#[setup]`](setup), [`#[on_user1]`](on_user1), [`#[on_user2]`](on_user2) and
-//!   [`#[atexit]`](atexit) on hooks), or the [`process::daemon::Daemon`] trait by hand; then a
+//!   (with [`#[setup]`](setup), [`#[on_reload]`](on_reload), [`#[on_user1]`](on_user1),
+//!   [`#[on_user2]`](on_user2) and [`#[atexit]`](atexit) on hooks), or the [`process::daemon::Daemon`] trait by hand; then a
 //!   [`process::daemon::Controller`] starts, stops, restarts, signals and reports the
 //!   [`status`](process::daemon::Status) of the daemon, which holds a locked pidfile for its
 //!   whole life. Failures are a typed [`process::daemon::DaemonError`]. The [`cli`] module
@@ -50,7 +50,7 @@ compile_error!("deluxe supports Unix systems only (Linux, macOS, the BSDs)");
 pub mod cli;
 pub mod process;
 
-pub use deluxe_macros::{atexit, daemon, on_user1, on_user2, setup};
+pub use deluxe_macros::{atexit, daemon, on_reload, on_user1, on_user2, setup};
 
 #[doc(hidden)]
 pub mod __private;

@@ -12,13 +12,19 @@
 //! other line is an error), `--user U` (run as U once setup is done), `--log L`,
 //! `--journal F` (a file opened before `start` and declared `#[keep_open]`: `run` writes
 //! `journal PID` in it), `--stray F` (a file opened before `start`, first, and not declared:
-//! `run` writes `stray PID` through it, records its descriptor, and drops it).
+//! `run` writes `stray PID` through it, records its descriptor, and drops it), `--run-error`
+//! (`run` returns an error), `--stuck` (`run` ignores stop requests), `--grace MS`.
+//!
+//! The hooks: `on_reload` re-reads `--config` (an error keeps the daemon running) and records
+//! `reload N`; `on_user1` prints `line N` on stdout (the log file) and records `printed N`.
+//! Actions `reload` and `user1` send the signals.
 
 use std::fs::File;
 use std::io::Write;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -36,6 +42,10 @@ struct Service {
     journal: File,
     /// Opened before `start` and not declared: in the daemon it is `/dev/null`.
     stray: Mutex<Option<File>>,
+    run_error: bool,
+    stuck: bool,
+    reloads: AtomicU64,
+    printed: AtomicU64,
 }
 
 /// What a `--config` file may hold: `key = value` lines, `#` comments, blank lines.
@@ -74,7 +84,7 @@ impl Service {
         Ok(())
     }
 
-    fn run(&self) {
+    fn run(&self) -> Result<(), String> {
         let pid = std::process::id();
         self.record(&format!("run {pid}"));
         writeln!(&self.journal, "journal {pid}").expect("the journal is open");
@@ -83,6 +93,16 @@ impl Service {
             // nowhere; dropping the file then closes that copy, nothing else.
             writeln!(stray, "stray {pid}").expect("the stray descriptor is still open");
             self.record(&format!("stray fd {}", stray.as_raw_fd()));
+        }
+        if self.run_error {
+            return Err("the database at /var/lib/service is gone".into());
+        }
+        if self.stuck {
+            while !daemon::stop_requested() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            self.record("stop-ignored");
+            std::thread::sleep(Duration::from_secs(3600));
         }
         match self.listener.get() {
             Some(listener) => {
@@ -99,6 +119,29 @@ impl Service {
                 daemon::wait_for_stop(Duration::MAX);
             }
         }
+        Ok(())
+    }
+
+    #[on_reload]
+    fn reread(&self) -> Result<(), String> {
+        let count = self.reloads.fetch_add(1, Ordering::SeqCst) + 1;
+        let outcome = match &self.config {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|error| error.to_string())
+                .and_then(|text| parse_config(&text))
+                .map(drop)
+                .map_err(|error| format!("config {}: {error}", path.display())),
+            None => Ok(()),
+        };
+        self.record(&format!("reload {count}"));
+        outcome
+    }
+
+    #[on_user1]
+    fn print(&self) {
+        let count = self.printed.fetch_add(1, Ordering::SeqCst) + 1;
+        println!("line {count}");
+        self.record(&format!("printed {count}"));
     }
 
     #[atexit]
@@ -124,6 +167,7 @@ fn main() {
     let (mut pidfile, mut events, mut port, mut config, mut user, mut log) =
         (None, None, None, None, None, None);
     let (mut journal, mut stray) = (None, None);
+    let (mut run_error, mut stuck, mut grace) = (false, false, None);
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -136,6 +180,13 @@ fn main() {
             "--log" => log = Some(PathBuf::from(value())),
             "--journal" => journal = Some(PathBuf::from(value())),
             "--stray" => stray = Some(PathBuf::from(value())),
+            "--run-error" => run_error = true,
+            "--stuck" => stuck = true,
+            "--grace" => {
+                grace = Some(Duration::from_millis(
+                    value().parse().expect("milliseconds"),
+                ));
+            }
             _ => action.push(arg),
         }
     }
@@ -165,6 +216,10 @@ fn main() {
         listener: OnceLock::new(),
         journal,
         stray: Mutex::new(stray),
+        run_error,
+        stuck,
+        reloads: AtomicU64::new(0),
+        printed: AtomicU64::new(0),
     }
     .into_controller()
     .pidfile(pidfile.expect("--pidfile is required"));
@@ -173,6 +228,9 @@ fn main() {
     }
     if let Some(log) = log {
         controller = controller.log_file(log);
+    }
+    if let Some(grace) = grace {
+        controller = controller.stop_grace(grace);
     }
     let action: Vec<&str> = action.iter().map(String::as_str).collect();
     let ok = match action.as_slice() {
@@ -187,6 +245,8 @@ fn main() {
             Status::Stopped => "status Stopped".into(),
             Status::Stale { .. } => "status Stale".into(),
         })),
+        ["reload"] => report(controller.reload().map(|()| "sent".into())),
+        ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),
         ["foreground"] => match controller.run_foreground() {
             Err(error) => report(Err(error)),
         },

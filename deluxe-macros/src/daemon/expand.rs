@@ -169,19 +169,25 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
             }
         })
     };
-    let setup = hooks.setup.as_ref().map(|(method, output)| {
-        let span = match output {
-            ReturnType::Default => method.span(),
-            ReturnType::Type(_, ty) => ty.span(),
-        };
-        let call =
-            quote_spanned!(span=> #krate::__private::SetupOutcome::into_result(Self::#method(self)));
-        quote! {
-            fn setup(&self) -> ::core::result::Result<(), #krate::__private::SetupError> {
-                #call
+    let result_hook = |name: &str, hook: &Option<(syn::Ident, ReturnType)>| {
+        let name = syn::Ident::new(name, proc_macro2::Span::call_site());
+        hook.as_ref().map(|(method, output)| {
+            let span = match output {
+                ReturnType::Default => method.span(),
+                ReturnType::Type(_, ty) => ty.span(),
+            };
+            let call = quote_spanned!(span=>
+                #krate::__private::HookOutcome::into_result(Self::#method(self))
+            );
+            quote! {
+                fn #name(&self) -> ::core::result::Result<(), #krate::__private::HookError> {
+                    #call
+                }
             }
-        }
-    });
+        })
+    };
+    let setup = result_hook("setup", &hooks.setup);
+    let on_reload = result_hook("on_reload", &hooks.on_reload);
     let reloads = user1_reloads.then(|| quote!(.user1_reloads(true)));
     let on_user1 = hook("on_user1", &hooks.on_user1);
     let on_user2 = hook("on_user2", &hooks.on_user2);
@@ -204,6 +210,7 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
             }
 
             #setup
+            #on_reload
             #on_user1
             #on_user2
             #atexit

@@ -54,6 +54,8 @@ pub struct DaemonImpl {
 pub struct Hooks {
     /// `#[setup]`: the method and its return type (any: checked by a trait bound).
     pub setup: Option<(Ident, syn::ReturnType)>,
+    /// `#[on_reload]`: likewise.
+    pub on_reload: Option<(Ident, syn::ReturnType)>,
     pub on_user1: Option<Ident>,
     pub on_user2: Option<Ident>,
     pub atexit: Option<Ident>,
@@ -63,17 +65,25 @@ pub struct Hooks {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum HookKind {
     Setup,
+    OnReload,
     OnUser1,
     OnUser2,
     Atexit,
 }
 
 impl HookKind {
-    pub const ALL: [Self; 4] = [Self::Setup, Self::OnUser1, Self::OnUser2, Self::Atexit];
+    pub const ALL: [Self; 5] = [
+        Self::Setup,
+        Self::OnReload,
+        Self::OnUser1,
+        Self::OnUser2,
+        Self::Atexit,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Setup => "setup",
+            Self::OnReload => "on_reload",
             Self::OnUser1 => "on_user1",
             Self::OnUser2 => "on_user2",
             Self::Atexit => "atexit",
@@ -84,20 +94,29 @@ impl HookKind {
     pub fn handles(self) -> &'static str {
         match self {
             Self::Setup => "the setup before ready",
+            Self::OnReload => "`SIGHUP`",
             Self::OnUser1 => "`SIGUSR1`",
             Self::OnUser2 => "`SIGUSR2`",
             Self::Atexit => "the daemon's exit",
         }
     }
 
-    /// Where a hook that returns nothing is recorded (`None` for `#[setup]`, which keeps its
-    /// return type too).
+    /// Where a hook that returns nothing is recorded (`None` for `#[setup]` and
+    /// `#[on_reload]`, see [`HookKind::result_slot`]).
     pub fn slot(self, hooks: &mut Hooks) -> Option<&mut Option<Ident>> {
         match self {
-            Self::Setup => None,
+            Self::Setup | Self::OnReload => None,
             Self::OnUser1 => Some(&mut hooks.on_user1),
             Self::OnUser2 => Some(&mut hooks.on_user2),
             Self::Atexit => Some(&mut hooks.atexit),
+        }
+    }
+
+    /// Where a hook that may return a `Result` is recorded, with its return type.
+    pub fn result_slot(self, hooks: &mut Hooks) -> &mut Option<(Ident, syn::ReturnType)> {
+        match self {
+            Self::OnReload => &mut hooks.on_reload,
+            _ => &mut hooks.setup,
         }
     }
 }

@@ -311,11 +311,13 @@ pub fn daemon_impl(args: Vec<Arg>, mut item: ItemImpl, errors: &mut Errors) -> D
                 )
             };
             let Some(slot) = kind.slot(&mut hooks) else {
-                // `#[setup]` may return a `Result`: its return type is checked by a trait bound.
-                if let Some((first, _)) = &hooks.setup {
+                // `#[setup]` and `#[on_reload]` may return a `Result`: the return type is
+                // checked by a trait bound.
+                let slot = kind.result_slot(&mut hooks);
+                if let Some((first, _)) = slot {
                     errors.push(second(first));
                 } else if errors.push_result(check_signature(method, &what)).is_some() {
-                    hooks.setup = Some((method.sig.ident.clone(), method.sig.output.clone()));
+                    *slot = Some((method.sig.ident.clone(), method.sig.output.clone()));
                 }
                 continue;
             };

@@ -147,6 +147,97 @@ impl<D: Daemon> Controller<D> {
         self
     }
 
+    /// Overrides the stop grace (see [`Config::stop_grace`](super::Config#structfield.stop_grace)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// // `run` gets 30 s to finish the request in flight.
+    /// Worker::controller().stop_grace(std::time::Duration::from_secs(30)).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn stop_grace(mut self, grace: Duration) -> Self {
+        self.config.stop_grace = Some(grace);
+        self
+    }
+
+    /// Overrides the start timeout (see
+    /// [`Config::start_timeout`](super::Config#structfield.start_timeout)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// // A setup that loads a large index.
+    /// Worker::controller().start_timeout(std::time::Duration::from_secs(120)).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.config.start_timeout = timeout;
+        self
+    }
+
+    /// Overrides the working directory (see [`Config::workdir`](super::Config#structfield.workdir)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().workdir("/var/lib/worker").start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn workdir(mut self, workdir: impl Into<PathBuf>) -> Self {
+        self.config.workdir = workdir.into();
+        self
+    }
+
+    /// Overrides the umask (see [`Config::umask`](super::Config#structfield.umask)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().umask(0o077).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn umask(mut self, umask: u32) -> Self {
+        self.config.umask = umask;
+        self
+    }
+
+    /// Overrides whether `on_user1` is announced as a reload (see
+    /// [`Config::user1_reloads`](super::Config#structfield.user1_reloads)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().user1_reloads(true).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn user1_reloads(mut self, reloads: bool) -> Self {
+        self.config.user1_reloads = reloads;
+        self
+    }
+
+    /// Replaces every setting at once (settings chosen at run time: one instance among
+    /// several, say).
+    ///
+    /// ```no_run
+    /// use deluxe::process::daemon::Config;
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let config = Config::named("worker-eu").log_file("/var/log/worker-eu.log");
+    /// Worker::controller().with(config).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn with(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
     /// Overrides the user the daemon runs as (see [`Config::user`](super::Config#structfield.user)).
     ///
     /// ```no_run
@@ -331,7 +422,16 @@ impl<D: Daemon> Controller<D> {
         let outcome = if target.signal(Signal::SIGTERM)? == Delivery::AlreadyGone
             || self.wait(&target, self.config.stop_timeout)?
         {
-            StopOutcome::Graceful
+            if target.grace_expired() {
+                log::warn!(
+                    "daemon (pid {}): run() did not return within the stop grace; it ran \
+                     atexit and exited on its own",
+                    target.pid
+                );
+                StopOutcome::GraceExpired
+            } else {
+                StopOutcome::Graceful
+            }
         } else {
             log::warn!(
                 "daemon (pid {}) still running {:?} after SIGTERM; sending SIGKILL",
@@ -378,6 +478,23 @@ impl<D: Daemon> Controller<D> {
         let _turn = launch::take_turn();
         self.stop()?;
         self.start_in_turn()
+    }
+
+    /// Sends `SIGHUP`: the daemon reopens its log file (after a rotation) and runs
+    /// [`Daemon::on_reload`], telling a service manager `RELOADING=1`, then `READY=1`.
+    ///
+    /// # Errors
+    ///
+    /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().reload()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    pub fn reload(&self) -> Result<(), DaemonError> {
+        self.send(Signal::SIGHUP)
     }
 
     /// Sends `SIGUSR1`: the daemon runs [`Daemon::on_user1`].

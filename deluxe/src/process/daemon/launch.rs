@@ -106,7 +106,7 @@ impl Plan {
                 credentials: Credentials::resolve(config, pidfile.path())?,
                 pidfile,
                 workdir,
-                log_file,
+                log_file: log_file.clone(),
                 umask: (config.umask & 0o777) as libc::mode_t,
                 blocked: *serve::handled().as_ref(),
                 last_signal,
@@ -120,6 +120,7 @@ impl Plan {
             serving: Serving {
                 grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
                 user1_reloads: config.user1_reloads,
+                log_file,
             },
             start_timeout: config.start_timeout,
         })
@@ -305,9 +306,9 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
     };
     serve::serve(daemon, held, &plan.serving, |started| {
         if let Err(error) = started {
-            let _ = sys::write_all(
-                sys::stderr(),
-                format!("deluxe: cannot start the signal thread: {error}\n").as_bytes(),
+            serve::say(
+                log::Level::Error,
+                &format!("cannot start the signal thread: {error}"),
             );
         }
     })

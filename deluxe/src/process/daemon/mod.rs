@@ -89,17 +89,19 @@ use std::time::Duration;
 
 pub use controller::{Controller, supervised};
 pub use error::{DaemonError, Step};
+pub(crate) use serve::run_failed;
 pub use serve::{stop_requested, wait_for_stop};
 pub(crate) use target::use_portable_signalling;
 
-/// What a [`Daemon::setup`] hook may fail with: any error (`?` converts `io::Error`,
-/// `String`, and every `std::error::Error`). Its `Display` is what
-/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`].
+/// What [`Daemon::setup`] and [`Daemon::on_reload`] may fail with: any error (`?` converts
+/// `io::Error`, `String`, and every `std::error::Error`). Its `Display` is what
+/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`], or what the daemon logs
+/// when a reload fails.
 ///
 /// ```
-/// use deluxe::process::daemon::SetupError;
+/// use deluxe::process::daemon::HookError;
 ///
-/// fn check(port: u16) -> Result<(), SetupError> {
+/// fn check(port: u16) -> Result<(), HookError> {
 ///     if port == 0 {
 ///         return Err("port 0 is not a port to listen on".into());
 ///     }
@@ -107,7 +109,7 @@ pub(crate) use target::use_portable_signalling;
 /// }
 /// assert!(check(0).is_err());
 /// ```
-pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A process id, as [`Controller::start`] returns it.
 ///
@@ -193,8 +195,11 @@ pub enum Status {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopOutcome {
-    /// The daemon exited after `SIGTERM`, within the stop timeout.
+    /// The daemon exited after `SIGTERM`, within the stop timeout, once `run` had returned.
     Graceful,
+    /// The daemon exited after `SIGTERM` on its own: `run` had not returned within the stop
+    /// grace, so the runtime ran `atexit` and exited (work `run` was doing was cut short).
+    GraceExpired,
     /// The daemon ignored `SIGTERM` for the whole stop timeout and was killed with `SIGKILL`.
     Killed,
     /// The daemon was not running (a stale pidfile, if any, was removed).
@@ -558,7 +563,7 @@ pub trait Daemon: Send + Sync {
     /// ```no_run
     /// use std::net::TcpListener;
     /// use std::sync::OnceLock;
-    /// use deluxe::process::daemon::{Config, Controller, Daemon, SetupError};
+    /// use deluxe::process::daemon::{Config, Controller, Daemon, HookError};
     ///
     /// #[derive(Default)]
     /// struct Web {
@@ -570,7 +575,7 @@ pub trait Daemon: Send + Sync {
     ///         Config::named("web").user("www-data")
     ///     }
     ///
-    ///     fn setup(&self) -> Result<(), SetupError> {
+    ///     fn setup(&self) -> Result<(), HookError> {
     ///         // As root: port 80. "Address already in use" comes back from `start`.
     ///         let _ = self.listener.set(TcpListener::bind("127.0.0.1:80")?);
     ///         Ok(())
@@ -585,7 +590,7 @@ pub trait Daemon: Send + Sync {
     /// Controller::new(Web::default()).start()?;
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
-    fn setup(&self) -> Result<(), SetupError> {
+    fn setup(&self) -> Result<(), HookError> {
         Ok(())
     }
 
@@ -634,6 +639,38 @@ pub trait Daemon: Send + Sync {
     /// daemon runs [`atexit`](Daemon::atexit) and exits. After a stop request
     /// ([`stop_requested`], [`wait_for_stop`]) it should return within the stop grace.
     fn run(&self);
+
+    /// Called when the daemon receives `SIGHUP` ([`Controller::reload`], `kill -HUP`,
+    /// logrotate's `postrotate`, systemd's `Type=notify-reload`), on the hook thread, after
+    /// the daemon reopened its log file. Under a service manager the daemon says
+    /// `RELOADING=1` before and `READY=1` after. An error is logged and the daemon keeps
+    /// running: read and check the new configuration before replacing the one in use.
+    ///
+    /// ```no_run
+    /// use std::sync::RwLock;
+    /// use deluxe::process::daemon::{Daemon, HookError};
+    ///
+    /// struct Proxy {
+    ///     upstream: RwLock<String>,
+    /// }
+    ///
+    /// impl Daemon for Proxy {
+    ///     fn run(&self) { /* reads self.upstream for each request */ }
+    ///
+    ///     fn on_reload(&self) -> Result<(), HookError> {
+    ///         let text = std::fs::read_to_string("/etc/proxy/upstream")?;
+    ///         let upstream = text.trim();
+    ///         if upstream.is_empty() {
+    ///             return Err("/etc/proxy/upstream is empty; keeping the previous upstream".into());
+    ///         }
+    ///         *self.upstream.write().unwrap() = upstream.to_owned();
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn on_reload(&self) -> Result<(), HookError> {
+        Ok(())
+    }
 
     /// Called when the daemon receives `SIGUSR1` ([`Controller::signal_user1`]), on the
     /// daemon's hook thread. Signals arriving while it runs coalesce into one more call. A

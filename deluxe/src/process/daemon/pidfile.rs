@@ -24,6 +24,10 @@ const LOCK_ATTEMPTS: usize = 2000;
 /// The daemon writes right after locking; this only covers a loaded machine.
 const PID_WRITE_WAIT: Duration = Duration::from_secs(2);
 
+/// What a daemon writes after its pid in its pidfile as it exits because the stop grace
+/// expired before `run` returned.
+pub(crate) const GRACE_EXPIRED: &str = "grace-expired";
+
 /// What the pidfile says: the same three states as [`Status`](super::Status).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Probe {
@@ -218,6 +222,13 @@ impl Held<'_> {
         self.fd.as_fd()
     }
 
+    /// Writes `word` on a line after the pid, for a controller that holds the file open and
+    /// reads it once the daemon is gone (see [`said`]).
+    pub(crate) fn mark(&self, word: &str) {
+        let text = format!("{}\n{word}\n", std::process::id());
+        let _ = sys::rewrite(self.fd.as_fd(), text.as_bytes());
+    }
+
     /// Removes the pidfile if the path still names the file this daemon locked.
     /// Async-signal-safe.
     pub(crate) fn remove(&self) {
@@ -227,6 +238,18 @@ impl Held<'_> {
             let _ = sys::unlink(self.path);
         }
     }
+}
+
+/// Whether the daemon that held this pidfile wrote `word` after its pid as it exited
+/// ([`Held::mark`]).
+pub(crate) fn said(fd: BorrowedFd<'_>, word: &str) -> bool {
+    let mut buf = [0u8; 64];
+    sys::read_start(fd, &mut buf).is_ok_and(|len| {
+        buf[..len]
+            .split(|b| *b == b'\n')
+            .nth(1)
+            .is_some_and(|line| line == word.as_bytes())
+    })
 }
 
 /// The pid as decimal text followed by a newline, in `buf`; returns the used part.

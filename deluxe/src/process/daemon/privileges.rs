@@ -97,14 +97,27 @@ impl Credentials {
         })
     }
 
-    /// Gives the pidfile to the user, then drops to the user's groups, group and user, and
-    /// checks that root cannot be regained. Async-signal-safe: system calls only.
-    pub(crate) fn drop_to(&self, pidfile: BorrowedFd<'_>) -> Result<(), (Step, Errno)> {
+    /// Gives the pidfile (and the log file, if any) to the user, then drops to the user's
+    /// groups, group and user, and checks that root cannot be regained. Async-signal-safe:
+    /// system calls only.
+    ///
+    /// The log file becomes the user's so that the daemon can reopen it on `SIGHUP` (and
+    /// logrotate's `create` mode, which copies the owner, recreates it for the user).
+    pub(crate) fn drop_to(
+        &self,
+        pidfile: BorrowedFd<'_>,
+        log: Option<BorrowedFd<'_>>,
+    ) -> Result<(), (Step, Errno)> {
         let uid = self.uid.unwrap_or(libc::uid_t::MAX); // -1: leave the owner as it is
-        // SAFETY: plain system calls on an open descriptor and a slice that outlives them.
+        // SAFETY: plain system calls on open descriptors and a slice that outlives them.
         unsafe {
             if libc::fchown(pidfile.as_raw_fd(), uid, self.gid) == -1 {
                 return Err((Step::Pidfile, Errno::last()));
+            }
+            if let Some(log) = log
+                && libc::fchown(log.as_raw_fd(), uid, self.gid) == -1
+            {
+                return Err((Step::LogFile, Errno::last()));
             }
             if libc::setgroups(self.groups.len() as _, self.groups.as_ptr()) == -1 {
                 return Err((Step::SetGroups, Errno::last()));

@@ -3,7 +3,9 @@
 //!
 //! The signals the daemon reacts to are blocked in every thread and received by a dedicated
 //! thread with `sigwait`: no signal handler ever runs, so no code is ever interrupted and the
-//! hooks, which run on their own ordinary thread, may do anything.
+//! hooks, which run on their own ordinary thread, may do anything. `SIGTERM` and `SIGINT` ask
+//! it to stop; `SIGHUP` reopens the log file and runs the reload hook; `SIGUSR1` and `SIGUSR2`
+//! run theirs.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
@@ -13,21 +15,26 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
 
+use std::os::fd::AsFd;
+
 use super::Daemon;
-use super::pidfile::Held;
-use super::sys;
+use super::pidfile::{self, Held};
+use super::setup;
+use super::sys::{self, CPath};
 
 /// The signals that ask the daemon to stop.
-pub(crate) const STOP_SIGNALS: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+pub(crate) const STOP_SIGNALS: [Signal; 2] = [Signal::SIGTERM, Signal::SIGINT];
+
+/// The signals that run a hook: the reload (`SIGHUP`, as logrotate and systemd's
+/// `Type=notify-reload` send it) and the user signals.
+const HOOK_SIGNALS: [Signal; 3] = [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2];
 
 /// Every signal the daemon receives on its signal thread.
 pub(crate) fn handled() -> SigSet {
     let mut set = SigSet::empty();
-    for signal in STOP_SIGNALS {
+    for signal in STOP_SIGNALS.into_iter().chain(HOOK_SIGNALS) {
         set.add(signal);
     }
-    set.add(Signal::SIGUSR1);
-    set.add(Signal::SIGUSR2);
     set
 }
 
@@ -54,8 +61,8 @@ fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Whether this daemon has been asked to stop (`SIGTERM`, `SIGINT`, `SIGHUP`, or a panic in
-/// a hook). Always `false` outside a daemon.
+/// Whether this daemon has been asked to stop (`SIGTERM`, `SIGINT`, `run` returning, or a
+/// panic in a hook). Always `false` outside a daemon.
 ///
 /// ```no_run
 /// use deluxe::process::daemon;
@@ -118,6 +125,32 @@ pub(crate) struct Serving {
     pub(crate) grace: Option<Duration>,
     /// Whether `on_user1` is a reload, announced to a service manager.
     pub(crate) user1_reloads: bool,
+    /// The log file, reopened on `SIGHUP` (after a rotation by rename).
+    pub(crate) log_file: Option<CPath>,
+}
+
+/// Why `run` failed, when it returned an error (see [`run_failed`]).
+static RUN_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Records that `run` returned this error: the daemon logs it as one line and exits with
+/// status 1 (`#[daemon]`'s `run` returning `Err`).
+pub(crate) fn run_failed(message: String) {
+    *RUN_FAILURE.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+}
+
+/// Says something about the daemon's life: through the `log` crate when the program set up a
+/// logger (in the daemon, it writes wherever that logger writes), else as a line on the
+/// daemon's stderr (its log file, or `/dev/null`). Either way with the daemon's pid.
+pub(crate) fn say(level: log::Level, message: &str) {
+    let pid = std::process::id();
+    if log::log_enabled!(target: "deluxe", level) {
+        log::log!(target: "deluxe", level, "daemon {pid}: {message}");
+    } else {
+        let _ = sys::write_all(
+            sys::stderr(),
+            format!("deluxe[{pid}]: {level}: {message}\n").as_bytes(),
+        );
+    }
 }
 
 /// Tells the service manager, if any (`NOTIFY_SOCKET` is set), how the daemon is doing:
@@ -131,6 +164,7 @@ fn notify(runtime_say: impl Fn(&str), states: &[sd_notify::NotifyState<'_>]) {
 /// Hooks waiting to run. Signals arriving while a hook runs coalesce into one more call.
 #[derive(Default)]
 struct Pending {
+    reload: bool,
     user1: bool,
     user2: bool,
     /// Whether the hook thread is running hooks right now.
@@ -151,7 +185,11 @@ enum StopTaken {
 impl Pending {
     /// Whether no hook is due or running: `atexit` may run.
     fn settled(&self) -> bool {
-        self.stop == StopTaken::Yes && !self.user1 && !self.user2 && !self.running
+        self.stop == StopTaken::Yes && !self.any() && !self.running
+    }
+
+    fn any(&self) -> bool {
+        self.reload || self.user1 || self.user2
     }
 }
 
@@ -167,6 +205,8 @@ struct Runtime<'d, D> {
     serving: &'d Serving,
     exiting: AtomicBool,
     failed: AtomicBool,
+    /// Whether the daemon exits because the grace expired before `run` returned.
+    grace_expired: AtomicBool,
     /// The signal thread, told to end when the daemon exits (see `finish`).
     signal_thread: Mutex<Option<libc::pthread_t>>,
 }
@@ -197,6 +237,7 @@ pub(crate) fn serve<'d, D: Daemon>(
         serving,
         exiting: AtomicBool::new(false),
         failed: AtomicBool::new(false),
+        grace_expired: AtomicBool::new(false),
         signal_thread: Mutex::new(None),
     };
     // The scope never ends: every path out of it exits the process, so the threads may borrow
@@ -220,10 +261,18 @@ pub(crate) fn serve<'d, D: Daemon>(
             ],
         );
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| runtime.daemon.run())) {
-            runtime.say(&format!(
-                "run() panicked: {}; stopping",
-                panic_message(&*panic)
-            ));
+            say(
+                log::Level::Error,
+                &format!("run() panicked: {}; stopping", panic_message(&*panic)),
+            );
+            runtime.failed.store(true, Ordering::Release);
+        }
+        let failure = RUN_FAILURE.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(message) = failure {
+            say(
+                log::Level::Error,
+                &format!("run() failed: {message}; stopping"),
+            );
             runtime.failed.store(true, Ordering::Release);
         }
         if !stop_requested() {
@@ -266,10 +315,10 @@ impl<D: Daemon> Runtime<'_, D> {
                         &[sd_notify::NotifyState::Stopping],
                     );
                 }
-                // A user signal sent before this stop may still be pending: `sigwait` hands
-                // out lower-numbered signals first (`SIGHUP` and `SIGINT` before `SIGUSR1`).
-                // Its hook is due before `atexit`.
-                for signal in take_pending_user_signals() {
+                // A hook signal sent before this stop may still be pending: `sigwait` hands
+                // out lower-numbered signals first (`SIGINT` before `SIGUSR1`). Its hook is due
+                // before `atexit`.
+                for signal in take_pending_hook_signals() {
                     self.post(signal, scope, &mut hook_thread);
                 }
                 self.pending.lock().unwrap_or_else(|p| p.into_inner()).stop = StopTaken::Yes;
@@ -297,6 +346,7 @@ impl<D: Daemon> Runtime<'_, D> {
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             match signal {
+                Signal::SIGHUP => pending.reload = true,
                 Signal::SIGUSR1 => pending.user1 = true,
                 _ => pending.user2 = true,
             }
@@ -313,8 +363,8 @@ impl<D: Daemon> Runtime<'_, D> {
                 self.say(&format!(
                     "cannot start the hook thread ({error}); running the hook on the signal thread"
                 ));
-                let (user1, user2) = self.take_pending();
-                self.run_pending(user1, user2);
+                let due = self.take_pending();
+                self.run_pending(due);
                 self.idle.notify_all();
             }
         }
@@ -342,6 +392,7 @@ impl<D: Daemon> Runtime<'_, D> {
 
     /// The grace is over and `run` has not returned.
     fn give_up(&self) -> ! {
+        self.grace_expired.store(true, Ordering::Release);
         self.say(&format!(
             "run() did not return within {:?} of the stop request; exiting",
             self.serving.grace.unwrap_or_default()
@@ -353,13 +404,13 @@ impl<D: Daemon> Runtime<'_, D> {
     fn run_hooks(&self) {
         loop {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            while !pending.user1 && !pending.user2 {
+            while !pending.any() {
                 pending = self.posted.wait(pending).unwrap_or_else(|p| p.into_inner());
             }
             pending.running = true;
             drop(pending);
-            let (user1, user2) = self.take_pending();
-            self.run_pending(user1, user2);
+            let due = self.take_pending();
+            self.run_pending(due);
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.running = false;
             if pending.settled() {
@@ -369,15 +420,30 @@ impl<D: Daemon> Runtime<'_, D> {
     }
 
     /// Which hooks are due, clearing them: signals that arrive while they run ask again.
-    fn take_pending(&self) -> (bool, bool) {
+    fn take_pending(&self) -> Due {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let taken = (pending.user1, pending.user2);
+        let due = Due {
+            reload: pending.reload,
+            user1: pending.user1,
+            user2: pending.user2,
+        };
+        pending.reload = false;
         pending.user1 = false;
         pending.user2 = false;
-        taken
+        due
     }
 
-    fn run_pending(&self, user1: bool, user2: bool) {
+    fn run_pending(
+        &self,
+        Due {
+            reload,
+            user1,
+            user2,
+        }: Due,
+    ) {
+        if reload {
+            self.reload();
+        }
         if user1 {
             let reloads = self.serving.user1_reloads;
             if reloads {
@@ -399,14 +465,47 @@ impl<D: Daemon> Runtime<'_, D> {
         }
     }
 
+    /// `SIGHUP`: tells a service manager `RELOADING=1`, reopens the log file (a rotation may
+    /// have renamed it), runs the reload hook, and says `READY=1`. A reload hook that fails is
+    /// logged and the daemon keeps running (with its previous configuration, if the hook
+    /// keeps it until the new one is valid).
+    fn reload(&self) {
+        let now = sd_notify::NotifyState::monotonic_usec_now();
+        let mut states = vec![sd_notify::NotifyState::Reloading];
+        states.extend(now.ok());
+        notify(|message| self.say(message), &states);
+        if let Some(path) = &self.serving.log_file {
+            let reopened = setup::open_log(path.c()).and_then(|log| {
+                sys::dup2(log.as_fd(), 1)?;
+                sys::dup2(log.as_fd(), 2)
+            });
+            if let Err(errno) = reopened {
+                self.say(&format!(
+                    "cannot reopen log file {}: {}; still writing to the previous one",
+                    path.path().display(),
+                    std::io::Error::from(errno)
+                ));
+            }
+        }
+        let mut failed = None;
+        self.call_hook("on_reload", || failed = self.daemon.on_reload().err());
+        if let Some(error) = failed {
+            self.say(&format!("on_reload() failed: {error}; still running"));
+        }
+        notify(
+            |message| self.say(message),
+            &[sd_notify::NotifyState::Ready],
+        );
+    }
+
     /// Runs a hook. A hook that panics stops the daemon, as a panic in `run` does: the daemon
     /// is asked to stop (as by `SIGTERM`, with the same grace) and exits with status 1.
     fn call_hook(&self, name: &str, hook: impl FnOnce()) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(hook)) {
-            self.say(&format!(
-                "{name}() panicked: {}; stopping",
-                panic_message(&*panic)
-            ));
+            say(
+                log::Level::Error,
+                &format!("{name}() panicked: {}; stopping", panic_message(&*panic)),
+            );
             self.failed.store(true, Ordering::Release);
             // Through the signal thread, so that the grace applies as for any stop.
             ask_to_stop();
@@ -423,8 +522,16 @@ impl<D: Daemon> Runtime<'_, D> {
         }
         self.end_signal_thread();
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.daemon.atexit())) {
-            self.say(&format!("atexit() panicked: {}", panic_message(&*panic)));
+            say(
+                log::Level::Error,
+                &format!("atexit() panicked: {}", panic_message(&*panic)),
+            );
             self.failed.store(true, Ordering::Release);
+        }
+        if self.grace_expired.load(Ordering::Acquire) {
+            // For the controller's `stop`, which reads the file it holds open once the daemon
+            // is gone: it tells a daemon that ran out of time from one whose `run` returned.
+            self.pidfile.mark(pidfile::GRACE_EXPIRED);
         }
         self.pidfile.remove();
         std::process::exit(i32::from(self.failed.load(Ordering::Acquire)))
@@ -446,10 +553,9 @@ impl<D: Daemon> Runtime<'_, D> {
         }
     }
 
-    /// Writes a line to the daemon's stderr (its log file, or `/dev/null`) without going
-    /// through std's stderr lock.
+    /// A warning about the daemon's life (see [`say`]).
     fn say(&self, message: &str) {
-        let _ = sys::write_all(sys::stderr(), format!("deluxe: {message}\n").as_bytes());
+        say(log::Level::Warn, message);
     }
 }
 
@@ -461,10 +567,10 @@ fn ask_to_stop() {
     let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
 }
 
-/// Takes `SIGUSR1` and `SIGUSR2` if they are pending for the process, without waiting.
-/// Only the signal thread calls this, and only it waits for these signals, so a signal seen
-/// pending is still there when it is taken.
-fn take_pending_user_signals() -> Vec<Signal> {
+/// Takes `SIGHUP`, `SIGUSR1` and `SIGUSR2` if they are pending for the process, without
+/// waiting. Only the signal thread calls this, and only it waits for these signals, so a
+/// signal seen pending is still there when it is taken.
+fn take_pending_hook_signals() -> Vec<Signal> {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it below before any use.
     let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `pending` is a valid sigset_t to initialise and fill.
@@ -474,7 +580,7 @@ fn take_pending_user_signals() -> Vec<Signal> {
     if !filled {
         return Vec::new();
     }
-    [Signal::SIGUSR1, Signal::SIGUSR2]
+    HOOK_SIGNALS
         .into_iter()
         .filter(|&signal| {
             // SAFETY: `pending` was filled by sigpending; sigismember only reads it.
@@ -485,6 +591,14 @@ fn take_pending_user_signals() -> Vec<Signal> {
             is_pending && only.wait() == Ok(signal)
         })
         .collect()
+}
+
+/// The hooks due, taken from [`Pending`].
+#[derive(Clone, Copy)]
+struct Due {
+    reload: bool,
+    user1: bool,
+    user2: bool,
 }
 
 fn far_future() -> Instant {

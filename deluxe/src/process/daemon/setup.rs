@@ -7,6 +7,7 @@
 //! async-signal-safe: system calls only (see `sys`), on data prepared before forking
 //! ([`Steps`]).
 
+use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -117,14 +118,7 @@ impl Steps {
         }
         sys::dup2(null.as_fd(), 0).map_err(failed(Step::DevNull))?;
         let log: Option<OwnedFd> = match &self.log_file {
-            Some(path) => Some(
-                sys::open(
-                    path.c(),
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
-                    0o644,
-                )
-                .map_err(failed(Step::LogFile))?,
-            ),
+            Some(path) => Some(open_log(path.c()).map_err(failed(Step::LogFile))?),
             None => None,
         };
         let output = match (&log, mode) {
@@ -157,8 +151,13 @@ impl Steps {
             held.remove();
             return Err(Failure::Setup { message });
         }
+        // The log file is the daemon's stdout now: a standard descriptor, which belongs to
+        // the process.
+        // SAFETY: descriptor 1 stays open for the daemon's whole life.
+        let stdout = unsafe { BorrowedFd::borrow_raw(1) };
         if let Some(credentials) = &self.credentials
-            && let Err((step, errno)) = credentials.drop_to(held.fd())
+            && let Err((step, errno)) =
+                credentials.drop_to(held.fd(), self.log_file.is_some().then_some(stdout))
         {
             // Still privileged enough to remove what this start created.
             held.remove();
@@ -166,6 +165,12 @@ impl Steps {
         }
         Ok(held)
     }
+}
+
+/// Opens the log file for appending, creating it. The steps call it, and so does the daemon
+/// when `SIGHUP` asks it to reopen the file after a rotation. Async-signal-safe.
+pub(crate) fn open_log(path: &CStr) -> Result<OwnedFd, Errno> {
+    sys::open(path, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, 0o644)
 }
 
 /// What the steps change in the process, as it was before them (the foreground only).

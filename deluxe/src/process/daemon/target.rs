@@ -89,6 +89,14 @@ pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
     })
 }
 
+impl Target {
+    /// Whether the daemon, now gone, exited because its stop grace expired before `run`
+    /// returned (it said so in the pidfile this target holds open).
+    pub(crate) fn grace_expired(&self) -> bool {
+        pidfile::said(self.pidfile.as_fd(), pidfile::GRACE_EXPIRED)
+    }
+}
+
 /// Waits (up to `bound`) until process `pid` has exited, when a pidfd can be had for it.
 pub(crate) fn wait_gone(pid: Pid, bound: Duration) {
     if let Ok(Some(pidfd)) = open_pidfd(pid) {
@@ -135,8 +143,8 @@ fn holds_open(pid: Pid, identity: Identity) -> bool {
             std::fs::metadata(path)
                 .is_ok_and(|meta| Identity::new(meta.dev(), meta.ino()) == identity)
         };
-        // A deluxe daemon's pidfile is its descriptor 3 (it closes all others before opening
-        // it): look there first, then everywhere.
+        // A deluxe daemon started from a program with no stray descriptors has its pidfile
+        // on descriptor 3: look there first, then everywhere.
         let fds = std::path::PathBuf::from(format!("/proc/{pid}/fd"));
         if is_pidfile(&fds.join("3")) {
             return true;
