@@ -60,6 +60,23 @@ impl<E: core::fmt::Display> RunOutcome for Result<(), E> {
     }
 }
 
+/// What a `#[keep_open]` field must be: something that owns a descriptor.
+#[diagnostic::on_unimplemented(
+    message = "`#[keep_open]` on a field of type `{Self}`, which holds no descriptor",
+    label = "`{Self}` does not implement `AsFd`",
+    note = "mark only fields that own a descriptor (`File`, `TcpListener`, `OwnedFd`, ...); make other resources in `#[setup]`"
+)]
+pub trait KeepOpen {
+    /// The descriptor.
+    fn descriptor(&self) -> BorrowedFd<'_>;
+}
+
+impl<T: AsFd> KeepOpen for T {
+    fn descriptor(&self) -> BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+
 /// What a `#[setup]` or `#[on_reload]` method may return: nothing, or a `Result` whose error
 /// (`Display`) makes `start` fail, or is logged when a reload fails.
 #[diagnostic::on_unimplemented(

@@ -59,7 +59,7 @@ pub fn daemon_struct(daemon: &DaemonStruct) -> TokenStream {
     }
     let keep_open_fn = (!keep_open.is_empty()).then(|| {
         let fds = keep_open.iter().map(|(member, ty)| {
-            quote_spanned!(ty.span()=> #krate::__private::AsFd::as_fd(&self.#member))
+            quote_spanned!(ty.span()=> #krate::__private::KeepOpen::descriptor(&self.#member))
         });
         quote! {
             fn keep_open(&self) -> #krate::__private::Vec<#krate::__private::BorrowedFd<'_>> {
