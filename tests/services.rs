@@ -452,3 +452,82 @@ fn the_log_file_survives_logrotate_copytruncate() {
     assert!(is_alive(pid));
     assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
 }
+
+/// The pids the daemon recorded as `child PID`, once there are `count`.
+fn children(scene: &Scene, count: usize) -> Vec<i32> {
+    let start = std::time::Instant::now();
+    loop {
+        let pids: Vec<i32> = scene
+            .events()
+            .iter()
+            .filter_map(|event| event.strip_prefix("child ")?.parse().ok())
+            .collect();
+        if pids.len() >= count {
+            return pids;
+        }
+        assert!(start.elapsed() < HANG, "{:?}", scene.events());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn stop_ends_the_processes_the_daemon_started() {
+    let scene = Scene::new("children");
+    let pid = start(&scene, &["--children", "3"]);
+    let sleeps = children(&scene, 3);
+    for child in &sleeps {
+        assert!(is_alive(*child));
+        assert_eq!(
+            common::stat(*child).unwrap().session,
+            common::stat(pid).unwrap().session
+        );
+    }
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+    for child in sleeps {
+        assert!(
+            common::wait_gone(child, HANG),
+            "child {child} outlived the daemon"
+        );
+    }
+    scene.wait_event("atexit", 1);
+}
+
+#[test]
+fn children_that_ignore_sigterm_are_killed() {
+    let scene = Scene::new("stubborn-children");
+    // Grace 100 ms of a 1 s stop timeout: the children get 450 ms after SIGTERM.
+    let pid = start(
+        &scene,
+        &[
+            "--children",
+            "2",
+            "--stubborn-children",
+            "--grace",
+            "100",
+            "--stop-timeout",
+            "1000",
+        ],
+    );
+    let sleeps = children(&scene, 2);
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+    assert!(!is_alive(pid));
+    for child in sleeps {
+        assert!(
+            common::wait_gone(child, HANG),
+            "child {child} outlived the daemon"
+        );
+    }
+    assert!(!scene.pidfile().exists());
+}
+
+#[test]
+fn keep_children_lets_them_outlive_the_daemon() {
+    let scene = Scene::new("keep-children");
+    let pid = start(&scene, &["--children", "1", "--keep-children"]);
+    let sleeps = children(&scene, 1);
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+    assert!(common::wait_gone(pid, HANG));
+    assert!(is_alive(sleeps[0]), "the child was meant to survive");
+    // SAFETY: killing the process this test's daemon left behind on purpose.
+    unsafe { libc::kill(sleeps[0], libc::SIGKILL) };
+}

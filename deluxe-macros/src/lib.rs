@@ -26,6 +26,7 @@ use proc_macro::TokenStream;
 /// | `umask` | octal integer | the daemon's umask (default `0o022`) |
 /// | `user` | account name | started as root, the daemon runs as this user |
 /// | `group` | group name | and this group (default: the user's) |
+/// | `keep_children` | `true`/`false` | whether processes it started outlive it (default `false`) |
 /// | `crate` | path string | where `deluxe` is, for a renamed dependency |
 ///
 /// It also generates `Type::controller()` (for `Default` types) and

@@ -13,7 +13,9 @@
 //! `--journal F` (a file opened before `start` and declared `#[keep_open]`: `run` writes
 //! `journal PID` in it), `--stray F` (a file opened before `start`, first, and not declared:
 //! `run` writes `stray PID` through it, records its descriptor, and drops it), `--run-error`
-//! (`run` returns an error), `--stuck` (`run` ignores stop requests), `--grace MS`.
+//! (`run` returns an error), `--stuck` (`run` ignores stop requests), `--grace MS`,
+//! `--stop-timeout MS`, `--children N` (`run` starts N `sleep` processes and records
+//! `child PID` for each), `--stubborn-children` (they ignore SIGTERM), `--keep-children`.
 //!
 //! The hooks: `on_reload` re-reads `--config` (an error keeps the daemon running) and records
 //! `reload N`; `on_user1` prints `line N` on stdout (the log file) and records `printed N`.
@@ -44,6 +46,8 @@ struct Service {
     stray: Mutex<Option<File>>,
     run_error: bool,
     stuck: bool,
+    children: usize,
+    stubborn_children: bool,
     reloads: AtomicU64,
     printed: AtomicU64,
 }
@@ -93,6 +97,18 @@ impl Service {
             // nowhere; dropping the file then closes that copy, nothing else.
             writeln!(stray, "stray {pid}").expect("the stray descriptor is still open");
             self.record(&format!("stray fd {}", stray.as_raw_fd()));
+        }
+        for _ in 0..self.children {
+            let mut command = std::process::Command::new("sh");
+            if self.stubborn_children {
+                command.args(["-c", "trap '' TERM; exec sleep 3600"]);
+            } else {
+                command.args(["-c", "exec sleep 3600"]);
+            }
+            // Never waited for: what becomes of them when the daemon stops is the test.
+            #[allow(clippy::zombie_processes)]
+            let child = command.spawn().expect("sleep starts");
+            self.record(&format!("child {}", child.id()));
         }
         if self.run_error {
             return Err("the database at /var/lib/service is gone".into());
@@ -168,6 +184,8 @@ fn main() {
         (None, None, None, None, None, None);
     let (mut journal, mut stray) = (None, None);
     let (mut run_error, mut stuck, mut grace) = (false, false, None);
+    let (mut children, mut stubborn_children, mut keep_children, mut stop_timeout) =
+        (0, false, false, None);
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -181,6 +199,14 @@ fn main() {
             "--journal" => journal = Some(PathBuf::from(value())),
             "--stray" => stray = Some(PathBuf::from(value())),
             "--run-error" => run_error = true,
+            "--children" => children = value().parse().expect("a count"),
+            "--stubborn-children" => stubborn_children = true,
+            "--keep-children" => keep_children = true,
+            "--stop-timeout" => {
+                stop_timeout = Some(Duration::from_millis(
+                    value().parse().expect("milliseconds"),
+                ));
+            }
             "--stuck" => stuck = true,
             "--grace" => {
                 grace = Some(Duration::from_millis(
@@ -218,6 +244,8 @@ fn main() {
         stray: Mutex::new(stray),
         run_error,
         stuck,
+        children,
+        stubborn_children,
         reloads: AtomicU64::new(0),
         printed: AtomicU64::new(0),
     }
@@ -232,6 +260,10 @@ fn main() {
     if let Some(grace) = grace {
         controller = controller.stop_grace(grace);
     }
+    if let Some(timeout) = stop_timeout {
+        controller = controller.stop_timeout(timeout);
+    }
+    controller = controller.keep_children(keep_children);
     let action: Vec<&str> = action.iter().map(String::as_str).collect();
     let ok = match action.as_slice() {
         ["start"] => report(controller.start().map(|pid| format!("started {pid}"))),

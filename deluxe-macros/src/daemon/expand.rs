@@ -57,6 +57,9 @@ pub fn daemon_struct(daemon: &DaemonStruct) -> TokenStream {
     if let Some(group) = &settings.group {
         chain.push(quote!(.group(#group)));
     }
+    if let Some(keep) = &settings.keep_children {
+        chain.push(quote!(.keep_children(#keep)));
+    }
     let keep_open_fn = (!keep_open.is_empty()).then(|| {
         let fds = keep_open.iter().map(|(member, ty)| {
             quote_spanned!(ty.span()=> #krate::__private::KeepOpen::descriptor(&self.#member))

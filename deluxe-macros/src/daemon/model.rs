@@ -26,6 +26,7 @@ pub struct Settings {
     pub umask: Option<LitInt>,
     pub user: Option<LitStr>,
     pub group: Option<LitStr>,
+    pub keep_children: Option<syn::LitBool>,
 }
 
 /// A duration written in seconds (`10`, `2.5`), in milliseconds.

@@ -13,7 +13,7 @@ use crate::args::{Arg, Errors, known_unique, string_literal};
 use crate::names::check_user_name;
 
 /// The keys of `#[daemon(..)]` on a struct.
-pub const STRUCT_KEYS: [&str; 10] = [
+pub const STRUCT_KEYS: [&str; 11] = [
     "pidfile",
     "workdir",
     "log_file",
@@ -23,6 +23,7 @@ pub const STRUCT_KEYS: [&str; 10] = [
     "umask",
     "user",
     "group",
+    "keep_children",
     "crate",
 ];
 
@@ -61,6 +62,7 @@ pub fn daemon_struct(args: Vec<Arg>, mut item: ItemStruct, errors: &mut Errors) 
             "group" => {
                 settings.group = errors.push_result(account_name(&arg, "group", "\"nogroup\""))
             }
+            "keep_children" => settings.keep_children = errors.push_result(boolean(&arg)),
             _ => {
                 if let Some(path) = errors.push_result(crate_path(&arg)) {
                     krate = path;
@@ -192,6 +194,23 @@ fn account_name(arg: &Arg, what: &str, example: &str) -> syn::Result<LitStr> {
         Err(problem) => Err(syn::Error::new(
             lit.span(),
             format!("{what} name `{}` {problem}", lit.value().escape_debug()),
+        )),
+    }
+}
+
+/// `true` or `false`.
+fn boolean(arg: &Arg) -> syn::Result<syn::LitBool> {
+    match &arg.value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(value),
+            ..
+        }) => Ok(value.clone()),
+        other => Err(syn::Error::new(
+            other.span(),
+            format!(
+                "expected `{0}` to be `true` or `false`: `{0} = true`",
+                arg.key
+            ),
         )),
     }
 }

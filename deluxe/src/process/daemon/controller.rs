@@ -221,6 +221,21 @@ impl<D: Daemon> Controller<D> {
         self
     }
 
+    /// Overrides whether the daemon's children survive it (see
+    /// [`Config::keep_children`](super::Config#structfield.keep_children)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().keep_children(true).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn keep_children(mut self, keep: bool) -> Self {
+        self.config.keep_children = keep;
+        self
+    }
+
     /// Replaces every setting at once (settings chosen at run time: one instance among
     /// several, say).
     ///
@@ -438,9 +453,17 @@ impl<D: Daemon> Controller<D> {
                 target.pid,
                 self.config.stop_timeout
             );
-            if target.signal(Signal::SIGKILL)? == Delivery::Delivered
-                && !self.wait(&target, KILL_WAIT)?
-            {
+            // Its children too, unless they may outlive it: the daemon did not get to end them.
+            let group = (!self.config.keep_children)
+                .then(|| target.own_group())
+                .flatten();
+            let killed = target.signal(Signal::SIGKILL)?;
+            if let Some(group) = group {
+                // Right after the daemon, while its children still hold the group id.
+                // SAFETY: killpg only sends a signal.
+                unsafe { libc::killpg(group, libc::SIGKILL) };
+            }
+            if killed == Delivery::Delivered && !self.wait(&target, KILL_WAIT)? {
                 return Err(DaemonError::StopTimeout {
                     pid: target.pid,
                     waited: KILL_WAIT,

@@ -121,6 +121,12 @@ impl Plan {
                 grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
                 user1_reloads: config.user1_reloads,
                 log_file,
+                children_wait: (!config.keep_children).then(|| {
+                    config
+                        .stop_timeout
+                        .saturating_sub(config.grace().min(config.stop_timeout))
+                        / 2
+                }),
             },
             start_timeout: config.start_timeout,
         })

@@ -254,6 +254,13 @@ pub struct Config {
     /// daemon then says `RELOADING=1` before the hook and `READY=1` after it (for systemd's
     /// `Type=notify-reload` with `ReloadSignal=SIGUSR1`). Default `false`.
     pub user1_reloads: bool,
+    /// Whether processes the daemon started (helpers, workers, shells: its process group)
+    /// may outlive it. `false` (the default): as the daemon exits, after `atexit`, it sends
+    /// `SIGTERM` to its process group, waits for the processes to exit, and sends `SIGKILL`
+    /// to those still there after half of what the stop timeout leaves beyond the grace.
+    /// Only a group the daemon owns is signalled (a forked daemon's, or one a supervisor made
+    /// with `setsid`), never that of the shell that ran it in the foreground.
+    pub keep_children: bool,
 }
 
 impl Config {
@@ -299,6 +306,7 @@ impl Config {
             user: None,
             group: None,
             user1_reloads: false,
+            keep_children: false,
         }
     }
 
@@ -499,6 +507,21 @@ impl Config {
     #[must_use]
     pub fn user1_reloads(mut self, reloads: bool) -> Self {
         self.user1_reloads = reloads;
+        self
+    }
+
+    /// Sets [`keep_children`](Config#structfield.keep_children): processes the daemon
+    /// started survive it.
+    ///
+    /// ```no_run
+    /// # use deluxe::process::daemon::Config;
+    /// // A launcher whose children are meant to run on.
+    /// let config = Config::new("/run/launcher.pid").keep_children(true);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn keep_children(mut self, keep: bool) -> Self {
+        self.keep_children = keep;
         self
     }
 

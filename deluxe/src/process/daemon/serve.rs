@@ -127,6 +127,9 @@ pub(crate) struct Serving {
     pub(crate) user1_reloads: bool,
     /// The log file, reopened on `SIGHUP` (after a rotation by rename).
     pub(crate) log_file: Option<CPath>,
+    /// How long the daemon's process group has to exit after `SIGTERM` as the daemon exits,
+    /// before `SIGKILL`; `None`: the children may outlive the daemon.
+    pub(crate) children_wait: Option<Duration>,
 }
 
 /// Why `run` failed, when it returned an error (see [`run_failed`]).
@@ -528,12 +531,26 @@ impl<D: Daemon> Runtime<'_, D> {
             );
             self.failed.store(true, Ordering::Release);
         }
+        let survivors = self
+            .serving
+            .children_wait
+            .is_some_and(|wait| !terminate_group(wait));
         if self.grace_expired.load(Ordering::Acquire) {
             // For the controller's `stop`, which reads the file it holds open once the daemon
             // is gone: it tells a daemon that ran out of time from one whose `run` returned.
             self.pidfile.mark(pidfile::GRACE_EXPIRED);
         }
         self.pidfile.remove();
+        if survivors {
+            // The last act: the group's processes that ignored SIGTERM, and this one.
+            say(
+                log::Level::Warn,
+                "processes of the daemon's group ignored SIGTERM; sending SIGKILL",
+            );
+            // SAFETY: killpg(0, ..) signals this process's own group, which this process,
+            // still alive, keeps from being reused.
+            unsafe { libc::killpg(0, libc::SIGKILL) };
+        }
         std::process::exit(i32::from(self.failed.load(Ordering::Acquire)))
     }
 
@@ -591,6 +608,75 @@ fn take_pending_hook_signals() -> Vec<Signal> {
             is_pending && only.wait() == Ok(signal)
         })
         .collect()
+}
+
+/// Ends the processes of the daemon's own process group (its children, theirs, ...) as the
+/// daemon exits: `SIGTERM`, then a wait of up to `wait` for them to exit. Returns whether they
+/// did (or there were none); `false` means some are still there.
+///
+/// The group is the daemon's own when it leads its session's group (a forked daemon, whose
+/// intermediate process made the session, or a daemon a supervisor started with `setsid`); in
+/// the foreground of a shell the group is the shell's job, which is left alone. The daemon
+/// signals its group while it is still a member, so the group id cannot have been reused.
+/// SIGTERM reaches this process too, where it stays blocked and pending.
+fn terminate_group(wait: Duration) -> bool {
+    // SAFETY: getpgid and getsid only read this process's ids.
+    let (group, session) = unsafe { (libc::getpgid(0), libc::getsid(0)) };
+    if group <= 0 || group != session || others_in_group(group) == Some(0) {
+        return true;
+    }
+    // SAFETY: signalling this process's own group, which it is a member of.
+    unsafe { libc::killpg(group, libc::SIGTERM) };
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match others_in_group(group) {
+            Some(0) => return true,
+            // No way to tell (no /proc): SIGTERM was sent; nothing to wait on.
+            None => return true,
+            Some(_) if Instant::now() >= deadline => return false,
+            Some(_) => {
+                // The group's processes are nobody's children here: there is nothing to wait
+                // on but their disappearance from /proc.
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// How many live processes other than this one are in process group `group` (zombies, which
+/// have exited, do not count); `None` where `/proc` cannot tell.
+fn others_in_group(group: libc::pid_t) -> Option<usize> {
+    if !cfg!(any(target_os = "linux", target_os = "android")) {
+        return None;
+    }
+    let me = std::process::id().to_string();
+    let entries = std::fs::read_dir("/proc").ok()?;
+    Some(
+        entries
+            .flatten()
+            .filter(|entry| {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                name != me.as_str() && name.bytes().all(|b| b.is_ascii_digit())
+            })
+            .filter(|entry| {
+                std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
+                    // After the command name: state, ppid, pgrp, ...
+                    let mut fields = stat
+                        .rsplit_once(')')
+                        .map_or("", |(_, rest)| rest)
+                        .split_whitespace();
+                    let state = fields.next().unwrap_or("Z");
+                    let pgrp = fields
+                        .nth(1)
+                        .and_then(|pgrp| pgrp.parse::<libc::pid_t>().ok());
+                    state != "Z" && state != "X" && pgrp == Some(group)
+                })
+            })
+            .count(),
+    )
 }
 
 /// The hooks due, taken from [`Pending`].

@@ -90,6 +90,21 @@ pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
 }
 
 impl Target {
+    /// The daemon's process group, if the daemon owns it (it leads its session's group, as a
+    /// forked daemon or one a supervisor started with `setsid` does) and it is not this
+    /// process's. Asked while the daemon runs, so that the group id is its.
+    pub(crate) fn own_group(&self) -> Option<libc::pid_t> {
+        // SAFETY: getpgid and getsid only read another process's ids.
+        let (group, session, ours) = unsafe {
+            (
+                libc::getpgid(self.pid.raw()),
+                libc::getsid(self.pid.raw()),
+                libc::getpgid(0),
+            )
+        };
+        (group > 1 && group == session && group != ours).then_some(group)
+    }
+
     /// Whether the daemon, now gone, exited because its stop grace expired before `run`
     /// returned (it said so in the pidfile this target holds open).
     pub(crate) fn grace_expired(&self) -> bool {
