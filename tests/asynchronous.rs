@@ -1,6 +1,7 @@
 //! tokio: a daemon whose `run` builds its runtime after the fork and serves TCP echo on
 //! loopback, and the controller's async forms driven from a multi-threaded runtime (in a
 //! helper process: the test harness never forks a daemon).
+#![cfg(unix)]
 #![cfg(feature = "tokio")]
 
 mod common;

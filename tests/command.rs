@@ -1,6 +1,8 @@
 //! `Command` against real programs: resolution, byte-exact arguments, typed failures, large
 //! concurrent streams, options, and `sudo`.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::ffi::OsStr;

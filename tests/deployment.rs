@@ -1,5 +1,7 @@
 //! The deployment files shipped with the examples are valid for the tools that read them.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::process::Command as StdCommand;

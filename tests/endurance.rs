@@ -1,6 +1,8 @@
 //! Endurance and faults, bounded in time: many cycles and calls leave nothing behind in the
 //! controller (read from its /proc), and many racing controllers still make one daemon.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::process::Command as StdCommand;

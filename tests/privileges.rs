@@ -2,6 +2,8 @@
 //! expected, root not regainable, files created with the umask, the pidfile still removable;
 //! and the typed errors when it cannot be done. Needs root and the test accounts (`.ci/run`).
 
+#![cfg(unix)]
+
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -2,6 +2,8 @@
 //! the foreground mode a supervisor needs, and `start-stop-daemon --background --notify-await`
 //! as the supervisor of the `ticker` example.
 
+#![cfg(unix)]
+
 mod common;
 
 use common::{

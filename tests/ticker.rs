@@ -2,6 +2,8 @@
 //! state with its init-script exit code, the lines its hooks log, and `start-stop-daemon`
 //! working on its pidfile.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,5 +1,7 @@
 //! `get_real_users` against this machine's real user database.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::collections::BTreeSet;

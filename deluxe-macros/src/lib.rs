@@ -36,6 +36,9 @@ use proc_macro::TokenStream;
 /// `#[on_user2]` and `#[atexit]`, which become the daemon's hooks. The methods stay ordinary
 /// methods.
 ///
+/// Unix only: built for Windows, `#[daemon]` is one compile error saying so (a daemon needs
+/// fork, signals and pidfile locks; a Windows program that keeps running is a service).
+///
 /// ```no_run
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::time::Duration;

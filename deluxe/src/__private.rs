@@ -1,9 +1,11 @@
 //! What the macros' expansions name. Not public API: no stability promise.
 
+#[cfg(unix)]
 pub use crate::process::daemon::{Config, Controller, Daemon, HookError};
 pub use crate::process::{Command, CommandError};
 pub use core::time::Duration;
 pub use deluxe_macros::__command;
+#[cfg(unix)]
 pub use std::os::fd::{AsFd, BorrowedFd};
 pub use std::vec;
 pub use std::vec::Vec;
@@ -14,12 +16,14 @@ pub fn invalid_command() -> Result<Command, CommandError> {
     unreachable!("`command!` reported a compile error")
 }
 
+#[cfg(unix)]
 /// Makes controllers in this process signal with `kill` and wait on the pidfile lock, as
 /// they do where pidfds are missing, so that tests exercise that path on Linux too.
 pub fn use_portable_signalling() {
     crate::process::daemon::use_portable_signalling();
 }
 
+#[cfg(unix)]
 /// The settings `#[daemon(..)]` on a struct records; the `#[daemon]` impl block reads them.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no `#[deluxe::daemon(..)]` attribute",
@@ -36,6 +40,7 @@ pub trait DaemonSettings {
     }
 }
 
+#[cfg(unix)]
 /// What a `run` method written for `#[daemon]` may return: nothing, or a `Result` whose error
 /// stops the daemon as a panic would (atexit, status 1, the message in the log).
 #[diagnostic::on_unimplemented(
@@ -48,10 +53,12 @@ pub trait RunOutcome {
     fn finish(self);
 }
 
+#[cfg(unix)]
 impl RunOutcome for () {
     fn finish(self) {}
 }
 
+#[cfg(unix)]
 impl<E: core::fmt::Display> RunOutcome for Result<(), E> {
     fn finish(self) {
         if let Err(error) = self {
@@ -60,6 +67,7 @@ impl<E: core::fmt::Display> RunOutcome for Result<(), E> {
     }
 }
 
+#[cfg(unix)]
 /// What a `#[keep_open]` field must be: something that owns a descriptor.
 #[diagnostic::on_unimplemented(
     message = "`#[keep_open]` on a field of type `{Self}`, which holds no descriptor",
@@ -71,12 +79,14 @@ pub trait KeepOpen {
     fn descriptor(&self) -> BorrowedFd<'_>;
 }
 
+#[cfg(unix)]
 impl<T: AsFd> KeepOpen for T {
     fn descriptor(&self) -> BorrowedFd<'_> {
         self.as_fd()
     }
 }
 
+#[cfg(unix)]
 /// What a `#[setup]` or `#[on_reload]` method may return: nothing, or a `Result` whose error
 /// (`Display`) makes `start` fail, or is logged when a reload fails.
 #[diagnostic::on_unimplemented(
@@ -85,16 +95,18 @@ impl<T: AsFd> KeepOpen for T {
     note = "`#[setup]` and `#[on_reload]` return nothing, or a `Result` whose error makes `start` fail (setup) or is logged (reload)"
 )]
 pub trait HookOutcome {
-    /// The outcome as `Daemon::setup` returns it.
+    /// The outcome as `Daemon::setup` or `Daemon::on_reload` returns it.
     fn into_result(self) -> Result<(), HookError>;
 }
 
+#[cfg(unix)]
 impl HookOutcome for () {
     fn into_result(self) -> Result<(), HookError> {
         Ok(())
     }
 }
 
+#[cfg(unix)]
 impl<E: core::fmt::Display> HookOutcome for Result<(), E> {
     fn into_result(self) -> Result<(), HookError> {
         self.map_err(|error| HookError::from(error.to_string()))

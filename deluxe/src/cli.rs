@@ -570,6 +570,7 @@ fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
                 controller.config().stop_timeout
             ),
             StopOutcome::NotRunning => "not running".to_owned(),
+            StopOutcome::Requested => "stopping (asked from inside the daemon)".to_owned(),
         }),
         Action::Restart => controller
             .restart()

@@ -1,17 +1,18 @@
-//! Declarative, safe Unix process work.
+//! Declarative, safe process work.
 //!
 //! - [`process::Command`] and [`command!`]: run system commands without a shell, optionally as
 //!   another user, with typed errors ([`process::CommandError`]).
-//! - [`process::get_real_users`]: the machine's real user accounts.
-//! - Daemons from a plain struct: [`#[daemon]`](daemon) on the struct and on its `impl`
-//!   (with [`#[setup]`](setup), [`#[on_reload]`](on_reload), [`#[on_user1]`](on_user1),
-//!   [`#[on_user2]`](on_user2) and [`#[atexit]`](atexit) on hooks), or the [`process::daemon::Daemon`] trait by hand; then a
-//!   [`process::daemon::Controller`] starts, stops, restarts, signals and reports the
-//!   [`status`](process::daemon::Status) of the daemon, which holds a locked pidfile for its
-//!   whole life. Failures are a typed [`process::daemon::DaemonError`]. The [`cli`] module
-//!   turns a controller into a command-line tool with the init-script exit codes.
+//! - `process::get_real_users`: the machine's real user accounts (Unix).
+//! - Daemons from a plain struct (Unix): `#[daemon]` on the struct and on its `impl` (with
+//!   `#[setup]`, `#[on_reload]`, `#[on_user1]`, `#[on_user2]` and `#[atexit]` on hooks, and
+//!   `#[keep_open]` on fields), or the `process::daemon::Daemon`
+//!   trait by hand; then a `process::daemon::Controller` starts, stops, restarts, signals and
+//!   reports the status of the daemon, which holds a locked pidfile for its whole life.
+//!   Failures are a typed `process::daemon::DaemonError`. The `cli` module turns a controller
+//!   into a command-line tool with the init-script exit codes.
 //!
 //! ```no_run
+//! # #[cfg(unix)] {
 //! use std::time::Duration;
 //! use deluxe::process::daemon;
 //!
@@ -36,20 +37,39 @@
 //! controller.signal_user1()?;
 //! controller.stop()?;
 //! # let _ = pid;
-//! # Ok::<(), deluxe::process::daemon::DaemonError>(())
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! The API mirrors Python's `deluxe.process` module, with typed errors and the guarantees the
 //! README lists (readiness handshake, pid-reuse safety, hooks on an ordinary thread, ...).
+//!
+//! # Platforms
+//!
+//! | | Unix (Linux, macOS, the BSDs) | Windows |
+//! |---|---|---|
+//! | `Command`, `command!`, `CallOptions`, `call_async` | yes | yes |
+//! | `Command::user`, `command!(.., user = ..)` | yes, through `sudo` | a typed error; a compile error |
+//! | `#[daemon]`, `process::daemon`, `cli` | yes | absent; `#[daemon]` is a compile error |
+//! | `get_real_users` and `process::users` | yes | absent |
+//!
+//! Windows has no passwordless way for a program to run another as a different user (no
+//! `sudo`; `runas` asks for the password), and no fork, signals or pidfile locks for a daemon:
+//! a Windows program that must keep running is a service, managed by the Service Control
+//! Manager.
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(not(unix))]
-compile_error!("deluxe supports Unix systems only (Linux, macOS, the BSDs)");
+#[cfg(not(any(unix, windows)))]
+compile_error!("deluxe supports Unix systems (Linux, macOS, the BSDs) and Windows only");
 
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub mod cli;
 pub mod process;
 
+/// On Windows the attribute macros exist only to say, in one compile error, that daemons are
+/// Unix-only (see [`macro@daemon`]).
 pub use deluxe_macros::{atexit, daemon, on_reload, on_user1, on_user2, setup};
 
 #[doc(hidden)]
@@ -88,6 +108,9 @@ pub struct ReadmeDoctests;
 /// - a `path` that is empty or not absolute, or a `path` with an absolute program.
 ///
 /// The checks are those of the runtime ([`process::names`]), applied earlier.
+///
+/// On Windows, `user = ..` is a compile error: Windows has no passwordless way to run a
+/// program as another user (see [`process::Command::user`]).
 #[macro_export]
 macro_rules! command {
     ($($input:tt)*) => {

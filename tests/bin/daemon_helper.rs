@@ -15,21 +15,29 @@
 //! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing),
 //! `--user U`, `--group G` (run the daemon as them; it records whether `setuid(0)` still works),
 //! `--user1-reloads` (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
-//! long `on_user1` takes in mode `slow-hook`).
+//! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
+//! without a newline before acting).
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
 //! controller on a multi-threaded runtime); mode `echo` runs a tokio TCP echo server on
 //! loopback in `run` and records its port.
 
+#[cfg(unix)]
 use std::fs::OpenOptions;
+#[cfg(unix)]
 use std::io::Write;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(unix)]
 use std::time::Duration;
 
+#[cfg(unix)]
 use deluxe::process::daemon::{self, Config, Controller, Daemon, DaemonError, Status};
 
+#[cfg(unix)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
     /// Ticks until asked to stop; hooks record themselves.
@@ -50,11 +58,19 @@ enum Mode {
     Nested,
     /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
     SlowHook,
+    /// Runs `sleep 600` through `system()` (C's fork and exec, which keep the signal mask) on
+    /// a thread, and records `child`.
+    SystemChild,
+    /// Forks a worker without `exec` (as a pre-fork server does) and records `worker PID`.
+    ForkWorker,
+    /// Calls `stop()` on its own pidfile from `run`, and records `self-stop OUTCOME`.
+    StopSelf,
     /// Serves TCP echo on loopback from a tokio runtime built in `run`.
     #[cfg(feature = "tokio")]
     Echo,
 }
 
+#[cfg(unix)]
 struct Helper {
     events: Option<PathBuf>,
     mode: Mode,
@@ -63,8 +79,11 @@ struct Helper {
     dropped: bool,
     /// How long `on_user1` takes in mode `SlowHook`.
     hook_time: Duration,
+    /// The daemon's own pidfile, for mode `StopSelf`.
+    pidfile: PathBuf,
 }
 
+#[cfg(unix)]
 impl Helper {
     fn record(&self, line: &str) {
         if let Some(events) = &self.events {
@@ -79,6 +98,7 @@ impl Helper {
     }
 }
 
+#[cfg(unix)]
 impl Helper {
     /// A tokio runtime built here, after the fork: one built before it would not survive it
     /// (its threads are not copied into the child).
@@ -118,6 +138,7 @@ impl Helper {
     }
 }
 
+#[cfg(unix)]
 impl Daemon for Helper {
     fn run(&self) {
         self.record(&format!("run {}", std::process::id()));
@@ -156,6 +177,7 @@ impl Daemon for Helper {
                         hooks_run: AtomicU64::new(0),
                         dropped: false,
                         hook_time: Duration::ZERO,
+                        pidfile: PathBuf::new(),
                     },
                     Config::new(
                         self.events
@@ -173,6 +195,49 @@ impl Daemon for Helper {
                     Err(error) => self.record(&format!("nested failed {error}")),
                 }
                 daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::SystemChild => {
+                std::thread::spawn(|| {
+                    // SAFETY: system() with a NUL-terminated command.
+                    unsafe { libc::system(c"exec sleep 600".as_ptr()) };
+                });
+                self.record("child");
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::ForkWorker => {
+                // SAFETY: the child only sleeps (pause) until it is killed.
+                match unsafe { libc::fork() } {
+                    0 => loop {
+                        // SAFETY: pause only waits for a signal.
+                        unsafe { libc::pause() };
+                    },
+                    worker => self.record(&format!("worker {worker}")),
+                }
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::StopSelf => {
+                let own = Controller::with_config(
+                    Helper {
+                        events: None,
+                        mode: Mode::Normal,
+                        hooks_run: AtomicU64::new(0),
+                        dropped: false,
+                        hook_time: Duration::ZERO,
+                        pidfile: PathBuf::new(),
+                    },
+                    Config::new(&self.pidfile),
+                );
+                let outcome = match own.stop() {
+                    Ok(outcome) => format!("{outcome:?}"),
+                    Err(error) => format!("error {error}"),
+                };
+                self.record(&format!("self-stop {outcome}"));
+                let requested = daemon::wait_for_stop(Duration::from_secs(60));
+                self.record(if requested {
+                    "stop-seen"
+                } else {
+                    "stop-missed"
+                });
             }
             Mode::Normal | Mode::PanicHook | Mode::Chatty | Mode::SlowHook => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
@@ -210,11 +275,14 @@ impl Daemon for Helper {
     }
 }
 
+#[cfg(unix)]
 #[path = "support.rs"]
 mod support;
 
+#[cfg(unix)]
 use support::resources;
 
+#[cfg(unix)]
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut pidfile = None;
@@ -232,6 +300,7 @@ fn main() {
     let mut group = None;
     let mut user1_reloads = false;
     let mut hook_time = Duration::ZERO;
+    let mut print_before_start = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -251,6 +320,9 @@ fn main() {
                     "chatty" => Mode::Chatty,
                     "nested" => Mode::Nested,
                     "slow-hook" => Mode::SlowHook,
+                    "system-child" => Mode::SystemChild,
+                    "fork-worker" => Mode::ForkWorker,
+                    "stop-self" => Mode::StopSelf,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),
@@ -259,6 +331,7 @@ fn main() {
             "--stop-timeout" => stop_timeout = Some(millis(&value())),
             "--grace" => grace = Some(millis(&value())),
             "--hook-ms" => hook_time = millis(&value()),
+            "--print-before-start" => print_before_start = true,
             "--umask" => umask = Some(u32::from_str_radix(&value(), 8).expect("octal umask")),
             "--leak-fds" => leak_fds = true,
             "--busy-threads" => busy = true,
@@ -270,7 +343,8 @@ fn main() {
             _ => action.push(arg),
         }
     }
-    let mut config = Config::new(pidfile.expect("--pidfile is required"));
+    let pidfile = pidfile.expect("--pidfile is required");
+    let mut config = Config::new(&pidfile);
     if let Some(workdir) = config_workdir {
         config = config.workdir(workdir);
     }
@@ -298,6 +372,7 @@ fn main() {
             hooks_run: AtomicU64::new(0),
             dropped,
             hook_time,
+            pidfile,
         },
         config,
     );
@@ -316,6 +391,10 @@ fn main() {
         while !path.exists() {
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+    if print_before_start {
+        // A controller that says what it is doing without a newline, as CLIs do.
+        print!("Starting... ");
     }
     let action: Vec<&str> = action.iter().map(String::as_str).collect();
     let ok = match action.as_slice() {
@@ -430,11 +509,13 @@ fn main() {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
+#[cfg(unix)]
 fn millis(text: &str) -> Duration {
     Duration::from_millis(text.parse().expect("milliseconds"))
 }
 
 /// Prints the outcome in the form the tests parse; says whether it is a success.
+#[cfg(unix)]
 fn report(result: Result<String, DaemonError>) -> bool {
     match result {
         Ok(line) => {
@@ -456,6 +537,7 @@ fn report(result: Result<String, DaemonError>) -> bool {
 
 /// Descriptors a careless parent leaves open without close-on-exec: the daemon must not keep
 /// them.
+#[cfg(unix)]
 fn leak_descriptors() -> Vec<std::fs::File> {
     let files: Vec<std::fs::File> = (0..3)
         .map(|_| std::fs::File::open(Path::new("/dev/zero")).expect("opens"))
@@ -470,6 +552,7 @@ fn leak_descriptors() -> Vec<std::fs::File> {
 
 /// Threads that allocate, lock, print and read the environment all the time, as a busy
 /// multi-threaded program (or the test harness) does while it starts a daemon.
+#[cfg(unix)]
 fn start_busy_threads() {
     static SHARED: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
     for kind in 0..4 {
@@ -501,4 +584,11 @@ fn start_busy_threads() {
             }
         });
     }
+}
+
+/// The helper drives Unix processes: elsewhere it only says so.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("deluxe-daemon-helper is a test helper for Unix only");
+    std::process::exit(2);
 }

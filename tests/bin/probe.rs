@@ -4,13 +4,17 @@
 //! - `deluxe-probe passthrough` runs `echo through` with capture off, then reports how many
 //!   bytes the call returned.
 
+#[cfg(unix)]
 use deluxe::process::{CallOptions, Command};
 
+#[cfg(unix)]
 #[path = "support.rs"]
 mod support;
 
+#[cfg(unix)]
 use support::resources;
 
+#[cfg(unix)]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -55,4 +59,11 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// The helper drives Unix processes: elsewhere it only says so.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("deluxe-probe is a test helper for Unix only");
+    std::process::exit(2);
 }

@@ -319,3 +319,16 @@ pub fn helper_as_test_user(pidfile: &Path, args: &[&str]) -> (Option<i32>, Strin
         .unwrap();
     (output.status.code(), result_line(&output.stdout))
 }
+
+/// Waits until `probe` finds something, and returns it; fails the test, naming `what`, if
+/// nothing is found within [`HANG`].
+pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(start.elapsed() < HANG, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -1,5 +1,9 @@
 //! The code `#[daemon]` stands for. Every path is absolute (`#krate::__private::..`,
 //! `::core::..`), every impl `#[automatically_derived]`.
+//!
+//! Daemons are Unix-only, and a proc macro runs on the host, so it cannot see the target:
+//! everything generated is `#[cfg(unix)]`, and the struct's expansion carries a
+//! `#[cfg(not(unix))] compile_error!`, the one error a `#[daemon]` built for Windows gives.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -7,6 +11,11 @@ use syn::ReturnType;
 use syn::spanned::Spanned;
 
 use super::model::{DaemonImpl, DaemonStruct, Millis};
+
+/// What `#[daemon]` built for a platform other than Unix says.
+const NOT_UNIX: &str = "`#[deluxe::daemon]` is Unix-only: a daemon needs fork, signals and \
+    pidfile locks, which Windows does not have (a Windows program that keeps running is a \
+    service); put the daemon behind `#[cfg(unix)]`";
 
 /// The struct, unchanged; its settings; `controller()` and `into_controller()`.
 pub fn daemon_struct(daemon: &DaemonStruct) -> TokenStream {
@@ -81,6 +90,10 @@ pub fn daemon_struct(daemon: &DaemonStruct) -> TokenStream {
     quote! {
         #item
 
+        #[cfg(not(unix))]
+        ::core::compile_error!(#NOT_UNIX);
+
+        #[cfg(unix)]
         #[automatically_derived]
         impl #krate::__private::DaemonSettings for #ident {
             fn settings() -> #krate::__private::Config {
@@ -91,11 +104,13 @@ pub fn daemon_struct(daemon: &DaemonStruct) -> TokenStream {
         }
 
         // One error, "`Worker` is not a daemon", when no `Daemon` impl exists.
+        #[cfg(unix)]
         const _: () = {
             fn is_a_daemon<T: #krate::__private::Daemon>() {}
             let _ = is_a_daemon::<#ident>;
         };
 
+        #[cfg(unix)]
         #[automatically_derived]
         #[allow(dead_code)]
         impl #ident {
@@ -141,8 +156,10 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
         // A do-nothing `Daemon` impl, so that the error already reported is the only one.
         let (generics, _, where_clause) = item.generics.split_for_impl();
         return quote! {
+            #[cfg(unix)]
             #item
 
+            #[cfg(unix)]
             impl #generics #krate::__private::Daemon for #self_ty #where_clause {
                 fn config() -> #krate::__private::Config {
                     <Self as #krate::__private::DaemonSettings>::settings()
@@ -195,9 +212,13 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
     let on_user1 = hook("on_user1", &hooks.on_user1);
     let on_user2 = hook("on_user2", &hooks.on_user2);
     let atexit = hook("atexit", &hooks.atexit);
+    // Off Unix the impl block goes too: its `run` uses Unix-only items, and the struct's
+    // `compile_error!` is the one error to see.
     quote! {
+        #[cfg(unix)]
         #item
 
+        #[cfg(unix)]
         #[automatically_derived]
         impl #krate::__private::Daemon for #self_ty {
             fn config() -> #krate::__private::Config {

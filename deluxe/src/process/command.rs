@@ -1,20 +1,32 @@
 //! System commands: resolved once, never run through a shell, optionally as another user.
+//!
+//! Works on Unix and Windows. On Windows, names are looked up with `PATHEXT` (`cmd` finds
+//! `cmd.exe`), [`Command::user`] is always an error, and a crashed program is a
+//! [`CommandError::Crashed`] rather than a [`CommandError::Signal`].
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod error;
+#[cfg(unix)]
 mod pump;
+#[cfg(windows)]
+mod windows;
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+#[cfg(unix)]
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
 pub use error::{CommandError, STDERR_CAP};
 
+#[cfg(unix)]
 use crate::process::names::{check_program, check_user_name};
+#[cfg(windows)]
+pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT};
+#[cfg(windows)]
+use windows::{NoSignals as _, check_program, find_executable, pump, signal_name};
 
 /// The search path used when `PATH` is not set.
 ///
@@ -22,6 +34,7 @@ use crate::process::names::{check_program, check_user_name};
 /// use deluxe::process::command::DEFAULT_PATH;
 /// assert!(std::env::split_paths(DEFAULT_PATH).all(|dir| dir.is_absolute()));
 /// ```
+#[cfg(unix)]
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// No arguments, for [`Command::call`].
@@ -90,7 +103,8 @@ impl Command {
         Self::resolve(name.as_ref(), directories.collect())
     }
 
-    /// Finds `name` in `path`: one directory, or a `PATH`-like list of them separated by `:`.
+    /// Finds `name` in `path`: one directory, or a `PATH`-like list of them separated by `:`
+    /// (`;` on Windows).
     ///
     /// # Errors
     ///
@@ -118,7 +132,7 @@ impl Command {
     }
 
     fn resolve(name: &OsStr, directories: Vec<PathBuf>) -> Result<Self, CommandError> {
-        check_program(name.as_bytes()).map_err(|problem| CommandError::InvalidProgram {
+        check_program(name.as_encoded_bytes()).map_err(|problem| CommandError::InvalidProgram {
             program: name.to_string_lossy().into_owned(),
             problem,
         })?;
@@ -139,6 +153,9 @@ impl Command {
     /// `sudo` as an option), [`CommandError::UnknownUser`] when no such account exists,
     /// [`CommandError::SudoMissing`] when `sudo` is not installed.
     ///
+    /// On Windows this is always [`CommandError::UserUnsupported`]: Windows has no
+    /// passwordless way to run a program as another user.
+    ///
     /// ```no_run
     /// use deluxe::process::Command;
     ///
@@ -146,6 +163,7 @@ impl Command {
     /// assert_eq!(whoami.call(deluxe::process::NO_ARGS)?, b"nobody\n");
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
+    #[cfg(unix)]
     pub fn user(mut self, user: impl Into<String>) -> Result<Self, CommandError> {
         let user = user.into();
         if let Err(problem) = check_user_name(user.as_bytes()) {
@@ -292,6 +310,7 @@ impl Command {
                 // The program sees the name it was asked by, as when a shell runs it
                 // (`ls: cannot access ..`, not `/usr/bin/ls: cannot access ..`).
                 let mut command = std::process::Command::new(&self.program);
+                #[cfg(unix)]
                 command.arg0(&self.name);
                 if let Some(env) = &options.env {
                     command
@@ -306,7 +325,7 @@ impl Command {
                 let mut command = std::process::Command::new(&run_as.sudo);
                 command.args(["-n", "-u", &run_as.user, "--"]);
                 if let Some(env) = &options.env {
-                    if self.program.as_os_str().as_bytes().contains(&b'=') {
+                    if self.program.as_os_str().as_encoded_bytes().contains(&b'=') {
                         return Err(CommandError::InvalidArgument {
                             argument: self.program.to_string_lossy().into_owned(),
                             problem: "holds `=` and so cannot be run with an environment as \
@@ -327,12 +346,14 @@ impl Command {
         };
         for arg in args {
             let arg = arg.as_ref();
-            if arg.as_bytes().contains(&0) {
+            if arg.as_encoded_bytes().contains(&0) {
                 return Err(CommandError::InvalidArgument {
                     argument: arg.to_string_lossy().into_owned(),
                     problem: "contains a NUL byte, which no argument can hold",
                 });
             }
+            #[cfg(windows)]
+            windows::check_argument(&self.program, arg)?;
             command.arg(arg);
         }
         if let Some(cwd) = &options.cwd {
@@ -397,6 +418,10 @@ impl Command {
             return Ok(stdout);
         }
         let program = self.program.clone();
+        #[cfg(windows)]
+        if let Some(crash) = windows::crash(&program, status, &stderr) {
+            return Err(crash);
+        }
         if let Some(code) = status.code() {
             return Err(CommandError::Exit {
                 program,
@@ -538,9 +563,9 @@ fn check_environment(env: &[(OsString, OsString)]) -> Result<(), CommandError> {
     for (key, value) in env {
         let problem = if key.is_empty() {
             Some("is an empty environment variable name")
-        } else if key.as_bytes().contains(&b'=') {
+        } else if key.as_encoded_bytes().contains(&b'=') {
             Some("contains `=`, which no environment variable name can hold")
-        } else if key.as_bytes().contains(&0) || value.as_bytes().contains(&0) {
+        } else if key.as_encoded_bytes().contains(&0) || value.as_encoded_bytes().contains(&0) {
             Some("contains a NUL byte, which no environment entry can hold")
         } else {
             None
@@ -556,6 +581,7 @@ fn check_environment(env: &[(OsString, OsString)]) -> Result<(), CommandError> {
 }
 
 /// The first executable file named `name` in `directories` (or `name` itself when absolute).
+#[cfg(unix)]
 fn find_executable(name: &OsStr, directories: Vec<PathBuf>) -> Result<PathBuf, CommandError> {
     let not_found = |searched| CommandError::NotFound {
         program: name.to_string_lossy().into_owned(),
@@ -578,12 +604,14 @@ fn find_executable(name: &OsStr, directories: Vec<PathBuf>) -> Result<PathBuf, C
         .ok_or_else(|| not_found(directories))
 }
 
+#[cfg(unix)]
 fn is_executable_file(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file())
         && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
 }
 
 /// The name of signal `signal`: `SIGKILL`, `SIGRTMIN+3`, or `signal 99` for an unknown one.
+#[cfg(unix)]
 pub(crate) fn signal_name(signal: i32) -> String {
     if let Ok(known) = nix::sys::signal::Signal::try_from(signal) {
         return known.as_str().to_owned();
@@ -595,7 +623,7 @@ pub(crate) fn signal_name(signal: i32) -> String {
     format!("signal {signal}")
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

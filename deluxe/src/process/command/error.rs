@@ -123,6 +123,26 @@ pub enum CommandError {
         /// The underlying error.
         source: io::Error,
     },
+    /// [`Command::user`](super::Command::user) on a platform with no passwordless way to run
+    /// a program as another user: Windows (no `sudo`; `runas` asks for the password).
+    UserUnsupported {
+        /// The user asked for.
+        user: String,
+    },
+    /// The program crashed: on Windows, it ended with an NTSTATUS error code such as
+    /// `0xC0000005` (`STATUS_ACCESS_VIOLATION`), the counterpart of [`CommandError::Signal`].
+    /// Never produced on Unix.
+    Crashed {
+        /// The program run.
+        program: PathBuf,
+        /// The NTSTATUS code it ended with, such as `0xC0000005`.
+        status: u32,
+        /// The code's name, such as `STATUS_ACCESS_VIOLATION` (`an unknown NTSTATUS` for a
+        /// code deluxe does not know).
+        status_name: String,
+        /// The end of its standard error (the last 64 KiB).
+        stderr: String,
+    },
 }
 
 impl CommandError {
@@ -137,7 +157,9 @@ impl CommandError {
     /// ```
     pub fn stderr(&self) -> Option<&str> {
         match self {
-            Self::Exit { stderr, .. } | Self::Signal { stderr, .. } => Some(stderr),
+            Self::Exit { stderr, .. }
+            | Self::Signal { stderr, .. }
+            | Self::Crashed { stderr, .. } => Some(stderr),
             _ => None,
         }
     }
@@ -202,6 +224,29 @@ impl fmt::Display for CommandError {
                 write_stderr(f, stderr)
             }
             Self::Io { program, source } => write!(f, "running {}: {source}", program.display()),
+            Self::UserUnsupported { user } => write!(
+                f,
+                "cannot run a command as user `{user}` on this platform: Windows has no \
+                 passwordless way to switch user (no `sudo`; `runas` asks for the password); run \
+                 the program as the current user, or as a service under that account"
+            ),
+            Self::Crashed {
+                program,
+                status,
+                status_name,
+                stderr,
+            } => {
+                write!(
+                    f,
+                    "{} crashed with {status_name} ({status:#010X}",
+                    program.display()
+                )?;
+                match ntstatus(*status) {
+                    Some((_, meaning)) => write!(f, ": {meaning})")?,
+                    None => f.write_str(")")?,
+                }
+                write_stderr(f, stderr)
+            }
         }
     }
 }
@@ -213,6 +258,118 @@ impl std::error::Error for CommandError {
             _ => None,
         }
     }
+}
+
+/// The NTSTATUS codes a crashed Windows program commonly ends with: name and meaning.
+const NTSTATUS: &[(u32, &str, &str)] = &[
+    (
+        0x8000_0002,
+        "STATUS_DATATYPE_MISALIGNMENT",
+        "a misaligned memory access",
+    ),
+    (
+        0x8000_0003,
+        "STATUS_BREAKPOINT",
+        "a breakpoint was hit with no debugger attached",
+    ),
+    (
+        0xC000_0005,
+        "STATUS_ACCESS_VIOLATION",
+        "an invalid memory access",
+    ),
+    (
+        0xC000_0006,
+        "STATUS_IN_PAGE_ERROR",
+        "a page of memory could not be read in",
+    ),
+    (
+        0xC000_0008,
+        "STATUS_INVALID_HANDLE",
+        "an invalid handle was used",
+    ),
+    (0xC000_0017, "STATUS_NO_MEMORY", "out of memory"),
+    (
+        0xC000_001D,
+        "STATUS_ILLEGAL_INSTRUCTION",
+        "an illegal instruction",
+    ),
+    (
+        0xC000_0025,
+        "STATUS_NONCONTINUABLE_EXCEPTION",
+        "a fatal exception",
+    ),
+    (
+        0xC000_008C,
+        "STATUS_ARRAY_BOUNDS_EXCEEDED",
+        "an array index out of bounds",
+    ),
+    (
+        0xC000_0094,
+        "STATUS_INTEGER_DIVIDE_BY_ZERO",
+        "an integer division by zero",
+    ),
+    (
+        0xC000_0095,
+        "STATUS_INTEGER_OVERFLOW",
+        "an integer overflow",
+    ),
+    (
+        0xC000_0096,
+        "STATUS_PRIVILEGED_INSTRUCTION",
+        "a privileged instruction",
+    ),
+    (0xC000_00FD, "STATUS_STACK_OVERFLOW", "a stack overflow"),
+    (
+        0xC000_0135,
+        "STATUS_DLL_NOT_FOUND",
+        "a DLL the program needs is missing",
+    ),
+    (
+        0xC000_0139,
+        "STATUS_ENTRYPOINT_NOT_FOUND",
+        "a DLL lacks a function the program needs",
+    ),
+    (
+        0xC000_013A,
+        "STATUS_CONTROL_C_EXIT",
+        "interrupted by Ctrl+C",
+    ),
+    (
+        0xC000_0142,
+        "STATUS_DLL_INIT_FAILED",
+        "a DLL failed to initialise",
+    ),
+    (
+        0xC000_0374,
+        "STATUS_HEAP_CORRUPTION",
+        "the heap was corrupted",
+    ),
+    (
+        0xC000_0409,
+        "STATUS_STACK_BUFFER_OVERRUN",
+        "the program aborted itself (a fail-fast exit, as Rust's `abort` does)",
+    ),
+    (
+        0xC000_0420,
+        "STATUS_ASSERTION_FAILURE",
+        "an assertion failed",
+    ),
+];
+
+/// The name and meaning of a known NTSTATUS code.
+pub(crate) fn ntstatus(status: u32) -> Option<(&'static str, &'static str)> {
+    NTSTATUS
+        .iter()
+        .find(|(code, _, _)| *code == status)
+        .map(|&(_, name, meaning)| (name, meaning))
+}
+
+/// Whether a Windows exit code is a crash: a known exception code, or any NTSTATUS error of
+/// the system (`0xC000xxxx`). Other codes with the top bit set, such as `exit(-1)`'s
+/// `0xFFFFFFFF`, are exit codes.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn is_crash(status: u32) -> bool {
+    status & 0xFFFF_0000 == 0xC000_0000 || ntstatus(status).is_some()
 }
 
 fn write_paths(f: &mut fmt::Formatter<'_>, paths: &[PathBuf]) -> fmt::Result {
@@ -349,6 +506,47 @@ mod tests {
             proptest::prop_assert!(whole.ends_with(&kept));
             proptest::prop_assert!(kept.len() + 3 >= whole.len().min(STDERR_CAP));
         }
+    }
+
+    #[test]
+    fn crashes_are_named_and_explained() {
+        assert!(is_crash(0xC000_0005));
+        assert!(is_crash(0xC000_1234));
+        assert!(is_crash(0x8000_0003));
+        assert!(!is_crash(0xFFFF_FFFF));
+        assert!(!is_crash(300));
+        let error = CommandError::Crashed {
+            program: r"C:\tool.exe".into(),
+            status: 0xC000_0005,
+            status_name: "STATUS_ACCESS_VIOLATION".into(),
+            stderr: "last words\n".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            r"C:\tool.exe crashed with STATUS_ACCESS_VIOLATION (0xC0000005: an invalid memory access): last words"
+        );
+        assert_eq!(error.stderr(), Some("last words\n"));
+        let unknown = CommandError::Crashed {
+            program: r"C:\tool.exe".into(),
+            status: 0xC000_1234,
+            status_name: "an unknown NTSTATUS".into(),
+            stderr: String::new(),
+        };
+        assert_eq!(
+            unknown.to_string(),
+            r"C:\tool.exe crashed with an unknown NTSTATUS (0xC0001234)"
+        );
+    }
+
+    #[test]
+    fn user_unsupported_says_why() {
+        let text = CommandError::UserUnsupported {
+            user: "Administrator".into(),
+        }
+        .to_string();
+        assert!(text.contains("`Administrator`"), "{text}");
+        assert!(text.contains("no passwordless way"), "{text}");
+        assert!(!text.contains('\n'));
     }
 
     #[test]

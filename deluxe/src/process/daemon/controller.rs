@@ -361,8 +361,8 @@ impl<D: Daemon> Controller<D> {
     /// supervisor sent it (unless a log file is set): supervisors hand over sockets and collect
     /// output on purpose. Under a service manager the daemon says `READY=1` once ready.
     ///
-    /// Call it before starting other threads: threads that exist already do not block the
-    /// daemon's signals, so a `SIGTERM` could end the process without `atexit`.
+    /// Threads started before it are fine: the daemon's signals are caught by a handler,
+    /// whichever thread they land on.
     ///
     /// # Errors
     ///
@@ -377,21 +377,6 @@ impl<D: Daemon> Controller<D> {
     /// std::process::exit(1);
     /// ```
     pub fn run_foreground(&self) -> Result<Infallible, DaemonError> {
-        let other_threads = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find_map(|line| line.strip_prefix("Threads:"))
-                    .and_then(|count| count.trim().parse::<usize>().ok())
-            })
-            .map_or(0, |count| count.saturating_sub(1));
-        if other_threads > 0 {
-            log::warn!(
-                "run_foreground() with {other_threads} other thread(s) running: they do not block \
-                 the daemon's signals, so a SIGTERM may end the process without atexit"
-            );
-        }
         let turn = launch::take_turn();
         if let Probe::Running { pid, .. } = pidfile::probe(&self.config.pidfile)? {
             return Err(self.already_running(pid));
@@ -419,12 +404,18 @@ impl<D: Daemon> Controller<D> {
     ///     StopOutcome::Graceful => println!("stopped"),
     ///     StopOutcome::Killed => println!("killed after the stop timeout"),
     ///     StopOutcome::NotRunning => println!("was not running"),
+    ///     StopOutcome::Requested => println!("this is the daemon: it will stop"),
     /// }
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     pub fn stop(&self) -> Result<StopOutcome, DaemonError> {
         let path = &self.config.pidfile;
         let target = match target::locate(path)? {
+            Located::Running(target) if target.pid.raw() == nix::unistd::getpid().as_raw() => {
+                // Inside the daemon: waiting for its own exit would never end.
+                target.signal(Signal::SIGTERM)?;
+                return Ok(StopOutcome::Requested);
+            }
             Located::Running(target) => target,
             located @ (Located::Stopped | Located::Stale) => {
                 if matches!(located, Located::Stale) {
@@ -499,6 +490,11 @@ impl<D: Daemon> Controller<D> {
     /// ```
     pub fn restart(&self) -> Result<Pid, DaemonError> {
         let _turn = launch::take_turn();
+        if let Located::Running(target) = target::locate(&self.config.pidfile)?
+            && target.pid.raw() == nix::unistd::getpid().as_raw()
+        {
+            return Err(DaemonError::RestartFromInside { pid: target.pid });
+        }
         self.stop()?;
         self.start_in_turn()
     }
@@ -615,9 +611,12 @@ impl<D: Daemon> Controller<D> {
 
 /// Whether this process was started by a service manager or is one itself, as daemon(7) asks
 /// daemons to tell: `NOTIFY_SOCKET` is set (systemd `Type=notify`,
-/// `start-stop-daemon --notify-await`), the parent is pid 1 (a supervisor that reaps it), or
-/// this process is pid 1 (a container's main process). Then a daemon should run in the
-/// foreground ([`Controller::run_foreground`]) instead of forking.
+/// `start-stop-daemon --notify-await`), or this process is pid 1 (a container's main
+/// process). Then a daemon should run in the foreground ([`Controller::run_foreground`])
+/// instead of forking.
+///
+/// A parent that is pid 1 is not enough: a container's entry shell, `unshare --pid`, or a
+/// `Type=forking` unit all run programs that expect `start` to fork and return.
 ///
 /// ```
 /// if deluxe::process::daemon::supervised() {
@@ -626,7 +625,6 @@ impl<D: Daemon> Controller<D> {
 /// ```
 pub fn supervised() -> bool {
     std::env::var_os("NOTIFY_SOCKET").is_some_and(|socket| !socket.is_empty())
-        || nix::unistd::getppid().as_raw() == 1
         || std::process::id() == 1
 }
 

@@ -76,6 +76,13 @@ pub enum DaemonError {
         /// The pidfile.
         path: PathBuf,
     },
+    /// The log file is not one the daemon may write to (see [`FileProblem`]).
+    UnsafeLogFile {
+        /// The log file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: FileProblem,
+    },
     /// The log file cannot be opened for appending.
     LogFile {
         /// The log file.
@@ -150,6 +157,12 @@ pub enum DaemonError {
         /// The OS error (`EPERM`: the daemon belongs to another user).
         source: io::Error,
     },
+    /// `restart` was called from inside the daemon it would restart: a process cannot wait
+    /// for its own exit, nor start its successor after it.
+    RestartFromInside {
+        /// The daemon, this very process.
+        pid: Pid,
+    },
     /// The daemon did not exit even after `SIGKILL`.
     StopTimeout {
         /// The daemon.
@@ -157,6 +170,31 @@ pub enum DaemonError {
         /// How long `stop` waited after `SIGKILL`.
         waited: Duration,
     },
+}
+
+/// Why a file the daemon would write to is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FileProblem {
+    /// It is a symbolic link: followed, it could make the daemon write anywhere.
+    SymbolicLink,
+    /// It is not a regular file (a FIFO, a device, a directory, a socket).
+    NotRegular,
+    /// It has more than one link: a hard link to another file.
+    HardLinked,
+    /// It belongs to a user other than root and the daemon's user.
+    ForeignOwner,
+}
+
+impl fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SymbolicLink => "is a symbolic link (never followed)",
+            Self::NotRegular => "is not a regular file (a FIFO, device, directory or socket)",
+            Self::HardLinked => "has more than one link (a hard link to another file)",
+            Self::ForeignOwner => "belongs to a user other than root and the daemon's user",
+        })
+    }
 }
 
 /// A step of starting a daemon (or of waiting for it), as named in
@@ -208,11 +246,15 @@ pub enum Step {
     ListGroups = 14,
     /// Waiting for the daemon to exit (in `stop`).
     WaitForExit = 15,
+    /// Installing the daemon's signal handler.
+    SignalHandler = 16,
+    /// Checking the log file is one the daemon may write to.
+    CheckLogFile = 17,
 }
 
 impl Step {
     /// Every step, in the order of their numbers on the wire.
-    const ALL: [Self; 15] = [
+    const ALL: [Self; 17] = [
         Self::Setsid,
         Self::Fork,
         Self::SignalMask,
@@ -228,6 +270,8 @@ impl Step {
         Self::LookUpAccount,
         Self::ListGroups,
         Self::WaitForExit,
+        Self::SignalHandler,
+        Self::CheckLogFile,
     ];
 
     /// The step a byte of the readiness records names.
@@ -252,6 +296,8 @@ impl Step {
             Self::LookUpAccount => "look up the user database",
             Self::ListGroups => "list the user's groups",
             Self::WaitForExit => "wait for the daemon to exit",
+            Self::SignalHandler => "install the signal handler",
+            Self::CheckLogFile => "check the log file",
         }
     }
 }
@@ -316,6 +362,12 @@ impl fmt::Display for DaemonError {
                  using this path",
                 path.display()
             ),
+            Self::UnsafeLogFile { path, problem } => write!(
+                f,
+                "log file {} {problem}; remove it, or choose a log file in a directory only \
+                 root and the daemon's user can write",
+                path.display()
+            ),
             Self::LogFile { path, source } => write!(
                 f,
                 "cannot open log file {} for appending: {source}",
@@ -363,6 +415,12 @@ impl fmt::Display for DaemonError {
             } => write!(
                 f,
                 "cannot send {signal} to the daemon (pid {pid}): {source}"
+            ),
+            Self::RestartFromInside { pid } => write!(
+                f,
+                "cannot restart the daemon from inside itself (pid {pid}): stop it \
+                 (`stop()` asks it to stop and returns) and let the supervisor or a controller \
+                 outside start it again"
             ),
             Self::StopTimeout { pid, waited } => write!(
                 f,

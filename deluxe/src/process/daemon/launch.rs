@@ -29,7 +29,7 @@ use super::serve::{self, Serving};
 use super::setup::{Failure, Mode, Steps};
 use super::sys::{self, CPath};
 use super::target;
-use super::{Config, Daemon, DaemonError, Pid, Step};
+use super::{Config, Daemon, DaemonError, FileProblem, Pid, Step};
 
 /// How long the controller waits for a daemon that failed to start to finish exiting (it
 /// already closed its end of the report pipe, which it does as it exits).
@@ -101,12 +101,25 @@ impl Plan {
         let last_signal = libc::SIGRTMAX();
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let last_signal = 31;
+        let credentials = Credentials::resolve(config, pidfile.path())?;
         Ok(Self {
+            serving: Serving {
+                grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
+                user1_reloads: config.user1_reloads,
+                log_file: log_file.clone(),
+                log_owner: credentials.as_ref().map(Credentials::owner),
+                children_wait: (!config.keep_children).then(|| {
+                    config
+                        .stop_timeout
+                        .saturating_sub(config.grace().min(config.stop_timeout))
+                        / 2
+                }),
+            },
             steps: Steps {
-                credentials: Credentials::resolve(config, pidfile.path())?,
+                credentials,
                 pidfile,
                 workdir,
-                log_file: log_file.clone(),
+                log_file,
                 umask: (config.umask & 0o777) as libc::mode_t,
                 blocked: *serve::handled().as_ref(),
                 last_signal,
@@ -116,17 +129,6 @@ impl Plan {
                     .map(AsRawFd::as_raw_fd)
                     .filter(|fd| *fd > 2)
                     .collect(),
-            },
-            serving: Serving {
-                grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
-                user1_reloads: config.user1_reloads,
-                log_file,
-                children_wait: (!config.keep_children).then(|| {
-                    config
-                        .stop_timeout
-                        .saturating_sub(config.grace().min(config.stop_timeout))
-                        / 2
-                }),
             },
             start_timeout: config.start_timeout,
         })
@@ -153,8 +155,11 @@ pub(crate) fn spawn<D: Daemon>(daemon: &D, plan: &Plan) -> Result<Pid, DaemonErr
     // Take std's stdout and stderr locks across the fork: no other thread holds them at the
     // moment the process is copied, so the daemon's own `println!` can never find them held
     // by a thread that does not exist in it.
-    let stdout = io::stdout().lock();
+    let mut stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
+    // What the controller printed without a newline (`print!("Starting... ")`) is the
+    // controller's: flushed now, it cannot reach the daemon's log through the copied buffer.
+    let _ = io::Write::flush(&mut stdout);
     // SAFETY: the child only calls async-signal-safe functions (`intermediate` and
     // `daemon_process` up to "ready"), on data prepared before this point.
     match unsafe { libc::fork() } {
@@ -244,32 +249,38 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
     // daemons of its own.
     drop(locks);
     TURN_TAKEN.store(false, Ordering::Release);
-    let held = match plan.steps.run(
+    let set_up = match plan.steps.run(
         Mode::Forked {
             report: write.as_fd(),
         },
         &mut || run_setup(daemon),
     ) {
-        Ok(held) => held,
+        Ok(set_up) => set_up,
         Err(failure) => {
             report_failure(failure).send(write.as_fd());
             // SAFETY: _exit ends the process at once.
             unsafe { libc::_exit(1) }
         }
     };
-    serve::serve(daemon, held, &plan.serving, |started| {
-        match started {
-            Ok(()) => Report::Ready {
-                pid: std::process::id(),
-            },
-            Err(error) => Report::Failed {
-                step: Step::SignalThread,
-                errno: error.raw_os_error().unwrap_or(libc::EAGAIN),
-            },
-        }
-        .send(write.as_fd());
-        drop(write);
-    })
+    serve::serve(
+        daemon,
+        set_up.pidfile,
+        set_up.signals,
+        &plan.serving,
+        |started| {
+            match started {
+                Ok(()) => Report::Ready {
+                    pid: std::process::id(),
+                },
+                Err(error) => Report::Failed {
+                    step: Step::SignalThread,
+                    errno: error.raw_os_error().unwrap_or(libc::EAGAIN),
+                },
+            }
+            .send(write.as_fd());
+            drop(write);
+        },
+    )
 }
 
 /// Calls the daemon's `setup` hook; its error, or its panic, as a message.
@@ -299,8 +310,8 @@ fn report_failure(failure: Failure) -> Report {
 /// Runs the daemon in this process, under a supervisor: the daemon's steps without the
 /// forks, then `run`. Returns only when a step fails.
 pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
-    let held = match plan.steps.run(Mode::Foreground, &mut || run_setup(daemon)) {
-        Ok(held) => held,
+    let set_up = match plan.steps.run(Mode::Foreground, &mut || run_setup(daemon)) {
+        Ok(set_up) => set_up,
         Err(Failure::Setup { message }) => return DaemonError::SetupFailed { message },
         Err(Failure::AlreadyRunning { pid }) => {
             return DaemonError::AlreadyRunning {
@@ -310,14 +321,20 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
         }
         Err(Failure::Step { step, errno }) => return failure(plan, step, errno),
     };
-    serve::serve(daemon, held, &plan.serving, |started| {
-        if let Err(error) = started {
-            serve::say(
-                log::Level::Error,
-                &format!("cannot start the signal thread: {error}"),
-            );
-        }
-    })
+    serve::serve(
+        daemon,
+        set_up.pidfile,
+        set_up.signals,
+        &plan.serving,
+        |started| {
+            if let Err(error) = started {
+                serve::say(
+                    log::Level::Error,
+                    &format!("cannot start the signal thread: {error}"),
+                );
+            }
+        },
+    )
 }
 
 /// Reads the daemon's reports until every writer has closed the pipe (or the start timeout),
@@ -401,15 +418,28 @@ fn failure(plan: &Plan, step: Step, errno: Errno) -> DaemonError {
             path: plan.steps.workdir.path().to_path_buf(),
             source,
         },
-        Step::LogFile => DaemonError::LogFile {
-            path: plan
+        Step::LogFile | Step::CheckLogFile => {
+            let path = plan
                 .steps
                 .log_file
                 .as_ref()
                 .map(|path| path.path().to_path_buf())
-                .unwrap_or_default(),
-            source,
-        },
+                .unwrap_or_default();
+            let problem = match (step, errno) {
+                (Step::LogFile, Errno::ELOOP) => Some(FileProblem::SymbolicLink),
+                // A FIFO nobody reads, opened without blocking.
+                (Step::LogFile, Errno::ENXIO) | (Step::CheckLogFile, Errno::EINVAL) => {
+                    Some(FileProblem::NotRegular)
+                }
+                (Step::CheckLogFile, Errno::EMLINK) => Some(FileProblem::HardLinked),
+                (Step::CheckLogFile, _) => Some(FileProblem::ForeignOwner),
+                _ => None,
+            };
+            match problem {
+                Some(problem) => DaemonError::UnsafeLogFile { path, problem },
+                None => DaemonError::LogFile { path, source },
+            }
+        }
         Step::Pidfile if errno == Errno::EWOULDBLOCK => DaemonError::PidfileWithoutPid {
             path: plan.pidfile().to_path_buf(),
         },
@@ -421,6 +451,7 @@ fn failure(plan: &Plan, step: Step, errno: Errno) -> DaemonError {
         Step::Setsid
         | Step::SignalMask
         | Step::DevNull
+        | Step::SignalHandler
         | Step::SignalThread
         | Step::WaitForExit => DaemonError::Setup { step, source },
     }

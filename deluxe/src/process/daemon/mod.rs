@@ -88,7 +88,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use controller::{Controller, supervised};
-pub use error::{DaemonError, Step};
+pub use error::{DaemonError, FileProblem, Step};
 pub(crate) use serve::run_failed;
 pub use serve::{stop_requested, wait_for_stop};
 pub(crate) use target::use_portable_signalling;
@@ -204,6 +204,10 @@ pub enum StopOutcome {
     Killed,
     /// The daemon was not running (a stale pidfile, if any, was removed).
     NotRunning,
+    /// `stop` was called from inside the daemon itself: it asked itself to stop (as with
+    /// `SIGTERM`) and returned at once, since it cannot wait for its own exit. `run` sees
+    /// [`stop_requested`], and `atexit` runs as for any stop.
+    Requested,
 }
 
 /// A daemon's settings: its pidfile, working directory, timeouts, umask and log file.

@@ -216,7 +216,34 @@ pub(crate) struct Held<'a> {
     path: &'a CStr,
 }
 
+/// The descriptor of the pidfile the daemon holds, for [`close_in_child`]; -1 before.
+static HELD_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// In a process forked from the daemon: closes its copy of the pidfile. The lock belongs to
+/// the open file, which a `fork` shares: without this, a worker the daemon forks (without
+/// `exec`, which closes it anyway) would keep the lock after the daemon died, and the daemon
+/// would look alive. Async-signal-safe: it runs in the child of a `fork`.
+extern "C" fn close_in_child() {
+    let fd = HELD_FD.load(std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: the child's copy of the pidfile descriptor, which nothing in the child
+        // owns: the `Held` that owns it lives in the daemon's main thread, which a forked
+        // child does not have.
+        unsafe { libc::close(fd) };
+    }
+}
+
 impl Held<'_> {
+    /// From now on, every process forked from this one (through the C library's `fork`,
+    /// which runs `pthread_atfork` handlers) closes its copy of the pidfile. Called once, in
+    /// the daemon, after "ready" (registering allocates).
+    pub(crate) fn close_in_forked_children(&self) {
+        use std::os::fd::AsRawFd;
+        HELD_FD.store(self.fd.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: registers a handler that only makes an async-signal-safe call.
+        unsafe { libc::pthread_atfork(None, None, Some(close_in_child)) };
+    }
+
     /// The locked pidfile.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -24,6 +24,11 @@ pub(crate) struct Credentials {
 }
 
 impl Credentials {
+    /// The user the daemon becomes, if one is set, and its group.
+    pub(crate) fn owner(&self) -> (Option<libc::uid_t>, libc::gid_t) {
+        (self.uid, self.gid)
+    }
+
     /// The credentials the settings ask for, `None` when they ask for none.
     pub(crate) fn resolve(config: &Config, pidfile: &Path) -> Result<Option<Self>, DaemonError> {
         if config.user.is_none() && config.group.is_none() {
@@ -97,27 +102,14 @@ impl Credentials {
         })
     }
 
-    /// Gives the pidfile (and the log file, if any) to the user, then drops to the user's
-    /// groups, group and user, and checks that root cannot be regained. Async-signal-safe:
-    /// system calls only.
-    ///
-    /// The log file becomes the user's so that the daemon can reopen it on `SIGHUP` (and
-    /// logrotate's `create` mode, which copies the owner, recreates it for the user).
-    pub(crate) fn drop_to(
-        &self,
-        pidfile: BorrowedFd<'_>,
-        log: Option<BorrowedFd<'_>>,
-    ) -> Result<(), (Step, Errno)> {
+    /// Gives the pidfile to the user, then drops to the user's groups, group and user, and
+    /// checks that root cannot be regained. Async-signal-safe: system calls only.
+    pub(crate) fn drop_to(&self, pidfile: BorrowedFd<'_>) -> Result<(), (Step, Errno)> {
         let uid = self.uid.unwrap_or(libc::uid_t::MAX); // -1: leave the owner as it is
-        // SAFETY: plain system calls on open descriptors and a slice that outlives them.
+        // SAFETY: plain system calls on an open descriptor and a slice that outlives them.
         unsafe {
             if libc::fchown(pidfile.as_raw_fd(), uid, self.gid) == -1 {
                 return Err((Step::Pidfile, Errno::last()));
-            }
-            if let Some(log) = log
-                && libc::fchown(log.as_raw_fd(), uid, self.gid) == -1
-            {
-                return Err((Step::LogFile, Errno::last()));
             }
             if libc::setgroups(self.groups.len() as _, self.groups.as_ptr()) == -1 {
                 return Err((Step::SetGroups, Errno::last()));

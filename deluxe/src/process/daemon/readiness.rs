@@ -184,7 +184,7 @@ mod tests {
             any::<u32>().prop_map(|pid| Report::Spawned { pid }),
             any::<u32>().prop_map(|pid| Report::Ready { pid }),
             any::<u32>().prop_map(|pid| Report::AlreadyRunning { pid }),
-            (1..=15u8, any::<i32>()).prop_map(|(step, errno)| Report::Failed {
+            (1..=17u8, any::<i32>()).prop_map(|(step, errno)| Report::Failed {
                 step: Step::from_u8(step).unwrap(),
                 errno
             }),

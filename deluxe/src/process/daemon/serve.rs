@@ -1,26 +1,30 @@
 //! Life after "ready": the stop request, the thread that receives signals, the thread that
 //! runs hooks, and the one way out.
 //!
-//! The signals the daemon reacts to are blocked in every thread and received by a dedicated
-//! thread with `sigwait`: no signal handler ever runs, so no code is ever interrupted and the
-//! hooks, which run on their own ordinary thread, may do anything. `SIGTERM` and `SIGINT` ask
-//! it to stop; `SIGHUP` reopens the log file and runs the reload hook; `SIGUSR1` and `SIGUSR2`
-//! run theirs.
+//! The signals the daemon reacts to have a minimal, async-signal-safe handler: it notes the
+//! signal in an atomic bit set and writes a byte to a pipe (the self-pipe trick of
+//! `signal-hook`). The signal thread waits on that pipe and does the work, and hooks run on
+//! their own ordinary thread: they may do anything. No signal is blocked, so every process the
+//! daemon starts (through `std::process::Command`, `system()`, or any C library) begins with
+//! an empty signal mask and, after `exec`, default dispositions.
+//!
+//! `SIGTERM` and `SIGINT` ask the daemon to stop; `SIGHUP` reopens the log file and runs the
+//! reload hook; `SIGUSR1` and `SIGUSR2` run theirs.
 
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::Scope;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{SigSet, Signal};
+use nix::errno::Errno;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 
-use std::os::fd::AsFd;
-
-use super::Daemon;
 use super::pidfile::{self, Held};
 use super::setup;
 use super::sys::{self, CPath};
+use super::{Daemon, Step};
 
 /// The signals that ask the daemon to stop.
 pub(crate) const STOP_SIGNALS: [Signal; 2] = [Signal::SIGTERM, Signal::SIGINT];
@@ -29,13 +33,94 @@ pub(crate) const STOP_SIGNALS: [Signal; 2] = [Signal::SIGTERM, Signal::SIGINT];
 /// `Type=notify-reload` send it) and the user signals.
 const HOOK_SIGNALS: [Signal; 3] = [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2];
 
-/// Every signal the daemon receives on its signal thread.
+/// Every signal the daemon receives on its signal thread. They are blocked from the first step
+/// of setting the daemon up until its handler is in place (see [`install_receiver`]).
 pub(crate) fn handled() -> SigSet {
     let mut set = SigSet::empty();
     for signal in STOP_SIGNALS.into_iter().chain(HOOK_SIGNALS) {
         set.add(signal);
     }
     set
+}
+
+/// The signals received and not yet taken by the signal thread: bit N for signal N.
+static RECEIVED: AtomicU32 = AtomicU32::new(0);
+/// The write end of the pipe that wakes the signal thread; -1 when there is none.
+static WAKE: AtomicI32 = AtomicI32::new(-1);
+/// The daemon's pid: a process forked from the daemon without `exec` inherits the handler,
+/// and must not take the daemon's signals for its own.
+static OWNER: AtomicI32 = AtomicI32::new(0);
+
+/// The signal handler. Async-signal-safe: an atomic `or`, a `write` to a non-blocking pipe,
+/// `getpid`, and `errno` kept as it was.
+extern "C" fn on_signal(signal: libc::c_int) {
+    let saved = Errno::last_raw();
+    // SAFETY: getpid is async-signal-safe and cannot fail.
+    if unsafe { libc::getpid() } == OWNER.load(Ordering::Relaxed) {
+        RECEIVED.fetch_or(1 << signal, Ordering::AcqRel);
+        wake_signal_thread();
+    } else {
+        // A child forked from the daemon without `exec`: the signal is its own, with its
+        // default action, once this handler returns (the signal is blocked while it runs).
+        // SAFETY: signal and raise are async-signal-safe; SIG_DFL installs no handler.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+    Errno::set_raw(saved);
+}
+
+/// Writes a byte to the wake pipe. Async-signal-safe; a full pipe already wakes the thread.
+fn wake_signal_thread() {
+    let fd = WAKE.load(Ordering::Acquire);
+    if fd >= 0 {
+        // SAFETY: writing one byte from a valid buffer; a closed or full pipe only fails.
+        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+    }
+}
+
+/// The pipe the signal handler writes to, read by the signal thread.
+pub(crate) struct Receiver {
+    read: OwnedFd,
+    _write: OwnedFd,
+}
+
+impl Drop for Receiver {
+    /// Only on a failed foreground start: the handler must not write to a closed pipe (the
+    /// dispositions are put back too).
+    fn drop(&mut self) {
+        WAKE.store(-1, Ordering::Release);
+    }
+}
+
+/// Installs the handler for [`handled`] signals, then unblocks every signal. Async-signal-safe
+/// (system calls only), for the last step of setting the daemon up: signals that arrived since
+/// the first step were blocked, and are delivered now, into the pipe.
+pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
+    let (read, write) = sys::pipe_nonblocking()?;
+    WAKE.store(write.as_raw_fd(), Ordering::Release);
+    // SAFETY: getpid is async-signal-safe and cannot fail.
+    OWNER.store(unsafe { libc::getpid() }, Ordering::Release);
+    // While the handler runs, the other handled signals wait: one at a time.
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        handled(),
+    );
+    for signal in handled().iter() {
+        // SAFETY: the handler only does async-signal-safe things (see `on_signal`).
+        unsafe { nix::sys::signal::sigaction(signal, &action) }?;
+    }
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::empty()),
+        None,
+    )?;
+    Ok(Receiver {
+        read,
+        _write: write,
+    })
 }
 
 /// Whether the daemon has been asked to stop, shared with `run` through [`stop_requested`]
@@ -127,6 +212,8 @@ pub(crate) struct Serving {
     pub(crate) user1_reloads: bool,
     /// The log file, reopened on `SIGHUP` (after a rotation by rename).
     pub(crate) log_file: Option<CPath>,
+    /// Who the log file belongs to when the daemon runs as another user or group.
+    pub(crate) log_owner: Option<(Option<libc::uid_t>, libc::gid_t)>,
     /// How long the daemon's process group has to exit after `SIGTERM` as the daemon exits,
     /// before `SIGKILL`; `None`: the children may outlive the daemon.
     pub(crate) children_wait: Option<Duration>,
@@ -210,8 +297,6 @@ struct Runtime<'d, D> {
     failed: AtomicBool,
     /// Whether the daemon exits because the grace expired before `run` returned.
     grace_expired: AtomicBool,
-    /// The signal thread, told to end when the daemon exits (see `finish`).
-    signal_thread: Mutex<Option<libc::pthread_t>>,
 }
 
 /// Runs the daemon: starts the signal thread, calls `announce` (with the error if it cannot be
@@ -221,6 +306,7 @@ struct Runtime<'d, D> {
 pub(crate) fn serve<'d, D: Daemon>(
     daemon: &'d D,
     pidfile: Held<'d>,
+    receiver: Receiver,
     serving: &'d Serving,
     announce: impl FnOnce(std::io::Result<()>),
 ) -> ! {
@@ -241,14 +327,13 @@ pub(crate) fn serve<'d, D: Daemon>(
         exiting: AtomicBool::new(false),
         failed: AtomicBool::new(false),
         grace_expired: AtomicBool::new(false),
-        signal_thread: Mutex::new(None),
     };
     // The scope never ends: every path out of it exits the process, so the threads may borrow
     // the daemon and the runtime for as long as they run.
     std::thread::scope(|scope| {
         let started = std::thread::Builder::new()
             .name("deluxe-signals".into())
-            .spawn_scoped(scope, || runtime.receive_signals(scope));
+            .spawn_scoped(scope, || runtime.receive_signals(scope, &receiver));
         if let Err(error) = started {
             announce(Err(error));
             runtime.pidfile.remove();
@@ -256,6 +341,7 @@ pub(crate) fn serve<'d, D: Daemon>(
             unsafe { libc::_exit(1) };
         }
         announce(Ok(()));
+        runtime.pidfile.close_in_forked_children();
         notify(
             |message| runtime.say(message),
             &[
@@ -292,49 +378,52 @@ impl<D: Daemon> Runtime<'_, D> {
     /// The signal thread: turns signals into a stop request or pending hooks, and after a stop
     /// request times the grace: if `run` has not returned by then, the daemon runs `atexit` and
     /// exits anyway.
-    fn receive_signals<'scope>(&'scope self, scope: &'scope Scope<'scope, '_>) {
-        // SAFETY: pthread_self only returns the calling thread's handle.
-        *self.signal_thread.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(unsafe { libc::pthread_self() });
-        let set = handled();
+    fn receive_signals<'scope>(
+        &'scope self,
+        scope: &'scope Scope<'scope, '_>,
+        receiver: &Receiver,
+    ) {
         let mut deadline: Option<Instant> = None;
         let mut hook_thread = false;
         loop {
             if self.exiting.load(Ordering::Acquire) {
                 return;
             }
-            let signal = match deadline {
-                None => set.wait().ok(),
-                Some(deadline) => match wait_until(&set, deadline, scope, self) {
-                    Some(signal) => Some(signal),
-                    None => self.give_up(),
-                },
-            };
-            let Some(signal) = signal else { continue };
-            if STOP_SIGNALS.contains(&signal) {
-                if !stop_requested() {
-                    notify(
-                        |message| self.say(message),
-                        &[sd_notify::NotifyState::Stopping],
-                    );
-                }
-                // A hook signal sent before this stop may still be pending: `sigwait` hands
-                // out lower-numbered signals first (`SIGINT` before `SIGUSR1`). Its hook is due
-                // before `atexit`.
-                for signal in take_pending_hook_signals() {
+            let left = deadline.map_or(Duration::MAX, |deadline| {
+                deadline.saturating_duration_since(Instant::now())
+            });
+            let woken =
+                !left.is_zero() && sys::wait_readable(receiver.read.as_fd(), left).unwrap_or(true);
+            if !woken {
+                self.give_up();
+            }
+            sys::drain(receiver.read.as_fd());
+            let received = RECEIVED.swap(0, Ordering::AcqRel);
+            let got = |signal: Signal| received & (1 << signal as u32) != 0;
+            // Hook signals first: one that arrived before a stop (or with it) has its hook
+            // run before `atexit`.
+            for signal in HOOK_SIGNALS {
+                if got(signal) {
                     self.post(signal, scope, &mut hook_thread);
                 }
-                self.pending.lock().unwrap_or_else(|p| p.into_inner()).stop = StopTaken::Yes;
-                self.idle.notify_all();
-                self.request_stop();
-                if deadline.is_none()
-                    && let Some(grace) = self.serving.grace
-                {
-                    deadline = Some(Instant::now().checked_add(grace).unwrap_or_else(far_future));
-                }
+            }
+            if !STOP_SIGNALS.into_iter().any(got) {
                 continue;
             }
-            self.post(signal, scope, &mut hook_thread);
+            if !stop_requested() {
+                notify(
+                    |message| self.say(message),
+                    &[sd_notify::NotifyState::Stopping],
+                );
+            }
+            self.pending.lock().unwrap_or_else(|p| p.into_inner()).stop = StopTaken::Yes;
+            self.idle.notify_all();
+            self.request_stop();
+            if deadline.is_none()
+                && let Some(grace) = self.serving.grace
+            {
+                deadline = Some(Instant::now().checked_add(grace).unwrap_or_else(far_future));
+            }
         }
     }
 
@@ -478,11 +567,11 @@ impl<D: Daemon> Runtime<'_, D> {
         states.extend(now.ok());
         notify(|message| self.say(message), &states);
         if let Some(path) = &self.serving.log_file {
-            let reopened = setup::open_log(path.c()).and_then(|log| {
-                sys::dup2(log.as_fd(), 1)?;
-                sys::dup2(log.as_fd(), 2)
+            let reopened = setup::open_log(path.c(), self.serving.log_owner).and_then(|log| {
+                sys::dup2(log.as_fd(), 1).map_err(|errno| (Step::LogFile, errno))?;
+                sys::dup2(log.as_fd(), 2).map_err(|errno| (Step::LogFile, errno))
             });
-            if let Err(errno) = reopened {
+            if let Err((_, errno)) = reopened {
                 self.say(&format!(
                     "cannot reopen log file {}: {}; still writing to the previous one",
                     path.path().display(),
@@ -555,19 +644,10 @@ impl<D: Daemon> Runtime<'_, D> {
     }
 
     /// Lets the signal thread end now, while `atexit` runs, rather than be torn down by the
-    /// exit afterwards: the process is gone sooner. Signals arriving from now on stay pending.
+    /// exit afterwards: the process is gone sooner. Signals arriving from now on are noted and
+    /// left.
     fn end_signal_thread(&self) {
-        // SAFETY: pthread_self only returns the calling thread's handle.
-        let current = unsafe { libc::pthread_self() };
-        let signal_thread = *self.signal_thread.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(thread) = signal_thread
-            && thread != current
-        {
-            // SAFETY: the handle is the signal thread's, which only ends after seeing
-            // `exiting` set (above), so it is still running or returning: pthread_kill on a
-            // thread that has returned but not been joined is still valid.
-            unsafe { libc::pthread_kill(thread, libc::SIGTERM) };
-        }
+        wake_signal_thread();
     }
 
     /// A warning about the daemon's life (see [`say`]).
@@ -584,32 +664,6 @@ fn ask_to_stop() {
     let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
 }
 
-/// Takes `SIGHUP`, `SIGUSR1` and `SIGUSR2` if they are pending for the process, without
-/// waiting. Only the signal thread calls this, and only it waits for these signals, so a
-/// signal seen pending is still there when it is taken.
-fn take_pending_hook_signals() -> Vec<Signal> {
-    // SAFETY: sigset_t is plain data; sigemptyset initialises it below before any use.
-    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `pending` is a valid sigset_t to initialise and fill.
-    let filled = unsafe {
-        libc::sigemptyset(&raw mut pending) == 0 && libc::sigpending(&raw mut pending) == 0
-    };
-    if !filled {
-        return Vec::new();
-    }
-    HOOK_SIGNALS
-        .into_iter()
-        .filter(|&signal| {
-            // SAFETY: `pending` was filled by sigpending; sigismember only reads it.
-            let is_pending =
-                unsafe { libc::sigismember(&raw const pending, signal as libc::c_int) } == 1;
-            let mut only = SigSet::empty();
-            only.add(signal);
-            is_pending && only.wait() == Ok(signal)
-        })
-        .collect()
-}
-
 /// Ends the processes of the daemon's own process group (its children, theirs, ...) as the
 /// daemon exits: `SIGTERM`, then a wait of up to `wait` for them to exit. Returns whether they
 /// did (or there were none); `false` means some are still there.
@@ -618,7 +672,7 @@ fn take_pending_hook_signals() -> Vec<Signal> {
 /// intermediate process made the session, or a daemon a supervisor started with `setsid`); in
 /// the foreground of a shell the group is the shell's job, which is left alone. The daemon
 /// signals its group while it is still a member, so the group id cannot have been reused.
-/// SIGTERM reaches this process too, where it stays blocked and pending.
+/// SIGTERM reaches this process too, whose handler only notes it.
 fn terminate_group(wait: Duration) -> bool {
     // SAFETY: getpgid and getsid only read this process's ids.
     let (group, session) = unsafe { (libc::getpgid(0), libc::getsid(0)) };
@@ -689,57 +743,6 @@ struct Due {
 
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
-}
-
-/// Waits for one of `set` until `deadline`; `None` when the deadline passes first.
-///
-/// Linux has `sigtimedwait`, so the signal thread itself times the grace and no thread is
-/// created on the way out. Elsewhere a timer thread, started at the first stop request, ends
-/// the daemon at the deadline.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn wait_until<D: Daemon>(
-    set: &SigSet,
-    deadline: Instant,
-    _scope: &Scope<'_, '_>,
-    _runtime: &Runtime<'_, D>,
-) -> Option<Signal> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        let timeout = libc::timespec {
-            tv_sec: left.as_secs().min(i32::MAX as u64) as libc::time_t,
-            tv_nsec: left.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: `set` is a valid signal set, the info pointer may be null, `timeout` is valid.
-        let received = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &timeout) };
-        if received > 0 {
-            return Signal::try_from(received).ok();
-        }
-    }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn wait_until<'scope, D: Daemon>(
-    set: &SigSet,
-    deadline: Instant,
-    scope: &'scope Scope<'scope, '_>,
-    runtime: &'scope Runtime<'_, D>,
-) -> Option<Signal> {
-    static TIMER: std::sync::Once = std::sync::Once::new();
-    TIMER.call_once(|| {
-        let started = std::thread::Builder::new()
-            .name("deluxe-grace".into())
-            .spawn_scoped(scope, move || {
-                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-                runtime.give_up()
-            });
-        if started.is_err() {
-            runtime.give_up();
-        }
-    });
-    set.wait().ok()
 }
 
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

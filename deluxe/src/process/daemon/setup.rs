@@ -2,8 +2,12 @@
 //! foreground's rollback when one fails.
 //!
 //! The steps: signal mask and dispositions reset, `chdir`, `umask`, every inherited descriptor
-//! closed, stdio on `/dev/null` or the log file, the pidfile opened without following links,
-//! locked and written, and the privileges dropped if asked. In the forked daemon they are
+//! the daemon value did not declare pointed at `/dev/null`, stdio on `/dev/null` or the log
+//! file, the pidfile opened without following links, locked and written, the daemon's `setup`
+//! hook (the first code of the user's, no longer async-signal-safe), the privileges dropped if
+//! asked, and last the signal handler installed
+//! and every signal unblocked (the handled ones were blocked from the first step, so none is
+//! lost and none kills the daemon meanwhile). In the forked daemon they are
 //! async-signal-safe: system calls only (see `sys`), on data prepared before forking
 //! ([`Steps`]).
 
@@ -15,6 +19,7 @@ use nix::errno::Errno;
 use super::Step;
 use super::pidfile::{self, Held, LockError};
 use super::privileges::Credentials;
+use super::serve::{self, Receiver};
 use super::sys::{self, CPath};
 
 /// What the steps need, prepared before forking so that the child allocates nothing.
@@ -24,7 +29,8 @@ pub(crate) struct Steps {
     pub(crate) log_file: Option<CPath>,
     pub(crate) umask: libc::mode_t,
     pub(crate) credentials: Option<Credentials>,
-    /// The signals the daemon's signal thread receives: blocked by the steps.
+    /// The signals the daemon's signal thread receives: blocked by the steps until the
+    /// handler is in place.
     pub(crate) blocked: libc::sigset_t,
     /// The highest signal number, for resetting every disposition.
     pub(crate) last_signal: libc::c_int,
@@ -44,6 +50,14 @@ pub(crate) enum Mode<'a> {
     /// In this process, under a supervisor, which owns the process: its descriptors (sockets
     /// from `LISTEN_FDS`) and its output stay as they are.
     Foreground,
+}
+
+/// What the steps leave the daemon with.
+pub(crate) struct SetUp<'a> {
+    /// The locked, written pidfile.
+    pub(crate) pidfile: Held<'a>,
+    /// Where the signal handler leaves the signals received.
+    pub(crate) signals: Receiver,
 }
 
 /// Why the steps stopped.
@@ -66,7 +80,7 @@ impl Steps {
     /// the dropped privileges. In the foreground, where nothing was forked, the process's
     /// state is saved first and put back if a step fails: the caller goes on living and
     /// reports the error.
-    pub(crate) fn run(&self, mode: Mode<'_>, setup: SetupHook<'_>) -> Result<Held<'_>, Failure> {
+    pub(crate) fn run(&self, mode: Mode<'_>, setup: SetupHook<'_>) -> Result<SetUp<'_>, Failure> {
         let saved = matches!(mode, Mode::Foreground).then(|| Saved::take(self));
         let result = self.run_steps(mode, setup);
         if let Some(saved) = saved {
@@ -75,7 +89,7 @@ impl Steps {
         result
     }
 
-    fn run_steps(&self, mode: Mode<'_>, setup: SetupHook<'_>) -> Result<Held<'_>, Failure> {
+    fn run_steps(&self, mode: Mode<'_>, setup: SetupHook<'_>) -> Result<SetUp<'_>, Failure> {
         let failed = |step| move |errno: Errno| Failure::Step { step, errno };
         // Signals: block the ones the signal thread will receive, default for the rest (the
         // controller may have had handlers), except SIGPIPE, ignored as in every Rust program.
@@ -118,7 +132,10 @@ impl Steps {
         }
         sys::dup2(null.as_fd(), 0).map_err(failed(Step::DevNull))?;
         let log: Option<OwnedFd> = match &self.log_file {
-            Some(path) => Some(open_log(path.c()).map_err(failed(Step::LogFile))?),
+            Some(path) => Some(
+                open_log(path.c(), self.credentials.as_ref().map(Credentials::owner))
+                    .map_err(|(step, errno)| Failure::Step { step, errno })?,
+            ),
             None => None,
         };
         let output = match (&log, mode) {
@@ -151,26 +168,75 @@ impl Steps {
             held.remove();
             return Err(Failure::Setup { message });
         }
-        // The log file is the daemon's stdout now: a standard descriptor, which belongs to
-        // the process.
-        // SAFETY: descriptor 1 stays open for the daemon's whole life.
-        let stdout = unsafe { BorrowedFd::borrow_raw(1) };
         if let Some(credentials) = &self.credentials
-            && let Err((step, errno)) =
-                credentials.drop_to(held.fd(), self.log_file.is_some().then_some(stdout))
+            && let Err((step, errno)) = credentials.drop_to(held.fd())
         {
             // Still privileged enough to remove what this start created.
             held.remove();
             return Err(Failure::Step { step, errno });
         }
-        Ok(held)
+        match serve::install_receiver() {
+            Ok(signals) => Ok(SetUp {
+                pidfile: held,
+                signals,
+            }),
+            Err(errno) => {
+                held.remove();
+                Err(Failure::Step {
+                    step: Step::SignalHandler,
+                    errno,
+                })
+            }
+        }
     }
 }
 
-/// Opens the log file for appending, creating it. The steps call it, and so does the daemon
-/// when `SIGHUP` asks it to reopen the file after a rotation. Async-signal-safe.
-pub(crate) fn open_log(path: &CStr) -> Result<OwnedFd, Errno> {
-    sys::open(path, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, 0o644)
+/// Opens the log file for appending as safely as the pidfile: never through a symbolic link,
+/// never blocking (a FIFO fails instead of waiting for a reader), only a regular file with a
+/// single link, owned by root or by the daemon's user (another user must not be able to make a
+/// root daemon write to a file of its choice). A new log file is created `0640` and given to
+/// the daemon's user (`owner`: the user, if any, and the group it runs as), so that it can
+/// reopen it later. The steps open the log with it, and so does the daemon when `SIGHUP` asks
+/// it to reopen the file after a rotation. Async-signal-safe.
+pub(crate) fn open_log(
+    path: &CStr,
+    owner: Option<(Option<libc::uid_t>, libc::gid_t)>,
+) -> Result<OwnedFd, (Step, Errno)> {
+    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let failed = |step| move |errno: Errno| (step, errno);
+    let (fd, created) = match sys::open(path, flags | libc::O_CREAT | libc::O_EXCL, 0o640) {
+        Ok(fd) => (fd, true),
+        Err(Errno::EEXIST) => (
+            sys::open(path, flags, 0).map_err(failed(Step::LogFile))?,
+            false,
+        ),
+        Err(errno) => return Err(failed(Step::LogFile)(errno)),
+    };
+    let (user, group) = owner.map_or((None, None), |(user, group)| (user, Some(group)));
+    // SAFETY: geteuid cannot fail.
+    let daemon_user = user.unwrap_or_else(|| unsafe { libc::geteuid() });
+    let status = sys::file_status(fd.as_fd()).map_err(failed(Step::LogFile))?;
+    let problem = if !status.regular {
+        Some(Errno::EINVAL)
+    } else if status.links != 1 {
+        Some(Errno::EMLINK)
+    } else if status.owner != 0 && status.owner != daemon_user {
+        Some(Errno::EPERM)
+    } else {
+        None
+    };
+    if let Some(errno) = problem {
+        return Err(failed(Step::CheckLogFile)(errno));
+    }
+    if created && (user.is_some() || group.is_some()) {
+        sys::fchown(
+            fd.as_fd(),
+            user.unwrap_or(libc::uid_t::MAX),
+            group.unwrap_or(libc::gid_t::MAX),
+        )
+        .map_err(failed(Step::LogFile))?;
+    }
+    Ok(fd)
 }
 
 /// What the steps change in the process, as it was before them (the foreground only).

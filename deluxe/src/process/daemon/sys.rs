@@ -97,6 +97,33 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> Result<(Identity, Result<(), Errno>),
     ))
 }
 
+/// What the log file checks need of an open file.
+pub(crate) struct FileStatus {
+    pub(crate) regular: bool,
+    pub(crate) links: u64,
+    pub(crate) owner: libc::uid_t,
+}
+
+/// The type, link count and owner of an open file.
+pub(crate) fn file_status(fd: BorrowedFd<'_>) -> Result<FileStatus, Errno> {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is a valid, writable `struct stat`.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &raw mut stat) })?;
+    #[allow(clippy::unnecessary_cast)] // The field types differ between platforms.
+    Ok(FileStatus {
+        regular: stat.st_mode & libc::S_IFMT == libc::S_IFREG,
+        links: stat.st_nlink as u64,
+        owner: stat.st_uid,
+    })
+}
+
+/// Gives an open file to `uid` and `gid`.
+pub(crate) fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> Result<(), Errno> {
+    // SAFETY: changing the owner of an open file.
+    check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+}
+
 /// The identity of what `path` names, without following a final symbolic link.
 pub(crate) fn lstat(path: &CStr) -> Result<Identity, Errno> {
     // SAFETY: an all-zero `stat` is a valid value for lstat to overwrite.
@@ -405,6 +432,37 @@ pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::R
             _ => return Err(std::io::Error::last_os_error()),
         }
     }
+}
+
+/// A close-on-exec, non-blocking pipe: (read end, write end).
+pub(crate) fn pipe_nonblocking() -> Result<(OwnedFd, OwnedFd), Errno> {
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+    }
+    // No pipe2 on Apple systems: the flags right after.
+    #[cfg(target_vendor = "apple")]
+    {
+        let (read, write) = nix::unistd::pipe()?;
+        for end in [&read, &write] {
+            nix::fcntl::fcntl(
+                end,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )?;
+            nix::fcntl::fcntl(
+                end,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            )?;
+        }
+        Ok((read, write))
+    }
+}
+
+/// Reads and discards whatever a non-blocking descriptor holds now.
+pub(crate) fn drain(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 64];
+    // SAFETY: `buf` is valid for writes of its length.
+    while unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
 }
 
 /// Sleeps without touching anything shared.

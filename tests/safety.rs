@@ -1,0 +1,278 @@
+//! What another local user, a crash or an odd environment can do to a daemon, tried for real:
+//! files planted at the log path, children started with `system()`, workers forked without
+//! `exec`, `stop` called from inside the daemon, a parent that is pid 1, and a controller
+//! that printed without a newline.
+#![cfg(unix)]
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command as StdCommand, Stdio};
+
+use common::{
+    HANG, NOLOGIN_USER, Scene, TEST_USER, has_sudo_setup, is_alive, read_pidfile, wait_gone,
+};
+
+/// Runs `command` as the test user and checks it worked.
+fn as_test_user(command: &str) {
+    let status = StdCommand::new("sudo")
+        .args(["-n", "-u", TEST_USER, "sh", "-c", command])
+        .status()
+        .unwrap();
+    assert!(status.success(), "as {TEST_USER}: {command}");
+}
+
+fn uid_of(user: &str) -> u32 {
+    nix::unistd::User::from_name(user)
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw()
+}
+
+/// A scene whose directory the test user owns (so it can plant files there), mode 0755.
+fn scene_for_test_user(name: &str) -> Scene {
+    let scene = Scene::new(name);
+    let user = nix::unistd::User::from_name(TEST_USER).unwrap().unwrap();
+    nix::unistd::chown(&scene.dir, Some(user.uid), Some(user.gid)).unwrap();
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    scene
+}
+
+fn start_with_log(scene: &Scene, log: &Path, options: &[&str]) -> (bool, String) {
+    let mut all = vec!["--log", log.to_str().unwrap()];
+    all.extend_from_slice(options);
+    scene.helper_with(&all, &["start"])
+}
+
+#[test]
+fn a_log_symlink_planted_by_another_user_is_refused_and_its_target_untouched() {
+    if !has_sudo_setup("a_log_symlink_planted_by_another_user_is_refused") {
+        return;
+    }
+    let scene = scene_for_test_user("log-symlink");
+    let victim = Scene::new("log-symlink-victim");
+    let target = victim.dir.join("root-only");
+    std::fs::write(&target, "root's file\n").unwrap();
+    let log = scene.dir.join("daemon.log");
+    as_test_user(&format!("ln -s {} {}", target.display(), log.display()));
+    for options in [&["--user", TEST_USER][..], &[]] {
+        let (ok, line) = start_with_log(&scene, &log, options);
+        assert!(!ok, "{line}");
+        assert!(
+            line.starts_with("error UnsafeLogFile: log file")
+                && line.contains("is a symbolic link"),
+            "{line}"
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "root's file\n");
+        assert!(!scene.pidfile().exists());
+    }
+}
+
+#[test]
+fn a_fifo_at_the_log_path_fails_at_once_instead_of_blocking_start() {
+    let scene = Scene::new("log-fifo");
+    let log = scene.dir.join("daemon.log");
+    nix::unistd::mkfifo(&log, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    // The start timeout is 10 s by default: a blocking open would be a StartTimeout.
+    let (ok, line) = start_with_log(&scene, &log, &[]);
+    assert!(!ok);
+    assert!(
+        line.starts_with("error UnsafeLogFile:") && line.contains("is not a regular file"),
+        "{line}"
+    );
+    assert!(!scene.pidfile().exists());
+}
+
+#[test]
+fn a_hard_linked_log_and_a_log_of_another_user_are_refused() {
+    if !has_sudo_setup("a_hard_linked_log_and_a_log_of_another_user_are_refused") {
+        return;
+    }
+    let scene = Scene::new("log-links");
+    let victim = scene.dir.join("victim");
+    std::fs::write(&victim, "").unwrap();
+    let log = scene.dir.join("daemon.log");
+    std::fs::hard_link(&victim, &log).unwrap();
+    let (ok, line) = start_with_log(&scene, &log, &[]);
+    assert!(!ok && line.contains("has more than one link"), "{line}");
+    std::fs::remove_file(&log).unwrap();
+
+    // Owned by a third account: neither root nor the daemon's user.
+    std::fs::write(&log, "").unwrap();
+    nix::unistd::chown(
+        &log,
+        Some(nix::unistd::Uid::from_raw(uid_of(NOLOGIN_USER))),
+        None,
+    )
+    .unwrap();
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for options in [&["--user", TEST_USER][..], &[]] {
+        let (ok, line) = start_with_log(&scene, &log, options);
+        assert!(
+            !ok && line.contains("belongs to a user other than root and the daemon's user"),
+            "{line}"
+        );
+    }
+    assert!(std::fs::read(&log).unwrap().is_empty());
+}
+
+#[test]
+fn a_new_log_is_private_and_belongs_to_the_daemon_user() {
+    if !has_sudo_setup("a_new_log_is_private_and_belongs_to_the_daemon_user") {
+        return;
+    }
+    let scene = Scene::new("log-new");
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let log = scene.dir.join("daemon.log");
+    let (ok, line) = start_with_log(&scene, &log, &["--user", TEST_USER]);
+    assert!(ok, "{line}");
+    let meta = std::fs::metadata(&log).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o640);
+    assert_eq!(meta.uid(), uid_of(TEST_USER));
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    // An existing log owned by the daemon's user is used as it is.
+    let (ok, line) = start_with_log(&scene, &log, &["--user", TEST_USER]);
+    assert!(ok, "{line}");
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|child| common::stat(*child).is_some_and(|stat| stat.ppid == pid))
+        .collect()
+}
+
+/// A field of `/proc/PID/status`, such as `SigBlk`.
+fn status_field(pid: i32, field: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            Some(
+                line.strip_prefix(field)?
+                    .strip_prefix(':')?
+                    .trim()
+                    .to_owned(),
+            )
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_program_the_daemon_starts_has_a_clean_signal_mask_and_dies_of_sigterm() {
+    let scene = Scene::new("child-mask");
+    let pid = scene.start(&["--mode", "system-child"]);
+    scene.wait_event("child", 1);
+    assert_eq!(status_field(pid, "SigBlk"), "0000000000000000");
+    // system() forks a shell that execs sleep: wait for it to be `sleep`.
+    let sleep = common::eventually("the daemon's sleep child", || {
+        children_of(pid).into_iter().find(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/comm")).is_ok_and(|c| c == "sleep\n")
+        })
+    });
+    assert_eq!(status_field(sleep, "SigBlk"), "0000000000000000");
+    // Nothing caught: exec resets handlers to their default.
+    assert_eq!(status_field(sleep, "SigCgt"), "0000000000000000");
+    // SAFETY: signalling the child this test's daemon started.
+    assert_eq!(unsafe { libc::kill(sleep, libc::SIGTERM) }, 0);
+    assert!(
+        wait_gone(sleep, HANG),
+        "SIGTERM did not end the daemon's child"
+    );
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(!is_alive(pid));
+}
+
+#[test]
+fn a_worker_forked_without_exec_does_not_keep_a_killed_daemon_alive() {
+    let scene = Scene::new("fork-worker");
+    let pid = scene.start(&["--mode", "fork-worker"]);
+    let worker: i32 = common::eventually("the worker's pid", || {
+        scene
+            .events()
+            .iter()
+            .find_map(|event| event.strip_prefix("worker ")?.parse().ok())
+    });
+    assert!(is_alive(worker));
+    // The OOM killer takes the daemon; its worker lives on.
+    // SAFETY: killing the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    assert!(wait_gone(pid, HANG));
+    assert!(is_alive(worker));
+    assert_eq!(scene.helper(&["status"]).1, format!("status Stale {pid}"));
+    let (ok, line) = scene.helper(&["start"]);
+    assert!(ok, "a start after the crash must start a daemon: {line}");
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    // SAFETY: killing the worker this test's daemon forked.
+    unsafe { libc::kill(worker, libc::SIGKILL) };
+    assert!(wait_gone(worker, HANG));
+}
+
+#[test]
+fn stop_called_inside_the_daemon_asks_for_a_stop_and_returns() {
+    let scene = Scene::new("stop-self");
+    // The daemon may be gone before `start` is checked: take the pid from the start's line.
+    let (ok, line) = scene.helper_with(&["--mode", "stop-self"], &["start"]);
+    assert!(ok, "{line}");
+    let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+    assert!(wait_gone(pid, HANG), "the daemon never stopped");
+    let events = scene.events();
+    let position = |event: &str| events.iter().position(|e| e == event);
+    assert!(position("self-stop Requested").is_some(), "{events:?}");
+    assert!(position("stop-seen") < position("atexit"), "{events:?}");
+    assert_eq!(events.iter().filter(|e| *e == "atexit").count(), 1);
+    assert!(!scene.pidfile().exists());
+}
+
+#[test]
+fn what_the_controller_printed_before_start_stays_out_of_the_daemon_log() {
+    let scene = Scene::new("flush");
+    let log = scene.dir.join("daemon.log");
+    let output = common::helper_command(
+        &scene.pidfile(),
+        &scene.events_path(),
+        &["--log", log.to_str().unwrap(), "--print-before-start"],
+        &["start"],
+    )
+    .output()
+    .unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("Starting... started "));
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.contains("Starting..."), "{logged:?}");
+}
+
+#[test]
+fn start_from_a_program_whose_parent_is_pid_1_forks_and_returns() {
+    if !has_sudo_setup("start_from_a_program_whose_parent_is_pid_1_forks_and_returns") {
+        return;
+    }
+    // In a new pid namespace `sh` is pid 1 and the ticker's parent: the ticker must still
+    // fork and return (as under a container's entry shell or `Type=forking`).
+    let scene = Scene::new("parent-pid-1");
+    let pidfile = scene.pidfile();
+    let ticker = common::ticker_binary();
+    let script = format!(
+        "{t} --pidfile {p} start; echo start=$?; {t} --pidfile {p} status; echo status=$?; \
+         {t} --pidfile {p} stop; echo stop=$?",
+        t = ticker.display(),
+        p = pidfile.display()
+    );
+    let output = StdCommand::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("start=0\n"), "{stdout}");
+    assert!(stdout.contains("status=0\n"), "{stdout}");
+    assert!(stdout.contains("stop=0\n"), "{stdout}");
+    assert_eq!(read_pidfile(&pidfile), None);
+}
