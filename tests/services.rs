@@ -531,3 +531,155 @@ fn keep_children_lets_them_outlive_the_daemon() {
     // SAFETY: killing the process this test's daemon left behind on purpose.
     unsafe { libc::kill(sleeps[0], libc::SIGKILL) };
 }
+
+/// The `greeter` example (a tokio server), brought up to date (`cargo test --test services`
+/// alone does not build examples).
+#[cfg(feature = "tokio")]
+fn greeter_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/greeter");
+    BUILT.call_once(|| {
+        let status = StdCommand::new(env!("CARGO"))
+            .args(["build", "--features", "tokio", "--example", "greeter"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example greeter failed");
+    });
+    binary
+}
+
+#[cfg(feature = "tokio")]
+fn wait_for_log(log: &std::path::Path, needle: &str) {
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(needle)
+    {
+        assert!(
+            start.elapsed() < HANG,
+            "no {needle:?} in {:?}",
+            std::fs::read_to_string(log)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn the_tokio_example_reloads_and_shuts_down_gracefully() {
+    use std::io::{BufRead, BufReader, Write};
+
+    let scene = Scene::new("greeter");
+    let config = scene.dir.join("greeter.conf");
+    let log = scene.dir.join("greeter.log");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let greeter = |action: &str| {
+        let output = StdCommand::new(greeter_binary())
+            .arg("--config")
+            .arg(&config)
+            .arg("--pidfile")
+            .arg(scene.pidfile())
+            .arg("--log")
+            .arg(&log)
+            .arg(action)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        )
+    };
+    let connect = || {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(HANG)).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut greeting = String::new();
+        reader.read_line(&mut greeting).unwrap();
+        (stream, reader, greeting)
+    };
+
+    // A configuration setup cannot use: start fails with its message, nothing is left.
+    std::fs::write(
+        &config,
+        format!("listen = 127.0.0.1:{port}\ncolour = blue\n"),
+    )
+    .unwrap();
+    let (code, _, stderr) = greeter("start");
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: the daemon's setup failed: {}:2: unknown key `colour`",
+            config.display()
+        )
+    );
+    assert_nothing_left(&scene);
+
+    std::fs::write(
+        &config,
+        format!("listen = 127.0.0.1:{port}\ngreeting = hello\n"),
+    )
+    .unwrap();
+    let (code, stdout, _) = greeter("start");
+    assert_eq!(code, Some(0), "{stdout}");
+    let (_, _, greeting) = connect();
+    assert_eq!(greeting, "hello\n");
+
+    // Reload: new connections get the new greeting.
+    let (mut open, mut open_reader, _) = connect();
+    std::fs::write(
+        &config,
+        format!("listen = 127.0.0.1:{port}\ngreeting = bonjour\n"),
+    )
+    .unwrap();
+    assert_eq!(greeter("reload").0, Some(0));
+    wait_for_log(&log, "greeting is now \"bonjour\"");
+    assert_eq!(connect().2, "bonjour\n");
+
+    // Stop: no new connections, but the open one is served until the client is done.
+    std::thread::scope(|threads| {
+        let stopping = threads.spawn(|| greeter("stop"));
+        wait_for_log(&log, "stopping: 1 connection(s) open");
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+        open.write_all(b"still served\n").unwrap();
+        let mut echo = String::new();
+        open_reader.read_line(&mut echo).unwrap();
+        assert_eq!(echo, "still served\n");
+        drop((open, open_reader));
+        let (code, stdout, _) = stopping.join().unwrap();
+        assert_eq!((code, stdout.as_str()), (Some(0), "stopped"));
+    });
+    assert!(!scene.pidfile().exists());
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn a_tokio_run_that_fails_ends_the_daemon_while_stopped_is_pending() {
+    let scene = Scene::new("tokio-fail");
+    let log = scene.dir.join("service.log");
+    let pid = start(&scene, &["--tokio-fail", "--log", log.to_str().unwrap()]);
+    // No stop is asked for: the failure alone ends the daemon, although a task still waits
+    // on `daemon::stopped()` (no blocking thread keeps the runtime from shutting down).
+    assert!(common::wait_gone(pid, HANG));
+    scene.wait_event("atexit", 1);
+    assert!(scene.events().contains(&"tokio waiting".to_owned()));
+    assert_eq!(
+        log_lines(&log),
+        [format!(
+            "deluxe[{pid}]: ERROR: run() failed: the upstream went away; stopping"
+        )]
+    );
+}

@@ -15,7 +15,9 @@
 //! `run` writes `stray PID` through it, records its descriptor, and drops it), `--run-error`
 //! (`run` returns an error), `--stuck` (`run` ignores stop requests), `--grace MS`,
 //! `--stop-timeout MS`, `--children N` (`run` starts N `sleep` processes and records
-//! `child PID` for each), `--stubborn-children` (they ignore SIGTERM), `--keep-children`.
+//! `child PID` for each), `--stubborn-children` (they ignore SIGTERM), `--keep-children`,
+//! `--tokio-fail` (with the `tokio` feature: `run` waits on `daemon::stopped()` in a task of
+//! a runtime it builds, and meanwhile fails).
 //!
 //! The hooks: `on_reload` re-reads `--config` (an error keeps the daemon running) and records
 //! `reload N`; `on_user1` prints `line N` on stdout (the log file) and records `printed N`.
@@ -48,6 +50,8 @@ struct Service {
     stuck: bool,
     children: usize,
     stubborn_children: bool,
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    tokio_fail: bool,
     reloads: AtomicU64,
     printed: AtomicU64,
 }
@@ -109,6 +113,21 @@ impl Service {
             #[allow(clippy::zombie_processes)]
             let child = command.spawn().expect("sleep starts");
             self.record(&format!("child {}", child.id()));
+        }
+        #[cfg(feature = "tokio")]
+        if self.tokio_fail {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            return runtime.block_on(async {
+                let waiter = tokio::spawn(daemon::stopped());
+                tokio::task::yield_now().await;
+                self.record("tokio waiting");
+                drop(waiter);
+                Err("the upstream went away".to_owned())
+            });
         }
         if self.run_error {
             return Err("the database at /var/lib/service is gone".into());
@@ -183,7 +202,7 @@ fn main() {
     let (mut pidfile, mut events, mut port, mut config, mut user, mut log) =
         (None, None, None, None, None, None);
     let (mut journal, mut stray) = (None, None);
-    let (mut run_error, mut stuck, mut grace) = (false, false, None);
+    let (mut run_error, mut stuck, mut grace, mut tokio_fail) = (false, false, None, false);
     let (mut children, mut stubborn_children, mut keep_children, mut stop_timeout) =
         (0, false, false, None);
     let mut action = Vec::new();
@@ -199,6 +218,7 @@ fn main() {
             "--journal" => journal = Some(PathBuf::from(value())),
             "--stray" => stray = Some(PathBuf::from(value())),
             "--run-error" => run_error = true,
+            "--tokio-fail" => tokio_fail = true,
             "--children" => children = value().parse().expect("a count"),
             "--stubborn-children" => stubborn_children = true,
             "--keep-children" => keep_children = true,
@@ -246,6 +266,7 @@ fn main() {
         stuck,
         children,
         stubborn_children,
+        tokio_fail,
         reloads: AtomicU64::new(0),
         printed: AtomicU64::new(0),
     }

@@ -90,6 +90,8 @@ use std::time::Duration;
 pub use controller::{Controller, supervised};
 pub use error::{DaemonError, FileProblem, Step};
 pub(crate) use serve::run_failed;
+#[cfg(feature = "tokio")]
+pub use serve::stopped;
 pub use serve::{stop_requested, wait_for_stop};
 pub(crate) use target::use_portable_signalling;
 

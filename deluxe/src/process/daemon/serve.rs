@@ -204,6 +204,50 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
     true
 }
 
+/// What [`stopped`] waits on: notified when the stop is requested.
+#[cfg(feature = "tokio")]
+fn stop_notify() -> &'static tokio::sync::Notify {
+    static NOTIFY: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    NOTIFY.get_or_init(tokio::sync::Notify::new)
+}
+
+/// Completes when this daemon is asked to stop: the async form of [`wait_for_stop`], for a
+/// `run` that serves on tokio. It parks no thread (no `spawn_blocking`), so a `run` that
+/// returns, or fails, while it is pending ends at once, and dropping it is free. Outside a
+/// daemon it never completes.
+///
+/// ```no_run
+/// use deluxe::process::daemon;
+///
+/// # async fn serve(listener: tokio::net::TcpListener) {
+/// // In `run`, on a runtime built there (after the fork).
+/// loop {
+///     tokio::select! {
+///         () = daemon::stopped() => break,
+///         accepted = listener.accept() => {
+///             let Ok((socket, _)) = accepted else { continue };
+///             tokio::spawn(async move { let _ = socket; /* serve it */ });
+///         }
+///     }
+/// }
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub async fn stopped() {
+    let notify = stop_notify();
+    loop {
+        let notified = notify.notified();
+        let mut notified = std::pin::pin!(notified);
+        // Registered before the flag is checked: a stop requested in between still wakes it.
+        notified.as_mut().enable();
+        if stop_requested() {
+            return;
+        }
+        notified.await;
+    }
+}
+
 /// How the running daemon behaves, from its settings.
 pub(crate) struct Serving {
     /// How long `run` has after a stop request; `None`: forever.
@@ -480,6 +524,8 @@ impl<D: Daemon> Runtime<'_, D> {
         // lock released saves the woken thread a second sleep on it.
         drop(lock(&self.stop.lock));
         self.stop.changed.notify_all();
+        #[cfg(feature = "tokio")]
+        stop_notify().notify_waiters();
     }
 
     /// The grace is over and `run` has not returned.
