@@ -683,3 +683,156 @@ fn a_tokio_run_that_fails_ends_the_daemon_while_stopped_is_pending() {
         )]
     );
 }
+
+/// The helper started the way systemd starts a socket-activated service: `socket` on
+/// descriptor 3, `LISTEN_FDS=1`, `LISTEN_FDNAMES=web`, and `LISTEN_PID` naming the process
+/// (a shell that sets it to its own pid, then execs the helper in its place).
+fn socket_activated(scene: &Scene, socket: &TcpListener, args: &[&str]) -> StdCommand {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let mut command = StdCommand::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"export LISTEN_PID=$$; exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_deluxe-services-helper"))
+        .arg("--pidfile")
+        .arg(scene.pidfile())
+        .arg("--events")
+        .arg(scene.events_path())
+        .args(args)
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_FDNAMES", "web")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    let fd = socket.as_raw_fd();
+    // SAFETY: dup2 and fcntl are async-signal-safe; the closure touches nothing else.
+    unsafe {
+        command.pre_exec(move || {
+            if fd == 3 {
+                // Already there: only close-on-exec must go.
+                if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, 3) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    command
+}
+
+fn ask(address: std::net::SocketAddr) -> String {
+    let mut answer = String::new();
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(HANG)).unwrap();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn a_socket_passed_as_systemd_does_is_served_in_the_foreground() {
+    let scene = Scene::new("listen-fds-foreground");
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap();
+    let mut child = socket_activated(&scene, &socket, &["--listen-fds", "foreground"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    scene.wait_event(&format!("run {}", child.id()), 1);
+    assert!(scene.events().contains(&"listen web".to_owned()));
+    // The test's own copy closed: only the daemon's copy accepts.
+    drop(socket);
+    assert_eq!(
+        ask(address),
+        format!("uid {0} euid {0}\n", nix::unistd::getuid())
+    );
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_socket_passed_to_the_controller_is_served_by_the_forked_daemon() {
+    let scene = Scene::new("listen-fds-forked");
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap();
+    let output = socket_activated(&scene, &socket, &["--listen-fds", "start"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", line(&output));
+    let pid: i32 = line(&output)
+        .strip_prefix("started ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    scene.wait_event(&format!("run {pid}"), 1);
+    assert!(scene.events().contains(&"listen web".to_owned()));
+    drop(socket);
+    // The controller is gone; the daemon kept the socket (not /dev/null) and serves it.
+    let fds = common::open_fds(pid);
+    assert!(
+        fds.iter()
+            .any(|(fd, target)| *fd == 3 && target.to_string_lossy().starts_with("socket:[")),
+        "{fds:?}"
+    );
+    assert_eq!(
+        ask(address),
+        format!("uid {0} euid {0}\n", nix::unistd::getuid())
+    );
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+}
+
+#[test]
+fn without_a_passed_socket_listen_fds_is_empty_and_setup_says_so() {
+    let scene = Scene::new("listen-fds-none");
+    let (ok, line) = helper(&scene, &["--listen-fds", "start"]);
+    assert!(!ok);
+    assert_eq!(
+        line,
+        "error SetupFailed: the daemon's setup failed: no socket was passed"
+    );
+    assert_nothing_left(&scene);
+}
+
+#[test]
+fn the_watchdog_is_pinged_and_status_and_timeout_extensions_reach_the_manager() {
+    let scene = Scene::new("watchdog");
+    let notify = NotifySocket::bind(&scene);
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port().to_string();
+    drop(socket);
+    let mut child = services(&scene, &["--port", &port, "--announce", "foreground"])
+        .env("NOTIFY_SOCKET", &notify.path)
+        .env("WATCHDOG_USEC", "200000")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert_eq!(notify.next(), ["EXTEND_TIMEOUT_USEC=30000000"]);
+    assert_eq!(notify.next(), ["STATUS=loading"]);
+    assert_eq!(
+        notify.next(),
+        ["READY=1".to_owned(), format!("MAINPID={pid}")]
+    );
+    assert_eq!(notify.next(), ["STATUS=serving"]);
+    // Pings keep coming while it serves (at half the interval).
+    for _ in 0..3 {
+        assert_eq!(notify.next(), ["WATCHDOG=1"]);
+    }
+    assert!(scene.events().contains(&"watchdog 200000".to_owned()));
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+    assert!(child.wait().unwrap().success());
+
+    // A watchdog addressed to another process is not this daemon's.
+    let mut child = services(&scene, &["--port", &port, "--announce", "foreground"])
+        .env("WATCHDOG_USEC", "200000")
+        .env("WATCHDOG_PID", "1")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    scene.wait_event("watchdog none", 1);
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+    assert!(child.wait().unwrap().success());
+}

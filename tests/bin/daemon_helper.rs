@@ -408,7 +408,7 @@ fn main() {
         ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),
         ["user2"] => report(controller.signal_user2().map(|()| "sent".into())),
         ["status"] => report(controller.status().map(|status| match status {
-            Status::Running { pid } => format!("status Running {pid}"),
+            Status::Running { pid, .. } => format!("status Running {pid}"),
             Status::Stopped => "status Stopped".into(),
             Status::Stale { pid: Some(pid) } => format!("status Stale {pid}"),
             Status::Stale { pid: None } => "status Stale -".into(),
@@ -460,13 +460,16 @@ fn main() {
                 .expect("a runtime builds");
             report(runtime.block_on(async {
                 let pid = controller.start_async().await?;
-                let status = controller.status_async().await?;
+                let status = match controller.status_async().await? {
+                    Status::Running { pid, .. } => format!("Running {pid}"),
+                    other => format!("{other:?}"),
+                };
                 controller.signal_user1_async().await?;
                 controller.signal_user2_async().await?;
                 let restarted = controller.restart_async().await?;
                 let stopped = controller.stop_async().await?;
                 Ok(format!(
-                    "async started {pid} {status:?} restarted {restarted} {stopped:?}"
+                    "async started {pid} {status} restarted {restarted} {stopped:?}"
                 ))
             }))
         }

@@ -17,7 +17,10 @@
 //! `--stop-timeout MS`, `--children N` (`run` starts N `sleep` processes and records
 //! `child PID` for each), `--stubborn-children` (they ignore SIGTERM), `--keep-children`,
 //! `--tokio-fail` (with the `tokio` feature: `run` waits on `daemon::stopped()` in a task of
-//! a runtime it builds, and meanwhile fails).
+//! a runtime it builds, and meanwhile fails), `--listen-fds` (setup takes the socket a
+//! service manager passed, records `listen NAME`, and `run` serves it), `--announce` (setup
+//! says `EXTEND_TIMEOUT_USEC` and `STATUS=loading`, `run` says `STATUS=serving`, records
+//! `watchdog USEC` or `watchdog none`, and pings the watchdog while it serves).
 //!
 //! The hooks: `on_reload` re-reads `--config` (an error keeps the daemon running) and records
 //! `reload N`; `on_user1` prints `line N` on stdout (the log file) and records `printed N`.
@@ -52,6 +55,8 @@ struct Service {
     stubborn_children: bool,
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     tokio_fail: bool,
+    listen_fds: bool,
+    announce: bool,
     reloads: AtomicU64,
     printed: AtomicU64,
 }
@@ -75,6 +80,16 @@ fn parse_config(text: &str) -> Result<Vec<(String, String)>, String> {
 impl Service {
     #[setup]
     fn prepare(&self) -> Result<(), String> {
+        if self.announce {
+            daemon::extend_timeout(Duration::from_secs(30)).map_err(|e| e.to_string())?;
+            daemon::set_status("loading").map_err(|e| e.to_string())?;
+        }
+        if self.listen_fds {
+            let passed = daemon::listen_fds().map_err(|error| error.to_string())?;
+            let first = passed.into_iter().next().ok_or("no socket was passed")?;
+            self.record(&format!("listen {}", first.name));
+            let _ = self.listener.set(first.into_tcp_listener());
+        }
         if let Some(path) = &self.config {
             let text = std::fs::read_to_string(path)
                 .map_err(|error| format!("config {}: {error}", path.display()))?;
@@ -142,7 +157,26 @@ impl Service {
         match self.listener.get() {
             Some(listener) => {
                 listener.set_nonblocking(true).expect("nonblocking");
+                let watchdog = daemon::watchdog();
+                if self.announce {
+                    daemon::set_status("serving").expect("notifies");
+                    self.record(&match watchdog {
+                        Some(interval) => format!("watchdog {}", interval.as_micros()),
+                        None => "watchdog none".to_owned(),
+                    });
+                }
+                let mut pinged = std::time::Instant::now();
+                if watchdog.is_some() {
+                    daemon::notify_watchdog().expect("notifies");
+                }
                 while !daemon::wait_for_stop(Duration::from_millis(2)) {
+                    // The serving loop proves the daemon works: it pings.
+                    if let Some(interval) = watchdog
+                        && pinged.elapsed() >= interval / 2
+                    {
+                        daemon::notify_watchdog().expect("notifies");
+                        pinged = std::time::Instant::now();
+                    }
                     if let Ok((mut connection, _)) = listener.accept() {
                         // SAFETY: getuid and geteuid only read.
                         let (uid, euid) = unsafe { (libc::getuid(), libc::geteuid()) };
@@ -203,6 +237,7 @@ fn main() {
         (None, None, None, None, None, None);
     let (mut journal, mut stray) = (None, None);
     let (mut run_error, mut stuck, mut grace, mut tokio_fail) = (false, false, None, false);
+    let (mut listen_fds, mut announce) = (false, false);
     let (mut children, mut stubborn_children, mut keep_children, mut stop_timeout) =
         (0, false, false, None);
     let mut action = Vec::new();
@@ -219,6 +254,8 @@ fn main() {
             "--stray" => stray = Some(PathBuf::from(value())),
             "--run-error" => run_error = true,
             "--tokio-fail" => tokio_fail = true,
+            "--listen-fds" => listen_fds = true,
+            "--announce" => announce = true,
             "--children" => children = value().parse().expect("a count"),
             "--stubborn-children" => stubborn_children = true,
             "--keep-children" => keep_children = true,
@@ -267,6 +304,8 @@ fn main() {
         children,
         stubborn_children,
         tokio_fail,
+        listen_fds,
+        announce,
         reloads: AtomicU64::new(0),
         printed: AtomicU64::new(0),
     }

@@ -41,7 +41,7 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 ///     .log_file("/var/log/worker.log")
 ///     .stop_timeout(Duration::from_secs(3));
 /// let pid = controller.start()?;
-/// assert_eq!(controller.status()?, Status::Running { pid });
+/// assert!(matches!(controller.status()?, Status::Running { pid: running, .. } if running == pid));
 /// controller.stop()?;
 /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
 /// ```
@@ -584,7 +584,7 @@ impl<D: Daemon> Controller<D> {
         Ok(match pidfile::probe(&self.config.pidfile)? {
             Probe::Stopped => Status::Stopped,
             Probe::Stale { pid } => Status::Stale { pid },
-            Probe::Running { pid, .. } => Status::Running { pid },
+            Probe::Running { pid, since, .. } => Status::Running { pid, since },
         })
     }
 
@@ -603,7 +603,7 @@ impl<D: Daemon> Controller<D> {
     /// ```
     pub fn pid(&self) -> Result<Option<Pid>, DaemonError> {
         Ok(match self.status()? {
-            Status::Running { pid } => Some(pid),
+            Status::Running { pid, .. } => Some(pid),
             Status::Stopped | Status::Stale { .. } => None,
         })
     }

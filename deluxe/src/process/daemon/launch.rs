@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use super::manager;
 use super::pidfile;
 use super::privileges::Credentials;
 use super::readiness::{self, Report};
@@ -123,10 +124,12 @@ impl Plan {
                 umask: (config.umask & 0o777) as libc::mode_t,
                 blocked: *serve::handled().as_ref(),
                 last_signal,
+                // Declared by the daemon value, and passed by a service manager (`LISTEN_FDS`).
                 keep: daemon
                     .keep_open()
                     .iter()
                     .map(AsRawFd::as_raw_fd)
+                    .chain(manager::before_start())
                     .filter(|fd| *fd > 2)
                     .collect(),
             },

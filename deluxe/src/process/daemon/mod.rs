@@ -74,6 +74,7 @@
 mod controller;
 mod error;
 mod launch;
+mod manager;
 mod pidfile;
 mod privileges;
 mod readiness;
@@ -89,6 +90,9 @@ use std::time::Duration;
 
 pub use controller::{Controller, supervised};
 pub use error::{DaemonError, FileProblem, Step};
+pub use manager::{
+    ListenFd, ListenFdsError, extend_timeout, listen_fds, notify_watchdog, set_status, watchdog,
+};
 pub(crate) use serve::run_failed;
 #[cfg(feature = "tokio")]
 pub use serve::stopped;
@@ -161,7 +165,7 @@ impl From<Pid> for u32 {
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
 /// match Worker::controller().pidfile("/nonexistent/w.pid").status()? {
-///     Status::Running { pid } => println!("running as {pid}"),
+///     Status::Running { pid, since } => println!("running as {pid} since {since:?}"),
 ///     Status::Stale { pid } => println!("died without cleaning up (pid {pid:?})"),
 ///     Status::Stopped => println!("not running"),
 /// }
@@ -173,6 +177,9 @@ pub enum Status {
     Running {
         /// The daemon's pid.
         pid: Pid,
+        /// When it started (when it wrote its pid in the pidfile); its uptime is
+        /// `since.elapsed()`.
+        since: std::time::SystemTime,
     },
     /// There is no pidfile.
     Stopped,

@@ -36,7 +36,12 @@ pub(crate) enum Probe {
     /// A pidfile exists but no process holds its lock: the daemon is not running.
     Stale { pid: Option<Pid> },
     /// The daemon holds the pidfile and wrote its pid in it.
-    Running { pid: Pid, identity: Identity },
+    Running {
+        pid: Pid,
+        identity: Identity,
+        /// When the daemon wrote its pid: when it started.
+        since: std::time::SystemTime,
+    },
 }
 
 /// The pidfile's path as a C string, or the error a pidfile path with a NUL deserves.
@@ -100,6 +105,7 @@ impl Observed {
                     return Ok(Probe::Running {
                         pid,
                         identity: self.identity,
+                        since: sys::modified(fd).map_err(error)?,
                     });
                 }
                 (true, None) if Instant::now() < deadline => sys::nap(Duration::from_millis(1)),

@@ -124,6 +124,20 @@ pub(crate) fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> 
     check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
 }
 
+/// When the open file was last written.
+pub(crate) fn modified(fd: BorrowedFd<'_>) -> Result<std::time::SystemTime, Errno> {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is a valid, writable `struct stat`.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) })?;
+    #[allow(clippy::unnecessary_cast)] // The field types differ between platforms.
+    let since_epoch = Duration::new(
+        stat.st_mtime.max(0) as u64,
+        stat.st_mtime_nsec.clamp(0, 999_999_999) as u32,
+    );
+    Ok(std::time::UNIX_EPOCH + since_epoch)
+}
+
 /// The identity of what `path` names, without following a final symbolic link.
 pub(crate) fn lstat(path: &CStr) -> Result<Identity, Errno> {
     // SAFETY: an all-zero `stat` is a valid value for lstat to overwrite.

@@ -64,7 +64,7 @@ pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
         let Some(file) = pidfile::observe(path)? else {
             return Ok(Located::Stopped);
         };
-        let Probe::Running { pid, identity } = file.read(path)? else {
+        let Probe::Running { pid, identity, .. } = file.read(path)? else {
             return Ok(Located::Stale);
         };
         let pidfd = match open_pidfd(pid) {
