@@ -2,9 +2,10 @@
 //! harness itself never forks a daemon.
 //!
 //! `deluxe-daemon-helper [OPTIONS] ACTION`, ACTION one of `start stop restart status pid user1
-//! user2 cycles N signals-then-stop N`. It prints one line a test can parse (`started 123`, `stopped Graceful`,
-//! `status Running 123`, `error AlreadyRunning 123: already running ...`) and exits 0, or 1 on
-//! an error.
+//! user2 cycles N signals-then-stop N`. It prints one line a test can parse (`started 123`,
+//! `stopped Graceful`, `status Running 123`, `pid 123`, `error AlreadyRunning 123: already
+//! running ...`) and exits 0, or 1 on an error. The line is made of stable tokens, written out
+//! here (`stop_token`, `status_line`, `error_token`), never `Debug` output: the tests match it.
 //!
 //! Options: `--pidfile P` (required), `--workdir W`, `--log L`, `--events E` (the daemon
 //! appends a line there for each thing it does: `run`, `user1`, `user2`, `atexit`, ...),
@@ -58,9 +59,9 @@ enum Mode {
     Nested,
     /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
     SlowHook,
-    /// Runs `sleep 600` through `system()` (C's fork and exec, which keep the signal mask) on
-    /// a thread, and records `child`.
-    SystemChild,
+    /// Runs `sleep 600` with C's `fork` and `exec` (which keep the signal mask) and with std's
+    /// `Command`, and records `child`.
+    ForkExecChild,
     /// Forks a worker without `exec` (as a pre-fork server does) and records `worker PID`.
     ForkWorker,
     /// Calls `stop()` on its own pidfile from `run`, and records `self-stop OUTCOME`.
@@ -189,18 +190,31 @@ impl Daemon for Helper {
                 match inner.start() {
                     Ok(pid) => {
                         self.record(&format!("nested started {pid}"));
-                        let stopped = inner.stop();
-                        self.record(&format!("nested stopped {stopped:?}"));
+                        let stopped = outcome_line(inner.stop().map(stop_token));
+                        self.record(&format!("nested stopped {stopped}"));
                     }
-                    Err(error) => self.record(&format!("nested failed {error}")),
+                    Err(error) => self.record(&format!("nested failed {}", error_line(&error))),
                 }
                 daemon::wait_for_stop(Duration::MAX);
             }
-            Mode::SystemChild => {
-                std::thread::spawn(|| {
-                    // SAFETY: system() with a NUL-terminated command.
-                    unsafe { libc::system(c"exec sleep 600".as_ptr()) };
-                });
+            Mode::ForkExecChild => {
+                let argv = [c"sleep".as_ptr(), c"600".as_ptr(), std::ptr::null()];
+                // SAFETY: the child only calls execv (async-signal-safe) and _exit.
+                match unsafe { libc::fork() } {
+                    0 => {
+                        // SAFETY: a NUL-terminated path and a null-terminated argv.
+                        unsafe { libc::execv(c"/bin/sleep".as_ptr(), argv.as_ptr()) };
+                        // SAFETY: _exit ends the failed child at once.
+                        unsafe { libc::_exit(127) }
+                    }
+                    pid => self.record(&format!("forked {pid}")),
+                }
+                let mut child = std::process::Command::new("sleep")
+                    .arg("600")
+                    .spawn()
+                    .expect("sleep starts");
+                self.record(&format!("spawned {}", child.id()));
+                std::thread::spawn(move || child.wait());
                 self.record("child");
                 daemon::wait_for_stop(Duration::MAX);
             }
@@ -228,8 +242,8 @@ impl Daemon for Helper {
                     Config::new(&self.pidfile),
                 );
                 let outcome = match own.stop() {
-                    Ok(outcome) => format!("{outcome:?}"),
-                    Err(error) => format!("error {error}"),
+                    Ok(outcome) => stop_token(outcome).to_owned(),
+                    Err(error) => format!("error {}", error_token(&error)),
                 };
                 self.record(&format!("self-stop {outcome}"));
                 let requested = daemon::wait_for_stop(Duration::from_secs(60));
@@ -320,7 +334,7 @@ fn main() {
                     "chatty" => Mode::Chatty,
                     "nested" => Mode::Nested,
                     "slow-hook" => Mode::SlowHook,
-                    "system-child" => Mode::SystemChild,
+                    "fork-exec-child" => Mode::ForkExecChild,
                     "fork-worker" => Mode::ForkWorker,
                     "stop-self" => Mode::StopSelf,
                     #[cfg(feature = "tokio")]
@@ -402,18 +416,16 @@ fn main() {
         ["stop"] => report(
             controller
                 .stop()
-                .map(|outcome| format!("stopped {outcome:?}")),
+                .map(|outcome| format!("stopped {}", stop_token(outcome))),
         ),
         ["restart"] => report(controller.restart().map(|pid| format!("restarted {pid}"))),
         ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),
         ["user2"] => report(controller.signal_user2().map(|()| "sent".into())),
-        ["status"] => report(controller.status().map(|status| match status {
-            Status::Running { pid, .. } => format!("status Running {pid}"),
-            Status::Stopped => "status Stopped".into(),
-            Status::Stale { pid: Some(pid) } => format!("status Stale {pid}"),
-            Status::Stale { pid: None } => "status Stale -".into(),
+        ["status"] => report(controller.status().map(status_line)),
+        ["pid"] => report(controller.pid().map(|pid| match pid {
+            Some(pid) => format!("pid {pid}"),
+            None => "pid -".into(),
         })),
-        ["pid"] => report(controller.pid().map(|pid| format!("pid {pid:?}"))),
         ["foreground"] => match controller.run_foreground() {
             Err(error) => report(Err(error)),
         },
@@ -460,16 +472,15 @@ fn main() {
                 .expect("a runtime builds");
             report(runtime.block_on(async {
                 let pid = controller.start_async().await?;
-                let status = match controller.status_async().await? {
-                    Status::Running { pid, .. } => format!("Running {pid}"),
-                    other => format!("{other:?}"),
-                };
+                let status = controller.status_async().await?;
                 controller.signal_user1_async().await?;
                 controller.signal_user2_async().await?;
                 let restarted = controller.restart_async().await?;
                 let stopped = controller.stop_async().await?;
                 Ok(format!(
-                    "async started {pid} {status} restarted {restarted} {stopped:?}"
+                    "async started {pid} {} restarted {restarted} stopped {}",
+                    status_line(status),
+                    stop_token(stopped)
                 ))
             }))
         }
@@ -520,21 +531,75 @@ fn millis(text: &str) -> Duration {
 /// Prints the outcome in the form the tests parse; says whether it is a success.
 #[cfg(unix)]
 fn report(result: Result<String, DaemonError>) -> bool {
+    let ok = result.is_ok();
+    println!("{}", outcome_line(result));
+    ok
+}
+
+/// The line: what succeeded, or `error KIND[ PID]: MESSAGE`.
+fn outcome_line(result: Result<impl std::fmt::Display, DaemonError>) -> String {
     match result {
-        Ok(line) => {
-            println!("{line}");
-            true
-        }
-        Err(error) => {
-            let kind = format!("{error:?}");
-            let kind = kind.split([' ', '{', '(']).next().unwrap_or_default();
-            let pid = match &error {
-                DaemonError::AlreadyRunning { pid, .. } => format!(" {pid}"),
-                _ => String::new(),
-            };
-            println!("error {kind}{pid}: {error}");
-            false
-        }
+        Ok(line) => line.to_string(),
+        Err(error) => error_line(&error),
+    }
+}
+
+/// `error KIND: MESSAGE`, with the running daemon's pid after `AlreadyRunning`.
+fn error_line(error: &DaemonError) -> String {
+    let pid = match error {
+        DaemonError::AlreadyRunning { pid, .. } => format!(" {pid}"),
+        _ => String::new(),
+    };
+    format!("error {}{pid}: {error}", error_token(error))
+}
+
+/// The error's variant, as the tests match it.
+fn error_token(error: &DaemonError) -> &'static str {
+    match error {
+        DaemonError::AlreadyRunning { .. } => "AlreadyRunning",
+        DaemonError::NotRunning { .. } => "NotRunning",
+        DaemonError::WorkdirMissing { .. } => "WorkdirMissing",
+        DaemonError::Workdir { .. } => "Workdir",
+        DaemonError::Pidfile { .. } => "Pidfile",
+        DaemonError::PidfileWithoutPid { .. } => "PidfileWithoutPid",
+        DaemonError::PidfileHolderMismatch { .. } => "PidfileHolderMismatch",
+        DaemonError::LogFile { .. } => "LogFile",
+        DaemonError::UnknownUser { .. } => "UnknownUser",
+        DaemonError::UnknownGroup { .. } => "UnknownGroup",
+        DaemonError::NotRoot => "NotRoot",
+        DaemonError::PidfileDirectoryForUser { .. } => "PidfileDirectoryForUser",
+        DaemonError::Privileges { .. } => "Privileges",
+        DaemonError::PrivilegesRegainable => "PrivilegesRegainable",
+        DaemonError::Fork { .. } => "Fork",
+        DaemonError::Setup { .. } => "Setup",
+        DaemonError::DiedBeforeReady => "DiedBeforeReady",
+        DaemonError::StartTimeout { .. } => "StartTimeout",
+        DaemonError::Signal { .. } => "Signal",
+        DaemonError::StopTimeout { .. } => "StopTimeout",
+        DaemonError::UnsafeLogFile { .. } => "UnsafeLogFile",
+        DaemonError::RestartFromInside { .. } => "RestartFromInside",
+        // `DaemonError` is non-exhaustive: a variant added later shows up here until named.
+        _ => "Unnamed",
+    }
+}
+
+fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
+    match outcome {
+        daemon::StopOutcome::Graceful => "Graceful",
+        daemon::StopOutcome::GraceExpired => "GraceExpired",
+        daemon::StopOutcome::Killed => "Killed",
+        daemon::StopOutcome::NotRunning => "NotRunning",
+        daemon::StopOutcome::Requested => "Requested",
+    }
+}
+
+/// `status Running PID`, `status Stopped`, `status Stale PID` or `status Stale -`.
+fn status_line(status: Status) -> String {
+    match status {
+        Status::Running { pid, .. } => format!("status Running {pid}"),
+        Status::Stopped => "status Stopped".into(),
+        Status::Stale { pid: Some(pid) } => format!("status Stale {pid}"),
+        Status::Stale { pid: None } => "status Stale -".into(),
     }
 }
 

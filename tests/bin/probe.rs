@@ -1,6 +1,7 @@
 //! A helper the integration tests run as a separate process, for behaviour that depends on
 //! process-wide state (the environment, the standard output):
-//! - `deluxe-probe user NAME` builds `/usr/bin/id` run as NAME and prints the outcome;
+//! - `deluxe-probe user NAME` builds `/usr/bin/id` run as NAME and prints the outcome
+//!   (`ok run-as NAME`, or `error KIND DETAIL` with the message on stderr);
 //! - `deluxe-probe passthrough` runs `echo through` with capture off, then reports how many
 //!   bytes the call returned.
 
@@ -14,6 +15,24 @@ mod support;
 #[cfg(unix)]
 use support::resources;
 
+/// The error's variant, as the tests match it, with what they check about it.
+#[cfg(unix)]
+fn error_token(error: &deluxe::process::CommandError) -> String {
+    use deluxe::process::CommandError;
+    match error {
+        CommandError::SudoMissing { searched } => {
+            let searched: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
+            format!("SudoMissing {}", searched.join(":"))
+        }
+        CommandError::UnknownUser { user } => format!("UnknownUser {user}"),
+        CommandError::InvalidUser { user, .. } => format!("InvalidUser {user}"),
+        CommandError::NotFound { program, .. } => format!("NotFound {program}"),
+        CommandError::NotExecutable { path } => format!("NotExecutable {}", path.display()),
+        // Nothing else can come from `Command::new(..).user(..)`.
+        _ => "Unexpected".to_owned(),
+    }
+}
+
 #[cfg(unix)]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,9 +43,9 @@ fn main() {
         .as_slice()
     {
         ["user", name] => match Command::new("/usr/bin/id").and_then(|id| id.user(*name)) {
-            Ok(command) => println!("ok {:?}", command.run_as()),
+            Ok(command) => println!("ok run-as {}", command.run_as().unwrap_or("-")),
             Err(error) => {
-                println!("{error:?}");
+                println!("error {}", error_token(&error));
                 eprintln!("{error}");
                 std::process::exit(1);
             }

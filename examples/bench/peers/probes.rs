@@ -37,7 +37,7 @@ struct Situation {
 const SITUATIONS: [Situation; 4] = [
     Situation {
         name: "second start while running",
-        deluxe: "typed AlreadyRunning { pid } + warning (tests/daemon.rs)",
+        deluxe: "typed AlreadyRunning { pid } + warning (tests/it/daemon.rs)",
         theirs: |facts| {
             let said = if facts.second_start_reported_pid {
                 "reports the pid"
@@ -49,7 +49,7 @@ const SITUATIONS: [Situation; 4] = [
     },
     Situation {
         name: "start, pidfile directory missing",
-        deluxe: "typed Pidfile error: \"its directory does not exist\" (tests/ticker.rs)",
+        deluxe: "typed Pidfile error: \"its directory does not exist\" (tests/it/ticker.rs)",
         theirs: |facts| {
             if facts.created_missing_pidfile_dir {
                 "creates the directory".to_owned()
@@ -63,7 +63,7 @@ const SITUATIONS: [Situation; 4] = [
     },
     Situation {
         name: "stop, stale pidfile naming an unrelated live process",
-        deluxe: "never signalled: an unlocked pidfile is not running (tests/daemon.rs)",
+        deluxe: "never signalled: an unlocked pidfile is not running (tests/it/daemon.rs)",
         theirs: |facts| {
             match facts.stale_pidfile_unrelated_process_signalled {
                 Some(true) => "SIGTERMs that process",
@@ -75,7 +75,7 @@ const SITUATIONS: [Situation; 4] = [
     },
     Situation {
         name: "pidfile is a symlink to another file",
-        deluxe: "refused with a typed error, target untouched (tests/daemon.rs)",
+        deluxe: "refused with a typed error, target untouched (tests/it/daemon.rs)",
         theirs: |facts| {
             if facts.symlink_target_untouched {
                 "target untouched"

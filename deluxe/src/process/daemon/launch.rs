@@ -98,6 +98,7 @@ impl Plan {
                 }
             })?),
         };
+        let pidfile_directory = pidfile.path().parent().map(Path::to_path_buf);
         #[cfg(any(target_os = "linux", target_os = "android"))]
         let last_signal = libc::SIGRTMAX();
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -106,6 +107,7 @@ impl Plan {
         Ok(Self {
             serving: Serving {
                 grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
+                pidfile_directory: pidfile_directory.and_then(|dir| CPath::new(dir).ok()),
                 user1_reloads: config.user1_reloads,
                 log_file: log_file.clone(),
                 log_owner: credentials.as_ref().map(Credentials::owner),

@@ -376,7 +376,7 @@ impl Config {
     /// instance of the same type needs its own.
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{Config, Controller};
+    /// use deluxe::process::daemon::{Controller, Daemon};
     /// # #[deluxe::daemon] #[derive(Default)] struct Shard;
     /// # #[deluxe::daemon] impl Shard { fn run(&self) {} }
     /// for shard in 0..4 {

@@ -7,8 +7,10 @@
 //! lock and only if the path still names the file that was checked.
 
 use std::ffi::CStr;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -196,7 +198,7 @@ pub(crate) fn lock(path: &CStr) -> Result<Held<'_>, LockError> {
                 let _ = sys::unlink(path);
                 return Err(LockError::Failed(errno));
             }
-            return Ok(Held { fd, path });
+            return Ok(Held::new(fd, path));
         }
         // Held by another process: report it once it has written its pid (it does right
         // after locking). A pid that names no process means the holder is not a daemon that
@@ -216,21 +218,29 @@ pub(crate) fn lock(path: &CStr) -> Result<Held<'_>, LockError> {
     Err(LockError::Failed(Errno::EWOULDBLOCK))
 }
 
-/// The pidfile the daemon holds: locked, open for its whole life, removed as it exits.
+/// The pidfile the daemon holds: locked, open for its whole life, restored if it is removed,
+/// removed as the daemon exits.
 pub(crate) struct Held<'a> {
-    fd: OwnedFd,
+    /// Behind a lock because [`restore`](Held::restore) may replace it, and must not once
+    /// the daemon removed it on its way out.
+    state: Mutex<Holding>,
     path: &'a CStr,
 }
 
+struct Holding {
+    fd: OwnedFd,
+    removed: bool,
+}
+
 /// The descriptor of the pidfile the daemon holds, for [`close_in_child`]; -1 before.
-static HELD_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+static HELD_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// In a process forked from the daemon: closes its copy of the pidfile. The lock belongs to
 /// the open file, which a `fork` shares: without this, a worker the daemon forks (without
 /// `exec`, which closes it anyway) would keep the lock after the daemon died, and the daemon
 /// would look alive. Async-signal-safe: it runs in the child of a `fork`.
 extern "C" fn close_in_child() {
-    let fd = HELD_FD.load(std::sync::atomic::Ordering::Relaxed);
+    let fd = HELD_FD.load(Ordering::Relaxed);
     if fd >= 0 {
         // SAFETY: the child's copy of the pidfile descriptor, which nothing in the child
         // owns: the `Held` that owns it lives in the daemon's main thread, which a forked
@@ -239,36 +249,107 @@ extern "C" fn close_in_child() {
     }
 }
 
-impl Held<'_> {
+/// What [`Held::restore`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Restore {
+    /// The path still names the daemon's pidfile.
+    InPlace,
+    /// The pidfile was gone: a new one, locked and holding the daemon's pid, is in its place.
+    Restored,
+    /// The path names another file (another process created it first), or a new pidfile
+    /// could not be made: the daemon can no longer be reached through its pidfile.
+    Lost(Errno),
+}
+
+impl<'a> Held<'a> {
+    fn new(fd: OwnedFd, path: &'a CStr) -> Self {
+        Self {
+            state: Mutex::new(Holding { fd, removed: false }),
+            path,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Holding> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The pidfile's path.
+    pub(crate) fn path(&self) -> &CStr {
+        self.path
+    }
+
     /// From now on, every process forked from this one (through the C library's `fork`,
     /// which runs `pthread_atfork` handlers) closes its copy of the pidfile. Called once, in
     /// the daemon, after "ready" (registering allocates).
     pub(crate) fn close_in_forked_children(&self) {
-        use std::os::fd::AsRawFd;
-        HELD_FD.store(self.fd.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+        HELD_FD.store(self.lock().fd.as_raw_fd(), Ordering::Relaxed);
         // SAFETY: registers a handler that only makes an async-signal-safe call.
         unsafe { libc::pthread_atfork(None, None, Some(close_in_child)) };
     }
 
-    /// The locked pidfile.
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+    /// Runs `with` on the locked pidfile.
+    pub(crate) fn with_fd<T>(&self, with: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
+        with(self.lock().fd.as_fd())
     }
 
     /// Writes `word` on a line after the pid, for a controller that holds the file open and
     /// reads it once the daemon is gone (see [`said`]).
     pub(crate) fn mark(&self, word: &str) {
         let text = format!("{}\n{word}\n", std::process::id());
-        let _ = sys::rewrite(self.fd.as_fd(), text.as_bytes());
+        let _ = sys::rewrite(self.lock().fd.as_fd(), text.as_bytes());
     }
 
     /// Removes the pidfile if the path still names the file this daemon locked.
-    /// Async-signal-safe.
     pub(crate) fn remove(&self) {
-        if let (Ok((ours, _)), Ok(current)) = (sys::fstat(self.fd.as_fd()), sys::lstat(self.path))
+        let mut state = self.lock();
+        state.removed = true;
+        if let (Ok((ours, _)), Ok(current)) = (sys::fstat(state.fd.as_fd()), sys::lstat(self.path))
             && ours == current
         {
             let _ = sys::unlink(self.path);
+        }
+    }
+
+    /// After the path changed (an `rm` by a tmp cleaner, a `mv`): if nothing is at the path,
+    /// puts a new pidfile there, locked and holding this daemon's pid, and holds that one.
+    /// Another daemon can start only in the window between the removal and this call.
+    pub(crate) fn restore(&self) -> Restore {
+        let mut state = self.lock();
+        if state.removed {
+            return Restore::InPlace;
+        }
+        let Ok((ours, _)) = sys::fstat(state.fd.as_fd()) else {
+            return Restore::InPlace;
+        };
+        match sys::lstat(self.path) {
+            Ok(current) if current == ours => return Restore::InPlace,
+            Ok(_) => return Restore::Lost(Errno::EEXIST),
+            Err(Errno::ENOENT) => {}
+            Err(errno) => return Restore::Lost(errno),
+        }
+        let created = sys::open(
+            self.path,
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+            0o644,
+        )
+        .and_then(|new| {
+            if !sys::try_lock(new.as_fd())? {
+                return Err(Errno::EWOULDBLOCK);
+            }
+            let mut text = [0; 12];
+            sys::fchmod(new.as_fd(), 0o644);
+            sys::rewrite(new.as_fd(), format_pid(std::process::id(), &mut text))?;
+            Ok(new)
+        });
+        match created {
+            Ok(new) => {
+                HELD_FD.store(new.as_raw_fd(), Ordering::Relaxed);
+                state.fd = new;
+                Restore::Restored
+            }
+            Err(errno) => Restore::Lost(errno),
         }
     }
 }

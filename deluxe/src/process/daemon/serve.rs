@@ -3,13 +3,18 @@
 //!
 //! The signals the daemon reacts to have a minimal, async-signal-safe handler: it notes the
 //! signal in an atomic bit set and writes a byte to a pipe (the self-pipe trick of
-//! `signal-hook`). The signal thread waits on that pipe and does the work, and hooks run on
-//! their own ordinary thread: they may do anything. No signal is blocked, so every process the
-//! daemon starts (through `std::process::Command`, `system()`, or any C library) begins with
-//! an empty signal mask and, after `exec`, default dispositions.
+//! `signal-hook`). The signal thread does the work, and hooks run on their own ordinary
+//! thread: they may do anything.
 //!
 //! `SIGTERM` and `SIGINT` ask the daemon to stop; `SIGHUP` reopens the log file and runs the
-//! reload hook; `SIGUSR1` and `SIGUSR2` run theirs.
+//! reload hook; `SIGUSR1` and `SIGUSR2` run theirs. The stop signals and `SIGHUP` are
+//! unblocked in every thread, so any process the daemon starts can be stopped or hung up with
+//! them. `SIGUSR1` and `SIGUSR2` are blocked in every thread but the signal thread: only it can
+//! take them, so when it takes a stop it can make sure every user signal sent before has been
+//! seen (one system call delivers those still pending), and their hooks run before `atexit`
+//! (`SIGHUP`, the lowest signal number, is always delivered before a stop sent after it). A
+//! process the daemon forks gets an empty mask at once (`pthread_atfork`); one started through
+//! `posix_spawn` (std's `Command`, glibc's `system`) keeps `SIGUSR1` and `SIGUSR2` blocked.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -21,7 +26,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 
-use super::pidfile::{self, Held};
+use super::pidfile::{self, Held, Restore};
 use super::setup;
 use super::sys::{self, CPath};
 use super::{Daemon, Step};
@@ -29,18 +34,82 @@ use super::{Daemon, Step};
 /// The signals that ask the daemon to stop.
 pub(crate) const STOP_SIGNALS: [Signal; 2] = [Signal::SIGTERM, Signal::SIGINT];
 
-/// The signals that run a hook: the reload (`SIGHUP`, as logrotate and systemd's
+/// The signals that run hooks: the reload (`SIGHUP`, as logrotate and systemd's
 /// `Type=notify-reload` send it) and the user signals.
 const HOOK_SIGNALS: [Signal; 3] = [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2];
+
+/// The signals only the signal thread takes: the user signals, which a stop signal pending at
+/// the same time would overtake (the kernel delivers lower numbers first). `SIGHUP`, number 1,
+/// is never overtaken and stays unblocked everywhere, like the stop signals.
+const USER_SIGNALS: [Signal; 2] = [Signal::SIGUSR1, Signal::SIGUSR2];
+
+/// The signals unblocked in every thread.
+const UNBLOCKED: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+
+fn signal_set(signals: &[Signal]) -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in signals {
+        set.add(*signal);
+    }
+    set
+}
 
 /// Every signal the daemon receives on its signal thread. They are blocked from the first step
 /// of setting the daemon up until its handler is in place (see [`install_receiver`]).
 pub(crate) fn handled() -> SigSet {
-    let mut set = SigSet::empty();
-    for signal in STOP_SIGNALS.into_iter().chain(HOOK_SIGNALS) {
+    let mut set = signal_set(&STOP_SIGNALS);
+    for signal in HOOK_SIGNALS {
         set.add(signal);
     }
     set
+}
+
+/// Watches the pidfile's directory for removals and renames (Linux: inotify). Elsewhere a
+/// removed pidfile is noticed by nobody: a second daemon could start.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+struct Watcher(nix::sys::inotify::Inotify);
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl Watcher {
+    /// System calls only (`inotify_init1`, `inotify_add_watch` on a prepared C string).
+    fn new(directory: &sys::CPath) -> Option<Self> {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
+        inotify
+            .add_watch(
+                directory.c(),
+                AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM,
+            )
+            .ok()?;
+        Some(Self(inotify))
+    }
+
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+
+    /// Whether something was removed from or renamed in the directory since the last call.
+    fn changed(&self) -> bool {
+        self.0.read_events().is_ok_and(|events| !events.is_empty())
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+struct Watcher(std::convert::Infallible);
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+impl Watcher {
+    fn new(_directory: &sys::CPath) -> Option<Self> {
+        None
+    }
+
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self.0 {}
+    }
+
+    fn changed(&self) -> bool {
+        match self.0 {}
+    }
 }
 
 /// The signals received and not yet taken by the signal thread: bit N for signal N.
@@ -71,6 +140,16 @@ extern "C" fn on_signal(signal: libc::c_int) {
     Errno::set_raw(saved);
 }
 
+/// In a process forked from the daemon: unblocks the user signals the daemon keeps blocked in
+/// its threads, so that a program it `exec`s starts with an empty mask. Async-signal-safe.
+extern "C" fn clean_mask_in_child() {
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+        Some(&handled()),
+        None,
+    );
+}
+
 /// Writes a byte to the wake pipe. Async-signal-safe; a full pipe already wakes the thread.
 fn wake_signal_thread() {
     let fd = WAKE.load(Ordering::Acquire);
@@ -94,9 +173,9 @@ impl Drop for Receiver {
     }
 }
 
-/// Installs the handler for [`handled`] signals, then unblocks every signal. Async-signal-safe
-/// (system calls only), for the last step of setting the daemon up: signals that arrived since
-/// the first step were blocked, and are delivered now, into the pipe.
+/// Installs the handler for [`handled`] signals and unblocks the stop signals in this
+/// thread (the user signals stay blocked: the signal thread unblocks them for itself).
+/// Async-signal-safe (system calls only), for the last step of setting the daemon up.
 pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
     let (read, write) = sys::pipe_nonblocking()?;
     WAKE.store(write.as_raw_fd(), Ordering::Release);
@@ -113,8 +192,8 @@ pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
         unsafe { nix::sys::signal::sigaction(signal, &action) }?;
     }
     nix::sys::signal::pthread_sigmask(
-        nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&SigSet::empty()),
+        nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+        Some(&signal_set(&UNBLOCKED)),
         None,
     )?;
     Ok(Receiver {
@@ -146,8 +225,8 @@ fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Whether this daemon has been asked to stop (`SIGTERM`, `SIGINT`, `run` returning, or a
-/// panic in a hook). Always `false` outside a daemon.
+/// Whether this daemon has been asked to stop (`SIGTERM`, `SIGINT`, `SIGHUP`, or a panic in
+/// a hook). Always `false` outside a daemon.
 ///
 /// ```no_run
 /// use deluxe::process::daemon;
@@ -252,6 +331,8 @@ pub async fn stopped() {
 pub(crate) struct Serving {
     /// How long `run` has after a stop request; `None`: forever.
     pub(crate) grace: Option<Duration>,
+    /// The pidfile's directory, watched so that a removed pidfile is put back at once.
+    pub(crate) pidfile_directory: Option<sys::CPath>,
     /// Whether `on_user1` is a reload, announced to a service manager.
     pub(crate) user1_reloads: bool,
     /// The log file, reopened on `SIGHUP` (after a rotation by rename).
@@ -372,12 +453,13 @@ pub(crate) fn serve<'d, D: Daemon>(
         failed: AtomicBool::new(false),
         grace_expired: AtomicBool::new(false),
     };
+    let watcher = serving.pidfile_directory.as_ref().and_then(Watcher::new);
     // The scope never ends: every path out of it exits the process, so the threads may borrow
     // the daemon and the runtime for as long as they run.
     std::thread::scope(|scope| {
         let started = std::thread::Builder::new()
             .name("deluxe-signals".into())
-            .spawn_scoped(scope, || runtime.receive_signals(scope, &receiver));
+            .spawn_scoped(scope, || runtime.receive_signals(scope, &receiver, watcher));
         if let Err(error) = started {
             announce(Err(error));
             runtime.pidfile.remove();
@@ -386,6 +468,8 @@ pub(crate) fn serve<'d, D: Daemon>(
         }
         announce(Ok(()));
         runtime.pidfile.close_in_forked_children();
+        // SAFETY: registers a handler that only makes an async-signal-safe call.
+        unsafe { libc::pthread_atfork(None, None, Some(clean_mask_in_child)) };
         notify(
             |message| runtime.say(message),
             &[
@@ -426,7 +510,14 @@ impl<D: Daemon> Runtime<'_, D> {
         &'scope self,
         scope: &'scope Scope<'scope, '_>,
         receiver: &Receiver,
+        watcher: Option<Watcher>,
     ) {
+        // The one thread that takes the user signals.
+        let _ = nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+            Some(&signal_set(&USER_SIGNALS)),
+            None,
+        );
         let mut deadline: Option<Instant> = None;
         let mut hook_thread = false;
         loop {
@@ -436,13 +527,33 @@ impl<D: Daemon> Runtime<'_, D> {
             let left = deadline.map_or(Duration::MAX, |deadline| {
                 deadline.saturating_duration_since(Instant::now())
             });
-            let woken =
-                !left.is_zero() && sys::wait_readable(receiver.read.as_fd(), left).unwrap_or(true);
+            let fds: &[_] = match &watcher {
+                Some(watcher) => &[receiver.read.as_fd(), watcher.fd()],
+                None => &[receiver.read.as_fd()],
+            };
+            let woken = !left.is_zero() && sys::wait_readable_any(fds, left).unwrap_or(true);
             if !woken {
                 self.give_up();
             }
+            if let Some(watcher) = &watcher
+                && watcher.changed()
+            {
+                self.restore_pidfile();
+            }
             sys::drain(receiver.read.as_fd());
-            let received = RECEIVED.swap(0, Ordering::AcqRel);
+            let mut received = RECEIVED.swap(0, Ordering::AcqRel);
+            if STOP_SIGNALS
+                .into_iter()
+                .any(|signal| received & (1 << signal as u32) != 0)
+            {
+                // A user signal sent before this stop is noted already or still pending, for
+                // this thread alone: returning from any system call hands it to the handler.
+                // SAFETY: sigset_t is plain data, filled by sigpending below.
+                let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+                // SAFETY: sigpending fills a valid sigset_t; the call is what matters.
+                unsafe { libc::sigpending(&raw mut pending) };
+                received |= RECEIVED.swap(0, Ordering::AcqRel);
+            }
             let got = |signal: Signal| received & (1 << signal as u32) != 0;
             // Hook signals first: one that arrived before a stop (or with it) has its hook
             // run before `atexit`.
@@ -471,6 +582,19 @@ impl<D: Daemon> Runtime<'_, D> {
         }
     }
 
+    /// The pidfile's directory changed: puts the pidfile back if it was removed.
+    fn restore_pidfile(&self) {
+        let path = self.pidfile.path().to_string_lossy();
+        match self.pidfile.restore() {
+            Restore::InPlace => {}
+            Restore::Restored => self.say(&format!("pidfile {path} was removed; restored it")),
+            Restore::Lost(errno) => self.say(&format!(
+                "pidfile {path} was removed or replaced and cannot be restored ({errno}); this \
+                 daemon can no longer be reached through it"
+            )),
+        }
+    }
+
     /// Marks the hook of a user signal due and wakes the hook thread, starting it with the
     /// first user signal.
     fn post<'scope>(
@@ -489,9 +613,21 @@ impl<D: Daemon> Runtime<'_, D> {
         }
         self.posted.notify_one();
         if !*hook_thread {
+            // The hook thread must not take user signals: it starts with them blocked.
+            let mut unblocked = SigSet::empty();
+            let _ = nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                Some(&signal_set(&USER_SIGNALS)),
+                Some(&mut unblocked),
+            );
             let started = std::thread::Builder::new()
                 .name("deluxe-hooks".into())
                 .spawn_scoped(scope, || self.run_hooks());
+            let _ = nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&unblocked),
+                None,
+            );
             *hook_thread = started.is_ok();
             if let Err(error) = started {
                 // Late, but the hook must still run: here, at the cost of stop requests

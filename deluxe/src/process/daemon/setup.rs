@@ -169,7 +169,7 @@ impl Steps {
             return Err(Failure::Setup { message });
         }
         if let Some(credentials) = &self.credentials
-            && let Err((step, errno)) = credentials.drop_to(held.fd())
+            && let Err((step, errno)) = held.with_fd(|fd| credentials.drop_to(fd))
         {
             // Still privileged enough to remove what this start created.
             held.remove();

@@ -424,7 +424,24 @@ pub(crate) fn process_exists(pid: libc::pid_t) -> bool {
 /// Waits up to `timeout` for `fd` to be readable (a pidfd: the process has exited; a pipe:
 /// data or end of file); says whether it is. `Duration::MAX` waits however long.
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::Result<bool> {
+    wait_readable_any(&[fd], timeout)
+}
+
+/// [`wait_readable`] for the first of several descriptors (at most four).
+pub(crate) fn wait_readable_any(
+    fds: &[BorrowedFd<'_>],
+    timeout: Duration,
+) -> std::io::Result<bool> {
     let deadline = std::time::Instant::now().checked_add(timeout);
+    let mut polls = [libc::pollfd {
+        fd: -1,
+        events: libc::POLLIN,
+        revents: 0,
+    }; 4];
+    for (poll, fd) in polls.iter_mut().zip(fds) {
+        poll.fd = fd.as_raw_fd();
+    }
+    let count = fds.len().min(polls.len());
     loop {
         let left = deadline.map_or(Duration::MAX, |d| {
             d.saturating_duration_since(std::time::Instant::now())
@@ -432,13 +449,8 @@ pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::R
         // Rounded up, so that a wait never ends early; long waits go round the loop.
         let millis =
             libc::c_int::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX);
-        let mut poll = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `poll` is one valid pollfd.
-        match unsafe { libc::poll(&mut poll, 1, millis) } {
+        // SAFETY: the first `count` entries of `polls` are valid pollfds.
+        match unsafe { libc::poll(polls.as_mut_ptr(), count as libc::nfds_t, millis) } {
             1.. => return Ok(true),
             0 if millis < libc::c_int::MAX => return Ok(false),
             0 => continue,

@@ -1,10 +1,6 @@
 //! `Command` against real programs: resolution, byte-exact arguments, typed failures, large
 //! concurrent streams, options, and `sudo`.
 
-#![cfg(unix)]
-
-mod common;
-
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -12,7 +8,7 @@ use std::path::{Path, PathBuf};
 use deluxe::process::names::{ProgramProblem, UserNameProblem};
 use deluxe::process::{CallOptions, Command, CommandError, NO_ARGS};
 
-use common::{TEST_USER, has_sudo_setup};
+use crate::common::{TEST_USER, has_sudo_setup, scratch_dir};
 
 fn sh(script: &str) -> Result<Vec<u8>, CommandError> {
     Command::new("sh")?.call(["-c", script])
@@ -29,7 +25,7 @@ fn new_resolves_on_path_to_an_absolute_executable() {
 
 #[test]
 fn with_path_searches_only_the_given_directories_in_order() {
-    let dir = tempdir("with-path");
+    let dir = scratch_dir("with-path");
     let first = dir.join("first");
     let second = dir.join("second");
     for d in [&first, &second] {
@@ -385,7 +381,7 @@ fn a_missing_sudo_is_its_own_error() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.starts_with("SudoMissing"), "{stdout}");
+    assert!(stdout.starts_with("error SudoMissing"), "{stdout}");
     assert!(stdout.contains("/nonexistent-a") && stdout.contains("/nonexistent-b"));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr).trim(),
@@ -504,7 +500,7 @@ fn dropping_call_async_kills_and_reaps_the_child() {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempdir("async-drop");
+    let dir = scratch_dir("async-drop");
     let pidfile = dir.join("pid");
     runtime.block_on(async {
         let sh = Command::new("sh").unwrap();
@@ -515,14 +511,18 @@ fn dropping_call_async_kills_and_reaps_the_child() {
         let options = CallOptions::new();
         let call = sh.call_async(["-c", &script], &options);
         tokio::pin!(call);
-        let started = async {
-            while !pidfile.exists() {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        // Waited for off the runtime's thread, so that the call keeps being driven meanwhile.
+        let started = tokio::task::spawn_blocking({
+            let pidfile = pidfile.clone();
+            move || {
+                crate::common::eventually("the shell's pid in its file", || {
+                    pidfile.exists().then_some(()).ok_or("no file yet")
+                });
             }
-        };
+        });
         tokio::select! {
             result = &mut call => panic!("sleep 1000 returned: {result:?}"),
-            () = started => {}
+            started = started => started.unwrap(),
         }
         // `call` is dropped here, with the child still running.
     });
@@ -533,16 +533,9 @@ fn dropping_call_async_kills_and_reaps_the_child() {
         .unwrap();
     // The child was killed when the future was dropped (`sleep 1000` never returns by itself).
     assert!(
-        common::wait_gone(pid, std::time::Duration::from_secs(30)),
+        crate::common::wait_gone(pid, std::time::Duration::from_secs(30)),
         "child {pid} still alive after the call was dropped"
     );
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("deluxe-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn chmod(path: &Path, mode: u32) {

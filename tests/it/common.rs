@@ -1,10 +1,12 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)] // Each test binary uses its own part of this module.
+//! What the areas share: the `Scene` fixture, `eventually`, the helper programs, `/proc`.
 
+use std::ffi::OsString;
+use std::fmt::{Debug, Display};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The account `.ci/run` creates for tests that run commands as another user: a real user
@@ -52,9 +54,9 @@ pub fn wait_gone(pid: i32, bound: Duration) -> bool {
         pidfd.as_fd(),
         nix::poll::PollFlags::POLLIN,
     )];
-    let millis = u16::try_from(bound.as_millis()).unwrap_or(u16::MAX);
+    let timeout = nix::poll::PollTimeout::try_from(bound).unwrap_or(nix::poll::PollTimeout::MAX);
     loop {
-        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(millis)) {
+        match nix::poll::poll(&mut fds, timeout) {
             Ok(ready) => return ready > 0,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(errno) => panic!("poll on pidfd: {errno}"),
@@ -65,18 +67,49 @@ pub fn wait_gone(pid: i32, bound: Duration) -> bool {
 /// A bound on waits that should take milliseconds: reaching it means a hang, not slowness.
 pub const HANG: Duration = Duration::from_secs(60);
 
-/// A directory of one test: its pidfile, events file and log. Dropping it stops any daemon
-/// left running by a failed assertion, so that no test leaves a process behind.
+/// Waits until `poll` returns `Ok`, and returns its value. `poll` returns `Err` with what it
+/// saw while the condition does not hold yet; if it still does not after [`HANG`], the test
+/// fails with `what` it waited for and that last state. It polls every few milliseconds: for
+/// conditions no descriptor can signal (a line in a file another process appends to).
+pub fn eventually<T, S: Debug>(what: impl Display, mut poll: impl FnMut() -> Result<T, S>) -> T {
+    let start = Instant::now();
+    loop {
+        match poll() {
+            Ok(value) => return value,
+            Err(state) => assert!(
+                start.elapsed() < HANG,
+                "waited {HANG:?} for {what}; last seen: {state:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A new empty directory for one test, unique in this run: `deluxe-NAME-PID-N` in the
+/// temporary directory.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("deluxe-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The fixture of a test that runs a daemon: its own directory, holding the pidfile, the
+/// events file the daemon helper appends to, and a log file. The daemon is the helper program
+/// (`helper`, `start`) or the `ticker` example (`ticker`). Dropping it kills any daemon its
+/// pidfile still names (and whose command line names the directory), so that a failed
+/// assertion leaves no process behind.
 pub struct Scene {
     pub dir: PathBuf,
 }
 
 impl Scene {
     pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("deluxe-daemon-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self { dir }
+        Self {
+            dir: scratch_dir(name),
+        }
     }
 
     pub fn pidfile(&self) -> PathBuf {
@@ -85,6 +118,16 @@ impl Scene {
 
     pub fn events_path(&self) -> PathBuf {
         self.dir.join("events")
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("daemon.log")
+    }
+
+    /// The pid the pidfile holds; fails the test if it holds none.
+    pub fn pid(&self) -> i32 {
+        read_pidfile(&self.pidfile())
+            .unwrap_or_else(|| panic!("no pid in {}", self.pidfile().display()))
     }
 
     /// Runs the helper with this scene's pidfile and events file, then `args`; returns whether
@@ -100,34 +143,102 @@ impl Scene {
         (output.status.success(), result_line(&output.stdout))
     }
 
+    /// Starts the daemon with `options`, checks that its pidfile names it, and returns its pid.
     pub fn start(&self, options: &[&str]) -> i32 {
-        let (ok, line) = self.helper_with(options, &["start"]);
-        assert!(ok, "start failed: {line}");
-        let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+        let pid = self.start_brief(options);
         assert_eq!(read_pidfile(&self.pidfile()), Some(pid));
         pid
     }
 
+    /// Starts a daemon that may be gone, pidfile and all, by the time `start` returns (its
+    /// `run` returns or panics at once), and returns its pid.
+    pub fn start_brief(&self, options: &[&str]) -> i32 {
+        let (ok, line) = self.helper_with(options, &["start"]);
+        assert!(ok, "start failed: {line}");
+        line.strip_prefix("started ")
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or_else(|| panic!("not a start: {line}"))
+    }
+
+    /// The lines of the events file (none before the daemon writes one).
     pub fn events(&self) -> Vec<String> {
-        std::fs::read_to_string(self.events_path())
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        lines_of(&self.events_path())
     }
 
     /// Waits until the events file holds `count` lines equal to `event`.
     pub fn wait_event(&self, event: &str, count: usize) {
-        let start = Instant::now();
-        while self.events().iter().filter(|line| *line == event).count() < count {
-            assert!(
-                start.elapsed() < HANG,
-                "no {event:?} x{count} in {:?}",
-                self.events()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.wait_events(format!("{event:?} x{count} in the events"), |events| {
+            events.iter().filter(|line| *line == event).count() >= count
+        });
     }
+
+    /// Waits until the events, as a whole, satisfy `condition`.
+    pub fn wait_events(&self, what: impl Display, condition: impl Fn(&[String]) -> bool) {
+        eventually(what, || {
+            let events = self.events();
+            if condition(&events) {
+                Ok(())
+            } else {
+                Err(events)
+            }
+        });
+    }
+
+    /// The `ticker` example's options for this scene's pidfile and log file.
+    pub fn ticker_options(&self) -> Vec<OsString> {
+        vec![
+            "--pidfile".into(),
+            self.pidfile().into(),
+            "--log".into(),
+            self.log().into(),
+        ]
+    }
+
+    /// `ticker --pidfile P --log L ARGS`, ready to run.
+    pub fn ticker_command(&self, args: &[&str]) -> StdCommand {
+        let mut command = StdCommand::new(ticker_binary());
+        command.args(self.ticker_options()).args(args);
+        command
+    }
+
+    /// Runs `ticker --pidfile P --log L ARGS`; returns the exit code, stdout and stderr.
+    pub fn ticker(&self, args: &[&str]) -> (i32, String, String) {
+        let output = self
+            .ticker_command(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    }
+
+    /// The lines of the log file (none before the daemon writes one).
+    pub fn log_lines(&self) -> Vec<String> {
+        lines_of(&self.log())
+    }
+
+    /// Waits until a line of the log file satisfies `condition`.
+    pub fn wait_log(&self, what: &str, condition: impl Fn(&str) -> bool) {
+        eventually(format!("{what} in the log"), || {
+            let lines = self.log_lines();
+            if lines.iter().any(|line| condition(line)) {
+                Ok(())
+            } else {
+                Err(lines)
+            }
+        });
+    }
+}
+
+fn lines_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Drop for Scene {
@@ -318,17 +429,4 @@ pub fn helper_as_test_user(pidfile: &Path, args: &[&str]) -> (Option<i32>, Strin
         .output()
         .unwrap();
     (output.status.code(), result_line(&output.stdout))
-}
-
-/// Waits until `probe` finds something, and returns it; fails the test, naming `what`, if
-/// nothing is found within [`HANG`].
-pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(start.elapsed() < HANG, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }

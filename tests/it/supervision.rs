@@ -2,11 +2,7 @@
 //! the foreground mode a supervisor needs, and `start-stop-daemon --background --notify-await`
 //! as the supervisor of the `ticker` example.
 
-#![cfg(unix)]
-
-mod common;
-
-use common::{
+use crate::common::{
     HANG, Scene, helper_command, is_alive, open_fds, read_pidfile, stat, ticker_binary, wait_gone,
 };
 use std::os::unix::net::UnixDatagram;
@@ -152,16 +148,6 @@ fn start_stop_daemon_supervises_the_ticker_with_notify_await() {
     let ticker = ticker_binary().to_path_buf();
     let scene = Scene::new("ssd-notify");
     let pidfile = scene.pidfile();
-    let log = scene.dir.join("ticker.log");
-    let ticker_args = |action: &str| {
-        let mut args = vec!["--pidfile".to_owned(), pidfile.display().to_string()];
-        args.extend([
-            "--log".to_owned(),
-            log.display().to_string(),
-            action.to_owned(),
-        ]);
-        args
-    };
     // start-stop-daemon forks, sets NOTIFY_SOCKET, and waits for READY=1: `ticker start`
     // sees it is supervised and runs in the foreground.
     let status = StdCommand::new("start-stop-daemon")
@@ -177,7 +163,8 @@ fn start_stop_daemon_supervises_the_ticker_with_notify_await() {
         .arg("--exec")
         .arg(&ticker)
         .arg("--")
-        .args(ticker_args("start"))
+        .args(scene.ticker_options())
+        .arg("start")
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(0), "start-stop-daemon saw READY=1");
@@ -188,10 +175,7 @@ fn start_stop_daemon_supervises_the_ticker_with_notify_await() {
         exe, ticker,
         "the supervised process is the ticker itself, not a fork of it"
     );
-    let status_line = StdCommand::new(&ticker)
-        .args(ticker_args("status"))
-        .output()
-        .unwrap();
+    let status_line = scene.ticker_command(&["status"]).output().unwrap();
     let status_line = String::from_utf8_lossy(&status_line.stdout);
     assert!(
         status_line.starts_with(&format!("running (pid {pid}, since "))
@@ -205,29 +189,17 @@ fn start_stop_daemon_supervises_the_ticker_with_notify_await() {
         .unwrap();
     assert_eq!(stop.code(), Some(0));
     assert!(wait_gone(pid, HANG));
-    assert!(
-        std::fs::read_to_string(&log)
-            .unwrap()
-            .lines()
-            .any(|line| line == "atexit")
-    );
+    assert!(scene.log_lines().iter().any(|line| line == "atexit"));
     assert!(!pidfile.exists());
 }
 
 #[test]
 fn the_cli_starts_in_the_foreground_when_supervised_and_forks_when_told() {
-    let ticker = ticker_binary().to_path_buf();
     let scene = Scene::new("cli-supervised");
     let notify = NotifySocket::bind(&scene.dir);
     let pidfile = scene.pidfile();
     let run = |args: &[&str], notify_socket: bool| {
-        let mut command = StdCommand::new(&ticker);
-        command
-            .arg("--pidfile")
-            .arg(&pidfile)
-            .arg("--log")
-            .arg(scene.dir.join("log"))
-            .args(args);
+        let mut command = scene.ticker_command(args);
         if notify_socket {
             command.env("NOTIFY_SOCKET", &notify.path);
         }
@@ -269,7 +241,7 @@ fn the_cli_starts_in_the_foreground_when_supervised_and_forks_when_told() {
 #[test]
 fn a_failed_foreground_start_leaves_the_process_as_it_was() {
     let scene = Scene::new("foreground-restore");
-    let log = scene.dir.join("daemon.log");
+    let log = scene.log();
     let missing = scene.dir.join("missing").join("daemon.pid");
     // The pidfile's directory is missing: that step fails after output went to the log file.
     let output = StdCommand::new(env!("CARGO_BIN_EXE_deluxe-daemon-helper"))

@@ -1,8 +1,6 @@
 //! Property tests of every parser and validator against simple reference models: no input
 //! makes them panic, and they agree with the model on every generated input.
 
-#![cfg(unix)]
-
 use deluxe::process::names::{SHELL_SYNTAX, check_program, check_user_name};
 use deluxe::process::{Account, parse_uid_min, real_users};
 use proptest::prelude::*;

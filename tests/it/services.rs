@@ -2,14 +2,14 @@
 //! (`tests/bin/services_helper.rs`): setup before ready, as root, whose failure comes back
 //! from `start`; descriptors the daemon value owns.
 
-mod common;
-
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command as StdCommand, Output, Stdio};
 
-use common::{HANG, Scene, TEST_USER, has_sudo_setup, is_alive, live_processes_mentioning};
+use crate::common::{
+    self, HANG, Scene, TEST_USER, has_sudo_setup, is_alive, live_processes_mentioning,
+};
 
 fn services(scene: &Scene, args: &[&str]) -> StdCommand {
     let mut command = StdCommand::new(env!("CARGO_BIN_EXE_deluxe-services-helper"));

@@ -2,102 +2,23 @@
 //! state with its init-script exit code, the lines its hooks log, and `start-stop-daemon`
 //! working on its pidfile.
 
-#![cfg(unix)]
+use std::process::Command as StdCommand;
 
-mod common;
-
-use std::path::PathBuf;
-use std::process::{Command as StdCommand, Output, Stdio};
-use std::time::{Duration, Instant};
-
-use common::{HANG, ticker_binary, wait_gone};
-
-struct Ticker {
-    dir: PathBuf,
-}
-
-impl Ticker {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("deluxe-ticker-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self { dir }
-    }
-
-    fn pidfile(&self) -> PathBuf {
-        self.dir.join("ticker.pid")
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.join("ticker.log")
-    }
-
-    /// Runs `ticker --pidfile P --log L ARGS`; returns the exit code, stdout and stderr.
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let output: Output = StdCommand::new(ticker_binary())
-            .arg("--pidfile")
-            .arg(self.pidfile())
-            .arg("--log")
-            .arg(self.log())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (
-            output.status.code().unwrap(),
-            String::from_utf8(output.stdout).unwrap(),
-            String::from_utf8(output.stderr).unwrap(),
-        )
-    }
-
-    fn pid(&self) -> i32 {
-        std::fs::read_to_string(self.pidfile())
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    }
-
-    fn log_lines(&self) -> Vec<String> {
-        std::fs::read_to_string(self.log())
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn wait_log(&self, predicate: impl Fn(&str) -> bool, what: &str) {
-        let start = Instant::now();
-        while !self.log_lines().iter().any(|line| predicate(line)) {
-            assert!(
-                start.elapsed() < HANG,
-                "no {what} in the log: {:?}",
-                self.log_lines()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        let _ = self.run(&["stop"]);
-    }
-}
+use crate::common::{HANG, Scene, ticker_binary, wait_gone};
 
 #[test]
 fn every_action_in_every_state_has_its_exit_code() {
-    let ticker = Ticker::new("states");
+    let scene = Scene::new("ticker-states");
 
     // Stopped: no pidfile. deluxe's `log` warnings reach the user through the example's
     // logger, next to the CLI's own line.
-    let pidfile = ticker.pidfile().display().to_string();
+    let pidfile = scene.pidfile().display().to_string();
     assert_eq!(
-        ticker.run(&["status"]),
+        scene.ticker(&["status"]),
         (3, "not running\n".into(), String::new())
     );
     assert_eq!(
-        ticker.run(&["stop"]),
+        scene.ticker(&["stop"]),
         (
             0,
             "not running\n".into(),
@@ -105,7 +26,7 @@ fn every_action_in_every_state_has_its_exit_code() {
         )
     );
     for (action, signal) in [("user1", "SIGUSR1"), ("user2", "SIGUSR2")] {
-        let (code, stdout, stderr) = ticker.run(&[action]);
+        let (code, stdout, stderr) = scene.ticker(&[action]);
         assert_eq!((code, stdout.as_str()), (1, ""), "{action}");
         assert_eq!(
             stderr,
@@ -117,11 +38,11 @@ fn every_action_in_every_state_has_its_exit_code() {
     }
 
     // Running.
-    let (code, stdout, _) = ticker.run(&["start"]);
+    let (code, stdout, _) = scene.ticker(&["start"]);
     assert_eq!(code, 0);
-    let pid = ticker.pid();
+    let pid = scene.pid();
     assert_eq!(stdout, format!("started (pid {pid})\n"));
-    let (code, stdout, stderr) = ticker.run(&["start"]);
+    let (code, stdout, stderr) = scene.ticker(&["start"]);
     assert_eq!(
         (code, stdout),
         (0, format!("already running (pid {pid})\n"))
@@ -130,23 +51,23 @@ fn every_action_in_every_state_has_its_exit_code() {
         stderr,
         format!("warning: daemon already running (pid {pid}, pidfile {pidfile})\n")
     );
-    let (code, status, stderr) = ticker.run(&["status"]);
+    let (code, status, stderr) = scene.ticker(&["status"]);
     assert_eq!((code, stderr.as_str()), (0, ""));
     assert!(
         status.starts_with(&format!("running (pid {pid}, since ")) && status.contains(" UTC, up "),
         "{status}"
     );
     assert_eq!(
-        ticker.run(&["user1"]),
+        scene.ticker(&["user1"]),
         (0, "sent SIGUSR1 (on_user1)\n".into(), String::new())
     );
     assert_eq!(
-        ticker.run(&["user2"]),
+        scene.ticker(&["user2"]),
         (0, "sent SIGUSR2 (on_user2)\n".into(), String::new())
     );
-    let (code, stdout, _) = ticker.run(&["restart"]);
+    let (code, stdout, _) = scene.ticker(&["restart"]);
     assert_eq!(code, 0);
-    let new_pid = ticker.pid();
+    let new_pid = scene.pid();
     assert_ne!(new_pid, pid);
     assert_eq!(stdout, format!("restarted (pid {new_pid})\n"));
     assert!(wait_gone(pid, HANG));
@@ -156,49 +77,52 @@ fn every_action_in_every_state_has_its_exit_code() {
     unsafe { libc::kill(new_pid, libc::SIGKILL) };
     assert!(wait_gone(new_pid, HANG));
     assert_eq!(
-        ticker.run(&["status"]),
+        scene.ticker(&["status"]),
         (
             1,
             format!(
                 "not running (stale pidfile {}, pid {new_pid})\n",
-                ticker.pidfile().display()
+                scene.pidfile().display()
             ),
             String::new()
         )
     );
-    assert_eq!(ticker.run(&["user1"]).0, 1);
-    assert_eq!(ticker.run(&["stop"]).1, "not running\n");
-    assert!(!ticker.pidfile().exists(), "stop removes a stale pidfile");
+    assert_eq!(scene.ticker(&["user1"]).0, 1);
+    assert_eq!(scene.ticker(&["stop"]).1, "not running\n");
+    assert!(!scene.pidfile().exists(), "stop removes a stale pidfile");
 
     // Running again, then stopped.
-    assert_eq!(ticker.run(&["restart"]).0, 0);
+    assert_eq!(scene.ticker(&["restart"]).0, 0);
     assert_eq!(
-        ticker.run(&["stop"]),
+        scene.ticker(&["stop"]),
         (0, "stopped\n".into(), String::new())
     );
-    assert_eq!(ticker.run(&["status"]).0, 3);
+    assert_eq!(scene.ticker(&["status"]).0, 3);
 }
 
 #[test]
 fn status_that_cannot_be_told_and_failures_are_reported() {
-    let ticker = Ticker::new("unknown");
-    std::os::unix::fs::symlink("/etc/passwd", ticker.pidfile()).unwrap();
-    let (code, stdout, stderr) = ticker.run(&["status"]);
+    let scene = Scene::new("ticker-unknown");
+    std::os::unix::fs::symlink("/etc/passwd", scene.pidfile()).unwrap();
+    let (code, stdout, stderr) = scene.ticker(&["status"]);
     assert_eq!((code, stdout.as_str()), (4, ""));
     assert!(
         stderr.starts_with("error: status unknown: pidfile "),
         "{stderr}"
     );
     assert!(stderr.contains("is a symbolic link"), "{stderr}");
-    let (code, _, stderr) = ticker.run(&["start"]);
+    let (code, _, stderr) = scene.ticker(&["start"]);
     assert_eq!(code, 1);
     assert!(stderr.starts_with("error: pidfile "), "{stderr}");
-    std::fs::remove_file(ticker.pidfile()).unwrap();
+    std::fs::remove_file(scene.pidfile()).unwrap();
 
-    let missing = ticker.dir.join("missing").join("ticker.pid");
+    let missing = scene.dir.join("missing").join("ticker.pid");
+    // A log file this user can write: the default one, in /tmp, may be another user's.
     let output = StdCommand::new(ticker_binary())
         .arg("--pidfile")
         .arg(&missing)
+        .arg("--log")
+        .arg(scene.log())
         .arg("start")
         .output()
         .unwrap();
@@ -214,7 +138,7 @@ fn status_that_cannot_be_told_and_failures_are_reported() {
 
 #[test]
 fn wrong_arguments_are_usage_errors_and_help_says_it_all() {
-    let ticker = Ticker::new("usage");
+    let scene = Scene::new("ticker-usage");
     for args in [
         &[][..],
         &["frobnicate"],
@@ -234,7 +158,7 @@ fn wrong_arguments_are_usage_errors_and_help_says_it_all() {
         );
         assert!(output.stdout.is_empty());
     }
-    let (code, stdout, stderr) = ticker.run(&["--help"]);
+    let (code, stdout, stderr) = scene.ticker(&["--help"]);
     assert_eq!((code, stderr.as_str()), (0, ""));
     for needle in [
         "start",
@@ -254,22 +178,22 @@ fn wrong_arguments_are_usage_errors_and_help_says_it_all() {
             "--help lacks {needle:?}:\n{stdout}"
         );
     }
-    assert!(!ticker.pidfile().exists(), "no action was taken");
+    assert!(!scene.pidfile().exists(), "no action was taken");
 }
 
 #[test]
 fn hooks_write_their_lines_to_the_log() {
-    let ticker = Ticker::new("hooks");
-    assert_eq!(ticker.run(&["start"]).0, 0);
-    let pid = ticker.pid();
-    ticker.wait_log(|line| line == "tick 1", "first tick");
-    assert_eq!(ticker.run(&["user1"]).0, 0);
-    ticker.wait_log(|line| line == "user1", "user1");
-    assert_eq!(ticker.run(&["user2"]).0, 0);
-    ticker.wait_log(|line| line.starts_with("ticks="), "ticks=N");
-    assert_eq!(ticker.run(&["stop"]).1, "stopped\n");
+    let scene = Scene::new("ticker-hooks");
+    assert_eq!(scene.ticker(&["start"]).0, 0);
+    let pid = scene.pid();
+    scene.wait_log("first tick", |line| line == "tick 1");
+    assert_eq!(scene.ticker(&["user1"]).0, 0);
+    scene.wait_log("user1", |line| line == "user1");
+    assert_eq!(scene.ticker(&["user2"]).0, 0);
+    scene.wait_log("ticks=N", |line| line.starts_with("ticks="));
+    assert_eq!(scene.ticker(&["stop"]).1, "stopped\n");
     assert!(wait_gone(pid, HANG));
-    let lines = ticker.log_lines();
+    let lines = scene.log_lines();
     assert_eq!(lines.first().unwrap(), &format!("started (pid {pid})"));
     assert_eq!(lines.last().unwrap(), "atexit");
     assert_eq!(lines.iter().filter(|l| *l == "atexit").count(), 1);
@@ -285,25 +209,25 @@ fn hooks_write_their_lines_to_the_log() {
 
 #[test]
 fn start_stop_daemon_drives_the_ticker() {
-    let ticker = Ticker::new("ssd");
+    let scene = Scene::new("ticker-ssd");
     let ssd = |args: &[&str]| {
         StdCommand::new("start-stop-daemon")
             .args(args)
             .arg("--pidfile")
-            .arg(ticker.pidfile())
+            .arg(scene.pidfile())
             .status()
             .unwrap()
             .code()
     };
     assert_eq!(ssd(&["--status"]), Some(3));
-    assert_eq!(ticker.run(&["start"]).0, 0);
-    let pid = ticker.pid();
+    assert_eq!(scene.ticker(&["start"]).0, 0);
+    let pid = scene.pid();
     assert_eq!(ssd(&["--status"]), Some(0));
     assert_eq!(ssd(&["--stop", "--signal", "USR1"]), Some(0));
-    ticker.wait_log(|line| line == "user1", "user1 from start-stop-daemon");
+    scene.wait_log("user1 from start-stop-daemon", |line| line == "user1");
     assert_eq!(ssd(&["--stop", "--retry", "TERM/5/KILL/5"]), Some(0));
     assert!(wait_gone(pid, HANG));
-    assert_eq!(ticker.log_lines().last().unwrap(), "atexit");
-    assert!(!ticker.pidfile().exists());
-    assert_eq!(ticker.run(&["status"]).0, 3);
+    assert_eq!(scene.log_lines().last().unwrap(), "atexit");
+    assert!(!scene.pidfile().exists());
+    assert_eq!(scene.ticker(&["status"]).0, 3);
 }

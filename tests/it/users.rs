@@ -1,14 +1,10 @@
 //! `get_real_users` against this machine's real user database.
 
-#![cfg(unix)]
-
-mod common;
-
 use std::collections::BTreeSet;
 
 use deluxe::process::get_real_users;
 
-use common::{NOLOGIN_USER, SYSTEM_USER, TEST_USER, has_sudo_setup};
+use crate::common::{NOLOGIN_USER, SYSTEM_USER, TEST_USER, has_sudo_setup};
 
 /// The real users computed another way: `getent passwd` (NSS), the last `UID_MIN` line of
 /// login.defs read with a plain split, and `/etc/shells` as a list of lines.

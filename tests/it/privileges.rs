@@ -2,14 +2,12 @@
 //! expected, root not regainable, files created with the umask, the pidfile still removable;
 //! and the typed errors when it cannot be done. Needs root and the test accounts (`.ci/run`).
 
-#![cfg(unix)]
-
-mod common;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command as StdCommand;
 
-use common::{HANG, Scene, TEST_USER, has_sudo_setup, is_alive, wait_gone};
+use crate::common::{
+    HANG, Scene, TEST_USER, has_sudo_setup, helper_as_test_user, is_alive, wait_gone,
+};
 
 /// The `Uid:`, `Gid:` or `Groups:` line of `/proc/PID/status`, as numbers.
 fn ids(pid: i32, field: &str) -> Vec<u32> {
@@ -151,8 +149,7 @@ fn only_root_may_start_a_daemon_as_another_user() {
         return;
     }
     let scene = scene_owned_by_test_user("not-root");
-    let (code, line) =
-        common::helper_as_test_user(&scene.pidfile(), &["--user", "nobody", "start"]);
+    let (code, line) = helper_as_test_user(&scene.pidfile(), &["--user", "nobody", "start"]);
     assert_eq!(code, Some(1));
     assert!(
         line.starts_with("error NotRoot: only root can start a daemon as another user or group"),
@@ -160,7 +157,7 @@ fn only_root_may_start_a_daemon_as_another_user() {
     );
     assert!(!scene.pidfile().exists());
     // The same user as a non-root controller starts it normally.
-    let (_, line) = common::helper_as_test_user(&scene.pidfile(), &["start"]);
+    let (_, line) = helper_as_test_user(&scene.pidfile(), &["start"]);
     let pid: i32 = line
         .strip_prefix("started ")
         .unwrap_or_else(|| panic!("{line}"))

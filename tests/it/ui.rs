@@ -1,8 +1,6 @@
 //! Compile-fail cases of the macros (`ui-tests/*.rs`, with their committed `.stderr`), and
 //! the forms they must accept (`ui-tests/pass/*.rs`).
 
-#![cfg(unix)]
-
 #[test]
 fn ui() {
     let cases = trybuild::TestCases::new();

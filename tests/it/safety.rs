@@ -1,17 +1,14 @@
 //! What another local user, a crash or an odd environment can do to a daemon, tried for real:
 //! files planted at the log path, children started with `system()`, workers forked without
 //! `exec`, `stop` called from inside the daemon, a parent that is pid 1, and a controller
-//! that printed without a newline.
-#![cfg(unix)]
-
-mod common;
+//! that printed without a newline, a removed pidfile.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 
-use common::{
-    HANG, NOLOGIN_USER, Scene, TEST_USER, has_sudo_setup, is_alive, read_pidfile, wait_gone,
+use crate::common::{
+    self, HANG, NOLOGIN_USER, Scene, TEST_USER, has_sudo_setup, is_alive, read_pidfile, wait_gone,
 };
 
 /// Runs `command` as the test user and checks it worked.
@@ -138,16 +135,6 @@ fn a_new_log_is_private_and_belongs_to_the_daemon_user() {
     assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
 }
 
-/// The processes whose parent is `pid`.
-fn children_of(pid: i32) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|child| common::stat(*child).is_some_and(|stat| stat.ppid == pid))
-        .collect()
-}
-
 /// A field of `/proc/PID/status`, such as `SigBlk`.
 fn status_field(pid: i32, field: &str) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -167,24 +154,39 @@ fn status_field(pid: i32, field: &str) -> String {
 #[test]
 fn a_program_the_daemon_starts_has_a_clean_signal_mask_and_dies_of_sigterm() {
     let scene = Scene::new("child-mask");
-    let pid = scene.start(&["--mode", "system-child"]);
+    let pid = scene.start(&["--mode", "fork-exec-child"]);
     scene.wait_event("child", 1);
-    assert_eq!(status_field(pid, "SigBlk"), "0000000000000000");
-    // system() forks a shell that execs sleep: wait for it to be `sleep`.
-    let sleep = common::eventually("the daemon's sleep child", || {
-        children_of(pid).into_iter().find(|child| {
-            std::fs::read_to_string(format!("/proc/{child}/comm")).is_ok_and(|c| c == "sleep\n")
-        })
-    });
-    assert_eq!(status_field(sleep, "SigBlk"), "0000000000000000");
-    // Nothing caught: exec resets handlers to their default.
-    assert_eq!(status_field(sleep, "SigCgt"), "0000000000000000");
-    // SAFETY: signalling the child this test's daemon started.
-    assert_eq!(unsafe { libc::kill(sleep, libc::SIGTERM) }, 0);
-    assert!(
-        wait_gone(sleep, HANG),
-        "SIGTERM did not end the daemon's child"
-    );
+    for way in ["forked", "spawned"] {
+        let child: i32 = scene
+            .events()
+            .iter()
+            .find_map(|event| event.strip_prefix(&format!("{way} "))?.parse().ok())
+            .unwrap();
+        // Once it runs `sleep` (the fork has exec'd), its mask and handlers are the clean ones.
+        common::eventually("the child running sleep", || {
+            let comm = std::fs::read_to_string(format!("/proc/{child}/comm"));
+            match comm {
+                Ok(comm) if comm == "sleep\n" => Ok(()),
+                other => Err(other.map_err(|error| error.to_string())),
+            }
+        });
+        // A forked child gets an empty mask; one started through posix_spawn (std's Command)
+        // keeps SIGUSR1 and SIGUSR2 (bits 9 and 11) blocked, never SIGHUP, SIGINT or SIGTERM.
+        let blocked = u64::from_str_radix(&status_field(child, "SigBlk"), 16).unwrap();
+        let expected = if way == "forked" {
+            0
+        } else {
+            (1 << 9) | (1 << 11)
+        };
+        assert_eq!(blocked, expected, "{way}: {blocked:#x}");
+        assert_eq!(status_field(child, "SigCgt"), "0000000000000000", "{way}");
+        // SAFETY: signalling the child this test's daemon started.
+        assert_eq!(unsafe { libc::kill(child, libc::SIGTERM) }, 0);
+        assert!(
+            wait_gone(child, HANG),
+            "SIGTERM did not end the {way} child"
+        );
+    }
     assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
     assert!(!is_alive(pid));
 }
@@ -194,10 +196,11 @@ fn a_worker_forked_without_exec_does_not_keep_a_killed_daemon_alive() {
     let scene = Scene::new("fork-worker");
     let pid = scene.start(&["--mode", "fork-worker"]);
     let worker: i32 = common::eventually("the worker's pid", || {
-        scene
-            .events()
+        let events = scene.events();
+        events
             .iter()
             .find_map(|event| event.strip_prefix("worker ")?.parse().ok())
+            .ok_or(events)
     });
     assert!(is_alive(worker));
     // The OOM killer takes the daemon; its worker lives on.
@@ -275,4 +278,49 @@ fn start_from_a_program_whose_parent_is_pid_1_forks_and_returns() {
     assert!(stdout.contains("status=0\n"), "{stdout}");
     assert!(stdout.contains("stop=0\n"), "{stdout}");
     assert_eq!(read_pidfile(&pidfile), None);
+}
+
+#[test]
+fn a_removed_or_renamed_pidfile_is_restored_at_once() {
+    let scene = Scene::new("pidfile-restore");
+    let log = scene.dir.join("daemon.log");
+    let (ok, line) = start_with_log(&scene, &log, &[]);
+    assert!(ok, "{line}");
+    let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+    for (round, removal) in ["rm", "mv"].into_iter().enumerate() {
+        let before = std::fs::metadata(scene.pidfile()).unwrap().ino();
+        match removal {
+            "rm" => std::fs::remove_file(scene.pidfile()).unwrap(),
+            _ => std::fs::rename(scene.pidfile(), scene.dir.join("moved.pid")).unwrap(),
+        }
+        // A tmp cleaner removed it: the daemon puts a new one, locked, in its place.
+        let restored = common::eventually("the pidfile back in place", || {
+            let meta = std::fs::metadata(scene.pidfile()).map_err(|error| error.to_string())?;
+            let holds = read_pidfile(&scene.pidfile());
+            if meta.ino() != before && holds == Some(pid) {
+                Ok(meta)
+            } else {
+                Err(format!("inode {}, pid {holds:?}", meta.ino()))
+            }
+        });
+        assert_eq!(restored.mode() & 0o777, 0o644);
+        assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
+        // A second start still finds it running: no second daemon.
+        let (ok, line) = scene.helper(&["start"]);
+        assert!(
+            !ok && line.starts_with(&format!("error AlreadyRunning {pid}")),
+            "{line}"
+        );
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            logged.matches("was removed; restored it").count(),
+            round + 1,
+            "{logged}"
+        );
+    }
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(
+        !scene.pidfile().exists(),
+        "the daemon removes its pidfile as it exits"
+    );
 }

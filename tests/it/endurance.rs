@@ -1,13 +1,11 @@
 //! Endurance and faults, bounded in time: many cycles and calls leave nothing behind in the
 //! controller (read from its /proc), and many racing controllers still make one daemon.
 
-#![cfg(unix)]
-
-mod common;
-
 use std::process::Command as StdCommand;
 
-use common::{HANG, Scene, is_alive, live_processes_mentioning, result_line, wait_gone};
+use crate::common::{
+    HANG, Scene, is_alive, live_processes_mentioning, race_to_start, result_line, wait_gone,
+};
 
 /// `NAME N fds=A threads=B children=C -> fds=A' threads=B' children=C'`: the two measures.
 fn before_and_after(line: &str) -> (String, String) {
@@ -53,7 +51,7 @@ fn ten_thousand_calls_leave_nothing_behind() {
 fn thirty_two_racing_starts_twenty_rounds_make_one_daemon_each() {
     let scene = Scene::new("race32");
     for round in 0..20 {
-        let pid = common::race_to_start(&scene, 32, &round.to_string());
+        let pid = race_to_start(&scene, 32, &round.to_string());
         assert_eq!(
             scene.helper(&["stop"]).1,
             "stopped Graceful",

@@ -1,12 +1,8 @@
 //! The deployment files shipped with the examples are valid for the tools that read them.
 
-#![cfg(unix)]
-
-mod common;
-
 use std::process::Command as StdCommand;
 
-use common::ticker_binary;
+use crate::common::{scratch_dir, ticker_binary};
 
 #[test]
 fn the_systemd_unit_passes_systemd_analyze_verify() {
@@ -30,8 +26,7 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
         "/usr/local/bin/deluxe-ticker",
         &ticker_binary().display().to_string(),
     );
-    let dir = std::env::temp_dir().join(format!("deluxe-unit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("unit");
     let path = dir.join("deluxe-ticker.service");
     std::fs::write(&path, unit).unwrap();
     let output = StdCommand::new("systemd-analyze")

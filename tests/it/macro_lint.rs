@@ -1,7 +1,6 @@
 //! The macros' expansions are warning-free: this file denies every rustc warning and clippy's
 //! default and pedantic groups (`cargo clippy --all-targets` in CI checks the latter), and
 //! uses every form of the macros, including public items under `missing_docs`.
-#![cfg(unix)]
 #![deny(warnings, missing_docs, clippy::all, clippy::pedantic)]
 
 use std::sync::atomic::{AtomicU64, Ordering};

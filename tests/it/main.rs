@@ -1,0 +1,43 @@
+//! deluxe's integration tests, one binary with a module per area. They drive real processes,
+//! real signals and real `sudo`: daemons are started by the helper programs in `tests/bin`
+//! (`deluxe-daemon-helper`, `deluxe-probe`) and by the `ticker` example, never by this harness.
+//!
+//! Run one area with `cargo test --test it daemon::`, one test with its name.
+//!
+//! - `common`: what the areas share: the `Scene` fixture (a test's directory, its pidfile and
+//!   events, the helper programs run on them), `eventually` (wait for a condition, bounded by
+//!   `HANG`), and readings of `/proc`.
+//! - `command`: `Command` against real programs; `users`: `get_real_users`.
+//! - `daemon`: the daemon runtime's life cycle, pidfile and signals; `privileges`: a daemon run
+//!   as another user; `supervision`: readiness notification, the foreground mode,
+//!   `start-stop-daemon`; `ticker`: the `ticker` example's command line; `asynchronous`: the
+//!   tokio forms (with `--features tokio` only).
+//! - `services`: what real services need, through a service written with the macros
+//!   (`deluxe-services-helper`): setup before ready, owned descriptors, reload and logrotate,
+//!   children, socket activation and the watchdog, the tokio example.
+//! - `safety`: what another user, a crash or an odd environment can do to a daemon (files
+//!   planted at the log path, forked workers, a removed pidfile, ...).
+//! - `endurance`: many cycles, calls and racing starts; `deployment`: the shipped systemd unit.
+//! - `properties`: property tests of the parsers and validators; `macro_lint`: the macros'
+//!   expansions are warning-free; `ui`: the macros' compile-fail and pass cases (trybuild).
+//!
+//! Unix only, as what they test; `tests/windows.rs` is the Windows suite.
+#![cfg(unix)]
+
+mod common;
+
+mod asynchronous;
+mod command;
+mod daemon;
+mod deployment;
+mod endurance;
+// Public, so that `missing_docs` applies to the public items the macros expand to.
+pub mod macro_lint;
+mod privileges;
+mod properties;
+mod safety;
+mod services;
+mod supervision;
+mod ticker;
+mod ui;
+mod users;
