@@ -158,7 +158,14 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    fn new(action: Action) -> Self {
+    /// The action with no overrides: the controller's settings as they are.
+    ///
+    /// ```
+    /// use deluxe::cli::{Action, Invocation};
+    /// let invocation = Invocation::new(Action::Reload);
+    /// assert_eq!(invocation.pidfile, None);
+    /// ```
+    pub fn new(action: Action) -> Self {
         Self {
             action,
             pidfile: None,
@@ -210,6 +217,43 @@ impl Action {
             .iter()
             .find(|(name, _)| OsStr::new(name) == word)
             .map(|&(_, action)| action)
+    }
+
+    /// The action's word on the command line.
+    ///
+    /// ```
+    /// use deluxe::cli::Action;
+    /// assert_eq!(Action::Reload.name(), "reload");
+    /// ```
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, action)| *action == self)
+            .map_or("", |(name, _)| name)
+    }
+
+    /// Every action's word, for a larger command line's own parser.
+    ///
+    /// ```
+    /// assert!(deluxe::cli::Action::names().contains(&"status"));
+    /// ```
+    pub fn names() -> [&'static str; 7] {
+        Self::ALL.map(|(name, _)| name)
+    }
+}
+
+/// Parses an action's word (`status`), as a larger command line's parser may ask.
+///
+/// ```
+/// use deluxe::cli::{Action, UsageError};
+/// assert_eq!("stop".parse::<Action>(), Ok(Action::Stop));
+/// assert_eq!("strat".parse::<Action>(), Err(UsageError::UnknownAction { word: "strat".into() }));
+/// ```
+impl std::str::FromStr for Action {
+    type Err = UsageError;
+
+    fn from_str(word: &str) -> Result<Self, UsageError> {
+        Self::parse(OsStr::new(word)).ok_or_else(|| UsageError::UnknownAction { word: word.into() })
     }
 }
 
@@ -353,11 +397,32 @@ where
             return USAGE;
         }
     };
+    execute(controller, &invocation)
+}
+
+/// Performs an action already parsed, by this module ([`parse`]) or by a larger command line
+/// (clap, say, with an `Action` argument: [`Action::from_str`](std::str::FromStr) and
+/// [`Action::name`]), with its overrides; prints the outcome as [`run`] does and returns the
+/// exit code, for that program to pass on.
+///
+/// ```no_run
+/// use deluxe::cli::{Action, Invocation};
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+///
+/// // `tool worker status`, where `tool` parsed `worker status` itself.
+/// let mut invocation = Invocation::new("status".parse::<Action>()?);
+/// invocation.pidfile = Some("/run/tool/worker.pid".into());
+/// let code = deluxe::cli::execute(Worker::controller(), &invocation);
+/// std::process::exit(code.into()); // 0 running, 3 not running, ...
+/// # Ok::<(), deluxe::cli::UsageError>(())
+/// ```
+pub fn execute<D: Daemon>(controller: Controller<D>, invocation: &Invocation) -> u8 {
     let mut controller = controller;
-    if let Some(pidfile) = invocation.pidfile {
+    if let Some(pidfile) = &invocation.pidfile {
         controller = controller.pidfile(pidfile);
     }
-    if let Some(log_file) = invocation.log_file {
+    if let Some(log_file) = &invocation.log_file {
         controller = controller.log_file(log_file);
     }
     if let Some(timeout) = invocation.stop_timeout {

@@ -532,27 +532,35 @@ fn keep_children_lets_them_outlive_the_daemon() {
     unsafe { libc::kill(sleeps[0], libc::SIGKILL) };
 }
 
-/// The `greeter` example (a tokio server), brought up to date (`cargo test --test services`
-/// alone does not build examples).
-#[cfg(feature = "tokio")]
-fn greeter_binary() -> std::path::PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
+/// An example's binary, brought up to date (`cargo test --test it` alone does not build
+/// examples), with the features this test binary has.
+fn example_binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let binary = exe
         .parent()
         .unwrap()
         .parent()
         .unwrap()
-        .join("examples/greeter");
-    BUILT.call_once(|| {
-        let status = StdCommand::new(env!("CARGO"))
-            .args(["build", "--features", "tokio", "--example", "greeter"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build --example greeter failed");
-    });
+        .join("examples")
+        .join(name);
+    let mut build = StdCommand::new(env!("CARGO"));
+    build.args(["build", "--example", name]);
+    if cfg!(feature = "tokio") {
+        build.args(["--features", "tokio"]);
+    }
+    let status = build
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build --example {name} failed");
     binary
+}
+
+/// The `greeter` example, a tokio server.
+#[cfg(feature = "tokio")]
+fn greeter_binary() -> std::path::PathBuf {
+    static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| example_binary("greeter")).clone()
 }
 
 #[cfg(feature = "tokio")]
@@ -835,4 +843,73 @@ fn the_watchdog_is_pinged_and_status_and_timeout_extensions_reach_the_manager() 
     scene.wait_event("watchdog none", 1);
     assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn several_instances_from_one_program_through_a_clap_command_line() {
+    let scene = Scene::new("shards");
+    let binary = example_binary("shards");
+    let shards = |args: &[&str]| {
+        let output = StdCommand::new(&binary)
+            .arg("--dir")
+            .arg(&scene.dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let started = |id: &str| -> i32 {
+        let (code, stdout) = shards(&["daemon", id, "start"]);
+        assert_eq!(code, Some(0), "{stdout}");
+        stdout
+            .trim()
+            .strip_prefix("started (pid ")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let one = started("1");
+    let two = started("2");
+    assert_ne!(one, two);
+    assert_eq!(
+        shards(&["list"]),
+        (
+            Some(0),
+            format!("shard-1: running (pid {one})\nshard-2: running (pid {two})\n")
+        )
+    );
+    // Each instance has its own log, chosen at run time.
+    assert_eq!(shards(&["daemon", "1", "reload"]).0, Some(0));
+    let log = scene.dir.join("shard-1.log");
+    crate::common::eventually("shard 1 reloaded", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text == "shard 1 serving\nshard 1 reloaded\n" {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
+    assert_eq!(
+        shards(&["daemon", "1", "stop"]),
+        (Some(0), "stopped\n".into())
+    );
+    // deluxe's exit codes come out of the larger program: 3, not running.
+    assert_eq!(
+        shards(&["daemon", "1", "status"]),
+        (Some(3), "not running\n".into())
+    );
+    assert_eq!(shards(&["daemon", "2", "status"]).0, Some(0));
+    assert_eq!(
+        shards(&["list"]),
+        (Some(0), format!("shard-2: running (pid {two})\n"))
+    );
+    // clap's own usage errors keep clap's code.
+    assert_eq!(shards(&["daemon", "2", "strat"]).0, Some(2));
+    assert_eq!(shards(&["daemon", "2", "stop"]).0, Some(0));
+    assert!(!is_alive(two));
 }

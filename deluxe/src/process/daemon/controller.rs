@@ -9,11 +9,8 @@ use nix::sys::signal::Signal;
 
 use super::launch::{self, Plan};
 use super::pidfile::{self, Probe};
-use super::target::{self, Delivery, Located, Target};
-use super::{Config, Daemon, DaemonError, Pid, Status, Step, StopOutcome};
-
-/// How long `stop` waits for the daemon to die after `SIGKILL`.
-const KILL_WAIT: Duration = Duration::from_secs(10);
+use super::target::{self, Located};
+use super::{Config, Daemon, DaemonError, Instance, Pid, Status, StopOutcome};
 
 /// Starts, stops and signals the daemon `D`.
 ///
@@ -409,71 +406,7 @@ impl<D: Daemon> Controller<D> {
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     pub fn stop(&self) -> Result<StopOutcome, DaemonError> {
-        let path = &self.config.pidfile;
-        let target = match target::locate(path)? {
-            Located::Running(target) if target.pid.raw() == nix::unistd::getpid().as_raw() => {
-                // Inside the daemon: waiting for its own exit would never end.
-                target.signal(Signal::SIGTERM)?;
-                return Ok(StopOutcome::Requested);
-            }
-            Located::Running(target) => target,
-            located @ (Located::Stopped | Located::Stale) => {
-                if matches!(located, Located::Stale) {
-                    pidfile::remove_stale(path)?;
-                }
-                log::warn!("daemon not running (pidfile {})", path.display());
-                return Ok(StopOutcome::NotRunning);
-            }
-        };
-        let outcome = if target.signal(Signal::SIGTERM)? == Delivery::AlreadyGone
-            || self.wait(&target, self.config.stop_timeout)?
-        {
-            if target.grace_expired() {
-                log::warn!(
-                    "daemon (pid {}): run() did not return within the stop grace; it ran \
-                     atexit and exited on its own",
-                    target.pid
-                );
-                StopOutcome::GraceExpired
-            } else {
-                StopOutcome::Graceful
-            }
-        } else {
-            log::warn!(
-                "daemon (pid {}) still running {:?} after SIGTERM; sending SIGKILL",
-                target.pid,
-                self.config.stop_timeout
-            );
-            // Its children too, unless they may outlive it: the daemon did not get to end them.
-            let group = (!self.config.keep_children)
-                .then(|| target.own_group())
-                .flatten();
-            let killed = target.signal(Signal::SIGKILL)?;
-            if let Some(group) = group {
-                // Right after the daemon, while its children still hold the group id.
-                // SAFETY: killpg only sends a signal.
-                unsafe { libc::killpg(group, libc::SIGKILL) };
-            }
-            if killed == Delivery::Delivered && !self.wait(&target, KILL_WAIT)? {
-                return Err(DaemonError::StopTimeout {
-                    pid: target.pid,
-                    waited: KILL_WAIT,
-                });
-            }
-            StopOutcome::Killed
-        };
-        // A daemon that exits removes its pidfile; one that was killed could not.
-        pidfile::remove_stale(path)?;
-        Ok(outcome)
-    }
-
-    fn wait(&self, target: &Target, timeout: Duration) -> Result<bool, DaemonError> {
-        target
-            .wait_exit(timeout)
-            .map_err(|source| DaemonError::Setup {
-                step: Step::WaitForExit,
-                source,
-            })
+        self.instance().stop()
     }
 
     /// Stops the daemon if it runs, then starts it: the new daemon never overlaps the old one.
@@ -549,20 +482,7 @@ impl<D: Daemon> Controller<D> {
     }
 
     fn send(&self, signal: Signal) -> Result<(), DaemonError> {
-        let path = &self.config.pidfile;
-        if let Located::Running(target) = target::locate(path)?
-            && target.signal(signal)? == Delivery::Delivered
-        {
-            return Ok(());
-        }
-        log::warn!(
-            "daemon not running (pidfile {}); {} not sent",
-            path.display(),
-            signal.as_str()
-        );
-        Err(DaemonError::NotRunning {
-            pidfile: path.clone(),
-        })
+        self.instance().send(signal)
     }
 
     /// What the pidfile says: running (and the pid), stopped, or stale.
@@ -581,11 +501,7 @@ impl<D: Daemon> Controller<D> {
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     pub fn status(&self) -> Result<Status, DaemonError> {
-        Ok(match pidfile::probe(&self.config.pidfile)? {
-            Probe::Stopped => Status::Stopped,
-            Probe::Stale { pid } => Status::Stale { pid },
-            Probe::Running { pid, since, .. } => Status::Running { pid, since },
-        })
+        self.instance().status()
     }
 
     /// The daemon's pid when it runs.
@@ -602,10 +518,19 @@ impl<D: Daemon> Controller<D> {
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     pub fn pid(&self) -> Result<Option<Pid>, DaemonError> {
-        Ok(match self.status()? {
-            Status::Running { pid, .. } => Some(pid),
-            Status::Stopped | Status::Stale { .. } => None,
-        })
+        self.instance().pid()
+    }
+
+    /// This daemon as an [`Instance`]: its pidfile and settings, without the daemon value.
+    ///
+    /// ```
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let instance = Worker::controller().pidfile("/nonexistent/worker.pid").instance();
+    /// assert_eq!(instance.config().pidfile, std::path::Path::new("/nonexistent/worker.pid"));
+    /// ```
+    pub fn instance(&self) -> Instance {
+        Instance::new(self.config.clone())
     }
 }
 

@@ -73,6 +73,7 @@
 
 mod controller;
 mod error;
+mod instance;
 mod launch;
 mod manager;
 mod pidfile;
@@ -90,6 +91,7 @@ use std::time::Duration;
 
 pub use controller::{Controller, supervised};
 pub use error::{DaemonError, FileProblem, Step};
+pub use instance::Instance;
 pub use manager::{
     ListenFd, ListenFdsError, extend_timeout, listen_fds, notify_watchdog, set_status, watchdog,
 };
