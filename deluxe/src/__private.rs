@@ -68,6 +68,15 @@ impl<E: core::fmt::Display> RunOutcome for Result<(), E> {
 }
 
 #[cfg(unix)]
+/// Implemented by the `#[daemon]` impl block: the struct's settings are read only through it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has `#[deluxe::daemon]` on its struct but no `#[deluxe::daemon]` impl block",
+    label = "the settings of `{Self}` are read by a `#[deluxe::daemon] impl {Self}` block only",
+    note = "add `#[deluxe::daemon]` to an `impl {Self}` block that has `fn run(&self)`; to implement `Daemon` by hand instead, remove `#[deluxe::daemon]` from the struct and return the settings from `Daemon::config` (a hand-written impl would ignore them)"
+)]
+pub trait DaemonImplBlock {}
+
+#[cfg(unix)]
 /// What a `#[keep_open]` field must be: something that owns a descriptor.
 #[diagnostic::on_unimplemented(
     message = "`#[keep_open]` on a field of type `{Self}`, which holds no descriptor",

@@ -103,11 +103,12 @@ pub fn daemon_struct(daemon: &DaemonStruct) -> TokenStream {
             #keep_open_fn
         }
 
-        // One error, "`Worker` is not a daemon", when no `Daemon` impl exists.
+        // One error when no `#[daemon]` impl block exists: none at all, or a hand-written
+        // `impl Daemon`, which would silently ignore the settings above.
         #[cfg(unix)]
         const _: () = {
-            fn is_a_daemon<T: #krate::__private::Daemon>() {}
-            let _ = is_a_daemon::<#ident>;
+            fn has_a_daemon_impl_block<T: #krate::__private::DaemonImplBlock>() {}
+            let _ = has_a_daemon_impl_block::<#ident>;
         };
 
         #[cfg(unix)]
@@ -167,6 +168,9 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
 
                 fn run(&self) {}
             }
+
+            #[cfg(unix)]
+            impl #generics #krate::__private::DaemonImplBlock for #self_ty #where_clause {}
         };
     }
     let run_body = match run {
@@ -217,6 +221,10 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
     quote! {
         #[cfg(unix)]
         #item
+
+        #[cfg(unix)]
+        #[automatically_derived]
+        impl #krate::__private::DaemonImplBlock for #self_ty {}
 
         #[cfg(unix)]
         #[automatically_derived]

@@ -399,6 +399,7 @@ impl<D: Daemon> Controller<D> {
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// match Worker::controller().stop()? {
     ///     StopOutcome::Graceful => println!("stopped"),
+    ///     StopOutcome::GraceExpired => println!("stopped, run() cut short after the grace"),
     ///     StopOutcome::Killed => println!("killed after the stop timeout"),
     ///     StopOutcome::NotRunning => println!("was not running"),
     ///     StopOutcome::Requested => println!("this is the daemon: it will stop"),
