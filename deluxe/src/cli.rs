@@ -33,7 +33,9 @@
 //! Under a service manager ([`crate::process::daemon::supervised`]: systemd,
 //! `start-stop-daemon --notify-await`, a container's pid 1), `start` runs the daemon in the
 //! foreground ([`Controller::run_foreground`]) instead of forking, as daemon(7) recommends;
-//! `--foreground` and `--background` force either way.
+//! `--foreground` and `--background` force either way. As a container's pid 1 the foreground
+//! daemon leaves pid 1 to a minimal init that reaps orphans and forwards signals
+//! ([`Controller::run_foreground`]); `--no-init` keeps the daemon itself pid 1.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -155,6 +157,9 @@ pub struct Invocation {
     /// `Some(true)`: `--foreground`; `Some(false)`: `--background`; `None`: run in the
     /// foreground under a service manager ([`supervised`]), else fork.
     pub foreground: Option<bool>,
+    /// `--no-init`: as pid 1, run the daemon itself as pid 1, without the init that reaps
+    /// orphans ([`Controller::container_init`]).
+    pub no_init: bool,
 }
 
 impl Invocation {
@@ -172,6 +177,7 @@ impl Invocation {
             log_file: None,
             stop_timeout: None,
             foreground: None,
+            no_init: false,
         }
     }
 }
@@ -297,7 +303,7 @@ pub enum UsageError {
     },
     /// An option that takes no value was given one (`--foreground=yes`).
     UnexpectedValue {
-        /// The option (`--foreground`, `--background`, `--help`).
+        /// The option (`--foreground`, `--background`, `--no-init`, `--help`).
         option: &'static str,
         /// The value given.
         value: OsString,
@@ -428,6 +434,9 @@ pub fn execute<D: Daemon>(controller: Controller<D>, invocation: &Invocation) ->
     if let Some(timeout) = invocation.stop_timeout {
         controller = controller.stop_timeout(timeout);
     }
+    if invocation.no_init {
+        controller = controller.container_init(false);
+    }
     if invocation.action == Action::Start && invocation.foreground.unwrap_or_else(supervised) {
         let Err(error) = controller.run_foreground();
         return match error {
@@ -489,6 +498,7 @@ where
     let mut args = args.into_iter().map(Into::into);
     let mut action = None;
     let (mut pidfile, mut log_file, mut stop_timeout, mut foreground) = (None, None, None, None);
+    let mut no_init = false;
     while let Some(arg) = args.next() {
         let (name, inline) = split_option(&arg);
         let Some(option) = Flag::parse(name) else {
@@ -520,6 +530,7 @@ where
             Flag::Help => return Ok(Request::Help),
             Flag::Foreground => foreground = Some(true),
             Flag::Background => foreground = Some(false),
+            Flag::NoInit => no_init = true,
             Flag::Pidfile => pidfile = Some(path(option, value()?)?),
             Flag::Log => log_file = Some(path(option, value()?)?),
             Flag::StopTimeout => stop_timeout = Some(seconds(option, value()?)?),
@@ -531,6 +542,7 @@ where
         log_file,
         stop_timeout,
         foreground,
+        no_init,
         ..Invocation::new(action)
     }))
 }
@@ -544,6 +556,7 @@ enum Flag {
     StopTimeout,
     Foreground,
     Background,
+    NoInit,
 }
 
 impl Flag {
@@ -555,6 +568,7 @@ impl Flag {
             b"--stop-timeout" => Self::StopTimeout,
             b"--foreground" => Self::Foreground,
             b"--background" => Self::Background,
+            b"--no-init" => Self::NoInit,
             _ => return None,
         })
     }
@@ -568,6 +582,7 @@ impl Flag {
             Self::StopTimeout => "--stop-timeout",
             Self::Foreground => "--foreground",
             Self::Background => "--background",
+            Self::NoInit => "--no-init",
         }
     }
 
@@ -767,6 +782,8 @@ options:
   --stop-timeout SECS    how long stop waits after SIGTERM (default {timeout:?})
   --foreground           start: run in this process, for a supervisor (the default under one)
   --background           start: fork a daemon even under a supervisor
+  --no-init              start as pid 1 (a container): be pid 1 itself, without the
+                         init that reaps orphans and forwards signals to the daemon
   -h, --help             this text
 
 exit codes, as for init scripts: 0 success, 1 failure (the error is printed on stderr),
@@ -844,6 +861,13 @@ mod tests {
                 ..invocation(Action::Start)
             }))
         );
+        assert_eq!(
+            parsed(&["--no-init", "start"]),
+            Ok(Request::Act(Invocation {
+                no_init: true,
+                ..invocation(Action::Start)
+            }))
+        );
         assert_eq!(parsed(&["status", "--help"]), Ok(Request::Help));
     }
 
@@ -855,6 +879,7 @@ mod tests {
         let options: Vec<Given> = vec![
             (vec!["--foreground"], |i| i.foreground = Some(true)),
             (vec!["--background"], |i| i.foreground = Some(false)),
+            (vec!["--no-init"], |i| i.no_init = true),
             (vec!["--pidfile=/tmp/p"], |i| {
                 i.pidfile = Some("/tmp/p".into());
             }),

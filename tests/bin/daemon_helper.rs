@@ -12,17 +12,25 @@
 //! `--mode M` (how the daemon behaves, see `Mode`), `--stop-timeout MS`, `--grace MS`,
 //! `--umask OCTAL`, `--leak-fds` (open descriptors without close-on-exec before starting),
 //! `--busy-threads` (keep threads allocating, locking and printing while starting),
-//! `--wait-for F` (wait until file F exists before acting, to line up racing helpers),
+//! `--idle-thread` (start one thread that only sleeps before acting), `--wait-for F` (wait until file F exists before acting, to line up racing helpers),
 //! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing),
 //! `--user U`, `--group G` (run the daemon as them; it records whether `setuid(0)` still works),
 //! `--user1-reloads` (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
 //! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
-//! without a newline before acting).
+//! without a newline before acting), `--no-init` (as pid 1, be pid 1 without the container
+//! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run).
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
 //! controller on a multi-threaded runtime); mode `echo` runs a tokio TCP echo server on
 //! loopback in `run` and records its port.
+//!
+//! For containers (run as pid 1 of a PID namespace): mode `orphans` runs `--count` helpers that
+//! each leave an orphan behind (`sh -c 'sleep 0.1 &'`), waits until the orphans have ended,
+//! and records `zombies N` (the zombies left in the namespace, read from `/proc/*/stat`); mode
+//! `exit-codes` runs `--count` rounds of `Command::call` and `std::process::Command::status`
+//! whose helpers leave orphans, checking every exit code, and records `exit-codes ok N` or the
+//! first wrong one.
 
 #[cfg(unix)]
 use std::fs::OpenOptions;
@@ -69,6 +77,10 @@ enum Mode {
     /// Serves TCP echo on loopback from a tokio runtime built in `run`.
     #[cfg(feature = "tokio")]
     Echo,
+    /// Starts helpers that leave orphans, then counts the zombies left (see the module doc).
+    Orphans,
+    /// Checks the exit codes of helpers that leave orphans (see the module doc).
+    ExitCodes,
 }
 
 #[cfg(unix)]
@@ -80,6 +92,8 @@ struct Helper {
     dropped: bool,
     /// How long `on_user1` takes in mode `SlowHook`.
     hook_time: Duration,
+    /// How many helpers modes `Orphans` and `ExitCodes` run.
+    count: usize,
     /// The daemon's own pidfile, for mode `StopSelf`.
     pidfile: PathBuf,
 }
@@ -143,6 +157,9 @@ impl Helper {
 impl Daemon for Helper {
     fn run(&self) {
         self.record(&format!("run {}", std::process::id()));
+        if let Some(pid) = std::env::var_os("LISTEN_PID") {
+            self.record(&format!("listen-pid {}", pid.to_string_lossy()));
+        }
         if self.dropped {
             // SAFETY: setuid only changes credentials; after a real drop it must fail.
             let regained = unsafe { libc::setuid(0) } == 0;
@@ -170,6 +187,21 @@ impl Daemon for Helper {
             },
             #[cfg(feature = "tokio")]
             Mode::Echo => self.serve_echo(),
+            Mode::Orphans => {
+                for _ in 0..self.count {
+                    let status = std::process::Command::new("sh")
+                        .args(["-c", "sleep 0.1 &"])
+                        .status()
+                        .expect("sh runs");
+                    assert!(status.success(), "sh: {status}");
+                }
+                self.record(&format!("zombies {}", containers::zombies_once_settled()));
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::ExitCodes => {
+                self.record(&containers::check_exit_codes(self.count));
+                daemon::wait_for_stop(Duration::MAX);
+            }
             Mode::Nested => {
                 let inner = Controller::with_config(
                     Helper {
@@ -178,6 +210,7 @@ impl Daemon for Helper {
                         hooks_run: AtomicU64::new(0),
                         dropped: false,
                         hook_time: Duration::ZERO,
+                        count: 0,
                         pidfile: PathBuf::new(),
                     },
                     Config::new(
@@ -238,6 +271,7 @@ impl Daemon for Helper {
                         dropped: false,
                         hook_time: Duration::ZERO,
                         pidfile: PathBuf::new(),
+                        count: 0,
                     },
                     Config::new(&self.pidfile),
                 );
@@ -294,6 +328,10 @@ impl Daemon for Helper {
 mod support;
 
 #[cfg(unix)]
+#[path = "containers.rs"]
+mod containers;
+
+#[cfg(unix)]
 use support::resources;
 
 #[cfg(unix)]
@@ -309,11 +347,14 @@ fn main() {
     let mut umask = None;
     let mut leak_fds = false;
     let mut busy = false;
+    let mut idle_thread = false;
     let mut wait_for = None;
     let mut user = None;
     let mut group = None;
     let mut user1_reloads = false;
     let mut hook_time = Duration::ZERO;
+    let mut count = 0;
+    let mut no_init = false;
     let mut print_before_start = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
@@ -334,6 +375,8 @@ fn main() {
                     "chatty" => Mode::Chatty,
                     "nested" => Mode::Nested,
                     "slow-hook" => Mode::SlowHook,
+                    "orphans" => Mode::Orphans,
+                    "exit-codes" => Mode::ExitCodes,
                     "fork-exec-child" => Mode::ForkExecChild,
                     "fork-worker" => Mode::ForkWorker,
                     "stop-self" => Mode::StopSelf,
@@ -349,11 +392,14 @@ fn main() {
             "--umask" => umask = Some(u32::from_str_radix(&value(), 8).expect("octal umask")),
             "--leak-fds" => leak_fds = true,
             "--busy-threads" => busy = true,
+            "--idle-thread" => idle_thread = true,
             "--wait-for" => wait_for = Some(PathBuf::from(value())),
             "--portable" => deluxe::__private::use_portable_signalling(),
             "--user" => user = Some(value()),
             "--group" => group = Some(value()),
             "--user1-reloads" => user1_reloads = true,
+            "--no-init" => no_init = true,
+            "--count" => count = value().parse().expect("a count"),
             _ => action.push(arg),
         }
     }
@@ -378,7 +424,7 @@ fn main() {
         config = config.umask(umask);
     }
     let dropped = user.is_some();
-    config = config.user1_reloads(user1_reloads);
+    config = config.user1_reloads(user1_reloads).container_init(!no_init);
     let mut controller = Controller::with_config(
         Helper {
             events,
@@ -386,6 +432,7 @@ fn main() {
             hooks_run: AtomicU64::new(0),
             dropped,
             hook_time,
+            count,
             pidfile,
         },
         config,
@@ -400,6 +447,13 @@ fn main() {
     let _leaked = leak_fds.then(leak_descriptors);
     if busy {
         start_busy_threads();
+    }
+    if idle_thread {
+        std::thread::spawn(|| {
+            loop {
+                std::thread::park();
+            }
+        });
     }
     if let Some(path) = wait_for {
         while !path.exists() {

@@ -17,6 +17,8 @@
 //!   children, socket activation and the watchdog, the tokio example.
 //! - `safety`: what another user, a crash or an odd environment can do to a daemon (files
 //!   planted at the log path, forked workers, a removed pidfile, ...).
+//! - `containers`: the daemon as pid 1 of real PID namespaces, with deluxe's init, under
+//!   `tini` and without an init (Linux, as root).
 //! - `endurance`: many cycles, calls and racing starts; `deployment`: the shipped systemd unit.
 //! - `properties`: property tests of the parsers and validators; `macro_lint`: the macros'
 //!   expansions are warning-free; `ui`: the macros' compile-fail and pass cases (trybuild).
@@ -28,6 +30,7 @@ mod common;
 
 mod asynchronous;
 mod command;
+mod containers;
 mod daemon;
 mod deployment;
 mod endurance;

@@ -222,7 +222,7 @@ pub fn all_accounts() -> io::Result<Vec<Account>> {
     static ENUMERATION: Mutex<()> = Mutex::new(());
     let _turn = ENUMERATION
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
 
     let mut accounts = Vec::new();
     // SAFETY: rewinding the database cursor; serialised by the lock above.

@@ -279,6 +279,22 @@ impl<D: Daemon> Controller<D> {
         self
     }
 
+    /// Overrides [`Config::container_init`](super::Config#structfield.container_init): whether
+    /// the daemon, run in the foreground as pid 1, leaves pid 1 to a minimal init.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// // The container has its own init (`docker run --init`), or the daemon starts nothing.
+    /// let Err(error) = Worker::controller().container_init(false).run_foreground();
+    /// # let _ = error;
+    /// ```
+    #[must_use]
+    pub fn container_init(mut self, init: bool) -> Self {
+        self.config.container_init = init;
+        self
+    }
+
     /// The settings in effect.
     ///
     /// ```
@@ -360,6 +376,13 @@ impl<D: Daemon> Controller<D> {
     ///
     /// Threads started before it are fine: the daemon's signals are caught by a handler,
     /// whichever thread they land on.
+    ///
+    /// As pid 1 (a container's main process) the process first becomes a minimal init, as
+    /// `tini` is: it forks the daemon, reaps every orphan in the container, forwards `SIGTERM`,
+    /// `SIGINT`, `SIGHUP`, `SIGUSR1`, `SIGUSR2` and `SIGQUIT` to the daemon, and exits with the
+    /// daemon's exit status (`128 + N` when a signal `N` killed it). Everything else, this
+    /// call's errors included, happens in the daemon, pid 2, whose children are its own.
+    /// [`container_init(false)`](Controller::container_init) opts out.
     ///
     /// # Errors
     ///

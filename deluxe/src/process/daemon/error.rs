@@ -309,6 +309,7 @@ impl fmt::Display for Step {
 }
 
 impl fmt::Display for DaemonError {
+    #[allow(clippy::too_many_lines)] // One arm per variant.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::AlreadyRunning { pid, pidfile } => write!(

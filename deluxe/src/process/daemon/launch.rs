@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use super::init::{self, Place};
 use super::manager;
 use super::pidfile;
 use super::privileges::Credentials;
@@ -72,6 +73,8 @@ pub(crate) struct Plan {
     steps: Steps,
     serving: Serving,
     start_timeout: Duration,
+    /// In the foreground at pid 1: whether to leave pid 1 to an init ([`init`]).
+    container_init: bool,
 }
 
 impl Plan {
@@ -136,6 +139,7 @@ impl Plan {
                     .collect(),
             },
             start_timeout: config.start_timeout,
+            container_init: config.container_init,
         })
     }
 
@@ -262,7 +266,7 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
     ) {
         Ok(set_up) => set_up,
         Err(failure) => {
-            report_failure(failure).send(write.as_fd());
+            report_failure(&failure).send(write.as_fd());
             // SAFETY: _exit ends the process at once.
             unsafe { libc::_exit(1) }
         }
@@ -270,7 +274,7 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
     serve::serve(
         daemon,
         set_up.pidfile,
-        set_up.signals,
+        &set_up.signals,
         &plan.serving,
         |started| {
             match started {
@@ -301,35 +305,52 @@ fn run_setup<D: Daemon>(daemon: &D) -> Result<(), String> {
 }
 
 /// The record that tells the controller why the steps stopped.
-fn report_failure(failure: Failure) -> Report {
+fn report_failure(failure: &Failure) -> Report {
     match failure {
-        Failure::AlreadyRunning { pid } => Report::AlreadyRunning { pid },
+        Failure::AlreadyRunning { pid } => Report::AlreadyRunning { pid: *pid },
         Failure::Step { step, errno } => Report::Failed {
-            step,
-            errno: errno as i32,
+            step: *step,
+            errno: *errno as i32,
         },
-        Failure::Setup { message } => Report::SetupFailed { message },
+        Failure::Setup { message } => Report::SetupFailed {
+            message: message.clone(),
+        },
     }
 }
 
 /// Runs the daemon in this process, under a supervisor: the daemon's steps without the
 /// forks, then `run`. Returns only when a step fails.
+///
+/// At pid 1 (a container) this process first becomes a minimal init and the daemon goes on in
+/// its child ([`init`]): a failure then returns in that child, and pid 1 exits with the
+/// status the child exits with.
 pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
+    let place = if plan.container_init {
+        match init::take_pid1(&serve::handled()) {
+            Ok(place) => place,
+            Err(error) => return error,
+        }
+    } else {
+        Place::Alone
+    };
     let set_up = match plan.steps.run(Mode::Foreground, &mut || run_setup(daemon)) {
         Ok(set_up) => set_up,
-        Err(Failure::Setup { message }) => return DaemonError::SetupFailed { message },
-        Err(Failure::AlreadyRunning { pid }) => {
-            return DaemonError::AlreadyRunning {
-                pid: Pid(pid),
-                pidfile: plan.pidfile().to_path_buf(),
+        Err(stopped) => {
+            place.undo();
+            return match stopped {
+                Failure::Setup { message } => DaemonError::SetupFailed { message },
+                Failure::AlreadyRunning { pid } => DaemonError::AlreadyRunning {
+                    pid: Pid(pid),
+                    pidfile: plan.pidfile().to_path_buf(),
+                },
+                Failure::Step { step, errno } => failure(plan, step, errno),
             };
         }
-        Err(Failure::Step { step, errno }) => return failure(plan, step, errno),
     };
     serve::serve(
         daemon,
         set_up.pidfile,
-        set_up.signals,
+        &set_up.signals,
         &plan.serving,
         |started| {
             if let Err(error) = started {
@@ -346,7 +367,7 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
 /// and turns them into the outcome of `start`.
 fn collect(read: OwnedFd, plan: &Plan) -> Result<Pid, DaemonError> {
     let (bytes, timed_out) =
-        read_reports(read, plan.start_timeout).map_err(|source| DaemonError::Fork { source })?;
+        read_reports(&read, plan.start_timeout).map_err(|source| DaemonError::Fork { source })?;
     let reports = readiness::decode_all(&bytes);
     let spawned = reports.iter().find_map(|report| match report {
         Report::Spawned { pid } => Some(Pid(*pid)),
@@ -390,7 +411,7 @@ fn collect(read: OwnedFd, plan: &Plan) -> Result<Pid, DaemonError> {
     result
 }
 
-fn read_reports(read: OwnedFd, timeout: Duration) -> io::Result<(Vec<u8>, bool)> {
+fn read_reports(read: &OwnedFd, timeout: Duration) -> io::Result<(Vec<u8>, bool)> {
     let deadline = Instant::now() + timeout;
     let mut bytes = Vec::with_capacity(4 * readiness::RECORD_LEN);
     loop {

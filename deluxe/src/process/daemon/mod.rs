@@ -56,6 +56,10 @@
 //!   another ordinary thread, never inside a signal handler: any code is allowed in them.
 //! - `stop` waits for the exit on the pidfd (or the pidfile lock): it returns as soon as the
 //!   daemon is gone, without sleep-polling.
+//! - Run in the foreground as pid 1 (a container's main process), the process stays pid 1 as
+//!   a minimal init, as `tini` is: the daemon runs in its child, pid 1 reaps every orphan,
+//!   forwards the signals to the daemon and exits with its status
+//!   ([`Controller::run_foreground`], [`Config::container_init`](Config#structfield.container_init)).
 
 // How the code is laid out: one module per phase a daemon goes through, data flowing one way.
 //
@@ -67,12 +71,15 @@
 //     │ (readiness.rs) until "ready"                     ▼
 //     └────────────────────────────────────────────  serve.rs   signal and hook threads,
 //                                                                run, atexit, the way out
+//   In the foreground at pid 1 (a container), launch.rs first hands pid 1 to init.rs: a
+//   minimal init that forks the daemon, reaps orphans and forwards signals.
 //   Beside them, used by all: pidfile.rs (probe, lock, hold, remove, the pid text),
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
 //   privileges.rs (credentials and the drop), error.rs, and sys.rs (the raw system calls).
 
 mod controller;
 mod error;
+mod init;
 mod instance;
 mod launch;
 mod manager;
@@ -276,6 +283,11 @@ pub struct Config {
     /// Only a group the daemon owns is signalled (a forked daemon's, or one a supervisor made
     /// with `setsid`), never that of the shell that ran it in the foreground.
     pub keep_children: bool,
+    /// Whether a daemon run in the foreground as pid 1 (a container's main process) leaves
+    /// pid 1 to a minimal init that reaps orphans and forwards signals to it, as `tini` does.
+    /// Default `true`; with `false` the daemon itself is pid 1 and orphans of the processes
+    /// it starts stay zombies. No effect anywhere but at pid 1.
+    pub container_init: bool,
 }
 
 impl Config {
@@ -322,6 +334,7 @@ impl Config {
             group: None,
             user1_reloads: false,
             keep_children: false,
+            container_init: true,
         }
     }
 
@@ -537,6 +550,21 @@ impl Config {
     #[must_use]
     pub fn keep_children(mut self, keep: bool) -> Self {
         self.keep_children = keep;
+        self
+    }
+
+    /// Sets [`container_init`](Config#structfield.container_init): `false` makes the daemon
+    /// itself pid 1 of its container, without the init that reaps orphans.
+    ///
+    /// ```no_run
+    /// # use deluxe::process::daemon::Config;
+    /// // A daemon that starts no processes, and wants to be pid 1 itself.
+    /// let config = Config::new("/run/proxy.pid").container_init(false);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn container_init(mut self, init: bool) -> Self {
+        self.container_init = init;
         self
     }
 

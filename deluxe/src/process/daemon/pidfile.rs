@@ -272,7 +272,7 @@ impl<'a> Held<'a> {
     fn lock(&self) -> std::sync::MutexGuard<'_, Holding> {
         self.state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The pidfile's path.

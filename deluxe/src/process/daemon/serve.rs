@@ -187,7 +187,7 @@ pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
         SaFlags::SA_RESTART,
         handled(),
     );
-    for signal in handled().iter() {
+    for signal in &handled() {
         // SAFETY: the handler only does async-signal-safe things (see `on_signal`).
         unsafe { nix::sys::signal::sigaction(signal, &action) }?;
     }
@@ -222,7 +222,7 @@ fn stop_state() -> Option<&'static StopState> {
 fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
     mutex
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Whether this daemon has been asked to stop (`SIGTERM`, `SIGINT`, `SIGHUP`, or a panic in
@@ -266,7 +266,7 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
             None => state
                 .changed
                 .wait(guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -275,7 +275,7 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
                 state
                     .changed
                     .wait_timeout(guard, left)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0
             }
         };
@@ -431,7 +431,7 @@ struct Runtime<'d, D> {
 pub(crate) fn serve<'d, D: Daemon>(
     daemon: &'d D,
     pidfile: Held<'d>,
-    receiver: Receiver,
+    receiver: &Receiver,
     serving: &'d Serving,
     announce: impl FnOnce(std::io::Result<()>),
 ) -> ! {
@@ -459,7 +459,9 @@ pub(crate) fn serve<'d, D: Daemon>(
     std::thread::scope(|scope| {
         let started = std::thread::Builder::new()
             .name("deluxe-signals".into())
-            .spawn_scoped(scope, || runtime.receive_signals(scope, &receiver, watcher));
+            .spawn_scoped(scope, || {
+                runtime.receive_signals(scope, receiver, watcher.as_ref());
+            });
         if let Err(error) = started {
             announce(Err(error));
             runtime.pidfile.remove();
@@ -510,7 +512,7 @@ impl<D: Daemon> Runtime<'_, D> {
         &'scope self,
         scope: &'scope Scope<'scope, '_>,
         receiver: &Receiver,
-        watcher: Option<Watcher>,
+        watcher: Option<&Watcher>,
     ) {
         // The one thread that takes the user signals.
         let _ = nix::sys::signal::pthread_sigmask(
@@ -527,7 +529,7 @@ impl<D: Daemon> Runtime<'_, D> {
             let left = deadline.map_or(Duration::MAX, |deadline| {
                 deadline.saturating_duration_since(Instant::now())
             });
-            let fds: &[_] = match &watcher {
+            let fds: &[_] = match watcher {
                 Some(watcher) => &[receiver.read.as_fd(), watcher.fd()],
                 None => &[receiver.read.as_fd()],
             };
@@ -535,16 +537,16 @@ impl<D: Daemon> Runtime<'_, D> {
             if !woken {
                 self.give_up();
             }
-            if let Some(watcher) = &watcher
+            if let Some(watcher) = watcher
                 && watcher.changed()
             {
                 self.restore_pidfile();
             }
             sys::drain(receiver.read.as_fd());
-            let mut received = RECEIVED.swap(0, Ordering::AcqRel);
+            let mut taken = RECEIVED.swap(0, Ordering::AcqRel);
             if STOP_SIGNALS
                 .into_iter()
-                .any(|signal| received & (1 << signal as u32) != 0)
+                .any(|signal| taken & (1 << signal as u32) != 0)
             {
                 // A user signal sent before this stop is noted already or still pending, for
                 // this thread alone: returning from any system call hands it to the handler.
@@ -552,9 +554,9 @@ impl<D: Daemon> Runtime<'_, D> {
                 let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
                 // SAFETY: sigpending fills a valid sigset_t; the call is what matters.
                 unsafe { libc::sigpending(&raw mut pending) };
-                received |= RECEIVED.swap(0, Ordering::AcqRel);
+                taken |= RECEIVED.swap(0, Ordering::AcqRel);
             }
-            let got = |signal: Signal| received & (1 << signal as u32) != 0;
+            let got = |signal: Signal| taken & (1 << signal as u32) != 0;
             // Hook signals first: one that arrived before a stop (or with it) has its hook
             // run before `atexit`.
             for signal in HOOK_SIGNALS {
@@ -571,7 +573,10 @@ impl<D: Daemon> Runtime<'_, D> {
                     &[sd_notify::NotifyState::Stopping],
                 );
             }
-            self.pending.lock().unwrap_or_else(|p| p.into_inner()).stop = StopTaken::Yes;
+            self.pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .stop = StopTaken::Yes;
             self.idle.notify_all();
             self.request_stop();
             if deadline.is_none()
@@ -604,7 +609,10 @@ impl<D: Daemon> Runtime<'_, D> {
         hook_thread: &mut bool,
     ) {
         {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut pending = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             match signal {
                 Signal::SIGHUP => pending.reload = true,
                 Signal::SIGUSR1 => pending.user1 = true,
@@ -646,9 +654,15 @@ impl<D: Daemon> Runtime<'_, D> {
     /// returned. The grace still bounds the wait: when it expires the signal thread exits the
     /// daemon from under this wait.
     fn settle_hooks(&self) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         while !pending.settled() {
-            pending = self.idle.wait(pending).unwrap_or_else(|p| p.into_inner());
+            pending = self
+                .idle
+                .wait(pending)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
 
@@ -794,7 +808,9 @@ impl<D: Daemon> Runtime<'_, D> {
                 std::thread::park();
             }
         }
-        self.end_signal_thread();
+        // Lets the signal thread end now, while `atexit` runs, rather than be torn down by
+        // the exit afterwards: the process is gone sooner.
+        wake_signal_thread();
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.daemon.atexit())) {
             say(
                 log::Level::Error,
@@ -823,13 +839,6 @@ impl<D: Daemon> Runtime<'_, D> {
             unsafe { libc::killpg(0, libc::SIGKILL) };
         }
         std::process::exit(i32::from(self.failed.load(Ordering::Acquire)))
-    }
-
-    /// Lets the signal thread end now, while `atexit` runs, rather than be torn down by the
-    /// exit afterwards: the process is gone sooner. Signals arriving from now on are noted and
-    /// left.
-    fn end_signal_thread(&self) {
-        wake_signal_thread();
     }
 
     /// A warning about the daemon's life (see [`say`]).

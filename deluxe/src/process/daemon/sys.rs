@@ -176,6 +176,50 @@ pub(crate) fn dup2(fd: BorrowedFd<'_>, target: RawFd) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Closes every descriptor from `first` on, except `keep`: in the container init, which never
+/// runs the owners of those descriptors again (the daemon itself keeps its inherited
+/// descriptors occupied instead, see [`occupy_inherited`]).
+pub(crate) fn close_from(first: RawFd, keep: BorrowedFd<'_>) {
+    let keep = keep.as_raw_fd();
+    let ranges = [(first, keep - 1), (keep + 1, RawFd::MAX)];
+    for (low, high) in ranges {
+        if low > high {
+            continue;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            // SAFETY: close_range(2) only closes descriptors; it takes unsigned bounds.
+            let closed = unsafe {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    low as libc::c_uint,
+                    high as libc::c_uint,
+                    0,
+                )
+            };
+            if closed == 0 {
+                continue;
+            }
+        }
+        // No close_range (other systems, or Linux before 5.9): close one by one up to the
+        // descriptor limit.
+        // SAFETY: sysconf only reads a limit.
+        let limit = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+        let limit = if limit <= 0 {
+            65_536
+        } else {
+            limit.min(1 << 20)
+        } as RawFd;
+        for fd in low..=high.min(limit) {
+            if fd != keep {
+                // SAFETY: closing an inherited descriptor nothing in this process owns (see
+                // above); errors leave nothing to do.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
+
 /// Points every open descriptor from `first` on that is neither in `keep` nor `report` at
 /// `null` (`/dev/null`):
 /// in the daemon, the descriptors inherited from the controller. They are not closed: a value
