@@ -859,15 +859,22 @@ fn ask_to_stop() {
 /// daemon exits: `SIGTERM`, then a wait of up to `wait` for them to exit. Returns whether they
 /// did (or there were none); `false` means some are still there.
 ///
-/// The group is the daemon's own when it leads its session's group (a forked daemon, whose
-/// intermediate process made the session, or a daemon a supervisor started with `setsid`); in
-/// the foreground of a shell the group is the shell's job, which is left alone. The daemon
-/// signals its group while it is still a member, so the group id cannot have been reused.
+/// The group is the daemon's own when it is its session's group and its leader is the daemon
+/// itself (a daemon a supervisor started with `setsid`) or gone (a forked daemon, whose
+/// intermediate process made the session and exited); in the foreground of a shell the group
+/// is the shell's job, and under a container's init (deluxe's own) the init's: both are left
+/// alone. The daemon signals its group while it is still a member, so the group id cannot
+/// have been reused.
 /// SIGTERM reaches this process too, whose handler only notes it.
 fn terminate_group(wait: Duration) -> bool {
     // SAFETY: getpgid and getsid only read this process's ids.
     let (group, session) = unsafe { (libc::getpgid(0), libc::getsid(0)) };
-    if group <= 0 || group != session || others_in_group(group) == Some(0) {
+    let me = std::process::id() as libc::pid_t;
+    if group <= 0
+        || group != session
+        || (group != me && sys::process_alive(group))
+        || others_in_group(group) == Some(0)
+    {
         return true;
     }
     // SAFETY: signalling this process's own group, which it is a member of.

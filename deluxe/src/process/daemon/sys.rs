@@ -465,6 +465,22 @@ pub(crate) fn process_exists(pid: libc::pid_t) -> bool {
     pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || Errno::last() == Errno::EPERM)
 }
 
+/// Whether process `pid` exists and has not exited (a zombie, exited but not yet reaped, has;
+/// told apart through `/proc` where there is one).
+pub(crate) fn process_alive(pid: libc::pid_t) -> bool {
+    if !process_exists(pid) {
+        return false;
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        let state = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest.trim_start());
+        return !(state.starts_with('Z') || state.starts_with('X'));
+    }
+    true
+}
+
 /// Waits up to `timeout` for `fd` to be readable (a pidfd: the process has exited; a pipe:
 /// data or end of file); says whether it is. `Duration::MAX` waits however long.
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::Result<bool> {

@@ -90,9 +90,10 @@ pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
 }
 
 impl Target {
-    /// The daemon's process group, if the daemon owns it (it leads its session's group, as a
-    /// forked daemon or one a supervisor started with `setsid` does) and it is not this
-    /// process's. Asked while the daemon runs, so that the group id is its.
+    /// The daemon's process group, if the daemon owns it (it is its session's group, led by
+    /// the daemon itself or by a process gone: a forked daemon's, or one a supervisor started
+    /// with `setsid`) and it is not this process's. Asked while the daemon runs, so that the
+    /// group id is its.
     pub(crate) fn own_group(&self) -> Option<libc::pid_t> {
         // SAFETY: getpgid and getsid only read another process's ids.
         let (group, session, ours) = unsafe {
@@ -102,7 +103,8 @@ impl Target {
                 libc::getpgid(0),
             )
         };
-        (group > 1 && group == session && group != ours).then_some(group)
+        let led_by_another = group != self.pid.raw() && sys::process_alive(group);
+        (group > 1 && group == session && group != ours && !led_by_another).then_some(group)
     }
 
     /// Whether the daemon, now gone, exited because its stop grace expired before `run`
