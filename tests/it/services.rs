@@ -913,3 +913,35 @@ fn several_instances_from_one_program_through_a_clap_command_line() {
     assert_eq!(shards(&["daemon", "2", "stop"]).0, Some(0));
     assert!(!is_alive(two));
 }
+
+#[test]
+fn a_passed_number_that_holds_no_socket_is_never_handed_out() {
+    // LISTEN_FDS=1, but descriptor 3 closed: the helper's own journal (opened first, before
+    // anything asked) or the runtime's /dev/null or pidfile then takes number 3, and must not
+    // be handed out as the passed socket: it would have two owners.
+    for action in ["start", "foreground"] {
+        let scene = Scene::new(&format!("listen-fds-missing-{action}"));
+        let output = StdCommand::new("sh")
+            .arg("-c")
+            .arg(r#"export LISTEN_PID=$$; exec 3<&-; exec "$0" "$@""#)
+            .arg(env!("CARGO_BIN_EXE_deluxe-services-helper"))
+            .arg("--pidfile")
+            .arg(scene.pidfile())
+            .arg("--events")
+            .arg(scene.events_path())
+            .args(["--listen-fds", action])
+            .env("LISTEN_FDS", "1")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            line(&output),
+            "error SetupFailed: the daemon's setup failed: descriptor 3, counted in LISTEN_FDS, \
+             is neither a socket nor a FIFO (a file the program opened before asking?); \
+             refusing to take it",
+            "{action}"
+        );
+        assert_nothing_left(&scene);
+    }
+}

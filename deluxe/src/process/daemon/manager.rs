@@ -11,7 +11,7 @@ use std::fmt;
 use std::net::TcpListener;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixListener};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::time::Duration;
 
 /// The first descriptor a service manager passes (`SD_LISTEN_FDS_START`).
@@ -23,14 +23,48 @@ static LAUNCHER: AtomicU32 = AtomicU32::new(0);
 /// Whether [`listen_fds`] has handed the passed descriptors out (they have one owner).
 static CLAIMED: AtomicBool = AtomicBool::new(false);
 
-/// Called by a controller about to start a daemon: what the manager addressed to this process
-/// is the daemon's too. Returns the descriptors passed to this process, which the daemon keeps.
+/// Whether the passed descriptors were checked before the start opened anything (then
+/// [`MISSING`] says how it went): after that, a number the manager named but did not pass may
+/// hold a file the runtime opened (the pidfile, `/dev/null`), which must never be handed out.
+static CHECKED: AtomicBool = AtomicBool::new(false);
+/// The first passed descriptor that was not open when checked; -1: none.
+static MISSING: AtomicI32 = AtomicI32::new(-1);
+
+/// Called by a controller about to start a daemon (or to run one in the foreground), before
+/// anything is opened: what the manager addressed to this process is the daemon's too.
+/// Returns the descriptors passed to this process, which the daemon keeps.
 pub(crate) fn before_start() -> Vec<RawFd> {
     LAUNCHER.store(std::process::id(), Ordering::Relaxed);
-    match passed_count() {
-        Ok(Some(count)) if !CLAIMED.load(Ordering::Acquire) => (FIRST..FIRST + count).collect(),
-        _ => Vec::new(),
+    let Ok(Some(count)) = passed_count() else {
+        return Vec::new();
+    };
+    if CLAIMED.load(Ordering::Acquire) {
+        return Vec::new();
     }
+    let passed: Vec<RawFd> = (FIRST..FIRST + count).collect();
+    let missing = passed.iter().copied().find(|&fd| !is_open(fd));
+    MISSING.store(missing.unwrap_or(-1), Ordering::Relaxed);
+    CHECKED.store(true, Ordering::Release);
+    if missing.is_some() {
+        Vec::new()
+    } else {
+        passed
+    }
+}
+
+fn is_socket_or_fifo(fd: RawFd) -> bool {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat fills a valid, writable `struct stat` for an open descriptor.
+    if unsafe { libc::fstat(fd, &mut stat) } == -1 {
+        return false;
+    }
+    matches!(stat.st_mode & libc::S_IFMT, libc::S_IFSOCK | libc::S_IFIFO)
+}
+
+fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; it fails on a closed number.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
 
 /// Whether a `*_PID` variable's value names this process, or the controller that started it.
@@ -152,6 +186,12 @@ pub enum ListenFdsError {
         /// The descriptor.
         fd: RawFd,
     },
+    /// A descriptor `LISTEN_FDS` counts is neither a socket nor a FIFO: most likely a file the
+    /// program opened itself before asking (call `listen_fds` before opening anything).
+    NotASocket {
+        /// The descriptor.
+        fd: RawFd,
+    },
 }
 
 impl fmt::Display for ListenFdsError {
@@ -170,6 +210,11 @@ impl fmt::Display for ListenFdsError {
                 "descriptor {fd} was passed in LISTEN_FDS but is not open (closed before \
                  listen_fds() was called?)"
             ),
+            Self::NotASocket { fd } => write!(
+                f,
+                "descriptor {fd}, counted in LISTEN_FDS, is neither a socket nor a FIFO (a \
+                 file the program opened before asking?); refusing to take it"
+            ),
         }
     }
 }
@@ -178,7 +223,9 @@ impl std::error::Error for ListenFdsError {}
 
 /// Takes the sockets a service manager passed for socket activation (systemd's `.socket`
 /// units, `systemd-socket-activate`, ...): `LISTEN_FDS` descriptors from 3 on, addressed to
-/// this process by `LISTEN_PID`, named by `LISTEN_FDNAMES`. Works in the foreground and in a
+/// this process by `LISTEN_PID`, named by `LISTEN_FDNAMES`; sockets and FIFOs only (a
+/// `ListenSpecial=` file is refused: a passed number holding a file is more likely one the
+/// program opened itself, which must not get a second owner). Works in the foreground and in a
 /// daemon forked by [`Controller::start`](super::Controller::start), which keeps them open for
 /// it. Call it once, best in [`Daemon::setup`](super::Daemon::setup): the descriptors get one
 /// owner, so later calls return an empty list (as does a process nothing was passed to). They
@@ -227,11 +274,20 @@ pub fn listen_fds() -> Result<Vec<ListenFd>, ListenFdsError> {
         });
     }
     let fds: Vec<RawFd> = (FIRST..FIRST + count).collect();
-    for &fd in &fds {
-        // SAFETY: F_GETFD only reads the descriptor's flags; it fails on a closed number.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            return Err(ListenFdsError::NotOpen { fd });
-        }
+    // Checked before the start opened anything, when there was a start: now a missing number
+    // may hold the runtime's own files.
+    let missing = if CHECKED.load(Ordering::Acquire) {
+        Some(MISSING.load(Ordering::Relaxed)).filter(|fd| *fd >= 0)
+    } else {
+        fds.iter().copied().find(|&fd| !is_open(fd))
+    };
+    if let Some(fd) = missing {
+        return Err(ListenFdsError::NotOpen { fd });
+    }
+    // A program that opened a file before asking may have it on a passed number: it is not
+    // the manager's, and must not get a second owner.
+    if let Some(&fd) = fds.iter().find(|&&fd| !is_socket_or_fifo(fd)) {
+        return Err(ListenFdsError::NotASocket { fd });
     }
     if CLAIMED.swap(true, Ordering::AcqRel) {
         return Ok(Vec::new());

@@ -624,7 +624,9 @@ pub trait Daemon: Send + Sync {
     ///
     /// What it makes, the daemon value keeps for [`run`](Daemon::run) through interior
     /// mutability (a [`OnceLock`](std::sync::OnceLock), a `Mutex`): it runs after the fork,
-    /// so what it creates belongs to the daemon, not to the controller.
+    /// so what it creates belongs to the daemon, not to the controller. Start long-lived
+    /// threads in `run` rather than here: a thread started in `setup` keeps the daemon's
+    /// signals blocked (they are until the daemon is ready), and so do processes it spawns.
     ///
     /// ```no_run
     /// use std::net::TcpListener;
