@@ -7,6 +7,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+use deluxe::process::command::ArgumentProblem;
 use deluxe::process::names::ProgramProblem;
 use deluxe::process::{CallOptions, Command, CommandError, NO_ARGS};
 
@@ -137,9 +138,14 @@ fn pathext_finds_scripts_and_programs_in_order() {
     assert_eq!(tool.call(["args", "x"]).unwrap(), b"78\n");
 
     match Command::with_path("notes", &dir) {
-        Err(CommandError::NotFound { program, searched }) => {
+        Err(CommandError::NotFound {
+            program,
+            searched,
+            denied,
+        }) => {
             assert_eq!(program, "notes");
             assert_eq!(searched, vec![dir.clone()]);
+            assert!(denied.is_empty(), "{denied:?}");
         }
         other => panic!("{other:?}"),
     }
@@ -347,7 +353,8 @@ fn a_line_break_for_a_batch_file_is_a_typed_error() {
                 problem,
             }) => {
                 assert_eq!(given, argument);
-                assert!(problem.contains("batch file"), "{problem}");
+                assert_eq!(problem, ArgumentProblem::LineBreakForBatchFile);
+                assert!(problem.to_string().contains("batch file"), "{problem}");
             }
             other => panic!("{argument:?}: {other:?}"),
         }

@@ -17,7 +17,7 @@ use proc_macro::TokenStream;
 ///
 /// | key | value | meaning |
 /// |---|---|---|
-/// | `pidfile` | absolute path | the pidfile; by default one named after the type |
+/// | `pidfile` | absolute path | the pidfile; by default one named after the struct's path (`my_app::net::Server`: `my-app.net.server.pid`, see `Config::named`) |
 /// | `workdir` | absolute path | the daemon's working directory (default `/`) |
 /// | `log_file` | absolute path | stdout and stderr appended there (default `/dev/null`) |
 /// | `stop_timeout` | seconds | how long `stop` waits before `SIGKILL` |

@@ -1,7 +1,9 @@
 //! Declarative, safe process work.
 //!
 //! - [`process::Command`] and [`command!`]: run system commands without a shell, optionally as
-//!   another user, with typed errors ([`process::CommandError`]).
+//!   another user, with typed errors ([`process::CommandError`]); bounded by timeouts,
+//!   streamed line by line or collected, alone or in pipelines, and leaving no process behind
+//!   when cancelled.
 //! - `process::get_real_users`: the machine's real user accounts (Unix).
 //! - Daemons from a plain struct (Unix): `#[daemon]` on the struct and on its `impl` (with
 //!   `#[setup]`, `#[on_reload]`, `#[on_user1]`, `#[on_user2]` and `#[atexit]` on hooks, and
@@ -102,10 +104,14 @@ pub struct ReadmeDoctests;
 ///   for a name known only at run time);
 /// - a program name that is empty, holds whitespace (arguments go to `call()`), shell syntax
 ///   (`` | ; & $ ` < > * ? ``: commands never run through a shell) or NUL, or is a relative path;
+/// - arguments written into the macro (`command!("ls", "-la")`: they go to `call()`), a
+///   stray or double comma;
 /// - a key other than `user` and `path`, a key given twice, a value that is not a string
 ///   literal;
 /// - a user name `sudo` could misread (leading `-` or `#`, whitespace, `:`, `/`, NUL);
-/// - a `path` that is empty or not absolute, or a `path` with an absolute program.
+/// - a `path` that is empty, not absolute or has an empty entry, or a `path` with an absolute
+///   program. A `path` naming the program's own file (`path = "/opt/tools/bin/ls"`) runs that
+///   file.
 ///
 /// The checks are those of the runtime ([`process::names`]), applied earlier.
 ///

@@ -4,11 +4,13 @@
 //! A new row is a function `fn(Plan) -> Row` listed in [`rows`].
 
 use std::hint::black_box;
+use std::io::BufRead;
 use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
 
-use deluxe::process::{Command, NO_ARGS};
+use deluxe::process::{CallOptions, Command, CommandError, NO_ARGS};
 
-use crate::stats::{Plan, Stats, per_call};
+use crate::stats::{Plan, Stats, alternately, micros, per_call};
 use crate::table::Row;
 
 /// The row the Python peers' `subprocess.run` is compared with.
@@ -16,7 +18,13 @@ pub const PER_CALL: &str = "Command::call(\"/bin/true\") per call";
 
 /// Every row of `Command`'s figures, in the table's order.
 pub fn rows(plan: Plan) -> Vec<Row> {
-    let rows: [fn(Plan) -> Row; 3] = [per_call_row, resident_parent_row, stdout_rate_row];
+    let rows: [fn(Plan) -> Row; 5] = [
+        per_call_row,
+        resident_parent_row,
+        stdout_rate_row,
+        timeout_precision_row,
+        first_line_row,
+    ];
     rows.into_iter().map(|row| row(plan)).collect()
 }
 
@@ -97,4 +105,133 @@ fn stdout_rate_row(plan: Plan) -> Row {
         rate(theirs),
     )
     .ratio_at_least(0.95)
+}
+
+/// How long after the deadline a timed-out call returns with its whole process group gone: a
+/// shell with a background and a foreground `sleep`, a 50 ms limit. Every sample checks in
+/// `/proc` that no process of the group is left running.
+fn timeout_precision_row(plan: Plan) -> Row {
+    const LIMIT: Duration = Duration::from_millis(50);
+    let sh = Command::new("/bin/sh").unwrap();
+    let options = CallOptions::new().timeout(LIMIT);
+    let mut late = Vec::new();
+    for _ in 0..plan.pick(10, 40) {
+        let start = Instant::now();
+        let running = sh.spawn(["-c", "sleep 30 & sleep 30"], &options).unwrap();
+        let group = running.id() as i32;
+        let result = running.wait();
+        let elapsed = micros(start) / 1000.0;
+        assert!(
+            matches!(result, Err(CommandError::Timeout { .. })),
+            "{result:?}"
+        );
+        assert!(
+            group_is_gone(group),
+            "process group {group} outlived the call"
+        );
+        late.push(elapsed - LIMIT.as_secs_f64() * 1000.0);
+    }
+    Row::new(
+        "timeout: group gone after the deadline",
+        "goal",
+        Stats::of(late, "ms"),
+        Stats::one(20.0, "ms"),
+    )
+    .count_at_most(20.0)
+}
+
+/// Whether no process of group `group` is running (zombies waiting for a slow init have
+/// exited).
+fn group_is_gone(group: i32) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().all(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return true;
+        };
+        let Some((_, fields)) = stat.rsplit_once(')') else {
+            return true;
+        };
+        let fields: Vec<&str> = fields.split_whitespace().collect();
+        fields.get(2) != Some(&group.to_string().as_str()) || matches!(fields[0], "Z" | "X")
+    })
+}
+
+/// From spawning a program to holding its first line of output: `Running::lines` against a
+/// `BufReader` on std's piped stdout (stderr piped and stdin null in both). The program then
+/// keeps running, and is killed outside the timing.
+fn first_line_row(plan: Plan) -> Row {
+    const SCRIPT: [&str; 2] = ["-c", "echo ready; exec sleep 30"];
+    let sh = Command::new("/bin/sh").unwrap();
+    let options = CallOptions::new();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let ours_once = || {
+        let start = Instant::now();
+        let mut running = sh.spawn(SCRIPT, &options).unwrap();
+        let line = running.lines().next().unwrap().unwrap();
+        let took = micros(start);
+        assert_eq!(line, "ready");
+        running.kill();
+        took
+    };
+    let theirs_once = || {
+        let start = Instant::now();
+        let mut child = StdCommand::new("/bin/sh")
+            .args(SCRIPT)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let took = micros(start);
+        assert_eq!(line, "ready\n");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        took
+    };
+    // Warm up both.
+    ours_once();
+    theirs_once();
+    alternately(
+        plan.pick(20, 100),
+        || ours.push(ours_once()),
+        || theirs.push(theirs_once()),
+    );
+    Row::new(
+        "first line of a running program",
+        "std piped stdout + BufReader",
+        Stats::of(ours, "us"),
+        Stats::of(theirs, "us"),
+    )
+    .ratio_at_most(1.10)
+}
+
+/// Whether `Command::call` still spawns through `posix_spawn` (`clone` with
+/// `CLONE_VM|CLONE_VFORK`, as `strace -f` shows) now that each call has a process group of its
+/// own: `Some(answer)`, or `None` when `strace` is not installed.
+pub fn spawns_with_vfork() -> Option<bool> {
+    let trace = std::env::temp_dir().join(format!("deluxe-bench-strace-{}", std::process::id()));
+    let status = StdCommand::new("strace")
+        .args(["-f", "-qq", "-e", "trace=clone,clone3,vfork,fork", "-o"])
+        .arg(&trace)
+        .arg(std::env::current_exe().ok()?)
+        .arg(ONE_CALL)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    let text = std::fs::read_to_string(&trace).ok()?;
+    let _ = std::fs::remove_file(&trace);
+    Some(status.success() && text.contains("CLONE_VM|CLONE_VFORK"))
+}
+
+/// The argument that makes the bench make one `Command` call and exit (for `strace`).
+pub const ONE_CALL: &str = "--one-command-call";
+
+/// One call, as [`spawns_with_vfork`] traces it.
+pub fn one_call() {
+    Command::new("/bin/true").unwrap().call(NO_ARGS).unwrap();
 }

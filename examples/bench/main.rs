@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 use stats::Plan;
 
 fn main() {
+    if std::env::args().any(|arg| arg == command::ONE_CALL) {
+        return command::one_call();
+    }
     let quick = std::env::args().any(|arg| arg == "--quick");
     if cfg!(debug_assertions) {
         eprintln!("note: a debug build measures nothing useful; run with --release");
@@ -40,6 +43,15 @@ fn main() {
     rows.extend(peer_rows);
     table::print(&rows);
     peers::print_probes(&probes);
+    match command::spawns_with_vfork() {
+        Some(true) => {
+            println!("\nCommand::call spawns with clone(CLONE_VM|CLONE_VFORK) (strace -f): yes")
+        }
+        Some(false) => {
+            println!("\nCommand::call spawns with clone(CLONE_VM|CLONE_VFORK) (strace -f): NO")
+        }
+        None => println!("\nstrace is not installed: the posix_spawn check was skipped"),
+    }
     println!(
         "\n{} alternating rounds per figure (daemon figures: every call a sample); medians, \
          spread = interquartile range; took {:.0?}",

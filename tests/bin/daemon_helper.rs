@@ -6,6 +6,10 @@
 //! `stopped Graceful`, `status Running 123`, `pid 123`, `error AlreadyRunning 123: already
 //! running ...`) and exits 0, or 1 on an error. The line is made of stable tokens, written out
 //! here (`stop_token`, `status_line`, `error_token`), never `Debug` output: the tests match it.
+//! For the trust tests: `stress N SEED` (N random actions, one timestamped line each), `where`
+//! (prints the pidfile in effect), `hold CONTENT` (lock the pidfile, write CONTENT or `self`
+//! in it, hold it until killed), `nondumpable` (become non-dumpable, print the pid, wait until
+//! killed).
 //!
 //! Options: `--pidfile P` (required), `--workdir W`, `--log L`, `--events E` (the daemon
 //! appends a line there for each thing it does: `run`, `user1`, `user2`, `atexit`, ...),
@@ -15,7 +19,8 @@
 //! `--idle-thread` (start one thread that only sleeps before acting), `--wait-for F` (wait until file F exists before acting, to line up racing helpers),
 //! `--portable` (signal with kill and wait on the pidfile lock, as where pidfds are missing),
 //! `--user U`, `--group G` (run the daemon as them; it records whether `setuid(0)` still works),
-//! `--user1-reloads` (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
+//! `--default-pidfile` (the type's default pidfile instead of `--pidfile`), `--user1-reloads`
+//! (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
 //! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
 //! without a newline before acting), `--no-init` (as pid 1, be pid 1 without the container
 //! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run).
@@ -77,6 +82,9 @@ enum Mode {
     /// Serves TCP echo on loopback from a tokio runtime built in `run`.
     #[cfg(feature = "tokio")]
     Echo,
+    /// Signals itself (`signal_user1` through a controller of its own pidfile) from `run`
+    /// and records the outcome: `self-signal KIND`.
+    SelfSignal,
     /// Starts helpers that leave orphans, then counts the zombies left (see the module doc).
     Orphans,
     /// Checks the exit codes of helpers that leave orphans (see the module doc).
@@ -94,7 +102,7 @@ struct Helper {
     hook_time: Duration,
     /// How many helpers modes `Orphans` and `ExitCodes` run.
     count: usize,
-    /// The daemon's own pidfile, for mode `StopSelf`.
+    /// The daemon's own pidfile, for modes `StopSelf` and `SelfSignal`.
     pidfile: PathBuf,
 }
 
@@ -287,6 +295,29 @@ impl Daemon for Helper {
                     "stop-missed"
                 });
             }
+            Mode::SelfSignal => {
+                let own = Controller::with_config(
+                    Helper {
+                        events: None,
+                        mode: Mode::Normal,
+                        hooks_run: AtomicU64::new(0),
+                        dropped: false,
+                        hook_time: Duration::ZERO,
+                        count: 0,
+                        pidfile: PathBuf::new(),
+                    },
+                    Config::new(&self.pidfile),
+                );
+                let outcome = match own.signal_user1() {
+                    Ok(()) => "sent".to_owned(),
+                    Err(DaemonError::SignalRefused { pid, reason, .. }) => {
+                        format!("SignalRefused {pid} {}", refusal_token(reason))
+                    }
+                    Err(error) => error_token(&error).to_owned(),
+                };
+                self.record(&format!("self-signal {outcome}"));
+                daemon::wait_for_stop(Duration::MAX);
+            }
             Mode::Normal | Mode::PanicHook | Mode::Chatty | Mode::SlowHook => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
                     if self.mode == Mode::Chatty {
@@ -353,6 +384,7 @@ fn main() {
     let mut group = None;
     let mut user1_reloads = false;
     let mut hook_time = Duration::ZERO;
+    let mut default_pidfile = false;
     let mut count = 0;
     let mut no_init = false;
     let mut print_before_start = false;
@@ -380,6 +412,7 @@ fn main() {
                     "fork-exec-child" => Mode::ForkExecChild,
                     "fork-worker" => Mode::ForkWorker,
                     "stop-self" => Mode::StopSelf,
+                    "self-signal" => Mode::SelfSignal,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),
@@ -398,13 +431,18 @@ fn main() {
             "--user" => user = Some(value()),
             "--group" => group = Some(value()),
             "--user1-reloads" => user1_reloads = true,
+            "--default-pidfile" => default_pidfile = true,
             "--no-init" => no_init = true,
             "--count" => count = value().parse().expect("a count"),
             _ => action.push(arg),
         }
     }
-    let pidfile = pidfile.expect("--pidfile is required");
-    let mut config = Config::new(&pidfile);
+    let mut config = if default_pidfile {
+        <Helper as Daemon>::config()
+    } else {
+        Config::new(pidfile.expect("--pidfile is required"))
+    };
+    let pidfile = config.pidfile.clone();
     if let Some(workdir) = config_workdir {
         config = config.workdir(workdir);
     }
@@ -572,9 +610,137 @@ fn main() {
             });
             report(result.map(|()| format!("cycles {count}")))
         }
+        ["where"] => {
+            println!("pidfile {}", controller.config().pidfile.display());
+            true
+        }
+        #[cfg(target_os = "linux")]
+        ["hold", content] => hold(&controller.config().pidfile, content),
+        #[cfg(target_os = "linux")]
+        ["nondumpable"] => {
+            // SAFETY: prctl with PR_SET_DUMPABLE only changes this process's dumpable flag.
+            let set = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+            assert_eq!(set, 0, "prctl(PR_SET_DUMPABLE, 0)");
+            println!("nondumpable {}", std::process::id());
+            wait_forever()
+        }
+        ["stress", count, seed] => {
+            stress(
+                &controller,
+                count.parse().expect("a number of actions"),
+                seed.parse().expect("a seed"),
+            );
+            true
+        }
         other => panic!("unknown action {other:?}"),
     };
     std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// `count` random actions (start, stop, status, user1) against the daemon while others do the
+/// same and the test kills the daemon at random. One line per action, written as it ends
+/// (this process may be killed too): `T0 T1 ACTION OUTCOME`, `T0`/`T1` the monotonic clock in
+/// nanoseconds before and after it, `OUTCOME` `ok ...` or `error KIND ...`.
+#[cfg(unix)]
+fn stress(controller: &Controller<Helper>, count: usize, seed: u64) {
+    let mut state = seed | 1;
+    let mut random = move || {
+        // xorshift64: plenty for picking actions.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let outcome = |result: Result<String, DaemonError>| match result {
+        Ok(line) => format!("ok {line}"),
+        Err(DaemonError::AlreadyRunning { pid, .. }) => format!("ok already {pid}"),
+        Err(DaemonError::NotRunning { .. }) => "ok not-running".to_owned(),
+        Err(error) => format!("error {} {error}", error_token(&error)),
+    };
+    for _ in 0..count {
+        let before = monotonic_nanos();
+        let (action, line) = match random() % 20 {
+            0..=5 => (
+                "start",
+                outcome(controller.start().map(|pid| format!("started {pid}"))),
+            ),
+            6..=9 => (
+                "stop",
+                outcome(
+                    controller
+                        .stop()
+                        .map(|stopped| format!("stopped {}", stop_token(stopped))),
+                ),
+            ),
+            10..=16 => (
+                "status",
+                outcome(controller.status().map(|status| match status {
+                    Status::Running { pid, .. } => format!("running {pid}"),
+                    Status::Stopped => "stopped".to_owned(),
+                    Status::Stale { .. } => "stale".to_owned(),
+                })),
+            ),
+            _ => (
+                "user1",
+                outcome(controller.signal_user1().map(|()| "sent".to_owned())),
+            ),
+        };
+        println!("{before} {} {action} {line}", monotonic_nanos());
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process of the machine.
+#[cfg(unix)]
+fn monotonic_nanos() -> u128 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `now` is.
+    let read = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    assert_eq!(read, 0, "the monotonic clock reads");
+    now.tv_sec as u128 * 1_000_000_000 + now.tv_nsec as u128
+}
+
+/// Locks the pidfile as a daemon would (an OFD write lock), writes `content` in it (`self`:
+/// this process's pid), prints `holding PID`, and holds it until killed: a process that is
+/// not the daemon but holds its pidfile.
+#[cfg(target_os = "linux")]
+fn hold(pidfile: &Path, content: &str) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(pidfile)
+        .expect("the pidfile opens");
+    // SAFETY: an all-zero flock is a valid value: the whole file, no pid (as OFD locks need).
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: fcntl with F_OFD_SETLK reads a valid `struct flock`.
+    let locked = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+    assert_eq!(locked, 0, "the pidfile locks");
+    let text = match content {
+        "self" => format!("{}\n", std::process::id()),
+        "empty" => String::new(),
+        other => format!("{other}\n"),
+    };
+    file.set_len(0).expect("the pidfile truncates");
+    file.write_all(text.as_bytes())
+        .expect("the pidfile takes the text");
+    println!("holding {}", std::process::id());
+    wait_forever()
+}
+
+/// Parks this process until it is killed.
+#[cfg(target_os = "linux")]
+fn wait_forever() -> ! {
+    std::io::stdout().flush().expect("stdout flushes");
+    loop {
+        std::thread::park();
+    }
 }
 
 #[cfg(unix)]
@@ -590,7 +756,9 @@ fn report(result: Result<String, DaemonError>) -> bool {
     ok
 }
 
+#[cfg(unix)]
 /// The line: what succeeded, or `error KIND[ PID]: MESSAGE`.
+#[cfg(unix)]
 fn outcome_line(result: Result<impl std::fmt::Display, DaemonError>) -> String {
     match result {
         Ok(line) => line.to_string(),
@@ -598,7 +766,9 @@ fn outcome_line(result: Result<impl std::fmt::Display, DaemonError>) -> String {
     }
 }
 
+#[cfg(unix)]
 /// `error KIND: MESSAGE`, with the running daemon's pid after `AlreadyRunning`.
+#[cfg(unix)]
 fn error_line(error: &DaemonError) -> String {
     let pid = match error {
         DaemonError::AlreadyRunning { pid, .. } => format!(" {pid}"),
@@ -607,7 +777,9 @@ fn error_line(error: &DaemonError) -> String {
     format!("error {}{pid}: {error}", error_token(error))
 }
 
+#[cfg(unix)]
 /// The error's variant, as the tests match it.
+#[cfg(unix)]
 fn error_token(error: &DaemonError) -> &'static str {
     match error {
         DaemonError::AlreadyRunning { .. } => "AlreadyRunning",
@@ -632,11 +804,25 @@ fn error_token(error: &DaemonError) -> &'static str {
         DaemonError::StopTimeout { .. } => "StopTimeout",
         DaemonError::UnsafeLogFile { .. } => "UnsafeLogFile",
         DaemonError::RestartFromInside { .. } => "RestartFromInside",
+        DaemonError::HolderUnconfirmed { .. } => "HolderUnconfirmed",
+        DaemonError::SignalRefused { .. } => "SignalRefused",
+        DaemonError::UnsafePidfile { .. } => "UnsafePidfile",
         // `DaemonError` is non-exhaustive: a variant added later shows up here until named.
         _ => "Unnamed",
     }
 }
 
+#[cfg(unix)]
+fn refusal_token(reason: daemon::Refusal) -> &'static str {
+    match reason {
+        daemon::Refusal::ThisProcess => "ThisProcess",
+        daemon::Refusal::Init => "Init",
+        daemon::Refusal::OtherUser { .. } => "OtherUser",
+        _ => "Unnamed",
+    }
+}
+
+#[cfg(unix)]
 fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
     match outcome {
         daemon::StopOutcome::Graceful => "Graceful",
@@ -648,6 +834,7 @@ fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
 }
 
 /// `status Running PID`, `status Stopped`, `status Stale PID` or `status Stale -`.
+#[cfg(unix)]
 fn status_line(status: Status) -> String {
     match status {
         Status::Running { pid, .. } => format!("status Running {pid}"),

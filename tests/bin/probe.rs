@@ -3,10 +3,22 @@
 //! - `deluxe-probe user NAME` builds `/usr/bin/id` run as NAME and prints the outcome
 //!   (`ok run-as NAME`, or `error KIND DETAIL` with the message on stderr);
 //! - `deluxe-probe passthrough` runs `echo through` with capture off, then reports how many
-//!   bytes the call returned.
+//!   bytes the call returned;
+//! - `deluxe-probe calls N`: N calls, then what the process holds;
+//! - `deluxe-probe sigpipe`: with `SIGPIPE` at its default action, feeds input to a program
+//!   that does not read it, and says it survived;
+//! - `deluxe-probe sigchld`: with `SIGCHLD` ignored, reports the outcome of calls;
+//! - `deluxe-probe memory`: a program writes 300 MB on stderr; reports the peak memory;
+//! - `deluxe-probe inherit-stdin`: runs `cat` on the probe's own stdin;
+//! - `deluxe-probe hold PIDFILE`: runs a shell that writes its pid and sleeps (for Ctrl-C);
+//! - `deluxe-probe run-as USER [--set NAME=VALUE] PROGRAM ARGS..`: one call as USER;
+//! - `deluxe-probe find NAME PATH`: `Command::with_path`.
+//!
+//! Outcomes are printed as stable tokens: `ok ...`, or `error VARIANT[ DETAIL]` then the
+//! error's message on stderr.
 
 #[cfg(unix)]
-use deluxe::process::{CallOptions, Command};
+use deluxe::process::{CallOptions, Command, CommandError};
 
 #[cfg(unix)]
 #[path = "support.rs"]
@@ -14,24 +26,6 @@ mod support;
 
 #[cfg(unix)]
 use support::resources;
-
-/// The error's variant, as the tests match it, with what they check about it.
-#[cfg(unix)]
-fn error_token(error: &deluxe::process::CommandError) -> String {
-    use deluxe::process::CommandError;
-    match error {
-        CommandError::SudoMissing { searched } => {
-            let searched: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
-            format!("SudoMissing {}", searched.join(":"))
-        }
-        CommandError::UnknownUser { user } => format!("UnknownUser {user}"),
-        CommandError::InvalidUser { user, .. } => format!("InvalidUser {user}"),
-        CommandError::NotFound { program, .. } => format!("NotFound {program}"),
-        CommandError::NotExecutable { path } => format!("NotExecutable {}", path.display()),
-        // Nothing else can come from `Command::new(..).user(..)`.
-        _ => "Unexpected".to_owned(),
-    }
-}
 
 #[cfg(unix)]
 fn main() {
@@ -42,14 +36,14 @@ fn main() {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["user", name] => match Command::new("/usr/bin/id").and_then(|id| id.user(*name)) {
-            Ok(command) => println!("ok run-as {}", command.run_as().unwrap_or("-")),
-            Err(error) => {
-                println!("error {}", error_token(&error));
-                eprintln!("{error}");
+        ["user", name] => {
+            let command = Command::new("/usr/bin/id").and_then(|id| id.user(*name));
+            let described =
+                command.map(|command| format!("run-as {}", command.run_as().unwrap_or("-")));
+            if !report(described) {
                 std::process::exit(1);
             }
-        },
+        }
         ["passthrough"] => {
             let options = CallOptions::new().capture(false);
             let returned = Command::new("echo")
@@ -73,11 +67,177 @@ fn main() {
             }
             println!("calls {count} {before} -> {}", resources());
         }
+        ["sigpipe"] => {
+            // SAFETY: setting a signal's action to its default before any thread starts.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            let options = CallOptions::new().input(vec![b'x'; 8 * 1024 * 1024]);
+            for _ in 0..20 {
+                let returned = Command::new("true")
+                    .and_then(|program| program.call_with(deluxe::process::NO_ARGS, &options));
+                report(returned.map(|bytes| format!("{} bytes", bytes.len())));
+            }
+            println!("survived");
+        }
+        ["sigchld"] => {
+            // SAFETY: ignoring SIGCHLD before any thread starts, as classic daemons do.
+            unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+            let sh = Command::new("sh").expect("sh");
+            report(sh.call(["-c", "echo fine"]).map(lossy));
+            report(sh.call(["-c", "echo partial; exit 3"]).map(lossy));
+            let options = CallOptions::new().success_codes([4]);
+            report(
+                sh.output(["-c", "exit 4"], &options)
+                    .map(|output| format!("code {}", output.code)),
+            );
+            println!("{}", resources());
+        }
+        ["memory"] => {
+            let sh = Command::new("sh").expect("sh");
+            let error = sh
+                .call([
+                    "-c",
+                    "head -c 300000000 /dev/zero >&2; echo END >&2; exit 1",
+                ])
+                .expect_err("exits 1");
+            let kept = error.stderr().unwrap_or_default().len();
+            let peak = std::fs::read_to_string("/proc/self/status")
+                .expect("/proc")
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix("VmHWM:")
+                        .map(|kb| kb.trim().trim_end_matches(" kB").to_owned())
+                })
+                .unwrap_or_default();
+            println!("kept {kept} peak_kb {peak}");
+        }
+        ["inherit-stdin"] => {
+            let options = CallOptions::new().inherit_stdin();
+            report(
+                Command::new("cat")
+                    .and_then(|cat| cat.call_with(deluxe::process::NO_ARGS, &options))
+                    .map(lossy),
+            );
+        }
+        ["hold", pidfile] => {
+            let script = format!(
+                "echo $$ > {pidfile}.tmp && mv {pidfile}.tmp {pidfile}; sleep 7203; echo never"
+            );
+            let result = Command::new("sh").and_then(|sh| sh.call(["-c", &script]));
+            report(result.map(lossy));
+        }
+        ["run-as", user, rest @ ..] => {
+            let mut options = CallOptions::new();
+            let mut rest = rest;
+            while let ["--set", assignment, tail @ ..] = rest {
+                let (name, value) = assignment.split_once('=').expect("NAME=VALUE");
+                options = options.set_env(name, value);
+                rest = tail;
+            }
+            let [program, args @ ..] = rest else {
+                panic!("run-as USER PROGRAM ARGS..")
+            };
+            let result = Command::new(program)
+                .and_then(|command| command.user(*user))
+                .and_then(|command| command.call_with(args, &options));
+            report(result.map(lossy));
+        }
+        ["users"] => {
+            log::set_logger(&StderrLogger).expect("one logger");
+            log::set_max_level(log::LevelFilter::Warn);
+            // The String form, then the OsString form (names escaped: they may be any bytes).
+            let users = deluxe::process::get_real_users().expect("users");
+            println!("users {}", users.into_iter().collect::<Vec<_>>().join(" "));
+            let users = deluxe::process::get_real_users_os().expect("users");
+            let names: Vec<String> = users
+                .iter()
+                .map(|name| name.to_string_lossy().escape_debug().to_string())
+                .collect();
+            println!("users_os {}", names.join(" "));
+        }
+        ["find", name, path] => {
+            report(
+                Command::with_path(name, path)
+                    .map(|command| command.program().display().to_string()),
+            );
+        }
         _ => {
-            eprintln!("usage: deluxe-probe user NAME | passthrough | calls N");
+            eprintln!(
+                "usage: deluxe-probe user NAME | passthrough | calls N | sigpipe | sigchld | memory | inherit-stdin | hold PIDFILE | run-as USER PROGRAM ARGS.. | find NAME PATH"
+            );
             std::process::exit(2);
         }
     }
+}
+
+#[cfg(unix)]
+fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).trim_end().to_owned()
+}
+
+/// `ok DETAIL`, or `error TOKEN` with the message on stderr; whether it was `ok`.
+#[cfg(unix)]
+fn report(result: Result<String, CommandError>) -> bool {
+    match result {
+        Ok(detail) => {
+            println!("ok {detail}");
+            true
+        }
+        Err(error) => {
+            println!("error {}", token(&error));
+            eprintln!("{error}");
+            false
+        }
+    }
+}
+
+/// The error's variant, as the tests match it, with what they check about it.
+#[cfg(unix)]
+fn token(error: &CommandError) -> String {
+    match error {
+        CommandError::Exit { code, stdout, .. } => {
+            format!("Exit {code} {}", String::from_utf8_lossy(stdout).trim_end())
+        }
+        CommandError::Signal { signal_name, .. } => format!("Signal {signal_name}"),
+        CommandError::Sudo { refusal, .. } => format!("Sudo {refusal:?}"),
+        CommandError::NotFound {
+            program, denied, ..
+        } => {
+            format!("NotFound {program} denied={}", denied.len())
+        }
+        CommandError::SudoMissing { searched } => {
+            let searched: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
+            format!("SudoMissing {}", searched.join(":"))
+        }
+        CommandError::UnknownUser { user } => format!("UnknownUser {user}"),
+        CommandError::InvalidUser { user, .. } => format!("InvalidUser {user}"),
+        CommandError::NotExecutable { path } => format!("NotExecutable {}", path.display()),
+        CommandError::UserCannotAccess { what, .. } => format!("UserCannotAccess {what:?}"),
+        CommandError::InvalidArgument { problem, .. } => {
+            format!("InvalidArgument {problem:?}")
+        }
+        CommandError::InvalidSearchPath { problem, .. } => {
+            format!("InvalidSearchPath {problem:?}")
+        }
+        CommandError::Io { .. } => "Io".to_owned(),
+        other => format!("other {other:?}"),
+    }
+}
+
+/// `log` records on stderr, as `LEVEL: message`.
+#[cfg(unix)]
+struct StderrLogger;
+
+#[cfg(unix)]
+impl log::Log for StderrLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!("{}: {}", record.level(), record.args());
+    }
+
+    fn flush(&self) {}
 }
 
 /// The helper drives Unix processes: elsewhere it only says so.

@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use deluxe::process::command::ArgumentProblem;
 use deluxe::process::names::{ProgramProblem, UserNameProblem};
 use deluxe::process::{CallOptions, Command, CommandError, NO_ARGS};
 
@@ -59,7 +60,9 @@ fn with_path_searches_only_the_given_directories_in_order() {
 fn not_found_names_the_program_and_every_place_searched() {
     let error = Command::with_path("no-such-tool-xyz", "/usr/bin:/bin").unwrap_err();
     match &error {
-        CommandError::NotFound { program, searched } => {
+        CommandError::NotFound {
+            program, searched, ..
+        } => {
             assert_eq!(program, "no-such-tool-xyz");
             assert_eq!(
                 searched,
@@ -78,9 +81,13 @@ fn not_found_names_the_program_and_every_place_searched() {
         panic!("{error:?}")
     };
     let path = std::env::var_os("PATH").unwrap();
-    let expected: Vec<PathBuf> = std::env::split_paths(&path)
-        .filter(|dir| dir.is_absolute())
-        .collect();
+    let mut expected: Vec<PathBuf> = Vec::new();
+    for dir in std::env::split_paths(&path).filter(|dir| dir.is_absolute()) {
+        // Each directory once, in order.
+        if !expected.contains(&dir) {
+            expected.push(dir);
+        }
+    }
     assert_eq!(searched, expected);
 }
 
@@ -128,7 +135,7 @@ fn names_that_can_name_no_program_are_refused_with_the_macros_rules() {
     );
     assert!(matches!(
         Command::with_path("ls", "bin:/usr/bin"),
-        Err(CommandError::InvalidSearchPath { path }) if path == Path::new("bin")
+        Err(CommandError::InvalidSearchPath { path, .. }) if path == Path::new("bin")
     ));
 }
 
@@ -169,6 +176,7 @@ fn a_non_zero_exit_is_typed_with_code_and_stderr() {
             program,
             code,
             stderr,
+            ..
         } => {
             assert!(program.ends_with("sh"));
             assert_eq!(*code, 3);
@@ -313,9 +321,9 @@ fn cwd_and_env_apply_and_env_replaces_the_environment() {
 fn a_missing_working_directory_is_not_command_not_found() {
     let options = CallOptions::new().cwd("/no/such/dir");
     match Command::new("pwd").unwrap().call_with(NO_ARGS, &options) {
-        Err(CommandError::WorkingDirectory { path, source }) => {
+        Err(CommandError::WorkingDirectory { path, error }) => {
             assert_eq!(path, Path::new("/no/such/dir"));
-            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
         }
         other => panic!("expected WorkingDirectory, got {other:?}"),
     }
@@ -375,8 +383,14 @@ fn user_names_are_validated_before_reaching_sudo() {
 
 #[test]
 fn a_missing_sudo_is_its_own_error() {
+    // Another user than the one running the probe: sudo is needed, and missing.
+    let other = if nix::unistd::geteuid().is_root() {
+        TEST_USER
+    } else {
+        "root"
+    };
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
-        .args(["user", "root"])
+        .args(["user", other])
         .env("PATH", "/nonexistent-a:/nonexistent-b")
         .output()
         .unwrap();
@@ -419,7 +433,7 @@ fn commands_run_as_another_user_through_sudo() {
     let options = CallOptions::new()
         .input("from stdin")
         .cwd("/tmp")
-        .env([("GREETING", "hello there")]);
+        .set_env("GREETING", "hello there");
     let sh = Command::new("sh").unwrap().user(TEST_USER).unwrap();
     let output = sh
         .call_with(["-c", "cat; echo; pwd; id -un"], &options)
@@ -428,12 +442,27 @@ fn commands_run_as_another_user_through_sudo() {
         String::from_utf8(output).unwrap(),
         format!("from stdin\n/tmp\n{TEST_USER}\n")
     );
-    // The environment given is the whole environment of the program, whatever sudo keeps.
+    // Variables set reach the program through sudo's own command line (sudo runs `env`
+    // itself here, not `env -i ... PROGRAM`); an exact environment cannot be promised.
     let env = Command::new("env").unwrap().user(TEST_USER).unwrap();
-    assert_eq!(
-        env.call_with(NO_ARGS, &options).unwrap(),
-        b"GREETING=hello there\n"
+    let listed = String::from_utf8(env.call_with(NO_ARGS, &options).unwrap()).unwrap();
+    assert!(
+        listed.lines().any(|line| line == "GREETING=hello there"),
+        "{listed}"
     );
+    assert!(
+        listed
+            .lines()
+            .any(|line| line == format!("USER={TEST_USER}")),
+        "{listed}"
+    );
+    assert!(matches!(
+        env.call_with(NO_ARGS, &CallOptions::new().env([("ONLY", "this")])),
+        Err(CommandError::InvalidArgument {
+            problem: ArgumentProblem::ExactEnvironmentAsUser,
+            ..
+        })
+    ));
 
     // Failures keep their type through sudo.
     let error = sh.call(["-c", "echo nope >&2; exit 5"]).unwrap_err();

@@ -39,6 +39,34 @@ pub fn has_sudo_setup(test: &str) -> bool {
     ready
 }
 
+/// The sudoers rules of the tests' account (`.ci/run` installs them too).
+pub const TEST_SUDOERS: &str = include_str!("../../.ci/deluxe-tests.sudoers");
+
+/// Makes sure `/etc/sudoers.d/deluxe-tests` holds [`TEST_SUDOERS`] (checked with `visudo`),
+/// then says whether the sudo setup is there (see [`has_sudo_setup`]).
+pub fn has_test_sudoers(test: &str) -> bool {
+    if !has_sudo_setup(test) {
+        return false;
+    }
+    let installed = Path::new("/etc/sudoers.d/deluxe-tests");
+    if std::fs::read_to_string(installed).is_ok_and(|text| text == TEST_SUDOERS) {
+        return true;
+    }
+    // Several tests may get here at once: each writes its own file, checks it, then renames.
+    let staged = installed.with_file_name(format!(".deluxe-tests-{}", std::process::id()));
+    std::fs::write(&staged, TEST_SUDOERS).unwrap();
+    let checked = StdCommand::new("visudo")
+        .arg("-cf")
+        .arg(&staged)
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o440)).unwrap();
+    std::fs::rename(&staged, installed).unwrap();
+    true
+}
+
 /// Waits until process `pid` has exited, and says whether it did within `bound` (a hang
 /// guard, not a timing check). "Exited" is what the kernel reports through a pidfd: the process
 /// may still be a zombie, waiting for its parent (or a slow init) to reap it.

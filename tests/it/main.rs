@@ -7,7 +7,11 @@
 //! - `common`: what the areas share: the `Scene` fixture (a test's directory, its pidfile and
 //!   events, the helper programs run on them), `eventually` (wait for a condition, bounded by
 //!   `HANG`), and readings of `/proc`.
-//! - `command`: `Command` against real programs; `users`: `get_real_users`.
+//! - `command`: `Command` against real programs; `command_bounds`: timeouts, cancellation
+//!   that takes down the whole tree, background processes, memory, the caller's signals,
+//!   Ctrl-C; `command_output`: streaming, output kept, pipelines, redirection, errors;
+//!   `command_sudo`: `sudo`'s refusals, the environment and access as another user;
+//!   `users`: `get_real_users`.
 //! - `daemon`: the daemon runtime's life cycle, pidfile and signals; `privileges`: a daemon run
 //!   as another user; `supervision`: readiness notification, the foreground mode,
 //!   `start-stop-daemon`; `ticker`: the `ticker` example's command line; `asynchronous`: the
@@ -17,6 +21,9 @@
 //!   children, socket activation and the watchdog, the tokio example.
 //! - `safety`: what another user, a crash or an odd environment can do to a daemon (files
 //!   planted at the log path, forked workers, a removed pidfile, ...).
+//! - `trust`: whom a controller believes and signals: only the kernel-confirmed holder of the
+//!   pidfile's lock (pidfiles planted by another user, processes that cannot be inspected,
+//!   shared directories, default names, controllers racing while daemons are killed).
 //! - `containers`: the daemon as pid 1 of real PID namespaces, with deluxe's init, under
 //!   `tini` and without an init (Linux, as root).
 //! - `endurance`: many cycles, calls and racing starts; `deployment`: the shipped systemd unit.
@@ -30,6 +37,9 @@ mod common;
 
 mod asynchronous;
 mod command;
+mod command_bounds;
+mod command_output;
+mod command_sudo;
 mod containers;
 mod daemon;
 mod deployment;
@@ -42,5 +52,6 @@ mod safety;
 mod services;
 mod supervision;
 mod ticker;
+mod trust;
 mod ui;
 mod users;

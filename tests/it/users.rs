@@ -76,3 +76,43 @@ fn concurrent_enumerations_see_the_same_accounts() {
         }
     }
 }
+
+#[test]
+fn a_real_user_whose_name_is_not_utf8_is_never_dropped_silently() {
+    if !has_sudo_setup("a_real_user_whose_name_is_not_utf8_is_never_dropped_silently") {
+        return;
+    }
+    // The account exists only in a private mount namespace of the probe, so the machine's
+    // user database (shared with everything else running) is untouched.
+    let dir = std::env::temp_dir().join(format!("deluxe-users-os-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let passwd = dir.join("passwd");
+    let mut text = std::fs::read("/etc/passwd").unwrap();
+    text.extend_from_slice(b"deluxe-\xff:x:4999:4999::/nonexistent:/bin/bash\n");
+    std::fs::write(&passwd, text).unwrap();
+    let output = std::process::Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind \"$1\" /etc/passwd && exec \"$2\" users",
+            "sh",
+        ])
+        .arg(&passwd)
+        .arg(env!("CARGO_BIN_EXE_deluxe-probe"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout} {stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(!lines[0].contains("deluxe-\u{FFFD}"), "{stdout}");
+    assert!(
+        lines[1].split(' ').any(|name| name == "deluxe-\u{FFFD}"),
+        "the OsString form lists it: {stdout}"
+    );
+    assert!(
+        stderr.contains("left out: its name is not UTF-8"),
+        "the String form says what it skipped: {stderr}"
+    );
+}

@@ -11,6 +11,7 @@ fn build() -> Result<Vec<Command>, CommandError> {
         deluxe::command!("/bin/ls")?,
         deluxe::command!("ls", path = "/usr/bin:/bin")?,
         deluxe::command!("ls", path = "/bin",)?,
+        deluxe::command!("true", path = "/bin/true")?, // the program's own file
         renamed::command!("ls")?,
     ])
 }

@@ -9,6 +9,9 @@ use crate::names::{check_program, check_user_name};
 
 pub fn validate(input: Input) -> syn::Result<Spec> {
     let mut errors = Errors::default();
+    for mistake in input.mistakes {
+        errors.push(mistake);
+    }
     let program = match &input.program {
         None => {
             return Err(missing(
@@ -89,6 +92,13 @@ fn search_path(lit: LitStr) -> syn::Result<LitStr> {
         return Err(syn::Error::new(
             lit.span(),
             "`path` is empty; give a directory such as `path = \"/usr/bin\"`",
+        ));
+    }
+    if value.split(':').any(str::is_empty) {
+        return Err(syn::Error::new(
+            lit.span(),
+            "`path` has an empty entry (`::`, or `:` at an end); remove it: \
+             `path = \"/usr/local/bin:/usr/bin\"`",
         ));
     }
     if let Some(relative) = value.split(':').find(|dir| !dir.starts_with('/')) {

@@ -31,6 +31,9 @@ pub fn daemon_struct(daemon: &DaemonStruct) -> TokenStream {
     }
     let ident = &item.ident;
     let vis = &item.vis;
+    // The default pidfile is named after the struct's path (crate, modules, name), so that
+    // two programs each with a `Server` do not share one.
+    let name = syn::ext::IdentExt::unraw(ident).to_string();
     let duration = |millis: &Millis| {
         let value = millis.millis;
         quote_spanned!(millis.span=> #krate::__private::Duration::from_millis(#value))
@@ -97,7 +100,11 @@ pub fn daemon_struct(daemon: &DaemonStruct) -> TokenStream {
         #[automatically_derived]
         impl #krate::__private::DaemonSettings for #ident {
             fn settings() -> #krate::__private::Config {
-                #krate::__private::Config::for_type::<Self>() #(#chain)*
+                #krate::__private::Config::for_path(::core::concat!(
+                    ::core::module_path!(),
+                    "::",
+                    #name,
+                )) #(#chain)*
             }
 
             #keep_open_fn

@@ -1,32 +1,71 @@
-//! System commands: resolved once, never run through a shell, optionally as another user.
+//! System commands: resolved once, never run through a shell, optionally as another user;
+//! bounded in time, streamed or collected, alone or in pipelines, and leaving no process
+//! behind when cancelled.
+//!
+//! ```
+//! use std::time::Duration;
+//! use deluxe::process::{CallOptions, Command};
+//!
+//! let sh = Command::new("sh")?;
+//! let options = CallOptions::new().timeout(Duration::from_secs(30));
+//! assert_eq!(sh.call_with(["-c", "echo hi"], &options)?, b"hi\n");
+//! # Ok::<(), deluxe::process::CommandError>(())
+//! ```
+//!
+//! Each call runs in a process group of its own, so that a timeout, a [`Running::kill`] or a
+//! dropped call (or async future) terminates the program *and everything it started*, through
+//! `sudo` too: `SIGTERM` to the group, then `SIGKILL` after a grace. The exception is a caller
+//! that is the foreground job of a terminal: its programs stay in its group, so that a Ctrl-C at
+//! the terminal still reaches them (and they can read the terminal), and cancelling signals
+//! the program and its descendants, found through `/proc`, one by one.
 //!
 //! Works on Unix and Windows. On Windows, names are looked up with `PATHEXT` (`cmd` finds
-//! `cmd.exe`), [`Command::user`] is always an error, and a crashed program is a
-//! [`CommandError::Crashed`] rather than a [`CommandError::Signal`].
+//! `cmd.exe`), [`Command::user`] is always an error, a crashed program is a
+//! [`CommandError::Crashed`] rather than a [`CommandError::Signal`], and the calls are
+//! bounded by a timeout too; streaming ([`Command::spawn`]) and pipelines are Unix-only for now.
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod error;
+mod options;
 #[cfg(unix)]
-mod pump;
+mod pipeline;
+#[cfg(unix)]
+mod running;
+#[cfg(unix)]
+mod sudo;
+#[cfg(unix)]
+mod unix;
 #[cfg(windows)]
 mod windows;
 
 use std::ffi::{OsStr, OsString};
 use std::io;
 #[cfg(unix)]
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
 
-pub use error::{CommandError, STDERR_CAP};
+#[cfg(all(unix, feature = "tokio"))]
+pub use asynchronous::AsyncRunning;
+pub use error::{
+    Access, ArgumentProblem, CommandError, STDERR_CAP, SearchPathProblem, SudoRefusal,
+};
+pub use options::{CallOptions, KILL_GRACE, LINGER, Stderr};
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use pipeline::Pipeline;
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use running::{Lines, Running};
+#[cfg(windows)]
+pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT};
 
 #[cfg(unix)]
 use crate::process::names::{check_program, check_user_name};
+#[cfg(unix)]
+use sudo::RunAs;
 #[cfg(windows)]
-pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT};
-#[cfg(windows)]
-use windows::{NoSignals as _, check_program, find_executable, pump, signal_name};
+use windows::{check_program, find_executable};
 
 /// The search path used when `PATH` is not set.
 ///
@@ -46,6 +85,26 @@ pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// ```
 pub const NO_ARGS: [&str; 0] = [];
 
+/// What a finished program produced: [`Command::output`]'s result.
+///
+/// ```
+/// use deluxe::process::{CallOptions, Command};
+/// let sh = Command::new("sh")?;
+/// let output = sh.output(["-c", "echo out; echo warn >&2"], &CallOptions::new())?;
+/// assert_eq!((output.code, output.stdout.as_slice(), output.stderr.as_str()), (0, &b"out\n"[..], "warn\n"));
+/// # Ok::<(), deluxe::process::CommandError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Output {
+    /// The exit code (0, or one of [`CallOptions::success_codes`]).
+    pub code: i32,
+    /// Standard output (empty when not captured).
+    pub stdout: Vec<u8>,
+    /// The end of standard error (the last 64 KiB of each stage; empty when not kept).
+    pub stderr: String,
+}
+
 /// A system command, resolved to an absolute path when it is built.
 ///
 /// A `Command` is never run through a shell: every argument reaches the program byte for byte,
@@ -64,15 +123,17 @@ pub const NO_ARGS: [&str; 0] = [];
 pub struct Command {
     name: OsString,
     program: PathBuf,
+    #[cfg(unix)]
     run_as: Option<RunAs>,
 }
 
-/// The account a command runs as, with the helpers needed to get there.
-#[derive(Clone, Debug)]
-struct RunAs {
-    user: String,
-    sudo: PathBuf,
-    env: PathBuf,
+/// One process to start, and what is needed to judge how it ended.
+pub(crate) struct Plan {
+    pub(crate) command: std::process::Command,
+    pub(crate) program: PathBuf,
+    /// The user, when the program runs through `sudo` (whose refusals are recognised).
+    #[cfg_attr(windows, allow(dead_code))]
+    pub(crate) sudo_user: Option<String>,
 }
 
 impl Command {
@@ -85,7 +146,7 @@ impl Command {
     ///
     /// [`CommandError::InvalidProgram`] when the name can name no program (empty, whitespace,
     /// shell syntax, relative path), [`CommandError::NotFound`] (naming every directory
-    /// searched) or [`CommandError::NotExecutable`].
+    /// searched, and those this process may not search) or [`CommandError::NotExecutable`].
     ///
     /// ```
     /// use deluxe::process::{Command, CommandError};
@@ -103,64 +164,100 @@ impl Command {
         Self::resolve(name.as_ref(), directories.collect())
     }
 
-    /// Finds `name` in `path`: one directory, or a `PATH`-like list of them separated by `:`
-    /// (`;` on Windows).
+    /// The program `name` from `path`: the program's own file when `path` names a file (as
+    /// Python's `Command(name, path=...)`), else the first executable `name` in `path`, one
+    /// directory or a `PATH`-like list of them separated by `:`. The program sees `name` as its
+    /// `argv[0]`.
     ///
     /// # Errors
     ///
-    /// As [`Command::new`], plus [`CommandError::InvalidSearchPath`] when a directory is not
-    /// absolute.
+    /// As [`Command::new`], plus [`CommandError::InvalidSearchPath`] when `path` is empty, has an
+    /// empty entry, holds a relative directory, does not exist (one entry: there is no silent
+    /// fall back to `PATH`), or is given with an absolute program (it would be ignored).
     ///
     /// ```
     /// use deluxe::process::Command;
     ///
     /// let ls = Command::with_path("ls", "/usr/local/bin:/usr/bin:/bin")?;
     /// assert!(ls.program().ends_with("ls"));
+    /// let true_ = Command::with_path("true", "/bin/true")?;       // the file itself
+    /// assert_eq!(true_.program(), std::path::Path::new("/bin/true"));
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
     pub fn with_path(
         name: impl AsRef<OsStr>,
         path: impl AsRef<OsStr>,
     ) -> Result<Self, CommandError> {
-        let directories: Vec<PathBuf> = std::env::split_paths(path.as_ref()).collect();
-        if let Some(relative) = directories.iter().find(|dir| !dir.is_absolute()) {
-            return Err(CommandError::InvalidSearchPath {
-                path: relative.clone(),
-            });
+        let (name, path) = (name.as_ref(), path.as_ref());
+        check_name(name)?;
+        let invalid = |path: &Path, problem| CommandError::InvalidSearchPath {
+            path: path.to_path_buf(),
+            problem,
+        };
+        if path.is_empty() {
+            return Err(invalid(Path::new(path), SearchPathProblem::Empty));
         }
-        Self::resolve(name.as_ref(), directories)
+        let entries: Vec<PathBuf> = std::env::split_paths(path).collect();
+        if entries.iter().any(|entry| entry.as_os_str().is_empty()) {
+            return Err(invalid(Path::new(path), SearchPathProblem::EmptyEntry));
+        }
+        if let Some(relative) = entries.iter().find(|dir| !dir.is_absolute()) {
+            return Err(invalid(relative, SearchPathProblem::Relative));
+        }
+        if Path::new(name).is_absolute() {
+            return Err(invalid(Path::new(path), SearchPathProblem::AbsoluteProgram));
+        }
+        if let [only] = entries.as_slice() {
+            match std::fs::metadata(only) {
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    return Err(invalid(only, SearchPathProblem::Missing));
+                }
+                Ok(metadata) if !metadata.is_dir() => {
+                    // The program's own file.
+                    if !is_executable_file(only) {
+                        return Err(CommandError::NotExecutable { path: only.clone() });
+                    }
+                    return Ok(Self {
+                        name: name.to_owned(),
+                        program: only.clone(),
+                        #[cfg(unix)]
+                        run_as: None,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Self::resolve(name, entries)
     }
 
     fn resolve(name: &OsStr, directories: Vec<PathBuf>) -> Result<Self, CommandError> {
-        check_program(name.as_encoded_bytes()).map_err(|problem| CommandError::InvalidProgram {
-            program: name.to_string_lossy().into_owned(),
-            problem,
-        })?;
+        check_name(name)?;
         let program = find_executable(name, directories)?;
         Ok(Self {
             name: name.to_owned(),
             program,
+            #[cfg(unix)]
             run_as: None,
         })
     }
 
-    /// Makes the command run as `user`, through `sudo -n -u USER --` (never prompting for a
-    /// password: where `sudo` would need one, the command fails with `sudo`'s message).
+    /// Makes the command run as `user`: directly when `user` is the account this process runs
+    /// as, else through `sudo -n -u USER --` (never prompting for a password: where `sudo`
+    /// would need one, the call fails with [`CommandError::Sudo`]).
     ///
     /// # Errors
     ///
     /// [`CommandError::InvalidUser`] when the name can name no account (so it can never reach
     /// `sudo` as an option), [`CommandError::UnknownUser`] when no such account exists,
-    /// [`CommandError::SudoMissing`] when `sudo` is not installed.
+    /// [`CommandError::UserLookup`] when the user database fails, [`CommandError::SudoMissing`]
+    /// when `sudo` is needed and not installed.
     ///
-    /// On Windows this is always [`CommandError::UserUnsupported`]: Windows has no
-    /// passwordless way to run a program as another user.
-    ///
-    /// ```no_run
+    /// ```
     /// use deluxe::process::Command;
     ///
-    /// let whoami = Command::new("whoami")?.user("nobody")?;
-    /// assert_eq!(whoami.call(deluxe::process::NO_ARGS)?, b"nobody\n");
+    /// let me = nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name;
+    /// let whoami = Command::new("whoami")?.user(me.clone())?;   // no sudo needed for oneself
+    /// assert_eq!(whoami.call(deluxe::process::NO_ARGS)?, format!("{me}\n").into_bytes());
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
     #[cfg(unix)]
@@ -169,28 +266,28 @@ impl Command {
         if let Err(problem) = check_user_name(user.as_bytes()) {
             return Err(CommandError::InvalidUser { user, problem });
         }
-        match nix::unistd::User::from_name(&user) {
-            Ok(Some(_)) => {}
+        let account = match nix::unistd::User::from_name(&user) {
+            Ok(Some(account)) => account,
             Ok(None) => return Err(CommandError::UnknownUser { user }),
             Err(errno) => {
-                return Err(CommandError::Io {
-                    program: self.program,
-                    source: io::Error::new(
-                        io::Error::from(errno).kind(),
-                        format!("looking up user `{user}`: {errno}"),
-                    ),
+                return Err(CommandError::UserLookup {
+                    user,
+                    error: errno.into(),
                 });
             }
-        }
-        let sudo = match Self::new("sudo") {
-            Ok(sudo) => sudo.program,
-            Err(CommandError::NotFound { searched, .. }) => {
-                return Err(CommandError::SudoMissing { searched });
-            }
-            Err(other) => return Err(other),
         };
-        let env = Self::new("env")?.program;
-        self.run_as = Some(RunAs { user, sudo, env });
+        let sudo = if RunAs::is_current(&account) {
+            None
+        } else {
+            match Self::new("sudo") {
+                Ok(sudo) => Some(sudo.program),
+                Err(CommandError::NotFound { searched, .. }) => {
+                    return Err(CommandError::SudoMissing { searched });
+                }
+                Err(other) => return Err(other),
+            }
+        };
+        self.run_as = Some(RunAs::new(user, &account, sudo));
         Ok(self)
     }
 
@@ -205,7 +302,8 @@ impl Command {
         &self.program
     }
 
-    /// The program's name as given to [`Command::new`]; the program sees it as its `argv[0]`.
+    /// The program's name as given to [`Command::new`]; the program sees it as its `argv[0]`
+    /// when it runs as this process's user (through `sudo` it sees its absolute path).
     ///
     /// ```
     /// let ls = deluxe::process::Command::new("ls")?;
@@ -224,7 +322,10 @@ impl Command {
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
     pub fn run_as(&self) -> Option<&str> {
-        self.run_as.as_ref().map(|run_as| run_as.user.as_str())
+        #[cfg(unix)]
+        return self.run_as.as_ref().map(|run_as| run_as.user.as_str());
+        #[cfg(windows)]
+        None
     }
 
     /// Runs the command with `args` and returns its standard output.
@@ -233,7 +334,8 @@ impl Command {
     ///
     /// # Errors
     ///
-    /// [`CommandError::Exit`] or [`CommandError::Signal`] when the program fails,
+    /// [`CommandError::Exit`] (with what the program wrote) or [`CommandError::Signal`] when
+    /// the program fails, [`CommandError::Sudo`] when `sudo` refuses to run it,
     /// [`CommandError::InvalidArgument`] for an argument holding a NUL byte,
     /// [`CommandError::Io`] when it cannot be started.
     ///
@@ -252,16 +354,19 @@ impl Command {
         self.call_with(args, &CallOptions::new())
     }
 
-    /// Runs the command with `args` and the given options (input, capture, working directory,
-    /// environment) and returns its standard output (empty when not captured).
+    /// Runs the command with `args` and the given options and returns its standard output
+    /// (empty when not captured).
     ///
     /// Input is written while both output streams are read, so a program writing a lot to
-    /// both while reading its input never deadlocks.
+    /// both while reading its input never deadlocks. The call returns once the program has
+    /// exited and its output is read: a background process it started that keeps the pipes
+    /// open is not waited for (its output is read for [`LINGER`] more).
     ///
     /// # Errors
     ///
-    /// As [`Command::call`], plus [`CommandError::WorkingDirectory`] when the working
-    /// directory cannot be used.
+    /// As [`Command::call`], plus [`CommandError::WorkingDirectory`] and
+    /// [`CommandError::UserCannotAccess`] when the working directory cannot be used,
+    /// [`CommandError::Timeout`] when the time limit passes.
     ///
     /// ```
     /// use deluxe::process::{CallOptions, Command};
@@ -276,72 +381,181 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut command = self.prepare(args, options)?;
-        let mut child = command.spawn().map_err(|error| self.spawn_error(error))?;
-        let output = match pump::communicate(&mut child, options.input_bytes()) {
-            Ok(output) => output,
-            Err(error) => {
-                // Leave no process behind: the child cannot be talked to any more.
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(self.io_error(error));
-            }
-        };
-        let status = child.wait().map_err(|error| self.io_error(error))?;
-        self.outcome(status, output.stdout, output.stderr.into_string())
+        self.output(args, options).map(|output| output.stdout)
     }
 
-    /// The `std::process::Command` that runs this command: the program itself, or `sudo`
-    /// (then `env -i`, when an environment is given) in front of it.
-    fn prepare<I, S>(
-        &self,
-        args: I,
-        options: &CallOptions,
-    ) -> Result<std::process::Command, CommandError>
+    /// Runs the command and returns its exit code, standard output and the end of its
+    /// standard error: for programs whose non-zero codes are answers
+    /// ([`CallOptions::success_codes`]), or to see a successful program's warnings.
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::call_with`].
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// let diff = Command::new("diff")?;
+    /// let output = diff.output(["/etc/hostname", "/etc/hostname"], &CallOptions::new().success_codes([1]))?;
+    /// assert_eq!(output.code, 0);
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
+    pub fn output<I, S>(&self, args: I, options: &CallOptions) -> Result<Output, CommandError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        #[cfg(unix)]
+        return self.spawn(args, options)?.wait();
+        #[cfg(windows)]
+        windows::run(self.plan(args, options)?, options, None)
+    }
+
+    /// Starts the command and returns a handle to it, running: read its output line by line
+    /// as it is produced, wait for it, or kill it (with everything it started).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Command::call_with`] that can happen before the program runs.
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    ///
+    /// let mut ping = Command::new("sh")?.spawn(["-c", "echo ready; sleep 1000"], &CallOptions::new())?;
+    /// assert_eq!(ping.lines().next().unwrap()?, "ready");
+    /// ping.kill();                                      // the shell and its sleep
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    pub fn spawn<I, S>(&self, args: I, options: &CallOptions) -> Result<Running, CommandError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Running::start(vec![self.plan(args, options)?], options)
+    }
+
+    /// This command with `args`, as the first stage of a [`Pipeline`].
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// let printf = Command::new("printf")?;
+    /// let sort = Command::new("sort")?;
+    /// let sorted = printf.with_args(["b\na\n"]).pipe(sort.with_args(deluxe::process::NO_ARGS));
+    /// assert_eq!(sorted.call(&CallOptions::new())?, b"a\nb\n");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    pub fn with_args<I, S>(&self, args: I) -> Pipeline
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Pipeline::new(
+            self.clone(),
+            args.into_iter()
+                .map(|arg| arg.as_ref().to_owned())
+                .collect(),
+        )
+    }
+
+    /// The process to start for `args` under `options` (its stdio is set by [`Running`]).
+    pub(crate) fn plan<I, S>(&self, args: I, options: &CallOptions) -> Result<Plan, CommandError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
         if let Some(env) = &options.env {
-            check_environment(env)?;
+            check_environment(env.iter().map(|(name, value)| (name, Some(value))))?;
         }
-        let mut command = match &self.run_as {
-            None => {
+        check_environment(
+            options
+                .env_changes
+                .iter()
+                .map(|(name, value)| (name, value.as_ref())),
+        )?;
+        if let Some(cwd) = &options.cwd {
+            match std::fs::metadata(cwd) {
+                Ok(metadata) if metadata.is_dir() => {}
+                Ok(_) => {
+                    return Err(CommandError::WorkingDirectory {
+                        path: cwd.clone(),
+                        error: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+                    });
+                }
+                Err(error) => {
+                    return Err(CommandError::WorkingDirectory {
+                        path: cwd.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        #[cfg(windows)]
+        let (mut command, sudo_user) = {
+            let mut command = std::process::Command::new(&self.program);
+            if let Some(env) = &options.env {
+                command
+                    .env_clear()
+                    .envs(env.iter().map(|(key, value)| (key, value)));
+            }
+            for (name, value) in &options.env_changes {
+                match value {
+                    Some(value) => command.env(name, value),
+                    None => command.env_remove(name),
+                };
+            }
+            (command, None)
+        };
+        #[cfg(unix)]
+        let (mut command, sudo_user) = match &self.run_as {
+            Some(
+                run_as @ RunAs {
+                    sudo: Some(sudo), ..
+                },
+            ) => {
+                if options.env.is_some() {
+                    return Err(CommandError::InvalidArgument {
+                        argument: "env".to_owned(),
+                        problem: ArgumentProblem::ExactEnvironmentAsUser,
+                    });
+                }
+                let mut variables: Vec<(OsString, OsString)> = Vec::new();
+                for (name, value) in &options.env_changes {
+                    let Some(value) = value else {
+                        return Err(CommandError::InvalidArgument {
+                            argument: sudo::lossy(name),
+                            problem: ArgumentProblem::RemoveVariableAsUser,
+                        });
+                    };
+                    variables.retain(|(known, _)| known != name);
+                    variables.push((name.clone(), value.clone()));
+                }
+                run_as.check_access(&self.program, Access::Program)?;
+                if let Some(cwd) = &options.cwd {
+                    run_as.check_access(cwd, Access::WorkingDirectory)?;
+                }
+                let command = sudo::command(sudo, &run_as.user, &self.program, &variables)?;
+                (command, Some(run_as.user.clone()))
+            }
+            _ => {
                 // The program sees the name it was asked by, as when a shell runs it
                 // (`ls: cannot access ..`, not `/usr/bin/ls: cannot access ..`).
                 let mut command = std::process::Command::new(&self.program);
-                #[cfg(unix)]
                 command.arg0(&self.name);
                 if let Some(env) = &options.env {
                     command
                         .env_clear()
                         .envs(env.iter().map(|(key, value)| (key, value)));
                 }
-                command
-            }
-            Some(run_as) => {
-                // sudo resets the environment; `env -i NAME=VALUE..` run as the target user
-                // sets exactly the one asked for, whatever sudo's policy keeps.
-                let mut command = std::process::Command::new(&run_as.sudo);
-                command.args(["-n", "-u", &run_as.user, "--"]);
-                if let Some(env) = &options.env {
-                    if self.program.as_os_str().as_encoded_bytes().contains(&b'=') {
-                        return Err(CommandError::InvalidArgument {
-                            argument: self.program.to_string_lossy().into_owned(),
-                            problem: "holds `=` and so cannot be run with an environment as \
-                                      another user (`env` would read it as a variable)",
-                        });
-                    }
-                    command.arg(&run_as.env).args(["-i", "--"]);
-                    for (key, value) in env {
-                        let mut entry = key.clone();
-                        entry.push("=");
-                        entry.push(value);
-                        command.arg(entry);
-                    }
+                for (name, value) in &options.env_changes {
+                    match value {
+                        Some(value) => command.env(name, value),
+                        None => command.env_remove(name),
+                    };
                 }
-                command.arg(&self.program);
-                command
+                (command, None)
             }
         };
         for arg in args {
@@ -349,7 +563,7 @@ impl Command {
             if arg.as_encoded_bytes().contains(&0) {
                 return Err(CommandError::InvalidArgument {
                     argument: arg.to_string_lossy().into_owned(),
-                    problem: "contains a NUL byte, which no argument can hold",
+                    problem: ArgumentProblem::Nul,
                 });
             }
             #[cfg(windows)]
@@ -357,216 +571,35 @@ impl Command {
             command.arg(arg);
         }
         if let Some(cwd) = &options.cwd {
-            match std::fs::metadata(cwd) {
-                Ok(metadata) if metadata.is_dir() => {}
-                Ok(_) => {
-                    return Err(CommandError::WorkingDirectory {
-                        path: cwd.clone(),
-                        source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
-                    });
-                }
-                Err(source) => {
-                    return Err(CommandError::WorkingDirectory {
-                        path: cwd.clone(),
-                        source,
-                    });
-                }
-            }
             command.current_dir(cwd);
         }
-        command
-            .stdin(if options.input_bytes().is_empty() {
-                Stdio::null()
-            } else {
-                Stdio::piped()
-            })
-            .stdout(if options.capture {
-                Stdio::piped()
-            } else {
-                Stdio::inherit()
-            })
-            .stderr(Stdio::piped());
-        Ok(command)
-    }
-
-    fn spawn_error(&self, error: io::Error) -> CommandError {
-        if error.kind() == io::ErrorKind::NotFound {
-            // The program was there when the command was built; it has gone since.
-            return CommandError::NotFound {
-                program: self.name.to_string_lossy().into_owned(),
-                searched: vec![self.program.clone()],
-            };
-        }
-        self.io_error(error)
-    }
-
-    fn io_error(&self, source: io::Error) -> CommandError {
-        CommandError::Io {
+        Ok(Plan {
+            command,
             program: self.program.clone(),
-            source,
-        }
-    }
-
-    /// The program's stdout, or the error its exit status calls for.
-    fn outcome(
-        &self,
-        status: ExitStatus,
-        stdout: Vec<u8>,
-        stderr: String,
-    ) -> Result<Vec<u8>, CommandError> {
-        if status.success() {
-            return Ok(stdout);
-        }
-        let program = self.program.clone();
-        #[cfg(windows)]
-        if let Some(crash) = windows::crash(&program, status, &stderr) {
-            return Err(crash);
-        }
-        if let Some(code) = status.code() {
-            return Err(CommandError::Exit {
-                program,
-                code,
-                stderr,
-            });
-        }
-        let signal = status.signal().unwrap_or_default();
-        Err(CommandError::Signal {
-            program,
-            signal,
-            signal_name: signal_name(signal),
-            core_dumped: status.core_dumped(),
-            stderr,
+            sudo_user,
         })
     }
 }
 
-/// How to run a command: its input, whether its output is captured, where and with which
-/// environment it runs. The options of the reference's `async_call`.
-///
-/// ```
-/// use deluxe::process::CallOptions;
-///
-/// let options = CallOptions::new()
-///     .input(b"data".to_vec())
-///     .capture(false)
-///     .cwd("/")
-///     .env([("LANG", "C")]);
-/// assert!(!options.captures());
-/// ```
-#[derive(Clone, Debug)]
-pub struct CallOptions {
-    input: Option<Vec<u8>>,
-    capture: bool,
-    cwd: Option<PathBuf>,
-    env: Option<Vec<(OsString, OsString)>>,
+fn check_name(name: &OsStr) -> Result<(), CommandError> {
+    check_program(name.as_encoded_bytes()).map_err(|problem| CommandError::InvalidProgram {
+        program: name.to_string_lossy().into_owned(),
+        problem,
+    })
 }
 
-impl Default for CallOptions {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl CallOptions {
-    /// No input, output captured, the caller's working directory and environment.
-    ///
-    /// ```
-    /// let options = deluxe::process::CallOptions::new();
-    /// assert!(options.captures());
-    /// ```
-    pub fn new() -> Self {
-        Self {
-            input: None,
-            capture: true,
-            cwd: None,
-            env: None,
-        }
-    }
-
-    /// Bytes written to the command's standard input (otherwise it reads `/dev/null`).
-    ///
-    /// ```
-    /// use deluxe::process::{CallOptions, Command};
-    /// let wc = Command::new("wc")?;
-    /// let lines = wc.call_with(["-l"], &CallOptions::new().input("a\nb\n"))?;
-    /// assert_eq!(String::from_utf8_lossy(&lines).trim(), "2");
-    /// # Ok::<(), deluxe::process::CommandError>(())
-    /// ```
-    pub fn input(mut self, input: impl Into<Vec<u8>>) -> Self {
-        self.input = Some(input.into());
-        self
-    }
-
-    /// Whether standard output is captured and returned (`true`, the default) or goes
-    /// through to this process's standard output (`false`; the call then returns no bytes).
-    ///
-    /// ```
-    /// use deluxe::process::{CallOptions, Command};
-    /// let echo = Command::new("echo")?;
-    /// let returned = echo.call_with(["printed, not returned"], &CallOptions::new().capture(false))?;
-    /// assert!(returned.is_empty());
-    /// # Ok::<(), deluxe::process::CommandError>(())
-    /// ```
-    pub fn capture(mut self, capture: bool) -> Self {
-        self.capture = capture;
-        self
-    }
-
-    /// The working directory of the command (it must exist).
-    ///
-    /// ```
-    /// use deluxe::process::{CallOptions, Command};
-    /// let pwd = Command::new("pwd")?;
-    /// assert_eq!(pwd.call_with(deluxe::process::NO_ARGS, &CallOptions::new().cwd("/"))?, b"/\n");
-    /// # Ok::<(), deluxe::process::CommandError>(())
-    /// ```
-    pub fn cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
-        self.cwd = Some(cwd.into());
-        self
-    }
-
-    /// The command's whole environment: it replaces, not extends, the caller's.
-    ///
-    /// ```
-    /// use deluxe::process::{CallOptions, Command};
-    /// let env = Command::new("env")?;
-    /// let options = CallOptions::new().env([("ONLY", "this")]);
-    /// assert_eq!(env.call_with(deluxe::process::NO_ARGS, &options)?, b"ONLY=this\n");
-    /// # Ok::<(), deluxe::process::CommandError>(())
-    /// ```
-    pub fn env<I, K, V>(mut self, env: I) -> Self
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<OsString>,
-        V: Into<OsString>,
-    {
-        self.env = Some(env.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
-        self
-    }
-
-    /// Whether standard output is captured.
-    ///
-    /// ```
-    /// let options = deluxe::process::CallOptions::new().capture(false);
-    /// assert!(!options.captures());
-    /// ```
-    pub fn captures(&self) -> bool {
-        self.capture
-    }
-
-    fn input_bytes(&self) -> &[u8] {
-        self.input.as_deref().unwrap_or_default()
-    }
-}
-
-fn check_environment(env: &[(OsString, OsString)]) -> Result<(), CommandError> {
-    for (key, value) in env {
+fn check_environment<'a>(
+    entries: impl Iterator<Item = (&'a OsString, Option<&'a OsString>)>,
+) -> Result<(), CommandError> {
+    for (key, value) in entries {
         let problem = if key.is_empty() {
-            Some("is an empty environment variable name")
+            Some(ArgumentProblem::EmptyVariableName)
         } else if key.as_encoded_bytes().contains(&b'=') {
-            Some("contains `=`, which no environment variable name can hold")
-        } else if key.as_encoded_bytes().contains(&0) || value.as_encoded_bytes().contains(&0) {
-            Some("contains a NUL byte, which no environment entry can hold")
+            Some(ArgumentProblem::VariableNameWithEquals)
+        } else if key.as_encoded_bytes().contains(&0)
+            || value.is_some_and(|v| v.as_encoded_bytes().contains(&0))
+        {
+            Some(ArgumentProblem::VariableWithNul)
         } else {
             None
         };
@@ -583,10 +616,6 @@ fn check_environment(env: &[(OsString, OsString)]) -> Result<(), CommandError> {
 /// The first executable file named `name` in `directories` (or `name` itself when absolute).
 #[cfg(unix)]
 fn find_executable(name: &OsStr, directories: Vec<PathBuf>) -> Result<PathBuf, CommandError> {
-    let not_found = |searched| CommandError::NotFound {
-        program: name.to_string_lossy().into_owned(),
-        searched,
-    };
     let path = Path::new(name);
     if path.is_absolute() {
         return match std::fs::metadata(path) {
@@ -594,20 +623,48 @@ fn find_executable(name: &OsStr, directories: Vec<PathBuf>) -> Result<PathBuf, C
             Ok(_) => Err(CommandError::NotExecutable {
                 path: path.to_path_buf(),
             }),
-            Err(_) => Err(not_found(vec![path.to_path_buf()])),
+            Err(error) => Err(CommandError::NotFound {
+                program: name.to_string_lossy().into_owned(),
+                searched: vec![path.to_path_buf()],
+                denied: if error.kind() == io::ErrorKind::PermissionDenied {
+                    path.parent().map(Path::to_path_buf).into_iter().collect()
+                } else {
+                    Vec::new()
+                },
+            }),
         };
     }
-    directories
-        .iter()
-        .map(|directory| directory.join(name))
-        .find(|candidate| is_executable_file(candidate))
-        .ok_or_else(|| not_found(directories))
+    let mut searched: Vec<PathBuf> = Vec::with_capacity(directories.len());
+    let mut denied = Vec::new();
+    for directory in directories {
+        if searched.contains(&directory) {
+            continue;
+        }
+        let candidate = directory.join(name);
+        match std::fs::metadata(&candidate) {
+            Ok(metadata) if metadata.is_file() && is_executable_file(&candidate) => {
+                return Ok(candidate);
+            }
+            Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+                denied.push(directory.clone());
+            }
+            _ => {}
+        }
+        searched.push(directory);
+    }
+    Err(CommandError::NotFound {
+        program: name.to_string_lossy().into_owned(),
+        searched,
+        denied,
+    })
 }
 
-#[cfg(unix)]
 fn is_executable_file(path: &Path) -> bool {
+    #[cfg(unix)]
+    return std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file())
+        && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok();
+    #[cfg(windows)]
     std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file())
-        && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
 }
 
 /// The name of signal `signal`: `SIGKILL`, `SIGRTMIN+3`, or `signal 99` for an unknown one.

@@ -29,10 +29,16 @@ pub mod names;
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub mod users;
 
-pub use command::{CallOptions, Command, CommandError, NO_ARGS};
+pub use command::{CallOptions, Command, CommandError, NO_ARGS, Output};
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use command::{Pipeline, Running};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use daemon::{Config, Controller, Daemon, DaemonError, Pid, Status, StopOutcome};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
-pub use users::{Account, all_accounts, get_real_users, is_login_shell, parse_uid_min, real_users};
+pub use users::{
+    Account, all_accounts, get_real_users, get_real_users_os, is_login_shell, parse_uid_min,
+    real_users,
+};

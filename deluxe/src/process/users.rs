@@ -11,8 +11,9 @@
 //! ```
 
 use std::collections::BTreeSet;
-use std::ffi::CStr;
+use std::ffi::{CStr, OsString};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -95,6 +96,9 @@ impl Account {
 /// and is listed in `/etc/shells` when that file exists. Accounts come from the system's user
 /// database through `getpwent`, so every NSS source (files, LDAP, sssd, ...) counts.
 ///
+/// A real user whose name is not UTF-8 cannot be a `String`: it is left out with a `log`
+/// warning naming it, and [`get_real_users_os`] lists it.
+///
 /// # Errors
 ///
 /// Fails when the configuration files exist but cannot be read, or when the user database
@@ -108,17 +112,52 @@ impl Account {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn get_real_users() -> io::Result<BTreeSet<String>> {
+    Ok(get_real_users_os()?
+        .into_iter()
+        .filter_map(|name| match name.into_string() {
+            Ok(name) => Some(name),
+            Err(name) => {
+                log::warn!(
+                    "real user {:?} left out: its name is not UTF-8 (get_real_users_os lists it)",
+                    name
+                );
+                None
+            }
+        })
+        .collect())
+}
+
+/// [`get_real_users`] with the names as the user database holds them, UTF-8 or not: no
+/// account is ever left out.
+///
+/// # Errors
+///
+/// As [`get_real_users`].
+///
+/// ```
+/// let users = deluxe::process::get_real_users_os()?;
+/// assert!(users.len() >= deluxe::process::get_real_users()?.len());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn get_real_users_os() -> io::Result<BTreeSet<OsString>> {
     let login_defs = if cfg!(target_os = "linux") {
         read_first_existing(&LOGIN_DEFS)?
     } else {
         None
     };
     let shells = read_optional(Path::new(SHELLS))?;
-    Ok(real_users(
-        login_defs.as_deref(),
-        shells.as_deref(),
-        all_accounts()?,
-    ))
+    let uid_min = login_defs
+        .as_deref()
+        .and_then(parse_uid_min)
+        .unwrap_or(DEFAULT_UID_MIN);
+    Ok(enumerate()?
+        .into_iter()
+        .filter(|entry| {
+            entry.uid >= uid_min
+                && is_login_shell(&String::from_utf8_lossy(&entry.shell), shells.as_deref())
+        })
+        .map(|entry| OsString::from(std::ffi::OsStr::from_bytes(&entry.name)))
+        .collect())
 }
 
 /// The pure core of [`get_real_users`]: from the text of `login.defs` (`None` when there is
@@ -217,6 +256,38 @@ pub fn is_login_shell(shell: &str, shells: Option<&str>) -> bool {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn all_accounts() -> io::Result<Vec<Account>> {
+    Ok(enumerate()?
+        .into_iter()
+        .filter_map(|entry| {
+            match (
+                String::from_utf8(entry.name),
+                String::from_utf8(entry.shell),
+            ) {
+                (Ok(name), Ok(shell)) => Some(Account::new(name, entry.uid, shell)),
+                (name, _) => {
+                    let name = name.unwrap_or_else(|error| {
+                        String::from_utf8_lossy(error.as_bytes()).into_owned()
+                    });
+                    log::warn!(
+                        "skipping account {name:?} (uid {}): its name or shell is not UTF-8",
+                        entry.uid
+                    );
+                    None
+                }
+            }
+        })
+        .collect())
+}
+
+/// One entry of the user database, its bytes as they are.
+struct RawAccount {
+    name: Vec<u8>,
+    uid: u32,
+    shell: Vec<u8>,
+}
+
+/// Every entry of the user database, through `getpwent`.
+fn enumerate() -> io::Result<Vec<RawAccount>> {
     // getpwent keeps one cursor for the whole process: two enumerations at once would skip
     // and repeat entries, so they take turns.
     static ENUMERATION: Mutex<()> = Mutex::new(());
@@ -250,12 +321,11 @@ pub fn all_accounts() -> io::Result<Vec<Account>> {
             };
             (CStr::from_ptr(entry.pw_name), entry.pw_uid, shell)
         };
-        match (name.to_str(), shell.to_str()) {
-            (Ok(name), Ok(shell)) => accounts.push(Account::new(name, uid, shell)),
-            _ => {
-                log::warn!("skipping account {name:?} (uid {uid}): its name or shell is not UTF-8")
-            }
-        }
+        accounts.push(RawAccount {
+            name: name.to_bytes().to_vec(),
+            uid,
+            shell: shell.to_bytes().to_vec(),
+        });
     };
     // SAFETY: closing the cursor opened above; serialised by the lock.
     unsafe { libc::endpwent() };

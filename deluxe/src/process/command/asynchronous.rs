@@ -1,21 +1,36 @@
-//! [`Command::call_async`]: the reference's `async_call`, on tokio.
+//! The calls on tokio: [`Command::call_async`], [`Command::output_async`] and
+//! [`Command::spawn_async`], with the same options, errors and guarantees as the synchronous
+//! forms.
+//!
+//! A call's loop (see `running.rs`) runs on tokio's blocking pool, one thread per call in
+//! flight, so that the async forms behave exactly as the synchronous ones. The future (or the
+//! [`AsyncRunning`] handle) holds one end of a pipe whose other end that loop polls: dropping
+//! it closes the pipe, and the loop terminates the program and everything it started, then
+//! reaps it.
 
 use std::ffi::OsStr;
 use std::io;
+#[cfg(unix)]
+use std::os::fd::OwnedFd;
+#[cfg(unix)]
+use std::pin::Pin;
+#[cfg(unix)]
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+#[cfg(unix)]
+use tokio::sync::{mpsc, oneshot};
 
-use super::error::Tail;
-use super::{CallOptions, Command, CommandError};
+use super::{CallOptions, Command, CommandError, Output};
+#[cfg(unix)]
+use super::{Pipeline, Running};
 
 impl Command {
-    /// Runs the command asynchronously on tokio and returns its standard output (empty when
-    /// not captured): the reference's `async_call`, with the same options as
-    /// [`Command::call_with`].
+    /// Runs the command on tokio and returns its standard output (empty when not captured):
+    /// [`Command::call_with`], asynchronously.
     ///
-    /// Input is written while both output streams are read. The child is killed if the
-    /// returned future is dropped before it completes, and it is always waited for: no
-    /// process is left behind. Needs a tokio runtime with I/O enabled (`enable_all`).
+    /// Dropping the future before it completes terminates the program and everything it
+    /// started (`SIGTERM`, then `SIGKILL` after the grace; through `sudo` too), and reaps it.
+    /// Needs a tokio runtime.
     ///
     /// # Errors
     ///
@@ -41,55 +56,344 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut command = tokio::process::Command::from(self.prepare(args, options)?);
-        command.kill_on_drop(true);
-        let mut child = command.spawn().map_err(|error| self.spawn_error(error))?;
-        let (stdin, stdout, stderr) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take());
-        let input = options.input_bytes();
+        self.output_async(args, options)
+            .await
+            .map(|output| output.stdout)
+    }
 
-        let write = async move {
-            let Some(mut stdin) = stdin else {
-                return Ok(());
-            };
-            match stdin.write_all(input).await {
-                Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error),
-                _ => Ok(()),
-            }
-        };
-        let read_stdout = async move {
-            let mut bytes = Vec::new();
-            if let Some(mut stdout) = stdout {
-                stdout.read_to_end(&mut bytes).await?;
-            }
-            Ok(bytes)
-        };
-        let read_stderr = async move {
-            let mut tail = Tail::default();
-            if let Some(mut stderr) = stderr {
-                let mut chunk = vec![0; 16 * 1024];
-                loop {
-                    let count = stderr.read(&mut chunk).await?;
-                    if count == 0 {
-                        break;
+    /// [`Command::output`], asynchronously (see [`Command::call_async`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::output`].
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let grep = Command::new("grep")?;
+    /// let options = CallOptions::new().input("a\n").success_codes([1]);
+    /// assert_eq!(grep.output_async(["b"], &options).await?.code, 1);
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub async fn output_async<I, S>(
+        &self,
+        args: I,
+        options: &CallOptions,
+    ) -> Result<Output, CommandError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        #[cfg(unix)]
+        return wait(self.spawn(args, options)?).await;
+        #[cfg(windows)]
+        {
+            let plan = self.plan(args, options)?;
+            let options = options.clone();
+            // Dropping the future sets the flag; the call's thread then kills the program.
+            let cancel = CancelOnDrop(std::sync::Arc::default());
+            let flag = std::sync::Arc::clone(&cancel.0);
+            let result = tokio::task::spawn_blocking(move || {
+                super::windows::run(plan, &options, Some(&flag))
+            })
+            .await;
+            joined(result)
+        }
+    }
+
+    /// [`Command::spawn`] on tokio: the handle is a [`Stream`](futures_core::Stream) of
+    /// standard output's lines, and can be waited for or killed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::spawn`].
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut running = Command::new("seq")?.spawn_async(["2"], &CallOptions::new())?;
+    /// assert_eq!(running.next_line().await.unwrap()?, "1");
+    /// assert_eq!(running.next_line().await.unwrap()?, "2");
+    /// assert!(running.next_line().await.is_none());
+    /// running.wait().await?;
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn spawn_async<I, S>(
+        &self,
+        args: I,
+        options: &CallOptions,
+    ) -> Result<AsyncRunning, CommandError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        AsyncRunning::new(self.spawn(args, options)?)
+    }
+}
+
+#[cfg(unix)]
+impl Pipeline {
+    /// [`Pipeline::call`], asynchronously (see [`Command::call_async`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pipeline::call`].
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let (seq, wc) = (Command::new("seq")?, Command::new("wc")?);
+    /// let count = seq.with_args(["10"]).pipe(wc.with_args(["-l"])).call_async(&CallOptions::new()).await?;
+    /// assert_eq!(String::from_utf8_lossy(&count).trim(), "10");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub async fn call_async(&self, options: &CallOptions) -> Result<Vec<u8>, CommandError> {
+        debug_assert!(self.stage_count() > 0);
+        wait(self.spawn(options)?).await.map(|output| output.stdout)
+    }
+
+    /// [`Pipeline::spawn`] on tokio (see [`Command::spawn_async`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pipeline::spawn`].
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let (seq, tail) = (Command::new("seq")?, Command::new("tail")?);
+    /// let mut last = seq.with_args(["3"]).pipe(tail.with_args(["-n1"])).spawn_async(&CallOptions::new())?;
+    /// assert_eq!(last.next_line().await.unwrap()?, "3");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn spawn_async(&self, options: &CallOptions) -> Result<AsyncRunning, CommandError> {
+        AsyncRunning::new(self.spawn(options)?)
+    }
+}
+
+/// A pipe whose read end the call's loop watches; dropping the write end cancels the call.
+#[cfg(unix)]
+fn cancel_pair(running: &mut Running) -> Result<OwnedFd, CommandError> {
+    let (read, write) = io::pipe().map_err(|error| CommandError::Io {
+        program: std::path::PathBuf::new(),
+        error,
+    })?;
+    running.cancel_on(read.into());
+    Ok(write.into())
+}
+
+#[cfg(unix)]
+async fn wait(mut running: Running) -> Result<Output, CommandError> {
+    let keep_alive = cancel_pair(&mut running)?;
+    let result = tokio::task::spawn_blocking(move || running.wait()).await;
+    drop(keep_alive);
+    joined(result)
+}
+
+#[cfg(unix)]
+enum Request {
+    Line(oneshot::Sender<Option<Result<String, CommandError>>>),
+    Wait(oneshot::Sender<Result<Output, CommandError>>),
+}
+
+/// A program (or pipeline) started on tokio by [`Command::spawn_async`]: its standard output
+/// is a [`Stream`](futures_core::Stream) of lines ([`AsyncRunning::next_line`]), and it can be
+/// waited for or killed. Dropping it before [`AsyncRunning::wait`] completes terminates the
+/// program and everything it started, and reaps it.
+///
+/// ```
+/// use deluxe::process::{CallOptions, Command};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let mut running = Command::new("sh")?.spawn_async(["-c", "echo up; sleep 1000"], &CallOptions::new())?;
+/// assert_eq!(running.next_line().await.unwrap()?, "up");
+/// running.kill();
+/// assert!(running.wait().await.is_err());
+/// # Ok::<(), deluxe::process::CommandError>(())
+/// # }).unwrap();
+/// ```
+#[cfg(unix)]
+#[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub struct AsyncRunning {
+    id: u32,
+    requests: mpsc::UnboundedSender<Request>,
+    pending: Option<oneshot::Receiver<Option<Result<String, CommandError>>>>,
+    cancel: Option<OwnedFd>,
+}
+
+#[cfg(unix)]
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Line(_) => "Line",
+            Self::Wait(_) => "Wait",
+        })
+    }
+}
+
+#[cfg(unix)]
+impl AsyncRunning {
+    fn new(mut running: Running) -> Result<Self, CommandError> {
+        let cancel = cancel_pair(&mut running)?;
+        let id = running.id();
+        let (requests, mut inbox) = mpsc::unbounded_channel();
+        tokio::task::spawn_blocking(move || {
+            while let Some(request) = inbox.blocking_recv() {
+                match request {
+                    Request::Line(reply) => {
+                        let _ = reply.send(running.next_line());
                     }
-                    tail.buffer().extend_from_slice(&chunk[..count]);
-                    tail.trim();
+                    Request::Wait(reply) => {
+                        let _ = reply.send(running.wait());
+                        return;
+                    }
                 }
             }
-            Ok(tail)
-        };
+            // The handle is gone: `running` is dropped here, which kills and reaps it.
+        });
+        Ok(Self {
+            id,
+            requests,
+            pending: None,
+            cancel: Some(cancel),
+        })
+    }
 
-        match tokio::try_join!(write, read_stdout, read_stderr) {
-            Ok(((), stdout, stderr)) => {
-                let status = child.wait().await.map_err(|error| self.io_error(error))?;
-                self.outcome(status, stdout, stderr.into_string())
+    /// The process id of the program (the first stage of a pipeline).
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let running = Command::new("true")?.spawn_async(deluxe::process::NO_ARGS, &CallOptions::new())?;
+    /// assert!(running.id() > 0);
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The next line of standard output (see [`Running::lines`]), `None` at its end.
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut echo = Command::new("echo")?.spawn_async(["hello"], &CallOptions::new())?;
+    /// assert_eq!(echo.next_line().await.unwrap()?, "hello");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn next_line(&mut self) -> Option<Result<String, CommandError>> {
+        std::future::poll_fn(|cx| self.poll_line(cx)).await
+    }
+
+    fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<String, CommandError>>> {
+        if self.pending.is_none() {
+            let (reply, answer) = oneshot::channel();
+            if self.requests.send(Request::Line(reply)).is_err() {
+                return Poll::Ready(None);
             }
-            Err(error) => {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-                Err(self.io_error(error))
+            self.pending = Some(answer);
+        }
+        let answer = self.pending.as_mut().expect("just set");
+        match Pin::new(answer).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(line) => {
+                self.pending = None;
+                Poll::Ready(line.unwrap_or(None))
             }
         }
+    }
+
+    /// Terminates the program and everything it started, as [`Running::kill`] (without
+    /// waiting: [`AsyncRunning::wait`] then reports how it ended).
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command, CommandError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut sleep = Command::new("sleep")?.spawn_async(["1000"], &CallOptions::new())?;
+    /// sleep.kill();
+    /// assert!(matches!(sleep.wait().await, Err(CommandError::Signal { signal: 15, .. })));
+    /// # Ok::<(), CommandError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn kill(&mut self) {
+        self.cancel = None;
+    }
+
+    /// Waits for the program to end and judges the outcome (see [`Running::wait`]); standard
+    /// output not read as lines is in the [`Output`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::output`].
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let echo = Command::new("echo")?.spawn_async(["hi"], &CallOptions::new())?;
+    /// assert_eq!(echo.wait().await?.stdout, b"hi\n");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn wait(mut self) -> Result<Output, CommandError> {
+        if let Some(pending) = self.pending.take() {
+            // A line asked for and not taken: the request is answered before `Wait`.
+            drop(pending);
+        }
+        let (reply, answer) = oneshot::channel();
+        let gone = || CommandError::Io {
+            program: std::path::PathBuf::new(),
+            error: io::Error::other("the call's thread ended"),
+        };
+        self.requests
+            .send(Request::Wait(reply))
+            .map_err(|_| gone())?;
+        let result = answer.await.map_err(|_| gone())?;
+        self.cancel = None;
+        result
+    }
+}
+
+#[cfg(unix)]
+impl futures_core::Stream for AsyncRunning {
+    type Item = Result<String, CommandError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_line(cx)
+    }
+}
+
+/// Sets its flag when dropped: the Windows call's thread polls it.
+#[cfg(windows)]
+struct CancelOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+#[cfg(windows)]
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// The result of a call run on tokio's blocking pool; its panic, if it panicked, goes on here.
+fn joined<T>(
+    result: Result<Result<T, CommandError>, tokio::task::JoinError>,
+) -> Result<T, CommandError> {
+    match result {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Err(CommandError::Io {
+            program: std::path::PathBuf::new(),
+            error: io::Error::other(error),
+        }),
     }
 }

@@ -1,13 +1,19 @@
 //! The error of [`Command`](super::Command): one matchable variant per way a command can fail.
+//!
+//! Every variant prints what caused it in its one-line `Display` (an OS error included) and
+//! returns nothing from `source()`, except [`CommandError::Stage`], which prints which stage of
+//! a pipeline failed followed by that stage's error: so no message is ever printed twice by an
+//! error reporter that walks the `source()` chain.
 
 use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::process::names::{ProgramProblem, UserNameProblem};
 
 /// How much of a failed command's standard error is kept in [`CommandError::Exit`] and
-/// [`CommandError::Signal`]: the last 64 KiB.
+/// [`CommandError::Signal`]: the last 64 KiB. It is also all the call ever holds of it.
 ///
 /// ```
 /// use deluxe::process::{command::STDERR_CAP, Command};
@@ -21,11 +27,179 @@ pub const STDERR_CAP: usize = 64 * 1024;
 /// How many characters of standard error a [`CommandError`]'s one-line `Display` shows.
 const DISPLAY_STDERR_CHARS: usize = 300;
 
+/// What is wrong with the `path` given to [`Command::with_path`](super::Command::with_path).
+///
+/// ```
+/// use deluxe::process::{Command, CommandError, command::SearchPathProblem};
+/// assert!(matches!(
+///     Command::with_path("ls", "/usr/bin::/bin"),
+///     Err(CommandError::InvalidSearchPath { problem: SearchPathProblem::EmptyEntry, .. })
+/// ));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SearchPathProblem {
+    /// `path` is empty.
+    Empty,
+    /// `path` is a list with an empty entry (`/usr/bin::/bin`, or a leading or trailing `:`).
+    EmptyEntry,
+    /// A directory of `path` is not absolute (the directory is in `path`).
+    Relative,
+    /// `path` names no file or directory.
+    Missing,
+    /// The program is an absolute path, so `path` would be ignored.
+    AbsoluteProgram,
+}
+
+impl fmt::Display for SearchPathProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "is empty; give a directory such as `/usr/bin`, or the program's file",
+            Self::EmptyEntry => {
+                "has an empty entry (`::`, or `:` at an end); remove it, or write `.`-free \
+                 absolute directories"
+            }
+            Self::Relative => "is not absolute; give absolute directories such as `/usr/bin`",
+            Self::Missing => "does not exist; give an existing directory or the program's file",
+            Self::AbsoluteProgram => {
+                "is not searched for an absolute program; give the bare name, or no path"
+            }
+        })
+    }
+}
+
+/// Why an argument or environment entry cannot be passed to a program.
+///
+/// ```
+/// use deluxe::process::{CallOptions, Command, CommandError, command::ArgumentProblem};
+/// let error = Command::new("echo")?.call(["a\0b"]).unwrap_err();
+/// assert!(matches!(error, CommandError::InvalidArgument { problem: ArgumentProblem::Nul, .. }));
+/// # Ok::<(), CommandError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ArgumentProblem {
+    /// An argument holds a NUL byte.
+    Nul,
+    /// An environment variable name is empty.
+    EmptyVariableName,
+    /// An environment variable name holds `=`.
+    VariableNameWithEquals,
+    /// An environment variable's name or value holds a NUL byte.
+    VariableWithNul,
+    /// The program's path holds `=`, which `sudo` would read as a variable to set.
+    ProgramWithEqualsAsUser,
+    /// A variable name starting with `-` was to be passed through `sudo`, which would read it
+    /// as an option.
+    VariableNameWithDashAsUser,
+    /// An exact environment ([`CallOptions::env`](super::CallOptions::env)) was asked for a
+    /// command run as another user: `sudo` adds variables of its own.
+    ExactEnvironmentAsUser,
+    /// A variable removal ([`CallOptions::remove_env`](super::CallOptions::remove_env)) was
+    /// asked for a command run as another user: sudo's policy decides what it keeps.
+    RemoveVariableAsUser,
+    /// An argument for a Windows batch file (`.bat`, `.cmd`) holds a line break, where
+    /// `cmd.exe` would end the command line.
+    LineBreakForBatchFile,
+}
+
+impl fmt::Display for ArgumentProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Nul => "contains a NUL byte, which no argument can hold",
+            Self::EmptyVariableName => "is an empty environment variable name",
+            Self::VariableNameWithEquals => {
+                "contains `=`, which no environment variable name can hold"
+            }
+            Self::VariableWithNul => "contains a NUL byte, which no environment entry can hold",
+            Self::ProgramWithEqualsAsUser => {
+                "holds `=`, so `sudo` would read it as a variable to set; run it from a path \
+                 without `=`"
+            }
+            Self::VariableNameWithDashAsUser => {
+                "starts with `-`, which `sudo` would read as an option; rename the variable"
+            }
+            Self::ExactEnvironmentAsUser => {
+                "is an exact environment, which `sudo` cannot guarantee (it adds HOME, USER, \
+                 SUDO_USER, ...); set variables with `CallOptions::set_env` instead"
+            }
+            Self::RemoveVariableAsUser => {
+                "cannot be removed through `sudo` (its policy decides what is kept); set it \
+                 to a value with `CallOptions::set_env` instead"
+            }
+            Self::LineBreakForBatchFile => {
+                "holds a line break, which cannot be passed to a batch file (.bat or .cmd): \
+                 cmd.exe would end the command line there"
+            }
+        })
+    }
+}
+
+/// Why `sudo` refused to run a program as another user (the program never started).
+///
+/// ```
+/// use deluxe::process::command::SudoRefusal;
+/// assert_eq!(SudoRefusal::PasswordRequired.to_string(), "a password is required");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SudoRefusal {
+    /// The policy wants a password, and commands never prompt (`sudo -n`).
+    PasswordRequired,
+    /// The policy does not allow this user to run this program as that user.
+    NotAllowed,
+    /// The policy does not allow the environment variables given with `set_env`.
+    EnvironmentNotAllowed,
+    /// `sudo` could not execute the program (as the other user).
+    CannotExecute,
+    /// Another refusal; `sudo`'s message says which.
+    Other,
+}
+
+impl fmt::Display for SudoRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::PasswordRequired => "a password is required",
+            Self::NotAllowed => "the sudoers policy does not allow it",
+            Self::EnvironmentNotAllowed => {
+                "the sudoers policy does not allow setting those variables"
+            }
+            Self::CannotExecute => "sudo cannot execute the program",
+            Self::Other => "sudo refused",
+        })
+    }
+}
+
+/// What the user a command runs as cannot reach.
+///
+/// ```
+/// use deluxe::process::command::Access;
+/// assert_eq!(Access::WorkingDirectory.to_string(), "working directory");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// The program's file (every directory above it must be searchable, the file executable).
+    Program,
+    /// The working directory asked for.
+    WorkingDirectory,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Program => "program",
+            Self::WorkingDirectory => "working directory",
+        })
+    }
+}
+
 /// Why a [`Command`](super::Command) could not be built or did not succeed.
 ///
 /// Every variant carries what a person needs to act: the program, the places searched, the
-/// exit code or signal, and the end of the program's standard error. The `Display` form is a
-/// single line.
+/// exit code or signal, what the program wrote. The `Display` form is a single line, with
+/// control characters escaped, and includes the cause: `source()` returns nothing but a
+/// pipeline stage's own cause.
 ///
 /// ```
 /// use deluxe::process::{Command, CommandError};
@@ -41,22 +215,26 @@ const DISPLAY_STDERR_CHARS: usize = 300;
 pub enum CommandError {
     /// The program name can never name a program (empty, whitespace, shell syntax, ...).
     InvalidProgram {
-        /// The name as given.
+        /// The name as given (lossily converted for display).
         program: String,
         /// What is wrong with it.
         problem: ProgramProblem,
     },
-    /// A directory given to [`Command::with_path`](super::Command::with_path) is not absolute.
+    /// The `path` given to [`Command::with_path`](super::Command::with_path) cannot be used.
     InvalidSearchPath {
-        /// The offending directory.
+        /// The `path` (or its offending entry).
         path: PathBuf,
+        /// What is wrong with it.
+        problem: SearchPathProblem,
     },
     /// No executable file of that name exists in any of the places searched.
     NotFound {
         /// The name as given.
         program: String,
-        /// Every directory searched, in order (or the absolute path checked).
+        /// Every directory searched, in order, once each (or the absolute path checked).
         searched: Vec<PathBuf>,
+        /// The directories among them this process was not allowed to search.
+        denied: Vec<PathBuf>,
     },
     /// The program exists but is not an executable file.
     NotExecutable {
@@ -75,31 +253,67 @@ pub enum CommandError {
         /// The name as given.
         user: String,
     },
+    /// The user database could not be read to look the user up.
+    UserLookup {
+        /// The name as given.
+        user: String,
+        /// The error the lookup met.
+        error: io::Error,
+    },
     /// A command must run as another user but `sudo` is not installed.
     SudoMissing {
         /// Every directory searched for `sudo`.
         searched: Vec<PathBuf>,
     },
+    /// `sudo` refused to run the program as the user; the program did not run.
+    Sudo {
+        /// The user asked for.
+        user: String,
+        /// The program that was to run.
+        program: PathBuf,
+        /// Why, as a value.
+        refusal: SudoRefusal,
+        /// sudo's own words.
+        message: String,
+    },
+    /// The user the command runs as cannot reach the program or the working directory.
+    UserCannotAccess {
+        /// The user.
+        user: String,
+        /// What it cannot reach.
+        what: Access,
+        /// The path it cannot reach.
+        path: PathBuf,
+    },
     /// An argument or environment entry cannot be passed to a program.
     InvalidArgument {
-        /// The argument (lossily converted for display).
+        /// The argument or variable name (lossily converted for display).
         argument: String,
         /// Why it cannot be passed.
-        problem: &'static str,
+        problem: ArgumentProblem,
     },
     /// The working directory asked for does not exist or cannot be entered.
     WorkingDirectory {
         /// The directory asked for.
         path: PathBuf,
         /// The error met checking it.
-        source: io::Error,
+        error: io::Error,
     },
-    /// The program ran and exited with a non-zero code.
+    /// The file standard error was to go to cannot be opened.
+    StderrFile {
+        /// The file asked for.
+        path: PathBuf,
+        /// The error met opening it.
+        error: io::Error,
+    },
+    /// The program ran and exited with a code not counted as success.
     Exit {
         /// The program run.
         program: PathBuf,
         /// Its exit code.
         code: i32,
+        /// What it wrote on standard output (empty when not captured).
+        stdout: Vec<u8>,
         /// The end of its standard error (the last 64 KiB).
         stderr: String,
     },
@@ -113,15 +327,37 @@ pub enum CommandError {
         signal_name: String,
         /// Whether the program dumped core.
         core_dumped: bool,
+        /// What it wrote on standard output (empty when not captured).
+        stdout: Vec<u8>,
         /// The end of its standard error (the last 64 KiB).
         stderr: String,
+    },
+    /// The call's time limit passed: the program and everything it started were terminated.
+    Timeout {
+        /// The program run.
+        program: PathBuf,
+        /// The limit.
+        timeout: Duration,
+        /// What it wrote on standard output until then.
+        stdout: Vec<u8>,
+        /// The end of its standard error until then.
+        stderr: String,
+    },
+    /// One stage of a pipeline failed (the rightmost failing one, as `set -o pipefail`).
+    Stage {
+        /// Which stage, counted from 1.
+        stage: usize,
+        /// How many stages the pipeline has.
+        stages: usize,
+        /// That stage's error.
+        error: Box<CommandError>,
     },
     /// Starting the program or talking to it failed.
     Io {
         /// The program run.
         program: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        error: io::Error,
     },
     /// [`Command::user`](super::Command::user) on a platform with no passwordless way to run
     /// a program as another user: Windows (no `sudo`; `runas` asks for the password).
@@ -140,6 +376,8 @@ pub enum CommandError {
         /// The code's name, such as `STATUS_ACCESS_VIOLATION` (`an unknown NTSTATUS` for a
         /// code deluxe does not know).
         status_name: String,
+        /// What it wrote on standard output (empty when not captured).
+        stdout: Vec<u8>,
         /// The end of its standard error (the last 64 KiB).
         stderr: String,
     },
@@ -159,7 +397,29 @@ impl CommandError {
         match self {
             Self::Exit { stderr, .. }
             | Self::Signal { stderr, .. }
+            | Self::Timeout { stderr, .. }
             | Self::Crashed { stderr, .. } => Some(stderr),
+            Self::Stage { error, .. } => error.stderr(),
+            _ => None,
+        }
+    }
+
+    /// What the failed program wrote on standard output, when it ran.
+    ///
+    /// ```
+    /// use deluxe::process::Command;
+    ///
+    /// let error = Command::new("sh")?.call(["-c", "echo partial; exit 2"]).unwrap_err();
+    /// assert_eq!(error.stdout(), Some(&b"partial\n"[..]));
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
+    pub fn stdout(&self) -> Option<&[u8]> {
+        match self {
+            Self::Exit { stdout, .. }
+            | Self::Signal { stdout, .. }
+            | Self::Timeout { stdout, .. }
+            | Self::Crashed { stdout, .. } => Some(stdout),
+            Self::Stage { error, .. } => error.stdout(),
             _ => None,
         }
     }
@@ -169,43 +429,85 @@ impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidProgram { program, problem } => {
-                write!(f, "program name {program:?} {problem}")
+                write!(f, "program name \"{}\" {problem}", Escaped(program))
             }
-            Self::InvalidSearchPath { path } => write!(
-                f,
-                "search directory {} is not absolute; give absolute directories such as \
-                 `/usr/bin`",
-                path.display()
-            ),
-            Self::NotFound { program, searched } => {
-                write!(f, "program `{program}` not found; searched ")?;
-                write_paths(f, searched)
+            Self::InvalidSearchPath { path, problem } => {
+                write!(f, "search path \"{}\" {problem}", EscapedPath(path))
+            }
+            Self::NotFound {
+                program,
+                searched,
+                denied,
+            } => {
+                write!(f, "program `{}` not found; searched ", Escaped(program))?;
+                write_paths(f, searched)?;
+                if !denied.is_empty() {
+                    f.write_str("; permission denied searching ")?;
+                    write_paths(f, denied)?;
+                }
+                Ok(())
             }
             Self::NotExecutable { path } => {
-                write!(f, "{} is not an executable file", path.display())
+                write!(f, "{} is not an executable file", EscapedPath(path))
             }
-            Self::InvalidUser { user, problem } => write!(f, "user name {user:?} {problem}"),
-            Self::UnknownUser { user } => write!(f, "no user account named `{user}` exists"),
+            Self::InvalidUser { user, problem } => {
+                write!(f, "user name \"{}\" {problem}", Escaped(user))
+            }
+            Self::UnknownUser { user } => {
+                write!(f, "no user account named `{}` exists", Escaped(user))
+            }
+            Self::UserLookup { user, error } => write!(
+                f,
+                "looking up user `{}` in the user database: {error}",
+                Escaped(user)
+            ),
             Self::SudoMissing { searched } => {
-                f.write_str("running a command as another user needs `sudo`, which is not installed; searched ")?;
+                f.write_str(
+                    "running a command as another user needs `sudo`, which is not installed; \
+                     searched ",
+                )?;
                 write_paths(f, searched)
             }
-            Self::InvalidArgument { argument, problem } => {
-                write!(f, "argument {argument:?} {problem}")
-            }
-            Self::WorkingDirectory { path, source } => {
+            Self::Sudo {
+                user,
+                program,
+                refusal,
+                message,
+            } => {
                 write!(
                     f,
-                    "working directory {} cannot be used: {source}",
-                    path.display()
-                )
+                    "sudo refused to run {} as `{}`: {refusal}",
+                    EscapedPath(program),
+                    Escaped(user)
+                )?;
+                write_stderr(f, message)
             }
+            Self::UserCannotAccess { user, what, path } => write!(
+                f,
+                "user `{}` cannot reach the {what} {}: permission denied to that user",
+                Escaped(user),
+                EscapedPath(path)
+            ),
+            Self::InvalidArgument { argument, problem } => {
+                write!(f, "argument \"{}\" {problem}", Escaped(argument))
+            }
+            Self::WorkingDirectory { path, error } => write!(
+                f,
+                "working directory {} cannot be used: {error}",
+                EscapedPath(path)
+            ),
+            Self::StderrFile { path, error } => write!(
+                f,
+                "standard error file {} cannot be opened: {error}",
+                EscapedPath(path)
+            ),
             Self::Exit {
                 program,
                 code,
                 stderr,
+                ..
             } => {
-                write!(f, "{} exited with code {code}", program.display())?;
+                write!(f, "{} exited with code {code}", EscapedPath(program))?;
                 write_stderr(f, stderr)
             }
             Self::Signal {
@@ -214,32 +516,56 @@ impl fmt::Display for CommandError {
                 signal_name,
                 core_dumped,
                 stderr,
+                ..
             } => {
                 write!(
                     f,
                     "{} was killed by {signal_name} (signal {signal}",
-                    program.display()
+                    EscapedPath(program)
                 )?;
                 f.write_str(if *core_dumped { ", core dumped)" } else { ")" })?;
                 write_stderr(f, stderr)
             }
-            Self::Io { program, source } => write!(f, "running {}: {source}", program.display()),
+            Self::Timeout {
+                program,
+                timeout,
+                stderr,
+                ..
+            } => {
+                write!(
+                    f,
+                    "{} did not finish within {timeout:?} and was terminated with everything \
+                     it started",
+                    EscapedPath(program)
+                )?;
+                write_stderr(f, stderr)
+            }
+            Self::Stage {
+                stage,
+                stages,
+                error,
+            } => write!(f, "pipeline stage {stage} of {stages}: {error}"),
+            Self::Io { program, error } => {
+                write!(f, "running {}: {error}", EscapedPath(program))
+            }
             Self::UserUnsupported { user } => write!(
                 f,
-                "cannot run a command as user `{user}` on this platform: Windows has no \
+                "cannot run a command as user `{}` on this platform: Windows has no \
                  passwordless way to switch user (no `sudo`; `runas` asks for the password); run \
-                 the program as the current user, or as a service under that account"
+                 the program as the current user, or as a service under that account",
+                Escaped(user)
             ),
             Self::Crashed {
                 program,
                 status,
                 status_name,
                 stderr,
+                ..
             } => {
                 write!(
                     f,
                     "{} crashed with {status_name} ({status:#010X}",
-                    program.display()
+                    EscapedPath(program)
                 )?;
                 match ntstatus(*status) {
                     Some((_, meaning)) => write!(f, ": {meaning})")?,
@@ -254,9 +580,36 @@ impl fmt::Display for CommandError {
 impl std::error::Error for CommandError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::WorkingDirectory { source, .. } | Self::Io { source, .. } => Some(source),
+            // The stage's error is printed in this Display; its own cause (none today) is next.
+            Self::Stage { error, .. } => error.source(),
             _ => None,
         }
+    }
+}
+
+/// A string written with control characters (ESC, newlines, ...) escaped, so that a name
+/// cannot drive a terminal or split a log line; other characters are written as they are.
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_str(c.encode_utf8(&mut [0; 4]))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A path written as [`Escaped`] text (bytes that are not UTF-8 are replaced).
+pub(crate) struct EscapedPath<'a>(pub(crate) &'a Path);
+
+impl fmt::Display for EscapedPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Escaped(&self.0.to_string_lossy()).fmt(f)
     }
 }
 
@@ -380,12 +733,13 @@ fn write_paths(f: &mut fmt::Formatter<'_>, paths: &[PathBuf]) -> fmt::Result {
         if index > 0 {
             f.write_str(", ")?;
         }
-        write!(f, "{}", path.display())?;
+        write!(f, "{}", EscapedPath(path))?;
     }
     Ok(())
 }
 
-/// Writes `: line; line; ...` with the non-empty lines of `stderr`, on one line, shortened.
+/// Writes `: line; line; ...` with the non-empty lines of `stderr`, on one line, shortened,
+/// control characters escaped.
 fn write_stderr(f: &mut fmt::Formatter<'_>, stderr: &str) -> fmt::Result {
     let mut written = 0;
     for line in stderr
@@ -398,44 +752,44 @@ fn write_stderr(f: &mut fmt::Formatter<'_>, stderr: &str) -> fmt::Result {
             if written == DISPLAY_STDERR_CHARS {
                 return f.write_str("…");
             }
-            f.write_str(c.encode_utf8(&mut [0; 4]))?;
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_str(c.encode_utf8(&mut [0; 4]))?;
+            }
             written += 1;
         }
     }
     Ok(())
 }
 
-/// The last [`STDERR_CAP`] bytes of a stream, kept while it is read.
+/// The last [`STDERR_CAP`] bytes of a stream, kept while it is read: never more than the cap
+/// plus the chunk being added is held, however much the program writes.
 #[derive(Debug, Default)]
 pub(crate) struct Tail {
-    bytes: Vec<u8>,
+    bytes: std::collections::VecDeque<u8>,
     truncated: bool,
 }
 
 impl Tail {
-    /// The buffer to read into; call [`Tail::trim`] after each read.
-    pub(crate) fn buffer(&mut self) -> &mut Vec<u8> {
-        &mut self.bytes
-    }
-
-    /// Drops what is older than the cap, in amortised constant time per byte.
-    pub(crate) fn trim(&mut self) {
-        if self.bytes.len() > 2 * STDERR_CAP {
-            self.bytes.drain(..self.bytes.len() - STDERR_CAP);
+    /// Adds what was just read, dropping what is older than the cap.
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        let chunk = &chunk[chunk.len().saturating_sub(STDERR_CAP)..];
+        let excess = (self.bytes.len() + chunk.len()).saturating_sub(STDERR_CAP);
+        if excess > 0 {
+            self.bytes.drain(..excess);
             self.truncated = true;
         }
+        self.bytes.extend(chunk);
     }
 
     /// The kept text: at most the last 64 KiB, starting on a character boundary (bytes that
     /// are not UTF-8 are replaced, so binary output stays within the cap too).
-    pub(crate) fn into_string(mut self) -> String {
-        if self.bytes.len() > STDERR_CAP {
-            self.bytes.drain(..self.bytes.len() - STDERR_CAP);
-            self.truncated = true;
-        }
+    pub(crate) fn into_string(self) -> String {
+        let bytes: Vec<u8> = self.bytes.into();
         let start = if self.truncated {
             // Skip UTF-8 continuation bytes cut off from their character.
-            self.bytes
+            bytes
                 .iter()
                 .take(3)
                 .take_while(|&&byte| byte & 0xC0 == 0x80)
@@ -443,7 +797,7 @@ impl Tail {
         } else {
             0
         };
-        let text = String::from_utf8_lossy(&self.bytes[start..]);
+        let text = String::from_utf8_lossy(&bytes[start..]);
         let mut cut = text.len().saturating_sub(STDERR_CAP);
         while !text.is_char_boundary(cut) {
             cut += 1;
@@ -460,10 +814,9 @@ mod tests {
     fn tail_keeps_the_last_64_kib_on_a_char_boundary() {
         let mut tail = Tail::default();
         for _ in 0..100_000 {
-            tail.buffer().extend_from_slice("é".as_bytes());
-            tail.trim();
+            tail.push("é".as_bytes());
         }
-        tail.buffer().extend_from_slice(b"end");
+        tail.push(b"end");
         let text = tail.into_string();
         assert!(text.len() <= STDERR_CAP);
         assert!(text.len() >= STDERR_CAP - 3);
@@ -474,8 +827,8 @@ mod tests {
     #[test]
     fn binary_stderr_stays_within_the_cap() {
         let mut tail = Tail::default();
-        tail.buffer().extend((0..200_000).map(|i| (i % 251) as u8));
-        tail.trim();
+        let bytes: Vec<u8> = (0..200_000).map(|i| (i % 251) as u8).collect();
+        tail.push(&bytes);
         let text = tail.into_string();
         assert!(text.len() <= STDERR_CAP);
         assert!(text.len() > STDERR_CAP - 4);
@@ -497,8 +850,7 @@ mod tests {
                 .collect();
             let mut tail = Tail::default();
             for chunk in &chunks {
-                tail.buffer().extend_from_slice(chunk.as_bytes());
-                tail.trim();
+                tail.push(chunk.as_bytes());
             }
             let whole: String = chunks.concat();
             let kept = tail.into_string();
@@ -519,6 +871,7 @@ mod tests {
             program: r"C:\tool.exe".into(),
             status: 0xC000_0005,
             status_name: "STATUS_ACCESS_VIOLATION".into(),
+            stdout: Vec::new(),
             stderr: "last words\n".into(),
         };
         assert_eq!(
@@ -530,6 +883,7 @@ mod tests {
             program: r"C:\tool.exe".into(),
             status: 0xC000_1234,
             status_name: "an unknown NTSTATUS".into(),
+            stdout: Vec::new(),
             stderr: String::new(),
         };
         assert_eq!(
@@ -554,6 +908,7 @@ mod tests {
         let error = CommandError::Exit {
             program: "/bin/tool".into(),
             code: 2,
+            stdout: Vec::new(),
             stderr: format!("first\n\n  second  \n{}\n", "x".repeat(1000)),
         };
         let text = error.to_string();

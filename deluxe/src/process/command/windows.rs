@@ -1,14 +1,16 @@
 //! What `Command` does differently on Windows: `PATHEXT` look-up, Windows path rules for
 //! program names, batch-file arguments, NTSTATUS crash codes, and no other user.
 
-pub(super) mod pump;
+mod run;
+
+pub(crate) use run::run;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
 use super::error::{is_crash, ntstatus};
-use super::{Command, CommandError};
+use super::{ArgumentProblem, Command, CommandError};
 use crate::process::names::{self, ProgramProblem};
 
 /// The search path used when `PATH` is not set (on Windows).
@@ -137,6 +139,7 @@ pub(super) fn find_executable(
     let not_found = |searched| CommandError::NotFound {
         program: name.to_string_lossy().into_owned(),
         searched,
+        denied: Vec::new(),
     };
     let extensions = path_extensions();
     let path = Path::new(name);
@@ -184,15 +187,19 @@ pub(super) fn check_argument(program: &Path, argument: &OsStr) -> Result<(), Com
     if is_batch_file(program) && (bytes.contains(&b'\n') || bytes.contains(&b'\r')) {
         return Err(CommandError::InvalidArgument {
             argument: argument.to_string_lossy().into_owned(),
-            problem: "holds a line break, which cannot be passed to a batch file (.bat or \
-                      .cmd): cmd.exe would end the command line there",
+            problem: ArgumentProblem::LineBreakForBatchFile,
         });
     }
     Ok(())
 }
 
 /// The error for a program that ended with an NTSTATUS crash code, if it did.
-pub(super) fn crash(program: &Path, status: ExitStatus, stderr: &str) -> Option<CommandError> {
+pub(super) fn crash(
+    program: &Path,
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    stderr: &str,
+) -> Option<CommandError> {
     // Windows exit codes are unsigned 32-bit; std hands them over as `i32`.
     let status = status.code()?.cast_unsigned();
     if !is_crash(status) {
@@ -206,27 +213,7 @@ pub(super) fn crash(program: &Path, status: ExitStatus, stderr: &str) -> Option<
         program: program.to_path_buf(),
         status,
         status_name,
+        stdout,
         stderr: stderr.to_owned(),
     })
-}
-
-/// Windows processes end with an exit code, never a signal: `status.code()` is always set,
-/// so the Unix-only signal branch of [`Command::outcome`] is never taken there.
-pub(super) trait NoSignals {
-    /// Never a signal.
-    fn signal(&self) -> Option<i32> {
-        None
-    }
-
-    /// Never a core dump.
-    fn core_dumped(&self) -> bool {
-        false
-    }
-}
-
-impl NoSignals for ExitStatus {}
-
-/// Signals do not exist on Windows; this names the number, for the branch never taken.
-pub(super) fn signal_name(signal: i32) -> String {
-    format!("signal {signal}")
 }

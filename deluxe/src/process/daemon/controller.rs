@@ -8,7 +8,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::launch::{self, Plan};
-use super::pidfile::{self, Probe};
+use super::pidfile;
 use super::target::{self, Located};
 use super::{Config, Daemon, DaemonError, Instance, Pid, Status, StopOutcome};
 
@@ -346,14 +346,34 @@ impl<D: Daemon> Controller<D> {
     }
 
     fn start_in_turn(&self) -> Result<Pid, DaemonError> {
-        if let Probe::Running { pid, .. } = pidfile::probe(&self.config.pidfile)? {
-            return Err(self.already_running(pid));
+        pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
+        let since = std::time::Instant::now();
+        loop {
+            if let Located::Running(target) = target::locate(&self.config.pidfile)? {
+                return Err(self.already_running(target.pid));
+            }
+            let plan = Plan::new(&self.config, &*self.daemon)?;
+            match launch::spawn(&*self.daemon, &plan) {
+                // The new daemon found the lock held by an existing process. Whether that is
+                // a running daemon is for the holder check to say: a controller removing a
+                // stale pidfile, a daemon that exited but is not reaped yet, or a reused pid
+                // are not, and a daemon killed since has stopped being one; then this start
+                // tries again, within its start timeout.
+                Err(DaemonError::AlreadyRunning { pid, .. })
+                    if since.elapsed() >= self.config.start_timeout =>
+                {
+                    return Err(self.already_running(pid));
+                }
+                Err(DaemonError::AlreadyRunning { .. }) => continue,
+                other => return other,
+            }
         }
-        let plan = Plan::new(&self.config, &*self.daemon)?;
-        match launch::spawn(&*self.daemon, &plan) {
-            Err(DaemonError::AlreadyRunning { pid, .. }) => Err(self.already_running(pid)),
-            other => other,
-        }
+    }
+
+    /// The user id of the daemon's configured user, if any and known.
+    fn daemon_uid(&self) -> Option<u32> {
+        let user = self.config.user.as_deref()?;
+        Some(nix::unistd::User::from_name(user).ok()??.uid.as_raw())
     }
 
     fn already_running(&self, pid: Pid) -> DaemonError {
@@ -398,8 +418,9 @@ impl<D: Daemon> Controller<D> {
     /// ```
     pub fn run_foreground(&self) -> Result<Infallible, DaemonError> {
         let turn = launch::take_turn();
-        if let Probe::Running { pid, .. } = pidfile::probe(&self.config.pidfile)? {
-            return Err(self.already_running(pid));
+        pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
+        if let Located::Running(target) = target::locate(&self.config.pidfile)? {
+            return Err(self.already_running(target.pid));
         }
         let plan = Plan::new(&self.config, &*self.daemon)?;
         // The daemon runs here for good: it may start daemons itself.
@@ -413,8 +434,10 @@ impl<D: Daemon> Controller<D> {
     ///
     /// # Errors
     ///
-    /// [`DaemonError::Signal`] when the daemon cannot be signalled (it belongs to another
-    /// user), [`DaemonError::StopTimeout`] when it survives even `SIGKILL`, and pidfile errors.
+    /// [`DaemonError::SignalRefused`] when the holder is a process this controller must not
+    /// signal (another user's, reachable only as root; pid 1), [`DaemonError::Signal`] when
+    /// signalling fails, [`DaemonError::StopTimeout`] when it survives even `SIGKILL`, and the
+    /// pidfile errors of [`status`](Controller::status).
     ///
     /// ```no_run
     /// use deluxe::process::daemon::StopOutcome;
@@ -509,12 +532,22 @@ impl<D: Daemon> Controller<D> {
         self.instance().send(signal)
     }
 
-    /// What the pidfile says: running (and the pid), stopped, or stale.
+    /// What the pidfile says: running (and the pid), stopped, or stale; see [`Status`] for
+    /// every state a pidfile can be in.
+    ///
+    /// `Running { pid }` means the kernel shows process `pid` holding the pidfile's lock: on
+    /// Linux, it has this very file open and `/proc/PID/fdinfo` shows the write lock on it.
+    /// A pid the pidfile merely names is never reported running.
     ///
     /// # Errors
     ///
     /// A pidfile that cannot be read ([`DaemonError::Pidfile`]: a symbolic link, a directory,
-    /// no permission).
+    /// no permission); one in an unsafe place ([`DaemonError::UnsafePidfile`]); one locked by
+    /// another process than the one it names ([`DaemonError::PidfileHolderMismatch`],
+    /// [`DaemonError::PidfileWithoutPid`]); one naming a process whose open files this user
+    /// cannot read ([`DaemonError::HolderUnconfirmed`]: a daemon of another user, or one that
+    /// dropped its privileges, asked about by an unprivileged user; or a system without
+    /// `/proc`).
     ///
     /// ```
     /// use deluxe::process::daemon::Status;

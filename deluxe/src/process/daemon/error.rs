@@ -70,11 +70,46 @@ pub enum DaemonError {
         /// The pidfile.
         path: PathBuf,
     },
-    /// The pidfile is locked, but not by the process whose pid it holds (checked several
-    /// times): another program uses this path.
+    /// The pidfile is locked, but not by the process whose pid it holds (checked until the
+    /// short transients of a start or a cleanup had passed): another program uses this path,
+    /// or a process the daemon forked still holds its lock after the daemon died.
     PidfileHolderMismatch {
         /// The pidfile.
         path: PathBuf,
+        /// The pid the pidfile names.
+        pid: Pid,
+    },
+    /// Process `pid`, named by the pidfile and alive, could not be confirmed to hold the
+    /// pidfile's lock: its open files cannot be read (`/proc/PID/fd` and `fdinfo` need the
+    /// right to trace it; a process that changed its credentials, such as a daemon that
+    /// dropped from root to its user, is "non-dumpable" and readable by root only), or the
+    /// system has no way to tell. The controller never signals what it could not check.
+    HolderUnconfirmed {
+        /// The process the pidfile names.
+        pid: Pid,
+        /// The pidfile.
+        pidfile: PathBuf,
+        /// Why its open files could not be read.
+        source: io::Error,
+    },
+    /// The controller refused to send a signal to the process holding the pidfile.
+    SignalRefused {
+        /// The process.
+        pid: Pid,
+        /// The signal, such as `SIGTERM`.
+        signal: &'static str,
+        /// Why.
+        reason: Refusal,
+    },
+    /// The pidfile's place could let another user forge it: refused before anything is
+    /// read from it or started (a pidfile another user made in a world-writable directory:
+    /// by `start`; a private directory of default pidfiles that is not private: by every
+    /// call).
+    UnsafePidfile {
+        /// The pidfile.
+        path: PathBuf,
+        /// What is unsafe.
+        risk: PidfileRisk,
     },
     /// The log file is not one the daemon may write to (see [`FileProblem`]).
     UnsafeLogFile {
@@ -170,6 +205,86 @@ pub enum DaemonError {
         /// How long `stop` waited after `SIGKILL`.
         waited: Duration,
     },
+}
+
+/// Why the controller refused to signal the process holding the pidfile
+/// ([`DaemonError::SignalRefused`]).
+///
+/// ```no_run
+/// use deluxe::process::daemon::{DaemonError, Refusal};
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// match Worker::controller().stop() {
+///     Err(DaemonError::SignalRefused { reason: Refusal::OtherUser { uid }, .. }) => {
+///         eprintln!("the pidfile's holder runs as uid {uid}: stop it as that user");
+///     }
+///     other => println!("{other:?}"),
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The holder is the calling process itself: a daemon asking to stop or signal itself.
+    ThisProcess,
+    /// The holder is pid 1 (init, or a container's main process): never signalled.
+    Init,
+    /// The holder runs as another user, which the controller could signal only thanks to
+    /// its privileges (as root), and which is not the owner of the pidfile either.
+    OtherUser {
+        /// The holder's real user id.
+        uid: u32,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ThisProcess => f.write_str("it is this very process"),
+            Self::Init => f.write_str("it is pid 1, which is never signalled"),
+            Self::OtherUser { uid } => write!(
+                f,
+                "it runs as uid {uid}, which owns neither this controller nor the pidfile; \
+                 signal it as that user"
+            ),
+        }
+    }
+}
+
+/// What makes a pidfile's place unsafe ([`DaemonError::UnsafePidfile`]).
+///
+/// ```no_run
+/// use deluxe::process::daemon::{DaemonError, PidfileRisk};
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// if let Err(DaemonError::UnsafePidfile { risk: PidfileRisk::ForeignOwner { uid }, path }) =
+///     Worker::controller().pidfile("/tmp/worker.pid").start()
+/// {
+///     eprintln!("{} belongs to uid {uid}; is it ours?", path.display());
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PidfileRisk {
+    /// The pidfile is in a world-writable directory (such as `/tmp`) and owned by another
+    /// user than this one, root, or the daemon's configured user: that user may have planted
+    /// it.
+    ForeignOwner {
+        /// Its owner.
+        uid: u32,
+    },
+    /// The private directory of default pidfiles (`deluxe-UID` in the temporary directory)
+    /// belongs to another user.
+    DirectoryOwner {
+        /// Its owner.
+        uid: u32,
+    },
+    /// The private directory of default pidfiles can be written by others.
+    DirectoryMode {
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The private directory of default pidfiles is not a directory (a symbolic link, say).
+    NotADirectory,
 }
 
 /// Why a file the daemon would write to is refused.
@@ -357,12 +472,62 @@ impl fmt::Display for DaemonError {
                  uses this path",
                 path.display()
             ),
-            Self::PidfileHolderMismatch { path } => write!(
+            Self::PidfileHolderMismatch { path, pid } => write!(
                 f,
-                "pidfile {} is locked, but not by the process it names; another program may be \
-                 using this path",
+                "pidfile {} is locked, but not by the process it names ({pid}); another \
+                 program uses this path, or a process the daemon forked outlived it (find it \
+                 with `fuser {}`)",
+                path.display(),
                 path.display()
             ),
+            Self::HolderUnconfirmed {
+                pid,
+                pidfile,
+                source,
+            } => write!(
+                f,
+                "cannot confirm that process {pid} holds pidfile {} ({source}); nothing was \
+                 signalled: run the controller as root (or as the user who started the daemon)",
+                pidfile.display()
+            ),
+            Self::SignalRefused {
+                pid,
+                signal,
+                reason,
+            } => write!(
+                f,
+                "refused to send {signal} to process {pid}, the pidfile's holder: {reason}"
+            ),
+            Self::UnsafePidfile { path, risk } => {
+                let directory = path
+                    .parent()
+                    .filter(|dir| !dir.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                let (path, directory) = (path.display(), directory.display());
+                match risk {
+                    PidfileRisk::ForeignOwner { uid } => write!(
+                        f,
+                        "pidfile {path} belongs to uid {uid}, another user, in world-writable \
+                         {directory}: it may be forged; remove it if no daemon of yours uses it, \
+                         or choose a pidfile in a directory only you can write"
+                    ),
+                    PidfileRisk::DirectoryOwner { uid } => write!(
+                        f,
+                        "pidfile directory {directory} belongs to uid {uid}, not to this user: \
+                         it may be planted; remove it, or set XDG_RUNTIME_DIR or the pidfile"
+                    ),
+                    PidfileRisk::DirectoryMode { mode } => write!(
+                        f,
+                        "pidfile directory {directory} has mode {mode:04o}, open to others: \
+                         `chmod 700 {directory}`"
+                    ),
+                    PidfileRisk::NotADirectory => write!(
+                        f,
+                        "pidfile directory {directory} is not a directory (a symbolic link?): \
+                         remove it, or set XDG_RUNTIME_DIR or the pidfile"
+                    ),
+                }
+            }
             Self::UnsafeLogFile { path, problem } => write!(
                 f,
                 "log file {} {problem}; remove it, or choose a log file in a directory only \

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::pidfile::{self, Probe};
+use super::pidfile;
 use super::target::{self, Delivery, Located, Target};
 use super::{Config, DaemonError, Pid, Status, Step, StopOutcome};
 
@@ -76,15 +76,15 @@ impl Instance {
     /// ```
     pub fn stop(&self) -> Result<StopOutcome, DaemonError> {
         let path = &self.config.pidfile;
-        let target = match target::locate(path)? {
-            Located::Running(target) if target.pid.raw() == nix::unistd::getpid().as_raw() => {
+        let target = match self.locate()? {
+            Located::Running(target) if target.is_this_process() => {
                 // Inside the daemon: waiting for its own exit would never end.
-                target.signal(Signal::SIGTERM)?;
+                target.request_own_stop()?;
                 return Ok(StopOutcome::Requested);
             }
             Located::Running(target) => target,
-            located @ (Located::Stopped | Located::Stale) => {
-                if matches!(located, Located::Stale) {
+            located @ (Located::Stopped | Located::Stale { .. }) => {
+                if matches!(located, Located::Stale { .. }) {
                     pidfile::remove_stale(path)?;
                 }
                 log::warn!("daemon not running (pidfile {})", path.display());
@@ -189,7 +189,7 @@ impl Instance {
 
     pub(crate) fn send(&self, signal: Signal) -> Result<(), DaemonError> {
         let path = &self.config.pidfile;
-        if let Located::Running(target) = target::locate(path)?
+        if let Located::Running(target) = self.locate()?
             && target.signal(signal)? == Delivery::Delivered
         {
             return Ok(());
@@ -202,6 +202,19 @@ impl Instance {
         Err(DaemonError::NotRunning {
             pidfile: path.clone(),
         })
+    }
+
+    /// The user the daemon runs as, for the pidfile checks.
+    fn daemon_uid(&self) -> Option<u32> {
+        let user = self.config.user.as_deref()?;
+        Some(nix::unistd::User::from_name(user).ok()??.uid.as_raw())
+    }
+
+    /// Where the daemon is, once the pidfile's place is known to be safe
+    /// ([`DaemonError::UnsafePidfile`]).
+    fn locate(&self) -> Result<Located, DaemonError> {
+        pidfile::check_place(&self.config.pidfile, self.daemon_uid(), false)?;
+        target::locate(&self.config.pidfile)
     }
 
     /// What the pidfile says: running (the pid, since when), stopped, or stale.
@@ -218,10 +231,13 @@ impl Instance {
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     pub fn status(&self) -> Result<Status, DaemonError> {
-        Ok(match pidfile::probe(&self.config.pidfile)? {
-            Probe::Stopped => Status::Stopped,
-            Probe::Stale { pid } => Status::Stale { pid },
-            Probe::Running { pid, since, .. } => Status::Running { pid, since },
+        Ok(match self.locate()? {
+            Located::Stopped => Status::Stopped,
+            Located::Stale { pid } => Status::Stale { pid },
+            Located::Running(target) => Status::Running {
+                pid: target.pid,
+                since: target.since(),
+            },
         })
     }
 

@@ -49,9 +49,15 @@
 //!   a pipe: `start` returns the pid only then, and any failure before (missing working
 //!   directory, pidfile held or unwritable, ...) comes back as a [`DaemonError`].
 //! - A pidfile nobody holds means "not running", whatever pid it names: a stale pidfile whose
-//!   pid now belongs to another process is never signalled. On Linux the controller signals
-//!   through a pidfd, after checking that the process holds the pidfile open, so a recycled pid
-//!   is never hit.
+//!   pid now belongs to another process is never signalled. A pid in a locked pidfile is a
+//!   claim, not a fact: the controller reports `Running` for, and signals, only a process the
+//!   kernel shows holding the lock (on Linux, `/proc/PID/fdinfo`), pinned by a pidfd so that a
+//!   recycled pid is never hit; what it cannot check it refuses, with a typed error. It never
+//!   signals itself, pid 1, or another user's process it could reach only as root. The
+//!   [`Status`] table lists every state a pidfile can be in.
+//! - `start` refuses a pidfile that another user made in a world-writable directory
+//!   ([`DaemonError::UnsafePidfile`]); default pidfiles of a user live in `XDG_RUNTIME_DIR`
+//!   (checked) or in a private directory ([`Config::named`]).
 //! - Signals are blocked in the daemon and received by a dedicated thread; hooks run on
 //!   another ordinary thread, never inside a signal handler: any code is allowed in them.
 //! - `stop` waits for the exit on the pidfd (or the pidfile lock): it returns as soon as the
@@ -73,7 +79,8 @@
 //                                                                run, atexit, the way out
 //   In the foreground at pid 1 (a container), launch.rs first hands pid 1 to init.rs: a
 //   minimal init that forks the daemon, reaps orphans and forwards signals.
-//   Beside them, used by all: pidfile.rs (probe, lock, hold, remove, the pid text),
+//   Beside them, used by all: pidfile.rs (observe, place checks, lock, hold, remove, the pid
+//   text),
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
 //   privileges.rs (credentials and the drop), error.rs, and sys.rs (the raw system calls).
 
@@ -97,7 +104,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use controller::{Controller, supervised};
-pub use error::{DaemonError, FileProblem, Step};
+pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step};
 pub use instance::Instance;
 pub use manager::{
     ListenFd, ListenFdsError, extend_timeout, listen_fds, notify_watchdog, set_status, watchdog,
@@ -168,6 +175,24 @@ impl From<Pid> for u32 {
 }
 
 /// What the pidfile says about the daemon.
+///
+/// Every state a pidfile can be in has one answer, and `start`/`stop` follow it ("holds"
+/// means the kernel shows that process holding the lock: see [`Controller::status`]):
+///
+/// | the pidfile | `status()` | `start()` | `stop()` | `signal_user1()` |
+/// |---|---|---|---|---|
+/// | missing | `Stopped` | starts | `NotRunning` | `NotRunning` error |
+/// | not locked: empty or garbage | `Stale { pid: None }` | starts | removes it, `NotRunning` | `NotRunning` error |
+/// | not locked, names a pid (dead or alive) | `Stale { pid }` | starts | removes it, `NotRunning`; nobody signalled | `NotRunning` error |
+/// | locked, held by the pid it names | `Running { pid }` | `AlreadyRunning { pid }` | stops it | sends |
+/// | locked, not held by the pid it names | `PidfileHolderMismatch` error, from every call; nobody signalled | | | |
+/// | locked, no pid in it | `PidfileWithoutPid` error, from every call | | | |
+/// | locked, the pid it names cannot be inspected | `HolderUnconfirmed` error, from every call; nobody signalled | | | |
+///
+/// Short transitions are waited out (up to 2 s), never reported: a daemon that has locked
+/// its pidfile but not yet written its pid, a controller removing a stale pidfile, a daemon
+/// exiting. A holder the controller must not signal (itself, pid 1, another user's process)
+/// is still `Running`, but signalling it is [`DaemonError::SignalRefused`].
 ///
 /// ```
 /// use deluxe::process::daemon::Status;
@@ -339,16 +364,19 @@ impl Config {
     }
 
     /// Settings whose pidfile is named after the daemon: `/run/NAME.pid` for root (`/var/run`
-    /// where there is no `/run`), otherwise `$XDG_RUNTIME_DIR/NAME.pid`, otherwise
-    /// `NAME-UID.pid` in the temporary directory.
+    /// where there is no `/run`); otherwise `$XDG_RUNTIME_DIR/NAME.pid` when that directory
+    /// is this user's and closed to others' writes; otherwise `NAME.pid` in `deluxe-UID`, a
+    /// private directory (`0700`, this user's) in the temporary directory, which `start`
+    /// creates and every call checks ([`DaemonError::UnsafePidfile`]): a predictable name in
+    /// a world-writable directory such as `/tmp` could be created first by another user.
     ///
     /// ```
     /// let config = deluxe::process::daemon::Config::named("ticker");
-    /// let file = config.pidfile.file_name().unwrap().to_string_lossy();
-    /// assert!(file.starts_with("ticker") && file.ends_with(".pid"));
+    /// assert_eq!(config.pidfile.file_name().unwrap(), "ticker.pid");
     /// ```
     pub fn named(name: &str) -> Self {
         let uid = nix::unistd::geteuid();
+        let file = format!("{name}.pid");
         let pidfile = if uid.is_root() {
             // /run on Linux; macOS and the BSDs keep /var/run.
             let run = ["/run", "/var/run"]
@@ -356,35 +384,42 @@ impl Config {
                 .map(Path::new)
                 .find(|dir| dir.is_dir())
                 .unwrap_or(Path::new("/run"));
-            run.join(format!("{name}.pid"))
+            run.join(file)
         } else {
             match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-                Some(dir) if dir.is_absolute() && dir.is_dir() => dir.join(format!("{name}.pid")),
-                _ => std::env::temp_dir().join(format!("{name}-{uid}.pid")),
+                Some(dir) if is_private_runtime_dir(&dir, uid.as_raw()) => dir.join(file),
+                _ => pidfile::private_directory(uid.as_raw()).join(file),
             }
         };
         Self::new(pidfile)
     }
 
-    /// Settings named after the type `T` ([`Config::named`]): `MyWorker` is `my-worker`.
+    /// Settings named after the item at `path`, a Rust path such as
+    /// `concat!(module_path!(), "::Worker")`: each segment in kebab case, joined by dots, so
+    /// that two programs with a `Server` of their own do not share a pidfile.
+    ///
+    /// ```
+    /// use deluxe::process::daemon::Config;
+    /// let config = Config::for_path("my_app::net::HttpServer");
+    /// assert_eq!(config.pidfile.file_name().unwrap(), "my-app.net.http-server.pid");
+    /// ```
+    pub fn for_path(path: &str) -> Self {
+        Self::named(&default_name(path))
+    }
+
+    /// Settings named after the type `T` ([`Config::for_path`] of its path without generic
+    /// arguments): `my_app::MyWorker` is `my-app.my-worker`. `#[daemon]` names the struct's
+    /// path the same way, from `module_path!()`.
     ///
     /// ```
     /// struct MyWorker;
     /// let config = deluxe::process::daemon::Config::for_type::<MyWorker>();
-    /// assert!(config.pidfile.file_name().unwrap().to_string_lossy().starts_with("my-worker"));
+    /// let name = config.pidfile.file_name().unwrap().to_string_lossy().into_owned();
+    /// assert!(name.ends_with(".my-worker.pid"), "{name}");
     /// ```
     pub fn for_type<T: ?Sized>() -> Self {
         let name = std::any::type_name::<T>();
-        let name = name.split('<').next().unwrap_or(name);
-        let name = name.rsplit("::").next().unwrap_or(name);
-        let mut kebab = String::with_capacity(name.len() + 4);
-        for (index, c) in name.chars().enumerate() {
-            if c.is_uppercase() && index > 0 {
-                kebab.push('-');
-            }
-            kebab.extend(c.to_lowercase());
-        }
-        Self::named(&kebab)
+        Self::for_path(name.split('<').next().unwrap_or(name))
     }
 
     /// Sets [`pidfile`](Config#structfield.pidfile): one instance per pidfile, so a second
@@ -580,6 +615,38 @@ impl Config {
     }
 }
 
+/// A pidfile name from a Rust path: segments in kebab case (`HttpServer`, `http_server`:
+/// `http-server`), joined by dots.
+fn default_name(path: &str) -> String {
+    let mut name = String::with_capacity(path.len() + 8);
+    for (index, segment) in path.split("::").filter(|s| !s.is_empty()).enumerate() {
+        if index > 0 {
+            name.push('.');
+        }
+        let mut previous_lower = false;
+        for c in segment.chars() {
+            if c.is_uppercase() && previous_lower {
+                name.push('-');
+            }
+            previous_lower = c.is_lowercase() || c.is_ascii_digit();
+            match c {
+                '_' => name.push('-'),
+                c => name.extend(c.to_lowercase()),
+            }
+        }
+    }
+    name
+}
+
+/// Whether `dir` can hold this user's default pidfiles: an absolute path to a real directory
+/// (not a symbolic link) that `uid` owns and nobody else may write.
+fn is_private_runtime_dir(dir: &Path, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    dir.is_absolute()
+        && std::fs::symlink_metadata(dir)
+            .is_ok_and(|meta| meta.is_dir() && meta.uid() == uid && meta.mode() & 0o022 == 0)
+}
+
 /// A daemon: what runs in the background once [`Controller::start`] has forked.
 ///
 /// Only [`run`](Daemon::run) is required. The hooks run on an ordinary thread of the daemon
@@ -752,4 +819,23 @@ pub trait Daemon: Send + Sync {
     /// Called exactly once when the daemon ends in a way it can observe: `run` returned, a
     /// stop was requested, `run` or a hook panicked. Not called after `SIGKILL`.
     fn atexit(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_keep_the_whole_path_readable() {
+        for (path, name) in [
+            ("ticker::Ticker", "ticker.ticker"),
+            ("my_app::net::HttpServer", "my-app.net.http-server"),
+            ("server", "server"),
+            ("a::HTTPServer", "a.httpserver"),
+            ("b::Worker2Pool", "b.worker2-pool"),
+        ] {
+            assert_eq!(default_name(path), name, "{path}");
+        }
+        assert_ne!(default_name("one::Server"), default_name("two::Server"));
+    }
 }

@@ -8,43 +8,23 @@
 
 use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 
 use super::sys::{self, CPath, Identity};
-use super::{DaemonError, Pid};
+use super::{DaemonError, Pid, PidfileRisk};
 
 /// How many times the daemon retries a pidfile that another process holds without having
 /// written a pid yet, or that was replaced while being opened; a millisecond apart.
-const LOCK_ATTEMPTS: usize = 2000;
-
-/// How long a reader waits for a daemon that has locked its pidfile to write its pid in it.
-/// The daemon writes right after locking; this only covers a loaded machine.
-const PID_WRITE_WAIT: Duration = Duration::from_secs(2);
-
 /// What a daemon writes after its pid in its pidfile as it exits because the stop grace
 /// expired before `run` returned.
 pub(crate) const GRACE_EXPIRED: &str = "grace-expired";
 
-/// What the pidfile says: the same three states as [`Status`](super::Status).
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Probe {
-    /// There is no pidfile.
-    Stopped,
-    /// A pidfile exists but no process holds its lock: the daemon is not running.
-    Stale { pid: Option<Pid> },
-    /// The daemon holds the pidfile and wrote its pid in it.
-    Running {
-        pid: Pid,
-        identity: Identity,
-        /// When the daemon wrote its pid: when it started.
-        since: std::time::SystemTime,
-    },
-}
+const LOCK_ATTEMPTS: usize = 2000;
 
 /// The pidfile's path as a C string, or the error a pidfile path with a NUL deserves.
 pub(crate) fn c_path(path: &Path) -> Result<CPath, DaemonError> {
@@ -80,6 +60,8 @@ fn open(path: &Path, flags: libc::c_int) -> Result<Option<OwnedFd>, DaemonError>
 pub(crate) struct Observed {
     pub(crate) fd: OwnedFd,
     pub(crate) identity: Identity,
+    /// The file's owner.
+    pub(crate) owner: u32,
 }
 
 /// Opens the pidfile (never through a symbolic link); `None` when there is none.
@@ -87,37 +69,25 @@ pub(crate) fn observe(path: &Path) -> Result<Option<Observed>, DaemonError> {
     let Some(fd) = open(path, libc::O_RDONLY)? else {
         return Ok(None);
     };
-    let (identity, regular) = sys::fstat(fd.as_fd()).map_err(|errno| pidfile_error(path, errno))?;
-    regular.map_err(|errno| pidfile_error(path, errno))?;
-    Ok(Some(Observed { fd, identity }))
+    let error = |errno| pidfile_error(path, errno);
+    let (identity, regular) = sys::fstat(fd.as_fd()).map_err(error)?;
+    regular.map_err(error)?;
+    let owner = nix::sys::stat::fstat(&fd).map_err(error)?.st_uid;
+    Ok(Some(Observed {
+        fd,
+        identity,
+        owner,
+    }))
 }
 
 impl Observed {
-    /// The lock and the pid, as they are now.
-    pub(crate) fn read(&self, path: &Path) -> Result<Probe, DaemonError> {
+    /// Whether some process holds the lock, and the pid written in the file, as they are
+    /// now (one look: a daemon that has just locked the file may not have written its pid).
+    pub(crate) fn look(&self, path: &Path) -> Result<(bool, Option<Pid>), DaemonError> {
         let fd = self.fd.as_fd();
         let error = |errno| pidfile_error(path, errno);
-        let deadline = Instant::now() + PID_WRITE_WAIT;
-        loop {
-            let locked = sys::is_locked(fd).map_err(error)?;
-            let pid = read_pid(fd).map_err(error)?;
-            match (locked, pid) {
-                (false, pid) => return Ok(Probe::Stale { pid }),
-                (true, Some(pid)) => {
-                    return Ok(Probe::Running {
-                        pid,
-                        identity: self.identity,
-                        since: sys::modified(fd).map_err(error)?,
-                    });
-                }
-                (true, None) if Instant::now() < deadline => sys::nap(Duration::from_millis(1)),
-                (true, None) => {
-                    return Err(DaemonError::PidfileWithoutPid {
-                        path: path.to_path_buf(),
-                    });
-                }
-            }
-        }
+        let locked = sys::is_locked(fd).map_err(error)?;
+        Ok((locked, read_pid(fd).map_err(error)?))
     }
 
     /// Whether `path` still names this file.
@@ -126,18 +96,102 @@ impl Observed {
     }
 }
 
-/// Reads the pidfile and its lock.
-pub(crate) fn probe(path: &Path) -> Result<Probe, DaemonError> {
-    match observe(path)? {
-        None => Ok(Probe::Stopped),
-        Some(file) => file.read(path),
-    }
-}
-
 fn read_pid(fd: BorrowedFd<'_>) -> Result<Option<Pid>, Errno> {
     let mut buf = [0u8; 32];
     let len = sys::read_start(fd, &mut buf)?;
     Ok(parse_pid(&buf[..len]).map(Pid))
+}
+
+/// The private directory of a user's default pidfiles when there is no usable
+/// `XDG_RUNTIME_DIR`: `deluxe-UID` in the temporary directory, created `0700` by `start`.
+pub(crate) fn private_directory(uid: u32) -> PathBuf {
+    std::env::temp_dir().join(format!("deluxe-{uid}"))
+}
+
+/// Checks that the pidfile at `path` is not another user's forgery. In the private directory
+/// of default pidfiles: that directory is this user's, a real directory, closed to others
+/// (`starting`: made first if missing). `starting`, in a world-writable directory: the
+/// pidfile, if any, belongs to this user, root or the daemon's user (`daemon_user`), so that
+/// another user cannot make a start find "its" daemon running. (The other calls need not
+/// refuse such a file: they signal only its lock holder, and only if it runs as this user or
+/// as the file's owner.) Other directories are trusted: their owner decides who writes there.
+pub(crate) fn check_place(
+    path: &Path,
+    daemon_user: Option<u32>,
+    starting: bool,
+) -> Result<(), DaemonError> {
+    let unsafe_pidfile = |risk| DaemonError::UnsafePidfile {
+        path: path.to_path_buf(),
+        risk,
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    let directory = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if directory == private_directory(me) {
+        if starting {
+            match nix::unistd::mkdir(directory, nix::sys::stat::Mode::S_IRWXU) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(errno) => return Err(pidfile_error(path, errno)),
+            }
+        }
+        let stat = match nix::sys::stat::lstat(directory) {
+            Ok(stat) => stat,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(errno) => return Err(pidfile_error(path, errno)),
+        };
+        #[allow(clippy::useless_conversion)] // `mode_t` is `u16` on some systems.
+        let mode = u32::from(stat.st_mode);
+        #[allow(clippy::useless_conversion)]
+        let (kind, directory) = (u32::from(libc::S_IFMT), u32::from(libc::S_IFDIR));
+        return if mode & kind != directory {
+            Err(unsafe_pidfile(PidfileRisk::NotADirectory))
+        } else if stat.st_uid != me {
+            Err(unsafe_pidfile(PidfileRisk::DirectoryOwner {
+                uid: stat.st_uid,
+            }))
+        } else if mode & 0o077 != 0 {
+            Err(unsafe_pidfile(PidfileRisk::DirectoryMode {
+                mode: mode & 0o7777,
+            }))
+        } else {
+            Ok(())
+        };
+    }
+    if !starting {
+        return Ok(());
+    }
+    let Ok(stat) = nix::sys::stat::stat(directory) else {
+        // A directory that cannot be looked at: opening the pidfile will say why.
+        return Ok(());
+    };
+    #[allow(clippy::useless_conversion)] // `mode_t` is `u16` on some systems.
+    let (mode, others_write, sticky) = (
+        u32::from(stat.st_mode),
+        u32::from(libc::S_IWOTH),
+        u32::from(libc::S_ISVTX),
+    );
+    if mode & others_write == 0 {
+        return Ok(());
+    }
+    if mode & sticky == 0 {
+        // Anyone may replace any file here, now or later: allowed (a daemon's user may need
+        // to remove its pidfile), but never a file someone else made.
+        log::warn!(
+            "pidfile {} is in a world-writable directory without the sticky bit: any user can \
+             replace it",
+            path.display()
+        );
+    }
+    match nix::sys::stat::lstat(path) {
+        Ok(file) if file.st_uid != me && file.st_uid != 0 && Some(file.st_uid) != daemon_user => {
+            Err(unsafe_pidfile(PidfileRisk::ForeignOwner {
+                uid: file.st_uid,
+            }))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Removes the pidfile if no process holds it; says whether it did.

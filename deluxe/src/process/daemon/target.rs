@@ -8,14 +8,14 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
-use super::pidfile::{self, Probe};
+use super::pidfile;
 use super::sys::{self, Identity};
-use super::{DaemonError, Pid};
+use super::{DaemonError, Pid, Refusal};
 
 /// Whether the controller signals the portable way (`kill` and the pidfile lock) even where
 /// pidfds exist, so that tests can exercise it on Linux. Not part of the API.
@@ -26,13 +26,38 @@ pub(crate) fn use_portable_signalling() {
     PORTABLE_SIGNALLING.store(true, Ordering::Relaxed);
 }
 
+/// How long a controller waits for a pidfile in transition to settle: a daemon that has
+/// locked its pidfile but not yet written its pid, a controller holding a stale pidfile's lock
+/// while it removes it, a daemon exiting. Each takes microseconds; this covers a loaded
+/// machine. Only what is still unsettled after it is an error.
+const TRANSIENT_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a holder that cannot be inspected is looked at again before that is an error:
+/// shorter, because it is usually no transient at all (a daemon of another user, or one that
+/// dropped its privileges, asked about by an unprivileged controller).
+const UNCONFIRMED_WAIT: Duration = Duration::from_millis(200);
+
 /// Where the daemon is, if anywhere: the states of [`Status`](super::Status).
 pub(crate) enum Located {
     /// There is no pidfile.
     Stopped,
-    /// A pidfile exists, but no process holds it.
-    Stale,
+    /// A pidfile exists, but no process holds it; `pid` is what it says, if readable.
+    Stale { pid: Option<Pid> },
+    /// The process the pidfile names holds its lock, as the kernel confirms.
     Running(Target),
+}
+
+/// What one look at a pidfile in transition found.
+enum Unsettled {
+    /// Locked, but no pid written (a daemon starting, or another program).
+    NoPid,
+    /// Locked, but not by the process named (a controller removing a stale pidfile, a daemon
+    /// exiting, or another program).
+    NotHolder(Pid),
+    /// The process named is alive but cannot be inspected.
+    Unconfirmed(Pid, io::Error),
+    /// The path named another file by the end of the look.
+    Replaced,
 }
 
 /// What became of a signal sent to the daemon.
@@ -49,47 +74,123 @@ pub(crate) struct Target {
     pub(crate) pid: Pid,
     pidfd: Option<OwnedFd>,
     pidfile: OwnedFd,
+    /// The pidfile's owner.
+    owner: u32,
+    /// The holder's real and saved user ids (those `kill` checks), where known.
+    uids: Option<[u32; 2]>,
 }
 
-/// Finds the process holding `path`, making sure a recycled pid can never be mistaken for it.
+/// Finds the process holding `path`: the process the pidfile names, if the kernel confirms
+/// that it holds the lock. Short transients (see [`TRANSIENT_WAIT`]) are waited out, never
+/// reported: concurrent controllers see a consistent answer.
 ///
-/// With a pidfd open on the pid named in the pidfile, the lock is checked again: if the same
-/// pid still holds it, the pidfd refers to the holder (a process that had died meanwhile would
-/// make every later signal fail with `ESRCH`, never reach another process). On Linux the
-/// holder must also have the pidfile open, which a process that merely reuses the pid of a
-/// dead daemon does not.
+/// On Linux "holds" means: the pidfile is locked, the named process has this very file
+/// (device and inode) open, and `/proc/PID/fdinfo` shows a write lock on that open file. A
+/// pidfd pins the process across the check (a process that died meanwhile makes the look
+/// start over, and every later signal fail with `ESRCH`). A process whose open files cannot
+/// be read is never taken for the holder ([`DaemonError::HolderUnconfirmed`]); elsewhere,
+/// without `/proc`, nothing can be confirmed.
 pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
-    const ATTEMPTS: usize = 5;
-    for _ in 0..ATTEMPTS {
-        let Some(file) = pidfile::observe(path)? else {
-            return Ok(Located::Stopped);
+    let start = Instant::now();
+    loop {
+        let unsettled = match look(path)? {
+            Ok(located) => return Ok(located),
+            Err(unsettled) => unsettled,
         };
-        let Probe::Running { pid, identity, .. } = file.read(path)? else {
-            return Ok(Located::Stale);
+        let wait = match &unsettled {
+            Unsettled::Unconfirmed(_, source) if source.kind() == io::ErrorKind::Unsupported => {
+                Duration::ZERO
+            }
+            Unsettled::Unconfirmed(..) => UNCONFIRMED_WAIT,
+            _ => TRANSIENT_WAIT,
         };
-        let pidfd = match open_pidfd(pid) {
-            Ok(pidfd) => pidfd,
-            Err(Errno::ESRCH) => continue,
-            Err(errno) => return Err(pidfile::pidfile_error(path, errno)),
-        };
-        // With the process pinned, the same file must still be locked, name the same pid, be
-        // the one the path names, and be open in that process.
-        let still = matches!(file.read(path)?, Probe::Running { pid: again, .. } if again == pid);
-        if !still || !file.is_named_by(path) || !holds_open(pid, identity) {
+        if start.elapsed() < wait {
+            sys::nap(Duration::from_millis(1));
             continue;
         }
-        return Ok(Located::Running(Target {
-            pid,
-            pidfd,
-            pidfile: file.fd,
-        }));
+        return Err(match unsettled {
+            Unsettled::NoPid => DaemonError::PidfileWithoutPid {
+                path: path.to_path_buf(),
+            },
+            Unsettled::NotHolder(pid) => DaemonError::PidfileHolderMismatch {
+                path: path.to_path_buf(),
+                pid,
+            },
+            Unsettled::Unconfirmed(pid, source) => DaemonError::HolderUnconfirmed {
+                pid,
+                pidfile: path.to_path_buf(),
+                source,
+            },
+            Unsettled::Replaced => pidfile::pidfile_error(path, Errno::EAGAIN),
+        });
     }
-    Err(DaemonError::PidfileHolderMismatch {
-        path: path.to_path_buf(),
-    })
+}
+
+/// One look at the pidfile: settled, or in transition.
+fn look(path: &Path) -> Result<Result<Located, Unsettled>, DaemonError> {
+    let Some(file) = pidfile::observe(path)? else {
+        return Ok(Ok(Located::Stopped));
+    };
+    let (locked, named) = file.look(path)?;
+    if !file.is_named_by(path) {
+        return Ok(Err(Unsettled::Replaced));
+    }
+    if !locked {
+        return Ok(Ok(Located::Stale { pid: named }));
+    }
+    let Some(pid) = named else {
+        return Ok(Err(Unsettled::NoPid));
+    };
+    let pidfd = match open_pidfd(pid) {
+        Ok(pidfd) => pidfd,
+        Err(Errno::ESRCH) => return Ok(Err(Unsettled::NotHolder(pid))),
+        Err(errno) => return Err(pidfile::pidfile_error(path, errno)),
+    };
+    match holds_lock(pid, file.identity) {
+        Ok(true) => {}
+        Ok(false) => return Ok(Err(Unsettled::NotHolder(pid))),
+        Err(source) => return Ok(Err(Unsettled::Unconfirmed(pid, source))),
+    }
+    let uids = user_ids(pid);
+    // The process is pinned: if it is still alive now, the checks above were about it (its
+    // pid cannot have been reused meanwhile). And the path must still name the same file,
+    // locked, naming the same pid.
+    let alive = match &pidfd {
+        Some(pidfd) => !sys::wait_readable(pidfd.as_fd(), Duration::ZERO).map_err(|source| {
+            DaemonError::Pidfile {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?,
+        None => sys::process_exists(pid.raw()),
+    };
+    if !alive {
+        return Ok(Err(Unsettled::NotHolder(pid)));
+    }
+    if file.look(path)? != (true, Some(pid)) || !file.is_named_by(path) {
+        return Ok(Err(Unsettled::Replaced));
+    }
+    Ok(Ok(Located::Running(Target {
+        pid,
+        pidfd,
+        pidfile: file.fd,
+        owner: file.owner,
+        uids,
+    })))
 }
 
 impl Target {
+    /// Whether the daemon, now gone, exited because its stop grace expired before `run`
+    /// returned (it said so in the pidfile this target holds open).
+    pub(crate) fn grace_expired(&self) -> bool {
+        pidfile::said(self.pidfile.as_fd(), pidfile::GRACE_EXPIRED)
+    }
+
+    /// When the daemon started: when it wrote its pid in the pidfile.
+    pub(crate) fn since(&self) -> std::time::SystemTime {
+        sys::modified(self.pidfile.as_fd()).unwrap_or(std::time::UNIX_EPOCH)
+    }
+
     /// The daemon's process group, if the daemon owns it (it is its session's group, led by
     /// the daemon itself or by a process gone: a forked daemon's, or one a supervisor started
     /// with `setsid`) and it is not this process's. Asked while the daemon runs, so that the
@@ -105,12 +206,6 @@ impl Target {
         };
         let led_by_another = group != self.pid.raw() && sys::process_alive(group);
         (group > 1 && group == session && group != ours && !led_by_another).then_some(group)
-    }
-
-    /// Whether the daemon, now gone, exited because its stop grace expired before `run`
-    /// returned (it said so in the pidfile this target holds open).
-    pub(crate) fn grace_expired(&self) -> bool {
-        pidfile::said(self.pidfile.as_fd(), pidfile::GRACE_EXPIRED)
     }
 }
 
@@ -150,37 +245,128 @@ fn open_pidfd(pid: Pid) -> Result<Option<OwnedFd>, Errno> {
     }
 }
 
-/// Whether process `pid` has the file `identity` open. `true` when that cannot be checked
-/// (no `/proc`, or the process belongs to another user: signalling it would fail anyway).
-fn holds_open(pid: Pid, identity: Identity) -> bool {
+/// Whether process `pid` holds the write lock of the file `identity`: it has that file open,
+/// and its `/proc/PID/fdinfo` shows the lock on that open file (an OFD lock, or a POSIX lock
+/// of that process). An error when its open files cannot be read (permission: another user's
+/// process, or a non-dumpable one) or where the system has no `/proc`.
+fn holds_lock(pid: Pid, identity: Identity) -> io::Result<bool> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         use std::os::unix::fs::MetadataExt;
-        let is_pidfile = |path: &Path| {
-            std::fs::metadata(path)
-                .is_ok_and(|meta| Identity::new(meta.dev(), meta.ino()) == identity)
-        };
-        // A deluxe daemon started from a program with no stray descriptors has its pidfile
-        // on descriptor 3: look there first, then everywhere.
         let fds = std::path::PathBuf::from(format!("/proc/{pid}/fd"));
-        if is_pidfile(&fds.join("3")) {
-            return true;
-        }
-        let Ok(entries) = std::fs::read_dir(&fds) else {
-            return true;
+        let entries = match std::fs::read_dir(&fds) {
+            Ok(entries) => entries,
+            // The process is gone (or was never visible in this pid namespace).
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(error) => return Err(error),
         };
-        entries.flatten().any(|entry| is_pidfile(&entry.path()))
+        // A deluxe daemon's pidfile is its descriptor 3 (it closes all others before opening
+        // it): look there first, then everywhere.
+        let names = std::iter::once(std::ffi::OsString::from("3"))
+            .chain(entries.flatten().map(|entry| entry.file_name()));
+        for name in names {
+            match std::fs::metadata(fds.join(&name)) {
+                Ok(meta) if Identity::new(meta.dev(), meta.ino()) == identity => {}
+                Ok(_) => continue,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(error),
+            }
+            let info = std::path::Path::new("/proc")
+                .join(pid.to_string())
+                .join("fdinfo")
+                .join(&name);
+            match std::fs::read_to_string(info) {
+                Ok(info) if info.lines().any(is_write_lock) => return Ok(true),
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(false)
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
         let _ = (pid, identity);
-        true
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this system cannot show which process holds a lock",
+        ))
+    }
+}
+
+/// Whether a line of `/proc/PID/fdinfo/FD` is a write lock held through that descriptor:
+/// `lock:\t1: OFDLCK ADVISORY  WRITE -1 fe:00:10010720 0 EOF`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn is_write_lock(line: &str) -> bool {
+    let Some(lock) = line.strip_prefix("lock:") else {
+        return false;
+    };
+    let fields: Vec<&str> = lock.split_whitespace().collect();
+    matches!(fields.as_slice(), [_, "OFDLCK" | "POSIX", _, "WRITE", ..])
+}
+
+/// The real and saved user ids of process `pid` (`Uid:` in `/proc/PID/status`, which anyone
+/// may read), where the system shows them.
+fn user_ids(pid: Pid) -> Option<[u32; 2]> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let ids: Vec<u32> = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    match ids.as_slice() {
+        [real, _effective, saved, ..] => Some([*real, *saved]),
+        _ => None,
     }
 }
 
 impl Target {
-    /// Sends `signal`.
+    /// Why this controller must not signal the holder, if it must not: it is this process,
+    /// or pid 1, or it runs as a user that neither this process (without its privileges)
+    /// nor the pidfile's owner could signal.
+    fn refusal(&self) -> Option<Refusal> {
+        if self.is_this_process() {
+            return Some(Refusal::ThisProcess);
+        }
+        if self.pid.as_u32() == 1 {
+            return Some(Refusal::Init);
+        }
+        let [real, saved] = self.uids?;
+        let mine = [
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::geteuid().as_raw(),
+        ];
+        let allowed = |uid: u32| mine.contains(&uid) || uid == self.owner;
+        (!allowed(real) && !allowed(saved)).then_some(Refusal::OtherUser { uid: real })
+    }
+
+    /// Whether the holder is the calling process (a daemon controlling itself).
+    pub(crate) fn is_this_process(&self) -> bool {
+        self.pid.as_u32() == std::process::id()
+    }
+
+    /// In the daemon itself: sends itself `SIGTERM`, the one signal a process may send
+    /// itself through its own pidfile (asking its signal thread for a graceful stop).
+    pub(crate) fn request_own_stop(&self) -> Result<Delivery, DaemonError> {
+        debug_assert!(self.is_this_process());
+        self.send(Signal::SIGTERM)
+    }
+
+    /// Sends `signal`, unless this controller must not ([`Target::refusal`]).
     pub(crate) fn signal(&self, signal: Signal) -> Result<Delivery, DaemonError> {
+        if let Some(reason) = self.refusal() {
+            return Err(DaemonError::SignalRefused {
+                pid: self.pid,
+                signal: signal.as_str(),
+                reason,
+            });
+        }
+        self.send(signal)
+    }
+
+    fn send(&self, signal: Signal) -> Result<Delivery, DaemonError> {
         let result = match &self.pidfd {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             Some(pidfd) => {

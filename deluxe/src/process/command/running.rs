@@ -1,0 +1,793 @@
+//! A call in progress: its processes (one, or the stages of a pipeline), the pipes between
+//! them and the caller, and the loop that feeds and drains those pipes.
+//!
+//! The loop polls, on one thread, the program's stdin (to write the input), its stdout and
+//! every stage's stderr (to read them), each process's exit (a pidfd on Linux), the deadline
+//! and, for async calls, a cancellation descriptor. Writing all of stdin before reading, or
+//! reading stdout to its end before stderr, would deadlock as soon as a program fills the pipe
+//! nobody reads; waiting for end-of-file alone would wait for any background process that
+//! holds the pipes open: the loop stops reading [`LINGER`] after the programs have exited.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags};
+
+use super::error::Tail;
+use super::options::{Input, LINGER, Stderr};
+use super::unix::{self, EXIT_TICK, ExitWatch, Placement, StatusGuard};
+use super::{CallOptions, CommandError, Output, Plan, sudo};
+
+/// Bytes of standard error read at a time (standard output is read straight into its buffer).
+const CHUNK: usize = 16 * 1024;
+
+struct Stage {
+    child: Child,
+    watch: ExitWatch,
+    exited: bool,
+    program: PathBuf,
+    sudo_user: Option<String>,
+    stderr: Option<File>,
+    tail: Tail,
+}
+
+/// A program (or pipeline) started by [`Command::spawn`](super::Command::spawn), running.
+///
+/// Its standard output can be read line by line as it is produced ([`Running::lines`]); the
+/// input given in the options is written meanwhile, and standard error's tail kept.
+/// [`Running::wait`] collects the rest and judges the outcome as a call would.
+/// [`Running::kill`] terminates the program and everything it started. Dropping a `Running`
+/// that has not been waited for kills it the same way: no process of it is left behind, and
+/// every child is reaped.
+///
+/// ```
+/// use deluxe::process::{CallOptions, Command};
+///
+/// let sh = Command::new("sh")?;
+/// let mut running = sh.spawn(["-c", "echo one; echo two; exit 3"], &CallOptions::new().success_codes([3]))?;
+/// let lines: Vec<String> = running.lines().collect::<Result<_, _>>()?;
+/// assert_eq!(lines, ["one", "two"]);
+/// assert_eq!(running.wait()?.code, 3);
+/// # Ok::<(), deluxe::process::CommandError>(())
+/// ```
+pub struct Running {
+    stages: Vec<Stage>,
+    placement: Placement,
+    grace: Duration,
+    stdin: Option<File>,
+    input: Arc<[u8]>,
+    written: usize,
+    stdout: Option<File>,
+    buffered: Vec<u8>,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    linger_until: Option<Instant>,
+    timed_out: bool,
+    success_codes: Vec<i32>,
+    cancel: Option<OwnedFd>,
+    timeout_reported: bool,
+    reaped: bool,
+    _statuses: StatusGuard,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field(
+                "pids",
+                &self.stages.iter().map(|s| s.child.id()).collect::<Vec<_>>(),
+            )
+            .field(
+                "programs",
+                &self.stages.iter().map(|s| &s.program).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one turn of the loop produced.
+enum Progress {
+    /// A complete line is in the buffer.
+    Line,
+    /// Everything has exited and every pipe is closed (or lingered out).
+    Done,
+}
+
+impl Running {
+    /// Starts the plans as one call: each stage's stdout feeds the next one's stdin.
+    pub(crate) fn start(plans: Vec<Plan>, options: &CallOptions) -> Result<Self, CommandError> {
+        let statuses = StatusGuard::new();
+        let placement = Placement::choose();
+        let last_program = plans.last().map(|p| p.program.clone()).unwrap_or_default();
+        let io_error = |error: io::Error| CommandError::Io {
+            program: last_program.clone(),
+            error,
+        };
+        let stderr_file = match &options.stderr {
+            Stderr::File(path) => {
+                Some(
+                    std::fs::File::create(path).map_err(|error| CommandError::StderrFile {
+                        path: path.clone(),
+                        error,
+                    })?,
+                )
+            }
+            _ => None,
+        };
+
+        let (mut stdin, mut next_stdin) = match &options.input {
+            Input::Null => (None, Stdio::null()),
+            Input::Inherit => (None, Stdio::inherit()),
+            Input::Bytes(bytes) if bytes.is_empty() => (None, Stdio::null()),
+            Input::Bytes(_) => {
+                let (read, write) = pipe().map_err(io_error)?;
+                (Some(File::from(write)), Stdio::from(read))
+            }
+        };
+        let input = match &options.input {
+            Input::Bytes(bytes) => bytes.clone(),
+            _ => Arc::from(&[][..]),
+        };
+        let count = plans.len();
+        let mut stages: Vec<Stage> = Vec::with_capacity(count);
+        let mut stdout = None;
+        let mut started = Ok(());
+        for (index, plan) in plans.into_iter().enumerate() {
+            let last = index + 1 == count;
+            let result = Self::spawn_stage(
+                plan,
+                std::mem::replace(&mut next_stdin, Stdio::null()),
+                last,
+                options,
+                stderr_file.as_ref(),
+                placement,
+                stages.first().map(|first| first.child.id()),
+            );
+            match result {
+                Ok((stage, out)) => {
+                    stages.push(stage);
+                    match out {
+                        Some(read) if !last => next_stdin = Stdio::from(read),
+                        Some(read) => stdout = Some(nonblocking(read).map_err(io_error)?),
+                        None => {}
+                    }
+                }
+                Err(error) => {
+                    started = Err(error);
+                    break;
+                }
+            }
+        }
+        if let Some(pipe) = stdin.take() {
+            stdin = Some(nonblocking(pipe.into()).map_err(io_error)?);
+        }
+        let running = Self {
+            stages,
+            placement,
+            grace: options.kill_grace,
+            stdin,
+            input,
+            written: 0,
+            stdout,
+            buffered: Vec::new(),
+            timeout: options.timeout,
+            deadline: options.timeout.map(|timeout| Instant::now() + timeout),
+            linger_until: None,
+            timed_out: false,
+            success_codes: options.success_codes.clone(),
+            cancel: None,
+            timeout_reported: false,
+            reaped: false,
+            _statuses: statuses,
+        };
+        // A stage that could not start takes the others down with it (dropping `running`).
+        started.map(|()| running)
+    }
+
+    /// Spawns one stage; returns it and the read end of its stdout pipe, when piped.
+    fn spawn_stage(
+        mut plan: Plan,
+        stdin: Stdio,
+        last: bool,
+        options: &CallOptions,
+        stderr_file: Option<&File>,
+        placement: Placement,
+        leader: Option<u32>,
+    ) -> Result<(Stage, Option<OwnedFd>), CommandError> {
+        let io_error = |error: io::Error| CommandError::Io {
+            program: plan.program.clone(),
+            error,
+        };
+        let piped = !last || options.capture;
+        let (out_read, out_write) = if piped {
+            let (read, write) = pipe().map_err(io_error)?;
+            (Some(read), Some(write))
+        } else {
+            (None, None)
+        };
+        let (stderr, err_read) = match &options.stderr {
+            Stderr::Tail => {
+                let (read, write) = pipe().map_err(io_error)?;
+                (Stdio::from(write), Some(read))
+            }
+            Stderr::Merge => match &out_write {
+                Some(write) => (Stdio::from(write.try_clone().map_err(io_error)?), None),
+                None => (
+                    Stdio::from(
+                        io::stdout()
+                            .as_fd()
+                            .try_clone_to_owned()
+                            .map_err(io_error)?,
+                    ),
+                    None,
+                ),
+            },
+            Stderr::File(_) => {
+                let file = stderr_file.expect("opened for Stderr::File");
+                (Stdio::from(file.try_clone().map_err(io_error)?), None)
+            }
+            Stderr::Inherit => (Stdio::inherit(), None),
+        };
+        plan.command
+            .stdin(stdin)
+            .stdout(out_write.map_or_else(Stdio::inherit, Stdio::from))
+            .stderr(stderr);
+        placement.apply(&mut plan.command, leader);
+        let child = plan
+            .command
+            .spawn()
+            .map_err(|error| spawn_error(&plan, error))?;
+        // Our copies of the child's ends close with the command.
+        drop(plan.command);
+        let watch = ExitWatch::new(&child);
+        let stderr = err_read
+            .map(nonblocking)
+            .transpose()
+            .map_err(|error| CommandError::Io {
+                program: plan.program.clone(),
+                error,
+            })?;
+        Ok((
+            Stage {
+                child,
+                watch,
+                exited: false,
+                program: plan.program,
+                sudo_user: plan.sudo_user,
+                stderr,
+                tail: Tail::default(),
+            },
+            out_read,
+        ))
+    }
+
+    /// Makes the call end (as [`Running::kill`]) when `fd` becomes readable or hung up: the
+    /// async forms hold the other end, and drop it when their future or handle is dropped.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn cancel_on(&mut self, fd: OwnedFd) {
+        self.cancel = Some(fd);
+    }
+
+    /// The process id of the program (the first stage of a pipeline). With a process group of
+    /// its own, it is also the group's id.
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// let running = Command::new("sleep")?.spawn(["10"], &CallOptions::new())?;
+    /// assert!(running.id() > 0);
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
+    pub fn id(&self) -> u32 {
+        self.stages.first().map_or(0, |stage| stage.child.id())
+    }
+
+    /// The program's standard output, line by line as it is produced (without the `\n`;
+    /// bytes that are not UTF-8 are replaced). The iterator ends when the output does; after
+    /// a time limit has passed it yields [`CommandError::Timeout`] once.
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// let mut running = Command::new("seq")?.spawn(["3"], &CallOptions::new())?;
+    /// let mut total = 0;
+    /// for line in running.lines() {
+    ///     total += line?.parse::<i32>().unwrap();
+    /// }
+    /// assert_eq!(total, 6);
+    /// running.wait()?;
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
+    pub fn lines(&mut self) -> Lines<'_> {
+        Lines {
+            running: self,
+            failed: false,
+        }
+    }
+
+    /// Reads the next line of standard output, `None` at its end.
+    pub(crate) fn next_line(&mut self) -> Option<Result<String, CommandError>> {
+        loop {
+            if let Some(end) = self.buffered.iter().position(|&byte| byte == b'\n') {
+                let line: Vec<u8> = self.buffered.drain(..=end).take(end).collect();
+                return Some(Ok(String::from_utf8_lossy(&line).into_owned()));
+            }
+            if self.stdout.is_none() {
+                if !self.buffered.is_empty() {
+                    let rest = std::mem::take(&mut self.buffered);
+                    return Some(Ok(String::from_utf8_lossy(&rest).into_owned()));
+                }
+                if self.timed_out && !self.timeout_reported {
+                    self.timeout_reported = true;
+                    return Some(Err(self.timeout_error()));
+                }
+                return None;
+            }
+            if let Err(error) = self.pump(true) {
+                return Some(Err(error));
+            }
+        }
+    }
+
+    /// Terminates the program and everything it started (`SIGTERM` to its process group,
+    /// then `SIGKILL` after the grace), and waits until they are gone. [`Running::wait`] then
+    /// reports how the program ended (killed by `SIGTERM`, usually).
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command, CommandError};
+    /// let mut running = Command::new("sleep")?.spawn(["1000"], &CallOptions::new())?;
+    /// running.kill();
+    /// assert!(matches!(running.wait(), Err(CommandError::Signal { signal: 15, .. })));
+    /// # Ok::<(), CommandError>(())
+    /// ```
+    pub fn kill(&mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        let watches: Vec<&ExitWatch> = self.stages.iter().map(|stage| &stage.watch).collect();
+        if watches.is_empty() || self.reaped {
+            return;
+        }
+        unix::terminate(&watches, self.placement, self.grace);
+        for stage in &mut self.stages {
+            stage.exited = stage.watch.exited() || stage.exited;
+        }
+        self.stdin = None;
+    }
+
+    /// Waits for the program to end, reading the rest of its output, and judges the outcome
+    /// as [`Command::output`](super::Command::output) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::output`](super::Command::output).
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command};
+    /// let running = Command::new("echo")?.spawn(["hi"], &CallOptions::new())?;
+    /// assert_eq!(running.wait()?.stdout, b"hi\n");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
+    pub fn wait(mut self) -> Result<Output, CommandError> {
+        while let Progress::Line = self.pump(false)? {}
+        self.finish()
+    }
+
+    /// One or more turns of the loop, until a line is complete (when `want_line`) or all is
+    /// done.
+    fn pump(&mut self, want_line: bool) -> Result<Progress, CommandError> {
+        loop {
+            if want_line && self.buffered.contains(&b'\n') {
+                return Ok(Progress::Line);
+            }
+            let all_exited = self.stages.iter().all(|stage| stage.exited);
+            let pipes_open =
+                self.stdout.is_some() || self.stages.iter().any(|stage| stage.stderr.is_some());
+            if all_exited && !pipes_open {
+                return Ok(Progress::Done);
+            }
+            if want_line && self.stdout.is_none() {
+                return Ok(Progress::Done);
+            }
+
+            let now = Instant::now();
+            let mut wake = [self.deadline, self.linger_until]
+                .into_iter()
+                .flatten()
+                .min();
+            if self
+                .stages
+                .iter()
+                .any(|stage| !stage.exited && stage.watch.fd().is_none())
+            {
+                wake = Some(wake.map_or(now + EXIT_TICK, |at| at.min(now + EXIT_TICK)));
+            }
+            let ready = self.poll(wake.map(|at| at.saturating_duration_since(now)))?;
+
+            if ready.stdin {
+                self.write_input();
+            }
+            if ready.stdout
+                && let Some(pipe) = &mut self.stdout
+            {
+                // Straight into the buffer; what was read before `WouldBlock` stays in it.
+                match pipe.read_to_end(&mut self.buffered) {
+                    Ok(_) => self.stdout = None,
+                    Err(error) if is_transient(&error) => {}
+                    Err(error) => return Err(io_failure(&self.stages, error)),
+                }
+            }
+            for (index, stage) in self.stages.iter_mut().enumerate() {
+                if ready.stderr.contains(&index)
+                    && let Some(pipe) = &mut stage.stderr
+                {
+                    let tail = &mut stage.tail;
+                    let mut chunk = [0; CHUNK];
+                    let done =
+                        drain(pipe, &mut chunk, |bytes| tail.push(bytes)).map_err(|error| {
+                            CommandError::Io {
+                                program: stage.program.clone(),
+                                error,
+                            }
+                        })?;
+                    if done {
+                        stage.stderr = None;
+                    }
+                }
+            }
+            for (index, stage) in self.stages.iter_mut().enumerate() {
+                // With a pidfd, only when it said so; without, on every turn (a short tick).
+                let maybe = stage.watch.fd().is_none() || ready.exits.contains(&index);
+                if !stage.exited && maybe && stage.watch.exited() {
+                    stage.exited = true;
+                }
+            }
+            if ready.cancel {
+                self.cancel = None;
+                self.terminate();
+            }
+
+            let now = Instant::now();
+            let all_exited = self.stages.iter().all(|stage| stage.exited);
+            if all_exited {
+                // Nobody is left to read the input.
+                self.stdin = None;
+                if self.linger_until.is_none() {
+                    self.linger_until = Some(now + LINGER);
+                }
+            }
+            if self.linger_until.is_some_and(|until| now >= until) {
+                // What is left holding the pipes is not the program: stop reading.
+                self.stdout = None;
+                for stage in &mut self.stages {
+                    stage.stderr = None;
+                }
+            }
+            if !all_exited && self.deadline.is_some_and(|deadline| now >= deadline) {
+                self.deadline = None;
+                self.timed_out = true;
+                self.terminate();
+            }
+        }
+    }
+
+    fn write_input(&mut self) {
+        let Some(pipe) = &mut self.stdin else { return };
+        match unix::write_without_sigpipe(pipe, &self.input[self.written..]) {
+            Ok(count) => {
+                self.written += count;
+                if self.written == self.input.len() {
+                    self.stdin = None;
+                }
+            }
+            Err(error) if is_transient(&error) => {}
+            // The program closed its input (or it broke): like Python's `communicate`, the
+            // rest of the input is dropped; the program's exit status tells what happened.
+            Err(_) => self.stdin = None,
+        }
+    }
+
+    fn poll(&self, timeout: Option<Duration>) -> Result<Ready, CommandError> {
+        let mut wanted: Vec<(BorrowedFd<'_>, PollFlags, Role)> =
+            Vec::with_capacity(4 + 2 * self.stages.len());
+        let mut add = |fd, events, role| wanted.push((fd, events, role));
+        if let Some(pipe) = &self.stdin {
+            add(pipe.as_fd(), PollFlags::POLLOUT, Role::Stdin);
+        }
+        if let Some(pipe) = &self.stdout {
+            add(pipe.as_fd(), PollFlags::POLLIN, Role::Stdout);
+        }
+        for (index, stage) in self.stages.iter().enumerate() {
+            if let Some(pipe) = &stage.stderr {
+                add(pipe.as_fd(), PollFlags::POLLIN, Role::Stderr(index));
+            }
+            if !stage.exited
+                && let Some(fd) = stage.watch.fd()
+            {
+                add(fd, PollFlags::POLLIN, Role::Exit(index));
+            }
+        }
+        if let Some(fd) = &self.cancel {
+            add(fd.as_fd(), PollFlags::POLLIN, Role::Cancel);
+        }
+        let roles: Vec<Role> = wanted.iter().map(|(_, _, role)| *role).collect();
+        let mut fds: Vec<PollFd<'_>> = wanted
+            .into_iter()
+            .map(|(fd, events, _)| PollFd::new(fd, events))
+            .collect();
+        let timeout = timeout.map_or(nix::poll::PollTimeout::NONE, unix::poll_timeout);
+        loop {
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(_) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(errno) => return Err(io_failure(&self.stages, errno.into())),
+            }
+        }
+        let mut ready = Ready::default();
+        for (fd, role) in fds.iter().zip(roles) {
+            if fd.revents().is_none_or(|events| events.is_empty()) {
+                continue;
+            }
+            match role {
+                Role::Stdin => ready.stdin = true,
+                Role::Stdout => ready.stdout = true,
+                Role::Stderr(index) => ready.stderr.push(index),
+                Role::Exit(index) => ready.exits.push(index),
+                Role::Cancel => ready.cancel = true,
+            }
+        }
+        Ok(ready)
+    }
+
+    fn timeout_error(&self) -> CommandError {
+        CommandError::Timeout {
+            program: self
+                .stages
+                .last()
+                .map(|s| s.program.clone())
+                .unwrap_or_default(),
+            timeout: self.timeout.unwrap_or_default(),
+            stdout: Vec::new(),
+            stderr: String::new(),
+        }
+    }
+
+    /// Reaps every stage and turns the statuses into the call's result.
+    fn finish(mut self) -> Result<Output, CommandError> {
+        let stages = std::mem::take(&mut self.stages);
+        self.reaped = true;
+        let mut ends = Vec::with_capacity(stages.len());
+        let mut failure = None;
+        for mut stage in stages {
+            match stage.child.wait() {
+                Ok(status) => ends.push(End {
+                    program: stage.program,
+                    sudo_user: stage.sudo_user,
+                    status,
+                    stderr: stage.tail.into_string(),
+                }),
+                Err(error) => {
+                    failure.get_or_insert(CommandError::Io {
+                        program: stage.program,
+                        error,
+                    });
+                }
+            }
+        }
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        let stdout = std::mem::take(&mut self.buffered);
+        if self.timed_out {
+            return Err(CommandError::Timeout {
+                program: ends
+                    .last()
+                    .map(|end| end.program.clone())
+                    .unwrap_or_default(),
+                timeout: self.timeout.unwrap_or_default(),
+                stdout,
+                stderr: ends.into_iter().map(|end| end.stderr).collect(),
+            });
+        }
+        judge(ends, stdout, &self.success_codes)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.reaped || self.stages.is_empty() {
+            return;
+        }
+        // Not waited for: a cancelled call. Leave nothing behind, and no zombie.
+        self.terminate();
+        for stage in &mut self.stages {
+            let _ = stage.child.wait();
+        }
+        self.reaped = true;
+    }
+}
+
+/// The lines of a [`Running`] program's standard output: see [`Running::lines`].
+#[derive(Debug)]
+pub struct Lines<'a> {
+    running: &'a mut Running,
+    failed: bool,
+}
+
+impl Iterator for Lines<'_> {
+    type Item = Result<String, CommandError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let item = self.running.next_line();
+        self.failed = matches!(item, Some(Err(_)));
+        item
+    }
+}
+
+/// How one stage ended.
+struct End {
+    program: PathBuf,
+    sudo_user: Option<String>,
+    status: ExitStatus,
+    stderr: String,
+}
+
+/// The call's result from how its stages ended: the rightmost stage that failed decides (as
+/// `set -o pipefail`), where a stage before the last killed by `SIGPIPE` did not fail (its
+/// reader had read enough, as in `yes | head -1`).
+fn judge(ends: Vec<End>, stdout: Vec<u8>, success_codes: &[i32]) -> Result<Output, CommandError> {
+    use std::os::unix::process::ExitStatusExt;
+    let count = ends.len();
+    let failed = |(index, end): &(usize, &End)| match end.status.code() {
+        Some(code) => !success_codes.contains(&code),
+        None => !(index + 1 < count && end.status.signal() == Some(libc::SIGPIPE)),
+    };
+    let failing = ends
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|entry| failed(entry))
+        .map(|(index, _)| index);
+    let code = ends
+        .last()
+        .and_then(|end| end.status.code())
+        .unwrap_or_default();
+    let Some(index) = failing else {
+        return Ok(Output {
+            code,
+            stdout,
+            stderr: ends.into_iter().map(|end| end.stderr).collect(),
+        });
+    };
+    let end = ends.into_iter().nth(index).expect("a failing stage");
+    let error = stage_error(end, stdout);
+    Err(if count > 1 {
+        CommandError::Stage {
+            stage: index + 1,
+            stages: count,
+            error: Box::new(error),
+        }
+    } else {
+        error
+    })
+}
+
+fn stage_error(end: End, stdout: Vec<u8>) -> CommandError {
+    use std::os::unix::process::ExitStatusExt;
+    let End {
+        program,
+        sudo_user,
+        status,
+        stderr,
+    } = end;
+    if let Some(code) = status.code() {
+        if let Some(user) = sudo_user
+            && code == 1
+            && let Some(refusal) = sudo::refusal(&stderr, &program)
+        {
+            return CommandError::Sudo {
+                user,
+                program,
+                refusal,
+                message: stderr,
+            };
+        }
+        return CommandError::Exit {
+            program,
+            code,
+            stdout,
+            stderr,
+        };
+    }
+    let signal = status.signal().unwrap_or_default();
+    CommandError::Signal {
+        program,
+        signal,
+        signal_name: super::signal_name(signal),
+        core_dumped: status.core_dumped(),
+        stdout,
+        stderr,
+    }
+}
+
+#[derive(Default)]
+struct Ready {
+    stdin: bool,
+    stdout: bool,
+    stderr: Vec<usize>,
+    exits: Vec<usize>,
+    cancel: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Role {
+    Stdin,
+    Stdout,
+    Stderr(usize),
+    Exit(usize),
+    Cancel,
+}
+
+/// A pipe whose ends are closed on exec (std puts the child's end in place of its stdio).
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = io::pipe()?;
+    Ok((read.into(), write.into()))
+}
+
+fn nonblocking(fd: OwnedFd) -> io::Result<File> {
+    let flags = OFlag::from_bits_retain(fcntl(&fd, FcntlArg::F_GETFL)?);
+    fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(File::from(fd))
+}
+
+/// Reads what is available, a chunk at a time, into `sink`; `true` at end of file.
+fn drain(pipe: &mut File, chunk: &mut [u8], mut sink: impl FnMut(&[u8])) -> io::Result<bool> {
+    loop {
+        match pipe.read(chunk) {
+            Ok(0) => return Ok(true),
+            Ok(count) => sink(&chunk[..count]),
+            Err(error) if is_transient(&error) => return Ok(false),
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn is_transient(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+fn io_failure(stages: &[Stage], error: io::Error) -> CommandError {
+    CommandError::Io {
+        program: stages
+            .last()
+            .map(|stage| stage.program.clone())
+            .unwrap_or_default(),
+        error,
+    }
+}
+
+fn spawn_error(plan: &Plan, error: io::Error) -> CommandError {
+    if error.kind() == io::ErrorKind::NotFound {
+        // The program was there when the command was built; it has gone since.
+        return CommandError::NotFound {
+            program: plan.program.to_string_lossy().into_owned(),
+            searched: vec![plan.program.clone()],
+            denied: Vec::new(),
+        };
+    }
+    CommandError::Io {
+        program: plan.program.clone(),
+        error,
+    }
+}

@@ -1,0 +1,472 @@
+//! The Unix side of running a command: which process group it gets, how its exit is
+//! noticed, how a cancelled call takes down everything it started, and how the caller's own
+//! signal settings (`SIGPIPE` at its default, `SIGCHLD` ignored) are kept from hurting it.
+//!
+//! Everything here is platform machinery; the rest of `command` only asks "spawn in a group",
+//! "has it exited", "terminate it all", "write without `SIGPIPE`".
+
+use std::fs::File;
+use std::io::{self, Write};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use std::os::fd::FromRawFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Child;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+use nix::unistd::Pid;
+
+/// Where the processes of one call live, which decides how a cancelled call reaches them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// A new process group, led by the first process: the whole group is signalled.
+    NewGroup,
+    /// The caller's own group, because the caller is the terminal's foreground job: a Ctrl-C
+    /// at the terminal reaches the program as it reaches the caller, and the program can read
+    /// the terminal. Cancelling signals the program and its descendants one by one.
+    CallersGroup,
+}
+
+impl Placement {
+    /// A new group, unless this process is in the foreground process group of its controlling
+    /// terminal (an interactive program): a program in a group of its own would not get the
+    /// terminal's Ctrl-C, and would be stopped by `SIGTTIN` when it reads the terminal.
+    pub(crate) fn choose() -> Self {
+        if in_terminal_foreground() {
+            Self::CallersGroup
+        } else {
+            Self::NewGroup
+        }
+    }
+
+    /// Puts a process being built into its place: `leader` is the group of the call when a
+    /// previous stage of a pipeline already made it. Keeps std's `posix_spawn` path: no
+    /// `pre_exec`.
+    pub(crate) fn apply(self, command: &mut std::process::Command, leader: Option<u32>) {
+        if self == Self::NewGroup {
+            let group = leader.map_or(0, |pid| pid as i32);
+            command.process_group(group);
+        }
+    }
+}
+
+/// Whether this process is in the foreground process group of its controlling terminal.
+fn in_terminal_foreground() -> bool {
+    let own = nix::unistd::getpgrp();
+    let foreground = |fd: BorrowedFd<'_>| nix::unistd::tcgetpgrp(fd).ok();
+    for fd in [
+        io::stdin().as_fd(),
+        io::stdout().as_fd(),
+        io::stderr().as_fd(),
+    ] {
+        // Fails with ENOTTY unless the descriptor is our controlling terminal.
+        if let Some(group) = foreground(fd) {
+            return group == own;
+        }
+    }
+    // No standard stream is the terminal; a controlling terminal may still send Ctrl-C.
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open("/dev/tty")
+    {
+        Ok(tty) => foreground(tty.as_fd()) == Some(own),
+        Err(_) => false,
+    }
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Notices a child's exit without reaping it, so that its pid (and its process group) cannot
+/// be reused while the call may still signal them.
+pub(crate) struct ExitWatch {
+    pid: Pid,
+    /// A pidfd, readable once the process has exited (Linux); elsewhere `None`, and the
+    /// caller polls [`ExitWatch::exited`] on a short tick.
+    fd: Option<OwnedFd>,
+}
+
+/// How often exits are checked where no pidfd can be polled.
+pub(crate) const EXIT_TICK: Duration = Duration::from_millis(10);
+
+impl ExitWatch {
+    pub(crate) fn new(child: &Child) -> Self {
+        let pid = Pid::from_raw(child.id() as i32);
+        Self {
+            pid,
+            fd: pidfd(pid),
+        }
+    }
+
+    pub(crate) fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The descriptor to poll for readability, when there is one.
+    pub(crate) fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.fd.as_ref().map(AsFd::as_fd)
+    }
+
+    /// Whether the process has exited (it stays a zombie until reaped).
+    pub(crate) fn exited(&self) -> bool {
+        // SAFETY: siginfo_t is plain data; waitid fills it or leaves it zeroed.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid on our own unreaped child, with WNOWAIT: nothing is reaped.
+        let result = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                self.pid.as_raw() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if result != 0 {
+            // ECHILD: it was reaped already (SIGCHLD ignored by someone): it has exited.
+            return io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD);
+        }
+        // SAFETY: reading the pid field of a siginfo_t filled by waitid.
+        unsafe { info.si_pid() != 0 }
+    }
+
+    /// Waits until the process has exited or `deadline` passes; says whether it exited.
+    pub(crate) fn wait_until(&self, deadline: Instant) -> bool {
+        loop {
+            if self.exited() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let left = (deadline - now).min(if self.fd.is_some() {
+                Duration::from_secs(3600)
+            } else {
+                EXIT_TICK
+            });
+            match &self.fd {
+                Some(fd) => {
+                    let mut fds = [nix::poll::PollFd::new(
+                        fd.as_fd(),
+                        nix::poll::PollFlags::POLLIN,
+                    )];
+                    let _ = nix::poll::poll(&mut fds, poll_timeout(left));
+                }
+                None => std::thread::sleep(left),
+            }
+        }
+    }
+}
+
+/// A poll timeout of at least `left`, rounded up to whole milliseconds.
+pub(crate) fn poll_timeout(left: Duration) -> nix::poll::PollTimeout {
+    let millis = left.as_micros().div_ceil(1000);
+    nix::poll::PollTimeout::try_from(millis.min(i32::MAX as u128) as i32)
+        .unwrap_or(nix::poll::PollTimeout::MAX)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn pidfd(pid: Pid) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1. The pid is
+    // our unreaped child, so it names that process.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor was just returned by pidfd_open and is owned by nothing else.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn pidfd(_pid: Pid) -> Option<OwnedFd> {
+    None
+}
+
+/// Terminates every process of a call: `SIGTERM` (and `SIGCONT`, for stopped ones) to all of
+/// them, up to `grace` for them to exit, then `SIGKILL` to whatever is left. The children
+/// themselves are not reaped here (the caller reaps them after), so their pids and group
+/// cannot be reused meanwhile.
+///
+/// "All of them" is the call's process group when it has one, and on Linux also every
+/// descendant of the children, found through `/proc/PID/task/TID/children` (which reaches a
+/// program `sudo` runs on a terminal of its own, in another session). The wait is event-driven:
+/// one poll on the pidfds of the children and of those descendants.
+pub(crate) fn terminate(watches: &[&ExitWatch], placement: Placement, grace: Duration) {
+    let group = (placement == Placement::NewGroup)
+        .then(|| watches.first().map(|watch| watch.pid()))
+        .flatten();
+    let descendants = tree::descendants(watches.iter().map(|watch| watch.pid()));
+    signal_all(group, watches, &descendants, Signal::SIGTERM);
+    // A stopped process (Ctrl-Z, SIGSTOP) only acts on SIGTERM once continued.
+    signal_all(group, watches, &descendants, Signal::SIGCONT);
+    let deadline = Instant::now() + grace;
+    let gone = watches.iter().all(|watch| watch.wait_until(deadline))
+        && descendants
+            .iter()
+            .all(|process| process.wait_until(deadline))
+        && !tree::group_lingers(group, deadline);
+    if !gone {
+        signal_all(group, watches, &descendants, Signal::SIGKILL);
+    }
+}
+
+fn signal_all(
+    group: Option<Pid>,
+    watches: &[&ExitWatch],
+    descendants: &[tree::Process],
+    signal: Signal,
+) {
+    if let Some(group) = group {
+        let _ = nix::sys::signal::killpg(group, signal);
+    }
+    for watch in watches {
+        if !watch.exited() {
+            let _ = nix::sys::signal::kill(watch.pid(), signal);
+        }
+    }
+    for process in descendants {
+        process.signal(signal);
+    }
+}
+
+/// The processes below a call's children, read from `/proc` (Linux); nothing elsewhere.
+mod tree {
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::time::{Duration, Instant};
+
+    use nix::sys::signal::Signal;
+    use nix::unistd::Pid;
+
+    /// A descendant, held by a pidfd opened while it was known to be that process: signals
+    /// through it never reach a process that reused the pid.
+    pub(super) struct Process {
+        fd: OwnedFd,
+    }
+
+    impl Process {
+        pub(super) fn signal(&self, signal: Signal) {
+            // Only Linux has pidfds: elsewhere no `Process` is ever made (`pidfd` is `None`).
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            let _ = (&self.fd, signal);
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo and no flags.
+            let _ = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                    signal as libc::c_int,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+        }
+
+        /// Waits until the process has exited or `deadline` passes; says whether it exited.
+        pub(super) fn wait_until(&self, deadline: Instant) -> bool {
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let mut fds = [nix::poll::PollFd::new(
+                    self.fd.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                match nix::poll::poll(&mut fds, super::poll_timeout(left)) {
+                    Ok(0) => return false,
+                    Ok(_) => return true,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return true,
+                }
+            }
+        }
+    }
+
+    /// Every live descendant of `roots`, each held by a pidfd (Linux); nothing elsewhere.
+    pub(super) fn descendants(roots: impl Iterator<Item = Pid>) -> Vec<Process> {
+        let mut pending: Vec<i32> = roots.map(Pid::as_raw).collect();
+        let mut found = Vec::new();
+        while let Some(parent) = pending.pop() {
+            for child in children(parent) {
+                // Still a child of `parent` once the pidfd is open: the pidfd names this very
+                // process, not one that reused the pid after `parent` reaped it.
+                if let Some(fd) = super::pidfd(Pid::from_raw(child))
+                    && children(parent).contains(&child)
+                {
+                    found.push(Process { fd });
+                    pending.push(child);
+                }
+            }
+        }
+        found
+    }
+
+    /// The children of `pid`, from every one of its threads.
+    fn children(pid: i32) -> Vec<i32> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return Vec::new();
+        };
+        let mut children = Vec::new();
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                children.extend(
+                    text.split_whitespace()
+                        .filter_map(|pid| pid.parse::<i32>().ok()),
+                );
+            }
+        }
+        children
+    }
+
+    /// Whether some process of `group` still runs at `deadline` (waited for in short ticks:
+    /// a process group cannot be polled). Members that are zombies have exited; without
+    /// `/proc` a group is asked with signal 0, zombies included.
+    pub(super) fn group_lingers(group: Option<Pid>, deadline: Instant) -> bool {
+        let Some(group) = group else { return false };
+        loop {
+            if !group_alive(group) {
+                return false;
+            }
+            if Instant::now() >= deadline {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn group_alive(group: Pid) -> bool {
+        if nix::sys::signal::killpg(group, None).is_err() {
+            return false;
+        }
+        if !cfg!(any(target_os = "linux", target_os = "android")) {
+            return true;
+        }
+        // Signal 0 counts zombies: look for a member that is not one.
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return true;
+        };
+        entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|text| {
+                    text.rsplit_once(')').is_some_and(|(_, rest)| {
+                        let fields: Vec<&str> = rest.split_whitespace().collect();
+                        fields.get(2) == Some(&group.as_raw().to_string().as_str())
+                            && !matches!(fields.first(), Some(&"Z" | &"X"))
+                    })
+                })
+            })
+    }
+}
+
+/// Writes to a pipe without letting `SIGPIPE` reach the caller: the signal is blocked in this
+/// thread for the write, and one the write raised is taken before unblocking. A caller whose
+/// `SIGPIPE` is at its default action (common in command-line tools) is not killed when the
+/// program exits before reading all its input; the write fails with `EPIPE` instead.
+pub(crate) fn write_without_sigpipe(pipe: &mut File, bytes: &[u8]) -> io::Result<usize> {
+    let mut pipe_only = SigSet::empty();
+    pipe_only.add(Signal::SIGPIPE);
+    let mut previous = SigSet::empty();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&pipe_only), Some(&mut previous))?;
+    let result = pipe.write(bytes);
+    if !previous.contains(Signal::SIGPIPE) {
+        if matches!(&result, Err(error) if error.kind() == io::ErrorKind::BrokenPipe)
+            && sigpipe_pending()
+        {
+            // The write raised SIGPIPE for this thread: take it while it is blocked.
+            let _ = pipe_only.wait();
+        }
+        pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None)?;
+    }
+    result
+}
+
+fn sigpipe_pending() -> bool {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sigemptyset and sigpending fill the set we own; sigismember reads it.
+    unsafe {
+        libc::sigemptyset(&mut pending);
+        libc::sigpending(&mut pending) == 0 && libc::sigismember(&pending, libc::SIGPIPE) == 1
+    }
+}
+
+/// Keeps children's exit statuses while calls run in a process that ignores `SIGCHLD`.
+///
+/// With `SIGCHLD` ignored (classic daemon practice) the kernel reaps children itself and
+/// their status is lost. While at least one call is in flight the action is set to the
+/// default (which also ignores the signal, but keeps zombies); the last call puts the
+/// ignoring back and reaps any zombie left meanwhile, as the ignoring would have.
+pub(crate) struct StatusGuard {
+    active: bool,
+}
+
+struct Sigchld {
+    calls: usize,
+    restore: Option<libc::sigaction>,
+}
+
+// SAFETY: a sigaction record is plain data (a handler address, flags, a mask).
+unsafe impl Send for Sigchld {}
+
+static SIGCHLD_STATE: Mutex<Sigchld> = Mutex::new(Sigchld {
+    calls: 0,
+    restore: None,
+});
+
+impl StatusGuard {
+    pub(crate) fn new() -> Self {
+        let mut state = SIGCHLD_STATE.lock().unwrap_or_else(|p| p.into_inner());
+        if state.calls == 0 {
+            // SAFETY: sigaction with no new action only reads the current one.
+            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: as above; `old` is ours to fill.
+            if unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) } != 0 {
+                return Self { active: false };
+            }
+            if old.sa_sigaction != libc::SIG_IGN && old.sa_flags & libc::SA_NOCLDWAIT == 0 {
+                return Self { active: false };
+            }
+            // SAFETY: sigaction_t is plain data; the default action runs no code of ours.
+            let mut default: libc::sigaction = unsafe { std::mem::zeroed() };
+            default.sa_sigaction = libc::SIG_DFL;
+            // SAFETY: installing the default action for SIGCHLD, keeping the old to restore.
+            if unsafe { libc::sigaction(libc::SIGCHLD, &default, std::ptr::null_mut()) } != 0 {
+                return Self { active: false };
+            }
+            state.restore = Some(old);
+        } else if state.restore.is_none() {
+            return Self { active: false };
+        }
+        state.calls += 1;
+        Self { active: true }
+    }
+}
+
+impl Drop for StatusGuard {
+    fn drop(&mut self) {
+        if !self.active {
+            return;
+        }
+        let mut state = SIGCHLD_STATE.lock().unwrap_or_else(|p| p.into_inner());
+        state.calls -= 1;
+        if state.calls > 0 {
+            return;
+        }
+        if let Some(old) = state.restore.take() {
+            // SAFETY: putting back the caller's own action for SIGCHLD.
+            let _ = unsafe { libc::sigaction(libc::SIGCHLD, &old, std::ptr::null_mut()) };
+            // Reap what exited while statuses were kept: the caller asked for no zombies.
+            loop {
+                // SAFETY: siginfo_t is plain data.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                // SAFETY: reaping any exited child without blocking.
+                let result = unsafe {
+                    libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG)
+                };
+                // SAFETY: reading the pid field of a siginfo_t filled by waitid.
+                if result != 0 || unsafe { info.si_pid() } == 0 {
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! `Command` bounded: timeouts, cancellation that takes down the whole tree (through `sudo`
+//! too), background processes that hold the pipes, bounded memory, the caller's signal
+//! settings, and Ctrl-C at a real terminal.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use deluxe::process::{CallOptions, Command, CommandError};
+
+use crate::common::{HANG, is_alive, stat, wait_gone};
+
+/// A directory for one test.
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("deluxe-bounds-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    dir
+}
+
+/// The pids a script wrote into `file`, one a line (written with `mv`, so complete).
+fn pids(file: &Path) -> Vec<i32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|pid| pid.parse().unwrap())
+        .collect()
+}
+
+/// Whether `pid` is a child of this process that nobody reaped (a zombie left behind).
+fn is_unreaped_child(pid: i32) -> bool {
+    stat(pid).is_some_and(|stat| stat.ppid == std::process::id() as i32)
+}
+
+/// The shell writes its own pid and a background sleep's into `file`, then sleeps too: a
+/// program with a child and a grandchild-like background process.
+fn tree_script(file: &Path, marker: &str) -> String {
+    format!(
+        "sleep {marker}1 & echo $$ $! > {f}.tmp; mv {f}.tmp {f}; echo started; sleep {marker}2; echo never",
+        f = file.display()
+    )
+}
+
+#[test]
+fn a_timeout_terminates_the_program_and_everything_it_started() {
+    let dir = tempdir("timeout");
+    let file = dir.join("pids");
+    let sh = Command::new("sh").unwrap();
+    let options = CallOptions::new().timeout(Duration::from_millis(300));
+    let error = sh
+        .call_with(["-c", &tree_script(&file, "7201.1")], &options)
+        .unwrap_err();
+    match &error {
+        CommandError::Timeout {
+            timeout, stdout, ..
+        } => {
+            assert_eq!(*timeout, Duration::from_millis(300));
+            assert_eq!(
+                stdout, b"started\n",
+                "what was read before the deadline is kept"
+            );
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    assert!(
+        error.to_string().contains("did not finish within 300ms"),
+        "{error}"
+    );
+    let pids = pids(&file);
+    assert_eq!(pids.len(), 2);
+    for pid in &pids {
+        // SIGTERM was obeyed: the call returned once they had exited.
+        assert!(!is_alive(*pid), "{pid} survived the timeout");
+    }
+    assert!(!is_unreaped_child(pids[0]), "the shell was not reaped");
+}
+
+#[test]
+fn a_program_that_ignores_sigterm_is_killed_after_the_grace() {
+    let dir = tempdir("grace");
+    let file = dir.join("pids");
+    let script = format!("trap '' TERM; {}", tree_script(&file, "7201.3"));
+    let options = CallOptions::new()
+        .timeout(Duration::from_millis(200))
+        .kill_grace(Duration::from_millis(200));
+    let error = Command::new("sh")
+        .unwrap()
+        .call_with(["-c", &script], &options)
+        .unwrap_err();
+    assert!(matches!(error, CommandError::Timeout { .. }), "{error:?}");
+    for pid in pids(&file) {
+        assert!(wait_gone(pid, HANG), "{pid} survived SIGKILL");
+        assert!(!is_unreaped_child(pid));
+    }
+}
+
+#[test]
+fn background_processes_holding_the_pipes_do_not_hold_the_call() {
+    let dir = tempdir("linger");
+    let file = dir.join("pids");
+    let sh = Command::new("sh").unwrap();
+    // A hang guard, not a timing check: without the fix the call waits for `sleep`.
+    let guard = CallOptions::new().timeout(HANG);
+    let script = format!(
+        "sleep 7201.5 & echo $! > {f}.tmp; mv {f}.tmp {f}; echo hi",
+        f = file.display()
+    );
+    assert_eq!(sh.call_with(["-c", &script], &guard).unwrap(), b"hi\n");
+    // capture(false): stdout goes through, stderr is still read, and still not waited for.
+    let script2 = script.replace("7201.5", "7201.6").replace("pids", "pids2");
+    let returned = sh
+        .call_with(["-c", &script2], &guard.clone().capture(false))
+        .unwrap();
+    assert!(returned.is_empty());
+    // The background processes were not cancelled: the call finished. Clean them up.
+    for pid in pids(&file).into_iter().chain(pids(&dir.join("pids2"))) {
+        assert!(
+            is_alive(pid),
+            "a finished call must not kill what its program left running"
+        );
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+        assert!(wait_gone(pid, HANG));
+    }
+}
+
+#[test]
+fn dropping_a_running_program_kills_its_whole_tree_and_reaps_it() {
+    let dir = tempdir("drop");
+    let file = dir.join("pids");
+    let sh = Command::new("sh").unwrap();
+    let mut running = sh
+        .spawn(["-c", &tree_script(&file, "7201.7")], &CallOptions::new())
+        .unwrap();
+    assert_eq!(running.lines().next().unwrap().unwrap(), "started");
+    let pids = pids(&file);
+    assert_eq!(pids[0], running.id() as i32);
+    assert!(pids.iter().all(|pid| is_alive(*pid)));
+    drop(running);
+    for pid in &pids {
+        assert!(!is_alive(*pid), "{pid} survived the drop");
+    }
+    assert!(!is_unreaped_child(pids[0]));
+}
+
+#[test]
+fn kill_terminates_the_group_and_wait_reports_the_signal() {
+    let dir = tempdir("kill");
+    let file = dir.join("pids");
+    let mut running = Command::new("sh")
+        .unwrap()
+        .spawn(["-c", &tree_script(&file, "7201.8")], &CallOptions::new())
+        .unwrap();
+    assert_eq!(running.lines().next().unwrap().unwrap(), "started");
+    running.kill();
+    for pid in pids(&file) {
+        assert!(!is_alive(pid));
+    }
+    match running.wait() {
+        Err(CommandError::Signal {
+            signal_name,
+            stdout,
+            ..
+        }) => {
+            assert_eq!(signal_name, "SIGTERM");
+            assert!(stdout.is_empty(), "the line read is not returned twice");
+        }
+        other => panic!("expected Signal, got {other:?}"),
+    }
+}
+
+#[test]
+fn each_call_gets_a_process_group_of_its_own_outside_a_terminal() {
+    let running = Command::new("sleep")
+        .unwrap()
+        .spawn(["7201.9"], &CallOptions::new())
+        .unwrap();
+    let pid = running.id() as i32;
+    let group = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let group: i32 = group
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let interactive = nix::unistd::tcgetpgrp(std::io::stdin())
+        .is_ok_and(|foreground| foreground == nix::unistd::getpgrp());
+    if interactive {
+        // The foreground job of a terminal keeps its programs in its group (Ctrl-C).
+        assert_eq!(group, nix::unistd::getpgrp().as_raw());
+    } else {
+        assert_eq!(group, pid, "the program leads a group of its own");
+    }
+}
+
+#[test]
+fn stderr_memory_stays_bounded_while_a_program_writes_300_mb() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
+        .arg("memory")
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&output.stdout);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[..2], ["kept", "65536"], "{line}");
+    let peak_kb: u64 = words[3].parse().unwrap();
+    // The probe itself is a few MB; 300 MB buffered would show here.
+    assert!(peak_kb < 32 * 1024, "peak {peak_kb} kB");
+}
+
+#[test]
+fn input_never_kills_a_caller_whose_sigpipe_is_at_its_default() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
+        .arg("sigpipe")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().filter(|line| *line == "ok 0 bytes").count(),
+        20,
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("survived\n"));
+}
+
+#[test]
+fn a_caller_that_ignores_sigchld_still_gets_exit_statuses_and_no_zombies() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
+        .arg("sigchld")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["ok fine", "error Exit 3 partial", "ok code 4"],
+        "{stdout}"
+    );
+    assert!(lines[3].ends_with("children=0"), "{stdout}");
+}
+
+#[test]
+fn ctrl_c_at_a_terminal_stops_the_program_and_what_it_started() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+
+    let dir = tempdir("ctrl-c");
+    let pidfile = dir.join("pid");
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = pty.slave.as_raw_fd();
+    let mut probe = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"));
+    probe
+        .args(["hold", pidfile.to_str().unwrap()])
+        .stdin(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(pty.slave.try_clone().unwrap()));
+    // SAFETY: between fork and exec only async-signal-safe calls: a new session whose
+    // controlling terminal is the pty (the probe is then its foreground job, as in a shell).
+    unsafe {
+        probe.pre_exec(move || {
+            nix::unistd::setsid()?;
+            if libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut probe = probe.spawn().unwrap();
+    drop(pty.slave);
+    let started = std::time::Instant::now();
+    let shell = loop {
+        if let Some(&pid) = pids(&pidfile).first() {
+            break pid;
+        }
+        assert!(started.elapsed() < HANG, "the probe's shell never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let sleep = loop {
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next() {
+            break pid.parse::<i32>().unwrap();
+        }
+        assert!(
+            started.elapsed() < HANG,
+            "the shell never started its sleep"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Ctrl-C, typed at the terminal.
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(&[3]).unwrap();
+    let status = probe.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    assert!(wait_gone(shell, HANG), "the program survived Ctrl-C");
+    assert!(
+        wait_gone(sleep, HANG),
+        "what the program started survived Ctrl-C"
+    );
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn a_timeout_applies_to_async_calls_too() {
+    let dir = tempdir("async-timeout");
+    let file = dir.join("pids");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let error = runtime.block_on(async {
+        let options = CallOptions::new().timeout(Duration::from_millis(300));
+        Command::new("sh")
+            .unwrap()
+            .call_async(["-c", &tree_script(&file, "7202.1")], &options)
+            .await
+            .unwrap_err()
+    });
+    assert!(
+        matches!(&error, CommandError::Timeout { stdout, .. } if stdout == b"started\n"),
+        "{error:?}"
+    );
+    for pid in pids(&file) {
+        assert!(!is_alive(pid));
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn dropping_call_async_through_sudo_leaves_nothing_running_as_the_user() {
+    use crate::common::{TEST_USER, has_sudo_setup};
+    if !has_sudo_setup("dropping_call_async_through_sudo_leaves_nothing_running_as_the_user") {
+        return;
+    }
+    let dir = tempdir("async-sudo");
+    let file = dir.join("pids");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sh = Command::new("sh").unwrap().user(TEST_USER).unwrap();
+        let options = CallOptions::new();
+        let script = tree_script(&file, "7202.2");
+        let call = sh.call_async(["-c", &script], &options);
+        tokio::pin!(call);
+        let started = async {
+            while pids(&file).len() < 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::select! {
+            result = &mut call => panic!("returned: {result:?}"),
+            () = started => {}
+        }
+    });
+    // The future was dropped: the shell and its sleeps, running as the test user under sudo,
+    // are terminated (sudo relays SIGTERM; the group is signalled as well).
+    for pid in pids(&file) {
+        assert!(wait_gone(pid, HANG), "{pid} still runs as {TEST_USER}");
+    }
+    // The foreground sleep too (its pid is not written: it is found by its unique duration).
+    // The termination runs on the call's thread after the drop, so it is waited for.
+    let started = std::time::Instant::now();
+    while !crate::common::live_processes_mentioning("7202.2").is_empty() {
+        assert!(
+            started.elapsed() < HANG,
+            "the shell's sleep still runs as {TEST_USER}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

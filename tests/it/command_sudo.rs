@@ -1,0 +1,186 @@
+//! `Command` as another user, honestly: sudo's refusals are typed, variables reach the real
+//! program through sudo's own command line (which a rule for exactly that program allows and
+//! the sudo log names), the current user runs directly, and what the target user cannot
+//! reach is said so. The refusals are seen from the test account (`deluxe-user`), whose
+//! sudoers rules `.ci/deluxe-tests.sudoers` sets (and the tests install when missing).
+
+use std::os::unix::fs::PermissionsExt;
+
+use deluxe::process::command::Access;
+use deluxe::process::{CallOptions, Command, CommandError};
+
+use crate::common::{TEST_USER, has_sudo_setup, has_test_sudoers};
+
+/// The account the test account may run `/usr/bin/id` as.
+const TARGET: &str = "deluxe-nologin";
+const SUDO_LOG: &str = "/var/log/deluxe-tests-sudo.log";
+
+/// Runs the probe as the test account: `(stdout, stderr)`.
+fn probe_as_test_user(args: &[&str]) -> (String, String) {
+    let probe = env!("CARGO_BIN_EXE_deluxe-probe");
+    // The test account must be able to run the probe: it lives under target/, which may sit
+    // in a directory it cannot enter; a copy in a world-readable place is used instead.
+    // Made once per test binary (a copy still open for writing could not be executed).
+    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let copy = COPY.get_or_init(|| {
+        let copy = std::env::temp_dir().join(format!("deluxe-probe-copy-{}", std::process::id()));
+        std::fs::copy(probe, &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        copy
+    });
+    let output = std::process::Command::new("sudo")
+        .args(["-n", "-u", TEST_USER, "--"])
+        .arg(copy)
+        .args(args)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn sudo_refusals_are_typed_errors_naming_the_user() {
+    if !has_test_sudoers("sudo_refusals_are_typed_errors_naming_the_user") {
+        return;
+    }
+    // Allowed: exactly /usr/bin/id, without a password.
+    let (out, err) = probe_as_test_user(&["run-as", TARGET, "/usr/bin/id", "-un"]);
+    assert_eq!(out, format!("ok {TARGET}\n"), "{err}");
+    // A rule that wants a password: never prompted for, typed.
+    let (out, err) = probe_as_test_user(&["run-as", TARGET, "/usr/bin/whoami"]);
+    assert_eq!(out, "error Sudo PasswordRequired\n", "{err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "sudo refused to run /usr/bin/whoami as `{TARGET}`: a password is required: sudo: a password is required"
+        )
+    );
+    // No rule at all.
+    let (out, err) = probe_as_test_user(&["run-as", TARGET, "/usr/bin/ls", "/"]);
+    assert_eq!(out, "error Sudo NotAllowed\n", "{err}");
+    assert!(err.contains(&format!("as `{TARGET}`")), "{err}");
+    // A variable the rule does not allow setting: refused, not run without it.
+    let (out, err) = probe_as_test_user(&["run-as", TARGET, "--set", "X=1", "/usr/bin/id"]);
+    assert_eq!(out, "error Sudo EnvironmentNotAllowed\n", "{err}");
+    // The program's own exit code 1 is still the program's.
+    let (out, _) = probe_as_test_user(&["run-as", TARGET, "/usr/bin/id", "no-such-user-xyz"]);
+    assert!(out.starts_with("error Exit 1"), "{out}");
+}
+
+#[test]
+fn the_sudo_log_names_the_real_program_when_variables_are_set() {
+    if !has_test_sudoers("the_sudo_log_names_the_real_program_when_variables_are_set") {
+        return;
+    }
+    // As root (whose policy allows setting variables): the program sees them, and sudo's own
+    // record of what it ran (SUDO_COMMAND, what it logs) is the program, not `env`.
+    let env = Command::new("env").unwrap().user(TEST_USER).unwrap();
+    let options = CallOptions::new().set_env("DELUXE_GREETING", "hi");
+    let listed = String::from_utf8(env.call_with(["-u", "X"], &options).unwrap()).unwrap();
+    assert!(
+        listed.lines().any(|line| line == "DELUXE_GREETING=hi"),
+        "{listed}"
+    );
+    let program = env.program().display().to_string();
+    assert!(
+        listed
+            .lines()
+            .any(|line| line == format!("SUDO_COMMAND={program} -u X")),
+        "{listed}"
+    );
+    // From the test account, whose rule allows exactly /usr/bin/id: the log names it.
+    let marker = format!("deluxe-log-{}", std::process::id());
+    let (out, err) = probe_as_test_user(&["run-as", TARGET, "/usr/bin/id", "-un", &marker]);
+    assert!(out.starts_with("error Exit 1"), "{out} {err}");
+    let log = std::fs::read_to_string(SUDO_LOG).unwrap();
+    let entry = log.replace("\n    ", " ");
+    assert!(
+        entry.contains(&format!("COMMAND=/usr/bin/id -un {marker}")),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_current_user_runs_directly_without_sudo() {
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .unwrap()
+        .name;
+    // No sudo on PATH: none is needed to be oneself.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
+        .args(["run-as", &me, "/usr/bin/id", "-un"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("ok {me}\n"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let id = Command::new("id").unwrap().user(me.clone()).unwrap();
+    assert_eq!(id.run_as(), Some(me.as_str()));
+    // Run directly, it sees the name it was asked by; an exact environment is possible.
+    let options = CallOptions::new().env([("ONLY", "this")]);
+    assert_eq!(
+        Command::new("env")
+            .unwrap()
+            .user(me)
+            .unwrap()
+            .call_with(deluxe::process::NO_ARGS, &options)
+            .unwrap(),
+        b"ONLY=this\n"
+    );
+}
+
+#[test]
+fn what_the_target_user_cannot_reach_is_said_so() {
+    if !has_sudo_setup("what_the_target_user_cannot_reach_is_said_so") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("deluxe-sudo-reach-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let private = dir.join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let tool = private.join("tool");
+    std::fs::copy("/bin/true", &tool).unwrap();
+
+    let pwd = Command::new("pwd").unwrap().user(TEST_USER).unwrap();
+    match pwd.call_with(deluxe::process::NO_ARGS, &CallOptions::new().cwd(&private)) {
+        Err(CommandError::UserCannotAccess { user, what, path }) => {
+            assert_eq!(
+                (user.as_str(), what, path),
+                (TEST_USER, Access::WorkingDirectory, private.clone())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let error = Command::new(&tool)
+        .unwrap()
+        .user(TEST_USER)
+        .unwrap()
+        .call(deluxe::process::NO_ARGS)
+        .unwrap_err();
+    assert!(
+        matches!(&error, CommandError::UserCannotAccess { what: Access::Program, path, .. } if *path == tool),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "user `{TEST_USER}` cannot reach the program {}: permission denied to that user",
+            tool.display()
+        )
+    );
+    // A directory the caller may not search: not a bare "not found".
+    if has_test_sudoers("what_the_target_user_cannot_reach_is_said_so") {
+        let (out, err) = probe_as_test_user(&["find", "tool", private.to_str().unwrap()]);
+        assert_eq!(out, "error NotFound tool denied=1\n", "{err}");
+        assert!(err.contains("permission denied searching"), "{err}");
+    }
+}
