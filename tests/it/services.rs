@@ -68,12 +68,17 @@ fn setup_binds_port_80_as_root_and_the_daemon_serves_it_as_the_user() {
     for path in [&scene.dir, &scene.events_path()] {
         nix::unistd::chown(path, Some(user.uid), Some(user.gid)).unwrap();
     }
-    let pid = start(&scene, &["--port", "80", "--user", TEST_USER]);
+    // Port 80 itself, unless something on this shared machine has it: then another port below
+    // 1024, which only root may bind all the same.
+    let port = (80..1024)
+        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free privileged port");
+    let pid = start(&scene, &["--port", &port.to_string(), "--user", TEST_USER]);
     scene.wait_event(&format!("run {pid}"), 1);
     assert!(scene.events().contains(&"setup uid 0".to_owned()));
 
     let mut answer = String::new();
-    TcpStream::connect("127.0.0.1:80")
+    TcpStream::connect(("127.0.0.1", port))
         .unwrap()
         .read_to_string(&mut answer)
         .unwrap();
