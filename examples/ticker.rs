@@ -5,6 +5,7 @@
 //! cargo run --example ticker -- status     # exit 0 running, 3 not running
 //! cargo run --example ticker -- user1      # its on_user1 hook logs "user1"
 //! cargo run --example ticker -- user2      # its on_user2 hook logs "ticks=N"
+//! cargo run --example ticker -- reload     # reopens its log, its on_reload hook logs "reloaded"
 //! cargo run --example ticker -- stop       # its atexit hook logs "atexit"
 //! tail /tmp/deluxe-ticker.log
 //! ```
@@ -39,6 +40,12 @@ impl Ticker {
     #[on_user1]
     fn reload(&self) {
         println!("user1");
+    }
+
+    /// `SIGHUP` (logrotate's `postrotate`, `Type=notify-reload`): after the log is reopened.
+    #[on_reload]
+    fn reopened(&self) {
+        println!("reloaded");
     }
 
     #[on_user2]

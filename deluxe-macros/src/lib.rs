@@ -26,6 +26,7 @@ use proc_macro::TokenStream;
 /// | `umask` | octal integer | the daemon's umask (default `0o022`) |
 /// | `user` | account name | started as root, the daemon runs as this user |
 /// | `group` | group name | and this group (default: the user's) |
+/// | `keep_children` | `true`/`false` | whether processes it started outlive it (default `false`) |
 /// | `crate` | path string | where `deluxe` is, for a renamed dependency |
 ///
 /// It also generates `Type::controller()` (for `Default` types) and
@@ -93,6 +94,67 @@ pub fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn on_user1(_args: TokenStream, item: TokenStream) -> TokenStream {
     daemon::misplaced("on_user1", item.into()).into()
+}
+
+/// Marks the method of a `#[daemon]` impl block that prepares the daemon before it is ready
+/// (`Daemon::setup`): in the daemon, after its pidfile is locked and, when it runs as another
+/// user, still as root. It returns `()` or `Result<(), E>` with `E: Display`; an error makes
+/// `Controller::start` fail with its message. On its own, it is an error.
+///
+/// ```
+/// use std::net::TcpListener;
+/// use std::sync::OnceLock;
+///
+/// #[deluxe::daemon]
+/// #[derive(Default)]
+/// struct Server {
+///     listener: OnceLock<TcpListener>,
+/// }
+///
+/// #[deluxe::daemon]
+/// impl Server {
+///     #[setup]
+///     fn bind(&self) -> std::io::Result<()> {
+///         let _ = self.listener.set(TcpListener::bind("127.0.0.1:0")?);
+///         Ok(())
+///     }
+///
+///     fn run(&self) {}
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn setup(_args: TokenStream, item: TokenStream) -> TokenStream {
+    daemon::misplaced("setup", item.into()).into()
+}
+
+/// Marks the method of a `#[daemon]` impl block that runs on `SIGHUP` (`Controller::reload`,
+/// logrotate, systemd's `Type=notify-reload`), after the daemon reopened its log file
+/// (`Daemon::on_reload`). It returns `()` or `Result<(), E>` with `E: Display`; an error is
+/// logged and the daemon keeps running. On its own, it is an error.
+///
+/// ```
+/// use std::sync::RwLock;
+///
+/// #[deluxe::daemon]
+/// #[derive(Default)]
+/// struct Proxy {
+///     upstream: RwLock<String>,
+/// }
+///
+/// #[deluxe::daemon]
+/// impl Proxy {
+///     fn run(&self) {}
+///
+///     #[on_reload]
+///     fn reread(&self) -> std::io::Result<()> {
+///         *self.upstream.write().unwrap() = std::fs::read_to_string("/etc/proxy/upstream")?;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn on_reload(_args: TokenStream, item: TokenStream) -> TokenStream {
+    daemon::misplaced("on_reload", item.into()).into()
 }
 
 /// Marks the method of a `#[daemon]` impl block that runs on `SIGUSR2`

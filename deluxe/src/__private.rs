@@ -1,10 +1,14 @@
 //! What the macros' expansions name. Not public API: no stability promise.
 
 #[cfg(unix)]
-pub use crate::process::daemon::{Config, Controller, Daemon};
+pub use crate::process::daemon::{Config, Controller, Daemon, HookError};
 pub use crate::process::{Command, CommandError};
 pub use core::time::Duration;
 pub use deluxe_macros::__command;
+#[cfg(unix)]
+pub use std::os::fd::{AsFd, BorrowedFd};
+pub use std::vec;
+pub use std::vec::Vec;
 
 /// The value `command!` stands for when it reports a compile error, so that the error is the
 /// only one the user sees. Never called: the crate that uses it does not compile.
@@ -29,6 +33,11 @@ pub fn use_portable_signalling() {
 pub trait DaemonSettings {
     /// The settings written in the attribute, defaults for the rest.
     fn settings() -> Config;
+
+    /// The fields marked `#[keep_open]`.
+    fn keep_open(&self) -> Vec<BorrowedFd<'_>> {
+        Vec::new()
+    }
 }
 
 #[cfg(unix)]
@@ -53,7 +62,62 @@ impl RunOutcome for () {
 impl<E: core::fmt::Display> RunOutcome for Result<(), E> {
     fn finish(self) {
         if let Err(error) = self {
-            panic!("run() failed: {error}");
+            crate::process::daemon::run_failed(error.to_string());
         }
+    }
+}
+
+#[cfg(unix)]
+/// Implemented by the `#[daemon]` impl block: the struct's settings are read only through it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has `#[deluxe::daemon]` on its struct but no `#[deluxe::daemon]` impl block",
+    label = "the settings of `{Self}` are read by a `#[deluxe::daemon] impl {Self}` block only",
+    note = "add `#[deluxe::daemon]` to an `impl {Self}` block that has `fn run(&self)`; to implement `Daemon` by hand instead, remove `#[deluxe::daemon]` from the struct and return the settings from `Daemon::config` (a hand-written impl would ignore them)"
+)]
+pub trait DaemonImplBlock {}
+
+#[cfg(unix)]
+/// What a `#[keep_open]` field must be: something that owns a descriptor.
+#[diagnostic::on_unimplemented(
+    message = "`#[keep_open]` on a field of type `{Self}`, which holds no descriptor",
+    label = "`{Self}` does not implement `AsFd`",
+    note = "mark only fields that own a descriptor (`File`, `TcpListener`, `OwnedFd`, ...); make other resources in `#[setup]`"
+)]
+pub trait KeepOpen {
+    /// The descriptor.
+    fn descriptor(&self) -> BorrowedFd<'_>;
+}
+
+#[cfg(unix)]
+impl<T: AsFd> KeepOpen for T {
+    fn descriptor(&self) -> BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+
+#[cfg(unix)]
+/// What a `#[setup]` or `#[on_reload]` method may return: nothing, or a `Result` whose error
+/// (`Display`) makes `start` fail, or is logged when a reload fails.
+#[diagnostic::on_unimplemented(
+    message = "the hook returns `{Self}`, which a daemon cannot use",
+    label = "return `()` or `Result<(), E>` where `E: Display`",
+    note = "`#[setup]` and `#[on_reload]` return nothing, or a `Result` whose error makes `start` fail (setup) or is logged (reload)"
+)]
+pub trait HookOutcome {
+    /// The outcome as `Daemon::setup` or `Daemon::on_reload` returns it.
+    fn into_result(self) -> Result<(), HookError>;
+}
+
+#[cfg(unix)]
+impl HookOutcome for () {
+    fn into_result(self) -> Result<(), HookError> {
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+impl<E: core::fmt::Display> HookOutcome for Result<(), E> {
+    fn into_result(self) -> Result<(), HookError> {
+        self.map_err(|error| HookError::from(error.to_string()))
     }
 }

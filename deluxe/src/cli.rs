@@ -1,4 +1,4 @@
-//! A command line for a daemon: `PROGRAM [OPTIONS] start|stop|restart|status|user1|user2`,
+//! A command line for a daemon: `PROGRAM [OPTIONS] start|stop|restart|status|reload|user1|user2`,
 //! with the exit codes of LSB init scripts, so that a program is its own init script.
 //!
 //! ```no_run
@@ -24,6 +24,7 @@
 //! | `stop` | `stopped`, `stopped (killed ...)`, or `not running` | 0; 1 on failure |
 //! | `restart` | `restarted (pid N)` | 0; 1 on failure |
 //! | `status` | `running (pid N)` / `not running (stale pidfile ...)` / `not running` | 0 / 1 / 3; 4 when it cannot tell |
+//! | `reload` | `sent SIGHUP (reopen the log, on_reload)` | 0; 1 when not running or on failure |
 //! | `user1`, `user2` | `sent SIGUSR1 (on_user1)` | 0; 1 when not running or on failure |
 //!
 //! Failures print the error's message on stderr. Wrong arguments print the usage on stderr
@@ -162,7 +163,14 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    fn new(action: Action) -> Self {
+    /// The action with no overrides: the controller's settings as they are.
+    ///
+    /// ```
+    /// use deluxe::cli::{Action, Invocation};
+    /// let invocation = Invocation::new(Action::Reload);
+    /// assert_eq!(invocation.pidfile, None);
+    /// ```
+    pub fn new(action: Action) -> Self {
         Self {
             action,
             pidfile: None,
@@ -191,6 +199,8 @@ pub enum Action {
     Restart,
     /// `status`: exit 0 running, 1 dead with a stale pidfile, 3 not running, 4 cannot tell.
     Status,
+    /// `reload`: send it `SIGHUP` (it reopens its log file and runs its `on_reload` hook).
+    Reload,
     /// `user1`: send it `SIGUSR1` (its `on_user1` hook).
     User1,
     /// `user2`: send it `SIGUSR2` (its `on_user2` hook).
@@ -198,11 +208,12 @@ pub enum Action {
 }
 
 impl Action {
-    const ALL: [(&'static str, Self); 6] = [
+    const ALL: [(&'static str, Self); 7] = [
         ("start", Self::Start),
         ("stop", Self::Stop),
         ("restart", Self::Restart),
         ("status", Self::Status),
+        ("reload", Self::Reload),
         ("user1", Self::User1),
         ("user2", Self::User2),
     ];
@@ -212,6 +223,43 @@ impl Action {
             .iter()
             .find(|(name, _)| OsStr::new(name) == word)
             .map(|&(_, action)| action)
+    }
+
+    /// The action's word on the command line.
+    ///
+    /// ```
+    /// use deluxe::cli::Action;
+    /// assert_eq!(Action::Reload.name(), "reload");
+    /// ```
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, action)| *action == self)
+            .map_or("", |(name, _)| name)
+    }
+
+    /// Every action's word, for a larger command line's own parser.
+    ///
+    /// ```
+    /// assert!(deluxe::cli::Action::names().contains(&"status"));
+    /// ```
+    pub fn names() -> [&'static str; 7] {
+        Self::ALL.map(|(name, _)| name)
+    }
+}
+
+/// Parses an action's word (`status`), as a larger command line's parser may ask.
+///
+/// ```
+/// use deluxe::cli::{Action, UsageError};
+/// assert_eq!("stop".parse::<Action>(), Ok(Action::Stop));
+/// assert_eq!("strat".parse::<Action>(), Err(UsageError::UnknownAction { word: "strat".into() }));
+/// ```
+impl std::str::FromStr for Action {
+    type Err = UsageError;
+
+    fn from_str(word: &str) -> Result<Self, UsageError> {
+        Self::parse(OsStr::new(word)).ok_or_else(|| UsageError::UnknownAction { word: word.into() })
     }
 }
 
@@ -355,11 +403,32 @@ where
             return USAGE;
         }
     };
+    execute(controller, &invocation)
+}
+
+/// Performs an action already parsed, by this module ([`parse`]) or by a larger command line
+/// (clap, say, with an `Action` argument: [`Action::from_str`](std::str::FromStr) and
+/// [`Action::name`]), with its overrides; prints the outcome as [`run`] does and returns the
+/// exit code, for that program to pass on.
+///
+/// ```no_run
+/// use deluxe::cli::{Action, Invocation};
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+///
+/// // `tool worker status`, where `tool` parsed `worker status` itself.
+/// let mut invocation = Invocation::new("status".parse::<Action>()?);
+/// invocation.pidfile = Some("/run/tool/worker.pid".into());
+/// let code = deluxe::cli::execute(Worker::controller(), &invocation);
+/// std::process::exit(code.into()); // 0 running, 3 not running, ...
+/// # Ok::<(), deluxe::cli::UsageError>(())
+/// ```
+pub fn execute<D: Daemon>(controller: Controller<D>, invocation: &Invocation) -> u8 {
     let mut controller = controller;
-    if let Some(pidfile) = invocation.pidfile {
+    if let Some(pidfile) = &invocation.pidfile {
         controller = controller.pidfile(pidfile);
     }
-    if let Some(log_file) = invocation.log_file {
+    if let Some(log_file) = &invocation.log_file {
         controller = controller.log_file(log_file);
     }
     if let Some(timeout) = invocation.stop_timeout {
@@ -572,6 +641,10 @@ fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
         },
         Action::Stop => controller.stop().map(|outcome| match outcome {
             StopOutcome::Graceful => "stopped".to_owned(),
+            StopOutcome::GraceExpired => format!(
+                "stopped (run did not return within the stop grace of {:?}; atexit ran)",
+                controller.config().grace()
+            ),
             StopOutcome::Killed => format!(
                 "stopped (killed with SIGKILL after ignoring SIGTERM for {:?})",
                 controller.config().stop_timeout
@@ -582,6 +655,9 @@ fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
         Action::Restart => controller
             .restart()
             .map(|pid| format!("restarted (pid {pid})")),
+        Action::Reload => controller
+            .reload()
+            .map(|()| "sent SIGHUP (reopen the log, on_reload)".to_owned()),
         Action::User1 => controller
             .signal_user1()
             .map(|()| "sent SIGUSR1 (on_user1)".to_owned()),
@@ -590,7 +666,14 @@ fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
             .map(|()| "sent SIGUSR2 (on_user2)".to_owned()),
         Action::Status => {
             let (line, code) = match controller.status() {
-                Ok(Status::Running { pid }) => (format!("running (pid {pid})"), SUCCESS),
+                Ok(Status::Running { pid, since }) => (
+                    format!(
+                        "running (pid {pid}, since {}, up {})",
+                        utc(since),
+                        uptime(since.elapsed().unwrap_or_default())
+                    ),
+                    SUCCESS,
+                ),
                 Ok(Status::Stale { pid }) => (
                     format!(
                         "not running (stale pidfile {}{})",
@@ -621,6 +704,51 @@ fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
     }
 }
 
+/// A time as `2026-11-25 17:02:03 UTC`.
+fn utc(time: std::time::SystemTime) -> String {
+    let seconds = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// A duration as `3d 4h 5m 6s`, the zero leading units left out.
+fn uptime(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let units = [
+        (seconds / 86_400, "d"),
+        (seconds % 86_400 / 3600, "h"),
+        (seconds % 3600 / 60, "m"),
+        (seconds % 60, "s"),
+    ];
+    let first = units
+        .iter()
+        .position(|(value, _)| *value > 0)
+        .unwrap_or(units.len() - 1);
+    units[first..]
+        .iter()
+        .map(|(value, unit)| format!("{value}{unit}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn say(line: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{line}");
@@ -644,6 +772,7 @@ actions:
   restart  stop it if it runs, then start it
   status   tell whether it runs: exit 0 running, 1 dead with a stale pidfile, 3 not running,
            4 cannot tell
+  reload   send it SIGHUP: it reopens its log file and runs its on_reload hook
   user1    send it SIGUSR1 (its on_user1 hook)
   user2    send it SIGUSR2 (its on_user2 hook)
 
@@ -912,15 +1041,30 @@ mod tests {
     }
 
     #[test]
+    fn start_times_and_uptimes_read_plainly() {
+        let at = |seconds| std::time::UNIX_EPOCH + Duration::from_secs(seconds);
+        assert_eq!(utc(at(0)), "1970-01-01 00:00:00 UTC");
+        // A leap day, the last second of 2099, and 2100, which has no 29 February.
+        assert_eq!(utc(at(951_782_400 + 3723)), "2000-02-29 01:02:03 UTC");
+        assert_eq!(utc(at(4_102_444_799)), "2099-12-31 23:59:59 UTC");
+        assert_eq!(utc(at(4_107_542_399)), "2100-02-28 23:59:59 UTC");
+        assert_eq!(utc(at(4_107_542_400)), "2100-03-01 00:00:00 UTC");
+        assert_eq!(uptime(Duration::ZERO), "0s");
+        assert_eq!(uptime(Duration::from_secs(59)), "59s");
+        assert_eq!(uptime(Duration::from_secs(3600)), "1h 0m 0s");
+        assert_eq!(uptime(Duration::from_secs(2 * 86_400 + 61)), "2d 0h 1m 1s");
+    }
+
+    #[test]
     fn usage_errors_say_what_is_wrong_on_one_line() {
         let said = |args: &[&str]| parsed(args).unwrap_err().to_string();
         assert_eq!(
             said(&[]),
-            "no action given; expected one of: start, stop, restart, status, user1, user2"
+            "no action given; expected one of: start, stop, restart, status, reload, user1, user2"
         );
         assert_eq!(
             said(&["strat"]),
-            "unknown action \"strat\"; expected one of: start, stop, restart, status, user1, user2"
+            "unknown action \"strat\"; expected one of: start, stop, restart, status, reload, user1, user2"
         );
         assert_eq!(
             said(&["start", "stop"]),
@@ -946,7 +1090,7 @@ mod tests {
         let not_utf8 = parse([OsString::from_vec(b"st\xffrt".to_vec())]).unwrap_err();
         assert_eq!(
             not_utf8.to_string(),
-            "unknown action \"st\\xFFrt\"; expected one of: start, stop, restart, status, user1, user2"
+            "unknown action \"st\\xFFrt\"; expected one of: start, stop, restart, status, reload, user1, user2"
         );
         for error in [not_utf8, parsed(&["--log"]).unwrap_err()] {
             assert!(!error.to_string().contains('\n'), "{error}");

@@ -6,7 +6,8 @@
 //!   when cancelled.
 //! - `process::get_real_users`: the machine's real user accounts (Unix).
 //! - Daemons from a plain struct (Unix): `#[daemon]` on the struct and on its `impl` (with
-//!   `#[on_user1]`, `#[on_user2]` and `#[atexit]` on hooks), or the `process::daemon::Daemon`
+//!   `#[setup]`, `#[on_reload]`, `#[on_user1]`, `#[on_user2]` and `#[atexit]` on hooks, and
+//!   `#[keep_open]` on fields), or the `process::daemon::Daemon`
 //!   trait by hand; then a `process::daemon::Controller` starts, stops, restarts, signals and
 //!   reports the status of the daemon, which holds a locked pidfile for its whole life.
 //!   Failures are a typed `process::daemon::DaemonError`. The `cli` module turns a controller
@@ -71,7 +72,7 @@ pub mod process;
 
 /// On Windows the attribute macros exist only to say, in one compile error, that daemons are
 /// Unix-only (see [`macro@daemon`]).
-pub use deluxe_macros::{atexit, daemon, on_user1, on_user2};
+pub use deluxe_macros::{atexit, daemon, on_reload, on_user1, on_user2, setup};
 
 #[doc(hidden)]
 pub mod __private;

@@ -675,7 +675,7 @@ fn stress(controller: &Controller<Helper>, count: usize, seed: u64) {
             10..=16 => (
                 "status",
                 outcome(controller.status().map(|status| match status {
-                    Status::Running { pid } => format!("running {pid}"),
+                    Status::Running { pid, .. } => format!("running {pid}"),
                     Status::Stopped => "stopped".to_owned(),
                     Status::Stale { .. } => "stale".to_owned(),
                 })),
@@ -826,6 +826,7 @@ fn refusal_token(reason: daemon::Refusal) -> &'static str {
 fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
     match outcome {
         daemon::StopOutcome::Graceful => "Graceful",
+        daemon::StopOutcome::GraceExpired => "GraceExpired",
         daemon::StopOutcome::Killed => "Killed",
         daemon::StopOutcome::NotRunning => "NotRunning",
         daemon::StopOutcome::Requested => "Requested",
@@ -836,7 +837,7 @@ fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
 #[cfg(unix)]
 fn status_line(status: Status) -> String {
     match status {
-        Status::Running { pid } => format!("status Running {pid}"),
+        Status::Running { pid, .. } => format!("status Running {pid}"),
         Status::Stopped => "status Stopped".into(),
         Status::Stale { pid: Some(pid) } => format!("status Stale {pid}"),
         Status::Stale { pid: None } => "status Stale -".into(),

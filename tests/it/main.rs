@@ -16,6 +16,9 @@
 //!   as another user; `supervision`: readiness notification, the foreground mode,
 //!   `start-stop-daemon`; `ticker`: the `ticker` example's command line; `asynchronous`: the
 //!   tokio forms (with `--features tokio` only).
+//! - `services`: what real services need, through a service written with the macros
+//!   (`deluxe-services-helper`): setup before ready, owned descriptors, reload and logrotate,
+//!   children, socket activation and the watchdog, the tokio example.
 //! - `safety`: what another user, a crash or an odd environment can do to a daemon (files
 //!   planted at the log path, forked workers, a removed pidfile, ...).
 //! - `trust`: whom a controller believes and signals: only the kernel-confirmed holder of the
@@ -46,6 +49,7 @@ pub mod macro_lint;
 mod privileges;
 mod properties;
 mod safety;
+mod services;
 mod supervision;
 mod ticker;
 mod trust;

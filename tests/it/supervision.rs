@@ -176,9 +176,11 @@ fn start_stop_daemon_supervises_the_ticker_with_notify_await() {
         "the supervised process is the ticker itself, not a fork of it"
     );
     let status_line = scene.ticker_command(&["status"]).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&status_line.stdout),
-        format!("running (pid {pid})\n")
+    let status_line = String::from_utf8_lossy(&status_line.stdout);
+    assert!(
+        status_line.starts_with(&format!("running (pid {pid}, since "))
+            && status_line.contains(" UTC, up "),
+        "{status_line}"
     );
     let stop = StdCommand::new("start-stop-daemon")
         .args(["--stop", "--retry", "TERM/10/KILL/5", "--pidfile"])

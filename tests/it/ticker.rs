@@ -51,9 +51,11 @@ fn every_action_in_every_state_has_its_exit_code() {
         stderr,
         format!("warning: daemon already running (pid {pid}, pidfile {pidfile})\n")
     );
-    assert_eq!(
-        scene.ticker(&["status"]),
-        (0, format!("running (pid {pid})\n"), String::new())
+    let (code, status, stderr) = scene.ticker(&["status"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert!(
+        status.starts_with(&format!("running (pid {pid}, since ")) && status.contains(" UTC, up "),
+        "{status}"
     );
     assert_eq!(
         scene.ticker(&["user1"]),

@@ -15,6 +15,7 @@ use deluxe::process::daemon::{Controller, Daemon};
     stop_grace = 2.5,
     start_timeout = 30,
     umask = 0o027,
+    keep_children = true,
 )]
 #[derive(Default)]
 pub struct All {
@@ -25,6 +26,16 @@ pub struct All {
 impl All {
     fn run(&self) {
         self.ticks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[setup]
+    fn prepare(&self) -> Result<(), std::io::Error> {
+        Ok(())
+    }
+
+    #[on_reload]
+    fn reread(&self) -> Result<(), String> {
+        Ok(())
     }
 
     #[on_user1]
@@ -51,6 +62,7 @@ fn main() {
     assert_eq!(config.stop_grace, Some(Duration::from_millis(2500)));
     assert_eq!(config.start_timeout, Duration::from_secs(30));
     assert_eq!(config.umask, 0o027);
+    assert!(config.keep_children);
     let by_default: Controller<All> = All::controller();
     let by_value: Controller<All> = All { ticks: AtomicU64::new(5) }.into_controller();
     assert_eq!(by_value.daemon().ticks(), 5);

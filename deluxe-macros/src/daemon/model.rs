@@ -8,6 +8,8 @@ pub struct DaemonStruct {
     pub krate: Path,
     pub item: ItemStruct,
     pub settings: Settings,
+    /// The fields marked `#[keep_open]` (the attribute stripped): descriptors the value owns.
+    pub keep_open: Vec<(syn::Member, Type)>,
     /// Whether impls can be generated for it (not for a generic struct, which is an error).
     pub supported: bool,
 }
@@ -24,6 +26,7 @@ pub struct Settings {
     pub umask: Option<LitInt>,
     pub user: Option<LitStr>,
     pub group: Option<LitStr>,
+    pub keep_children: Option<syn::LitBool>,
 }
 
 /// A duration written in seconds (`10`, `2.5`), in milliseconds.
@@ -50,6 +53,10 @@ pub struct DaemonImpl {
 /// The methods chosen as hooks.
 #[derive(Default)]
 pub struct Hooks {
+    /// `#[setup]`: the method and its return type (any: checked by a trait bound).
+    pub setup: Option<(Ident, syn::ReturnType)>,
+    /// `#[on_reload]`: likewise.
+    pub on_reload: Option<(Ident, syn::ReturnType)>,
     pub on_user1: Option<Ident>,
     pub on_user2: Option<Ident>,
     pub atexit: Option<Ident>,
@@ -58,16 +65,26 @@ pub struct Hooks {
 /// The helper attributes `#[daemon]` finds on the methods of its impl block.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum HookKind {
+    Setup,
+    OnReload,
     OnUser1,
     OnUser2,
     Atexit,
 }
 
 impl HookKind {
-    pub const ALL: [Self; 3] = [Self::OnUser1, Self::OnUser2, Self::Atexit];
+    pub const ALL: [Self; 5] = [
+        Self::Setup,
+        Self::OnReload,
+        Self::OnUser1,
+        Self::OnUser2,
+        Self::Atexit,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
+            Self::Setup => "setup",
+            Self::OnReload => "on_reload",
             Self::OnUser1 => "on_user1",
             Self::OnUser2 => "on_user2",
             Self::Atexit => "atexit",
@@ -77,17 +94,30 @@ impl HookKind {
     /// What the hook answers, for messages.
     pub fn handles(self) -> &'static str {
         match self {
+            Self::Setup => "the setup before ready",
+            Self::OnReload => "`SIGHUP`",
             Self::OnUser1 => "`SIGUSR1`",
             Self::OnUser2 => "`SIGUSR2`",
             Self::Atexit => "the daemon's exit",
         }
     }
 
-    pub fn slot(self, hooks: &mut Hooks) -> &mut Option<Ident> {
+    /// Where a hook that returns nothing is recorded (`None` for `#[setup]` and
+    /// `#[on_reload]`, see [`HookKind::result_slot`]).
+    pub fn slot(self, hooks: &mut Hooks) -> Option<&mut Option<Ident>> {
         match self {
-            Self::OnUser1 => &mut hooks.on_user1,
-            Self::OnUser2 => &mut hooks.on_user2,
-            Self::Atexit => &mut hooks.atexit,
+            Self::Setup | Self::OnReload => None,
+            Self::OnUser1 => Some(&mut hooks.on_user1),
+            Self::OnUser2 => Some(&mut hooks.on_user2),
+            Self::Atexit => Some(&mut hooks.atexit),
+        }
+    }
+
+    /// Where a hook that may return a `Result` is recorded, with its return type.
+    pub fn result_slot(self, hooks: &mut Hooks) -> &mut Option<(Ident, syn::ReturnType)> {
+        match self {
+            Self::OnReload => &mut hooks.on_reload,
+            _ => &mut hooks.setup,
         }
     }
 }

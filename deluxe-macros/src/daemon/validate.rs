@@ -13,7 +13,7 @@ use crate::args::{Arg, Errors, known_unique, string_literal};
 use crate::names::check_user_name;
 
 /// The keys of `#[daemon(..)]` on a struct.
-pub const STRUCT_KEYS: [&str; 10] = [
+pub const STRUCT_KEYS: [&str; 11] = [
     "pidfile",
     "workdir",
     "log_file",
@@ -23,13 +23,15 @@ pub const STRUCT_KEYS: [&str; 10] = [
     "umask",
     "user",
     "group",
+    "keep_children",
     "crate",
 ];
 
 /// The largest umask: permission bits only.
 const UMASK_MAX: u32 = 0o777;
 
-pub fn daemon_struct(args: Vec<Arg>, item: ItemStruct, errors: &mut Errors) -> DaemonStruct {
+pub fn daemon_struct(args: Vec<Arg>, mut item: ItemStruct, errors: &mut Errors) -> DaemonStruct {
+    let keep_open = take_keep_open(&mut item, errors);
     let supported = item.generics.params.is_empty();
     if let Some(param) = item.generics.params.first() {
         errors.push(syn::Error::new(
@@ -60,6 +62,7 @@ pub fn daemon_struct(args: Vec<Arg>, item: ItemStruct, errors: &mut Errors) -> D
             "group" => {
                 settings.group = errors.push_result(account_name(&arg, "group", "\"nogroup\""))
             }
+            "keep_children" => settings.keep_children = errors.push_result(boolean(&arg)),
             _ => {
                 if let Some(path) = errors.push_result(crate_path(&arg)) {
                     krate = path;
@@ -71,8 +74,46 @@ pub fn daemon_struct(args: Vec<Arg>, item: ItemStruct, errors: &mut Errors) -> D
         krate,
         item,
         settings,
+        keep_open,
         supported,
     }
+}
+
+/// Finds and strips `#[keep_open]` on the struct's fields.
+fn take_keep_open(item: &mut ItemStruct, errors: &mut Errors) -> Vec<(syn::Member, syn::Type)> {
+    let mut kept = Vec::new();
+    for (index, field) in item.fields.iter_mut().enumerate() {
+        let mut marked = false;
+        field.attrs.retain(|attr| {
+            let path = attr.path();
+            let ours = (path.segments.len() == 1 || path.segments.len() == 2)
+                && path.segments.last().is_some_and(|s| s.ident == "keep_open");
+            if !ours {
+                return true;
+            }
+            if !matches!(attr.meta, Meta::Path(_)) {
+                errors.push(syn::Error::new(
+                    attr.meta.span(),
+                    "`#[keep_open]` takes no arguments; write `#[keep_open]`",
+                ));
+            } else if marked {
+                errors.push(syn::Error::new_spanned(
+                    attr,
+                    "`#[keep_open]` is given twice on this field; keep one",
+                ));
+            }
+            marked = true;
+            false
+        });
+        if marked {
+            let member = match &field.ident {
+                Some(ident) => syn::Member::Named(ident.clone()),
+                None => syn::Member::Unnamed(syn::Index::from(index)),
+            };
+            kept.push((member, field.ty.clone()));
+        }
+    }
+    kept
 }
 
 pub fn default_crate() -> Path {
@@ -153,6 +194,23 @@ fn account_name(arg: &Arg, what: &str, example: &str) -> syn::Result<LitStr> {
         Err(problem) => Err(syn::Error::new(
             lit.span(),
             format!("{what} name `{}` {problem}", lit.value().escape_debug()),
+        )),
+    }
+}
+
+/// `true` or `false`.
+fn boolean(arg: &Arg) -> syn::Result<syn::LitBool> {
+    match &arg.value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(value),
+            ..
+        }) => Ok(value.clone()),
+        other => Err(syn::Error::new(
+            other.span(),
+            format!(
+                "expected `{0}` to be `true` or `false`: `{0} = true`",
+                arg.key
+            ),
         )),
     }
 }
@@ -261,6 +319,27 @@ pub fn daemon_impl(args: Vec<Arg>, mut item: ItemImpl, errors: &mut Errors) -> D
         }
         for (kind, attr) in kinds {
             let what = format!("hook `{name}`");
+            let second = |first: &syn::Ident| {
+                syn::Error::new_spanned(
+                    &attr,
+                    format!(
+                        "a second `#[{}]` hook: `{first}` already handles {}; keep one method per hook",
+                        kind.name(),
+                        kind.handles()
+                    ),
+                )
+            };
+            let Some(slot) = kind.slot(&mut hooks) else {
+                // `#[setup]` and `#[on_reload]` may return a `Result`: the return type is
+                // checked by a trait bound.
+                let slot = kind.result_slot(&mut hooks);
+                if let Some((first, _)) = slot {
+                    errors.push(second(first));
+                } else if errors.push_result(check_signature(method, &what)).is_some() {
+                    *slot = Some((method.sig.ident.clone(), method.sig.output.clone()));
+                }
+                continue;
+            };
             let checked = check_signature(method, &what).and_then(|()| match &method.sig.output {
                 ReturnType::Default => Ok(()),
                 ReturnType::Type(_, ty) => Err(syn::Error::new(
@@ -268,16 +347,8 @@ pub fn daemon_impl(args: Vec<Arg>, mut item: ItemImpl, errors: &mut Errors) -> D
                     format!("{what} cannot return a value; hooks return nothing"),
                 )),
             });
-            let slot = kind.slot(&mut hooks);
             if let Some(first) = slot {
-                errors.push(syn::Error::new_spanned(
-                    attr,
-                    format!(
-                        "a second `#[{}]` hook: `{first}` already handles {}; keep one method per hook",
-                        kind.name(),
-                        kind.handles()
-                    ),
-                ));
+                errors.push(second(first));
             } else if errors.push_result(checked).is_some() {
                 *slot = Some(method.sig.ident.clone());
             }

@@ -9,11 +9,8 @@ use nix::sys::signal::Signal;
 
 use super::launch::{self, Plan};
 use super::pidfile;
-use super::target::{self, Delivery, Located, Target};
-use super::{Config, Daemon, DaemonError, Pid, Status, Step, StopOutcome};
-
-/// How long `stop` waits for the daemon to die after `SIGKILL`.
-const KILL_WAIT: Duration = Duration::from_secs(10);
+use super::target::{self, Located};
+use super::{Config, Daemon, DaemonError, Instance, Pid, Status, StopOutcome};
 
 /// Starts, stops and signals the daemon `D`.
 ///
@@ -41,7 +38,7 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 ///     .log_file("/var/log/worker.log")
 ///     .stop_timeout(Duration::from_secs(3));
 /// let pid = controller.start()?;
-/// assert_eq!(controller.status()?, Status::Running { pid });
+/// assert!(matches!(controller.status()?, Status::Running { pid: running, .. } if running == pid));
 /// controller.stop()?;
 /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
 /// ```
@@ -147,6 +144,112 @@ impl<D: Daemon> Controller<D> {
         self
     }
 
+    /// Overrides the stop grace (see [`Config::stop_grace`](super::Config#structfield.stop_grace)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// // `run` gets 30 s to finish the request in flight.
+    /// Worker::controller().stop_grace(std::time::Duration::from_secs(30)).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn stop_grace(mut self, grace: Duration) -> Self {
+        self.config.stop_grace = Some(grace);
+        self
+    }
+
+    /// Overrides the start timeout (see
+    /// [`Config::start_timeout`](super::Config#structfield.start_timeout)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// // A setup that loads a large index.
+    /// Worker::controller().start_timeout(std::time::Duration::from_secs(120)).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.config.start_timeout = timeout;
+        self
+    }
+
+    /// Overrides the working directory (see [`Config::workdir`](super::Config#structfield.workdir)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().workdir("/var/lib/worker").start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn workdir(mut self, workdir: impl Into<PathBuf>) -> Self {
+        self.config.workdir = workdir.into();
+        self
+    }
+
+    /// Overrides the umask (see [`Config::umask`](super::Config#structfield.umask)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().umask(0o077).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn umask(mut self, umask: u32) -> Self {
+        self.config.umask = umask;
+        self
+    }
+
+    /// Overrides whether `on_user1` is announced as a reload (see
+    /// [`Config::user1_reloads`](super::Config#structfield.user1_reloads)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().user1_reloads(true).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn user1_reloads(mut self, reloads: bool) -> Self {
+        self.config.user1_reloads = reloads;
+        self
+    }
+
+    /// Overrides whether the daemon's children survive it (see
+    /// [`Config::keep_children`](super::Config#structfield.keep_children)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().keep_children(true).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn keep_children(mut self, keep: bool) -> Self {
+        self.config.keep_children = keep;
+        self
+    }
+
+    /// Replaces every setting at once (settings chosen at run time: one instance among
+    /// several, say).
+    ///
+    /// ```no_run
+    /// use deluxe::process::daemon::Config;
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let config = Config::named("worker-eu").log_file("/var/log/worker-eu.log");
+    /// Worker::controller().with(config).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn with(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
     /// Overrides the user the daemon runs as (see [`Config::user`](super::Config#structfield.user)).
     ///
     /// ```no_run
@@ -249,7 +352,7 @@ impl<D: Daemon> Controller<D> {
             if let Located::Running(target) = target::locate(&self.config.pidfile)? {
                 return Err(self.already_running(target.pid));
             }
-            let plan = Plan::new(&self.config)?;
+            let plan = Plan::new(&self.config, &*self.daemon)?;
             match launch::spawn(&*self.daemon, &plan) {
                 // The new daemon found the lock held by an existing process. Whether that is
                 // a running daemon is for the holder check to say: a controller removing a
@@ -271,13 +374,6 @@ impl<D: Daemon> Controller<D> {
     fn daemon_uid(&self) -> Option<u32> {
         let user = self.config.user.as_deref()?;
         Some(nix::unistd::User::from_name(user).ok()??.uid.as_raw())
-    }
-
-    /// Where the daemon is, once the pidfile's place is known to be safe
-    /// ([`DaemonError::UnsafePidfile`]).
-    fn locate(&self) -> Result<Located, DaemonError> {
-        pidfile::check_place(&self.config.pidfile, self.daemon_uid(), false)?;
-        target::locate(&self.config.pidfile)
     }
 
     fn already_running(&self, pid: Pid) -> DaemonError {
@@ -326,7 +422,7 @@ impl<D: Daemon> Controller<D> {
         if let Located::Running(target) = target::locate(&self.config.pidfile)? {
             return Err(self.already_running(target.pid));
         }
-        let plan = Plan::new(&self.config)?;
+        let plan = Plan::new(&self.config, &*self.daemon)?;
         // The daemon runs here for good: it may start daemons itself.
         drop(turn);
         Err(launch::foreground(&*self.daemon, &plan))
@@ -349,6 +445,7 @@ impl<D: Daemon> Controller<D> {
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// match Worker::controller().stop()? {
     ///     StopOutcome::Graceful => println!("stopped"),
+    ///     StopOutcome::GraceExpired => println!("stopped, run() cut short after the grace"),
     ///     StopOutcome::Killed => println!("killed after the stop timeout"),
     ///     StopOutcome::NotRunning => println!("was not running"),
     ///     StopOutcome::Requested => println!("this is the daemon: it will stop"),
@@ -356,54 +453,7 @@ impl<D: Daemon> Controller<D> {
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     pub fn stop(&self) -> Result<StopOutcome, DaemonError> {
-        let path = &self.config.pidfile;
-        let target = match self.locate()? {
-            Located::Running(target) if target.is_this_process() => {
-                // Inside the daemon: waiting for its own exit would never end.
-                target.request_own_stop()?;
-                return Ok(StopOutcome::Requested);
-            }
-            Located::Running(target) => target,
-            located @ (Located::Stopped | Located::Stale { .. }) => {
-                if matches!(located, Located::Stale { .. }) {
-                    pidfile::remove_stale(path)?;
-                }
-                log::warn!("daemon not running (pidfile {})", path.display());
-                return Ok(StopOutcome::NotRunning);
-            }
-        };
-        let outcome = if target.signal(Signal::SIGTERM)? == Delivery::AlreadyGone
-            || self.wait(&target, self.config.stop_timeout)?
-        {
-            StopOutcome::Graceful
-        } else {
-            log::warn!(
-                "daemon (pid {}) still running {:?} after SIGTERM; sending SIGKILL",
-                target.pid,
-                self.config.stop_timeout
-            );
-            if target.signal(Signal::SIGKILL)? == Delivery::Delivered
-                && !self.wait(&target, KILL_WAIT)?
-            {
-                return Err(DaemonError::StopTimeout {
-                    pid: target.pid,
-                    waited: KILL_WAIT,
-                });
-            }
-            StopOutcome::Killed
-        };
-        // A daemon that exits removes its pidfile; one that was killed could not.
-        pidfile::remove_stale(path)?;
-        Ok(outcome)
-    }
-
-    fn wait(&self, target: &Target, timeout: Duration) -> Result<bool, DaemonError> {
-        target
-            .wait_exit(timeout)
-            .map_err(|source| DaemonError::Setup {
-                step: Step::WaitForExit,
-                source,
-            })
+        self.instance().stop()
     }
 
     /// Stops the daemon if it runs, then starts it: the new daemon never overlaps the old one.
@@ -427,6 +477,23 @@ impl<D: Daemon> Controller<D> {
         }
         self.stop()?;
         self.start_in_turn()
+    }
+
+    /// Sends `SIGHUP`: the daemon reopens its log file (after a rotation) and runs
+    /// [`Daemon::on_reload`], telling a service manager `RELOADING=1`, then `READY=1`.
+    ///
+    /// # Errors
+    ///
+    /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// Worker::controller().reload()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    pub fn reload(&self) -> Result<(), DaemonError> {
+        self.send(Signal::SIGHUP)
     }
 
     /// Sends `SIGUSR1`: the daemon runs [`Daemon::on_user1`].
@@ -462,20 +529,7 @@ impl<D: Daemon> Controller<D> {
     }
 
     fn send(&self, signal: Signal) -> Result<(), DaemonError> {
-        let path = &self.config.pidfile;
-        if let Located::Running(target) = self.locate()?
-            && target.signal(signal)? == Delivery::Delivered
-        {
-            return Ok(());
-        }
-        log::warn!(
-            "daemon not running (pidfile {}); {} not sent",
-            path.display(),
-            signal.as_str()
-        );
-        Err(DaemonError::NotRunning {
-            pidfile: path.clone(),
-        })
+        self.instance().send(signal)
     }
 
     /// What the pidfile says: running (and the pid), stopped, or stale; see [`Status`] for
@@ -504,11 +558,7 @@ impl<D: Daemon> Controller<D> {
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     pub fn status(&self) -> Result<Status, DaemonError> {
-        Ok(match self.locate()? {
-            Located::Stopped => Status::Stopped,
-            Located::Stale { pid } => Status::Stale { pid },
-            Located::Running(target) => Status::Running { pid: target.pid },
-        })
+        self.instance().status()
     }
 
     /// The daemon's pid when it runs.
@@ -525,10 +575,19 @@ impl<D: Daemon> Controller<D> {
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     pub fn pid(&self) -> Result<Option<Pid>, DaemonError> {
-        Ok(match self.status()? {
-            Status::Running { pid } => Some(pid),
-            Status::Stopped | Status::Stale { .. } => None,
-        })
+        self.instance().pid()
+    }
+
+    /// This daemon as an [`Instance`]: its pidfile and settings, without the daemon value.
+    ///
+    /// ```
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// let instance = Worker::controller().pidfile("/nonexistent/worker.pid").instance();
+    /// assert_eq!(instance.config().pidfile, std::path::Path::new("/nonexistent/worker.pid"));
+    /// ```
+    pub fn instance(&self) -> Instance {
+        Instance::new(self.config.clone())
     }
 }
 

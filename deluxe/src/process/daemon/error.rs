@@ -167,6 +167,12 @@ pub enum DaemonError {
         /// The OS error.
         source: io::Error,
     },
+    /// The daemon's [`setup`](super::Daemon::setup) hook failed (or panicked): the daemon
+    /// exited and removed its pidfile.
+    SetupFailed {
+        /// The hook's error, as its `Display` put it.
+        message: String,
+    },
     /// The daemon ended before it was ready without saying why: it was killed (by a signal,
     /// or for lack of memory). Its stderr, in the log file if one is set, may say more.
     DiedBeforeReady,
@@ -555,6 +561,7 @@ impl fmt::Display for DaemonError {
             ),
             Self::Fork { source } => write!(f, "cannot fork the daemon: {source}"),
             Self::Setup { step, source } => write!(f, "daemon setup failed ({step}): {source}"),
+            Self::SetupFailed { message } => write!(f, "the daemon's setup failed: {message}"),
             Self::DiedBeforeReady => f.write_str(
                 "the daemon died before it was ready: it exited without a word (killed by a \
                  signal, or out of memory); its stderr, in the log file if one is set, may say \

@@ -15,6 +15,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use super::init::{self, Place};
+use super::manager;
 use super::pidfile;
 use super::privileges::Credentials;
 use super::readiness::{self, Report};
@@ -76,7 +78,8 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub(crate) fn new(config: &Config) -> Result<Self, DaemonError> {
+    /// The plan for starting `daemon` with `config`.
+    pub(crate) fn new<D: Daemon>(config: &Config, daemon: &D) -> Result<Self, DaemonError> {
         let pidfile = absolute(&config.pidfile)
             .and_then(CPath::new)
             .map_err(|source| DaemonError::Pidfile {
@@ -103,20 +106,37 @@ impl Plan {
         let last_signal = libc::SIGRTMAX();
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let last_signal = 31;
+        let credentials = Credentials::resolve(config, pidfile.path())?;
         Ok(Self {
+            serving: Serving {
+                grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
+                pidfile_directory: pidfile_directory.and_then(|dir| CPath::new(dir).ok()),
+                user1_reloads: config.user1_reloads,
+                log_file: log_file.clone(),
+                log_owner: credentials.as_ref().map(Credentials::owner),
+                children_wait: (!config.keep_children).then(|| {
+                    config
+                        .stop_timeout
+                        .saturating_sub(config.grace().min(config.stop_timeout))
+                        / 2
+                }),
+            },
             steps: Steps {
-                credentials: Credentials::resolve(config, pidfile.path())?,
+                credentials,
                 pidfile,
                 workdir,
                 log_file,
                 umask: (config.umask & 0o777) as libc::mode_t,
                 blocked: *serve::handled().as_ref(),
                 last_signal,
-            },
-            serving: Serving {
-                grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
-                pidfile_directory: pidfile_directory.and_then(|dir| CPath::new(dir).ok()),
-                user1_reloads: config.user1_reloads,
+                // Declared by the daemon value, and passed by a service manager (`LISTEN_FDS`).
+                keep: daemon
+                    .keep_open()
+                    .iter()
+                    .map(AsRawFd::as_raw_fd)
+                    .chain(manager::before_start())
+                    .filter(|fd| *fd > 2)
+                    .collect(),
             },
             start_timeout: config.start_timeout,
             container_init: config.container_init,
@@ -238,9 +258,12 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
     // daemons of its own.
     drop(locks);
     TURN_TAKEN.store(false, Ordering::Release);
-    let set_up = match plan.steps.run(Mode::Forked {
-        report: write.as_fd(),
-    }) {
+    let set_up = match plan.steps.run(
+        Mode::Forked {
+            report: write.as_fd(),
+        },
+        &mut || run_setup(daemon),
+    ) {
         Ok(set_up) => set_up,
         Err(failure) => {
             report_failure(&failure).send(write.as_fd());
@@ -269,13 +292,28 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
     )
 }
 
+/// Calls the daemon's `setup` hook; its error, or its panic, as a message.
+fn run_setup<D: Daemon>(daemon: &D) -> Result<(), String> {
+    match catch_unwind(AssertUnwindSafe(|| daemon.setup())) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(panic) => Err(format!(
+            "setup() panicked: {}",
+            serve::panic_message(&*panic)
+        )),
+    }
+}
+
 /// The record that tells the controller why the steps stopped.
 fn report_failure(failure: &Failure) -> Report {
-    match *failure {
-        Failure::AlreadyRunning { pid } => Report::AlreadyRunning { pid },
+    match failure {
+        Failure::AlreadyRunning { pid } => Report::AlreadyRunning { pid: *pid },
         Failure::Step { step, errno } => Report::Failed {
-            step,
-            errno: errno as i32,
+            step: *step,
+            errno: *errno as i32,
+        },
+        Failure::Setup { message } => Report::SetupFailed {
+            message: message.clone(),
         },
     }
 }
@@ -295,11 +333,12 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
     } else {
         Place::Alone
     };
-    let set_up = match plan.steps.run(Mode::Foreground) {
+    let set_up = match plan.steps.run(Mode::Foreground, &mut || run_setup(daemon)) {
         Ok(set_up) => set_up,
         Err(stopped) => {
             place.undo();
             return match stopped {
+                Failure::Setup { message } => DaemonError::SetupFailed { message },
                 Failure::AlreadyRunning { pid } => DaemonError::AlreadyRunning {
                     pid: Pid(pid),
                     pidfile: plan.pidfile().to_path_buf(),
@@ -315,9 +354,9 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
         &plan.serving,
         |started| {
             if let Err(error) = started {
-                let _ = sys::write_all(
-                    sys::stderr(),
-                    format!("deluxe: cannot start the signal thread: {error}\n").as_bytes(),
+                serve::say(
+                    log::Level::Error,
+                    &format!("cannot start the signal thread: {error}"),
                 );
             }
         },
@@ -344,6 +383,9 @@ fn collect(read: OwnedFd, plan: &Plan) -> Result<Pid, DaemonError> {
             pidfile: plan.pidfile().to_path_buf(),
         }),
         Some(Report::Failed { step, errno }) => Err(failure(plan, *step, Errno::from_raw(*errno))),
+        Some(Report::SetupFailed { message }) => Err(DaemonError::SetupFailed {
+            message: message.clone(),
+        }),
         Some(Report::Spawned { .. }) | None if timed_out => {
             if let Some(pid) = spawned {
                 let _ = nix::sys::signal::kill(

@@ -87,7 +87,9 @@
 mod controller;
 mod error;
 mod init;
+mod instance;
 mod launch;
+mod manager;
 mod pidfile;
 mod privileges;
 mod readiness;
@@ -97,13 +99,39 @@ mod sys;
 mod target;
 
 use std::fmt;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use controller::{Controller, supervised};
 pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step};
+pub use instance::Instance;
+pub use manager::{
+    ListenFd, ListenFdsError, extend_timeout, listen_fds, notify_watchdog, set_status, watchdog,
+};
+pub(crate) use serve::run_failed;
+#[cfg(feature = "tokio")]
+pub use serve::stopped;
 pub use serve::{stop_requested, wait_for_stop};
 pub(crate) use target::use_portable_signalling;
+
+/// What [`Daemon::setup`] and [`Daemon::on_reload`] may fail with: any error (`?` converts
+/// `io::Error`, `String`, and every `std::error::Error`). Its `Display` is what
+/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`], or what the daemon logs
+/// when a reload fails.
+///
+/// ```
+/// use deluxe::process::daemon::HookError;
+///
+/// fn check(port: u16) -> Result<(), HookError> {
+///     if port == 0 {
+///         return Err("port 0 is not a port to listen on".into());
+///     }
+///     Ok(())
+/// }
+/// assert!(check(0).is_err());
+/// ```
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A process id, as [`Controller::start`] returns it.
 ///
@@ -171,7 +199,7 @@ impl From<Pid> for u32 {
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
 /// match Worker::controller().pidfile("/nonexistent/w.pid").status()? {
-///     Status::Running { pid } => println!("running as {pid}"),
+///     Status::Running { pid, since } => println!("running as {pid} since {since:?}"),
 ///     Status::Stale { pid } => println!("died without cleaning up (pid {pid:?})"),
 ///     Status::Stopped => println!("not running"),
 /// }
@@ -183,6 +211,9 @@ pub enum Status {
     Running {
         /// The daemon's pid.
         pid: Pid,
+        /// When it started (when it wrote its pid in the pidfile); its uptime is
+        /// `since.elapsed()`.
+        since: std::time::SystemTime,
     },
     /// There is no pidfile.
     Stopped,
@@ -207,8 +238,11 @@ pub enum Status {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopOutcome {
-    /// The daemon exited after `SIGTERM`, within the stop timeout.
+    /// The daemon exited after `SIGTERM`, within the stop timeout, once `run` had returned.
     Graceful,
+    /// The daemon exited after `SIGTERM` on its own: `run` had not returned within the stop
+    /// grace, so the runtime ran `atexit` and exited (work `run` was doing was cut short).
+    GraceExpired,
     /// The daemon ignored `SIGTERM` for the whole stop timeout and was killed with `SIGKILL`.
     Killed,
     /// The daemon was not running (a stale pidfile, if any, was removed).
@@ -267,6 +301,13 @@ pub struct Config {
     /// daemon then says `RELOADING=1` before the hook and `READY=1` after it (for systemd's
     /// `Type=notify-reload` with `ReloadSignal=SIGUSR1`). Default `false`.
     pub user1_reloads: bool,
+    /// Whether processes the daemon started (helpers, workers, shells: its process group)
+    /// may outlive it. `false` (the default): as the daemon exits, after `atexit`, it sends
+    /// `SIGTERM` to its process group, waits for the processes to exit, and sends `SIGKILL`
+    /// to those still there after half of what the stop timeout leaves beyond the grace.
+    /// Only a group the daemon owns is signalled (a forked daemon's, or one a supervisor made
+    /// with `setsid`), never that of the shell that ran it in the foreground.
+    pub keep_children: bool,
     /// Whether a daemon run in the foreground as pid 1 (a container's main process) leaves
     /// pid 1 to a minimal init that reaps orphans and forwards signals to it, as `tini` does.
     /// Default `true`; with `false` the daemon itself is pid 1 and orphans of the processes
@@ -317,6 +358,7 @@ impl Config {
             user: None,
             group: None,
             user1_reloads: false,
+            keep_children: false,
             container_init: true,
         }
     }
@@ -531,6 +573,21 @@ impl Config {
         self
     }
 
+    /// Sets [`keep_children`](Config#structfield.keep_children): processes the daemon
+    /// started survive it.
+    ///
+    /// ```no_run
+    /// # use deluxe::process::daemon::Config;
+    /// // A launcher whose children are meant to run on.
+    /// let config = Config::new("/run/launcher.pid").keep_children(true);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn keep_children(mut self, keep: bool) -> Self {
+        self.keep_children = keep;
+        self
+    }
+
     /// Sets [`container_init`](Config#structfield.container_init): `false` makes the daemon
     /// itself pid 1 of its container, without the init that reaps orphans.
     ///
@@ -624,10 +681,131 @@ pub trait Daemon: Send + Sync {
         Config::for_type::<Self>()
     }
 
+    /// Prepares the daemon, in the daemon, before it is ready: after daemon(7)'s steps (the
+    /// pidfile locked, the working directory entered, output redirected) and, when the daemon
+    /// runs as another [`user`](Config#structfield.user), before the privileges are dropped,
+    /// as root. Bind privileged ports, open protected files, read and check the configuration
+    /// here: an error (or a panic) makes [`Controller::start`] return
+    /// [`DaemonError::SetupFailed`] with its message, and the daemon exits without leaving
+    /// its pidfile; under a service manager, `READY=1` is sent only after it succeeded.
+    ///
+    /// What it makes, the daemon value keeps for [`run`](Daemon::run) through interior
+    /// mutability (a [`OnceLock`](std::sync::OnceLock), a `Mutex`): it runs after the fork,
+    /// so what it creates belongs to the daemon, not to the controller. Start long-lived
+    /// threads in `run` rather than here: a thread started in `setup` keeps the daemon's
+    /// signals blocked (they are until the daemon is ready), and so do processes it spawns.
+    ///
+    /// ```no_run
+    /// use std::net::TcpListener;
+    /// use std::sync::OnceLock;
+    /// use deluxe::process::daemon::{Config, Controller, Daemon, HookError};
+    ///
+    /// #[derive(Default)]
+    /// struct Web {
+    ///     listener: OnceLock<TcpListener>,
+    /// }
+    ///
+    /// impl Daemon for Web {
+    ///     fn config() -> Config {
+    ///         Config::named("web").user("www-data")
+    ///     }
+    ///
+    ///     fn setup(&self) -> Result<(), HookError> {
+    ///         // As root: port 80. "Address already in use" comes back from `start`.
+    ///         let _ = self.listener.set(TcpListener::bind("127.0.0.1:80")?);
+    ///         Ok(())
+    ///     }
+    ///
+    ///     fn run(&self) {
+    ///         let listener = self.listener.get().expect("setup made it");
+    ///         for _connection in listener.incoming() { /* as www-data */ }
+    ///     }
+    /// }
+    ///
+    /// Controller::new(Web::default()).start()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    fn setup(&self) -> Result<(), HookError> {
+        Ok(())
+    }
+
+    /// The descriptors this value owns that must stay open in the daemon: a `File`, a socket
+    /// or a listener made before [`Controller::start`] and used by [`run`](Daemon::run).
+    /// Called by `start`, before forking. (`#[keep_open]` on a field of a `#[daemon]` struct
+    /// declares it.)
+    ///
+    /// Every other descriptor the daemon inherits from the controller is pointed at
+    /// `/dev/null` rather than closed: a value that owns one it did not declare writes into
+    /// `/dev/null`, and its number can never be reused by a file the daemon opens later (its
+    /// pidfile, its log). Better still, make such resources in [`setup`](Daemon::setup),
+    /// after the fork.
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// use std::os::fd::{AsFd, BorrowedFd};
+    /// use std::sync::Mutex;
+    /// use deluxe::process::daemon::{Controller, Daemon};
+    ///
+    /// struct Journal {
+    ///     file: std::fs::File,
+    ///     lock: Mutex<()>,
+    /// }
+    ///
+    /// impl Daemon for Journal {
+    ///     fn keep_open(&self) -> Vec<BorrowedFd<'_>> {
+    ///         vec![self.file.as_fd()]
+    ///     }
+    ///
+    ///     fn run(&self) {
+    ///         let _guard = self.lock.lock();
+    ///         let _ = (&self.file).write_all(b"started\n");
+    ///     }
+    /// }
+    ///
+    /// let file = std::fs::File::options().append(true).create(true).open("/tmp/journal")?;
+    /// Controller::new(Journal { file, lock: Mutex::new(()) }).start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn keep_open(&self) -> Vec<BorrowedFd<'_>> {
+        Vec::new()
+    }
+
     /// The daemon's work. Called once, in the daemon, after it is ready. When it returns, the
     /// daemon runs [`atexit`](Daemon::atexit) and exits. After a stop request
     /// ([`stop_requested`], [`wait_for_stop`]) it should return within the stop grace.
     fn run(&self);
+
+    /// Called when the daemon receives `SIGHUP` ([`Controller::reload`], `kill -HUP`,
+    /// logrotate's `postrotate`, systemd's `Type=notify-reload`), on the hook thread, after
+    /// the daemon reopened its log file. Under a service manager the daemon says
+    /// `RELOADING=1` before and `READY=1` after. An error is logged and the daemon keeps
+    /// running: read and check the new configuration before replacing the one in use.
+    ///
+    /// ```no_run
+    /// use std::sync::RwLock;
+    /// use deluxe::process::daemon::{Daemon, HookError};
+    ///
+    /// struct Proxy {
+    ///     upstream: RwLock<String>,
+    /// }
+    ///
+    /// impl Daemon for Proxy {
+    ///     fn run(&self) { /* reads self.upstream for each request */ }
+    ///
+    ///     fn on_reload(&self) -> Result<(), HookError> {
+    ///         let text = std::fs::read_to_string("/etc/proxy/upstream")?;
+    ///         let upstream = text.trim();
+    ///         if upstream.is_empty() {
+    ///             return Err("/etc/proxy/upstream is empty; keeping the previous upstream".into());
+    ///         }
+    ///         *self.upstream.write().unwrap() = upstream.to_owned();
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn on_reload(&self) -> Result<(), HookError> {
+        Ok(())
+    }
 
     /// Called when the daemon receives `SIGUSR1` ([`Controller::signal_user1`]), on the
     /// daemon's hook thread. Signals arriving while it runs coalesce into one more call. A

@@ -20,6 +20,10 @@ use super::{DaemonError, Pid, PidfileRisk};
 
 /// How many times the daemon retries a pidfile that another process holds without having
 /// written a pid yet, or that was replaced while being opened; a millisecond apart.
+/// What a daemon writes after its pid in its pidfile as it exits because the stop grace
+/// expired before `run` returned.
+pub(crate) const GRACE_EXPIRED: &str = "grace-expired";
+
 const LOCK_ATTEMPTS: usize = 2000;
 
 /// The pidfile's path as a C string, or the error a pidfile path with a NUL deserves.
@@ -344,6 +348,13 @@ impl<'a> Held<'a> {
         with(self.lock().fd.as_fd())
     }
 
+    /// Writes `word` on a line after the pid, for a controller that holds the file open and
+    /// reads it once the daemon is gone (see [`said`]).
+    pub(crate) fn mark(&self, word: &str) {
+        let text = format!("{}\n{word}\n", std::process::id());
+        let _ = sys::rewrite(self.lock().fd.as_fd(), text.as_bytes());
+    }
+
     /// Removes the pidfile if the path still names the file this daemon locked.
     pub(crate) fn remove(&self) {
         let mut state = self.lock();
@@ -395,6 +406,18 @@ impl<'a> Held<'a> {
             Err(errno) => Restore::Lost(errno),
         }
     }
+}
+
+/// Whether the daemon that held this pidfile wrote `word` after its pid as it exited
+/// ([`Held::mark`]).
+pub(crate) fn said(fd: BorrowedFd<'_>, word: &str) -> bool {
+    let mut buf = [0u8; 64];
+    sys::read_start(fd, &mut buf).is_ok_and(|len| {
+        buf[..len]
+            .split(|b| *b == b'\n')
+            .nth(1)
+            .is_some_and(|line| line == word.as_bytes())
+    })
 }
 
 /// The pid as decimal text followed by a newline, in `buf`; returns the used part.

@@ -3,7 +3,8 @@
 //!
 //! Records are 12 bytes, written in one `write(2)` (atomic on a pipe), so the intermediate
 //! process and the daemon can both write without interleaving, and building them needs no
-//! allocation. The controller reads until end of file (every writer has closed the pipe: the
+//! allocation. The one record with more to say, a failed `setup` hook, is followed by its
+//! message, in the same `write(2)` (at most `PIPE_BUF` bytes in all, so still atomic). The controller reads until end of file (every writer has closed the pipe: the
 //! intermediate by exiting, the daemon after "ready" or by exiting) and then interprets them.
 
 use std::os::fd::BorrowedFd;
@@ -14,8 +15,12 @@ use super::sys;
 /// The length of every record.
 pub(crate) const RECORD_LEN: usize = 12;
 
+/// At most this many bytes go in one atomic `write(2)` to a pipe (POSIX's minimum `PIPE_BUF`
+/// is 512; Linux and the BSDs have 4096, macOS 512).
+const ATOMIC_WRITE: usize = 512;
+
 /// One thing the starting daemon (or the intermediate process) says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Report {
     /// From the intermediate process: the daemon was forked with this pid.
     Spawned { pid: u32 },
@@ -25,16 +30,20 @@ pub(crate) enum Report {
     AlreadyRunning { pid: u32 },
     /// From either: a step failed with this errno.
     Failed { step: Step, errno: i32 },
+    /// From the daemon: its `setup` hook failed with this message.
+    SetupFailed { message: String },
 }
 
 impl Report {
-    /// The record's bytes: tag, step, two bytes of padding, two 32-bit values.
-    pub(crate) fn encode(self) -> [u8; RECORD_LEN] {
+    /// The record's bytes: tag, step, two bytes of padding, two 32-bit values (for
+    /// `SetupFailed`: the length of the message that follows).
+    pub(crate) fn encode(&self) -> [u8; RECORD_LEN] {
         let (tag, step, value) = match self {
-            Self::Spawned { pid } => (b'S', 0, pid as i32),
-            Self::Ready { pid } => (b'R', 0, pid as i32),
-            Self::AlreadyRunning { pid } => (b'A', 0, pid as i32),
-            Self::Failed { step, errno } => (b'F', step as u8, errno),
+            Self::Spawned { pid } => (b'S', 0, *pid as i32),
+            Self::Ready { pid } => (b'R', 0, *pid as i32),
+            Self::AlreadyRunning { pid } => (b'A', 0, *pid as i32),
+            Self::Failed { step, errno } => (b'F', *step as u8, *errno),
+            Self::SetupFailed { message } => (b'M', 0, message.len() as i32),
         };
         let mut record = [0; RECORD_LEN];
         record[0] = tag;
@@ -53,28 +62,100 @@ impl Report {
                 step: Step::from_u8(record[1])?,
                 errno: value,
             },
+            b'M' => Self::SetupFailed {
+                message: String::new(),
+            },
             _ => return None,
         })
     }
 
-    /// Writes the record; async-signal-safe. A controller that has gone away cannot be told
-    /// anything, so a failed write is ignored.
-    pub(crate) fn send(self, pipe: BorrowedFd<'_>) {
-        let _ = sys::write_all(pipe, &self.encode());
+    /// Writes the record (and a `SetupFailed` message) in one `write(2)`: async-signal-safe
+    /// for the fixed records. A controller that has gone away cannot be told anything, so a
+    /// failed write is ignored.
+    pub(crate) fn send(&self, pipe: BorrowedFd<'_>) {
+        let mut buf = [0u8; ATOMIC_WRITE];
+        let len = self.write_into(&mut buf);
+        let _ = sys::write_all(pipe, &buf[..len]);
+    }
+
+    /// The record followed by its message (cut at a character boundary to fit), in `buf`.
+    fn write_into(&self, buf: &mut [u8; ATOMIC_WRITE]) -> usize {
+        let message = match self {
+            Self::SetupFailed { message } => {
+                let mut end = message.len().min(ATOMIC_WRITE - RECORD_LEN);
+                while !message.is_char_boundary(end) {
+                    end -= 1;
+                }
+                &message[..end]
+            }
+            _ => "",
+        };
+        let mut record = self.encode();
+        if matches!(self, Self::SetupFailed { .. }) {
+            record[4..8].copy_from_slice(&(message.len() as i32).to_ne_bytes());
+        }
+        buf[..RECORD_LEN].copy_from_slice(&record);
+        buf[RECORD_LEN..RECORD_LEN + message.len()].copy_from_slice(message.as_bytes());
+        RECORD_LEN + message.len()
     }
 }
 
 /// Everything the controller read, in order.
 pub(crate) fn decode_all(bytes: &[u8]) -> Vec<Report> {
-    bytes
-        .chunks_exact(RECORD_LEN)
-        .filter_map(Report::decode)
-        .collect()
+    let mut reports = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= RECORD_LEN {
+        let (record, after) = rest.split_at(RECORD_LEN);
+        rest = after;
+        let Some(mut report) = Report::decode(record) else {
+            continue;
+        };
+        if let Report::SetupFailed { message } = &mut report {
+            let len = i32::from_ne_bytes(record[4..8].try_into().unwrap_or_default());
+            let len = usize::try_from(len).unwrap_or(0).min(rest.len());
+            *message = String::from_utf8_lossy(&rest[..len]).into_owned();
+            rest = &rest[len..];
+        }
+        reports.push(report);
+    }
+    reports
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn wire(reports: &[Report]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for report in reports {
+            let mut buf = [0u8; ATOMIC_WRITE];
+            let len = report.write_into(&mut buf);
+            bytes.extend_from_slice(&buf[..len]);
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_setup_message_follows_its_record_and_is_cut_to_fit_one_write() {
+        let reports = [
+            Report::Spawned { pid: 7 },
+            Report::SetupFailed {
+                message: "cannot bind 127.0.0.1:80: Address in use".into(),
+            },
+            Report::Failed {
+                step: Step::Workdir,
+                errno: libc::ENOENT,
+            },
+        ];
+        assert_eq!(decode_all(&wire(&reports)), reports);
+        let long = Report::SetupFailed {
+            message: "é".repeat(ATOMIC_WRITE),
+        };
+        let Report::SetupFailed { message } = &decode_all(&wire(&[long]))[0] else {
+            unreachable!()
+        };
+        assert!(message.len() <= ATOMIC_WRITE - RECORD_LEN && message.starts_with('é'));
+    }
 
     #[test]
     fn records_round_trip() {
@@ -91,7 +172,7 @@ mod tests {
                 errno: libc::EAGAIN,
             },
         ];
-        let bytes: Vec<u8> = reports.iter().flat_map(|r| r.encode()).collect();
+        let bytes = wire(&reports);
         assert_eq!(decode_all(&bytes), reports);
         assert_eq!(decode_all(&bytes[..RECORD_LEN + 5]), reports[..1]);
         assert_eq!(Report::decode(&[b'?'; RECORD_LEN]), None);
@@ -107,6 +188,7 @@ mod tests {
                 step: Step::from_u8(step).unwrap(),
                 errno
             }),
+            ".{0,40}".prop_map(|message| Report::SetupFailed { message }),
         ]
     }
 
@@ -118,8 +200,7 @@ mod tests {
 
         #[test]
         fn reports_round_trip(reports in proptest::collection::vec(any_report(), 0..6)) {
-            let bytes: Vec<u8> = reports.iter().flat_map(|r| r.encode()).collect();
-            proptest::prop_assert_eq!(decode_all(&bytes), reports);
+            proptest::prop_assert_eq!(decode_all(&wire(&reports)), reports);
         }
     }
 }

@@ -6,13 +6,15 @@
 //! `signal-hook`). The signal thread does the work, and hooks run on their own ordinary
 //! thread: they may do anything.
 //!
-//! The stop signals (`SIGTERM`, `SIGINT`, `SIGHUP`) are unblocked in every thread, so any
-//! process the daemon starts can be stopped with them. `SIGUSR1` and `SIGUSR2` are blocked in
-//! every thread but the signal thread: only it can take them, so when it takes a stop it can
-//! make sure every user signal sent before has been seen (one system call delivers those still
-//! pending), and their hooks run before `atexit`. A process the daemon forks gets an empty
-//! mask at once (`pthread_atfork`); one started through `posix_spawn` (std's `Command`,
-//! glibc's `system`) keeps `SIGUSR1` and `SIGUSR2` blocked.
+//! `SIGTERM` and `SIGINT` ask the daemon to stop; `SIGHUP` reopens the log file and runs the
+//! reload hook; `SIGUSR1` and `SIGUSR2` run theirs. The stop signals and `SIGHUP` are
+//! unblocked in every thread, so any process the daemon starts can be stopped or hung up with
+//! them. `SIGUSR1` and `SIGUSR2` are blocked in every thread but the signal thread: only it can
+//! take them, so when it takes a stop it can make sure every user signal sent before has been
+//! seen (one system call delivers those still pending), and their hooks run before `atexit`
+//! (`SIGHUP`, the lowest signal number, is always delivered before a stop sent after it). A
+//! process the daemon forks gets an empty mask at once (`pthread_atfork`); one started through
+//! `posix_spawn` (std's `Command`, glibc's `system`) keeps `SIGUSR1` and `SIGUSR2` blocked.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -24,15 +26,25 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 
-use super::Daemon;
-use super::pidfile::{Held, Restore};
-use super::sys;
+use super::pidfile::{self, Held, Restore};
+use super::setup;
+use super::sys::{self, CPath};
+use super::{Daemon, Step};
 
 /// The signals that ask the daemon to stop.
-pub(crate) const STOP_SIGNALS: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+pub(crate) const STOP_SIGNALS: [Signal; 2] = [Signal::SIGTERM, Signal::SIGINT];
 
-/// The signals that run hooks.
+/// The signals that run hooks: the reload (`SIGHUP`, as logrotate and systemd's
+/// `Type=notify-reload` send it) and the user signals.
+const HOOK_SIGNALS: [Signal; 3] = [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2];
+
+/// The signals only the signal thread takes: the user signals, which a stop signal pending at
+/// the same time would overtake (the kernel delivers lower numbers first). `SIGHUP`, number 1,
+/// is never overtaken and stays unblocked everywhere, like the stop signals.
 const USER_SIGNALS: [Signal; 2] = [Signal::SIGUSR1, Signal::SIGUSR2];
+
+/// The signals unblocked in every thread.
+const UNBLOCKED: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
 
 fn signal_set(signals: &[Signal]) -> SigSet {
     let mut set = SigSet::empty();
@@ -46,7 +58,7 @@ fn signal_set(signals: &[Signal]) -> SigSet {
 /// of setting the daemon up until its handler is in place (see [`install_receiver`]).
 pub(crate) fn handled() -> SigSet {
     let mut set = signal_set(&STOP_SIGNALS);
-    for signal in USER_SIGNALS {
+    for signal in HOOK_SIGNALS {
         set.add(signal);
     }
     set
@@ -181,7 +193,7 @@ pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
     }
     nix::sys::signal::pthread_sigmask(
         nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
-        Some(&signal_set(&STOP_SIGNALS)),
+        Some(&signal_set(&UNBLOCKED)),
         None,
     )?;
     Ok(Receiver {
@@ -271,6 +283,50 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
     true
 }
 
+/// What [`stopped`] waits on: notified when the stop is requested.
+#[cfg(feature = "tokio")]
+fn stop_notify() -> &'static tokio::sync::Notify {
+    static NOTIFY: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    NOTIFY.get_or_init(tokio::sync::Notify::new)
+}
+
+/// Completes when this daemon is asked to stop: the async form of [`wait_for_stop`], for a
+/// `run` that serves on tokio. It parks no thread (no `spawn_blocking`), so a `run` that
+/// returns, or fails, while it is pending ends at once, and dropping it is free. Outside a
+/// daemon it never completes.
+///
+/// ```no_run
+/// use deluxe::process::daemon;
+///
+/// # async fn serve(listener: tokio::net::TcpListener) {
+/// // In `run`, on a runtime built there (after the fork).
+/// loop {
+///     tokio::select! {
+///         () = daemon::stopped() => break,
+///         accepted = listener.accept() => {
+///             let Ok((socket, _)) = accepted else { continue };
+///             tokio::spawn(async move { let _ = socket; /* serve it */ });
+///         }
+///     }
+/// }
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub async fn stopped() {
+    let notify = stop_notify();
+    loop {
+        let notified = notify.notified();
+        let mut notified = std::pin::pin!(notified);
+        // Registered before the flag is checked: a stop requested in between still wakes it.
+        notified.as_mut().enable();
+        if stop_requested() {
+            return;
+        }
+        notified.await;
+    }
+}
+
 /// How the running daemon behaves, from its settings.
 pub(crate) struct Serving {
     /// How long `run` has after a stop request; `None`: forever.
@@ -279,6 +335,37 @@ pub(crate) struct Serving {
     pub(crate) pidfile_directory: Option<sys::CPath>,
     /// Whether `on_user1` is a reload, announced to a service manager.
     pub(crate) user1_reloads: bool,
+    /// The log file, reopened on `SIGHUP` (after a rotation by rename).
+    pub(crate) log_file: Option<CPath>,
+    /// Who the log file belongs to when the daemon runs as another user or group.
+    pub(crate) log_owner: Option<(Option<libc::uid_t>, libc::gid_t)>,
+    /// How long the daemon's process group has to exit after `SIGTERM` as the daemon exits,
+    /// before `SIGKILL`; `None`: the children may outlive the daemon.
+    pub(crate) children_wait: Option<Duration>,
+}
+
+/// Why `run` failed, when it returned an error (see [`run_failed`]).
+static RUN_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Records that `run` returned this error: the daemon logs it as one line and exits with
+/// status 1 (`#[daemon]`'s `run` returning `Err`).
+pub(crate) fn run_failed(message: String) {
+    *RUN_FAILURE.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+}
+
+/// Says something about the daemon's life: through the `log` crate when the program set up a
+/// logger (in the daemon, it writes wherever that logger writes), else as a line on the
+/// daemon's stderr (its log file, or `/dev/null`). Either way with the daemon's pid.
+pub(crate) fn say(level: log::Level, message: &str) {
+    let pid = std::process::id();
+    if log::log_enabled!(target: "deluxe", level) {
+        log::log!(target: "deluxe", level, "daemon {pid}: {message}");
+    } else {
+        let _ = sys::write_all(
+            sys::stderr(),
+            format!("deluxe[{pid}]: {level}: {message}\n").as_bytes(),
+        );
+    }
 }
 
 /// Tells the service manager, if any (`NOTIFY_SOCKET` is set), how the daemon is doing:
@@ -292,6 +379,7 @@ fn notify(runtime_say: impl Fn(&str), states: &[sd_notify::NotifyState<'_>]) {
 /// Hooks waiting to run. Signals arriving while a hook runs coalesce into one more call.
 #[derive(Default)]
 struct Pending {
+    reload: bool,
     user1: bool,
     user2: bool,
     /// Whether the hook thread is running hooks right now.
@@ -312,7 +400,11 @@ enum StopTaken {
 impl Pending {
     /// Whether no hook is due or running: `atexit` may run.
     fn settled(&self) -> bool {
-        self.stop == StopTaken::Yes && !self.user1 && !self.user2 && !self.running
+        self.stop == StopTaken::Yes && !self.any() && !self.running
+    }
+
+    fn any(&self) -> bool {
+        self.reload || self.user1 || self.user2
     }
 }
 
@@ -328,6 +420,8 @@ struct Runtime<'d, D> {
     serving: &'d Serving,
     exiting: AtomicBool,
     failed: AtomicBool,
+    /// Whether the daemon exits because the grace expired before `run` returned.
+    grace_expired: AtomicBool,
 }
 
 /// Runs the daemon: starts the signal thread, calls `announce` (with the error if it cannot be
@@ -357,6 +451,7 @@ pub(crate) fn serve<'d, D: Daemon>(
         serving,
         exiting: AtomicBool::new(false),
         failed: AtomicBool::new(false),
+        grace_expired: AtomicBool::new(false),
     };
     let watcher = serving.pidfile_directory.as_ref().and_then(Watcher::new);
     // The scope never ends: every path out of it exits the process, so the threads may borrow
@@ -385,10 +480,18 @@ pub(crate) fn serve<'d, D: Daemon>(
             ],
         );
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| runtime.daemon.run())) {
-            runtime.say(&format!(
-                "run() panicked: {}; stopping",
-                panic_message(&*panic)
-            ));
+            say(
+                log::Level::Error,
+                &format!("run() panicked: {}; stopping", panic_message(&*panic)),
+            );
+            runtime.failed.store(true, Ordering::Release);
+        }
+        let failure = RUN_FAILURE.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(message) = failure {
+            say(
+                log::Level::Error,
+                &format!("run() failed: {message}; stopping"),
+            );
             runtime.failed.store(true, Ordering::Release);
         }
         if !stop_requested() {
@@ -454,9 +557,9 @@ impl<D: Daemon> Runtime<'_, D> {
                 taken |= RECEIVED.swap(0, Ordering::AcqRel);
             }
             let got = |signal: Signal| taken & (1 << signal as u32) != 0;
-            // User signals first: one that arrived before a stop (or with it) has its hook
+            // Hook signals first: one that arrived before a stop (or with it) has its hook
             // run before `atexit`.
-            for signal in [Signal::SIGUSR1, Signal::SIGUSR2] {
+            for signal in HOOK_SIGNALS {
                 if got(signal) {
                     self.post(signal, scope, &mut hook_thread);
                 }
@@ -511,6 +614,7 @@ impl<D: Daemon> Runtime<'_, D> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             match signal {
+                Signal::SIGHUP => pending.reload = true,
                 Signal::SIGUSR1 => pending.user1 = true,
                 _ => pending.user2 = true,
             }
@@ -539,8 +643,8 @@ impl<D: Daemon> Runtime<'_, D> {
                 self.say(&format!(
                     "cannot start the hook thread ({error}); running the hook on the signal thread"
                 ));
-                let (user1, user2) = self.take_pending();
-                self.run_pending(user1, user2);
+                let due = self.take_pending();
+                self.run_pending(due);
                 self.idle.notify_all();
             }
         }
@@ -570,10 +674,13 @@ impl<D: Daemon> Runtime<'_, D> {
         // lock released saves the woken thread a second sleep on it.
         drop(lock(&self.stop.lock));
         self.stop.changed.notify_all();
+        #[cfg(feature = "tokio")]
+        stop_notify().notify_waiters();
     }
 
     /// The grace is over and `run` has not returned.
     fn give_up(&self) -> ! {
+        self.grace_expired.store(true, Ordering::Release);
         self.say(&format!(
             "run() did not return within {:?} of the stop request; exiting",
             self.serving.grace.unwrap_or_default()
@@ -584,24 +691,15 @@ impl<D: Daemon> Runtime<'_, D> {
     /// The hook thread: runs hooks one at a time, as signals ask for them.
     fn run_hooks(&self) {
         loop {
-            let mut pending = self
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            while !pending.user1 && !pending.user2 {
-                pending = self
-                    .posted
-                    .wait(pending)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            while !pending.any() {
+                pending = self.posted.wait(pending).unwrap_or_else(|p| p.into_inner());
             }
             pending.running = true;
             drop(pending);
-            let (user1, user2) = self.take_pending();
-            self.run_pending(user1, user2);
-            let mut pending = self
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = self.take_pending();
+            self.run_pending(due);
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.running = false;
             if pending.settled() {
                 self.idle.notify_all();
@@ -610,18 +708,30 @@ impl<D: Daemon> Runtime<'_, D> {
     }
 
     /// Which hooks are due, clearing them: signals that arrive while they run ask again.
-    fn take_pending(&self) -> (bool, bool) {
-        let mut pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let taken = (pending.user1, pending.user2);
+    fn take_pending(&self) -> Due {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let due = Due {
+            reload: pending.reload,
+            user1: pending.user1,
+            user2: pending.user2,
+        };
+        pending.reload = false;
         pending.user1 = false;
         pending.user2 = false;
-        taken
+        due
     }
 
-    fn run_pending(&self, user1: bool, user2: bool) {
+    fn run_pending(
+        &self,
+        Due {
+            reload,
+            user1,
+            user2,
+        }: Due,
+    ) {
+        if reload {
+            self.reload();
+        }
         if user1 {
             let reloads = self.serving.user1_reloads;
             if reloads {
@@ -643,14 +753,47 @@ impl<D: Daemon> Runtime<'_, D> {
         }
     }
 
+    /// `SIGHUP`: tells a service manager `RELOADING=1`, reopens the log file (a rotation may
+    /// have renamed it), runs the reload hook, and says `READY=1`. A reload hook that fails is
+    /// logged and the daemon keeps running (with its previous configuration, if the hook
+    /// keeps it until the new one is valid).
+    fn reload(&self) {
+        let now = sd_notify::NotifyState::monotonic_usec_now();
+        let mut states = vec![sd_notify::NotifyState::Reloading];
+        states.extend(now.ok());
+        notify(|message| self.say(message), &states);
+        if let Some(path) = &self.serving.log_file {
+            let reopened = setup::open_log(path.c(), self.serving.log_owner).and_then(|log| {
+                sys::dup2(log.as_fd(), 1).map_err(|errno| (Step::LogFile, errno))?;
+                sys::dup2(log.as_fd(), 2).map_err(|errno| (Step::LogFile, errno))
+            });
+            if let Err((_, errno)) = reopened {
+                self.say(&format!(
+                    "cannot reopen log file {}: {}; still writing to the previous one",
+                    path.path().display(),
+                    std::io::Error::from(errno)
+                ));
+            }
+        }
+        let mut failed = None;
+        self.call_hook("on_reload", || failed = self.daemon.on_reload().err());
+        if let Some(error) = failed {
+            self.say(&format!("on_reload() failed: {error}; still running"));
+        }
+        notify(
+            |message| self.say(message),
+            &[sd_notify::NotifyState::Ready],
+        );
+    }
+
     /// Runs a hook. A hook that panics stops the daemon, as a panic in `run` does: the daemon
     /// is asked to stop (as by `SIGTERM`, with the same grace) and exits with status 1.
     fn call_hook(&self, name: &str, hook: impl FnOnce()) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(hook)) {
-            self.say(&format!(
-                "{name}() panicked: {}; stopping",
-                panic_message(&*panic)
-            ));
+            say(
+                log::Level::Error,
+                &format!("{name}() panicked: {}; stopping", panic_message(&*panic)),
+            );
             self.failed.store(true, Ordering::Release);
             // Through the signal thread, so that the grace applies as for any stop.
             ask_to_stop();
@@ -669,17 +812,38 @@ impl<D: Daemon> Runtime<'_, D> {
         // the exit afterwards: the process is gone sooner.
         wake_signal_thread();
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.daemon.atexit())) {
-            self.say(&format!("atexit() panicked: {}", panic_message(&*panic)));
+            say(
+                log::Level::Error,
+                &format!("atexit() panicked: {}", panic_message(&*panic)),
+            );
             self.failed.store(true, Ordering::Release);
         }
+        let survivors = self
+            .serving
+            .children_wait
+            .is_some_and(|wait| !terminate_group(wait));
+        if self.grace_expired.load(Ordering::Acquire) {
+            // For the controller's `stop`, which reads the file it holds open once the daemon
+            // is gone: it tells a daemon that ran out of time from one whose `run` returned.
+            self.pidfile.mark(pidfile::GRACE_EXPIRED);
+        }
         self.pidfile.remove();
+        if survivors {
+            // The last act: the group's processes that ignored SIGTERM, and this one.
+            say(
+                log::Level::Warn,
+                "processes of the daemon's group ignored SIGTERM; sending SIGKILL",
+            );
+            // SAFETY: killpg(0, ..) signals this process's own group, which this process,
+            // still alive, keeps from being reused.
+            unsafe { libc::killpg(0, libc::SIGKILL) };
+        }
         std::process::exit(i32::from(self.failed.load(Ordering::Acquire)))
     }
 
-    /// Writes a line to the daemon's stderr (its log file, or `/dev/null`) without going
-    /// through std's stderr lock.
+    /// A warning about the daemon's life (see [`say`]).
     fn say(&self, message: &str) {
-        let _ = sys::write_all(sys::stderr(), format!("deluxe: {message}\n").as_bytes());
+        say(log::Level::Warn, message);
     }
 }
 
@@ -691,11 +855,95 @@ fn ask_to_stop() {
     let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
 }
 
+/// Ends the processes of the daemon's own process group (its children, theirs, ...) as the
+/// daemon exits: `SIGTERM`, then a wait of up to `wait` for them to exit. Returns whether they
+/// did (or there were none); `false` means some are still there.
+///
+/// The group is the daemon's own when it is its session's group and its leader is the daemon
+/// itself (a daemon a supervisor started with `setsid`) or gone (a forked daemon, whose
+/// intermediate process made the session and exited); in the foreground of a shell the group
+/// is the shell's job, and under a container's init (deluxe's own) the init's: both are left
+/// alone. The daemon signals its group while it is still a member, so the group id cannot
+/// have been reused.
+/// SIGTERM reaches this process too, whose handler only notes it.
+fn terminate_group(wait: Duration) -> bool {
+    // SAFETY: getpgid and getsid only read this process's ids.
+    let (group, session) = unsafe { (libc::getpgid(0), libc::getsid(0)) };
+    let me = std::process::id() as libc::pid_t;
+    if group <= 0
+        || group != session
+        || (group != me && sys::process_alive(group))
+        || others_in_group(group) == Some(0)
+    {
+        return true;
+    }
+    // SAFETY: signalling this process's own group, which it is a member of.
+    unsafe { libc::killpg(group, libc::SIGTERM) };
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match others_in_group(group) {
+            Some(0) => return true,
+            // No way to tell (no /proc): SIGTERM was sent; nothing to wait on.
+            None => return true,
+            Some(_) if Instant::now() >= deadline => return false,
+            Some(_) => {
+                // The group's processes are nobody's children here: there is nothing to wait
+                // on but their disappearance from /proc.
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// How many live processes other than this one are in process group `group` (zombies, which
+/// have exited, do not count); `None` where `/proc` cannot tell.
+fn others_in_group(group: libc::pid_t) -> Option<usize> {
+    if !cfg!(any(target_os = "linux", target_os = "android")) {
+        return None;
+    }
+    let me = std::process::id().to_string();
+    let entries = std::fs::read_dir("/proc").ok()?;
+    Some(
+        entries
+            .flatten()
+            .filter(|entry| {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                name != me.as_str() && name.bytes().all(|b| b.is_ascii_digit())
+            })
+            .filter(|entry| {
+                std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
+                    // After the command name: state, ppid, pgrp, ...
+                    let mut fields = stat
+                        .rsplit_once(')')
+                        .map_or("", |(_, rest)| rest)
+                        .split_whitespace();
+                    let state = fields.next().unwrap_or("Z");
+                    let pgrp = fields
+                        .nth(1)
+                        .and_then(|pgrp| pgrp.parse::<libc::pid_t>().ok());
+                    state != "Z" && state != "X" && pgrp == Some(group)
+                })
+            })
+            .count(),
+    )
+}
+
+/// The hooks due, taken from [`Pending`].
+#[derive(Clone, Copy)]
+struct Due {
+    reload: bool,
+    user1: bool,
+    user2: bool,
+}
+
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

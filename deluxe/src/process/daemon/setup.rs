@@ -2,14 +2,17 @@
 //! foreground's rollback when one fails.
 //!
 //! The steps: signal mask and dispositions reset, `chdir`, `umask`, every inherited descriptor
-//! closed, stdio on `/dev/null` or the log file, the pidfile opened without following links,
-//! locked and written, the privileges dropped if asked, and last the signal handler installed
+//! the daemon value did not declare pointed at `/dev/null`, stdio on `/dev/null` or the log
+//! file, the pidfile opened without following links, locked and written, the daemon's `setup`
+//! hook (the first code of the user's, no longer async-signal-safe), the privileges dropped if
+//! asked, and last the signal handler installed
 //! and every signal unblocked (the handled ones were blocked from the first step, so none is
 //! lost and none kills the daemon meanwhile). In the forked daemon they are
 //! async-signal-safe: system calls only (see `sys`), on data prepared before forking
 //! ([`Steps`]).
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ffi::CStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
@@ -31,6 +34,11 @@ pub(crate) struct Steps {
     pub(crate) blocked: libc::sigset_t,
     /// The highest signal number, for resetting every disposition.
     pub(crate) last_signal: libc::c_int,
+    /// The inherited descriptors the daemon value owns ([`Daemon::keep_open`]): they stay
+    /// open in the daemon.
+    ///
+    /// [`Daemon::keep_open`]: super::Daemon::keep_open
+    pub(crate) keep: Vec<RawFd>,
 }
 
 /// Where the steps run.
@@ -59,22 +67,29 @@ pub(crate) enum Failure {
     AlreadyRunning { pid: u32 },
     /// A step failed with this errno.
     Step { step: Step, errno: Errno },
+    /// The daemon's `setup` hook failed with this message.
+    Setup { message: String },
 }
 
+/// The daemon's `setup` hook, called once the pidfile is locked and before the privileges are
+/// dropped; its error as a message.
+pub(crate) type SetupHook<'a> = &'a mut dyn FnMut() -> Result<(), String>;
+
 impl Steps {
-    /// Runs the steps, up to the locked and written pidfile (returned) and the dropped
-    /// privileges. In the foreground, where nothing was forked, the process's state is saved
-    /// first and put back if a step fails: the caller goes on living and reports the error.
-    pub(crate) fn run(&self, mode: Mode<'_>) -> Result<SetUp<'_>, Failure> {
+    /// Runs the steps, up to the locked and written pidfile (returned), the `setup` hook and
+    /// the dropped privileges. In the foreground, where nothing was forked, the process's
+    /// state is saved first and put back if a step fails: the caller goes on living and
+    /// reports the error.
+    pub(crate) fn run(&self, mode: Mode<'_>, setup: SetupHook<'_>) -> Result<SetUp<'_>, Failure> {
         let saved = matches!(mode, Mode::Foreground).then(|| Saved::take(self));
-        let result = self.run_steps(mode);
+        let result = self.run_steps(mode, setup);
         if let Some(saved) = saved {
             saved.finish(result.is_err());
         }
         result
     }
 
-    fn run_steps(&self, mode: Mode<'_>) -> Result<SetUp<'_>, Failure> {
+    fn run_steps(&self, mode: Mode<'_>, setup: SetupHook<'_>) -> Result<SetUp<'_>, Failure> {
         let failed = |step| move |errno: Errno| Failure::Step { step, errno };
         // Signals: block the ones the signal thread will receive, default for the rest (the
         // controller may have had handlers), except SIGPIPE, ignored as in every Rust program.
@@ -110,13 +125,17 @@ impl Steps {
         // SAFETY: umask only sets the mask.
         unsafe { libc::umask(self.umask) };
 
-        if let Mode::Forked { report } = mode {
-            sys::close_from(3, report);
-        }
         let null = sys::open(c"/dev/null", libc::O_RDWR, 0).map_err(failed(Step::DevNull))?;
+        if let Mode::Forked { report } = mode {
+            // The report pipe stays, and so do the descriptors the daemon value declared.
+            sys::occupy_inherited(3, &self.keep, report, null.as_fd());
+        }
         sys::dup2(null.as_fd(), 0).map_err(failed(Step::DevNull))?;
         let log: Option<OwnedFd> = match &self.log_file {
-            Some(path) => Some(self.open_log(path)?),
+            Some(path) => Some(
+                open_log(path.c(), self.credentials.as_ref().map(Credentials::owner))
+                    .map_err(|(step, errno)| Failure::Step { step, errno })?,
+            ),
             None => None,
         };
         let output = match (&log, mode) {
@@ -142,6 +161,13 @@ impl Steps {
                 errno,
             },
         })?;
+        // The user's setup, still as root: it may bind privileged ports, open protected files.
+        // It is the first code of the user's to run in the daemon, and it may allocate: the
+        // async-signal-safe part is over.
+        if let Err(message) = setup() {
+            held.remove();
+            return Err(Failure::Setup { message });
+        }
         if let Some(credentials) = &self.credentials
             && let Err((step, errno)) = held.with_fd(|fd| credentials.drop_to(fd))
         {
@@ -165,55 +191,52 @@ impl Steps {
     }
 }
 
-impl Steps {
-    /// Opens the log file for appending as safely as the pidfile: never through a symbolic
-    /// link, never blocking (a FIFO fails instead of waiting for a reader), only a regular
-    /// file with a single link, owned by root or by the daemon's user (another user must not
-    /// be able to make a root daemon write to a file of its choice). A new log file is
-    /// created `0640` and given to the daemon's user, so that it can reopen it later.
-    fn open_log(&self, path: &CPath) -> Result<OwnedFd, Failure> {
-        let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_NONBLOCK;
-        let failed = |step| move |errno: Errno| Failure::Step { step, errno };
-        let (fd, created) = match sys::open(path.c(), flags | libc::O_CREAT | libc::O_EXCL, 0o640) {
-            Ok(fd) => (fd, true),
-            Err(Errno::EEXIST) => (
-                sys::open(path.c(), flags, 0).map_err(failed(Step::LogFile))?,
-                false,
-            ),
-            Err(errno) => return Err(failed(Step::LogFile)(errno)),
-        };
-        let (user, group) = self
-            .credentials
-            .as_ref()
-            .map_or((None, None), |credentials| {
-                let (user, group) = credentials.owner();
-                (user, Some(group))
-            });
-        // SAFETY: geteuid cannot fail.
-        let daemon_user = user.unwrap_or_else(|| unsafe { libc::geteuid() });
-        let status = sys::file_status(fd.as_fd()).map_err(failed(Step::LogFile))?;
-        let problem = if !status.regular {
-            Some(Errno::EINVAL)
-        } else if status.links != 1 {
-            Some(Errno::EMLINK)
-        } else if status.owner != 0 && status.owner != daemon_user {
-            Some(Errno::EPERM)
-        } else {
-            None
-        };
-        if let Some(errno) = problem {
-            return Err(failed(Step::CheckLogFile)(errno));
-        }
-        if created && (user.is_some() || group.is_some()) {
-            sys::fchown(
-                fd.as_fd(),
-                user.unwrap_or(libc::uid_t::MAX),
-                group.unwrap_or(libc::gid_t::MAX),
-            )
-            .map_err(failed(Step::LogFile))?;
-        }
-        Ok(fd)
+/// Opens the log file for appending as safely as the pidfile: never through a symbolic link,
+/// never blocking (a FIFO fails instead of waiting for a reader), only a regular file with a
+/// single link, owned by root or by the daemon's user (another user must not be able to make a
+/// root daemon write to a file of its choice). A new log file is created `0640` and given to
+/// the daemon's user (`owner`: the user, if any, and the group it runs as), so that it can
+/// reopen it later. The steps open the log with it, and so does the daemon when `SIGHUP` asks
+/// it to reopen the file after a rotation. Async-signal-safe.
+pub(crate) fn open_log(
+    path: &CStr,
+    owner: Option<(Option<libc::uid_t>, libc::gid_t)>,
+) -> Result<OwnedFd, (Step, Errno)> {
+    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let failed = |step| move |errno: Errno| (step, errno);
+    let (fd, created) = match sys::open(path, flags | libc::O_CREAT | libc::O_EXCL, 0o640) {
+        Ok(fd) => (fd, true),
+        Err(Errno::EEXIST) => (
+            sys::open(path, flags, 0).map_err(failed(Step::LogFile))?,
+            false,
+        ),
+        Err(errno) => return Err(failed(Step::LogFile)(errno)),
+    };
+    let (user, group) = owner.map_or((None, None), |(user, group)| (user, Some(group)));
+    // SAFETY: geteuid cannot fail.
+    let daemon_user = user.unwrap_or_else(|| unsafe { libc::geteuid() });
+    let status = sys::file_status(fd.as_fd()).map_err(failed(Step::LogFile))?;
+    let problem = if !status.regular {
+        Some(Errno::EINVAL)
+    } else if status.links != 1 {
+        Some(Errno::EMLINK)
+    } else if status.owner != 0 && status.owner != daemon_user {
+        Some(Errno::EPERM)
+    } else {
+        None
+    };
+    if let Some(errno) = problem {
+        return Err(failed(Step::CheckLogFile)(errno));
     }
+    if created && (user.is_some() || group.is_some()) {
+        sys::fchown(
+            fd.as_fd(),
+            user.unwrap_or(libc::uid_t::MAX),
+            group.unwrap_or(libc::gid_t::MAX),
+        )
+        .map_err(failed(Step::LogFile))?;
+    }
+    Ok(fd)
 }
 
 /// What the steps change in the process, as it was before them (the foreground only).

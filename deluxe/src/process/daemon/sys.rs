@@ -124,6 +124,20 @@ pub(crate) fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> 
     check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
 }
 
+/// When the open file was last written.
+pub(crate) fn modified(fd: BorrowedFd<'_>) -> Result<std::time::SystemTime, Errno> {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is a valid, writable `struct stat`.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) })?;
+    #[allow(clippy::unnecessary_cast)] // The field types differ between platforms.
+    let since_epoch = Duration::new(
+        stat.st_mtime.max(0) as u64,
+        stat.st_mtime_nsec.clamp(0, 999_999_999) as u32,
+    );
+    Ok(std::time::UNIX_EPOCH + since_epoch)
+}
+
 /// The identity of what `path` names, without following a final symbolic link.
 pub(crate) fn lstat(path: &CStr) -> Result<Identity, Errno> {
     // SAFETY: an all-zero `stat` is a valid value for lstat to overwrite.
@@ -162,8 +176,9 @@ pub(crate) fn dup2(fd: BorrowedFd<'_>, target: RawFd) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Closes every descriptor from `first` on, except `keep`: in the daemon, the descriptors
-/// inherited from the controller, which nothing in the daemon owns.
+/// Closes every descriptor from `first` on, except `keep`: in the container init, which never
+/// runs the owners of those descriptors again (the daemon itself keeps its inherited
+/// descriptors occupied instead, see [`occupy_inherited`]).
 pub(crate) fn close_from(first: RawFd, keep: BorrowedFd<'_>) {
     let keep = keep.as_raw_fd();
     let ranges = [(first, keep - 1), (keep + 1, RawFd::MAX)];
@@ -201,6 +216,92 @@ pub(crate) fn close_from(first: RawFd, keep: BorrowedFd<'_>) {
                 // above); errors leave nothing to do.
                 unsafe { libc::close(fd) };
             }
+        }
+    }
+}
+
+/// Points every open descriptor from `first` on that is neither in `keep` nor `report` at
+/// `null` (`/dev/null`):
+/// in the daemon, the descriptors inherited from the controller. They are not closed: a value
+/// of the daemon may own one (a `File` made before `start`), and a number freed here would be
+/// reused by the next file the daemon opens (its pidfile, a log), which that value would then
+/// write into, or close. Occupied by `/dev/null`, such a number can never alias another file.
+pub(crate) fn occupy_inherited(
+    first: RawFd,
+    keep: &[RawFd],
+    report: BorrowedFd<'_>,
+    null: BorrowedFd<'_>,
+) {
+    let skip = |fd: RawFd| {
+        fd < first || fd == null.as_raw_fd() || fd == report.as_raw_fd() || keep.contains(&fd)
+    };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if for_each_open_fd(|fd| {
+        if !skip(fd) {
+            let _ = dup2(null, fd);
+        }
+    })
+    .is_ok()
+    {
+        return;
+    }
+    // No /proc: test every number up to the descriptor limit.
+    // SAFETY: sysconf only reads a limit.
+    let limit = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+    let limit = if limit <= 0 {
+        65_536
+    } else {
+        limit.min(1 << 20)
+    } as RawFd;
+    for fd in first..limit {
+        // SAFETY: F_GETFD only reads the descriptor's flags; it fails on a closed number.
+        if !skip(fd) && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
+            let _ = dup2(null, fd);
+        }
+    }
+}
+
+/// Calls `each` with every descriptor open in this process (but the one used to list them),
+/// read from `/proc/self/fd` with `getdents64` into a buffer on the stack: async-signal-safe.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn for_each_open_fd(mut each: impl FnMut(RawFd)) -> Result<(), Errno> {
+    let dir = open(c"/proc/self/fd", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: getdents64 writes at most `buf.len()` bytes of records into `buf`.
+        let len = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        let len = match len {
+            0 => return Ok(()),
+            -1 if Errno::last() == Errno::EINTR => continue,
+            -1 => return Err(Errno::last()),
+            len => len as usize,
+        };
+        // Each record: inode (8 bytes), offset (8), record length (2), type (1), the name
+        // (NUL-terminated).
+        let mut at = 0;
+        while at + 19 < len {
+            let reclen = usize::from(u16::from_ne_bytes([buf[at + 16], buf[at + 17]]));
+            if reclen == 0 {
+                break;
+            }
+            let name = &buf[at + 19..(at + reclen).min(len)];
+            let digits = name.iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits > 0 && digits <= 9 {
+                let fd = name[..digits]
+                    .iter()
+                    .fold(0, |fd: RawFd, digit| fd * 10 + RawFd::from(digit - b'0'));
+                if fd != dir.as_raw_fd() {
+                    each(fd);
+                }
+            }
+            at += reclen;
         }
     }
 }
@@ -362,6 +463,22 @@ pub(crate) fn stderr() -> BorrowedFd<'static> {
 pub(crate) fn process_exists(pid: libc::pid_t) -> bool {
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
     pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || Errno::last() == Errno::EPERM)
+}
+
+/// Whether process `pid` exists and has not exited (a zombie, exited but not yet reaped, has;
+/// told apart through `/proc` where there is one).
+pub(crate) fn process_alive(pid: libc::pid_t) -> bool {
+    if !process_exists(pid) {
+        return false;
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        let state = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest.trim_start());
+        return !(state.starts_with('Z') || state.starts_with('X'));
+    }
+    true
 }
 
 /// Waits up to `timeout` for `fd` to be readable (a pidfd: the process has exited; a pipe:

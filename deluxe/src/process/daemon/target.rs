@@ -179,6 +179,36 @@ fn look(path: &Path) -> Result<Result<Located, Unsettled>, DaemonError> {
     })))
 }
 
+impl Target {
+    /// Whether the daemon, now gone, exited because its stop grace expired before `run`
+    /// returned (it said so in the pidfile this target holds open).
+    pub(crate) fn grace_expired(&self) -> bool {
+        pidfile::said(self.pidfile.as_fd(), pidfile::GRACE_EXPIRED)
+    }
+
+    /// When the daemon started: when it wrote its pid in the pidfile.
+    pub(crate) fn since(&self) -> std::time::SystemTime {
+        sys::modified(self.pidfile.as_fd()).unwrap_or(std::time::UNIX_EPOCH)
+    }
+
+    /// The daemon's process group, if the daemon owns it (it is its session's group, led by
+    /// the daemon itself or by a process gone: a forked daemon's, or one a supervisor started
+    /// with `setsid`) and it is not this process's. Asked while the daemon runs, so that the
+    /// group id is its.
+    pub(crate) fn own_group(&self) -> Option<libc::pid_t> {
+        // SAFETY: getpgid and getsid only read another process's ids.
+        let (group, session, ours) = unsafe {
+            (
+                libc::getpgid(self.pid.raw()),
+                libc::getsid(self.pid.raw()),
+                libc::getpgid(0),
+            )
+        };
+        let led_by_another = group != self.pid.raw() && sys::process_alive(group);
+        (group > 1 && group == session && group != ours && !led_by_another).then_some(group)
+    }
+}
+
 /// Waits (up to `bound`) until process `pid` has exited, when a pidfd can be had for it.
 pub(crate) fn wait_gone(pid: Pid, bound: Duration) {
     if let Ok(Some(pidfd)) = open_pidfd(pid) {

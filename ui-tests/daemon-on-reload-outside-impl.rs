@@ -1,0 +1,4 @@
+#[deluxe::on_reload]
+fn reread() {}
+
+fn main() {}

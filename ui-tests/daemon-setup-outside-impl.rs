@@ -1,0 +1,4 @@
+#[deluxe::setup]
+fn bind() {}
+
+fn main() {}

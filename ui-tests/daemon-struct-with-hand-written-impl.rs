@@ -1,0 +1,10 @@
+use deluxe::process::daemon::Daemon;
+
+#[deluxe::daemon(pidfile = "/run/worker.pid", stop_timeout = 3)]
+struct Worker;
+
+impl Daemon for Worker {
+    fn run(&self) {}
+}
+
+fn main() {}
