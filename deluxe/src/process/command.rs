@@ -22,7 +22,8 @@
 //! Works on Unix and Windows. On Windows, names are looked up with `PATHEXT` (`cmd` finds
 //! `cmd.exe`), [`Command::user`] is always an error, a crashed program is a
 //! [`CommandError::Crashed`] rather than a [`CommandError::Signal`], and the calls are
-//! bounded by a timeout too; streaming ([`Command::spawn`]) and pipelines are Unix-only for now.
+//! bounded by timeouts and streamed ([`Command::spawn`]) there too, each call in a Job Object
+//! that a timeout, a kill or a drop terminates with everything in it; pipelines are Unix-only.
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
@@ -55,10 +56,9 @@ pub use options::{CallOptions, KILL_GRACE, LINGER, Stderr};
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use pipeline::Pipeline;
 #[cfg(unix)]
-#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use running::{Lines, Running};
 #[cfg(windows)]
-pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT};
+pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT, Lines, Running};
 
 #[cfg(unix)]
 use crate::process::names::{check_program, check_user_name};
@@ -404,10 +404,7 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        #[cfg(unix)]
-        return self.spawn(args, options)?.wait();
-        #[cfg(windows)]
-        windows::run(self.plan(args, options)?, options, None)
+        self.spawn(args, options)?.wait()
     }
 
     /// Starts the command and returns a handle to it, running: read its output line by line
@@ -425,14 +422,15 @@ impl Command {
     /// ping.kill();                                      // the shell and its sleep
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
-    #[cfg(unix)]
-    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn spawn<I, S>(&self, args: I, options: &CallOptions) -> Result<Running, CommandError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Running::start(vec![self.plan(args, options)?], options)
+        #[cfg(unix)]
+        return Running::start(vec![self.plan(args, options)?], options);
+        #[cfg(windows)]
+        Running::start(self.plan(args, options)?, options)
     }
 
     /// This command with `args`, as the first stage of a [`Pipeline`].

@@ -90,15 +90,12 @@ impl Command {
         return wait(self.spawn(args, options)?).await;
         #[cfg(windows)]
         {
-            let plan = self.plan(args, options)?;
-            let options = options.clone();
-            // Dropping the future sets the flag; the call's thread then kills the program.
+            let mut running = self.spawn(args, options)?;
+            // Dropping the future sets the flag; the call's thread then terminates the job.
             let cancel = CancelOnDrop(std::sync::Arc::default());
-            let flag = std::sync::Arc::clone(&cancel.0);
-            let result = tokio::task::spawn_blocking(move || {
-                super::windows::run(plan, &options, Some(&flag))
-            })
-            .await;
+            running.cancel_on(std::sync::Arc::clone(&cancel.0));
+            let result = tokio::task::spawn_blocking(move || running.wait()).await;
+            drop(cancel);
             joined(result)
         }
     }
