@@ -684,6 +684,54 @@ fn dropping_a_running_call_ends_the_whole_tree() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn a_background_process_does_not_hold_the_call() {
+    use windows_sys::Win32::Foundation::{CloseHandle, WAIT_TIMEOUT};
+    use windows_sys::Win32::System::Threading::{
+        OpenProcess, PROCESS_SYNCHRONIZE, PROCESS_TERMINATE, TerminateProcess, WaitForSingleObject,
+    };
+    let dir = scratch("background");
+    let pidfile = dir.join("held.pid");
+    let cmd = Command::new("cmd").unwrap();
+    let args = [
+        OsString::from("/C"),
+        "start".into(),
+        "/B".into(),
+        echo().program().as_os_str().to_owned(),
+        "hold".into(),
+        pidfile.as_os_str().to_owned(),
+        "&".into(),
+        "echo".into(),
+        "hi".into(),
+    ];
+    // Returns although the background process holds the pipes, and runs until killed.
+    let output = cmd.call(args).unwrap();
+    assert!(lines(&output).contains(&"hi".to_owned()), "{output:?}");
+    let started = std::time::Instant::now();
+    let pid: u32 = loop {
+        if let Ok(text) = std::fs::read_to_string(&pidfile) {
+            break text.trim().parse().unwrap();
+        }
+        assert!(
+            started.elapsed() < HANG,
+            "the background process never wrote its pid"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    // Still running: the call ended normally, so what the program left running is not killed.
+    // SAFETY: opening a process by id; checked for null, waited on without blocking,
+    // terminated (this test started it) and closed once.
+    unsafe {
+        let handle = OpenProcess(PROCESS_SYNCHRONIZE | PROCESS_TERMINATE, 0, pid);
+        assert!(!handle.is_null(), "the background process {pid} is gone");
+        assert_eq!(WaitForSingleObject(handle, 0), WAIT_TIMEOUT);
+        TerminateProcess(handle, 1);
+        CloseHandle(handle);
+    }
+    assert!(ends(pid));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[cfg(feature = "tokio")]
 #[test]
 fn a_dropped_async_call_ends_the_whole_tree() {

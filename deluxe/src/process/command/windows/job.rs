@@ -89,6 +89,23 @@ impl Job {
         Ok(())
     }
 
+    /// Lets what is left in the job outlive it: a call that ended normally does not kill the
+    /// background processes its program left running (as on Unix).
+    pub(crate) fn release(&self) {
+        // SAFETY: an all-zero JOBOBJECT_EXTENDED_LIMIT_INFORMATION is valid (no limits).
+        let limits: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { std::mem::zeroed() };
+        // SAFETY: the job handle is valid; the pointer and size describe `limits`, which
+        // outlives the call. On error the job keeps its limit, which only kills more.
+        let _ = unsafe {
+            SetInformationJobObject(
+                self.handle.as_raw_handle(),
+                JobObjectExtendedLimitInformation,
+                (&raw const limits).cast(),
+                size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            )
+        };
+    }
+
     /// Terminates every process in the job (the program and everything it started).
     pub(crate) fn terminate(&self) {
         // SAFETY: the job handle is valid; an error (nothing left) needs no handling.

@@ -288,6 +288,9 @@ impl Running {
             self.turn()?;
         }
         self.reaped = true;
+        // Ended (or cancelled, and then already terminated): background processes it left
+        // are not the call's to kill, as on Unix.
+        self.job.release();
         let status = self.status.expect("exited");
         let stdout = std::mem::take(&mut self.buffered);
         let stderr = std::mem::take(&mut *lock(&self.tail)).into_string();
