@@ -734,6 +734,46 @@ fn a_background_process_does_not_hold_the_call() {
 
 #[cfg(feature = "tokio")]
 #[test]
+fn spawn_async_streams_lines_and_kill_ends_the_tree() {
+    let dir = scratch("async-spawn");
+    let (cmd, args, pidfile) = tree(&dir);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut lines = echo()
+            .spawn_async(["args", "one", "two"], &CallOptions::new())
+            .unwrap();
+        assert_eq!(
+            lines.next_line().await.unwrap().unwrap(),
+            tokens(&["one"])[0]
+        );
+        assert_eq!(
+            lines.next_line().await.unwrap().unwrap(),
+            tokens(&["two"])[0]
+        );
+        assert!(lines.next_line().await.is_none());
+        assert_eq!(lines.wait().await.unwrap().code, 0);
+
+        let mut running = cmd.spawn_async(&args, &CallOptions::new()).unwrap();
+        let shell = running.id();
+        assert_eq!(running.next_line().await.unwrap().unwrap(), "ready");
+        let held: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        running.kill();
+        assert!(running.wait().await.is_err());
+        assert!(ends(shell), "cmd.exe {shell} is still running");
+        assert!(ends(held), "its child {held} is still running");
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(feature = "tokio")]
+#[test]
 fn a_dropped_async_call_ends_the_whole_tree() {
     let dir = scratch("async-tree");
     let (cmd, args, pidfile) = tree(&dir);

@@ -46,7 +46,7 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-#[cfg(all(unix, feature = "tokio"))]
+#[cfg(feature = "tokio")]
 pub use asynchronous::AsyncRunning;
 pub use error::{
     Access, ArgumentProblem, CommandError, STDERR_CAP, SearchPathProblem, SudoRefusal,

@@ -12,17 +12,14 @@ use std::ffi::OsStr;
 use std::io;
 #[cfg(unix)]
 use std::os::fd::OwnedFd;
-#[cfg(unix)]
 use std::pin::Pin;
-#[cfg(unix)]
 use std::task::{Context, Poll};
 
-#[cfg(unix)]
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CallOptions, Command, CommandError, Output};
 #[cfg(unix)]
-use super::{Pipeline, Running};
+use super::Pipeline;
+use super::{CallOptions, Command, CommandError, Output, Running};
 
 impl Command {
     /// Runs the command on tokio and returns its standard output (empty when not captured):
@@ -86,18 +83,7 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        #[cfg(unix)]
-        return wait(self.spawn(args, options)?).await;
-        #[cfg(windows)]
-        {
-            let mut running = self.spawn(args, options)?;
-            // Dropping the future sets the flag; the call's thread then terminates the job.
-            let cancel = CancelOnDrop(std::sync::Arc::default());
-            running.cancel_on(std::sync::Arc::clone(&cancel.0));
-            let result = tokio::task::spawn_blocking(move || running.wait()).await;
-            drop(cancel);
-            joined(result)
-        }
+        wait(self.spawn(args, options)?).await
     }
 
     /// [`Command::spawn`] on tokio: the handle is a [`Stream`](futures_core::Stream) of
@@ -118,7 +104,6 @@ impl Command {
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// # }).unwrap();
     /// ```
-    #[cfg(unix)]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn spawn_async<I, S>(
         &self,
@@ -177,18 +162,32 @@ impl Pipeline {
     }
 }
 
-/// A pipe whose read end the call's loop watches; dropping the write end cancels the call.
+/// What cancels a call when dropped: on Unix the write end of a pipe whose read end the
+/// call's loop polls; on Windows a flag the call's thread checks.
 #[cfg(unix)]
-fn cancel_pair(running: &mut Running) -> Result<OwnedFd, CommandError> {
-    let (read, write) = io::pipe().map_err(|error| CommandError::Io {
-        program: std::path::PathBuf::new(),
-        error,
-    })?;
-    running.cancel_on(read.into());
-    Ok(write.into())
+type Canceller = OwnedFd;
+#[cfg(windows)]
+type Canceller = CancelOnDrop;
+
+/// Ties `running` to a [`Canceller`]: dropping it cancels the call.
+fn cancel_pair(running: &mut Running) -> Result<Canceller, CommandError> {
+    #[cfg(unix)]
+    {
+        let (read, write) = io::pipe().map_err(|error| CommandError::Io {
+            program: std::path::PathBuf::new(),
+            error,
+        })?;
+        running.cancel_on(read.into());
+        Ok(write.into())
+    }
+    #[cfg(windows)]
+    {
+        let cancel = CancelOnDrop(std::sync::Arc::default());
+        running.cancel_on(std::sync::Arc::clone(&cancel.0));
+        Ok(cancel)
+    }
 }
 
-#[cfg(unix)]
 async fn wait(mut running: Running) -> Result<Output, CommandError> {
     let keep_alive = cancel_pair(&mut running)?;
     let result = tokio::task::spawn_blocking(move || running.wait()).await;
@@ -196,7 +195,6 @@ async fn wait(mut running: Running) -> Result<Output, CommandError> {
     joined(result)
 }
 
-#[cfg(unix)]
 enum Request {
     Line(oneshot::Sender<Option<Result<String, CommandError>>>),
     Wait(oneshot::Sender<Result<Output, CommandError>>),
@@ -217,17 +215,15 @@ enum Request {
 /// # Ok::<(), deluxe::process::CommandError>(())
 /// # }).unwrap();
 /// ```
-#[cfg(unix)]
 #[derive(Debug)]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct AsyncRunning {
     id: u32,
     requests: mpsc::UnboundedSender<Request>,
     pending: Option<oneshot::Receiver<Option<Result<String, CommandError>>>>,
-    cancel: Option<OwnedFd>,
+    cancel: Option<Canceller>,
 }
 
-#[cfg(unix)]
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -237,7 +233,6 @@ impl std::fmt::Debug for Request {
     }
 }
 
-#[cfg(unix)]
 impl AsyncRunning {
     fn new(mut running: Running) -> Result<Self, CommandError> {
         let cancel = cancel_pair(&mut running)?;
@@ -361,7 +356,6 @@ impl AsyncRunning {
     }
 }
 
-#[cfg(unix)]
 impl futures_core::Stream for AsyncRunning {
     type Item = Result<String, CommandError>;
 
@@ -370,8 +364,9 @@ impl futures_core::Stream for AsyncRunning {
     }
 }
 
-/// Sets its flag when dropped: the Windows call's thread polls it.
+/// Sets its flag when dropped: the Windows call's thread checks it.
 #[cfg(windows)]
+#[derive(Debug)]
 struct CancelOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 #[cfg(windows)]
