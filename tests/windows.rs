@@ -772,6 +772,54 @@ fn spawn_async_streams_lines_and_kill_ends_the_tree() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn pipelines_connect_programs_and_name_the_failing_stage() {
+    let echo = echo();
+    let piped = echo
+        .with_args(["args", "a b", "c"])
+        .pipe(echo.with_args(["stdin"]));
+    assert_eq!(
+        lines(&piped.call(&CallOptions::new()).unwrap()),
+        tokens(&["a b", "c"])
+    );
+    let broken = echo
+        .with_args(["fail", "first", "3"])
+        .pipe(echo.with_args(["stdin"]));
+    match broken.call(&CallOptions::new()) {
+        Err(CommandError::Stage {
+            stage: 1,
+            stages: 2,
+            error,
+        }) => match *error {
+            CommandError::Exit {
+                code: 3, stderr, ..
+            } => assert_eq!(stderr.trim_end(), "first"),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn killing_a_pipeline_ends_every_stage_and_what_they_started() {
+    let dir = scratch("pipeline-tree");
+    let (cmd, args, pidfile) = tree(&dir);
+    let echo = echo();
+    let pipeline = echo.with_args(["stdin"]).pipe(cmd.with_args(&args));
+    let options = CallOptions::new().inherit_stdin();
+    let mut running = pipeline.spawn(&options).unwrap();
+    let first = running.id();
+    let held = held_pid(&mut running, &pidfile);
+    running.kill();
+    assert!(running.wait().is_err());
+    assert!(ends(first), "the first stage {first} is still running");
+    assert!(
+        ends(held),
+        "the second stage's child {held} is still running"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[cfg(feature = "tokio")]
 #[test]
 fn a_dropped_async_call_ends_the_whole_tree() {

@@ -22,14 +22,13 @@
 //! Works on Unix and Windows. On Windows, names are looked up with `PATHEXT` (`cmd` finds
 //! `cmd.exe`), [`Command::user`] is always an error, a crashed program is a
 //! [`CommandError::Crashed`] rather than a [`CommandError::Signal`], and the calls are
-//! bounded by timeouts and streamed ([`Command::spawn`]) there too, each call in a Job Object
-//! that a timeout, a kill or a drop terminates with everything in it; pipelines are Unix-only.
+//! bounded by timeouts, streamed ([`Command::spawn`]) and piped ([`Pipeline`]) there too, each
+//! call in a Job Object that a timeout, a kill or a drop terminates with everything in it.
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod error;
 mod options;
-#[cfg(unix)]
 mod pipeline;
 #[cfg(unix)]
 mod running;
@@ -52,8 +51,6 @@ pub use error::{
     Access, ArgumentProblem, CommandError, STDERR_CAP, SearchPathProblem, SudoRefusal,
 };
 pub use options::{CallOptions, KILL_GRACE, LINGER, Stderr};
-#[cfg(unix)]
-#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use pipeline::Pipeline;
 #[cfg(unix)]
 pub use running::{Lines, Running};
@@ -427,10 +424,7 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        #[cfg(unix)]
-        return Running::start(vec![self.plan(args, options)?], options);
-        #[cfg(windows)]
-        Running::start(self.plan(args, options)?, options)
+        Running::start(vec![self.plan(args, options)?], options)
     }
 
     /// This command with `args`, as the first stage of a [`Pipeline`].
@@ -443,8 +437,6 @@ impl Command {
     /// assert_eq!(sorted.call(&CallOptions::new())?, b"a\nb\n");
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
-    #[cfg(unix)]
-    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn with_args<I, S>(&self, args: I) -> Pipeline
     where
         I: IntoIterator<Item = S>,

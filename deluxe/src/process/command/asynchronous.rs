@@ -17,9 +17,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, oneshot};
 
-#[cfg(unix)]
-use super::Pipeline;
-use super::{CallOptions, Command, CommandError, Output, Running};
+use super::{CallOptions, Command, CommandError, Output, Pipeline, Running};
 
 impl Command {
     /// Runs the command on tokio and returns its standard output (empty when not captured):
@@ -118,7 +116,6 @@ impl Command {
     }
 }
 
-#[cfg(unix)]
 impl Pipeline {
     /// [`Pipeline::call`], asynchronously (see [`Command::call_async`]).
     ///

@@ -51,14 +51,12 @@ const CHUNK: usize = 16 * 1024;
 /// ```
 #[derive(Debug)]
 pub struct Running {
-    child: Child,
+    stages: Vec<Stage>,
     job: Job,
-    program: PathBuf,
     stdout: Option<Receiver<Vec<u8>>>,
     buffered: Vec<u8>,
-    tail: Arc<Mutex<Tail>>,
     stderr_done: Option<Receiver<()>>,
-    status: Option<ExitStatus>,
+    exited: bool,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     linger_until: Option<Instant>,
@@ -69,21 +67,109 @@ pub struct Running {
     reaped: bool,
 }
 
+/// One program of the call (the call's only one, or a pipeline's stage).
+#[derive(Debug)]
+struct Stage {
+    child: Child,
+    program: PathBuf,
+    tail: Arc<Mutex<Tail>>,
+    status: Option<ExitStatus>,
+}
+
 impl Running {
-    /// Starts `plan` as `options` say, in a Job Object of its own.
-    pub(crate) fn start(mut plan: Plan, options: &CallOptions) -> Result<Self, CommandError> {
-        let program = plan.program.clone();
-        let io_error = |error: io::Error| CommandError::Io {
-            program: program.clone(),
+    /// Starts the plans as one call in a Job Object of its own: each stage's stdout feeds the
+    /// next one's stdin.
+    pub(crate) fn start(plans: Vec<Plan>, options: &CallOptions) -> Result<Self, CommandError> {
+        let last_program = plans.last().map(|p| p.program.clone()).unwrap_or_default();
+        let job = Job::new().map_err(|error| CommandError::Io {
+            program: last_program.clone(),
             error,
-        };
-        let stdin = match &options.input {
+        })?;
+        let mut stdin = match &options.input {
             Input::Null => Stdio::null(),
             Input::Inherit => Stdio::inherit(),
             Input::Bytes(bytes) if bytes.is_empty() => Stdio::null(),
             Input::Bytes(_) => Stdio::piped(),
         };
-        let (out_read, out_write) = if options.capture {
+        let stderr_file = match &options.stderr {
+            Stderr::File(path) => {
+                Some(
+                    File::create(path).map_err(|error| CommandError::StderrFile {
+                        path: path.clone(),
+                        error,
+                    })?,
+                )
+            }
+            _ => None,
+        };
+        let count = plans.len();
+        let (done, stderr_done) = mpsc::channel();
+        let mut running = Self {
+            stages: Vec::with_capacity(count),
+            job,
+            stdout: None,
+            buffered: Vec::new(),
+            stderr_done: Some(stderr_done),
+            exited: false,
+            timeout: options.timeout,
+            deadline: options.timeout.map(|timeout| Instant::now() + timeout),
+            linger_until: None,
+            timed_out: false,
+            timeout_reported: false,
+            success_codes: options.success_codes.clone(),
+            cancel: None,
+            reaped: false,
+        };
+        for (index, plan) in plans.into_iter().enumerate() {
+            let last = index + 1 == count;
+            // A stage that cannot start takes the others down with it (dropping `running`).
+            let (stage, out) = Self::spawn_stage(
+                plan,
+                std::mem::replace(&mut stdin, Stdio::null()),
+                last,
+                options,
+                stderr_file.as_ref(),
+                &running.job,
+                &done,
+            )?;
+            running.stages.push(stage);
+            match out {
+                Some(read) if !last => stdin = Stdio::from(read),
+                Some(read) => {
+                    let (chunks, received) = mpsc::channel();
+                    thread::spawn(move || drain(read, |bytes| chunks.send(bytes.to_vec()).is_ok()));
+                    running.stdout = Some(received);
+                }
+                None => {}
+            }
+        }
+        if let (Some(first), Input::Bytes(bytes)) = (running.stages.first_mut(), &options.input)
+            && let Some(mut pipe) = first.child.stdin.take()
+        {
+            let bytes = Arc::clone(bytes);
+            // A program that closes its input early only drops the rest, as Python's
+            // `communicate` does; the exit status says what happened.
+            thread::spawn(move || drop(pipe.write_all(&bytes)));
+        }
+        Ok(running)
+    }
+
+    /// Spawns one stage in the job; returns it and the read end of its stdout pipe, when piped.
+    fn spawn_stage(
+        mut plan: Plan,
+        stdin: Stdio,
+        last: bool,
+        options: &CallOptions,
+        stderr_file: Option<&File>,
+        job: &Job,
+        done: &mpsc::Sender<()>,
+    ) -> Result<(Stage, Option<io::PipeReader>), CommandError> {
+        let program = plan.program.clone();
+        let io_error = |error: io::Error| CommandError::Io {
+            program: program.clone(),
+            error,
+        };
+        let (out_read, out_write) = if !last || options.capture {
             let (read, write) = io::pipe().map_err(io_error)?;
             (Some(read), Some(write))
         } else {
@@ -98,16 +184,12 @@ impl Running {
                 Some(write) => (Stdio::from(write.try_clone().map_err(io_error)?), None),
                 None => (Stdio::inherit(), None),
             },
-            Stderr::File(path) => {
-                let file = File::create(path).map_err(|error| CommandError::StderrFile {
-                    path: path.clone(),
-                    error,
-                })?;
-                (Stdio::from(file), None)
+            Stderr::File(_) => {
+                let file = stderr_file.expect("opened for Stderr::File");
+                (Stdio::from(file.try_clone().map_err(io_error)?), None)
             }
             Stderr::Inherit => (Stdio::inherit(), None),
         };
-        let job = Job::new().map_err(io_error)?;
         plan.command
             .stdin(stdin)
             .stdout(out_write.map_or_else(Stdio::inherit, Stdio::from))
@@ -129,21 +211,9 @@ impl Running {
         drop(plan.command);
         job.adopt(&mut child).map_err(io_error)?;
 
-        if let (Some(mut pipe), Input::Bytes(bytes)) = (child.stdin.take(), &options.input) {
-            let bytes = Arc::clone(bytes);
-            // A program that closes its input early only drops the rest, as Python's
-            // `communicate` does; the exit status says what happened.
-            thread::spawn(move || drop(pipe.write_all(&bytes)));
-        }
-        let stdout = out_read.map(|pipe| {
-            let (chunks, received) = mpsc::channel();
-            thread::spawn(move || drain(pipe, |bytes| chunks.send(bytes.to_vec()).is_ok()));
-            received
-        });
         let tail = Arc::new(Mutex::new(Tail::default()));
-        let stderr_done = err_read.map(|pipe| {
-            let (done, finished) = mpsc::channel();
-            let sink = Arc::clone(&tail);
+        if let Some(pipe) = err_read {
+            let (sink, done) = (Arc::clone(&tail), done.clone());
             thread::spawn(move || {
                 drain(pipe, |bytes| {
                     lock(&sink).push(bytes);
@@ -151,26 +221,16 @@ impl Running {
                 });
                 let _ = done.send(());
             });
-            finished
-        });
-        Ok(Self {
-            child,
-            job,
-            program,
-            stdout,
-            buffered: Vec::new(),
-            tail,
-            stderr_done,
-            status: None,
-            timeout: options.timeout,
-            deadline: options.timeout.map(|timeout| Instant::now() + timeout),
-            linger_until: None,
-            timed_out: false,
-            timeout_reported: false,
-            success_codes: options.success_codes.clone(),
-            cancel: None,
-            reaped: false,
-        })
+        }
+        Ok((
+            Stage {
+                child,
+                program,
+                tail,
+                status: None,
+            },
+            out_read,
+        ))
     }
 
     /// Makes the call end (as [`Running::kill`]) once `cancel` is set: the async forms set it
@@ -180,7 +240,7 @@ impl Running {
         self.cancel = Some(cancel);
     }
 
-    /// The process id of the program.
+    /// The process id of the program (the first stage of a pipeline).
     ///
     /// ```no_run
     /// use deluxe::process::{CallOptions, Command};
@@ -189,7 +249,7 @@ impl Running {
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
     pub fn id(&self) -> u32 {
-        self.child.id()
+        self.stages.first().map_or(0, |stage| stage.child.id())
     }
 
     /// The program's standard output, line by line as it is produced (without the `\n` or
@@ -256,16 +316,20 @@ impl Running {
             return;
         }
         self.job.terminate();
-        if self.status.is_none()
-            && let Ok(status) = self.child.wait()
-        {
-            self.exited(status);
+        for stage in &mut self.stages {
+            if stage.status.is_none()
+                && let Ok(status) = stage.child.wait()
+            {
+                stage.status = Some(status);
+            }
         }
+        self.check_exits();
     }
 
-    fn exited(&mut self, status: ExitStatus) {
-        self.status = Some(status);
-        if self.linger_until.is_none() {
+    /// Notes whether every stage has exited; the linger starts then.
+    fn check_exits(&mut self) {
+        if !self.exited && self.stages.iter().all(|stage| stage.status.is_some()) {
+            self.exited = true;
             self.linger_until = Some(Instant::now() + LINGER);
         }
     }
@@ -284,26 +348,37 @@ impl Running {
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
     pub fn wait(mut self) -> Result<Output, CommandError> {
-        while self.status.is_none() || self.stdout.is_some() || self.stderr_done.is_some() {
+        while !self.exited || self.stdout.is_some() || self.stderr_done.is_some() {
             self.turn()?;
         }
         self.reaped = true;
         // Ended (or cancelled, and then already terminated): background processes it left
         // are not the call's to kill, as on Unix.
         self.job.release();
-        let status = self.status.expect("exited");
         let stdout = std::mem::take(&mut self.buffered);
-        let stderr = std::mem::take(&mut *lock(&self.tail)).into_string();
+        let stages = std::mem::take(&mut self.stages);
+        let ends: Vec<End> = stages
+            .into_iter()
+            .map(|stage| End {
+                stderr: std::mem::take(&mut *lock(&stage.tail)).into_string(),
+                program: stage.program,
+                status: stage.status.expect("exited"),
+            })
+            .collect();
         if self.timed_out {
-            return Err(self.timeout_error(stdout, stderr));
+            let program = ends
+                .last()
+                .map(|end| end.program.clone())
+                .unwrap_or_default();
+            let stderr = ends.into_iter().map(|end| end.stderr).collect();
+            return Err(CommandError::Timeout {
+                program,
+                timeout: self.timeout.unwrap_or_default(),
+                stdout,
+                stderr,
+            });
         }
-        judge(
-            self.program.clone(),
-            status,
-            stdout,
-            stderr,
-            &self.success_codes,
-        )
+        judge(ends, stdout, &self.success_codes)
     }
 
     /// One turn: output read for a short while, then the exit, the deadline, a cancellation
@@ -323,28 +398,29 @@ impl Running {
             }
         } else if let Some(done) = &self.stderr_done {
             match done.recv_timeout(left) {
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => self.stderr_done = None,
-                Err(RecvTimeoutError::Timeout) => {}
+                // One reader done; the channel disconnects when all are.
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => self.stderr_done = None,
             }
-        } else if self.status.is_none() {
+        } else if !self.exited {
             thread::sleep(left);
         }
-        if self.status.is_none() {
-            let status = self.child.try_wait().map_err(|error| CommandError::Io {
-                program: self.program.clone(),
-                error,
-            })?;
-            if let Some(status) = status {
-                self.exited(status);
+        for stage in &mut self.stages {
+            if stage.status.is_none() {
+                stage.status = stage.child.try_wait().map_err(|error| CommandError::Io {
+                    program: stage.program.clone(),
+                    error,
+                })?;
             }
         }
+        self.check_exits();
         let now = Instant::now();
-        if self.status.is_none() && self.deadline.is_some_and(|deadline| now >= deadline) {
+        if !self.exited && self.deadline.is_some_and(|deadline| now >= deadline) {
             self.deadline = None;
             self.timed_out = true;
             self.terminate();
         }
-        if self.status.is_none()
+        if !self.exited
             && self
                 .cancel
                 .as_ref()
@@ -362,7 +438,11 @@ impl Running {
 
     fn timeout_error(&self, stdout: Vec<u8>, stderr: String) -> CommandError {
         CommandError::Timeout {
-            program: self.program.clone(),
+            program: self
+                .stages
+                .last()
+                .map(|stage| stage.program.clone())
+                .unwrap_or_default(),
             timeout: self.timeout.unwrap_or_default(),
             stdout,
             stderr,
@@ -377,7 +457,9 @@ impl Drop for Running {
         }
         // Not waited for: a cancelled call. Leave nothing behind.
         self.job.terminate();
-        let _ = self.child.wait();
+        for stage in &mut self.stages {
+            let _ = stage.child.wait();
+        }
         self.reaped = true;
     }
 }
@@ -424,30 +506,49 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The call's result from how the program ended.
-fn judge(
+/// How one stage ended.
+struct End {
     program: PathBuf,
     status: ExitStatus,
-    stdout: Vec<u8>,
     stderr: String,
-    success_codes: &[i32],
-) -> Result<Output, CommandError> {
+}
+
+/// The call's result from how its stages ended: the rightmost stage that failed decides (as
+/// `set -o pipefail`). Windows has no `SIGPIPE`: a stage whose reader stopped early fails
+/// the way the program fails writing to a closed pipe.
+fn judge(ends: Vec<End>, stdout: Vec<u8>, success_codes: &[i32]) -> Result<Output, CommandError> {
+    let count = ends.len();
     // Windows processes end with an exit code, never a signal.
-    let code = status.code().unwrap_or(-1);
-    if status.success() || success_codes.contains(&code) {
+    let code_of = |end: &End| end.status.code().unwrap_or(-1);
+    let failing = ends
+        .iter()
+        .rposition(|end| !end.status.success() && !success_codes.contains(&code_of(end)));
+    let code = ends.last().map(code_of).unwrap_or_default();
+    let Some(index) = failing else {
         return Ok(Output {
             code,
             stdout,
-            stderr,
+            stderr: ends.into_iter().map(|end| end.stderr).collect(),
         });
-    }
-    if let Some(crash) = crash(&program, status, stdout.clone(), &stderr) {
-        return Err(crash);
-    }
-    Err(CommandError::Exit {
-        program,
-        code,
-        stdout,
-        stderr,
+    };
+    let end = ends.into_iter().nth(index).expect("a failing stage");
+    let code = code_of(&end);
+    let error = match crash(&end.program, end.status, stdout.clone(), &end.stderr) {
+        Some(crash) => crash,
+        None => CommandError::Exit {
+            program: end.program,
+            code,
+            stdout,
+            stderr: end.stderr,
+        },
+    };
+    Err(if count > 1 {
+        CommandError::Stage {
+            stage: index + 1,
+            stages: count,
+            error: Box::new(error),
+        }
+    } else {
+        error
     })
 }
