@@ -563,6 +563,302 @@ fn call_async_works_on_windows() {
     });
 }
 
+/// How long a test waits for an event that must come (a generous bound, never a delay).
+const HANG: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `cmd /C deluxe-echo.exe hold FILE`: a shell whose child writes its pid to `FILE`, prints
+/// `ready` and runs until killed: a program with a process below it.
+fn tree(dir: &Path) -> (Command, Vec<OsString>, PathBuf) {
+    let pidfile = dir.join("held.pid");
+    let args = vec![
+        OsString::from("/C"),
+        echo().program().as_os_str().to_owned(),
+        "hold".into(),
+        pidfile.as_os_str().to_owned(),
+    ];
+    (Command::new("cmd").unwrap(), args, pidfile)
+}
+
+/// Whether process `pid` has ended (or never was), waiting for it at most [`HANG`].
+fn ends(pid: u32) -> bool {
+    use windows_sys::Win32::Foundation::{CloseHandle, WAIT_OBJECT_0};
+    use windows_sys::Win32::System::Threading::{
+        OpenProcess, PROCESS_SYNCHRONIZE, WaitForSingleObject,
+    };
+    // SAFETY: opening a process by id for SYNCHRONIZE only; checked for null.
+    let handle = unsafe { OpenProcess(PROCESS_SYNCHRONIZE, 0, pid) };
+    if handle.is_null() {
+        // No such process any more.
+        return true;
+    }
+    // SAFETY: a valid process handle, waited on then closed once.
+    let waited = unsafe { WaitForSingleObject(handle, HANG.as_millis() as u32) };
+    // SAFETY: the handle was opened above and is closed once.
+    unsafe { CloseHandle(handle) };
+    waited == WAIT_OBJECT_0
+}
+
+/// Reads lines until `ready`; the pid the held child wrote.
+fn held_pid(running: &mut deluxe::process::Running, pidfile: &Path) -> u32 {
+    let first = running.lines().next().expect("a line").expect("no error");
+    assert_eq!(first, "ready");
+    std::fs::read_to_string(pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn spawn_streams_lines_and_waits() {
+    let mut running = echo()
+        .spawn(["args", "one", "two"], &CallOptions::new())
+        .unwrap();
+    assert!(running.id() > 0);
+    let lines: Vec<String> = running.lines().collect::<Result<_, _>>().unwrap();
+    assert_eq!(lines, tokens(&["one", "two"]));
+    let output = running.wait().unwrap();
+    assert_eq!(output.code, 0);
+    assert!(output.stdout.is_empty(), "the lines were taken");
+}
+
+#[test]
+fn output_keeps_codes_and_stderr() {
+    let options = CallOptions::new().success_codes([3]);
+    let output = echo().output(["fail", "warned", "3"], &options).unwrap();
+    assert_eq!((output.code, output.stderr.trim_end()), (3, "warned"));
+    match echo().call(["fail", "warned", "4"]) {
+        Err(CommandError::Exit {
+            code: 4, stdout, ..
+        }) => assert!(stdout.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_timeout_kills_the_whole_tree() {
+    let dir = scratch("timeout-tree");
+    let (cmd, args, pidfile) = tree(&dir);
+    let options = CallOptions::new().timeout(std::time::Duration::from_secs(10));
+    let mut running = cmd.spawn(&args, &options).unwrap();
+    let shell = running.id();
+    let held = held_pid(&mut running, &pidfile);
+    match running.wait() {
+        Err(CommandError::Timeout { timeout, .. }) => {
+            assert_eq!(timeout, std::time::Duration::from_secs(10));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(ends(shell), "cmd.exe {shell} is still running");
+    assert!(ends(held), "its child {held} is still running");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn kill_ends_the_whole_tree() {
+    let dir = scratch("kill-tree");
+    let (cmd, args, pidfile) = tree(&dir);
+    let mut running = cmd.spawn(&args, &CallOptions::new()).unwrap();
+    let shell = running.id();
+    let held = held_pid(&mut running, &pidfile);
+    running.kill();
+    match running.wait() {
+        Err(CommandError::Exit { code: 1, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(ends(shell), "cmd.exe {shell} is still running");
+    assert!(ends(held), "its child {held} is still running");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn dropping_a_running_call_ends_the_whole_tree() {
+    let dir = scratch("drop-tree");
+    let (cmd, args, pidfile) = tree(&dir);
+    let mut running = cmd.spawn(&args, &CallOptions::new()).unwrap();
+    let shell = running.id();
+    let held = held_pid(&mut running, &pidfile);
+    drop(running);
+    assert!(ends(shell), "cmd.exe {shell} is still running");
+    assert!(ends(held), "its child {held} is still running");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_background_process_does_not_hold_the_call() {
+    use windows_sys::Win32::Foundation::{CloseHandle, WAIT_TIMEOUT};
+    use windows_sys::Win32::System::Threading::{
+        OpenProcess, PROCESS_SYNCHRONIZE, PROCESS_TERMINATE, TerminateProcess, WaitForSingleObject,
+    };
+    let dir = scratch("background");
+    let pidfile = dir.join("held.pid");
+    let cmd = Command::new("cmd").unwrap();
+    let args = [
+        OsString::from("/C"),
+        "start".into(),
+        "/B".into(),
+        echo().program().as_os_str().to_owned(),
+        "hold".into(),
+        pidfile.as_os_str().to_owned(),
+        "&".into(),
+        "echo".into(),
+        "hi".into(),
+    ];
+    // Returns although the background process holds the pipes, and runs until killed.
+    let output = cmd.call(args).unwrap();
+    assert!(lines(&output).contains(&"hi".to_owned()), "{output:?}");
+    let started = std::time::Instant::now();
+    let pid: u32 = loop {
+        if let Ok(text) = std::fs::read_to_string(&pidfile) {
+            break text.trim().parse().unwrap();
+        }
+        assert!(
+            started.elapsed() < HANG,
+            "the background process never wrote its pid"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    // Still running: the call ended normally, so what the program left running is not killed.
+    // SAFETY: opening a process by id; checked for null, waited on without blocking,
+    // terminated (this test started it) and closed once.
+    unsafe {
+        let handle = OpenProcess(PROCESS_SYNCHRONIZE | PROCESS_TERMINATE, 0, pid);
+        assert!(!handle.is_null(), "the background process {pid} is gone");
+        assert_eq!(WaitForSingleObject(handle, 0), WAIT_TIMEOUT);
+        TerminateProcess(handle, 1);
+        CloseHandle(handle);
+    }
+    assert!(ends(pid));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn spawn_async_streams_lines_and_kill_ends_the_tree() {
+    let dir = scratch("async-spawn");
+    let (cmd, args, pidfile) = tree(&dir);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut lines = echo()
+            .spawn_async(["args", "one", "two"], &CallOptions::new())
+            .unwrap();
+        assert_eq!(
+            lines.next_line().await.unwrap().unwrap(),
+            tokens(&["one"])[0]
+        );
+        assert_eq!(
+            lines.next_line().await.unwrap().unwrap(),
+            tokens(&["two"])[0]
+        );
+        assert!(lines.next_line().await.is_none());
+        assert_eq!(lines.wait().await.unwrap().code, 0);
+
+        let mut running = cmd.spawn_async(&args, &CallOptions::new()).unwrap();
+        let shell = running.id();
+        assert_eq!(running.next_line().await.unwrap().unwrap(), "ready");
+        let held: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        running.kill();
+        assert!(running.wait().await.is_err());
+        assert!(ends(shell), "cmd.exe {shell} is still running");
+        assert!(ends(held), "its child {held} is still running");
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn pipelines_connect_programs_and_name_the_failing_stage() {
+    let echo = echo();
+    let piped = echo
+        .with_args(["args", "a b", "c"])
+        .pipe(echo.with_args(["stdin"]));
+    assert_eq!(
+        lines(&piped.call(&CallOptions::new()).unwrap()),
+        tokens(&["a b", "c"])
+    );
+    let broken = echo
+        .with_args(["fail", "first", "3"])
+        .pipe(echo.with_args(["stdin"]));
+    match broken.call(&CallOptions::new()) {
+        Err(CommandError::Stage {
+            stage: 1,
+            stages: 2,
+            error,
+        }) => match *error {
+            CommandError::Exit {
+                code: 3, stderr, ..
+            } => assert_eq!(stderr.trim_end(), "first"),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn killing_a_pipeline_ends_every_stage_and_what_they_started() {
+    let dir = scratch("pipeline-tree");
+    let (cmd, args, pidfile) = tree(&dir);
+    let echo = echo();
+    let pipeline = echo.with_args(["stdin"]).pipe(cmd.with_args(&args));
+    let options = CallOptions::new().inherit_stdin();
+    let mut running = pipeline.spawn(&options).unwrap();
+    let first = running.id();
+    let held = held_pid(&mut running, &pidfile);
+    running.kill();
+    assert!(running.wait().is_err());
+    assert!(ends(first), "the first stage {first} is still running");
+    assert!(
+        ends(held),
+        "the second stage's child {held} is still running"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn a_dropped_async_call_ends_the_whole_tree() {
+    let dir = scratch("async-tree");
+    let (cmd, args, pidfile) = tree(&dir);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let options = CallOptions::new();
+        let call = cmd.call_async(&args, &options);
+        tokio::pin!(call);
+        // Poll the call until its child has written its pid, then drop it.
+        let pidfile = pidfile.clone();
+        let appeared = async move {
+            while !pidfile.exists() {
+                // Polled, not timed: the test goes on as soon as the file is there.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        tokio::select! {
+            result = &mut call => panic!("the call ended: {result:?}"),
+            () = appeared => {}
+        }
+    });
+    let held: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        ends(held),
+        "the dropped call's child {held} is still running"
+    );
+    drop(runtime);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

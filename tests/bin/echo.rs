@@ -7,7 +7,9 @@
 //! - `deluxe-echo stdin`: standard input copied to standard output;
 //! - `deluxe-echo fail TEXT CODE`: `TEXT` on standard error, then exit code `CODE`;
 //! - `deluxe-echo crash`: a write to address 0 (an access violation, or `SIGSEGV`);
-//! - `deluxe-echo resolve NAME`: what `Command::new(NAME)` finds here, or its error.
+//! - `deluxe-echo resolve NAME`: what `Command::new(NAME)` finds here, or its error;
+//! - `deluxe-echo hold FILE`: writes its pid into `FILE`, prints `ready`, then runs until
+//!   killed.
 //!
 //! Arguments, directory and variables are printed as stable tokens that hold them exactly,
 //! whatever they contain (line breaks, unpaired surrogates): the hex of their bytes
@@ -76,8 +78,19 @@ fn main() {
                 Err(error) => writeln!(out, "error {error}").expect("stdout"),
             }
         }
+        Some("hold") => {
+            let file = std::path::PathBuf::from(args.next().expect("a pid file"));
+            let staged = file.with_extension("tmp");
+            std::fs::write(&staged, std::process::id().to_string()).expect("pid written");
+            std::fs::rename(&staged, &file).expect("pid file in place");
+            writeln!(out, "ready").expect("stdout");
+            out.flush().expect("stdout");
+            loop {
+                std::thread::park();
+            }
+        }
         _ => {
-            eprintln!("usage: deluxe-echo args|cwd|env|stdin|fail|crash|resolve ..");
+            eprintln!("usage: deluxe-echo args|cwd|env|stdin|fail|crash|resolve|hold ..");
             std::process::exit(2);
         }
     }

@@ -22,13 +22,13 @@
 //! Works on Unix and Windows. On Windows, names are looked up with `PATHEXT` (`cmd` finds
 //! `cmd.exe`), [`Command::user`] is always an error, a crashed program is a
 //! [`CommandError::Crashed`] rather than a [`CommandError::Signal`], and the calls are
-//! bounded by a timeout too; streaming ([`Command::spawn`]) and pipelines are Unix-only for now.
+//! bounded by timeouts, streamed ([`Command::spawn`]) and piped ([`Pipeline`]) there too, each
+//! call in a Job Object that a timeout, a kill or a drop terminates with everything in it.
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod error;
 mod options;
-#[cfg(unix)]
 mod pipeline;
 #[cfg(unix)]
 mod running;
@@ -45,20 +45,17 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-#[cfg(all(unix, feature = "tokio"))]
+#[cfg(feature = "tokio")]
 pub use asynchronous::AsyncRunning;
 pub use error::{
     Access, ArgumentProblem, CommandError, STDERR_CAP, SearchPathProblem, SudoRefusal,
 };
 pub use options::{CallOptions, KILL_GRACE, LINGER, Stderr};
-#[cfg(unix)]
-#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use pipeline::Pipeline;
 #[cfg(unix)]
-#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use running::{Lines, Running};
 #[cfg(windows)]
-pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT};
+pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT, Lines, Running};
 
 #[cfg(unix)]
 use crate::process::names::{check_program, check_user_name};
@@ -404,10 +401,7 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        #[cfg(unix)]
-        return self.spawn(args, options)?.wait();
-        #[cfg(windows)]
-        windows::run(self.plan(args, options)?, options, None)
+        self.spawn(args, options)?.wait()
     }
 
     /// Starts the command and returns a handle to it, running: read its output line by line
@@ -425,8 +419,6 @@ impl Command {
     /// ping.kill();                                      // the shell and its sleep
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
-    #[cfg(unix)]
-    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn spawn<I, S>(&self, args: I, options: &CallOptions) -> Result<Running, CommandError>
     where
         I: IntoIterator<Item = S>,
@@ -445,8 +437,6 @@ impl Command {
     /// assert_eq!(sorted.call(&CallOptions::new())?, b"a\nb\n");
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
-    #[cfg(unix)]
-    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn with_args<I, S>(&self, args: I) -> Pipeline
     where
         I: IntoIterator<Item = S>,

@@ -29,10 +29,7 @@ pub mod names;
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub mod users;
 
-pub use command::{CallOptions, Command, CommandError, NO_ARGS, Output};
-#[cfg(unix)]
-#[cfg_attr(docsrs, doc(cfg(unix)))]
-pub use command::{Pipeline, Running};
+pub use command::{CallOptions, Command, CommandError, NO_ARGS, Output, Pipeline, Running};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use daemon::{Config, Controller, Daemon, DaemonError, Pid, Status, StopOutcome};

@@ -12,17 +12,12 @@ use std::ffi::OsStr;
 use std::io;
 #[cfg(unix)]
 use std::os::fd::OwnedFd;
-#[cfg(unix)]
 use std::pin::Pin;
-#[cfg(unix)]
 use std::task::{Context, Poll};
 
-#[cfg(unix)]
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CallOptions, Command, CommandError, Output};
-#[cfg(unix)]
-use super::{Pipeline, Running};
+use super::{CallOptions, Command, CommandError, Output, Pipeline, Running};
 
 impl Command {
     /// Runs the command on tokio and returns its standard output (empty when not captured):
@@ -86,21 +81,7 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        #[cfg(unix)]
-        return wait(self.spawn(args, options)?).await;
-        #[cfg(windows)]
-        {
-            let plan = self.plan(args, options)?;
-            let options = options.clone();
-            // Dropping the future sets the flag; the call's thread then kills the program.
-            let cancel = CancelOnDrop(std::sync::Arc::default());
-            let flag = std::sync::Arc::clone(&cancel.0);
-            let result = tokio::task::spawn_blocking(move || {
-                super::windows::run(plan, &options, Some(&flag))
-            })
-            .await;
-            joined(result)
-        }
+        wait(self.spawn(args, options)?).await
     }
 
     /// [`Command::spawn`] on tokio: the handle is a [`Stream`](futures_core::Stream) of
@@ -121,7 +102,6 @@ impl Command {
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// # }).unwrap();
     /// ```
-    #[cfg(unix)]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn spawn_async<I, S>(
         &self,
@@ -136,7 +116,6 @@ impl Command {
     }
 }
 
-#[cfg(unix)]
 impl Pipeline {
     /// [`Pipeline::call`], asynchronously (see [`Command::call_async`]).
     ///
@@ -180,18 +159,32 @@ impl Pipeline {
     }
 }
 
-/// A pipe whose read end the call's loop watches; dropping the write end cancels the call.
+/// What cancels a call when dropped: on Unix the write end of a pipe whose read end the
+/// call's loop polls; on Windows a flag the call's thread checks.
 #[cfg(unix)]
-fn cancel_pair(running: &mut Running) -> Result<OwnedFd, CommandError> {
-    let (read, write) = io::pipe().map_err(|error| CommandError::Io {
-        program: std::path::PathBuf::new(),
-        error,
-    })?;
-    running.cancel_on(read.into());
-    Ok(write.into())
+type Canceller = OwnedFd;
+#[cfg(windows)]
+type Canceller = CancelOnDrop;
+
+/// Ties `running` to a [`Canceller`]: dropping it cancels the call.
+fn cancel_pair(running: &mut Running) -> Result<Canceller, CommandError> {
+    #[cfg(unix)]
+    {
+        let (read, write) = io::pipe().map_err(|error| CommandError::Io {
+            program: std::path::PathBuf::new(),
+            error,
+        })?;
+        running.cancel_on(read.into());
+        Ok(write.into())
+    }
+    #[cfg(windows)]
+    {
+        let cancel = CancelOnDrop(std::sync::Arc::default());
+        running.cancel_on(std::sync::Arc::clone(&cancel.0));
+        Ok(cancel)
+    }
 }
 
-#[cfg(unix)]
 async fn wait(mut running: Running) -> Result<Output, CommandError> {
     let keep_alive = cancel_pair(&mut running)?;
     let result = tokio::task::spawn_blocking(move || running.wait()).await;
@@ -199,7 +192,6 @@ async fn wait(mut running: Running) -> Result<Output, CommandError> {
     joined(result)
 }
 
-#[cfg(unix)]
 enum Request {
     Line(oneshot::Sender<Option<Result<String, CommandError>>>),
     Wait(oneshot::Sender<Result<Output, CommandError>>),
@@ -220,17 +212,15 @@ enum Request {
 /// # Ok::<(), deluxe::process::CommandError>(())
 /// # }).unwrap();
 /// ```
-#[cfg(unix)]
 #[derive(Debug)]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct AsyncRunning {
     id: u32,
     requests: mpsc::UnboundedSender<Request>,
     pending: Option<oneshot::Receiver<Option<Result<String, CommandError>>>>,
-    cancel: Option<OwnedFd>,
+    cancel: Option<Canceller>,
 }
 
-#[cfg(unix)]
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -240,7 +230,6 @@ impl std::fmt::Debug for Request {
     }
 }
 
-#[cfg(unix)]
 impl AsyncRunning {
     fn new(mut running: Running) -> Result<Self, CommandError> {
         let cancel = cancel_pair(&mut running)?;
@@ -364,7 +353,6 @@ impl AsyncRunning {
     }
 }
 
-#[cfg(unix)]
 impl futures_core::Stream for AsyncRunning {
     type Item = Result<String, CommandError>;
 
@@ -373,8 +361,9 @@ impl futures_core::Stream for AsyncRunning {
     }
 }
 
-/// Sets its flag when dropped: the Windows call's thread polls it.
+/// Sets its flag when dropped: the Windows call's thread checks it.
 #[cfg(windows)]
+#[derive(Debug)]
 struct CancelOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 #[cfg(windows)]

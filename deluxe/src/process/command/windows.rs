@@ -1,9 +1,10 @@
 //! What `Command` does differently on Windows: `PATHEXT` look-up, Windows path rules for
 //! program names, batch-file arguments, NTSTATUS crash codes, and no other user.
 
-mod run;
+mod job;
+mod running;
 
-pub(crate) use run::run;
+pub use running::{Lines, Running};
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
