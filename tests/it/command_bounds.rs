@@ -257,10 +257,14 @@ fn ctrl_c_at_a_terminal_stops_the_program_and_what_it_started() {
         .stdin(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
         .stdout(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
         .stderr(std::process::Stdio::from(pty.slave.try_clone().unwrap()));
-    // SAFETY: between fork and exec only async-signal-safe calls: a new session whose
-    // controlling terminal is the pty (the probe is then its foreground job, as in a shell).
+    // SAFETY: between fork and exec only async-signal-safe calls: SIGINT's default action, a
+    // new session whose controlling terminal is the pty (the probe is then its foreground job,
+    // as in a shell).
     unsafe {
         probe.pre_exec(move || {
+            // A terminal's Ctrl-C kills with SIGINT's default action, whatever the test
+            // harness inherited (a background job of a script starts with SIGINT ignored).
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
             nix::unistd::setsid()?;
             if libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
