@@ -485,17 +485,7 @@ impl Command {
         #[cfg(windows)]
         let (mut command, sudo_user) = {
             let mut command = std::process::Command::new(&self.program);
-            if let Some(env) = &options.env {
-                command
-                    .env_clear()
-                    .envs(env.iter().map(|(key, value)| (key, value)));
-            }
-            for (name, value) in &options.env_changes {
-                match value {
-                    Some(value) => command.env(name, value),
-                    None => command.env_remove(name),
-                };
-            }
+            apply_environment(&mut command, options);
             (command, None)
         };
         #[cfg(unix)]
@@ -534,17 +524,7 @@ impl Command {
                 // (`ls: cannot access ..`, not `/usr/bin/ls: cannot access ..`).
                 let mut command = std::process::Command::new(&self.program);
                 command.arg0(&self.name);
-                if let Some(env) = &options.env {
-                    command
-                        .env_clear()
-                        .envs(env.iter().map(|(key, value)| (key, value)));
-                }
-                for (name, value) in &options.env_changes {
-                    match value {
-                        Some(value) => command.env(name, value),
-                        None => command.env_remove(name),
-                    };
-                }
+                apply_environment(&mut command, options);
                 (command, None)
             }
         };
@@ -680,5 +660,21 @@ mod tests {
         assert_eq!(signal_name(15), "SIGTERM");
         assert_eq!(signal_name(libc::SIGRTMIN() + 2), "SIGRTMIN+2");
         assert_eq!(signal_name(999), "signal 999");
+    }
+}
+
+/// The environment `options` ask for, on a program started directly (not through `sudo`):
+/// the whole environment replaced, then the changes on top.
+fn apply_environment(command: &mut std::process::Command, options: &CallOptions) {
+    if let Some(env) = &options.env {
+        command
+            .env_clear()
+            .envs(env.iter().map(|(key, value)| (key, value)));
+    }
+    for (name, value) in &options.env_changes {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
     }
 }
