@@ -72,8 +72,9 @@ enum Mode {
     Nested,
     /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
     SlowHook,
-    /// Runs `sleep 600` with C's `fork` and `exec` (which keep the signal mask) and with std's
-    /// `Command`, and records `child`.
+    /// Runs `sleep 600` with C's `fork` and `exec` (which keep the signal mask), with std's
+    /// `Command` and with C's `system()`, records each (`forked PID`, `spawned PID`,
+    /// `system PID`), then `child`.
     ForkExecChild,
     /// Forks a worker without `exec` (as a pre-fork server does) and records `worker PID`.
     ForkWorker,
@@ -89,6 +90,9 @@ enum Mode {
     Orphans,
     /// Checks the exit codes of helpers that leave orphans (see the module doc).
     ExitCodes,
+    /// Starts a thread that blocks every signal for good, records `blocking-thread`, and
+    /// waits for the stop.
+    BlockingThread,
 }
 
 #[cfg(unix)]
@@ -256,7 +260,25 @@ impl Daemon for Helper {
                     .expect("sleep starts");
                 self.record(&format!("spawned {}", child.id()));
                 std::thread::spawn(move || child.wait());
+                // glibc's `system()` (posix_spawn with the caller's mask), the shell records its
+                // background `sleep`.
+                if let Some(events) = &self.events {
+                    let line = format!("sleep 600 & echo system $! >> '{}'", events.display());
+                    let line = std::ffi::CString::new(line).expect("no NUL in the events path");
+                    // SAFETY: a NUL-terminated command line.
+                    assert_eq!(unsafe { libc::system(line.as_ptr()) }, 0);
+                }
                 self.record("child");
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::BlockingThread => {
+                std::thread::spawn(|| {
+                    let _ = nix::sys::signal::SigSet::all().thread_block();
+                    loop {
+                        std::thread::park();
+                    }
+                });
+                self.record("blocking-thread");
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::ForkWorker => {
@@ -349,6 +371,11 @@ impl Daemon for Helper {
         self.record("user2");
     }
 
+    fn on_reload(&self) -> Result<(), deluxe::process::daemon::HookError> {
+        self.record("reload");
+        Ok(())
+    }
+
     fn atexit(&self) {
         self.record("atexit");
     }
@@ -411,6 +438,7 @@ fn main() {
                     "exit-codes" => Mode::ExitCodes,
                     "fork-exec-child" => Mode::ForkExecChild,
                     "fork-worker" => Mode::ForkWorker,
+                    "blocking-thread" => Mode::BlockingThread,
                     "stop-self" => Mode::StopSelf,
                     "self-signal" => Mode::SelfSignal,
                     #[cfg(feature = "tokio")]

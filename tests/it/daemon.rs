@@ -558,9 +558,10 @@ fn user_signals_sent_just_before_stop_run_their_hooks_before_atexit() {
 
 #[test]
 fn a_user_signal_pending_with_a_lower_numbered_stop_signal_still_runs_its_hook() {
-    // With SIGUSR1, SIGUSR2 and a stop signal pending at once (SIGINT is delivered before
-    // SIGUSR1), the hooks of the user signals sent first must run all the same. A hook may run
-    // before `run` has begun, so the hooks are counted over the whole events file.
+    // With SIGHUP, SIGUSR1, SIGUSR2 and a stop signal sent at once (SIGINT is delivered before
+    // SIGUSR1; each may be taken by any of the daemon's threads), the hooks of the signals sent
+    // first must run all the same. A hook may run before `run` has begun, so the hooks are
+    // counted over the whole events file.
     let scene = Scene::new("signals-then-int");
     for (round, stop) in [libc::SIGINT, libc::SIGTERM]
         .into_iter()
@@ -569,13 +570,37 @@ fn a_user_signal_pending_with_a_lower_numbered_stop_signal_still_runs_its_hook()
         .enumerate()
     {
         let pid = scene.start(&[]);
-        for signal in [libc::SIGUSR1, libc::SIGUSR2, stop] {
+        for signal in [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, stop] {
             // SAFETY: signalling the daemon this test started.
             assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
         }
         assert!(wait_gone(pid, HANG), "round {round}");
         let events = scene.events();
-        for hook in ["user1", "user2", "atexit"] {
+        for hook in ["reload", "user1", "user2", "atexit"] {
+            assert_eq!(
+                events.iter().filter(|event| *event == hook).count(),
+                round + 1,
+                "round {round}: {hook} in {events:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_thread_blocking_every_signal_neither_loses_hooks_nor_holds_up_the_stop() {
+    // On a stop the daemon waits for each of its threads to have noted the signals it took;
+    // a thread that blocks them all for good takes none and is not waited on forever.
+    let scene = Scene::new("blocking-thread");
+    for round in 0..3 {
+        let pid = scene.start(&["--mode", "blocking-thread"]);
+        scene.wait_event("blocking-thread", round + 1);
+        for signal in [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGTERM] {
+            // SAFETY: signalling the daemon this test started.
+            assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        }
+        assert!(wait_gone(pid, HANG), "round {round}");
+        let events = scene.events();
+        for hook in ["reload", "user1", "user2", "atexit"] {
             assert_eq!(
                 events.iter().filter(|event| *event == hook).count(),
                 round + 1,

@@ -86,6 +86,8 @@
 
 mod controller;
 mod error;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod inflight;
 mod init;
 mod instance;
 mod launch;

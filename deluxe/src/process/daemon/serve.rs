@@ -7,14 +7,16 @@
 //! thread: they may do anything.
 //!
 //! `SIGTERM` and `SIGINT` ask the daemon to stop; `SIGHUP` reopens the log file and runs the
-//! reload hook; `SIGUSR1` and `SIGUSR2` run theirs. The stop signals and `SIGHUP` are
-//! unblocked in every thread, so any process the daemon starts can be stopped or hung up with
-//! them. `SIGUSR1` and `SIGUSR2` are blocked in every thread but the signal thread: only it can
-//! take them, so when it takes a stop it can make sure every user signal sent before has been
-//! seen (one system call delivers those still pending), and their hooks run before `atexit`
-//! (`SIGHUP`, the lowest signal number, is always delivered before a stop sent after it). A
-//! process the daemon forks gets an empty mask at once (`pthread_atfork`); one started through
-//! `posix_spawn` (std's `Command`, glibc's `system`) keeps `SIGUSR1` and `SIGUSR2` blocked.
+//! reload hook; `SIGUSR1` and `SIGUSR2` run theirs. On Linux none of them is blocked in any
+//! thread, so every process the daemon starts, however it starts it (deluxe's `Command`,
+//! std's, `system()`), begins with an empty mask; when the signal thread takes a stop it
+//! first catches up with the signals other threads took before it (see [`inflight`]), so the
+//! hooks of signals sent before the stop run before `atexit`. Elsewhere (no `/proc` to follow
+//! other threads) `SIGUSR1` and `SIGUSR2` are blocked in every thread but the signal thread,
+//! which takes those still pending with one system call; a process the daemon forks gets an
+//! empty mask at once (`pthread_atfork`), one started through `posix_spawn` keeps them blocked.
+//!
+//! [`inflight`]: super::inflight
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -38,13 +40,23 @@ pub(crate) const STOP_SIGNALS: [Signal; 2] = [Signal::SIGTERM, Signal::SIGINT];
 /// `Type=notify-reload` send it) and the user signals.
 const HOOK_SIGNALS: [Signal; 3] = [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2];
 
-/// The signals only the signal thread takes: the user signals, which a stop signal pending at
-/// the same time would overtake (the kernel delivers lower numbers first). `SIGHUP`, number 1,
-/// is never overtaken and stays unblocked everywhere, like the stop signals.
+/// The signals only the signal thread takes where other threads cannot be followed (not
+/// Linux): the user signals, which a stop signal pending at the same time would overtake (the
+/// kernel delivers lower numbers first).
 const USER_SIGNALS: [Signal; 2] = [Signal::SIGUSR1, Signal::SIGUSR2];
 
+/// Whether every thread takes the daemon's signals (Linux), rather than the signal thread
+/// alone taking the user signals.
+const EVERY_THREAD_TAKES_SIGNALS: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
 /// The signals unblocked in every thread.
-const UNBLOCKED: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+fn unblocked_everywhere() -> SigSet {
+    if EVERY_THREAD_TAKES_SIGNALS {
+        handled()
+    } else {
+        signal_set(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])
+    }
+}
 
 fn signal_set(signals: &[Signal]) -> SigSet {
     let mut set = SigSet::empty();
@@ -120,14 +132,30 @@ static WAKE: AtomicI32 = AtomicI32::new(-1);
 /// and must not take the daemon's signals for its own.
 static OWNER: AtomicI32 = AtomicI32::new(0);
 
-/// The signal handler. Async-signal-safe: an atomic `or`, a `write` to a non-blocking pipe,
-/// `getpid`, and `errno` kept as it was.
-extern "C" fn on_signal(signal: libc::c_int) {
+/// The signal handler. Async-signal-safe: atomic operations, a `write` to a non-blocking
+/// pipe, `getpid`, and `errno` kept as it was.
+extern "C" fn on_signal(
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _context: *mut libc::c_void,
+) {
     let saved = Errno::last_raw();
     // SAFETY: getpid is async-signal-safe and cannot fail.
-    if unsafe { libc::getpid() } == OWNER.load(Ordering::Relaxed) {
-        RECEIVED.fetch_or(1 << signal, Ordering::AcqRel);
-        wake_signal_thread();
+    let me = unsafe { libc::getpid() };
+    if me == OWNER.load(Ordering::Relaxed) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let noted = super::inflight::enter(signal, info, me);
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let noted = {
+            let _ = info;
+            true
+        };
+        if noted {
+            RECEIVED.fetch_or(1 << signal, Ordering::AcqRel);
+            wake_signal_thread();
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        super::inflight::leave();
     } else {
         // A child forked from the daemon without `exec`: the signal is its own, with its
         // default action, once this handler returns (the signal is blocked while it runs).
@@ -173,8 +201,8 @@ impl Drop for Receiver {
     }
 }
 
-/// Installs the handler for [`handled`] signals and unblocks the stop signals in this
-/// thread (the user signals stay blocked: the signal thread unblocks them for itself).
+/// Installs the handler for [`handled`] signals and unblocks them in this thread (not Linux:
+/// the user signals stay blocked; the signal thread unblocks them for itself).
 /// Async-signal-safe (system calls only), for the last step of setting the daemon up.
 pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
     let (read, write) = sys::pipe_nonblocking()?;
@@ -183,8 +211,8 @@ pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
     OWNER.store(unsafe { libc::getpid() }, Ordering::Release);
     // While the handler runs, the other handled signals wait: one at a time.
     let action = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::SA_RESTART,
+        SigHandler::SigAction(on_signal),
+        SaFlags::SA_RESTART | SaFlags::SA_SIGINFO,
         handled(),
     );
     for signal in &handled() {
@@ -193,7 +221,7 @@ pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
     }
     nix::sys::signal::pthread_sigmask(
         nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
-        Some(&signal_set(&UNBLOCKED)),
+        Some(&unblocked_everywhere()),
         None,
     )?;
     Ok(Receiver {
@@ -548,12 +576,7 @@ impl<D: Daemon> Runtime<'_, D> {
                 .into_iter()
                 .any(|signal| taken & (1 << signal as u32) != 0)
             {
-                // A user signal sent before this stop is noted already or still pending, for
-                // this thread alone: returning from any system call hands it to the handler.
-                // SAFETY: sigset_t is plain data, filled by sigpending below.
-                let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-                // SAFETY: sigpending fills a valid sigset_t; the call is what matters.
-                unsafe { libc::sigpending(&raw mut pending) };
+                taken |= catch_up(deadline);
                 taken |= RECEIVED.swap(0, Ordering::AcqRel);
             }
             let got = |signal: Signal| taken & (1 << signal as u32) != 0;
@@ -621,21 +644,26 @@ impl<D: Daemon> Runtime<'_, D> {
         }
         self.posted.notify_one();
         if !*hook_thread {
-            // The hook thread must not take user signals: it starts with them blocked.
+            // Not Linux: the hook thread must not take user signals: it starts with them
+            // blocked.
             let mut unblocked = SigSet::empty();
-            let _ = nix::sys::signal::pthread_sigmask(
-                nix::sys::signal::SigmaskHow::SIG_BLOCK,
-                Some(&signal_set(&USER_SIGNALS)),
-                Some(&mut unblocked),
-            );
+            let masked = !EVERY_THREAD_TAKES_SIGNALS
+                && nix::sys::signal::pthread_sigmask(
+                    nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                    Some(&signal_set(&USER_SIGNALS)),
+                    Some(&mut unblocked),
+                )
+                .is_ok();
             let started = std::thread::Builder::new()
                 .name("deluxe-hooks".into())
                 .spawn_scoped(scope, || self.run_hooks());
-            let _ = nix::sys::signal::pthread_sigmask(
-                nix::sys::signal::SigmaskHow::SIG_SETMASK,
-                Some(&unblocked),
-                None,
-            );
+            if masked {
+                let _ = nix::sys::signal::pthread_sigmask(
+                    nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                    Some(&unblocked),
+                    None,
+                );
+            }
             *hook_thread = started.is_ok();
             if let Err(error) = started {
                 // Late, but the hook must still run: here, at the cost of stop requests
@@ -853,6 +881,26 @@ fn ask_to_stop() {
     // `kill`, not `raise`: a signal directed at this thread, which blocks it, would stay
     // pending.
     let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM);
+}
+
+/// On a stop: takes the signals sent before it that are still pending, and waits for those
+/// other threads took to be noted; returns the bits of those taken here. `deadline` (the
+/// grace's) bounds the wait.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn catch_up(deadline: Option<Instant>) -> u32 {
+    super::inflight::catch_up(&handled(), deadline)
+}
+
+/// On a stop: a user signal sent before it is noted already or still pending, for this
+/// thread alone (the only one that does not block the user signals): returning from any
+/// system call hands it to the handler.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn catch_up(_deadline: Option<Instant>) -> u32 {
+    // SAFETY: sigset_t is plain data, filled by sigpending below.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sigpending fills a valid sigset_t; the call is what matters.
+    unsafe { libc::sigpending(&raw mut pending) };
+    0
 }
 
 /// Ends the processes of the daemon's own process group (its children, theirs, ...) as the
