@@ -570,19 +570,25 @@ fn a_user_signal_pending_with_a_lower_numbered_stop_signal_still_runs_its_hook()
         .enumerate()
     {
         let pid = scene.start(&[]);
-        for signal in [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, stop] {
-            // SAFETY: signalling the daemon this test started.
-            assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
-        }
-        assert!(wait_gone(pid, HANG), "round {round}");
-        let events = scene.events();
-        for hook in ["reload", "user1", "user2", "atexit"] {
-            assert_eq!(
-                events.iter().filter(|event| *event == hook).count(),
-                round + 1,
-                "round {round}: {hook} in {events:?}"
-            );
-        }
+        signal_then_stop(&scene, pid, stop, round);
+    }
+}
+
+/// Sends the daemon `SIGHUP`, `SIGUSR1`, `SIGUSR2` and `stop` at once and checks, once it is
+/// gone, that each hook and `atexit` have run `round + 1` times in the scene's life.
+fn signal_then_stop(scene: &Scene, pid: i32, stop: libc::c_int, round: usize) {
+    for signal in [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, stop] {
+        // SAFETY: signalling the daemon this test started.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+    assert!(wait_gone(pid, HANG), "round {round}");
+    let events = scene.events();
+    for hook in ["reload", "user1", "user2", "atexit"] {
+        assert_eq!(
+            events.iter().filter(|event| *event == hook).count(),
+            round + 1,
+            "round {round}: {hook} in {events:?}"
+        );
     }
 }
 
@@ -594,19 +600,7 @@ fn a_thread_blocking_every_signal_neither_loses_hooks_nor_holds_up_the_stop() {
     for round in 0..3 {
         let pid = scene.start(&["--mode", "blocking-thread"]);
         scene.wait_event("blocking-thread", round + 1);
-        for signal in [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGTERM] {
-            // SAFETY: signalling the daemon this test started.
-            assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
-        }
-        assert!(wait_gone(pid, HANG), "round {round}");
-        let events = scene.events();
-        for hook in ["reload", "user1", "user2", "atexit"] {
-            assert_eq!(
-                events.iter().filter(|event| *event == hook).count(),
-                round + 1,
-                "round {round}: {hook} in {events:?}"
-            );
-        }
+        signal_then_stop(&scene, pid, libc::SIGTERM, round);
     }
 }
 
