@@ -458,3 +458,30 @@ pub fn helper_as_test_user(pidfile: &Path, args: &[&str]) -> (Option<i32>, Strin
         .unwrap();
     (output.status.code(), result_line(&output.stdout))
 }
+
+/// A service manager's notification socket, bound by the test.
+pub struct NotifySocket {
+    socket: std::os::unix::net::UnixDatagram,
+    /// Where it is bound: the value of `NOTIFY_SOCKET`.
+    pub path: PathBuf,
+}
+
+impl NotifySocket {
+    /// Binds `notify.sock` in `dir`.
+    pub fn bind(dir: &Path) -> Self {
+        let path = dir.join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        socket.set_read_timeout(Some(HANG)).unwrap();
+        Self { socket, path }
+    }
+
+    /// The next notification, as its `KEY=VALUE` lines.
+    pub fn next(&self) -> Vec<String> {
+        let mut buf = [0u8; 4096];
+        let len = self.socket.recv(&mut buf).expect("a notification arrives");
+        String::from_utf8_lossy(&buf[..len])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command as StdCommand, Output, Stdio};
 
 use crate::common::{
-    self, HANG, Scene, TEST_USER, has_sudo_setup, is_alive, live_processes_mentioning,
+    self, HANG, NotifySocket, Scene, TEST_USER, has_sudo_setup, is_alive, live_processes_mentioning,
 };
 
 fn services(scene: &Scene, args: &[&str]) -> StdCommand {
@@ -239,31 +239,6 @@ fn declared_descriptors_stay_open_and_undeclared_ones_never_alias_a_later_file()
     assert_eq!(std::fs::read_to_string(&stray).unwrap(), "");
 }
 
-/// A service manager's notification socket, bound by the test.
-struct NotifySocket {
-    socket: UnixDatagram,
-    path: std::path::PathBuf,
-}
-
-impl NotifySocket {
-    fn bind(scene: &Scene) -> Self {
-        let path = scene.dir.join("notify.sock");
-        let socket = UnixDatagram::bind(&path).unwrap();
-        socket.set_read_timeout(Some(HANG)).unwrap();
-        Self { socket, path }
-    }
-
-    /// The next notification, as its `KEY=VALUE` lines.
-    fn next(&self) -> Vec<String> {
-        let mut buf = [0u8; 4096];
-        let len = self.socket.recv(&mut buf).expect("a notification arrives");
-        String::from_utf8_lossy(&buf[..len])
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
 fn log_lines(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -275,7 +250,7 @@ fn log_lines(path: &std::path::Path) -> Vec<String> {
 #[test]
 fn sighup_reloads_around_reloading_and_ready_and_a_failed_reload_keeps_the_daemon() {
     let scene = Scene::new("reload");
-    let notify = NotifySocket::bind(&scene);
+    let notify = NotifySocket::bind(&scene.dir);
     let config = scene.dir.join("service.conf");
     let log = scene.dir.join("service.log");
     std::fs::write(&config, "workers = 2\n").unwrap();
@@ -812,7 +787,7 @@ fn without_a_passed_socket_listen_fds_is_empty_and_setup_says_so() {
 #[test]
 fn the_watchdog_is_pinged_and_status_and_timeout_extensions_reach_the_manager() {
     let scene = Scene::new("watchdog");
-    let notify = NotifySocket::bind(&scene);
+    let notify = NotifySocket::bind(&scene.dir);
     let socket = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = socket.local_addr().unwrap().port().to_string();
     drop(socket);

@@ -3,36 +3,11 @@
 //! as the supervisor of the `ticker` example.
 
 use crate::common::{
-    HANG, Scene, helper_command, is_alive, open_fds, read_pidfile, stat, ticker_binary, wait_gone,
+    HANG, NotifySocket, Scene, helper_command, is_alive, open_fds, read_pidfile, stat,
+    ticker_binary, wait_gone,
 };
-use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
-
-/// A service manager's notification socket, bound by the test.
-struct NotifySocket {
-    socket: UnixDatagram,
-    path: PathBuf,
-}
-
-impl NotifySocket {
-    fn bind(dir: &Path) -> Self {
-        let path = dir.join("notify.sock");
-        let socket = UnixDatagram::bind(&path).unwrap();
-        socket.set_read_timeout(Some(HANG)).unwrap();
-        Self { socket, path }
-    }
-
-    /// The next notification, as its `KEY=VALUE` lines.
-    fn next(&self) -> Vec<String> {
-        let mut buf = [0u8; 4096];
-        let len = self.socket.recv(&mut buf).expect("a notification arrives");
-        String::from_utf8_lossy(&buf[..len])
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
 
 #[test]
 fn a_forked_daemon_tells_the_service_manager_it_is_ready_with_its_pid() {
