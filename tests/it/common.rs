@@ -193,6 +193,17 @@ impl Scene {
         lines_of(&self.events_path())
     }
 
+    /// Runs `start-stop-daemon ARGS --pidfile PIDFILE` on this scene's pidfile; its exit code.
+    pub fn start_stop_daemon(&self, args: &[&str]) -> Option<i32> {
+        StdCommand::new("start-stop-daemon")
+            .args(args)
+            .arg("--pidfile")
+            .arg(self.pidfile())
+            .status()
+            .unwrap()
+            .code()
+    }
+
     /// Waits until the events file holds `count` lines equal to `event`.
     pub fn wait_event(&self, event: &str, count: usize) {
         self.wait_events(format!("{event:?} x{count} in the events"), |events| {

@@ -717,15 +717,7 @@ fn starting_from_a_busy_multithreaded_process_never_hangs() {
 #[test]
 fn start_stop_daemon_works_on_our_pidfile() {
     let scene = Scene::new("ssd");
-    let ssd = |args: &[&str]| {
-        StdCommand::new("start-stop-daemon")
-            .args(args)
-            .arg("--pidfile")
-            .arg(scene.pidfile())
-            .status()
-            .unwrap()
-            .code()
-    };
+    let ssd = |args: &[&str]| scene.start_stop_daemon(args);
     assert_eq!(ssd(&["--status"]), Some(3), "no pidfile: not running");
     let pid = scene.start(&[]);
     assert_eq!(ssd(&["--status"]), Some(0));

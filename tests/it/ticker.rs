@@ -210,15 +210,7 @@ fn hooks_write_their_lines_to_the_log() {
 #[test]
 fn start_stop_daemon_drives_the_ticker() {
     let scene = Scene::new("ticker-ssd");
-    let ssd = |args: &[&str]| {
-        StdCommand::new("start-stop-daemon")
-            .args(args)
-            .arg("--pidfile")
-            .arg(scene.pidfile())
-            .status()
-            .unwrap()
-            .code()
-    };
+    let ssd = |args: &[&str]| scene.start_stop_daemon(args);
     assert_eq!(ssd(&["--status"]), Some(3));
     assert_eq!(scene.ticker(&["start"]).0, 0);
     let pid = scene.pid();
