@@ -50,11 +50,25 @@ impl Greeter {
 }
 
 /// Stops the daemon if the tour ends early, so that nothing is left running.
-struct StopOnDrop<'a>(&'a Controller<Greeter>);
+/// Stops the daemon if the tour ends early (an error, a panic); disarmed once it has stopped.
+struct StopOnDrop<'a>(Option<&'a Controller<Greeter>>);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
-        let _ = self.0.stop();
+        if let Some(controller) = self.0 {
+            let _ = controller.stop();
+        }
+    }
+}
+
+/// A status as a person reads it.
+fn describe(status: &Status) -> String {
+    match status {
+        Status::Running { pid, since } => format!(
+            "Running {{ pid: {pid}, since: {:.1?} ago }}",
+            since.elapsed().unwrap_or_default()
+        ),
+        other => format!("{other:?}"),
     }
 }
 
@@ -75,7 +89,7 @@ fn daemon_tour(pidfile: &Path, log: &Path) -> Result<(), Box<dyn std::error::Err
     step("A daemon from a plain struct: #[deluxe::daemon] on the struct and on its impl");
     let controller = Greeter::controller().pidfile(pidfile).log_file(log);
     let pid = controller.start()?;
-    let _guard = StopOnDrop(&controller);
+    let mut guard = StopOnDrop(Some(&controller));
     println!("   start() returned once the daemon was ready: pid {pid}");
     println!(
         "   pidfile {} holds {:?}",
@@ -87,7 +101,7 @@ fn daemon_tour(pidfile: &Path, log: &Path) -> Result<(), Box<dyn std::error::Err
     }
 
     step("Its status, from the pidfile and its lock");
-    println!("   status() = {:?}", controller.status()?);
+    println!("   status() = {}", describe(&controller.status()?));
     println!(
         "   a second start() = {} (and the `log` warning above)",
         controller.start().unwrap_err()
@@ -104,11 +118,12 @@ fn daemon_tour(pidfile: &Path, log: &Path) -> Result<(), Box<dyn std::error::Err
 
     step("Stop: SIGTERM, run() returns, atexit runs, the pidfile goes");
     println!("   stop() = {:?}", controller.stop()?);
+    guard.0 = None;
     wait_for_line(log, "atexit: goodbye")?;
     show_log(log)?;
     println!("   pidfile still there: {}", pidfile.exists());
     assert_eq!(controller.status()?, Status::Stopped);
-    println!("   status() = {:?}", controller.status()?);
+    println!("   status() = {}", describe(&controller.status()?));
     Ok(())
 }
 

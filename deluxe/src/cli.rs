@@ -766,7 +766,7 @@ fn usage<D: Daemon>(program: &str, controller: &Controller<D>) -> String {
 
 actions:
   start    start the daemon; returns once it is ready (exit 0, also when it already runs);
-           under a service manager (NOTIFY_SOCKET set, parent or self pid 1) it runs in the
+           under a service manager (NOTIFY_SOCKET set, or this process is pid 1) it runs in the
            foreground instead, telling the manager READY=1
   stop     stop it: SIGTERM, then SIGKILL after the stop timeout (exit 0, also when not running)
   restart  stop it if it runs, then start it

@@ -282,6 +282,11 @@ fn a_removed_or_renamed_pidfile_is_restored_at_once() {
     let (ok, line) = start_with_log(&scene, &log, &[]);
     assert!(ok, "{line}");
     let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+    // When the daemon started, as `status` reports it (`since`): the pidfile's mtime.
+    let started = std::fs::metadata(scene.pidfile())
+        .unwrap()
+        .modified()
+        .unwrap();
     for (round, removal) in ["rm", "mv"].into_iter().enumerate() {
         let before = std::fs::metadata(scene.pidfile()).unwrap().ino();
         match removal {
@@ -299,6 +304,11 @@ fn a_removed_or_renamed_pidfile_is_restored_at_once() {
             }
         });
         assert_eq!(restored.mode() & 0o777, 0o644);
+        assert_eq!(
+            restored.modified().unwrap(),
+            started,
+            "the start time is kept"
+        );
         assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
         // A second start still finds it running: no second daemon.
         let (ok, line) = scene.helper(&["start"]);

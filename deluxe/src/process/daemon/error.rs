@@ -484,12 +484,26 @@ impl fmt::Display for DaemonError {
                 pid,
                 pidfile,
                 source,
-            } => write!(
-                f,
-                "cannot confirm that process {pid} holds pidfile {} ({source}); nothing was \
-                 signalled: run the controller as root (or as the user who started the daemon)",
-                pidfile.display()
-            ),
+            } => {
+                write!(
+                    f,
+                    "cannot confirm that process {pid} holds pidfile {} ({source}); nothing was \
+                     signalled: ",
+                    pidfile.display()
+                )?;
+                if nix::unistd::geteuid().is_root() {
+                    write!(
+                        f,
+                        "not even root may inspect that process here (another PID namespace, \
+                         or a security module); if it is not the daemon, remove the pidfile"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "run the controller as root (or as the user who started the daemon)"
+                    )
+                }
+            }
             Self::SignalRefused {
                 pid,
                 signal,

@@ -395,6 +395,8 @@ impl<'a> Held<'a> {
             let mut text = [0; 12];
             sys::fchmod(new.as_fd(), 0o644);
             sys::rewrite(new.as_fd(), format_pid(std::process::id(), &mut text))?;
+            // The daemon's start time, which `status` reads from the file, stays what it was.
+            let _ = sys::copy_modified(state.fd.as_fd(), new.as_fd());
             Ok(new)
         });
         match created {

@@ -138,6 +138,26 @@ pub(crate) fn modified(fd: BorrowedFd<'_>) -> Result<std::time::SystemTime, Errn
     Ok(std::time::UNIX_EPOCH + since_epoch)
 }
 
+/// Gives `to` the modification time of `from` (its access time is left alone).
+pub(crate) fn copy_modified(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is a valid, writable `struct stat`.
+    check(unsafe { libc::fstat(from.as_raw_fd(), &mut stat) })?;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: stat.st_mtime,
+            tv_nsec: stat.st_mtime_nsec,
+        },
+    ];
+    // SAFETY: two valid timespecs, as futimens takes them.
+    check(unsafe { libc::futimens(to.as_raw_fd(), times.as_ptr()) }).map(drop)
+}
+
 /// The identity of what `path` names, without following a final symbolic link.
 pub(crate) fn lstat(path: &CStr) -> Result<Identity, Errno> {
     // SAFETY: an all-zero `stat` is a valid value for lstat to overwrite.
