@@ -383,20 +383,24 @@ pub fn open_fds(pid: i32) -> Vec<(i32, PathBuf)> {
 /// or built now when the test runs alone.
 pub fn ticker_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let binary = profile_dir.join("examples").join("ticker");
-        if !binary.exists() {
-            let status = StdCommand::new(env!("CARGO"))
-                .args(["build", "--example", "ticker"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "cargo build --example ticker failed");
-        }
-        binary
-    })
+    BINARY.get_or_init(|| example_binary("ticker"))
+}
+
+/// The binary of example `name`: `cargo test` builds the examples; a run of this test binary
+/// alone builds it if it is missing.
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let binary = profile_dir.join("examples").join(name);
+    if !binary.exists() {
+        let status = StdCommand::new(env!("CARGO"))
+            .args(["build", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    binary
 }
 
 /// Starts `racers` helpers at once on the scene's pidfile (they wait for a file to appear, then

@@ -223,3 +223,35 @@ fn start_stop_daemon_drives_the_ticker() {
     assert!(!scene.pidfile().exists());
     assert_eq!(scene.ticker(&["status"]).0, 3);
 }
+
+#[test]
+fn the_tour_runs_start_to_end_and_leaves_nothing_behind() {
+    // The README's first command, `cargo run --example tour`.
+    let output = StdCommand::new(crate::common::example_binary("tour"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    for shown in [
+        "start() returned once the daemon was ready",
+        "status() = Running { pid: ",
+        "on_user1: hello #2",
+        "stop() = Graceful",
+        "atexit: goodbye",
+        "status() = Stopped",
+        "Done: nothing is left running.",
+    ] {
+        assert!(stdout.contains(shown), "{shown:?} missing from: {stdout}");
+    }
+    // One warning (the second start), not a stray one from stopping a stopped daemon.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    let daemon: i32 = stdout
+        .lines()
+        .find_map(|line| line.split("ready: pid ").nth(1)?.trim().parse().ok())
+        .expect("the tour names its daemon's pid");
+    assert!(
+        !crate::common::is_alive(daemon),
+        "the tour's daemon is gone"
+    );
+}
