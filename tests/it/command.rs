@@ -73,7 +73,8 @@ fn not_found_names_the_program_and_every_place_searched() {
     }
     assert_eq!(
         error.to_string(),
-        "program `no-such-tool-xyz` not found; searched /usr/bin, /bin"
+        "program `no-such-tool-xyz` not found; searched /usr/bin, /bin; install it, or name \
+         it by its full path or with `Command::with_path`"
     );
 
     let error = Command::new("no-such-tool-xyz").unwrap_err();

@@ -399,7 +399,8 @@ fn not_found_lists_each_directory_once() {
     let error = Command::with_path("no-such-tool-xyz", "/usr/bin:/bin:/usr/bin").unwrap_err();
     assert_eq!(
         error.to_string(),
-        "program `no-such-tool-xyz` not found; searched /usr/bin, /bin"
+        "program `no-such-tool-xyz` not found; searched /usr/bin, /bin; install it, or name \
+         it by its full path or with `Command::with_path`"
     );
 }
 

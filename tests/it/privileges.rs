@@ -110,7 +110,8 @@ fn unknown_accounts_are_typed_errors_before_anything_starts() {
     assert!(!ok);
     assert_eq!(
         line,
-        "error UnknownUser: no user account named `no-such-user-here` exists"
+        "error UnknownUser: no user account named `no-such-user-here` exists; check the name \
+         (`getent passwd` lists the accounts)"
     );
     let (ok, line) = scene.helper_with(&["--group", "no-such-group-here"], &["start"]);
     assert!(!ok);

@@ -130,7 +130,8 @@ fn status_that_cannot_be_told_and_failures_are_reported() {
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
         format!(
-            "error: pidfile {}: No such file or directory (os error 2); its directory does not exist\n",
+            "error: pidfile {}: No such file or directory (os error 2); its directory does not \
+             exist: create it first, or choose another pidfile\n",
             missing.display()
         )
     );

@@ -56,8 +56,9 @@ impl fmt::Display for SearchPathProblem {
         f.write_str(match self {
             Self::Empty => "is empty; give a directory such as `/usr/bin`, or the program's file",
             Self::EmptyEntry => {
-                "has an empty entry (`::`, or `:` at an end); remove it, or write `.`-free \
-                 absolute directories"
+                "has an empty entry (`::`, or `:` at an end), which a shell would take for \
+                 the current directory; remove it (to search the current directory, name it \
+                 by its absolute path)"
             }
             Self::Relative => "is not absolute; give absolute directories such as `/usr/bin`",
             Self::Missing => "does not exist; give an existing directory or the program's file",
@@ -439,22 +440,38 @@ impl fmt::Display for CommandError {
                 searched,
                 denied,
             } => {
-                write!(f, "program `{}` not found; searched ", Escaped(program))?;
-                write_paths(f, searched)?;
+                if program.contains('/') || program.contains('\\') {
+                    write!(f, "program `{}` does not exist", Escaped(program))?;
+                } else {
+                    write!(f, "program `{}` not found; searched ", Escaped(program))?;
+                    write_paths(f, searched)?;
+                }
                 if !denied.is_empty() {
                     f.write_str("; permission denied searching ")?;
                     write_paths(f, denied)?;
                 }
-                Ok(())
+                f.write_str(
+                    "; install it, or name it by its full path or with `Command::with_path`",
+                )
             }
             Self::NotExecutable { path } => {
-                write!(f, "{} is not an executable file", EscapedPath(path))
+                write!(
+                    f,
+                    "{} is not an executable file (a directory, or a file without execute \
+                     permission); name the program's file itself",
+                    EscapedPath(path)
+                )
             }
             Self::InvalidUser { user, problem } => {
                 write!(f, "user name \"{}\" {problem}", Escaped(user))
             }
             Self::UnknownUser { user } => {
-                write!(f, "no user account named `{}` exists", Escaped(user))
+                write!(
+                    f,
+                    "no user account named `{}` exists; check the name (`getent passwd` lists \
+                     the accounts)",
+                    Escaped(user)
+                )
             }
             Self::UserLookup { user, error } => write!(
                 f,
@@ -491,11 +508,17 @@ impl fmt::Display for CommandError {
             Self::InvalidArgument { argument, problem } => {
                 write!(f, "argument \"{}\" {problem}", Escaped(argument))
             }
-            Self::WorkingDirectory { path, error } => write!(
-                f,
-                "working directory {} cannot be used: {error}",
-                EscapedPath(path)
-            ),
+            Self::WorkingDirectory { path, error } => {
+                write!(
+                    f,
+                    "working directory {} cannot be used: {error}",
+                    EscapedPath(path)
+                )?;
+                if path.is_relative() {
+                    f.write_str(" (a relative path, taken from the caller's working directory)")?;
+                }
+                f.write_str("; give an existing directory the program may enter")
+            }
             Self::StderrFile { path, error } => write!(
                 f,
                 "standard error file {} cannot be opened: {error}",
@@ -538,6 +561,10 @@ impl fmt::Display for CommandError {
                      it started",
                     EscapedPath(program)
                 )?;
+                if stderr.trim().is_empty() {
+                    return Ok(());
+                }
+                f.write_str("; its stderr so far")?;
                 write_stderr(f, stderr)
             }
             Self::Stage {

@@ -462,7 +462,11 @@ impl fmt::Display for DaemonError {
                         ": {source}; choose a pidfile in a directory this user can write, or \
                          run as root"
                     ),
-                    Some(libc::ENOENT) => write!(f, ": {source}; its directory does not exist"),
+                    Some(libc::ENOENT) => write!(
+                        f,
+                        ": {source}; its directory does not exist: create it first, or choose \
+                         another pidfile"
+                    ),
                     _ => write!(f, ": {source}"),
                 }
             }
@@ -553,7 +557,11 @@ impl fmt::Display for DaemonError {
                 "cannot open log file {} for appending: {source}",
                 path.display()
             ),
-            Self::UnknownUser { user } => write!(f, "no user account named `{user}` exists"),
+            Self::UnknownUser { user } => write!(
+                f,
+                "no user account named `{user}` exists; check the name (`getent passwd` lists \
+                 the accounts)"
+            ),
             Self::UnknownGroup { group } => write!(f, "no group named `{group}` exists"),
             Self::NotRoot => f.write_str(
                 "only root can start a daemon as another user or group; run the controller as \
