@@ -108,6 +108,19 @@ fn a_started_daemon_is_detached_and_set_up_as_asked() {
             .count()
             >= 4
     );
+    // Those placeholders are close-on-exec: the programs the daemon starts do not get them.
+    for (fd, _) in fds[3..]
+        .iter()
+        .filter(|(_, target)| target == Path::new("/dev/null"))
+    {
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
+        let flags = info
+            .lines()
+            .find_map(|line| line.strip_prefix("flags:"))
+            .map(|flags| u32::from_str_radix(flags.trim(), 8).unwrap())
+            .unwrap();
+        assert_ne!(flags & libc::O_CLOEXEC as u32, 0, "fd {fd}: {info}");
+    }
 
     // The umask applies to what the daemon creates; the pidfile is 0644 whatever the umask.
     let probe = scene.events_path().with_extension("umask-probe");

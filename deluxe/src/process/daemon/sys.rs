@@ -245,7 +245,8 @@ pub(crate) fn close_from(first: RawFd, keep: BorrowedFd<'_>) {
 /// in the daemon, the descriptors inherited from the controller. They are not closed: a value
 /// of the daemon may own one (a `File` made before `start`), and a number freed here would be
 /// reused by the next file the daemon opens (its pidfile, a log), which that value would then
-/// write into, or close. Occupied by `/dev/null`, such a number can never alias another file.
+/// write into, or close. Occupied by `/dev/null`, such a number can never alias another file;
+/// close-on-exec, it does not reach the programs the daemon starts.
 pub(crate) fn occupy_inherited(
     first: RawFd,
     keep: &[RawFd],
@@ -255,10 +256,17 @@ pub(crate) fn occupy_inherited(
     let skip = |fd: RawFd| {
         fd < first || fd == null.as_raw_fd() || fd == report.as_raw_fd() || keep.contains(&fd)
     };
+    // Close-on-exec as well: the programs the daemon starts get none of these numbers.
+    let occupy = |fd: RawFd| {
+        if dup2(null, fd).is_ok() {
+            // SAFETY: F_SETFD only sets the flags of a descriptor this process just made.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    };
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if for_each_open_fd(|fd| {
         if !skip(fd) {
-            let _ = dup2(null, fd);
+            occupy(fd);
         }
     })
     .is_ok()
@@ -276,7 +284,7 @@ pub(crate) fn occupy_inherited(
     for fd in first..limit {
         // SAFETY: F_GETFD only reads the descriptor's flags; it fails on a closed number.
         if !skip(fd) && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
-            let _ = dup2(null, fd);
+            occupy(fd);
         }
     }
 }
