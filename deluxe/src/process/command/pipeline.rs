@@ -1,6 +1,7 @@
 //! [`Pipeline`]: programs connected by OS pipes, without a shell.
 
 use std::ffi::OsString;
+use std::time::Instant;
 
 use super::{CallOptions, Command, CommandError, Output, Running};
 
@@ -110,12 +111,14 @@ impl Pipeline {
     /// ```
     pub fn spawn(&self, options: &CallOptions) -> Result<Running, CommandError> {
         let count = self.stages.len();
+        let begun = Instant::now();
+        let deadline = options.timeout.map(|timeout| begun + timeout);
         let plans = self
             .stages
             .iter()
             .enumerate()
             .map(|(index, (command, args))| {
-                command.plan(args, options).map_err(|error| {
+                command.plan(args, options, deadline).map_err(|error| {
                     if count > 1 {
                         CommandError::Stage {
                             stage: index + 1,
@@ -128,7 +131,7 @@ impl Pipeline {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Running::start(plans, options)
+        Running::start(plans, options, begun)
     }
 
     #[cfg(feature = "tokio")]
