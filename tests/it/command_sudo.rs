@@ -342,3 +342,47 @@ fn a_listing_sudo_refuses_is_not_a_refused_call() {
         "{err}"
     );
 }
+
+#[cfg(feature = "tokio")]
+#[test]
+fn on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing() {
+    if !has_sudo_setup("on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing")
+    {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("deluxe-argv0-async-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let marker = dir.join("started");
+    let sh = Command::new("sh").unwrap().user(TEST_USER).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let options = CallOptions::new();
+        assert_eq!(
+            sh.call_async(["-c", "echo $0"], &options).await.unwrap(),
+            b"sh\n"
+        );
+        let cat = Command::new("cat").unwrap();
+        let piped = sh
+            .with_args(["-c", "echo $0"])
+            .pipe(cat.with_args(deluxe::process::NO_ARGS));
+        assert_eq!(piped.call_async(&options).await.unwrap(), b"sh\n");
+        // Polled once (it is then asking `sudo -l` on the blocking pool), then dropped. Were
+        // the program started, it would write the marker during the grace `SIGTERM` gives it.
+        let touch = format!("trap '' TERM; echo > {}", marker.display());
+        let call = sh.call_async(["-c", touch.as_str()], &options);
+        assert!(
+            tokio::time::timeout(std::time::Duration::ZERO, call)
+                .await
+                .is_err()
+        );
+    });
+    // Dropping the runtime waits for its blocking pool: the check has ended by now.
+    drop(runtime);
+    assert!(!marker.exists(), "the dropped call started its program");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -582,6 +582,16 @@ impl Command {
         })
     }
 
+    /// Whether planning a call asks `sudo -l` (see [`Command::sudo_resolves_name`]).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn asks_sudo(&self) -> bool {
+        #[cfg(unix)]
+        return matches!(&self.run_as, Some(RunAs { sudo: Some(_), .. }))
+            && !self.name.as_encoded_bytes().contains(&b'/');
+        #[cfg(windows)]
+        false
+    }
+
     /// Whether `sudo` given the program's bare name would run the very file resolved here
     /// (then the program sees that name as its `argv[0]`): `Some(the path sudo names it by)`.
     /// Asked with `sudo -n -l`, under the options, variables, environment and working
