@@ -259,6 +259,42 @@ fn under_sudo_the_program_sees_the_name_it_was_asked_by() {
         .unwrap();
     assert_eq!(bin_sh.program(), std::path::Path::new("/bin/sh"));
     assert_eq!(bin_sh.call(echo_zero).unwrap(), b"sh\n");
+    // sudo's answer counts in the time limit: a limit already over ends the call, typed.
+    let over = CallOptions::new().timeout(std::time::Duration::ZERO);
+    match sh.call_with(echo_zero, &over) {
+        Err(CommandError::Timeout { program, .. }) => assert_eq!(program, sh.program()),
+        other => panic!("{other:?}"),
+    }
+    // A name starting with `-`, after variables (where sudo takes no `--`), would be read as
+    // an option of sudo's: the path is passed then (and without variables too here, as sudo's
+    // secure_path does not hold the directory).
+    let dir = std::env::temp_dir().join(format!("deluxe-argv0-dash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dash = dir.join("-x");
+    std::fs::write(&dash, "#!/bin/sh\necho \"$0 $DELUXE_WORD\"\n").unwrap();
+    std::fs::set_permissions(&dash, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dashed = Command::with_path("-x", &dir)
+        .unwrap()
+        .user(TEST_USER)
+        .unwrap();
+    let out = dashed.call(deluxe::process::NO_ARGS).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        format!("{} \n", dash.display())
+    );
+    let out = dashed
+        .call_with(
+            deluxe::process::NO_ARGS,
+            &CallOptions::new().set_env("DELUXE_WORD", "hi"),
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        format!("{} hi\n", dash.display())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
     // Given by its path: the path, as given.
     let absolute = Command::new("/bin/sh").unwrap().user(TEST_USER).unwrap();
     assert_eq!(absolute.call(echo_zero).unwrap(), b"/bin/sh\n");

@@ -628,7 +628,9 @@ impl Command {
         options: &CallOptions,
         deadline: Option<Instant>,
     ) -> Result<Option<PathBuf>, CommandError> {
-        if self.name.as_encoded_bytes().contains(&b'/') {
+        let name = self.name.as_encoded_bytes();
+        // After variables there is no `--`, and sudo would read a leading `-` as an option.
+        if name.contains(&b'/') || (name.starts_with(b"-") && !variables.is_empty()) {
             return Ok(None);
         }
         let mut list = sudo::command(sudo, &run_as.user, &self.name, variables, true)?;

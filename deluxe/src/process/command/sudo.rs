@@ -102,7 +102,8 @@ fn groups_of(account: &nix::unistd::User) -> Vec<u32> {
 /// sudo's command line, where its policy checks them (and logs the real program), never
 /// through a helper such as `env` that sudo would see as the program. sudo reads variables
 /// only before `--`, so with variables `WORD` follows them directly: it holds no `=` (it would
-/// be read as a variable), and a bare name cannot start with `-` (no valid name does).
+/// be read as a variable), and the caller gives no bare name starting with `-` then (sudo
+/// would read it as an option).
 pub(crate) fn command(
     sudo: &Path,
     user: &str,
