@@ -11,7 +11,8 @@
 //! - `deluxe-probe memory`: a program writes 300 MB on stderr; reports the peak memory;
 //! - `deluxe-probe inherit-stdin`: runs `cat` on the probe's own stdin;
 //! - `deluxe-probe hold PIDFILE`: runs a shell that writes its pid and sleeps (for Ctrl-C);
-//! - `deluxe-probe run-as USER [--set NAME=VALUE] PROGRAM ARGS..`: one call as USER;
+//! - `deluxe-probe run-as USER [--set NAME=VALUE].. [--path PATH] PROGRAM ARGS..`: one call
+//!   as USER (the program found in PATH with `Command::with_path` when given);
 //! - `deluxe-probe find NAME PATH`: `Command::with_path`.
 //!
 //! Outcomes are printed as stable tokens: `ok ...`, or `error VARIANT[ DETAIL]` then the
@@ -133,10 +134,19 @@ fn main() {
                 options = options.set_env(name, value);
                 rest = tail;
             }
+            let mut path = None;
+            if let ["--path", search, tail @ ..] = rest {
+                path = Some(*search);
+                rest = tail;
+            }
             let [program, args @ ..] = rest else {
                 panic!("run-as USER PROGRAM ARGS..")
             };
-            let result = Command::new(program)
+            let result = path
+                .map_or_else(
+                    || Command::new(program),
+                    |path| Command::with_path(program, path),
+                )
                 .and_then(|command| command.user(*user))
                 .and_then(|command| command.call_with(args, &options));
             report(result.map(lossy));
@@ -162,7 +172,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: deluxe-probe user NAME | passthrough | calls N | sigpipe | sigchld | memory | inherit-stdin | hold PIDFILE | run-as USER PROGRAM ARGS.. | find NAME PATH"
+                "usage: deluxe-probe user NAME | passthrough | calls N | sigpipe | sigchld | memory | inherit-stdin | hold PIDFILE | run-as USER [--set NAME=VALUE].. [--path PATH] PROGRAM ARGS.. | find NAME PATH"
             );
             std::process::exit(2);
         }

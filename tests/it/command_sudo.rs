@@ -1,8 +1,10 @@
 //! `Command` as another user, honestly: sudo's refusals are typed, variables reach the real
 //! program through sudo's own command line (which a rule for exactly that program allows and
-//! the sudo log names), the current user runs directly, and what the target user cannot
-//! reach is said so. The refusals are seen from the test account (`deluxe-user`), whose
-//! sudoers rules `.ci/deluxe-tests.sudoers` sets (and the tests install when missing).
+//! the sudo log names), the current user runs directly, what the target user cannot reach is
+//! said so, and the program sees the name it was asked by as `argv[0]` without sudo ever
+//! running another file of that name. The refusals are seen from the test account
+//! (`deluxe-user`), whose sudoers rules `.ci/deluxe-tests.sudoers` sets (and the tests install
+//! when missing): it has no `secure_path`, so sudo finds bare names on its caller's `PATH`.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -17,6 +19,11 @@ const SUDO_LOG: &str = "/var/log/deluxe-tests-sudo.log";
 
 /// Runs the probe as the test account: `(stdout, stderr)`.
 fn probe_as_test_user(args: &[&str]) -> (String, String) {
+    probe_as_test_user_with_path(None, args)
+}
+
+/// Runs the probe as the test account, with `PATH` set to `path` when given.
+fn probe_as_test_user_with_path(path: Option<&str>, args: &[&str]) -> (String, String) {
     let probe = env!("CARGO_BIN_EXE_deluxe-probe");
     // The test account must be able to run the probe: it lives under target/, which may sit
     // in a directory it cannot enter; a copy in a world-readable place is used instead.
@@ -28,13 +35,12 @@ fn probe_as_test_user(args: &[&str]) -> (String, String) {
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
         copy
     });
-    let output = std::process::Command::new("sudo")
-        .args(["-n", "-u", TEST_USER, "--"])
-        .arg(copy)
-        .args(args)
-        .current_dir("/")
-        .output()
-        .unwrap();
+    let mut sudo = std::process::Command::new("sudo");
+    sudo.args(["-n", "-u", TEST_USER, "--"]);
+    if let Some(path) = path {
+        sudo.arg("/usr/bin/env").arg(format!("PATH={path}"));
+    }
+    let output = sudo.arg(copy).args(args).current_dir("/").output().unwrap();
     (
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -183,4 +189,236 @@ fn what_the_target_user_cannot_reach_is_said_so() {
         assert_eq!(out, "error NotFound tool denied=1\n", "{err}");
         assert!(err.contains("permission denied searching"), "{err}");
     }
+}
+
+/// A directory both accounts can read, holding `id`, a script that prints `planted` and its
+/// `argv[0]`: a file named like a system tool, first on a caller's `PATH`.
+struct Planted {
+    dir: std::path::PathBuf,
+}
+
+impl Planted {
+    fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("deluxe-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let id = dir.join("id");
+        std::fs::write(&id, "#!/bin/sh\necho \"planted $0\"\n").unwrap();
+        std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Self { dir }
+    }
+
+    fn id(&self) -> std::path::PathBuf {
+        self.dir.join("id")
+    }
+
+    /// `PATH` with this directory first.
+    fn path(&self) -> String {
+        format!("{}:/usr/bin:/bin", self.dir.display())
+    }
+}
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn under_sudo_the_program_sees_the_name_it_was_asked_by() {
+    if !has_sudo_setup("under_sudo_the_program_sees_the_name_it_was_asked_by") {
+        return;
+    }
+    let echo_zero = ["-c", "echo $0"];
+    // Found on PATH: sudo, asked with `sudo -l`, would run that very file: it gets the name.
+    let sh = Command::new("sh").unwrap().user(TEST_USER).unwrap();
+    assert_eq!(sh.call(echo_zero).unwrap(), b"sh\n");
+    // With a variable on sudo's command line, a time limit, in a pipeline, spawned.
+    let options = CallOptions::new()
+        .set_env("DELUXE_WORD", "hi")
+        .timeout(std::time::Duration::from_secs(600));
+    assert_eq!(
+        sh.call_with(["-c", "echo $0 $DELUXE_WORD"], &options)
+            .unwrap(),
+        b"sh hi\n"
+    );
+    let cat = Command::new("cat").unwrap();
+    let piped = sh
+        .with_args(echo_zero)
+        .pipe(cat.with_args(deluxe::process::NO_ARGS));
+    assert_eq!(piped.call(&CallOptions::new()).unwrap(), b"sh\n");
+    let mut running = sh.spawn(echo_zero, &CallOptions::new()).unwrap();
+    assert_eq!(running.lines().next().unwrap().unwrap(), "sh");
+    running.wait().unwrap();
+    // Found by a search of `with_path`: where /bin is a link to /usr/bin, sudo names the file
+    // /usr/bin/sh; the same file (device and inode) as /bin/sh, so the name is kept.
+    let bin_sh = Command::with_path("sh", "/bin")
+        .unwrap()
+        .user(TEST_USER)
+        .unwrap();
+    assert_eq!(bin_sh.program(), std::path::Path::new("/bin/sh"));
+    assert_eq!(bin_sh.call(echo_zero).unwrap(), b"sh\n");
+    // sudo's answer counts in the time limit: a limit already over ends the call, typed.
+    let over = CallOptions::new().timeout(std::time::Duration::ZERO);
+    match sh.call_with(echo_zero, &over) {
+        Err(CommandError::Timeout { program, .. }) => assert_eq!(program, sh.program()),
+        other => panic!("{other:?}"),
+    }
+    // A name starting with `-`, after variables (where sudo takes no `--`), would be read as
+    // an option of sudo's: the path is passed then (and without variables too here, as sudo's
+    // secure_path does not hold the directory).
+    let dir = std::env::temp_dir().join(format!("deluxe-argv0-dash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dash = dir.join("-x");
+    std::fs::write(&dash, "#!/bin/sh\necho \"$0 $DELUXE_WORD\"\n").unwrap();
+    std::fs::set_permissions(&dash, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dashed = Command::with_path("-x", &dir)
+        .unwrap()
+        .user(TEST_USER)
+        .unwrap();
+    let out = dashed.call(deluxe::process::NO_ARGS).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        format!("{} \n", dash.display())
+    );
+    let out = dashed
+        .call_with(
+            deluxe::process::NO_ARGS,
+            &CallOptions::new().set_env("DELUXE_WORD", "hi"),
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        format!("{} hi\n", dash.display())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Given by its path: the path, as given.
+    let absolute = Command::new("/bin/sh").unwrap().user(TEST_USER).unwrap();
+    assert_eq!(absolute.call(echo_zero).unwrap(), b"/bin/sh\n");
+}
+
+#[test]
+fn sudo_never_runs_another_file_of_the_name_than_the_one_resolved() {
+    if !has_sudo_setup("sudo_never_runs_another_file_of_the_name_than_the_one_resolved") {
+        return;
+    }
+    let planted = Planted::new("argv0-other-file");
+    let id = planted.id();
+    // Which `id` sudo itself would run for root's call: with root's `secure_path` (as here)
+    // /usr/bin/id, not the planted one; without it, the planted one, first on PATH.
+    let listed = std::process::Command::new("sudo")
+        .args(["-n", "-l", "-u", TEST_USER, "--", "id"])
+        .env("PATH", planted.path())
+        .output()
+        .unwrap();
+    let sudo_runs_planted = String::from_utf8_lossy(&listed.stdout).trim() == id.to_str().unwrap();
+    // When sudo would run another file, deluxe runs the one it resolved, and argv[0] is then
+    // that file's absolute path (the bare name would let sudo run /usr/bin/id).
+    let expected = if sudo_runs_planted {
+        "planted id".to_owned()
+    } else {
+        format!("planted {}", id.display())
+    };
+    let command = Command::with_path("id", planted.path())
+        .unwrap()
+        .user(TEST_USER)
+        .unwrap();
+    assert_eq!(command.program(), id);
+    let out = command.call(deluxe::process::NO_ARGS).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out).trim_end(), expected);
+    // The same with the caller's own PATH (the probe's, which sudo sees as its caller's).
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
+        .args(["run-as", TEST_USER, "id"])
+        .env("PATH", planted.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("ok {expected}\n"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_listing_sudo_refuses_is_not_a_refused_call() {
+    if !has_test_sudoers("a_listing_sudo_refuses_is_not_a_refused_call") {
+        return;
+    }
+    // The test account has no secure_path: sudo looks bare names up on the caller's PATH.
+    let planted = Planted::new("argv0-refused-listing");
+    let path = planted.path();
+    // /usr/bin/id, the one file the rule allows, found by a search of `with_path`, while the
+    // caller's PATH would make sudo pick the planted `id`, which the rule does not allow:
+    // `sudo -l id` refuses, yet the call is allowed; it runs /usr/bin/id by its path.
+    let (out, err) = probe_as_test_user_with_path(
+        Some(&path),
+        &["run-as", TARGET, "--path", "/usr/bin", "id", "--help"],
+    );
+    assert!(
+        out.starts_with("ok Usage: /usr/bin/id [OPTION]"),
+        "{out} {err}"
+    );
+    // With a PATH on which sudo finds /usr/bin/id too: the name, as a shell would give it.
+    let (out, err) =
+        probe_as_test_user_with_path(Some("/usr/bin:/bin"), &["run-as", TARGET, "id", "--help"]);
+    assert!(out.starts_with("ok Usage: id [OPTION]"), "{out} {err}");
+    // The planted `id` found by both: sudo's refusal of that file is the typed error, and the
+    // planted script never ran.
+    let (out, err) = probe_as_test_user_with_path(Some(&path), &["run-as", TARGET, "id"]);
+    assert_eq!(out, "error Sudo NotAllowed\n", "{err}");
+    assert!(
+        err.contains(&format!(
+            "sudo refused to run {} as `{TARGET}`",
+            planted.id().display()
+        )),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing() {
+    if !has_sudo_setup("on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing")
+    {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("deluxe-argv0-async-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let marker = dir.join("started");
+    let sh = Command::new("sh").unwrap().user(TEST_USER).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let options = CallOptions::new();
+        assert_eq!(
+            sh.call_async(["-c", "echo $0"], &options).await.unwrap(),
+            b"sh\n"
+        );
+        let cat = Command::new("cat").unwrap();
+        let piped = sh
+            .with_args(["-c", "echo $0"])
+            .pipe(cat.with_args(deluxe::process::NO_ARGS));
+        assert_eq!(piped.call_async(&options).await.unwrap(), b"sh\n");
+        // Polled once (it is then asking `sudo -l` on the blocking pool), then dropped. Were
+        // the program started, it would write the marker during the grace `SIGTERM` gives it.
+        let touch = format!("trap '' TERM; echo > {}", marker.display());
+        let call = sh.call_async(["-c", touch.as_str()], &options);
+        assert!(
+            tokio::time::timeout(std::time::Duration::ZERO, call)
+                .await
+                .is_err()
+        );
+    });
+    // Dropping the runtime waits for its blocking pool: the check has ended by now.
+    drop(runtime);
+    assert!(!marker.exists(), "the dropped call started its program");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -6,9 +6,11 @@
 //! flight, so that the async forms behave exactly as the synchronous ones. The future (or the
 //! [`AsyncRunning`] handle) holds one end of a pipe whose other end that loop polls: dropping
 //! it closes the pipe, and the loop terminates the program and everything it started, then
-//! reaps it.
+//! reaps it. Starting a program through `sudo` by its bare name first asks `sudo -l` which
+//! file it would run (see [`Command::user`]): that is done on the blocking pool too, and a
+//! future dropped meanwhile starts nothing.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
 #[cfg(unix)]
 use std::os::fd::OwnedFd;
@@ -81,11 +83,21 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        wait(self.spawn(args, options)?).await
+        let pipeline = Pipeline::new(
+            self.clone(),
+            args.into_iter()
+                .map(|arg| arg.as_ref().to_owned())
+                .collect::<Vec<OsString>>(),
+        );
+        wait(start(&pipeline, options).await?).await
     }
 
     /// [`Command::spawn`] on tokio: the handle is a [`Stream`](futures_core::Stream) of
     /// standard output's lines, and can be waited for or killed.
+    ///
+    /// It starts the program before returning: through `sudo` with a bare name, that includes
+    /// asking `sudo -l` which file sudo would run (one short run of sudo, on the calling
+    /// thread); [`Command::call_async`] asks it on the blocking pool.
     ///
     /// # Errors
     ///
@@ -135,7 +147,9 @@ impl Pipeline {
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn call_async(&self, options: &CallOptions) -> Result<Vec<u8>, CommandError> {
         debug_assert!(self.stage_count() > 0);
-        wait(self.spawn(options)?).await.map(|output| output.stdout)
+        wait(start(self, options).await?)
+            .await
+            .map(|output| output.stdout)
     }
 
     /// [`Pipeline::spawn`] on tokio (see [`Command::spawn_async`]).
@@ -183,6 +197,19 @@ fn cancel_pair(running: &mut Running) -> Result<Canceller, CommandError> {
         running.cancel_on(std::sync::Arc::clone(&cancel.0));
         Ok(cancel)
     }
+}
+
+/// Starts `pipeline`; when that asks `sudo -l` first (a blocking run of sudo), it is asked on
+/// the blocking pool, and nothing is started if the future is dropped meanwhile.
+async fn start(pipeline: &Pipeline, options: &CallOptions) -> Result<Running, CommandError> {
+    if !pipeline.asks_sudo() {
+        return pipeline.spawn(options);
+    }
+    let begun = std::time::Instant::now();
+    let (owned, owned_options) = (pipeline.clone(), options.clone());
+    let plans =
+        joined(tokio::task::spawn_blocking(move || owned.plans(&owned_options, begun)).await)?;
+    Running::start(plans, options, begun)
 }
 
 async fn wait(mut running: Running) -> Result<Output, CommandError> {

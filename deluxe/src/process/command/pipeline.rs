@@ -1,8 +1,9 @@
 //! [`Pipeline`]: programs connected by OS pipes, without a shell.
 
 use std::ffi::OsString;
+use std::time::Instant;
 
-use super::{CallOptions, Command, CommandError, Output, Running};
+use super::{CallOptions, Command, CommandError, Output, Plan, Running};
 
 /// Programs whose standard output feeds the next one's standard input through an OS pipe, as
 /// `a | b` in a shell (but without one): data streams through, nothing is collected between
@@ -109,13 +110,23 @@ impl Pipeline {
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
     pub fn spawn(&self, options: &CallOptions) -> Result<Running, CommandError> {
+        let begun = Instant::now();
+        Running::start(self.plans(options, begun)?, options, begun)
+    }
+
+    /// The processes to start, one per stage, for a call that began at `begun`.
+    pub(crate) fn plans(
+        &self,
+        options: &CallOptions,
+        begun: Instant,
+    ) -> Result<Vec<Plan>, CommandError> {
         let count = self.stages.len();
-        let plans = self
-            .stages
+        let deadline = options.timeout.map(|timeout| begun + timeout);
+        self.stages
             .iter()
             .enumerate()
             .map(|(index, (command, args))| {
-                command.plan(args, options).map_err(|error| {
+                command.plan(args, options, deadline).map_err(|error| {
                     if count > 1 {
                         CommandError::Stage {
                             stage: index + 1,
@@ -127,8 +138,13 @@ impl Pipeline {
                     }
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Running::start(plans, options)
+            .collect()
+    }
+
+    /// Whether planning a stage runs `sudo -l` (a bare name run through sudo), which blocks.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn asks_sudo(&self) -> bool {
+        self.stages.iter().any(|(command, _)| command.asks_sudo())
     }
 
     #[cfg(feature = "tokio")]

@@ -22,7 +22,7 @@ use nix::poll::{PollFd, PollFlags};
 use super::error::Tail;
 use super::options::{Input, LINGER, Stderr};
 use super::unix::{self, EXIT_TICK, ExitWatch, Placement, StatusGuard};
-use super::{CallOptions, CommandError, Output, Plan, sudo};
+use super::{CallOptions, CommandError, Output, Plan, SudoRun, sudo};
 
 /// Bytes of standard error read at a time (standard output is read straight into its buffer).
 const CHUNK: usize = 16 * 1024;
@@ -32,7 +32,7 @@ struct Stage {
     watch: ExitWatch,
     exited: bool,
     program: PathBuf,
-    sudo_user: Option<String>,
+    sudo: Option<SudoRun>,
     stderr: Option<File>,
     tail: Tail,
 }
@@ -101,7 +101,12 @@ enum Progress {
 
 impl Running {
     /// Starts the plans as one call: each stage's stdout feeds the next one's stdin.
-    pub(crate) fn start(plans: Vec<Plan>, options: &CallOptions) -> Result<Self, CommandError> {
+    /// The time limit runs from `begun`, when the call began (before any check of sudo's).
+    pub(crate) fn start(
+        plans: Vec<Plan>,
+        options: &CallOptions,
+        begun: Instant,
+    ) -> Result<Self, CommandError> {
         let statuses = StatusGuard::new();
         let placement = Placement::choose();
         let last_program = plans.last().map(|p| p.program.clone()).unwrap_or_default();
@@ -177,7 +182,7 @@ impl Running {
             stdout,
             buffered: Vec::new(),
             timeout: options.timeout,
-            deadline: options.timeout.map(|timeout| Instant::now() + timeout),
+            deadline: options.timeout.map(|timeout| begun + timeout),
             linger_until: None,
             timed_out: false,
             success_codes: options.success_codes.clone(),
@@ -259,7 +264,7 @@ impl Running {
                 watch,
                 exited: false,
                 program: plan.program,
-                sudo_user: plan.sudo_user,
+                sudo: plan.sudo,
                 stderr,
                 tail: Tail::default(),
             },
@@ -567,7 +572,7 @@ impl Running {
             match stage.child.wait() {
                 Ok(status) => ends.push(End {
                     program: stage.program,
-                    sudo_user: stage.sudo_user,
+                    sudo: stage.sudo,
                     status,
                     stderr: stage.tail.into_string(),
                 }),
@@ -635,7 +640,7 @@ impl Iterator for Lines<'_> {
 /// How one stage ended.
 struct End {
     program: PathBuf,
-    sudo_user: Option<String>,
+    sudo: Option<SudoRun>,
     status: ExitStatus,
     stderr: String,
 }
@@ -684,17 +689,17 @@ fn stage_error(end: End, stdout: Vec<u8>) -> CommandError {
     use std::os::unix::process::ExitStatusExt;
     let End {
         program,
-        sudo_user,
+        sudo,
         status,
         stderr,
     } = end;
     if let Some(code) = status.code() {
-        if let Some(user) = sudo_user
+        if let Some(run) = sudo
             && code == 1
-            && let Some(refusal) = sudo::refusal(&stderr, &program)
+            && let Some(refusal) = sudo::refusal(&stderr, &run.names)
         {
             return CommandError::Sudo {
-                user,
+                user: run.user,
                 program,
                 refusal,
                 message: stderr,

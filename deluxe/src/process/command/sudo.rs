@@ -1,6 +1,10 @@
 //! Running a program as another user: directly when that user is us, otherwise through
-//! `sudo -n -u USER -- [NAME=VALUE..] /absolute/program ARGS..`, and telling `sudo`'s own
-//! refusals apart from the program's failures.
+//! `sudo -n -u USER [NAME=VALUE..] -- PROGRAM ARGS..`, and telling `sudo`'s own refusals
+//! apart from the program's failures.
+//!
+//! `PROGRAM` is the bare name the program was asked by when `sudo -l` says sudo would run the
+//! very file resolved here (so the program sees that name as its `argv[0]`), else the
+//! absolute path: sudo never gets to pick another file of the same name.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -91,23 +95,33 @@ fn groups_of(account: &nix::unistd::User) -> Vec<u32> {
     vec![account.gid.as_raw()]
 }
 
-/// `sudo -n -u USER [NAME=VALUE..] [--] PROGRAM` in front of the arguments. Variables go on
+/// `sudo -n [-l] -u USER [NAME=VALUE..] [--] WORD` in front of the arguments: `WORD` is the
+/// program's absolute path, or its bare name once sudo is known to resolve it to the same
+/// file; with `list`, sudo only says which file it would run (`sudo -l`), under the very
+/// options, variables and environment that decide it for the real call. Variables go on
 /// sudo's command line, where its policy checks them (and logs the real program), never
 /// through a helper such as `env` that sudo would see as the program. sudo reads variables
-/// only before `--`; the program, an absolute path, cannot be taken for an option.
+/// only before `--`, so with variables `WORD` follows them directly: it holds no `=` (it would
+/// be read as a variable), and the caller gives no bare name starting with `-` then (sudo
+/// would read it as an option).
 pub(crate) fn command(
     sudo: &Path,
     user: &str,
-    program: &Path,
+    word: &OsStr,
     variables: &[(OsString, OsString)],
+    list: bool,
 ) -> Result<std::process::Command, CommandError> {
     let mut command = std::process::Command::new(sudo);
-    command.args(["-n", "-u", user]);
+    command.arg("-n");
+    if list {
+        command.arg("-l");
+    }
+    command.args(["-u", user]);
     if variables.is_empty() {
         command.arg("--");
-    } else if program.as_os_str().as_bytes().contains(&b'=') {
+    } else if word.as_bytes().contains(&b'=') {
         return Err(CommandError::InvalidArgument {
-            argument: program.to_string_lossy().into_owned(),
+            argument: word.to_string_lossy().into_owned(),
             problem: super::ArgumentProblem::ProgramWithEqualsAsUser,
         });
     }
@@ -123,15 +137,37 @@ pub(crate) fn command(
         entry.push(value);
         command.arg(entry);
     }
-    command.arg(program);
+    command.arg(word);
     Ok(command)
 }
 
+/// The file `sudo -l -- NAME ARGS..` said it would run, from its standard output: the
+/// fully-qualified path, then each argument after a space, then a newline. `None` when the
+/// answer is not of that form, or the path is not absolute.
+pub(crate) fn listed_program(stdout: &[u8], args: &[&OsStr]) -> Option<PathBuf> {
+    let mut rest = stdout.strip_suffix(b"\n")?;
+    for arg in args.iter().rev() {
+        rest = rest.strip_suffix(arg.as_bytes())?.strip_suffix(b" ")?;
+    }
+    let path = Path::new(OsStr::from_bytes(rest));
+    path.is_absolute().then(|| path.to_path_buf())
+}
+
+/// Whether two paths name the same file (device and inode, symbolic links followed): sudo
+/// may name a file by another path (`/usr/bin/sh` for `/bin/sh` where `/bin` is a link).
+pub(crate) fn same_file(one: &Path, other: &Path) -> bool {
+    match (std::fs::metadata(one), std::fs::metadata(other)) {
+        (Ok(one), Ok(other)) => one.dev() == other.dev() && one.ino() == other.ino(),
+        _ => false,
+    }
+}
+
 /// Whether what a program run through `sudo` left on stderr, as it exited with code 1, is
-/// `sudo` refusing to run it (then: why). Recognised from sudo's own messages, which it
-/// prints in the caller's language: in another language than English a refusal may be
-/// reported as the program's exit code 1.
-pub(crate) fn refusal(stderr: &str, program: &Path) -> Option<SudoRefusal> {
+/// `sudo` refusing to run it (then: why). `names` are the words sudo's messages may name the
+/// program by (its path, the bare name given to sudo, the path sudo resolved that name to).
+/// Recognised from sudo's own messages, which it prints in the caller's language: in another
+/// language than English a refusal may be reported as the program's exit code 1.
+pub(crate) fn refusal(stderr: &str, names: &[OsString]) -> Option<SudoRefusal> {
     let lines: Vec<&str> = stderr
         .lines()
         .filter(|line| !line.trim().is_empty())
@@ -144,16 +180,19 @@ pub(crate) fn refusal(stderr: &str, program: &Path) -> Option<SudoRefusal> {
         return None;
     }
     let text = stderr;
-    let program = program.to_string_lossy();
+    // sudo's message naming one of the program's names between `before` and `after`.
+    let says = |before: &str, after: &str| {
+        names
+            .iter()
+            .any(|name| text.contains(&format!("{before}{}{after}", name.to_string_lossy())))
+    };
     Some(if text.contains("a password is required") {
         SudoRefusal::PasswordRequired
     } else if text.contains("not allowed to set the following environment variables") {
         SudoRefusal::EnvironmentNotAllowed
     } else if text.starts_with("Sorry, user ") || text.contains("is not in the sudoers file") {
         SudoRefusal::NotAllowed
-    } else if text.contains(&format!("unable to execute {program}"))
-        || text.contains(&format!("{program}: command not found"))
-    {
+    } else if says("unable to execute ", "") || says("", ": command not found") {
         SudoRefusal::CannotExecute
     } else {
         SudoRefusal::Other
@@ -163,4 +202,67 @@ pub(crate) fn refusal(stderr: &str, program: &Path) -> Option<SudoRefusal> {
 /// The name of an argument as given, for messages.
 pub(crate) fn lossy(value: &OsStr) -> String {
     value.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(text: &str) -> &OsStr {
+        OsStr::new(text)
+    }
+
+    #[test]
+    fn listed_programs_are_read_back_from_sudo_l() {
+        let args = [os("-un"), os("a b"), os(""), os("c\nd")];
+        assert_eq!(
+            listed_program(b"/usr/bin/id -un a b  c\nd\n", &args),
+            Some(PathBuf::from("/usr/bin/id"))
+        );
+        assert_eq!(
+            listed_program(b"/opt/my tools/id\n", &[]),
+            Some(PathBuf::from("/opt/my tools/id"))
+        );
+        // Not the arguments asked about, not a path, not sudo's answer at all.
+        assert_eq!(listed_program(b"/usr/bin/id -un\n", &[os("-u")]), None);
+        assert_eq!(listed_program(b"bin/id\n", &[]), None);
+        assert_eq!(listed_program(b"", &[]), None);
+        assert_eq!(listed_program(b"/usr/bin/id", &[]), None);
+        assert_eq!(listed_program(b"\n", &[]), None);
+    }
+
+    #[test]
+    fn the_same_file_by_another_path_is_the_same_file() {
+        let dir = std::env::temp_dir().join(format!("deluxe-same-file-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tool"), b"").unwrap();
+        std::fs::write(dir.join("copy"), b"").unwrap();
+        std::os::unix::fs::symlink(&dir, dir.join("link")).unwrap();
+        assert!(same_file(&dir.join("tool"), &dir.join("link/tool")));
+        assert!(!same_file(&dir.join("tool"), &dir.join("copy")));
+        assert!(!same_file(&dir.join("tool"), &dir.join("missing")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refusals_are_recognised_by_any_name_of_the_program() {
+        let names = [OsString::from("/bin/sh"), OsString::from("sh")];
+        assert_eq!(
+            refusal("sudo: sh: command not found\n", &names),
+            Some(SudoRefusal::CannotExecute)
+        );
+        assert_eq!(
+            refusal(
+                "sudo: unable to execute /bin/sh: Permission denied\n",
+                &names
+            ),
+            Some(SudoRefusal::CannotExecute)
+        );
+        assert_eq!(
+            refusal("sudo: unable to execute /bin/other: x\n", &names),
+            Some(SudoRefusal::Other)
+        );
+        assert_eq!(refusal("sh: 1: oops\n", &names), None);
+    }
 }

@@ -79,7 +79,12 @@ struct Stage {
 impl Running {
     /// Starts the plans as one call in a Job Object of its own: each stage's stdout feeds the
     /// next one's stdin.
-    pub(crate) fn start(plans: Vec<Plan>, options: &CallOptions) -> Result<Self, CommandError> {
+    /// The time limit runs from `begun`, when the call began (before any check of sudo's).
+    pub(crate) fn start(
+        plans: Vec<Plan>,
+        options: &CallOptions,
+        begun: Instant,
+    ) -> Result<Self, CommandError> {
         let last_program = plans.last().map(|p| p.program.clone()).unwrap_or_default();
         let job = Job::new().map_err(|error| CommandError::Io {
             program: last_program.clone(),
@@ -112,7 +117,7 @@ impl Running {
             stderr_done: Some(stderr_done),
             exited: false,
             timeout: options.timeout,
-            deadline: options.timeout.map(|timeout| Instant::now() + timeout),
+            deadline: options.timeout.map(|timeout| begun + timeout),
             linger_until: None,
             timed_out: false,
             timeout_reported: false,
