@@ -258,6 +258,8 @@ impl CallOptions {
     /// A time limit: when it passes, the program and everything it started are terminated
     /// (`SIGTERM`, then `SIGKILL` after [`kill_grace`](Self::kill_grace)), and the call fails
     /// with [`CommandError::Timeout`](super::CommandError::Timeout), carrying what was read.
+    /// The limit counts from the call, including the start (and, under `sudo`, its check);
+    /// `Duration::ZERO` has passed already: the call ends as `Timeout` at once.
     ///
     /// ```
     /// use std::time::Duration;
