@@ -90,6 +90,7 @@ mod init;
 mod instance;
 mod launch;
 mod manager;
+mod output;
 mod pidfile;
 mod privileges;
 mod readiness;
