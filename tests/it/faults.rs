@@ -186,3 +186,70 @@ fn a_pidfile_on_a_full_disk_is_a_typed_error_at_start() {
     assert_eq!(common::result_line(&status.stdout), "status Stopped");
     assert!(scene.events().is_empty());
 }
+
+#[test]
+fn a_log_past_the_file_size_limit_drops_and_counts_lines_and_the_daemon_goes_on() {
+    // RLIMIT_FSIZE (systemd's LimitFSIZE=): a write past it sends SIGXFSZ, whose default
+    // action would end the daemon, and fails with EFBIG.
+    let scene = Scene::new("fsize-log");
+    let log = scene.log();
+    let helper = common::helper_command(
+        &scene.pidfile(),
+        &scene.events_path(),
+        &[
+            "--mode",
+            "flood",
+            "--count",
+            "2000",
+            "--log",
+            log.to_str().unwrap(),
+        ],
+        &["start"],
+    );
+    let output = StdCommand::new("prlimit")
+        .arg("--fsize=32768")
+        .arg("--")
+        .arg(helper.get_program())
+        .args(helper.get_args())
+        .output()
+        .expect("prlimit runs (util-linux)");
+    let line = common::result_line(&output.stdout);
+    let pid: i32 = line
+        .strip_prefix("started ")
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("not a start: {line}"));
+    scene.wait_event(&format!("run {pid}"), 1);
+    assert_eq!(scene.helper(&["user1"]).1, "sent");
+    scene.wait_event("printed 1", 1);
+    // The reopen waits for the pump to be done with the flood.
+    // SAFETY: signalling the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    scene.wait_event("reload", 1);
+    assert!(is_alive(pid));
+    assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.len(), 32768);
+    let whole = text.lines().filter(|line| line.len() == 100).count();
+    assert!(text.lines().take(whole).eq((0..whole).map(flood_line)));
+
+    // Room again under the limit: emptied, as `logrotate`'s copytruncate does.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    assert_eq!(scene.helper(&["user1"]).1, "sent");
+    scene.wait_event("printed 2", 1);
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(wait_gone(pid, HANG));
+    // The file ended inside a cut line: the report starts on a line of its own.
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!(
+            "\ndeluxe[{pid}]: WARN: {} lines lost: cannot write to the log file: File too large \
+             (os error 27)\nafter 2 0\nafter 2 1\nafter 2 2\n",
+            2000 - whole
+        )
+    );
+}

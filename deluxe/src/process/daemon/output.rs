@@ -233,6 +233,12 @@ fn pump(output: Output, wake_read: OwnedFd) {
     let Some(shared) = PUMP.get() else {
         return;
     };
+    // A write past the file size limit (`RLIMIT_FSIZE`) sends the writing thread SIGXFSZ,
+    // whose default action ends the process: blocked here, it stays pending on this thread
+    // alone and the write fails with EFBIG, a loss like any other.
+    let mut xfsz = nix::sys::signal::SigSet::empty();
+    xfsz.add(nix::sys::signal::Signal::SIGXFSZ);
+    let _ = xfsz.thread_block();
     let Output { read, log } = output;
     let mut writer = Writer::new(log);
     let mut buf = vec![0u8; CHUNK];
