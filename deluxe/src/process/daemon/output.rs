@@ -299,15 +299,29 @@ fn read_chunk(read: BorrowedFd<'_>, buf: &mut [u8]) -> Chunk {
     }
 }
 
-/// Writes everything the pipe holds now; returns whether the pipe ended.
+/// Writes what the pipe holds now (not what writers add meanwhile: a steady writer cannot hold
+/// a switch or the exit); returns whether the pipe ended.
 fn copy_all(read: BorrowedFd<'_>, buf: &mut [u8], writer: &mut Writer) -> bool {
-    loop {
-        match read_chunk(read, buf) {
-            Chunk::Data(count) => writer.write(&buf[..count]),
+    let mut held: libc::c_int = 0;
+    // SAFETY: FIONREAD writes the number of bytes the pipe holds into an int.
+    let mut left = if unsafe { libc::ioctl(read.as_raw_fd(), libc::FIONREAD, &raw mut held) } == 0 {
+        usize::try_from(held).unwrap_or(0)
+    } else {
+        // Cannot tell: until the pipe is empty.
+        usize::MAX
+    };
+    while left > 0 {
+        let limit = buf.len().min(left);
+        match read_chunk(read, &mut buf[..limit]) {
+            Chunk::Data(count) => {
+                writer.write(&buf[..count]);
+                left -= count;
+            }
             Chunk::Empty => return false,
             Chunk::End => return true,
         }
     }
+    false
 }
 
 /// Writes to the log file, dropping and counting the lines it cannot write.

@@ -2,8 +2,8 @@
 //! foreground's rollback when one fails.
 //!
 //! The steps: signal mask and dispositions reset, `chdir`, `umask`, every inherited descriptor
-//! the daemon value did not declare pointed at `/dev/null`, stdio on `/dev/null` or the log
-//! file, the pidfile opened without following links, locked and written, the daemon's `setup`
+//! the daemon value did not declare pointed at `/dev/null`, stdio on `/dev/null` or the pipe
+//! to the log file (see `output`), the pidfile opened without following links, locked and written, the daemon's `setup`
 //! hook (the first code of the user's, no longer async-signal-safe), the privileges dropped if
 //! asked, and last the signal handler installed
 //! and every signal unblocked (the handled ones were blocked from the first step, so none is
