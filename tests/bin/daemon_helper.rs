@@ -74,6 +74,8 @@ enum Mode {
     /// `printed K`: output for a log on a full disk. The reload hook records `reload` (the
     /// log file has been reopened: what was printed before is written or counted as lost).
     Flood,
+    /// `setup` prints `setup was here` and fails with `setup gave up on purpose`.
+    SetupFails,
     /// Starts and stops a second daemon from `run`, as a supervising daemon would.
     Nested,
     /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
@@ -169,6 +171,14 @@ impl Helper {
 
 #[cfg(unix)]
 impl Daemon for Helper {
+    fn setup(&self) -> Result<(), daemon::HookError> {
+        if self.mode == Mode::SetupFails {
+            println!("setup was here");
+            return Err("setup gave up on purpose".into());
+        }
+        Ok(())
+    }
+
     fn run(&self) {
         self.record(&format!("run {}", std::process::id()));
         if let Some(pid) = std::env::var_os("LISTEN_PID") {
@@ -324,7 +334,12 @@ impl Daemon for Helper {
                 self.record(&format!("self-signal {outcome}"));
                 daemon::wait_for_stop(Duration::MAX);
             }
-            Mode::Normal | Mode::PanicHook | Mode::Chatty | Mode::SlowHook | Mode::Flood => {
+            Mode::Normal
+            | Mode::PanicHook
+            | Mode::Chatty
+            | Mode::SlowHook
+            | Mode::Flood
+            | Mode::SetupFails => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
                     if self.mode == Mode::Chatty {
                         println!("tick");
@@ -432,6 +447,7 @@ fn main() {
                     "panic-hook" => Mode::PanicHook,
                     "chatty" => Mode::Chatty,
                     "flood" => Mode::Flood,
+                    "setup-fails" => Mode::SetupFails,
                     "nested" => Mode::Nested,
                     "slow-hook" => Mode::SlowHook,
                     "orphans" => Mode::Orphans,

@@ -1,5 +1,6 @@
 //! Faults of the machine under a running daemon, on real file systems: a log file on a disk
-//! that fills up (a tiny tmpfs), and a pidfile on a full disk.
+//! that fills up (a tiny tmpfs) or past the file size limit, a pidfile on a full disk; and the
+//! log pipe's edges (what `setup` printed before a failed start).
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
@@ -252,4 +253,19 @@ fn a_log_past_the_file_size_limit_drops_and_counts_lines_and_the_daemon_goes_on(
             2000 - whole
         )
     );
+}
+
+#[test]
+fn what_setup_printed_before_failing_reaches_the_log() {
+    // Before "ready" the pump does not run yet: a failing start copies the pipe to the file.
+    let scene = Scene::new("setup-fails-log");
+    let log = scene.log();
+    let (ok, line) = scene.helper_with(
+        &["--mode", "setup-fails", "--log", log.to_str().unwrap()],
+        &["start"],
+    );
+    assert!(!ok);
+    assert!(line.starts_with("error "), "{line}");
+    assert!(line.contains("setup gave up on purpose"), "{line}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "setup was here\n");
 }
