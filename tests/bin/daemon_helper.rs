@@ -23,7 +23,8 @@
 //! (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
 //! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
 //! without a newline before acting), `--no-init` (as pid 1, be pid 1 without the container
-//! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run).
+//! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run, how many lines
+//! mode `flood` prints).
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
@@ -68,6 +69,13 @@ enum Mode {
     PanicHook,
     /// Prints from `run` and from hooks (to its log file or /dev/null).
     Chatty,
+    /// `on_user1` prints `--count` lines of 100 bytes (`flood NNNNN xxx...`) the first time
+    /// and three lines `after K I` (K the call, I from 0) each time after, then records
+    /// `printed K`: output for a log on a full disk. The reload hook records `reload` (the
+    /// log file has been reopened: what was printed before is written or counted as lost).
+    Flood,
+    /// `setup` prints `setup was here` and fails with `setup gave up on purpose`.
+    SetupFails,
     /// Starts and stops a second daemon from `run`, as a supervising daemon would.
     Nested,
     /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
@@ -104,7 +112,7 @@ struct Helper {
     dropped: bool,
     /// How long `on_user1` takes in mode `SlowHook`.
     hook_time: Duration,
-    /// How many helpers modes `Orphans` and `ExitCodes` run.
+    /// How many helpers modes `Orphans` and `ExitCodes` run, how many lines `Flood` prints.
     count: usize,
     /// The daemon's own pidfile, for modes `StopSelf` and `SelfSignal`.
     pidfile: PathBuf,
@@ -167,6 +175,14 @@ impl Helper {
 
 #[cfg(unix)]
 impl Daemon for Helper {
+    fn setup(&self) -> Result<(), daemon::HookError> {
+        if self.mode == Mode::SetupFails {
+            println!("setup was here");
+            return Err("setup gave up on purpose".into());
+        }
+        Ok(())
+    }
+
     fn run(&self) {
         self.record(&format!("run {}", std::process::id()));
         if let Some(pid) = std::env::var_os("LISTEN_PID") {
@@ -340,7 +356,12 @@ impl Daemon for Helper {
                 self.record(&format!("self-signal {outcome}"));
                 daemon::wait_for_stop(Duration::MAX);
             }
-            Mode::Normal | Mode::PanicHook | Mode::Chatty | Mode::SlowHook => {
+            Mode::Normal
+            | Mode::PanicHook
+            | Mode::Chatty
+            | Mode::SlowHook
+            | Mode::Flood
+            | Mode::SetupFails => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
                     if self.mode == Mode::Chatty {
                         println!("tick");
@@ -360,6 +381,18 @@ impl Daemon for Helper {
             println!("user1 {count}");
             eprintln!("user1 on stderr");
         }
+        if self.mode == Mode::Flood {
+            if count == 1 {
+                for line in 0..self.count {
+                    println!("{}", flood_line(line));
+                }
+            } else {
+                for line in 0..3 {
+                    println!("after {count} {line}");
+                }
+            }
+            self.record(&format!("printed {count}"));
+        }
         if self.mode == Mode::SlowHook {
             self.record("user1-begin");
             std::thread::sleep(self.hook_time);
@@ -371,7 +404,7 @@ impl Daemon for Helper {
         self.record("user2");
     }
 
-    fn on_reload(&self) -> Result<(), deluxe::process::daemon::HookError> {
+    fn on_reload(&self) -> Result<(), daemon::HookError> {
         self.record("reload");
         Ok(())
     }
@@ -432,6 +465,8 @@ fn main() {
                     "panic-run" => Mode::PanicRun,
                     "panic-hook" => Mode::PanicHook,
                     "chatty" => Mode::Chatty,
+                    "flood" => Mode::Flood,
+                    "setup-fails" => Mode::SetupFails,
                     "nested" => Mode::Nested,
                     "slow-hook" => Mode::SlowHook,
                     "orphans" => Mode::Orphans,
@@ -769,6 +804,12 @@ fn wait_forever() -> ! {
     loop {
         std::thread::park();
     }
+}
+
+/// Line `number` of mode `Flood`'s first burst: 100 bytes, without the newline.
+#[cfg(unix)]
+fn flood_line(number: usize) -> String {
+    format!("flood {number:05} {}", "x".repeat(88))
 }
 
 #[cfg(unix)]

@@ -74,31 +74,40 @@ fn a_started_daemon_is_detached_and_set_up_as_asked() {
         workdir
     );
 
-    // Stdio, the pidfile, the two ends of the pipe the signal handler wakes the signal thread
-    // through, and the inotify watch on the pidfile's directory, which puts a removed pidfile
-    // back; the 3 descriptors the controller left inheritable (and any the test harness passed
-    // on) are kept occupied by /dev/null, so that no file the daemon opens can take their
-    // numbers.
+    // Stdio (stdout and stderr the pipe to the log pump), the pidfile, the log file and the
+    // pipe's read end (the pump's), the two ends of the pipe the signal handler wakes the
+    // signal thread through and the two of the one that wakes the pump, and the inotify watch
+    // on the pidfile's directory, which puts a removed pidfile back; the 3 descriptors the
+    // controller left inheritable (and any the test harness passed on) are kept occupied by
+    // /dev/null, so that no file the daemon opens can take their numbers.
     let fds = open_fds(pid);
-    assert_eq!(
-        fds[..3],
-        [
-            (0, PathBuf::from("/dev/null")),
-            (1, log.clone()),
-            (2, log.clone()),
-        ]
-    );
+    assert_eq!(fds[0], (0, PathBuf::from("/dev/null")));
+    let output = fds[1].1.to_string_lossy().into_owned();
+    assert!(output.starts_with("pipe:["), "{fds:?}");
+    assert_eq!(fds[2].1, fds[1].1);
     // (The helper's `run` creates a probe file, open for an instant.)
     let rest: Vec<String> = fds[3..]
         .iter()
         .map(|(_, target)| target.to_string_lossy().into_owned())
         .filter(|target| target != "/dev/null" && !target.ends_with("umask-probe"))
         .collect();
-    assert_eq!(rest.len(), 4, "{fds:?}");
-    assert_eq!(rest[0], scene.pidfile().to_string_lossy(), "{fds:?}");
+    assert_eq!(rest.len(), 8, "{fds:?}");
+    assert!(
+        rest.contains(&scene.pidfile().to_string_lossy().into_owned()),
+        "{fds:?}"
+    );
+    assert!(
+        rest.contains(&log.to_string_lossy().into_owned()),
+        "{fds:?}"
+    );
+    assert_eq!(
+        rest.iter().filter(|t| **t == output).count(),
+        1,
+        "only the pump reads the pipe: {fds:?}"
+    );
     assert_eq!(
         rest.iter().filter(|t| t.starts_with("pipe:[")).count(),
-        2,
+        5,
         "{fds:?}"
     );
     assert!(rest.contains(&"anon_inode:inotify".to_owned()), "{fds:?}");

@@ -26,6 +26,8 @@
 //!   shared directories, default names, controllers racing while daemons are killed).
 //! - `containers`: the daemon as pid 1 of real PID namespaces, with deluxe's init, under
 //!   `tini` and without an init (Linux, as root).
+//! - `faults`: faults of the machine on real file systems: a log file on a disk that fills up,
+//!   a pidfile on a full disk (tmpfs mounts, as root).
 //! - `endurance`: many cycles, calls and racing starts; `deployment`: the shipped systemd unit.
 //! - `properties`: property tests of the parsers and validators; `macro_lint`: the macros'
 //!   expansions are warning-free; `ui`: the macros' compile-fail and pass cases (trybuild).
@@ -44,6 +46,7 @@ mod containers;
 mod daemon;
 mod deployment;
 mod endurance;
+mod faults;
 // Public, so that `missing_docs` applies to the public items the macros expand to.
 pub mod macro_lint;
 mod privileges;

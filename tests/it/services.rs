@@ -296,14 +296,20 @@ fn sighup_reloads_around_reloading_and_ready_and_a_failed_reload_keeps_the_daemo
     assert_eq!(notify.next(), ["READY=1"]);
     scene.wait_event("reload 2", 1);
     assert!(is_alive(pid));
-    assert_eq!(
-        log_lines(&log),
-        [format!(
-            "deluxe[{pid}]: WARN: on_reload() failed: config {}: line 1: expected `key = value`, \
-             found \"workers 3\"; still running",
-            config.display()
-        )]
-    );
+    // The log pump writes it a moment after the daemon said it.
+    let expected = [format!(
+        "deluxe[{pid}]: WARN: on_reload() failed: config {}: line 1: expected `key = value`, \
+         found \"workers 3\"; still running",
+        config.display()
+    )];
+    common::eventually("the failed reload in the log", || {
+        let lines = log_lines(&log);
+        if lines == expected {
+            Ok(())
+        } else {
+            Err(lines)
+        }
+    });
     assert_eq!(
         helper(&scene, &["status"]).1,
         format!("status Running {pid}")
@@ -410,11 +416,12 @@ fn the_log_file_survives_logrotate_create_as_the_daemon_user() {
     );
     scene.wait_event("reload 1", 1);
     print_line(&scene, 2);
+    assert!(is_alive(pid));
+    // Stopped, the daemon has written everything it printed.
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
     let rotated = scene.dir.join("service.log.1");
     assert_eq!(log_lines(&rotated), ["line 1"]);
     assert_eq!(log_lines(&log), ["line 2"]);
-    assert!(is_alive(pid));
-    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
 }
 
 #[test]
@@ -424,13 +431,22 @@ fn the_log_file_survives_logrotate_copytruncate() {
     let pid = start(&scene, &["--log", log.to_str().unwrap()]);
     scene.wait_event(&format!("run {pid}"), 1);
     print_line(&scene, 1);
+    // copytruncate copies what the file holds: wait for the log pump to have written it.
+    common::eventually("line 1 in the log", || {
+        let lines = log_lines(&log);
+        if lines == ["line 1"] {
+            Ok(())
+        } else {
+            Err(lines)
+        }
+    });
     logrotate(&scene, &log, "    copytruncate\n");
     print_line(&scene, 2);
+    assert!(is_alive(pid));
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
     // Appending, the daemon writes at the new end of the truncated file: no hole, no loss.
     assert_eq!(log_lines(&scene.dir.join("service.log.1")), ["line 1"]);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "line 2\n");
-    assert!(is_alive(pid));
-    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
 }
 
 /// The pids the daemon recorded as `child PID`, once there are `count`.

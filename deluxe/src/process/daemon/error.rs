@@ -341,7 +341,7 @@ pub enum Step {
     Workdir = 4,
     /// Opening `/dev/null` for stdin (and stdout and stderr without a log file).
     DevNull = 5,
-    /// Opening the log file.
+    /// Opening the log file (and the pipe between the daemon and the file).
     LogFile = 6,
     /// Creating, locking or writing the pidfile.
     Pidfile = 7,

@@ -24,6 +24,7 @@ use nix::errno::Errno;
 
 use super::init::{self, Place};
 use super::manager;
+use super::output;
 use super::pidfile;
 use super::privileges::Credentials;
 use super::readiness::{self, Report};
@@ -271,6 +272,9 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
             unsafe { libc::_exit(1) }
         }
     };
+    if let Some(output) = set_up.output {
+        output::start(output);
+    }
     serve::serve(
         daemon,
         set_up.pidfile,
@@ -347,6 +351,9 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
             };
         }
     };
+    if let Some(output) = set_up.output {
+        output::start(output);
+    }
     serve::serve(
         daemon,
         set_up.pidfile,

@@ -82,7 +82,9 @@
 //   Beside them, used by all: pidfile.rs (observe, place checks, lock, hold, remove, the pid
 //   text),
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
-//   privileges.rs (credentials and the drop), error.rs, and sys.rs (the raw system calls).
+//   privileges.rs (credentials and the drop), output.rs (with a log file: the pipe on stdout
+//   and stderr, made in setup, and the pump thread that copies it to the file), error.rs, and
+//   sys.rs (the raw system calls).
 
 mod controller;
 mod error;
@@ -92,6 +94,7 @@ mod init;
 mod instance;
 mod launch;
 mod manager;
+mod output;
 mod pidfile;
 mod privileges;
 mod readiness;
@@ -293,6 +296,13 @@ pub struct Config {
     pub umask: u32,
     /// Where the daemon's stdout and stderr are appended; `None` (the default): `/dev/null`
     /// (in the foreground: wherever they already go, e.g. the journal).
+    ///
+    /// With a log file, stdout and stderr are a pipe that a thread of the daemon copies to
+    /// the file: a full or failing disk never makes `println!` fail (and panic). Lines that
+    /// cannot be written are dropped and counted, and once writing works again the first line
+    /// written is `deluxe[PID]: WARN: N lines lost: cannot write to the log file: ERROR`. A line
+    /// reaches the file a moment after it is printed; every exit through `exit` (a stop, `run`
+    /// returning or panicking) writes what is still in the pipe first (waiting at most 2 s).
     pub log_file: Option<PathBuf>,
     /// The user the daemon runs as, once its pidfile is locked and its log file open (the
     /// controller must be root). `None` (the default): the controller's user.

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 
+use super::output;
 use super::pidfile::{self, Held, Restore};
 use super::setup;
 use super::sys::{self, CPath};
@@ -791,10 +792,8 @@ impl<D: Daemon> Runtime<'_, D> {
         states.extend(now.ok());
         notify(|message| self.say(message), &states);
         if let Some(path) = &self.serving.log_file {
-            let reopened = setup::open_log(path.c(), self.serving.log_owner).and_then(|log| {
-                sys::dup2(log.as_fd(), 1).map_err(|errno| (Step::LogFile, errno))?;
-                sys::dup2(log.as_fd(), 2).map_err(|errno| (Step::LogFile, errno))
-            });
+            let reopened = setup::open_log(path.c(), self.serving.log_owner)
+                .and_then(|log| output::reopen(log).map_err(|errno| (Step::LogFile, errno)));
             if let Err((_, errno)) = reopened {
                 self.say(&format!(
                     "cannot reopen log file {}: {}; still writing to the previous one",
@@ -862,6 +861,8 @@ impl<D: Daemon> Runtime<'_, D> {
                 log::Level::Warn,
                 "processes of the daemon's group ignored SIGTERM; sending SIGKILL",
             );
+            // The SIGKILL ends this process too: its output reaches the log file first.
+            output::drain();
             // SAFETY: killpg(0, ..) signals this process's own group, which this process,
             // still alive, keeps from being reused.
             unsafe { libc::killpg(0, libc::SIGKILL) };

@@ -2,8 +2,8 @@
 //! foreground's rollback when one fails.
 //!
 //! The steps: signal mask and dispositions reset, `chdir`, `umask`, every inherited descriptor
-//! the daemon value did not declare pointed at `/dev/null`, stdio on `/dev/null` or the log
-//! file, the pidfile opened without following links, locked and written, the daemon's `setup`
+//! the daemon value did not declare pointed at `/dev/null`, stdio on `/dev/null` or the pipe
+//! to the log file (see `output`), the pidfile opened without following links, locked and written, the daemon's `setup`
 //! hook (the first code of the user's, no longer async-signal-safe), the privileges dropped if
 //! asked, and last the signal handler installed
 //! and every signal unblocked (the handled ones were blocked from the first step, so none is
@@ -17,6 +17,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 
 use super::Step;
+use super::output::Output;
 use super::pidfile::{self, Held, LockError};
 use super::privileges::Credentials;
 use super::serve::{self, Receiver};
@@ -58,6 +59,8 @@ pub(crate) struct SetUp<'a> {
     pub(crate) pidfile: Held<'a>,
     /// Where the signal handler leaves the signals received.
     pub(crate) signals: Receiver,
+    /// With a log file: the pipe on stdout and stderr, for the pump to copy to the file.
+    pub(crate) output: Option<Output>,
 }
 
 /// Why the steps stopped.
@@ -131,29 +134,48 @@ impl Steps {
             sys::occupy_inherited(3, &self.keep, report, null.as_fd());
         }
         sys::dup2(null.as_fd(), 0).map_err(failed(Step::DevNull))?;
-        let log: Option<OwnedFd> = match &self.log_file {
-            Some(path) => Some(
-                open_log(path.c(), self.credentials.as_ref().map(Credentials::owner))
-                    .map_err(|(step, errno)| Failure::Step { step, errno })?,
-            ),
-            None => None,
+        let output = match &self.log_file {
+            Some(path) => {
+                // 1 and 2 on /dev/null first: the log file and the pipe then cannot take
+                // their numbers.
+                sys::dup2(null.as_fd(), 1).map_err(failed(Step::DevNull))?;
+                sys::dup2(null.as_fd(), 2).map_err(failed(Step::DevNull))?;
+                let log = open_log(path.c(), self.credentials.as_ref().map(Credentials::owner))
+                    .map_err(|(step, errno)| Failure::Step { step, errno })?;
+                Some(Output::install(log).map_err(failed(Step::LogFile))?)
+            }
+            None => {
+                if let Mode::Forked { .. } = mode {
+                    sys::dup2(null.as_fd(), 1).map_err(failed(Step::DevNull))?;
+                    sys::dup2(null.as_fd(), 2).map_err(failed(Step::DevNull))?;
+                }
+                None
+            }
         };
-        let output = match (&log, mode) {
-            (Some(log), _) => Some((log.as_fd(), Step::LogFile)),
-            (None, Mode::Forked { .. }) => Some((null.as_fd(), Step::DevNull)),
-            (None, Mode::Foreground) => None,
-        };
-        if let Some((output, step)) = output {
-            sys::dup2(output, 1).map_err(failed(step))?;
-            sys::dup2(output, 2).map_err(failed(step))?;
+        // A /dev/null opened as 0, 1 or 2 (they were closed) is the standard one now: it must
+        // stay open.
+        if std::os::fd::AsRawFd::as_raw_fd(&null) <= 2 {
+            std::mem::forget(null);
         }
-        // A descriptor that was opened as 0, 1 or 2 (they were closed) is the standard one
-        // now: it must stay open.
-        for fd in [Some(null), log].into_iter().flatten() {
-            if std::os::fd::AsRawFd::as_raw_fd(&fd) <= 2 {
-                std::mem::forget(fd);
+        match self.lock_and_drop(setup) {
+            Ok((pidfile, signals)) => Ok(SetUp {
+                pidfile,
+                signals,
+                output,
+            }),
+            Err(failure) => {
+                // What `setup` printed goes to the log file, as it would have without a pipe.
+                if let Some(output) = &output {
+                    output.forward();
+                }
+                Err(failure)
             }
         }
+    }
+
+    /// The steps from the pidfile on: locked and written, the `setup` hook, the privileges
+    /// dropped, the signal handler installed.
+    fn lock_and_drop(&self, setup: SetupHook<'_>) -> Result<(Held<'_>, Receiver), Failure> {
         let held = pidfile::lock(self.pidfile.c()).map_err(|error| match error {
             LockError::Held { pid } => Failure::AlreadyRunning { pid },
             LockError::Failed(errno) => Failure::Step {
@@ -176,10 +198,7 @@ impl Steps {
             return Err(Failure::Step { step, errno });
         }
         match serve::install_receiver() {
-            Ok(signals) => Ok(SetUp {
-                pidfile: held,
-                signals,
-            }),
+            Ok(signals) => Ok((held, signals)),
             Err(errno) => {
                 held.remove();
                 Err(Failure::Step {

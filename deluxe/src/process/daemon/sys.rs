@@ -572,6 +572,19 @@ pub(crate) fn pipe_nonblocking() -> Result<(OwnedFd, OwnedFd), Errno> {
     }
 }
 
+/// Sets or clears `O_NONBLOCK` on the open file `fd` refers to.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> Result<(), Errno> {
+    // SAFETY: F_GETFL only reads the file status flags.
+    let flags = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    let flags = if nonblocking {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: F_SETFL takes an int of flags.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) }).map(drop)
+}
+
 /// Reads and discards whatever a non-blocking descriptor holds now.
 pub(crate) fn drain(fd: BorrowedFd<'_>) {
     let mut buf = [0u8; 64];
