@@ -95,17 +95,8 @@ fn a_full_log_disk_drops_and_counts_lines_and_the_daemon_goes_on() {
         "--log",
         log.to_str().unwrap(),
     ]);
-    scene.wait_event(&format!("run {pid}"), 1);
-    assert_eq!(scene.helper(&["user1"]).1, "sent");
-    // Printing 3 MB onto a 64 kB disk neither blocked nor killed the hook.
-    scene.wait_event("printed 1", 1);
-    // A reload reopens the log once what was printed before it has been written or counted
-    // as lost: the flood is over for the log too.
-    // SAFETY: signalling the daemon this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
-    scene.wait_event("reload", 1);
-    assert!(is_alive(pid));
-    assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
+    // Printing 3 MB onto a 64 kB disk neither blocks nor kills the hook.
+    flood_and_settle(&scene, pid);
     assert!(std::fs::metadata(&log).unwrap().len() <= 64 * 1024);
 
     // Room again: the next lines go in, after the line that says how many were lost.
@@ -219,15 +210,7 @@ fn a_log_past_the_file_size_limit_drops_and_counts_lines_and_the_daemon_goes_on(
         .strip_prefix("started ")
         .and_then(|pid| pid.parse().ok())
         .unwrap_or_else(|| panic!("not a start: {line}"));
-    scene.wait_event(&format!("run {pid}"), 1);
-    assert_eq!(scene.helper(&["user1"]).1, "sent");
-    scene.wait_event("printed 1", 1);
-    // The reopen waits for the pump to be done with the flood.
-    // SAFETY: signalling the daemon this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
-    scene.wait_event("reload", 1);
-    assert!(is_alive(pid));
-    assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
+    flood_and_settle(&scene, pid);
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.len(), 32768);
     let whole = text.lines().filter(|line| line.len() == 100).count();
@@ -268,4 +251,18 @@ fn what_setup_printed_before_failing_reaches_the_log() {
     assert!(line.starts_with("error "), "{line}");
     assert!(line.contains("setup gave up on purpose"), "{line}");
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "setup was here\n");
+}
+
+/// Has the flood daemon `pid` print its flood (`SIGUSR1`), then reload (`SIGHUP`): the reopen
+/// waits until the pump has written, or counted as lost, all that was printed before it.
+/// Checks that the daemon is still running.
+fn flood_and_settle(scene: &Scene, pid: i32) {
+    scene.wait_event(&format!("run {pid}"), 1);
+    assert_eq!(scene.helper(&["user1"]).1, "sent");
+    scene.wait_event("printed 1", 1);
+    // SAFETY: signalling the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    scene.wait_event("reload", 1);
+    assert!(is_alive(pid));
+    assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
 }
