@@ -766,12 +766,13 @@ fn the_portable_path_signals_and_waits_without_pidfds() {
         scene.helper_with(&["--portable"], &["stop"]),
         (true, "stopped Graceful".into())
     );
-    assert!(!is_alive(pid));
+    // The lock is released as the process exits, a moment before it is a zombie.
+    assert!(wait_gone(pid, HANG));
     let pid = scene.start(&["--mode", "stubborn"]);
     scene.wait_event(&format!("run {pid}"), 1);
     let (ok, line) = scene.helper_with(&["--portable", "--stop-timeout", "300"], &["stop"]);
     assert!(ok && line == "stopped Killed", "{line}");
-    assert!(!is_alive(pid));
+    assert!(wait_gone(pid, HANG));
     assert!(!scene.pidfile().exists());
 }
 

@@ -96,8 +96,11 @@ struct Shared {
 struct State {
     /// A reopened log file for the pump to switch to.
     next: Option<OwnedFd>,
-    /// How many switches the pump has made.
-    switches: u64,
+    /// Whether a flush is asked: the pump writes what the pipe holds, and goes on.
+    flush: bool,
+    /// How many times the pump has written what the pipe held when asked (for a switch or a
+    /// flush).
+    copied: u64,
     /// The process is exiting: the pump empties the pipe and ends.
     closing: bool,
     /// The pump has ended.
@@ -186,11 +189,29 @@ pub(crate) fn reopen(log: OwnedFd) -> Result<(), Errno> {
         return Ok(());
     }
     state.next = Some(log);
-    let target = state.switches + 1;
+    let target = state.copied + 1;
     drop(state);
     wake(shared);
-    settle(shared, |state| state.switches >= target);
+    settle(shared, |state| state.copied >= target);
     Ok(())
+}
+
+/// Waits until the pump has written what the daemon wrote before this call (at most
+/// [`SETTLE`]); the pump goes on. The daemon calls it before it removes its pidfile, so that a
+/// `stop` that returns when the pidfile's lock is released finds the output in the log.
+pub(crate) fn flush() {
+    let Some(shared) = running() else {
+        return;
+    };
+    let mut state = lock(&shared.state);
+    if state.ended {
+        return;
+    }
+    state.flush = true;
+    let target = state.copied + 1;
+    drop(state);
+    wake(shared);
+    settle(shared, |state| state.copied >= target);
 }
 
 /// At the exit (and before a `SIGKILL` of the daemon's own group): waits until the pump has
@@ -245,16 +266,23 @@ fn pump(output: Output, wake_read: OwnedFd) {
     loop {
         let _ = sys::wait_readable_any(&[read.as_fd(), wake_read.as_fd()], Duration::MAX);
         sys::drain(wake_read.as_fd());
-        let (next, closing) = {
+        let (next, flush, closing) = {
             let mut state = lock(&shared.state);
-            (state.next.take(), state.closing)
+            (
+                state.next.take(),
+                std::mem::take(&mut state.flush),
+                state.closing,
+            )
         };
-        let ended = if next.is_some() || closing {
-            // What the pipe holds now was written before the switch or the exit.
+        let ended = if next.is_some() || flush || closing {
+            // What the pipe holds now was written before the switch, the flush or the exit.
             let ended = copy_all(read.as_fd(), &mut buf, &mut writer);
+            let asked = next.is_some() || flush;
             if let Some(log) = next {
                 writer.switch(log);
-                lock(&shared.state).switches += 1;
+            }
+            if asked {
+                lock(&shared.state).copied += 1;
                 shared.changed.notify_all();
             }
             ended || closing

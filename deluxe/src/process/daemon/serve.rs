@@ -854,6 +854,8 @@ impl<D: Daemon> Runtime<'_, D> {
             // is gone: it tells a daemon that ran out of time from one whose `run` returned.
             self.pidfile.mark(pidfile::GRACE_EXPIRED);
         }
+        // What the daemon wrote is in its log before the pidfile's lock says it is gone.
+        output::flush();
         self.pidfile.remove();
         if survivors {
             // The last act: the group's processes that ignored SIGTERM, and this one.
