@@ -89,6 +89,12 @@ enum Mode {
     Orphans,
     /// Checks the exit codes of helpers that leave orphans (see the module doc).
     ExitCodes,
+    /// `setup` records `setup PID`, then waits until the gate file (the events file with the
+    /// extension `gate`) exists: a daemon caught between its locked pidfile and "ready".
+    SetupGate,
+    /// `atexit` records `atexit-begin`, then waits until the gate file exists before recording
+    /// `atexit`: a daemon caught while it shuts down.
+    AtexitGate,
 }
 
 #[cfg(unix)]
@@ -318,7 +324,12 @@ impl Daemon for Helper {
                 self.record(&format!("self-signal {outcome}"));
                 daemon::wait_for_stop(Duration::MAX);
             }
-            Mode::Normal | Mode::PanicHook | Mode::Chatty | Mode::SlowHook => {
+            Mode::Normal
+            | Mode::PanicHook
+            | Mode::Chatty
+            | Mode::SlowHook
+            | Mode::SetupGate
+            | Mode::AtexitGate => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
                     if self.mode == Mode::Chatty {
                         println!("tick");
@@ -349,8 +360,31 @@ impl Daemon for Helper {
         self.record("user2");
     }
 
+    fn setup(&self) -> Result<(), daemon::HookError> {
+        if self.mode == Mode::SetupGate {
+            self.record(&format!("setup {}", std::process::id()));
+            self.wait_for_gate();
+        }
+        Ok(())
+    }
+
     fn atexit(&self) {
+        if self.mode == Mode::AtexitGate {
+            self.record("atexit-begin");
+            self.wait_for_gate();
+        }
         self.record("atexit");
+    }
+}
+
+#[cfg(unix)]
+impl Helper {
+    /// Waits until the gate file (the events file with the extension `gate`) exists.
+    fn wait_for_gate(&self) {
+        let gate = self.events.as_ref().expect("--events").with_extension("gate");
+        while !gate.exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 
@@ -413,6 +447,8 @@ fn main() {
                     "fork-worker" => Mode::ForkWorker,
                     "stop-self" => Mode::StopSelf,
                     "self-signal" => Mode::SelfSignal,
+                    "setup-gate" => Mode::SetupGate,
+                    "atexit-gate" => Mode::AtexitGate,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),
