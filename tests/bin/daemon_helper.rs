@@ -23,7 +23,8 @@
 //! (announce `on_user1` as a reload to a service manager), `--hook-ms MS` (how
 //! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
 //! without a newline before acting), `--no-init` (as pid 1, be pid 1 without the container
-//! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run).
+//! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run),
+//! `--ignore-sigchld` (ignore `SIGCHLD` before acting, as classic daemons do).
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
@@ -422,6 +423,7 @@ fn main() {
     let mut count = 0;
     let mut no_init = false;
     let mut print_before_start = false;
+    let mut ignore_sigchld = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -470,6 +472,7 @@ fn main() {
             "--default-pidfile" => default_pidfile = true,
             "--no-init" => no_init = true,
             "--count" => count = value().parse().expect("a count"),
+            "--ignore-sigchld" => ignore_sigchld = true,
             _ => action.push(arg),
         }
     }
@@ -533,6 +536,10 @@ fn main() {
         while !path.exists() {
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+    if ignore_sigchld {
+        // SAFETY: setting SIGCHLD's action to "ignore" installs no handler.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     }
     if print_before_start {
         // A controller that says what it is doing without a newline, as CLIs do.

@@ -226,6 +226,10 @@ pub(crate) fn close_from(first: RawFd, keep: BorrowedFd<'_>) {
 /// of the daemon may own one (a `File` made before `start`), and a number freed here would be
 /// reused by the next file the daemon opens (its pidfile, a log), which that value would then
 /// write into, or close. Occupied by `/dev/null`, such a number can never alias another file.
+/// A number `dup2` refuses (`EBADF`: at or above the soft `RLIMIT_NOFILE`, which a controller
+/// may have lowered) is closed instead: no `open` can hand out such a number, so nothing can
+/// alias it, and kept open it would hold the controller's pipes (a `$(program start)` that
+/// never ends).
 pub(crate) fn occupy_inherited(
     first: RawFd,
     keep: &[RawFd],
@@ -235,10 +239,17 @@ pub(crate) fn occupy_inherited(
     let skip = |fd: RawFd| {
         fd < first || fd == null.as_raw_fd() || fd == report.as_raw_fd() || keep.contains(&fd)
     };
+    let occupy = |fd: RawFd| {
+        if dup2(null, fd).is_err() {
+            // SAFETY: closing an inherited descriptor nothing in the daemon owns (it is not
+            // in `keep`), whose number no `open` can return (see above).
+            unsafe { libc::close(fd) };
+        }
+    };
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if for_each_open_fd(|fd| {
         if !skip(fd) {
-            let _ = dup2(null, fd);
+            occupy(fd);
         }
     })
     .is_ok()
@@ -256,7 +267,7 @@ pub(crate) fn occupy_inherited(
     for fd in first..limit {
         // SAFETY: F_GETFD only reads the descriptor's flags; it fails on a closed number.
         if !skip(fd) && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
-            let _ = dup2(null, fd);
+            occupy(fd);
         }
     }
 }
