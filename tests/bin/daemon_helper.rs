@@ -382,7 +382,11 @@ impl Daemon for Helper {
 impl Helper {
     /// Waits until the gate file (the events file with the extension `gate`) exists.
     fn wait_for_gate(&self) {
-        let gate = self.events.as_ref().expect("--events").with_extension("gate");
+        let gate = self
+            .events
+            .as_ref()
+            .expect("--events")
+            .with_extension("gate");
         while !gate.exists() {
             std::thread::sleep(Duration::from_millis(1));
         }
