@@ -24,7 +24,8 @@
 //! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
 //! without a newline before acting), `--no-init` (as pid 1, be pid 1 without the container
 //! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run, how many lines
-//! mode `flood` prints).
+//! mode `flood` prints), `--ignore-sigchld` (ignore `SIGCHLD` before acting, as classic
+//! daemons do).
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
@@ -101,6 +102,12 @@ enum Mode {
     /// Starts a thread that blocks every signal for good, records `blocking-thread`, and
     /// waits for the stop.
     BlockingThread,
+    /// `setup` records `setup PID`, then waits until the gate file (the events file with the
+    /// extension `gate`) exists: a daemon caught between its locked pidfile and "ready".
+    SetupGate,
+    /// `atexit` records `atexit-begin`, then waits until the gate file exists before recording
+    /// `atexit`: a daemon caught while it shuts down.
+    AtexitGate,
 }
 
 #[cfg(unix)]
@@ -179,6 +186,10 @@ impl Daemon for Helper {
         if self.mode == Mode::SetupFails {
             println!("setup was here");
             return Err("setup gave up on purpose".into());
+        }
+        if self.mode == Mode::SetupGate {
+            self.record(&format!("setup {}", std::process::id()));
+            self.wait_for_gate();
         }
         Ok(())
     }
@@ -361,7 +372,9 @@ impl Daemon for Helper {
             | Mode::Chatty
             | Mode::SlowHook
             | Mode::Flood
-            | Mode::SetupFails => {
+            | Mode::SetupFails
+            | Mode::SetupGate
+            | Mode::AtexitGate => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
                     if self.mode == Mode::Chatty {
                         println!("tick");
@@ -410,7 +423,26 @@ impl Daemon for Helper {
     }
 
     fn atexit(&self) {
+        if self.mode == Mode::AtexitGate {
+            self.record("atexit-begin");
+            self.wait_for_gate();
+        }
         self.record("atexit");
+    }
+}
+
+#[cfg(unix)]
+impl Helper {
+    /// Waits until the gate file (the events file with the extension `gate`) exists.
+    fn wait_for_gate(&self) {
+        let gate = self
+            .events
+            .as_ref()
+            .expect("--events")
+            .with_extension("gate");
+        while !gate.exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 
@@ -448,6 +480,7 @@ fn main() {
     let mut count = 0;
     let mut no_init = false;
     let mut print_before_start = false;
+    let mut ignore_sigchld = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -476,6 +509,8 @@ fn main() {
                     "blocking-thread" => Mode::BlockingThread,
                     "stop-self" => Mode::StopSelf,
                     "self-signal" => Mode::SelfSignal,
+                    "setup-gate" => Mode::SetupGate,
+                    "atexit-gate" => Mode::AtexitGate,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),
@@ -497,6 +532,7 @@ fn main() {
             "--default-pidfile" => default_pidfile = true,
             "--no-init" => no_init = true,
             "--count" => count = value().parse().expect("a count"),
+            "--ignore-sigchld" => ignore_sigchld = true,
             _ => action.push(arg),
         }
     }
@@ -560,6 +596,10 @@ fn main() {
         while !path.exists() {
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+    if ignore_sigchld {
+        // SAFETY: setting SIGCHLD's action to "ignore" installs no handler.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     }
     if print_before_start {
         // A controller that says what it is doing without a newline, as CLIs do.

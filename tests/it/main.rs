@@ -24,6 +24,8 @@
 //! - `trust`: whom a controller believes and signals: only the kernel-confirmed holder of the
 //!   pidfile's lock (pidfiles planted by another user, processes that cannot be inspected,
 //!   shared directories, default names, controllers racing while daemons are killed).
+//! - `attacks`: `SIGKILL` at each step of `start`, `stop` and their cleanup, a low
+//!   `RLIMIT_NOFILE`, `SIGCHLD` ignored, pid 1 as the controller's parent or the controller.
 //! - `containers`: the daemon as pid 1 of real PID namespaces, with deluxe's init, under
 //!   `tini` and without an init (Linux, as root).
 //! - `faults`: faults of the machine on real file systems: a log file on a disk that fills up,
@@ -38,6 +40,7 @@
 mod common;
 
 mod asynchronous;
+mod attacks;
 mod command;
 mod command_bounds;
 mod command_output;

@@ -323,6 +323,10 @@ impl<D: Daemon> Controller<D> {
     /// Starts the daemon and returns its pid once it is ready: its pidfile locked and written,
     /// its signal hooks in place. Runs [`Daemon::run`] of this controller's value.
     ///
+    /// It always forks, even in a program that is pid 1 of a PID namespace (a container's
+    /// main process); there the daemon ends when that program exits, as every process of the
+    /// namespace does: such a program calls [`run_foreground`](Controller::run_foreground).
+    ///
     /// # Errors
     ///
     /// [`DaemonError::AlreadyRunning`] (also a `log` warning) when a daemon holds the pidfile;

@@ -82,8 +82,9 @@ pub enum DaemonError {
     /// Process `pid`, named by the pidfile and alive, could not be confirmed to hold the
     /// pidfile's lock: its open files cannot be read (`/proc/PID/fd` and `fdinfo` need the
     /// right to trace it; a process that changed its credentials, such as a daemon that
-    /// dropped from root to its user, is "non-dumpable" and readable by root only), or the
-    /// system has no way to tell. The controller never signals what it could not check.
+    /// dropped from root to its user, is "non-dumpable" and readable by root only; a
+    /// controller with no descriptor left, `EMFILE`, cannot open them either), or the system
+    /// has no way to tell. The controller never signals what it could not check.
     HolderUnconfirmed {
         /// The process the pidfile names.
         pid: Pid,
@@ -365,11 +366,13 @@ pub enum Step {
     SignalHandler = 16,
     /// Checking the log file is one the daemon may write to.
     CheckLogFile = 17,
+    /// Watching the pidfile's directory (inotify), to restore a removed pidfile.
+    WatchPidfile = 18,
 }
 
 impl Step {
     /// Every step, in the order of their numbers on the wire.
-    const ALL: [Self; 17] = [
+    const ALL: [Self; 18] = [
         Self::Setsid,
         Self::Fork,
         Self::SignalMask,
@@ -387,6 +390,7 @@ impl Step {
         Self::WaitForExit,
         Self::SignalHandler,
         Self::CheckLogFile,
+        Self::WatchPidfile,
     ];
 
     /// The step a byte of the readiness records names.
@@ -413,6 +417,7 @@ impl Step {
             Self::WaitForExit => "wait for the daemon to exit",
             Self::SignalHandler => "install the signal handler",
             Self::CheckLogFile => "check the log file",
+            Self::WatchPidfile => "watch the pidfile's directory for its removal",
         }
     }
 }
@@ -492,20 +497,27 @@ impl fmt::Display for DaemonError {
                 write!(
                     f,
                     "cannot confirm that process {pid} holds pidfile {} ({source}); nothing was \
-                     signalled: ",
+                     signalled",
                     pidfile.display()
                 )?;
-                if nix::unistd::geteuid().is_root() {
-                    write!(
-                        f,
-                        "not even root may inspect that process here (another PID namespace, \
-                         or a security module); if it is not the daemon, remove the pidfile"
-                    )
-                } else {
-                    write!(
-                        f,
-                        "run the controller as root (or as the user who started the daemon)"
-                    )
+                // The fix depends on why: permissions, or no descriptor left to look with.
+                match source.raw_os_error() {
+                    Some(libc::EMFILE | libc::ENFILE) => f.write_str(
+                        ": this process has too many files open (raise its limit, `ulimit -n`)",
+                    ),
+                    _ if source.kind() == io::ErrorKind::PermissionDenied
+                        && nix::unistd::geteuid().is_root() =>
+                    {
+                        f.write_str(
+                            ": not even root may inspect that process here (another PID \
+                             namespace, or a security module); if it is not the daemon, remove \
+                             the pidfile",
+                        )
+                    }
+                    _ if source.kind() == io::ErrorKind::PermissionDenied => f.write_str(
+                        ": run the controller as root (or as the user who started the daemon)",
+                    ),
+                    _ => Ok(()),
                 }
             }
             Self::SignalRefused {

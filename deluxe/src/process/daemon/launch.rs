@@ -285,8 +285,8 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
                 Ok(()) => Report::Ready {
                     pid: std::process::id(),
                 },
-                Err(error) => Report::Failed {
-                    step: Step::SignalThread,
+                Err((step, error)) => Report::Failed {
+                    step,
                     errno: error.raw_os_error().unwrap_or(libc::EAGAIN),
                 },
             }
@@ -360,11 +360,8 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
         &set_up.signals,
         &plan.serving,
         |started| {
-            if let Err(error) = started {
-                serve::say(
-                    log::Level::Error,
-                    &format!("cannot start the signal thread: {error}"),
-                );
+            if let Err((step, error)) = started {
+                serve::say(log::Level::Error, &format!("cannot {step}: {error}"));
             }
         },
     )
@@ -486,6 +483,7 @@ fn failure(plan: &Plan, step: Step, errno: Errno) -> DaemonError {
         | Step::DevNull
         | Step::SignalHandler
         | Step::SignalThread
+        | Step::WatchPidfile
         | Step::WaitForExit => DaemonError::Setup { step, source },
     }
 }

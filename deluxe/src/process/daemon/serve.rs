@@ -84,17 +84,18 @@ struct Watcher(nix::sys::inotify::Inotify);
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 impl Watcher {
-    /// System calls only (`inotify_init1`, `inotify_add_watch` on a prepared C string).
-    fn new(directory: &sys::CPath) -> Option<Self> {
+    /// System calls only (`inotify_init1`, `inotify_add_watch` on a prepared C string). A
+    /// watch that cannot be made (`EMFILE`: no descriptor left, or the user's inotify instances
+    /// used up; `ENOSPC`: its watches used up) is an error: a daemon that would not notice its
+    /// pidfile removed must not pass for ready.
+    fn new(directory: &sys::CPath) -> Result<Option<Self>, Errno> {
         use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
-        inotify
-            .add_watch(
-                directory.c(),
-                AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM,
-            )
-            .ok()?;
-        Some(Self(inotify))
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+        inotify.add_watch(
+            directory.c(),
+            AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM,
+        )?;
+        Ok(Some(Self(inotify)))
     }
 
     fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -112,8 +113,8 @@ struct Watcher(std::convert::Infallible);
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 impl Watcher {
-    fn new(_directory: &sys::CPath) -> Option<Self> {
-        None
+    fn new(_directory: &sys::CPath) -> Result<Option<Self>, Errno> {
+        Ok(None)
     }
 
     fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -462,8 +463,18 @@ pub(crate) fn serve<'d, D: Daemon>(
     pidfile: Held<'d>,
     receiver: &Receiver,
     serving: &'d Serving,
-    announce: impl FnOnce(std::io::Result<()>),
+    announce: impl FnOnce(Result<(), (Step, std::io::Error)>),
 ) -> ! {
+    let watcher = match serving.pidfile_directory.as_ref().map(Watcher::new) {
+        Some(Err(errno)) => {
+            announce(Err((Step::WatchPidfile, errno.into())));
+            pidfile.remove();
+            // SAFETY: _exit ends the process at once; nothing else may run.
+            unsafe { libc::_exit(1) };
+        }
+        Some(Ok(watcher)) => watcher,
+        None => None,
+    };
     let stop: &'static StopState = Box::leak(Box::new(StopState {
         requested: AtomicBool::new(false),
         lock: Mutex::new(()),
@@ -482,7 +493,6 @@ pub(crate) fn serve<'d, D: Daemon>(
         failed: AtomicBool::new(false),
         grace_expired: AtomicBool::new(false),
     };
-    let watcher = serving.pidfile_directory.as_ref().and_then(Watcher::new);
     // The scope never ends: every path out of it exits the process, so the threads may borrow
     // the daemon and the runtime for as long as they run.
     std::thread::scope(|scope| {
@@ -492,7 +502,7 @@ pub(crate) fn serve<'d, D: Daemon>(
                 runtime.receive_signals(scope, receiver, watcher.as_ref());
             });
         if let Err(error) = started {
-            announce(Err(error));
+            announce(Err((Step::SignalThread, error)));
             runtime.pidfile.remove();
             // SAFETY: _exit ends the process at once; nothing else may run.
             unsafe { libc::_exit(1) };

@@ -245,8 +245,11 @@ pub(crate) fn close_from(first: RawFd, keep: BorrowedFd<'_>) {
 /// in the daemon, the descriptors inherited from the controller. They are not closed: a value
 /// of the daemon may own one (a `File` made before `start`), and a number freed here would be
 /// reused by the next file the daemon opens (its pidfile, a log), which that value would then
-/// write into, or close. Occupied by `/dev/null`, such a number can never alias another file;
-/// close-on-exec, it does not reach the programs the daemon starts.
+/// write into, or close; close-on-exec, it does not reach the programs the daemon starts.
+/// A number `dup2` refuses (`EBADF`: at or above the soft `RLIMIT_NOFILE`, which a controller
+/// may have lowered) is closed instead: no `open` can hand out such a number, so nothing can
+/// alias it, and kept open it would hold the controller's pipes (a `$(program start)` that
+/// never ends).
 pub(crate) fn occupy_inherited(
     first: RawFd,
     keep: &[RawFd],
@@ -256,11 +259,15 @@ pub(crate) fn occupy_inherited(
     let skip = |fd: RawFd| {
         fd < first || fd == null.as_raw_fd() || fd == report.as_raw_fd() || keep.contains(&fd)
     };
-    // Close-on-exec as well: the programs the daemon starts get none of these numbers.
     let occupy = |fd: RawFd| {
         if dup2(null, fd).is_ok() {
+            // Close-on-exec as well: the programs the daemon starts get none of these numbers.
             // SAFETY: F_SETFD only sets the flags of a descriptor this process just made.
             unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        } else {
+            // SAFETY: closing an inherited descriptor nothing in the daemon owns (it is not
+            // in `keep`), whose number no `open` can return (see above).
+            unsafe { libc::close(fd) };
         }
     };
     #[cfg(any(target_os = "linux", target_os = "android"))]
