@@ -368,11 +368,13 @@ pub enum Step {
     CheckLogFile = 17,
     /// Watching the pidfile's directory (inotify), to restore a removed pidfile.
     WatchPidfile = 18,
+    /// Starting the log pump, the thread that writes the daemon's output to its log file.
+    LogPump = 19,
 }
 
 impl Step {
     /// Every step, in the order of their numbers on the wire.
-    const ALL: [Self; 18] = [
+    const ALL: [Self; 19] = [
         Self::Setsid,
         Self::Fork,
         Self::SignalMask,
@@ -391,6 +393,7 @@ impl Step {
         Self::SignalHandler,
         Self::CheckLogFile,
         Self::WatchPidfile,
+        Self::LogPump,
     ];
 
     /// The step a byte of the readiness records names.
@@ -418,6 +421,7 @@ impl Step {
             Self::SignalHandler => "install the signal handler",
             Self::CheckLogFile => "check the log file",
             Self::WatchPidfile => "watch the pidfile's directory for its removal",
+            Self::LogPump => "start the log pump, which writes the output to the log file",
         }
     }
 }

@@ -24,7 +24,6 @@ use nix::errno::Errno;
 
 use super::init::{self, Place};
 use super::manager;
-use super::output;
 use super::pidfile;
 use super::privileges::Credentials;
 use super::readiness::{self, Report};
@@ -272,13 +271,11 @@ fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Pla
             unsafe { libc::_exit(1) }
         }
     };
-    if let Some(output) = set_up.output {
-        output::start(output);
-    }
     serve::serve(
         daemon,
         set_up.pidfile,
         &set_up.signals,
+        set_up.output,
         &plan.serving,
         |started| {
             match started {
@@ -351,13 +348,11 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
             };
         }
     };
-    if let Some(output) = set_up.output {
-        output::start(output);
-    }
     serve::serve(
         daemon,
         set_up.pidfile,
         &set_up.signals,
+        set_up.output,
         &plan.serving,
         |started| {
             if let Err((step, error)) = started {
@@ -484,6 +479,7 @@ fn failure(plan: &Plan, step: Step, errno: Errno) -> DaemonError {
         | Step::SignalHandler
         | Step::SignalThread
         | Step::WatchPidfile
+        | Step::LogPump
         | Step::WaitForExit => DaemonError::Setup { step, source },
     }
 }

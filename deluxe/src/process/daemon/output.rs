@@ -113,12 +113,18 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Starts the pump on its own thread. If it cannot be started, descriptors 1 and 2 become
-/// the log file itself (output written so far is copied there first): writes that fail then
-/// fail in the writer, as without a pump.
-pub(crate) fn start(output: Output) {
-    let Ok((wake_read, wake)) = sys::pipe_nonblocking() else {
-        return write_directly(output);
+/// Starts the pump on its own thread. If it cannot be started (no descriptor for its wake
+/// pipe, no thread), descriptors 1 and 2 become the log file itself (output written so far is
+/// copied there first) and the error is returned: the daemon does not go on without the
+/// pump. A daemon started from a daemon (forked from it, where the pump of the first one is
+/// set up already) writes to its log file directly.
+pub(crate) fn start(output: Output) -> Result<(), Errno> {
+    let (wake_read, wake) = match sys::pipe_nonblocking() {
+        Ok(pipe) => pipe,
+        Err(errno) => {
+            write_directly(output);
+            return Err(errno);
+        }
     };
     let shared = Shared {
         owner: std::process::id(),
@@ -127,8 +133,9 @@ pub(crate) fn start(output: Output) {
         changed: Condvar::new(),
     };
     if PUMP.set(shared).is_err() {
-        // Only one daemon per process.
-        return write_directly(output);
+        // Only one pump per process image: this is a daemon forked from a daemon.
+        write_directly(output);
+        return Ok(());
     }
     // Given to the thread if it starts, taken back otherwise.
     let handed = Arc::new(Mutex::new(Some(output)));
@@ -142,11 +149,12 @@ pub(crate) fn start(output: Output) {
             }
         });
     match started {
-        // SAFETY: registers a function that only locks, waits and writes (see `settle`).
-        Ok(_) => unsafe {
-            libc::atexit(drain_at_exit);
-        },
-        Err(_) => {
+        Ok(_) => {
+            // SAFETY: registers a function that only locks, waits and writes (see `settle`).
+            unsafe { libc::atexit(drain_at_exit) };
+            Ok(())
+        }
+        Err(error) => {
             if let Some(shared) = PUMP.get() {
                 lock(&shared.state).ended = true;
             }
@@ -154,6 +162,7 @@ pub(crate) fn start(output: Output) {
             if let Some(output) = output {
                 write_directly(output);
             }
+            Err(error.raw_os_error().map_or(Errno::EAGAIN, Errno::from_raw))
         }
     }
 }

@@ -462,6 +462,7 @@ pub(crate) fn serve<'d, D: Daemon>(
     daemon: &'d D,
     pidfile: Held<'d>,
     receiver: &Receiver,
+    output: Option<output::Output>,
     serving: &'d Serving,
     announce: impl FnOnce(Result<(), (Step, std::io::Error)>),
 ) -> ! {
@@ -475,6 +476,12 @@ pub(crate) fn serve<'d, D: Daemon>(
         Some(Ok(watcher)) => watcher,
         None => None,
     };
+    if let Some(Err(errno)) = output.map(output::start) {
+        announce(Err((Step::LogPump, errno.into())));
+        pidfile.remove();
+        // SAFETY: _exit ends the process at once; nothing else may run.
+        unsafe { libc::_exit(1) };
+    }
     let stop: &'static StopState = Box::leak(Box::new(StopState {
         requested: AtomicBool::new(false),
         lock: Mutex::new(()),
