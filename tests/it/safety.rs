@@ -426,68 +426,90 @@ fn a_thread_printing_without_pause_does_not_keep_start_waiting() {
 }
 
 #[test]
-fn start_while_the_calling_thread_holds_stdout_lock_is_output_busy() {
-    let scene = Scene::new("stdout-held");
-    let output = common::helper_command(
-        &scene.pidfile(),
-        &scene.events_path(),
-        &["--start-timeout", "500"],
-        &["start-holding-stdout"],
-    )
-    .stderr(Stdio::piped())
-    .output()
-    .unwrap();
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{said}");
-    assert!(said.starts_with("error OutputBusy: "), "{said}");
-    assert!(!scene.pidfile().exists());
+fn start_while_the_calling_thread_holds_stdout_lock() {
+    // Alone in its process, the calling thread forks itself: the locks are reentrant, the
+    // start works. With another thread, a new thread takes the locks and forks: it cannot
+    // have them while the caller keeps one, and `start` says so instead of waiting for ever.
+    for (options, expected) in [
+        (&[][..], "started "),
+        (&["--idle-thread"][..], "error OutputBusy: "),
+    ] {
+        let scene = Scene::new("stdout-held");
+        let output = common::helper_command(
+            &scene.pidfile(),
+            &scene.events_path(),
+            &[&["--start-timeout", "500"], options].concat(),
+            &["start-holding-stdout"],
+        )
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.starts_with(expected), "{options:?}: {said}");
+        if expected == "started " {
+            assert!(output.status.success());
+            assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+        } else {
+            assert!(!output.status.success());
+            assert!(!scene.pidfile().exists());
+        }
+    }
 }
 
 #[test]
 fn the_daemon_runs_on_a_thread_named_as_the_caller_with_a_main_thread_stack() {
-    let scene = Scene::new("identity");
     // A stack limit unlike the usual 8 MiB, which the daemon's thread must get.
     const LIMIT: u64 = 24 << 20;
-    let mut command = common::helper_command(
-        &scene.pidfile(),
-        &scene.events_path(),
-        &["--mode", "identity"],
-        &["start"],
-    );
-    // SAFETY: setrlimit is async-signal-safe and only changes the child's own limit.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-            let limit = libc::rlimit {
-                rlim_cur: LIMIT,
-                rlim_max: libc::RLIM_INFINITY,
-            };
-            if libc::setrlimit(libc::RLIMIT_STACK, &limit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        })
-    };
-    let output = command.output().unwrap();
-    let line = common::result_line(&output.stdout);
-    assert!(output.status.success(), "{line}");
-    scene.wait_events("the identity line", |events| {
-        events.iter().any(|line| line.starts_with("identity "))
-    });
-    let identity = scene
-        .events()
-        .into_iter()
-        .find(|line| line.starts_with("identity "))
-        .unwrap();
-    let fields: Vec<&str> = identity.split(' ').collect();
-    // `start` was called from the helper's main thread: the daemon's thread is "main" too, and
-    // the kernel knows it (and so `ps` shows the daemon) by the program's name.
-    assert_eq!(
-        &fields[..5],
-        ["identity", "thread", "main", "comm", "deluxe-daemon-h"]
-    );
-    assert_eq!(fields[5], "stack");
-    let stack: u64 = fields[6].parse().unwrap();
-    assert!(stack >= LIMIT - (64 << 10), "{identity}");
-    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    // Alone in its process, the calling thread forks; with another thread, a new one does.
+    for options in [&[][..], &["--idle-thread"][..]] {
+        let scene = Scene::new("identity");
+        let mut command = common::helper_command(
+            &scene.pidfile(),
+            &scene.events_path(),
+            &[&["--mode", "identity"], options].concat(),
+            &["start"],
+        );
+        // SAFETY: setrlimit is async-signal-safe and only changes the child's own limit.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                let limit = libc::rlimit {
+                    rlim_cur: LIMIT,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                if libc::setrlimit(libc::RLIMIT_STACK, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            })
+        };
+        let output = command.output().unwrap();
+        let line = common::result_line(&output.stdout);
+        assert!(output.status.success(), "{options:?}: {line}");
+        let identity = common::eventually("the identity line", || {
+            scene
+                .events()
+                .into_iter()
+                .find(|line| line.starts_with("identity "))
+                .ok_or_else(|| scene.events())
+        });
+        let fields: Vec<&str> = identity.split(' ').collect();
+        // `start` was called from the helper's main thread: the daemon's thread is "main"
+        // too, and the kernel knows it (so `ps` shows the daemon) by the program's name.
+        assert_eq!(
+            &fields[..6],
+            [
+                "identity",
+                "thread",
+                "main",
+                "comm",
+                "deluxe-daemon-h",
+                "stack"
+            ],
+            "{options:?}"
+        );
+        let stack: u64 = fields[6].parse().unwrap();
+        assert!(stack >= LIMIT - (64 << 10), "{options:?}: {identity}");
+        assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    }
 }

@@ -165,7 +165,14 @@ fn absolute(path: &Path) -> io::Result<PathBuf> {
 pub(crate) fn spawn<D: Daemon>(daemon: &D, plan: &Plan) -> Result<Pid, DaemonError> {
     // One deadline for both waits: for this program's output locks, then for "ready".
     let deadline = Instant::now().checked_add(plan.start_timeout);
-    let (child, read) = fork_holding_output(daemon, plan, deadline)?;
+    let (child, read) = if sys::only_thread() {
+        // No other thread can hold the output locks (this one may: they are reentrant), nor
+        // block a flush of stdout behind them: this thread takes them and forks.
+        fork_locked(&Borrowed::new(daemon, plan), lock_output())
+            .map_err(|source| DaemonError::Fork { source })?
+    } else {
+        fork_holding_output(daemon, plan, deadline)?
+    };
     reap(child);
     collect(read, plan, deadline)
 }
@@ -182,6 +189,7 @@ const ABANDONED: u8 = 2;
 
 /// What the thread that forks needs from `start`'s borrows, as raw pointers: the thread may
 /// outlive the borrows (when `start` abandons it), and then never reads them.
+#[derive(Clone, Copy)]
 struct Borrowed {
     /// The daemon value, a `D` whose type only `become_daemon` knows.
     daemon: *const (),
@@ -190,13 +198,23 @@ struct Borrowed {
     become_daemon: unsafe fn(*const (), *const Plan, OwnedFd, OutputLocks) -> !,
 }
 
-// SAFETY: the pointers are only read in the forked child (`fork_and_report`), where the
-// thread that forks is the only thread and the pointees are the memory `start` held borrowed
-// at the instant of the fork. `D: Daemon` is `Sync` anyway.
+// SAFETY: the pointers are only read in the forked child (`fork_locked`), where the thread
+// that forked is the only thread and the pointees are the memory `start` held borrowed at the
+// instant of the fork. `D: Daemon` is `Sync` anyway.
 unsafe impl Send for Borrowed {}
 
+impl Borrowed {
+    fn new<D: Daemon>(daemon: &D, plan: &Plan) -> Self {
+        Self {
+            daemon: std::ptr::from_ref(daemon).cast(),
+            plan: std::ptr::from_ref(plan),
+            become_daemon: become_daemon::<D>,
+        }
+    }
+}
+
 /// Takes std's stdout and stderr locks, flushes stdout, and forks, all on a new thread, while
-/// the calling thread waits until `deadline`. Returns the first child's pid and the read end
+/// the calling thread waits until `deadline` (in a process of more than one thread). Returns the first child's pid and the read end
 /// of the report pipe.
 ///
 /// Taken across the fork, the output locks are held by no other thread at the instant the
@@ -219,11 +237,7 @@ fn fork_holding_output<D: Daemon>(
 ) -> Result<(libc::pid_t, OwnedFd), DaemonError> {
     let state = Arc::new(AtomicU8::new(WAITING));
     let (forked, outcome) = mpsc::sync_channel(1);
-    let borrowed = Borrowed {
-        daemon: std::ptr::from_ref(daemon).cast(),
-        plan: std::ptr::from_ref(plan),
-        become_daemon: become_daemon::<D>,
-    };
+    let borrowed = Borrowed::new(daemon, plan);
     let mut thread = std::thread::Builder::new().stack_size(daemon_stack_size());
     let named = std::thread::current().name().map(str::to_owned);
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -280,12 +294,8 @@ fn fork_and_report(
     state: &AtomicU8,
     forked: &SyncSender<io::Result<(libc::pid_t, OwnedFd)>>,
 ) {
-    let mut stdout = io::stdout().lock();
-    let stderr = io::stderr().lock();
-    // What the controller printed without a newline (`print!("Starting... ")`) is the
-    // controller's: flushed now, it cannot reach the daemon's log through the copied buffer.
     // (A flush that blocks on a full pipe keeps this thread waiting, as a lock would.)
-    let _ = io::Write::flush(&mut stdout);
+    let locks = lock_output();
     if state
         .compare_exchange(WAITING, FORKING, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
@@ -293,32 +303,38 @@ fn fork_and_report(
         // Abandoned: `start` has returned, and its borrows may be gone.
         return;
     }
-    let (read, write) = match pipe() {
-        Ok(ends) => ends,
-        Err(error) => {
-            let _ = forked.send(Err(error));
-            return;
-        }
-    };
+    let _ = forked.send(fork_locked(borrowed, locks));
+}
+
+/// Takes std's stdout and stderr locks, and flushes stdout: what the controller printed
+/// without a newline (`print!("Starting... ")`) is the controller's; flushed now, it cannot
+/// reach the daemon's log through the copied buffer.
+fn lock_output() -> OutputLocks {
+    let mut stdout = io::stdout().lock();
+    let stderr = io::stderr().lock();
+    let _ = io::Write::flush(&mut stdout);
+    (stdout, stderr)
+}
+
+/// Forks, holding `locks`; the child goes on to become the daemon. Returns the child's pid and
+/// the read end of the report pipe.
+fn fork_locked(borrowed: &Borrowed, locks: OutputLocks) -> io::Result<(libc::pid_t, OwnedFd)> {
+    let (read, write) = pipe()?;
     // SAFETY: the child only calls async-signal-safe functions (`intermediate` and
     // `daemon_process` up to "ready"), on data prepared before this point.
     match unsafe { libc::fork() } {
-        -1 => {
-            let _ = forked.send(Err(io::Error::last_os_error()));
-        }
+        -1 => Err(io::Error::last_os_error()),
         0 => {
             drop(read);
-            // SAFETY: in this child, a copy of the controller made while `start` waited for
-            // this thread's outcome with the daemon value and the plan borrowed (the state
-            // is FORKING: `start` can no longer abandon it), both are where the pointers
-            // say, and nothing else runs to change them.
-            unsafe {
-                (borrowed.become_daemon)(borrowed.daemon, borrowed.plan, write, (stdout, stderr))
-            }
+            // SAFETY: this child is a copy of the controller made while the thread that
+            // called `start` held the daemon value and the plan borrowed: it is this thread,
+            // or it waits for this thread's outcome (which it can no longer abandon). Both
+            // are where the pointers say, and no other thread runs here to change them.
+            unsafe { (borrowed.become_daemon)(borrowed.daemon, borrowed.plan, write, locks) }
         }
         child => {
-            drop((stdout, stderr, write));
-            let _ = forked.send(Ok((child, read)));
+            drop((locks, write));
+            Ok((child, read))
         }
     }
 }

@@ -594,3 +594,18 @@ pub(crate) fn set_thread_comm(name: &[u8; 16]) {
     // PR_GET_NAME, which always terminates it within them.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
 }
+
+/// Whether the calling thread is the only thread of this process (on Linux, where
+/// `/proc/self/task` has as many links as threads, plus 2); `false` where it cannot tell.
+pub(crate) fn only_thread() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: an all-zero `struct stat` is a valid value, only written to by stat.
+        let mut status: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a NUL-terminated path, and `status` valid for one `struct stat`.
+        let read = unsafe { libc::stat(c"/proc/self/task".as_ptr(), &mut status) };
+        read == 0 && status.st_nlink == 3
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    false
+}
