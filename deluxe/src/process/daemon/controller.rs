@@ -323,21 +323,23 @@ impl<D: Daemon> Controller<D> {
     /// Starts the daemon and returns its pid once it is ready: its pidfile locked and written,
     /// its signal hooks in place. Runs [`Daemon::run`] of this controller's value.
     ///
-    /// The daemon is forked from a short-lived thread of this process that first takes std's
-    /// stdout and stderr locks and flushes stdout (what this program printed stays its own,
-    /// and the daemon never finds the locks held by a thread it does not have); `start` waits
-    /// for it with the start timeout. In the daemon that thread is the only one and calls
-    /// `run`: it bears the name of the thread that called `start` (`"main"` from `main`), which
-    /// `ps` shows as the process's name, and its stack is as large as a main thread's
-    /// (`RLIMIT_STACK`'s soft limit, at most 1 GiB; 8 MiB when unlimited), whichever thread
-    /// called `start`. Thread-locals of the calling thread are not the daemon's.
+    /// The thread that forks first takes std's stdout and stderr locks and flushes stdout
+    /// (what this program printed stays its own, and the daemon never finds the locks held by
+    /// a thread it does not have); in the daemon it is the only thread, and calls `run`. In a
+    /// program of one thread that is the calling thread. In a program with other threads,
+    /// any of which could hold the locks for as long as it likes, it is a short-lived thread
+    /// that `start` waits for with the start timeout: it bears the name of the thread that
+    /// called `start` (`"main"` from `main`; `ps` shows the daemon by the caller's kernel name,
+    /// as before), its stack is as large as a main thread's (`RLIMIT_STACK`'s soft limit, at
+    /// most 1 GiB; 8 MiB when unlimited), and the calling thread's thread-locals are not the
+    /// daemon's.
     ///
     /// # Errors
     ///
     /// [`DaemonError::AlreadyRunning`] (also a `log` warning) when a daemon holds the pidfile;
     /// [`DaemonError::OutputBusy`] when this program's stdout or stderr stays locked for the
     /// whole start timeout (a thread blocked writing to a pipe nobody reads; also the calling
-    /// thread, if it holds `io::stdout().lock()`); otherwise the step that failed, with its
+    /// thread, if it holds `io::stdout().lock()` while others exist); otherwise the step that failed, with its
     /// path and OS error ([`DaemonError::WorkdirMissing`], [`DaemonError::Pidfile`], ...).
     /// After an error no process of this start is left and no pidfile of it remains.
     ///

@@ -188,7 +188,8 @@ pub enum DaemonError {
     /// never finds them held by a thread it does not have), and a thread that is blocked
     /// inside a write to stdout holds its lock until the write ends: a pipe nobody reads, a
     /// terminal stopped with `Ctrl-S`. So does a thread that keeps `io::stdout().lock()`
-    /// across `start`, the calling thread included.
+    /// across `start`: the calling thread too, when the program has other threads (then
+    /// another thread forks).
     OutputBusy {
         /// How long `start` waited for the locks: the start timeout.
         waited: Duration,

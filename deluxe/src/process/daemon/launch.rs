@@ -1,9 +1,10 @@
 //! The start: the turn that serialises starts inside one process, the plan made before
 //! forking, the forks, and reading the new daemon's reports.
 //!
-//! In the controller, everything that allocates is prepared first ([`Plan`]). Then a new
-//! thread takes std's output locks and forks ([`fork_holding_output`]), while `start` waits for
-//! it with the start timeout; in the child `setsid` and fork again (the daemon is not a session leader, so it never gets a
+//! In the controller, everything that allocates is prepared first ([`Plan`]). Then the
+//! calling thread, if it is the only one, or else a new thread that `start` waits for with the
+//! start timeout ([`fork_holding_output`]), takes std's output locks and forks; in the child
+//! `setsid` and fork again (the daemon is not a session leader, so it never gets a
 //! controlling terminal) and the intermediate exits; the daemon runs daemon(7)'s steps
 //! ([`setup`](super::setup)), making only async-signal-safe system calls, then starts serving
 //! ([`serve`](super::serve)): the signal thread starts, the daemon tells the controller
