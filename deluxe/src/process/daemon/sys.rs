@@ -574,6 +574,8 @@ pub(crate) fn stack_limit() -> Option<u64> {
     {
         return None;
     }
+    // `rlim_t` is `u64` here, `i64` on the BSDs.
+    #[allow(clippy::useless_conversion)]
     u64::try_from(limit.rlim_cur).ok()
 }
 
