@@ -14,6 +14,7 @@
 //! Options: `--pidfile P` (required), `--workdir W`, `--log L`, `--events E` (the daemon
 //! appends a line there for each thing it does: `run`, `user1`, `user2`, `atexit`, ...),
 //! `--mode M` (how the daemon behaves, see `Mode`), `--stop-timeout MS`, `--grace MS`,
+//! `--start-timeout MS` (`max`: `Duration::MAX`),
 //! `--umask OCTAL`, `--leak-fds` (open descriptors without close-on-exec before starting),
 //! `--busy-threads` (keep threads allocating, locking and printing while starting),
 //! `--idle-thread` (start one thread that only sleeps before acting), `--wait-for F` (wait until file F exists before acting, to line up racing helpers),
@@ -24,6 +25,11 @@
 //! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
 //! without a newline before acting), `--no-init` (as pid 1, be pid 1 without the container
 //! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run).
+//!
+//! With stdout a pipe: `start-while-stdout-blocked` (start while another thread is blocked
+//! writing to stdout, then again once the test reads the pipe), `start-while-printing` (start
+//! while another thread prints without pause), `start-holding-stdout` (start while this very
+//! thread holds stdout's lock); these say what happened on stderr.
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
@@ -775,8 +781,12 @@ fn wait_forever() -> ! {
     }
 }
 
+/// Milliseconds, or `max` for `Duration::MAX` ("no limit").
 #[cfg(unix)]
 fn millis(text: &str) -> Duration {
+    if text == "max" {
+        return Duration::MAX;
+    }
     Duration::from_millis(text.parse().expect("milliseconds"))
 }
 
