@@ -190,7 +190,6 @@ const ABANDONED: u8 = 2;
 
 /// What the thread that forks needs from `start`'s borrows, as raw pointers: the thread may
 /// outlive the borrows (when `start` abandons it), and then never reads them.
-#[derive(Clone, Copy)]
 struct Borrowed {
     /// The daemon value, a `D` whose type only `become_daemon` knows.
     daemon: *const (),
@@ -214,9 +213,9 @@ impl Borrowed {
     }
 }
 
-/// Takes std's stdout and stderr locks, flushes stdout, and forks, all on a new thread, while
-/// the calling thread waits until `deadline` (in a process of more than one thread). Returns the first child's pid and the read end
-/// of the report pipe.
+/// In a process of more than one thread: takes std's stdout and stderr locks, flushes stdout,
+/// and forks, all on a new thread, while the calling thread waits until `deadline`. Returns the
+/// first child's pid and the read end of the report pipe.
 ///
 /// Taken across the fork, the output locks are held by no other thread at the instant the
 /// process is copied, so the daemon's own `println!` can never find them held by a thread it
