@@ -87,6 +87,35 @@ pub fn rows(plan: Plan) -> Vec<Row> {
         },
     );
 
+    // The same start from a program with another thread, where a new thread takes std's
+    // output locks and forks (so that a thread stuck writing to stdout cannot hang `start`),
+    // against the start above, from a program of one thread, which forks itself.
+    assert_eq!(
+        std::fs::read_dir("/proc/self/task").map_or(1, Iterator::count),
+        1,
+        "the bench has one thread while it starts daemons"
+    );
+    let (mut alone, mut threaded) = (vec![], vec![]);
+    let start_stop = |times: &mut Vec<f64>| {
+        let t = Instant::now();
+        controller.start().unwrap();
+        times.push(micros(t));
+        drop(File::open(&fifo).unwrap());
+        controller.stop().unwrap();
+    };
+    let start_stop_threaded = |times: &mut Vec<f64>| {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || wait.recv());
+        start_stop(times);
+        drop(done);
+        let _ = other.join();
+    };
+    alternately(
+        samples,
+        || start_stop_threaded(&mut threaded),
+        || start_stop(&mut alone),
+    );
+
     // SIGUSR1 until the hook has run: from the call to the byte the hook writes.
     controller.start().unwrap();
     let mut reader = File::open(&fifo).unwrap();
@@ -119,6 +148,12 @@ pub fn rows(plan: Plan) -> Vec<Row> {
             Stats::of(floor_start, "us"),
         )
         .ratio_at_most(1.5),
+        Row::new(
+            "start() with other threads (a thread forks) vs alone",
+            "start() alone",
+            Stats::of(threaded, "us"),
+            Stats::of(alone, "us"),
+        ),
         Row::new(
             STOP,
             "the floor's pidfd wait",

@@ -14,6 +14,7 @@
 //! Options: `--pidfile P` (required), `--workdir W`, `--log L`, `--events E` (the daemon
 //! appends a line there for each thing it does: `run`, `user1`, `user2`, `atexit`, ...),
 //! `--mode M` (how the daemon behaves, see `Mode`), `--stop-timeout MS`, `--grace MS`,
+//! `--start-timeout MS` (`max`: `Duration::MAX`),
 //! `--umask OCTAL`, `--leak-fds` (open descriptors without close-on-exec before starting),
 //! `--busy-threads` (keep threads allocating, locking and printing while starting),
 //! `--idle-thread` (start one thread that only sleeps before acting), `--wait-for F` (wait until file F exists before acting, to line up racing helpers),
@@ -26,6 +27,11 @@
 //! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run, how many lines
 //! mode `flood` prints), `--ignore-sigchld` (ignore `SIGCHLD` before acting, as classic
 //! daemons do).
+//!
+//! With stdout a pipe: `start-while-stdout-blocked` (start while another thread is blocked
+//! writing to stdout, then again once the test reads the pipe), `start-while-printing` (start
+//! while another thread prints without pause), `start-holding-stdout` (start while this very
+//! thread holds stdout's lock); these say what happened on stderr.
 //!
 //! More actions: `foreground` (run the daemon in this process, as under a supervisor) and,
 //! with the `tokio` feature, `async-cycle` (start, status, user1, stop through the async
@@ -108,6 +114,9 @@ enum Mode {
     /// `atexit` records `atexit-begin`, then waits until the gate file exists before recording
     /// `atexit`: a daemon caught while it shuts down.
     AtexitGate,
+    /// Records the thread `run` runs on: `identity thread NAME comm COMM stack BYTES` (its
+    /// name in std, or `-`; its kernel name; its stack's size, Linux only, else `-`).
+    Identity,
 }
 
 #[cfg(unix)]
@@ -239,6 +248,16 @@ impl Daemon for Helper {
             }
             Mode::ExitCodes => {
                 self.record(&containers::check_exit_codes(self.count));
+                daemon::wait_for_stop(Duration::MAX);
+            }
+            Mode::Identity => {
+                let comm = std::fs::read_to_string("/proc/thread-self/comm")
+                    .map_or_else(|_| "-".to_owned(), |comm| comm.trim().to_owned());
+                self.record(&format!(
+                    "identity thread {} comm {comm} stack {}",
+                    std::thread::current().name().unwrap_or("-"),
+                    stack_size().map_or_else(|| "-".to_owned(), |size| size.to_string())
+                ));
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::Nested => {
@@ -466,6 +485,7 @@ fn main() {
     let mut events = None;
     let mut mode = Mode::Normal;
     let mut stop_timeout = None;
+    let mut start_timeout = None;
     let mut grace = None;
     let mut umask = None;
     let mut leak_fds = false;
@@ -504,6 +524,7 @@ fn main() {
                     "slow-hook" => Mode::SlowHook,
                     "orphans" => Mode::Orphans,
                     "exit-codes" => Mode::ExitCodes,
+                    "identity" => Mode::Identity,
                     "fork-exec-child" => Mode::ForkExecChild,
                     "fork-worker" => Mode::ForkWorker,
                     "blocking-thread" => Mode::BlockingThread,
@@ -517,6 +538,7 @@ fn main() {
                 }
             }
             "--stop-timeout" => stop_timeout = Some(millis(&value())),
+            "--start-timeout" => start_timeout = Some(millis(&value())),
             "--grace" => grace = Some(millis(&value())),
             "--hook-ms" => hook_time = millis(&value()),
             "--print-before-start" => print_before_start = true,
@@ -550,6 +572,9 @@ fn main() {
     }
     if let Some(timeout) = stop_timeout {
         config = config.stop_timeout(timeout);
+    }
+    if let Some(timeout) = start_timeout {
+        config = config.start_timeout(timeout);
     }
     if mode == Mode::Stubborn {
         config = config.stop_grace(Duration::MAX);
@@ -713,6 +738,19 @@ fn main() {
             });
             report(result.map(|()| format!("cycles {count}")))
         }
+        #[cfg(target_os = "linux")]
+        ["start-while-stdout-blocked"] => start_while_stdout_blocked(&controller),
+        ["start-while-printing"] => start_while_printing(&controller),
+        ["start-holding-stdout"] => {
+            // The calling thread keeps stdout's lock across `start`; the outcome goes to
+            // stderr.
+            let held = std::io::stdout().lock();
+            let started = controller.start().map(|pid| format!("started {pid}"));
+            drop(held);
+            let ok = started.is_ok();
+            eprintln!("{}", outcome_line(started));
+            ok
+        }
         ["where"] => {
             println!("pidfile {}", controller.config().pidfile.display());
             true
@@ -852,8 +890,12 @@ fn flood_line(number: usize) -> String {
     format!("flood {number:05} {}", "x".repeat(88))
 }
 
+/// Milliseconds, or `max` for `Duration::MAX` ("no limit").
 #[cfg(unix)]
 fn millis(text: &str) -> Duration {
+    if text == "max" {
+        return Duration::MAX;
+    }
     Duration::from_millis(text.parse().expect("milliseconds"))
 }
 
@@ -916,6 +958,7 @@ fn error_token(error: &DaemonError) -> &'static str {
         DaemonError::HolderUnconfirmed { .. } => "HolderUnconfirmed",
         DaemonError::SignalRefused { .. } => "SignalRefused",
         DaemonError::UnsafePidfile { .. } => "UnsafePidfile",
+        DaemonError::OutputBusy { .. } => "OutputBusy",
         // `DaemonError` is non-exhaustive: a variant added later shows up here until named.
         _ => "Unnamed",
     }
@@ -966,6 +1009,120 @@ fn leak_descriptors() -> Vec<std::fs::File> {
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
     files
+}
+
+/// Starts a thread that prints lines of 16 KiB to stdout without pause (each line whole pages,
+/// so that a pipe nobody reads fills up to the last byte); counts the lines written.
+#[cfg(unix)]
+fn start_printer() -> &'static AtomicU64 {
+    static PRINTED: AtomicU64 = AtomicU64::new(0);
+    std::thread::spawn(|| {
+        let line = format!("{}\n", "x".repeat(16 * 1024 - 1));
+        loop {
+            // Not `print!`, which panics once the reader has gone.
+            if std::io::stdout().write_all(line.as_bytes()).is_err() {
+                return;
+            }
+            PRINTED.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    &PRINTED
+}
+
+/// Waits until `condition` holds, checking every millisecond (the test bounds the wait).
+#[cfg(unix)]
+fn wait_until(mut condition: impl FnMut() -> bool) {
+    while !condition() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The threads of this process.
+#[cfg(target_os = "linux")]
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
+}
+
+/// Starts the daemon while another thread is blocked writing to stdout, a pipe the test does
+/// not read yet. Says on stderr: `stdout-full` once the pipe is full (the printer is blocked
+/// in `write`, holding stdout's lock), `first LINE` (that start's outcome); then, once the
+/// test reads the pipe (the printer goes on) and the thread that start left waiting has ended,
+/// `threads back`, `second LINE` (a start now), and `STOP LINE`.
+#[cfg(target_os = "linux")]
+fn start_while_stdout_blocked(controller: &Controller<Helper>) -> bool {
+    let printed = start_printer();
+    let full = || {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int, the bytes a pipe holds (either end works).
+        let read = unsafe { libc::ioctl(1, libc::FIONREAD, &mut queued) };
+        // SAFETY: F_GETPIPE_SZ takes no argument and returns the pipe's capacity.
+        let capacity = unsafe { libc::fcntl(1, libc::F_GETPIPE_SZ) };
+        read == 0 && capacity > 0 && queued >= capacity
+    };
+    let threads = thread_count();
+    wait_until(full);
+    eprintln!("stdout-full");
+    let first = outcome_line(controller.start().map(|pid| format!("started {pid}")));
+    eprintln!("first {first}");
+    let seen = printed.load(Ordering::SeqCst);
+    wait_until(|| printed.load(Ordering::SeqCst) > seen);
+    wait_until(|| thread_count() == threads);
+    eprintln!("threads back");
+    let second = controller.start().map(|pid| format!("started {pid}"));
+    let ok = second.is_ok();
+    eprintln!("second {}", outcome_line(second));
+    eprintln!(
+        "{}",
+        outcome_line(
+            controller
+                .stop()
+                .map(|outcome| format!("stopped {}", stop_token(outcome)))
+        )
+    );
+    ok
+}
+
+/// Starts and stops the daemon while another thread prints to stdout without pause (the test
+/// reads it all); says `started PID`, then `stopped OUTCOME`, on stderr.
+#[cfg(unix)]
+fn start_while_printing(controller: &Controller<Helper>) -> bool {
+    let printed = start_printer();
+    wait_until(|| printed.load(Ordering::SeqCst) >= 64);
+    let started = controller.start().map(|pid| format!("started {pid}"));
+    let ok = started.is_ok();
+    eprintln!("{}", outcome_line(started));
+    eprintln!(
+        "{}",
+        outcome_line(
+            controller
+                .stop()
+                .map(|outcome| format!("stopped {}", stop_token(outcome)))
+        )
+    );
+    ok
+}
+
+/// The size of the calling thread's stack, as the C library knows it.
+#[cfg(target_os = "linux")]
+fn stack_size() -> Option<usize> {
+    // SAFETY: an all-zero pthread_attr_t is only written to by pthread_getattr_np, then read
+    // by pthread_attr_getstack and destroyed; the pointers are valid for the writes.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut base = std::ptr::null_mut();
+        let mut size = 0;
+        let read = libc::pthread_attr_getstack(&attr, &mut base, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        (read == 0).then_some(size)
+    }
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn stack_size() -> Option<usize> {
+    None
 }
 
 /// Threads that allocate, lock, print and read the environment all the time, as a busy

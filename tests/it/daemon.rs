@@ -797,3 +797,16 @@ fn a_daemon_can_start_a_daemon_of_its_own() {
     assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
     assert!(wait_gone(pid, HANG));
 }
+
+#[test]
+fn a_start_timeout_of_duration_max_means_no_limit() {
+    // `Duration::MAX` cannot be added to the clock: it is no deadline, not a panic, for the
+    // start from a program of one thread and for the one from a program with others.
+    for options in [&[][..], &["--idle-thread"][..]] {
+        let scene = Scene::new("start-timeout-max");
+        let (ok, line) =
+            scene.helper_with(&[&["--start-timeout", "max"], options].concat(), &["start"]);
+        assert!(ok && line.starts_with("started "), "{options:?}: {line}");
+        assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    }
+}

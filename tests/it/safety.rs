@@ -329,3 +329,192 @@ fn a_removed_or_renamed_pidfile_is_restored_at_once() {
         "the daemon removes its pidfile as it exits"
     );
 }
+
+/// A helper process that is killed if the test fails before it exits.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The lines a process writes to `stderr`, read on a thread as they come.
+fn lines_of(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
+/// The next line; fails the test after [`HANG`] without one (a hang, not slowness).
+fn next_line(lines: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
+    lines
+        .recv_timeout(HANG)
+        .unwrap_or_else(|error| panic!("no line {what} from the helper: {error}"))
+}
+
+#[test]
+fn start_while_another_thread_is_blocked_writing_to_stdout_is_output_busy() {
+    let scene = Scene::new("stdout-blocked");
+    // A pipe the test does not read until told below: the helper's printer fills it and
+    // blocks inside `write`, holding std's stdout lock.
+    let mut helper = Running(
+        common::helper_command(
+            &scene.pidfile(),
+            &scene.events_path(),
+            &["--start-timeout", "3000"],
+            &["start-while-stdout-blocked"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let mut stdout = helper.0.stdout.take().unwrap();
+    let lines = lines_of(helper.0.stderr.take().unwrap());
+    assert_eq!(next_line(&lines, "saying stdout is full"), "stdout-full");
+    let first = next_line(&lines, "with the first start's outcome");
+    assert!(first.starts_with("first error OutputBusy: "), "{first}");
+    // Nothing was started: no daemon, no pidfile, no process but the helper.
+    assert!(!scene.pidfile().exists());
+    assert_eq!(scene.helper(&["status"]).1, "status Stopped");
+    assert_eq!(
+        common::live_processes_mentioning(scene.dir.to_str().unwrap()),
+        vec![helper.0.id() as i32]
+    );
+    // Read the pipe: the printer goes on, the thread the first start left waiting gets the
+    // locks and ends without forking, and a new start works (the printer printing on).
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    assert_eq!(next_line(&lines, "after the pipe is read"), "threads back");
+    let second = next_line(&lines, "with the second start's outcome");
+    let pid: i32 = second
+        .strip_prefix("second started ")
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("{second}"));
+    assert_eq!(next_line(&lines, "with the stop"), "stopped Graceful");
+    assert!(wait_gone(pid, HANG));
+    assert!(helper.0.wait().unwrap().success());
+    assert!(!scene.pidfile().exists());
+}
+
+#[test]
+fn a_thread_printing_without_pause_does_not_keep_start_waiting() {
+    let scene = Scene::new("stdout-busy");
+    let mut helper = Running(
+        common::helper_command(
+            &scene.pidfile(),
+            &scene.events_path(),
+            &[],
+            &["start-while-printing"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let mut stdout = helper.0.stdout.take().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let lines = lines_of(helper.0.stderr.take().unwrap());
+    let started = next_line(&lines, "with the start's outcome");
+    assert!(started.starts_with("started "), "{started}");
+    assert_eq!(next_line(&lines, "with the stop"), "stopped Graceful");
+    assert!(helper.0.wait().unwrap().success());
+}
+
+#[test]
+fn start_while_the_calling_thread_holds_stdout_lock() {
+    // Alone in its process, the calling thread forks itself: the locks are reentrant, the
+    // start works. With another thread, a new thread takes the locks and forks: it cannot
+    // have them while the caller keeps one, and `start` says so instead of waiting for ever.
+    for (options, expected) in [
+        (&[][..], "started "),
+        (&["--idle-thread"][..], "error OutputBusy: "),
+    ] {
+        let scene = Scene::new("stdout-held");
+        let output = common::helper_command(
+            &scene.pidfile(),
+            &scene.events_path(),
+            &[&["--start-timeout", "500"], options].concat(),
+            &["start-holding-stdout"],
+        )
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.starts_with(expected), "{options:?}: {said}");
+        if expected == "started " {
+            assert!(output.status.success());
+            assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+        } else {
+            assert!(!output.status.success());
+            assert!(!scene.pidfile().exists());
+        }
+    }
+}
+
+#[test]
+fn the_daemon_runs_on_a_thread_named_as_the_caller_with_a_main_thread_stack() {
+    // A stack limit unlike the usual 8 MiB, which the daemon's thread must get.
+    const LIMIT: u64 = 24 << 20;
+    // Alone in its process, the calling thread forks; with another thread, a new one does.
+    for options in [&[][..], &["--idle-thread"][..]] {
+        let scene = Scene::new("identity");
+        let mut command = common::helper_command(
+            &scene.pidfile(),
+            &scene.events_path(),
+            &[&["--mode", "identity"], options].concat(),
+            &["start"],
+        );
+        // SAFETY: setrlimit is async-signal-safe and only changes the child's own limit.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                let limit = libc::rlimit {
+                    rlim_cur: LIMIT,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                if libc::setrlimit(libc::RLIMIT_STACK, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            })
+        };
+        let output = command.output().unwrap();
+        let line = common::result_line(&output.stdout);
+        assert!(output.status.success(), "{options:?}: {line}");
+        let identity = common::eventually("the identity line", || {
+            scene
+                .events()
+                .into_iter()
+                .find(|line| line.starts_with("identity "))
+                .ok_or_else(|| scene.events())
+        });
+        let fields: Vec<&str> = identity.split(' ').collect();
+        // `start` was called from the helper's main thread: the daemon's thread is "main"
+        // too, and the kernel knows it (so `ps` shows the daemon) by the program's name.
+        assert_eq!(
+            &fields[..6],
+            [
+                "identity",
+                "thread",
+                "main",
+                "comm",
+                "deluxe-daemon-h",
+                "stack"
+            ],
+            "{options:?}"
+        );
+        let stack: u64 = fields[6].parse().unwrap();
+        assert!(stack >= LIMIT - (64 << 10), "{options:?}: {identity}");
+        assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    }
+}

@@ -327,12 +327,25 @@ impl<D: Daemon> Controller<D> {
     /// main process); there the daemon ends when that program exits, as every process of the
     /// namespace does: such a program calls [`run_foreground`](Controller::run_foreground).
     ///
+    /// The thread that forks first takes std's stdout and stderr locks and flushes stdout
+    /// (what this program printed stays its own, and the daemon never finds the locks held by
+    /// a thread it does not have); in the daemon it is the only thread, and calls `run`. In a
+    /// program of one thread that is the calling thread. In a program with other threads,
+    /// any of which could hold the locks for as long as it likes, it is a short-lived thread
+    /// that `start` waits for with the start timeout: it bears the name of the thread that
+    /// called `start` (`"main"` from `main`; `ps` shows the daemon by the caller's kernel name,
+    /// as before), its stack is as large as a main thread's (`RLIMIT_STACK`'s soft limit, at
+    /// most 1 GiB; 8 MiB when unlimited), and the calling thread's thread-locals are not the
+    /// daemon's.
+    ///
     /// # Errors
     ///
     /// [`DaemonError::AlreadyRunning`] (also a `log` warning) when a daemon holds the pidfile;
-    /// otherwise the step that failed, with its path and OS error
-    /// ([`DaemonError::WorkdirMissing`], [`DaemonError::Pidfile`], ...). After an error no
-    /// process of this start is left and no pidfile of it remains.
+    /// [`DaemonError::OutputBusy`] when this program's stdout or stderr stays locked for the
+    /// whole start timeout (a thread blocked writing to a pipe nobody reads; also the calling
+    /// thread, if it holds `io::stdout().lock()` while others exist); otherwise the step that failed, with its
+    /// path and OS error ([`DaemonError::WorkdirMissing`], [`DaemonError::Pidfile`], ...).
+    /// After an error no process of this start is left and no pidfile of it remains.
     ///
     /// ```no_run
     /// use deluxe::process::daemon::DaemonError;

@@ -184,6 +184,17 @@ pub enum DaemonError {
         /// The timeout.
         timeout: Duration,
     },
+    /// This program's stdout or stderr stayed locked for the whole start timeout, so nothing
+    /// was started. `start` forks holding std's stdout and stderr locks (so that the daemon
+    /// never finds them held by a thread it does not have), and a thread that is blocked
+    /// inside a write to stdout holds its lock until the write ends: a pipe nobody reads, a
+    /// terminal stopped with `Ctrl-S`. So does a thread that keeps `io::stdout().lock()`
+    /// across `start`: the calling thread too, when the program has other threads (then
+    /// another thread forks).
+    OutputBusy {
+        /// How long `start` waited for the locks: the start timeout.
+        waited: Duration,
+    },
     /// Sending a signal to the daemon failed.
     Signal {
         /// The daemon.
@@ -612,6 +623,13 @@ impl fmt::Display for DaemonError {
                     None => Ok(()),
                 }
             }
+            Self::OutputBusy { waited } => write!(
+                f,
+                "nothing was started: this program's stdout or stderr stayed locked for \
+                 {waited:?} (a thread of it is blocked writing to a pipe nobody reads or a \
+                 stopped terminal, or holds `stdout().lock()`); let that output drain, then \
+                 start again"
+            ),
             Self::Signal {
                 pid,
                 signal,

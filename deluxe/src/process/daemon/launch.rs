@@ -1,8 +1,10 @@
 //! The start: the turn that serialises starts inside one process, the plan made before
 //! forking, the forks, and reading the new daemon's reports.
 //!
-//! In the controller, everything that allocates is prepared first ([`Plan`]). Then: fork; in
-//! the child `setsid` and fork again (the daemon is not a session leader, so it never gets a
+//! In the controller, everything that allocates is prepared first ([`Plan`]). Then the
+//! calling thread, if it is the only one, or else a new thread that `start` waits for with the
+//! start timeout ([`fork_holding_output`]), takes std's output locks and forks; in the child
+//! `setsid` and fork again (the daemon is not a session leader, so it never gets a
 //! controlling terminal) and the intermediate exits; the daemon runs daemon(7)'s steps
 //! ([`setup`](super::setup)), making only async-signal-safe system calls, then starts serving
 //! ([`serve`](super::serve)): the signal thread starts, the daemon tells the controller
@@ -17,7 +19,9 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -160,33 +164,211 @@ fn absolute(path: &Path) -> io::Result<PathBuf> {
 
 /// Starts `daemon` as planned; returns its pid once it is ready.
 pub(crate) fn spawn<D: Daemon>(daemon: &D, plan: &Plan) -> Result<Pid, DaemonError> {
-    let (read, write) = pipe().map_err(|source| DaemonError::Fork { source })?;
-    // Take std's stdout and stderr locks across the fork: no other thread holds them at the
-    // moment the process is copied, so the daemon's own `println!` can never find them held
-    // by a thread that does not exist in it.
-    let mut stdout = io::stdout().lock();
-    let stderr = io::stderr().lock();
-    // What the controller printed without a newline (`print!("Starting... ")`) is the
-    // controller's: flushed now, it cannot reach the daemon's log through the copied buffer.
-    let _ = io::Write::flush(&mut stdout);
-    // SAFETY: the child only calls async-signal-safe functions (`intermediate` and
-    // `daemon_process` up to "ready"), on data prepared before this point.
-    match unsafe { libc::fork() } {
-        -1 => Err(DaemonError::Fork {
-            source: io::Error::last_os_error(),
-        }),
-        0 => {
-            drop(read);
-            intermediate(write, (stdout, stderr), daemon, plan)
-        }
-        child => {
-            drop((stdout, stderr));
-            drop(write);
-            reap(child);
-            collect(read, plan)
+    // One deadline for both waits: for this program's output locks, then for "ready".
+    let deadline = Instant::now().checked_add(plan.start_timeout);
+    let (child, read) = if sys::only_thread() {
+        // No other thread can hold the output locks (this one may: they are reentrant), nor
+        // block a flush of stdout behind them: this thread takes them and forks.
+        fork_locked(&Borrowed::new(daemon, plan), lock_output())
+            .map_err(|source| DaemonError::Fork { source })?
+    } else {
+        fork_holding_output(daemon, plan, deadline)?
+    };
+    reap(child);
+    collect(read, plan, deadline)
+}
+
+/// std's stdout and stderr locks, held across the fork.
+type OutputLocks = (io::StdoutLock<'static>, io::StderrLock<'static>);
+
+/// Where the thread that forks stands ([`fork_holding_output`]): still waiting for the output
+/// locks, forking, or abandoned by `start`. It forks or is abandoned, never both: whichever of
+/// it and `start` moves the state away from `WAITING` first decides.
+const WAITING: u8 = 0;
+const FORKING: u8 = 1;
+const ABANDONED: u8 = 2;
+
+/// What the thread that forks needs from `start`'s borrows, as raw pointers: the thread may
+/// outlive the borrows (when `start` abandons it), and then never reads them.
+struct Borrowed {
+    /// The daemon value, a `D` whose type only `become_daemon` knows.
+    daemon: *const (),
+    plan: *const Plan,
+    /// `become_daemon::<D>`.
+    become_daemon: unsafe fn(*const (), *const Plan, OwnedFd, OutputLocks) -> !,
+}
+
+// SAFETY: the pointers are only read in the forked child (`fork_locked`), where the thread
+// that forked is the only thread and the pointees are the memory `start` held borrowed at the
+// instant of the fork. `D: Daemon` is `Sync` anyway.
+unsafe impl Send for Borrowed {}
+
+impl Borrowed {
+    fn new<D: Daemon>(daemon: &D, plan: &Plan) -> Self {
+        Self {
+            daemon: std::ptr::from_ref(daemon).cast(),
+            plan: std::ptr::from_ref(plan),
+            become_daemon: become_daemon::<D>,
         }
     }
 }
+
+/// In a process of more than one thread: takes std's stdout and stderr locks, flushes stdout,
+/// and forks, all on a new thread, while the calling thread waits until `deadline`. Returns the
+/// first child's pid and the read end of the report pipe.
+///
+/// Taken across the fork, the output locks are held by no other thread at the instant the
+/// process is copied, so the daemon's own `println!` can never find them held by a thread it
+/// does not have. But std has no `try_lock` for them, and a thread blocked inside a write to
+/// stdout (a full pipe nobody reads) holds stdout's for as long as it is blocked: taken here,
+/// they would keep `start` waiting for ever. Taken on a thread of their own (a lock guard
+/// cannot change threads, so that thread forks too), they are waited for with the start
+/// timeout; when it expires first, `start` abandons the thread and returns
+/// [`DaemonError::OutputBusy`]: the thread, once it has the locks, lets them go and ends
+/// without forking.
+///
+/// In the daemon that thread is the only one and runs everything, `run` included: it carries
+/// the name of the thread that called `start`, its kernel name (the daemon's name in `ps`)
+/// too, and a stack as large as a main thread's ([`daemon_stack_size`]).
+fn fork_holding_output<D: Daemon>(
+    daemon: &D,
+    plan: &Plan,
+    deadline: Option<Instant>,
+) -> Result<(libc::pid_t, OwnedFd), DaemonError> {
+    let state = Arc::new(AtomicU8::new(WAITING));
+    let (forked, outcome) = mpsc::sync_channel(1);
+    let borrowed = Borrowed::new(daemon, plan);
+    let mut thread = std::thread::Builder::new().stack_size(daemon_stack_size());
+    let named = std::thread::current().name().map(str::to_owned);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let comm = named.as_ref().map(|_| sys::thread_comm());
+    if let Some(name) = named {
+        thread = thread.name(name);
+    }
+    thread
+        .spawn({
+            let state = Arc::clone(&state);
+            move || {
+                // std gave the thread the caller's name as its kernel name too; in the daemon
+                // that is the process's name: the caller's kernel name it stays.
+                #[cfg(any(target_os = "linux", target_os = "android"))]
+                if let Some(comm) = &comm {
+                    sys::set_thread_comm(comm);
+                }
+                fork_and_report(&borrowed, &state, &forked);
+            }
+        })
+        .map_err(|source| DaemonError::Fork { source })?;
+    let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+    let received = match left {
+        Some(left) => outcome.recv_timeout(left),
+        None => outcome.recv().map_err(RecvTimeoutError::from),
+    };
+    let result = match received {
+        Ok(result) => result,
+        Err(RecvTimeoutError::Timeout) => {
+            if state
+                .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Err(DaemonError::OutputBusy {
+                    waited: plan.start_timeout,
+                });
+            }
+            // It got the locks just now and forks: its outcome is on its way.
+            outcome.recv().unwrap_or_else(|_| Err(ended_early()))
+        }
+        Err(RecvTimeoutError::Disconnected) => Err(ended_early()),
+    };
+    result.map_err(|source| DaemonError::Fork { source })
+}
+
+/// The thread that forks ended without a word (it does not: it reports every outcome).
+fn ended_early() -> io::Error {
+    io::Error::other("the thread that forks ended before forking")
+}
+
+/// The body of the thread that forks (see [`fork_holding_output`]).
+fn fork_and_report(
+    borrowed: &Borrowed,
+    state: &AtomicU8,
+    forked: &SyncSender<io::Result<(libc::pid_t, OwnedFd)>>,
+) {
+    // (A flush that blocks on a full pipe keeps this thread waiting, as a lock would.)
+    let locks = lock_output();
+    if state
+        .compare_exchange(WAITING, FORKING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        // Abandoned: `start` has returned, and its borrows may be gone.
+        return;
+    }
+    let _ = forked.send(fork_locked(borrowed, locks));
+}
+
+/// Takes std's stdout and stderr locks, and flushes stdout: what the controller printed
+/// without a newline (`print!("Starting... ")`) is the controller's; flushed now, it cannot
+/// reach the daemon's log through the copied buffer.
+fn lock_output() -> OutputLocks {
+    let mut stdout = io::stdout().lock();
+    let stderr = io::stderr().lock();
+    let _ = io::Write::flush(&mut stdout);
+    (stdout, stderr)
+}
+
+/// Forks, holding `locks`; the child goes on to become the daemon. Returns the child's pid and
+/// the read end of the report pipe.
+fn fork_locked(borrowed: &Borrowed, locks: OutputLocks) -> io::Result<(libc::pid_t, OwnedFd)> {
+    let (read, write) = pipe()?;
+    // SAFETY: the child only calls async-signal-safe functions (`intermediate` and
+    // `daemon_process` up to "ready"), on data prepared before this point.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            drop(read);
+            // SAFETY: this child is a copy of the controller made while the thread that
+            // called `start` held the daemon value and the plan borrowed: it is this thread,
+            // or it waits for this thread's outcome (which it can no longer abandon). Both
+            // are where the pointers say, and no other thread runs here to change them.
+            unsafe { (borrowed.become_daemon)(borrowed.daemon, borrowed.plan, write, locks) }
+        }
+        child => {
+            drop((locks, write));
+            Ok((child, read))
+        }
+    }
+}
+
+/// The first child, on the thread that forked: the daemon value regains its type.
+///
+/// # Safety
+///
+/// `daemon` points to a live `D` and `plan` to a live [`Plan`], and nothing changes them.
+unsafe fn become_daemon<D: Daemon>(
+    daemon: *const (),
+    plan: *const Plan,
+    write: OwnedFd,
+    locks: OutputLocks,
+) -> ! {
+    // SAFETY: as the caller promises.
+    let (daemon, plan) = unsafe { (&*daemon.cast::<D>(), &*plan) };
+    intermediate(write, locks, daemon, plan)
+}
+
+/// The stack of the thread that forks, which in the daemon runs `run`: as large as a main
+/// thread's may grow (`RLIMIT_STACK`'s soft limit, at most [`MAX_DAEMON_STACK`]; 8 MiB when
+/// unlimited), as if `start` had been called from `main`, whatever thread called it.
+fn daemon_stack_size() -> usize {
+    const UNLIMITED: u64 = 8 << 20;
+    let limit = sys::stack_limit()
+        .unwrap_or(UNLIMITED)
+        .min(MAX_DAEMON_STACK);
+    usize::try_from(limit).unwrap_or(usize::MAX)
+}
+
+/// The largest stack the daemon's thread gets: a stack is reserved address space, used only
+/// as far as it is touched, but it must fit.
+const MAX_DAEMON_STACK: u64 = if usize::BITS >= 64 { 1 << 30 } else { 64 << 20 };
 
 /// A close-on-exec pipe whose ends are not standard descriptors (the child makes 0, 1 and 2
 /// point elsewhere and must not close the pipe doing so).
@@ -223,7 +405,7 @@ fn reap(child: libc::pid_t) {
 }
 
 /// The first child: leaves the controller's session and forks the daemon. Async-signal-safe.
-fn intermediate<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Plan) -> ! {
+fn intermediate<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, plan: &Plan) -> ! {
     // SAFETY: setsid and fork are async-signal-safe; the grandchild continues below, the
     // intermediate only reports and calls _exit.
     unsafe {
@@ -252,7 +434,7 @@ fn fail(write: BorrowedFd<'_>, step: Step, errno: Errno) -> ! {
 }
 
 /// The daemon: sets itself up, then serves. Never returns.
-fn daemon_process<D: Daemon, G>(write: OwnedFd, locks: G, daemon: &D, plan: &Plan) -> ! {
+fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, plan: &Plan) -> ! {
     // The copies of std's stdout and stderr locks taken before forking belong to this thread:
     // release them. So does this process's copy of the start's turn: the daemon may start
     // daemons of its own.
@@ -364,9 +546,9 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
 
 /// Reads the daemon's reports until every writer has closed the pipe (or the start timeout),
 /// and turns them into the outcome of `start`.
-fn collect(read: OwnedFd, plan: &Plan) -> Result<Pid, DaemonError> {
+fn collect(read: OwnedFd, plan: &Plan, deadline: Option<Instant>) -> Result<Pid, DaemonError> {
     let (bytes, timed_out) =
-        read_reports(&read, plan.start_timeout).map_err(|source| DaemonError::Fork { source })?;
+        read_reports(&read, deadline).map_err(|source| DaemonError::Fork { source })?;
     let reports = readiness::decode_all(&bytes);
     let spawned = reports.iter().find_map(|report| match report {
         Report::Spawned { pid } => Some(Pid(*pid)),
@@ -410,11 +592,13 @@ fn collect(read: OwnedFd, plan: &Plan) -> Result<Pid, DaemonError> {
     result
 }
 
-fn read_reports(read: &OwnedFd, timeout: Duration) -> io::Result<(Vec<u8>, bool)> {
-    let deadline = Instant::now() + timeout;
+/// `deadline` `None`: no deadline (a start timeout too long to add to the clock).
+fn read_reports(read: &OwnedFd, deadline: Option<Instant>) -> io::Result<(Vec<u8>, bool)> {
     let mut bytes = Vec::with_capacity(4 * readiness::RECORD_LEN);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(Duration::MAX, |deadline| {
+            deadline.saturating_duration_since(Instant::now())
+        });
         if !sys::wait_readable(read.as_fd(), left)? {
             return Ok((bytes, true));
         }

@@ -44,7 +44,11 @@
 //!   from a multi-threaded program (a test harness, a tokio runtime) cannot deadlock on a lock
 //!   another thread held when the process was copied. std's stdout and stderr locks are taken
 //!   across the fork so that the daemon's `println!` never finds them held by a thread it does
-//!   not have.
+//!   not have. In a program with other threads, a new thread takes them and forks, waited for
+//!   with the start timeout, so that a thread stuck writing to a full pipe makes `start` fail
+//!   ([`DaemonError::OutputBusy`]) instead of wait for ever; in the daemon that thread is the
+//!   only one and calls `run`, with the name of the thread that called `start` and a main
+//!   thread's stack size.
 //! - The daemon locks its pidfile for its whole life, then tells the controller "ready" over
 //!   a pipe: `start` returns the pid only then, and any failure before (missing working
 //!   directory, pidfile held or unwritable, ...) comes back as a [`DaemonError`].
@@ -290,7 +294,9 @@ pub struct Config {
     /// before `stop` resorts to `SIGKILL`. `Some(Duration::MAX)`: wait for `run` however long
     /// (then only `SIGKILL` ends a daemon whose `run` never returns).
     pub stop_grace: Option<Duration>,
-    /// How long `start` waits for the daemon to be ready before killing it. Default 30 s.
+    /// How long `start` waits for the daemon to be ready before killing it, counting from
+    /// the call (a start first waits for this program's stdout and stderr locks, see
+    /// [`DaemonError::OutputBusy`]). Default 30 s.
     pub start_timeout: Duration,
     /// The daemon's umask (permission bits only). Default `0o022`.
     pub umask: u32,

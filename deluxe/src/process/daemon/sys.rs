@@ -608,3 +608,54 @@ pub(crate) fn nap(duration: Duration) {
     // SAFETY: nanosleep reads the request; the remainder pointer may be null.
     unsafe { libc::nanosleep(&request, std::ptr::null_mut()) };
 }
+
+/// The soft limit on the main thread's stack (`RLIMIT_STACK`), in bytes; `None` when it is
+/// unlimited or cannot be read.
+pub(crate) fn stack_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `struct rlimit`, which `limit` is.
+    if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    // `rlim_t` is `u64` here, `i64` on the BSDs.
+    #[allow(clippy::useless_conversion)]
+    u64::try_from(limit.rlim_cur).ok()
+}
+
+/// The calling thread's name as the kernel knows it (`comm`, at most 15 bytes and a NUL): in
+/// a process with one thread, the process's name in `ps`, `top` and `pgrep`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn thread_comm() -> [u8; 16] {
+    let mut name = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included, into `name`.
+    unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+    name
+}
+
+/// Gives the calling thread the kernel name `name` (as [`thread_comm`] returned it).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn set_thread_comm(name: &[u8; 16]) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes: `name` came from
+    // PR_GET_NAME, which always terminates it within them.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+}
+
+/// Whether the calling thread is the only thread of this process (on Linux, where
+/// `/proc/self/task` has as many links as threads, plus 2); `false` where it cannot tell.
+pub(crate) fn only_thread() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: an all-zero `struct stat` is a valid value, only written to by stat.
+        let mut status: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a NUL-terminated path, and `status` valid for one `struct stat`.
+        let read = unsafe { libc::stat(c"/proc/self/task".as_ptr(), &mut status) };
+        read == 0 && status.st_nlink == 3
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    false
+}
