@@ -1071,15 +1071,18 @@ fn start_while_stdout_blocked(controller: &Controller<Helper>) -> bool {
     let second = controller.start().map(|pid| format!("started {pid}"));
     let ok = second.is_ok();
     eprintln!("second {}", outcome_line(second));
-    eprintln!(
-        "{}",
-        outcome_line(
-            controller
-                .stop()
-                .map(|outcome| format!("stopped {}", stop_token(outcome)))
-        )
-    );
+    eprintln!("{}", stop_line(controller));
     ok
+}
+
+/// Stops the daemon; says how (`stopped OUTCOME`, or the error's token).
+#[cfg(unix)]
+fn stop_line(controller: &Controller<Helper>) -> String {
+    outcome_line(
+        controller
+            .stop()
+            .map(|outcome| format!("stopped {}", stop_token(outcome))),
+    )
 }
 
 /// Starts and stops the daemon while another thread prints to stdout without pause (the test
@@ -1091,14 +1094,7 @@ fn start_while_printing(controller: &Controller<Helper>) -> bool {
     let started = controller.start().map(|pid| format!("started {pid}"));
     let ok = started.is_ok();
     eprintln!("{}", outcome_line(started));
-    eprintln!(
-        "{}",
-        outcome_line(
-            controller
-                .stop()
-                .map(|outcome| format!("stopped {}", stop_token(outcome)))
-        )
-    );
+    eprintln!("{}", stop_line(controller));
     ok
 }
 

@@ -9,6 +9,7 @@
 //! file) and through `strace`'s fault injection (`-e inject=SYSCALL:signal=SIGKILL`, on the
 //! system calls that touch the pidfile).
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command as StdCommand, ExitStatus, Stdio};
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use crate::common::{
     HANG, Scene, eventually, helper_command, is_alive, live_processes_mentioning, read_pidfile,
-    result_line, wait_gone,
+    result_line, wait_gone, wrapped_helper_command,
 };
 
 const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-daemon-helper");
@@ -185,22 +186,24 @@ fn a_daemon_killed_in_setup_fails_start_and_leaves_nothing() {
 /// `syscall` on the pidfile (strace counts per process). Returns how the helper ended and
 /// its result line.
 fn under_strace(scene: &Scene, syscall: &str, options: &[&str], args: &[&str]) -> (i32, String) {
-    let output = StdCommand::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "-P"])
-        .arg(scene.pidfile())
-        .arg(format!("-etrace={syscall}"))
-        .arg(format!("-einject={syscall}:signal=SIGKILL:when=1"))
-        .arg(HELPER)
-        .arg("--pidfile")
-        .arg(scene.pidfile())
-        .arg("--events")
-        .arg(scene.events_path())
-        .args(options)
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
+    let strace: Vec<OsString> = ["strace", "-f", "-qq", "-o", "/dev/null", "-P"]
+        .into_iter()
+        .map(OsString::from)
+        .chain([
+            scene.pidfile().into_os_string(),
+            format!("-etrace={syscall}").into(),
+            format!("-einject={syscall}:signal=SIGKILL:when=1").into(),
+        ])
+        .collect();
+    let output = wrapped_helper_command(
+        &strace,
+        &scene.pidfile(),
+        &scene.events_path(),
+        options,
+        args,
+    )
+    .output()
+    .unwrap();
     // strace ends the way its tracee did (killed: the same signal).
     let ended = output
         .status
@@ -400,20 +403,17 @@ fn a_daemon_killed_during_a_hook_leaves_a_stale_pidfile_that_every_call_handles(
 
 /// The helper under `prlimit --nofile=SOFT:` (the hard limit unchanged).
 fn limited(scene: &Scene, soft: u32, options: &[&str], args: &[&str]) -> (ExitStatus, String) {
-    let child = StdCommand::new("prlimit")
-        .arg(format!("--nofile={soft}:"))
-        .arg(HELPER)
-        .arg("--pidfile")
-        .arg(scene.pidfile())
-        .arg("--events")
-        .arg(scene.events_path())
-        .args(options)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let prlimit = ["prlimit".into(), format!("--nofile={soft}:").into()];
+    let child = wrapped_helper_command(
+        &prlimit,
+        &scene.pidfile(),
+        &scene.events_path(),
+        options,
+        args,
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
     finish(child)
 }
 

@@ -299,7 +299,27 @@ pub fn helper_command(
     options: &[&str],
     args: &[&str],
 ) -> StdCommand {
-    let mut command = StdCommand::new(env!("CARGO_BIN_EXE_deluxe-daemon-helper"));
+    wrapped_helper_command(&[], pidfile, events, options, args)
+}
+
+/// [`helper_command`] run through `wrapper` (`["prlimit", "--nofile=8:"]`, `strace ...`):
+/// the wrapper's words, then the helper and its arguments.
+pub fn wrapped_helper_command(
+    wrapper: &[OsString],
+    pidfile: &Path,
+    events: &Path,
+    options: &[&str],
+    args: &[&str],
+) -> StdCommand {
+    let helper = env!("CARGO_BIN_EXE_deluxe-daemon-helper");
+    let mut command = match wrapper.split_first() {
+        Some((program, words)) => {
+            let mut command = StdCommand::new(program);
+            command.args(words).arg(helper);
+            command
+        }
+        None => StdCommand::new(helper),
+    };
     command
         .arg("--pidfile")
         .arg(pidfile)
