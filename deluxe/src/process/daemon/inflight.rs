@@ -108,6 +108,9 @@ pub(super) fn catch_up(handled: &SigSet, deadline: Option<Instant>) -> u32 {
         deadline.min(started + LONGEST)
     });
     let mut quiet_since: Option<Instant> = None;
+    // A thread takes its barrier within microseconds, unless it is descheduled: yield at
+    // first (a sleep lasts at least the timer slack, 50 µs), then sleep.
+    let mut pause = Duration::from_micros(50);
     let bit = 1u64 << (BARRIER as u32 - 1);
     while !waiting.is_empty() && Instant::now() < limit {
         let now = Instant::now();
@@ -123,7 +126,15 @@ pub(super) fn catch_up(handled: &SigSet, deadline: Option<Instant>) -> u32 {
                 pending & bit != 0 && !(blocked_for_good && blocked & bit != 0)
             }
         });
-        std::thread::sleep(Duration::from_millis(1));
+        if waiting.is_empty() {
+            break;
+        }
+        if started.elapsed() < Duration::from_micros(200) {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
     }
     taken
 }

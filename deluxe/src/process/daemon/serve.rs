@@ -80,7 +80,10 @@ pub(crate) fn handled() -> SigSet {
 /// Watches the pidfile's directory for removals and renames (Linux: inotify). Elsewhere a
 /// removed pidfile is noticed by nobody: a second daemon could start.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-struct Watcher(nix::sys::inotify::Inotify);
+struct Watcher(
+    nix::sys::inotify::Inotify,
+    nix::sys::inotify::WatchDescriptor,
+);
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 impl Watcher {
@@ -91,11 +94,18 @@ impl Watcher {
     fn new(directory: &sys::CPath) -> Result<Option<Self>, Errno> {
         use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
-        inotify.add_watch(
+        let watch = inotify.add_watch(
             directory.c(),
             AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM,
         )?;
-        Ok(Some(Self(inotify)))
+        Ok(Some(Self(inotify, watch)))
+    }
+
+    /// Removes the watch, once the daemon is stopping. The kernel frees a watch after a grace
+    /// period (SRCU), which the process's exit would otherwise wait for, holding up `stop`;
+    /// removed now, the watch is freed while the daemon shuts down.
+    fn retire(&self) {
+        let _ = self.0.rm_watch(self.1);
     }
 
     fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -122,6 +132,10 @@ impl Watcher {
     }
 
     fn changed(&self) -> bool {
+        match self.0 {}
+    }
+
+    fn retire(&self) {
         match self.0 {}
     }
 }
@@ -558,7 +572,7 @@ impl<D: Daemon> Runtime<'_, D> {
         &'scope self,
         scope: &'scope Scope<'scope, '_>,
         receiver: &Receiver,
-        watcher: Option<&Watcher>,
+        mut watcher: Option<&Watcher>,
     ) {
         // The one thread that takes the user signals.
         let _ = nix::sys::signal::pthread_sigmask(
@@ -613,6 +627,11 @@ impl<D: Daemon> Runtime<'_, D> {
                     |message| self.say(message),
                     &[sd_notify::NotifyState::Stopping],
                 );
+            }
+            // Stopping: the pidfile is not put back any more (the daemon removes it itself
+            // as it exits), and the watch is freed meanwhile.
+            if let Some(watcher) = watcher.take() {
+                watcher.retire();
             }
             self.pending
                 .lock()
@@ -865,7 +884,7 @@ impl<D: Daemon> Runtime<'_, D> {
         let survivors = self
             .serving
             .children_wait
-            .is_some_and(|wait| !terminate_group(wait));
+            .map_or(Survivors::None, terminate_group);
         if self.grace_expired.load(Ordering::Acquire) {
             // For the controller's `stop`, which reads the file it holds open once the daemon
             // is gone: it tells a daemon that ran out of time from one whose `run` returned.
@@ -874,17 +893,27 @@ impl<D: Daemon> Runtime<'_, D> {
         // What the daemon wrote is in its log before the pidfile's lock says it is gone.
         output::flush();
         self.pidfile.remove();
-        if survivors {
-            // The last act: the group's processes that ignored SIGTERM, and this one.
+        if survivors != Survivors::None {
             say(
                 log::Level::Warn,
                 "processes of the daemon's group ignored SIGTERM; sending SIGKILL",
             );
-            // The SIGKILL ends this process too: its output reaches the log file first.
-            output::drain();
-            // SAFETY: killpg(0, ..) signals this process's own group, which this process,
-            // still alive, keeps from being reused.
-            unsafe { libc::killpg(0, libc::SIGKILL) };
+        }
+        match survivors {
+            Survivors::None => {}
+            Survivors::InGroup(group) => {
+                // SAFETY: the group's members, still there a moment ago, keep its id; if they
+                // have just gone, the signal finds nobody.
+                unsafe { libc::killpg(group, libc::SIGKILL) };
+            }
+            Survivors::InOwnGroup => {
+                // The last act: the group's processes that ignored SIGTERM, and this one. The
+                // SIGKILL ends this process too: its output reaches the log file first.
+                output::drain();
+                // SAFETY: killpg(0, ..) signals this process's own group, which this process,
+                // still alive, keeps from being reused.
+                unsafe { libc::killpg(0, libc::SIGKILL) };
+            }
         }
         std::process::exit(i32::from(self.failed.load(Ordering::Acquire)))
     }
@@ -923,41 +952,68 @@ fn catch_up(_deadline: Option<Instant>) -> u32 {
     0
 }
 
+/// What [`terminate_group`] left behind.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Survivors {
+    /// Nothing: the group's other processes are gone, or there were none.
+    None,
+    /// Processes that ignored `SIGTERM` in the daemon's former group, which it has left.
+    InGroup(libc::pid_t),
+    /// Processes that ignored `SIGTERM` in the group the daemon leads (and cannot leave).
+    InOwnGroup,
+}
+
 /// Ends the processes of the daemon's own process group (its children, theirs, ...) as the
-/// daemon exits: `SIGTERM`, then a wait of up to `wait` for them to exit. Returns whether they
-/// did (or there were none); `false` means some are still there.
+/// daemon exits: `SIGTERM`, then a wait of up to `wait` for them to exit.
 ///
 /// The group is the daemon's own when it is its session's group and its leader is the daemon
 /// itself (a daemon a supervisor started with `setsid`) or gone (a forked daemon, whose
 /// intermediate process made the session and exited); in the foreground of a shell the group
 /// is the shell's job, and under a container's init (deluxe's own) the init's: both are left
 /// alone. The daemon signals its group while it is still a member, so the group id cannot
-/// have been reused.
-/// SIGTERM reaches this process too, whose handler only notes it.
-fn terminate_group(wait: Duration) -> bool {
+/// have been reused (`SIGTERM` reaches this process too, whose handler only notes it).
+///
+/// A forked daemon then leaves the group (`setpgid(0, 0)`): whether anything is left in it is
+/// one `kill(-group, 0)` (`ESRCH`: nothing), with no look through `/proc` unless something
+/// is (zombies, which have exited, keep a group but do not count). A daemon that leads its
+/// group cannot leave it, and looks through `/proc` first.
+fn terminate_group(wait: Duration) -> Survivors {
     // SAFETY: getpgid and getsid only read this process's ids.
     let (group, session) = unsafe { (libc::getpgid(0), libc::getsid(0)) };
     let me = std::process::id() as libc::pid_t;
-    if group <= 0
-        || group != session
-        || (group != me && sys::process_alive(group))
-        || others_in_group(group) == Some(0)
-    {
-        return true;
+    if group <= 0 || group != session || (group != me && sys::process_alive(group)) {
+        return Survivors::None;
+    }
+    if group == me && others_in_group(group) == Some(0) {
+        return Survivors::None;
     }
     // SAFETY: signalling this process's own group, which it is a member of.
     unsafe { libc::killpg(group, libc::SIGTERM) };
+    // SAFETY: setpgid(0, 0) only moves this process, not a session leader, to a group of its
+    // own; it fails for the leader of its group, which stays.
+    let left = group != me && unsafe { libc::setpgid(0, 0) } == 0;
     let deadline = Instant::now() + wait;
     let mut pause = Duration::from_millis(1);
     loop {
+        // SAFETY: signal 0 sends nothing; it asks whether the group has members.
+        if left && unsafe { libc::kill(-group, 0) } == -1 && Errno::last() == Errno::ESRCH {
+            return Survivors::None;
+        }
         match others_in_group(group) {
-            Some(0) => return true,
+            // Gone, or zombies (which have exited).
+            Some(0) => return Survivors::None,
             // No way to tell (no /proc): SIGTERM was sent; nothing to wait on.
-            None => return true,
-            Some(_) if Instant::now() >= deadline => return false,
+            None => return Survivors::None,
+            Some(_) if Instant::now() >= deadline => {
+                return if left {
+                    Survivors::InGroup(group)
+                } else {
+                    Survivors::InOwnGroup
+                };
+            }
             Some(_) => {
                 // The group's processes are nobody's children here: there is nothing to wait
-                // on but their disappearance from /proc.
+                // on but their disappearance.
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(20));
             }
