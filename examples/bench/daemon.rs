@@ -18,8 +18,9 @@ use crate::table::Row;
 pub const START: &str = "start() until it returns (ready, pidfile locked)";
 pub const STOP: &str = "stop() until it returns (daemon gone)";
 
-/// The daemon measured: waits for its stop request; its `on_user1` writes a byte to a FIFO
-/// the bench reads, so that the bench sees when the hook has run.
+/// The daemon measured: opens a FIFO the bench reads and writes `r` to it, then waits for its
+/// stop request; its `on_user1` writes a byte to the FIFO, so that the bench sees when the
+/// hook has run.
 struct Idle {
     fifo: PathBuf,
     hook_pipe: Mutex<Option<File>>,
@@ -28,7 +29,9 @@ struct Idle {
 impl runtime::Daemon for Idle {
     fn run(&self) {
         if let Ok(pipe) = std::fs::OpenOptions::new().write(true).open(&self.fifo) {
-            *self.hook_pipe.lock().unwrap() = Some(pipe);
+            let mut hook_pipe = self.hook_pipe.lock().unwrap();
+            // "Ready": the hook has its pipe (a reader that left already makes this fail).
+            let _ = hook_pipe.insert(pipe).write_all(b"r");
         }
         runtime::wait_for_stop(Duration::MAX);
     }
@@ -119,6 +122,10 @@ pub fn rows(plan: Plan) -> Vec<Row> {
     // SIGUSR1 until the hook has run: from the call to the byte the hook writes.
     controller.start().unwrap();
     let mut reader = File::open(&fifo).unwrap();
+    // Once the daemon says so, its hook has the pipe to write to.
+    let mut ready = [0u8; 1];
+    reader.read_exact(&mut ready).unwrap();
+    assert_eq!(&ready, b"r");
     let hook = (0..samples)
         .map(|_| {
             let t = Instant::now();
