@@ -88,7 +88,8 @@ impl Account {
 }
 
 /// Returns the set of real user accounts on this machine: every account whose UID is at least
-/// `UID_MIN` and whose shell is a login shell.
+/// `UID_MIN` and whose shell is a login shell. There is no upper bound (`UID_MAX` is not
+/// read): an account such as `nobody` (65534) counts when its shell is a login shell.
 ///
 /// On Linux, `UID_MIN` is read from `/etc/login.defs` (or `/usr/etc/login.defs` when the
 /// former does not exist); where no value is configured, and on other Unix systems, the minimum
