@@ -223,20 +223,26 @@ pub(crate) fn close_from(first: RawFd, keep: BorrowedFd<'_>) {
         }
         // No close_range (other systems, or Linux before 5.9): close one by one up to the
         // descriptor limit.
-        // SAFETY: sysconf only reads a limit.
-        let limit = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
-        let limit = if limit <= 0 {
-            65_536
-        } else {
-            limit.min(1 << 20)
-        } as RawFd;
-        for fd in low..=high.min(limit) {
+        for fd in low..=high.min(descriptor_limit()) {
             if fd != keep {
                 // SAFETY: closing an inherited descriptor nothing in this process owns (see
                 // above); errors leave nothing to do.
                 unsafe { libc::close(fd) };
             }
         }
+    }
+}
+
+/// The soft limit on descriptor numbers (`sysconf(_SC_OPEN_MAX)`), 65,536 when it cannot be
+/// told, at most 2^20: how far a walk over descriptor numbers goes where `/proc` cannot list
+/// them. Async-signal-safe.
+fn descriptor_limit() -> RawFd {
+    // SAFETY: sysconf only reads a limit.
+    let limit = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+    if limit <= 0 {
+        65_536
+    } else {
+        limit.min(1 << 20) as RawFd
     }
 }
 
@@ -281,14 +287,7 @@ pub(crate) fn occupy_inherited(
         return;
     }
     // No /proc: test every number up to the descriptor limit.
-    // SAFETY: sysconf only reads a limit.
-    let limit = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
-    let limit = if limit <= 0 {
-        65_536
-    } else {
-        limit.min(1 << 20)
-    } as RawFd;
-    for fd in first..limit {
+    for fd in first..descriptor_limit() {
         // SAFETY: F_GETFD only reads the descriptor's flags; it fails on a closed number.
         if !skip(fd) && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
             occupy(fd);
