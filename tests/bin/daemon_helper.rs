@@ -136,6 +136,19 @@ struct Helper {
 
 #[cfg(unix)]
 impl Helper {
+    /// A helper that records nothing, for a controller of this daemon's own pidfile.
+    fn plain() -> Self {
+        Self {
+            events: None,
+            mode: Mode::Normal,
+            hooks_run: AtomicU64::new(0),
+            dropped: false,
+            hook_time: Duration::ZERO,
+            count: 0,
+            pidfile: PathBuf::new(),
+        }
+    }
+
     fn record(&self, line: &str) {
         if let Some(events) = &self.events {
             let mut file = OpenOptions::new()
@@ -339,18 +352,7 @@ impl Daemon for Helper {
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::StopSelf => {
-                let own = Controller::with_config(
-                    Helper {
-                        events: None,
-                        mode: Mode::Normal,
-                        hooks_run: AtomicU64::new(0),
-                        dropped: false,
-                        hook_time: Duration::ZERO,
-                        pidfile: PathBuf::new(),
-                        count: 0,
-                    },
-                    Config::new(&self.pidfile),
-                );
+                let own = Controller::with_config(Helper::plain(), Config::new(&self.pidfile));
                 let outcome = match own.stop() {
                     Ok(outcome) => stop_token(outcome).to_owned(),
                     Err(error) => format!("error {}", error_token(&error)),
@@ -364,18 +366,7 @@ impl Daemon for Helper {
                 });
             }
             Mode::SelfSignal => {
-                let own = Controller::with_config(
-                    Helper {
-                        events: None,
-                        mode: Mode::Normal,
-                        hooks_run: AtomicU64::new(0),
-                        dropped: false,
-                        hook_time: Duration::ZERO,
-                        count: 0,
-                        pidfile: PathBuf::new(),
-                    },
-                    Config::new(&self.pidfile),
-                );
+                let own = Controller::with_config(Helper::plain(), Config::new(&self.pidfile));
                 let outcome = match own.signal_user1() {
                     Ok(()) => "sent".to_owned(),
                     Err(DaemonError::SignalRefused { pid, reason, .. }) => {
