@@ -28,6 +28,7 @@
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod error;
+mod lines;
 mod options;
 mod pipeline;
 #[cfg(unix)]
@@ -51,12 +52,13 @@ pub use asynchronous::AsyncRunning;
 pub use error::{
     Access, ArgumentProblem, CommandError, STDERR_CAP, SearchPathProblem, SudoRefusal,
 };
+pub use lines::Lines;
 pub use options::{CallOptions, KILL_GRACE, LINGER, Stderr};
 pub use pipeline::Pipeline;
 #[cfg(unix)]
-pub use running::{Lines, Running};
+pub use running::Running;
 #[cfg(windows)]
-pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT, Lines, Running};
+pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT, Running};
 
 #[cfg(unix)]
 use crate::process::names::{check_program, check_user_name};

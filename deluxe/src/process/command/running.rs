@@ -20,6 +20,7 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags};
 
 use super::error::Tail;
+use super::lines::{Lines, take_line};
 use super::options::{Input, LINGER, Stderr};
 use super::unix::{self, EXIT_TICK, ExitWatch, Placement, StatusGuard};
 use super::{CallOptions, CommandError, Output, Plan, SudoRun, sudo};
@@ -308,24 +309,16 @@ impl Running {
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
     pub fn lines(&mut self) -> Lines<'_> {
-        Lines {
-            running: self,
-            failed: false,
-        }
+        Lines::new(self)
     }
 
     /// Reads the next line of standard output, `None` at its end.
     pub(crate) fn next_line(&mut self) -> Option<Result<String, CommandError>> {
         loop {
-            if let Some(end) = self.buffered.iter().position(|&byte| byte == b'\n') {
-                let line: Vec<u8> = self.buffered.drain(..=end).take(end).collect();
-                return Some(Ok(String::from_utf8_lossy(&line).into_owned()));
+            if let Some(line) = take_line(&mut self.buffered, self.stdout.is_none()) {
+                return Some(Ok(line));
             }
             if self.stdout.is_none() {
-                if !self.buffered.is_empty() {
-                    let rest = std::mem::take(&mut self.buffered);
-                    return Some(Ok(String::from_utf8_lossy(&rest).into_owned()));
-                }
                 if self.timed_out && !self.timeout_reported {
                     self.timeout_reported = true;
                     return Some(Err(self.timeout_error()));
@@ -614,26 +607,6 @@ impl Drop for Running {
             let _ = stage.child.wait();
         }
         self.reaped = true;
-    }
-}
-
-/// The lines of a [`Running`] program's standard output: see [`Running::lines`].
-#[derive(Debug)]
-pub struct Lines<'a> {
-    running: &'a mut Running,
-    failed: bool,
-}
-
-impl Iterator for Lines<'_> {
-    type Item = Result<String, CommandError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        let item = self.running.next_line();
-        self.failed = matches!(item, Some(Err(_)));
-        item
     }
 }
 

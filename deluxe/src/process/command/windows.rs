@@ -4,7 +4,7 @@
 mod job;
 mod running;
 
-pub use running::{Lines, Running};
+pub use running::Running;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
