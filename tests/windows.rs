@@ -649,9 +649,14 @@ fn a_timeout_kills_the_whole_tree() {
         }
         other => panic!("{other:?}"),
     }
+    assert_tree_ended(shell, held);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Checks that `cmd.exe` (`shell`) and the child it started (`held`) have both ended.
+fn assert_tree_ended(shell: u32, held: u32) {
     assert!(ends(shell), "cmd.exe {shell} is still running");
     assert!(ends(held), "its child {held} is still running");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -666,8 +671,7 @@ fn kill_ends_the_whole_tree() {
         Err(CommandError::Exit { code: 1, .. }) => {}
         other => panic!("{other:?}"),
     }
-    assert!(ends(shell), "cmd.exe {shell} is still running");
-    assert!(ends(held), "its child {held} is still running");
+    assert_tree_ended(shell, held);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -679,8 +683,7 @@ fn dropping_a_running_call_ends_the_whole_tree() {
     let shell = running.id();
     let held = held_pid(&mut running, &pidfile);
     drop(running);
-    assert!(ends(shell), "cmd.exe {shell} is still running");
-    assert!(ends(held), "its child {held} is still running");
+    assert_tree_ended(shell, held);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
