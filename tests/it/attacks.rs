@@ -469,6 +469,16 @@ fn start_under_a_low_open_file_limit_works_or_says_emfile_and_leaves_nothing() {
     }
 }
 
+/// The helper on the scene's pidfile and events, as words of a shell script (the scene's
+/// paths hold no character a shell would take apart).
+fn helper_in_shell(scene: &Scene) -> String {
+    format!(
+        "{HELPER} --pidfile {} --events {}",
+        scene.pidfile().display(),
+        scene.events_path().display()
+    )
+}
+
 #[test]
 fn an_inherited_descriptor_above_a_low_open_file_limit_is_not_kept_by_the_daemon() {
     if !can_run(
@@ -483,9 +493,8 @@ fn an_inherited_descriptor_above_a_low_open_file_limit_is_not_kept_by_the_daemon
     // `dup2` cannot point it at /dev/null: the daemon must close it, not keep it.
     let scene = Scene::new("attack-nofile-inherit");
     let script = format!(
-        "exec 300>&1; exec prlimit --nofile=16: {HELPER} --pidfile {} --events {} start",
-        scene.pidfile().display(),
-        scene.events_path().display()
+        "exec 300>&1; exec prlimit --nofile=16: {} start",
+        helper_in_shell(&scene)
     );
     let mut caller = StdCommand::new("bash")
         .args(["-c", &script])
@@ -666,11 +675,7 @@ fn the_controller_api_with_pid_1_as_parent_forks_and_returns() {
     }
     // `sh` is pid 1 of the namespace and the helper's parent (a container's entry shell).
     let scene = Scene::new("attack-parent-pid1");
-    let helper = format!(
-        "{HELPER} --pidfile {} --events {}",
-        scene.pidfile().display(),
-        scene.events_path().display()
-    );
+    let helper = helper_in_shell(&scene);
     let script = format!("{helper} start; {helper} status; {helper} user1; {helper} stop");
     let stdout = in_pid_namespace(&["sh", "-c", &script]);
     let lines: Vec<&str> = stdout.lines().collect();
