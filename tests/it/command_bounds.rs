@@ -175,16 +175,7 @@ fn each_call_gets_a_process_group_of_its_own_outside_a_terminal() {
         .spawn(["7201.9"], &CallOptions::new())
         .unwrap();
     let pid = running.id() as i32;
-    let group = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let group: i32 = group
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let group = crate::common::stat(pid).unwrap().pgrp;
     let interactive = nix::unistd::tcgetpgrp(std::io::stdin())
         .is_ok_and(|foreground| foreground == nix::unistd::getpgrp());
     if interactive {

@@ -232,20 +232,12 @@ fn a_pipeline_is_one_unit_for_timeouts_and_cancelling() {
         .split_whitespace()
         .map(|pid| pid.parse::<i32>().unwrap())
     {
-        let Some(text) = std::fs::read_to_string(format!("/proc/{child}/stat")).ok() else {
+        let Some(stat) = crate::common::stat(child) else {
             continue;
         };
         let cmd = std::fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
         if cmd.contains("7204.2") || (cmd.starts_with("cat") && child > leader) {
-            let group: i32 = text
-                .rsplit_once(')')
-                .unwrap()
-                .1
-                .split_whitespace()
-                .nth(2)
-                .unwrap()
-                .parse()
-                .unwrap();
+            let group = stat.pgrp;
             if !interactive {
                 assert_eq!(group, leader, "{cmd}");
             }

@@ -350,6 +350,7 @@ pub fn read_pidfile(path: &Path) -> Option<i32> {
 pub struct Stat {
     pub state: char,
     pub ppid: i32,
+    pub pgrp: i32,
     pub session: i32,
     pub tty: i32,
 }
@@ -360,6 +361,7 @@ pub fn stat(pid: i32) -> Option<Stat> {
     Some(Stat {
         state: fields[0].chars().next()?,
         ppid: fields[1].parse().ok()?,
+        pgrp: fields[2].parse().ok()?,
         session: fields[3].parse().ok()?,
         tty: fields[4].parse().ok()?,
     })
