@@ -2,22 +2,31 @@
 //! [`Command::spawn_async`], with the same options, errors and guarantees as the synchronous
 //! forms.
 //!
-//! A call's loop (see `running.rs`) runs on tokio's blocking pool, one thread per call in
-//! flight, so that the async forms behave exactly as the synchronous ones. The future (or the
-//! [`AsyncRunning`] handle) holds one end of a pipe whose other end that loop polls: dropping
-//! it closes the pipe, and the loop terminates the program and everything it started, then
-//! reaps it. Starting a program through `sudo` by its bare name first asks `sudo -l` which
-//! file it would run (see [`Command::user`]): that is done on the blocking pool too, and a
-//! future dropped meanwhile starts nothing.
+//! On Unix a call is event-driven (`events.rs`): the same loop as the synchronous forms',
+//! turned by the future's polls, its pipes and pidfds waiting in tokio's reactor and its time
+//! limit in a tokio timer; no thread is taken per call in flight. A termination (a time limit,
+//! [`AsyncRunning::kill`], a dropped future or handle) runs the synchronous forms' own code on
+//! tokio's blocking pool for as long as it lasts (up to the grace). On Windows a call's loop
+//! runs on the blocking pool, one thread per call in flight (`pool.rs`).
+//!
+//! Starting a program through `sudo` by its bare name first asks `sudo -l` which file it
+//! would run (see [`Command::user`]): one short run of sudo, on the blocking pool; a future
+//! dropped meanwhile starts nothing.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-#[cfg(unix)]
-use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::sync::{mpsc, oneshot};
+#[cfg(unix)]
+mod events;
+#[cfg(windows)]
+mod pool;
+
+#[cfg(unix)]
+use events::Engine;
+#[cfg(windows)]
+use pool::Engine;
 
 use super::{CallOptions, Command, CommandError, Output, Pipeline, Running};
 
@@ -27,7 +36,14 @@ impl Command {
     ///
     /// Dropping the future before it completes terminates the program and everything it
     /// started (`SIGTERM`, then `SIGKILL` after the grace; through `sudo` too), and reaps it.
-    /// Needs a tokio runtime.
+    /// A dropped future cannot wait: that cleanup runs in the background, on tokio's blocking
+    /// pool, starting when the future is dropped (unless the caller's own blocking tasks fill
+    /// the pool), and is complete within the grace ([`CallOptions::kill_grace`]) plus the time
+    /// to find and signal the processes. The program then runs no longer than a timeout
+    /// would let it.
+    ///
+    /// Needs a tokio runtime with I/O and time enabled (`enable_all`). On Unix the call takes
+    /// no thread while it runs: it waits in the runtime's reactor, as `tokio::process` does.
     ///
     /// # Errors
     ///
@@ -173,32 +189,6 @@ impl Pipeline {
     }
 }
 
-/// What cancels a call when dropped: on Unix the write end of a pipe whose read end the
-/// call's loop polls; on Windows a flag the call's thread checks.
-#[cfg(unix)]
-type Canceller = OwnedFd;
-#[cfg(windows)]
-type Canceller = CancelOnDrop;
-
-/// Ties `running` to a [`Canceller`]: dropping it cancels the call.
-fn cancel_pair(running: &mut Running) -> Result<Canceller, CommandError> {
-    #[cfg(unix)]
-    {
-        let (read, write) = io::pipe().map_err(|error| CommandError::Io {
-            program: std::path::PathBuf::new(),
-            error,
-        })?;
-        running.cancel_on(read.into());
-        Ok(write.into())
-    }
-    #[cfg(windows)]
-    {
-        let cancel = CancelOnDrop(std::sync::Arc::default());
-        running.cancel_on(std::sync::Arc::clone(&cancel.0));
-        Ok(cancel)
-    }
-}
-
 /// Starts `pipeline`; when that asks `sudo -l` first (a blocking run of sudo), it is asked on
 /// the blocking pool, and nothing is started if the future is dropped meanwhile.
 async fn start(pipeline: &Pipeline, options: &CallOptions) -> Result<Running, CommandError> {
@@ -212,22 +202,15 @@ async fn start(pipeline: &Pipeline, options: &CallOptions) -> Result<Running, Co
     Running::start(plans, options, begun)
 }
 
-async fn wait(mut running: Running) -> Result<Output, CommandError> {
-    let keep_alive = cancel_pair(&mut running)?;
-    let result = tokio::task::spawn_blocking(move || running.wait()).await;
-    drop(keep_alive);
-    joined(result)
-}
-
-enum Request {
-    Line(oneshot::Sender<Option<Result<String, CommandError>>>),
-    Wait(oneshot::Sender<Result<Output, CommandError>>),
+async fn wait(running: Running) -> Result<Output, CommandError> {
+    Engine::new(running)?.wait().await
 }
 
 /// A program (or pipeline) started on tokio by [`Command::spawn_async`]: its standard output
 /// is a [`Stream`](futures_core::Stream) of lines ([`AsyncRunning::next_line`]), and it can be
 /// waited for or killed. Dropping it before [`AsyncRunning::wait`] completes terminates the
-/// program and everything it started, and reaps it.
+/// program and everything it started, and reaps it, in the background as a dropped
+/// [`Command::call_async`] does.
 ///
 /// ```
 /// use deluxe::process::{CallOptions, Command};
@@ -243,44 +226,14 @@ enum Request {
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct AsyncRunning {
     id: u32,
-    requests: mpsc::UnboundedSender<Request>,
-    pending: Option<oneshot::Receiver<Option<Result<String, CommandError>>>>,
-    cancel: Option<Canceller>,
-}
-
-impl std::fmt::Debug for Request {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Line(_) => "Line",
-            Self::Wait(_) => "Wait",
-        })
-    }
+    engine: Engine,
 }
 
 impl AsyncRunning {
-    fn new(mut running: Running) -> Result<Self, CommandError> {
-        let cancel = cancel_pair(&mut running)?;
-        let id = running.id();
-        let (requests, mut inbox) = mpsc::unbounded_channel();
-        tokio::task::spawn_blocking(move || {
-            while let Some(request) = inbox.blocking_recv() {
-                match request {
-                    Request::Line(reply) => {
-                        let _ = reply.send(running.next_line());
-                    }
-                    Request::Wait(reply) => {
-                        let _ = reply.send(running.wait());
-                        return;
-                    }
-                }
-            }
-            // The handle is gone: `running` is dropped here, which kills and reaps it.
-        });
+    fn new(running: Running) -> Result<Self, CommandError> {
         Ok(Self {
-            id,
-            requests,
-            pending: None,
-            cancel: Some(cancel),
+            id: running.id(),
+            engine: Engine::new(running)?,
         })
     }
 
@@ -313,25 +266,12 @@ impl AsyncRunning {
     }
 
     fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<String, CommandError>>> {
-        if self.pending.is_none() {
-            let (reply, answer) = oneshot::channel();
-            if self.requests.send(Request::Line(reply)).is_err() {
-                return Poll::Ready(None);
-            }
-            self.pending = Some(answer);
-        }
-        let answer = self.pending.as_mut().expect("just set");
-        match Pin::new(answer).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(line) => {
-                self.pending = None;
-                Poll::Ready(line.unwrap_or(None))
-            }
-        }
+        self.engine.poll_line(cx)
     }
 
-    /// Terminates the program and everything it started, as [`Running::kill`] (without
-    /// waiting: [`AsyncRunning::wait`] then reports how it ended).
+    /// Terminates the program and everything it started, as [`Running::kill`], starting at
+    /// once and without waiting (the termination runs on tokio's blocking pool, `SIGTERM`
+    /// now and `SIGKILL` after the grace): [`AsyncRunning::wait`] then reports how it ended.
     ///
     /// ```
     /// use deluxe::process::{CallOptions, Command, CommandError};
@@ -343,7 +283,7 @@ impl AsyncRunning {
     /// # }).unwrap();
     /// ```
     pub fn kill(&mut self) {
-        self.cancel = None;
+        self.engine.kill();
     }
 
     /// Waits for the program to end and judges the outcome (see [`Running::wait`]); standard
@@ -361,22 +301,8 @@ impl AsyncRunning {
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// # }).unwrap();
     /// ```
-    pub async fn wait(mut self) -> Result<Output, CommandError> {
-        if let Some(pending) = self.pending.take() {
-            // A line asked for and not taken: the request is answered before `Wait`.
-            drop(pending);
-        }
-        let (reply, answer) = oneshot::channel();
-        let gone = || CommandError::Io {
-            program: std::path::PathBuf::new(),
-            error: io::Error::other("the call's thread ended"),
-        };
-        self.requests
-            .send(Request::Wait(reply))
-            .map_err(|_| gone())?;
-        let result = answer.await.map_err(|_| gone())?;
-        self.cancel = None;
-        result
+    pub async fn wait(self) -> Result<Output, CommandError> {
+        self.engine.wait().await
     }
 }
 
@@ -385,18 +311,6 @@ impl futures_core::Stream for AsyncRunning {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().poll_line(cx)
-    }
-}
-
-/// Sets its flag when dropped: the Windows call's thread checks it.
-#[cfg(windows)]
-#[derive(Debug)]
-struct CancelOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-#[cfg(windows)]
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::Release);
     }
 }
 

@@ -7,6 +7,11 @@
 //! reading stdout to its end before stderr, would deadlock as soon as a program fills the pipe
 //! nobody reads; waiting for end-of-file alone would wait for any background process that
 //! holds the pipes open: the loop stops reading [`LINGER`] after the programs have exited.
+//!
+//! The async forms drive the same loop one turn at a time ([`Running::step`]): each turn polls
+//! without waiting, and the caller waits on the descriptors ([`Running::watched`]) and the
+//! time ([`Running::wake_at`]) in its own event loop; a termination a turn decides on is left
+//! to the caller ([`Running::take_deferred_kill`]), which runs it where blocking is allowed.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -71,9 +76,12 @@ pub struct Running {
     linger_until: Option<Instant>,
     timed_out: bool,
     success_codes: Vec<i32>,
-    cancel: Option<OwnedFd>,
     timeout_reported: bool,
     reaped: bool,
+    /// Turning one step at a time ([`Running::step`]): polls do not wait, and a termination
+    /// is deferred to the caller.
+    stepping: bool,
+    kill_deferred: bool,
     _statuses: StatusGuard,
 }
 
@@ -93,11 +101,16 @@ impl std::fmt::Debug for Running {
 }
 
 /// What one turn of the loop produced.
-enum Progress {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Progress {
     /// A complete line is in the buffer.
     Line,
     /// Everything has exited and every pipe is closed (or lingered out).
     Done,
+    /// Nothing more until a watched descriptor is ready or the wake time comes
+    /// ([`Running::step`] only).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    Idle,
 }
 
 impl Running {
@@ -187,9 +200,10 @@ impl Running {
             linger_until: None,
             timed_out: false,
             success_codes: options.success_codes.clone(),
-            cancel: None,
             timeout_reported: false,
             reaped: false,
+            stepping: false,
+            kill_deferred: false,
             _statuses: statuses,
         };
         // A stage that could not start takes the others down with it (dropping `running`).
@@ -273,11 +287,49 @@ impl Running {
         ))
     }
 
-    /// Makes the call end (as [`Running::kill`]) when `fd` becomes readable or hung up: the
-    /// async forms hold the other end, and drop it when their future or handle is dropped.
+    /// One turn of the loop without waiting: what is ready is read and written, exits and
+    /// the deadline are checked, then it returns ([`Progress::Idle`] when nothing completed).
+    /// A termination the turn decides on (a time limit passed) is not run here: see
+    /// [`Running::take_deferred_kill`].
     #[cfg(feature = "tokio")]
-    pub(crate) fn cancel_on(&mut self, fd: OwnedFd) {
-        self.cancel = Some(fd);
+    pub(crate) fn step(&mut self, want_line: bool) -> Result<Progress, CommandError> {
+        self.stepping = true;
+        let progress = self.pump(want_line);
+        self.stepping = false;
+        progress
+    }
+
+    /// Whether a [`Running::step`] decided to terminate the call: the caller then runs
+    /// [`Running::kill`] (which blocks up to the grace) where blocking is allowed.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn take_deferred_kill(&mut self) -> bool {
+        std::mem::take(&mut self.kill_deferred)
+    }
+
+    /// The descriptors the loop waits on, each with what it waits for (`POLLIN`/`POLLOUT`).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn watched(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
+        self.wanted()
+            .into_iter()
+            .map(|(fd, events, _)| (fd, events))
+            .collect()
+    }
+
+    /// When the loop must turn even if no descriptor is ready: the deadline, the end of the
+    /// linger, or the next exit check where no pidfd can be polled.
+    pub(crate) fn wake_at(&self, now: Instant) -> Option<Instant> {
+        let mut wake = [self.deadline, self.linger_until]
+            .into_iter()
+            .flatten()
+            .min();
+        if self
+            .stages
+            .iter()
+            .any(|stage| !stage.exited && stage.watch.fd().is_none())
+        {
+            wake = Some(wake.map_or(now + EXIT_TICK, |at| at.min(now + EXIT_TICK)));
+        }
+        wake
     }
 
     /// The process id of the program (the first stage of a pipeline). With a process group of
@@ -315,20 +367,30 @@ impl Running {
     /// Reads the next line of standard output, `None` at its end.
     pub(crate) fn next_line(&mut self) -> Option<Result<String, CommandError>> {
         loop {
-            if let Some(line) = take_line(&mut self.buffered, self.stdout.is_none()) {
-                return Some(Ok(line));
-            }
-            if self.stdout.is_none() {
-                if self.timed_out && !self.timeout_reported {
-                    self.timeout_reported = true;
-                    return Some(Err(self.timeout_error()));
-                }
-                return None;
+            if let Some(answer) = self.buffered_line() {
+                return answer;
             }
             if let Err(error) = self.pump(true) {
                 return Some(Err(error));
             }
         }
+    }
+
+    /// The answer [`Running::next_line`] can give without reading more: `None` when the
+    /// loop must turn first.
+    #[allow(clippy::option_option)]
+    pub(crate) fn buffered_line(&mut self) -> Option<Option<Result<String, CommandError>>> {
+        if let Some(line) = take_line(&mut self.buffered, self.stdout.is_none()) {
+            return Some(Some(Ok(line)));
+        }
+        if self.stdout.is_none() {
+            if self.timed_out && !self.timeout_reported {
+                self.timeout_reported = true;
+                return Some(Some(Err(self.timeout_error())));
+            }
+            return Some(None);
+        }
+        None
     }
 
     /// Terminates the program and everything it started (`SIGTERM` to its process group,
@@ -349,6 +411,10 @@ impl Running {
     fn terminate(&mut self) {
         let watches: Vec<&ExitWatch> = self.stages.iter().map(|stage| &stage.watch).collect();
         if watches.is_empty() || self.reaped {
+            return;
+        }
+        if self.stepping {
+            self.kill_deferred = true;
             return;
         }
         unix::terminate(&watches, self.placement, self.grace);
@@ -379,6 +445,7 @@ impl Running {
     /// One or more turns of the loop, until a line is complete (when `want_line`) or all is
     /// done.
     fn pump(&mut self, want_line: bool) -> Result<Progress, CommandError> {
+        let mut turned = false;
         loop {
             if want_line && self.buffered.contains(&b'\n') {
                 return Ok(Progress::Line);
@@ -392,20 +459,17 @@ impl Running {
             if want_line && self.stdout.is_none() {
                 return Ok(Progress::Done);
             }
+            if self.stepping && turned {
+                return Ok(Progress::Idle);
+            }
+            turned = true;
 
             let now = Instant::now();
-            let mut wake = [self.deadline, self.linger_until]
-                .into_iter()
-                .flatten()
-                .min();
-            if self
-                .stages
-                .iter()
-                .any(|stage| !stage.exited && stage.watch.fd().is_none())
-            {
-                wake = Some(wake.map_or(now + EXIT_TICK, |at| at.min(now + EXIT_TICK)));
-            }
-            let ready = self.poll(wake.map(|at| at.saturating_duration_since(now)))?;
+            let wait = match self.wake_at(now) {
+                _ if self.stepping => Some(Duration::ZERO),
+                wake => wake.map(|at| at.saturating_duration_since(now)),
+            };
+            let ready = self.poll(wait)?;
 
             if ready.stdin {
                 self.write_input();
@@ -445,11 +509,6 @@ impl Running {
                     stage.exited = true;
                 }
             }
-            if ready.cancel {
-                self.cancel = None;
-                self.terminate();
-            }
-
             let now = Instant::now();
             let all_exited = self.stages.iter().all(|stage| stage.exited);
             if all_exited {
@@ -490,7 +549,8 @@ impl Running {
         }
     }
 
-    fn poll(&self, timeout: Option<Duration>) -> Result<Ready, CommandError> {
+    /// The descriptors to poll, what for, and what each one is.
+    fn wanted(&self) -> Vec<(BorrowedFd<'_>, PollFlags, Role)> {
         let mut wanted: Vec<(BorrowedFd<'_>, PollFlags, Role)> =
             Vec::with_capacity(4 + 2 * self.stages.len());
         let mut add = |fd, events, role| wanted.push((fd, events, role));
@@ -510,9 +570,11 @@ impl Running {
                 add(fd, PollFlags::POLLIN, Role::Exit(index));
             }
         }
-        if let Some(fd) = &self.cancel {
-            add(fd.as_fd(), PollFlags::POLLIN, Role::Cancel);
-        }
+        wanted
+    }
+
+    fn poll(&self, timeout: Option<Duration>) -> Result<Ready, CommandError> {
+        let wanted = self.wanted();
         let roles: Vec<Role> = wanted.iter().map(|(_, _, role)| *role).collect();
         let mut fds: Vec<PollFd<'_>> = wanted
             .into_iter()
@@ -536,7 +598,6 @@ impl Running {
                 Role::Stdout => ready.stdout = true,
                 Role::Stderr(index) => ready.stderr.push(index),
                 Role::Exit(index) => ready.exits.push(index),
-                Role::Cancel => ready.cancel = true,
             }
         }
         Ok(ready)
@@ -702,7 +763,6 @@ struct Ready {
     stdout: bool,
     stderr: Vec<usize>,
     exits: Vec<usize>,
-    cancel: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -711,7 +771,6 @@ enum Role {
     Stdout,
     Stderr(usize),
     Exit(usize),
-    Cancel,
 }
 
 /// A pipe whose ends are closed on exec (std puts the child's end in place of its stdio).
