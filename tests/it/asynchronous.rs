@@ -1,12 +1,18 @@
 //! tokio: a daemon whose `run` builds its runtime after the fork and serves TCP echo on
-//! loopback, and the controller's async forms driven from a multi-threaded runtime (in a
-//! helper process: the test harness never forks a daemon).
+//! loopback, the controller's async forms driven from a multi-threaded runtime (in a helper
+//! program: the test harness never forks a daemon), and the async `Command` forms at scale:
+//! no thread per call in flight, a kill that acts at once, a dropped call cleaned up in the
+//! background.
 #![cfg(feature = "tokio")]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
 
-use crate::common::{HANG, Scene, eventually, is_alive, wait_gone};
+use deluxe::process::{CallOptions, Command, CommandError};
+
+use crate::common::{HANG, Scene, eventually, is_alive, scratch_dir, stat, wait_gone};
 
 #[test]
 fn a_daemon_serves_tcp_echo_from_a_runtime_built_after_the_fork() {
@@ -56,4 +62,194 @@ fn the_async_controller_drives_a_daemon_from_a_multithreaded_runtime() {
     scene.wait_event("user2", 1);
     assert_eq!(scene.events().iter().filter(|e| *e == "atexit").count(), 2);
     assert!(!scene.pidfile().exists());
+}
+
+/// A current-thread runtime whose blocking-pool threads carry `name` (at most 15 bytes, the
+/// kernel's limit), so that the test can count them in `/proc/self/task`.
+fn runtime_named(name: &str, blocking_threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name(name)
+        .max_blocking_threads(blocking_threads)
+        .build()
+        .unwrap()
+}
+
+/// Threads of this process named `name`.
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+        })
+        .count()
+}
+
+/// The pids a test's shells appended to `file`, one a line.
+fn pids_in(file: &Path) -> Vec<i32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect()
+}
+
+/// Waits until `file` holds `count` pids (a hang guard), sleeping on the runtime's timer so
+/// that the calls keep being driven meanwhile and no thread is added.
+async fn pids_appear(file: &Path, count: usize) -> Vec<i32> {
+    let started = std::time::Instant::now();
+    loop {
+        let pids = pids_in(file);
+        if pids.len() >= count {
+            return pids;
+        }
+        assert!(
+            started.elapsed() < HANG,
+            "waited {HANG:?} for {count} pids: {pids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[test]
+fn concurrent_async_calls_take_no_thread_each() {
+    // Before: each call in flight held a thread of tokio's blocking pool (16 calls, 16
+    // threads named after the runtime). Now they wait in the runtime's reactor.
+    const CALLS: usize = 16;
+    let name = "async-no-thread";
+    let runtime = runtime_named(name, 512);
+    let dir = scratch_dir("async-threads");
+    let file = dir.join("pids");
+    let script = format!("echo $$ >> {}; exec sleep 1000", file.display());
+    let (pids, threads) = runtime.block_on(async {
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..CALLS {
+            let script = script.clone();
+            calls.spawn(async move {
+                let sh = Command::new("sh").unwrap();
+                sh.call_async(["-c", &script], &CallOptions::new()).await
+            });
+        }
+        // Every program is running, and each call has been polled since it started.
+        let pids = pids_appear(&file, CALLS).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let threads = threads_named(name);
+        // Their owners cancel them (the cleanup takes threads, for the grace only).
+        calls.abort_all();
+        while calls.join_next().await.is_some() {}
+        (pids, threads)
+    });
+    assert_eq!(
+        threads, 0,
+        "{CALLS} calls in flight held {threads} pool threads"
+    );
+    for pid in pids {
+        assert!(
+            wait_gone(pid, HANG),
+            "{pid} still runs after its call was dropped"
+        );
+    }
+}
+
+#[test]
+fn a_timeout_fires_while_other_calls_run_on_a_one_thread_pool() {
+    // Before: a call in flight held the only blocking thread, so another call's loop (and
+    // its timeout) waited for it: the second call hung as long as the first ran.
+    let runtime = runtime_named("async-one-pool", 1);
+    let dir = scratch_dir("async-one-pool");
+    let file = dir.join("pids");
+    let script = format!("echo $$ >> {}; exec sleep 1000", file.display());
+    let (pids, result) = runtime.block_on(async {
+        let long = tokio::spawn({
+            let script = script.clone();
+            async move {
+                let sh = Command::new("sh").unwrap();
+                sh.call_async(["-c", &script], &CallOptions::new()).await
+            }
+        });
+        pids_appear(&file, 1).await;
+        let sh = Command::new("sh").unwrap();
+        let options = CallOptions::new().timeout(Duration::from_millis(200));
+        let bounded = sh.call_async(["-c", &script], &options);
+        let result = tokio::time::timeout(HANG, bounded).await;
+        long.abort();
+        let _ = long.await;
+        (pids_in(&file), result)
+    });
+    let result = result.expect("the bounded call hung while another call ran");
+    assert!(
+        matches!(result, Err(CommandError::Timeout { .. })),
+        "{result:?}"
+    );
+    for pid in pids {
+        assert!(
+            wait_gone(pid, HANG),
+            "{pid} still runs after its call ended"
+        );
+    }
+}
+
+#[test]
+fn async_kill_ends_the_program_without_another_poll() {
+    let runtime = runtime_named("async-kill", 512);
+    runtime.block_on(async {
+        let sh = Command::new("sh").unwrap();
+        let mut running = sh
+            .spawn_async(
+                ["-c", "sleep 1000 & echo $!; exec sleep 1000"],
+                &CallOptions::new(),
+            )
+            .unwrap();
+        let child: i32 = running.next_line().await.unwrap().unwrap().parse().unwrap();
+        let program = running.id() as i32;
+        running.kill();
+        // Not polled again until both have ended (before: alive until the next poll). The
+        // wait blocks this, the runtime's only thread, on purpose.
+        assert!(
+            wait_gone(program, HANG),
+            "program {program} outlived kill()"
+        );
+        assert!(wait_gone(child, HANG), "its child {child} outlived kill()");
+        let ended = running.wait().await;
+        assert!(
+            matches!(ended, Err(CommandError::Signal { signal: 15, .. })),
+            "{ended:?}"
+        );
+        // Reaped by `wait`: no zombie of it is left.
+        assert!(stat(program).is_none_or(|stat| stat.ppid != std::process::id() as i32));
+    });
+}
+
+#[test]
+fn a_dropped_async_call_is_ended_and_reaped_in_the_background() {
+    // Documented: the cleanup starts when the future is dropped, without any further poll,
+    // and is complete (SIGKILL after the grace, the program reaped) shortly after the grace.
+    let runtime = runtime_named("async-drop", 512);
+    let dir = scratch_dir("async-drop-bg");
+    let file = dir.join("pids");
+    let script = format!(
+        "trap '' TERM; echo $$ >> {0}; sleep 1000 & echo $! >> {0}; wait",
+        file.display()
+    );
+    let pids = runtime.block_on(async {
+        let sh = Command::new("sh").unwrap();
+        let options = CallOptions::new().kill_grace(Duration::from_millis(300));
+        let call = sh.call_async(["-c", &script], &options);
+        tokio::pin!(call);
+        tokio::select! {
+            result = &mut call => panic!("the call returned: {result:?}"),
+            pids = pids_appear(&file, 2) => pids,
+        }
+        // `call` is dropped here, with the shell (ignoring SIGTERM) and its child running.
+    });
+    // The runtime is not driven from here on: the cleanup runs on its blocking pool.
+    let (shell, child) = (pids[0], pids[1]);
+    assert!(wait_gone(shell, HANG), "shell {shell} ignored the cleanup");
+    assert!(wait_gone(child, HANG), "child {child} ignored the cleanup");
+    eventually(format!("shell {shell} reaped"), || match stat(shell) {
+        Some(stat) if stat.ppid == std::process::id() as i32 => Err(stat.state),
+        _ => Ok(()),
+    });
+    drop(runtime);
 }
