@@ -1,5 +1,6 @@
 //! deluxe's performance figures, each against its peer measured in the same run:
-//! `cargo run --release --example bench` (`--quick` for a rough pass).
+//! `cargo run --release --example bench` (`--quick` for a rough pass; `--features tokio` adds
+//! the async rows, and `--async-rows` measures those alone).
 //!
 //! Machines are shared and noisy, so every figure is a ratio: ours and the peer's are measured
 //! in alternating rounds and compared by their medians. The spread is the interquartile range
@@ -8,12 +9,16 @@
 //! - `stats`: rounds, alternation, medians and spreads;
 //! - `table`: a row per figure, its goal, the printed table;
 //! - `command`: `Command` against std;
+//! - `concurrent` (with `--features tokio`): 1000 concurrent `call_async` against
+//!   `tokio::process`, each measured in a fresh process;
 //! - `floor`: the least a daemon start can be, the daemon figures' peer;
 //! - `daemon`: `start`, `stop`, `signal_user1` and an idle daemon's cost against the floor;
 //! - `peers`: daemonize (Rust), Python's subprocess, daemonocle and python-daemon, measured
 //!   and probed.
 
 mod command;
+#[cfg(feature = "tokio")]
+mod concurrent;
 mod daemon;
 mod floor;
 mod peers;
@@ -28,6 +33,13 @@ fn main() {
     if std::env::args().any(|arg| arg == command::ONE_CALL) {
         return command::one_call();
     }
+    #[cfg(feature = "tokio")]
+    if let Some(peer) = std::env::args()
+        .skip_while(|arg| arg != concurrent::ONE_ROUND)
+        .nth(1)
+    {
+        return concurrent::one_round(&peer);
+    }
     let quick = std::env::args().any(|arg| arg == "--quick");
     if cfg!(debug_assertions) {
         eprintln!("note: a debug build measures nothing useful; run with --release");
@@ -37,7 +49,16 @@ fn main() {
         quick,
     };
     let started = Instant::now();
+    #[cfg(feature = "tokio")]
+    if std::env::args().any(|arg| arg == concurrent::ROWS_ALONE) {
+        table::print(&concurrent::rows(plan));
+        return;
+    }
     let mut rows = command::rows(plan);
+    #[cfg(feature = "tokio")]
+    rows.extend(concurrent::rows(plan));
+    #[cfg(not(feature = "tokio"))]
+    println!("note: the async rows need `--features tokio`");
     rows.extend(daemon::rows(plan));
     let (peer_rows, probes) = peers::rows(plan, &rows);
     rows.extend(peer_rows);
