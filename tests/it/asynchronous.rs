@@ -112,6 +112,19 @@ async fn pids_appear(file: &Path, count: usize) -> Vec<i32> {
     }
 }
 
+/// `sh -c SCRIPT` on tokio.
+async fn sh_async(script: String, options: CallOptions) -> Result<Vec<u8>, CommandError> {
+    let sh = Command::new("sh").unwrap();
+    sh.call_async(["-c", &script], &options).await
+}
+
+/// Asserts that every process of `pids` has exited, after `what` (a hang guard).
+fn assert_gone(pids: &[i32], what: &str) {
+    for &pid in pids {
+        assert!(wait_gone(pid, HANG), "{pid} still runs after {what}");
+    }
+}
+
 #[test]
 fn concurrent_async_calls_take_no_thread_each() {
     // Before: each call in flight held a thread of tokio's blocking pool (16 calls, 16
@@ -125,11 +138,7 @@ fn concurrent_async_calls_take_no_thread_each() {
     let (pids, threads) = runtime.block_on(async {
         let mut calls = tokio::task::JoinSet::new();
         for _ in 0..CALLS {
-            let script = script.clone();
-            calls.spawn(async move {
-                let sh = Command::new("sh").unwrap();
-                sh.call_async(["-c", &script], &CallOptions::new()).await
-            });
+            calls.spawn(sh_async(script.clone(), CallOptions::new()));
         }
         // Every program is running, and each call has been polled since it started.
         let pids = pids_appear(&file, CALLS).await;
@@ -144,12 +153,7 @@ fn concurrent_async_calls_take_no_thread_each() {
         threads, 0,
         "{CALLS} calls in flight held {threads} pool threads"
     );
-    for pid in pids {
-        assert!(
-            wait_gone(pid, HANG),
-            "{pid} still runs after its call was dropped"
-        );
-    }
+    assert_gone(&pids, "its call was dropped");
 }
 
 #[test]
@@ -161,18 +165,10 @@ fn a_timeout_fires_while_other_calls_run_on_a_one_thread_pool() {
     let file = dir.join("pids");
     let script = format!("echo $$ >> {}; exec sleep 1000", file.display());
     let (pids, result) = runtime.block_on(async {
-        let long = tokio::spawn({
-            let script = script.clone();
-            async move {
-                let sh = Command::new("sh").unwrap();
-                sh.call_async(["-c", &script], &CallOptions::new()).await
-            }
-        });
+        let long = tokio::spawn(sh_async(script.clone(), CallOptions::new()));
         pids_appear(&file, 1).await;
-        let sh = Command::new("sh").unwrap();
         let options = CallOptions::new().timeout(Duration::from_millis(200));
-        let bounded = sh.call_async(["-c", &script], &options);
-        let result = tokio::time::timeout(HANG, bounded).await;
+        let result = tokio::time::timeout(HANG, sh_async(script, options)).await;
         long.abort();
         let _ = long.await;
         (pids_in(&file), result)
@@ -182,12 +178,7 @@ fn a_timeout_fires_while_other_calls_run_on_a_one_thread_pool() {
         matches!(result, Err(CommandError::Timeout { .. })),
         "{result:?}"
     );
-    for pid in pids {
-        assert!(
-            wait_gone(pid, HANG),
-            "{pid} still runs after its call ended"
-        );
-    }
+    assert_gone(&pids, "its call ended");
 }
 
 #[test]
@@ -252,4 +243,23 @@ fn a_dropped_async_call_is_ended_and_reaped_in_the_background() {
         _ => Ok(()),
     });
     drop(runtime);
+}
+
+#[test]
+fn async_calls_and_tokio_process_keep_each_their_statuses() {
+    // tokio::process installs its own SIGCHLD handling and reaps its own children: beside
+    // it, each side still gets its own exit status.
+    let runtime = runtime_named("async-sigchld", 512);
+    runtime.block_on(async {
+        let theirs = tokio::process::Command::new("sh")
+            .args(["-c", "sleep 0.2; exit 5"])
+            .status();
+        let ours = sh_async("sleep 0.1; exit 3".into(), CallOptions::new());
+        let (theirs, ours) = tokio::join!(theirs, ours);
+        assert_eq!(theirs.unwrap().code(), Some(5));
+        assert!(
+            matches!(ours, Err(CommandError::Exit { code: 3, .. })),
+            "{ours:?}"
+        );
+    });
 }
