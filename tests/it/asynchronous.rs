@@ -263,3 +263,20 @@ fn async_calls_and_tokio_process_keep_each_their_statuses() {
         );
     });
 }
+
+#[test]
+fn async_handles_and_futures_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let runtime = runtime_named("async-send", 512);
+    runtime.block_on(async {
+        let sh = Command::new("sh").unwrap();
+        let options = CallOptions::new();
+        let call = sh.call_async(["-c", "exit 0"], &options);
+        send(&call);
+        call.await.unwrap();
+        let running = sh.spawn_async(["-c", "exit 0"], &options).unwrap();
+        send_sync(&running);
+        running.wait().await.unwrap();
+    });
+}
