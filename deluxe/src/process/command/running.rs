@@ -2,8 +2,8 @@
 //! them and the caller, and the loop that feeds and drains those pipes.
 //!
 //! The loop polls, on one thread, the program's stdin (to write the input), its stdout and
-//! every stage's stderr (to read them), each process's exit (a pidfd on Linux), the deadline
-//! and, for async calls, a cancellation descriptor. Writing all of stdin before reading, or
+//! every stage's stderr (to read them), each process's exit (a pidfd on Linux) and the
+//! deadline. Writing all of stdin before reading, or
 //! reading stdout to its end before stderr, would deadlock as soon as a program fills the pipe
 //! nobody reads; waiting for end-of-file alone would wait for any background process that
 //! holds the pipes open: the loop stops reading [`LINGER`] after the programs have exited.
