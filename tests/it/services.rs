@@ -160,7 +160,7 @@ fn a_failed_setup_in_the_foreground_says_nothing_to_the_service_manager() {
     notify.set_nonblocking(true).unwrap();
     let mut buf = [0u8; 256];
     assert_eq!(
-        notify.recv(&mut buf).unwrap_err().kind(),
+        crate::common::recv(&notify, &mut buf).unwrap_err().kind(),
         std::io::ErrorKind::WouldBlock
     );
 
@@ -176,7 +176,7 @@ fn a_failed_setup_in_the_foreground_says_nothing_to_the_service_manager() {
     .stdout(Stdio::null())
     .spawn()
     .unwrap();
-    let len = notify.recv(&mut buf).unwrap();
+    let len = crate::common::recv(&notify, &mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..len]).starts_with("READY=1"));
     assert!(scene.events().contains(&"config 1".to_owned()));
     assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
