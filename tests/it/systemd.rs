@@ -77,6 +77,55 @@ fn cgroup2_home() -> Option<PathBuf> {
     Some(mount.join(own.trim_start_matches('/')))
 }
 
+/// Removes what a test binary killed before its tear-down left behind: the cgroups
+/// `deluxe-systemd-NAME-PID-N` whose test binary, `PID`, is gone, with any process still in
+/// them (`cgroup.kill`). Its systemds died with it (see [`Systemd::boot`]); this is the
+/// backstop.
+fn sweep_cgroups(home: &Path) {
+    let Ok(entries) = std::fs::read_dir(home) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let binary = name
+            .strip_prefix("deluxe-systemd-")
+            .and_then(|rest| rest.rsplit('-').nth(1))
+            .and_then(|pid| pid.parse::<i32>().ok());
+        if let Some(pid) = binary
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::write(entry.path().join("cgroup.kill"), "1");
+            remove_cgroups(&entry.path());
+        }
+    }
+}
+
+/// Removes the cgroup at `top` and those below it, deepest first, waiting (bounded by
+/// [`HANG`]) while one is busy with processes that are still exiting.
+fn remove_cgroups(top: &Path) {
+    let mut cgroups = Vec::new();
+    let mut pending = vec![top.to_path_buf()];
+    while let Some(cgroup) = pending.pop() {
+        if let Ok(entries) = std::fs::read_dir(&cgroup) {
+            pending.extend(
+                entries
+                    .flatten()
+                    .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+                    .map(|entry| entry.path()),
+            );
+        }
+        cgroups.push(cgroup);
+    }
+    for cgroup in cgroups.iter().rev() {
+        let removed = std::time::Instant::now();
+        while std::fs::remove_dir(cgroup).is_err_and(|error| {
+            error.raw_os_error() == Some(libc::EBUSY) && removed.elapsed() < HANG
+        }) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
 /// The field of `/proc/PID/stat` that tells one process from a later one with the same pid:
 /// its start time.
 fn start_time(pid: i32) -> Option<u64> {
@@ -170,15 +219,29 @@ impl Systemd {
         }
         let console = dir.join("console");
         std::fs::write(&console, "").unwrap();
+        sweep_cgroups(&home);
         let cgroup = home.join(dir.file_name().unwrap());
         std::fs::create_dir(&cgroup).unwrap();
         // The outer shell moves itself into the test's cgroup, then becomes `unshare`, whose
-        // child, pid 1 of the namespaces, runs INNER.
-        let unshare = StdCommand::new("sh")
+        // child, pid 1 of the namespaces, runs INNER. If this test binary dies before the
+        // tear-down, `unshare` gets SIGKILL, and so does the namespace's pid 1 (`--kill-child`).
+        let mut unshare = StdCommand::new("sh");
+        // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut unshare, || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let mut unshare = unshare
             .arg("-c")
             .arg(
-                "echo $$ > \"$1/cgroup.procs\" && shift && exec unshare --pid --fork --mount \
-                 --cgroup --uts --ipc --mount-proc --propagation private sh -c \"$0\" systemd-ns \"$@\"",
+                "echo $$ > \"$1/cgroup.procs\" && shift && exec unshare --pid --fork \
+                 --kill-child=SIGKILL --mount --cgroup --uts --ipc --mount-proc \
+                 --propagation private sh -c \"$0\" systemd-ns \"$@\"",
             )
             .arg(INNER)
             .arg(&cgroup)
@@ -190,7 +253,6 @@ impl Systemd {
             .stderr(std::fs::File::create(dir.join("unshare.err")).unwrap())
             .spawn()
             .unwrap();
-        let mut unshare = unshare;
         let unshare_pid = unshare.id();
         let pid = eventually("the namespace's pid 1 to become systemd", || {
             if let Ok(Some(status)) = unshare.try_wait() {
@@ -330,28 +392,8 @@ impl Drop for Systemd {
             wait_gone(self.pid, HANG);
         }
         let _ = self.unshare.wait();
-        // The cgroups systemd made, deepest first; each empties as the killed processes go.
-        let mut cgroups = Vec::new();
-        let mut pending = vec![self.cgroup.clone()];
-        while let Some(cgroup) = pending.pop() {
-            if let Ok(entries) = std::fs::read_dir(&cgroup) {
-                pending.extend(
-                    entries
-                        .flatten()
-                        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
-                        .map(|entry| entry.path()),
-                );
-            }
-            cgroups.push(cgroup);
-        }
-        for cgroup in cgroups.iter().rev() {
-            let removed = std::time::Instant::now();
-            while std::fs::remove_dir(cgroup).is_err_and(|error| {
-                error.raw_os_error() == Some(libc::EBUSY) && removed.elapsed() < HANG
-            }) {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-        }
+        // The cgroups systemd made; each empties as the killed processes go.
+        remove_cgroups(&self.cgroup);
         if std::thread::panicking() {
             eprintln!("systemd's log:\n{}", self.console());
         }
@@ -607,14 +649,15 @@ fn watchdog_pings_keep_it_alive_and_systemd_kills_it_when_they_stop(test: &str, 
     // interval, while the unit stays active with the same main pid.
     let mut seen = vec![systemd.show("watchdog.service", "WatchdogTimestampMonotonic")];
     while seen.len() < 4 {
-        eventually("a new watchdog ping", || {
+        let now = eventually("a new watchdog ping", || {
             let now = systemd.show("watchdog.service", "WatchdogTimestampMonotonic");
             if seen.contains(&now) {
                 Err(now)
             } else {
-                Ok(seen.push(now))
+                Ok(now)
             }
         });
+        seen.push(now);
     }
     let first: u64 = seen[0].parse().unwrap();
     let last: u64 = seen[3].parse().unwrap();
