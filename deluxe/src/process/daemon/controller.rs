@@ -437,8 +437,7 @@ impl<D: Daemon> Controller<D> {
     /// ```
     pub fn run_foreground(&self) -> Result<Infallible, DaemonError> {
         let Err(error) = self.foreground_until_failure();
-        // Nothing to do if it cannot be sent: the caller reports the error itself.
-        let _ = super::set_status(&error.to_string());
+        super::manager::status_failed(&error.to_string());
         Err(error)
     }
 

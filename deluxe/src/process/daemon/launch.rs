@@ -541,7 +541,7 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
                 let message = format!("cannot {step}: {error}");
                 serve::say(log::Level::Error, &message);
                 // As for the failures `run_foreground` returns: the service's status says why.
-                let _ = manager::set_status(&message);
+                manager::status_failed(&message);
             }
         },
     )
