@@ -25,12 +25,7 @@ const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-daemon-helper");
 /// Whether the machine has `program` (and root, for `unshare`); where it does not, the test is
 /// skipped (`.ci/run` installs `strace` and util-linux, and makes a skip fail).
 fn can_run(test: &str, program: &str, root: bool) -> bool {
-    let has = StdCommand::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
+    let has = crate::common::has_program(program);
     let ready = has && (!root || nix::unistd::geteuid().is_root());
     if !ready {
         let needs = if root {

@@ -109,6 +109,16 @@ pub fn has_sudo_setup(test: &str) -> bool {
     ready
 }
 
+/// Whether `program --version` runs and succeeds: the program is installed.
+pub fn has_program(program: &str) -> bool {
+    StdCommand::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
 /// The sudoers rules of the tests' account (`.ci/run` installs them too).
 pub const TEST_SUDOERS: &str = include_str!("../../.ci/deluxe-tests.sudoers");
 
@@ -398,7 +408,8 @@ impl Scene {
     }
 }
 
-fn lines_of(path: &Path) -> Vec<String> {
+/// The lines of the file at `path` (none if it does not exist yet).
+pub fn lines_of(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()

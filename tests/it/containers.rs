@@ -31,14 +31,7 @@ enum Pid1 {
 /// runs; where it has not, the test is skipped (`.ci/run` installs `tini`, and makes a skip
 /// fail).
 fn can_run(test: &str, pid1: Pid1) -> bool {
-    let has = |program: &str| {
-        StdCommand::new(program)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
+    let has = crate::common::has_program;
     let ready =
         nix::unistd::geteuid().is_root() && has("unshare") && (pid1 != Pid1::Tini || has("tini"));
     if !ready {

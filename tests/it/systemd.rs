@@ -28,7 +28,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Output, Stdio};
 
 use crate::common::{
-    HANG, clean_up, eventually, read_pidfile, scratch_dir, skip, ticker_binary, wait_gone,
+    HANG, clean_up, eventually, has_program, lines_of, read_pidfile, scratch_dir, skip,
+    ticker_binary, wait_gone,
 };
 
 /// Which systemd a test boots.
@@ -167,15 +168,7 @@ pub struct Systemd {
 impl Systemd {
     /// Boots a systemd for `test`, or says why it cannot here ([`skip`]) and returns `None`.
     pub fn boot(test: &str, release: Release) -> Option<Self> {
-        let has = |program: &str| {
-            StdCommand::new(program)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success())
-        };
-        if !nix::unistd::geteuid().is_root() || !has("unshare") || !has("nsenter") {
+        if !nix::unistd::geteuid().is_root() || !has_program("unshare") || !has_program("nsenter") {
             skip(
                 test,
                 "needs root, unshare and nsenter; run `bash .ci/run` as root",
@@ -406,14 +399,22 @@ macro_rules! on_both {
     ($($check:ident),* $(,)?) => {
         $(
             mod $check {
+                use super::{Release, Systemd};
+
                 #[test]
                 fn on_installed() {
-                    super::$check(concat!(stringify!($check), "_on_installed"), super::Release::Installed);
+                    let test = concat!(stringify!($check), "_on_installed");
+                    if let Some(systemd) = Systemd::boot(test, Release::Installed) {
+                        super::$check(&systemd);
+                    }
                 }
 
                 #[test]
                 fn on_254() {
-                    super::$check(concat!(stringify!($check), "_on_254"), super::Release::Backports);
+                    let test = concat!(stringify!($check), "_on_254");
+                    if let Some(systemd) = Systemd::boot(test, Release::Backports) {
+                        super::$check(&systemd);
+                    }
                 }
             }
         )*
@@ -442,6 +443,19 @@ fn services_command(dir: &Path, args: &str) -> String {
     )
 }
 
+/// A `Type=notify` service running `exec_start`.
+fn notify_unit(exec_start: &str) -> String {
+    format!("[Service]\nType=notify\nExecStart={exec_start}\n")
+}
+
+/// A `Type=notify-reload` service (systemd 253 and later) running the services helper.
+fn notify_reload_unit(dir: &Path) -> String {
+    format!(
+        "[Service]\nType=notify-reload\nExecStart={}\n",
+        services_command(dir, "foreground")
+    )
+}
+
 /// `ticker --pidfile DIR/ticker.pid --log DIR/ticker.log ACTION`, for `ExecStart=`.
 fn ticker_command(dir: &Path, action: &str) -> String {
     format!(
@@ -452,18 +466,10 @@ fn ticker_command(dir: &Path, action: &str) -> String {
     )
 }
 
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Waits until the file at `path` has a line `line`.
 fn wait_line(path: &Path, line: &str) {
     eventually(format!("{line:?} in {}", path.display()), || {
-        let lines = lines(path);
+        let lines = lines_of(path);
         if lines.iter().any(|l| l == line) {
             Ok(())
         } else {
@@ -472,25 +478,16 @@ fn wait_line(path: &Path, line: &str) {
     });
 }
 
-fn notify_start_returns_once_ready_with_the_daemon_as_main_pid_and_its_status(
-    test: &str,
-    release: Release,
-) {
-    let Some(systemd) = Systemd::boot(test, release) else {
-        return;
-    };
+fn notify_start_returns_once_ready_with_the_daemon_as_main_pid_and_its_status(systemd: &Systemd) {
     let dir = &systemd.dir;
     // `--announce`: setup says STATUS=loading, run says STATUS=serving; `--port 0`: it serves.
     systemd.install(
         "notify.service",
-        &format!(
-            "[Service]\nType=notify\nExecStart={}\n",
-            services_command(dir, "--announce --port 0 foreground")
-        ),
+        &notify_unit(&services_command(dir, "--announce --port 0 foreground")),
     );
     systemd.ok(&["start", "notify.service"]);
     // `start` returned: the daemon was ready, its setup done, its pidfile written.
-    assert!(lines(&dir.join("events")).contains(&"setup uid 0".to_owned()));
+    assert!(lines_of(&dir.join("events")).contains(&"setup uid 0".to_owned()));
     assert_eq!(systemd.show("notify.service", "ActiveState"), "active");
     let main = systemd.main_pid("notify.service");
     assert_eq!(read_pidfile(&dir.join("daemon.pid")), Some(main));
@@ -508,21 +505,15 @@ fn notify_start_returns_once_ready_with_the_daemon_as_main_pid_and_its_status(
     wait_line(&dir.join("events"), "atexit");
 }
 
-fn a_failing_setup_fails_the_start_and_its_message_is_the_status_text(
-    test: &str,
-    release: Release,
-) {
-    let Some(systemd) = Systemd::boot(test, release) else {
-        return;
-    };
+fn a_failing_setup_fails_the_start_and_its_message_is_the_status_text(systemd: &Systemd) {
     let dir = &systemd.dir;
     let config = dir.join("missing.conf");
     systemd.install(
         "setup.service",
-        &format!(
-            "[Service]\nType=notify\nExecStart={}\n",
-            services_command(dir, &format!("--config {} foreground", config.display()))
-        ),
+        &notify_unit(&services_command(
+            dir,
+            &format!("--config {} foreground", config.display()),
+        )),
     );
     let output = systemd.systemctl(["start", "setup.service"]);
     assert!(!output.status.success(), "the start failed");
@@ -540,10 +531,7 @@ fn a_failing_setup_fails_the_start_and_its_message_is_the_status_text(
     assert!(!dir.join("daemon.pid").exists());
 }
 
-fn reload_through_the_cli_runs_on_reload_in_the_same_main_pid(test: &str, release: Release) {
-    let Some(systemd) = Systemd::boot(test, release) else {
-        return;
-    };
+fn reload_through_the_cli_runs_on_reload_in_the_same_main_pid(systemd: &Systemd) {
     let dir = &systemd.dir;
     systemd.install(
         "ticker.service",
@@ -572,13 +560,7 @@ fn notify_reload_on_254_waits_for_reloading_and_ready() {
         return;
     };
     let dir = &systemd.dir;
-    systemd.install(
-        "reload.service",
-        &format!(
-            "[Service]\nType=notify-reload\nExecStart={}\n",
-            services_command(dir, "foreground")
-        ),
-    );
+    systemd.install("reload.service", &notify_reload_unit(dir));
     systemd.ok(&["start", "reload.service"]);
     assert_eq!(systemd.show("reload.service", "Type"), "notify-reload");
     let main = systemd.main_pid("reload.service");
@@ -587,14 +569,14 @@ fn notify_reload_on_254_waits_for_reloading_and_ready() {
     // `systemctl reload` returns, the hook has run.
     systemd.ok(&["reload", "reload.service"]);
     assert!(
-        lines(&dir.join("events")).contains(&"reload 1".to_owned()),
+        lines_of(&dir.join("events")).contains(&"reload 1".to_owned()),
         "{:?}",
-        lines(&dir.join("events"))
+        lines_of(&dir.join("events"))
     );
     assert_eq!(systemd.main_pid("reload.service"), main);
     assert_eq!(systemd.show("reload.service", "ActiveState"), "active");
     systemd.ok(&["reload", "reload.service"]);
-    assert!(lines(&dir.join("events")).contains(&"reload 2".to_owned()));
+    assert!(lines_of(&dir.join("events")).contains(&"reload 2".to_owned()));
     systemd.ok(&["stop", "reload.service"]);
     wait_line(&dir.join("events"), "atexit");
 }
@@ -613,13 +595,7 @@ fn notify_reload_on_252_is_unknown_and_the_unit_runs_as_simple() {
         return;
     }
     let dir = &systemd.dir;
-    systemd.install(
-        "reload.service",
-        &format!(
-            "[Service]\nType=notify-reload\nExecStart={}\n",
-            services_command(dir, "foreground")
-        ),
-    );
+    systemd.install("reload.service", &notify_reload_unit(dir));
     assert_eq!(systemd.show("reload.service", "Type"), "simple");
     systemd.ok(&["start", "reload.service"]);
     let output = systemd.systemctl(["reload", "reload.service"]);
@@ -627,10 +603,7 @@ fn notify_reload_on_252_is_unknown_and_the_unit_runs_as_simple() {
     systemd.ok(&["stop", "reload.service"]);
 }
 
-fn watchdog_pings_keep_it_alive_and_systemd_kills_it_when_they_stop(test: &str, release: Release) {
-    let Some(systemd) = Systemd::boot(test, release) else {
-        return;
-    };
+fn watchdog_pings_keep_it_alive_and_systemd_kills_it_when_they_stop(systemd: &Systemd) {
     let dir = &systemd.dir;
     // The helper pings every half interval while it serves. Stopped (SIGSTOP), it cannot:
     // systemd sends the watchdog signal (SIGABRT, which waits while the process is stopped),
@@ -681,13 +654,10 @@ fn watchdog_pings_keep_it_alive_and_systemd_kills_it_when_they_stop(test: &str, 
     });
     assert!(wait_gone(daemon[0], HANG));
     assert_eq!(systemd.show("watchdog.service", "ActiveState"), "failed");
-    assert!(!lines(&dir.join("events")).contains(&"atexit".to_owned()));
+    assert!(!lines_of(&dir.join("events")).contains(&"atexit".to_owned()));
 }
 
-fn socket_activation_hands_over_a_named_socket_the_daemon_serves(test: &str, release: Release) {
-    let Some(systemd) = Systemd::boot(test, release) else {
-        return;
-    };
+fn socket_activation_hands_over_a_named_socket_the_daemon_serves(systemd: &Systemd) {
     let dir = &systemd.dir;
     // A free port, given to systemd (same network namespace as this test).
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -701,10 +671,7 @@ fn socket_activation_hands_over_a_named_socket_the_daemon_serves(test: &str, rel
     );
     systemd.install(
         "web.service",
-        &format!(
-            "[Service]\nType=notify\nExecStart={}\n",
-            services_command(dir, "--listen-fds foreground")
-        ),
+        &notify_unit(&services_command(dir, "--listen-fds foreground")),
     );
     systemd.ok(&["start", "web.socket"]);
     assert_eq!(systemd.show("web.service", "ActiveState"), "inactive");
@@ -715,7 +682,7 @@ fn socket_activation_hands_over_a_named_socket_the_daemon_serves(test: &str, rel
     let mut answer = String::new();
     std::io::Read::read_to_string(&mut connection, &mut answer).unwrap();
     assert_eq!(answer, "uid 0 euid 0\n");
-    assert!(lines(&dir.join("events")).contains(&"listen web".to_owned()));
+    assert!(lines_of(&dir.join("events")).contains(&"listen web".to_owned()));
     assert_eq!(systemd.show("web.service", "ActiveState"), "active");
     let main = systemd.main_pid("web.service");
     assert_eq!(read_pidfile(&dir.join("daemon.pid")), Some(main));
@@ -723,13 +690,7 @@ fn socket_activation_hands_over_a_named_socket_the_daemon_serves(test: &str, rel
     wait_line(&dir.join("events"), "atexit");
 }
 
-fn forking_follows_the_daemons_pid_through_its_pidfile_and_stop_runs_atexit(
-    test: &str,
-    release: Release,
-) {
-    let Some(systemd) = Systemd::boot(test, release) else {
-        return;
-    };
+fn forking_follows_the_daemons_pid_through_its_pidfile_and_stop_runs_atexit(systemd: &Systemd) {
     let dir = &systemd.dir;
     // No NOTIFY_SOCKET under Type=forking: the CLI's `start` forks the daemon and returns once
     // it is ready, its pidfile written.
@@ -761,18 +722,12 @@ fn forking_follows_the_daemons_pid_through_its_pidfile_and_stop_runs_atexit(
     assert!(!dir.join("ticker.pid").exists());
 }
 
-fn stop_runs_atexit_succeeds_and_leaves_nothing_in_the_cgroup(test: &str, release: Release) {
-    let Some(systemd) = Systemd::boot(test, release) else {
-        return;
-    };
+fn stop_runs_atexit_succeeds_and_leaves_nothing_in_the_cgroup(systemd: &Systemd) {
     let dir = &systemd.dir;
     // The daemon's children too: `run` starts two `sleep`s.
     systemd.install(
         "stop.service",
-        &format!(
-            "[Service]\nType=notify\nExecStart={}\n",
-            services_command(dir, "--children 2 foreground")
-        ),
+        &notify_unit(&services_command(dir, "--children 2 foreground")),
     );
     systemd.ok(&["start", "stop.service"]);
     eventually("the daemon and its two children", || {
@@ -786,7 +741,7 @@ fn stop_runs_atexit_succeeds_and_leaves_nothing_in_the_cgroup(test: &str, releas
     let daemon = systemd.main_pid("stop.service");
     systemd.ok(&["stop", "stop.service"]);
     // `systemctl stop` returned: the daemon ran atexit and exited by itself.
-    assert!(lines(&dir.join("events")).contains(&"atexit".to_owned()));
+    assert!(lines_of(&dir.join("events")).contains(&"atexit".to_owned()));
     assert_eq!(systemd.show("stop.service", "Result"), "success");
     assert_eq!(systemd.show("stop.service", "ActiveState"), "inactive");
     assert_eq!(systemd.unit_processes("stop.service"), Vec::<i32>::new());
@@ -794,10 +749,7 @@ fn stop_runs_atexit_succeeds_and_leaves_nothing_in_the_cgroup(test: &str, releas
     assert_ne!(daemon, 0);
 }
 
-fn the_shipped_ticker_unit_runs(test: &str, release: Release) {
-    let Some(systemd) = Systemd::boot(test, release) else {
-        return;
-    };
+fn the_shipped_ticker_unit_runs(systemd: &Systemd) {
     let dir = &systemd.dir;
     let unit = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
