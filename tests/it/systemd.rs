@@ -377,9 +377,19 @@ impl Systemd {
 
 impl Drop for Systemd {
     fn drop(&mut self) {
+        let alive = start_time(self.pid) == Some(self.started);
+        if alive && std::thread::panicking() {
+            // What the failed test left: every unit's state, kept beside its files.
+            let status = self.systemctl(["status", "--all", "--full"]);
+            std::fs::write(self.dir.join("status"), &status.stdout).unwrap_or_default();
+            eprintln!(
+                "systemctl status --all:\n{}",
+                String::from_utf8_lossy(&status.stdout)
+            );
+        }
         // Only the namespace's pid 1 that this test started: its start time tells it from a
         // later process that got the same pid.
-        if start_time(self.pid) == Some(self.started) {
+        if alive {
             // SAFETY: killing pid 1 of the namespace this test made ends the namespace.
             unsafe { libc::kill(self.pid, libc::SIGKILL) };
             wait_gone(self.pid, HANG);
@@ -388,7 +398,7 @@ impl Drop for Systemd {
         // The cgroups systemd made; each empties as the killed processes go.
         remove_cgroups(&self.cgroup);
         if std::thread::panicking() {
-            eprintln!("systemd's log:\n{}", self.console());
+            eprintln!("systemd's console:\n{}", self.console());
         }
         clean_up(&self.dir);
     }
