@@ -294,13 +294,8 @@ impl Systemd {
             .nth(1)
             .and_then(|number| number.parse().ok())
             .unwrap();
-        let expected = if release == Release::Backports {
-            254
-        } else {
-            252
-        };
         assert!(
-            release == Release::Installed || systemd.version >= expected,
+            release == Release::Installed || systemd.version >= 254,
             "the overlay runs systemd {}",
             systemd.version
         );
