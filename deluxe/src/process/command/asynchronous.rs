@@ -43,7 +43,9 @@ impl Command {
     /// would let it.
     ///
     /// Needs a tokio runtime with I/O and time enabled (`enable_all`). On Unix the call takes
-    /// no thread while it runs: it waits in the runtime's reactor, as `tokio::process` does.
+    /// no thread while it runs: it waits in the runtime's reactor, as `tokio::process` does,
+    /// and its time limit in a tokio timer; the termination a timeout starts takes a thread of
+    /// the blocking pool while it lasts, as a drop's does.
     ///
     /// # Errors
     ///
