@@ -108,7 +108,10 @@ impl Engine {
         match std::mem::replace(&mut self.state, State::Gone) {
             // Everything has exited: reaping it does not block.
             State::Idle(running) => running.wait(),
-            State::Killing(_) | State::Gone => unreachable!("a step returned Done"),
+            // Its termination never came back (the runtime shut down under it).
+            State::Killing(_) | State::Gone => Err(io_error(io::Error::other(
+                "the call's termination did not complete: the runtime is shutting down",
+            ))),
         }
     }
 
