@@ -142,6 +142,7 @@ fn pathext_finds_scripts_and_programs_in_order() {
             program,
             searched,
             denied,
+            ..
         }) => {
             assert_eq!(program, "notes");
             assert_eq!(searched, vec![dir.clone()]);

@@ -131,13 +131,80 @@ fn names_that_can_name_no_program_are_refused_with_the_macros_rules() {
     let message = Command::new("ls -la").unwrap_err().to_string();
     assert_eq!(
         message,
-        "program name \"ls -la\" contains whitespace; give the program alone and pass its \
-         arguments to `call()`"
+        "program name \"ls -la\" contains whitespace or an invisible character; give the \
+         program alone and pass its arguments to `call()`"
     );
     assert!(matches!(
         Command::with_path("ls", "bin:/usr/bin"),
         Err(CommandError::InvalidSearchPath { path, .. }) if path == Path::new("bin")
     ));
+}
+
+#[test]
+fn unicode_whitespace_and_invisible_characters_are_refused_in_names() {
+    for blank in [
+        '\u{a0}', '\u{2003}', '\u{3000}', '\u{200b}', '\u{2060}', '\u{feff}',
+    ] {
+        let name = format!("ls{blank}-la");
+        match Command::new(&name) {
+            Err(CommandError::InvalidProgram { problem, .. }) => {
+                assert_eq!(problem, ProgramProblem::Whitespace, "{name:?}");
+            }
+            other => panic!("{name:?}: expected InvalidProgram, got {other:?}"),
+        }
+        let user = format!("root{blank}");
+        assert!(
+            matches!(
+                Command::new("id").unwrap().user(user.clone()),
+                Err(CommandError::InvalidUser {
+                    problem: UserNameProblem::Whitespace,
+                    ..
+                })
+            ),
+            "{user:?}"
+        );
+    }
+    assert_eq!(
+        Command::new("ls\u{a0}-la").unwrap_err().to_string(),
+        "program name \"ls\u{a0}-la\" contains whitespace or an invisible character; give the \
+         program alone and pass its arguments to `call()`"
+    );
+    // Letters of other scripts are names like any other.
+    assert!(matches!(
+        Command::new("outil-é"),
+        Err(CommandError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn relative_path_entries_are_named_as_skipped_not_as_an_empty_path() {
+    let probe = |path: &str, name: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
+            .args(["new", name])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        )
+    };
+    let (out, err) = probe("bin:.", "no-such-tool-xyz");
+    assert!(out.starts_with("error NotFound"), "{out}");
+    assert_eq!(
+        err,
+        "program `no-such-tool-xyz` not found; searched nowhere; skipped the relative entries \
+         of PATH \"bin\", \".\" (a command must not depend on the working directory of whoever \
+         runs it); install it, or name it by its full path or with `Command::with_path`"
+    );
+    let (_, err) = probe("/usr/bin:tools", "no-such-tool-xyz");
+    assert!(
+        err.contains("searched /usr/bin; skipped the relative entries of PATH \"tools\""),
+        "{err}"
+    );
+    // A program found in an absolute entry is found, whatever the relative ones.
+    let (out, _) = probe("bin:/usr/bin:.", "env");
+    assert_eq!(out, "ok /usr/bin/env\n");
 }
 
 #[test]

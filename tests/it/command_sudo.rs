@@ -61,7 +61,8 @@ fn sudo_refusals_are_typed_errors_naming_the_user() {
     assert_eq!(
         err.trim(),
         format!(
-            "sudo refused to run /usr/bin/whoami as `{TARGET}`: a password is required: sudo: a password is required"
+            "sudo refused to run /usr/bin/whoami as `{TARGET}`: a password is required (commands \
+             never prompt: allow it with a NOPASSWD rule)"
         )
     );
     // No rule at all.

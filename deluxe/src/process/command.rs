@@ -171,8 +171,22 @@ impl Command {
     /// ```
     pub fn new(name: impl AsRef<OsStr>) -> Result<Self, CommandError> {
         let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
-        let directories = std::env::split_paths(&path).filter(|dir| dir.is_absolute());
-        Self::resolve(name.as_ref(), directories.collect())
+        let (directories, skipped): (Vec<PathBuf>, Vec<PathBuf>) =
+            std::env::split_paths(&path).partition(|dir| dir.is_absolute());
+        Self::resolve(name.as_ref(), directories).map_err(|error| match error {
+            CommandError::NotFound {
+                program,
+                searched,
+                denied,
+                ..
+            } => CommandError::NotFound {
+                program,
+                searched,
+                denied,
+                skipped,
+            },
+            other => other,
+        })
     }
 
     /// The program `name` from `path`: the program's own file when `path` names a file (as
@@ -720,6 +734,7 @@ fn find_executable(name: &OsStr, directories: Vec<PathBuf>) -> Result<PathBuf, C
                 } else {
                     Vec::new()
                 },
+                skipped: Vec::new(),
             }),
         };
     }
@@ -745,6 +760,7 @@ fn find_executable(name: &OsStr, directories: Vec<PathBuf>) -> Result<PathBuf, C
         program: name.to_string_lossy().into_owned(),
         searched,
         denied,
+        skipped: Vec::new(),
     })
 }
 

@@ -236,6 +236,10 @@ pub enum CommandError {
         searched: Vec<PathBuf>,
         /// The directories among them this process was not allowed to search.
         denied: Vec<PathBuf>,
+        /// The entries of `PATH` that were not searched because they are relative (`bin`,
+        /// `.`, or empty: the current directory), in order: a command never depends on the
+        /// working directory of whoever runs it.
+        skipped: Vec<PathBuf>,
     },
     /// The program exists but is not an executable file.
     NotExecutable {
@@ -439,12 +443,28 @@ impl fmt::Display for CommandError {
                 program,
                 searched,
                 denied,
+                skipped,
             } => {
                 if program.contains('/') || program.contains('\\') {
                     write!(f, "program `{}` does not exist", Escaped(program))?;
                 } else {
                     write!(f, "program `{}` not found; searched ", Escaped(program))?;
-                    write_paths(f, searched)?;
+                    if searched.is_empty() && !skipped.is_empty() {
+                        f.write_str("nowhere")?;
+                    } else {
+                        write_paths(f, searched)?;
+                    }
+                }
+                if !skipped.is_empty() {
+                    f.write_str("; skipped the relative entries of PATH ")?;
+                    for (index, entry) in skipped.iter().enumerate() {
+                        f.write_str(if index == 0 { "" } else { ", " })?;
+                        write!(f, "\"{}\"", EscapedPath(entry))?;
+                    }
+                    f.write_str(
+                        " (a command must not depend on the working directory of whoever runs \
+                         it)",
+                    )?;
                 }
                 if !denied.is_empty() {
                     f.write_str("; permission denied searching ")?;
@@ -497,7 +517,17 @@ impl fmt::Display for CommandError {
                     EscapedPath(program),
                     Escaped(user)
                 )?;
-                write_stderr(f, message)
+                if *refusal == SudoRefusal::PasswordRequired {
+                    f.write_str(" (commands never prompt: allow it with a NOPASSWD rule)")?;
+                }
+                // sudo's words, where they say more than the refusal already said.
+                let said = refusal.to_string();
+                let more: Vec<&str> = message
+                    .lines()
+                    .map(|line| line.trim().strip_prefix("sudo: ").unwrap_or(line.trim()))
+                    .filter(|line| *line != said)
+                    .collect();
+                write_stderr(f, &more.join("\n"))
             }
             Self::UserCannotAccess { user, what, path } => write!(
                 f,

@@ -762,6 +762,7 @@ fn spawn_error(plan: &Plan, error: io::Error) -> CommandError {
             program: plan.program.to_string_lossy().into_owned(),
             searched: vec![plan.program.clone()],
             denied: Vec::new(),
+            skipped: Vec::new(),
         };
     }
     CommandError::Io {

@@ -141,6 +141,7 @@ pub(super) fn find_executable(
         program: name.to_string_lossy().into_owned(),
         searched,
         denied: Vec::new(),
+        skipped: Vec::new(),
     };
     let extensions = path_extensions();
     let path = Path::new(name);

@@ -208,6 +208,7 @@ impl Running {
                     program: program.to_string_lossy().into_owned(),
                     searched: vec![program.clone()],
                     denied: Vec::new(),
+                    skipped: Vec::new(),
                 }
             } else {
                 io_error(error)
