@@ -423,3 +423,74 @@ fn on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing() {
     assert!(!marker.exists(), "the dropped call started its program");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The private directory of the service account, where the tests put a tool only it can reach
+/// (`.ci/deluxe-tests.sudoers` lets the test account run it, and a missing one, as that account).
+const PRIVATE_DIR: &str = "/var/lib/deluxe-tests-private";
+const SERVICE_USER: &str = "deluxe-sys";
+
+/// Makes [`PRIVATE_DIR`]`/tool` (it prints who runs it and its arguments), reachable by
+/// [`SERVICE_USER`] alone.
+fn private_tool() -> std::path::PathBuf {
+    use std::os::unix::fs::{DirBuilderExt, chown};
+    let dir = std::path::Path::new(PRIVATE_DIR);
+    let staged = dir.with_file_name(format!(".deluxe-tests-private-{}", std::process::id()));
+    if !dir.join("tool").exists() {
+        let _ = std::fs::remove_dir_all(&staged);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&staged)
+            .unwrap();
+        std::fs::write(
+            staged.join("tool"),
+            "#!/bin/sh\necho \"tool ran as $(id -un):\" \"$@\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(staged.join("tool"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let account = nix::unistd::User::from_name(SERVICE_USER).unwrap().unwrap();
+        chown(
+            &staged,
+            Some(account.uid.as_raw()),
+            Some(account.gid.as_raw()),
+        )
+        .unwrap();
+        // Another test may have made it meanwhile: then ours is not needed.
+        if std::fs::rename(&staged, dir).is_err() {
+            let _ = std::fs::remove_dir_all(&staged);
+        }
+    }
+    dir.join("tool")
+}
+
+#[test]
+fn an_absolute_program_only_the_target_user_can_reach_is_judged_by_that_user() {
+    if !has_test_sudoers(
+        "an_absolute_program_only_the_target_user_can_reach_is_judged_by_that_user",
+    ) {
+        return;
+    }
+    let tool = private_tool();
+    let tool = tool.to_str().unwrap();
+    // The test account cannot see the file; the service account can run it, and does.
+    let (out, err) = probe_as_test_user(&["run-as", SERVICE_USER, tool, "a b"]);
+    assert_eq!(
+        out,
+        format!("ok tool ran as {SERVICE_USER}: a b\n"),
+        "{err}"
+    );
+    // sudo's own verdict on a program that is not there, typed as sudo's.
+    let absent = format!("{PRIVATE_DIR}/absent");
+    let (out, err) = probe_as_test_user(&["run-as", SERVICE_USER, &absent]);
+    assert_eq!(out, "error Sudo CannotExecute\n", "{err}");
+    // Run as the test account itself (no sudo): not found, naming the directory denied.
+    let (out, err) = probe_as_test_user(&["run-as", TEST_USER, tool]);
+    assert_eq!(
+        out, "error NotFound /var/lib/deluxe-tests-private/tool denied=1\n",
+        "{err}"
+    );
+    assert!(
+        err.contains("permission denied searching /var/lib/deluxe-tests-private"),
+        "{err}"
+    );
+}

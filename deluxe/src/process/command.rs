@@ -126,6 +126,11 @@ pub struct Command {
     program: PathBuf,
     #[cfg(unix)]
     run_as: Option<RunAs>,
+    /// An absolute program this process may not look at (a directory above it denies search):
+    /// run as another user through `sudo`, that user's view decides; otherwise the call
+    /// fails with [`CommandError::NotFound`] naming the directory denied.
+    #[cfg(unix)]
+    hidden: bool,
 }
 
 /// One process to start, and what is needed to judge how it ended.
@@ -152,6 +157,11 @@ impl Command {
     ///
     /// Relative directories in `PATH` are skipped: a command must not depend on the working
     /// directory of whoever runs it.
+    ///
+    /// An absolute path behind a directory this process may not search (a tool in another
+    /// account's private directory) is taken as given: run as that account with
+    /// [`Command::user`], its view decides (sudo says if it cannot run the program); run
+    /// otherwise, the call fails with [`CommandError::NotFound`] naming the directory denied.
     ///
     /// # Errors
     ///
@@ -247,6 +257,8 @@ impl Command {
                         program: only.clone(),
                         #[cfg(unix)]
                         run_as: None,
+                        #[cfg(unix)]
+                        hidden: false,
                     });
                 }
                 _ => {}
@@ -257,12 +269,26 @@ impl Command {
 
     fn resolve(name: &OsStr, directories: Vec<PathBuf>) -> Result<Self, CommandError> {
         check_name(name)?;
+        #[cfg(unix)]
+        let (program, hidden) = match find_executable(name, directories) {
+            // Absolute, behind a directory we may not search: perhaps one only the user given
+            // to `Command::user` can reach; that user's view decides (see `Command::user`).
+            Err(CommandError::NotFound { denied, .. })
+                if !denied.is_empty() && Path::new(name).is_absolute() =>
+            {
+                (PathBuf::from(name), true)
+            }
+            found => (found?, false),
+        };
+        #[cfg(windows)]
         let program = find_executable(name, directories)?;
         Ok(Self {
             name: name.to_owned(),
             program,
             #[cfg(unix)]
             run_as: None,
+            #[cfg(unix)]
+            hidden,
         })
     }
 
@@ -508,6 +534,20 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        #[cfg(unix)]
+        if self.hidden && !matches!(&self.run_as, Some(RunAs { sudo: Some(_), .. })) {
+            return Err(CommandError::NotFound {
+                program: self.name.to_string_lossy().into_owned(),
+                searched: vec![self.program.clone()],
+                denied: self
+                    .program
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .into_iter()
+                    .collect(),
+                skipped: Vec::new(),
+            });
+        }
         let mut checked: Vec<OsString> = Vec::new();
         for arg in args {
             let arg = arg.as_ref();
