@@ -494,3 +494,27 @@ fn an_absolute_program_only_the_target_user_can_reach_is_judged_by_that_user() {
         "{err}"
     );
 }
+
+#[test]
+fn a_program_that_writes_sudos_words_and_exits_1_is_the_programs_failure() {
+    if !has_sudo_setup("a_program_that_writes_sudos_words_and_exits_1_is_the_programs_failure") {
+        return;
+    }
+    // As root through sudo, a program that ran and says what a refusing sudo says.
+    let sh = Command::new("sh").unwrap().user(TEST_USER).unwrap();
+    for words in [
+        "sudo: a password is required",
+        "Sorry, user deluxe-user is not allowed to execute '/bin/sh' as deluxe-user on host.",
+        "sudo: sorry, you are not allowed to set the following environment variables: X",
+    ] {
+        let script = format!("echo \"{words}\" >&2; exit 1");
+        match sh.call(["-c", &script]) {
+            Err(CommandError::Exit {
+                code: 1, stderr, ..
+            }) => {
+                assert_eq!(stderr, format!("{words}\n"));
+            }
+            other => panic!("{words}: expected the program's Exit, got {other:?}"),
+        }
+    }
+}

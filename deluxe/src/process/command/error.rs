@@ -270,7 +270,9 @@ pub enum CommandError {
         /// Every directory searched for `sudo`.
         searched: Vec<PathBuf>,
     },
-    /// `sudo` refused to run the program as the user; the program did not run.
+    /// `sudo` refused to run the program as the user; the program did not run. Only sudo's
+    /// own failures are reported so: on Linux, a program that ran (sudo exec'd it or reaped
+    /// it) is an [`Exit`](Self::Exit) whatever it wrote, sudo's words included.
     Sudo {
         /// The user asked for.
         user: String,

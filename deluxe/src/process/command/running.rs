@@ -562,10 +562,16 @@ impl Running {
         let mut ends = Vec::with_capacity(stages.len());
         let mut failure = None;
         for mut stage in stages {
+            // Read before reaping: what sudo did is known only while it is a zombie.
+            let trace = match &stage.sudo {
+                Some(_) if stage.exited => sudo::trace(stage.child.id()),
+                _ => sudo::Trace::Unknown,
+            };
             match stage.child.wait() {
                 Ok(status) => ends.push(End {
                     program: stage.program,
                     sudo: stage.sudo,
+                    trace,
                     status,
                     stderr: stage.tail.into_string(),
                 }),
@@ -614,6 +620,8 @@ impl Drop for Running {
 struct End {
     program: PathBuf,
     sudo: Option<SudoRun>,
+    /// What `sudo` did before it exited, when the stage ran through it.
+    trace: sudo::Trace,
     status: ExitStatus,
     stderr: String,
 }
@@ -663,13 +671,14 @@ fn stage_error(end: End, stdout: Vec<u8>) -> CommandError {
     let End {
         program,
         sudo,
+        trace,
         status,
         stderr,
     } = end;
     if let Some(code) = status.code() {
         if let Some(run) = sudo
             && code == 1
-            && let Some(refusal) = sudo::refusal(&stderr, &run.names)
+            && let Some(refusal) = sudo::refusal(&stderr, &run.names, trace)
         {
             return CommandError::Sudo {
                 user: run.user,
