@@ -248,11 +248,11 @@ fn a_non_zero_exit_is_typed_with_code_and_stderr() {
         } => {
             assert!(program.ends_with("sh"));
             assert_eq!(*code, 3);
-            assert_eq!(stderr, "something broke\n");
+            assert_eq!(stderr, b"something broke\n");
         }
         other => panic!("expected Exit, got {other:?}"),
     }
-    assert_eq!(error.stderr(), Some("something broke\n"));
+    assert_eq!(error.stderr(), Some(&b"something broke\n"[..]));
     assert!(
         error
             .to_string()
@@ -277,7 +277,7 @@ fn a_signal_death_is_typed_with_the_signal_name() {
             assert_eq!(*signal, libc::SIGKILL);
             assert_eq!(signal_name, "SIGKILL");
             assert!(!core_dumped);
-            assert_eq!(stderr, "dying\n");
+            assert_eq!(stderr, b"dying\n");
         }
         other => panic!("expected Signal, got {other:?}"),
     }
@@ -298,7 +298,7 @@ fn stderr_kept_in_errors_is_the_last_64_kib() {
     let error = sh("head -c 300000 /dev/zero | tr '\\0' x >&2; echo END >&2; exit 1").unwrap_err();
     let stderr = error.stderr().unwrap();
     assert_eq!(stderr.len(), deluxe::process::command::STDERR_CAP);
-    assert!(stderr.ends_with("xxxEND\n"));
+    assert!(stderr.ends_with(b"xxxEND\n"));
     assert!(error.to_string().len() < 500, "Display stays short");
 }
 
@@ -534,7 +534,7 @@ fn commands_run_as_another_user_through_sudo() {
 
     // Failures keep their type through sudo.
     let error = sh.call(["-c", "echo nope >&2; exit 5"]).unwrap_err();
-    assert!(matches!(error, CommandError::Exit { code: 5, ref stderr, .. } if stderr == "nope\n"));
+    assert!(matches!(error, CommandError::Exit { code: 5, ref stderr, .. } if stderr == b"nope\n"));
     let error = sh.call(["-c", "kill -KILL $$"]).unwrap_err();
     assert!(
         matches!(error, CommandError::Signal { signal: 9, .. }),
@@ -564,7 +564,7 @@ fn call_async_has_the_same_behaviour_on_tokio() {
             .await
             .unwrap_err();
         assert!(
-            matches!(error, CommandError::Exit { code: 4, ref stderr, .. } if stderr == "bad\n")
+            matches!(error, CommandError::Exit { code: 4, ref stderr, .. } if stderr == b"bad\n")
         );
         let error = cat
             .call_async(["-c", "kill -TERM $$"], &CallOptions::new())

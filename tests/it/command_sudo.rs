@@ -512,7 +512,7 @@ fn a_program_that_writes_sudos_words_and_exits_1_is_the_programs_failure() {
             Err(CommandError::Exit {
                 code: 1, stderr, ..
             }) => {
-                assert_eq!(stderr, format!("{words}\n"));
+                assert_eq!(stderr, format!("{words}\n").as_bytes());
             }
             other => panic!("{words}: expected the program's Exit, got {other:?}"),
         }

@@ -91,7 +91,7 @@ pub const NO_ARGS: [&str; 0] = [];
 /// use deluxe::process::{CallOptions, Command};
 /// let sh = Command::new("sh")?;
 /// let output = sh.output(["-c", "echo out; echo warn >&2"], &CallOptions::new())?;
-/// assert_eq!((output.code, output.stdout.as_slice(), output.stderr.as_str()), (0, &b"out\n"[..], "warn\n"));
+/// assert_eq!((output.code, &output.stdout[..], &output.stderr[..]), (0, &b"out\n"[..], &b"warn\n"[..]));
 /// # Ok::<(), deluxe::process::CommandError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,8 +101,9 @@ pub struct Output {
     pub code: i32,
     /// Standard output (empty when not captured).
     pub stdout: Vec<u8>,
-    /// The end of standard error (the last 64 KiB of each stage; empty when not kept).
-    pub stderr: String,
+    /// The end of standard error (the last 64 KiB of each stage; empty when not kept), as
+    /// bytes, like `stdout`.
+    pub stderr: Vec<u8>,
 }
 
 /// A system command, resolved to an absolute path when it is built.
@@ -716,7 +717,7 @@ impl Command {
                     program: self.program.clone(),
                     timeout: options.timeout.unwrap_or_default(),
                     stdout: Vec::new(),
-                    stderr: String::new(),
+                    stderr: Vec::new(),
                 });
             }
             Err(_) => None,

@@ -551,7 +551,7 @@ impl Running {
                 .unwrap_or_default(),
             timeout: self.timeout.unwrap_or_default(),
             stdout: Vec::new(),
-            stderr: String::new(),
+            stderr: Vec::new(),
         }
     }
 
@@ -573,7 +573,7 @@ impl Running {
                     sudo: stage.sudo,
                     trace,
                     status,
-                    stderr: stage.tail.into_string(),
+                    stderr: stage.tail.into_bytes(),
                 }),
                 Err(error) => {
                     failure.get_or_insert(CommandError::Io {
@@ -595,7 +595,7 @@ impl Running {
                     .unwrap_or_default(),
                 timeout: self.timeout.unwrap_or_default(),
                 stdout,
-                stderr: ends.into_iter().map(|end| end.stderr).collect(),
+                stderr: ends.into_iter().flat_map(|end| end.stderr).collect(),
             });
         }
         judge(ends, stdout, &self.success_codes)
@@ -623,7 +623,7 @@ struct End {
     /// What `sudo` did before it exited, when the stage ran through it.
     trace: sudo::Trace,
     status: ExitStatus,
-    stderr: String,
+    stderr: Vec<u8>,
 }
 
 /// The call's result from how its stages ended: the rightmost stage that failed decides (as
@@ -650,7 +650,7 @@ fn judge(ends: Vec<End>, stdout: Vec<u8>, success_codes: &[i32]) -> Result<Outpu
         return Ok(Output {
             code,
             stdout,
-            stderr: ends.into_iter().map(|end| end.stderr).collect(),
+            stderr: ends.into_iter().flat_map(|end| end.stderr).collect(),
         });
     };
     let end = ends.into_iter().nth(index).expect("a failing stage");
@@ -678,13 +678,14 @@ fn stage_error(end: End, stdout: Vec<u8>) -> CommandError {
     if let Some(code) = status.code() {
         if let Some(run) = sudo
             && code == 1
-            && let Some(refusal) = sudo::refusal(&stderr, &run.names, trace)
+            && let Some(refusal) =
+                sudo::refusal(&String::from_utf8_lossy(&stderr), &run.names, trace)
         {
             return CommandError::Sudo {
                 user: run.user,
                 program,
                 refusal,
-                message: stderr,
+                message: String::from_utf8_lossy(&stderr).into_owned(),
             };
         }
         return CommandError::Exit {

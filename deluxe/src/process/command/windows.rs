@@ -200,7 +200,7 @@ pub(super) fn crash(
     program: &Path,
     status: ExitStatus,
     stdout: Vec<u8>,
-    stderr: &str,
+    stderr: &[u8],
 ) -> Option<CommandError> {
     // Windows exit codes are unsigned 32-bit; std hands them over as `i32`.
     let status = status.code()?.cast_unsigned();
@@ -216,6 +216,6 @@ pub(super) fn crash(
         status,
         status_name,
         stdout,
-        stderr: stderr.to_owned(),
+        stderr: stderr.to_vec(),
     })
 }
