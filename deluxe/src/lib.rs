@@ -123,3 +123,23 @@ macro_rules! command {
         $crate::__private::__command!(($crate) $($input)*)
     };
 }
+
+/// Arguments of mixed string types in one list: `&str`, `String`, `&Path`, `PathBuf`,
+/// `OsString`, ... each turned into an [`OsString`](std::ffi::OsString), for
+/// [`call`](process::Command::call) and its peers (an array must hold one type).
+///
+/// ```
+/// use std::path::Path;
+/// let branch = String::from("main");
+/// let dir = Path::new("/");
+/// let echo = deluxe::command!("echo")?;
+/// let more = std::ffi::OsString::from("x");
+/// assert_eq!(echo.read(deluxe::args!["log", &branch, dir, more])?, "log main / x");
+/// # Ok::<(), deluxe::process::CommandError>(())
+/// ```
+#[macro_export]
+macro_rules! args {
+    ($($arg:expr),* $(,)?) => {
+        [$(::std::ffi::OsString::from($arg)),*]
+    };
+}

@@ -639,3 +639,93 @@ fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+#[test]
+fn read_returns_text_with_only_trailing_newlines_trimmed() {
+    let sh = Command::new("sh").unwrap();
+    assert_eq!(
+        sh.read(["-c", "printf '  two words \\n\\tkept\\t\\n\\n\\r\\n'"])
+            .unwrap(),
+        "  two words \n\tkept\t"
+    );
+    assert_eq!(sh.read(["-c", "true"]).unwrap(), "");
+    // Not UTF-8: a typed error carrying the bytes.
+    match sh.read(["-c", "printf 'ok\\377\\n'"]) {
+        Err(CommandError::InvalidUtf8 {
+            stdout,
+            valid_up_to,
+            ..
+        }) => assert_eq!((stdout.as_slice(), valid_up_to), (&b"ok\xff\n"[..], 2)),
+        other => panic!("expected InvalidUtf8, got {other:?}"),
+    }
+    let error = sh.read(["-c", "printf '\\377'"]).unwrap_err();
+    assert_eq!(error.stdout(), Some(&b"\xff"[..]));
+    assert!(error.to_string().contains("not UTF-8"), "{error}");
+    // A failure is the call's failure, as with `call`.
+    assert!(matches!(
+        sh.read(["-c", "echo partial; exit 4"]),
+        Err(CommandError::Exit { code: 4, .. })
+    ));
+}
+
+#[test]
+fn a_command_with_leading_arguments_is_a_base_called_many_times() {
+    // `sh -c SCRIPT NAME` as the base, as `git -C repo` would be.
+    let base = Command::new("sh")
+        .unwrap()
+        .args(["-c", "echo \"$0:$#:$*\""])
+        .args(["base"]);
+    assert_eq!(base.read(["a"]).unwrap(), "base:1:a");
+    assert_eq!(base.read(["b c", "d"]).unwrap(), "base:2:b c d");
+    assert_eq!(base.read(NO_ARGS).unwrap(), "base:0:");
+    // Every form of call passes them first: output, spawn, pipelines.
+    assert_eq!(
+        base.output(["x"], &CallOptions::new()).unwrap().stdout,
+        b"base:1:x\n"
+    );
+    let mut running = base.spawn(["y"], &CallOptions::new()).unwrap();
+    assert_eq!(running.lines().next().unwrap().unwrap(), "base:1:y");
+    running.wait().unwrap();
+    let tr = Command::new("tr").unwrap().args(["a-z", "A-Z"]);
+    let piped = base.with_args(["z"]).pipe(tr.with_args(NO_ARGS));
+    assert_eq!(piped.call(&CallOptions::new()).unwrap(), b"BASE:1:Z\n");
+    // Checked as the call's own arguments are.
+    let broken = Command::new("echo").unwrap().args(["a\0b"]);
+    assert!(matches!(
+        broken.call(NO_ARGS),
+        Err(CommandError::InvalidArgument {
+            problem: ArgumentProblem::Nul,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn arguments_of_mixed_string_types_go_in_one_call() {
+    use std::ffi::OsString;
+    let echo = Command::new("echo").unwrap();
+    let branch = String::from("main");
+    // `&str` and `&String` in one array.
+    assert_eq!(echo.call(["log", &branch]).unwrap(), b"log main\n");
+    let path = Path::new("/srv/data");
+    let owned_path = PathBuf::from("/tmp/x");
+    let os = OsString::from("os");
+    let text = echo
+        .read(deluxe::args![
+            "log",
+            &branch,
+            branch.clone(),
+            path,
+            owned_path,
+            os.as_os_str(),
+            os,
+        ])
+        .unwrap();
+    assert_eq!(text, "log main main /srv/data /tmp/x os os");
+    // Byte for byte, not through a shell.
+    assert_eq!(
+        echo.read(deluxe::args!["$HOME", String::from("a;b")])
+            .unwrap(),
+        "$HOME a;b"
+    );
+}

@@ -125,6 +125,8 @@ pub struct Output {
 pub struct Command {
     name: OsString,
     program: PathBuf,
+    /// Arguments every call passes first ([`Command::args`]).
+    args: Vec<OsString>,
     #[cfg(unix)]
     run_as: Option<RunAs>,
     /// An absolute program this process may not look at (a directory above it denies search):
@@ -256,6 +258,7 @@ impl Command {
                     return Ok(Self {
                         name: name.to_owned(),
                         program: only.clone(),
+                        args: Vec::new(),
                         #[cfg(unix)]
                         run_as: None,
                         #[cfg(unix)]
@@ -286,6 +289,7 @@ impl Command {
         Ok(Self {
             name: name.to_owned(),
             program,
+            args: Vec::new(),
             #[cfg(unix)]
             run_as: None,
             #[cfg(unix)]
@@ -356,6 +360,67 @@ impl Command {
         };
         self.run_as = Some(RunAs::new(user, &account, sudo));
         Ok(self)
+    }
+
+    /// This command with `args` fixed as its leading arguments: every call passes them first,
+    /// then its own (as a base command, `git -C repo`, called many times). Called again, it
+    /// adds to them.
+    ///
+    /// ```
+    /// use deluxe::process::Command;
+    ///
+    /// let repo = std::env::temp_dir();
+    /// let ls = Command::new("ls")?.args(["-d", "--"]);        // a base, kept
+    /// assert_eq!(ls.read([&repo])?, repo.display().to_string());
+    /// assert_eq!(ls.read(["/"])?, "/");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
+    #[must_use]
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|arg| arg.as_ref().to_owned()));
+        self
+    }
+
+    /// Runs the command with `args` and returns its standard output as text, trailing
+    /// newlines (`\n`, `\r\n`) trimmed and nothing else, as duct's `read()`: the short form of
+    /// `String::from_utf8(command.call(args)?)` for the common case.
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::call`], plus [`CommandError::InvalidUtf8`] (carrying the bytes) when the
+    /// output is not UTF-8.
+    ///
+    /// ```
+    /// use deluxe::process::Command;
+    ///
+    /// let branch = String::from("main");
+    /// let echo = Command::new("echo")?;
+    /// assert_eq!(echo.read(["  on", &branch])?, "  on main");   // only the newline goes
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
+    pub fn read<I, S>(&self, args: I) -> Result<String, CommandError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let stdout = self.call(args)?;
+        let mut text = String::from_utf8(stdout).map_err(|error| CommandError::InvalidUtf8 {
+            program: self.program.clone(),
+            valid_up_to: error.utf8_error().valid_up_to(),
+            stdout: error.into_bytes(),
+        })?;
+        while text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        Ok(text)
     }
 
     /// The absolute path of the program.
@@ -549,9 +614,8 @@ impl Command {
                 skipped: Vec::new(),
             });
         }
-        let mut checked: Vec<OsString> = Vec::new();
-        for arg in args {
-            let arg = arg.as_ref();
+        let mut checked: Vec<OsString> = Vec::with_capacity(self.args.len());
+        let mut check = |arg: &OsStr| {
             if arg.as_encoded_bytes().contains(&0) {
                 return Err(CommandError::InvalidArgument {
                     argument: arg.to_string_lossy().into_owned(),
@@ -561,6 +625,13 @@ impl Command {
             #[cfg(windows)]
             windows::check_argument(&self.program, arg)?;
             checked.push(arg.to_owned());
+            Ok(())
+        };
+        for arg in &self.args {
+            check(arg)?;
+        }
+        for arg in args {
+            check(arg.as_ref())?;
         }
         if let Some(env) = &options.env {
             check_environment(env.iter().map(|(name, value)| (name, Some(value))))?;

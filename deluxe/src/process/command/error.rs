@@ -352,6 +352,16 @@ pub enum CommandError {
         /// The end of its standard error until then, as bytes.
         stderr: Vec<u8>,
     },
+    /// The program succeeded but its output, asked for as text
+    /// ([`Command::read`](super::Command::read)), is not UTF-8.
+    InvalidUtf8 {
+        /// The program run.
+        program: PathBuf,
+        /// Its standard output, as written.
+        stdout: Vec<u8>,
+        /// How many bytes from the start are valid UTF-8.
+        valid_up_to: usize,
+    },
     /// One stage of a pipeline failed (the rightmost failing one, as `set -o pipefail`).
     Stage {
         /// Which stage, counted from 1.
@@ -430,6 +440,7 @@ impl CommandError {
             Self::Exit { stdout, .. }
             | Self::Signal { stdout, .. }
             | Self::Timeout { stdout, .. }
+            | Self::InvalidUtf8 { stdout, .. }
             | Self::Crashed { stdout, .. } => Some(stdout),
             Self::Stage { error, .. } => error.stdout(),
             _ => None,
@@ -604,6 +615,16 @@ impl fmt::Display for CommandError {
                 f.write_str("; its stderr so far")?;
                 write_stderr(f, stderr)
             }
+            Self::InvalidUtf8 {
+                program,
+                valid_up_to,
+                ..
+            } => write!(
+                f,
+                "{} wrote output that is not UTF-8 (from byte {valid_up_to}); take it as bytes \
+                 with `call`",
+                EscapedPath(program)
+            ),
             Self::Stage {
                 stage,
                 stages,
