@@ -148,6 +148,8 @@ pub(crate) struct Plan {
 /// A program started through `sudo`.
 #[cfg_attr(windows, allow(dead_code))]
 pub(crate) struct SudoRun {
+    /// The `sudo` program run.
+    pub(crate) sudo: PathBuf,
     /// The user it runs as.
     pub(crate) user: String,
     /// The words sudo's messages may name the program by: its path, and when sudo was given
@@ -705,7 +707,8 @@ impl Command {
                 };
                 let command = sudo::command(sudo, &run_as.user, word, &variables, false)?;
                 let user = run_as.user.clone();
-                (command, Some(SudoRun { user, names }))
+                let sudo = sudo.clone();
+                (command, Some(SudoRun { sudo, user, names }))
             }
             _ => {
                 // The program sees the name it was asked by, as when a shell runs it

@@ -564,7 +564,7 @@ impl Running {
         for mut stage in stages {
             // Read before reaping: what sudo did is known only while it is a zombie.
             let trace = match &stage.sudo {
-                Some(_) if stage.exited => sudo::trace(stage.child.id()),
+                Some(run) if stage.exited => sudo::trace(stage.child.id(), &run.sudo),
                 _ => sudo::Trace::Unknown,
             };
             match stage.child.wait() {

@@ -173,15 +173,16 @@ pub(crate) enum Trace {
     /// It reaped a child: the program ran in it, or failed to `exec` there (sudo then says
     /// "unable to execute"), or sudo ran a helper (its mailer).
     Child,
-    /// It became the program (`exec` as the target user in its place).
+    /// It became the program (`exec` in its place: it runs as the target user, under the
+    /// program's name).
     Exec,
     /// Not known (no `/proc`: not Linux).
     Unknown,
 }
 
-/// What `sudo`, process `pid`, did before it exited (see [`Trace`]). Call it once the process
-/// has exited and before it is reaped.
-pub(crate) fn trace(pid: u32) -> Trace {
+/// What `sudo` (the program `sudo`), process `pid`, did before it exited (see [`Trace`]).
+/// Call it once the process has exited and before it is reaped.
+pub(crate) fn trace(pid: u32, sudo: &Path) -> Trace {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
@@ -201,6 +202,16 @@ pub(crate) fn trace(pid: u32) -> Trace {
         else {
             return Trace::Unknown;
         };
+        // The name of the file it last executed (its first 15 bytes): sudo's, until it
+        // becomes the program.
+        let comm = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+            .map(|(comm, _)| comm.as_bytes());
+        let name = sudo.file_name().map_or(&[][..], OsStr::as_bytes);
+        if comm != Some(&name[..name.len().min(15)]) {
+            return Trace::Exec;
+        }
         let real_uid = status
             .lines()
             .find_map(|line| line.strip_prefix("Uid:"))
@@ -216,7 +227,7 @@ pub(crate) fn trace(pid: u32) -> Trace {
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
-        let _ = pid;
+        let _ = (pid, sudo);
         Trace::Unknown
     }
 }
