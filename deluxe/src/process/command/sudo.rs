@@ -166,6 +166,8 @@ pub(crate) fn same_file(one: &Path, other: &Path) -> bool {
 /// What the `sudo` process of a call did before it exited, from the kernel's record of it
 /// (read while it is a zombie: exited, not yet reaped, so its pid cannot have been reused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Without `/proc`, every trace is `Unknown`.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 pub(crate) enum Trace {
     /// It ran nothing: it never changed user (no `exec` of the program in its place) and
     /// reaped no child (no program started beside it). Its exit is sudo's own failure.
