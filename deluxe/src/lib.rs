@@ -102,7 +102,8 @@ pub struct ReadmeDoctests;
 ///
 /// - no program, or a program that is not a string literal (use [`process::Command::new`]
 ///   for a name known only at run time);
-/// - a program name that is empty, holds whitespace (arguments go to `call()`), shell syntax
+/// - a program name that is empty, holds whitespace or an invisible character
+///   ([`process::names::is_blank`]: arguments go to `call()`), shell syntax
 ///   (`` | ; & $ ` < > * ? ``: commands never run through a shell) or NUL, or is a relative path;
 /// - arguments written into the macro (`command!("ls", "-la")`: they go to `call()`), a
 ///   stray or double comma;
