@@ -447,6 +447,7 @@ fn one_of_each() -> Vec<CommandError> {
             .pipe(sh().with_args(["-c", "cat"]))
             .call(&CallOptions::new())
             .unwrap_err(),
+        sh().read(["-c", "printf 'a\\377'"]).unwrap_err(),
         CommandError::Io {
             program: "/bin/x".into(),
             error: io(),
