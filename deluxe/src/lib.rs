@@ -127,7 +127,8 @@ macro_rules! command {
 
 /// Arguments of mixed string types in one list: `&str`, `String`, `&Path`, `PathBuf`,
 /// `OsString`, ... each turned into an [`OsString`](std::ffi::OsString), for
-/// [`call`](process::Command::call) and its peers (an array must hold one type).
+/// [`call`](process::Command::call) and its peers (an array must hold one type). For no
+/// arguments, use [`NO_ARGS`](process::NO_ARGS).
 ///
 /// ```
 /// use std::path::Path;

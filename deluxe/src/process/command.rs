@@ -567,7 +567,8 @@ impl Command {
         Running::start(vec![self.plan(args, options, deadline)?], options, begun)
     }
 
-    /// This command with `args`, as the first stage of a [`Pipeline`].
+    /// This command with `args`, as the first stage of a [`Pipeline`] (to keep arguments on
+    /// the command itself for every call, see [`Command::args`]).
     ///
     /// ```
     /// use deluxe::process::{CallOptions, Command};
