@@ -427,39 +427,36 @@ fn on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing() {
 /// The private directory of the service account, where the tests put a tool only it can reach
 /// (`.ci/deluxe-tests.sudoers` lets the test account run it, and a missing one, as that account).
 const PRIVATE_DIR: &str = "/var/lib/deluxe-tests-private";
+/// A tool only the service account may execute (mode 0700), in a directory anyone may search.
+const OWN_TOOL: &str = "/var/lib/deluxe-tests-own-tool";
 const SERVICE_USER: &str = "deluxe-sys";
 
-/// Makes [`PRIVATE_DIR`]`/tool` (it prints who runs it and its arguments), reachable by
-/// [`SERVICE_USER`] alone.
+/// Writes a tool at `path` (it prints who runs it and its arguments), with `mode`, owned by
+/// [`SERVICE_USER`]: written beside it, then renamed into place (tests may race to make it).
+fn service_tool(path: &std::path::Path, mode: u32) {
+    let staged = path.with_file_name(format!(".deluxe-tests-tool-{}", std::process::id()));
+    std::fs::write(
+        &staged,
+        "#!/bin/sh\necho \"tool ran as $(id -un):\" \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode)).unwrap();
+    let account = nix::unistd::User::from_name(SERVICE_USER).unwrap().unwrap();
+    std::os::unix::fs::chown(&staged, Some(account.uid.as_raw()), None).unwrap();
+    std::fs::rename(&staged, path).unwrap();
+}
+
+/// Makes [`PRIVATE_DIR`] (mode 0700, the service account's) with its `tool`.
 fn private_tool() -> std::path::PathBuf {
-    use std::os::unix::fs::{DirBuilderExt, chown};
+    use std::os::unix::fs::DirBuilderExt;
     let dir = std::path::Path::new(PRIVATE_DIR);
-    let staged = dir.with_file_name(format!(".deluxe-tests-private-{}", std::process::id()));
-    if !dir.join("tool").exists() {
-        let _ = std::fs::remove_dir_all(&staged);
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&staged)
-            .unwrap();
-        std::fs::write(
-            staged.join("tool"),
-            "#!/bin/sh\necho \"tool ran as $(id -un):\" \"$@\"\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(staged.join("tool"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-        let account = nix::unistd::User::from_name(SERVICE_USER).unwrap().unwrap();
-        chown(
-            &staged,
-            Some(account.uid.as_raw()),
-            Some(account.gid.as_raw()),
-        )
-        .unwrap();
-        // Another test may have made it meanwhile: then ours is not needed.
-        if std::fs::rename(&staged, dir).is_err() {
-            let _ = std::fs::remove_dir_all(&staged);
-        }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        created => created.unwrap(),
     }
+    let account = nix::unistd::User::from_name(SERVICE_USER).unwrap().unwrap();
+    std::os::unix::fs::chown(dir, Some(account.uid.as_raw()), Some(account.gid.as_raw())).unwrap();
+    service_tool(&dir.join("tool"), 0o755);
     dir.join("tool")
 }
 
@@ -483,6 +480,12 @@ fn an_absolute_program_only_the_target_user_can_reach_is_judged_by_that_user() {
     let absent = format!("{PRIVATE_DIR}/absent");
     let (out, err) = probe_as_test_user(&["run-as", SERVICE_USER, &absent]);
     assert_eq!(out, "error Sudo CannotExecute\n", "{err}");
+    // A file only the service account may execute, in a directory anyone may search.
+    service_tool(std::path::Path::new(OWN_TOOL), 0o700);
+    let (out, err) = probe_as_test_user(&["run-as", SERVICE_USER, OWN_TOOL]);
+    assert_eq!(out, format!("ok tool ran as {SERVICE_USER}:\n"), "{err}");
+    let (out, err) = probe_as_test_user(&["run-as", TEST_USER, OWN_TOOL]);
+    assert_eq!(out, format!("error NotExecutable {OWN_TOOL}\n"), "{err}");
     // Run as the test account itself (no sudo): not found, naming the directory denied.
     let (out, err) = probe_as_test_user(&["run-as", TEST_USER, tool]);
     assert_eq!(

@@ -129,9 +129,9 @@ pub struct Command {
     args: Vec<OsString>,
     #[cfg(unix)]
     run_as: Option<RunAs>,
-    /// An absolute program this process may not look at (a directory above it denies search):
-    /// run as another user through `sudo`, that user's view decides; otherwise the call
-    /// fails with [`CommandError::NotFound`] naming the directory denied.
+    /// An absolute program this process may not reach (a directory above it denies search,
+    /// or the file denies execution): run as another user through `sudo`, that user's view
+    /// decides; otherwise the call fails as [`Command::new`] would have.
     #[cfg(unix)]
     hidden: bool,
 }
@@ -163,10 +163,12 @@ impl Command {
     /// Relative directories in `PATH` are skipped: a command must not depend on the working
     /// directory of whoever runs it.
     ///
-    /// An absolute path behind a directory this process may not search (a tool in another
-    /// account's private directory) is taken as given: run as that account with
-    /// [`Command::user`], its view decides (sudo says if it cannot run the program); run
-    /// otherwise, the call fails with [`CommandError::NotFound`] naming the directory denied.
+    /// An absolute path this process may not reach, behind a directory it may not search or
+    /// a file it may not execute (a tool in another account's private directory), is taken as
+    /// given: run as that account with [`Command::user`], its view decides (sudo says if it
+    /// cannot run the program); run otherwise, the call fails as `new` would have
+    /// ([`CommandError::NotFound`] naming the directory denied, or
+    /// [`CommandError::NotExecutable`]).
     ///
     /// # Errors
     ///
@@ -277,12 +279,18 @@ impl Command {
         check_name(name)?;
         #[cfg(unix)]
         let (program, hidden) = match find_executable(name, directories) {
-            // Absolute, behind a directory we may not search: perhaps one only the user given
-            // to `Command::user` can reach; that user's view decides (see `Command::user`).
+            // Absolute, behind a directory we may not search or a file we may not execute:
+            // perhaps one only the user given to `Command::user` can reach; that user's view
+            // decides (see `Command::new`).
             Err(CommandError::NotFound { denied, .. })
                 if !denied.is_empty() && Path::new(name).is_absolute() =>
             {
                 (PathBuf::from(name), true)
+            }
+            Err(CommandError::NotExecutable { path })
+                if std::fs::metadata(&path).is_ok_and(|metadata| metadata.is_file()) =>
+            {
+                (path, true)
             }
             found => (found?, false),
         };
@@ -603,19 +611,10 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        // Run as this process: its own view decides after all (as when it was built).
         #[cfg(unix)]
         if self.hidden && !matches!(&self.run_as, Some(RunAs { sudo: Some(_), .. })) {
-            return Err(CommandError::NotFound {
-                program: self.name.to_string_lossy().into_owned(),
-                searched: vec![self.program.clone()],
-                denied: self
-                    .program
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .into_iter()
-                    .collect(),
-                skipped: Vec::new(),
-            });
+            find_executable(&self.name, Vec::new())?;
         }
         let mut checked: Vec<OsString> = Vec::with_capacity(self.args.len());
         let mut check = |arg: &OsStr| {
