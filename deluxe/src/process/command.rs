@@ -164,8 +164,8 @@ impl Command {
     /// directory of whoever runs it.
     ///
     /// An absolute path this process may not reach, behind a directory it may not search or
-    /// a file it may not execute (a tool in another account's private directory), is taken as
-    /// given: run as that account with [`Command::user`], its view decides (sudo says if it
+    /// a file it may not execute but another account may (a tool in another account's private
+    /// directory), is taken as given: run as that account with [`Command::user`], its view decides (sudo says if it
     /// cannot run the program); run otherwise, the call fails as `new` would have
     /// ([`CommandError::NotFound`] naming the directory denied, or
     /// [`CommandError::NotExecutable`]).
@@ -288,7 +288,11 @@ impl Command {
                 (PathBuf::from(name), true)
             }
             Err(CommandError::NotExecutable { path })
-                if std::fs::metadata(&path).is_ok_and(|metadata| metadata.is_file()) =>
+                if std::fs::metadata(&path).is_ok_and(|metadata| {
+                    use std::os::unix::fs::PermissionsExt;
+                    // A file someone may execute (not a text file such as /etc/passwd).
+                    metadata.is_file() && metadata.permissions().mode() & 0o111 != 0
+                }) =>
             {
                 (path, true)
             }
