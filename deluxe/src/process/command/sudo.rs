@@ -173,7 +173,8 @@ pub(crate) enum Trace {
     /// reaped no child (no program started beside it). Its exit is sudo's own failure.
     Nothing,
     /// It reaped a child: the program ran in it, or failed to `exec` there (sudo then says
-    /// "unable to execute"), or sudo ran a helper (its mailer).
+    /// "unable to execute"), or sudo ran its mailer (`mail_always`, `mail_no_perms`: a
+    /// refusal it mails about is then taken for the program's exit code 1).
     Child,
     /// It became the program (`exec` in its place: it runs as the target user, under the
     /// program's name).
