@@ -483,6 +483,9 @@ fn an_absolute_program_only_the_target_user_can_reach_is_judged_by_that_user() {
         err.contains("permission denied searching /var/lib/deluxe-tests-private"),
         "{err}"
     );
+    // Passed: the fixtures go (a failing run keeps them for inspection).
+    std::fs::remove_dir_all(PRIVATE_DIR).unwrap();
+    std::fs::remove_file(OWN_TOOL).unwrap();
 }
 
 #[test]
