@@ -132,6 +132,8 @@ struct Helper {
     count: usize,
     /// The daemon's own pidfile, for modes `StopSelf` and `SelfSignal`.
     pidfile: PathBuf,
+    /// Whether `setup` starts children (`--setup-children`, see `start_children`).
+    setup_children: bool,
 }
 
 #[cfg(unix)]
@@ -146,6 +148,7 @@ impl Helper {
             hook_time: Duration::ZERO,
             count: 0,
             pidfile: PathBuf::new(),
+            setup_children: false,
         }
     }
 
@@ -164,6 +167,52 @@ impl Helper {
 
 #[cfg(unix)]
 impl Helper {
+    /// Runs `sleep 600` with C's `fork` and `exec` (which keep the signal mask), with std's
+    /// `Command` and with C's `system()`, and records each (`forked PID`, `spawned PID`,
+    /// `system PID`).
+    fn start_children(&self) {
+        let argv = [c"sleep".as_ptr(), c"600".as_ptr(), std::ptr::null()];
+        // SAFETY: the child only calls execv (async-signal-safe) and _exit.
+        match unsafe { libc::fork() } {
+            0 => {
+                // SAFETY: a NUL-terminated path and a null-terminated argv.
+                unsafe { libc::execv(c"/bin/sleep".as_ptr(), argv.as_ptr()) };
+                // SAFETY: _exit ends the failed child at once.
+                unsafe { libc::_exit(127) }
+            }
+            pid => self.record(&format!("forked {pid}")),
+        }
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .expect("sleep starts");
+        self.record(&format!("spawned {}", child.id()));
+        std::thread::spawn(move || child.wait());
+        // glibc's `system()` (posix_spawn with the caller's mask), the shell records its
+        // background `sleep`.
+        if let Some(events) = &self.events {
+            let line = format!("sleep 600 & echo system $! >> '{}'", events.display());
+            let line = std::ffi::CString::new(line).expect("no NUL in the events path");
+            // SAFETY: a NUL-terminated command line.
+            assert_eq!(unsafe { libc::system(line.as_ptr()) }, 0);
+        }
+    }
+
+    /// Forks a worker without `exec` (as a pre-fork server does) that holds a listening
+    /// socket on loopback until it is killed; records `port PORT` and `worker PID`.
+    fn start_worker(&self) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        self.record(&format!("port {}", listener.local_addr().unwrap().port()));
+        // SAFETY: the child only sleeps (pause) until it is killed.
+        match unsafe { libc::fork() } {
+            0 => loop {
+                // SAFETY: pause only waits for a signal.
+                unsafe { libc::pause() };
+            },
+            worker => self.record(&format!("worker {worker}")),
+        }
+    }
+
     /// A tokio runtime built here, after the fork: one built before it would not survive it
     /// (its threads are not copied into the child).
     #[cfg(feature = "tokio")]
@@ -205,6 +254,11 @@ impl Helper {
 #[cfg(unix)]
 impl Daemon for Helper {
     fn setup(&self) -> Result<(), daemon::HookError> {
+        if self.setup_children {
+            self.start_children();
+            self.start_worker();
+            self.record("setup-children");
+        }
         if self.mode == Mode::SetupFails {
             println!("setup was here");
             return Err("setup gave up on purpose".into());
@@ -283,6 +337,7 @@ impl Daemon for Helper {
                         hook_time: Duration::ZERO,
                         count: 0,
                         pidfile: PathBuf::new(),
+                        setup_children: false,
                     },
                     Config::new(
                         self.events
@@ -302,31 +357,7 @@ impl Daemon for Helper {
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::ForkExecChild => {
-                let argv = [c"sleep".as_ptr(), c"600".as_ptr(), std::ptr::null()];
-                // SAFETY: the child only calls execv (async-signal-safe) and _exit.
-                match unsafe { libc::fork() } {
-                    0 => {
-                        // SAFETY: a NUL-terminated path and a null-terminated argv.
-                        unsafe { libc::execv(c"/bin/sleep".as_ptr(), argv.as_ptr()) };
-                        // SAFETY: _exit ends the failed child at once.
-                        unsafe { libc::_exit(127) }
-                    }
-                    pid => self.record(&format!("forked {pid}")),
-                }
-                let mut child = std::process::Command::new("sleep")
-                    .arg("600")
-                    .spawn()
-                    .expect("sleep starts");
-                self.record(&format!("spawned {}", child.id()));
-                std::thread::spawn(move || child.wait());
-                // glibc's `system()` (posix_spawn with the caller's mask), the shell records its
-                // background `sleep`.
-                if let Some(events) = &self.events {
-                    let line = format!("sleep 600 & echo system $! >> '{}'", events.display());
-                    let line = std::ffi::CString::new(line).expect("no NUL in the events path");
-                    // SAFETY: a NUL-terminated command line.
-                    assert_eq!(unsafe { libc::system(line.as_ptr()) }, 0);
-                }
+                self.start_children();
                 self.record("child");
                 daemon::wait_for_stop(Duration::MAX);
             }
@@ -341,14 +372,7 @@ impl Daemon for Helper {
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::ForkWorker => {
-                // SAFETY: the child only sleeps (pause) until it is killed.
-                match unsafe { libc::fork() } {
-                    0 => loop {
-                        // SAFETY: pause only waits for a signal.
-                        unsafe { libc::pause() };
-                    },
-                    worker => self.record(&format!("worker {worker}")),
-                }
+                self.start_worker();
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::StopSelf => {
@@ -492,6 +516,7 @@ fn main() {
     let mut no_init = false;
     let mut print_before_start = false;
     let mut ignore_sigchld = false;
+    let mut setup_children = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -546,6 +571,7 @@ fn main() {
             "--no-init" => no_init = true,
             "--count" => count = value().parse().expect("a count"),
             "--ignore-sigchld" => ignore_sigchld = true,
+            "--setup-children" => setup_children = true,
             _ => action.push(arg),
         }
     }
@@ -587,6 +613,7 @@ fn main() {
             hook_time,
             count,
             pidfile,
+            setup_children,
         },
         config,
     );
@@ -950,6 +977,8 @@ fn error_token(error: &DaemonError) -> &'static str {
         DaemonError::SignalRefused { .. } => "SignalRefused",
         DaemonError::UnsafePidfile { .. } => "UnsafePidfile",
         DaemonError::OutputBusy { .. } => "OutputBusy",
+        DaemonError::SetupFailed { .. } => "SetupFailed",
+        DaemonError::StoppedDuringSetup { .. } => "StoppedDuringSetup",
         // `DaemonError` is non-exhaustive: a variant added later shows up here until named.
         _ => "Unnamed",
     }

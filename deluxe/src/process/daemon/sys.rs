@@ -1,11 +1,15 @@
-//! The only home of the raw system calls the runtime makes, in particular those made between
-//! `fork` and "ready".
+//! The system calls the daemon's modules share, in particular those made between `fork` and
+//! the user's `setup`. Not the only ones: a call that belongs to one step stays beside it
+//! (`fork` and `setsid` in `launch`, the signal mask in `setup`, `sigaction` and `killpg` in
+//! `serve`, `inflight`'s `tgkill`).
 //!
-//! Everything here is async-signal-safe: plain system calls on owned or borrowed descriptors
-//! and on NUL-terminated paths prepared before the fork ([`CPath`]), no allocation, no lock,
-//! no `std` I/O. That is what makes forking from a multi-threaded controller safe (another
-//! thread may have held any lock when the process was copied, and nothing here waits on one).
-//! Dropping an [`OwnedFd`] only calls `close`, which is async-signal-safe too.
+//! The calls the forked daemon makes before `setup` are async-signal-safe: plain system calls
+//! on owned or borrowed descriptors and on NUL-terminated paths prepared before the fork
+//! ([`CPath`]), no allocation, no lock, no `std` I/O. That is what makes forking from a
+//! multi-threaded controller safe (another thread may have held any lock when the process
+//! was copied, and nothing here waits on one). Dropping an [`OwnedFd`] only calls `close`,
+//! which is async-signal-safe too. The few that read `/proc` ([`process_alive`],
+//! [`live_in_group`]) allocate, and serve the controller and the running daemon only.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -513,6 +517,40 @@ pub(crate) fn process_alive(pid: libc::pid_t) -> bool {
         return !(state.starts_with('Z') || state.starts_with('X'));
     }
     true
+}
+
+/// How many live processes other than this one are in process group `group` (zombies, which
+/// have exited, do not count); `None` where `/proc` cannot tell.
+pub(crate) fn live_in_group(group: libc::pid_t) -> Option<usize> {
+    if !cfg!(any(target_os = "linux", target_os = "android")) {
+        return None;
+    }
+    let me = std::process::id().to_string();
+    let entries = std::fs::read_dir("/proc").ok()?;
+    Some(
+        entries
+            .flatten()
+            .filter(|entry| {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                name != me.as_str() && name.bytes().all(|b| b.is_ascii_digit())
+            })
+            .filter(|entry| {
+                std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
+                    // After the command name: state, ppid, pgrp, ...
+                    let mut fields = stat
+                        .rsplit_once(')')
+                        .map_or("", |(_, rest)| rest)
+                        .split_whitespace();
+                    let state = fields.next().unwrap_or("Z");
+                    let pgrp = fields
+                        .nth(1)
+                        .and_then(|pgrp| pgrp.parse::<libc::pid_t>().ok());
+                    state != "Z" && state != "X" && pgrp == Some(group)
+                })
+            })
+            .count(),
+    )
 }
 
 /// Waits up to `timeout` for `fd` to be readable (a pidfd: the process has exited; a pipe:
