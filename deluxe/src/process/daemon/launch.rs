@@ -168,7 +168,7 @@ fn absolute(path: &Path) -> io::Result<PathBuf> {
 /// Starts `daemon` as planned; returns its pid once it is ready.
 pub(crate) fn spawn<D: Daemon>(daemon: &D, plan: &Plan) -> Result<Pid, DaemonError> {
     // One deadline for both waits: for this program's output locks, then for "ready".
-    let deadline = Instant::now().checked_add(plan.start_timeout);
+    let deadline = sys::deadline_after(plan.start_timeout);
     let (child, read) = if sys::only_thread() {
         // No other thread can hold the output locks (this one may: they are reentrant), nor
         // block a flush of stdout behind them: this thread takes them and forks.
@@ -264,12 +264,7 @@ fn fork_holding_output<D: Daemon>(
             }
         })
         .map_err(|source| DaemonError::Fork { source })?;
-    let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-    let received = match left {
-        Some(left) => outcome.recv_timeout(left),
-        None => outcome.recv().map_err(RecvTimeoutError::from),
-    };
-    let result = match received {
+    let result = match outcome.recv_timeout(sys::time_left(deadline)) {
         Ok(result) => result,
         Err(RecvTimeoutError::Timeout) => {
             if state
@@ -647,11 +642,11 @@ fn kill_start(pid: Pid, group: libc::pid_t) {
 /// Waits (up to `bound`) until no live process is left in the process group `group` (it only
 /// looks: the group's id may be another's by now).
 fn wait_group_gone(group: libc::pid_t, bound: Duration) {
-    let deadline = Instant::now().checked_add(bound);
+    let deadline = sys::deadline_after(bound);
     let mut pause = Duration::from_millis(1);
     // Gone, zombies only (which have exited and closed their files), or no way to tell.
     while sys::live_in_group(group).is_some_and(|live| live > 0)
-        && deadline.is_none_or(|deadline| Instant::now() < deadline)
+        && !sys::time_left(deadline).is_zero()
     {
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
@@ -670,9 +665,7 @@ fn read_reports(read: &OwnedFd, deadline: Option<Instant>) -> io::Result<(Vec<Re
         let left = if outcome {
             Duration::ZERO
         } else {
-            deadline.map_or(Duration::MAX, |deadline| {
-                deadline.saturating_duration_since(Instant::now())
-            })
+            sys::time_left(deadline)
         };
         if !sys::wait_readable(read.as_fd(), left)? {
             return Ok((reports, !outcome));
@@ -740,5 +733,68 @@ fn failure(plan: &Plan, step: Step, errno: Errno) -> DaemonError {
         | Step::WatchPidfile
         | Step::LogPump
         | Step::WaitForExit => DaemonError::Setup { step, source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    struct Idle;
+
+    impl Daemon for Idle {
+        fn run(&self) {}
+    }
+
+    /// Any `Duration`: the whole range, with its ends.
+    fn any_duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            Just(Duration::MAX),
+            Just(Duration::ZERO),
+            (any::<u64>(), 0..1_000_000_000u32)
+                .prop_map(|(secs, nanos)| Duration::new(secs, nanos)),
+        ]
+    }
+
+    proptest! {
+        /// Every wait the daemon's settings time (`stop_timeout`, `stop_grace`, `start_timeout`,
+        /// and what derives from them: the grace, the children's wait at exit) gives a deadline
+        /// without overflow: the whole wait, or none (wait however long).
+        #[test]
+        fn every_duration_setting_gives_a_deadline(
+            stop_timeout in any_duration(),
+            stop_grace in proptest::option::of(any_duration()),
+            start_timeout in any_duration(),
+        ) {
+            let mut config = Config::new("/run/deluxe-any-duration.pid")
+                .stop_timeout(stop_timeout)
+                .start_timeout(start_timeout);
+            if let Some(grace) = stop_grace {
+                config = config.stop_grace(grace);
+            }
+            let plan = Plan::new(&config, &Idle).unwrap();
+            if let Some(children_wait) = plan.serving.children_wait {
+                prop_assert!(children_wait <= stop_timeout);
+            }
+            let waits = [
+                Some(plan.start_timeout),
+                Some(config.stop_timeout),
+                Some(config.grace()),
+                plan.serving.grace,
+                plan.serving.children_wait,
+            ];
+            for wait in waits.into_iter().flatten() {
+                let now = Instant::now();
+                let deadline = sys::deadline_from(now, wait);
+                let left = sys::left_at(deadline, now);
+                match deadline {
+                    Some(_) => prop_assert_eq!(left, wait),
+                    None => prop_assert_eq!(left, Duration::MAX),
+                }
+                prop_assert!(sys::left_at(deadline, now + Duration::from_secs(1)) <= left);
+            }
+        }
     }
 }

@@ -289,7 +289,9 @@ pub struct Config {
     pub pidfile: PathBuf,
     /// The daemon's working directory; it must exist. Default `/`.
     pub workdir: PathBuf,
-    /// How long `stop` waits after `SIGTERM` before sending `SIGKILL`. Default 10 s.
+    /// How long `stop` waits after `SIGTERM` before sending `SIGKILL`. Default 10 s. Like
+    /// every `Duration` setting, any value is accepted: one too long for the clock is no
+    /// limit.
     pub stop_timeout: Duration,
     /// How long `run` has, after a stop request, to return before the daemon runs `atexit`
     /// itself and exits. `None` (the default): half the stop timeout, so that `atexit` runs

@@ -350,7 +350,7 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
         std::thread::sleep(timeout);
         return false;
     };
-    let deadline = Instant::now().checked_add(timeout);
+    let deadline = sys::deadline_after(timeout);
     let mut guard = lock(&state.lock);
     while !state.requested.load(Ordering::Acquire) {
         guard = match deadline {
@@ -358,8 +358,8 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
                 .changed
                 .wait(guard)
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
+            Some(_) => {
+                let left = sys::time_left(deadline);
                 if left.is_zero() {
                     return false;
                 }
@@ -630,9 +630,7 @@ impl<D: Daemon> Runtime<'_, D> {
             if self.exiting.load(Ordering::Acquire) {
                 return;
             }
-            let left = deadline.map_or(Duration::MAX, |deadline| {
-                deadline.saturating_duration_since(Instant::now())
-            });
+            let left = sys::time_left(deadline);
             let fds: &[_] = match watcher {
                 Some(watcher) => &[receiver.read.as_fd(), watcher.fd()],
                 None => &[receiver.read.as_fd()],
@@ -686,7 +684,8 @@ impl<D: Daemon> Runtime<'_, D> {
             if deadline.is_none()
                 && let Some(grace) = self.serving.grace
             {
-                deadline = Some(Instant::now().checked_add(grace).unwrap_or_else(far_future));
+                // A grace too long for the clock: no deadline, as with none.
+                deadline = sys::deadline_after(grace);
             }
         }
     }
@@ -1036,7 +1035,7 @@ fn terminate_group(wait: Duration) -> Survivors {
     // SAFETY: setpgid(0, 0) only moves this process, not a session leader, to a group of its
     // own; it fails for the leader of its group, which stays.
     let left = group != me && unsafe { libc::setpgid(0, 0) } == 0;
-    let deadline = Instant::now() + wait;
+    let deadline = sys::deadline_after(wait);
     let mut pause = Duration::from_millis(1);
     loop {
         // SAFETY: signal 0 sends nothing; it asks whether the group has members.
@@ -1048,7 +1047,7 @@ fn terminate_group(wait: Duration) -> Survivors {
             Some(0) => return Survivors::None,
             // No way to tell (no /proc): SIGTERM was sent; nothing to wait on.
             None => return Survivors::None,
-            Some(_) if Instant::now() >= deadline => {
+            Some(_) if sys::time_left(deadline).is_zero() => {
                 return if left {
                     Survivors::InGroup(group)
                 } else {
@@ -1071,10 +1070,6 @@ struct Due {
     reload: bool,
     user1: bool,
     user2: bool,
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
