@@ -6,6 +6,9 @@
 //! `stopped Graceful`, `status Running 123`, `pid 123`, `error AlreadyRunning 123: already
 //! running ...`) and exits 0, or 1 on an error. The line is made of stable tokens, written out
 //! here (`stop_token`, `status_line`, `error_token`), never `Debug` output: the tests match it.
+//! `handlers N`: N rounds of every controller call and `Command::call` from a caller with a
+//! `SIGCHLD` handler without `SA_RESTART` and a thread starting children all the time
+//! (`handlers rounds N errors E sigchld 1`).
 //! For the trust tests: `stress N SEED` (N random actions, one timestamped line each), `where`
 //! (prints the pidfile in effect), `hold CONTENT` (lock the pidfile, write CONTENT or `self`
 //! in it, hold it until killed), `nondumpable` (become non-dumpable, print the pid, wait until
@@ -26,7 +29,9 @@
 //! without a newline before acting), `--no-init` (as pid 1, be pid 1 without the container
 //! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run, how many lines
 //! mode `flood` prints), `--ignore-sigchld` (ignore `SIGCHLD` before acting, as classic
-//! daemons do).
+//! daemons do), `--setup-children` (`setup` starts `sleep 600` three ways, and a worker forked
+//! without `exec` that holds a loopback port: `forked`, `spawned`, `system`, `port`, `worker`,
+//! then `setup-children`).
 //!
 //! With stdout a pipe: `start-while-stdout-blocked` (start while another thread is blocked
 //! writing to stdout, then again once the test reads the pipe), `start-while-printing` (start
@@ -748,6 +753,7 @@ fn main() {
             });
             report(result.map(|()| format!("signals-then-stop {count}")))
         }
+        ["handlers", count] => handlers(&controller, count.parse().expect("a number of rounds")),
         ["cycles", count] => {
             let count: usize = count.parse().expect("a number of cycles");
             let result = (0..count).try_for_each(|_| {
@@ -915,6 +921,122 @@ fn millis(text: &str) -> Duration {
         return Duration::MAX;
     }
     Duration::from_millis(text.parse().expect("milliseconds"))
+}
+
+/// How many times the `SIGCHLD` handler of action `handlers` ran.
+#[cfg(unix)]
+static SIGCHLD_SEEN: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(unix)]
+extern "C" fn count_sigchld(_: libc::c_int) {
+    SIGCHLD_SEEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Action `handlers N`: a caller with signal handlers of its own, as an application is: a
+/// `SIGCHLD` handler without `SA_RESTART` (every blocking system call it interrupts fails with
+/// `EINTR`) and a thread starting children all the time. `N` rounds of every controller call
+/// (`start`, `status`, `signal_user1`, `signal_user2`, `reload`, `restart`, `stop`; `start`
+/// and `restart` wait for readiness) and `Command::call`; each error goes to stderr, and the
+/// line says `handlers rounds N errors E` (and how many `SIGCHLD` the handler took).
+#[cfg(unix)]
+fn handlers(controller: &Controller<Helper>, rounds: usize) -> bool {
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(count_sigchld),
+        nix::sys::signal::SaFlags::empty(),
+        nix::sys::signal::SigSet::empty(),
+    );
+    // SAFETY: the handler only increments an atomic.
+    unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGCHLD, &action) }
+        .expect("SIGCHLD handler installed");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spawner = std::thread::spawn({
+        let stop = std::sync::Arc::clone(&stop);
+        move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::process::Command::new("true").status();
+            }
+        }
+    });
+    let echo = deluxe::process::Command::new("echo").expect("echo is on PATH");
+    let mut errors = 0;
+    let mut check = |round: usize, what: &str, result: Result<String, String>| {
+        if let Err(error) = result {
+            errors += 1;
+            eprintln!("round {round}: {what}: {error}");
+        }
+    };
+    let text = |error: DaemonError| error_line(&error);
+    for round in 0..rounds {
+        check(
+            round,
+            "start",
+            controller.start().map(|pid| pid.to_string()).map_err(text),
+        );
+        let running = |status: Status| match status {
+            Status::Running { .. } => Ok(status_line(status)),
+            other => Err(status_line(other)),
+        };
+        check(
+            round,
+            "status",
+            controller.status().map_err(text).and_then(running),
+        );
+        check(
+            round,
+            "user1",
+            controller
+                .signal_user1()
+                .map(|()| String::new())
+                .map_err(text),
+        );
+        check(
+            round,
+            "user2",
+            controller
+                .signal_user2()
+                .map(|()| String::new())
+                .map_err(text),
+        );
+        check(
+            round,
+            "reload",
+            controller.reload().map(|()| String::new()).map_err(text),
+        );
+        let called = echo.call(["round"]).map_err(|error| error.to_string());
+        let called = called.and_then(|out| match out.as_slice() {
+            b"round\n" => Ok(String::new()),
+            other => Err(format!("output {other:?}")),
+        });
+        check(round, "Command::call", called);
+        check(
+            round,
+            "restart",
+            controller
+                .restart()
+                .map(|pid| pid.to_string())
+                .map_err(text),
+        );
+        check(
+            round,
+            "status",
+            controller.status().map_err(text).and_then(running),
+        );
+        let stopped = controller
+            .stop()
+            .map_err(text)
+            .and_then(|outcome| match outcome {
+                daemon::StopOutcome::Graceful => Ok(String::new()),
+                other => Err(stop_token(other).to_owned()),
+            });
+        check(round, "stop", stopped);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = spawner.join();
+    println!(
+        "handlers rounds {rounds} errors {errors} sigchld {}",
+        SIGCHLD_SEEN.load(Ordering::Relaxed).min(1)
+    );
+    errors == 0
 }
 
 /// Prints the outcome in the form the tests parse; says whether it is a success.
