@@ -177,6 +177,31 @@ mod tests {
     }
 
     #[test]
+    fn an_outcome_counts_only_once_whole() {
+        let spawned = wire(&[Report::Spawned { pid: 7 }]);
+        assert_eq!(outcome(&decode_all(&spawned)), None);
+        let failed = wire(&[
+            Report::Spawned { pid: 7 },
+            Report::SetupFailed {
+                message: "port in use".into(),
+            },
+        ]);
+        // The message not all read yet: no outcome, the controller reads on.
+        assert_eq!(outcome(&decode_all(&failed[..failed.len() - 1])), None);
+        assert_eq!(
+            outcome(&decode_all(&failed)),
+            Some(&Report::SetupFailed {
+                message: "port in use".into()
+            })
+        );
+        let ready = wire(&[Report::Ready { pid: 8 }, Report::Spawned { pid: 7 }]);
+        assert_eq!(
+            outcome(&decode_all(&ready)),
+            Some(&Report::Ready { pid: 8 })
+        );
+    }
+
+    #[test]
     fn records_round_trip() {
         let reports = [
             Report::Spawned { pid: 7 },
