@@ -218,6 +218,25 @@ fn a_program_setup_starts_has_a_clean_signal_mask_and_dies_of_sigterm() {
     assert!(!is_alive(pid));
 }
 
+/// The OOM killer takes the daemon `pid`; its `worker` (forked without `exec`) lives on, but
+/// holds no copy of the pidfile's lock: the pidfile is stale, and a new daemon starts (and is
+/// stopped).
+fn assert_a_killed_daemon_leaves_its_worker_and_a_stale_pidfile(
+    scene: &Scene,
+    pid: i32,
+    worker: i32,
+) {
+    assert!(is_alive(worker));
+    // SAFETY: killing the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    assert!(wait_gone(pid, HANG));
+    assert!(is_alive(worker));
+    assert_eq!(scene.helper(&["status"]).1, format!("status Stale {pid}"));
+    let (ok, line) = scene.helper(&["start"]);
+    assert!(ok, "a start after the crash must start a daemon: {line}");
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+}
+
 /// `setup` forked a worker without `exec` that never exits: `start` returned at "ready" all the
 /// same (before, it waited for the worker to close its copy of the readiness pipe, the whole
 /// start timeout), and the worker holds no copy of the pidfile's lock: once the daemon is
@@ -229,15 +248,7 @@ fn a_worker_forked_in_setup_neither_holds_start_nor_keeps_a_killed_daemon_alive(
     assert!(ok, "{line}");
     let pid = scene.pid();
     let worker = recorded_pid(&scene, "worker");
-    assert!(is_alive(worker));
-    // SAFETY: killing the daemon this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    assert!(wait_gone(pid, HANG));
-    assert!(is_alive(worker));
-    assert_eq!(scene.helper(&["status"]).1, format!("status Stale {pid}"));
-    let (ok, line) = scene.helper(&["start"]);
-    assert!(ok, "a start after the crash must start a daemon: {line}");
-    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert_a_killed_daemon_leaves_its_worker_and_a_stale_pidfile(&scene, pid, worker);
     for way in ["forked", "spawned", "system", "worker"] {
         let child = recorded_pid(&scene, way);
         // SAFETY: killing the children this test's first daemon started.
@@ -291,16 +302,7 @@ fn a_worker_forked_without_exec_does_not_keep_a_killed_daemon_alive() {
             .find_map(|event| event.strip_prefix("worker ")?.parse().ok())
             .ok_or(events)
     });
-    assert!(is_alive(worker));
-    // The OOM killer takes the daemon; its worker lives on.
-    // SAFETY: killing the daemon this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    assert!(wait_gone(pid, HANG));
-    assert!(is_alive(worker));
-    assert_eq!(scene.helper(&["status"]).1, format!("status Stale {pid}"));
-    let (ok, line) = scene.helper(&["start"]);
-    assert!(ok, "a start after the crash must start a daemon: {line}");
-    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert_a_killed_daemon_leaves_its_worker_and_a_stale_pidfile(&scene, pid, worker);
     // SAFETY: killing the worker this test's daemon forked.
     unsafe { libc::kill(worker, libc::SIGKILL) };
     assert!(wait_gone(worker, HANG));
