@@ -204,17 +204,34 @@ impl Helper {
     }
 
     /// Forks a worker without `exec` (as a pre-fork server does) that holds a listening
-    /// socket on loopback until it is killed; records `port PORT` and `worker PID`.
+    /// socket on loopback until it is killed; records `port PORT` and `worker PID` once the
+    /// worker runs (its `fork` has returned: the fork handlers have run in it).
     fn start_worker(&self) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
         self.record(&format!("port {}", listener.local_addr().unwrap().port()));
-        // SAFETY: the child only sleeps (pause) until it is killed.
+        let (running, runs) = std::io::pipe().expect("a pipe");
+        // SAFETY: the child only writes a byte (write) and sleeps (pause) until it is killed.
         match unsafe { libc::fork() } {
-            0 => loop {
-                // SAFETY: pause only waits for a signal.
-                unsafe { libc::pause() };
-            },
-            worker => self.record(&format!("worker {worker}")),
+            0 => {
+                // SAFETY: writing one byte from a valid buffer to the pipe's write end.
+                unsafe {
+                    libc::write(
+                        std::os::fd::AsRawFd::as_raw_fd(&runs),
+                        [1u8].as_ptr().cast(),
+                        1,
+                    )
+                };
+                loop {
+                    // SAFETY: pause only waits for a signal.
+                    unsafe { libc::pause() };
+                }
+            }
+            worker => {
+                drop(runs);
+                let mut byte = [0u8];
+                std::io::Read::read_exact(&mut &running, &mut byte).expect("the worker runs");
+                self.record(&format!("worker {worker}"));
+            }
         }
     }
 
