@@ -565,7 +565,10 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
         &plan.serving,
         |started| {
             if let Err((step, error)) = started {
-                serve::say(log::Level::Error, &format!("cannot {step}: {error}"));
+                let message = format!("cannot {step}: {error}");
+                serve::say(log::Level::Error, &message);
+                // As for the failures `run_foreground` returns: the service's status says why.
+                manager::status_failed(&message);
             }
         },
     )
