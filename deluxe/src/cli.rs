@@ -24,7 +24,7 @@
 //! | `stop` | `stopped`, `stopped (killed ...)`, or `not running` | 0; 1 on failure |
 //! | `restart` | `restarted (pid N)` | 0; 1 on failure |
 //! | `status` | `running (pid N)` / `not running (stale pidfile ...)` / `not running` | 0 / 1 / 3; 4 when it cannot tell |
-//! | `reload` | `sent SIGHUP (reopen the log, on_reload)` | 0; 1 when not running or on failure |
+//! | `reload` | `reloaded (log reopened, on_reload done)` | 0; 1 when `on_reload` failed (its error on stderr) or there is no answer; 7 when not running |
 //! | `user1`, `user2` | `sent SIGUSR1 (on_user1)` | 0; 1 when not running or on failure |
 //!
 //! Failures print the error's message on stderr. Wrong arguments print the usage on stderr
@@ -110,6 +110,20 @@ pub const NOT_RUNNING: u8 = 3;
 /// }
 /// ```
 pub const UNKNOWN: u8 = 4;
+/// Exit code of `reload`: the daemon is not running (the LSB code "program is not running"
+/// for actions other than `status`), so nothing was reloaded.
+///
+/// ```no_run
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// use std::process::ExitCode;
+///
+/// let code = deluxe::cli::run(Worker::controller(), ["worker", "reload"]);
+/// if code == ExitCode::from(deluxe::cli::NOT_RUNNING_ACTION) {
+///     eprintln!("start the worker first");
+/// }
+/// ```
+pub const NOT_RUNNING_ACTION: u8 = 7;
 
 /// What a command line asks for: the result of [`parse`].
 ///
@@ -199,7 +213,8 @@ pub enum Action {
     Restart,
     /// `status`: exit 0 running, 1 dead with a stale pidfile, 3 not running, 4 cannot tell.
     Status,
-    /// `reload`: send it `SIGHUP` (it reopens its log file and runs its `on_reload` hook).
+    /// `reload`: it reopens its log file and runs its `on_reload` hook, and says how that
+    /// went ([`Controller::reload`]): exit 0 reloaded, 1 failed, 7 not running.
     Reload,
     /// `user1`: send it `SIGUSR1` (its `on_user1` hook).
     User1,
@@ -655,9 +670,14 @@ fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
         Action::Restart => controller
             .restart()
             .map(|pid| format!("restarted (pid {pid})")),
-        Action::Reload => controller
-            .reload()
-            .map(|()| "sent SIGHUP (reopen the log, on_reload)".to_owned()),
+        Action::Reload => match controller.reload() {
+            Ok(()) => Ok("reloaded (log reopened, on_reload done)".to_owned()),
+            Err(error @ DaemonError::NotRunning { .. }) => {
+                eprintln!("error: {error}");
+                return NOT_RUNNING_ACTION;
+            }
+            Err(error) => Err(error),
+        },
         Action::User1 => controller
             .signal_user1()
             .map(|()| "sent SIGUSR1 (on_user1)".to_owned()),
@@ -772,7 +792,8 @@ actions:
   restart  stop it if it runs, then start it
   status   tell whether it runs: exit 0 running, 1 dead with a stale pidfile, 3 not running,
            4 cannot tell
-  reload   send it SIGHUP: it reopens its log file and runs its on_reload hook
+  reload   it reopens its log file and runs its on_reload hook; waits for the outcome
+           (exit 1 with the hook's error when it failed, 7 when not running)
   user1    send it SIGUSR1 (its on_user1 hook)
   user2    send it SIGUSR2 (its on_user2 hook)
 
@@ -787,7 +808,7 @@ options:
   -h, --help             this text
 
 exit codes, as for init scripts: 0 success, 1 failure (the error is printed on stderr),
-2 wrong arguments, 3 not running (status), 4 status unknown",
+2 wrong arguments, 3 not running (status), 4 status unknown, 7 not running (reload)",
         pidfile = config.pidfile.display(),
         timeout = config.stop_timeout,
     )

@@ -54,6 +54,7 @@ mod faults;
 pub mod macro_lint;
 mod privileges;
 mod properties;
+mod reload;
 mod safety;
 mod services;
 mod supervision;

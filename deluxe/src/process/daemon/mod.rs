@@ -102,6 +102,7 @@ mod output;
 mod pidfile;
 mod privileges;
 mod readiness;
+mod reload;
 mod serve;
 mod setup;
 mod sys;
@@ -113,7 +114,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use controller::{Controller, supervised};
-pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step};
+pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step, Unanswered};
 pub use instance::Instance;
 pub use manager::{
     ListenFd, ListenFdsError, extend_timeout, listen_fds, notify_watchdog, set_status, watchdog,
@@ -298,6 +299,9 @@ pub struct Config {
     /// the call (a start first waits for this program's stdout and stderr locks, see
     /// [`DaemonError::OutputBusy`]). Default 30 s.
     pub start_timeout: Duration,
+    /// How long `reload` waits for the daemon to say how its reload went (the log reopened
+    /// and [`Daemon::on_reload`] run) before [`DaemonError::ReloadTimeout`]. Default 30 s.
+    pub reload_timeout: Duration,
     /// The daemon's umask (permission bits only). Default `0o022`.
     pub umask: u32,
     /// Where the daemon's stdout and stderr are appended; `None` (the default): `/dev/null`
@@ -348,6 +352,13 @@ impl Config {
     /// assert_eq!(Config::new("/run/x.pid").start_timeout, Config::DEFAULT_START_TIMEOUT);
     /// ```
     pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The reload timeout unless set.
+    ///
+    /// ```
+    /// use deluxe::process::daemon::Config;
+    /// assert_eq!(Config::new("/run/x.pid").reload_timeout, Config::DEFAULT_RELOAD_TIMEOUT);
+    /// ```
+    pub const DEFAULT_RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
     /// The umask unless set: files the daemon creates are not writable by group and others.
     ///
     /// ```
@@ -371,6 +382,7 @@ impl Config {
             stop_timeout: Self::DEFAULT_STOP_TIMEOUT,
             stop_grace: None,
             start_timeout: Self::DEFAULT_START_TIMEOUT,
+            reload_timeout: Self::DEFAULT_RELOAD_TIMEOUT,
             umask: Self::DEFAULT_UMASK,
             log_file: None,
             user: None,
@@ -519,6 +531,21 @@ impl Config {
     #[must_use]
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
+        self
+    }
+
+    /// Sets [`reload_timeout`](Config#structfield.reload_timeout): a reload hook that loads
+    /// a large configuration may need longer. `Duration::MAX` waits however long.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use deluxe::process::daemon::Config;
+    /// let config = Config::new("/run/x.pid").reload_timeout(Duration::from_secs(120));
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn reload_timeout(mut self, timeout: Duration) -> Self {
+        self.reload_timeout = timeout;
         self
     }
 
