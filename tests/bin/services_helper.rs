@@ -399,10 +399,12 @@ mod service {
                         .map(|thread| thread.join().expect("reload thread"))
                         .collect::<Vec<_>>()
                 });
-                results
+                // Every result is printed, then whether all were good.
+                let reported: Vec<bool> = results
                     .into_iter()
                     .map(|result| report(result.map(|()| "reloaded".into())))
-                    .fold(true, |all, ok| all && ok)
+                    .collect();
+                reported.into_iter().all(|ok| ok)
             }
             ["cli-reload"] => {
                 let invocation = deluxe::cli::Invocation::new(deluxe::cli::Action::Reload);

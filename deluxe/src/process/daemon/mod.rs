@@ -127,7 +127,8 @@ pub(crate) use target::use_portable_signalling;
 
 /// What [`Daemon::setup`] and [`Daemon::on_reload`] may fail with: any error (`?` converts
 /// `io::Error`, `String`, and every `std::error::Error`). Its `Display` is what
-/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`], or what the daemon logs
+/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`], or what
+/// [`DaemonError::ReloadFailed`] carries back to [`Controller::reload`] (and the daemon logs)
 /// when a reload fails.
 ///
 /// ```
@@ -820,11 +821,13 @@ pub trait Daemon: Send + Sync {
     /// ([`stop_requested`], [`wait_for_stop`]) it should return within the stop grace.
     fn run(&self);
 
-    /// Called when the daemon receives `SIGHUP` ([`Controller::reload`], `kill -HUP`,
-    /// logrotate's `postrotate`, systemd's `Type=notify-reload`), on the hook thread, after
-    /// the daemon reopened its log file. Under a service manager the daemon says
-    /// `RELOADING=1` before and `READY=1` after. An error is logged and the daemon keeps
-    /// running: read and check the new configuration before replacing the one in use.
+    /// Called when [`Controller::reload`] asks (on the daemon's reload socket) or the daemon
+    /// receives `SIGHUP` (`kill -HUP`, logrotate's `postrotate`, systemd's
+    /// `Type=notify-reload`), on the hook thread, after the daemon reopened its log file.
+    /// Under a service manager the daemon says `RELOADING=1` before and `READY=1` after. An
+    /// error goes back to the controllers that asked ([`DaemonError::ReloadFailed`]), is
+    /// logged, and the daemon keeps running: read and check the new configuration before
+    /// replacing the one in use.
     ///
     /// ```no_run
     /// use std::sync::RwLock;
