@@ -26,7 +26,8 @@
 //! `sleep = MS` line makes it take that long) and records `reload N`; `on_user1` prints
 //! `line N` on stdout (the log file) and records `printed N`.
 //! Actions `reload` (prints `reloaded`, or the error; `--reload-timeout MS` bounds the wait)
-//! and `user1` ask the daemon; `reload-twice` reloads from two threads at once and prints a
+//! and `user1` ask the daemon; `reload-async` reloads through the async form (with the `tokio`
+//! feature); `reload-twice` reloads from two threads at once and prints a
 //! line for each; `cli-reload` is the command line's `reload` (`deluxe::cli`: its output and
 //! exit code). `forge-reload SOCKET` (no other option) is another user's impostor: it listens
 //! on SOCKET, prints `listening`, and answers every connection "reloaded" until killed.
@@ -405,6 +406,15 @@ mod service {
                     .map(|result| report(result.map(|()| "reloaded".into())))
                     .collect();
                 reported.into_iter().all(|ok| ok)
+            }
+            #[cfg(feature = "tokio")]
+            ["reload-async"] => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                let result = runtime.block_on(controller.reload_async());
+                report(result.map(|()| "reloaded".into()))
             }
             ["cli-reload"] => {
                 let invocation = deluxe::cli::Invocation::new(deluxe::cli::Action::Reload);

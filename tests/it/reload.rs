@@ -127,6 +127,24 @@ fn a_failed_reload_is_a_typed_error_with_the_hooks_message_and_the_cli_exits_1()
     stop(&scene, pid);
 }
 
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_reload_returns_the_same_outcome() {
+    let scene = Scene::new("reload-async");
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let pid = start(&scene, None, &[]);
+    assert_eq!(line(&scene, None, &["reload-async"]), "reloaded");
+    std::fs::write(config(&scene), "workers\n").unwrap();
+    assert_eq!(
+        line(&scene, None, &["reload-async"]),
+        format!(
+            "error ReloadFailed: {}",
+            reload_failed(pid, &hook_error(&config(&scene), "workers"))
+        )
+    );
+    stop(&scene, pid);
+}
+
 #[test]
 fn reloading_a_daemon_that_is_not_running_is_not_running_and_exit_code_7() {
     let scene = Scene::new("reload-not-running");
