@@ -125,6 +125,29 @@ fn a_failed_reload_is_a_typed_error_with_the_hooks_message_and_the_cli_exits_1()
     std::fs::write(config(&scene), "workers = 3\n").unwrap();
     assert_eq!(line(&scene, None, &["reload"]), "reloaded");
     stop(&scene, pid);
+    assert!(
+        !socket(&scene).exists(),
+        "the daemon removes its reload socket"
+    );
+}
+
+fn socket(scene: &Scene) -> PathBuf {
+    PathBuf::from(format!("{}.reload", scene.pidfile().display()))
+}
+
+#[test]
+fn a_killed_daemons_reload_socket_is_replaced_by_the_next_daemons() {
+    let scene = Scene::new("reload-after-kill");
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let pid = start(&scene, None, &[]);
+    // SAFETY: killing the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    assert!(common::wait_gone(pid, common::HANG));
+    assert!(socket(&scene).exists(), "SIGKILL leaves the socket behind");
+    let pid = start(&scene, None, &[]);
+    assert_eq!(line(&scene, None, &["reload"]), "reloaded");
+    scene.wait_event("reload 1", 1);
+    stop(&scene, pid);
 }
 
 #[cfg(feature = "tokio")]
@@ -234,7 +257,7 @@ fn a_daemon_without_a_reload_socket_is_sent_sighup_and_the_error_says_there_is_n
     let scene = Scene::new("reload-no-socket");
     std::fs::write(config(&scene), "workers = 1\n").unwrap();
     let pid = start(&scene, None, &[]);
-    let socket = PathBuf::from(format!("{}.reload", scene.pidfile().display()));
+    let socket = socket(&scene);
     std::fs::remove_file(&socket).unwrap();
     assert_eq!(
         line(&scene, None, &["reload"]),
@@ -305,7 +328,7 @@ fn a_forged_answer_from_another_users_socket_is_not_believed() {
     let scene = Scene::new("reload-forged");
     std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
     std::fs::write(config(&scene), "workers = 1\n").unwrap();
-    let socket = PathBuf::from(format!("{}.reload", scene.pidfile().display()));
+    let socket = socket(&scene);
     let mut forger = Forger(
         StdCommand::new("sudo")
             .args(["-n", "-u", NOLOGIN_USER, HELPER, "forge-reload"])
