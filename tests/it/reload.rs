@@ -136,6 +136,40 @@ fn socket(scene: &Scene) -> PathBuf {
 }
 
 #[test]
+fn a_pidfile_too_long_for_a_socket_address_still_gets_answers() {
+    let scene = Scene::new("reload-long-path");
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let deep = scene.dir.join("d".repeat(120));
+    std::fs::create_dir(&deep).unwrap();
+    let pidfile = deep.join("daemon.pid");
+    let with_pidfile = |action: &str| {
+        common::result_line(
+            &services(
+                &scene,
+                None,
+                &["--pidfile", pidfile.to_str().unwrap(), action],
+            )
+            .output()
+            .unwrap()
+            .stdout,
+        )
+    };
+    let started = with_pidfile("start");
+    let pid: i32 = started.strip_prefix("started ").unwrap().parse().unwrap();
+    assert_eq!(with_pidfile("reload"), "reloaded");
+    std::fs::write(config(&scene), "workers\n").unwrap();
+    assert_eq!(
+        with_pidfile("reload"),
+        format!(
+            "error ReloadFailed: {}",
+            reload_failed(pid, &hook_error(&config(&scene), "workers"))
+        )
+    );
+    assert_eq!(with_pidfile("stop"), "stopped Graceful");
+    assert!(!deep.join("daemon.pid.reload").exists());
+}
+
+#[test]
 fn a_killed_daemons_reload_socket_is_replaced_by_the_next_daemons() {
     let scene = Scene::new("reload-after-kill");
     std::fs::write(config(&scene), "workers = 1\n").unwrap();

@@ -521,8 +521,9 @@ impl<D: Daemon> Controller<D> {
     /// (a signal carries no reply), which answers root and the daemon's own user only; this
     /// controller believes only the process holding the pidfile. Concurrent reloads each get
     /// an answer (one that arrives while a reload runs waits for the next). `kill -HUP`
-    /// still reloads, without an answer. Not from the daemon's own hooks: the hook thread
-    /// would wait for itself until the reload timeout.
+    /// still reloads, without an answer. From inside the daemon it is refused
+    /// ([`DaemonError::SignalRefused`], [`Refusal::ThisProcess`](super::Refusal::ThisProcess)):
+    /// a hook would wait for itself.
     ///
     /// # Errors
     ///

@@ -45,6 +45,29 @@ pub(crate) fn socket_path(pidfile: &Path) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// The longest path a socket address holds (`sun_path`, less its NUL).
+const ADDRESS_LIMIT: usize = 107;
+
+/// A path to bind or connect to that names `path`'s file: `path` itself, or where it is too
+/// long for a socket address (Linux), the same file through `/proc/self/fd/N/NAME`, `N` the
+/// returned descriptor of its directory, to keep open meanwhile.
+fn address(path: &Path) -> io::Result<(PathBuf, Option<std::os::fd::OwnedFd>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let (Some(directory), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok((path.to_path_buf(), None));
+    };
+    if path.as_os_str().as_bytes().len() <= ADDRESS_LIMIT
+        || !cfg!(any(target_os = "linux", target_os = "android"))
+    {
+        return Ok((path.to_path_buf(), None));
+    }
+    let directory = std::fs::File::open(directory)?;
+    let alias = Path::new("/proc/self/fd")
+        .join(directory.as_raw_fd().to_string())
+        .join(name);
+    Ok((alias, Some(directory.into())))
+}
+
 /// The user id of the peer of a connected Unix socket, and its pid where the system says.
 fn peer(fd: BorrowedFd<'_>) -> io::Result<(Option<libc::pid_t>, libc::uid_t)> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -91,14 +114,15 @@ impl Listener {
     /// pidfile's lock): it is replaced. Anything else there, or a socket another user left in
     /// a world-writable directory, stays, and the daemon serves without a reload socket.
     pub(crate) fn bind(path: CPath) -> io::Result<Self> {
-        let socket = match UnixListener::bind(path.path()) {
+        let (address, _directory) = address(path.path())?;
+        let socket = match UnixListener::bind(&address) {
             Err(error) if error.kind() == io::ErrorKind::AddrInUse => {
                 let metadata = std::fs::symlink_metadata(path.path())?;
                 if !std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type()) {
                     return Err(error);
                 }
                 std::fs::remove_file(path.path())?;
-                UnixListener::bind(path.path())?
+                UnixListener::bind(&address)?
             }
             other => other?,
         };
@@ -184,31 +208,32 @@ pub(crate) fn ask(target: &Target, pidfile: &Path, timeout: Duration) -> Result<
         reason,
     };
     let deadline = Instant::now().checked_add(timeout);
-    let mut stream = match UnixStream::connect(&socket) {
-        Ok(stream) => stream,
-        Err(error) => {
-            // One this user cannot reach may still be another user's (`EACCES`).
-            if let Ok(metadata) = std::fs::symlink_metadata(&socket) {
-                let owner = std::os::unix::fs::MetadataExt::uid(&metadata);
-                if !target.may_be_user(owner) {
-                    return Err(DaemonError::ReloadImpostor {
-                        pid,
-                        socket,
-                        peer_pid: None,
-                        peer_uid: owner,
+    let mut stream =
+        match address(&socket).and_then(|(address, _directory)| UnixStream::connect(address)) {
+            Ok(stream) => stream,
+            Err(error) => {
+                // One this user cannot reach may still be another user's (`EACCES`).
+                if let Ok(metadata) = std::fs::symlink_metadata(&socket) {
+                    let owner = std::os::unix::fs::MetadataExt::uid(&metadata);
+                    if !target.may_be_user(owner) {
+                        return Err(DaemonError::ReloadImpostor {
+                            pid,
+                            socket,
+                            peer_pid: None,
+                            peer_uid: owner,
+                        });
+                    }
+                }
+                if target.signal(Signal::SIGHUP)? == Delivery::AlreadyGone {
+                    return Err(DaemonError::NotRunning {
+                        pidfile: pidfile.to_path_buf(),
                     });
                 }
+                // std refuses a path longer than a socket address holds without a system call.
+                let errno = error.raw_os_error().unwrap_or(libc::ENAMETOOLONG);
+                return Err(unanswered(Unanswered::NoSocket { errno }));
             }
-            if target.signal(Signal::SIGHUP)? == Delivery::AlreadyGone {
-                return Err(DaemonError::NotRunning {
-                    pidfile: pidfile.to_path_buf(),
-                });
-            }
-            return Err(unanswered(Unanswered::NoSocket {
-                errno: error.raw_os_error().unwrap_or(0),
-            }));
-        }
-    };
+        };
     let (peer_pid, peer_uid) = peer(stream.as_fd()).map_err(|source| DaemonError::Signal {
         pid,
         signal: "SIGHUP",
