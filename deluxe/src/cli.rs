@@ -168,6 +168,8 @@ pub struct Invocation {
     pub log_file: Option<PathBuf>,
     /// `--stop-timeout SECS`: how long `stop` waits after `SIGTERM`.
     pub stop_timeout: Option<Duration>,
+    /// `--reload-timeout SECS`: how long `reload` waits for the daemon's answer.
+    pub reload_timeout: Option<Duration>,
     /// `Some(true)`: `--foreground`; `Some(false)`: `--background`; `None`: run in the
     /// foreground under a service manager ([`supervised`]), else fork.
     pub foreground: Option<bool>,
@@ -190,6 +192,7 @@ impl Invocation {
             pidfile: None,
             log_file: None,
             stop_timeout: None,
+            reload_timeout: None,
             foreground: None,
             no_init: false,
         }
@@ -449,6 +452,9 @@ pub fn execute<D: Daemon>(controller: Controller<D>, invocation: &Invocation) ->
     if let Some(timeout) = invocation.stop_timeout {
         controller = controller.stop_timeout(timeout);
     }
+    if let Some(timeout) = invocation.reload_timeout {
+        controller = controller.reload_timeout(timeout);
+    }
     if invocation.no_init {
         controller = controller.container_init(false);
     }
@@ -513,6 +519,7 @@ where
     let mut args = args.into_iter().map(Into::into);
     let mut action = None;
     let (mut pidfile, mut log_file, mut stop_timeout, mut foreground) = (None, None, None, None);
+    let mut reload_timeout = None;
     let mut no_init = false;
     while let Some(arg) = args.next() {
         let (name, inline) = split_option(&arg);
@@ -549,6 +556,7 @@ where
             Flag::Pidfile => pidfile = Some(path(option, value()?)?),
             Flag::Log => log_file = Some(path(option, value()?)?),
             Flag::StopTimeout => stop_timeout = Some(seconds(option, value()?)?),
+            Flag::ReloadTimeout => reload_timeout = Some(seconds(option, value()?)?),
         }
     }
     let action = action.ok_or(UsageError::NoAction)?;
@@ -556,6 +564,7 @@ where
         pidfile,
         log_file,
         stop_timeout,
+        reload_timeout,
         foreground,
         no_init,
         ..Invocation::new(action)
@@ -569,6 +578,7 @@ enum Flag {
     Pidfile,
     Log,
     StopTimeout,
+    ReloadTimeout,
     Foreground,
     Background,
     NoInit,
@@ -581,6 +591,7 @@ impl Flag {
             b"--pidfile" => Self::Pidfile,
             b"--log" | b"--log-file" => Self::Log,
             b"--stop-timeout" => Self::StopTimeout,
+            b"--reload-timeout" => Self::ReloadTimeout,
             b"--foreground" => Self::Foreground,
             b"--background" => Self::Background,
             b"--no-init" => Self::NoInit,
@@ -595,6 +606,7 @@ impl Flag {
             Self::Pidfile => "--pidfile",
             Self::Log => "--log",
             Self::StopTimeout => "--stop-timeout",
+            Self::ReloadTimeout => "--reload-timeout",
             Self::Foreground => "--foreground",
             Self::Background => "--background",
             Self::NoInit => "--no-init",
@@ -602,7 +614,10 @@ impl Flag {
     }
 
     fn takes_value(self) -> bool {
-        matches!(self, Self::Pidfile | Self::Log | Self::StopTimeout)
+        matches!(
+            self,
+            Self::Pidfile | Self::Log | Self::StopTimeout | Self::ReloadTimeout
+        )
     }
 }
 
@@ -801,6 +816,7 @@ options:
   --pidfile PATH         its pidfile (default {pidfile})
   --log PATH             append its stdout and stderr to PATH (default {log})
   --stop-timeout SECS    how long stop waits after SIGTERM (default {timeout:?})
+  --reload-timeout SECS  how long reload waits for the daemon's answer (default {reload:?})
   --foreground           start: run in this process, for a supervisor (the default under one)
   --background           start: fork a daemon even under a supervisor
   --no-init              start as pid 1 (a container): be pid 1 itself, without the
@@ -811,6 +827,7 @@ exit codes, as for init scripts: 0 success, 1 failure (the error is printed on s
 2 wrong arguments, 3 not running (status), 4 status unknown, 7 not running (reload)",
         pidfile = config.pidfile.display(),
         timeout = config.stop_timeout,
+        reload = config.reload_timeout,
     )
 }
 
@@ -859,12 +876,14 @@ mod tests {
                 "start",
                 "--log=/tmp/l",
                 "--stop-timeout",
-                "2.5"
+                "2.5",
+                "--reload-timeout=90"
             ]),
             Ok(Request::Act(Invocation {
                 pidfile: Some("/tmp/p".into()),
                 log_file: Some("/tmp/l".into()),
                 stop_timeout: Some(Duration::from_millis(2500)),
+                reload_timeout: Some(Duration::from_secs(90)),
                 ..invocation(Action::Start)
             }))
         );
