@@ -23,7 +23,7 @@
 //! `watchdog USEC` or `watchdog none`, and pings the watchdog while it serves).
 //!
 //! The hooks: `on_reload` re-reads `--config` (an error keeps the daemon running; a
-//! `sleep = MS` line makes it take that long) and records `reload N`; `on_user1` prints
+//! `sleep = MS` line makes it take that long, a `panic = 1` line makes it panic) and records `reload N`; `on_user1` prints
 //! `line N` on stdout (the log file) and records `printed N`.
 //! Actions `reload` (prints `reloaded`, or the error; `--reload-timeout MS` bounds the wait)
 //! and `user1` ask the daemon; `reload-async` reloads through the async form (with the `tokio`
@@ -221,6 +221,7 @@ mod service {
                     .and_then(|text| parse_config(&text))
                     .map(|pairs| {
                         for (key, value) in pairs {
+                            assert!(key != "panic", "reload gave up on purpose");
                             if key == "sleep" {
                                 let millis = value.parse().unwrap_or(0);
                                 std::thread::sleep(Duration::from_millis(millis));

@@ -203,6 +203,25 @@ fn the_async_reload_returns_the_same_outcome() {
 }
 
 #[test]
+fn a_reload_hook_that_panics_is_reloadpanicked_and_the_daemon_stops() {
+    let scene = Scene::new("reload-panic");
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let pid = start(&scene, None, &[]);
+    std::fs::write(config(&scene), "panic = 1\n").unwrap();
+    let line = line(&scene, None, &["reload"]);
+    assert!(
+        line.starts_with(&format!(
+            "error ReloadPanicked: the daemon (pid {pid}) failed to reload: on_reload() \
+             panicked: reload gave up on purpose"
+        )),
+        "{line}"
+    );
+    assert!(line.ends_with("; stopping; fix the hook (or the configuration it chokes on) and start the daemon again"), "{line}");
+    assert!(common::wait_gone(pid, common::HANG));
+    scene.wait_event("atexit", 1);
+}
+
+#[test]
 fn reloading_a_daemon_that_is_not_running_is_not_running_and_exit_code_7() {
     let scene = Scene::new("reload-not-running");
     let pidfile = scene.pidfile();

@@ -529,6 +529,7 @@ impl<D: Daemon> Controller<D> {
     ///
     /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile;
     /// [`DaemonError::ReloadFailed`] (the hook's message; the daemon runs on);
+    /// [`DaemonError::ReloadPanicked`] (the hook panicked; the daemon stops);
     /// [`DaemonError::ReloadTimeout`] after the reload timeout
     /// ([`Config::reload_timeout`](super::Config#structfield.reload_timeout), 30 s by
     /// default); [`DaemonError::ReloadUnanswered`] (a daemon without a reload socket, built

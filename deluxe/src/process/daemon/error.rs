@@ -225,6 +225,14 @@ pub enum DaemonError {
         /// The hook's error, as its `Display` put it.
         message: String,
     },
+    /// The daemon's [`on_reload`](super::Daemon::on_reload) hook panicked: the daemon is
+    /// stopping, as after a panic in `run` (it runs `atexit` and exits with status 1).
+    ReloadPanicked {
+        /// The daemon.
+        pid: Pid,
+        /// What the daemon logged: `on_reload() panicked: MESSAGE; stopping`.
+        message: String,
+    },
     /// The daemon did not answer the reload within the reload timeout
     /// ([`Config::reload_timeout`](super::Config#structfield.reload_timeout)): its
     /// `on_reload` hook is still running, or stuck. The reload goes on in the daemon.
@@ -743,6 +751,11 @@ impl fmt::Display for DaemonError {
                 f,
                 "the daemon (pid {pid}) failed to reload: {message}; it runs on as before: fix \
                  the problem and reload again"
+            ),
+            Self::ReloadPanicked { pid, message } => write!(
+                f,
+                "the daemon (pid {pid}) failed to reload: {message}; fix the hook (or the \
+                 configuration it chokes on) and start the daemon again"
             ),
             Self::ReloadTimeout { pid, waited } => write!(
                 f,

@@ -150,7 +150,8 @@ impl Instance {
     /// # Errors
     ///
     /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile;
-    /// [`DaemonError::ReloadFailed`] with the hook's message; [`DaemonError::ReloadTimeout`],
+    /// [`DaemonError::ReloadFailed`] with the hook's message ([`DaemonError::ReloadPanicked`]
+    /// when it panicked); [`DaemonError::ReloadTimeout`],
     /// [`DaemonError::ReloadUnanswered`], [`DaemonError::ReloadImpostor`] when there is no
     /// answer to believe; the errors of [`Instance::stop`] before anything is sent.
     ///

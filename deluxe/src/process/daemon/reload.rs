@@ -5,8 +5,8 @@
 //! connection is a request. The signal thread accepts it and marks a reload due, as `SIGHUP`
 //! does; the hook thread runs the reload and writes its outcome to every connection accepted
 //! before the reload began (concurrent requests share one reload, each gets the answer), then
-//! closes them. The record is one status byte ([`OK`], [`FAILED`], [`REFUSED`]) followed, for
-//! a failure, by the hook's message.
+//! closes them. The record is one status byte ([`OK`], [`FAILED`], [`PANICKED`],
+//! [`REFUSED`]) followed, for a failure, by the hook's message.
 //!
 //! Neither side takes the other's word for who it is. The daemon answers only a peer whose
 //! user id (`SO_PEERCRED`; `getpeereid` elsewhere) is root or its own: those who may signal
@@ -34,6 +34,25 @@ const OK: u8 = b'0';
 const FAILED: u8 = b'1';
 /// The daemon does not take requests from this user.
 const REFUSED: u8 = b'2';
+/// The reload hook panicked (its message follows): the daemon is stopping.
+const PANICKED: u8 = b'3';
+
+/// How a reload went wrong, as the daemon tells the controllers that asked.
+pub(crate) enum Failure {
+    /// The reload hook returned this error.
+    Failed(String),
+    /// The reload hook panicked (this message): the daemon is stopping.
+    Panicked(String),
+}
+
+impl Failure {
+    /// What a person reads: the hook's error, or what its panic said.
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            Self::Failed(message) | Self::Panicked(message) => message,
+        }
+    }
+}
 
 /// The longest message a daemon sends: a hook's error that large is cut (at a character).
 const MESSAGE_LIMIT: usize = 4096;
@@ -140,12 +159,26 @@ impl Listener {
     }
 
     /// Takes the requests waiting to be accepted: those of users who may reload this daemon
-    /// (root, its own), to be answered after the reload; the others are told so at once.
-    pub(crate) fn accept(&self) -> Vec<Waiter> {
+    /// (root, its own), to be answered after the reload; the others are told so at once. An
+    /// error that would recur at once (`EMFILE`: no descriptor left) ends the taking: the
+    /// caller stops listening rather than spin on a socket that stays readable.
+    pub(crate) fn accept(&self, waiters: &mut Vec<Waiter>) -> io::Result<()> {
         // SAFETY: getuid and geteuid only read this process's ids.
         let me = unsafe { [libc::getuid(), libc::geteuid()] };
-        let mut waiters = Vec::new();
-        while let Ok((stream, _)) = self.socket.accept() {
+        loop {
+            let stream = match self.socket.accept() {
+                Ok((stream, _)) => stream,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             // A reply is small: written without blocking, it never holds the hook thread.
             if stream.set_nonblocking(true).is_err() {
                 continue;
@@ -156,7 +189,6 @@ impl Listener {
                 _ => waiter.send(REFUSED, ""),
             }
         }
-        waiters
     }
 
     /// Removes the socket file, if it is still the one this daemon bound.
@@ -172,10 +204,11 @@ pub(crate) struct Waiter(UnixStream);
 
 impl Waiter {
     /// Tells the controller how the reload went, and hangs up.
-    pub(crate) fn answer(self, outcome: &Result<(), String>) {
+    pub(crate) fn answer(self, outcome: &Result<(), Failure>) {
         match outcome {
             Ok(()) => self.send(OK, ""),
-            Err(message) => self.send(FAILED, message),
+            Err(Failure::Failed(message)) => self.send(FAILED, message),
+            Err(Failure::Panicked(message)) => self.send(PANICKED, message),
         }
     }
 
@@ -290,6 +323,10 @@ pub(crate) fn ask(target: &Target, pidfile: &Path, timeout: Duration) -> Result<
     match record.split_first() {
         Some((&OK, _)) => Ok(()),
         Some((&FAILED, message)) => Err(DaemonError::ReloadFailed {
+            pid,
+            message: String::from_utf8_lossy(message).into_owned(),
+        }),
+        Some((&PANICKED, message)) => Err(DaemonError::ReloadPanicked {
             pid,
             message: String::from_utf8_lossy(message).into_owned(),
         }),

@@ -30,7 +30,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use super::output;
 use super::pidfile::{self, Held, Restore};
-use super::reload::{Listener, Waiter};
+use super::reload::{Failure, Listener, Waiter};
 use super::setup;
 use super::sys::{self, CPath};
 use super::{Daemon, Step};
@@ -511,24 +511,7 @@ pub(crate) fn serve<'d, D: Daemon>(
         changed: Condvar::new(),
     }));
     STOP.store(std::ptr::from_ref(stop).cast_mut(), Ordering::Release);
-    let listener =
-        serving
-            .reload_socket
-            .clone()
-            .and_then(|path| match Listener::bind(path.clone()) {
-                Ok(listener) => Some(listener),
-                Err(error) => {
-                    say(
-                        log::Level::Warn,
-                        &format!(
-                            "cannot listen on reload socket {}: {error}; reloads will not be \
-                         answered",
-                            path.path().display()
-                        ),
-                    );
-                    None
-                }
-            });
+    let listener = serving.reload_socket.clone().and_then(listen);
     let runtime = Runtime {
         daemon,
         stop,
@@ -596,6 +579,22 @@ pub(crate) fn serve<'d, D: Daemon>(
     })
 }
 
+/// The reload socket at `path`; `None`, with a warning, when it cannot be made: the daemon
+/// then serves without it (reloads by `SIGHUP` go unanswered).
+fn listen(path: CPath) -> Option<Listener> {
+    Listener::bind(path.clone())
+        .map_err(|error| {
+            say(
+                log::Level::Warn,
+                &format!(
+                    "cannot listen on reload socket {}: {error}; reloads will not be answered",
+                    path.path().display()
+                ),
+            );
+        })
+        .ok()
+}
+
 impl<D: Daemon> Runtime<'_, D> {
     /// The signal thread: turns signals into a stop request or pending hooks, and after a stop
     /// request times the grace: if `run` has not returned by then, the daemon runs `atexit` and
@@ -614,6 +613,7 @@ impl<D: Daemon> Runtime<'_, D> {
         );
         let mut deadline: Option<Instant> = None;
         let mut hook_thread = false;
+        let mut listener = self.listener.as_ref();
         loop {
             if self.exiting.load(Ordering::Acquire) {
                 return;
@@ -623,7 +623,7 @@ impl<D: Daemon> Runtime<'_, D> {
             });
             let mut fds = vec![receiver.read.as_fd()];
             fds.extend(watcher.map(Watcher::fd));
-            fds.extend(self.listener.as_ref().map(Listener::fd));
+            fds.extend(listener.map(Listener::fd));
             let woken = !left.is_zero() && sys::wait_readable_any(&fds, left).unwrap_or(true);
             if !woken {
                 self.give_up();
@@ -634,8 +634,14 @@ impl<D: Daemon> Runtime<'_, D> {
                 self.restore_pidfile();
             }
             sys::drain(receiver.read.as_fd());
-            if let Some(listener) = &self.listener {
-                let waiters = listener.accept();
+            if let Some(socket) = listener {
+                let mut waiters = Vec::new();
+                if let Err(error) = socket.accept(&mut waiters) {
+                    self.say(&format!(
+                        "cannot accept reload requests ({error}); they will not be answered"
+                    ));
+                    listener = None;
+                }
                 // Once stopping, a request is hung up on unanswered ([`Unanswered::Closed`]).
                 //
                 // [`Unanswered::Closed`]: super::Unanswered::Closed
@@ -872,7 +878,7 @@ impl<D: Daemon> Runtime<'_, D> {
     /// (`STATUS=`, cleared by the next reload that works: `READY=1` cannot say "failed"), and
     /// the daemon keeps running (with its previous configuration, if the hook keeps it until
     /// the new one is valid); one that panics stops the daemon.
-    fn reload(&self) -> Result<(), String> {
+    fn reload(&self) -> Result<(), Failure> {
         let now = sd_notify::NotifyState::monotonic_usec_now();
         let mut states = vec![sd_notify::NotifyState::Reloading];
         states.extend(now.ok());
@@ -889,16 +895,24 @@ impl<D: Daemon> Runtime<'_, D> {
             }
         }
         let mut failed = None;
-        let outcome = self
+        let panicked = self
             .call_hook("on_reload", || {
                 failed = self.daemon.on_reload().err().map(|error| error.to_string());
             })
-            .and_then(|()| failed.map_or(Ok(()), Err));
+            .err();
+        if let Some(message) = &failed {
+            self.say(&format!("on_reload() failed: {message}; still running"));
+        }
+        // A panic was logged as it happened, and stops the daemon.
+        let outcome = match (panicked, failed) {
+            (Some(message), _) => Err(Failure::Panicked(message)),
+            (None, Some(message)) => Err(Failure::Failed(message)),
+            (None, None) => Ok(()),
+        };
         let status = match &outcome {
-            Err(message) => {
-                self.say(&format!("on_reload() failed: {message}; still running"));
+            Err(failure) => {
                 self.reload_failed.store(true, Ordering::Release);
-                Some(format!("reload failed: {message}"))
+                Some(format!("reload failed: {}", failure.message()))
             }
             Ok(()) if self.reload_failed.swap(false, Ordering::AcqRel) => Some(String::new()),
             Ok(()) => None,
