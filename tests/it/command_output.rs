@@ -2,8 +2,8 @@
 //! accepted exit codes, pipelines without a shell, redirection, environment changes, the
 //! `path` of a program, and errors that print once, on one line.
 
+use crate::common::{Scratch, scratch_dir};
 use std::error::Error as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use deluxe::process::command::{Access, ArgumentProblem, SearchPathProblem, Stderr, SudoRefusal};
@@ -16,11 +16,8 @@ fn sh() -> Command {
     Command::new("sh").unwrap()
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("deluxe-output-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn tempdir(name: &str) -> Scratch {
+    scratch_dir(&format!("output-{name}"))
 }
 
 #[test]

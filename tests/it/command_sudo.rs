@@ -32,6 +32,7 @@ fn probe_as_test_user_with_path(path: Option<&str>, args: &[&str]) -> (String, S
     let copy = COPY.get_or_init(|| {
         let copy = std::env::temp_dir().join(format!("deluxe-probe-copy-{}", std::process::id()));
         std::fs::copy(probe, &copy).unwrap();
+        crate::common::remove_at_exit(copy.clone());
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
         copy
     });
@@ -147,8 +148,7 @@ fn what_the_target_user_cannot_reach_is_said_so() {
     if !has_sudo_setup("what_the_target_user_cannot_reach_is_said_so") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("deluxe-sudo-reach-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = crate::common::scratch_dir("sudo-reach");
     let private = dir.join("private");
     std::fs::create_dir_all(&private).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -194,14 +194,12 @@ fn what_the_target_user_cannot_reach_is_said_so() {
 /// A directory both accounts can read, holding `id`, a script that prints `planted` and its
 /// `argv[0]`: a file named like a system tool, first on a caller's `PATH`.
 struct Planted {
-    dir: std::path::PathBuf,
+    dir: crate::common::Scratch,
 }
 
 impl Planted {
     fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("deluxe-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::common::scratch_dir(test);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let id = dir.join("id");
         std::fs::write(&id, "#!/bin/sh\necho \"planted $0\"\n").unwrap();
@@ -216,12 +214,6 @@ impl Planted {
     /// `PATH` with this directory first.
     fn path(&self) -> String {
         format!("{}:/usr/bin:/bin", self.dir.display())
-    }
-}
-
-impl Drop for Planted {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -268,9 +260,7 @@ fn under_sudo_the_program_sees_the_name_it_was_asked_by() {
     // A name starting with `-`, after variables (where sudo takes no `--`), would be read as
     // an option of sudo's: the path is passed then (and without variables too here, as sudo's
     // secure_path does not hold the directory).
-    let dir = std::env::temp_dir().join(format!("deluxe-argv0-dash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch_dir("argv0-dash");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let dash = dir.join("-x");
     std::fs::write(&dash, "#!/bin/sh\necho \"$0 $DELUXE_WORD\"\n").unwrap();
@@ -294,7 +284,7 @@ fn under_sudo_the_program_sees_the_name_it_was_asked_by() {
         String::from_utf8_lossy(&out),
         format!("{} hi\n", dash.display())
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(dir);
     // Given by its path: the path, as given.
     let absolute = Command::new("/bin/sh").unwrap().user(TEST_USER).unwrap();
     assert_eq!(absolute.call(echo_zero).unwrap(), b"/bin/sh\n");
@@ -386,9 +376,7 @@ fn on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing() {
     {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("deluxe-argv0-async-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch_dir("argv0-async");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let marker = dir.join("started");
     let sh = Command::new("sh").unwrap().user(TEST_USER).unwrap();
@@ -420,5 +408,4 @@ fn on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing() {
     // Dropping the runtime waits for its blocking pool: the check has ended by now.
     drop(runtime);
     assert!(!marker.exists(), "the dropped call started its program");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -816,3 +816,39 @@ fn a_start_timeout_of_duration_max_means_no_limit() {
         assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
     }
 }
+
+/// Every `Duration` the daemon's settings take at its maximum, for real: a start and a stop,
+/// with a hook run between them. `stop_timeout(Duration::MAX)` with a normal grace leaves the
+/// daemon's children `Duration::MAX / 2` at its exit: before, that deadline overflowed and the
+/// exit panicked (the pidfile left behind; after a hook, a daemon that never exits and a
+/// `stop` that gives up only at its own timeout, with SIGKILL).
+#[test]
+fn every_duration_setting_at_its_maximum_starts_and_stops() {
+    let scene = Scene::new("durations-max");
+    let log = scene.log();
+    let pid = scene.start(&[
+        "--stop-timeout",
+        "max",
+        "--start-timeout",
+        "max",
+        "--grace",
+        "60000",
+        "--log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(scene.helper(&["user1"]).1, "sent");
+    scene.wait_event("user1", 1);
+    // This controller's own stop timeout is the default: a daemon that never exits ends in
+    // SIGKILL ("stopped Killed"), not in a hang of the test.
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(wait_gone(pid, HANG));
+    scene.wait_event("atexit", 1);
+    assert!(!scene.pidfile().exists());
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!logged.contains("panicked"), "{logged}");
+    // With the grace at its maximum too (`run` waited for however long).
+    let pid = scene.start(&["--stop-timeout", "max", "--grace", "max"]);
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(wait_gone(pid, HANG));
+    assert!(!scene.pidfile().exists());
+}

@@ -440,7 +440,9 @@ impl<D: Daemon> Controller<D> {
     /// # Errors
     ///
     /// Returns only when a step fails: [`DaemonError::AlreadyRunning`] and the errors of
-    /// [`start`](Controller::start).
+    /// [`start`](Controller::start). Under a service manager (`NOTIFY_SOCKET` set) the error's
+    /// text is also the service's status (`STATUS=`, what `systemctl status` shows), so the
+    /// operator reads why the start failed even where no journal keeps the daemon's output.
     ///
     /// ```no_run
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
@@ -450,6 +452,13 @@ impl<D: Daemon> Controller<D> {
     /// std::process::exit(1);
     /// ```
     pub fn run_foreground(&self) -> Result<Infallible, DaemonError> {
+        let Err(error) = self.foreground_until_failure();
+        super::manager::status_failed(&error.to_string());
+        Err(error)
+    }
+
+    /// [`run_foreground`](Controller::run_foreground) up to the failure it returns.
+    fn foreground_until_failure(&self) -> Result<Infallible, DaemonError> {
         let turn = launch::take_turn();
         pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
         if let Located::Running(target) = target::locate(&self.config.pidfile)? {

@@ -174,6 +174,13 @@ pub enum DaemonError {
         /// The hook's error, as its `Display` put it.
         message: String,
     },
+    /// The daemon was asked to stop (`SIGTERM`, `SIGINT`) while its
+    /// [`setup`](super::Daemon::setup) hook ran: it ended what `setup` had started, removed
+    /// its pidfile and exited without becoming ready.
+    StoppedDuringSetup {
+        /// The signal, such as `SIGTERM`.
+        signal: &'static str,
+    },
     /// The daemon ended before it was ready without saying why: it was killed (by a signal,
     /// or for lack of memory). Its stderr, in the log file if one is set, may say more.
     DiedBeforeReady,
@@ -710,6 +717,11 @@ impl fmt::Display for DaemonError {
             Self::Fork { source } => write!(f, "cannot fork the daemon: {source}"),
             Self::Setup { step, source } => write!(f, "daemon setup failed ({step}): {source}"),
             Self::SetupFailed { message } => write!(f, "the daemon's setup failed: {message}"),
+            Self::StoppedDuringSetup { signal } => write!(
+                f,
+                "the daemon was asked to stop ({signal}) while its setup ran, and exited before \
+                 it was ready; start it again once nothing stops it"
+            ),
             Self::DiedBeforeReady => f.write_str(
                 "the daemon died before it was ready: it exited without a word (killed by a \
                  signal, or out of memory); its stderr, in the log file if one is set, may say \

@@ -62,8 +62,10 @@
 //! - `start` refuses a pidfile that another user made in a world-writable directory
 //!   ([`DaemonError::UnsafePidfile`]); default pidfiles of a user live in `XDG_RUNTIME_DIR`
 //!   (checked) or in a private directory ([`Config::named`]).
-//! - Signals are blocked in the daemon and received by a dedicated thread; hooks run on
-//!   another ordinary thread, never inside a signal handler: any code is allowed in them.
+//! - Signals are not blocked in the daemon: a minimal handler, installed before `setup`, notes
+//!   each one for a signal thread, and hooks run on another ordinary thread, never inside a
+//!   signal handler: any code is allowed in them. Every process the daemon starts (from
+//!   `setup` too) begins with an empty signal mask and dies of `SIGTERM`.
 //! - `stop` waits for the exit on the pidfd (or the pidfile lock): it returns as soon as the
 //!   daemon is gone, without sleep-polling.
 //! - Run in the foreground as pid 1 (a container's main process), the process stays pid 1 as
@@ -88,7 +90,7 @@
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
 //   privileges.rs (credentials and the drop), output.rs (with a log file: the pipe on stdout
 //   and stderr, made in setup, and the pump thread that copies it to the file), error.rs, and
-//   sys.rs (the raw system calls).
+//   sys.rs (the system calls the modules share).
 
 mod controller;
 mod error;
@@ -289,7 +291,9 @@ pub struct Config {
     pub pidfile: PathBuf,
     /// The daemon's working directory; it must exist. Default `/`.
     pub workdir: PathBuf,
-    /// How long `stop` waits after `SIGTERM` before sending `SIGKILL`. Default 10 s.
+    /// How long `stop` waits after `SIGTERM` before sending `SIGKILL`. Default 10 s. Like
+    /// every `Duration` setting, any value is accepted: one too long for the clock is no
+    /// limit.
     pub stop_timeout: Duration,
     /// How long `run` has, after a stop request, to return before the daemon runs `atexit`
     /// itself and exits. `None` (the default): half the stop timeout, so that `atexit` runs
@@ -737,9 +741,14 @@ pub trait Daemon: Send + Sync {
     ///
     /// What it makes, the daemon value keeps for [`run`](Daemon::run) through interior
     /// mutability (a [`OnceLock`](std::sync::OnceLock), a `Mutex`): it runs after the fork,
-    /// so what it creates belongs to the daemon, not to the controller. Start long-lived
-    /// threads in `run` rather than here: a thread started in `setup` keeps the daemon's
-    /// signals blocked (they are until the daemon is ready), and so do processes it spawns.
+    /// so what it creates belongs to the daemon, not to the controller. A process it starts
+    /// is the daemon's like any other: it gets an empty signal mask and default signal
+    /// actions, and no copy of the pidfile's lock; when the start fails (an error, a panic,
+    /// the start timeout, a `SIGTERM` meanwhile: [`DaemonError::StoppedDuringSetup`]), the
+    /// daemon's process group, with what `setup` started in it, is killed before `start`
+    /// returns. A process that leaves the group (`setsid`, a double fork into a session of
+    /// its own) cannot be found without a subreaper, and is left running. In the foreground
+    /// the process group is the supervisor's to end.
     ///
     /// ```no_run
     /// use std::net::TcpListener;

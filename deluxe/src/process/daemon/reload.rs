@@ -294,9 +294,7 @@ pub(crate) fn ask(target: &Target, pidfile: &Path, timeout: Duration) -> Result<
     let mut record = Vec::new();
     let mut buf = [0u8; 1024];
     loop {
-        let left = deadline.map_or(Duration::MAX, |deadline| {
-            deadline.saturating_duration_since(Instant::now())
-        });
+        let left = sys::time_left(deadline);
         if left.is_zero() || !sys::wait_readable(stream.as_fd(), left).unwrap_or(true) {
             return Err(DaemonError::ReloadTimeout {
                 pid,

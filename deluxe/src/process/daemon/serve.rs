@@ -185,14 +185,47 @@ extern "C" fn on_signal(
     Errno::set_raw(saved);
 }
 
-/// In a process forked from the daemon: unblocks the user signals the daemon keeps blocked in
-/// its threads, so that a program it `exec`s starts with an empty mask. Async-signal-safe.
-extern "C" fn clean_mask_in_child() {
+/// In a process forked from the daemon (in `setup` too): puts the daemon's signals back to
+/// their default action and unblocks them (elsewhere than on Linux the daemon keeps the user
+/// signals blocked in its threads), so that the child, and a program it `exec`s, starts with
+/// an empty mask and dies of `SIGTERM`. Only in a child of the daemon: a failed start in the
+/// foreground leaves the handler registered in the caller, which it must not change.
+/// Async-signal-safe.
+extern "C" fn clean_signals_in_child() {
+    // SAFETY: getppid is async-signal-safe and cannot fail.
+    if unsafe { libc::getppid() } != OWNER.load(Ordering::Relaxed) {
+        return;
+    }
+    for signal in &handled() {
+        // SAFETY: SIG_DFL installs no handler.
+        unsafe { libc::signal(signal as libc::c_int, libc::SIG_DFL) };
+    }
     let _ = nix::sys::signal::pthread_sigmask(
         nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
         Some(&handled()),
         None,
     );
+}
+
+/// From now on, every process forked from this one (through the C library's `fork`, which
+/// runs `pthread_atfork` handlers) starts with the daemon's signals unblocked and at their
+/// default action ([`clean_signals_in_child`]). Registered once per process, in the daemon
+/// before `setup` (registering may allocate: the async-signal-safe steps are over).
+pub(crate) fn clean_signals_in_forked_children() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registers a handler that only makes async-signal-safe calls.
+        unsafe { libc::pthread_atfork(None, None, Some(clean_signals_in_child)) };
+    });
+}
+
+/// The stop signal received since the handler was installed and not yet taken by the signal
+/// thread: before "ready", a stop asked for while `setup` ran.
+pub(crate) fn stop_received() -> Option<Signal> {
+    let received = RECEIVED.load(Ordering::Acquire);
+    STOP_SIGNALS
+        .into_iter()
+        .find(|signal| received & (1 << *signal as u32) != 0)
 }
 
 /// Writes a byte to the wake pipe. Async-signal-safe; a full pipe already wakes the thread.
@@ -212,17 +245,22 @@ pub(crate) struct Receiver {
 
 impl Drop for Receiver {
     /// Only on a failed foreground start: the handler must not write to a closed pipe (the
-    /// dispositions are put back too).
+    /// dispositions are put back too), and the caller's children are not the daemon's.
     fn drop(&mut self) {
         WAKE.store(-1, Ordering::Release);
+        OWNER.store(0, Ordering::Release);
+        RECEIVED.store(0, Ordering::Release);
     }
 }
 
 /// Installs the handler for [`handled`] signals and unblocks them in this thread (not Linux:
 /// the user signals stay blocked; the signal thread unblocks them for itself).
-/// Async-signal-safe (system calls only), for the last step of setting the daemon up.
+/// Async-signal-safe (system calls only), for the step before `setup`: a signal that arrives
+/// while `setup` runs is noted (a stop one makes the start fail, see [`stop_received`]; a
+/// hook's runs once the daemon is ready), and what `setup` starts does not inherit a mask.
 pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
     let (read, write) = sys::pipe_nonblocking()?;
+    RECEIVED.store(0, Ordering::Release);
     WAKE.store(write.as_raw_fd(), Ordering::Release);
     // SAFETY: getpid is async-signal-safe and cannot fail.
     OWNER.store(unsafe { libc::getpid() }, Ordering::Release);
@@ -270,8 +308,13 @@ fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Whether this daemon has been asked to stop (`SIGTERM`, `SIGINT`, `SIGHUP`, or a panic in
-/// a hook). Always `false` outside a daemon.
+/// Whether this daemon has been asked to stop (`SIGTERM` or `SIGINT`, `run` returning, or a
+/// panic in a hook; `SIGHUP` is a reload, not a stop). Also true in
+/// [`setup`](super::Daemon::setup) once a stop signal has arrived: a long `setup` may give
+/// up early, and the start fails with [`DaemonError::StoppedDuringSetup`] anyway. Always
+/// `false` outside a daemon.
+///
+/// [`DaemonError::StoppedDuringSetup`]: super::DaemonError::StoppedDuringSetup
 ///
 /// ```no_run
 /// use deluxe::process::daemon;
@@ -283,7 +326,11 @@ fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
 /// }
 /// ```
 pub fn stop_requested() -> bool {
-    stop_state().is_some_and(|state| state.requested.load(Ordering::Acquire))
+    match stop_state() {
+        Some(state) => state.requested.load(Ordering::Acquire),
+        // Before "ready" (in `setup`), the handler's note is the request.
+        None => stop_received().is_some(),
+    }
 }
 
 /// Sleeps for `timeout`, waking up early if the daemon is asked to stop; returns whether it
@@ -304,7 +351,7 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
         std::thread::sleep(timeout);
         return false;
     };
-    let deadline = Instant::now().checked_add(timeout);
+    let deadline = sys::deadline_after(timeout);
     let mut guard = lock(&state.lock);
     while !state.requested.load(Ordering::Acquire) {
         guard = match deadline {
@@ -312,8 +359,8 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
                 .changed
                 .wait(guard)
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
+            Some(_) => {
+                let left = sys::time_left(deadline);
                 if left.is_zero() {
                     return false;
                 }
@@ -478,8 +525,8 @@ struct Runtime<'d, D> {
 }
 
 /// Runs the daemon: starts the signal thread, calls `announce` (with the error if it cannot be
-/// started: the daemon then removes its pidfile and exits), then `run`, then `atexit`, and
-/// exits the process. The hook thread starts with the first `SIGUSR1` or `SIGUSR2`: a daemon
+/// started: the daemon has then removed its pidfile, and exits if `announce` returns), then
+/// `run`, then `atexit`, and exits the process. The hook thread starts with the first `SIGUSR1` or `SIGUSR2`: a daemon
 /// that never gets one has one thread fewer to create and to tear down.
 pub(crate) fn serve<'d, D: Daemon>(
     daemon: &'d D,
@@ -491,8 +538,8 @@ pub(crate) fn serve<'d, D: Daemon>(
 ) -> ! {
     let watcher = match serving.pidfile_directory.as_ref().map(Watcher::new) {
         Some(Err(errno)) => {
-            announce(Err((Step::WatchPidfile, errno.into())));
             pidfile.remove();
+            announce(Err((Step::WatchPidfile, errno.into())));
             // SAFETY: _exit ends the process at once; nothing else may run.
             unsafe { libc::_exit(1) };
         }
@@ -500,8 +547,8 @@ pub(crate) fn serve<'d, D: Daemon>(
         None => None,
     };
     if let Some(Err(errno)) = output.map(output::start) {
-        announce(Err((Step::LogPump, errno.into())));
         pidfile.remove();
+        announce(Err((Step::LogPump, errno.into())));
         // SAFETY: _exit ends the process at once; nothing else may run.
         unsafe { libc::_exit(1) };
     }
@@ -535,18 +582,15 @@ pub(crate) fn serve<'d, D: Daemon>(
                 runtime.receive_signals(scope, receiver, watcher.as_ref());
             });
         if let Err(error) = started {
-            announce(Err((Step::SignalThread, error)));
             if let Some(listener) = &runtime.listener {
                 listener.remove();
             }
             runtime.pidfile.remove();
+            announce(Err((Step::SignalThread, error)));
             // SAFETY: _exit ends the process at once; nothing else may run.
             unsafe { libc::_exit(1) };
         }
         announce(Ok(()));
-        runtime.pidfile.close_in_forked_children();
-        // SAFETY: registers a handler that only makes an async-signal-safe call.
-        unsafe { libc::pthread_atfork(None, None, Some(clean_mask_in_child)) };
         notify(
             |message| runtime.say(message),
             &[
@@ -618,9 +662,7 @@ impl<D: Daemon> Runtime<'_, D> {
             if self.exiting.load(Ordering::Acquire) {
                 return;
             }
-            let left = deadline.map_or(Duration::MAX, |deadline| {
-                deadline.saturating_duration_since(Instant::now())
-            });
+            let left = sys::time_left(deadline);
             let mut fds = vec![receiver.read.as_fd()];
             fds.extend(watcher.map(Watcher::fd));
             fds.extend(listener.map(Listener::fd));
@@ -688,7 +730,8 @@ impl<D: Daemon> Runtime<'_, D> {
             if deadline.is_none()
                 && let Some(grace) = self.serving.grace
             {
-                deadline = Some(Instant::now().checked_add(grace).unwrap_or_else(far_future));
+                // A grace too long for the clock: no deadline, as with none.
+                deadline = sys::deadline_after(grace);
             }
         }
     }
@@ -1061,7 +1104,7 @@ fn terminate_group(wait: Duration) -> Survivors {
     if group <= 0 || group != session || (group != me && sys::process_alive(group)) {
         return Survivors::None;
     }
-    if group == me && others_in_group(group) == Some(0) {
+    if group == me && sys::live_in_group(group) == Some(0) {
         return Survivors::None;
     }
     // SAFETY: signalling this process's own group, which it is a member of.
@@ -1069,19 +1112,19 @@ fn terminate_group(wait: Duration) -> Survivors {
     // SAFETY: setpgid(0, 0) only moves this process, not a session leader, to a group of its
     // own; it fails for the leader of its group, which stays.
     let left = group != me && unsafe { libc::setpgid(0, 0) } == 0;
-    let deadline = Instant::now() + wait;
+    let deadline = sys::deadline_after(wait);
     let mut pause = Duration::from_millis(1);
     loop {
         // SAFETY: signal 0 sends nothing; it asks whether the group has members.
         if left && unsafe { libc::kill(-group, 0) } == -1 && Errno::last() == Errno::ESRCH {
             return Survivors::None;
         }
-        match others_in_group(group) {
+        match sys::live_in_group(group) {
             // Gone, or zombies (which have exited).
             Some(0) => return Survivors::None,
             // No way to tell (no /proc): SIGTERM was sent; nothing to wait on.
             None => return Survivors::None,
-            Some(_) if Instant::now() >= deadline => {
+            Some(_) if sys::time_left(deadline).is_zero() => {
                 return if left {
                     Survivors::InGroup(group)
                 } else {
@@ -1098,50 +1141,12 @@ fn terminate_group(wait: Duration) -> Survivors {
     }
 }
 
-/// How many live processes other than this one are in process group `group` (zombies, which
-/// have exited, do not count); `None` where `/proc` cannot tell.
-fn others_in_group(group: libc::pid_t) -> Option<usize> {
-    if !cfg!(any(target_os = "linux", target_os = "android")) {
-        return None;
-    }
-    let me = std::process::id().to_string();
-    let entries = std::fs::read_dir("/proc").ok()?;
-    Some(
-        entries
-            .flatten()
-            .filter(|entry| {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                name != me.as_str() && name.bytes().all(|b| b.is_ascii_digit())
-            })
-            .filter(|entry| {
-                std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
-                    // After the command name: state, ppid, pgrp, ...
-                    let mut fields = stat
-                        .rsplit_once(')')
-                        .map_or("", |(_, rest)| rest)
-                        .split_whitespace();
-                    let state = fields.next().unwrap_or("Z");
-                    let pgrp = fields
-                        .nth(1)
-                        .and_then(|pgrp| pgrp.parse::<libc::pid_t>().ok());
-                    state != "Z" && state != "X" && pgrp == Some(group)
-                })
-            })
-            .count(),
-    )
-}
-
 /// The hooks due, taken from [`Pending`].
 struct Due {
     reload: bool,
     waiters: Vec<Waiter>,
     user1: bool,
     user2: bool,
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
