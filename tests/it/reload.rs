@@ -454,3 +454,127 @@ impl Drop for Forger {
         let _ = self.0.wait();
     }
 }
+
+/// Under a real systemd (`crate::systemd`): what an operator sees of a failed reload.
+mod under_systemd {
+    use std::path::Path;
+
+    use crate::systemd::{Release, Systemd};
+
+    use super::{HELPER, hook_error};
+
+    /// The services helper on `dir`'s files, for `ExecStart=` and `ExecReload=`.
+    fn command(dir: &Path, action: &str) -> String {
+        format!(
+            "{HELPER} --pidfile {} --events {} --config {} {action}",
+            dir.join("daemon.pid").display(),
+            dir.join("events").display(),
+            dir.join("service.conf").display()
+        )
+    }
+
+    fn reloads(dir: &Path) -> usize {
+        std::fs::read_to_string(dir.join("events"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.starts_with("reload "))
+            .count()
+    }
+
+    /// `Type=notify` with `ExecReload=` the command line's `reload`: a failed `on_reload`
+    /// fails the reload job, the daemon runs on, and the status text says why.
+    fn a_failed_reload_fails_the_reload_job(test: &str, release: Release) {
+        let Some(systemd) = Systemd::boot(test, release) else {
+            return;
+        };
+        let dir = &systemd.dir;
+        let config = dir.join("service.conf");
+        std::fs::write(&config, "workers = 1\n").unwrap();
+        systemd.install(
+            "reload.service",
+            &format!(
+                "[Service]\nType=notify\nExecStart={}\nExecReload={}\n",
+                command(dir, "foreground"),
+                command(dir, "cli-reload")
+            ),
+        );
+        systemd.ok(&["start", "reload.service"]);
+        let main = systemd.main_pid("reload.service");
+        systemd.ok(&["reload", "reload.service"]);
+        assert_eq!(
+            reloads(dir),
+            1,
+            "the reload job ends once on_reload has run"
+        );
+
+        std::fs::write(&config, "workers 2\n").unwrap();
+        let output = systemd.systemctl(["reload", "reload.service"]);
+        assert!(!output.status.success(), "{output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("failed"),
+            "{output:?}"
+        );
+        assert_eq!(reloads(dir), 2);
+        assert_eq!(systemd.main_pid("reload.service"), main);
+        assert_eq!(systemd.show("reload.service", "ActiveState"), "active");
+        assert_eq!(
+            systemd.show("reload.service", "StatusText"),
+            format!("reload failed: {}", hook_error(&config, "workers 2"))
+        );
+
+        // The next good reload clears it.
+        std::fs::write(&config, "workers = 2\n").unwrap();
+        systemd.ok(&["reload", "reload.service"]);
+        assert_eq!(systemd.show("reload.service", "StatusText"), "");
+        systemd.ok(&["stop", "reload.service"]);
+    }
+
+    #[test]
+    fn a_failed_reload_fails_the_reload_job_on_the_installed_systemd() {
+        a_failed_reload_fails_the_reload_job(
+            "a_failed_reload_fails_the_reload_job_on_the_installed_systemd",
+            Release::Installed,
+        );
+    }
+
+    #[test]
+    fn a_failed_reload_fails_the_reload_job_on_254() {
+        a_failed_reload_fails_the_reload_job(
+            "a_failed_reload_fails_the_reload_job_on_254",
+            Release::Backports,
+        );
+    }
+
+    /// `Type=notify-reload` (254): systemd sends `SIGHUP` and takes `READY=1` for "done";
+    /// the protocol has no failed reload, so the job succeeds and the status text says it
+    /// failed.
+    #[test]
+    fn under_notify_reload_a_failed_reload_is_the_status_text() {
+        let test = "under_notify_reload_a_failed_reload_is_the_status_text";
+        let Some(systemd) = Systemd::boot(test, Release::Backports) else {
+            return;
+        };
+        let dir = &systemd.dir;
+        let config = dir.join("service.conf");
+        std::fs::write(&config, "workers = 1\n").unwrap();
+        systemd.install(
+            "reload.service",
+            &format!(
+                "[Service]\nType=notify-reload\nExecStart={}\n",
+                command(dir, "foreground")
+            ),
+        );
+        systemd.ok(&["start", "reload.service"]);
+        let main = systemd.main_pid("reload.service");
+        std::fs::write(&config, "workers 2\n").unwrap();
+        systemd.ok(&["reload", "reload.service"]);
+        assert_eq!(reloads(dir), 1);
+        assert_eq!(systemd.main_pid("reload.service"), main);
+        assert_eq!(systemd.show("reload.service", "ActiveState"), "active");
+        assert_eq!(
+            systemd.show("reload.service", "StatusText"),
+            format!("reload failed: {}", hook_error(&config, "workers 2"))
+        );
+        systemd.ok(&["stop", "reload.service"]);
+    }
+}
