@@ -82,6 +82,22 @@ fn cli_reload(scene: &Scene, user: Option<&str>) -> (Option<i32>, String, String
     )
 }
 
+/// A scene whose daemon runs (as root) on a good config; its pid.
+fn running(name: &str) -> (Scene, i32) {
+    let scene = Scene::new(name);
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let pid = start(&scene, None, &[]);
+    (scene, pid)
+}
+
+/// The helper's line for a reload that failed on a config whose first line is `line`.
+fn failed_line(scene: &Scene, pid: i32, line: &str) -> String {
+    format!(
+        "error ReloadFailed: {}",
+        reload_failed(pid, &hook_error(&config(scene), line))
+    )
+}
+
 fn stop(scene: &Scene, pid: i32) {
     assert_eq!(line(scene, None, &["stop"]), "stopped Graceful");
     assert!(common::wait_gone(pid, common::HANG));
@@ -158,22 +174,14 @@ fn a_pidfile_too_long_for_a_socket_address_still_gets_answers() {
     let pid: i32 = started.strip_prefix("started ").unwrap().parse().unwrap();
     assert_eq!(with_pidfile("reload"), "reloaded");
     std::fs::write(config(&scene), "workers\n").unwrap();
-    assert_eq!(
-        with_pidfile("reload"),
-        format!(
-            "error ReloadFailed: {}",
-            reload_failed(pid, &hook_error(&config(&scene), "workers"))
-        )
-    );
+    assert_eq!(with_pidfile("reload"), failed_line(&scene, pid, "workers"));
     assert_eq!(with_pidfile("stop"), "stopped Graceful");
     assert!(!deep.join("daemon.pid.reload").exists());
 }
 
 #[test]
 fn a_killed_daemons_reload_socket_is_replaced_by_the_next_daemons() {
-    let scene = Scene::new("reload-after-kill");
-    std::fs::write(config(&scene), "workers = 1\n").unwrap();
-    let pid = start(&scene, None, &[]);
+    let (scene, pid) = running("reload-after-kill");
     // SAFETY: killing the daemon this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
     assert!(common::wait_gone(pid, common::HANG));
@@ -187,26 +195,19 @@ fn a_killed_daemons_reload_socket_is_replaced_by_the_next_daemons() {
 #[cfg(feature = "tokio")]
 #[test]
 fn the_async_reload_returns_the_same_outcome() {
-    let scene = Scene::new("reload-async");
-    std::fs::write(config(&scene), "workers = 1\n").unwrap();
-    let pid = start(&scene, None, &[]);
+    let (scene, pid) = running("reload-async");
     assert_eq!(line(&scene, None, &["reload-async"]), "reloaded");
     std::fs::write(config(&scene), "workers\n").unwrap();
     assert_eq!(
         line(&scene, None, &["reload-async"]),
-        format!(
-            "error ReloadFailed: {}",
-            reload_failed(pid, &hook_error(&config(&scene), "workers"))
-        )
+        failed_line(&scene, pid, "workers")
     );
     stop(&scene, pid);
 }
 
 #[test]
 fn a_reload_hook_that_panics_is_reloadpanicked_and_the_daemon_stops() {
-    let scene = Scene::new("reload-panic");
-    std::fs::write(config(&scene), "workers = 1\n").unwrap();
-    let pid = start(&scene, None, &[]);
+    let (scene, pid) = running("reload-panic");
     std::fs::write(config(&scene), "panic = 1\n").unwrap();
     let line = line(&scene, None, &["reload"]);
     assert!(
@@ -269,10 +270,7 @@ fn concurrent_reloads_from_two_threads_and_two_processes_each_get_the_answer() {
     assert_eq!(at_once(&scene, 2, &["reload"]), ["reloaded", "reloaded"]);
 
     std::fs::write(config(&scene), "broken\n").unwrap();
-    let failed = format!(
-        "error ReloadFailed: {}",
-        reload_failed(pid, &hook_error(&config(&scene), "broken"))
-    );
+    let failed = failed_line(&scene, pid, "broken");
     assert_eq!(
         at_once(&scene, 2, &["reload"]),
         [failed.clone(), failed.clone()]
@@ -287,9 +285,7 @@ fn concurrent_reloads_from_two_threads_and_two_processes_each_get_the_answer() {
 
 #[test]
 fn a_reload_that_outlasts_the_reload_timeout_is_a_typed_timeout_and_goes_on() {
-    let scene = Scene::new("reload-timeout");
-    std::fs::write(config(&scene), "workers = 1\n").unwrap();
-    let pid = start(&scene, None, &[]);
+    let (scene, pid) = running("reload-timeout");
     std::fs::write(config(&scene), "sleep = 5000\n").unwrap();
     assert_eq!(
         line(&scene, None, &["--reload-timeout", "200", "reload"]),
@@ -307,9 +303,7 @@ fn a_reload_that_outlasts_the_reload_timeout_is_a_typed_timeout_and_goes_on() {
 #[test]
 fn a_daemon_without_a_reload_socket_is_sent_sighup_and_the_error_says_there_is_no_answer() {
     // What a daemon built with an older deluxe looks like: no `PIDFILE.reload`.
-    let scene = Scene::new("reload-no-socket");
-    std::fs::write(config(&scene), "workers = 1\n").unwrap();
-    let pid = start(&scene, None, &[]);
+    let (scene, pid) = running("reload-no-socket");
     let socket = socket(&scene);
     std::fs::remove_file(&socket).unwrap();
     assert_eq!(
@@ -457,7 +451,7 @@ impl Drop for Forger {
 
 /// Under a real systemd (`crate::systemd`): what an operator sees of a failed reload.
 mod under_systemd {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use crate::systemd::{Release, Systemd};
 
@@ -481,6 +475,34 @@ mod under_systemd {
             .count()
     }
 
+    /// Installs and starts `reload.service`: the helper in the foreground on a good config,
+    /// with `Type=` `kind` and these more `[Service]` lines; its config file and main pid.
+    fn start_unit(systemd: &Systemd, kind: &str, more: &str) -> (PathBuf, i32) {
+        let dir = &systemd.dir;
+        let config = dir.join("service.conf");
+        std::fs::write(&config, "workers = 1\n").unwrap();
+        systemd.install(
+            "reload.service",
+            &format!(
+                "[Service]\nType={kind}\nExecStart={}\n{more}",
+                command(dir, "foreground")
+            ),
+        );
+        systemd.ok(&["start", "reload.service"]);
+        (config, systemd.main_pid("reload.service"))
+    }
+
+    /// After a reload on the broken config `workers 2`: the same daemon runs on, and the
+    /// status text says why the reload failed.
+    fn assert_runs_on_and_says_why(systemd: &Systemd, config: &Path, main: i32) {
+        assert_eq!(systemd.main_pid("reload.service"), main);
+        assert_eq!(systemd.show("reload.service", "ActiveState"), "active");
+        assert_eq!(
+            systemd.show("reload.service", "StatusText"),
+            format!("reload failed: {}", hook_error(config, "workers 2"))
+        );
+    }
+
     /// `Type=notify` with `ExecReload=` the command line's `reload`: a failed `on_reload`
     /// fails the reload job, the daemon runs on, and the status text says why.
     fn a_failed_reload_fails_the_reload_job(test: &str, release: Release) {
@@ -488,18 +510,8 @@ mod under_systemd {
             return;
         };
         let dir = &systemd.dir;
-        let config = dir.join("service.conf");
-        std::fs::write(&config, "workers = 1\n").unwrap();
-        systemd.install(
-            "reload.service",
-            &format!(
-                "[Service]\nType=notify\nExecStart={}\nExecReload={}\n",
-                command(dir, "foreground"),
-                command(dir, "cli-reload")
-            ),
-        );
-        systemd.ok(&["start", "reload.service"]);
-        let main = systemd.main_pid("reload.service");
+        let reload = format!("ExecReload={}\n", command(dir, "cli-reload"));
+        let (config, main) = start_unit(&systemd, "notify", &reload);
         systemd.ok(&["reload", "reload.service"]);
         assert_eq!(
             reloads(dir),
@@ -515,12 +527,7 @@ mod under_systemd {
             "{output:?}"
         );
         assert_eq!(reloads(dir), 2);
-        assert_eq!(systemd.main_pid("reload.service"), main);
-        assert_eq!(systemd.show("reload.service", "ActiveState"), "active");
-        assert_eq!(
-            systemd.show("reload.service", "StatusText"),
-            format!("reload failed: {}", hook_error(&config, "workers 2"))
-        );
+        assert_runs_on_and_says_why(&systemd, &config, main);
 
         // The next good reload clears it.
         std::fs::write(&config, "workers = 2\n").unwrap();
@@ -554,27 +561,11 @@ mod under_systemd {
         let Some(systemd) = Systemd::boot(test, Release::Backports) else {
             return;
         };
-        let dir = &systemd.dir;
-        let config = dir.join("service.conf");
-        std::fs::write(&config, "workers = 1\n").unwrap();
-        systemd.install(
-            "reload.service",
-            &format!(
-                "[Service]\nType=notify-reload\nExecStart={}\n",
-                command(dir, "foreground")
-            ),
-        );
-        systemd.ok(&["start", "reload.service"]);
-        let main = systemd.main_pid("reload.service");
+        let (config, main) = start_unit(&systemd, "notify-reload", "");
         std::fs::write(&config, "workers 2\n").unwrap();
         systemd.ok(&["reload", "reload.service"]);
-        assert_eq!(reloads(dir), 1);
-        assert_eq!(systemd.main_pid("reload.service"), main);
-        assert_eq!(systemd.show("reload.service", "ActiveState"), "active");
-        assert_eq!(
-            systemd.show("reload.service", "StatusText"),
-            format!("reload failed: {}", hook_error(&config, "workers 2"))
-        );
+        assert_eq!(reloads(&systemd.dir), 1);
+        assert_runs_on_and_says_why(&systemd, &config, main);
         systemd.ok(&["stop", "reload.service"]);
     }
 }
