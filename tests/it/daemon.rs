@@ -77,7 +77,8 @@ fn a_started_daemon_is_detached_and_set_up_as_asked() {
     // Stdio (stdout and stderr the pipe to the log pump), the pidfile, the log file and the
     // pipe's read end (the pump's), the two ends of the pipe the signal handler wakes the
     // signal thread through and the two of the one that wakes the pump, and the inotify watch
-    // on the pidfile's directory, which puts a removed pidfile back; the 3 descriptors the
+    // on the pidfile's directory, which puts a removed pidfile back, and the reload socket,
+    // which answers reloads; the 3 descriptors the
     // controller left inheritable (and any the test harness passed on) are kept occupied by
     // /dev/null, so that no file the daemon opens can take their numbers.
     let fds = open_fds(pid);
@@ -91,7 +92,7 @@ fn a_started_daemon_is_detached_and_set_up_as_asked() {
         .map(|(_, target)| target.to_string_lossy().into_owned())
         .filter(|target| target != "/dev/null" && !target.ends_with("umask-probe"))
         .collect();
-    assert_eq!(rest.len(), 8, "{fds:?}");
+    assert_eq!(rest.len(), 9, "{fds:?}");
     assert!(
         rest.contains(&scene.pidfile().to_string_lossy().into_owned()),
         "{fds:?}"
@@ -111,6 +112,11 @@ fn a_started_daemon_is_detached_and_set_up_as_asked() {
         "{fds:?}"
     );
     assert!(rest.contains(&"anon_inode:inotify".to_owned()), "{fds:?}");
+    assert_eq!(
+        rest.iter().filter(|t| t.starts_with("socket:[")).count(),
+        1,
+        "{fds:?}"
+    );
     assert!(
         fds.iter()
             .filter(|(_, target)| target == Path::new("/dev/null"))

@@ -34,6 +34,7 @@ use super::manager;
 use super::pidfile;
 use super::privileges::Credentials;
 use super::readiness::{self, Report};
+use super::reload;
 use super::serve::{self, Serving};
 use super::setup::{Failure, Mode, Steps};
 use super::sys::{self, CPath};
@@ -120,6 +121,7 @@ impl Plan {
                 pidfile_directory: pidfile_directory.and_then(|dir| CPath::new(dir).ok()),
                 user1_reloads: config.user1_reloads,
                 log_file: log_file.clone(),
+                reload_socket: CPath::new(reload::socket_path(pidfile.path())).ok(),
                 log_owner: credentials.as_ref().map(Credentials::owner),
                 children_wait: (!config.keep_children).then(|| {
                     config

@@ -104,6 +104,7 @@ mod output;
 mod pidfile;
 mod privileges;
 mod readiness;
+mod reload;
 mod serve;
 mod setup;
 mod sys;
@@ -115,7 +116,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use controller::{Controller, supervised};
-pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step};
+pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step, Unanswered};
 pub use instance::Instance;
 pub use manager::{
     ListenFd, ListenFdsError, extend_timeout, listen_fds, notify_watchdog, set_status, watchdog,
@@ -128,7 +129,8 @@ pub(crate) use target::use_portable_signalling;
 
 /// What [`Daemon::setup`] and [`Daemon::on_reload`] may fail with: any error (`?` converts
 /// `io::Error`, `String`, and every `std::error::Error`). Its `Display` is what
-/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`], or what the daemon logs
+/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`], or what
+/// [`DaemonError::ReloadFailed`] carries back to [`Controller::reload`] (and the daemon logs)
 /// when a reload fails.
 ///
 /// ```
@@ -302,6 +304,9 @@ pub struct Config {
     /// the call (a start first waits for this program's stdout and stderr locks, see
     /// [`DaemonError::OutputBusy`]). Default 30 s.
     pub start_timeout: Duration,
+    /// How long `reload` waits for the daemon to say how its reload went (the log reopened
+    /// and [`Daemon::on_reload`] run) before [`DaemonError::ReloadTimeout`]. Default 30 s.
+    pub reload_timeout: Duration,
     /// The daemon's umask (permission bits only). Default `0o022`.
     pub umask: u32,
     /// Where the daemon's stdout and stderr are appended; `None` (the default): `/dev/null`
@@ -352,6 +357,13 @@ impl Config {
     /// assert_eq!(Config::new("/run/x.pid").start_timeout, Config::DEFAULT_START_TIMEOUT);
     /// ```
     pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The reload timeout unless set.
+    ///
+    /// ```
+    /// use deluxe::process::daemon::Config;
+    /// assert_eq!(Config::new("/run/x.pid").reload_timeout, Config::DEFAULT_RELOAD_TIMEOUT);
+    /// ```
+    pub const DEFAULT_RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
     /// The umask unless set: files the daemon creates are not writable by group and others.
     ///
     /// ```
@@ -375,6 +387,7 @@ impl Config {
             stop_timeout: Self::DEFAULT_STOP_TIMEOUT,
             stop_grace: None,
             start_timeout: Self::DEFAULT_START_TIMEOUT,
+            reload_timeout: Self::DEFAULT_RELOAD_TIMEOUT,
             umask: Self::DEFAULT_UMASK,
             log_file: None,
             user: None,
@@ -523,6 +536,21 @@ impl Config {
     #[must_use]
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
+        self
+    }
+
+    /// Sets [`reload_timeout`](Config#structfield.reload_timeout): a reload hook that loads
+    /// a large configuration may need longer. `Duration::MAX` waits however long.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use deluxe::process::daemon::Config;
+    /// let config = Config::new("/run/x.pid").reload_timeout(Duration::from_secs(120));
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn reload_timeout(mut self, timeout: Duration) -> Self {
+        self.reload_timeout = timeout;
         self
     }
 
@@ -802,11 +830,13 @@ pub trait Daemon: Send + Sync {
     /// ([`stop_requested`], [`wait_for_stop`]) it should return within the stop grace.
     fn run(&self);
 
-    /// Called when the daemon receives `SIGHUP` ([`Controller::reload`], `kill -HUP`,
-    /// logrotate's `postrotate`, systemd's `Type=notify-reload`), on the hook thread, after
-    /// the daemon reopened its log file. Under a service manager the daemon says
-    /// `RELOADING=1` before and `READY=1` after. An error is logged and the daemon keeps
-    /// running: read and check the new configuration before replacing the one in use.
+    /// Called when [`Controller::reload`] asks (on the daemon's reload socket) or the daemon
+    /// receives `SIGHUP` (`kill -HUP`, logrotate's `postrotate`, systemd's
+    /// `Type=notify-reload`), on the hook thread, after the daemon reopened its log file.
+    /// Under a service manager the daemon says `RELOADING=1` before and `READY=1` after. An
+    /// error goes back to the controllers that asked ([`DaemonError::ReloadFailed`]), is
+    /// logged, and the daemon keeps running: read and check the new configuration before
+    /// replacing the one in use.
     ///
     /// ```no_run
     /// use std::sync::RwLock;

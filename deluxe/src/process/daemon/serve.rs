@@ -30,6 +30,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use super::output;
 use super::pidfile::{self, Held, Restore};
+use super::reload::{Failure, Listener, Waiter};
 use super::setup;
 use super::sys::{self, CPath};
 use super::{Daemon, Step};
@@ -428,6 +429,8 @@ pub(crate) struct Serving {
     pub(crate) user1_reloads: bool,
     /// The log file, reopened on `SIGHUP` (after a rotation by rename).
     pub(crate) log_file: Option<CPath>,
+    /// Where the daemon listens for reload requests, which it answers (see [`super::reload`]).
+    pub(crate) reload_socket: Option<CPath>,
     /// Who the log file belongs to when the daemon runs as another user or group.
     pub(crate) log_owner: Option<(Option<libc::uid_t>, libc::gid_t)>,
     /// How long the daemon's process group has to exit after `SIGTERM` as the daemon exits,
@@ -471,6 +474,8 @@ fn notify(runtime_say: impl Fn(&str), states: &[sd_notify::NotifyState<'_>]) {
 #[derive(Default)]
 struct Pending {
     reload: bool,
+    /// The controllers that asked for the reload due, waiting for its outcome.
+    waiters: Vec<Waiter>,
     user1: bool,
     user2: bool,
     /// Whether the hook thread is running hooks right now.
@@ -509,6 +514,10 @@ struct Runtime<'d, D> {
     idle: Condvar,
     pidfile: Held<'d>,
     serving: &'d Serving,
+    /// The reload socket; `None` when it could not be made (the daemon runs without it).
+    listener: Option<Listener>,
+    /// Whether the last reload failed (its failure is the service manager's status text).
+    reload_failed: AtomicBool,
     exiting: AtomicBool,
     failed: AtomicBool,
     /// Whether the daemon exits because the grace expired before `run` returned.
@@ -549,6 +558,7 @@ pub(crate) fn serve<'d, D: Daemon>(
         changed: Condvar::new(),
     }));
     STOP.store(std::ptr::from_ref(stop).cast_mut(), Ordering::Release);
+    let listener = serving.reload_socket.clone().and_then(listen);
     let runtime = Runtime {
         daemon,
         stop,
@@ -557,6 +567,8 @@ pub(crate) fn serve<'d, D: Daemon>(
         idle: Condvar::new(),
         pidfile,
         serving,
+        listener,
+        reload_failed: AtomicBool::new(false),
         exiting: AtomicBool::new(false),
         failed: AtomicBool::new(false),
         grace_expired: AtomicBool::new(false),
@@ -570,6 +582,9 @@ pub(crate) fn serve<'d, D: Daemon>(
                 runtime.receive_signals(scope, receiver, watcher.as_ref());
             });
         if let Err(error) = started {
+            if let Some(listener) = &runtime.listener {
+                listener.remove();
+            }
             runtime.pidfile.remove();
             announce(Err((Step::SignalThread, error)));
             // SAFETY: _exit ends the process at once; nothing else may run.
@@ -608,6 +623,22 @@ pub(crate) fn serve<'d, D: Daemon>(
     })
 }
 
+/// The reload socket at `path`; `None`, with a warning, when it cannot be made: the daemon
+/// then serves without it (reloads by `SIGHUP` go unanswered).
+fn listen(path: CPath) -> Option<Listener> {
+    Listener::bind(path.clone())
+        .map_err(|error| {
+            say(
+                log::Level::Warn,
+                &format!(
+                    "cannot listen on reload socket {}: {error}; reloads will not be answered",
+                    path.path().display()
+                ),
+            );
+        })
+        .ok()
+}
+
 impl<D: Daemon> Runtime<'_, D> {
     /// The signal thread: turns signals into a stop request or pending hooks, and after a stop
     /// request times the grace: if `run` has not returned by then, the daemon runs `atexit` and
@@ -626,16 +657,16 @@ impl<D: Daemon> Runtime<'_, D> {
         );
         let mut deadline: Option<Instant> = None;
         let mut hook_thread = false;
+        let mut listener = self.listener.as_ref();
         loop {
             if self.exiting.load(Ordering::Acquire) {
                 return;
             }
             let left = sys::time_left(deadline);
-            let fds: &[_] = match watcher {
-                Some(watcher) => &[receiver.read.as_fd(), watcher.fd()],
-                None => &[receiver.read.as_fd()],
-            };
-            let woken = !left.is_zero() && sys::wait_readable_any(fds, left).unwrap_or(true);
+            let mut fds = vec![receiver.read.as_fd()];
+            fds.extend(watcher.map(Watcher::fd));
+            fds.extend(listener.map(Listener::fd));
+            let woken = !left.is_zero() && sys::wait_readable_any(&fds, left).unwrap_or(true);
             if !woken {
                 self.give_up();
             }
@@ -645,6 +676,21 @@ impl<D: Daemon> Runtime<'_, D> {
                 self.restore_pidfile();
             }
             sys::drain(receiver.read.as_fd());
+            if let Some(socket) = listener {
+                let mut waiters = Vec::new();
+                if let Err(error) = socket.accept(&mut waiters) {
+                    self.say(&format!(
+                        "cannot accept reload requests ({error}); they will not be answered"
+                    ));
+                    listener = None;
+                }
+                // Once stopping, a request is hung up on unanswered ([`Unanswered::Closed`]).
+                //
+                // [`Unanswered::Closed`]: super::Unanswered::Closed
+                if !waiters.is_empty() && !stop_requested() {
+                    self.post(Signal::SIGHUP, waiters, scope, &mut hook_thread);
+                }
+            }
             let mut taken = RECEIVED.swap(0, Ordering::AcqRel);
             if STOP_SIGNALS
                 .into_iter()
@@ -658,7 +704,7 @@ impl<D: Daemon> Runtime<'_, D> {
             // run before `atexit`.
             for signal in HOOK_SIGNALS {
                 if got(signal) {
-                    self.post(signal, scope, &mut hook_thread);
+                    self.post(signal, Vec::new(), scope, &mut hook_thread);
                 }
             }
             if !STOP_SIGNALS.into_iter().any(got) {
@@ -703,11 +749,12 @@ impl<D: Daemon> Runtime<'_, D> {
         }
     }
 
-    /// Marks the hook of a user signal due and wakes the hook thread, starting it with the
-    /// first user signal.
+    /// Marks the hook of a user signal due (with the controllers that wait for a reload's
+    /// outcome) and wakes the hook thread, starting it with the first user signal.
     fn post<'scope>(
         &'scope self,
         signal: Signal,
+        waiters: Vec<Waiter>,
         scope: &'scope Scope<'scope, '_>,
         hook_thread: &mut bool,
     ) {
@@ -716,6 +763,7 @@ impl<D: Daemon> Runtime<'_, D> {
                 .pending
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending.waiters.extend(waiters);
             match signal {
                 Signal::SIGHUP => pending.reload = true,
                 Signal::SIGUSR1 => pending.user1 = true,
@@ -820,6 +868,7 @@ impl<D: Daemon> Runtime<'_, D> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let due = Due {
             reload: pending.reload,
+            waiters: std::mem::take(&mut pending.waiters),
             user1: pending.user1,
             user2: pending.user2,
         };
@@ -833,12 +882,16 @@ impl<D: Daemon> Runtime<'_, D> {
         &self,
         Due {
             reload,
+            waiters,
             user1,
             user2,
         }: Due,
     ) {
         if reload {
-            self.reload();
+            let outcome = self.reload();
+            for waiter in waiters {
+                waiter.answer(&outcome);
+            }
         }
         if user1 {
             let reloads = self.serving.user1_reloads;
@@ -848,7 +901,7 @@ impl<D: Daemon> Runtime<'_, D> {
                 states.extend(now.ok());
                 notify(|message| self.say(message), &states);
             }
-            self.call_hook("on_user1", || self.daemon.on_user1());
+            let _ = self.call_hook("on_user1", || self.daemon.on_user1());
             if reloads {
                 notify(
                     |message| self.say(message),
@@ -857,15 +910,18 @@ impl<D: Daemon> Runtime<'_, D> {
             }
         }
         if user2 {
-            self.call_hook("on_user2", || self.daemon.on_user2());
+            let _ = self.call_hook("on_user2", || self.daemon.on_user2());
         }
     }
 
-    /// `SIGHUP`: tells a service manager `RELOADING=1`, reopens the log file (a rotation may
-    /// have renamed it), runs the reload hook, and says `READY=1`. A reload hook that fails is
-    /// logged and the daemon keeps running (with its previous configuration, if the hook
-    /// keeps it until the new one is valid).
-    fn reload(&self) {
+    /// `SIGHUP` or a request on the reload socket: tells a service manager `RELOADING=1`,
+    /// reopens the log file (a rotation may have renamed it), runs the reload hook, and says
+    /// `READY=1`; returns the hook's error, or its panic, as the controllers who asked are
+    /// told. A reload hook that fails is logged, is the service manager's status text
+    /// (`STATUS=`, cleared by the next reload that works: `READY=1` cannot say "failed"), and
+    /// the daemon keeps running (with its previous configuration, if the hook keeps it until
+    /// the new one is valid); one that panics stops the daemon.
+    fn reload(&self) -> Result<(), Failure> {
         let now = sd_notify::NotifyState::monotonic_usec_now();
         let mut states = vec![sd_notify::NotifyState::Reloading];
         states.extend(now.ok());
@@ -882,28 +938,46 @@ impl<D: Daemon> Runtime<'_, D> {
             }
         }
         let mut failed = None;
-        self.call_hook("on_reload", || failed = self.daemon.on_reload().err());
-        if let Some(error) = failed {
-            self.say(&format!("on_reload() failed: {error}; still running"));
+        let panicked = self
+            .call_hook("on_reload", || {
+                failed = self.daemon.on_reload().err().map(|error| error.to_string());
+            })
+            .err();
+        if let Some(message) = &failed {
+            self.say(&format!("on_reload() failed: {message}; still running"));
         }
-        notify(
-            |message| self.say(message),
-            &[sd_notify::NotifyState::Ready],
-        );
+        // A panic was logged as it happened, and stops the daemon.
+        let outcome = match (panicked, failed) {
+            (Some(message), _) => Err(Failure::Panicked(message)),
+            (None, Some(message)) => Err(Failure::Failed(message)),
+            (None, None) => Ok(()),
+        };
+        let status = match &outcome {
+            Err(failure) => {
+                self.reload_failed.store(true, Ordering::Release);
+                Some(format!("reload failed: {}", failure.message()))
+            }
+            Ok(()) if self.reload_failed.swap(false, Ordering::AcqRel) => Some(String::new()),
+            Ok(()) => None,
+        };
+        let mut states = vec![sd_notify::NotifyState::Ready];
+        states.extend(status.as_deref().map(sd_notify::NotifyState::Status));
+        notify(|message| self.say(message), &states);
+        outcome
     }
 
     /// Runs a hook. A hook that panics stops the daemon, as a panic in `run` does: the daemon
-    /// is asked to stop (as by `SIGTERM`, with the same grace) and exits with status 1.
-    fn call_hook(&self, name: &str, hook: impl FnOnce()) {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(hook)) {
-            say(
-                log::Level::Error,
-                &format!("{name}() panicked: {}; stopping", panic_message(&*panic)),
-            );
+    /// is asked to stop (as by `SIGTERM`, with the same grace) and exits with status 1; the
+    /// error says so.
+    fn call_hook(&self, name: &str, hook: impl FnOnce()) -> Result<(), String> {
+        catch_unwind(AssertUnwindSafe(hook)).map_err(|panic| {
+            let message = format!("{name}() panicked: {}; stopping", panic_message(&*panic));
+            say(log::Level::Error, &message);
             self.failed.store(true, Ordering::Release);
             // Through the signal thread, so that the grace applies as for any stop.
             ask_to_stop();
-        }
+            message
+        })
     }
 
     /// The one way out: `atexit` exactly once, the pidfile removed, the process exited.
@@ -935,6 +1009,9 @@ impl<D: Daemon> Runtime<'_, D> {
         }
         // What the daemon wrote is in its log before the pidfile's lock says it is gone.
         output::flush();
+        if let Some(listener) = &self.listener {
+            listener.remove();
+        }
         self.pidfile.remove();
         if survivors != Survivors::None {
             say(
@@ -1065,9 +1142,9 @@ fn terminate_group(wait: Duration) -> Survivors {
 }
 
 /// The hooks due, taken from [`Pending`].
-#[derive(Clone, Copy)]
 struct Due {
     reload: bool,
+    waiters: Vec<Waiter>,
     user1: bool,
     user2: bool,
 }
