@@ -58,6 +58,7 @@ mod hygiene;
 pub mod macro_lint;
 mod privileges;
 mod properties;
+mod reload;
 mod safety;
 mod services;
 mod supervision;

@@ -294,15 +294,28 @@ fn sighup_reloads_around_reloading_and_ready_and_a_failed_reload_keeps_the_daemo
     scene.wait_event("reload 1", 1);
     assert!(is_alive(pid));
 
-    // A broken configuration: the reload fails, is logged once with the pid, and the daemon
-    // goes on.
+    // A broken configuration: the reload fails, the controller gets the hook's error, it is
+    // logged once with the pid and is the manager's status text, and the daemon goes on.
     std::fs::write(&config, "workers 3\n").unwrap();
+    let hook_error = format!(
+        "config {}: line 1: expected `key = value`, found \"workers 3\"",
+        config.display()
+    );
     assert_eq!(
         helper(&scene, &["--config", config_arg, "reload"]).1,
-        "sent"
+        format!(
+            "error ReloadFailed: the daemon (pid {pid}) failed to reload: {hook_error}; it runs \
+             on as before: fix the problem and reload again"
+        )
     );
     assert_eq!(notify.next()[0], "RELOADING=1");
-    assert_eq!(notify.next(), ["READY=1"]);
+    assert_eq!(
+        notify.next(),
+        [
+            "READY=1".to_owned(),
+            format!("STATUS=reload failed: {hook_error}")
+        ]
+    );
     scene.wait_event("reload 2", 1);
     assert!(is_alive(pid));
     // The log pump writes it a moment after the daemon said it.
