@@ -344,6 +344,20 @@ pub enum CommandError {
         /// The end of its standard error until then.
         stderr: String,
     },
+    /// The program wrote more on standard output than the call keeps
+    /// ([`CallOptions::max_output`](super::CallOptions::max_output)): it and everything it
+    /// started were terminated, as on a time limit.
+    OutputLimit {
+        /// The program run.
+        program: PathBuf,
+        /// The limit, in bytes.
+        limit: usize,
+        /// The first `limit` bytes it wrote (for [`Running::lines`](super::Running::lines),
+        /// the output read but not yet taken as lines).
+        stdout: Vec<u8>,
+        /// The end of its standard error until then.
+        stderr: String,
+    },
     /// One stage of a pipeline failed (the rightmost failing one, as `set -o pipefail`).
     Stage {
         /// Which stage, counted from 1.
@@ -399,6 +413,7 @@ impl CommandError {
             Self::Exit { stderr, .. }
             | Self::Signal { stderr, .. }
             | Self::Timeout { stderr, .. }
+            | Self::OutputLimit { stderr, .. }
             | Self::Crashed { stderr, .. } => Some(stderr),
             Self::Stage { error, .. } => error.stderr(),
             _ => None,
@@ -419,6 +434,7 @@ impl CommandError {
             Self::Exit { stdout, .. }
             | Self::Signal { stdout, .. }
             | Self::Timeout { stdout, .. }
+            | Self::OutputLimit { stdout, .. }
             | Self::Crashed { stdout, .. } => Some(stdout),
             Self::Stage { error, .. } => error.stdout(),
             _ => None,
@@ -567,6 +583,25 @@ impl fmt::Display for CommandError {
                 f.write_str("; its stderr so far")?;
                 write_stderr(f, stderr)
             }
+            Self::OutputLimit {
+                program,
+                limit,
+                stderr,
+                ..
+            } => {
+                write!(
+                    f,
+                    "{} wrote more than {limit} bytes of output and was terminated with \
+                     everything it started; raise the limit with `CallOptions::max_output`, or \
+                     read the output as it comes with `Command::spawn` and `Running::lines`",
+                    EscapedPath(program)
+                )?;
+                if stderr.trim().is_empty() {
+                    return Ok(());
+                }
+                f.write_str("; its stderr so far")?;
+                write_stderr(f, stderr)
+            }
             Self::Stage {
                 stage,
                 stages,
@@ -611,6 +646,32 @@ impl std::error::Error for CommandError {
             Self::Stage { error, .. } => error.source(),
             _ => None,
         }
+    }
+}
+
+/// The error of a call its bounds ended: its output limit when `over_limit` (of
+/// `max_output` bytes), its time limit otherwise.
+pub(crate) fn bound_error(
+    over_limit: bool,
+    max_output: usize,
+    timeout: Option<Duration>,
+    program: PathBuf,
+    stdout: Vec<u8>,
+    stderr: String,
+) -> CommandError {
+    if over_limit {
+        return CommandError::OutputLimit {
+            program,
+            limit: max_output,
+            stdout,
+            stderr,
+        };
+    }
+    CommandError::Timeout {
+        program,
+        timeout: timeout.unwrap_or_default(),
+        stdout,
+        stderr,
     }
 }
 

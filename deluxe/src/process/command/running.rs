@@ -6,10 +6,16 @@
 //! and, for async calls, a cancellation descriptor. Writing all of stdin before reading, or
 //! reading stdout to its end before stderr, would deadlock as soon as a program fills the pipe
 //! nobody reads; waiting for end-of-file alone would wait for any background process that
-//! holds the pipes open: the loop stops reading [`LINGER`] after the programs have exited.
+//! holds the pipes open: the loop stops reading [`LINGER`] after the programs have exited, or
+//! after it terminated them (a process that escaped the kill may hold the pipes forever).
+//!
+//! Standard output is read at most [`TURN`] bytes per turn, so that the deadline is checked
+//! however fast a program writes, and kept up to the call's `max_output`.
 
 use std::fs::File;
 use std::io::{self, Read};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use std::os::fd::AsRawFd;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Child, ExitStatus, Stdio};
@@ -19,14 +25,23 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags};
 
-use super::error::Tail;
-use super::lines::{Lines, take_line};
+use super::error::{Tail, bound_error};
+use super::lines::{LineBuffer, Lines};
 use super::options::{Input, LINGER, Stderr};
 use super::unix::{self, EXIT_TICK, ExitWatch, Placement, StatusGuard};
 use super::{CallOptions, CommandError, Output, Plan, SudoRun, sudo};
 
 /// Bytes of standard error read at a time (standard output is read straight into its buffer).
 const CHUNK: usize = 16 * 1024;
+
+/// The most bytes of standard output read in one turn of the loop.
+const TURN: u64 = 1 << 20;
+
+/// The size asked for the standard output pipe (Linux; the default is 64 KiB): a program
+/// that writes fast wakes the call up less often. 1 MiB is what any user may ask for
+/// (`/proc/sys/fs/pipe-max-size`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const STDOUT_PIPE: libc::c_int = 1 << 20;
 
 struct Stage {
     child: Child,
@@ -65,7 +80,9 @@ pub struct Running {
     input: Arc<[u8]>,
     written: usize,
     stdout: Option<File>,
-    buffered: Vec<u8>,
+    buffered: LineBuffer,
+    max_output: usize,
+    over_limit: bool,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     linger_until: Option<Instant>,
@@ -181,9 +198,11 @@ impl Running {
             input,
             written: 0,
             stdout,
-            buffered: Vec::new(),
+            buffered: LineBuffer::default(),
+            max_output: options.max_output,
+            over_limit: false,
             timeout: options.timeout,
-            deadline: options.timeout.map(|timeout| begun + timeout),
+            deadline: options.deadline(begun),
             linger_until: None,
             timed_out: false,
             success_codes: options.success_codes.clone(),
@@ -213,6 +232,11 @@ impl Running {
         let piped = !last || options.capture;
         let (out_read, out_write) = if piped {
             let (read, write) = pipe().map_err(io_error)?;
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            if last {
+                // SAFETY: F_SETPIPE_SZ on a pipe we own; failing (a lower limit) changes nothing.
+                let _ = unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETPIPE_SZ, STDOUT_PIPE) };
+            }
             (Some(read), Some(write))
         } else {
             (None, None)
@@ -295,7 +319,9 @@ impl Running {
 
     /// The program's standard output, line by line as it is produced (without the `\n`;
     /// bytes that are not UTF-8 are replaced). The iterator ends when the output does; after
-    /// a time limit has passed it yields [`CommandError::Timeout`] once.
+    /// a time limit has passed it yields [`CommandError::Timeout`] once, and when a line
+    /// longer than [`CallOptions::max_output`] (or that much output not yet taken) was read,
+    /// [`CommandError::OutputLimit`] once.
     ///
     /// ```
     /// use deluxe::process::{CallOptions, Command};
@@ -315,13 +341,18 @@ impl Running {
     /// Reads the next line of standard output, `None` at its end.
     pub(crate) fn next_line(&mut self) -> Option<Result<String, CommandError>> {
         loop {
-            if let Some(line) = take_line(&mut self.buffered, self.stdout.is_none()) {
+            if !self.over_limit
+                && let Some(line) = self.buffered.take_line(self.stdout.is_none())
+            {
                 return Some(Ok(line));
             }
             if self.stdout.is_none() {
-                if self.timed_out && !self.timeout_reported {
+                if (self.timed_out || self.over_limit) && !self.timeout_reported {
                     self.timeout_reported = true;
-                    return Some(Err(self.timeout_error()));
+                    let program = self.stages.last().map(|s| s.program.clone());
+                    let error =
+                        self.bound_error(program.unwrap_or_default(), Vec::new(), String::new());
+                    return Some(Err(error));
                 }
                 return None;
             }
@@ -356,6 +387,9 @@ impl Running {
             stage.exited = stage.watch.exited() || stage.exited;
         }
         self.stdin = None;
+        // What the programs wrote is read for a short while more; a process that escaped
+        // the kill must not hold the call by holding the pipes.
+        self.linger_until.get_or_insert(Instant::now() + LINGER);
     }
 
     /// Waits for the program to end, reading the rest of its output, and judges the outcome
@@ -380,7 +414,7 @@ impl Running {
     /// done.
     fn pump(&mut self, want_line: bool) -> Result<Progress, CommandError> {
         loop {
-            if want_line && self.buffered.contains(&b'\n') {
+            if want_line && self.buffered.has_line() {
                 return Ok(Progress::Line);
             }
             let all_exited = self.stages.iter().all(|stage| stage.exited);
@@ -410,15 +444,8 @@ impl Running {
             if ready.stdin {
                 self.write_input();
             }
-            if ready.stdout
-                && let Some(pipe) = &mut self.stdout
-            {
-                // Straight into the buffer; what was read before `WouldBlock` stays in it.
-                match pipe.read_to_end(&mut self.buffered) {
-                    Ok(_) => self.stdout = None,
-                    Err(error) if is_transient(&error) => {}
-                    Err(error) => return Err(io_failure(&self.stages, error)),
-                }
+            if ready.stdout {
+                self.read_stdout()?;
             }
             for (index, stage) in self.stages.iter_mut().enumerate() {
                 if ready.stderr.contains(&index)
@@ -472,6 +499,41 @@ impl Running {
                 self.terminate();
             }
         }
+    }
+
+    /// Reads what standard output has, up to [`TURN`] bytes; past `max_output`, keeps that
+    /// much and terminates the call.
+    fn read_stdout(&mut self) -> Result<(), CommandError> {
+        let Some(pipe) = &mut self.stdout else {
+            return Ok(());
+        };
+        // One byte past the limit tells that the program wrote more.
+        let room = self
+            .max_output
+            .saturating_sub(self.buffered.len())
+            .saturating_add(1);
+        let buffer = self.buffered.tail_mut();
+        if buffer.capacity() == buffer.len() {
+            // Grown here, by doubling but never past the limit (`read_to_end` would double
+            // past it).
+            buffer.reserve_exact(buffer.len().max(CHUNK).min(room));
+        }
+        let spare = buffer.capacity() - buffer.len();
+        let budget = u64::try_from(spare.min(room)).unwrap_or(u64::MAX).min(TURN);
+        // Straight into the buffer; what was read before `WouldBlock` stays in it.
+        match pipe.take(budget).read_to_end(buffer) {
+            Ok(count) if (count as u64) < budget => self.stdout = None,
+            Ok(_) => {}
+            Err(error) if is_transient(&error) => {}
+            Err(error) => return Err(io_failure(&self.stages, error)),
+        }
+        if self.buffered.len() > self.max_output {
+            self.buffered.truncate(self.max_output);
+            self.stdout = None;
+            self.over_limit = true;
+            self.terminate();
+        }
+        Ok(())
     }
 
     fn write_input(&mut self) {
@@ -542,17 +604,16 @@ impl Running {
         Ok(ready)
     }
 
-    fn timeout_error(&self) -> CommandError {
-        CommandError::Timeout {
-            program: self
-                .stages
-                .last()
-                .map(|s| s.program.clone())
-                .unwrap_or_default(),
-            timeout: self.timeout.unwrap_or_default(),
-            stdout: Vec::new(),
-            stderr: String::new(),
-        }
+    /// The error of a call that passed its time limit or its output limit.
+    fn bound_error(&self, program: PathBuf, stdout: Vec<u8>, stderr: String) -> CommandError {
+        bound_error(
+            self.over_limit,
+            self.max_output,
+            self.timeout,
+            program,
+            stdout,
+            stderr,
+        )
     }
 
     /// Reaps every stage and turns the statuses into the call's result.
@@ -580,17 +641,11 @@ impl Running {
         if let Some(failure) = failure {
             return Err(failure);
         }
-        let stdout = std::mem::take(&mut self.buffered);
-        if self.timed_out {
-            return Err(CommandError::Timeout {
-                program: ends
-                    .last()
-                    .map(|end| end.program.clone())
-                    .unwrap_or_default(),
-                timeout: self.timeout.unwrap_or_default(),
-                stdout,
-                stderr: ends.into_iter().map(|end| end.stderr).collect(),
-            });
+        let stdout = self.buffered.take_all();
+        if self.timed_out || self.over_limit {
+            let program = ends.last().map(|end| end.program.clone());
+            let stderr = ends.into_iter().map(|end| end.stderr).collect();
+            return Err(self.bound_error(program.unwrap_or_default(), stdout, stderr));
         }
         judge(ends, stdout, &self.success_codes)
     }

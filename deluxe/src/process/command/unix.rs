@@ -186,28 +186,50 @@ fn pidfd(_pid: Pid) -> Option<OwnedFd> {
 /// Terminates every process of a call: `SIGTERM` (and `SIGCONT`, for stopped ones) to all of
 /// them, up to `grace` for them to exit, then `SIGKILL` to whatever is left. The children
 /// themselves are not reaped here (the caller reaps them after), so their pids and group
-/// cannot be reused meanwhile.
+/// cannot be reused meanwhile. The async path calls this too.
 ///
 /// "All of them" is the call's process group when it has one, and on Linux also every
 /// descendant of the children, found through `/proc/PID/task/TID/children` (which reaches a
-/// program `sudo` runs on a terminal of its own, in another session). The wait is event-driven:
-/// one poll on the pidfds of the children and of those descendants.
+/// program `sudo` runs on a terminal of its own, in another session). The tree is frozen
+/// (`SIGSTOP`) while it is listed, and listed again until nothing new appears, so that no
+/// process can fork a child nobody lists; before `SIGKILL` it is frozen and listed again,
+/// which reaches what the programs started during the grace (in a `SIGTERM` handler, say).
+/// What left the tree before it was frozen (a double-forked daemon, reparented to init) is
+/// reached only while it stays in the call's process group. The wait is event-driven: one
+/// poll on the pidfds of the children and of those descendants.
 pub(crate) fn terminate(watches: &[&ExitWatch], placement: Placement, grace: Duration) {
     let group = (placement == Placement::NewGroup)
         .then(|| watches.first().map(|watch| watch.pid()))
         .flatten();
-    let descendants = tree::descendants(watches.iter().map(|watch| watch.pid()));
+    let mut descendants = Vec::new();
+    freeze(group, watches, &mut descendants);
     signal_all(group, watches, &descendants, Signal::SIGTERM);
-    // A stopped process (Ctrl-Z, SIGSTOP) only acts on SIGTERM once continued.
+    // A stopped process (frozen above, or Ctrl-Z) only acts on SIGTERM once continued.
     signal_all(group, watches, &descendants, Signal::SIGCONT);
-    let deadline = Instant::now() + grace;
+    let deadline = super::options::later(Instant::now(), grace);
     let gone = watches.iter().all(|watch| watch.wait_until(deadline))
         && descendants
             .iter()
             .all(|process| process.wait_until(deadline))
         && !tree::group_lingers(group, deadline);
     if !gone {
+        freeze(group, watches, &mut descendants);
         signal_all(group, watches, &descendants, Signal::SIGKILL);
+    }
+}
+
+/// Stops (`SIGSTOP`) the call's group, its children and their descendants, listing the
+/// descendants again until a listing finds none that `known` does not hold; adds those to it.
+fn freeze(group: Option<Pid>, watches: &[&ExitWatch], known: &mut Vec<tree::Process>) {
+    // Each round stops what it found, and a stopped process cannot fork: a tree that keeps
+    // forking is caught up with in as many rounds as it is deep. The bound is for safety.
+    for _ in 0..64 {
+        signal_all(group, watches, known, Signal::SIGSTOP);
+        let before = known.len();
+        tree::add_descendants(watches.iter().map(|watch| watch.pid()), known);
+        if known.len() == before {
+            return;
+        }
     }
 }
 
@@ -241,6 +263,7 @@ mod tree {
     /// A descendant, held by a pidfd opened while it was known to be that process: signals
     /// through it never reach a process that reused the pid.
     pub(super) struct Process {
+        pid: i32,
         fd: OwnedFd,
     }
 
@@ -280,23 +303,28 @@ mod tree {
         }
     }
 
-    /// Every live descendant of `roots`, each held by a pidfd (Linux); nothing elsewhere.
-    pub(super) fn descendants(roots: impl Iterator<Item = Pid>) -> Vec<Process> {
+    /// Adds to `known` every descendant of `roots` it does not hold yet, each held by a pidfd
+    /// (Linux); nothing elsewhere.
+    pub(super) fn add_descendants(roots: impl Iterator<Item = Pid>, known: &mut Vec<Process>) {
         let mut pending: Vec<i32> = roots.map(Pid::as_raw).collect();
-        let mut found = Vec::new();
+        let mut seen: Vec<i32> = known.iter().map(|process| process.pid).collect();
         while let Some(parent) = pending.pop() {
             for child in children(parent) {
+                if seen.contains(&child) {
+                    pending.push(child);
+                    continue;
+                }
                 // Still a child of `parent` once the pidfd is open: the pidfd names this very
                 // process, not one that reused the pid after `parent` reaped it.
                 if let Some(fd) = super::pidfd(Pid::from_raw(child))
                     && children(parent).contains(&child)
                 {
-                    found.push(Process { fd });
+                    known.push(Process { pid: child, fd });
+                    seen.push(child);
                     pending.push(child);
                 }
             }
         }
-        found
     }
 
     /// The children of `pid`, from every one of its threads.

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::super::error::Tail;
-use super::super::lines::{Lines, take_line};
+use super::super::error::{Tail, bound_error};
+use super::super::lines::{LineBuffer, Lines};
 use super::super::options::{Input, LINGER, Stderr};
 use super::super::{CallOptions, CommandError, Output, Plan};
 use super::crash;
@@ -55,7 +55,9 @@ pub struct Running {
     stages: Vec<Stage>,
     job: Job,
     stdout: Option<Receiver<Vec<u8>>>,
-    buffered: Vec<u8>,
+    buffered: LineBuffer,
+    max_output: usize,
+    over_limit: bool,
     stderr_done: Option<Receiver<()>>,
     exited: bool,
     timeout: Option<Duration>,
@@ -114,11 +116,13 @@ impl Running {
             stages: Vec::with_capacity(count),
             job,
             stdout: None,
-            buffered: Vec::new(),
+            buffered: LineBuffer::default(),
+            max_output: options.max_output,
+            over_limit: false,
             stderr_done: Some(stderr_done),
             exited: false,
             timeout: options.timeout,
-            deadline: options.timeout.map(|timeout| begun + timeout),
+            deadline: options.deadline(begun),
             linger_until: None,
             timed_out: false,
             timeout_reported: false,
@@ -276,13 +280,18 @@ impl Running {
     /// Reads the next line of standard output, `None` at its end.
     pub(crate) fn next_line(&mut self) -> Option<Result<String, CommandError>> {
         loop {
-            if let Some(line) = take_line(&mut self.buffered, self.stdout.is_none()) {
+            if !self.over_limit
+                && let Some(line) = self.buffered.take_line(self.stdout.is_none())
+            {
                 return Some(Ok(line));
             }
             if self.stdout.is_none() {
-                if self.timed_out && !self.timeout_reported {
+                if (self.timed_out || self.over_limit) && !self.timeout_reported {
                     self.timeout_reported = true;
-                    return Some(Err(self.timeout_error(Vec::new(), String::new())));
+                    let program = self.stages.last().map(|s| s.program.clone());
+                    let error =
+                        self.bound_error(program.unwrap_or_default(), Vec::new(), String::new());
+                    return Some(Err(error));
                 }
                 return None;
             }
@@ -350,7 +359,7 @@ impl Running {
         // Ended (or cancelled, and then already terminated): background processes it left
         // are not the call's to kill, as on Unix.
         self.job.release();
-        let stdout = std::mem::take(&mut self.buffered);
+        let stdout = self.buffered.take_all();
         let stages = std::mem::take(&mut self.stages);
         let ends: Vec<End> = stages
             .into_iter()
@@ -360,18 +369,10 @@ impl Running {
                 status: stage.status.expect("exited"),
             })
             .collect();
-        if self.timed_out {
-            let program = ends
-                .last()
-                .map(|end| end.program.clone())
-                .unwrap_or_default();
+        if self.timed_out || self.over_limit {
+            let program = ends.last().map(|end| end.program.clone());
             let stderr = ends.into_iter().map(|end| end.stderr).collect();
-            return Err(CommandError::Timeout {
-                program,
-                timeout: self.timeout.unwrap_or_default(),
-                stdout,
-                stderr,
-            });
+            return Err(self.bound_error(program.unwrap_or_default(), stdout, stderr));
         }
         judge(ends, stdout, &self.success_codes)
     }
@@ -387,7 +388,7 @@ impl Running {
         let left = wake.saturating_duration_since(now);
         if let Some(chunks) = &self.stdout {
             match chunks.recv_timeout(left) {
-                Ok(chunk) => self.buffered.extend_from_slice(&chunk),
+                Ok(chunk) => self.buffered.tail_mut().extend_from_slice(&chunk),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => self.stdout = None,
             }
@@ -409,6 +410,12 @@ impl Running {
             }
         }
         self.check_exits();
+        if self.buffered.len() > self.max_output {
+            self.buffered.truncate(self.max_output);
+            self.stdout = None;
+            self.over_limit = true;
+            self.terminate();
+        }
         let now = Instant::now();
         if !self.exited && self.deadline.is_some_and(|deadline| now >= deadline) {
             self.deadline = None;
@@ -431,17 +438,16 @@ impl Running {
         Ok(())
     }
 
-    fn timeout_error(&self, stdout: Vec<u8>, stderr: String) -> CommandError {
-        CommandError::Timeout {
-            program: self
-                .stages
-                .last()
-                .map(|stage| stage.program.clone())
-                .unwrap_or_default(),
-            timeout: self.timeout.unwrap_or_default(),
+    /// The error of a call that passed its time limit or its output limit.
+    fn bound_error(&self, program: PathBuf, stdout: Vec<u8>, stderr: String) -> CommandError {
+        bound_error(
+            self.over_limit,
+            self.max_output,
+            self.timeout,
+            program,
             stdout,
             stderr,
-        }
+        )
     }
 }
 
