@@ -600,3 +600,23 @@ fn async_pipelines_and_output() {
         );
     });
 }
+
+#[test]
+fn a_slow_reader_of_lines_gets_every_line_of_a_program_that_has_exited() {
+    // `seq` writes its 600 kB at once and exits; the reader then dawdles past the linger.
+    let mut running = Command::new("seq")
+        .unwrap()
+        .spawn(["100000"], &CallOptions::new())
+        .unwrap();
+    let mut count = 0;
+    for line in running.lines() {
+        count += 1;
+        assert_eq!(line.unwrap(), count.to_string());
+        // Pauses after the call has seen the exit (and started its linger) between reads.
+        if [10_000, 20_000, 40_000].contains(&count) {
+            std::thread::sleep(deluxe::process::command::LINGER * 2);
+        }
+    }
+    assert_eq!(count, 100_000);
+    assert!(running.wait().unwrap().stdout.is_empty());
+}

@@ -26,6 +26,9 @@ impl Iterator for Lines<'_> {
         if self.failed {
             return None;
         }
+        if let Some(line) = self.running.ready_line() {
+            return Some(Ok(line));
+        }
         let item = self.running.next_line();
         self.failed = matches!(item, Some(Err(_)));
         item
@@ -66,6 +69,7 @@ impl LineBuffer {
         self.newline().is_some()
     }
 
+    #[inline]
     fn newline(&mut self) -> Option<usize> {
         match self.bytes[self.scanned..].iter().position(|&b| b == b'\n') {
             Some(offset) => Some(self.scanned + offset),
@@ -85,6 +89,7 @@ impl LineBuffer {
     /// Takes the first whole line, without its `\n` (on Windows without `\r\n` too); once the
     /// output has ended (`ended`), what is left is the last line. Bytes that are not UTF-8 are
     /// replaced.
+    #[inline]
     pub(crate) fn take_line(&mut self, ended: bool) -> Option<String> {
         let (line, next) = match self.newline() {
             Some(end) => {
@@ -97,7 +102,11 @@ impl LineBuffer {
             None if ended && self.len() > 0 => (&self.bytes[self.start..], self.bytes.len()),
             None => return None,
         };
-        let line = String::from_utf8_lossy(line).into_owned();
+        // `from_utf8` first: its validation is faster than the lossy decoder's.
+        let line = match std::str::from_utf8(line) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(line).into_owned(),
+        };
         self.start = next;
         self.scanned = next;
         Some(line)

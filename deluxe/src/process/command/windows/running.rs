@@ -277,6 +277,15 @@ impl Running {
         Lines::new(self)
     }
 
+    /// The next whole line already read, if any: [`Running::next_line`]'s fast path.
+    #[inline]
+    pub(crate) fn ready_line(&mut self) -> Option<String> {
+        if self.over_limit {
+            return None;
+        }
+        self.buffered.take_line(false)
+    }
+
     /// Reads the next line of standard output, `None` at its end.
     pub(crate) fn next_line(&mut self) -> Option<Result<String, CommandError>> {
         loop {
