@@ -15,8 +15,9 @@
 //! - `deluxe-probe hold PIDFILE`: runs a shell that writes its pid and sleeps (for Ctrl-C);
 //! - `deluxe-probe grace-fork SCRIPT`: runs `sh -c SCRIPT` with a 300 ms limit and a 2 s grace
 //!   (from a terminal's foreground job, the caller's process group);
-//! - `deluxe-probe run-as USER [--set NAME=VALUE].. [--path PATH] PROGRAM ARGS..`: one call
-//!   as USER (the program found in PATH with `Command::with_path` when given);
+//! - `deluxe-probe run-as USER [--set NAME=VALUE].. [--timeout MS] [--path PATH] PROGRAM
+//!   ARGS..`: one call as USER (the program found in PATH with `Command::with_path` when
+//!   given);
 //! - `deluxe-probe find NAME PATH`: `Command::with_path`.
 //!
 //! Outcomes are printed as stable tokens: `ok ...`, or `error VARIANT[ DETAIL]` then the
@@ -163,6 +164,11 @@ fn main() {
                 options = options.set_env(name, value);
                 rest = tail;
             }
+            if let ["--timeout", millis, tail @ ..] = rest {
+                let millis = millis.parse().expect("a number of milliseconds");
+                options = options.timeout(std::time::Duration::from_millis(millis));
+                rest = tail;
+            }
             let mut path = None;
             if let ["--path", search, tail @ ..] = rest {
                 path = Some(*search);
@@ -259,6 +265,10 @@ fn token(error: &CommandError) -> String {
         }
         CommandError::Io { .. } => "Io".to_owned(),
         CommandError::Timeout { .. } => "Timeout".to_owned(),
+        CommandError::NotEnded { pids, error, .. } => {
+            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+            format!("NotEnded {} {}", token(error), pids.join(","))
+        }
         CommandError::OutputLimit { .. } => "OutputLimit".to_owned(),
         other => format!("other {other:?}"),
     }

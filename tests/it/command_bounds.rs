@@ -407,7 +407,7 @@ fn escaping_script(file: &Path, marker: &str) -> String {
 fn a_timeout_returns_while_an_escaped_process_still_holds_the_pipes() {
     let dir = tempdir("escaped-timeout");
     let file = dir.join("pids");
-    let script = escaping_script(&file, "7204.1");
+    let script = escaping_script(&file, "7208.1");
     let returned = within_hang(move || {
         let options = CallOptions::new().timeout(Duration::from_millis(300));
         Command::new("sh")
@@ -436,7 +436,7 @@ fn wait_after_kill_returns_while_an_escaped_process_still_holds_the_pipes() {
     let mut running = Command::new("sh")
         .unwrap()
         .spawn(
-            ["-c", &escaping_script(&file, "7204.2")],
+            ["-c", &escaping_script(&file, "7208.2")],
             &CallOptions::new(),
         )
         .unwrap();
@@ -476,7 +476,7 @@ fn processes_started_during_the_grace_are_killed_too() {
         .kill_grace(Duration::from_secs(2));
     let error = Command::new("sh")
         .unwrap()
-        .call_with(["-c", &forks_on_term_script(&file, "7204.3")], &options)
+        .call_with(["-c", &forks_on_term_script(&file, "7208.3")], &options)
         .unwrap_err();
     assert!(matches!(error, CommandError::Timeout { .. }), "{error:?}");
     let born = pids(&file);
@@ -518,7 +518,7 @@ fn any_duration_is_accepted_as_a_timeout_or_a_grace() {
             Err(other) => prop_assert!(false, "{}", other),
         }
         // A cancelled call uses the grace (dropping it, inside `Drop`).
-        let running = Command::new("sleep").unwrap().spawn(["7204.4"], &options);
+        let running = Command::new("sleep").unwrap().spawn(["7208.4"], &options);
         drop(running);
     });
 }
@@ -618,7 +618,7 @@ fn processes_started_during_the_grace_are_killed_when_the_caller_is_a_terminal_j
     // session's leader, exits.
     let script = format!(
         "trap '' HUP; {}",
-        forks_on_term_script(&file, "7204.5").replace("setsid ", "")
+        forks_on_term_script(&file, "7208.5").replace("setsid ", "")
     );
     let (mut probe, mut master) = probe_at_a_terminal(&["grace-fork", &script]);
     let status = within_hang(move || probe.wait()).expect("the probe hung");

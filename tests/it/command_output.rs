@@ -447,6 +447,21 @@ fn one_of_each() -> Vec<CommandError> {
             .pipe(sh().with_args(["-c", "cat"]))
             .call(&CallOptions::new())
             .unwrap_err(),
+        sh().call_with(
+            ["-c", "echo abc; echo oops >&2"],
+            &CallOptions::new().max_output(2),
+        )
+        .unwrap_err(),
+        CommandError::NotEnded {
+            user: "deluxe-sys".into(),
+            pids: vec![7, 8],
+            error: Box::new(CommandError::Timeout {
+                program: "/bin/sh".into(),
+                timeout: Duration::from_millis(50),
+                stdout: Vec::new(),
+                stderr: "slow\n".into(),
+            }),
+        },
         CommandError::Io {
             program: "/bin/x".into(),
             error: io(),

@@ -422,3 +422,109 @@ fn on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing() {
     assert!(!marker.exists(), "the dropped call started its program");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A shell that starts a background `sleep` and a foreground one, writing its pid and the
+/// background one's into `file` (world-writable directory: it runs as another user).
+fn sleeping_tree(file: &std::path::Path, marker: &str) -> String {
+    format!(
+        "sleep {marker}1 & echo $$ $! > {f}.tmp; mv {f}.tmp {f}; sleep {marker}2",
+        f = file.display()
+    )
+}
+
+/// A scratch directory every account may write in.
+fn shared_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("deluxe-sudo-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+/// The pids `sleeping_tree` wrote.
+fn tree_pids(file: &std::path::Path) -> Vec<i32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|pid| pid.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_timeout_ends_another_users_tree_for_a_caller_that_is_not_root() {
+    use crate::common::{HANG, SYSTEM_USER, wait_gone};
+    if !has_test_sudoers("a_timeout_ends_another_users_tree_for_a_caller_that_is_not_root") {
+        return;
+    }
+    let dir = shared_dir("tree-kill");
+    let file = dir.join("pids");
+    let script = sleeping_tree(&file, "7206.1");
+    // deluxe-user may run `kill` as deluxe-sys: everything ends, and the call says Timeout.
+    let (out, err) = probe_as_test_user(&[
+        "run-as",
+        SYSTEM_USER,
+        "--timeout",
+        "500",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    let pids = tree_pids(&file);
+    let left = crate::common::live_processes_mentioning("7206.1");
+    for pid in &left {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::SIGKILL);
+        assert!(wait_gone(*pid, HANG));
+    }
+    assert_eq!(out, "error Timeout\n", "{err}");
+    assert_eq!(pids.len(), 2, "{err}");
+    assert!(left.is_empty(), "{left:?} still ran as {SYSTEM_USER}");
+}
+
+#[test]
+fn a_timeout_names_what_it_could_not_end_for_a_caller_that_is_not_root() {
+    use crate::common::{HANG, wait_gone};
+    if !has_test_sudoers("a_timeout_names_what_it_could_not_end_for_a_caller_that_is_not_root") {
+        return;
+    }
+    let dir = shared_dir("tree-unended");
+    let file = dir.join("pids");
+    let script = sleeping_tree(&file, "7206.2");
+    // deluxe-user may not run `kill` as deluxe-nologin: sudo relays SIGTERM to the shell, and
+    // the sleeps cannot be signalled. The call still returns, naming them.
+    let returned = std::sync::mpsc::channel();
+    let (sender, receiver) = returned;
+    std::thread::spawn(move || {
+        let _ = sender.send(probe_as_test_user(&[
+            "run-as",
+            TARGET,
+            "--timeout",
+            "500",
+            "/bin/sh",
+            "-c",
+            &script,
+        ]));
+    });
+    let outcome = receiver.recv_timeout(HANG);
+    let left = crate::common::live_processes_mentioning("7206.2");
+    for pid in &left {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::SIGKILL);
+        assert!(wait_gone(*pid, HANG));
+    }
+    let (out, err) = outcome.expect("the call hung on processes it could not end");
+    let mut named: Vec<i32> = out
+        .trim()
+        .strip_prefix("error NotEnded Timeout ")
+        .unwrap_or_else(|| panic!("{out} {err}"))
+        .split(',')
+        .map(|pid| pid.parse().unwrap())
+        .collect();
+    named.sort_unstable();
+    let mut left = left;
+    left.sort_unstable();
+    assert_eq!(
+        named, left,
+        "the error names exactly what was left running: {err}"
+    );
+    assert_eq!(named.len(), 2, "both sleeps: {err}");
+    assert!(err.contains(&format!("still run as `{TARGET}`")), "{err}");
+}

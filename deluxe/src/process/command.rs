@@ -145,6 +145,8 @@ pub(crate) struct Plan {
 pub(crate) struct SudoRun {
     /// The user it runs as.
     pub(crate) user: String,
+    /// The `sudo` that switches to it.
+    pub(crate) sudo: PathBuf,
     /// The words sudo's messages may name the program by: its path, and when sudo was given
     /// its bare name, that name and the path sudo resolved it to.
     pub(crate) names: Vec<OsString>,
@@ -583,7 +585,8 @@ impl Command {
                 };
                 let command = sudo::command(sudo, &run_as.user, word, &variables, false)?;
                 let user = run_as.user.clone();
-                (command, Some(SudoRun { user, names }))
+                let sudo = sudo.to_path_buf();
+                (command, Some(SudoRun { user, sudo, names }))
             }
             _ => {
                 // The program sees the name it was asked by, as when a shell runs it

@@ -358,6 +358,18 @@ pub enum CommandError {
         /// The end of its standard error until then.
         stderr: String,
     },
+    /// The call was cancelled (a time limit, the output limit, [`Running::kill`](super::Running::kill)),
+    /// and some of its processes could not be ended: a caller that is not root running a
+    /// command as another user through `sudo` may not signal that user's processes, and no
+    /// sudoers rule let it run `kill` as that user. They are still running.
+    NotEnded {
+        /// The user they run as.
+        user: String,
+        /// Their process ids.
+        pids: Vec<u32>,
+        /// How the call ended otherwise ([`CommandError::Timeout`], say).
+        error: Box<CommandError>,
+    },
     /// One stage of a pipeline failed (the rightmost failing one, as `set -o pipefail`).
     Stage {
         /// Which stage, counted from 1.
@@ -415,7 +427,7 @@ impl CommandError {
             | Self::Timeout { stderr, .. }
             | Self::OutputLimit { stderr, .. }
             | Self::Crashed { stderr, .. } => Some(stderr),
-            Self::Stage { error, .. } => error.stderr(),
+            Self::Stage { error, .. } | Self::NotEnded { error, .. } => error.stderr(),
             _ => None,
         }
     }
@@ -436,7 +448,7 @@ impl CommandError {
             | Self::Timeout { stdout, .. }
             | Self::OutputLimit { stdout, .. }
             | Self::Crashed { stdout, .. } => Some(stdout),
-            Self::Stage { error, .. } => error.stdout(),
+            Self::Stage { error, .. } | Self::NotEnded { error, .. } => error.stdout(),
             _ => None,
         }
     }
@@ -607,6 +619,21 @@ impl fmt::Display for CommandError {
                 stages,
                 error,
             } => write!(f, "pipeline stage {stage} of {stages}: {error}"),
+            Self::NotEnded { user, pids, error } => {
+                write!(f, "{error}; but ")?;
+                let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+                write!(
+                    f,
+                    "process{} {} of it still run{} as `{}`, which this process may not \
+                     signal: let it run `kill` as that user through sudo (a sudoers rule such \
+                     as `CALLER ALL=({}) NOPASSWD: /usr/bin/kill`), or make the call as root",
+                    if pids.len() == 1 { "" } else { "es" },
+                    pids.join(", "),
+                    if pids.len() == 1 { "s" } else { "" },
+                    Escaped(user),
+                    Escaped(user),
+                )
+            }
             Self::Io { program, error } => {
                 write!(f, "running {}: {error}", EscapedPath(program))
             }
@@ -642,8 +669,8 @@ impl fmt::Display for CommandError {
 impl std::error::Error for CommandError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            // The stage's error is printed in this Display; its own cause (none today) is next.
-            Self::Stage { error, .. } => error.source(),
+            // The inner error is printed in this Display; its own cause (none today) is next.
+            Self::Stage { error, .. } | Self::NotEnded { error, .. } => error.source(),
             _ => None,
         }
     }

@@ -28,7 +28,7 @@ use nix::poll::{PollFd, PollFlags};
 use super::error::{Tail, bound_error};
 use super::lines::{LineBuffer, Lines};
 use super::options::{Input, LINGER, Stderr};
-use super::unix::{self, EXIT_TICK, ExitWatch, Placement, StatusGuard};
+use super::unix::{self, EXIT_TICK, ExitWatch, Placement, StatusGuard, Switch};
 use super::{CallOptions, CommandError, Output, Plan, SudoRun, sudo};
 
 /// Bytes of standard error read at a time (standard output is read straight into its buffer).
@@ -97,6 +97,8 @@ pub struct Running {
     success_codes: Vec<i32>,
     cancel: Option<OwnedFd>,
     timeout_reported: bool,
+    /// Processes a cancellation could not end (another user's, see [`unix::terminate`]).
+    unended: Vec<u32>,
     reaped: bool,
     _statuses: StatusGuard,
 }
@@ -215,6 +217,7 @@ impl Running {
             success_codes: options.success_codes.clone(),
             cancel: None,
             timeout_reported: false,
+            unended: Vec::new(),
             reaped: false,
             _statuses: statuses,
         };
@@ -398,7 +401,17 @@ impl Running {
         if watches.is_empty() || self.reaped {
             return;
         }
-        unix::terminate(&watches, self.placement, self.grace);
+        let switches: Vec<Switch<'_>> = self
+            .stages
+            .iter()
+            .filter_map(|stage| stage.sudo.as_ref())
+            .map(|run| Switch {
+                sudo: &run.sudo,
+                user: &run.user,
+            })
+            .collect();
+        let unended = unix::terminate(&watches, self.placement, self.grace, &switches);
+        self.unended.extend(unended);
         for stage in &mut self.stages {
             stage.exited = stage.watch.exited() || stage.exited;
         }
@@ -643,8 +656,27 @@ impl Running {
         )
     }
 
-    /// Reaps every stage and turns the statuses into the call's result.
+    /// Reaps every stage and turns the statuses into the call's result; when a cancellation
+    /// could not end some processes, the error says which.
     fn finish(mut self) -> Result<Output, CommandError> {
+        let unended = std::mem::take(&mut self.unended);
+        let user = self
+            .stages
+            .iter()
+            .find_map(|stage| stage.sudo.as_ref())
+            .map(|run| run.user.clone());
+        match (self.outcome(), user) {
+            (Err(error), Some(user)) if !unended.is_empty() => Err(CommandError::NotEnded {
+                user,
+                pids: unended,
+                error: Box::new(error),
+            }),
+            (result, _) => result,
+        }
+    }
+
+    /// Reaps every stage and turns the statuses into the call's result.
+    fn outcome(mut self) -> Result<Output, CommandError> {
         let stages = std::mem::take(&mut self.stages);
         self.reaped = true;
         let mut ends = Vec::with_capacity(stages.len());

@@ -197,7 +197,17 @@ fn pidfd(_pid: Pid) -> Option<OwnedFd> {
 /// What left the tree before it was frozen (a double-forked daemon, reparented to init) is
 /// reached only while it stays in the call's process group. The wait is event-driven: one
 /// poll on the pidfds of the children and of those descendants.
-pub(crate) fn terminate(watches: &[&ExitWatch], placement: Placement, grace: Duration) {
+///
+/// A descendant this process may not signal (`EPERM`: it runs as the user a non-root caller
+/// switched to through `sudo`) gets the same signals through `sudo -n -u USER -- kill`, for
+/// each user of `switches`, when sudo's policy allows that. Returns the pids of those still
+/// running after that: the caller reports them. The async path calls this too.
+pub(crate) fn terminate(
+    watches: &[&ExitWatch],
+    placement: Placement,
+    grace: Duration,
+    switches: &[Switch<'_>],
+) -> Vec<u32> {
     let group = (placement == Placement::NewGroup)
         .then(|| watches.first().map(|watch| watch.pid()))
         .flatten();
@@ -206,16 +216,79 @@ pub(crate) fn terminate(watches: &[&ExitWatch], placement: Placement, grace: Dur
     signal_all(group, watches, &descendants, Signal::SIGTERM);
     // A stopped process (frozen above, or Ctrl-Z) only acts on SIGTERM once continued.
     signal_all(group, watches, &descendants, Signal::SIGCONT);
+    let relayed = signal_as(switches, &descendants, "TERM");
     let deadline = super::options::later(Instant::now(), grace);
     let gone = watches.iter().all(|watch| watch.wait_until(deadline))
         && descendants
             .iter()
             .all(|process| process.wait_until(deadline))
         && !tree::group_lingers(group, deadline);
+    let mut killed_as = relayed;
     if !gone {
         freeze(group, watches, &mut descendants);
         signal_all(group, watches, &descendants, Signal::SIGKILL);
+        killed_as |= signal_as(switches, &descendants, "KILL");
     }
+    // What sudo's `kill` was sent to is given a moment to go; the rest of the refused are
+    // still running.
+    let settle = if killed_as {
+        super::options::later(Instant::now(), SETTLE)
+    } else {
+        Instant::now()
+    };
+    descendants
+        .iter()
+        .filter(|process| process.refused() && !process.wait_until(settle))
+        .map(|process| process.pid() as u32)
+        .collect()
+}
+
+/// How long processes ended through `sudo ... kill` get to be gone before they are reported.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// How long `sudo ... kill` may take.
+const SIGNAL_AS_BOUND: Duration = Duration::from_secs(5);
+
+/// A user the call's programs run as through `sudo`, and the `sudo` that switches to it.
+pub(crate) struct Switch<'a> {
+    pub(crate) sudo: &'a std::path::Path,
+    pub(crate) user: &'a str,
+}
+
+/// Sends `signal` (its name) through `sudo -n -u USER -- kill` to the running descendants this
+/// process was refused signalling; says whether it ran such a `kill`. sudo's refusal (no
+/// rule allowing `kill`) is not an error: what is left running is reported.
+fn signal_as(switches: &[Switch<'_>], descendants: &[tree::Process], signal: &str) -> bool {
+    let pids: Vec<String> = descendants
+        .iter()
+        .filter(|process| process.refused() && !process.wait_until(Instant::now()))
+        .map(|process| process.pid().to_string())
+        .collect();
+    if pids.is_empty() {
+        return false;
+    }
+    let Some(kill) = ["/usr/bin/kill", "/bin/kill"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).is_file())
+    else {
+        return false;
+    };
+    for switch in switches {
+        let started = std::process::Command::new(switch.sudo)
+            .args(["-n", "-u", switch.user, "--", kill, "-s", signal, "--"])
+            .args(&pids)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(mut child) = started else { continue };
+        let watch = ExitWatch::new(&child);
+        if !watch.wait_until(super::options::later(Instant::now(), SIGNAL_AS_BOUND)) {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+    true
 }
 
 /// Stops (`SIGSTOP`) the call's group, its children and their descendants, listing the
@@ -265,24 +338,39 @@ mod tree {
     pub(super) struct Process {
         pid: i32,
         fd: OwnedFd,
+        /// Whether a signal to it was refused (`EPERM`: another user's process).
+        refused: std::cell::Cell<bool>,
     }
 
     impl Process {
+        pub(super) fn pid(&self) -> i32 {
+            self.pid
+        }
+
+        pub(super) fn refused(&self) -> bool {
+            self.refused.get()
+        }
+
         pub(super) fn signal(&self, signal: Signal) {
             // Only Linux has pidfds: elsewhere no `Process` is ever made (`pidfd` is `None`).
             #[cfg(not(any(target_os = "linux", target_os = "android")))]
             let _ = (&self.fd, signal);
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo and no flags.
-            let _ = unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    std::os::fd::AsRawFd::as_raw_fd(&self.fd),
-                    signal as libc::c_int,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            };
+            {
+                // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo and no flags.
+                let result = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                        signal as libc::c_int,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+                if result != 0 && nix::errno::Errno::last() == nix::errno::Errno::EPERM {
+                    self.refused.set(true);
+                }
+            }
         }
 
         /// Waits until the process has exited or `deadline` passes; says whether it exited.
@@ -319,7 +407,11 @@ mod tree {
                 if let Some(fd) = super::pidfd(Pid::from_raw(child))
                     && children(parent).contains(&child)
                 {
-                    known.push(Process { pid: child, fd });
+                    known.push(Process {
+                        pid: child,
+                        fd,
+                        refused: std::cell::Cell::new(false),
+                    });
                     seen.push(child);
                     pending.push(child);
                 }
