@@ -212,6 +212,7 @@ impl Running {
                     program: program.to_string_lossy().into_owned(),
                     searched: vec![program.clone()],
                     denied: Vec::new(),
+                    skipped: Vec::new(),
                 }
             } else {
                 io_error(error)
@@ -299,7 +300,7 @@ impl Running {
                     self.timeout_reported = true;
                     let program = self.stages.last().map(|s| s.program.clone());
                     let error =
-                        self.bound_error(program.unwrap_or_default(), Vec::new(), String::new());
+                        self.bound_error(program.unwrap_or_default(), Vec::new(), Vec::new());
                     return Some(Err(error));
                 }
                 return None;
@@ -373,14 +374,14 @@ impl Running {
         let ends: Vec<End> = stages
             .into_iter()
             .map(|stage| End {
-                stderr: std::mem::take(&mut *lock(&stage.tail)).into_string(),
+                stderr: std::mem::take(&mut *lock(&stage.tail)).into_bytes(),
                 program: stage.program,
                 status: stage.status.expect("exited"),
             })
             .collect();
         if self.timed_out || self.over_limit {
             let program = ends.last().map(|end| end.program.clone());
-            let stderr = ends.into_iter().map(|end| end.stderr).collect();
+            let stderr = ends.into_iter().flat_map(|end| end.stderr).collect();
             return Err(self.bound_error(program.unwrap_or_default(), stdout, stderr));
         }
         judge(ends, stdout, &self.success_codes)
@@ -448,7 +449,7 @@ impl Running {
     }
 
     /// The error of a call that passed its time limit or its output limit.
-    fn bound_error(&self, program: PathBuf, stdout: Vec<u8>, stderr: String) -> CommandError {
+    fn bound_error(&self, program: PathBuf, stdout: Vec<u8>, stderr: Vec<u8>) -> CommandError {
         bound_error(
             self.over_limit,
             self.max_output,
@@ -500,7 +501,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct End {
     program: PathBuf,
     status: ExitStatus,
-    stderr: String,
+    stderr: Vec<u8>,
 }
 
 /// The call's result from how its stages ended: the rightmost stage that failed decides (as
@@ -518,7 +519,7 @@ fn judge(ends: Vec<End>, stdout: Vec<u8>, success_codes: &[i32]) -> Result<Outpu
         return Ok(Output {
             code,
             stdout,
-            stderr: ends.into_iter().map(|end| end.stderr).collect(),
+            stderr: ends.into_iter().flat_map(|end| end.stderr).collect(),
         });
     };
     let end = ends.into_iter().nth(index).expect("a failing stage");
