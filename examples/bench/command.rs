@@ -16,10 +16,13 @@ use crate::table::Row;
 /// The row the Python peers' `subprocess.run` is compared with.
 pub const PER_CALL: &str = "Command::call(\"/bin/true\") per call";
 
+/// A row's measurement.
+type RowFn = fn(Plan) -> Row;
+
 /// Every row of `Command`'s figures, in the table's order; with `only`, those whose key it
 /// lists (`stdout`, `lines`, ...: `--command=stdout,lines`).
 pub fn rows(plan: Plan, only: Option<&str>) -> Vec<Row> {
-    let rows: [(&str, fn(Plan) -> Row); 6] = [
+    let rows: [(&str, RowFn); 6] = [
         ("per-call", per_call_row),
         ("resident", resident_parent_row),
         ("stdout", stdout_rate_row),

@@ -65,6 +65,7 @@ impl LineBuffer {
     }
 
     /// Whether a whole line is waiting.
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn has_line(&mut self) -> bool {
         self.newline().is_some()
     }

@@ -38,6 +38,7 @@ pub const MAX_OUTPUT: usize = 256 << 20;
 
 /// `at + span`, or the latest instant this platform can represent when that overflows (a
 /// `Duration::MAX` limit or grace means "never").
+#[cfg_attr(windows, allow(dead_code))]
 pub(crate) fn later(at: Instant, span: Duration) -> Instant {
     let mut span = span;
     loop {
