@@ -9,15 +9,15 @@ use deluxe::process::{CallOptions, Command, CommandError};
 
 use crate::common::{HANG, Scratch, is_alive, scratch_dir, stat, wait_gone};
 
-/// A directory for one test.
-fn tempdir(name: &str) -> Scratch {
+/// A directory for one test, that every account may write in.
+pub(crate) fn tempdir(name: &str) -> Scratch {
     let dir = scratch_dir(&format!("bounds-{name}"));
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     dir
 }
 
 /// The pids a script wrote into `file`, one a line (written with `mv`, so complete).
-fn pids(file: &Path) -> Vec<i32> {
+pub(crate) fn pids(file: &Path) -> Vec<i32> {
     std::fs::read_to_string(file)
         .unwrap_or_default()
         .split_whitespace()
@@ -32,7 +32,7 @@ fn is_unreaped_child(pid: i32) -> bool {
 
 /// The shell writes its own pid and a background sleep's into `file`, then sleeps too: a
 /// program with a child and a grandchild-like background process.
-fn tree_script(file: &Path, marker: &str) -> String {
+pub(crate) fn tree_script(file: &Path, marker: &str) -> String {
     format!(
         "sleep {marker}1 & echo $$ $! > {f}.tmp; mv {f}.tmp {f}; echo started; sleep {marker}2; echo never",
         f = file.display()
@@ -385,8 +385,9 @@ fn within_hang<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> 
     receiver.recv_timeout(HANG).ok()
 }
 
-/// Ends a process a test left running on purpose, and waits until it is gone.
-fn end_escaped(pid: i32) {
+/// Ends a process a test left running (on purpose, or by a failure), and waits until it is
+/// gone.
+pub(crate) fn end_escaped(pid: i32) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
     assert!(wait_gone(pid, HANG), "{pid} survived SIGKILL");
 }

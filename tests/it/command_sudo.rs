@@ -512,42 +512,16 @@ fn a_program_that_writes_sudos_words_and_exits_1_is_the_programs_failure() {
     }
 }
 
-/// A shell that starts a background `sleep` and a foreground one, writing its pid and the
-/// background one's into `file` (world-writable directory: it runs as another user).
-fn sleeping_tree(file: &std::path::Path, marker: &str) -> String {
-    format!(
-        "sleep {marker}1 & echo $$ $! > {f}.tmp; mv {f}.tmp {f}; sleep {marker}2",
-        f = file.display()
-    )
-}
-
-/// A scratch directory every account may write in.
-fn shared_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("deluxe-sudo-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    dir
-}
-
-/// The pids `sleeping_tree` wrote.
-fn tree_pids(file: &std::path::Path) -> Vec<i32> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|pid| pid.parse().unwrap())
-        .collect()
-}
-
 #[test]
 fn a_timeout_ends_another_users_tree_for_a_caller_that_is_not_root() {
-    use crate::common::{HANG, SYSTEM_USER, wait_gone};
+    use crate::command_bounds::{end_escaped, pids, tempdir, tree_script};
+    use crate::common::SYSTEM_USER;
     if !has_test_sudoers("a_timeout_ends_another_users_tree_for_a_caller_that_is_not_root") {
         return;
     }
-    let dir = shared_dir("tree-kill");
+    let dir = tempdir("sudo-tree-kill");
     let file = dir.join("pids");
-    let script = sleeping_tree(&file, "7206.1");
+    let script = tree_script(&file, "7206.1");
     // deluxe-user may run `kill` as deluxe-sys: everything ends, and the call says Timeout.
     let (out, err) = probe_as_test_user(&[
         "run-as",
@@ -558,12 +532,9 @@ fn a_timeout_ends_another_users_tree_for_a_caller_that_is_not_root() {
         "-c",
         &script,
     ]);
-    let pids = tree_pids(&file);
+    let pids = pids(&file);
     let left = crate::common::live_processes_mentioning("7206.1");
-    for pid in &left {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::SIGKILL);
-        assert!(wait_gone(*pid, HANG));
-    }
+    left.iter().copied().for_each(end_escaped);
     assert_eq!(out, "error Timeout\n", "{err}");
     assert_eq!(pids.len(), 2, "{err}");
     assert!(left.is_empty(), "{left:?} still ran as {SYSTEM_USER}");
@@ -571,13 +542,14 @@ fn a_timeout_ends_another_users_tree_for_a_caller_that_is_not_root() {
 
 #[test]
 fn a_timeout_names_what_it_could_not_end_for_a_caller_that_is_not_root() {
-    use crate::common::{HANG, wait_gone};
+    use crate::command_bounds::{end_escaped, tempdir, tree_script};
+    use crate::common::HANG;
     if !has_test_sudoers("a_timeout_names_what_it_could_not_end_for_a_caller_that_is_not_root") {
         return;
     }
-    let dir = shared_dir("tree-unended");
+    let dir = tempdir("sudo-tree-unended");
     let file = dir.join("pids");
-    let script = sleeping_tree(&file, "7206.2");
+    let script = tree_script(&file, "7206.2");
     // deluxe-user may not run `kill` as deluxe-nologin: sudo relays SIGTERM to the shell, and
     // the sleeps cannot be signalled. The call still returns, naming them.
     let returned = std::sync::mpsc::channel();
@@ -595,10 +567,7 @@ fn a_timeout_names_what_it_could_not_end_for_a_caller_that_is_not_root() {
     });
     let outcome = receiver.recv_timeout(HANG);
     let left = crate::common::live_processes_mentioning("7206.2");
-    for pid in &left {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::SIGKILL);
-        assert!(wait_gone(*pid, HANG));
-    }
+    left.iter().copied().for_each(end_escaped);
     let (out, err) = outcome.expect("the call hung on processes it could not end");
     let mut named: Vec<i32> = out
         .trim()

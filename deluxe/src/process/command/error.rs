@@ -637,11 +637,7 @@ impl fmt::Display for CommandError {
                      it started",
                     EscapedPath(program)
                 )?;
-                if stderr.trim_ascii().is_empty() {
-                    return Ok(());
-                }
-                f.write_str("; its stderr so far")?;
-                write_stderr(f, stderr)
+                write_stderr_so_far(f, stderr)
             }
             Self::OutputLimit {
                 program,
@@ -656,11 +652,7 @@ impl fmt::Display for CommandError {
                      read the output as it comes with `Command::spawn` and `Running::lines`",
                     EscapedPath(program)
                 )?;
-                if stderr.trim_ascii().is_empty() {
-                    return Ok(());
-                }
-                f.write_str("; its stderr so far")?;
-                write_stderr(f, stderr)
+                write_stderr_so_far(f, stderr)
             }
             Self::InvalidUtf8 {
                 program,
@@ -734,29 +726,62 @@ impl std::error::Error for CommandError {
     }
 }
 
-/// The error of a call its bounds ended: its output limit when `over_limit` (of
-/// `max_output` bytes), its time limit otherwise.
-pub(crate) fn bound_error(
-    over_limit: bool,
-    max_output: usize,
-    timeout: Option<Duration>,
-    program: PathBuf,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-) -> CommandError {
-    if over_limit {
-        return CommandError::OutputLimit {
+/// A call's bounds (its time limit and its output limit) and whether one ended it: the same
+/// for the `Running` of each platform.
+#[derive(Debug)]
+pub(crate) struct Ending {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) max_output: usize,
+    /// The time limit passed.
+    pub(crate) timed_out: bool,
+    /// The output passed `max_output`.
+    pub(crate) over_limit: bool,
+    /// [`Ending::report_once`] has reported it.
+    reported: bool,
+}
+
+impl Ending {
+    pub(crate) fn new(options: &super::CallOptions) -> Self {
+        Self {
+            timeout: options.timeout,
+            max_output: options.max_output,
+            timed_out: false,
+            over_limit: false,
+            reported: false,
+        }
+    }
+
+    /// Whether a bound ended the call.
+    pub(crate) fn ended(&self) -> bool {
+        self.timed_out || self.over_limit
+    }
+
+    /// The error of a call a bound ended, the first time it is asked (for `lines()`).
+    pub(crate) fn report_once(&mut self, program: Option<&PathBuf>) -> Option<CommandError> {
+        if !self.ended() || self.reported {
+            return None;
+        }
+        self.reported = true;
+        let program = program.cloned().unwrap_or_default();
+        Some(self.error(program, Vec::new(), Vec::new()))
+    }
+
+    /// The error of a call a bound ended: its output limit when passed, else its time limit.
+    pub(crate) fn error(&self, program: PathBuf, stdout: Vec<u8>, stderr: Vec<u8>) -> CommandError {
+        if self.over_limit {
+            return CommandError::OutputLimit {
+                program,
+                limit: self.max_output,
+                stdout,
+                stderr,
+            };
+        }
+        CommandError::Timeout {
             program,
-            limit: max_output,
+            timeout: self.timeout.unwrap_or_default(),
             stdout,
             stderr,
-        };
-    }
-    CommandError::Timeout {
-        program,
-        timeout: timeout.unwrap_or_default(),
-        stdout,
-        stderr,
+        }
     }
 }
 
@@ -909,6 +934,15 @@ fn write_paths(f: &mut fmt::Formatter<'_>, paths: &[PathBuf]) -> fmt::Result {
         write!(f, "{}", EscapedPath(path))?;
     }
     Ok(())
+}
+
+/// `; its stderr so far: ...` for a program a bound ended, when it wrote any.
+fn write_stderr_so_far(f: &mut fmt::Formatter<'_>, stderr: &[u8]) -> fmt::Result {
+    if stderr.trim_ascii().is_empty() {
+        return Ok(());
+    }
+    f.write_str("; its stderr so far")?;
+    write_stderr(f, stderr)
 }
 
 /// Writes `: line; line; ...` with the non-empty lines of `stderr`, on one line, shortened,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags};
 
-use super::error::{Tail, bound_error};
+use super::error::{Ending, Tail};
 use super::lines::{LineBuffer, Lines};
 use super::options::{Input, LINGER, Stderr};
 use super::unix::{self, EXIT_TICK, ExitWatch, Placement, StatusGuard, Switch};
@@ -88,15 +88,11 @@ pub struct Running {
     written: usize,
     stdout: Option<File>,
     buffered: LineBuffer,
-    max_output: usize,
-    over_limit: bool,
-    timeout: Option<Duration>,
+    ending: Ending,
     deadline: Option<Instant>,
     linger_until: Option<Instant>,
-    timed_out: bool,
     success_codes: Vec<i32>,
     cancel: Option<OwnedFd>,
-    timeout_reported: bool,
     /// Processes a cancellation could not end (another user's, see [`unix::terminate`]).
     unended: Vec<u32>,
     reaped: bool,
@@ -208,15 +204,11 @@ impl Running {
             written: 0,
             stdout,
             buffered: LineBuffer::default(),
-            max_output: options.max_output,
-            over_limit: false,
-            timeout: options.timeout,
+            ending: Ending::new(options),
             deadline: options.deadline(begun),
             linger_until: None,
-            timed_out: false,
             success_codes: options.success_codes.clone(),
             cancel: None,
-            timeout_reported: false,
             unended: Vec::new(),
             reaped: false,
             _statuses: statuses,
@@ -351,7 +343,7 @@ impl Running {
     /// The next whole line already read, if any: [`Running::next_line`]'s fast path.
     #[inline]
     pub(crate) fn ready_line(&mut self) -> Option<String> {
-        if self.over_limit {
+        if self.ending.over_limit {
             return None;
         }
         self.buffered.take_line(false)
@@ -360,17 +352,14 @@ impl Running {
     /// Reads the next line of standard output, `None` at its end.
     pub(crate) fn next_line(&mut self) -> Option<Result<String, CommandError>> {
         loop {
-            if !self.over_limit
+            if !self.ending.over_limit
                 && let Some(line) = self.buffered.take_line(self.stdout.is_none())
             {
                 return Some(Ok(line));
             }
             if self.stdout.is_none() {
-                if (self.timed_out || self.over_limit) && !self.timeout_reported {
-                    self.timeout_reported = true;
-                    let program = self.stages.last().map(|s| s.program.clone());
-                    let error =
-                        self.bound_error(program.unwrap_or_default(), Vec::new(), Vec::new());
+                let program = self.stages.last().map(|stage| &stage.program);
+                if let Some(error) = self.ending.report_once(program) {
                     return Some(Err(error));
                 }
                 return None;
@@ -533,7 +522,7 @@ impl Running {
             }
             if !all_exited && self.deadline.is_some_and(|deadline| now >= deadline) {
                 self.deadline = None;
-                self.timed_out = true;
+                self.ending.timed_out = true;
                 self.terminate();
             }
         }
@@ -549,6 +538,7 @@ impl Running {
         let before = self.buffered.len();
         // One byte past the limit tells that the program wrote more.
         let room = self
+            .ending
             .max_output
             .saturating_sub(self.buffered.len())
             .saturating_add(1);
@@ -567,10 +557,10 @@ impl Running {
             Err(error) if is_transient(&error) => {}
             Err(error) => return Err(io_failure(&self.stages, error)),
         }
-        if self.buffered.len() > self.max_output {
-            self.buffered.truncate(self.max_output);
+        if self.buffered.len() > self.ending.max_output {
+            self.buffered.truncate(self.ending.max_output);
             self.stdout = None;
-            self.over_limit = true;
+            self.ending.over_limit = true;
             self.terminate();
         }
         Ok(self.buffered.len().saturating_sub(before))
@@ -644,18 +634,6 @@ impl Running {
         Ok(ready)
     }
 
-    /// The error of a call that passed its time limit or its output limit.
-    fn bound_error(&self, program: PathBuf, stdout: Vec<u8>, stderr: Vec<u8>) -> CommandError {
-        bound_error(
-            self.over_limit,
-            self.max_output,
-            self.timeout,
-            program,
-            stdout,
-            stderr,
-        )
-    }
-
     /// Reaps every stage and turns the statuses into the call's result; when a cancellation
     /// could not end some processes, the error says which.
     fn finish(mut self) -> Result<Output, CommandError> {
@@ -707,10 +685,12 @@ impl Running {
             return Err(failure);
         }
         let stdout = self.buffered.take_all();
-        if self.timed_out || self.over_limit {
+        if self.ending.ended() {
             let program = ends.last().map(|end| end.program.clone());
             let stderr = ends.into_iter().flat_map(|end| end.stderr).collect();
-            return Err(self.bound_error(program.unwrap_or_default(), stdout, stderr));
+            return Err(self
+                .ending
+                .error(program.unwrap_or_default(), stdout, stderr));
         }
         judge(ends, stdout, &self.success_codes)
     }

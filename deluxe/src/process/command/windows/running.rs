@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::super::error::{Tail, bound_error};
+use super::super::error::{Ending, Tail};
 use super::super::lines::{LineBuffer, Lines};
 use super::super::options::{Input, LINGER, Stderr};
 use super::super::{CallOptions, CommandError, Output, Plan};
@@ -56,15 +56,11 @@ pub struct Running {
     job: Job,
     stdout: Option<Receiver<Vec<u8>>>,
     buffered: LineBuffer,
-    max_output: usize,
-    over_limit: bool,
+    ending: Ending,
     stderr_done: Option<Receiver<()>>,
     exited: bool,
-    timeout: Option<Duration>,
     deadline: Option<Instant>,
     linger_until: Option<Instant>,
-    timed_out: bool,
-    timeout_reported: bool,
     success_codes: Vec<i32>,
     cancel: Option<Arc<AtomicBool>>,
     reaped: bool,
@@ -117,15 +113,11 @@ impl Running {
             job,
             stdout: None,
             buffered: LineBuffer::default(),
-            max_output: options.max_output,
-            over_limit: false,
+            ending: Ending::new(options),
             stderr_done: Some(stderr_done),
             exited: false,
-            timeout: options.timeout,
             deadline: options.deadline(begun),
             linger_until: None,
-            timed_out: false,
-            timeout_reported: false,
             success_codes: options.success_codes.clone(),
             cancel: None,
             reaped: false,
@@ -281,7 +273,7 @@ impl Running {
     /// The next whole line already read, if any: [`Running::next_line`]'s fast path.
     #[inline]
     pub(crate) fn ready_line(&mut self) -> Option<String> {
-        if self.over_limit {
+        if self.ending.over_limit {
             return None;
         }
         self.buffered.take_line(false)
@@ -290,17 +282,14 @@ impl Running {
     /// Reads the next line of standard output, `None` at its end.
     pub(crate) fn next_line(&mut self) -> Option<Result<String, CommandError>> {
         loop {
-            if !self.over_limit
+            if !self.ending.over_limit
                 && let Some(line) = self.buffered.take_line(self.stdout.is_none())
             {
                 return Some(Ok(line));
             }
             if self.stdout.is_none() {
-                if (self.timed_out || self.over_limit) && !self.timeout_reported {
-                    self.timeout_reported = true;
-                    let program = self.stages.last().map(|s| s.program.clone());
-                    let error =
-                        self.bound_error(program.unwrap_or_default(), Vec::new(), Vec::new());
+                let program = self.stages.last().map(|stage| &stage.program);
+                if let Some(error) = self.ending.report_once(program) {
                     return Some(Err(error));
                 }
                 return None;
@@ -379,10 +368,12 @@ impl Running {
                 status: stage.status.expect("exited"),
             })
             .collect();
-        if self.timed_out || self.over_limit {
+        if self.ending.ended() {
             let program = ends.last().map(|end| end.program.clone());
             let stderr = ends.into_iter().flat_map(|end| end.stderr).collect();
-            return Err(self.bound_error(program.unwrap_or_default(), stdout, stderr));
+            return Err(self
+                .ending
+                .error(program.unwrap_or_default(), stdout, stderr));
         }
         judge(ends, stdout, &self.success_codes)
     }
@@ -420,16 +411,16 @@ impl Running {
             }
         }
         self.check_exits();
-        if self.buffered.len() > self.max_output {
-            self.buffered.truncate(self.max_output);
+        if self.buffered.len() > self.ending.max_output {
+            self.buffered.truncate(self.ending.max_output);
             self.stdout = None;
-            self.over_limit = true;
+            self.ending.over_limit = true;
             self.terminate();
         }
         let now = Instant::now();
         if !self.exited && self.deadline.is_some_and(|deadline| now >= deadline) {
             self.deadline = None;
-            self.timed_out = true;
+            self.ending.timed_out = true;
             self.terminate();
         }
         if !self.exited
@@ -446,18 +437,6 @@ impl Running {
             self.stderr_done = None;
         }
         Ok(())
-    }
-
-    /// The error of a call that passed its time limit or its output limit.
-    fn bound_error(&self, program: PathBuf, stdout: Vec<u8>, stderr: Vec<u8>) -> CommandError {
-        bound_error(
-            self.over_limit,
-            self.max_output,
-            self.timeout,
-            program,
-            stdout,
-            stderr,
-        )
     }
 }
 
