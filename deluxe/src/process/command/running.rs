@@ -14,8 +14,6 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use std::os::fd::AsRawFd;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Child, ExitStatus, Stdio};
@@ -41,14 +39,8 @@ const FIRST_READ: usize = 64 * 1024;
 const TURN: u64 = 1 << 20;
 
 /// The most bytes read from standard output when the linger ends: what the pipe holds then
-/// (1 MiB at most), and a little of what a background writer adds meanwhile.
+/// (64 KiB by default, 1 MiB at most), and some of what a background writer adds meanwhile.
 const LAST_READ: usize = 2 << 20;
-
-/// The size asked for the standard output pipe (Linux; the default is 64 KiB): a program
-/// that writes fast wakes the call up less often. 1 MiB is what any user may ask for
-/// (`/proc/sys/fs/pipe-max-size`).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const STDOUT_PIPE: libc::c_int = 1 << 20;
 
 struct Stage {
     child: Child,
@@ -234,11 +226,6 @@ impl Running {
         let piped = !last || options.capture;
         let (out_read, out_write) = if piped {
             let (read, write) = pipe().map_err(io_error)?;
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            if last {
-                // SAFETY: F_SETPIPE_SZ on a pipe we own; failing (a lower limit) changes nothing.
-                let _ = unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETPIPE_SZ, STDOUT_PIPE) };
-            }
             (Some(read), Some(write))
         } else {
             (None, None)
