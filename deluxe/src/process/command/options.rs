@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long a call keeps reading output after its program has exited, for output written by
-/// processes it left running in the background (`sh -c 'sleep 30 & echo hi'`): the call does
+/// How long a call keeps reading output after its program has exited (or after a timeout,
+/// a kill or the output limit terminated it), for output written by processes it left running
+/// in the background (`sh -c 'sleep 30 & echo hi'`) or that escaped the kill: the call does
 /// not wait for them to close the pipes.
 ///
 /// ```
