@@ -683,6 +683,14 @@ fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
                     FAILURE,
                 ),
                 Ok(Status::Stopped) => ("not running".to_owned(), NOT_RUNNING),
+                Ok(Status::RunningElsewhere { since }) => (
+                    format!(
+                        "running outside this PID namespace (no pid here; since {}, up {})",
+                        utc(since),
+                        uptime(since.elapsed().unwrap_or_default())
+                    ),
+                    SUCCESS,
+                ),
                 Err(error) => {
                     eprintln!("error: status unknown: {error}");
                     return UNKNOWN;

@@ -749,6 +749,8 @@ fn main() {
         #[cfg(target_os = "linux")]
         ["hold", content] => hold(&controller.config().pidfile, content),
         #[cfg(target_os = "linux")]
+        ["read-lock", kind] => read_lock(&controller.config().pidfile, kind),
+        #[cfg(target_os = "linux")]
         ["nondumpable"] => {
             // SAFETY: prctl with PR_SET_DUMPABLE only changes this process's dumpable flag.
             let set = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
@@ -810,6 +812,7 @@ fn stress(controller: &Controller<Helper>, count: usize, seed: u64) {
                     Status::Running { pid, .. } => format!("running {pid}"),
                     Status::Stopped => "stopped".to_owned(),
                     Status::Stale { .. } => "stale".to_owned(),
+                    Status::RunningElsewhere { .. } => "elsewhere".to_owned(),
                 })),
             ),
             _ => (
@@ -832,6 +835,38 @@ fn monotonic_nanos() -> u128 {
     let read = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     assert_eq!(read, 0, "the monotonic clock reads");
     now.tv_sec as u128 * 1_000_000_000 + now.tv_nsec as u128
+}
+
+/// Opens the pidfile read-only, as any user may open a `0644` file, takes a read lock of
+/// `kind` (`posix`: `F_SETLK`, `ofd`: `F_OFD_SETLK`, `flock`: `LOCK_SH`) on all of it, or,
+/// where a daemon's write locks refuse that, on everything from byte 2 on; prints
+/// `reading PID` and holds it until killed.
+#[cfg(target_os = "linux")]
+fn read_lock(pidfile: &Path, kind: &str) -> bool {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(pidfile).expect("the pidfile opens for reading");
+    // SAFETY: an all-zero flock is a valid value: the whole file, no pid (as OFD locks need).
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_RDLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    let fd = file.as_raw_fd();
+    let take = |lock: &libc::flock| {
+        // SAFETY: fcntl reads a valid `struct flock`; flock takes a descriptor and flags.
+        unsafe {
+            match kind {
+                "posix" => libc::fcntl(fd, libc::F_SETLK, lock),
+                "ofd" => libc::fcntl(fd, libc::F_OFD_SETLK, lock),
+                "flock" => libc::flock(fd, libc::LOCK_SH | libc::LOCK_NB),
+                other => panic!("unknown lock kind {other}"),
+            }
+        }
+    };
+    if take(&lock) != 0 {
+        lock.l_start = 2;
+        assert_eq!(take(&lock), 0, "the read lock is taken");
+    }
+    println!("reading {}", std::process::id());
+    wait_forever()
 }
 
 /// Locks the pidfile as a daemon would (an OFD write lock), writes `content` in it (`self`:
@@ -931,6 +966,7 @@ fn error_token(error: &DaemonError) -> &'static str {
         DaemonError::Pidfile { .. } => "Pidfile",
         DaemonError::PidfileWithoutPid { .. } => "PidfileWithoutPid",
         DaemonError::PidfileHolderMismatch { .. } => "PidfileHolderMismatch",
+        DaemonError::OutsideNamespace { .. } => "OutsideNamespace",
         DaemonError::LogFile { .. } => "LogFile",
         DaemonError::UnknownUser { .. } => "UnknownUser",
         DaemonError::UnknownGroup { .. } => "UnknownGroup",
@@ -984,6 +1020,7 @@ fn status_line(status: Status) -> String {
         Status::Stopped => "status Stopped".into(),
         Status::Stale { pid: Some(pid) } => format!("status Stale {pid}"),
         Status::Stale { pid: None } => "status Stale -".into(),
+        Status::RunningElsewhere { .. } => "status RunningElsewhere".into(),
     }
 }
 

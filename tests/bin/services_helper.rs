@@ -351,6 +351,7 @@ mod service {
                 Status::Running { pid, .. } => format!("status Running {pid}"),
                 Status::Stopped => "status Stopped".into(),
                 Status::Stale { .. } => "status Stale".into(),
+                Status::RunningElsewhere { .. } => "status RunningElsewhere".into(),
             })),
             ["reload"] => report(controller.reload().map(|()| "sent".into())),
             ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),

@@ -310,6 +310,15 @@ fn a_removed_or_renamed_pidfile_is_restored_at_once() {
             "the start time is kept"
         );
         assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
+        if removal == "mv" {
+            // The moved file is no longer the daemon's: released, stale.
+            let moved = scene.dir.join("moved.pid");
+            let line = common::helper_command(&moved, &scene.events_path(), &[], &["status"])
+                .output()
+                .map(|output| common::result_line(&output.stdout))
+                .unwrap();
+            assert_eq!(line, format!("status Stale {pid}"));
+        }
         // A second start still finds it running: no second daemon.
         let (ok, line) = scene.helper(&["start"]);
         assert!(

@@ -366,8 +366,10 @@ impl<D: Daemon> Controller<D> {
         pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
         let since = std::time::Instant::now();
         loop {
-            if let Located::Running(target) = target::locate(&self.config.pidfile)? {
-                return Err(self.already_running(target.pid));
+            match target::locate(&self.config.pidfile)? {
+                Located::Running(target) => return Err(self.already_running(target.pid)),
+                Located::Elsewhere { .. } => return Err(self.instance().outside_namespace()),
+                Located::Stopped | Located::Stale { .. } => {}
             }
             let plan = Plan::new(&self.config, &*self.daemon)?;
             match launch::spawn(&*self.daemon, &plan) {
@@ -436,8 +438,10 @@ impl<D: Daemon> Controller<D> {
     pub fn run_foreground(&self) -> Result<Infallible, DaemonError> {
         let turn = launch::take_turn();
         pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
-        if let Located::Running(target) = target::locate(&self.config.pidfile)? {
-            return Err(self.already_running(target.pid));
+        match target::locate(&self.config.pidfile)? {
+            Located::Running(target) => return Err(self.already_running(target.pid)),
+            Located::Elsewhere { .. } => return Err(self.instance().outside_namespace()),
+            Located::Stopped | Located::Stale { .. } => {}
         }
         let plan = Plan::new(&self.config, &*self.daemon)?;
         // The daemon runs here for good: it may start daemons itself.
@@ -446,8 +450,8 @@ impl<D: Daemon> Controller<D> {
     }
 
     /// Stops the daemon: `SIGTERM`, then waits for it to exit (learning of the exit at once,
-    /// without polling); `SIGKILL` if it is still there after the stop timeout, and then its
-    /// pidfile is removed.
+    /// without polling); `SIGKILL` if it is still there after the stop timeout (its pidfile is
+    /// then left stale: the next `start` replaces it).
     ///
     /// # Errors
     ///

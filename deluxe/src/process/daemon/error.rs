@@ -93,6 +93,13 @@ pub enum DaemonError {
         /// Why its open files could not be read.
         source: io::Error,
     },
+    /// A process outside this process's PID namespace holds the pidfile (this process runs in
+    /// a container, the daemon on the host or in another container): the kernel names no pid
+    /// for it, so it can be neither signalled nor replaced from here.
+    OutsideNamespace {
+        /// The pidfile.
+        pidfile: PathBuf,
+    },
     /// The controller refused to send a signal to the process holding the pidfile.
     SignalRefused {
         /// The process.
@@ -503,6 +510,13 @@ impl fmt::Display for DaemonError {
                  with `fuser {}`)",
                 path.display(),
                 path.display()
+            ),
+            Self::OutsideNamespace { pidfile } => write!(
+                f,
+                "pidfile {} is held by a process outside this PID namespace, which has no pid \
+                 here and cannot be signalled from here; run the command in the daemon's \
+                 namespace (on the host, or in its container)",
+                pidfile.display()
             ),
             Self::HolderUnconfirmed {
                 pid,

@@ -23,6 +23,7 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 ///     let instance = Instance::new(Config::new(format!("/run/shards/{shard}.pid")));
 ///     match instance.status()? {
 ///         Status::Running { pid, .. } => println!("shard {shard}: pid {pid}"),
+///         Status::RunningElsewhere { .. } => println!("shard {shard}: in another namespace"),
 ///         Status::Stopped | Status::Stale { .. } => println!("shard {shard}: not running"),
 ///     }
 /// }
@@ -61,13 +62,13 @@ impl Instance {
     /// Stops the daemon: `SIGTERM`, then waits for it to exit (learning of the exit at once,
     /// without polling); `SIGKILL` (to its process group too, unless
     /// [`keep_children`](Config#structfield.keep_children)) if it is still there after the
-    /// stop timeout, and then its pidfile is removed. As
+    /// stop timeout (its pidfile is then left stale, for the next start to replace). As
     /// [`Controller::stop`](super::Controller::stop).
     ///
     /// # Errors
     ///
     /// [`DaemonError::Signal`] when the daemon cannot be signalled (it belongs to another
-    /// user), [`DaemonError::StopTimeout`] when it survives even `SIGKILL`, and pidfile errors.
+    /// user), [`DaemonError::OutsideNamespace`] when it runs outside this PID namespace, [`DaemonError::StopTimeout`] when it survives even `SIGKILL`, and pidfile errors.
     ///
     /// ```no_run
     /// use deluxe::process::daemon::{Config, Instance};
@@ -83,10 +84,8 @@ impl Instance {
                 return Ok(StopOutcome::Requested);
             }
             Located::Running(target) => target,
-            located @ (Located::Stopped | Located::Stale { .. }) => {
-                if matches!(located, Located::Stale { .. }) {
-                    pidfile::remove_stale(path)?;
-                }
+            Located::Elsewhere { .. } => return Err(self.outside_namespace()),
+            Located::Stopped | Located::Stale { .. } => {
                 log::warn!("daemon not running (pidfile {})", path.display());
                 return Ok(StopOutcome::NotRunning);
             }
@@ -128,8 +127,8 @@ impl Instance {
             }
             StopOutcome::Killed
         };
-        // A daemon that exits removes its pidfile; one that was killed could not.
-        pidfile::remove_stale(path)?;
+        // A daemon that exits removes its pidfile; one that was killed leaves it stale, for
+        // the next start to replace (removing it here could remove a new daemon's).
         Ok(outcome)
     }
 
@@ -189,10 +188,12 @@ impl Instance {
 
     pub(crate) fn send(&self, signal: Signal) -> Result<(), DaemonError> {
         let path = &self.config.pidfile;
-        if let Located::Running(target) = self.locate()?
-            && target.signal(signal)? == Delivery::Delivered
-        {
-            return Ok(());
+        match self.locate()? {
+            Located::Running(target) if target.signal(signal)? == Delivery::Delivered => {
+                return Ok(());
+            }
+            Located::Elsewhere { .. } => return Err(self.outside_namespace()),
+            _ => {}
         }
         log::warn!(
             "daemon not running (pidfile {}); {} not sent",
@@ -202,6 +203,13 @@ impl Instance {
         Err(DaemonError::NotRunning {
             pidfile: path.clone(),
         })
+    }
+
+    /// The error for a daemon outside this process's PID namespace, which it cannot signal.
+    pub(crate) fn outside_namespace(&self) -> DaemonError {
+        DaemonError::OutsideNamespace {
+            pidfile: self.config.pidfile.clone(),
+        }
     }
 
     /// The user the daemon runs as, for the pidfile checks.
@@ -238,6 +246,7 @@ impl Instance {
                 pid: target.pid,
                 since: target.since(),
             },
+            Located::Elsewhere { since } => Status::RunningElsewhere { since },
         })
     }
 
@@ -255,7 +264,7 @@ impl Instance {
     pub fn pid(&self) -> Result<Option<Pid>, DaemonError> {
         Ok(match self.status()? {
             Status::Running { pid, .. } => Some(pid),
-            Status::Stopped | Status::Stale { .. } => None,
+            Status::Stopped | Status::Stale { .. } | Status::RunningElsewhere { .. } => None,
         })
     }
 }

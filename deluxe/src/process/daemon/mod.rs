@@ -211,6 +211,7 @@ impl From<Pid> for u32 {
 ///     Status::Running { pid, since } => println!("running as {pid} since {since:?}"),
 ///     Status::Stale { pid } => println!("died without cleaning up (pid {pid:?})"),
 ///     Status::Stopped => println!("not running"),
+///     Status::RunningElsewhere { .. } => println!("running in another PID namespace"),
 /// }
 /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
 /// ```
@@ -231,6 +232,14 @@ pub enum Status {
     Stale {
         /// The pid written in the stale pidfile.
         pid: Option<Pid>,
+    },
+    /// The daemon runs, but outside this process's PID namespace (asked from inside a
+    /// container about a daemon of the host, say): the kernel names no pid for the process
+    /// holding the pidfile, so this process can neither tell nor signal it; ask from the
+    /// daemon's namespace.
+    RunningElsewhere {
+        /// When it started (when it wrote its pid in the pidfile).
+        since: std::time::SystemTime,
     },
 }
 
