@@ -345,7 +345,10 @@ impl<D: Daemon> Controller<D> {
     /// whole start timeout (a thread blocked writing to a pipe nobody reads; also the calling
     /// thread, if it holds `io::stdout().lock()` while others exist); otherwise the step that failed, with its
     /// path and OS error ([`DaemonError::WorkdirMissing`], [`DaemonError::Pidfile`], ...).
-    /// After an error no process of this start is left and no pidfile of it remains.
+    /// After an error no process of this start is left and no pidfile of it remains, but for a
+    /// daemon killed at the start timeout, whose pidfile is left stale for the next start to
+    /// replace. [`DaemonError::OutsideNamespace`] when the daemon runs outside this PID
+    /// namespace.
     ///
     /// ```no_run
     /// use deluxe::process::daemon::DaemonError;
@@ -556,19 +559,20 @@ impl<D: Daemon> Controller<D> {
     /// What the pidfile says: running (and the pid), stopped, or stale; see [`Status`] for
     /// every state a pidfile can be in.
     ///
-    /// `Running { pid }` means the kernel shows process `pid` holding the pidfile's lock: on
-    /// Linux, it has this very file open and `/proc/PID/fdinfo` shows the write lock on it.
-    /// A pid the pidfile merely names is never reported running.
+    /// `Running { pid }` means the kernel names process `pid` as the holder of the pidfile's
+    /// lock (`F_GETLK`, in this process's PID namespace): the daemon's own service account,
+    /// a controller in another PID namespace or without `/proc` get the same answer.
+    /// `RunningElsewhere` means the holder is outside this PID namespace. A pid the pidfile
+    /// merely names is never reported running.
     ///
     /// # Errors
     ///
     /// A pidfile that cannot be read ([`DaemonError::Pidfile`]: a symbolic link, a directory,
     /// no permission); one in an unsafe place ([`DaemonError::UnsafePidfile`]); one locked by
-    /// another process than the one it names ([`DaemonError::PidfileHolderMismatch`],
-    /// [`DaemonError::PidfileWithoutPid`]); one naming a process whose open files this user
-    /// cannot read ([`DaemonError::HolderUnconfirmed`]: a daemon of another user, or one that
-    /// dropped its privileges, asked about by an unprivileged user; or a system without
-    /// `/proc`).
+    /// a process no lock names (on Linux: a process the daemon forked, another program) and
+    /// that is not the one the file names ([`DaemonError::PidfileHolderMismatch`],
+    /// [`DaemonError::PidfileWithoutPid`]), or whose open files this user cannot read
+    /// ([`DaemonError::HolderUnconfirmed`]).
     ///
     /// ```
     /// use deluxe::process::daemon::Status;
