@@ -405,14 +405,14 @@ pub(crate) fn holder(fd: BorrowedFd<'_>) -> Result<Holder, Errno> {
         let mut probe = byte(libc::F_RDLCK, HELD_BYTE);
         // SAFETY: fcntl with F_OFD_GETLK reads and writes a valid `struct flock`.
         retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut probe) })?;
-        if probe.l_type == libc::F_UNLCK as libc::c_short {
+        if unlocked(&probe) {
             return Ok(Holder::Nobody);
         }
     }
     let mut probe = byte(libc::F_RDLCK, NAMED_BYTE);
     // SAFETY: fcntl with F_GETLK reads and writes a valid `struct flock`.
     retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETLK, &mut probe) })?;
-    Ok(if probe.l_type == libc::F_UNLCK as libc::c_short {
+    Ok(if unlocked(&probe) {
         if cfg!(any(target_os = "linux", target_os = "android")) {
             Holder::Unnamed
         } else {
@@ -426,6 +426,12 @@ pub(crate) fn holder(fd: BorrowedFd<'_>) -> Result<Holder, Errno> {
             _ => Holder::Unnamed,
         }
     })
+}
+
+/// Whether a `F_GETLK` answer says no lock is in the way.
+#[allow(clippy::useless_conversion)] // `F_UNLCK` is an `int` on Linux, a `short` elsewhere.
+fn unlocked(answer: &libc::flock) -> bool {
+    i32::from(answer.l_type) == i32::from(libc::F_UNLCK)
 }
 
 /// Waits until no process holds the pidfile's write lock (used where there is no pidfd),
@@ -443,12 +449,13 @@ pub(crate) fn wait_unlocked(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), set, &unlock) }).map(drop)
 }
 
-/// A lock request of `kind` on the one byte at `at`.
-fn byte(kind: libc::c_int, at: libc::off_t) -> libc::flock {
+/// A lock request of `kind` (`F_RDLCK`, `F_WRLCK`, `F_UNLCK`: an `int` on Linux, a `short`
+/// on the BSDs) on the one byte at `at`.
+fn byte(kind: impl Into<i32>, at: libc::off_t) -> libc::flock {
     // SAFETY: `struct flock` is plain data; all-zero means "from the start, no pid" (OFD
     // locks require l_pid to be 0).
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = kind as libc::c_short;
+    lock.l_type = kind.into() as libc::c_short;
     lock.l_whence = libc::SEEK_SET as libc::c_short;
     lock.l_start = at;
     lock.l_len = 1;
