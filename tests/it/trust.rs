@@ -505,6 +505,16 @@ fn shared_dir(scene: &Scene, name: &str, mode: u32) -> std::path::PathBuf {
     dir
 }
 
+/// Root's helper against `pidfile`, for a daemon that runs as the test user: its outcome.
+fn for_test_user(scene: &Scene, pidfile: &std::path::Path, action: &str) -> (bool, String) {
+    outcome(helper_command(
+        pidfile,
+        &scene.events_path(),
+        &["--user", TEST_USER],
+        &[action],
+    ))
+}
+
 /// Runs a shell command as `user` (to plant files as them).
 fn shell_as(user: &str, script: &str, args: &[&std::path::Path]) {
     let status = std::process::Command::new("sudo")
@@ -561,19 +571,9 @@ fn a_pidfile_another_user_planted_in_a_shared_directory_is_refused() {
         "nothing started"
     );
     // Unless that user is the daemon's own: then the file is its to have.
-    let (ok, line) = outcome(helper_command(
-        &planted,
-        &scene.events_path(),
-        &["--user", TEST_USER],
-        &["start"],
-    ));
+    let (ok, line) = for_test_user(&scene, &planted, "start");
     assert!(ok, "{line}");
-    let (ok, line) = outcome(helper_command(
-        &planted,
-        &scene.events_path(),
-        &["--user", TEST_USER],
-        &["stop"],
-    ));
+    let (ok, line) = for_test_user(&scene, &planted, "stop");
     assert!(ok, "{line}");
     // Ours, in the same directory: fine.
     let mine = sticky.join("mine.pid");
@@ -859,12 +859,7 @@ fn a_hard_link_planted_at_the_pidfile_path_is_replaced_never_changed() {
     shell_as(TEST_USER, "ln \"$1\" \"$2\"", &[&secret, &pidfile]);
     assert_eq!(std::fs::metadata(&secret).unwrap().nlink(), 2);
 
-    let (ok, line) = outcome(helper_command(
-        &pidfile,
-        &scene.events_path(),
-        &["--user", TEST_USER],
-        &["start"],
-    ));
+    let (ok, line) = for_test_user(&scene, &pidfile, "start");
     assert!(ok, "{line}");
     let pid: u32 = line.strip_prefix("started ").unwrap().parse().unwrap();
     let meta = std::fs::metadata(&secret).unwrap();
@@ -885,12 +880,7 @@ fn a_hard_link_planted_at_the_pidfile_path_is_replaced_never_changed() {
         std::fs::read_to_string(&pidfile).unwrap(),
         format!("{pid}\n")
     );
-    let (ok, line) = outcome(helper_command(
-        &pidfile,
-        &scene.events_path(),
-        &["--user", TEST_USER],
-        &["stop"],
-    ));
+    let (ok, line) = for_test_user(&scene, &pidfile, "stop");
     assert!(ok, "{line}");
 }
 
@@ -905,12 +895,7 @@ fn the_daemons_own_service_account_gets_the_kernels_answer() {
     let pidfile_arg = pidfile.to_str().unwrap();
     // Started by root, the daemon drops to the user (and is non-dumpable: its open files are
     // root's to read).
-    let (ok, line) = outcome(helper_command(
-        &pidfile,
-        &scene.events_path(),
-        &["--user", TEST_USER],
-        &["start"],
-    ));
+    let (ok, line) = for_test_user(&scene, &pidfile, "start");
     assert!(ok, "{line}");
     let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
     let as_service =
