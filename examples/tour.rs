@@ -149,7 +149,7 @@ fn command_tour() -> Result<(), Box<dyn std::error::Error>> {
         Err(CommandError::Exit { code, stderr, .. }) => {
             println!(
                 "   CommandError::Exit {{ code: {code}, .. }}, stderr: {}",
-                text(stderr.as_bytes())
+                text(&stderr)
             );
         }
         other => println!("   unexpected: {other:?}"),

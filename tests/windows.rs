@@ -142,6 +142,7 @@ fn pathext_finds_scripts_and_programs_in_order() {
             program,
             searched,
             denied,
+            ..
         }) => {
             assert_eq!(program, "notes");
             assert_eq!(searched, vec![dir.clone()]);
@@ -441,7 +442,7 @@ fn exit_codes_above_255_are_kept() {
                     unreachable!()
                 };
                 assert_eq!(*got, code);
-                assert_eq!(stderr.trim_end(), "last words");
+                assert_eq!(stderr.trim_ascii_end(), b"last words");
                 assert!(
                     error
                         .to_string()
@@ -556,7 +557,7 @@ fn call_async_works_on_windows() {
         {
             Err(CommandError::Exit { code, stderr, .. }) => {
                 assert_eq!(code, 300);
-                assert_eq!(stderr.trim_end(), "oops");
+                assert_eq!(stderr.trim_ascii_end(), b"oops");
             }
             other => panic!("{other:?}"),
         }
@@ -626,7 +627,10 @@ fn spawn_streams_lines_and_waits() {
 fn output_keeps_codes_and_stderr() {
     let options = CallOptions::new().success_codes([3]);
     let output = echo().output(["fail", "warned", "3"], &options).unwrap();
-    assert_eq!((output.code, output.stderr.trim_end()), (3, "warned"));
+    assert_eq!(
+        (output.code, output.stderr.trim_ascii_end()),
+        (3, &b"warned"[..])
+    );
     match echo().call(["fail", "warned", "4"]) {
         Err(CommandError::Exit {
             code: 4, stdout, ..
@@ -796,7 +800,7 @@ fn pipelines_connect_programs_and_name_the_failing_stage() {
         }) => match *error {
             CommandError::Exit {
                 code: 3, stderr, ..
-            } => assert_eq!(stderr.trim_end(), "first"),
+            } => assert_eq!(stderr.trim_ascii_end(), b"first"),
             other => panic!("{other:?}"),
         },
         other => panic!("{other:?}"),

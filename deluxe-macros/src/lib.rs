@@ -23,7 +23,7 @@ use proc_macro::TokenStream;
 /// | `stop_timeout` | seconds | how long `stop` waits before `SIGKILL` |
 /// | `stop_grace` | seconds | how long `run` has after a stop request |
 /// | `start_timeout` | seconds | how long `start` waits for "ready" |
-/// | `umask` | octal integer | the daemon's umask (default `0o022`) |
+/// | `umask` | octal integer (`0o022`; `022` is decimal, refused) | the daemon's umask (default `0o022`) |
 /// | `user` | account name | started as root, the daemon runs as this user |
 /// | `group` | group name | and this group (default: the user's) |
 /// | `keep_children` | `true`/`false` | whether processes it started outlive it (default `false`) |

@@ -24,7 +24,7 @@
 //! | `stop` | `stopped`, `stopped (killed ...)`, or `not running` | 0; 1 on failure |
 //! | `restart` | `restarted (pid N)` | 0; 1 on failure |
 //! | `status` | `running (pid N)` / `not running (stale pidfile ...)` / `not running` | 0 / 1 / 3; 4 when it cannot tell |
-//! | `reload` | `sent SIGHUP (reopen the log, on_reload)` | 0; 1 when not running or on failure |
+//! | `reload` | `reloaded (log reopened, on_reload done)` | 0; 1 when `on_reload` failed (its error on stderr) or there is no answer; 7 when not running |
 //! | `user1`, `user2` | `sent SIGUSR1 (on_user1)` | 0; 1 when not running or on failure |
 //!
 //! Failures print the error's message on stderr. Wrong arguments print the usage on stderr
@@ -110,6 +110,20 @@ pub const NOT_RUNNING: u8 = 3;
 /// }
 /// ```
 pub const UNKNOWN: u8 = 4;
+/// Exit code of `reload`: the daemon is not running (the LSB code "program is not running"
+/// for actions other than `status`), so nothing was reloaded.
+///
+/// ```no_run
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// use std::process::ExitCode;
+///
+/// let code = deluxe::cli::run(Worker::controller(), ["worker", "reload"]);
+/// if code == ExitCode::from(deluxe::cli::NOT_RUNNING_ACTION) {
+///     eprintln!("start the worker first");
+/// }
+/// ```
+pub const NOT_RUNNING_ACTION: u8 = 7;
 
 /// What a command line asks for: the result of [`parse`].
 ///
@@ -154,6 +168,8 @@ pub struct Invocation {
     pub log_file: Option<PathBuf>,
     /// `--stop-timeout SECS`: how long `stop` waits after `SIGTERM`.
     pub stop_timeout: Option<Duration>,
+    /// `--reload-timeout SECS`: how long `reload` waits for the daemon's answer.
+    pub reload_timeout: Option<Duration>,
     /// `Some(true)`: `--foreground`; `Some(false)`: `--background`; `None`: run in the
     /// foreground under a service manager ([`supervised`]), else fork.
     pub foreground: Option<bool>,
@@ -176,6 +192,7 @@ impl Invocation {
             pidfile: None,
             log_file: None,
             stop_timeout: None,
+            reload_timeout: None,
             foreground: None,
             no_init: false,
         }
@@ -199,7 +216,8 @@ pub enum Action {
     Restart,
     /// `status`: exit 0 running, 1 dead with a stale pidfile, 3 not running, 4 cannot tell.
     Status,
-    /// `reload`: send it `SIGHUP` (it reopens its log file and runs its `on_reload` hook).
+    /// `reload`: it reopens its log file and runs its `on_reload` hook, and says how that
+    /// went ([`Controller::reload`]): exit 0 reloaded, 1 failed, 7 not running.
     Reload,
     /// `user1`: send it `SIGUSR1` (its `on_user1` hook).
     User1,
@@ -434,6 +452,9 @@ pub fn execute<D: Daemon>(controller: Controller<D>, invocation: &Invocation) ->
     if let Some(timeout) = invocation.stop_timeout {
         controller = controller.stop_timeout(timeout);
     }
+    if let Some(timeout) = invocation.reload_timeout {
+        controller = controller.reload_timeout(timeout);
+    }
     if invocation.no_init {
         controller = controller.container_init(false);
     }
@@ -498,6 +519,7 @@ where
     let mut args = args.into_iter().map(Into::into);
     let mut action = None;
     let (mut pidfile, mut log_file, mut stop_timeout, mut foreground) = (None, None, None, None);
+    let mut reload_timeout = None;
     let mut no_init = false;
     while let Some(arg) = args.next() {
         let (name, inline) = split_option(&arg);
@@ -534,6 +556,7 @@ where
             Flag::Pidfile => pidfile = Some(path(option, value()?)?),
             Flag::Log => log_file = Some(path(option, value()?)?),
             Flag::StopTimeout => stop_timeout = Some(seconds(option, value()?)?),
+            Flag::ReloadTimeout => reload_timeout = Some(seconds(option, value()?)?),
         }
     }
     let action = action.ok_or(UsageError::NoAction)?;
@@ -541,6 +564,7 @@ where
         pidfile,
         log_file,
         stop_timeout,
+        reload_timeout,
         foreground,
         no_init,
         ..Invocation::new(action)
@@ -554,6 +578,7 @@ enum Flag {
     Pidfile,
     Log,
     StopTimeout,
+    ReloadTimeout,
     Foreground,
     Background,
     NoInit,
@@ -566,6 +591,7 @@ impl Flag {
             b"--pidfile" => Self::Pidfile,
             b"--log" | b"--log-file" => Self::Log,
             b"--stop-timeout" => Self::StopTimeout,
+            b"--reload-timeout" => Self::ReloadTimeout,
             b"--foreground" => Self::Foreground,
             b"--background" => Self::Background,
             b"--no-init" => Self::NoInit,
@@ -580,6 +606,7 @@ impl Flag {
             Self::Pidfile => "--pidfile",
             Self::Log => "--log",
             Self::StopTimeout => "--stop-timeout",
+            Self::ReloadTimeout => "--reload-timeout",
             Self::Foreground => "--foreground",
             Self::Background => "--background",
             Self::NoInit => "--no-init",
@@ -587,7 +614,10 @@ impl Flag {
     }
 
     fn takes_value(self) -> bool {
-        matches!(self, Self::Pidfile | Self::Log | Self::StopTimeout)
+        matches!(
+            self,
+            Self::Pidfile | Self::Log | Self::StopTimeout | Self::ReloadTimeout
+        )
     }
 }
 
@@ -655,9 +685,14 @@ fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
         Action::Restart => controller
             .restart()
             .map(|pid| format!("restarted (pid {pid})")),
-        Action::Reload => controller
-            .reload()
-            .map(|()| "sent SIGHUP (reopen the log, on_reload)".to_owned()),
+        Action::Reload => match controller.reload() {
+            Ok(()) => Ok("reloaded (log reopened, on_reload done)".to_owned()),
+            Err(error @ DaemonError::NotRunning { .. }) => {
+                eprintln!("error: {error}");
+                return NOT_RUNNING_ACTION;
+            }
+            Err(error) => Err(error),
+        },
         Action::User1 => controller
             .signal_user1()
             .map(|()| "sent SIGUSR1 (on_user1)".to_owned()),
@@ -780,7 +815,8 @@ actions:
   restart  stop it if it runs, then start it
   status   tell whether it runs: exit 0 running, 1 dead with a stale pidfile, 3 not running,
            4 cannot tell
-  reload   send it SIGHUP: it reopens its log file and runs its on_reload hook
+  reload   it reopens its log file and runs its on_reload hook; waits for the outcome
+           (exit 1 with the hook's error when it failed, 7 when not running)
   user1    send it SIGUSR1 (its on_user1 hook)
   user2    send it SIGUSR2 (its on_user2 hook)
 
@@ -788,6 +824,7 @@ options:
   --pidfile PATH         its pidfile (default {pidfile})
   --log PATH             append its stdout and stderr to PATH (default {log})
   --stop-timeout SECS    how long stop waits after SIGTERM (default {timeout:?})
+  --reload-timeout SECS  how long reload waits for the daemon's answer (default {reload:?})
   --foreground           start: run in this process, for a supervisor (the default under one)
   --background           start: fork a daemon even under a supervisor
   --no-init              start as pid 1 (a container): be pid 1 itself, without the
@@ -795,9 +832,10 @@ options:
   -h, --help             this text
 
 exit codes, as for init scripts: 0 success, 1 failure (the error is printed on stderr),
-2 wrong arguments, 3 not running (status), 4 status unknown",
+2 wrong arguments, 3 not running (status), 4 status unknown, 7 not running (reload)",
         pidfile = config.pidfile.display(),
         timeout = config.stop_timeout,
+        reload = config.reload_timeout,
     )
 }
 
@@ -846,12 +884,14 @@ mod tests {
                 "start",
                 "--log=/tmp/l",
                 "--stop-timeout",
-                "2.5"
+                "2.5",
+                "--reload-timeout=90"
             ]),
             Ok(Request::Act(Invocation {
                 pidfile: Some("/tmp/p".into()),
                 log_file: Some("/tmp/l".into()),
                 stop_timeout: Some(Duration::from_millis(2500)),
+                reload_timeout: Some(Duration::from_secs(90)),
                 ..invocation(Action::Start)
             }))
         );

@@ -102,7 +102,8 @@ pub struct ReadmeDoctests;
 ///
 /// - no program, or a program that is not a string literal (use [`process::Command::new`]
 ///   for a name known only at run time);
-/// - a program name that is empty, holds whitespace (arguments go to `call()`), shell syntax
+/// - a program name that is empty, holds whitespace or an invisible character
+///   ([`process::names::is_blank`]: arguments go to `call()`), shell syntax
 ///   (`` | ; & $ ` < > * ? ``: commands never run through a shell) or NUL, or is a relative path;
 /// - arguments written into the macro (`command!("ls", "-la")`: they go to `call()`), a
 ///   stray or double comma;
@@ -121,5 +122,26 @@ pub struct ReadmeDoctests;
 macro_rules! command {
     ($($input:tt)*) => {
         $crate::__private::__command!(($crate) $($input)*)
+    };
+}
+
+/// Arguments of mixed string types in one list: `&str`, `String`, `&Path`, `PathBuf`,
+/// `OsString`, ... each turned into an [`OsString`](std::ffi::OsString), for
+/// [`call`](process::Command::call) and its peers (an array must hold one type). For no
+/// arguments, use [`NO_ARGS`](process::NO_ARGS).
+///
+/// ```
+/// use std::path::Path;
+/// let branch = String::from("main");
+/// let dir = Path::new("/");
+/// let echo = deluxe::command!("echo")?;
+/// let more = std::ffi::OsString::from("x");
+/// assert_eq!(echo.read(deluxe::args!["log", &branch, dir, more])?, "log main / x");
+/// # Ok::<(), deluxe::process::CommandError>(())
+/// ```
+#[macro_export]
+macro_rules! args {
+    ($($arg:expr),* $(,)?) => {
+        [$(::std::ffi::OsString::from($arg)),*]
     };
 }

@@ -6,6 +6,9 @@
 //! `stopped Graceful`, `status Running 123`, `pid 123`, `error AlreadyRunning 123: already
 //! running ...`) and exits 0, or 1 on an error. The line is made of stable tokens, written out
 //! here (`stop_token`, `status_line`, `error_token`), never `Debug` output: the tests match it.
+//! `handlers N`: N rounds of every controller call and `Command::call` from a caller with a
+//! `SIGCHLD` handler without `SA_RESTART` and a thread starting children all the time
+//! (`handlers rounds N errors E sigchld 1`).
 //! For the trust tests: `stress N SEED` (N random actions, one timestamped line each), `where`
 //! (prints the pidfile in effect), `hold CONTENT` (lock the pidfile, write CONTENT or `self`
 //! in it, hold it until killed), `nondumpable` (become non-dumpable, print the pid, wait until
@@ -26,7 +29,9 @@
 //! without a newline before acting), `--no-init` (as pid 1, be pid 1 without the container
 //! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run, how many lines
 //! mode `flood` prints), `--ignore-sigchld` (ignore `SIGCHLD` before acting, as classic
-//! daemons do).
+//! daemons do), `--setup-children` (`setup` starts `sleep 600` three ways, and a worker forked
+//! without `exec` that holds a loopback port: `forked`, `spawned`, `system`, `port`, `worker`,
+//! then `setup-children`).
 //!
 //! With stdout a pipe: `start-while-stdout-blocked` (start while another thread is blocked
 //! writing to stdout, then again once the test reads the pipe), `start-while-printing` (start
@@ -132,6 +137,8 @@ struct Helper {
     count: usize,
     /// The daemon's own pidfile, for modes `StopSelf` and `SelfSignal`.
     pidfile: PathBuf,
+    /// Whether `setup` starts children (`--setup-children`, see `start_children`).
+    setup_children: bool,
 }
 
 #[cfg(unix)]
@@ -146,6 +153,7 @@ impl Helper {
             hook_time: Duration::ZERO,
             count: 0,
             pidfile: PathBuf::new(),
+            setup_children: false,
         }
     }
 
@@ -164,6 +172,69 @@ impl Helper {
 
 #[cfg(unix)]
 impl Helper {
+    /// Runs `sleep 600` with C's `fork` and `exec` (which keep the signal mask), with std's
+    /// `Command` and with C's `system()`, and records each (`forked PID`, `spawned PID`,
+    /// `system PID`).
+    fn start_children(&self) {
+        let argv = [c"sleep".as_ptr(), c"600".as_ptr(), std::ptr::null()];
+        // SAFETY: the child only calls execv (async-signal-safe) and _exit.
+        match unsafe { libc::fork() } {
+            0 => {
+                // SAFETY: a NUL-terminated path and a null-terminated argv.
+                unsafe { libc::execv(c"/bin/sleep".as_ptr(), argv.as_ptr()) };
+                // SAFETY: _exit ends the failed child at once.
+                unsafe { libc::_exit(127) }
+            }
+            pid => self.record(&format!("forked {pid}")),
+        }
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .expect("sleep starts");
+        self.record(&format!("spawned {}", child.id()));
+        std::thread::spawn(move || child.wait());
+        // glibc's `system()` (posix_spawn with the caller's mask), the shell records its
+        // background `sleep`.
+        if let Some(events) = &self.events {
+            let line = format!("sleep 600 & echo system $! >> '{}'", events.display());
+            let line = std::ffi::CString::new(line).expect("no NUL in the events path");
+            // SAFETY: a NUL-terminated command line.
+            assert_eq!(unsafe { libc::system(line.as_ptr()) }, 0);
+        }
+    }
+
+    /// Forks a worker without `exec` (as a pre-fork server does) that holds a listening
+    /// socket on loopback until it is killed; records `port PORT` and `worker PID` once the
+    /// worker runs (its `fork` has returned: the fork handlers have run in it).
+    fn start_worker(&self) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        self.record(&format!("port {}", listener.local_addr().unwrap().port()));
+        let (running, runs) = std::io::pipe().expect("a pipe");
+        // SAFETY: the child only writes a byte (write) and sleeps (pause) until it is killed.
+        match unsafe { libc::fork() } {
+            0 => {
+                // SAFETY: writing one byte from a valid buffer to the pipe's write end.
+                unsafe {
+                    libc::write(
+                        std::os::fd::AsRawFd::as_raw_fd(&runs),
+                        [1u8].as_ptr().cast(),
+                        1,
+                    )
+                };
+                loop {
+                    // SAFETY: pause only waits for a signal.
+                    unsafe { libc::pause() };
+                }
+            }
+            worker => {
+                drop(runs);
+                let mut byte = [0u8];
+                std::io::Read::read_exact(&mut &running, &mut byte).expect("the worker runs");
+                self.record(&format!("worker {worker}"));
+            }
+        }
+    }
+
     /// A tokio runtime built here, after the fork: one built before it would not survive it
     /// (its threads are not copied into the child).
     #[cfg(feature = "tokio")]
@@ -205,6 +276,11 @@ impl Helper {
 #[cfg(unix)]
 impl Daemon for Helper {
     fn setup(&self) -> Result<(), daemon::HookError> {
+        if self.setup_children {
+            self.start_children();
+            self.start_worker();
+            self.record("setup-children");
+        }
         if self.mode == Mode::SetupFails {
             println!("setup was here");
             return Err("setup gave up on purpose".into());
@@ -283,6 +359,7 @@ impl Daemon for Helper {
                         hook_time: Duration::ZERO,
                         count: 0,
                         pidfile: PathBuf::new(),
+                        setup_children: false,
                     },
                     Config::new(
                         self.events
@@ -302,31 +379,7 @@ impl Daemon for Helper {
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::ForkExecChild => {
-                let argv = [c"sleep".as_ptr(), c"600".as_ptr(), std::ptr::null()];
-                // SAFETY: the child only calls execv (async-signal-safe) and _exit.
-                match unsafe { libc::fork() } {
-                    0 => {
-                        // SAFETY: a NUL-terminated path and a null-terminated argv.
-                        unsafe { libc::execv(c"/bin/sleep".as_ptr(), argv.as_ptr()) };
-                        // SAFETY: _exit ends the failed child at once.
-                        unsafe { libc::_exit(127) }
-                    }
-                    pid => self.record(&format!("forked {pid}")),
-                }
-                let mut child = std::process::Command::new("sleep")
-                    .arg("600")
-                    .spawn()
-                    .expect("sleep starts");
-                self.record(&format!("spawned {}", child.id()));
-                std::thread::spawn(move || child.wait());
-                // glibc's `system()` (posix_spawn with the caller's mask), the shell records its
-                // background `sleep`.
-                if let Some(events) = &self.events {
-                    let line = format!("sleep 600 & echo system $! >> '{}'", events.display());
-                    let line = std::ffi::CString::new(line).expect("no NUL in the events path");
-                    // SAFETY: a NUL-terminated command line.
-                    assert_eq!(unsafe { libc::system(line.as_ptr()) }, 0);
-                }
+                self.start_children();
                 self.record("child");
                 daemon::wait_for_stop(Duration::MAX);
             }
@@ -341,14 +394,7 @@ impl Daemon for Helper {
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::ForkWorker => {
-                // SAFETY: the child only sleeps (pause) until it is killed.
-                match unsafe { libc::fork() } {
-                    0 => loop {
-                        // SAFETY: pause only waits for a signal.
-                        unsafe { libc::pause() };
-                    },
-                    worker => self.record(&format!("worker {worker}")),
-                }
+                self.start_worker();
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::StopSelf => {
@@ -492,6 +538,7 @@ fn main() {
     let mut no_init = false;
     let mut print_before_start = false;
     let mut ignore_sigchld = false;
+    let mut setup_children = false;
     let mut action = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("option takes a value");
@@ -546,6 +593,7 @@ fn main() {
             "--no-init" => no_init = true,
             "--count" => count = value().parse().expect("a count"),
             "--ignore-sigchld" => ignore_sigchld = true,
+            "--setup-children" => setup_children = true,
             _ => action.push(arg),
         }
     }
@@ -587,6 +635,7 @@ fn main() {
             hook_time,
             count,
             pidfile,
+            setup_children,
         },
         config,
     );
@@ -721,6 +770,7 @@ fn main() {
             });
             report(result.map(|()| format!("signals-then-stop {count}")))
         }
+        ["handlers", count] => handlers(&controller, count.parse().expect("a number of rounds")),
         ["cycles", count] => {
             let count: usize = count.parse().expect("a number of cycles");
             let result = (0..count).try_for_each(|_| {
@@ -925,6 +975,122 @@ fn millis(text: &str) -> Duration {
     Duration::from_millis(text.parse().expect("milliseconds"))
 }
 
+/// How many times the `SIGCHLD` handler of action `handlers` ran.
+#[cfg(unix)]
+static SIGCHLD_SEEN: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(unix)]
+extern "C" fn count_sigchld(_: libc::c_int) {
+    SIGCHLD_SEEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Action `handlers N`: a caller with signal handlers of its own, as an application is: a
+/// `SIGCHLD` handler without `SA_RESTART` (every blocking system call it interrupts fails with
+/// `EINTR`) and a thread starting children all the time. `N` rounds of every controller call
+/// (`start`, `status`, `signal_user1`, `signal_user2`, `reload`, `restart`, `stop`; `start`
+/// and `restart` wait for readiness) and `Command::call`; each error goes to stderr, and the
+/// line says `handlers rounds N errors E` (and how many `SIGCHLD` the handler took).
+#[cfg(unix)]
+fn handlers(controller: &Controller<Helper>, rounds: usize) -> bool {
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(count_sigchld),
+        nix::sys::signal::SaFlags::empty(),
+        nix::sys::signal::SigSet::empty(),
+    );
+    // SAFETY: the handler only increments an atomic.
+    unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGCHLD, &action) }
+        .expect("SIGCHLD handler installed");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spawner = std::thread::spawn({
+        let stop = std::sync::Arc::clone(&stop);
+        move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::process::Command::new("true").status();
+            }
+        }
+    });
+    let echo = deluxe::process::Command::new("echo").expect("echo is on PATH");
+    let mut errors = 0;
+    let mut check = |round: usize, what: &str, result: Result<String, String>| {
+        if let Err(error) = result {
+            errors += 1;
+            eprintln!("round {round}: {what}: {error}");
+        }
+    };
+    let text = |error: DaemonError| error_line(&error);
+    for round in 0..rounds {
+        check(
+            round,
+            "start",
+            controller.start().map(|pid| pid.to_string()).map_err(text),
+        );
+        let running = |status: Status| match status {
+            Status::Running { .. } => Ok(status_line(status)),
+            other => Err(status_line(other)),
+        };
+        check(
+            round,
+            "status",
+            controller.status().map_err(text).and_then(running),
+        );
+        check(
+            round,
+            "user1",
+            controller
+                .signal_user1()
+                .map(|()| String::new())
+                .map_err(text),
+        );
+        check(
+            round,
+            "user2",
+            controller
+                .signal_user2()
+                .map(|()| String::new())
+                .map_err(text),
+        );
+        check(
+            round,
+            "reload",
+            controller.reload().map(|()| String::new()).map_err(text),
+        );
+        let called = echo.call(["round"]).map_err(|error| error.to_string());
+        let called = called.and_then(|out| match out.as_slice() {
+            b"round\n" => Ok(String::new()),
+            other => Err(format!("output {other:?}")),
+        });
+        check(round, "Command::call", called);
+        check(
+            round,
+            "restart",
+            controller
+                .restart()
+                .map(|pid| pid.to_string())
+                .map_err(text),
+        );
+        check(
+            round,
+            "status",
+            controller.status().map_err(text).and_then(running),
+        );
+        let stopped = controller
+            .stop()
+            .map_err(text)
+            .and_then(|outcome| match outcome {
+                daemon::StopOutcome::Graceful => Ok(String::new()),
+                other => Err(stop_token(other).to_owned()),
+            });
+        check(round, "stop", stopped);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = spawner.join();
+    println!(
+        "handlers rounds {rounds} errors {errors} sigchld {}",
+        SIGCHLD_SEEN.load(Ordering::Relaxed).min(1)
+    );
+    errors == 0
+}
+
 /// Prints the outcome in the form the tests parse; says whether it is a success.
 #[cfg(unix)]
 fn report(result: Result<String, DaemonError>) -> bool {
@@ -986,6 +1152,8 @@ fn error_token(error: &DaemonError) -> &'static str {
         DaemonError::SignalRefused { .. } => "SignalRefused",
         DaemonError::UnsafePidfile { .. } => "UnsafePidfile",
         DaemonError::OutputBusy { .. } => "OutputBusy",
+        DaemonError::SetupFailed { .. } => "SetupFailed",
+        DaemonError::StoppedDuringSetup { .. } => "StoppedDuringSetup",
         // `DaemonError` is non-exhaustive: a variant added later shows up here until named.
         _ => "Unnamed",
     }

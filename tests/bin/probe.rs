@@ -13,7 +13,8 @@
 //! - `deluxe-probe hold PIDFILE`: runs a shell that writes its pid and sleeps (for Ctrl-C);
 //! - `deluxe-probe run-as USER [--set NAME=VALUE].. [--path PATH] PROGRAM ARGS..`: one call
 //!   as USER (the program found in PATH with `Command::with_path` when given);
-//! - `deluxe-probe find NAME PATH`: `Command::with_path`.
+//! - `deluxe-probe find NAME PATH`: `Command::with_path`;
+//! - `deluxe-probe new NAME`: `Command::new`, on the probe's own `PATH`.
 //!
 //! Outcomes are printed as stable tokens: `ok ...`, or `error VARIANT[ DETAIL]` then the
 //! error's message on stderr.
@@ -170,9 +171,12 @@ fn main() {
                     .map(|command| command.program().display().to_string()),
             );
         }
+        ["new", name] => {
+            report(Command::new(name).map(|command| command.program().display().to_string()));
+        }
         _ => {
             eprintln!(
-                "usage: deluxe-probe user NAME | passthrough | calls N | sigpipe | sigchld | memory | inherit-stdin | hold PIDFILE | run-as USER [--set NAME=VALUE].. [--path PATH] PROGRAM ARGS.. | find NAME PATH"
+                "usage: deluxe-probe user NAME | passthrough | calls N | sigpipe | sigchld | memory | inherit-stdin | hold PIDFILE | run-as USER [--set NAME=VALUE].. [--path PATH] PROGRAM ARGS.. | find NAME PATH | new NAME"
             );
             std::process::exit(2);
         }

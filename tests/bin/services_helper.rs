@@ -22,9 +22,15 @@
 //! says `EXTEND_TIMEOUT_USEC` and `STATUS=loading`, `run` says `STATUS=serving`, records
 //! `watchdog USEC` or `watchdog none`, and pings the watchdog while it serves).
 //!
-//! The hooks: `on_reload` re-reads `--config` (an error keeps the daemon running) and records
-//! `reload N`; `on_user1` prints `line N` on stdout (the log file) and records `printed N`.
-//! Actions `reload` and `user1` send the signals.
+//! The hooks: `on_reload` re-reads `--config` (an error keeps the daemon running; a
+//! `sleep = MS` line makes it take that long, a `panic = 1` line makes it panic) and records `reload N`; `on_user1` prints
+//! `line N` on stdout (the log file) and records `printed N`.
+//! Actions `reload` (prints `reloaded`, or the error; `--reload-timeout MS` bounds the wait)
+//! and `user1` ask the daemon; `reload-async` reloads through the async form (with the `tokio`
+//! feature); `reload-twice` reloads from two threads at once and prints a
+//! line for each; `cli-reload` is the command line's `reload` (`deluxe::cli`: its output and
+//! exit code). `forge-reload SOCKET` (no other option) is another user's impostor: it listens
+//! on SOCKET, prints `listening`, and answers every connection "reloaded" until killed.
 //!
 //! Unix only, as the daemons it drives; elsewhere it says so and exits 2.
 
@@ -213,7 +219,15 @@ mod service {
                 Some(path) => std::fs::read_to_string(path)
                     .map_err(|error| error.to_string())
                     .and_then(|text| parse_config(&text))
-                    .map(drop)
+                    .map(|pairs| {
+                        for (key, value) in pairs {
+                            assert!(key != "panic", "reload gave up on purpose");
+                            if key == "sleep" {
+                                let millis = value.parse().unwrap_or(0);
+                                std::thread::sleep(Duration::from_millis(millis));
+                            }
+                        }
+                    })
                     .map_err(|error| format!("config {}: {error}", path.display())),
                 None => Ok(()),
             };
@@ -246,13 +260,29 @@ mod service {
         }
     }
 
+    /// `forge-reload SOCKET`: answers every reload request as a daemon that reloaded would.
+    fn forge_reload(socket: &str) -> ! {
+        let listener = std::os::unix::net::UnixListener::bind(socket).expect("binds");
+        println!("listening");
+        std::io::stdout().flush().expect("flushes");
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(b"0");
+        }
+        std::process::exit(0)
+    }
+
     pub fn main() {
         let mut args = std::env::args().skip(1);
+        if let [first, socket] = std::env::args().skip(1).collect::<Vec<_>>().as_slice()
+            && first == "forge-reload"
+        {
+            forge_reload(socket);
+        }
         let (mut pidfile, mut events, mut port, mut config, mut user, mut log) =
             (None, None, None, None, None, None);
         let (mut journal, mut stray) = (None, None);
         let (mut run_error, mut stuck, mut grace, mut tokio_fail) = (false, false, None, false);
-        let (mut listen_fds, mut announce) = (false, false);
+        let (mut listen_fds, mut announce, mut reload_timeout) = (false, false, None);
         let (mut children, mut stubborn_children, mut keep_children, mut stop_timeout) =
             (0, false, false, None);
         let mut action = Vec::new();
@@ -276,6 +306,11 @@ mod service {
                 "--keep-children" => keep_children = true,
                 "--stop-timeout" => {
                     stop_timeout = Some(Duration::from_millis(
+                        value().parse().expect("milliseconds"),
+                    ));
+                }
+                "--reload-timeout" => {
+                    reload_timeout = Some(Duration::from_millis(
                         value().parse().expect("milliseconds"),
                     ));
                 }
@@ -339,6 +374,9 @@ mod service {
             controller = controller.stop_timeout(timeout);
         }
         controller = controller.keep_children(keep_children);
+        if let Some(timeout) = reload_timeout {
+            controller = controller.reload_timeout(timeout);
+        }
         let action: Vec<&str> = action.iter().map(String::as_str).collect();
         let ok = match action.as_slice() {
             ["start"] => report(controller.start().map(|pid| format!("started {pid}"))),
@@ -353,7 +391,37 @@ mod service {
                 Status::Stale { .. } => "status Stale".into(),
                 Status::RunningElsewhere { .. } => "status RunningElsewhere".into(),
             })),
-            ["reload"] => report(controller.reload().map(|()| "sent".into())),
+            ["reload"] => report(controller.reload().map(|()| "reloaded".into())),
+            ["reload-twice"] => {
+                let results = std::thread::scope(|scope| {
+                    let threads: Vec<_> = (0..2)
+                        .map(|_| scope.spawn(|| controller.reload()))
+                        .collect();
+                    threads
+                        .into_iter()
+                        .map(|thread| thread.join().expect("reload thread"))
+                        .collect::<Vec<_>>()
+                });
+                // Every result is printed, then whether all were good.
+                let reported: Vec<bool> = results
+                    .into_iter()
+                    .map(|result| report(result.map(|()| "reloaded".into())))
+                    .collect();
+                reported.into_iter().all(|ok| ok)
+            }
+            #[cfg(feature = "tokio")]
+            ["reload-async"] => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                let result = runtime.block_on(controller.reload_async());
+                report(result.map(|()| "reloaded".into()))
+            }
+            ["cli-reload"] => {
+                let invocation = deluxe::cli::Invocation::new(deluxe::cli::Action::Reload);
+                std::process::exit(deluxe::cli::execute(controller, &invocation).into());
+            }
             ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),
             ["foreground"] => match controller.run_foreground() {
                 Err(error) => report(Err(error)),

@@ -22,22 +22,18 @@ use crate::common::{
 
 const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-daemon-helper");
 
-/// Whether the machine has `program` (and root, for `unshare`). Under CI it must (`.ci/run`
-/// installs `strace` and util-linux): a missing one fails the test instead of skipping it.
+/// Whether the machine has `program` (and root, for `unshare`); where it does not, the test is
+/// skipped (`.ci/run` installs `strace` and util-linux, and makes a skip fail).
 fn can_run(test: &str, program: &str, root: bool) -> bool {
-    let has = StdCommand::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
+    let has = crate::common::has_program(program);
     let ready = has && (!root || nix::unistd::geteuid().is_root());
     if !ready {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: CI must provide {program} (see .ci/run)"
-        );
-        eprintln!("skipping {test}: needs {program}; run `bash .ci/run`");
+        let needs = if root {
+            format!("needs root and {program}; run `bash .ci/run` as root")
+        } else {
+            format!("needs {program}; run `bash .ci/run`")
+        };
+        crate::common::skip(test, &needs);
     }
     ready
 }
@@ -162,10 +158,45 @@ fn a_controller_killed_while_setup_hangs_leaves_a_daemon_that_stop_ends() {
     sigkill(controller.id() as i32);
     finish(controller);
     // The setup never ends and nobody times it out any more: `stop` must still end it (its
-    // signals are held until the handler is in place, so SIGKILL after the stop timeout).
+    // SIGTERM is noted, but `setup` does not return, so SIGKILL after the stop timeout).
     let (ok, line) = scene.helper_with(&["--stop-timeout", "200"], &["stop"]);
     assert!(ok && line == "stopped Killed", "{line}");
     assert!(wait_gone(daemon, HANG));
+    assert_nothing_left(&scene);
+    assert_recovers(&scene);
+}
+
+/// A `SIGTERM` while `setup` runs is a stop: the start fails with a typed error once `setup`
+/// returns (before, the signal waited until the daemon was ready, `start` said "started",
+/// and the daemon stopped right after), and nothing is left.
+#[test]
+fn a_sigterm_during_setup_fails_start_with_a_typed_error() {
+    let scene = Scene::new("attack-term-setup");
+    let controller = spawn(&scene, &["--mode", "setup-gate"], &["start"]);
+    let daemon = wait_setup(&scene);
+    // SAFETY: kill only sends a signal, to the daemon of this test.
+    assert_eq!(unsafe { libc::kill(daemon, libc::SIGTERM) }, 0);
+    // The handler has noted it (it is not pending, blocked, any more) before setup goes on.
+    eventually("SIGTERM taken by the daemon", || {
+        let status = std::fs::read_to_string(format!("/proc/{daemon}/status")).unwrap();
+        let pending = status
+            .lines()
+            .find_map(|line| line.strip_prefix("ShdPnd:"))
+            .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap());
+        if pending == Some(0) {
+            Ok(())
+        } else {
+            Err(pending)
+        }
+    });
+    std::fs::write(scene.events_path().with_extension("gate"), "").unwrap();
+    let (status, line) = finish(controller);
+    assert_eq!(status.code(), Some(1), "{line}");
+    assert!(
+        line.starts_with("error StoppedDuringSetup: the daemon was asked to stop (SIGTERM)"),
+        "{line}"
+    );
+    assert!(!scene.events().iter().any(|event| event.starts_with("run ")));
     assert_nothing_left(&scene);
     assert_recovers(&scene);
 }

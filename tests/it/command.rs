@@ -131,13 +131,80 @@ fn names_that_can_name_no_program_are_refused_with_the_macros_rules() {
     let message = Command::new("ls -la").unwrap_err().to_string();
     assert_eq!(
         message,
-        "program name \"ls -la\" contains whitespace; give the program alone and pass its \
-         arguments to `call()`"
+        "program name \"ls -la\" contains whitespace or an invisible character; give the \
+         program alone and pass its arguments to `call()`"
     );
     assert!(matches!(
         Command::with_path("ls", "bin:/usr/bin"),
         Err(CommandError::InvalidSearchPath { path, .. }) if path == Path::new("bin")
     ));
+}
+
+#[test]
+fn unicode_whitespace_and_invisible_characters_are_refused_in_names() {
+    for blank in [
+        '\u{a0}', '\u{2003}', '\u{3000}', '\u{200b}', '\u{2060}', '\u{feff}',
+    ] {
+        let name = format!("ls{blank}-la");
+        match Command::new(&name) {
+            Err(CommandError::InvalidProgram { problem, .. }) => {
+                assert_eq!(problem, ProgramProblem::Whitespace, "{name:?}");
+            }
+            other => panic!("{name:?}: expected InvalidProgram, got {other:?}"),
+        }
+        let user = format!("root{blank}");
+        assert!(
+            matches!(
+                Command::new("id").unwrap().user(user.clone()),
+                Err(CommandError::InvalidUser {
+                    problem: UserNameProblem::Whitespace,
+                    ..
+                })
+            ),
+            "{user:?}"
+        );
+    }
+    assert_eq!(
+        Command::new("ls\u{a0}-la").unwrap_err().to_string(),
+        "program name \"ls\u{a0}-la\" contains whitespace or an invisible character; give the \
+         program alone and pass its arguments to `call()`"
+    );
+    // Letters of other scripts are names like any other.
+    assert!(matches!(
+        Command::new("outil-é"),
+        Err(CommandError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn relative_path_entries_are_named_as_skipped_not_as_an_empty_path() {
+    let probe = |path: &str, name: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
+            .args(["new", name])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        )
+    };
+    let (out, err) = probe("bin:.", "no-such-tool-xyz");
+    assert!(out.starts_with("error NotFound"), "{out}");
+    assert_eq!(
+        err,
+        "program `no-such-tool-xyz` not found; searched nowhere; skipped the relative entries \
+         of PATH \"bin\", \".\" (a command must not depend on the working directory of whoever \
+         runs it); install it, or name it by its full path or with `Command::with_path`"
+    );
+    let (_, err) = probe("/usr/bin:tools", "no-such-tool-xyz");
+    assert!(
+        err.contains("searched /usr/bin; skipped the relative entries of PATH \"tools\""),
+        "{err}"
+    );
+    // A program found in an absolute entry is found, whatever the relative ones.
+    let (out, _) = probe("bin:/usr/bin:.", "env");
+    assert_eq!(out, "ok /usr/bin/env\n");
 }
 
 #[test]
@@ -181,11 +248,11 @@ fn a_non_zero_exit_is_typed_with_code_and_stderr() {
         } => {
             assert!(program.ends_with("sh"));
             assert_eq!(*code, 3);
-            assert_eq!(stderr, "something broke\n");
+            assert_eq!(stderr, b"something broke\n");
         }
         other => panic!("expected Exit, got {other:?}"),
     }
-    assert_eq!(error.stderr(), Some("something broke\n"));
+    assert_eq!(error.stderr(), Some(&b"something broke\n"[..]));
     assert!(
         error
             .to_string()
@@ -210,7 +277,7 @@ fn a_signal_death_is_typed_with_the_signal_name() {
             assert_eq!(*signal, libc::SIGKILL);
             assert_eq!(signal_name, "SIGKILL");
             assert!(!core_dumped);
-            assert_eq!(stderr, "dying\n");
+            assert_eq!(stderr, b"dying\n");
         }
         other => panic!("expected Signal, got {other:?}"),
     }
@@ -231,7 +298,7 @@ fn stderr_kept_in_errors_is_the_last_64_kib() {
     let error = sh("head -c 300000 /dev/zero | tr '\\0' x >&2; echo END >&2; exit 1").unwrap_err();
     let stderr = error.stderr().unwrap();
     assert_eq!(stderr.len(), deluxe::process::command::STDERR_CAP);
-    assert!(stderr.ends_with("xxxEND\n"));
+    assert!(stderr.ends_with(b"xxxEND\n"));
     assert!(error.to_string().len() < 500, "Display stays short");
 }
 
@@ -467,7 +534,7 @@ fn commands_run_as_another_user_through_sudo() {
 
     // Failures keep their type through sudo.
     let error = sh.call(["-c", "echo nope >&2; exit 5"]).unwrap_err();
-    assert!(matches!(error, CommandError::Exit { code: 5, ref stderr, .. } if stderr == "nope\n"));
+    assert!(matches!(error, CommandError::Exit { code: 5, ref stderr, .. } if stderr == b"nope\n"));
     let error = sh.call(["-c", "kill -KILL $$"]).unwrap_err();
     assert!(
         matches!(error, CommandError::Signal { signal: 9, .. }),
@@ -497,7 +564,7 @@ fn call_async_has_the_same_behaviour_on_tokio() {
             .await
             .unwrap_err();
         assert!(
-            matches!(error, CommandError::Exit { code: 4, ref stderr, .. } if stderr == "bad\n")
+            matches!(error, CommandError::Exit { code: 4, ref stderr, .. } if stderr == b"bad\n")
         );
         let error = cat
             .call_async(["-c", "kill -TERM $$"], &CallOptions::new())
@@ -571,4 +638,94 @@ fn dropping_call_async_kills_and_reaps_the_child() {
 fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn read_returns_text_with_only_trailing_newlines_trimmed() {
+    let sh = Command::new("sh").unwrap();
+    assert_eq!(
+        sh.read(["-c", "printf '  two words \\n\\tkept\\t\\n\\n\\r\\n'"])
+            .unwrap(),
+        "  two words \n\tkept\t"
+    );
+    assert_eq!(sh.read(["-c", "true"]).unwrap(), "");
+    // Not UTF-8: a typed error carrying the bytes.
+    match sh.read(["-c", "printf 'ok\\377\\n'"]) {
+        Err(CommandError::InvalidUtf8 {
+            stdout,
+            valid_up_to,
+            ..
+        }) => assert_eq!((stdout.as_slice(), valid_up_to), (&b"ok\xff\n"[..], 2)),
+        other => panic!("expected InvalidUtf8, got {other:?}"),
+    }
+    let error = sh.read(["-c", "printf '\\377'"]).unwrap_err();
+    assert_eq!(error.stdout(), Some(&b"\xff"[..]));
+    assert!(error.to_string().contains("not UTF-8"), "{error}");
+    // A failure is the call's failure, as with `call`.
+    assert!(matches!(
+        sh.read(["-c", "echo partial; exit 4"]),
+        Err(CommandError::Exit { code: 4, .. })
+    ));
+}
+
+#[test]
+fn a_command_with_leading_arguments_is_a_base_called_many_times() {
+    // `sh -c SCRIPT NAME` as the base, as `git -C repo` would be.
+    let base = Command::new("sh")
+        .unwrap()
+        .args(["-c", "echo \"$0:$#:$*\""])
+        .args(["base"]);
+    assert_eq!(base.read(["a"]).unwrap(), "base:1:a");
+    assert_eq!(base.read(["b c", "d"]).unwrap(), "base:2:b c d");
+    assert_eq!(base.read(NO_ARGS).unwrap(), "base:0:");
+    // Every form of call passes them first: output, spawn, pipelines.
+    assert_eq!(
+        base.output(["x"], &CallOptions::new()).unwrap().stdout,
+        b"base:1:x\n"
+    );
+    let mut running = base.spawn(["y"], &CallOptions::new()).unwrap();
+    assert_eq!(running.lines().next().unwrap().unwrap(), "base:1:y");
+    running.wait().unwrap();
+    let tr = Command::new("tr").unwrap().args(["a-z", "A-Z"]);
+    let piped = base.with_args(["z"]).pipe(tr.with_args(NO_ARGS));
+    assert_eq!(piped.call(&CallOptions::new()).unwrap(), b"BASE:1:Z\n");
+    // Checked as the call's own arguments are.
+    let broken = Command::new("echo").unwrap().args(["a\0b"]);
+    assert!(matches!(
+        broken.call(NO_ARGS),
+        Err(CommandError::InvalidArgument {
+            problem: ArgumentProblem::Nul,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn arguments_of_mixed_string_types_go_in_one_call() {
+    use std::ffi::OsString;
+    let echo = Command::new("echo").unwrap();
+    let branch = String::from("main");
+    // `&str` and `&String` in one array.
+    assert_eq!(echo.call(["log", &branch]).unwrap(), b"log main\n");
+    let path = Path::new("/srv/data");
+    let owned_path = PathBuf::from("/tmp/x");
+    let os = OsString::from("os");
+    let text = echo
+        .read(deluxe::args![
+            "log",
+            &branch,
+            branch.clone(),
+            path,
+            owned_path,
+            os.as_os_str(),
+            os,
+        ])
+        .unwrap();
+    assert_eq!(text, "log main main /srv/data /tmp/x os os");
+    // Byte for byte, not through a shell.
+    assert_eq!(
+        echo.read(deluxe::args!["$HOME", String::from("a;b")])
+            .unwrap(),
+        "$HOME a;b"
+    );
 }

@@ -2,18 +2,16 @@
 //! too), background processes that hold the pipes, bounded memory, the caller's signal
 //! settings, and Ctrl-C at a real terminal.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use deluxe::process::{CallOptions, Command, CommandError};
 
-use crate::common::{HANG, is_alive, stat, wait_gone};
+use crate::common::{HANG, Scratch, is_alive, scratch_dir, stat, wait_gone};
 
 /// A directory for one test.
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("deluxe-bounds-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn tempdir(name: &str) -> Scratch {
+    let dir = scratch_dir(&format!("bounds-{name}"));
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     dir
 }

@@ -2,8 +2,8 @@
 //! accepted exit codes, pipelines without a shell, redirection, environment changes, the
 //! `path` of a program, and errors that print once, on one line.
 
+use crate::common::{Scratch, scratch_dir};
 use std::error::Error as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use deluxe::process::command::{Access, ArgumentProblem, SearchPathProblem, Stderr, SudoRefusal};
@@ -16,11 +16,8 @@ fn sh() -> Command {
     Command::new("sh").unwrap()
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("deluxe-output-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn tempdir(name: &str) -> Scratch {
+    scratch_dir(&format!("output-{name}"))
 }
 
 #[test]
@@ -81,7 +78,7 @@ fn failed_programs_keep_their_stdout_and_stderr() {
         } => {
             assert_eq!(*code, 2);
             assert_eq!(stdout, b"partial result\n");
-            assert_eq!(stderr, "why\n");
+            assert_eq!(stderr, b"why\n");
         }
         other => panic!("{other:?}"),
     }
@@ -136,7 +133,7 @@ fn a_successful_programs_stderr_can_be_had() {
         )
         .unwrap();
     assert_eq!(output.stdout, b"data\n");
-    assert_eq!(output.stderr, "warning: odd\n");
+    assert_eq!(output.stderr, b"warning: odd\n");
 }
 
 #[test]
@@ -193,7 +190,7 @@ fn a_failing_stage_is_named_like_pipefail() {
             && error.to_string().ends_with("exited with code 3: oops"),
         "{error}"
     );
-    assert_eq!(error.stderr(), Some("oops\n"));
+    assert_eq!(error.stderr(), Some(&b"oops\n"[..]));
     // The rightmost failure wins, as with `set -o pipefail`.
     let both = sh()
         .with_args(["-c", "exit 3"])
@@ -263,7 +260,7 @@ fn stderr_merged_into_stdout_or_sent_to_a_file() {
         )
         .unwrap();
     assert_eq!(output.stdout, b"out\nout2\n");
-    assert_eq!(output.stderr, "", "stderr went to the file, not the call");
+    assert_eq!(output.stderr, b"", "stderr went to the file, not the call");
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "err\n");
     let error = sh()
         .call_with(
@@ -447,6 +444,7 @@ fn one_of_each() -> Vec<CommandError> {
             .pipe(sh().with_args(["-c", "cat"]))
             .call(&CallOptions::new())
             .unwrap_err(),
+        sh().read(["-c", "printf 'a\\377'"]).unwrap_err(),
         CommandError::Io {
             program: "/bin/x".into(),
             error: io(),
@@ -497,7 +495,7 @@ fn control_characters_in_names_and_stderr_are_escaped() {
     assert!(!error.to_string().contains('\x1b'), "{error}");
     assert_eq!(
         error.stderr(),
-        Some("red \x1b[31m\n"),
+        Some(&b"red \x1b[31m\n"[..]),
         "the data itself is kept as written"
     );
     let error = Command::new("id").unwrap().user("a\x1bb").unwrap_err();
@@ -594,9 +592,42 @@ fn async_pipelines_and_output() {
             (
                 output.code,
                 output.stdout.as_slice(),
-                output.stderr.as_str()
+                output.stderr.as_slice()
             ),
-            (1, &b"o\n"[..], "e\n")
+            (1, &b"o\n"[..], &b"e\n"[..])
         );
     });
+}
+
+#[test]
+fn stderr_bytes_that_are_not_utf8_are_kept_as_written() {
+    let sh = Command::new("sh").unwrap();
+    let error = sh
+        .call(["-c", "printf 'bad \\377\\376\\n' >&2; exit 3"])
+        .unwrap_err();
+    match &error {
+        CommandError::Exit {
+            code: 3, stderr, ..
+        } => assert_eq!(stderr, b"bad \xff\xfe\n"),
+        other => panic!("expected Exit, got {other:?}"),
+    }
+    assert_eq!(error.stderr(), Some(&b"bad \xff\xfe\n"[..]));
+    // Only the message is lossy.
+    assert!(
+        error
+            .to_string()
+            .ends_with("exited with code 3: bad \u{fffd}\u{fffd}"),
+        "{error}"
+    );
+    let output = sh
+        .output(["-c", "printf '\\377\\376' >&2"], &CallOptions::new())
+        .unwrap();
+    assert_eq!(output.stderr, b"\xff\xfe");
+    let killed = sh
+        .call(["-c", "printf '\\377' >&2; kill -TERM $$"])
+        .unwrap_err();
+    assert!(
+        matches!(&killed, CommandError::Signal { stderr, .. } if stderr == b"\xff"),
+        "{killed:?}"
+    );
 }

@@ -32,6 +32,7 @@ fn probe_as_test_user_with_path(path: Option<&str>, args: &[&str]) -> (String, S
     let copy = COPY.get_or_init(|| {
         let copy = std::env::temp_dir().join(format!("deluxe-probe-copy-{}", std::process::id()));
         std::fs::copy(probe, &copy).unwrap();
+        crate::common::remove_at_exit(copy.clone());
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
         copy
     });
@@ -61,7 +62,8 @@ fn sudo_refusals_are_typed_errors_naming_the_user() {
     assert_eq!(
         err.trim(),
         format!(
-            "sudo refused to run /usr/bin/whoami as `{TARGET}`: a password is required: sudo: a password is required"
+            "sudo refused to run /usr/bin/whoami as `{TARGET}`: a password is required (commands \
+             never prompt: allow it with a NOPASSWD rule)"
         )
     );
     // No rule at all.
@@ -147,8 +149,7 @@ fn what_the_target_user_cannot_reach_is_said_so() {
     if !has_sudo_setup("what_the_target_user_cannot_reach_is_said_so") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("deluxe-sudo-reach-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = crate::common::scratch_dir("sudo-reach");
     let private = dir.join("private");
     std::fs::create_dir_all(&private).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -194,14 +195,12 @@ fn what_the_target_user_cannot_reach_is_said_so() {
 /// A directory both accounts can read, holding `id`, a script that prints `planted` and its
 /// `argv[0]`: a file named like a system tool, first on a caller's `PATH`.
 struct Planted {
-    dir: std::path::PathBuf,
+    dir: crate::common::Scratch,
 }
 
 impl Planted {
     fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("deluxe-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::common::scratch_dir(test);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let id = dir.join("id");
         std::fs::write(&id, "#!/bin/sh\necho \"planted $0\"\n").unwrap();
@@ -216,12 +215,6 @@ impl Planted {
     /// `PATH` with this directory first.
     fn path(&self) -> String {
         format!("{}:/usr/bin:/bin", self.dir.display())
-    }
-}
-
-impl Drop for Planted {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -268,9 +261,7 @@ fn under_sudo_the_program_sees_the_name_it_was_asked_by() {
     // A name starting with `-`, after variables (where sudo takes no `--`), would be read as
     // an option of sudo's: the path is passed then (and without variables too here, as sudo's
     // secure_path does not hold the directory).
-    let dir = std::env::temp_dir().join(format!("deluxe-argv0-dash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch_dir("argv0-dash");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let dash = dir.join("-x");
     std::fs::write(&dash, "#!/bin/sh\necho \"$0 $DELUXE_WORD\"\n").unwrap();
@@ -294,7 +285,7 @@ fn under_sudo_the_program_sees_the_name_it_was_asked_by() {
         String::from_utf8_lossy(&out),
         format!("{} hi\n", dash.display())
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(dir);
     // Given by its path: the path, as given.
     let absolute = Command::new("/bin/sh").unwrap().user(TEST_USER).unwrap();
     assert_eq!(absolute.call(echo_zero).unwrap(), b"/bin/sh\n");
@@ -386,9 +377,7 @@ fn on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing() {
     {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("deluxe-argv0-async-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch_dir("argv0-async");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let marker = dir.join("started");
     let sh = Command::new("sh").unwrap().user(TEST_USER).unwrap();
@@ -420,5 +409,105 @@ fn on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing() {
     // Dropping the runtime waits for its blocking pool: the check has ended by now.
     drop(runtime);
     assert!(!marker.exists(), "the dropped call started its program");
-    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The private directory of the service account, where the tests put a tool only it can reach
+/// (`.ci/deluxe-tests.sudoers` lets the test account run it, and a missing one, as that account).
+const PRIVATE_DIR: &str = "/var/lib/deluxe-tests-private";
+/// A tool only the service account may execute (mode 0700), in a directory anyone may search.
+const OWN_TOOL: &str = "/var/lib/deluxe-tests-own-tool";
+const SERVICE_USER: &str = "deluxe-sys";
+
+/// Writes a tool at `path` (it prints who runs it and its arguments), with `mode`, owned by
+/// [`SERVICE_USER`]: written beside it, then renamed into place (tests may race to make it).
+fn service_tool(path: &std::path::Path, mode: u32) {
+    let staged = path.with_file_name(format!(".deluxe-tests-tool-{}", std::process::id()));
+    std::fs::write(
+        &staged,
+        "#!/bin/sh\necho \"tool ran as $(id -un):\" \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode)).unwrap();
+    let account = nix::unistd::User::from_name(SERVICE_USER).unwrap().unwrap();
+    std::os::unix::fs::chown(&staged, Some(account.uid.as_raw()), None).unwrap();
+    std::fs::rename(&staged, path).unwrap();
+}
+
+/// Makes [`PRIVATE_DIR`] (mode 0700, the service account's) with its `tool`.
+fn private_tool() -> std::path::PathBuf {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::path::Path::new(PRIVATE_DIR);
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        created => created.unwrap(),
+    }
+    let account = nix::unistd::User::from_name(SERVICE_USER).unwrap().unwrap();
+    std::os::unix::fs::chown(dir, Some(account.uid.as_raw()), Some(account.gid.as_raw())).unwrap();
+    service_tool(&dir.join("tool"), 0o755);
+    dir.join("tool")
+}
+
+#[test]
+fn an_absolute_program_only_the_target_user_can_reach_is_judged_by_that_user() {
+    if !has_test_sudoers(
+        "an_absolute_program_only_the_target_user_can_reach_is_judged_by_that_user",
+    ) {
+        return;
+    }
+    let tool = private_tool();
+    let tool = tool.to_str().unwrap();
+    // The test account cannot see the file; the service account can run it, and does.
+    let (out, err) = probe_as_test_user(&["run-as", SERVICE_USER, tool, "a b"]);
+    assert_eq!(
+        out,
+        format!("ok tool ran as {SERVICE_USER}: a b\n"),
+        "{err}"
+    );
+    // sudo's own verdict on a program that is not there, typed as sudo's.
+    let absent = format!("{PRIVATE_DIR}/absent");
+    let (out, err) = probe_as_test_user(&["run-as", SERVICE_USER, &absent]);
+    assert_eq!(out, "error Sudo CannotExecute\n", "{err}");
+    // A file only the service account may execute, in a directory anyone may search.
+    service_tool(std::path::Path::new(OWN_TOOL), 0o700);
+    let (out, err) = probe_as_test_user(&["run-as", SERVICE_USER, OWN_TOOL]);
+    assert_eq!(out, format!("ok tool ran as {SERVICE_USER}:\n"), "{err}");
+    let (out, err) = probe_as_test_user(&["run-as", TEST_USER, OWN_TOOL]);
+    assert_eq!(out, format!("error NotExecutable {OWN_TOOL}\n"), "{err}");
+    // Run as the test account itself (no sudo): not found, naming the directory denied.
+    let (out, err) = probe_as_test_user(&["run-as", TEST_USER, tool]);
+    assert_eq!(
+        out, "error NotFound /var/lib/deluxe-tests-private/tool denied=1\n",
+        "{err}"
+    );
+    assert!(
+        err.contains("permission denied searching /var/lib/deluxe-tests-private"),
+        "{err}"
+    );
+    // Passed: the fixtures go (a failing run keeps them for inspection).
+    std::fs::remove_dir_all(PRIVATE_DIR).unwrap();
+    std::fs::remove_file(OWN_TOOL).unwrap();
+}
+
+#[test]
+fn a_program_that_writes_sudos_words_and_exits_1_is_the_programs_failure() {
+    if !has_sudo_setup("a_program_that_writes_sudos_words_and_exits_1_is_the_programs_failure") {
+        return;
+    }
+    // As root through sudo, a program that ran and says what a refusing sudo says.
+    let sh = Command::new("sh").unwrap().user(TEST_USER).unwrap();
+    for words in [
+        "sudo: a password is required",
+        "Sorry, user deluxe-user is not allowed to execute '/bin/sh' as deluxe-user on host.",
+        "sudo: sorry, you are not allowed to set the following environment variables: X",
+    ] {
+        let script = format!("echo \"{words}\" >&2; exit 1");
+        match sh.call(["-c", &script]) {
+            Err(CommandError::Exit {
+                code: 1, stderr, ..
+            }) => {
+                assert_eq!(stderr, format!("{words}\n").as_bytes());
+            }
+            other => panic!("{words}: expected the program's Exit, got {other:?}"),
+        }
+    }
 }

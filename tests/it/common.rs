@@ -1,12 +1,13 @@
-//! What the areas share: the `Scene` fixture, `eventually`, the helper programs, `/proc`.
+//! What the areas share: the `Scene` fixture, scratch directories, `eventually`, the helper
+//! programs, `/proc`, and the record of skipped tests.
 
 use std::ffi::OsString;
 use std::fmt::{Debug, Display};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The account `.ci/run` creates for tests that run commands as another user: a real user
@@ -17,9 +18,79 @@ pub const NOLOGIN_USER: &str = "deluxe-nologin";
 /// A system account `.ci/run` creates (UID below `UID_MIN`) with `/bin/bash`.
 pub const SYSTEM_USER: &str = "deluxe-sys";
 
-/// Whether the machine has what a test needs (`sudo`, the test accounts, root). Under CI the
-/// answer must be yes: `.ci/run` installs it all, so a missing piece fails the test instead of
-/// skipping it. Elsewhere the test is skipped with a message saying how to set it up.
+/// The variable that turns every skip into a failure: `.ci/run` sets it, as it installs
+/// everything the tests need.
+pub const REQUIRE_ALL: &str = "DELUXE_REQUIRE_ALL";
+
+/// The tests skipped in this run, with why: printed when the test binary exits.
+static SKIPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Files to remove when the test binary exits (made once, used by many tests).
+static REMOVE_AT_EXIT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Runs [`at_exit`] when the test binary exits (once registered).
+fn register_at_exit() {
+    static REGISTERED: Once = Once::new();
+    // SAFETY: atexit registers a function with no arguments to run at exit.
+    REGISTERED.call_once(|| unsafe {
+        libc::atexit(at_exit);
+    });
+}
+
+/// At exit: removes the files registered with [`remove_at_exit`], and writes the list of
+/// skipped tests to the real stderr (the test harness captures `eprintln!` of passing tests,
+/// not writes to the descriptor), so that `cargo test` ends with it.
+extern "C" fn at_exit() {
+    use std::io::Write;
+    let removed = std::mem::take(&mut *REMOVE_AT_EXIT.lock().unwrap_or_else(|p| p.into_inner()));
+    for path in removed {
+        let _ = std::fs::remove_file(path);
+    }
+    let mut skipped = std::mem::take(&mut *SKIPPED.lock().unwrap_or_else(|p| p.into_inner()));
+    if skipped.is_empty() {
+        return;
+    }
+    skipped.sort();
+    let mut text = format!(
+        "\n{} test(s) checked nothing on this machine (skipped):\n",
+        skipped.len()
+    );
+    for line in &skipped {
+        text.push_str(&format!("  skipped {line}\n"));
+    }
+    text.push_str(&format!(
+        "`bash .ci/run` installs what they need; with {REQUIRE_ALL}=1 a skip fails its test\n"
+    ));
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// Removes `path` when the test binary exits.
+pub fn remove_at_exit(path: PathBuf) {
+    register_at_exit();
+    REMOVE_AT_EXIT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(path);
+}
+
+/// Records that `test` checks nothing here because `reason` (what it needs, and how to get
+/// it): the test then returns, and the run ends with the list of skipped tests. With
+/// `DELUXE_REQUIRE_ALL=1` (`.ci/run`, which installs everything) the test fails instead.
+pub fn skip(test: &str, reason: &str) {
+    assert!(
+        std::env::var_os(REQUIRE_ALL).is_none_or(|value| value.is_empty() || value == "0"),
+        "{test} cannot run: {reason}; {REQUIRE_ALL} is set, so this is a failure (see .ci/run)"
+    );
+    eprintln!("skipping {test}: {reason}");
+    register_at_exit();
+    SKIPPED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(format!("{test}: {reason}"));
+}
+
+/// Whether the machine has what a test needs (`sudo`, the test accounts, root). Where it does
+/// not, the test is skipped ([`skip`]) with a message saying how to set it up.
 pub fn has_sudo_setup(test: &str) -> bool {
     let ready = nix::unistd::geteuid().is_root()
         && StdCommand::new("sudo")
@@ -30,13 +101,22 @@ pub fn has_sudo_setup(test: &str) -> bool {
             .iter()
             .all(|user| nix::unistd::User::from_name(user).is_ok_and(|u| u.is_some()));
     if !ready {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: CI must provide root, sudo and the test accounts (see .ci/run)"
+        skip(
+            test,
+            "needs root, sudo and the test accounts; run `bash .ci/run`",
         );
-        eprintln!("skipping {test}: needs root, sudo and the test accounts; run `bash .ci/run`");
     }
     ready
+}
+
+/// Whether `program --version` runs and succeeds: the program is installed.
+pub fn has_program(program: &str) -> bool {
+    StdCommand::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// The sudoers rules of the tests' account (`.ci/run` installs them too).
@@ -114,21 +194,77 @@ pub fn eventually<T, S: Debug>(what: impl Display, mut poll: impl FnMut() -> Res
 }
 
 /// A new empty directory for one test, unique in this run: `deluxe-NAME-PID-N` in the
-/// temporary directory.
-pub fn scratch_dir(name: &str) -> PathBuf {
+/// temporary directory. Dropped when the test passes, it is removed; dropped while the test
+/// fails (panics), it is kept for inspection and its path printed.
+pub fn scratch_dir(name: &str) -> Scratch {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("deluxe-{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch { path: dir }
+}
+
+/// A test's scratch directory (see [`scratch_dir`]): a path, removed with its content when
+/// dropped, unless the test is failing.
+#[derive(Debug)]
+pub struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    /// The directory, no longer removed when dropped: for a fixture that removes it itself
+    /// with [`clean_up`].
+    pub fn into_path(self) -> PathBuf {
+        let this = std::mem::ManuallyDrop::new(self);
+        this.path.clone()
+    }
+}
+
+/// What becomes of a test's directory at its end: removed if the test passed, kept (and its
+/// path printed) if it is failing.
+pub fn clean_up(dir: &Path) {
+    if std::thread::panicking() {
+        eprintln!("kept the failed test's directory: {}", dir.display());
+    } else if std::fs::remove_dir_all(dir).is_err() {
+        // A process of the test may still be writing into it as it dies: once more then.
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        clean_up(&self.path);
+    }
 }
 
 /// The fixture of a test that runs a daemon: its own directory, holding the pidfile, the
 /// events file the daemon helper appends to, and a log file. The daemon is the helper program
 /// (`helper`, `start`) or the `ticker` example (`ticker`). Dropping it kills any daemon its
 /// pidfile still names (and whose command line names the directory), so that a failed
-/// assertion leaves no process behind.
+/// assertion leaves no process behind, then removes the directory if the test passed (see
+/// [`scratch_dir`]).
 pub struct Scene {
     pub dir: PathBuf,
 }
@@ -136,7 +272,7 @@ pub struct Scene {
 impl Scene {
     pub fn new(name: &str) -> Self {
         Self {
-            dir: scratch_dir(name),
+            dir: scratch_dir(name).into_path(),
         }
     }
 
@@ -272,7 +408,8 @@ impl Scene {
     }
 }
 
-fn lines_of(path: &Path) -> Vec<String> {
+/// The lines of the file at `path` (none if it does not exist yet).
+pub fn lines_of(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -289,7 +426,9 @@ impl Drop for Scene {
         {
             // SAFETY: killing the daemon this test started (its command line names our dir).
             unsafe { libc::kill(pid, libc::SIGKILL) };
+            wait_gone(pid, HANG);
         }
+        clean_up(&self.dir);
     }
 }
 
@@ -515,10 +654,22 @@ impl NotifySocket {
     /// The next notification, as its `KEY=VALUE` lines.
     pub fn next(&self) -> Vec<String> {
         let mut buf = [0u8; 4096];
-        let len = self.socket.recv(&mut buf).expect("a notification arrives");
+        let len = recv(&self.socket, &mut buf).expect("a notification arrives");
         String::from_utf8_lossy(&buf[..len])
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+}
+
+/// `socket.recv`, retried when a signal interrupts it: with a read timeout, `recv` fails with
+/// `EINTR` even for a handler installed with `SA_RESTART` (tokio's `SIGCHLD` handler in this
+/// test process, for one).
+pub fn recv(socket: &std::os::unix::net::UnixDatagram, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match socket.recv(buf) {
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
     }
 }

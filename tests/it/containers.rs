@@ -28,24 +28,17 @@ enum Pid1 {
 }
 
 /// Whether this machine can run the containers: root, `unshare`, and `tini` for the `tini`
-/// runs. Under CI it must (`.ci/run` installs `tini`): a missing piece fails the test.
+/// runs; where it has not, the test is skipped (`.ci/run` installs `tini`, and makes a skip
+/// fail).
 fn can_run(test: &str, pid1: Pid1) -> bool {
-    let has = |program: &str| {
-        StdCommand::new(program)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
+    let has = crate::common::has_program;
     let ready =
         nix::unistd::geteuid().is_root() && has("unshare") && (pid1 != Pid1::Tini || has("tini"));
     if !ready {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: CI must provide root, unshare and tini (see .ci/run)"
+        crate::common::skip(
+            test,
+            "needs root, unshare and tini; run `bash .ci/run` as root",
         );
-        eprintln!("skipping {test}: needs root, unshare and tini; run `bash .ci/run`");
     }
     ready
 }
@@ -137,7 +130,7 @@ impl Container {
     }
 
     /// Waits for pid 1 to exit; returns its exit code (as `unshare` passes it on).
-    fn exit_code(mut self) -> i32 {
+    fn exit_code(&mut self) -> i32 {
         let start = Instant::now();
         loop {
             if let Some(status) = self.unshare.try_wait().unwrap() {
@@ -185,12 +178,13 @@ impl Drop for Container {
             unsafe { libc::kill(self.init, libc::SIGKILL) };
             let _ = self.unshare.wait();
         }
+        crate::common::clean_up(&self.dir);
     }
 }
 
 /// A new, empty directory for a test's files.
 fn fresh_dir(name: &str, pid1: Pid1) -> PathBuf {
-    scratch_dir(&format!("container-{name}-{pid1:?}"))
+    scratch_dir(&format!("container-{name}-{pid1:?}")).into_path()
 }
 
 /// Waits until `find` finds something (bounded by [`HANG`]).
@@ -317,7 +311,7 @@ fn sigterm_to_pid1_runs_atexit_and_exits_0(pid1: Pid1) {
     if !can_run("sigterm_to_pid1", pid1) {
         return;
     }
-    let container = ticker("sigterm", pid1);
+    let mut container = ticker("sigterm", pid1);
     let pidfile = container.path("ticker.pid");
     let in_namespace = container.daemon_in_namespace();
     assert_eq!(
@@ -353,7 +347,7 @@ fn the_init_is_pid_1_holding_only_stdio_and_the_daemon_is_pid_2() {
     if !can_run("the_init_is_pid_1", Pid1::Deluxe) {
         return;
     }
-    let container = ticker("shape", Pid1::Deluxe);
+    let mut container = ticker("shape", Pid1::Deluxe);
     let daemon = container.daemon();
     assert_eq!(namespace_pid(container.init), Some(1));
     assert_eq!(namespace_pid(daemon), Some(2));
@@ -412,7 +406,7 @@ fn the_init_is_pid_1_holding_only_stdio_and_the_daemon_is_pid_2() {
 // Orphans: 100 helpers that each leave one behind.
 
 fn orphans_leave_zombies(pid1: Pid1) -> String {
-    let container = helper("orphans", pid1, "orphans", &["--count", "100"]);
+    let mut container = helper("orphans", pid1, "orphans", &["--count", "100"]);
     let events = container.path("events");
     let zombies = wait_line(&events, |line| line.starts_with("zombies "));
     container.signal_pid1(libc::SIGTERM);
@@ -445,7 +439,7 @@ fn orphans_of_100_helpers_stay_zombies_without_the_init() {
 // Exit codes while orphans are reaped: the init never takes a status someone waits for.
 
 fn exit_codes_are_right_1000_times(pid1: Pid1) {
-    let container = helper("exit-codes", pid1, "exit-codes", &["--count", "1000"]);
+    let mut container = helper("exit-codes", pid1, "exit-codes", &["--count", "1000"]);
     let events = container.path("events");
     assert_eq!(
         wait_line(&events, |line| line.starts_with("exit-codes ")),
@@ -475,7 +469,7 @@ fn signals_to_pid1_reach_the_hooks(pid1: Pid1) {
     if !can_run("signals_to_pid1", pid1) {
         return;
     }
-    let container = ticker("signals", pid1);
+    let mut container = ticker("signals", pid1);
     let log = container.path("ticker.log");
     container.signal_pid1(libc::SIGUSR1);
     wait_line(&log, |line| line == "user1");
@@ -512,7 +506,7 @@ fn a_panicking_run_exits_1(pid1: Pid1) {
     if !can_run("a_panicking_run", pid1) {
         return;
     }
-    let container = helper("panic", pid1, "panic-run", &[]);
+    let mut container = helper("panic", pid1, "panic-run", &[]);
     let events = container.path("events");
     let pidfile = container.path("daemon.pid");
     assert_eq!(container.exit_code(), 1);
@@ -540,7 +534,7 @@ fn killed_by_a_signal_exits_128_plus_n(pid1: Pid1) {
         return;
     }
     // The daemon killed (by the OOM killer, say).
-    let container = helper("sigkill", pid1, "normal", &[]);
+    let mut container = helper("sigkill", pid1, "normal", &[]);
     let daemon = container.daemon();
     wait_line(&container.path("events"), |line| line == "run 2");
     // SAFETY: killing the daemon of the namespace this test made.
@@ -548,7 +542,7 @@ fn killed_by_a_signal_exits_128_plus_n(pid1: Pid1) {
     assert_eq!(container.exit_code(), 128 + libc::SIGKILL);
 
     // SIGQUIT sent to pid 1 reaches the daemon, whose default action ends it.
-    let container = helper("sigquit", pid1, "normal", &[]);
+    let mut container = helper("sigquit", pid1, "normal", &[]);
     wait_line(&container.path("events"), |line| line == "run 2");
     container.signal_pid1(libc::SIGQUIT);
     assert_eq!(container.exit_code(), 128 + libc::SIGQUIT);
@@ -587,13 +581,13 @@ fn readiness_pidfile_and_privilege_drop_at_pid1_are_as_in_the_foreground() {
     notify.set_read_timeout(Some(HANG)).unwrap();
     let next = || {
         let mut buf = [0u8; 4096];
-        let len = notify.recv(&mut buf).expect("a notification arrives");
+        let len = crate::common::recv(&notify, &mut buf).expect("a notification arrives");
         String::from_utf8_lossy(&buf[..len])
             .lines()
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
-    let container = helper_in(
+    let mut container = helper_in(
         dir.clone(),
         Pid1::Deluxe,
         "normal",
@@ -641,7 +635,6 @@ fn readiness_pidfile_and_privilege_drop_at_pid1_are_as_in_the_foreground() {
         !pidfile.exists(),
         "the dropped daemon removes its own pidfile"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -652,7 +645,7 @@ fn a_pid1_with_other_threads_runs_the_daemon_itself_as_pid1() {
     // Forking a process with other threads could leave the daemon on a lock it can never
     // take: the daemon runs as pid 1 instead (and says so in a warning). Its signal handler
     // still takes the signals, whichever thread they land on.
-    let container = helper("threads", Pid1::Deluxe, "normal", &["--idle-thread"]);
+    let mut container = helper("threads", Pid1::Deluxe, "normal", &["--idle-thread"]);
     let events = container.path("events");
     wait_line(&events, |line| line == "run 1");
     assert!(children(container.init).is_empty());

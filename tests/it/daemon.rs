@@ -77,7 +77,8 @@ fn a_started_daemon_is_detached_and_set_up_as_asked() {
     // Stdio (stdout and stderr the pipe to the log pump), the pidfile, the log file and the
     // pipe's read end (the pump's), the two ends of the pipe the signal handler wakes the
     // signal thread through and the two of the one that wakes the pump, and the inotify watch
-    // on the pidfile's directory, which puts a removed pidfile back; the 3 descriptors the
+    // on the pidfile's directory, which puts a removed pidfile back, and the reload socket,
+    // which answers reloads; the 3 descriptors the
     // controller left inheritable (and any the test harness passed on) are kept occupied by
     // /dev/null, so that no file the daemon opens can take their numbers.
     let fds = open_fds(pid);
@@ -91,7 +92,7 @@ fn a_started_daemon_is_detached_and_set_up_as_asked() {
         .map(|(_, target)| target.to_string_lossy().into_owned())
         .filter(|target| target != "/dev/null" && !target.ends_with("umask-probe"))
         .collect();
-    assert_eq!(rest.len(), 8, "{fds:?}");
+    assert_eq!(rest.len(), 9, "{fds:?}");
     assert!(
         rest.contains(&scene.pidfile().to_string_lossy().into_owned()),
         "{fds:?}"
@@ -111,6 +112,11 @@ fn a_started_daemon_is_detached_and_set_up_as_asked() {
         "{fds:?}"
     );
     assert!(rest.contains(&"anon_inode:inotify".to_owned()), "{fds:?}");
+    assert_eq!(
+        rest.iter().filter(|t| t.starts_with("socket:[")).count(),
+        1,
+        "{fds:?}"
+    );
     assert!(
         fds.iter()
             .filter(|(_, target)| target == Path::new("/dev/null"))
@@ -814,4 +820,40 @@ fn a_start_timeout_of_duration_max_means_no_limit() {
         assert!(ok && line.starts_with("started "), "{options:?}: {line}");
         assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
     }
+}
+
+/// Every `Duration` the daemon's settings take at its maximum, for real: a start and a stop,
+/// with a hook run between them. `stop_timeout(Duration::MAX)` with a normal grace leaves the
+/// daemon's children `Duration::MAX / 2` at its exit: before, that deadline overflowed and the
+/// exit panicked (the pidfile left behind; after a hook, a daemon that never exits and a
+/// `stop` that gives up only at its own timeout, with SIGKILL).
+#[test]
+fn every_duration_setting_at_its_maximum_starts_and_stops() {
+    let scene = Scene::new("durations-max");
+    let log = scene.log();
+    let pid = scene.start(&[
+        "--stop-timeout",
+        "max",
+        "--start-timeout",
+        "max",
+        "--grace",
+        "60000",
+        "--log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(scene.helper(&["user1"]).1, "sent");
+    scene.wait_event("user1", 1);
+    // This controller's own stop timeout is the default: a daemon that never exits ends in
+    // SIGKILL ("stopped Killed"), not in a hang of the test.
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(wait_gone(pid, HANG));
+    scene.wait_event("atexit", 1);
+    assert!(!scene.pidfile().exists());
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!logged.contains("panicked"), "{logged}");
+    // With the grace at its maximum too (`run` waited for however long).
+    let pid = scene.start(&["--stop-timeout", "max", "--grace", "max"]);
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(wait_gone(pid, HANG));
+    assert!(!scene.pidfile().exists());
 }

@@ -8,11 +8,10 @@ use crate::common::{scratch_dir, ticker_binary};
 fn the_systemd_unit_passes_systemd_analyze_verify() {
     let analyze = StdCommand::new("systemd-analyze").arg("--version").output();
     if !analyze.is_ok_and(|output| output.status.success()) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide systemd-analyze (see .ci/run)"
+        crate::common::skip(
+            "the_systemd_unit_passes_systemd_analyze_verify",
+            "needs systemd-analyze (Debian's systemd package); run `bash .ci/run`",
         );
-        eprintln!("skipping: systemd-analyze is not installed");
         return;
     }
     let unit = std::fs::read_to_string(concat!(
@@ -40,5 +39,4 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
         !stderr.contains("deluxe-ticker.service"),
         "warnings about the unit: {stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -31,6 +31,9 @@
 //! - `faults`: faults of the machine on real file systems: a log file on a disk that fills up,
 //!   a pidfile on a full disk (tmpfs mounts, as root).
 //! - `endurance`: many cycles, calls and racing starts; `deployment`: the shipped systemd unit.
+//! - `systemd`: the daemons under a real systemd (252 and 254) in namespaces of their own:
+//!   notify, status text, reload, notify-reload, watchdog, socket activation, forking, stop.
+//! - `hygiene`: the harness itself: scratch directories, skips that say so, `EINTR`.
 //! - `properties`: property tests of the parsers and validators; `macro_lint`: the macros'
 //!   expansions are warning-free; `ui`: the macros' compile-fail and pass cases (trybuild).
 //!
@@ -50,13 +53,16 @@ mod daemon;
 mod deployment;
 mod endurance;
 mod faults;
+mod hygiene;
 // Public, so that `missing_docs` applies to the public items the macros expand to.
 pub mod macro_lint;
 mod privileges;
 mod properties;
+mod reload;
 mod safety;
 mod services;
 mod supervision;
+mod systemd;
 mod ticker;
 mod trust;
 mod ui;

@@ -151,30 +151,44 @@ fn status_field(pid: i32, field: &str) -> String {
         .unwrap()
 }
 
-#[test]
-fn a_program_the_daemon_starts_has_a_clean_signal_mask_and_dies_of_sigterm() {
-    let scene = Scene::new("child-mask");
-    let pid = scene.start(&["--mode", "fork-exec-child"]);
-    scene.wait_event("child", 1);
-    for way in ["forked", "spawned", "system"] {
-        let child: i32 = scene
-            .events()
-            .iter()
-            .find_map(|event| event.strip_prefix(&format!("{way} "))?.parse().ok())
-            .unwrap();
-        // Once it runs `sleep` (the fork has exec'd), its mask and handlers are the clean ones.
-        common::eventually("the child running sleep", || {
-            let comm = std::fs::read_to_string(format!("/proc/{child}/comm"));
-            match comm {
-                Ok(comm) if comm == "sleep\n" => Ok(()),
-                other => Err(other.map_err(|error| error.to_string())),
-            }
-        });
-        // However it was started (fork, posix_spawn through std's Command, glibc's system()),
-        // nothing is blocked: SIGUSR1 and SIGUSR2 neither, though the daemon handles them.
+/// The pid recorded as `WAY PID` in the scene's events.
+fn recorded_pid(scene: &Scene, way: &str) -> i32 {
+    scene
+        .events()
+        .iter()
+        .find_map(|event| event.strip_prefix(&format!("{way} "))?.parse().ok())
+        .unwrap_or_else(|| panic!("no `{way} PID` in {:?}", scene.events()))
+}
+
+/// The children the daemon helper started (`forked`, `spawned`, `system`: `sleep 600`) have an
+/// empty mask and default dispositions, and die of `SIGTERM`; so does a `worker` forked
+/// without `exec`, if one is named.
+fn assert_clean_children(scene: &Scene, ways: &[&str]) {
+    for way in ways {
+        let child = recorded_pid(scene, way);
+        if *way != "worker" {
+            // Once it runs `sleep` (the fork has exec'd), its mask and handlers are the clean ones.
+            common::eventually("the child running sleep", || {
+                let comm = std::fs::read_to_string(format!("/proc/{child}/comm"));
+                match comm {
+                    Ok(comm) if comm == "sleep\n" => Ok(()),
+                    other => Err(other.map_err(|error| error.to_string())),
+                }
+            });
+        }
+        // However it was started (fork, posix_spawn through std's Command, glibc's system(),
+        // fork without exec), nothing is blocked: SIGUSR1 and SIGUSR2 neither, though the
+        // daemon handles them.
         let blocked = u64::from_str_radix(&status_field(child, "SigBlk"), 16).unwrap();
         assert_eq!(blocked, 0, "{way}: {blocked:#x}");
-        assert_eq!(status_field(child, "SigCgt"), "0000000000000000", "{way}");
+        let caught = u64::from_str_radix(&status_field(child, "SigCgt"), 16).unwrap();
+        if *way == "worker" {
+            // A copy of the daemon: the C library's own handlers (glibc's SIGSETXID) stay;
+            // none of the daemon's (HUP, INT, USR1, USR2, TERM: 0x4a03) does.
+            assert_eq!(caught & 0x4a03, 0, "{way}: {caught:#x}");
+        } else {
+            assert_eq!(caught, 0, "{way}: {caught:#x}");
+        }
         // SAFETY: signalling the child this test's daemon started.
         assert_eq!(unsafe { libc::kill(child, libc::SIGTERM) }, 0);
         assert!(
@@ -182,8 +196,99 @@ fn a_program_the_daemon_starts_has_a_clean_signal_mask_and_dies_of_sigterm() {
             "SIGTERM did not end the {way} child"
         );
     }
+}
+
+#[test]
+fn a_program_the_daemon_starts_has_a_clean_signal_mask_and_dies_of_sigterm() {
+    let scene = Scene::new("child-mask");
+    let pid = scene.start(&["--mode", "fork-exec-child"]);
+    scene.wait_event("child", 1);
+    assert_clean_children(&scene, &["forked", "spawned", "system"]);
     assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
     assert!(!is_alive(pid));
+}
+
+#[test]
+fn a_program_setup_starts_has_a_clean_signal_mask_and_dies_of_sigterm() {
+    let scene = Scene::new("setup-child-mask");
+    // Started before "ready": `start` has returned, so they are all recorded.
+    let pid = scene.start(&["--setup-children"]);
+    assert_clean_children(&scene, &["forked", "spawned", "system", "worker"]);
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(!is_alive(pid));
+}
+
+/// The OOM killer takes the daemon `pid`; its `worker` (forked without `exec`) lives on, but
+/// holds no copy of the pidfile's lock: the pidfile is stale, and a new daemon starts (and is
+/// stopped).
+fn assert_a_killed_daemon_leaves_its_worker_and_a_stale_pidfile(
+    scene: &Scene,
+    pid: i32,
+    worker: i32,
+) {
+    assert!(is_alive(worker));
+    // SAFETY: killing the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    assert!(wait_gone(pid, HANG));
+    assert!(is_alive(worker));
+    assert_eq!(scene.helper(&["status"]).1, format!("status Stale {pid}"));
+    let (ok, line) = scene.helper(&["start"]);
+    assert!(ok, "a start after the crash must start a daemon: {line}");
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+}
+
+/// `setup` forked a worker without `exec` that never exits: `start` returned at "ready" all the
+/// same (before, it waited for the worker to close its copy of the readiness pipe, the whole
+/// start timeout), and the worker holds no copy of the pidfile's lock: once the daemon is
+/// killed, its pidfile is stale and a new daemon starts.
+#[test]
+fn a_worker_forked_in_setup_neither_holds_start_nor_keeps_a_killed_daemon_alive() {
+    let scene = Scene::new("setup-worker");
+    let (ok, line) = scene.helper(&["--setup-children", "start"]);
+    assert!(ok, "{line}");
+    let pid = scene.pid();
+    let worker = recorded_pid(&scene, "worker");
+    assert_a_killed_daemon_leaves_its_worker_and_a_stale_pidfile(&scene, pid, worker);
+    for way in ["forked", "spawned", "system", "worker"] {
+        let child = recorded_pid(&scene, way);
+        // SAFETY: killing the children this test's first daemon started.
+        unsafe { libc::kill(child, libc::SIGKILL) };
+        assert!(wait_gone(child, HANG), "{way}");
+    }
+}
+
+/// A start that fails (`setup` fails, or it outlives the start timeout) leaves nothing of
+/// itself running, `setup`'s processes included: when `start` returns they are gone, and the
+/// port the worker held is free for the next start.
+#[test]
+fn a_failed_start_ends_what_setup_started() {
+    for (mode, timeout, error) in [
+        ("setup-fails", "20000", "error SetupFailed:"),
+        ("setup-gate", "3000", "error StartTimeout:"),
+    ] {
+        let scene = Scene::new(&format!("setup-children-{mode}"));
+        let (ok, line) = scene.helper(&[
+            "--setup-children",
+            "--mode",
+            mode,
+            "--start-timeout",
+            timeout,
+            "start",
+        ]);
+        assert!(!ok && line.starts_with(error), "{mode}: {line}");
+        scene.wait_event("setup-children", 1);
+        for way in ["forked", "spawned", "system", "worker"] {
+            let child = recorded_pid(&scene, way);
+            assert!(
+                !is_alive(child),
+                "{mode}: the {way} child outlived the start"
+            );
+        }
+        let port: u16 = recorded_pid(&scene, "port").try_into().unwrap();
+        std::net::TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|error| panic!("{mode}: port {port} still held: {error}"));
+        assert!(!scene.pidfile().exists(), "{mode}");
+    }
 }
 
 #[test]
@@ -197,16 +302,7 @@ fn a_worker_forked_without_exec_does_not_keep_a_killed_daemon_alive() {
             .find_map(|event| event.strip_prefix("worker ")?.parse().ok())
             .ok_or(events)
     });
-    assert!(is_alive(worker));
-    // The OOM killer takes the daemon; its worker lives on.
-    // SAFETY: killing the daemon this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    assert!(wait_gone(pid, HANG));
-    assert!(is_alive(worker));
-    assert_eq!(scene.helper(&["status"]).1, format!("status Stale {pid}"));
-    let (ok, line) = scene.helper(&["start"]);
-    assert!(ok, "a start after the crash must start a daemon: {line}");
-    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert_a_killed_daemon_leaves_its_worker_and_a_stale_pidfile(&scene, pid, worker);
     // SAFETY: killing the worker this test's daemon forked.
     unsafe { libc::kill(worker, libc::SIGKILL) };
     assert!(wait_gone(worker, HANG));
@@ -526,4 +622,17 @@ fn the_daemon_runs_on_a_thread_named_as_the_caller_with_a_main_thread_stack() {
         assert!(stack >= LIMIT - (64 << 10), "{options:?}: {identity}");
         assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
     }
+}
+
+/// A caller with signal handlers of its own, as an application has: a `SIGCHLD` handler
+/// without `SA_RESTART` (a blocking system call it interrupts fails with `EINTR`) and a thread
+/// starting children all the time. Every controller call (`start`, `status`, `signal_user1`,
+/// `signal_user2`, `reload`, `restart`, `stop`), the readiness wait of `start` and `restart`,
+/// and `Command::call`, 50 rounds: not one error.
+#[test]
+fn a_caller_with_its_own_sigchld_handler_gets_no_interrupted_call() {
+    let scene = Scene::new("caller-handlers");
+    let (ok, line) = scene.helper(&["handlers", "50"]);
+    assert!(ok, "{line}");
+    assert_eq!(line, "handlers rounds 50 errors 0 sigchld 1");
 }

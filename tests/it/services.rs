@@ -134,7 +134,7 @@ fn an_invalid_config_file_makes_start_fail_with_the_parse_error() {
 }
 
 #[test]
-fn a_failed_setup_in_the_foreground_says_nothing_to_the_service_manager() {
+fn a_failed_setup_in_the_foreground_tells_the_service_manager_why_and_never_ready() {
     let scene = Scene::new("setup-foreground");
     let notify_path = scene.dir.join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
@@ -156,11 +156,20 @@ fn a_failed_setup_in_the_foreground_says_nothing_to_the_service_manager() {
         line(&output)
     );
     assert_nothing_left(&scene);
-    // The process has exited: anything it sent is in the socket already. It sent nothing.
+    // The process has exited: anything it sent is in the socket already. It sent why it
+    // failed, as its status (what `systemctl status` shows), and nothing else: no READY=1.
     notify.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 256];
+    let mut buf = [0u8; 512];
+    let len = crate::common::recv(&notify, &mut buf).unwrap();
     assert_eq!(
-        notify.recv(&mut buf).unwrap_err().kind(),
+        String::from_utf8_lossy(&buf[..len]),
+        format!(
+            "STATUS=the daemon's setup failed: config {}: No such file or directory (os error 2)\n",
+            config.display()
+        )
+    );
+    assert_eq!(
+        crate::common::recv(&notify, &mut buf).unwrap_err().kind(),
         std::io::ErrorKind::WouldBlock
     );
 
@@ -176,7 +185,7 @@ fn a_failed_setup_in_the_foreground_says_nothing_to_the_service_manager() {
     .stdout(Stdio::null())
     .spawn()
     .unwrap();
-    let len = notify.recv(&mut buf).unwrap();
+    let len = crate::common::recv(&notify, &mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..len]).starts_with("READY=1"));
     assert!(scene.events().contains(&"config 1".to_owned()));
     assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
@@ -285,15 +294,28 @@ fn sighup_reloads_around_reloading_and_ready_and_a_failed_reload_keeps_the_daemo
     scene.wait_event("reload 1", 1);
     assert!(is_alive(pid));
 
-    // A broken configuration: the reload fails, is logged once with the pid, and the daemon
-    // goes on.
+    // A broken configuration: the reload fails, the controller gets the hook's error, it is
+    // logged once with the pid and is the manager's status text, and the daemon goes on.
     std::fs::write(&config, "workers 3\n").unwrap();
+    let hook_error = format!(
+        "config {}: line 1: expected `key = value`, found \"workers 3\"",
+        config.display()
+    );
     assert_eq!(
         helper(&scene, &["--config", config_arg, "reload"]).1,
-        "sent"
+        format!(
+            "error ReloadFailed: the daemon (pid {pid}) failed to reload: {hook_error}; it runs \
+             on as before: fix the problem and reload again"
+        )
     );
     assert_eq!(notify.next()[0], "RELOADING=1");
-    assert_eq!(notify.next(), ["READY=1"]);
+    assert_eq!(
+        notify.next(),
+        [
+            "READY=1".to_owned(),
+            format!("STATUS=reload failed: {hook_error}")
+        ]
+    );
     scene.wait_event("reload 2", 1);
     assert!(is_alive(pid));
     // The log pump writes it a moment after the daemon said it.

@@ -25,9 +25,14 @@ fn every_action_in_every_state_has_its_exit_code() {
             format!("warning: daemon not running (pidfile {pidfile})\n")
         )
     );
-    for (action, signal) in [("user1", "SIGUSR1"), ("user2", "SIGUSR2")] {
+    for (action, signal, exit) in [
+        ("user1", "SIGUSR1", 1),
+        ("user2", "SIGUSR2", 1),
+        // LSB's "program is not running", for an action that needs it running.
+        ("reload", "SIGHUP", 7),
+    ] {
         let (code, stdout, stderr) = scene.ticker(&[action]);
-        assert_eq!((code, stdout.as_str()), (1, ""), "{action}");
+        assert_eq!((code, stdout.as_str()), (exit, ""), "{action}");
         assert_eq!(
             stderr,
             format!(
@@ -65,6 +70,16 @@ fn every_action_in_every_state_has_its_exit_code() {
         scene.ticker(&["user2"]),
         (0, "sent SIGUSR2 (on_user2)\n".into(), String::new())
     );
+    // The reload answers once its hook has run.
+    assert_eq!(
+        scene.ticker(&["reload"]),
+        (
+            0,
+            "reloaded (log reopened, on_reload done)\n".into(),
+            String::new()
+        )
+    );
+    scene.wait_log("the reload hook's line", |line| line == "reloaded");
     let (code, stdout, _) = scene.ticker(&["restart"]);
     assert_eq!(code, 0);
     let new_pid = scene.pid();

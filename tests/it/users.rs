@@ -84,8 +84,7 @@ fn a_real_user_whose_name_is_not_utf8_is_never_dropped_silently() {
     }
     // The account exists only in a private mount namespace of the probe, so the machine's
     // user database (shared with everything else running) is untouched.
-    let dir = std::env::temp_dir().join(format!("deluxe-users-os-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch_dir("users-os");
     let passwd = dir.join("passwd");
     let mut text = std::fs::read("/etc/passwd").unwrap();
     text.extend_from_slice(b"deluxe-\xff:x:4999:4999::/nonexistent:/bin/bash\n");

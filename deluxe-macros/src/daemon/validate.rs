@@ -9,7 +9,7 @@ use syn::{
 };
 
 use super::model::{DaemonImpl, DaemonStruct, HookKind, Hooks, Millis, Settings};
-use crate::args::{Arg, Errors, known_unique, string_literal};
+use crate::args::{Arg, Errors, known_unique, string_literal, suggestion};
 use crate::names::check_user_name;
 
 /// The keys of `#[daemon(..)]` on a struct.
@@ -225,6 +225,28 @@ fn umask(arg: &Arg) -> syn::Result<syn::LitInt> {
             "expected `umask` to be an integer literal: `umask = 0o022`",
         ));
     };
+    // The C habit: `077` is octal there, but a Rust integer literal is decimal: `umask = 077`
+    // would be 0o115, group- and world-writable files, the opposite of what was meant.
+    let text = int.to_string();
+    let leading_zero = text.starts_with('0')
+        && text
+            .trim_start_matches(['0', '_'])
+            .starts_with(|c: char| c.is_ascii_digit());
+    if leading_zero {
+        let octal: String = text.chars().filter(|c| *c != '_').collect();
+        let meant = int.base10_parse::<u32>().map_or_else(
+            |_| String::new(),
+            |value| format!(", which is `{value:#o}`"),
+        );
+        return Err(syn::Error::new(
+            int.span(),
+            format!(
+                "`umask = {text}` is the decimal number {}{meant} (a leading zero does not make \
+                 octal in Rust); write `umask = 0o{octal}`",
+                int.base10_digits()
+            ),
+        ));
+    }
     match int.base10_parse::<u32>() {
         Ok(value) if value <= UMASK_MAX => Ok(int.clone()),
         _ => Err(syn::Error::new(
@@ -464,12 +486,41 @@ fn hook_kind(attr: &Attribute) -> Option<HookKind> {
         .find(|kind| ours && kind.name() == last)
 }
 
+/// An attribute that looks like a hook and is none (`#[on_sighup]`, `#[on_user3]`,
+/// `#[at_exit]`): close to a hook's name, or named `on_...`. The error names the hooks.
+fn misspelt_hook(attr: &Attribute) -> Option<syn::Error> {
+    let path = attr.path();
+    let ours = path.segments.len() == 1
+        || (path.segments.len() == 2 && path.segments[0].ident == "deluxe");
+    let name = path.segments.last()?.ident.to_string();
+    let hooks = HookKind::ALL.map(HookKind::name);
+    // `SIGHUP` is the reload.
+    let near = suggestion(&name, &hooks).or_else(|| name.contains("hup").then_some("on_reload"));
+    if !ours || (near.is_none() && !name.starts_with("on_")) {
+        return None;
+    }
+    let expected = HookKind::ALL
+        .map(|kind| format!("`#[{}]` ({})", kind.name(), kind.handles()))
+        .join(", ");
+    let message = match near {
+        Some(near) => format!(
+            "unknown hook attribute `#[{name}]`; did you mean `#[{near}]`? the hooks are: \
+             {expected}"
+        ),
+        None => format!("unknown hook attribute `#[{name}]`; the hooks are: {expected}"),
+    };
+    Some(syn::Error::new_spanned(path, message))
+}
+
 /// Removes the helper attributes of a method; returns them (for the errors' spans).
 fn take_hooks(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Vec<(HookKind, Attribute)> {
     let mut found = Vec::new();
     attrs.retain(|attr| {
         let Some(kind) = hook_kind(attr) else {
-            return true;
+            // A misspelt hook goes too, with its error: one mistake, one message.
+            return misspelt_hook(attr)
+                .map(|error| errors.push(error))
+                .is_none();
         };
         let allowed =
             matches!(attr.meta, Meta::Path(_)) || (kind == HookKind::OnUser1 && is_reload(attr));

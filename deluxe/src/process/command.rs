@@ -91,7 +91,7 @@ pub const NO_ARGS: [&str; 0] = [];
 /// use deluxe::process::{CallOptions, Command};
 /// let sh = Command::new("sh")?;
 /// let output = sh.output(["-c", "echo out; echo warn >&2"], &CallOptions::new())?;
-/// assert_eq!((output.code, output.stdout.as_slice(), output.stderr.as_str()), (0, &b"out\n"[..], "warn\n"));
+/// assert_eq!((output.code, &output.stdout[..], &output.stderr[..]), (0, &b"out\n"[..], &b"warn\n"[..]));
 /// # Ok::<(), deluxe::process::CommandError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,8 +101,9 @@ pub struct Output {
     pub code: i32,
     /// Standard output (empty when not captured).
     pub stdout: Vec<u8>,
-    /// The end of standard error (the last 64 KiB of each stage; empty when not kept).
-    pub stderr: String,
+    /// The end of standard error (the last 64 KiB of each stage; empty when not kept), as
+    /// bytes, like `stdout`.
+    pub stderr: Vec<u8>,
 }
 
 /// A system command, resolved to an absolute path when it is built.
@@ -124,8 +125,15 @@ pub struct Output {
 pub struct Command {
     name: OsString,
     program: PathBuf,
+    /// Arguments every call passes first ([`Command::args`]).
+    args: Vec<OsString>,
     #[cfg(unix)]
     run_as: Option<RunAs>,
+    /// An absolute program this process may not reach (a directory above it denies search,
+    /// or the file denies execution): run as another user through `sudo`, that user's view
+    /// decides; otherwise the call fails as [`Command::new`] would have.
+    #[cfg(unix)]
+    hidden: bool,
 }
 
 /// One process to start, and what is needed to judge how it ended.
@@ -140,6 +148,8 @@ pub(crate) struct Plan {
 /// A program started through `sudo`.
 #[cfg_attr(windows, allow(dead_code))]
 pub(crate) struct SudoRun {
+    /// The `sudo` program run.
+    pub(crate) sudo: PathBuf,
     /// The user it runs as.
     pub(crate) user: String,
     /// The words sudo's messages may name the program by: its path, and when sudo was given
@@ -152,6 +162,13 @@ impl Command {
     ///
     /// Relative directories in `PATH` are skipped: a command must not depend on the working
     /// directory of whoever runs it.
+    ///
+    /// An absolute path this process may not reach, behind a directory it may not search or
+    /// a file it may not execute but another account may (a tool in another account's private
+    /// directory), is taken as given: run as that account with [`Command::user`], its view decides (sudo says if it
+    /// cannot run the program); run otherwise, the call fails as `new` would have
+    /// ([`CommandError::NotFound`] naming the directory denied, or
+    /// [`CommandError::NotExecutable`]).
     ///
     /// # Errors
     ///
@@ -171,8 +188,22 @@ impl Command {
     /// ```
     pub fn new(name: impl AsRef<OsStr>) -> Result<Self, CommandError> {
         let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
-        let directories = std::env::split_paths(&path).filter(|dir| dir.is_absolute());
-        Self::resolve(name.as_ref(), directories.collect())
+        let (directories, skipped): (Vec<PathBuf>, Vec<PathBuf>) =
+            std::env::split_paths(&path).partition(|dir| dir.is_absolute());
+        Self::resolve(name.as_ref(), directories).map_err(|error| match error {
+            CommandError::NotFound {
+                program,
+                searched,
+                denied,
+                ..
+            } => CommandError::NotFound {
+                program,
+                searched,
+                denied,
+                skipped,
+            },
+            other => other,
+        })
     }
 
     /// The program `name` from `path`: the program's own file when `path` names a file (as
@@ -231,8 +262,11 @@ impl Command {
                     return Ok(Self {
                         name: name.to_owned(),
                         program: only.clone(),
+                        args: Vec::new(),
                         #[cfg(unix)]
                         run_as: None,
+                        #[cfg(unix)]
+                        hidden: false,
                     });
                 }
                 _ => {}
@@ -243,12 +277,37 @@ impl Command {
 
     fn resolve(name: &OsStr, directories: Vec<PathBuf>) -> Result<Self, CommandError> {
         check_name(name)?;
+        #[cfg(unix)]
+        let (program, hidden) = match find_executable(name, directories) {
+            // Absolute, behind a directory we may not search or a file we may not execute:
+            // perhaps one only the user given to `Command::user` can reach; that user's view
+            // decides (see `Command::new`).
+            Err(CommandError::NotFound { denied, .. })
+                if !denied.is_empty() && Path::new(name).is_absolute() =>
+            {
+                (PathBuf::from(name), true)
+            }
+            Err(CommandError::NotExecutable { path })
+                if std::fs::metadata(&path).is_ok_and(|metadata| {
+                    use std::os::unix::fs::PermissionsExt;
+                    // A file someone may execute (not a text file such as /etc/passwd).
+                    metadata.is_file() && metadata.permissions().mode() & 0o111 != 0
+                }) =>
+            {
+                (path, true)
+            }
+            found => (found?, false),
+        };
+        #[cfg(windows)]
         let program = find_executable(name, directories)?;
         Ok(Self {
             name: name.to_owned(),
             program,
+            args: Vec::new(),
             #[cfg(unix)]
             run_as: None,
+            #[cfg(unix)]
+            hidden,
         })
     }
 
@@ -315,6 +374,67 @@ impl Command {
         };
         self.run_as = Some(RunAs::new(user, &account, sudo));
         Ok(self)
+    }
+
+    /// This command with `args` fixed as its leading arguments: every call passes them first,
+    /// then its own (as a base command, `git -C repo`, called many times). Called again, it
+    /// adds to them.
+    ///
+    /// ```
+    /// use deluxe::process::Command;
+    ///
+    /// let repo = std::env::temp_dir();
+    /// let ls = Command::new("ls")?.args(["-d", "--"]);        // a base, kept
+    /// assert_eq!(ls.read([&repo])?, repo.display().to_string());
+    /// assert_eq!(ls.read(["/"])?, "/");
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
+    #[must_use]
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|arg| arg.as_ref().to_owned()));
+        self
+    }
+
+    /// Runs the command with `args` and returns its standard output as text, trailing
+    /// newlines (`\n`, `\r\n`) trimmed and nothing else, as duct's `read()`: the short form of
+    /// `String::from_utf8(command.call(args)?)` for the common case.
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::call`], plus [`CommandError::InvalidUtf8`] (carrying the bytes) when the
+    /// output is not UTF-8.
+    ///
+    /// ```
+    /// use deluxe::process::Command;
+    ///
+    /// let branch = String::from("main");
+    /// let echo = Command::new("echo")?;
+    /// assert_eq!(echo.read(["  on", &branch])?, "  on main");   // only the newline goes
+    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// ```
+    pub fn read<I, S>(&self, args: I) -> Result<String, CommandError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let stdout = self.call(args)?;
+        let mut text = String::from_utf8(stdout).map_err(|error| CommandError::InvalidUtf8 {
+            program: self.program.clone(),
+            valid_up_to: error.utf8_error().valid_up_to(),
+            stdout: error.into_bytes(),
+        })?;
+        while text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        Ok(text)
     }
 
     /// The absolute path of the program.
@@ -459,7 +579,8 @@ impl Command {
         Running::start(vec![self.plan(args, options, deadline)?], options, begun)
     }
 
-    /// This command with `args`, as the first stage of a [`Pipeline`].
+    /// This command with `args`, as the first stage of a [`Pipeline`] (to keep arguments on
+    /// the command itself for every call, see [`Command::args`]).
     ///
     /// ```
     /// use deluxe::process::{CallOptions, Command};
@@ -494,9 +615,13 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut checked: Vec<OsString> = Vec::new();
-        for arg in args {
-            let arg = arg.as_ref();
+        // Run as this process: its own view decides after all (as when it was built).
+        #[cfg(unix)]
+        if self.hidden && !matches!(&self.run_as, Some(RunAs { sudo: Some(_), .. })) {
+            find_executable(&self.name, Vec::new())?;
+        }
+        let mut checked: Vec<OsString> = Vec::with_capacity(self.args.len());
+        let mut check = |arg: &OsStr| {
             if arg.as_encoded_bytes().contains(&0) {
                 return Err(CommandError::InvalidArgument {
                     argument: arg.to_string_lossy().into_owned(),
@@ -506,6 +631,13 @@ impl Command {
             #[cfg(windows)]
             windows::check_argument(&self.program, arg)?;
             checked.push(arg.to_owned());
+            Ok(())
+        };
+        for arg in &self.args {
+            check(arg)?;
+        }
+        for arg in args {
+            check(arg.as_ref())?;
         }
         if let Some(env) = &options.env {
             check_environment(env.iter().map(|(name, value)| (name, Some(value))))?;
@@ -579,7 +711,8 @@ impl Command {
                 };
                 let command = sudo::command(sudo, &run_as.user, word, &variables, false)?;
                 let user = run_as.user.clone();
-                (command, Some(SudoRun { user, names }))
+                let sudo = sudo.clone();
+                (command, Some(SudoRun { sudo, user, names }))
             }
             _ => {
                 // The program sees the name it was asked by, as when a shell runs it
@@ -662,7 +795,7 @@ impl Command {
                     program: self.program.clone(),
                     timeout: options.timeout.unwrap_or_default(),
                     stdout: Vec::new(),
-                    stderr: String::new(),
+                    stderr: Vec::new(),
                 });
             }
             Err(_) => None,
@@ -720,6 +853,7 @@ fn find_executable(name: &OsStr, directories: Vec<PathBuf>) -> Result<PathBuf, C
                 } else {
                     Vec::new()
                 },
+                skipped: Vec::new(),
             }),
         };
     }
@@ -745,6 +879,7 @@ fn find_executable(name: &OsStr, directories: Vec<PathBuf>) -> Result<PathBuf, C
         program: name.to_string_lossy().into_owned(),
         searched,
         denied,
+        skipped: Vec::new(),
     })
 }
 

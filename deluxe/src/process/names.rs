@@ -39,7 +39,8 @@ pub enum ProgramProblem {
     Empty,
     /// The name holds a NUL byte, which no program name can contain.
     Nul,
-    /// The name holds whitespace: arguments were probably written into it.
+    /// The name holds whitespace (any Unicode whitespace, such as a no-break space) or an
+    /// invisible character (see [`is_blank`]): arguments were probably written into it.
     Whitespace,
     /// The name holds a shell metacharacter (the byte is given).
     ShellSyntax(u8),
@@ -54,7 +55,8 @@ impl fmt::Display for ProgramProblem {
             Self::Empty => f.write_str("is empty; give a program name such as `ls`"),
             Self::Nul => f.write_str("contains a NUL byte, which no program name can hold"),
             Self::Whitespace => f.write_str(
-                "contains whitespace; give the program alone and pass its arguments to `call()`",
+                "contains whitespace or an invisible character; give the program alone and pass \
+                 its arguments to `call()`",
             ),
             Self::ShellSyntax(byte) => write!(
                 f,
@@ -70,8 +72,24 @@ impl fmt::Display for ProgramProblem {
     }
 }
 
-/// Checks a program name: not empty, no NUL, no whitespace, no shell syntax
-/// (`` | ; & $ ` < > * ? ``), and either a bare name or an absolute path.
+/// Whether `c` is a character no program or user name may hold because a reader cannot see
+/// it or takes it for a separator: any Unicode whitespace (a space, a tab, a no-break space
+/// U+00A0, ...) and the invisible format characters U+200B (zero width space), U+2060 (word
+/// joiner) and U+FEFF (zero width no-break space). `command!` and the runtime use this one
+/// predicate.
+///
+/// ```
+/// use deluxe::process::names::is_blank;
+/// assert!(is_blank(' ') && is_blank('\u{a0}') && is_blank('\u{200b}') && is_blank('\u{feff}'));
+/// assert!(!is_blank('l') && !is_blank('é'));
+/// ```
+pub fn is_blank(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Checks a program name: not empty, no NUL, no whitespace or invisible character
+/// ([`is_blank`]), no shell syntax (`` | ; & $ ` < > * ? ``), and either a bare name or an
+/// absolute path.
 ///
 /// ```
 /// use deluxe::process::names::{check_program, ProgramProblem};
@@ -79,6 +97,7 @@ impl fmt::Display for ProgramProblem {
 /// assert_eq!(check_program(b"ls"), Ok(()));
 /// assert_eq!(check_program(b"/usr/bin/env"), Ok(()));
 /// assert_eq!(check_program(b"ls -la"), Err(ProgramProblem::Whitespace));
+/// assert_eq!(check_program("ls\u{a0}-la".as_bytes()), Err(ProgramProblem::Whitespace));
 /// assert_eq!(check_program(b"ls|wc"), Err(ProgramProblem::ShellSyntax(b'|')));
 /// assert_eq!(check_program(b"bin/tool"), Err(ProgramProblem::RelativePath));
 /// ```
@@ -86,14 +105,16 @@ pub fn check_program(name: &[u8]) -> Result<(), ProgramProblem> {
     if name.is_empty() {
         return Err(ProgramProblem::Empty);
     }
-    for &byte in name {
-        if byte == 0 {
+    for c in name.utf8_chunks().flat_map(|chunk| chunk.valid().chars()) {
+        if c == '\0' {
             return Err(ProgramProblem::Nul);
         }
-        if byte.is_ascii_whitespace() || byte == 0x0b {
+        if is_blank(c) {
             return Err(ProgramProblem::Whitespace);
         }
-        if SHELL_SYNTAX.contains(&byte) {
+        if let Ok(byte) = u8::try_from(c)
+            && SHELL_SYNTAX.contains(&byte)
+        {
             return Err(ProgramProblem::ShellSyntax(byte));
         }
     }
@@ -118,7 +139,7 @@ pub enum UserNameProblem {
     LeadingDash,
     /// The name starts with `#`: `sudo` would read it as a numeric user id.
     LeadingHash,
-    /// The name holds whitespace.
+    /// The name holds whitespace or an invisible character (see [`is_blank`]).
     Whitespace,
     /// The name holds `:`, the field separator of the user database.
     Colon,
@@ -138,7 +159,9 @@ impl fmt::Display for UserNameProblem {
             Self::LeadingHash => {
                 "starts with `#`, which tools such as `sudo` read as a numeric user id"
             }
-            Self::Whitespace => "contains whitespace, which no account name can hold",
+            Self::Whitespace => {
+                "contains whitespace or an invisible character, which no account name can hold"
+            }
             Self::Colon => "contains `:`, which no account name can hold",
             Self::Slash => "contains `/`, which no account name can hold",
             Self::Nul => "contains a NUL byte, which no account name can hold",
@@ -146,7 +169,8 @@ impl fmt::Display for UserNameProblem {
     }
 }
 
-/// Checks a user name: not empty, no leading `-` or `#`, and no whitespace, `:`, `/` or NUL.
+/// Checks a user name: not empty, no leading `-` or `#`, and no whitespace or invisible
+/// character ([`is_blank`]), `:`, `/` or NUL.
 ///
 /// ```
 /// use deluxe::process::names::{check_user_name, UserNameProblem};
@@ -162,12 +186,12 @@ pub fn check_user_name(name: &[u8]) -> Result<(), UserNameProblem> {
         Some(b'#') => return Err(UserNameProblem::LeadingHash),
         Some(_) => {}
     }
-    for &byte in name {
-        match byte {
-            0 => return Err(UserNameProblem::Nul),
-            b':' => return Err(UserNameProblem::Colon),
-            b'/' => return Err(UserNameProblem::Slash),
-            b if b.is_ascii_whitespace() || b == 0x0b => return Err(UserNameProblem::Whitespace),
+    for c in name.utf8_chunks().flat_map(|chunk| chunk.valid().chars()) {
+        match c {
+            '\0' => return Err(UserNameProblem::Nul),
+            ':' => return Err(UserNameProblem::Colon),
+            '/' => return Err(UserNameProblem::Slash),
+            c if is_blank(c) => return Err(UserNameProblem::Whitespace),
             _ => {}
         }
     }

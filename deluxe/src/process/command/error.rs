@@ -236,6 +236,10 @@ pub enum CommandError {
         searched: Vec<PathBuf>,
         /// The directories among them this process was not allowed to search.
         denied: Vec<PathBuf>,
+        /// The entries of `PATH` that were not searched because they are relative (`bin`,
+        /// `.`, or empty: the current directory), in order: a command never depends on the
+        /// working directory of whoever runs it.
+        skipped: Vec<PathBuf>,
     },
     /// The program exists but is not an executable file.
     NotExecutable {
@@ -266,7 +270,9 @@ pub enum CommandError {
         /// Every directory searched for `sudo`.
         searched: Vec<PathBuf>,
     },
-    /// `sudo` refused to run the program as the user; the program did not run.
+    /// `sudo` refused to run the program as the user; the program did not run. Only sudo's
+    /// own failures are reported so: on Linux, a program that ran (sudo exec'd it or reaped
+    /// it) is an [`Exit`](Self::Exit) whatever it wrote, sudo's words included.
     Sudo {
         /// The user asked for.
         user: String,
@@ -315,8 +321,9 @@ pub enum CommandError {
         code: i32,
         /// What it wrote on standard output (empty when not captured).
         stdout: Vec<u8>,
-        /// The end of its standard error (the last 64 KiB).
-        stderr: String,
+        /// The end of its standard error (the last 64 KiB), as bytes: `Display` shows them
+        /// lossily.
+        stderr: Vec<u8>,
     },
     /// The program was killed by a signal.
     Signal {
@@ -330,8 +337,9 @@ pub enum CommandError {
         core_dumped: bool,
         /// What it wrote on standard output (empty when not captured).
         stdout: Vec<u8>,
-        /// The end of its standard error (the last 64 KiB).
-        stderr: String,
+        /// The end of its standard error (the last 64 KiB), as bytes: `Display` shows them
+        /// lossily.
+        stderr: Vec<u8>,
     },
     /// The call's time limit passed: the program and everything it started were terminated.
     Timeout {
@@ -341,8 +349,18 @@ pub enum CommandError {
         timeout: Duration,
         /// What it wrote on standard output until then.
         stdout: Vec<u8>,
-        /// The end of its standard error until then.
-        stderr: String,
+        /// The end of its standard error until then, as bytes.
+        stderr: Vec<u8>,
+    },
+    /// The program succeeded but its output, asked for as text
+    /// ([`Command::read`](super::Command::read)), is not UTF-8.
+    InvalidUtf8 {
+        /// The program run.
+        program: PathBuf,
+        /// Its standard output, as written.
+        stdout: Vec<u8>,
+        /// How many bytes from the start are valid UTF-8.
+        valid_up_to: usize,
     },
     /// One stage of a pipeline failed (the rightmost failing one, as `set -o pipefail`).
     Stage {
@@ -379,22 +397,25 @@ pub enum CommandError {
         status_name: String,
         /// What it wrote on standard output (empty when not captured).
         stdout: Vec<u8>,
-        /// The end of its standard error (the last 64 KiB).
-        stderr: String,
+        /// The end of its standard error (the last 64 KiB), as bytes: `Display` shows them
+        /// lossily.
+        stderr: Vec<u8>,
     },
 }
 
 impl CommandError {
-    /// The end of the failed program's standard error, when it ran.
+    /// The end of the failed program's standard error, when it ran: the bytes it wrote, UTF-8
+    /// or not.
     ///
     /// ```
     /// use deluxe::process::Command;
     ///
-    /// let error = Command::new("ls")?.call(["/definitely/not/here"]).unwrap_err();
-    /// assert!(error.stderr().unwrap().contains("/definitely/not/here"));
+    /// let error = Command::new("sh")?.call(["-c", "printf 'bad \\377\\376' >&2; exit 1"]).unwrap_err();
+    /// assert_eq!(error.stderr(), Some(&b"bad \xff\xfe"[..]));
+    /// assert!(error.to_string().ends_with(": bad \u{fffd}\u{fffd}"));   // shown lossily
     /// # Ok::<(), deluxe::process::CommandError>(())
     /// ```
-    pub fn stderr(&self) -> Option<&str> {
+    pub fn stderr(&self) -> Option<&[u8]> {
         match self {
             Self::Exit { stderr, .. }
             | Self::Signal { stderr, .. }
@@ -419,6 +440,7 @@ impl CommandError {
             Self::Exit { stdout, .. }
             | Self::Signal { stdout, .. }
             | Self::Timeout { stdout, .. }
+            | Self::InvalidUtf8 { stdout, .. }
             | Self::Crashed { stdout, .. } => Some(stdout),
             Self::Stage { error, .. } => error.stdout(),
             _ => None,
@@ -439,12 +461,28 @@ impl fmt::Display for CommandError {
                 program,
                 searched,
                 denied,
+                skipped,
             } => {
                 if program.contains('/') || program.contains('\\') {
                     write!(f, "program `{}` does not exist", Escaped(program))?;
                 } else {
                     write!(f, "program `{}` not found; searched ", Escaped(program))?;
-                    write_paths(f, searched)?;
+                    if searched.is_empty() && !skipped.is_empty() {
+                        f.write_str("nowhere")?;
+                    } else {
+                        write_paths(f, searched)?;
+                    }
+                }
+                if !skipped.is_empty() {
+                    f.write_str("; skipped the relative entries of PATH ")?;
+                    for (index, entry) in skipped.iter().enumerate() {
+                        f.write_str(if index == 0 { "" } else { ", " })?;
+                        write!(f, "\"{}\"", EscapedPath(entry))?;
+                    }
+                    f.write_str(
+                        " (a command must not depend on the working directory of whoever runs \
+                         it)",
+                    )?;
                 }
                 if !denied.is_empty() {
                     f.write_str("; permission denied searching ")?;
@@ -497,7 +535,17 @@ impl fmt::Display for CommandError {
                     EscapedPath(program),
                     Escaped(user)
                 )?;
-                write_stderr(f, message)
+                if *refusal == SudoRefusal::PasswordRequired {
+                    f.write_str(" (commands never prompt: allow it with a NOPASSWD rule)")?;
+                }
+                // sudo's words, where they say more than the refusal already said.
+                let said = refusal.to_string();
+                let more: Vec<&str> = message
+                    .lines()
+                    .map(|line| line.trim().strip_prefix("sudo: ").unwrap_or(line.trim()))
+                    .filter(|line| *line != said)
+                    .collect();
+                write_stderr(f, more.join("\n").as_bytes())
             }
             Self::UserCannotAccess { user, what, path } => write!(
                 f,
@@ -561,12 +609,22 @@ impl fmt::Display for CommandError {
                      it started",
                     EscapedPath(program)
                 )?;
-                if stderr.trim().is_empty() {
+                if stderr.trim_ascii().is_empty() {
                     return Ok(());
                 }
                 f.write_str("; its stderr so far")?;
                 write_stderr(f, stderr)
             }
+            Self::InvalidUtf8 {
+                program,
+                valid_up_to,
+                ..
+            } => write!(
+                f,
+                "{} wrote output that is not UTF-8 (from byte {valid_up_to}); take it as bytes \
+                 with `call`",
+                EscapedPath(program)
+            ),
             Self::Stage {
                 stage,
                 stages,
@@ -766,10 +824,10 @@ fn write_paths(f: &mut fmt::Formatter<'_>, paths: &[PathBuf]) -> fmt::Result {
 }
 
 /// Writes `: line; line; ...` with the non-empty lines of `stderr`, on one line, shortened,
-/// control characters escaped.
-fn write_stderr(f: &mut fmt::Formatter<'_>, stderr: &str) -> fmt::Result {
+/// control characters escaped, bytes that are not UTF-8 replaced.
+fn write_stderr(f: &mut fmt::Formatter<'_>, stderr: &[u8]) -> fmt::Result {
     let mut written = 0;
-    for line in stderr
+    for line in String::from_utf8_lossy(stderr)
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
@@ -795,7 +853,6 @@ fn write_stderr(f: &mut fmt::Formatter<'_>, stderr: &str) -> fmt::Result {
 #[derive(Debug, Default)]
 pub(crate) struct Tail {
     bytes: std::collections::VecDeque<u8>,
-    truncated: bool,
 }
 
 impl Tail {
@@ -805,31 +862,13 @@ impl Tail {
         let excess = (self.bytes.len() + chunk.len()).saturating_sub(STDERR_CAP);
         if excess > 0 {
             self.bytes.drain(..excess);
-            self.truncated = true;
         }
         self.bytes.extend(chunk);
     }
 
-    /// The kept text: at most the last 64 KiB, starting on a character boundary (bytes that
-    /// are not UTF-8 are replaced, so binary output stays within the cap too).
-    pub(crate) fn into_string(self) -> String {
-        let bytes: Vec<u8> = self.bytes.into();
-        let start = if self.truncated {
-            // Skip UTF-8 continuation bytes cut off from their character.
-            bytes
-                .iter()
-                .take(3)
-                .take_while(|&&byte| byte & 0xC0 == 0x80)
-                .count()
-        } else {
-            0
-        };
-        let text = String::from_utf8_lossy(&bytes[start..]);
-        let mut cut = text.len().saturating_sub(STDERR_CAP);
-        while !text.is_char_boundary(cut) {
-            cut += 1;
-        }
-        text[cut..].to_owned()
+    /// The kept bytes: the last 64 KiB at most, as written.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.bytes.into()
     }
 }
 
@@ -838,27 +877,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tail_keeps_the_last_64_kib_on_a_char_boundary() {
+    fn tail_keeps_the_last_64_kib_as_bytes() {
         let mut tail = Tail::default();
         for _ in 0..100_000 {
             tail.push("é".as_bytes());
         }
-        tail.push(b"end");
-        let text = tail.into_string();
-        assert!(text.len() <= STDERR_CAP);
-        assert!(text.len() >= STDERR_CAP - 3);
-        assert!(text.ends_with("éend"));
-        assert!(!text.contains('\u{FFFD}'));
-    }
-
-    #[test]
-    fn binary_stderr_stays_within_the_cap() {
-        let mut tail = Tail::default();
-        let bytes: Vec<u8> = (0..200_000).map(|i| (i % 251) as u8).collect();
-        tail.push(&bytes);
-        let text = tail.into_string();
-        assert!(text.len() <= STDERR_CAP);
-        assert!(text.len() > STDERR_CAP - 4);
+        tail.push(b"\xff\xfeend");
+        let bytes = tail.into_bytes();
+        assert_eq!(bytes.len(), STDERR_CAP);
+        assert!(bytes.ends_with(b"\xc3\xa9\xff\xfeend"));
     }
 
     proptest::proptest! {
@@ -866,24 +893,21 @@ mod tests {
         #[test]
         fn the_tail_is_the_end_of_the_stream(
             lengths in proptest::collection::vec(0..40_000usize, 0..6),
-            offset in 0..4usize,
+            offset in 0..251u8,
         ) {
-            // Chunks of mixed one-, two- and three-byte characters, cut anywhere.
-            let pattern: Vec<char> = "ab é€\n".chars().collect();
-            let chunks: Vec<String> = lengths
+            let chunks: Vec<Vec<u8>> = lengths
                 .iter()
                 .enumerate()
-                .map(|(i, len)| (0..*len).map(|j| pattern[(i + j + offset) % pattern.len()]).collect())
+                .map(|(i, len)| (0..*len).map(|j| (i + j) as u8 ^ offset).collect())
                 .collect();
             let mut tail = Tail::default();
             for chunk in &chunks {
-                tail.push(chunk.as_bytes());
+                tail.push(chunk);
             }
-            let whole: String = chunks.concat();
-            let kept = tail.into_string();
-            proptest::prop_assert!(kept.len() <= STDERR_CAP);
+            let whole: Vec<u8> = chunks.concat();
+            let kept = tail.into_bytes();
+            proptest::prop_assert_eq!(kept.len(), whole.len().min(STDERR_CAP));
             proptest::prop_assert!(whole.ends_with(&kept));
-            proptest::prop_assert!(kept.len() + 3 >= whole.len().min(STDERR_CAP));
         }
     }
 
@@ -899,19 +923,19 @@ mod tests {
             status: 0xC000_0005,
             status_name: "STATUS_ACCESS_VIOLATION".into(),
             stdout: Vec::new(),
-            stderr: "last words\n".into(),
+            stderr: b"last words\n".to_vec(),
         };
         assert_eq!(
             error.to_string(),
             r"C:\tool.exe crashed with STATUS_ACCESS_VIOLATION (0xC0000005: an invalid memory access): last words"
         );
-        assert_eq!(error.stderr(), Some("last words\n"));
+        assert_eq!(error.stderr(), Some(&b"last words\n"[..]));
         let unknown = CommandError::Crashed {
             program: r"C:\tool.exe".into(),
             status: 0xC000_1234,
             status_name: "an unknown NTSTATUS".into(),
             stdout: Vec::new(),
-            stderr: String::new(),
+            stderr: Vec::new(),
         };
         assert_eq!(
             unknown.to_string(),
@@ -936,7 +960,7 @@ mod tests {
             program: "/bin/tool".into(),
             code: 2,
             stdout: Vec::new(),
-            stderr: format!("first\n\n  second  \n{}\n", "x".repeat(1000)),
+            stderr: format!("first\n\n  second  \n{}\n", "x".repeat(1000)).into_bytes(),
         };
         let text = error.to_string();
         assert!(!text.contains('\n'));

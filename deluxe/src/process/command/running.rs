@@ -551,7 +551,7 @@ impl Running {
                 .unwrap_or_default(),
             timeout: self.timeout.unwrap_or_default(),
             stdout: Vec::new(),
-            stderr: String::new(),
+            stderr: Vec::new(),
         }
     }
 
@@ -562,12 +562,18 @@ impl Running {
         let mut ends = Vec::with_capacity(stages.len());
         let mut failure = None;
         for mut stage in stages {
+            // Read before reaping: what sudo did is known only while it is a zombie.
+            let trace = match &stage.sudo {
+                Some(run) if stage.exited => sudo::trace(stage.child.id(), &run.sudo),
+                _ => sudo::Trace::Unknown,
+            };
             match stage.child.wait() {
                 Ok(status) => ends.push(End {
                     program: stage.program,
                     sudo: stage.sudo,
+                    trace,
                     status,
-                    stderr: stage.tail.into_string(),
+                    stderr: stage.tail.into_bytes(),
                 }),
                 Err(error) => {
                     failure.get_or_insert(CommandError::Io {
@@ -589,7 +595,7 @@ impl Running {
                     .unwrap_or_default(),
                 timeout: self.timeout.unwrap_or_default(),
                 stdout,
-                stderr: ends.into_iter().map(|end| end.stderr).collect(),
+                stderr: ends.into_iter().flat_map(|end| end.stderr).collect(),
             });
         }
         judge(ends, stdout, &self.success_codes)
@@ -614,8 +620,10 @@ impl Drop for Running {
 struct End {
     program: PathBuf,
     sudo: Option<SudoRun>,
+    /// What `sudo` did before it exited, when the stage ran through it.
+    trace: sudo::Trace,
     status: ExitStatus,
-    stderr: String,
+    stderr: Vec<u8>,
 }
 
 /// The call's result from how its stages ended: the rightmost stage that failed decides (as
@@ -642,7 +650,7 @@ fn judge(ends: Vec<End>, stdout: Vec<u8>, success_codes: &[i32]) -> Result<Outpu
         return Ok(Output {
             code,
             stdout,
-            stderr: ends.into_iter().map(|end| end.stderr).collect(),
+            stderr: ends.into_iter().flat_map(|end| end.stderr).collect(),
         });
     };
     let end = ends.into_iter().nth(index).expect("a failing stage");
@@ -663,19 +671,21 @@ fn stage_error(end: End, stdout: Vec<u8>) -> CommandError {
     let End {
         program,
         sudo,
+        trace,
         status,
         stderr,
     } = end;
     if let Some(code) = status.code() {
         if let Some(run) = sudo
             && code == 1
-            && let Some(refusal) = sudo::refusal(&stderr, &run.names)
+            && let Some(refusal) =
+                sudo::refusal(&String::from_utf8_lossy(&stderr), &run.names, trace)
         {
             return CommandError::Sudo {
                 user: run.user,
                 program,
                 refusal,
-                message: stderr,
+                message: String::from_utf8_lossy(&stderr).into_owned(),
             };
         }
         return CommandError::Exit {
@@ -762,6 +772,7 @@ fn spawn_error(plan: &Plan, error: io::Error) -> CommandError {
             program: plan.program.to_string_lossy().into_owned(),
             searched: vec![plan.program.clone()],
             denied: Vec::new(),
+            skipped: Vec::new(),
         };
     }
     CommandError::Io {

@@ -1,6 +1,7 @@
 //! Running a program as another user: directly when that user is us, otherwise through
 //! `sudo -n -u USER [NAME=VALUE..] -- PROGRAM ARGS..`, and telling `sudo`'s own refusals
-//! apart from the program's failures.
+//! apart from the program's failures by what sudo did ([`trace`]), not only by what was
+//! written on stderr, which the program can write too.
 //!
 //! `PROGRAM` is the bare name the program was asked by when `sudo -l` says sudo would run the
 //! very file resolved here (so the program sees that name as its `argv[0]`), else the
@@ -162,23 +163,97 @@ pub(crate) fn same_file(one: &Path, other: &Path) -> bool {
     }
 }
 
-/// Whether what a program run through `sudo` left on stderr, as it exited with code 1, is
-/// `sudo` refusing to run it (then: why). `names` are the words sudo's messages may name the
-/// program by (its path, the bare name given to sudo, the path sudo resolved that name to).
-/// Recognised from sudo's own messages, which it prints in the caller's language: in another
-/// language than English a refusal may be reported as the program's exit code 1.
-pub(crate) fn refusal(stderr: &str, names: &[OsString]) -> Option<SudoRefusal> {
+/// What the `sudo` process of a call did before it exited, from the kernel's record of it
+/// (read while it is a zombie: exited, not yet reaped, so its pid cannot have been reused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Without `/proc`, every trace is `Unknown`.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+pub(crate) enum Trace {
+    /// It ran nothing: it never changed user (no `exec` of the program in its place) and
+    /// reaped no child (no program started beside it). Its exit is sudo's own failure.
+    Nothing,
+    /// It reaped a child: the program ran in it, or failed to `exec` there (sudo then says
+    /// "unable to execute"), or sudo ran its mailer (`mail_always`, `mail_no_perms`: a
+    /// refusal it mails about is then taken for the program's exit code 1).
+    Child,
+    /// It became the program (`exec` in its place: it runs as the target user, under the
+    /// program's name).
+    Exec,
+    /// Not known (no `/proc`: not Linux).
+    Unknown,
+}
+
+/// What `sudo` (the program `sudo`), process `pid`, did before it exited (see [`Trace`]).
+/// Call it once the process has exited and before it is reaped.
+pub(crate) fn trace(pid: u32, sudo: &Path) -> Trace {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
+        let (Ok(stat), Ok(status)) = (stat, status) else {
+            return Trace::Unknown;
+        };
+        // After `comm)`: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+        // cmajflt utime stime cutime cstime: the `c` fields count the children it reaped.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+        let Some(children) = [8, 10, 13, 14]
+            .iter()
+            .map(|&index| fields.get(index)?.parse::<u64>().ok())
+            .sum::<Option<u64>>()
+        else {
+            return Trace::Unknown;
+        };
+        // The name of the file it last executed (its first 15 bytes): sudo's, until it
+        // becomes the program.
+        let comm = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+            .map(|(comm, _)| comm.as_bytes());
+        let name = sudo.file_name().map_or(&[][..], OsStr::as_bytes);
+        if comm != Some(&name[..name.len().min(15)]) {
+            return Trace::Exec;
+        }
+        let real_uid = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|uids| uids.split_whitespace().next()?.parse::<u32>().ok());
+        match real_uid {
+            // sudo runs with the caller's real uid; the program it becomes, with the target's
+            // (a target that is the caller never goes through sudo).
+            Some(uid) if uid != nix::unistd::getuid().as_raw() => Trace::Exec,
+            Some(_) if children > 0 => Trace::Child,
+            Some(_) => Trace::Nothing,
+            None => Trace::Unknown,
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (pid, sudo);
+        Trace::Unknown
+    }
+}
+
+/// Whether a call through `sudo` that exited with code 1 is `sudo` refusing to run the
+/// program (then: why), from what sudo did ([`trace`]) and what it said on stderr. `names` are
+/// the words sudo's messages may name the program by (its path, the bare name given to sudo,
+/// the path sudo resolved that name to).
+///
+/// Only sudo's own failures are sudo's: a program that ran, whatever it writes, is never
+/// taken for a refusal. Where sudo ran nothing, its exit is its own failure, and its words
+/// say which ([`SudoRefusal::Other`] when they are not recognised, in another language for
+/// one). Where sudo reaped a child, only "unable to execute PROGRAM" (the child's `exec`
+/// failed) as sudo's only words is a refusal. Without `/proc`, sudo's messages alone decide.
+pub(crate) fn refusal(stderr: &str, names: &[OsString], trace: Trace) -> Option<SudoRefusal> {
     let lines: Vec<&str> = stderr
         .lines()
         .filter(|line| !line.trim().is_empty())
         .collect();
-    if lines.is_empty()
-        || !lines
+    let sudo_words = !lines.is_empty()
+        && lines
             .iter()
-            .all(|line| line.starts_with("sudo: ") || line.starts_with("Sorry, user "))
-    {
-        return None;
-    }
+            .all(|line| line.starts_with("sudo: ") || line.starts_with("Sorry, user "));
     let text = stderr;
     // sudo's message naming one of the program's names between `before` and `after`.
     let says = |before: &str, after: &str| {
@@ -186,13 +261,22 @@ pub(crate) fn refusal(stderr: &str, names: &[OsString]) -> Option<SudoRefusal> {
             .iter()
             .any(|name| text.contains(&format!("{before}{}{after}", name.to_string_lossy())))
     };
+    let cannot_execute = says("sudo: unable to execute ", ": ");
+    match trace {
+        Trace::Exec => return None,
+        Trace::Child => {
+            return (lines.len() == 1 && cannot_execute).then_some(SudoRefusal::CannotExecute);
+        }
+        Trace::Unknown if !sudo_words => return None,
+        Trace::Nothing | Trace::Unknown => {}
+    }
     Some(if text.contains("a password is required") {
         SudoRefusal::PasswordRequired
     } else if text.contains("not allowed to set the following environment variables") {
         SudoRefusal::EnvironmentNotAllowed
     } else if text.starts_with("Sorry, user ") || text.contains("is not in the sudoers file") {
         SudoRefusal::NotAllowed
-    } else if says("unable to execute ", "") || says("", ": command not found") {
+    } else if cannot_execute || says("", ": command not found") {
         SudoRefusal::CannotExecute
     } else {
         SudoRefusal::Other
@@ -248,21 +332,45 @@ mod tests {
     #[test]
     fn refusals_are_recognised_by_any_name_of_the_program() {
         let names = [OsString::from("/bin/sh"), OsString::from("sh")];
+        let nothing = Trace::Nothing;
         assert_eq!(
-            refusal("sudo: sh: command not found\n", &names),
+            refusal("sudo: sh: command not found\n", &names, nothing),
             Some(SudoRefusal::CannotExecute)
         );
         assert_eq!(
             refusal(
                 "sudo: unable to execute /bin/sh: Permission denied\n",
-                &names
+                &names,
+                Trace::Child
             ),
             Some(SudoRefusal::CannotExecute)
         );
         assert_eq!(
-            refusal("sudo: unable to execute /bin/other: x\n", &names),
+            refusal("sudo: unable to execute /bin/other: x\n", &names, nothing),
             Some(SudoRefusal::Other)
         );
-        assert_eq!(refusal("sh: 1: oops\n", &names), None);
+        assert_eq!(refusal("sh: 1: oops\n", &names, Trace::Unknown), None);
+    }
+
+    #[test]
+    fn only_a_sudo_that_ran_nothing_refuses() {
+        let names = [OsString::from("/bin/sh")];
+        let words = "sudo: a password is required\n";
+        assert_eq!(
+            refusal(words, &names, Trace::Nothing),
+            Some(SudoRefusal::PasswordRequired)
+        );
+        // The program ran (beside sudo, or in its place) and wrote sudo's words itself.
+        assert_eq!(refusal(words, &names, Trace::Child), None);
+        assert_eq!(refusal(words, &names, Trace::Exec), None);
+        // sudo ran nothing: its failure, whatever its language.
+        assert_eq!(
+            refusal(
+                "sudo: es wird ein Passwort benötigt\n",
+                &names,
+                Trace::Nothing
+            ),
+            Some(SudoRefusal::Other)
+        );
     }
 }

@@ -141,6 +141,7 @@ pub(super) fn find_executable(
         program: name.to_string_lossy().into_owned(),
         searched,
         denied: Vec::new(),
+        skipped: Vec::new(),
     };
     let extensions = path_extensions();
     let path = Path::new(name);
@@ -199,7 +200,7 @@ pub(super) fn crash(
     program: &Path,
     status: ExitStatus,
     stdout: Vec<u8>,
-    stderr: &str,
+    stderr: &[u8],
 ) -> Option<CommandError> {
     // Windows exit codes are unsigned 32-bit; std hands them over as `i32`.
     let status = status.code()?.cast_unsigned();
@@ -215,6 +216,6 @@ pub(super) fn crash(
         status,
         status_name,
         stdout,
-        stderr: stderr.to_owned(),
+        stderr: stderr.to_vec(),
     })
 }

@@ -175,6 +175,22 @@ impl<D: Daemon> Controller<D> {
         self
     }
 
+    /// Overrides the reload timeout (see
+    /// [`Config::reload_timeout`](super::Config#structfield.reload_timeout)).
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// // A reload that rebuilds a large index.
+    /// Worker::controller().reload_timeout(std::time::Duration::from_secs(300)).reload()?;
+    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// ```
+    #[must_use]
+    pub fn reload_timeout(mut self, timeout: Duration) -> Self {
+        self.config.reload_timeout = timeout;
+        self
+    }
+
     /// Overrides the working directory (see [`Config::workdir`](super::Config#structfield.workdir)).
     ///
     /// ```no_run
@@ -429,7 +445,9 @@ impl<D: Daemon> Controller<D> {
     /// # Errors
     ///
     /// Returns only when a step fails: [`DaemonError::AlreadyRunning`] and the errors of
-    /// [`start`](Controller::start).
+    /// [`start`](Controller::start). Under a service manager (`NOTIFY_SOCKET` set) the error's
+    /// text is also the service's status (`STATUS=`, what `systemctl status` shows), so the
+    /// operator reads why the start failed even where no journal keeps the daemon's output.
     ///
     /// ```no_run
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
@@ -439,6 +457,13 @@ impl<D: Daemon> Controller<D> {
     /// std::process::exit(1);
     /// ```
     pub fn run_foreground(&self) -> Result<Infallible, DaemonError> {
+        let Err(error) = self.foreground_until_failure();
+        super::manager::status_failed(&error.to_string());
+        Err(error)
+    }
+
+    /// [`run_foreground`](Controller::run_foreground) up to the failure it returns.
+    fn foreground_until_failure(&self) -> Result<Infallible, DaemonError> {
         let turn = launch::take_turn();
         pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
         match target::locate(&self.config.pidfile)? {
@@ -503,21 +528,43 @@ impl<D: Daemon> Controller<D> {
         self.start_in_turn()
     }
 
-    /// Sends `SIGHUP`: the daemon reopens its log file (after a rotation) and runs
-    /// [`Daemon::on_reload`], telling a service manager `RELOADING=1`, then `READY=1`.
+    /// Reloads the daemon and returns once it says how that went: it reopens its log file
+    /// (after a rotation) and runs [`Daemon::on_reload`], telling a service manager
+    /// `RELOADING=1`, then `READY=1`, and answers this call as `start` does: the hook's error
+    /// comes back as [`DaemonError::ReloadFailed`].
+    ///
+    /// The request and the answer travel on the daemon's reload socket, `PIDFILE.reload`
+    /// (a signal carries no reply), which answers root and the daemon's own user only; this
+    /// controller believes only the process holding the pidfile. Concurrent reloads each get
+    /// an answer (one that arrives while a reload runs waits for the next). `kill -HUP`
+    /// still reloads, without an answer. From inside the daemon it is refused
+    /// ([`DaemonError::SignalRefused`], [`Refusal::ThisProcess`](super::Refusal::ThisProcess)):
+    /// a hook would wait for itself.
     ///
     /// # Errors
     ///
-    /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile.
+    /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile;
+    /// [`DaemonError::ReloadFailed`] (the hook's message; the daemon runs on);
+    /// [`DaemonError::ReloadPanicked`] (the hook panicked; the daemon stops);
+    /// [`DaemonError::ReloadTimeout`] after the reload timeout
+    /// ([`Config::reload_timeout`](super::Config#structfield.reload_timeout), 30 s by
+    /// default); [`DaemonError::ReloadUnanswered`] (a daemon without a reload socket, built
+    /// with an older deluxe, is sent `SIGHUP` instead); [`DaemonError::ReloadImpostor`] when
+    /// another process listens on the socket; and the errors of [`stop`](Controller::stop)
+    /// before anything is sent.
     ///
     /// ```no_run
+    /// use deluxe::process::daemon::DaemonError;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// Worker::controller().reload()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// match Worker::controller().reload() {
+    ///     Ok(()) => println!("reloaded"),
+    ///     Err(DaemonError::ReloadFailed { message, .. }) => eprintln!("kept the old config: {message}"),
+    ///     Err(error) => eprintln!("{error}"),
+    /// }
     /// ```
     pub fn reload(&self) -> Result<(), DaemonError> {
-        self.send(Signal::SIGHUP)
+        self.instance().reload()
     }
 
     /// Sends `SIGUSR1`: the daemon runs [`Daemon::on_user1`].
@@ -702,6 +749,23 @@ impl<D: Daemon + 'static> Controller<D> {
     /// As [`restart`](Controller::restart).
     pub async fn restart_async(&self) -> Result<Pid, DaemonError> {
         self.blocking(Self::restart).await
+    }
+
+    /// [`reload`](Controller::reload), as a future.
+    ///
+    /// ```no_run
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// Worker::controller().reload_async().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`reload`](Controller::reload).
+    pub async fn reload_async(&self) -> Result<(), DaemonError> {
+        self.blocking(Self::reload).await
     }
 
     /// [`signal_user1`](Controller::signal_user1), as a future.

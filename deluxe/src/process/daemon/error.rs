@@ -181,6 +181,13 @@ pub enum DaemonError {
         /// The hook's error, as its `Display` put it.
         message: String,
     },
+    /// The daemon was asked to stop (`SIGTERM`, `SIGINT`) while its
+    /// [`setup`](super::Daemon::setup) hook ran: it ended what `setup` had started, removed
+    /// its pidfile and exited without becoming ready.
+    StoppedDuringSetup {
+        /// The signal, such as `SIGTERM`.
+        signal: &'static str,
+    },
     /// The daemon ended before it was ready without saying why: it was killed (by a signal,
     /// or for lack of memory). Its stderr, in the log file if one is set, may say more.
     DiedBeforeReady,
@@ -224,6 +231,105 @@ pub enum DaemonError {
         /// How long `stop` waited after `SIGKILL`.
         waited: Duration,
     },
+    /// The daemon's [`on_reload`](super::Daemon::on_reload) hook failed: the daemon runs on
+    /// (with its previous configuration, if the hook keeps it until the new one is valid).
+    ReloadFailed {
+        /// The daemon.
+        pid: Pid,
+        /// The hook's error, as its `Display` put it.
+        message: String,
+    },
+    /// The daemon's [`on_reload`](super::Daemon::on_reload) hook panicked: the daemon is
+    /// stopping, as after a panic in `run` (it runs `atexit` and exits with status 1).
+    ReloadPanicked {
+        /// The daemon.
+        pid: Pid,
+        /// What the daemon logged: `on_reload() panicked: MESSAGE; stopping`.
+        message: String,
+    },
+    /// The daemon did not answer the reload within the reload timeout
+    /// ([`Config::reload_timeout`](super::Config#structfield.reload_timeout)): its
+    /// `on_reload` hook is still running, or stuck. The reload goes on in the daemon.
+    ReloadTimeout {
+        /// The daemon.
+        pid: Pid,
+        /// How long the controller waited.
+        waited: Duration,
+    },
+    /// The daemon could not tell how the reload went (see [`Unanswered`]).
+    ReloadUnanswered {
+        /// The daemon.
+        pid: Pid,
+        /// Its reload socket (`PIDFILE.reload`).
+        socket: PathBuf,
+        /// Why there is no answer.
+        reason: Unanswered,
+    },
+    /// The reload socket beside the pidfile is not the daemon's: another process listens on
+    /// it (another user bound it first, in a world-writable directory). Nothing was sent to
+    /// it, nothing it said was believed, and the daemon was not reloaded.
+    ReloadImpostor {
+        /// The daemon, which holds the pidfile.
+        pid: Pid,
+        /// The socket.
+        socket: PathBuf,
+        /// The process listening on it, where the system says (Linux).
+        peer_pid: Option<u32>,
+        /// Its user id.
+        peer_uid: u32,
+    },
+}
+
+/// Why a reload has no answer ([`DaemonError::ReloadUnanswered`]).
+///
+/// ```no_run
+/// use deluxe::process::daemon::{DaemonError, Unanswered};
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// match Worker::controller().reload() {
+///     Ok(()) => println!("reloaded"),
+///     Err(DaemonError::ReloadUnanswered { reason: Unanswered::NoSocket { .. }, .. }) => {
+///         println!("sent SIGHUP to an older daemon; its log says how it went");
+///     }
+///     Err(error) => eprintln!("{error}"),
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Unanswered {
+    /// The daemon has no reload socket (it was built with an older deluxe, or could not make
+    /// the socket): it was sent `SIGHUP` instead, and reloads, but cannot answer.
+    NoSocket {
+        /// Why the socket could not be reached (`ENOENT`: there is none).
+        errno: i32,
+    },
+    /// The daemon hung up without answering: it is stopping, or died during the reload.
+    Closed,
+    /// The daemon does not take reload requests from this user (only from root and its own
+    /// user).
+    Refused,
+}
+
+impl fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoSocket { errno } => write!(
+                f,
+                "it has no reload socket ({}): it was sent SIGHUP and reloads, but cannot say \
+                 how that went (its log can); a daemon built with an older deluxe answers once \
+                 restarted with this one",
+                io::Error::from_raw_os_error(*errno)
+            ),
+            Self::Closed => f.write_str(
+                "it hung up without answering: it is stopping, or died during the reload; \
+                 check its status and log",
+            ),
+            Self::Refused => f.write_str(
+                "it takes reload requests only from root and its own user; reload it as one \
+                 of them",
+            ),
+        }
+    }
 }
 
 /// Why the controller refused to signal the process holding the pidfile
@@ -625,6 +731,11 @@ impl fmt::Display for DaemonError {
             Self::Fork { source } => write!(f, "cannot fork the daemon: {source}"),
             Self::Setup { step, source } => write!(f, "daemon setup failed ({step}): {source}"),
             Self::SetupFailed { message } => write!(f, "the daemon's setup failed: {message}"),
+            Self::StoppedDuringSetup { signal } => write!(
+                f,
+                "the daemon was asked to stop ({signal}) while its setup ran, and exited before \
+                 it was ready; start it again once nothing stops it"
+            ),
             Self::DiedBeforeReady => f.write_str(
                 "the daemon died before it was ready: it exited without a word (killed by a \
                  signal, or out of memory); its stderr, in the log file if one is set, may say \
@@ -662,6 +773,53 @@ impl fmt::Display for DaemonError {
                 f,
                 "the daemon (pid {pid}) still runs {waited:?} after SIGKILL (stuck in the kernel?)"
             ),
+            Self::ReloadFailed { pid, message } => write!(
+                f,
+                "the daemon (pid {pid}) failed to reload: {message}; it runs on as before: fix \
+                 the problem and reload again"
+            ),
+            Self::ReloadPanicked { pid, message } => write!(
+                f,
+                "the daemon (pid {pid}) failed to reload: {message}; fix the hook (or the \
+                 configuration it chokes on) and start the daemon again"
+            ),
+            Self::ReloadTimeout { pid, waited } => write!(
+                f,
+                "the daemon (pid {pid}) did not answer the reload within {waited:?}: its \
+                 on_reload hook is still running or stuck; check its log, or allow more time \
+                 (the reload timeout)"
+            ),
+            Self::ReloadUnanswered {
+                pid,
+                socket,
+                reason,
+            } => write!(
+                f,
+                "the daemon (pid {pid}) did not say whether it reloaded: {reason} (reload \
+                 socket {})",
+                socket.display()
+            ),
+            Self::ReloadImpostor {
+                pid,
+                socket,
+                peer_pid,
+                peer_uid,
+            } => {
+                write!(
+                    f,
+                    "reload socket {} is not the daemon's (pid {pid}): it belongs to uid \
+                     {peer_uid}",
+                    socket.display()
+                )?;
+                if let Some(peer_pid) = peer_pid {
+                    write!(f, ", process {peer_pid}")?;
+                }
+                f.write_str(
+                    "; nothing was sent to it and the daemon was not reloaded: remove it \
+                     (or choose a pidfile in a directory only you can write) and restart the \
+                     daemon",
+                )
+            }
         }
     }
 }

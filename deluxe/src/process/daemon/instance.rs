@@ -5,6 +5,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::pidfile;
+use super::reload;
 use super::target::{self, Delivery, Located, Target};
 use super::{Config, DaemonError, Pid, Status, Step, StopOutcome};
 
@@ -141,11 +142,17 @@ impl Instance {
             })
     }
 
-    /// Sends `SIGHUP`: the daemon reopens its log file and runs its reload hook.
+    /// Reloads the daemon and says how it went: the daemon reopens its log file and runs its
+    /// reload hook, and answers on its reload socket (`PIDFILE.reload`) within the reload
+    /// timeout. As [`Controller::reload`](super::Controller::reload).
     ///
     /// # Errors
     ///
-    /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile.
+    /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile;
+    /// [`DaemonError::ReloadFailed`] with the hook's message ([`DaemonError::ReloadPanicked`]
+    /// when it panicked); [`DaemonError::ReloadTimeout`],
+    /// [`DaemonError::ReloadUnanswered`], [`DaemonError::ReloadImpostor`] when there is no
+    /// answer to believe; the errors of [`Instance::stop`] before anything is sent.
     ///
     /// ```no_run
     /// use deluxe::process::daemon::{Config, Instance};
@@ -153,7 +160,13 @@ impl Instance {
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     pub fn reload(&self) -> Result<(), DaemonError> {
-        self.send(Signal::SIGHUP)
+        match self.locate()? {
+            Located::Running(target) => {
+                reload::ask(&target, &self.config.pidfile, self.config.reload_timeout)
+            }
+            Located::Elsewhere { .. } => Err(self.outside_namespace()),
+            Located::Stopped | Located::Stale { .. } => Err(self.not_running(Signal::SIGHUP)),
+        }
     }
 
     /// Sends `SIGUSR1`.
@@ -187,7 +200,6 @@ impl Instance {
     }
 
     pub(crate) fn send(&self, signal: Signal) -> Result<(), DaemonError> {
-        let path = &self.config.pidfile;
         match self.locate()? {
             Located::Running(target) if target.signal(signal)? == Delivery::Delivered => {
                 return Ok(());
@@ -195,14 +207,20 @@ impl Instance {
             Located::Elsewhere { .. } => return Err(self.outside_namespace()),
             _ => {}
         }
+        Err(self.not_running(signal))
+    }
+
+    /// The daemon is not running, so `signal` was not sent (also a `log` warning).
+    fn not_running(&self, signal: Signal) -> DaemonError {
+        let path = &self.config.pidfile;
         log::warn!(
             "daemon not running (pidfile {}); {} not sent",
             path.display(),
             signal.as_str()
         );
-        Err(DaemonError::NotRunning {
+        DaemonError::NotRunning {
             pidfile: path.clone(),
-        })
+        }
     }
 
     /// The error for a daemon outside this process's PID namespace, which it cannot signal.

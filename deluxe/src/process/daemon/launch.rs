@@ -6,9 +6,12 @@
 //! start timeout ([`fork_holding_output`]), takes std's output locks and forks; in the child
 //! `setsid` and fork again (the daemon is not a session leader, so it never gets a
 //! controlling terminal) and the intermediate exits; the daemon runs daemon(7)'s steps
-//! ([`setup`](super::setup)), making only async-signal-safe system calls, then starts serving
-//! ([`serve`](super::serve)): the signal thread starts, the daemon tells the controller
-//! "ready" (and a service manager, if any) and calls `run`.
+//! ([`setup`](super::setup)), making only async-signal-safe system calls up to the user's
+//! `setup`, then starts serving ([`serve`](super::serve)): the signal thread starts, the
+//! daemon tells the controller "ready" (and a service manager, if any) and calls `run`.
+//! `start` returns on the "ready" record. A start that fails leaves nothing running: the
+//! daemon, or on a timeout the controller, kills the daemon's process group (what `setup`
+//! started too), and `start` returns once it is empty.
 //!
 //! In the foreground (under a supervisor, which owns the process) the same steps run in this
 //! very process, minus the forks and the session change, and minus closing descriptors and
@@ -31,6 +34,7 @@ use super::manager;
 use super::pidfile;
 use super::privileges::Credentials;
 use super::readiness::{self, Report};
+use super::reload;
 use super::serve::{self, Serving};
 use super::setup::{Failure, Mode, Steps};
 use super::sys::{self, CPath};
@@ -117,6 +121,7 @@ impl Plan {
                 pidfile_directory: pidfile_directory.and_then(|dir| CPath::new(dir).ok()),
                 user1_reloads: config.user1_reloads,
                 log_file: log_file.clone(),
+                reload_socket: CPath::new(reload::socket_path(pidfile.path())).ok(),
                 log_owner: credentials.as_ref().map(Credentials::owner),
                 children_wait: (!config.keep_children).then(|| {
                     config
@@ -165,7 +170,7 @@ fn absolute(path: &Path) -> io::Result<PathBuf> {
 /// Starts `daemon` as planned; returns its pid once it is ready.
 pub(crate) fn spawn<D: Daemon>(daemon: &D, plan: &Plan) -> Result<Pid, DaemonError> {
     // One deadline for both waits: for this program's output locks, then for "ready".
-    let deadline = Instant::now().checked_add(plan.start_timeout);
+    let deadline = sys::deadline_after(plan.start_timeout);
     let (child, read) = if sys::only_thread() {
         // No other thread can hold the output locks (this one may: they are reentrant), nor
         // block a flush of stdout behind them: this thread takes them and forks.
@@ -175,7 +180,9 @@ pub(crate) fn spawn<D: Daemon>(daemon: &D, plan: &Plan) -> Result<Pid, DaemonErr
         fork_holding_output(daemon, plan, deadline)?
     };
     reap(child);
-    collect(read, plan, deadline)
+    // The intermediate process made the session and its process group, whose id is its pid:
+    // the daemon and what its `setup` starts are in it.
+    collect(read, plan, deadline, child)
 }
 
 /// std's stdout and stderr locks, held across the fork.
@@ -259,12 +266,7 @@ fn fork_holding_output<D: Daemon>(
             }
         })
         .map_err(|source| DaemonError::Fork { source })?;
-    let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-    let received = match left {
-        Some(left) => outcome.recv_timeout(left),
-        None => outcome.recv().map_err(RecvTimeoutError::from),
-    };
-    let result = match received {
+    let result = match outcome.recv_timeout(sys::time_left(deadline)) {
         Ok(result) => result,
         Err(RecvTimeoutError::Timeout) => {
             if state
@@ -449,8 +451,7 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
         Ok(set_up) => set_up,
         Err(failure) => {
             report_failure(&failure).send(write.as_fd());
-            // SAFETY: _exit ends the process at once.
-            unsafe { libc::_exit(1) }
+            end_failed_start()
         }
     };
     serve::serve(
@@ -459,20 +460,42 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
         &set_up.signals,
         set_up.output,
         &plan.serving,
-        |started| {
-            match started {
-                Ok(()) => Report::Ready {
+        |started| match started {
+            Ok(()) => {
+                Report::Ready {
                     pid: std::process::id(),
-                },
-                Err((step, error)) => Report::Failed {
+                }
+                .send(write.as_fd());
+                drop(write);
+            }
+            Err((step, error)) => {
+                Report::Failed {
                     step,
                     errno: error.raw_os_error().unwrap_or(libc::EAGAIN),
-                },
+                }
+                .send(write.as_fd());
+                end_failed_start()
             }
-            .send(write.as_fd());
-            drop(write);
         },
     )
+}
+
+/// In the forked daemon whose start failed, once it has removed its pidfile and reported:
+/// leaves nothing of the start running. `SIGKILL` to the daemon's process group ends the
+/// daemon and whatever its `setup` started in the group. The group is the one the
+/// intermediate process made with the session (only the daemon and its descendants are in
+/// it), and the daemon signals it as a member, so its id cannot have been reused. (A `setup`
+/// that moved the daemon itself to another group gets a plain exit.)
+fn end_failed_start() -> ! {
+    // SAFETY: getpgid, getsid and getpid only read this process's ids.
+    let (group, session, me) = unsafe { (libc::getpgid(0), libc::getsid(0), libc::getpid()) };
+    if group > 1 && group == session && group != me {
+        // SAFETY: signalling this process's own group, which it is a member of; this process
+        // ends with it.
+        unsafe { libc::killpg(group, libc::SIGKILL) };
+    }
+    // SAFETY: _exit ends the process at once.
+    unsafe { libc::_exit(1) }
 }
 
 /// Calls the daemon's `setup` hook; its error, or its panic, as a message.
@@ -498,6 +521,9 @@ fn report_failure(failure: &Failure) -> Report {
         Failure::Setup { message } => Report::SetupFailed {
             message: message.clone(),
         },
+        Failure::Stopped { signal } => Report::Stopped {
+            signal: *signal as i32,
+        },
     }
 }
 
@@ -522,6 +548,9 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
             place.undo();
             return match stopped {
                 Failure::Setup { message } => DaemonError::SetupFailed { message },
+                Failure::Stopped { signal } => DaemonError::StoppedDuringSetup {
+                    signal: signal.as_str(),
+                },
                 Failure::AlreadyRunning { pid } => DaemonError::AlreadyRunning {
                     pid: Pid(pid),
                     pidfile: plan.pidfile().to_path_buf(),
@@ -538,26 +567,32 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
         &plan.serving,
         |started| {
             if let Err((step, error)) = started {
-                serve::say(log::Level::Error, &format!("cannot {step}: {error}"));
+                let message = format!("cannot {step}: {error}");
+                serve::say(log::Level::Error, &message);
+                // As for the failures `run_foreground` returns: the service's status says why.
+                manager::status_failed(&message);
             }
         },
     )
 }
 
-/// Reads the daemon's reports until every writer has closed the pipe (or the start timeout),
-/// and turns them into the outcome of `start`.
-fn collect(read: OwnedFd, plan: &Plan, deadline: Option<Instant>) -> Result<Pid, DaemonError> {
-    let (bytes, timed_out) =
+/// Reads the daemon's reports until its outcome (or end of file, or the start timeout), and
+/// turns them into the outcome of `start`. A start that failed leaves nothing running: the
+/// daemon killed its process group `group` (see [`end_failed_start`]), or the controller does
+/// when the start timed out; `start` returns once the group is empty.
+fn collect(
+    read: OwnedFd,
+    plan: &Plan,
+    deadline: Option<Instant>,
+    group: libc::pid_t,
+) -> Result<Pid, DaemonError> {
+    let (reports, timed_out) =
         read_reports(&read, deadline).map_err(|source| DaemonError::Fork { source })?;
-    let reports = readiness::decode_all(&bytes);
     let spawned = reports.iter().find_map(|report| match report {
         Report::Spawned { pid } => Some(Pid(*pid)),
         _ => None,
     });
-    let outcome = reports
-        .iter()
-        .find(|report| !matches!(report, Report::Spawned { .. }));
-    let result = match outcome {
+    let result = match readiness::outcome(&reports) {
         Some(Report::Ready { pid }) => return Ok(Pid(*pid)),
         Some(Report::AlreadyRunning { pid }) => Err(DaemonError::AlreadyRunning {
             pid: Pid(*pid),
@@ -567,12 +602,13 @@ fn collect(read: OwnedFd, plan: &Plan, deadline: Option<Instant>) -> Result<Pid,
         Some(Report::SetupFailed { message }) => Err(DaemonError::SetupFailed {
             message: message.clone(),
         }),
+        Some(Report::Stopped { signal }) => Err(DaemonError::StoppedDuringSetup {
+            signal: nix::sys::signal::Signal::try_from(*signal)
+                .map_or("a stop signal", nix::sys::signal::Signal::as_str),
+        }),
         Some(Report::Spawned { .. }) | None if timed_out => {
             if let Some(pid) = spawned {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid.raw()),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                kill_start(pid, group);
             }
             Err(DaemonError::StartTimeout {
                 pid: spawned,
@@ -581,29 +617,66 @@ fn collect(read: OwnedFd, plan: &Plan, deadline: Option<Instant>) -> Result<Pid,
         }
         Some(Report::Spawned { .. }) | None => Err(DaemonError::DiedBeforeReady),
     };
-    // Leave nothing behind: the daemon that failed is gone before `start` returns. It removed
-    // its pidfile if it got to put one in place; one killed (`StartTimeout`) leaves it stale,
-    // holding its pid, for the next start to replace.
+    // Leave nothing behind: the daemon that failed is gone before `start` returns, and so is
+    // what its `setup` started. It removed its pidfile if it got to put one in place; one
+    // killed (`StartTimeout`) leaves it stale, holding its pid, for the next start to replace.
     if let Some(pid) = spawned {
         target::wait_gone(pid, EXIT_WAIT);
+        wait_group_gone(group, EXIT_WAIT);
     }
     result
 }
 
-/// `deadline` `None`: no deadline (a start timeout too long to add to the clock).
-fn read_reports(read: &OwnedFd, deadline: Option<Instant>) -> io::Result<(Vec<u8>, bool)> {
+/// A start that timed out: `SIGKILL` to the daemon `pid` and, while it is still in the process
+/// group `group` the intermediate process made (which keeps the group's id from being
+/// reused), to the whole group: what its `setup` started goes with it.
+fn kill_start(pid: Pid, group: libc::pid_t) {
+    // SAFETY: getpgid only reads another process's group.
+    if group > 1 && unsafe { libc::getpgid(pid.raw()) } == group {
+        // SAFETY: a group the daemon, still running, is a member of.
+        unsafe { libc::killpg(group, libc::SIGKILL) };
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid.raw()),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// Waits (up to `bound`) until no live process is left in the process group `group` (it only
+/// looks: the group's id may be another's by now).
+fn wait_group_gone(group: libc::pid_t, bound: Duration) {
+    let deadline = sys::deadline_after(bound);
+    let mut pause = Duration::from_millis(1);
+    // Gone, zombies only (which have exited and closed their files), or no way to tell.
+    while sys::live_in_group(group).is_some_and(|live| live > 0)
+        && !sys::time_left(deadline).is_zero()
+    {
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Reads the reports until the outcome is whole, end of file, or `deadline` (`None`: no
+/// deadline, a start timeout too long to add to the clock); says whether the deadline passed.
+fn read_reports(read: &OwnedFd, deadline: Option<Instant>) -> io::Result<(Vec<Report>, bool)> {
     let mut bytes = Vec::with_capacity(4 * readiness::RECORD_LEN);
     loop {
-        let left = deadline.map_or(Duration::MAX, |deadline| {
-            deadline.saturating_duration_since(Instant::now())
-        });
+        let reports = readiness::decode_all(&bytes);
+        // Once there is an outcome, only what is there already (the intermediate process,
+        // reaped before, wrote its `Spawned` record): the rest of the pipe is not waited for.
+        let outcome = readiness::outcome(&reports).is_some();
+        let left = if outcome {
+            Duration::ZERO
+        } else {
+            sys::time_left(deadline)
+        };
         if !sys::wait_readable(read.as_fd(), left)? {
-            return Ok((bytes, true));
+            return Ok((reports, !outcome));
         }
         let mut chunk = [0u8; 256];
         // SAFETY: `chunk` is valid for writes of its length.
         match unsafe { libc::read(read.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) } {
-            0 => return Ok((bytes, false)),
+            0 => return Ok((reports, false)),
             -1 if Errno::last() == Errno::EINTR => continue,
             -1 => return Err(io::Error::last_os_error()),
             count => bytes.extend_from_slice(&chunk[..count as usize]),
@@ -663,5 +736,68 @@ fn failure(plan: &Plan, step: Step, errno: Errno) -> DaemonError {
         | Step::WatchPidfile
         | Step::LogPump
         | Step::WaitForExit => DaemonError::Setup { step, source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    struct Idle;
+
+    impl Daemon for Idle {
+        fn run(&self) {}
+    }
+
+    /// Any `Duration`: the whole range, with its ends.
+    fn any_duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            Just(Duration::MAX),
+            Just(Duration::ZERO),
+            (any::<u64>(), 0..1_000_000_000u32)
+                .prop_map(|(secs, nanos)| Duration::new(secs, nanos)),
+        ]
+    }
+
+    proptest! {
+        /// Every wait the daemon's settings time (`stop_timeout`, `stop_grace`, `start_timeout`,
+        /// and what derives from them: the grace, the children's wait at exit) gives a deadline
+        /// without overflow: the whole wait, or none (wait however long).
+        #[test]
+        fn every_duration_setting_gives_a_deadline(
+            stop_timeout in any_duration(),
+            stop_grace in proptest::option::of(any_duration()),
+            start_timeout in any_duration(),
+        ) {
+            let mut config = Config::new("/run/deluxe-any-duration.pid")
+                .stop_timeout(stop_timeout)
+                .start_timeout(start_timeout);
+            if let Some(grace) = stop_grace {
+                config = config.stop_grace(grace);
+            }
+            let plan = Plan::new(&config, &Idle).unwrap();
+            if let Some(children_wait) = plan.serving.children_wait {
+                prop_assert!(children_wait <= stop_timeout);
+            }
+            let waits = [
+                Some(plan.start_timeout),
+                Some(config.stop_timeout),
+                Some(config.grace()),
+                plan.serving.grace,
+                plan.serving.children_wait,
+            ];
+            for wait in waits.into_iter().flatten() {
+                let now = Instant::now();
+                let deadline = sys::deadline_from(now, wait);
+                let left = sys::left_at(deadline, now);
+                match deadline {
+                    Some(_) => prop_assert_eq!(left, wait),
+                    None => prop_assert_eq!(left, Duration::MAX),
+                }
+                prop_assert!(sys::left_at(deadline, now + Duration::from_secs(1)) <= left);
+            }
+        }
     }
 }

@@ -370,6 +370,18 @@ pub fn set_status(text: &str) -> std::io::Result<()> {
     sd_notify::notify(&[sd_notify::NotifyState::Status(text)])
 }
 
+/// Tells the service manager why the daemon failed to start, as its status: one line (a
+/// newline would start another assignment, such as `READY=1`, in the protocol). Nothing
+/// happens without a manager, nor if the socket fails: the caller reports the error anyway.
+pub(crate) fn status_failed(message: &str) {
+    let _ = set_status(&one_line(message));
+}
+
+/// `message` with its line breaks made spaces.
+fn one_line(message: &str) -> String {
+    message.replace(['\n', '\r'], " ")
+}
+
 /// Asks the service manager for `by` more time to start or stop (`EXTEND_TIMEOUT_USEC=`),
 /// from a long [`setup`](super::Daemon::setup) (an index to load) or a long
 /// [`atexit`](super::Daemon::atexit) (a cache to flush). Repeat it before `by` runs out.
@@ -389,4 +401,15 @@ pub fn set_status(text: &str) -> std::io::Result<()> {
 pub fn extend_timeout(by: Duration) -> std::io::Result<()> {
     let usec = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
     sd_notify::notify(&[sd_notify::NotifyState::ExtendTimeoutUsec(usec)])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_failure_status_is_one_line_that_cannot_say_ready() {
+        assert_eq!(
+            super::one_line("bad config\nREADY=1\r\nMAINPID=1"),
+            "bad config READY=1  MAINPID=1"
+        );
+    }
 }

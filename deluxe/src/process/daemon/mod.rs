@@ -63,8 +63,10 @@
 //! - `start` refuses a pidfile that another user made in a world-writable directory
 //!   ([`DaemonError::UnsafePidfile`]); default pidfiles of a user live in `XDG_RUNTIME_DIR`
 //!   (checked) or in a private directory ([`Config::named`]).
-//! - Signals are blocked in the daemon and received by a dedicated thread; hooks run on
-//!   another ordinary thread, never inside a signal handler: any code is allowed in them.
+//! - Signals are not blocked in the daemon: a minimal handler, installed before `setup`, notes
+//!   each one for a signal thread, and hooks run on another ordinary thread, never inside a
+//!   signal handler: any code is allowed in them. Every process the daemon starts (from
+//!   `setup` too) begins with an empty signal mask and dies of `SIGTERM`.
 //! - `stop` waits for the exit on the pidfd (or the pidfile lock): it returns as soon as the
 //!   daemon is gone, without sleep-polling.
 //! - Run in the foreground as pid 1 (a container's main process), the process stays pid 1 as
@@ -89,7 +91,7 @@
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
 //   privileges.rs (credentials and the drop), output.rs (with a log file: the pipe on stdout
 //   and stderr, made in setup, and the pump thread that copies it to the file), error.rs, and
-//   sys.rs (the raw system calls).
+//   sys.rs (the system calls the modules share).
 
 mod controller;
 mod error;
@@ -103,6 +105,7 @@ mod output;
 mod pidfile;
 mod privileges;
 mod readiness;
+mod reload;
 mod serve;
 mod setup;
 mod sys;
@@ -114,7 +117,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use controller::{Controller, supervised};
-pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step};
+pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step, Unanswered};
 pub use instance::Instance;
 pub use manager::{
     ListenFd, ListenFdsError, extend_timeout, listen_fds, notify_watchdog, set_status, watchdog,
@@ -127,7 +130,8 @@ pub(crate) use target::use_portable_signalling;
 
 /// What [`Daemon::setup`] and [`Daemon::on_reload`] may fail with: any error (`?` converts
 /// `io::Error`, `String`, and every `std::error::Error`). Its `Display` is what
-/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`], or what the daemon logs
+/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`], or what
+/// [`DaemonError::ReloadFailed`] carries back to [`Controller::reload`] (and the daemon logs)
 /// when a reload fails.
 ///
 /// ```
@@ -298,7 +302,9 @@ pub struct Config {
     pub pidfile: PathBuf,
     /// The daemon's working directory; it must exist. Default `/`.
     pub workdir: PathBuf,
-    /// How long `stop` waits after `SIGTERM` before sending `SIGKILL`. Default 10 s.
+    /// How long `stop` waits after `SIGTERM` before sending `SIGKILL`. Default 10 s. Like
+    /// every `Duration` setting, any value is accepted: one too long for the clock is no
+    /// limit.
     pub stop_timeout: Duration,
     /// How long `run` has, after a stop request, to return before the daemon runs `atexit`
     /// itself and exits. `None` (the default): half the stop timeout, so that `atexit` runs
@@ -309,6 +315,9 @@ pub struct Config {
     /// the call (a start first waits for this program's stdout and stderr locks, see
     /// [`DaemonError::OutputBusy`]). Default 30 s.
     pub start_timeout: Duration,
+    /// How long `reload` waits for the daemon to say how its reload went (the log reopened
+    /// and [`Daemon::on_reload`] run) before [`DaemonError::ReloadTimeout`]. Default 30 s.
+    pub reload_timeout: Duration,
     /// The daemon's umask (permission bits only). Default `0o022`.
     pub umask: u32,
     /// Where the daemon's stdout and stderr are appended; `None` (the default): `/dev/null`
@@ -359,6 +368,13 @@ impl Config {
     /// assert_eq!(Config::new("/run/x.pid").start_timeout, Config::DEFAULT_START_TIMEOUT);
     /// ```
     pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The reload timeout unless set.
+    ///
+    /// ```
+    /// use deluxe::process::daemon::Config;
+    /// assert_eq!(Config::new("/run/x.pid").reload_timeout, Config::DEFAULT_RELOAD_TIMEOUT);
+    /// ```
+    pub const DEFAULT_RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
     /// The umask unless set: files the daemon creates are not writable by group and others.
     ///
     /// ```
@@ -382,6 +398,7 @@ impl Config {
             stop_timeout: Self::DEFAULT_STOP_TIMEOUT,
             stop_grace: None,
             start_timeout: Self::DEFAULT_START_TIMEOUT,
+            reload_timeout: Self::DEFAULT_RELOAD_TIMEOUT,
             umask: Self::DEFAULT_UMASK,
             log_file: None,
             user: None,
@@ -530,6 +547,21 @@ impl Config {
     #[must_use]
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
+        self
+    }
+
+    /// Sets [`reload_timeout`](Config#structfield.reload_timeout): a reload hook that loads
+    /// a large configuration may need longer. `Duration::MAX` waits however long.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use deluxe::process::daemon::Config;
+    /// let config = Config::new("/run/x.pid").reload_timeout(Duration::from_secs(120));
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn reload_timeout(mut self, timeout: Duration) -> Self {
+        self.reload_timeout = timeout;
         self
     }
 
@@ -720,9 +752,14 @@ pub trait Daemon: Send + Sync {
     ///
     /// What it makes, the daemon value keeps for [`run`](Daemon::run) through interior
     /// mutability (a [`OnceLock`](std::sync::OnceLock), a `Mutex`): it runs after the fork,
-    /// so what it creates belongs to the daemon, not to the controller. Start long-lived
-    /// threads in `run` rather than here: a thread started in `setup` keeps the daemon's
-    /// signals blocked (they are until the daemon is ready), and so do processes it spawns.
+    /// so what it creates belongs to the daemon, not to the controller. A process it starts
+    /// is the daemon's like any other: it gets an empty signal mask and default signal
+    /// actions, and no copy of the pidfile's lock; when the start fails (an error, a panic,
+    /// the start timeout, a `SIGTERM` meanwhile: [`DaemonError::StoppedDuringSetup`]), the
+    /// daemon's process group, with what `setup` started in it, is killed before `start`
+    /// returns. A process that leaves the group (`setsid`, a double fork into a session of
+    /// its own) cannot be found without a subreaper, and is left running. In the foreground
+    /// the process group is the supervisor's to end.
     ///
     /// ```no_run
     /// use std::net::TcpListener;
@@ -804,11 +841,13 @@ pub trait Daemon: Send + Sync {
     /// ([`stop_requested`], [`wait_for_stop`]) it should return within the stop grace.
     fn run(&self);
 
-    /// Called when the daemon receives `SIGHUP` ([`Controller::reload`], `kill -HUP`,
-    /// logrotate's `postrotate`, systemd's `Type=notify-reload`), on the hook thread, after
-    /// the daemon reopened its log file. Under a service manager the daemon says
-    /// `RELOADING=1` before and `READY=1` after. An error is logged and the daemon keeps
-    /// running: read and check the new configuration before replacing the one in use.
+    /// Called when [`Controller::reload`] asks (on the daemon's reload socket) or the daemon
+    /// receives `SIGHUP` (`kill -HUP`, logrotate's `postrotate`, systemd's
+    /// `Type=notify-reload`), on the hook thread, after the daemon reopened its log file.
+    /// Under a service manager the daemon says `RELOADING=1` before and `READY=1` after. An
+    /// error goes back to the controllers that asked ([`DaemonError::ReloadFailed`]), is
+    /// logged, and the daemon keeps running: read and check the new configuration before
+    /// replacing the one in use.
     ///
     /// ```no_run
     /// use std::sync::RwLock;

@@ -525,12 +525,16 @@ impl<'a> Held<'a> {
     }
 
     /// From now on, every process forked from this one (through the C library's `fork`,
-    /// which runs `pthread_atfork` handlers) closes its copy of the pidfile. Called once, in
-    /// the daemon, after "ready" (registering allocates).
+    /// which runs `pthread_atfork` handlers) closes its copy of the pidfile. Called in the
+    /// daemon before `setup`, whose children must not hold the lock either (registering,
+    /// once per process, may allocate).
     pub(crate) fn close_in_forked_children(&self) {
+        static REGISTERED: std::sync::Once = std::sync::Once::new();
         HELD_FD.store(self.lock().fd.as_raw_fd(), Ordering::Relaxed);
-        // SAFETY: registers a handler that only makes an async-signal-safe call.
-        unsafe { libc::pthread_atfork(None, None, Some(close_in_child)) };
+        REGISTERED.call_once(|| {
+            // SAFETY: registers a handler that only makes an async-signal-safe call.
+            unsafe { libc::pthread_atfork(None, None, Some(close_in_child)) };
+        });
     }
 
     /// Runs `with` on the locked pidfile.
@@ -593,6 +597,15 @@ impl<'a> Held<'a> {
             }
             Err(errno) => Restore::Lost(errno),
         }
+    }
+}
+
+impl Drop for Held<'_> {
+    /// Only on a failed start in the foreground, whose caller lives on: its children must not
+    /// close a descriptor that is no longer the pidfile.
+    fn drop(&mut self) {
+        let fd = self.lock().fd.as_raw_fd();
+        let _ = HELD_FD.compare_exchange(fd, -1, Ordering::Relaxed, Ordering::Relaxed);
     }
 }
 

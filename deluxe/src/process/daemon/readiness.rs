@@ -4,8 +4,10 @@
 //! Records are 12 bytes, written in one `write(2)` (atomic on a pipe), so the intermediate
 //! process and the daemon can both write without interleaving, and building them needs no
 //! allocation. The one record with more to say, a failed `setup` hook, is followed by its
-//! message, in the same `write(2)` (at most `PIPE_BUF` bytes in all, so still atomic). The controller reads until end of file (every writer has closed the pipe: the
-//! intermediate by exiting, the daemon after "ready" or by exiting) and then interprets them.
+//! message, in the same `write(2)` (at most `PIPE_BUF` bytes in all, so still atomic). The
+//! controller reads until the outcome ("ready", or why not) is whole, or until end of file
+//! (every writer has closed the pipe: the daemon died without a word), never longer: a
+//! process the daemon's `setup` forked without `exec` holds a copy of the pipe for its life.
 
 use std::os::fd::BorrowedFd;
 
@@ -32,6 +34,8 @@ pub(crate) enum Report {
     Failed { step: Step, errno: i32 },
     /// From the daemon: its `setup` hook failed with this message.
     SetupFailed { message: String },
+    /// From the daemon: this stop signal arrived while its `setup` hook ran.
+    Stopped { signal: i32 },
 }
 
 impl Report {
@@ -44,6 +48,7 @@ impl Report {
             Self::AlreadyRunning { pid } => (b'A', 0, *pid as i32),
             Self::Failed { step, errno } => (b'F', *step as u8, *errno),
             Self::SetupFailed { message } => (b'M', 0, message.len() as i32),
+            Self::Stopped { signal } => (b'T', 0, *signal),
         };
         let mut record = [0; RECORD_LEN];
         record[0] = tag;
@@ -65,6 +70,7 @@ impl Report {
             b'M' => Self::SetupFailed {
                 message: String::new(),
             },
+            b'T' => Self::Stopped { signal: value },
             _ => return None,
         })
     }
@@ -100,7 +106,16 @@ impl Report {
     }
 }
 
-/// Everything the controller read, in order.
+/// The outcome of the start among the whole records read: the first record that is not
+/// `Spawned`. Once there is one, the controller reads no further (a process `setup` forked
+/// may hold the pipe open for as long as it lives).
+pub(crate) fn outcome(reports: &[Report]) -> Option<&Report> {
+    reports
+        .iter()
+        .find(|report| !matches!(report, Report::Spawned { .. }))
+}
+
+/// The whole records the controller read, in order.
 pub(crate) fn decode_all(bytes: &[u8]) -> Vec<Report> {
     let mut reports = Vec::new();
     let mut rest = bytes;
@@ -112,8 +127,12 @@ pub(crate) fn decode_all(bytes: &[u8]) -> Vec<Report> {
         };
         if let Report::SetupFailed { message } = &mut report {
             let len = i32::from_ne_bytes(record[4..8].try_into().unwrap_or_default());
-            let len = usize::try_from(len).unwrap_or(0).min(rest.len());
-            *message = String::from_utf8_lossy(&rest[..len]).into_owned();
+            let len = usize::try_from(len).unwrap_or(0);
+            // Not all read yet: the record is not whole.
+            let Some(text) = rest.get(..len) else {
+                break;
+            };
+            *message = String::from_utf8_lossy(text).into_owned();
             rest = &rest[len..];
         }
         reports.push(report);
@@ -158,6 +177,31 @@ mod tests {
     }
 
     #[test]
+    fn an_outcome_counts_only_once_whole() {
+        let spawned = wire(&[Report::Spawned { pid: 7 }]);
+        assert_eq!(outcome(&decode_all(&spawned)), None);
+        let failed = wire(&[
+            Report::Spawned { pid: 7 },
+            Report::SetupFailed {
+                message: "port in use".into(),
+            },
+        ]);
+        // The message not all read yet: no outcome, the controller reads on.
+        assert_eq!(outcome(&decode_all(&failed[..failed.len() - 1])), None);
+        assert_eq!(
+            outcome(&decode_all(&failed)),
+            Some(&Report::SetupFailed {
+                message: "port in use".into()
+            })
+        );
+        let ready = wire(&[Report::Ready { pid: 8 }, Report::Spawned { pid: 7 }]);
+        assert_eq!(
+            outcome(&decode_all(&ready)),
+            Some(&Report::Ready { pid: 8 })
+        );
+    }
+
+    #[test]
     fn records_round_trip() {
         let reports = [
             Report::Spawned { pid: 7 },
@@ -189,6 +233,7 @@ mod tests {
                 errno
             }),
             ".{0,40}".prop_map(|message| Report::SetupFailed { message }),
+            any::<i32>().prop_map(|signal| Report::Stopped { signal }),
         ]
     }
 

@@ -30,6 +30,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use super::output;
 use super::pidfile::{self, Held, Restore};
+use super::reload::{Failure, Listener, Waiter};
 use super::setup;
 use super::sys::{self, CPath};
 use super::{Daemon, Step};
@@ -184,14 +185,47 @@ extern "C" fn on_signal(
     Errno::set_raw(saved);
 }
 
-/// In a process forked from the daemon: unblocks the user signals the daemon keeps blocked in
-/// its threads, so that a program it `exec`s starts with an empty mask. Async-signal-safe.
-extern "C" fn clean_mask_in_child() {
+/// In a process forked from the daemon (in `setup` too): puts the daemon's signals back to
+/// their default action and unblocks them (elsewhere than on Linux the daemon keeps the user
+/// signals blocked in its threads), so that the child, and a program it `exec`s, starts with
+/// an empty mask and dies of `SIGTERM`. Only in a child of the daemon: a failed start in the
+/// foreground leaves the handler registered in the caller, which it must not change.
+/// Async-signal-safe.
+extern "C" fn clean_signals_in_child() {
+    // SAFETY: getppid is async-signal-safe and cannot fail.
+    if unsafe { libc::getppid() } != OWNER.load(Ordering::Relaxed) {
+        return;
+    }
+    for signal in &handled() {
+        // SAFETY: SIG_DFL installs no handler.
+        unsafe { libc::signal(signal as libc::c_int, libc::SIG_DFL) };
+    }
     let _ = nix::sys::signal::pthread_sigmask(
         nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
         Some(&handled()),
         None,
     );
+}
+
+/// From now on, every process forked from this one (through the C library's `fork`, which
+/// runs `pthread_atfork` handlers) starts with the daemon's signals unblocked and at their
+/// default action ([`clean_signals_in_child`]). Registered once per process, in the daemon
+/// before `setup` (registering may allocate: the async-signal-safe steps are over).
+pub(crate) fn clean_signals_in_forked_children() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registers a handler that only makes async-signal-safe calls.
+        unsafe { libc::pthread_atfork(None, None, Some(clean_signals_in_child)) };
+    });
+}
+
+/// The stop signal received since the handler was installed and not yet taken by the signal
+/// thread: before "ready", a stop asked for while `setup` ran.
+pub(crate) fn stop_received() -> Option<Signal> {
+    let received = RECEIVED.load(Ordering::Acquire);
+    STOP_SIGNALS
+        .into_iter()
+        .find(|signal| received & (1 << *signal as u32) != 0)
 }
 
 /// Writes a byte to the wake pipe. Async-signal-safe; a full pipe already wakes the thread.
@@ -211,17 +245,22 @@ pub(crate) struct Receiver {
 
 impl Drop for Receiver {
     /// Only on a failed foreground start: the handler must not write to a closed pipe (the
-    /// dispositions are put back too).
+    /// dispositions are put back too), and the caller's children are not the daemon's.
     fn drop(&mut self) {
         WAKE.store(-1, Ordering::Release);
+        OWNER.store(0, Ordering::Release);
+        RECEIVED.store(0, Ordering::Release);
     }
 }
 
 /// Installs the handler for [`handled`] signals and unblocks them in this thread (not Linux:
 /// the user signals stay blocked; the signal thread unblocks them for itself).
-/// Async-signal-safe (system calls only), for the last step of setting the daemon up.
+/// Async-signal-safe (system calls only), for the step before `setup`: a signal that arrives
+/// while `setup` runs is noted (a stop one makes the start fail, see [`stop_received`]; a
+/// hook's runs once the daemon is ready), and what `setup` starts does not inherit a mask.
 pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
     let (read, write) = sys::pipe_nonblocking()?;
+    RECEIVED.store(0, Ordering::Release);
     WAKE.store(write.as_raw_fd(), Ordering::Release);
     // SAFETY: getpid is async-signal-safe and cannot fail.
     OWNER.store(unsafe { libc::getpid() }, Ordering::Release);
@@ -269,8 +308,13 @@ fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Whether this daemon has been asked to stop (`SIGTERM`, `SIGINT`, `SIGHUP`, or a panic in
-/// a hook). Always `false` outside a daemon.
+/// Whether this daemon has been asked to stop (`SIGTERM` or `SIGINT`, `run` returning, or a
+/// panic in a hook; `SIGHUP` is a reload, not a stop). Also true in
+/// [`setup`](super::Daemon::setup) once a stop signal has arrived: a long `setup` may give
+/// up early, and the start fails with [`DaemonError::StoppedDuringSetup`] anyway. Always
+/// `false` outside a daemon.
+///
+/// [`DaemonError::StoppedDuringSetup`]: super::DaemonError::StoppedDuringSetup
 ///
 /// ```no_run
 /// use deluxe::process::daemon;
@@ -282,7 +326,11 @@ fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
 /// }
 /// ```
 pub fn stop_requested() -> bool {
-    stop_state().is_some_and(|state| state.requested.load(Ordering::Acquire))
+    match stop_state() {
+        Some(state) => state.requested.load(Ordering::Acquire),
+        // Before "ready" (in `setup`), the handler's note is the request.
+        None => stop_received().is_some(),
+    }
 }
 
 /// Sleeps for `timeout`, waking up early if the daemon is asked to stop; returns whether it
@@ -303,7 +351,7 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
         std::thread::sleep(timeout);
         return false;
     };
-    let deadline = Instant::now().checked_add(timeout);
+    let deadline = sys::deadline_after(timeout);
     let mut guard = lock(&state.lock);
     while !state.requested.load(Ordering::Acquire) {
         guard = match deadline {
@@ -311,8 +359,8 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
                 .changed
                 .wait(guard)
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
+            Some(_) => {
+                let left = sys::time_left(deadline);
                 if left.is_zero() {
                     return false;
                 }
@@ -381,6 +429,8 @@ pub(crate) struct Serving {
     pub(crate) user1_reloads: bool,
     /// The log file, reopened on `SIGHUP` (after a rotation by rename).
     pub(crate) log_file: Option<CPath>,
+    /// Where the daemon listens for reload requests, which it answers (see [`super::reload`]).
+    pub(crate) reload_socket: Option<CPath>,
     /// Who the log file belongs to when the daemon runs as another user or group.
     pub(crate) log_owner: Option<(Option<libc::uid_t>, libc::gid_t)>,
     /// How long the daemon's process group has to exit after `SIGTERM` as the daemon exits,
@@ -424,6 +474,8 @@ fn notify(runtime_say: impl Fn(&str), states: &[sd_notify::NotifyState<'_>]) {
 #[derive(Default)]
 struct Pending {
     reload: bool,
+    /// The controllers that asked for the reload due, waiting for its outcome.
+    waiters: Vec<Waiter>,
     user1: bool,
     user2: bool,
     /// Whether the hook thread is running hooks right now.
@@ -462,6 +514,10 @@ struct Runtime<'d, D> {
     idle: Condvar,
     pidfile: Held<'d>,
     serving: &'d Serving,
+    /// The reload socket; `None` when it could not be made (the daemon runs without it).
+    listener: Option<Listener>,
+    /// Whether the last reload failed (its failure is the service manager's status text).
+    reload_failed: AtomicBool,
     exiting: AtomicBool,
     failed: AtomicBool,
     /// Whether the daemon exits because the grace expired before `run` returned.
@@ -469,8 +525,8 @@ struct Runtime<'d, D> {
 }
 
 /// Runs the daemon: starts the signal thread, calls `announce` (with the error if it cannot be
-/// started: the daemon then removes its pidfile and exits), then `run`, then `atexit`, and
-/// exits the process. The hook thread starts with the first `SIGUSR1` or `SIGUSR2`: a daemon
+/// started: the daemon has then removed its pidfile, and exits if `announce` returns), then
+/// `run`, then `atexit`, and exits the process. The hook thread starts with the first `SIGUSR1` or `SIGUSR2`: a daemon
 /// that never gets one has one thread fewer to create and to tear down.
 pub(crate) fn serve<'d, D: Daemon>(
     daemon: &'d D,
@@ -482,8 +538,8 @@ pub(crate) fn serve<'d, D: Daemon>(
 ) -> ! {
     let watcher = match serving.pidfile_directory.as_ref().map(Watcher::new) {
         Some(Err(errno)) => {
-            announce(Err((Step::WatchPidfile, errno.into())));
             pidfile.remove();
+            announce(Err((Step::WatchPidfile, errno.into())));
             // SAFETY: _exit ends the process at once; nothing else may run.
             unsafe { libc::_exit(1) };
         }
@@ -491,8 +547,8 @@ pub(crate) fn serve<'d, D: Daemon>(
         None => None,
     };
     if let Some(Err(errno)) = output.map(output::start) {
-        announce(Err((Step::LogPump, errno.into())));
         pidfile.remove();
+        announce(Err((Step::LogPump, errno.into())));
         // SAFETY: _exit ends the process at once; nothing else may run.
         unsafe { libc::_exit(1) };
     }
@@ -502,6 +558,7 @@ pub(crate) fn serve<'d, D: Daemon>(
         changed: Condvar::new(),
     }));
     STOP.store(std::ptr::from_ref(stop).cast_mut(), Ordering::Release);
+    let listener = serving.reload_socket.clone().and_then(listen);
     let runtime = Runtime {
         daemon,
         stop,
@@ -510,6 +567,8 @@ pub(crate) fn serve<'d, D: Daemon>(
         idle: Condvar::new(),
         pidfile,
         serving,
+        listener,
+        reload_failed: AtomicBool::new(false),
         exiting: AtomicBool::new(false),
         failed: AtomicBool::new(false),
         grace_expired: AtomicBool::new(false),
@@ -523,15 +582,15 @@ pub(crate) fn serve<'d, D: Daemon>(
                 runtime.receive_signals(scope, receiver, watcher.as_ref());
             });
         if let Err(error) = started {
-            announce(Err((Step::SignalThread, error)));
+            if let Some(listener) = &runtime.listener {
+                listener.remove();
+            }
             runtime.pidfile.remove();
+            announce(Err((Step::SignalThread, error)));
             // SAFETY: _exit ends the process at once; nothing else may run.
             unsafe { libc::_exit(1) };
         }
         announce(Ok(()));
-        runtime.pidfile.close_in_forked_children();
-        // SAFETY: registers a handler that only makes an async-signal-safe call.
-        unsafe { libc::pthread_atfork(None, None, Some(clean_mask_in_child)) };
         notify(
             |message| runtime.say(message),
             &[
@@ -564,6 +623,22 @@ pub(crate) fn serve<'d, D: Daemon>(
     })
 }
 
+/// The reload socket at `path`; `None`, with a warning, when it cannot be made: the daemon
+/// then serves without it (reloads by `SIGHUP` go unanswered).
+fn listen(path: CPath) -> Option<Listener> {
+    Listener::bind(path.clone())
+        .map_err(|error| {
+            say(
+                log::Level::Warn,
+                &format!(
+                    "cannot listen on reload socket {}: {error}; reloads will not be answered",
+                    path.path().display()
+                ),
+            );
+        })
+        .ok()
+}
+
 impl<D: Daemon> Runtime<'_, D> {
     /// The signal thread: turns signals into a stop request or pending hooks, and after a stop
     /// request times the grace: if `run` has not returned by then, the daemon runs `atexit` and
@@ -582,18 +657,16 @@ impl<D: Daemon> Runtime<'_, D> {
         );
         let mut deadline: Option<Instant> = None;
         let mut hook_thread = false;
+        let mut listener = self.listener.as_ref();
         loop {
             if self.exiting.load(Ordering::Acquire) {
                 return;
             }
-            let left = deadline.map_or(Duration::MAX, |deadline| {
-                deadline.saturating_duration_since(Instant::now())
-            });
-            let fds: &[_] = match watcher {
-                Some(watcher) => &[receiver.read.as_fd(), watcher.fd()],
-                None => &[receiver.read.as_fd()],
-            };
-            let woken = !left.is_zero() && sys::wait_readable_any(fds, left).unwrap_or(true);
+            let left = sys::time_left(deadline);
+            let mut fds = vec![receiver.read.as_fd()];
+            fds.extend(watcher.map(Watcher::fd));
+            fds.extend(listener.map(Listener::fd));
+            let woken = !left.is_zero() && sys::wait_readable_any(&fds, left).unwrap_or(true);
             if !woken {
                 self.give_up();
             }
@@ -603,6 +676,21 @@ impl<D: Daemon> Runtime<'_, D> {
                 self.restore_pidfile();
             }
             sys::drain(receiver.read.as_fd());
+            if let Some(socket) = listener {
+                let mut waiters = Vec::new();
+                if let Err(error) = socket.accept(&mut waiters) {
+                    self.say(&format!(
+                        "cannot accept reload requests ({error}); they will not be answered"
+                    ));
+                    listener = None;
+                }
+                // Once stopping, a request is hung up on unanswered ([`Unanswered::Closed`]).
+                //
+                // [`Unanswered::Closed`]: super::Unanswered::Closed
+                if !waiters.is_empty() && !stop_requested() {
+                    self.post(Signal::SIGHUP, waiters, scope, &mut hook_thread);
+                }
+            }
             let mut taken = RECEIVED.swap(0, Ordering::AcqRel);
             if STOP_SIGNALS
                 .into_iter()
@@ -616,7 +704,7 @@ impl<D: Daemon> Runtime<'_, D> {
             // run before `atexit`.
             for signal in HOOK_SIGNALS {
                 if got(signal) {
-                    self.post(signal, scope, &mut hook_thread);
+                    self.post(signal, Vec::new(), scope, &mut hook_thread);
                 }
             }
             if !STOP_SIGNALS.into_iter().any(got) {
@@ -642,7 +730,8 @@ impl<D: Daemon> Runtime<'_, D> {
             if deadline.is_none()
                 && let Some(grace) = self.serving.grace
             {
-                deadline = Some(Instant::now().checked_add(grace).unwrap_or_else(far_future));
+                // A grace too long for the clock: no deadline, as with none.
+                deadline = sys::deadline_after(grace);
             }
         }
     }
@@ -660,11 +749,12 @@ impl<D: Daemon> Runtime<'_, D> {
         }
     }
 
-    /// Marks the hook of a user signal due and wakes the hook thread, starting it with the
-    /// first user signal.
+    /// Marks the hook of a user signal due (with the controllers that wait for a reload's
+    /// outcome) and wakes the hook thread, starting it with the first user signal.
     fn post<'scope>(
         &'scope self,
         signal: Signal,
+        waiters: Vec<Waiter>,
         scope: &'scope Scope<'scope, '_>,
         hook_thread: &mut bool,
     ) {
@@ -673,6 +763,7 @@ impl<D: Daemon> Runtime<'_, D> {
                 .pending
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending.waiters.extend(waiters);
             match signal {
                 Signal::SIGHUP => pending.reload = true,
                 Signal::SIGUSR1 => pending.user1 = true,
@@ -777,6 +868,7 @@ impl<D: Daemon> Runtime<'_, D> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let due = Due {
             reload: pending.reload,
+            waiters: std::mem::take(&mut pending.waiters),
             user1: pending.user1,
             user2: pending.user2,
         };
@@ -790,12 +882,16 @@ impl<D: Daemon> Runtime<'_, D> {
         &self,
         Due {
             reload,
+            waiters,
             user1,
             user2,
         }: Due,
     ) {
         if reload {
-            self.reload();
+            let outcome = self.reload();
+            for waiter in waiters {
+                waiter.answer(&outcome);
+            }
         }
         if user1 {
             let reloads = self.serving.user1_reloads;
@@ -805,7 +901,7 @@ impl<D: Daemon> Runtime<'_, D> {
                 states.extend(now.ok());
                 notify(|message| self.say(message), &states);
             }
-            self.call_hook("on_user1", || self.daemon.on_user1());
+            let _ = self.call_hook("on_user1", || self.daemon.on_user1());
             if reloads {
                 notify(
                     |message| self.say(message),
@@ -814,15 +910,18 @@ impl<D: Daemon> Runtime<'_, D> {
             }
         }
         if user2 {
-            self.call_hook("on_user2", || self.daemon.on_user2());
+            let _ = self.call_hook("on_user2", || self.daemon.on_user2());
         }
     }
 
-    /// `SIGHUP`: tells a service manager `RELOADING=1`, reopens the log file (a rotation may
-    /// have renamed it), runs the reload hook, and says `READY=1`. A reload hook that fails is
-    /// logged and the daemon keeps running (with its previous configuration, if the hook
-    /// keeps it until the new one is valid).
-    fn reload(&self) {
+    /// `SIGHUP` or a request on the reload socket: tells a service manager `RELOADING=1`,
+    /// reopens the log file (a rotation may have renamed it), runs the reload hook, and says
+    /// `READY=1`; returns the hook's error, or its panic, as the controllers who asked are
+    /// told. A reload hook that fails is logged, is the service manager's status text
+    /// (`STATUS=`, cleared by the next reload that works: `READY=1` cannot say "failed"), and
+    /// the daemon keeps running (with its previous configuration, if the hook keeps it until
+    /// the new one is valid); one that panics stops the daemon.
+    fn reload(&self) -> Result<(), Failure> {
         let now = sd_notify::NotifyState::monotonic_usec_now();
         let mut states = vec![sd_notify::NotifyState::Reloading];
         states.extend(now.ok());
@@ -839,28 +938,46 @@ impl<D: Daemon> Runtime<'_, D> {
             }
         }
         let mut failed = None;
-        self.call_hook("on_reload", || failed = self.daemon.on_reload().err());
-        if let Some(error) = failed {
-            self.say(&format!("on_reload() failed: {error}; still running"));
+        let panicked = self
+            .call_hook("on_reload", || {
+                failed = self.daemon.on_reload().err().map(|error| error.to_string());
+            })
+            .err();
+        if let Some(message) = &failed {
+            self.say(&format!("on_reload() failed: {message}; still running"));
         }
-        notify(
-            |message| self.say(message),
-            &[sd_notify::NotifyState::Ready],
-        );
+        // A panic was logged as it happened, and stops the daemon.
+        let outcome = match (panicked, failed) {
+            (Some(message), _) => Err(Failure::Panicked(message)),
+            (None, Some(message)) => Err(Failure::Failed(message)),
+            (None, None) => Ok(()),
+        };
+        let status = match &outcome {
+            Err(failure) => {
+                self.reload_failed.store(true, Ordering::Release);
+                Some(format!("reload failed: {}", failure.message()))
+            }
+            Ok(()) if self.reload_failed.swap(false, Ordering::AcqRel) => Some(String::new()),
+            Ok(()) => None,
+        };
+        let mut states = vec![sd_notify::NotifyState::Ready];
+        states.extend(status.as_deref().map(sd_notify::NotifyState::Status));
+        notify(|message| self.say(message), &states);
+        outcome
     }
 
     /// Runs a hook. A hook that panics stops the daemon, as a panic in `run` does: the daemon
-    /// is asked to stop (as by `SIGTERM`, with the same grace) and exits with status 1.
-    fn call_hook(&self, name: &str, hook: impl FnOnce()) {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(hook)) {
-            say(
-                log::Level::Error,
-                &format!("{name}() panicked: {}; stopping", panic_message(&*panic)),
-            );
+    /// is asked to stop (as by `SIGTERM`, with the same grace) and exits with status 1; the
+    /// error says so.
+    fn call_hook(&self, name: &str, hook: impl FnOnce()) -> Result<(), String> {
+        catch_unwind(AssertUnwindSafe(hook)).map_err(|panic| {
+            let message = format!("{name}() panicked: {}; stopping", panic_message(&*panic));
+            say(log::Level::Error, &message);
             self.failed.store(true, Ordering::Release);
             // Through the signal thread, so that the grace applies as for any stop.
             ask_to_stop();
-        }
+            message
+        })
     }
 
     /// The one way out: `atexit` exactly once, the pidfile removed, the process exited.
@@ -892,6 +1009,9 @@ impl<D: Daemon> Runtime<'_, D> {
         }
         // What the daemon wrote is in its log before the pidfile's lock says it is gone.
         output::flush();
+        if let Some(listener) = &self.listener {
+            listener.remove();
+        }
         self.pidfile.remove();
         if survivors != Survivors::None {
             say(
@@ -984,7 +1104,7 @@ fn terminate_group(wait: Duration) -> Survivors {
     if group <= 0 || group != session || (group != me && sys::process_alive(group)) {
         return Survivors::None;
     }
-    if group == me && others_in_group(group) == Some(0) {
+    if group == me && sys::live_in_group(group) == Some(0) {
         return Survivors::None;
     }
     // SAFETY: signalling this process's own group, which it is a member of.
@@ -992,19 +1112,19 @@ fn terminate_group(wait: Duration) -> Survivors {
     // SAFETY: setpgid(0, 0) only moves this process, not a session leader, to a group of its
     // own; it fails for the leader of its group, which stays.
     let left = group != me && unsafe { libc::setpgid(0, 0) } == 0;
-    let deadline = Instant::now() + wait;
+    let deadline = sys::deadline_after(wait);
     let mut pause = Duration::from_millis(1);
     loop {
         // SAFETY: signal 0 sends nothing; it asks whether the group has members.
         if left && unsafe { libc::kill(-group, 0) } == -1 && Errno::last() == Errno::ESRCH {
             return Survivors::None;
         }
-        match others_in_group(group) {
+        match sys::live_in_group(group) {
             // Gone, or zombies (which have exited).
             Some(0) => return Survivors::None,
             // No way to tell (no /proc): SIGTERM was sent; nothing to wait on.
             None => return Survivors::None,
-            Some(_) if Instant::now() >= deadline => {
+            Some(_) if sys::time_left(deadline).is_zero() => {
                 return if left {
                     Survivors::InGroup(group)
                 } else {
@@ -1021,50 +1141,12 @@ fn terminate_group(wait: Duration) -> Survivors {
     }
 }
 
-/// How many live processes other than this one are in process group `group` (zombies, which
-/// have exited, do not count); `None` where `/proc` cannot tell.
-fn others_in_group(group: libc::pid_t) -> Option<usize> {
-    if !cfg!(any(target_os = "linux", target_os = "android")) {
-        return None;
-    }
-    let me = std::process::id().to_string();
-    let entries = std::fs::read_dir("/proc").ok()?;
-    Some(
-        entries
-            .flatten()
-            .filter(|entry| {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                name != me.as_str() && name.bytes().all(|b| b.is_ascii_digit())
-            })
-            .filter(|entry| {
-                std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
-                    // After the command name: state, ppid, pgrp, ...
-                    let mut fields = stat
-                        .rsplit_once(')')
-                        .map_or("", |(_, rest)| rest)
-                        .split_whitespace();
-                    let state = fields.next().unwrap_or("Z");
-                    let pgrp = fields
-                        .nth(1)
-                        .and_then(|pgrp| pgrp.parse::<libc::pid_t>().ok());
-                    state != "Z" && state != "X" && pgrp == Some(group)
-                })
-            })
-            .count(),
-    )
-}
-
 /// The hooks due, taken from [`Pending`].
-#[derive(Clone, Copy)]
 struct Due {
     reload: bool,
+    waiters: Vec<Waiter>,
     user1: bool,
     user2: bool,
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

@@ -3,13 +3,14 @@
 //!
 //! The steps: signal mask and dispositions reset, `chdir`, `umask`, every inherited descriptor
 //! the daemon value did not declare pointed at `/dev/null`, stdio on `/dev/null` or the pipe
-//! to the log file (see `output`), the pidfile opened without following links, locked and written, the daemon's `setup`
-//! hook (the first code of the user's, no longer async-signal-safe), the privileges dropped if
-//! asked, and last the signal handler installed
-//! and every signal unblocked (the handled ones were blocked from the first step, so none is
-//! lost and none kills the daemon meanwhile). In the forked daemon they are
-//! async-signal-safe: system calls only (see `sys`), on data prepared before forking
-//! ([`Steps`]).
+//! to the log file (see `output`), the pidfile opened without following links, locked and
+//! written, the signal handler installed and every signal unblocked (the handled ones were
+//! blocked from the first step, so none is lost and none kills the daemon meanwhile), the
+//! daemon's `setup` hook (the first code of the user's, no longer async-signal-safe; what it
+//! forks gets a clean mask and no copy of the pidfile, and a stop signal meanwhile fails the
+//! start), and last the privileges dropped if asked. In the forked daemon the steps before
+//! `setup` are async-signal-safe: system calls only (see `sys`), on data prepared before
+//! forking ([`Steps`]).
 
 use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
@@ -72,6 +73,8 @@ pub(crate) enum Failure {
     Step { step: Step, errno: Errno },
     /// The daemon's `setup` hook failed with this message.
     Setup { message: String },
+    /// A stop signal arrived while the `setup` hook ran.
+    Stopped { signal: nix::sys::signal::Signal },
 }
 
 /// The daemon's `setup` hook, called once the pidfile is locked and before the privileges are
@@ -173,8 +176,8 @@ impl Steps {
         }
     }
 
-    /// The steps from the pidfile on: locked and written, the `setup` hook, the privileges
-    /// dropped, the signal handler installed.
+    /// The steps from the pidfile on: locked and written, the signal handler installed, the
+    /// `setup` hook, the privileges dropped.
     fn lock_and_drop(&self, setup: SetupHook<'_>) -> Result<(Held<'_>, Receiver), Failure> {
         let held = pidfile::lock(self.pidfile.c()).map_err(|error| match error {
             LockError::Held { pid } => Failure::AlreadyRunning { pid },
@@ -183,12 +186,31 @@ impl Steps {
                 errno,
             },
         })?;
+        // The handler before the signals are unblocked: none is lost, none kills the daemon.
+        // Before `setup`, so that what it starts inherits no blocked signal.
+        let signals = match serve::install_receiver() {
+            Ok(signals) => signals,
+            Err(errno) => {
+                held.remove();
+                return Err(Failure::Step {
+                    step: Step::SignalHandler,
+                    errno,
+                });
+            }
+        };
         // The user's setup, still as root: it may bind privileged ports, open protected files.
         // It is the first code of the user's to run in the daemon, and it may allocate: the
-        // async-signal-safe part is over.
+        // async-signal-safe part is over. What it forks closes its copy of the pidfile and
+        // gets the daemon's signals back to their defaults.
+        held.close_in_forked_children();
+        serve::clean_signals_in_forked_children();
         if let Err(message) = setup() {
             held.remove();
             return Err(Failure::Setup { message });
+        }
+        if let Some(signal) = serve::stop_received() {
+            held.remove();
+            return Err(Failure::Stopped { signal });
         }
         if let Some(credentials) = &self.credentials
             && let Err((step, errno)) = held.with_fd(|fd| credentials.drop_to(fd))
@@ -197,16 +219,7 @@ impl Steps {
             held.remove();
             return Err(Failure::Step { step, errno });
         }
-        match serve::install_receiver() {
-            Ok(signals) => Ok((held, signals)),
-            Err(errno) => {
-                held.remove();
-                Err(Failure::Step {
-                    step: Step::SignalHandler,
-                    errno,
-                })
-            }
-        }
+        Ok((held, signals))
     }
 }
 

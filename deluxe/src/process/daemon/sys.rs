@@ -1,18 +1,22 @@
-//! The only home of the raw system calls the runtime makes, in particular those made between
-//! `fork` and "ready".
+//! The system calls the daemon's modules share, in particular those made between `fork` and
+//! the user's `setup`. Not the only ones: a call that belongs to one step stays beside it
+//! (`fork` and `setsid` in `launch`, the signal mask in `setup`, `sigaction` and `killpg` in
+//! `serve`, `inflight`'s `tgkill`).
 //!
-//! Everything here is async-signal-safe: plain system calls on owned or borrowed descriptors
-//! and on NUL-terminated paths prepared before the fork ([`CPath`]), no allocation, no lock,
-//! no `std` I/O. That is what makes forking from a multi-threaded controller safe (another
-//! thread may have held any lock when the process was copied, and nothing here waits on one).
-//! Dropping an [`OwnedFd`] only calls `close`, which is async-signal-safe too.
+//! The calls the forked daemon makes before `setup` are async-signal-safe: plain system calls
+//! on owned or borrowed descriptors and on NUL-terminated paths prepared before the fork
+//! ([`CPath`]), no allocation, no lock, no `std` I/O. That is what makes forking from a
+//! multi-threaded controller safe (another thread may have held any lock when the process
+//! was copied, and nothing here waits on one). Dropping an [`OwnedFd`] only calls `close`,
+//! which is async-signal-safe too. The few that read `/proc` ([`process_alive`],
+//! [`live_in_group`]) allocate, and serve the controller and the running daemon only.
 
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
@@ -609,6 +613,65 @@ pub(crate) fn process_alive(pid: libc::pid_t) -> bool {
     true
 }
 
+/// How many live processes other than this one are in process group `group` (zombies, which
+/// have exited, do not count); `None` where `/proc` cannot tell.
+pub(crate) fn live_in_group(group: libc::pid_t) -> Option<usize> {
+    if !cfg!(any(target_os = "linux", target_os = "android")) {
+        return None;
+    }
+    let me = std::process::id().to_string();
+    let entries = std::fs::read_dir("/proc").ok()?;
+    Some(
+        entries
+            .flatten()
+            .filter(|entry| {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                name != me.as_str() && name.bytes().all(|b| b.is_ascii_digit())
+            })
+            .filter(|entry| {
+                std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
+                    // After the command name: state, ppid, pgrp, ...
+                    let mut fields = stat
+                        .rsplit_once(')')
+                        .map_or("", |(_, rest)| rest)
+                        .split_whitespace();
+                    let state = fields.next().unwrap_or("Z");
+                    let pgrp = fields
+                        .nth(1)
+                        .and_then(|pgrp| pgrp.parse::<libc::pid_t>().ok());
+                    state != "Z" && state != "X" && pgrp == Some(group)
+                })
+            })
+            .count(),
+    )
+}
+
+/// When a wait of `wait` that starts `now` ends; `None` (no end: wait however long) when the
+/// clock cannot hold that instant. Every wait a setting times goes through here, so that any
+/// `Duration` is accepted, `Duration::MAX` included.
+pub(crate) fn deadline_from(now: Instant, wait: Duration) -> Option<Instant> {
+    now.checked_add(wait)
+}
+
+/// [`deadline_from`] now.
+pub(crate) fn deadline_after(wait: Duration) -> Option<Instant> {
+    deadline_from(Instant::now(), wait)
+}
+
+/// What is left of a wait at `now`: zero once `deadline` has passed, `Duration::MAX` without
+/// one.
+pub(crate) fn left_at(deadline: Option<Instant>, now: Instant) -> Duration {
+    deadline.map_or(Duration::MAX, |deadline| {
+        deadline.saturating_duration_since(now)
+    })
+}
+
+/// [`left_at`] now.
+pub(crate) fn time_left(deadline: Option<Instant>) -> Duration {
+    left_at(deadline, Instant::now())
+}
+
 /// Waits up to `timeout` for `fd` to be readable (a pidfd: the process has exited; a pipe:
 /// data or end of file); says whether it is. `Duration::MAX` waits however long.
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::Result<bool> {
@@ -620,7 +683,7 @@ pub(crate) fn wait_readable_any(
     fds: &[BorrowedFd<'_>],
     timeout: Duration,
 ) -> std::io::Result<bool> {
-    let deadline = std::time::Instant::now().checked_add(timeout);
+    let deadline = deadline_after(timeout);
     let mut polls = [libc::pollfd {
         fd: -1,
         events: libc::POLLIN,
@@ -631,9 +694,7 @@ pub(crate) fn wait_readable_any(
     }
     let count = fds.len().min(polls.len());
     loop {
-        let left = deadline.map_or(Duration::MAX, |d| {
-            d.saturating_duration_since(std::time::Instant::now())
-        });
+        let left = time_left(deadline);
         // Rounded up, so that a wait never ends early; long waits go round the loop.
         let millis =
             libc::c_int::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX);

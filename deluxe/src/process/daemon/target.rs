@@ -389,14 +389,27 @@ impl Target {
 
     /// Sends `signal`, unless this controller must not ([`Target::refusal`]).
     pub(crate) fn signal(&self, signal: Signal) -> Result<Delivery, DaemonError> {
-        if let Some(reason) = self.refusal() {
-            return Err(DaemonError::SignalRefused {
+        self.check_signal(signal)?;
+        self.send(signal)
+    }
+
+    /// Whether this controller may send `signal` (or make the request it stands for):
+    /// [`DaemonError::SignalRefused`] when it must not ([`Target::refusal`]).
+    pub(crate) fn check_signal(&self, signal: Signal) -> Result<(), DaemonError> {
+        match self.refusal() {
+            Some(reason) => Err(DaemonError::SignalRefused {
                 pid: self.pid,
                 signal: signal.as_str(),
                 reason,
-            });
+            }),
+            None => Ok(()),
         }
-        self.send(signal)
+    }
+
+    /// Whether `uid` could be the holder's user, where its pid cannot be checked: root, the
+    /// pidfile's owner, or one of the holder's user ids when they are known.
+    pub(crate) fn may_be_user(&self, uid: u32) -> bool {
+        uid == 0 || uid == self.owner || self.uids.is_some_and(|uids| uids.contains(&uid))
     }
 
     fn send(&self, signal: Signal) -> Result<Delivery, DaemonError> {

@@ -208,6 +208,7 @@ impl Running {
                     program: program.to_string_lossy().into_owned(),
                     searched: vec![program.clone()],
                     denied: Vec::new(),
+                    skipped: Vec::new(),
                 }
             } else {
                 io_error(error)
@@ -282,7 +283,7 @@ impl Running {
             if self.stdout.is_none() {
                 if self.timed_out && !self.timeout_reported {
                     self.timeout_reported = true;
-                    return Some(Err(self.timeout_error(Vec::new(), String::new())));
+                    return Some(Err(self.timeout_error(Vec::new(), Vec::new())));
                 }
                 return None;
             }
@@ -355,7 +356,7 @@ impl Running {
         let ends: Vec<End> = stages
             .into_iter()
             .map(|stage| End {
-                stderr: std::mem::take(&mut *lock(&stage.tail)).into_string(),
+                stderr: std::mem::take(&mut *lock(&stage.tail)).into_bytes(),
                 program: stage.program,
                 status: stage.status.expect("exited"),
             })
@@ -365,7 +366,7 @@ impl Running {
                 .last()
                 .map(|end| end.program.clone())
                 .unwrap_or_default();
-            let stderr = ends.into_iter().map(|end| end.stderr).collect();
+            let stderr = ends.into_iter().flat_map(|end| end.stderr).collect();
             return Err(CommandError::Timeout {
                 program,
                 timeout: self.timeout.unwrap_or_default(),
@@ -431,7 +432,7 @@ impl Running {
         Ok(())
     }
 
-    fn timeout_error(&self, stdout: Vec<u8>, stderr: String) -> CommandError {
+    fn timeout_error(&self, stdout: Vec<u8>, stderr: Vec<u8>) -> CommandError {
         CommandError::Timeout {
             program: self
                 .stages
@@ -485,7 +486,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct End {
     program: PathBuf,
     status: ExitStatus,
-    stderr: String,
+    stderr: Vec<u8>,
 }
 
 /// The call's result from how its stages ended: the rightmost stage that failed decides (as
@@ -503,7 +504,7 @@ fn judge(ends: Vec<End>, stdout: Vec<u8>, success_codes: &[i32]) -> Result<Outpu
         return Ok(Output {
             code,
             stdout,
-            stderr: ends.into_iter().map(|end| end.stderr).collect(),
+            stderr: ends.into_iter().flat_map(|end| end.stderr).collect(),
         });
     };
     let end = ends.into_iter().nth(index).expect("a failing stage");

@@ -1,0 +1,571 @@
+//! A reload reports its outcome: the controller's typed error carrying the hook's message, the
+//! command line's exit code, concurrent reloads, the daemon's own user, the bound, and an
+//! impostor on the reload socket (`tests/bin/services_helper.rs`'s `on_reload` re-reads a
+//! `key = value` file).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Output, Stdio};
+
+use crate::common::{self, NOLOGIN_USER, Scene, TEST_USER, has_sudo_setup, is_alive};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-services-helper");
+
+/// The reload hook's error for a config file whose first line is `line`.
+fn hook_error(config: &Path, line: &str) -> String {
+    format!(
+        "config {}: line 1: expected `key = value`, found {line:?}",
+        config.display()
+    )
+}
+
+/// The controller's error for a reload whose hook failed with `hook_error`.
+fn reload_failed(pid: i32, hook_error: &str) -> String {
+    format!(
+        "the daemon (pid {pid}) failed to reload: {hook_error}; it runs on as before: fix the \
+         problem and reload again"
+    )
+}
+
+/// The services helper on this scene, as `user` (through `sudo -n -u`) or as root.
+fn services(scene: &Scene, user: Option<&str>, args: &[&str]) -> StdCommand {
+    let mut command = match user {
+        Some(user) => {
+            let mut command = StdCommand::new("sudo");
+            command.args(["-n", "-u", user, HELPER]);
+            command
+        }
+        None => StdCommand::new(HELPER),
+    };
+    command
+        .arg("--pidfile")
+        .arg(scene.pidfile())
+        .arg("--events")
+        .arg(scene.events_path())
+        .arg("--config")
+        .arg(config(scene))
+        .args(args)
+        .stdin(Stdio::null());
+    command
+}
+
+fn config(scene: &Scene) -> PathBuf {
+    scene.dir.join("service.conf")
+}
+
+fn run(scene: &Scene, user: Option<&str>, args: &[&str]) -> Output {
+    services(scene, user, args).output().unwrap()
+}
+
+/// The helper's result line (see `common::result_line`).
+fn line(scene: &Scene, user: Option<&str>, args: &[&str]) -> String {
+    common::result_line(&run(scene, user, args).stdout)
+}
+
+fn start(scene: &Scene, user: Option<&str>, args: &[&str]) -> i32 {
+    let mut args = args.to_vec();
+    args.push("start");
+    let line = line(scene, user, &args);
+    line.strip_prefix("started ")
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("not a start: {line}"))
+}
+
+/// `reload` on the command line (`deluxe::cli`): exit code, stdout, stderr.
+fn cli_reload(scene: &Scene, user: Option<&str>) -> (Option<i32>, String, String) {
+    let output = run(scene, user, &["cli-reload"]);
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// A scene whose daemon runs (as root) on a good config; its pid.
+fn running(name: &str) -> (Scene, i32) {
+    let scene = Scene::new(name);
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let pid = start(&scene, None, &[]);
+    (scene, pid)
+}
+
+/// The helper's line for a reload that failed on a config whose first line is `line`.
+fn failed_line(scene: &Scene, pid: i32, line: &str) -> String {
+    format!(
+        "error ReloadFailed: {}",
+        reload_failed(pid, &hook_error(&config(scene), line))
+    )
+}
+
+fn stop(scene: &Scene, pid: i32) {
+    assert_eq!(line(scene, None, &["stop"]), "stopped Graceful");
+    assert!(common::wait_gone(pid, common::HANG));
+}
+
+#[test]
+fn a_failed_reload_is_a_typed_error_with_the_hooks_message_and_the_cli_exits_1() {
+    let scene = Scene::new("reload-outcome");
+    std::fs::write(config(&scene), "workers = 2\n").unwrap();
+    let pid = start(&scene, None, &[]);
+
+    assert_eq!(
+        cli_reload(&scene, None),
+        (
+            Some(0),
+            "reloaded (log reopened, on_reload done)\n".to_owned(),
+            String::new()
+        )
+    );
+    scene.wait_event("reload 1", 1);
+
+    // A broken config: the hook's error reaches the terminal and the exit code; the daemon
+    // runs on.
+    std::fs::write(config(&scene), "workers 3\n").unwrap();
+    let hook_error = hook_error(&config(&scene), "workers 3");
+    assert_eq!(
+        cli_reload(&scene, None),
+        (
+            Some(1),
+            String::new(),
+            format!("error: {}\n", reload_failed(pid, &hook_error))
+        )
+    );
+    assert_eq!(
+        line(&scene, None, &["reload"]),
+        format!("error ReloadFailed: {}", reload_failed(pid, &hook_error))
+    );
+    assert!(is_alive(pid));
+    scene.wait_event("reload 3", 1);
+
+    std::fs::write(config(&scene), "workers = 3\n").unwrap();
+    assert_eq!(line(&scene, None, &["reload"]), "reloaded");
+    stop(&scene, pid);
+    assert!(
+        !socket(&scene).exists(),
+        "the daemon removes its reload socket"
+    );
+}
+
+fn socket(scene: &Scene) -> PathBuf {
+    PathBuf::from(format!("{}.reload", scene.pidfile().display()))
+}
+
+#[test]
+fn a_pidfile_too_long_for_a_socket_address_still_gets_answers() {
+    let scene = Scene::new("reload-long-path");
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let deep = scene.dir.join("d".repeat(120));
+    std::fs::create_dir(&deep).unwrap();
+    let pidfile = deep.join("daemon.pid");
+    let with_pidfile = |action: &str| {
+        common::result_line(
+            &services(
+                &scene,
+                None,
+                &["--pidfile", pidfile.to_str().unwrap(), action],
+            )
+            .output()
+            .unwrap()
+            .stdout,
+        )
+    };
+    let started = with_pidfile("start");
+    let pid: i32 = started.strip_prefix("started ").unwrap().parse().unwrap();
+    assert_eq!(with_pidfile("reload"), "reloaded");
+    std::fs::write(config(&scene), "workers\n").unwrap();
+    assert_eq!(with_pidfile("reload"), failed_line(&scene, pid, "workers"));
+    assert_eq!(with_pidfile("stop"), "stopped Graceful");
+    assert!(!deep.join("daemon.pid.reload").exists());
+}
+
+#[test]
+fn a_killed_daemons_reload_socket_is_replaced_by_the_next_daemons() {
+    let (scene, pid) = running("reload-after-kill");
+    // SAFETY: killing the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    assert!(common::wait_gone(pid, common::HANG));
+    assert!(socket(&scene).exists(), "SIGKILL leaves the socket behind");
+    let pid = start(&scene, None, &[]);
+    assert_eq!(line(&scene, None, &["reload"]), "reloaded");
+    scene.wait_event("reload 1", 1);
+    stop(&scene, pid);
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_reload_returns_the_same_outcome() {
+    let (scene, pid) = running("reload-async");
+    assert_eq!(line(&scene, None, &["reload-async"]), "reloaded");
+    std::fs::write(config(&scene), "workers\n").unwrap();
+    assert_eq!(
+        line(&scene, None, &["reload-async"]),
+        failed_line(&scene, pid, "workers")
+    );
+    stop(&scene, pid);
+}
+
+#[test]
+fn a_reload_hook_that_panics_is_reloadpanicked_and_the_daemon_stops() {
+    let (scene, pid) = running("reload-panic");
+    std::fs::write(config(&scene), "panic = 1\n").unwrap();
+    let line = line(&scene, None, &["reload"]);
+    assert!(
+        line.starts_with(&format!(
+            "error ReloadPanicked: the daemon (pid {pid}) failed to reload: on_reload() \
+             panicked: reload gave up on purpose"
+        )),
+        "{line}"
+    );
+    assert!(line.ends_with("; stopping; fix the hook (or the configuration it chokes on) and start the daemon again"), "{line}");
+    assert!(common::wait_gone(pid, common::HANG));
+    scene.wait_event("atexit", 1);
+}
+
+#[test]
+fn reloading_a_daemon_that_is_not_running_is_not_running_and_exit_code_7() {
+    let scene = Scene::new("reload-not-running");
+    let pidfile = scene.pidfile();
+    let (code, stdout, stderr) = cli_reload(&scene, None);
+    assert_eq!((code, stdout.as_str()), (Some(7), ""), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: not running (no process holds pidfile {})\n",
+            pidfile.display()
+        )
+    );
+    assert!(line(&scene, None, &["reload"]).starts_with("error NotRunning: "));
+}
+
+/// Starts `count` helpers running `args` at once; their result lines.
+fn at_once(scene: &Scene, count: usize, args: &[&str]) -> Vec<String> {
+    let children: Vec<Child> = (0..count)
+        .map(|_| {
+            services(scene, None, args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| common::result_line(&child.wait_with_output().unwrap().stdout))
+        .collect()
+}
+
+#[test]
+fn concurrent_reloads_from_two_threads_and_two_processes_each_get_the_answer() {
+    let scene = Scene::new("reload-concurrent");
+    // Each reload takes a while: requests overlap a reload that runs.
+    std::fs::write(config(&scene), "sleep = 200\n").unwrap();
+    let pid = start(&scene, None, &[]);
+
+    let output = run(&scene, None, &["reload-twice"]);
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "reloaded\nreloaded\n"
+    );
+    assert_eq!(at_once(&scene, 2, &["reload"]), ["reloaded", "reloaded"]);
+
+    std::fs::write(config(&scene), "broken\n").unwrap();
+    let failed = failed_line(&scene, pid, "broken");
+    assert_eq!(
+        at_once(&scene, 2, &["reload"]),
+        [failed.clone(), failed.clone()]
+    );
+    let output = run(&scene, None, &["reload-twice"]);
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        format!("{failed}\n{failed}\n")
+    );
+    stop(&scene, pid);
+}
+
+#[test]
+fn a_reload_that_outlasts_the_reload_timeout_is_a_typed_timeout_and_goes_on() {
+    let (scene, pid) = running("reload-timeout");
+    std::fs::write(config(&scene), "sleep = 5000\n").unwrap();
+    assert_eq!(
+        line(&scene, None, &["--reload-timeout", "200", "reload"]),
+        format!(
+            "error ReloadTimeout: the daemon (pid {pid}) did not answer the reload within \
+             200ms: its on_reload hook is still running or stuck; check its log, or allow more \
+             time (the reload timeout)"
+        )
+    );
+    // The reload itself goes on, and ends.
+    scene.wait_event("reload 1", 1);
+    stop(&scene, pid);
+}
+
+#[test]
+fn a_daemon_without_a_reload_socket_is_sent_sighup_and_the_error_says_there_is_no_answer() {
+    // What a daemon built with an older deluxe looks like: no `PIDFILE.reload`.
+    let (scene, pid) = running("reload-no-socket");
+    let socket = socket(&scene);
+    std::fs::remove_file(&socket).unwrap();
+    assert_eq!(
+        line(&scene, None, &["reload"]),
+        format!(
+            "error ReloadUnanswered: the daemon (pid {pid}) did not say whether it reloaded: it \
+             has no reload socket (No such file or directory (os error 2)): it was sent SIGHUP \
+             and reloads, but cannot say how that went (its log can); a daemon built with an \
+             older deluxe answers once restarted with this one (reload socket {})",
+            socket.display()
+        )
+    );
+    scene.wait_event("reload 1", 1);
+    stop(&scene, pid);
+}
+
+/// Makes the scene's directory the test user's, for a daemon that runs as that user.
+fn give_to_test_user(scene: &Scene) {
+    let user = nix::unistd::User::from_name(TEST_USER).unwrap().unwrap();
+    nix::unistd::chown(&scene.dir, Some(user.uid), Some(user.gid)).unwrap();
+}
+
+#[test]
+fn the_daemons_own_user_and_root_get_the_answer() {
+    if !has_sudo_setup("the_daemons_own_user_and_root_get_the_answer") {
+        return;
+    }
+    let scene = Scene::new("reload-as-user");
+    give_to_test_user(&scene);
+    let hook_error = hook_error(&config(&scene), "broken");
+
+    // Started by the user itself.
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let pid = start(&scene, Some(TEST_USER), &[]);
+    std::fs::write(config(&scene), "broken\n").unwrap();
+    let (code, stdout, stderr) = cli_reload(&scene, Some(TEST_USER));
+    assert_eq!((code, stdout.as_str()), (Some(1), ""));
+    assert_eq!(
+        stderr,
+        format!("error: {}\n", reload_failed(pid, &hook_error))
+    );
+    assert_eq!(
+        line(&scene, None, &["reload"]),
+        format!("error ReloadFailed: {}", reload_failed(pid, &hook_error))
+    );
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    assert_eq!(cli_reload(&scene, Some(TEST_USER)).0, Some(0));
+    assert_eq!(line(&scene, None, &["reload"]), "reloaded");
+    stop(&scene, pid);
+
+    // Started by root, dropped to the user: root still gets the answer.
+    let pid = start(&scene, None, &["--user", TEST_USER]);
+    std::fs::write(config(&scene), "broken\n").unwrap();
+    assert_eq!(
+        line(&scene, None, &["reload"]),
+        format!("error ReloadFailed: {}", reload_failed(pid, &hook_error))
+    );
+    assert_eq!(cli_reload(&scene, None).0, Some(1));
+    stop(&scene, pid);
+}
+
+#[test]
+fn a_forged_answer_from_another_users_socket_is_not_believed() {
+    if !has_sudo_setup("a_forged_answer_from_another_users_socket_is_not_believed") {
+        return;
+    }
+    // A world-writable directory, as /tmp: another user binds the reload socket's path before
+    // the daemon, which cannot replace it (the sticky bit) and runs without one.
+    let scene = Scene::new("reload-forged");
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let socket = socket(&scene);
+    let mut forger = Forger(
+        StdCommand::new("sudo")
+            .args(["-n", "-u", NOLOGIN_USER, HELPER, "forge-reload"])
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut listening = String::new();
+    BufReader::new(forger.0.stdout.take().unwrap())
+        .read_line(&mut listening)
+        .unwrap();
+    assert_eq!(listening, "listening\n");
+    let forger_uid = nix::unistd::User::from_name(NOLOGIN_USER)
+        .unwrap()
+        .unwrap()
+        .uid;
+    let forger_pid = common::eventually("the forger's process", || {
+        common::live_processes_mentioning(&socket.to_string_lossy())
+            .into_iter()
+            .find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+                    status
+                        .lines()
+                        .any(|line| line.starts_with(&format!("Uid:\t{forger_uid}\t")))
+                })
+            })
+            .ok_or(())
+    });
+
+    let pid = start(&scene, Some(TEST_USER), &[]);
+    let impostor = |process: &str| {
+        format!(
+            "error ReloadImpostor: reload socket {} is not the daemon's (pid {pid}): it belongs \
+             to uid {forger_uid}{process}; nothing was sent to it and the daemon was not \
+             reloaded: remove it (or choose a pidfile in a directory only you can write) and \
+             restart the daemon",
+            socket.display()
+        )
+    };
+    // Root reaches the socket and hears the forged answer: the listener is not the daemon.
+    assert_eq!(
+        line(&scene, None, &["reload"]),
+        impostor(&format!(", process {forger_pid}"))
+    );
+    // The daemon's user cannot even connect (the socket is the forger's): its owner says enough.
+    assert_eq!(line(&scene, Some(TEST_USER), &["reload"]), impostor(""));
+    let (code, _, stderr) = cli_reload(&scene, None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        !scene
+            .events()
+            .iter()
+            .any(|event| event.starts_with("reload"))
+    );
+
+    drop(forger);
+    stop(&scene, pid);
+}
+
+/// The impostor, run through `sudo`: ended when the test ends, even when it fails.
+struct Forger(Child);
+
+impl Drop for Forger {
+    fn drop(&mut self) {
+        // SAFETY: SIGTERM to the sudo this test started, which passes it on to the forger.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+/// Under a real systemd (`crate::systemd`): what an operator sees of a failed reload.
+mod under_systemd {
+    use std::path::{Path, PathBuf};
+
+    use crate::systemd::{Release, Systemd};
+
+    use super::{HELPER, hook_error};
+
+    /// The services helper on `dir`'s files, for `ExecStart=` and `ExecReload=`.
+    fn command(dir: &Path, action: &str) -> String {
+        format!(
+            "{HELPER} --pidfile {} --events {} --config {} {action}",
+            dir.join("daemon.pid").display(),
+            dir.join("events").display(),
+            dir.join("service.conf").display()
+        )
+    }
+
+    fn reloads(dir: &Path) -> usize {
+        std::fs::read_to_string(dir.join("events"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.starts_with("reload "))
+            .count()
+    }
+
+    /// Installs and starts `reload.service`: the helper in the foreground on a good config,
+    /// with `Type=` `kind` and these more `[Service]` lines; its config file and main pid.
+    fn start_unit(systemd: &Systemd, kind: &str, more: &str) -> (PathBuf, i32) {
+        let dir = &systemd.dir;
+        let config = dir.join("service.conf");
+        std::fs::write(&config, "workers = 1\n").unwrap();
+        systemd.install(
+            "reload.service",
+            &format!(
+                "[Service]\nType={kind}\nExecStart={}\n{more}",
+                command(dir, "foreground")
+            ),
+        );
+        systemd.ok(&["start", "reload.service"]);
+        (config, systemd.main_pid("reload.service"))
+    }
+
+    /// After a reload on the broken config `workers 2`: the same daemon runs on, and the
+    /// status text says why the reload failed.
+    fn assert_runs_on_and_says_why(systemd: &Systemd, config: &Path, main: i32) {
+        assert_eq!(systemd.main_pid("reload.service"), main);
+        assert_eq!(systemd.show("reload.service", "ActiveState"), "active");
+        assert_eq!(
+            systemd.show("reload.service", "StatusText"),
+            format!("reload failed: {}", hook_error(config, "workers 2"))
+        );
+    }
+
+    /// `Type=notify` with `ExecReload=` the command line's `reload`: a failed `on_reload`
+    /// fails the reload job, the daemon runs on, and the status text says why.
+    fn a_failed_reload_fails_the_reload_job(test: &str, release: Release) {
+        let Some(systemd) = Systemd::boot(test, release) else {
+            return;
+        };
+        let dir = &systemd.dir;
+        let reload = format!("ExecReload={}\n", command(dir, "cli-reload"));
+        let (config, main) = start_unit(&systemd, "notify", &reload);
+        systemd.ok(&["reload", "reload.service"]);
+        assert_eq!(
+            reloads(dir),
+            1,
+            "the reload job ends once on_reload has run"
+        );
+
+        std::fs::write(&config, "workers 2\n").unwrap();
+        let output = systemd.systemctl(["reload", "reload.service"]);
+        assert!(!output.status.success(), "{output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("failed"),
+            "{output:?}"
+        );
+        assert_eq!(reloads(dir), 2);
+        assert_runs_on_and_says_why(&systemd, &config, main);
+
+        // The next good reload clears it.
+        std::fs::write(&config, "workers = 2\n").unwrap();
+        systemd.ok(&["reload", "reload.service"]);
+        assert_eq!(systemd.show("reload.service", "StatusText"), "");
+        systemd.ok(&["stop", "reload.service"]);
+    }
+
+    #[test]
+    fn a_failed_reload_fails_the_reload_job_on_the_installed_systemd() {
+        a_failed_reload_fails_the_reload_job(
+            "a_failed_reload_fails_the_reload_job_on_the_installed_systemd",
+            Release::Installed,
+        );
+    }
+
+    #[test]
+    fn a_failed_reload_fails_the_reload_job_on_254() {
+        a_failed_reload_fails_the_reload_job(
+            "a_failed_reload_fails_the_reload_job_on_254",
+            Release::Backports,
+        );
+    }
+
+    /// `Type=notify-reload` (254): systemd sends `SIGHUP` and takes `READY=1` for "done";
+    /// the protocol has no failed reload, so the job succeeds and the status text says it
+    /// failed.
+    #[test]
+    fn under_notify_reload_a_failed_reload_is_the_status_text() {
+        let test = "under_notify_reload_a_failed_reload_is_the_status_text";
+        let Some(systemd) = Systemd::boot(test, Release::Backports) else {
+            return;
+        };
+        let (config, main) = start_unit(&systemd, "notify-reload", "");
+        std::fs::write(&config, "workers 2\n").unwrap();
+        systemd.ok(&["reload", "reload.service"]);
+        assert_eq!(reloads(&systemd.dir), 1);
+        assert_runs_on_and_says_why(&systemd, &config, main);
+        systemd.ok(&["stop", "reload.service"]);
+    }
+}

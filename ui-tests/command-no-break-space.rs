@@ -1,0 +1,3 @@
+fn main() {
+    let _ = deluxe::command!("ls\u{a0}-la");
+}
