@@ -44,8 +44,8 @@ struct Kill {
 }
 
 /// The answers of the stress run that a controller must never give: an error (other than
-/// "not running" for a signal, and "died before ready" for a start during which a daemon was
-/// killed), or a daemon reported running (by `status`, or by `start` as "already running")
+/// "not running" for a signal, "died before ready" for a start during which a daemon was
+/// killed, and "stopped during setup" for a start another controller's stop met), or a daemon reported running (by `status`, or by `start` as "already running")
 /// whose pid had been killed, and seen gone, before the call began.
 fn spurious(lines: &[String], killed: &[Kill]) -> Vec<String> {
     let dead_before = |pid: u32, start: u128| {
@@ -68,6 +68,9 @@ fn spurious(lines: &[String], killed: &[Kill]) -> Vec<String> {
                 ("error", ["DiedBeforeReady", ..]) if *action == "start" => {
                     !killed_during(before, after)
                 }
+                // Another controller's `stop` found the new daemon (it holds its pidfile from
+                // before `setup`) and asked it to stop during `setup`: a true answer.
+                ("error", ["StoppedDuringSetup", ..]) if *action == "start" => false,
                 ("ok", ["running" | "already", pid]) => {
                     dead_before(pid.parse().expect("a pid"), before)
                 }
