@@ -23,7 +23,7 @@
 //! | `start` | `started (pid N)`, or `already running (pid N)` | 0; 1 on failure |
 //! | `stop` | `stopped`, `stopped (killed ...)`, or `not running` | 0; 1 on failure |
 //! | `restart` | `restarted (pid N)` | 0; 1 on failure |
-//! | `status` | `running (pid N)` / `not running (stale pidfile ...)` / `not running` | 0 / 1 / 3; 4 when it cannot tell |
+//! | `status` | `running (pid N)` or `running outside this PID namespace (...)` / `not running (stale pidfile ...)` / `not running` | 0 / 1 / 3; 4 when it cannot tell |
 //! | `reload` | `reloaded (log reopened, on_reload done)` | 0; 1 when `on_reload` failed (its error on stderr) or there is no answer; 7 when not running |
 //! | `user1`, `user2` | `sent SIGUSR1 (on_user1)` | 0; 1 when not running or on failure |
 //!
