@@ -801,6 +801,8 @@ fn main() {
         #[cfg(target_os = "linux")]
         ["read-lock", kind] => read_lock(&controller.config().pidfile, kind),
         #[cfg(target_os = "linux")]
+        ["grab"] => grab(&controller.config().pidfile),
+        #[cfg(target_os = "linux")]
         ["nondumpable"] => {
             // SAFETY: prctl with PR_SET_DUMPABLE only changes this process's dumpable flag.
             let set = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
@@ -917,6 +919,62 @@ fn read_lock(pidfile: &Path, kind: &str) -> bool {
     }
     println!("reading {}", std::process::id());
     wait_forever()
+}
+
+/// Watches the pidfile's directory (inotify) and, the moment a file appears at the pidfile's
+/// name, opens it read-only and takes a read lock on it (classic, else OFD), keeping every
+/// file it grabbed; prints `grabbing PID` once watching, then runs until killed.
+#[cfg(target_os = "linux")]
+fn grab(pidfile: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = std::ffi::CString::new(pidfile.parent().unwrap().as_os_str().as_bytes()).unwrap();
+    let name = pidfile.file_name().unwrap().as_bytes();
+    // SAFETY: inotify_init1 takes flags and returns a new descriptor or -1.
+    let inotify = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    assert!(inotify >= 0, "inotify_init1");
+    // SAFETY: a NUL-terminated path and a mask.
+    let watch = unsafe {
+        libc::inotify_add_watch(inotify, dir.as_ptr(), libc::IN_CREATE | libc::IN_MOVED_TO)
+    };
+    assert!(watch >= 0, "inotify_add_watch");
+    println!("grabbing {}", std::process::id());
+    let mut grabbed = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: `buf` is valid for writes of its length.
+        let len = unsafe { libc::read(inotify, buf.as_mut_ptr().cast(), buf.len()) };
+        let Ok(len) = usize::try_from(len) else {
+            continue;
+        };
+        // Each event: wd (4 bytes), mask (4), cookie (4), len (4), then the NUL-padded name.
+        let mut at = 0;
+        while at + 16 <= len {
+            let name_len = u32::from_ne_bytes(buf[at + 12..at + 16].try_into().unwrap()) as usize;
+            let event_name = &buf[at + 16..(at + 16 + name_len).min(len)];
+            let event_name = &event_name[..event_name
+                .iter()
+                .position(|b| *b == 0)
+                .unwrap_or(event_name.len())];
+            at += 16 + name_len;
+            if event_name != name {
+                continue;
+            }
+            let Ok(file) = std::fs::File::open(pidfile) else {
+                continue;
+            };
+            // SAFETY: an all-zero flock is a valid value: the whole file, no pid.
+            let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+            lock.l_type = libc::F_RDLCK as libc::c_short;
+            lock.l_whence = libc::SEEK_SET as libc::c_short;
+            // SAFETY: fcntl reads a valid `struct flock`.
+            if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } != 0 {
+                // SAFETY: as above.
+                unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+            }
+            grabbed.push(file);
+        }
+    }
 }
 
 /// Locks the pidfile as a daemon would (an OFD write lock), writes `content` in it (`self`:

@@ -842,6 +842,46 @@ fn another_users_read_lock_never_blocks_start_stop_or_status() {
 }
 
 #[test]
+fn another_user_grabbing_each_new_pidfile_as_it_appears_never_wins() {
+    if !crate::common::has_sudo_setup(
+        "another_user_grabbing_each_new_pidfile_as_it_appears_never_wins",
+    ) {
+        return;
+    }
+    let scene = Scene::new("trust-grab");
+    let _sweep = Sweep(&scene);
+    let pidfile = scene.pidfile();
+    // The user's inotify program read-locks every file that appears at the pidfile's name,
+    // at once: each new pidfile is already locked when it appears.
+    let grabber = Holder::spawn(as_user(
+        TEST_USER,
+        &[],
+        &["--pidfile", pidfile.to_str().unwrap(), "grab"],
+    ));
+    for round in 0..10 {
+        let pid = scene.start(&[]);
+        assert_eq!(
+            scene.helper(&["status"]).1,
+            format!("status Running {pid}"),
+            "round {round}"
+        );
+        if round % 2 == 0 {
+            assert_eq!(
+                scene.helper(&["stop"]).1,
+                "stopped Graceful",
+                "round {round}"
+            );
+        } else {
+            // Killed: the next start replaces the stale file the grabber holds.
+            // SAFETY: killing the daemon this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        assert!(wait_gone(pid, HANG));
+    }
+    assert!(is_alive(grabber.pid));
+}
+
+#[test]
 fn a_hard_link_planted_at_the_pidfile_path_is_replaced_never_changed() {
     if !crate::common::has_sudo_setup(
         "a_hard_link_planted_at_the_pidfile_path_is_replaced_never_changed",
