@@ -79,8 +79,10 @@ pub enum DaemonError {
         /// The pid the pidfile names.
         pid: Pid,
     },
-    /// Process `pid`, named by the pidfile and alive, could not be confirmed to hold the
-    /// pidfile's lock: its open files cannot be read (`/proc/PID/fd` and `fdinfo` need the
+    /// The pidfile is locked but no lock names its holder (on Linux: an open-file-description
+    /// lock alone, as a process a daemon forked keeps, or another program's), and process
+    /// `pid`, named by the pidfile and alive, could not be confirmed to hold it: its open
+    /// files cannot be read (`/proc/PID/fd` and `fdinfo` need the
     /// right to trace it; a process that changed its credentials, such as a daemon that
     /// dropped from root to its user, is "non-dumpable" and readable by root only; a
     /// controller with no descriptor left, `EMFILE`, cannot open them either), or the system
