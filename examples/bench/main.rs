@@ -1,5 +1,6 @@
 //! deluxe's performance figures, each against its peer measured in the same run:
-//! `cargo run --release --example bench` (`--quick` for a rough pass; `--features tokio` adds
+//! `cargo run --release --example bench` (`--quick` for a rough pass, `--command` for
+//! `Command`'s rows alone, `--command=stdout,lines` for some of them; `--features tokio` adds
 //! the async rows, and `--async-rows` measures those alone).
 //!
 //! Machines are shared and noisy, so every figure is a ratio: ours and the peer's are measured
@@ -54,7 +55,15 @@ fn main() {
         table::print(&concurrent::rows(plan));
         return;
     }
-    let mut rows = command::rows(plan);
+    let only_command = std::env::args().find_map(|arg| {
+        let keys = arg.strip_prefix("--command")?;
+        Some(keys.strip_prefix('=').map(str::to_owned))
+    });
+    if let Some(only) = only_command {
+        table::print(&command::rows(plan, only.as_deref()));
+        return;
+    }
+    let mut rows = command::rows(plan, None);
     #[cfg(feature = "tokio")]
     rows.extend(concurrent::rows(plan));
     #[cfg(not(feature = "tokio"))]
