@@ -320,6 +320,74 @@ fn a_daemon_without_a_reload_socket_is_sent_sighup_and_the_error_says_there_is_n
     stop(&scene, pid);
 }
 
+#[test]
+fn a_reload_socket_with_a_full_queue_is_a_reload_timeout_not_a_hang() {
+    // A daemon that takes no connection (stopped here; frozen, or out of descriptors, alike)
+    // while its queue is full: on Linux a connection to a full queue waits until the listener
+    // accepts one, by default for ever, whatever the reload timeout.
+    let (scene, pid) = running("reload-full-queue");
+    let socket = socket(&scene);
+    let mut stopped = Stopped(pid, Vec::new());
+    stopped.signal(nix::sys::signal::Signal::SIGSTOP);
+    let mut flood = StdCommand::new(HELPER)
+        .arg("flood-reload")
+        .arg(&socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut full = String::new();
+    BufReader::new(flood.stdout.take().unwrap())
+        .read_line(&mut full)
+        .unwrap();
+    assert!(full.starts_with("full "), "{full:?}");
+    stopped.1.push(flood);
+
+    let reload = services(&scene, None, &["--reload-timeout", "500", "reload"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    stopped.1.push(reload);
+    common::eventually("the reload to return (it hangs in connect)", || {
+        stopped.1[1].try_wait().unwrap().ok_or(())
+    });
+    let mut reload = stopped.1.pop().unwrap();
+    let mut line = String::new();
+    BufReader::new(reload.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(
+        line.trim_end(),
+        format!(
+            "error ReloadTimeout: the daemon (pid {pid}) did not answer the reload within \
+             500ms: its on_reload hook is still running or stuck; check its log, or allow more \
+             time (the reload timeout)"
+        )
+    );
+    drop(stopped);
+    stop(&scene, pid);
+}
+
+/// A stopped daemon and the processes that wait on it: when the test ends, even by a failure,
+/// the processes are killed and the daemon goes on (`SIGCONT`).
+struct Stopped(i32, Vec<Child>);
+
+impl Stopped {
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), signal).unwrap();
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        for child in &mut self.1 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
 /// Makes the scene's directory the test user's, for a daemon that runs as that user.
 fn give_to_test_user(scene: &Scene) {
     let user = nix::unistd::User::from_name(TEST_USER).unwrap().unwrap();

@@ -87,6 +87,50 @@ fn address(path: &Path) -> io::Result<(PathBuf, Option<std::os::fd::OwnedFd>)> {
     Ok((alias, Some(directory.into())))
 }
 
+/// Connects to the reload socket at `address`, waiting no later than `deadline` for room in
+/// its queue: on Linux a connection to a listener whose queue is full (a daemon stopped or
+/// frozen, or one that stopped accepting) otherwise waits for ever, whatever the reload
+/// timeout; it fails with `EAGAIN` at the deadline. Elsewhere a full queue refuses at once.
+fn connect(address: &Path, deadline: Option<Instant>) -> io::Result<UnixStream> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr, sockopt};
+        use nix::sys::time::TimeVal;
+        let fd = socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
+        let address = UnixAddr::new(address)?;
+        loop {
+            let left = sys::time_left(deadline);
+            if left.is_zero() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            // A zero timeout is no timeout: at least a microsecond; beyond what the kernel
+            // counts, it waits for ever (as `Duration::MAX` asks).
+            let timeout = TimeVal::new(
+                libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+                libc::suseconds_t::from(left.subsec_micros().max(1)),
+            );
+            socket::setsockopt(&fd, sockopt::SendTimeout, &timeout)?;
+            match socket::connect(fd.as_raw_fd(), &address) {
+                Ok(()) => return Ok(UnixStream::from(fd)),
+                // A signal handler without `SA_RESTART` (a caller's own): the socket is still
+                // unconnected, try again.
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(errno) => return Err(errno.into()),
+            }
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = deadline;
+        UnixStream::connect(address)
+    }
+}
+
 /// The user id of the peer of a connected Unix socket, and its pid where the system says.
 fn peer(fd: BorrowedFd<'_>) -> io::Result<(Option<libc::pid_t>, libc::uid_t)> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -242,8 +286,15 @@ pub(crate) fn ask(target: &Target, pidfile: &Path, timeout: Duration) -> Result<
     };
     let deadline = Instant::now().checked_add(timeout);
     let mut stream =
-        match address(&socket).and_then(|(address, _directory)| UnixStream::connect(address)) {
+        match address(&socket).and_then(|(address, _directory)| connect(&address, deadline)) {
             Ok(stream) => stream,
+            // The daemon takes no connection and its queue stayed full.
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                return Err(DaemonError::ReloadTimeout {
+                    pid,
+                    waited: timeout,
+                });
+            }
             Err(error) => {
                 // One this user cannot reach may still be another user's (`EACCES`).
                 if let Ok(metadata) = std::fs::symlink_metadata(&socket) {
