@@ -368,6 +368,72 @@ fn a_reload_socket_with_a_full_queue_is_a_reload_timeout_not_a_hang() {
     stop(&scene, pid);
 }
 
+/// The lowest descriptor number `pid` has free: the next one it opens.
+fn lowest_free_fd(pid: i32) -> i32 {
+    let open: Vec<i32> = common::open_fds(pid)
+        .into_iter()
+        .map(|(fd, _)| fd)
+        .collect();
+    (0..).find(|fd| !open.contains(fd)).unwrap()
+}
+
+/// Sets `pid`'s soft `RLIMIT_NOFILE` (its hard limit stays), with util-linux's `prlimit`.
+fn set_nofile(pid: i32, soft: &str) {
+    let status = StdCommand::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={soft}:"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "prlimit: {status}");
+}
+
+#[test]
+fn a_daemon_out_of_descriptors_for_a_moment_answers_reloads_again_once_it_has_some() {
+    // Out of descriptors, the daemon cannot accept a request (`EMFILE`); it used to stop
+    // listening for good, its socket still bound: every later reload waited out its timeout
+    // and no reload ever ran again.
+    let scene = Scene::new("reload-emfile");
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let pid = start(&scene, None, &["--log", scene.log().to_str().unwrap()]);
+    let soft = std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("Max open files")
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        })
+        .unwrap();
+    set_nofile(pid, &lowest_free_fd(pid).to_string());
+    assert_eq!(
+        line(&scene, None, &["--reload-timeout", "300", "reload"]),
+        format!(
+            "error ReloadTimeout: the daemon (pid {pid}) did not answer the reload within \
+             300ms: its on_reload hook is still running or stuck; check its log, or allow more \
+             time (the reload timeout)"
+        )
+    );
+    scene.wait_log("the daemon's word that it cannot accept", |line| {
+        line.contains("cannot accept reload requests (Too many open files (os error 24))")
+    });
+    set_nofile(pid, &soft);
+    // The request left waiting is taken too, once the daemon can: one reload or two.
+    assert_eq!(
+        line(&scene, None, &["--reload-timeout", "30000", "reload"]),
+        "reloaded"
+    );
+    assert!(scene.events().contains(&"reload 1".to_owned()));
+    // Said once, not at every try.
+    assert_eq!(
+        scene
+            .log_lines()
+            .iter()
+            .filter(|line| line.contains("cannot accept reload requests"))
+            .count(),
+        1
+    );
+    stop(&scene, pid);
+}
+
 /// A stopped daemon and the processes that wait on it: when the test ends, even by a failure,
 /// the processes are killed and the daemon goes on (`SIGCONT`).
 struct Stopped(i32, Vec<Child>);

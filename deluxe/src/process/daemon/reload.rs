@@ -205,7 +205,8 @@ impl Listener {
     /// Takes the requests waiting to be accepted: those of users who may reload this daemon
     /// (root, its own), to be answered after the reload; the others are told so at once. An
     /// error that would recur at once (`EMFILE`: no descriptor left) ends the taking: the
-    /// caller stops listening rather than spin on a socket that stays readable.
+    /// caller rests the socket a while, out of its poll, rather than spin on a socket that
+    /// stays readable, and takes the requests waiting once it can.
     pub(crate) fn accept(&self, waiters: &mut Vec<Waiter>) -> io::Result<()> {
         // SAFETY: getuid and geteuid only read this process's ids.
         let me = unsafe { [libc::getuid(), libc::geteuid()] };
