@@ -529,36 +529,21 @@ fn a_forged_answer_from_another_users_socket_is_not_believed() {
         .unwrap()
         .unwrap()
         .uid;
-    let forger_pid = common::eventually("the forger's process", || {
-        common::live_processes_mentioning(&socket.to_string_lossy())
-            .into_iter()
-            .find(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
-                    status
-                        .lines()
-                        .any(|line| line.starts_with(&format!("Uid:\t{forger_uid}\t")))
-                })
-            })
-            .ok_or(())
-    });
 
     let pid = start(&scene, Some(TEST_USER), &[]);
-    let impostor = |process: &str| {
+    let impostor = || {
         format!(
             "error ReloadImpostor: reload socket {} is not the daemon's (pid {pid}): it belongs \
-             to uid {forger_uid}{process}; nothing was sent to it and the daemon was not \
+             to uid {forger_uid}; nothing was sent to it and the daemon was not \
              reloaded: remove it (or choose a pidfile in a directory only you can write) and \
              restart the daemon",
             socket.display()
         )
     };
-    // Root reaches the socket and hears the forged answer: the listener is not the daemon.
-    assert_eq!(
-        line(&scene, None, &["reload"]),
-        impostor(&format!(", process {forger_pid}"))
-    );
-    // The daemon's user cannot even connect (the socket is the forger's): its owner says enough.
-    assert_eq!(line(&scene, Some(TEST_USER), &["reload"]), impostor(""));
+    // Neither root nor the daemon's user connects to the forger's socket: its owner says
+    // enough.
+    assert_eq!(line(&scene, None, &["reload"]), impostor());
+    assert_eq!(line(&scene, Some(TEST_USER), &["reload"]), impostor());
     let (code, _, stderr) = cli_reload(&scene, None);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
@@ -569,6 +554,69 @@ fn a_forged_answer_from_another_users_socket_is_not_believed() {
     );
 
     drop(forger);
+    stop(&scene, pid);
+}
+
+#[test]
+fn a_symlink_planted_at_the_reload_socket_is_not_followed_to_another_socket() {
+    if !has_sudo_setup("a_symlink_planted_at_the_reload_socket_is_not_followed_to_another_socket") {
+        return;
+    }
+    // In a world-writable directory another user links the reload socket's path, before the
+    // daemon starts, to a socket of root's: a connection alone is a request there (another
+    // daemon's reload socket reloads it). The controller must not connect through the link.
+    let scene = Scene::new("reload-symlink");
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let victim_path = scene.dir.join("root-only.sock");
+    let victim = std::os::unix::net::UnixListener::bind(&victim_path).unwrap();
+    victim.set_nonblocking(true).unwrap();
+    let socket = socket(&scene);
+    let linked = StdCommand::new("sudo")
+        .args(["-n", "-u", NOLOGIN_USER, "ln", "-s"])
+        .arg(&victim_path)
+        .arg(&socket)
+        .status()
+        .unwrap();
+    assert!(linked.success());
+    let planter_uid = nix::unistd::User::from_name(NOLOGIN_USER)
+        .unwrap()
+        .unwrap()
+        .uid;
+
+    // The daemon cannot bind over the link, and runs without a reload socket.
+    let pid = start(&scene, None, &[]);
+    assert_eq!(
+        line(&scene, None, &["reload"]),
+        format!(
+            "error ReloadImpostor: reload socket {} is not the daemon's (pid {pid}): it belongs \
+             to uid {planter_uid}; nothing was sent to it and the daemon was not reloaded: \
+             remove it (or choose a pidfile in a directory only you can write) and restart the \
+             daemon",
+            socket.display()
+        )
+    );
+    assert_eq!(
+        victim.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the controller connected to the socket the link names"
+    );
+
+    // A socket of a user the daemon's could be (root, here this test) is connected to, and
+    // its listener is not the daemon: still an impostor, named by its pid.
+    std::fs::remove_file(&socket).unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    assert_eq!(
+        line(&scene, None, &["reload"]),
+        format!(
+            "error ReloadImpostor: reload socket {} is not the daemon's (pid {pid}): it belongs \
+             to uid 0, process {}; nothing was sent to it and the daemon was not reloaded: \
+             remove it (or choose a pidfile in a directory only you can write) and restart the \
+             daemon",
+            socket.display(),
+            std::process::id()
+        )
+    );
     stop(&scene, pid);
 }
 

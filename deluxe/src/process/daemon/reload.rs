@@ -14,10 +14,12 @@
 //! socket's listener must be that very pid (`SO_PEERCRED`), elsewhere a user that could be
 //! the daemon's (root, the pidfile's owner, the holder's). Another user's process that bound
 //! the path first (in a world-writable directory) is an impostor: nothing is sent to it and
-//! its answer is never read.
+//! its answer is never read. A file there that such a user owns (a socket, or a link to
+//! someone else's socket) is not even connected to: a connection alone is a request.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -181,7 +183,7 @@ impl Listener {
         let socket = match UnixListener::bind(&address) {
             Err(error) if error.kind() == io::ErrorKind::AddrInUse => {
                 let metadata = std::fs::symlink_metadata(path.path())?;
-                if !std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type()) {
+                if !metadata.file_type().is_socket() {
                     return Err(error);
                 }
                 std::fs::remove_file(path.path())?;
@@ -272,7 +274,8 @@ impl Waiter {
 /// The controller's side: asks the daemon `target`, holder of `pidfile`, to reload, and waits
 /// up to `timeout` for its answer.
 ///
-/// A socket file that is not the daemon's user's is an impostor's, whether it answers or not.
+/// A socket file that is not the daemon's user's is an impostor's, whether it answers or not,
+/// and is not connected to.
 /// A daemon without a reload socket (one built with an older deluxe, or one that could not
 /// make it) gets `SIGHUP`, the request it understands, and the outcome is
 /// [`Unanswered::NoSocket`]: it reloads, but nobody can tell how it went.
@@ -286,39 +289,44 @@ pub(crate) fn ask(target: &Target, pidfile: &Path, timeout: Duration) -> Result<
         reason,
     };
     let deadline = Instant::now().checked_add(timeout);
-    let mut stream =
-        match address(&socket).and_then(|(address, _directory)| connect(&address, deadline)) {
-            Ok(stream) => stream,
-            // The daemon takes no connection and its queue stayed full.
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                return Err(DaemonError::ReloadTimeout {
-                    pid,
-                    waited: timeout,
+    // Only a socket the daemon's user could own is connected to: a connection alone is a
+    // request to whatever listens where it leads (a link another user planted could lead to
+    // another daemon's reload socket). In a sticky directory nobody else can put another
+    // file in place of one that is root's or the daemon's user's meanwhile.
+    let connected = match std::fs::symlink_metadata(&socket) {
+        Ok(metadata) if !target.may_be_user(metadata.uid()) => {
+            return Err(DaemonError::ReloadImpostor {
+                pid,
+                socket,
+                peer_pid: None,
+                peer_uid: metadata.uid(),
+            });
+        }
+        Ok(metadata) if !metadata.file_type().is_socket() => {
+            Err(io::Error::from_raw_os_error(libc::ENOTSOCK))
+        }
+        _ => address(&socket).and_then(|(address, _directory)| connect(&address, deadline)),
+    };
+    let mut stream = match connected {
+        Ok(stream) => stream,
+        // The daemon takes no connection and its queue stayed full.
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+            return Err(DaemonError::ReloadTimeout {
+                pid,
+                waited: timeout,
+            });
+        }
+        Err(error) => {
+            if target.signal(Signal::SIGHUP)? == Delivery::AlreadyGone {
+                return Err(DaemonError::NotRunning {
+                    pidfile: pidfile.to_path_buf(),
                 });
             }
-            Err(error) => {
-                // One this user cannot reach may still be another user's (`EACCES`).
-                if let Ok(metadata) = std::fs::symlink_metadata(&socket) {
-                    let owner = std::os::unix::fs::MetadataExt::uid(&metadata);
-                    if !target.may_be_user(owner) {
-                        return Err(DaemonError::ReloadImpostor {
-                            pid,
-                            socket,
-                            peer_pid: None,
-                            peer_uid: owner,
-                        });
-                    }
-                }
-                if target.signal(Signal::SIGHUP)? == Delivery::AlreadyGone {
-                    return Err(DaemonError::NotRunning {
-                        pidfile: pidfile.to_path_buf(),
-                    });
-                }
-                // std refuses a path longer than a socket address holds without a system call.
-                let errno = error.raw_os_error().unwrap_or(libc::ENAMETOOLONG);
-                return Err(unanswered(Unanswered::NoSocket { errno }));
-            }
-        };
+            // std refuses a path longer than a socket address holds without a system call.
+            let errno = error.raw_os_error().unwrap_or(libc::ENAMETOOLONG);
+            return Err(unanswered(Unanswered::NoSocket { errno }));
+        }
+    };
     let (peer_pid, peer_uid) = peer(stream.as_fd()).map_err(|source| DaemonError::Signal {
         pid,
         signal: "SIGHUP",
