@@ -351,13 +351,9 @@ fn a_reload_socket_with_a_full_queue_is_a_reload_timeout_not_a_hang() {
     common::eventually("the reload to return (it hangs in connect)", || {
         stopped.1[1].try_wait().unwrap().ok_or(())
     });
-    let mut reload = stopped.1.pop().unwrap();
-    let mut line = String::new();
-    BufReader::new(reload.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let output = stopped.1.pop().unwrap().wait_with_output().unwrap();
     assert_eq!(
-        line.trim_end(),
+        common::result_line(&output.stdout),
         format!(
             "error ReloadTimeout: the daemon (pid {pid}) did not answer the reload within \
              500ms: its on_reload hook is still running or stuck; check its log, or allow more \
