@@ -4,7 +4,7 @@
 //! `key = value` file).
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Output, Stdio};
 
@@ -605,6 +605,46 @@ fn a_symlink_planted_at_the_reload_socket_is_not_followed_to_another_socket() {
             std::process::id()
         )
     );
+    stop(&scene, pid);
+}
+
+#[test]
+fn a_root_daemon_leaves_another_users_socket_at_its_reload_path_in_place() {
+    if !has_sudo_setup("a_root_daemon_leaves_another_users_socket_at_its_reload_path_in_place") {
+        return;
+    }
+    // Root may unlink anything in a sticky directory; its daemon must still touch no other
+    // user's file: the socket stays, the daemon runs without one, and a reload says why.
+    let scene = Scene::new("reload-forged-root");
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let socket = socket(&scene);
+    let mut forger = Forger(
+        StdCommand::new("sudo")
+            .args(["-n", "-u", NOLOGIN_USER, HELPER, "forge-reload"])
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut listening = String::new();
+    BufReader::new(forger.0.stdout.take().unwrap())
+        .read_line(&mut listening)
+        .unwrap();
+    assert_eq!(listening, "listening\n");
+    let planted = std::fs::symlink_metadata(&socket).unwrap();
+
+    let pid = start(&scene, None, &[]);
+    let now = std::fs::symlink_metadata(&socket).unwrap();
+    assert_eq!(
+        (now.dev(), now.ino(), now.uid()),
+        (planted.dev(), planted.ino(), planted.uid()),
+        "the daemon replaced another user's socket"
+    );
+    assert!(line(&scene, None, &["reload"]).starts_with("error ReloadImpostor: "));
+    drop(forger);
     stop(&scene, pid);
 }
 

@@ -175,15 +175,17 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    /// Listens on `path`. A socket file already there is a dead daemon's (this one holds the
-    /// pidfile's lock): it is replaced. Anything else there, or a socket another user left in
-    /// a world-writable directory, stays, and the daemon serves without a reload socket.
+    /// Listens on `path`. A socket file already there, this user's or root's, is a dead
+    /// daemon's (this one holds the pidfile's lock): it is replaced. Anything else there, or a
+    /// socket another user left in a world-writable directory (root could unlink it, but
+    /// touches no other user's file), stays, and the daemon serves without a reload socket.
     pub(crate) fn bind(path: CPath) -> io::Result<Self> {
         let (address, _directory) = address(path.path())?;
         let socket = match UnixListener::bind(&address) {
             Err(error) if error.kind() == io::ErrorKind::AddrInUse => {
                 let metadata = std::fs::symlink_metadata(path.path())?;
-                if !metadata.file_type().is_socket() {
+                let me = nix::unistd::geteuid().as_raw();
+                if !metadata.file_type().is_socket() || ![0, me].contains(&metadata.uid()) {
                     return Err(error);
                 }
                 std::fs::remove_file(path.path())?;
