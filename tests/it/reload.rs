@@ -494,25 +494,8 @@ fn a_forged_answer_from_another_users_socket_is_not_believed() {
     }
     // A world-writable directory, as /tmp: another user binds the reload socket's path before
     // the daemon, which cannot replace it (the sticky bit) and runs without one.
-    let scene = Scene::new("reload-forged");
-    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let (scene, forger) = forged("reload-forged");
     let socket = socket(&scene);
-    let mut forger = Forger(
-        StdCommand::new("sudo")
-            .args(["-n", "-u", NOLOGIN_USER, HELPER, "forge-reload"])
-            .arg(&socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut listening = String::new();
-    BufReader::new(forger.0.stdout.take().unwrap())
-        .read_line(&mut listening)
-        .unwrap();
-    assert_eq!(listening, "listening\n");
     let forger_uid = nix::unistd::User::from_name(NOLOGIN_USER)
         .unwrap()
         .unwrap()
@@ -615,25 +598,8 @@ fn a_root_daemon_leaves_another_users_socket_at_its_reload_path_in_place() {
     }
     // Root may unlink anything in a sticky directory; its daemon must still touch no other
     // user's file: the socket stays, the daemon runs without one, and a reload says why.
-    let scene = Scene::new("reload-forged-root");
-    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let (scene, forger) = forged("reload-forged-root");
     let socket = socket(&scene);
-    let mut forger = Forger(
-        StdCommand::new("sudo")
-            .args(["-n", "-u", NOLOGIN_USER, HELPER, "forge-reload"])
-            .arg(&socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut listening = String::new();
-    BufReader::new(forger.0.stdout.take().unwrap())
-        .read_line(&mut listening)
-        .unwrap();
-    assert_eq!(listening, "listening\n");
     let planted = std::fs::symlink_metadata(&socket).unwrap();
 
     let pid = start(&scene, None, &[]);
@@ -646,6 +612,30 @@ fn a_root_daemon_leaves_another_users_socket_at_its_reload_path_in_place() {
     assert!(line(&scene, None, &["reload"]).starts_with("error ReloadImpostor: "));
     drop(forger);
     stop(&scene, pid);
+}
+
+/// A scene in a world-writable directory, as /tmp, where another user listens on the reload
+/// socket's path before any daemon starts there: the scene, and that user's impostor.
+fn forged(name: &str) -> (Scene, Forger) {
+    let scene = Scene::new(name);
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let mut forger = Forger(
+        StdCommand::new("sudo")
+            .args(["-n", "-u", NOLOGIN_USER, HELPER, "forge-reload"])
+            .arg(socket(&scene))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut listening = String::new();
+    BufReader::new(forger.0.stdout.take().unwrap())
+        .read_line(&mut listening)
+        .unwrap();
+    assert_eq!(listening, "listening\n");
+    (scene, forger)
 }
 
 /// The impostor, run through `sudo`: ended when the test ends, even when it fails.
