@@ -111,6 +111,7 @@ fn list(dir: &Path) -> ExitCode {
         match Instance::new(Config::new(&pidfile)).status() {
             Ok(Status::Running { pid, .. }) => println!("{name}: running (pid {pid})"),
             Ok(Status::Stale { .. }) => println!("{name}: dead (stale pidfile)"),
+            Ok(Status::RunningElsewhere { .. }) => println!("{name}: running in another namespace"),
             Ok(Status::Stopped) => {}
             Err(error) => println!("{name}: unknown ({error})"),
         }

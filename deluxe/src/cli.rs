@@ -23,7 +23,7 @@
 //! | `start` | `started (pid N)`, or `already running (pid N)` | 0; 1 on failure |
 //! | `stop` | `stopped`, `stopped (killed ...)`, or `not running` | 0; 1 on failure |
 //! | `restart` | `restarted (pid N)` | 0; 1 on failure |
-//! | `status` | `running (pid N)` / `not running (stale pidfile ...)` / `not running` | 0 / 1 / 3; 4 when it cannot tell |
+//! | `status` | `running (pid N)` or `running outside this PID namespace (...)` / `not running (stale pidfile ...)` / `not running` | 0 / 1 / 3; 4 when it cannot tell |
 //! | `reload` | `reloaded (log reopened, on_reload done)` | 0; 1 when `on_reload` failed (its error on stderr) or there is no answer; 7 when not running |
 //! | `user1`, `user2` | `sent SIGUSR1 (on_user1)` | 0; 1 when not running or on failure |
 //!
@@ -718,6 +718,14 @@ fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
                     FAILURE,
                 ),
                 Ok(Status::Stopped) => ("not running".to_owned(), NOT_RUNNING),
+                Ok(Status::RunningElsewhere { since }) => (
+                    format!(
+                        "running outside this PID namespace (no pid here; since {}, up {})",
+                        utc(since),
+                        uptime(since.elapsed().unwrap_or_default())
+                    ),
+                    SUCCESS,
+                ),
                 Err(error) => {
                     eprintln!("error: status unknown: {error}");
                     return UNKNOWN;

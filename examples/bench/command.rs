@@ -16,16 +16,24 @@ use crate::table::Row;
 /// The row the Python peers' `subprocess.run` is compared with.
 pub const PER_CALL: &str = "Command::call(\"/bin/true\") per call";
 
-/// Every row of `Command`'s figures, in the table's order.
-pub fn rows(plan: Plan) -> Vec<Row> {
-    let rows: [fn(Plan) -> Row; 5] = [
-        per_call_row,
-        resident_parent_row,
-        stdout_rate_row,
-        timeout_precision_row,
-        first_line_row,
+/// A row's measurement.
+type RowFn = fn(Plan) -> Row;
+
+/// Every row of `Command`'s figures, in the table's order; with `only`, those whose key it
+/// lists (`stdout`, `lines`, ...: `--command=stdout,lines`).
+pub fn rows(plan: Plan, only: Option<&str>) -> Vec<Row> {
+    let rows: [(&str, RowFn); 6] = [
+        ("per-call", per_call_row),
+        ("resident", resident_parent_row),
+        ("stdout", stdout_rate_row),
+        ("lines", lines_row),
+        ("timeout", timeout_precision_row),
+        ("first-line", first_line_row),
     ];
-    rows.into_iter().map(|row| row(plan)).collect()
+    rows.into_iter()
+        .filter(|(key, _)| only.is_none_or(|only| only.split(',').any(|k| k == *key)))
+        .map(|(_, row)| row(plan))
+        .collect()
 }
 
 fn calls(plan: Plan) -> usize {
@@ -105,6 +113,35 @@ fn stdout_rate_row(plan: Plan) -> Row {
         rate(theirs),
     )
     .ratio_at_least(0.95)
+}
+
+/// 800k lines of output (`seq 800000`, 5.5 MB) taken one by one through `Running::lines`
+/// against the same output returned whole by `call()`: taking a line costs its own length.
+fn lines_row(plan: Plan) -> Row {
+    const LINES: usize = 800_000;
+    let seq = Command::new("seq").unwrap();
+    let count = LINES.to_string();
+    let options = CallOptions::new();
+    let (ours, theirs) = per_call(
+        plan,
+        calls(plan) / 10,
+        || {
+            let mut running = seq.spawn([count.as_str()], &options).unwrap();
+            assert_eq!(running.lines().map(Result::unwrap).count(), LINES);
+            running.wait().unwrap();
+        },
+        || {
+            let stdout = seq.call([count.as_str()]).unwrap();
+            assert_eq!(black_box(stdout).len(), 5_488_895);
+        },
+    );
+    Row::new(
+        "800k lines through `lines()`",
+        "`call()` of the same",
+        Stats::of(ours, "us"),
+        Stats::of(theirs, "us"),
+    )
+    .ratio_at_most(1.5)
 }
 
 /// How long after the deadline a timed-out call returns with its whole process group gone: a

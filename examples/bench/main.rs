@@ -1,5 +1,6 @@
 //! deluxe's performance figures, each against its peer measured in the same run:
-//! `cargo run --release --example bench` (`--quick` for a rough pass).
+//! `cargo run --release --example bench` (`--quick` for a rough pass, `--command` for
+//! `Command`'s rows alone, `--command=stdout,lines` for some of them).
 //!
 //! Machines are shared and noisy, so every figure is a ratio: ours and the peer's are measured
 //! in alternating rounds and compared by their medians. The spread is the interquartile range
@@ -37,7 +38,15 @@ fn main() {
         quick,
     };
     let started = Instant::now();
-    let mut rows = command::rows(plan);
+    let only_command = std::env::args().find_map(|arg| {
+        let keys = arg.strip_prefix("--command")?;
+        Some(keys.strip_prefix('=').map(str::to_owned))
+    });
+    if let Some(only) = only_command {
+        table::print(&command::rows(plan, only.as_deref()));
+        return;
+    }
+    let mut rows = command::rows(plan, None);
     rows.extend(daemon::rows(plan));
     let (peer_rows, probes) = peers::rows(plan, &rows);
     rows.extend(peer_rows);

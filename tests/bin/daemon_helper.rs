@@ -799,6 +799,10 @@ fn main() {
         #[cfg(target_os = "linux")]
         ["hold", content] => hold(&controller.config().pidfile, content),
         #[cfg(target_os = "linux")]
+        ["read-lock", kind] => read_lock(&controller.config().pidfile, kind),
+        #[cfg(target_os = "linux")]
+        ["grab"] => grab(&controller.config().pidfile),
+        #[cfg(target_os = "linux")]
         ["nondumpable"] => {
             // SAFETY: prctl with PR_SET_DUMPABLE only changes this process's dumpable flag.
             let set = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
@@ -860,6 +864,7 @@ fn stress(controller: &Controller<Helper>, count: usize, seed: u64) {
                     Status::Running { pid, .. } => format!("running {pid}"),
                     Status::Stopped => "stopped".to_owned(),
                     Status::Stale { .. } => "stale".to_owned(),
+                    Status::RunningElsewhere { .. } => "elsewhere".to_owned(),
                 })),
             ),
             _ => (
@@ -882,6 +887,94 @@ fn monotonic_nanos() -> u128 {
     let read = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     assert_eq!(read, 0, "the monotonic clock reads");
     now.tv_sec as u128 * 1_000_000_000 + now.tv_nsec as u128
+}
+
+/// Opens the pidfile read-only, as any user may open a `0644` file, takes a read lock of
+/// `kind` (`posix`: `F_SETLK`, `ofd`: `F_OFD_SETLK`, `flock`: `LOCK_SH`) on all of it, or,
+/// where a daemon's write locks refuse that, on everything from byte 2 on; prints
+/// `reading PID` and holds it until killed.
+#[cfg(target_os = "linux")]
+fn read_lock(pidfile: &Path, kind: &str) -> bool {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(pidfile).expect("the pidfile opens for reading");
+    // SAFETY: an all-zero flock is a valid value: the whole file, no pid (as OFD locks need).
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_RDLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    let fd = file.as_raw_fd();
+    let take = |lock: &libc::flock| {
+        // SAFETY: fcntl reads a valid `struct flock`; flock takes a descriptor and flags.
+        unsafe {
+            match kind {
+                "posix" => libc::fcntl(fd, libc::F_SETLK, lock),
+                "ofd" => libc::fcntl(fd, libc::F_OFD_SETLK, lock),
+                "flock" => libc::flock(fd, libc::LOCK_SH | libc::LOCK_NB),
+                other => panic!("unknown lock kind {other}"),
+            }
+        }
+    };
+    if take(&lock) != 0 {
+        lock.l_start = 2;
+        assert_eq!(take(&lock), 0, "the read lock is taken");
+    }
+    println!("reading {}", std::process::id());
+    wait_forever()
+}
+
+/// Watches the pidfile's directory (inotify) and, the moment a file appears at the pidfile's
+/// name, opens it read-only and takes a read lock on it (classic, else OFD), keeping every
+/// file it grabbed; prints `grabbing PID` once watching, then runs until killed.
+#[cfg(target_os = "linux")]
+fn grab(pidfile: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = std::ffi::CString::new(pidfile.parent().unwrap().as_os_str().as_bytes()).unwrap();
+    let name = pidfile.file_name().unwrap().as_bytes();
+    // SAFETY: inotify_init1 takes flags and returns a new descriptor or -1.
+    let inotify = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    assert!(inotify >= 0, "inotify_init1");
+    // SAFETY: a NUL-terminated path and a mask.
+    let watch = unsafe {
+        libc::inotify_add_watch(inotify, dir.as_ptr(), libc::IN_CREATE | libc::IN_MOVED_TO)
+    };
+    assert!(watch >= 0, "inotify_add_watch");
+    println!("grabbing {}", std::process::id());
+    let mut grabbed = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: `buf` is valid for writes of its length.
+        let len = unsafe { libc::read(inotify, buf.as_mut_ptr().cast(), buf.len()) };
+        let Ok(len) = usize::try_from(len) else {
+            continue;
+        };
+        // Each event: wd (4 bytes), mask (4), cookie (4), len (4), then the NUL-padded name.
+        let mut at = 0;
+        while at + 16 <= len {
+            let name_len = u32::from_ne_bytes(buf[at + 12..at + 16].try_into().unwrap()) as usize;
+            let event_name = &buf[at + 16..(at + 16 + name_len).min(len)];
+            let event_name = &event_name[..event_name
+                .iter()
+                .position(|b| *b == 0)
+                .unwrap_or(event_name.len())];
+            at += 16 + name_len;
+            if event_name != name {
+                continue;
+            }
+            let Ok(file) = std::fs::File::open(pidfile) else {
+                continue;
+            };
+            // SAFETY: an all-zero flock is a valid value: the whole file, no pid.
+            let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+            lock.l_type = libc::F_RDLCK as libc::c_short;
+            lock.l_whence = libc::SEEK_SET as libc::c_short;
+            // SAFETY: fcntl reads a valid `struct flock`.
+            if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } != 0 {
+                // SAFETY: as above.
+                unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+            }
+            grabbed.push(file);
+        }
+    }
 }
 
 /// Locks the pidfile as a daemon would (an OFD write lock), writes `content` in it (`self`:
@@ -1097,6 +1190,7 @@ fn error_token(error: &DaemonError) -> &'static str {
         DaemonError::Pidfile { .. } => "Pidfile",
         DaemonError::PidfileWithoutPid { .. } => "PidfileWithoutPid",
         DaemonError::PidfileHolderMismatch { .. } => "PidfileHolderMismatch",
+        DaemonError::OutsideNamespace { .. } => "OutsideNamespace",
         DaemonError::LogFile { .. } => "LogFile",
         DaemonError::UnknownUser { .. } => "UnknownUser",
         DaemonError::UnknownGroup { .. } => "UnknownGroup",
@@ -1152,6 +1246,7 @@ fn status_line(status: Status) -> String {
         Status::Stopped => "status Stopped".into(),
         Status::Stale { pid: Some(pid) } => format!("status Stale {pid}"),
         Status::Stale { pid: None } => "status Stale -".into(),
+        Status::RunningElsewhere { .. } => "status RunningElsewhere".into(),
     }
 }
 

@@ -9,10 +9,15 @@
 //!   that does not read it, and says it survived;
 //! - `deluxe-probe sigchld`: with `SIGCHLD` ignored, reports the outcome of calls;
 //! - `deluxe-probe memory`: a program writes 300 MB on stderr; reports the peak memory;
+//! - `deluxe-probe flood`: `yes` with the default output limit; reports how the call ended,
+//!   what it kept and the peak memory;
 //! - `deluxe-probe inherit-stdin`: runs `cat` on the probe's own stdin;
 //! - `deluxe-probe hold PIDFILE`: runs a shell that writes its pid and sleeps (for Ctrl-C);
-//! - `deluxe-probe run-as USER [--set NAME=VALUE].. [--path PATH] PROGRAM ARGS..`: one call
-//!   as USER (the program found in PATH with `Command::with_path` when given);
+//! - `deluxe-probe grace-fork SCRIPT`: runs `sh -c SCRIPT` with a 300 ms limit and a 2 s grace
+//!   (from a terminal's foreground job, the caller's process group);
+//! - `deluxe-probe run-as USER [--set NAME=VALUE].. [--timeout MS] [--path PATH] PROGRAM
+//!   ARGS..`: one call as USER (the program found in PATH with `Command::with_path` when
+//!   given);
 //! - `deluxe-probe find NAME PATH`: `Command::with_path`;
 //! - `deluxe-probe new NAME`: `Command::new`, on the probe's own `PATH`.
 //!
@@ -28,6 +33,19 @@ mod support;
 
 #[cfg(unix)]
 use support::resources;
+
+/// The most memory this process has held (`VmHWM`), in kB.
+#[cfg(unix)]
+fn peak_kb() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .expect("/proc")
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("VmHWM:")
+                .map(|kb| kb.trim().trim_end_matches(" kB").to_owned())
+        })
+        .unwrap_or_default()
+}
 
 #[cfg(unix)]
 fn main() {
@@ -102,15 +120,20 @@ fn main() {
                 ])
                 .expect_err("exits 1");
             let kept = error.stderr().unwrap_or_default().len();
-            let peak = std::fs::read_to_string("/proc/self/status")
-                .expect("/proc")
-                .lines()
-                .find_map(|line| {
-                    line.strip_prefix("VmHWM:")
-                        .map(|kb| kb.trim().trim_end_matches(" kB").to_owned())
-                })
-                .unwrap_or_default();
-            println!("kept {kept} peak_kb {peak}");
+            println!("kept {kept} peak_kb {}", peak_kb());
+        }
+        ["flood"] => {
+            let options = CallOptions::new().timeout(std::time::Duration::from_secs(60));
+            let error = Command::new("yes")
+                .and_then(|yes| yes.call_with(deluxe::process::NO_ARGS, &options))
+                .expect_err("yes never ends");
+            let kind = match &error {
+                CommandError::OutputLimit { .. } => "OutputLimit",
+                CommandError::Timeout { .. } => "Timeout",
+                _ => "other",
+            };
+            let kept = error.stdout().map_or(0, <[u8]>::len);
+            println!("{kind} kept {kept} peak_kb {}", peak_kb());
         }
         ["inherit-stdin"] => {
             let options = CallOptions::new().inherit_stdin();
@@ -127,12 +150,24 @@ fn main() {
             let result = Command::new("sh").and_then(|sh| sh.call(["-c", &script]));
             report(result.map(lossy));
         }
+        ["grace-fork", script] => {
+            let options = CallOptions::new()
+                .timeout(std::time::Duration::from_millis(300))
+                .kill_grace(std::time::Duration::from_secs(2));
+            let result = Command::new("sh").and_then(|sh| sh.call_with(["-c", script], &options));
+            report(result.map(lossy));
+        }
         ["run-as", user, rest @ ..] => {
             let mut options = CallOptions::new();
             let mut rest = rest;
             while let ["--set", assignment, tail @ ..] = rest {
                 let (name, value) = assignment.split_once('=').expect("NAME=VALUE");
                 options = options.set_env(name, value);
+                rest = tail;
+            }
+            if let ["--timeout", millis, tail @ ..] = rest {
+                let millis = millis.parse().expect("a number of milliseconds");
+                options = options.timeout(std::time::Duration::from_millis(millis));
                 rest = tail;
             }
             let mut path = None;
@@ -233,6 +268,12 @@ fn token(error: &CommandError) -> String {
             format!("InvalidSearchPath {problem:?}")
         }
         CommandError::Io { .. } => "Io".to_owned(),
+        CommandError::Timeout { .. } => "Timeout".to_owned(),
+        CommandError::NotEnded { pids, error, .. } => {
+            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+            format!("NotEnded {} {}", token(error), pids.join(","))
+        }
+        CommandError::OutputLimit { .. } => "OutputLimit".to_owned(),
         other => format!("other {other:?}"),
     }
 }

@@ -429,6 +429,7 @@ mod service {
                 Status::Running { pid, .. } => format!("status Running {pid}"),
                 Status::Stopped => "status Stopped".into(),
                 Status::Stale { .. } => "status Stale".into(),
+                Status::RunningElsewhere { .. } => "status RunningElsewhere".into(),
             })),
             ["reload"] => report(controller.reload().map(|()| "reloaded".into())),
             ["reload-twice"] => {

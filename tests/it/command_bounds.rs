@@ -9,15 +9,15 @@ use deluxe::process::{CallOptions, Command, CommandError};
 
 use crate::common::{HANG, Scratch, is_alive, scratch_dir, stat, wait_gone};
 
-/// A directory for one test.
-fn tempdir(name: &str) -> Scratch {
+/// A directory for one test, that every account may write in.
+pub(crate) fn tempdir(name: &str) -> Scratch {
     let dir = scratch_dir(&format!("bounds-{name}"));
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     dir
 }
 
 /// The pids a script wrote into `file`, one a line (written with `mv`, so complete).
-fn pids(file: &Path) -> Vec<i32> {
+pub(crate) fn pids(file: &Path) -> Vec<i32> {
     std::fs::read_to_string(file)
         .unwrap_or_default()
         .split_whitespace()
@@ -32,7 +32,7 @@ fn is_unreaped_child(pid: i32) -> bool {
 
 /// The shell writes its own pid and a background sleep's into `file`, then sleeps too: a
 /// program with a child and a grandchild-like background process.
-fn tree_script(file: &Path, marker: &str) -> String {
+pub(crate) fn tree_script(file: &Path, marker: &str) -> String {
     format!(
         "sleep {marker}1 & echo $$ $! > {f}.tmp; mv {f}.tmp {f}; echo started; sleep {marker}2; echo never",
         f = file.display()
@@ -230,19 +230,17 @@ fn a_caller_that_ignores_sigchld_still_gets_exit_statuses_and_no_zombies() {
     assert!(lines[3].ends_with("children=0"), "{stdout}");
 }
 
-#[test]
-fn ctrl_c_at_a_terminal_stops_the_program_and_what_it_started() {
-    use std::io::Write;
+/// Starts the probe with `args` as the foreground job of a new terminal (a pty whose master
+/// is returned), as a shell would.
+fn probe_at_a_terminal(args: &[&str]) -> (std::process::Child, std::fs::File) {
     use std::os::fd::AsRawFd;
-    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::os::unix::process::CommandExt;
 
-    let dir = tempdir("ctrl-c");
-    let pidfile = dir.join("pid");
     let pty = nix::pty::openpty(None, None).unwrap();
     let slave = pty.slave.as_raw_fd();
     let mut probe = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"));
     probe
-        .args(["hold", pidfile.to_str().unwrap()])
+        .args(args)
         .stdin(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
         .stdout(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
         .stderr(std::process::Stdio::from(pty.slave.try_clone().unwrap()));
@@ -261,8 +259,19 @@ fn ctrl_c_at_a_terminal_stops_the_program_and_what_it_started() {
             Ok(())
         });
     }
-    let mut probe = probe.spawn().unwrap();
+    let probe = probe.spawn().unwrap();
     drop(pty.slave);
+    (probe, std::fs::File::from(pty.master))
+}
+
+#[test]
+fn ctrl_c_at_a_terminal_stops_the_program_and_what_it_started() {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+
+    let dir = tempdir("ctrl-c");
+    let pidfile = dir.join("pid");
+    let (mut probe, mut master) = probe_at_a_terminal(&["hold", pidfile.to_str().unwrap()]);
     let started = std::time::Instant::now();
     let shell = loop {
         if let Some(&pid) = pids(&pidfile).first() {
@@ -284,7 +293,6 @@ fn ctrl_c_at_a_terminal_stops_the_program_and_what_it_started() {
         std::thread::sleep(Duration::from_millis(10));
     };
     // Ctrl-C, typed at the terminal.
-    let mut master = std::fs::File::from(pty.master);
     master.write_all(&[3]).unwrap();
     let status = probe.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
@@ -365,4 +373,272 @@ fn dropping_call_async_through_sudo_leaves_nothing_running_as_the_user() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Runs `call` on a thread of its own and returns what it returned, or `None` when it has not
+/// returned within [`HANG`] (a watchdog, not a timing check).
+fn within_hang<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(call());
+    });
+    receiver.recv_timeout(HANG).ok()
+}
+
+/// Ends a process a test left running (on purpose, or by a failure), and waits until it is
+/// gone.
+pub(crate) fn end_escaped(pid: i32) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+    assert!(wait_gone(pid, HANG), "{pid} survived SIGKILL");
+}
+
+/// A shell whose background process escapes into a session of its own (a double fork, as a
+/// daemon does) holding the shell's stdout and stderr, writes that process's pid into
+/// `file`, says `started` and sleeps.
+fn escaping_script(file: &Path, marker: &str) -> String {
+    format!(
+        "(setsid sleep {marker}1 & echo $! > {f}.tmp; mv {f}.tmp {f}); echo started; sleep {marker}2",
+        f = file.display()
+    )
+}
+
+#[test]
+fn a_timeout_returns_while_an_escaped_process_still_holds_the_pipes() {
+    let dir = tempdir("escaped-timeout");
+    let file = dir.join("pids");
+    let script = escaping_script(&file, "7208.1");
+    let returned = within_hang(move || {
+        let options = CallOptions::new().timeout(Duration::from_millis(300));
+        Command::new("sh")
+            .unwrap()
+            .call_with(["-c", &script], &options)
+    });
+    let escaped = pids(&file)[0];
+    // The order of events: the call returned, and the holder of its pipes still lives.
+    let alive = is_alive(escaped);
+    end_escaped(escaped);
+    let returned = returned.expect("the call hung on the escaped process's pipes");
+    assert!(
+        matches!(&returned, Err(CommandError::Timeout { stdout, .. }) if stdout == b"started\n"),
+        "{returned:?}"
+    );
+    assert!(
+        alive,
+        "the escaped process was expected to outlive the call"
+    );
+}
+
+#[test]
+fn wait_after_kill_returns_while_an_escaped_process_still_holds_the_pipes() {
+    let dir = tempdir("escaped-kill");
+    let file = dir.join("pids");
+    let mut running = Command::new("sh")
+        .unwrap()
+        .spawn(
+            ["-c", &escaping_script(&file, "7208.2")],
+            &CallOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(running.lines().next().unwrap().unwrap(), "started");
+    let escaped = pids(&file)[0];
+    running.kill();
+    let returned = within_hang(move || running.wait());
+    let alive = is_alive(escaped);
+    end_escaped(escaped);
+    let returned = returned.expect("wait() after kill() hung on the escaped process's pipes");
+    assert!(
+        matches!(&returned, Err(CommandError::Signal { signal: 15, .. })),
+        "{returned:?}"
+    );
+    assert!(
+        alive,
+        "the escaped process was expected to outlive the call"
+    );
+}
+
+/// A shell that, on `SIGTERM`, starts a process in a session of its own (out of the call's
+/// process group), writes its pid into `file`, and goes on ignoring the signal.
+fn forks_on_term_script(file: &Path, marker: &str) -> String {
+    format!(
+        "trap 'setsid sleep {marker} & echo $! > {f}.tmp; mv {f}.tmp {f}' TERM; echo started; \
+         while :; do sleep 0.05; done",
+        f = file.display()
+    )
+}
+
+#[test]
+fn processes_started_during_the_grace_are_killed_too() {
+    let dir = tempdir("grace-fork");
+    let file = dir.join("pids");
+    let options = CallOptions::new()
+        .timeout(Duration::from_millis(300))
+        .kill_grace(Duration::from_secs(2));
+    let error = Command::new("sh")
+        .unwrap()
+        .call_with(["-c", &forks_on_term_script(&file, "7208.3")], &options)
+        .unwrap_err();
+    assert!(matches!(error, CommandError::Timeout { .. }), "{error:?}");
+    let born = pids(&file);
+    assert_eq!(
+        born.len(),
+        1,
+        "the TERM handler did not run within the grace"
+    );
+    let gone = wait_gone(born[0], Duration::from_secs(5));
+    if !gone {
+        end_escaped(born[0]);
+    }
+    assert!(gone, "a process started during the grace survived the call");
+}
+
+#[test]
+fn any_duration_is_accepted_as_a_timeout_or_a_grace() {
+    use proptest::prelude::*;
+    let truth = Command::new("true").unwrap();
+    let any_duration = prop_oneof![
+        Just(Duration::MAX),
+        Just(Duration::ZERO),
+        (any::<u64>(), 0..1_000_000_000u32).prop_map(|(secs, nanos)| Duration::new(secs, nanos)),
+        (0..2_000_000_000u64).prop_map(Duration::from_nanos),
+    ];
+    let config = ProptestConfig {
+        cases: 48,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest::proptest!(config, |(timeout in any_duration.clone(), grace in any_duration)| {
+        let options = CallOptions::new().timeout(timeout).kill_grace(grace);
+        match truth.call_with(deluxe::process::NO_ARGS, &options) {
+            Ok(stdout) => prop_assert!(stdout.is_empty()),
+            Err(CommandError::Timeout { timeout: reported, .. }) => {
+                prop_assert_eq!(reported, timeout);
+                prop_assert!(timeout < Duration::from_secs(60), "{:?}", timeout);
+            }
+            Err(other) => prop_assert!(false, "{}", other),
+        }
+        // A cancelled call uses the grace (dropping it, inside `Drop`).
+        let running = Command::new("sleep").unwrap().spawn(["7208.4"], &options);
+        drop(running);
+    });
+}
+
+#[test]
+fn a_program_past_its_output_limit_is_ended_and_the_kept_output_returned() {
+    let options = CallOptions::new().max_output(1 << 20);
+    let mut running = Command::new("yes")
+        .unwrap()
+        .spawn(deluxe::process::NO_ARGS, &options)
+        .unwrap();
+    let pid = running.id() as i32;
+    let first = running.lines().next().unwrap().unwrap();
+    assert_eq!(first, "y");
+    let error = running.wait().unwrap_err();
+    match &error {
+        CommandError::OutputLimit { limit, stdout, .. } => {
+            assert_eq!(*limit, 1 << 20);
+            assert_eq!(stdout.len(), 1 << 20, "the output kept");
+            assert!(stdout.chunks(2).all(|pair| pair == b"y\n"));
+        }
+        other => panic!("expected OutputLimit, got {other:?}"),
+    }
+    assert!(!is_alive(pid), "the program outlived its output limit");
+    assert!(
+        error.to_string().contains("CallOptions::max_output"),
+        "{error}"
+    );
+    // Standard error merged into the output counts too.
+    let merged = CallOptions::new()
+        .max_output(4096)
+        .stderr(deluxe::process::command::Stderr::Merge);
+    let error = Command::new("sh")
+        .unwrap()
+        .call_with(["-c", "yes >&2"], &merged)
+        .unwrap_err();
+    assert!(
+        matches!(&error, CommandError::OutputLimit { stdout, .. } if stdout.len() == 4096),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn one_line_longer_than_the_output_limit_ends_the_program() {
+    let options = CallOptions::new().max_output(64 << 10);
+    let mut running = Command::new("sh")
+        .unwrap()
+        .spawn(["-c", "echo short; exec tr -d '\\n' < /dev/zero"], &options)
+        .unwrap();
+    let pid = running.id() as i32;
+    let lines: Vec<_> = running.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0].as_deref().unwrap(), "short");
+    assert!(
+        matches!(&lines[1], Err(CommandError::OutputLimit { limit, .. }) if *limit == 64 << 10),
+        "{:?}",
+        lines[1]
+    );
+    match running.wait() {
+        Err(CommandError::OutputLimit { stdout, .. }) => assert_eq!(stdout.len(), 64 << 10),
+        other => panic!("expected OutputLimit, got {other:?}"),
+    }
+    assert!(!is_alive(pid));
+}
+
+#[test]
+fn output_memory_stays_bounded_by_the_default_limit_while_yes_floods_stdout() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
+        .arg("flood")
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&output.stdout);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        words[..3],
+        [
+            "OutputLimit",
+            "kept",
+            &deluxe::process::command::MAX_OUTPUT.to_string()
+        ],
+        "{line}"
+    );
+    let peak_kb: usize = words[4].parse().unwrap();
+    // The kept output, the probe itself (a few MB) and slack; no doubling past the limit.
+    let limit_kb = deluxe::process::command::MAX_OUTPUT / 1024;
+    assert!(peak_kb < limit_kb + limit_kb / 4, "peak {peak_kb} kB");
+}
+
+#[test]
+fn processes_started_during_the_grace_are_killed_when_the_caller_is_a_terminal_job() {
+    use std::io::Read;
+
+    let dir = tempdir("grace-fork-tty");
+    let file = dir.join("pids");
+    // In the caller's process group (a terminal's foreground job), so reached one by one;
+    // deaf to the SIGHUP the terminal sends its foreground group when the probe, the
+    // session's leader, exits.
+    let script = format!(
+        "trap '' HUP; {}",
+        forks_on_term_script(&file, "7208.5").replace("setsid ", "")
+    );
+    let (mut probe, mut master) = probe_at_a_terminal(&["grace-fork", &script]);
+    let status = within_hang(move || probe.wait()).expect("the probe hung");
+    // What the probe wrote on the terminal, without waiting for its other users to go.
+    let flags = nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+    let mut said = Vec::new();
+    let _ = master.read_to_end(&mut said);
+    let said = String::from_utf8_lossy(&said);
+    assert!(status.unwrap().success(), "{said}");
+    assert!(said.contains("error Timeout"), "{said}");
+    let born = pids(&file);
+    assert_eq!(
+        born.len(),
+        1,
+        "the TERM handler did not run within the grace: {said}"
+    );
+    let gone = wait_gone(born[0], Duration::from_secs(5));
+    if !gone {
+        end_escaped(born[0]);
+    }
+    assert!(gone, "a process started during the grace survived the call");
 }

@@ -444,6 +444,21 @@ fn one_of_each() -> Vec<CommandError> {
             .pipe(sh().with_args(["-c", "cat"]))
             .call(&CallOptions::new())
             .unwrap_err(),
+        sh().call_with(
+            ["-c", "echo abc; echo oops >&2"],
+            &CallOptions::new().max_output(2),
+        )
+        .unwrap_err(),
+        CommandError::NotEnded {
+            user: "deluxe-sys".into(),
+            pids: vec![7, 8],
+            error: Box::new(CommandError::Timeout {
+                program: "/bin/sh".into(),
+                timeout: Duration::from_millis(50),
+                stdout: Vec::new(),
+                stderr: b"slow\n".to_vec(),
+            }),
+        },
         sh().read(["-c", "printf 'a\\377'"]).unwrap_err(),
         CommandError::Io {
             program: "/bin/x".into(),
@@ -597,6 +612,26 @@ fn async_pipelines_and_output() {
             (1, &b"o\n"[..], &b"e\n"[..])
         );
     });
+}
+
+#[test]
+fn a_slow_reader_of_lines_gets_every_line_of_a_program_that_has_exited() {
+    // `seq` writes its 600 kB at once and exits; the reader then dawdles past the linger.
+    let mut running = Command::new("seq")
+        .unwrap()
+        .spawn(["100000"], &CallOptions::new())
+        .unwrap();
+    let mut count = 0;
+    for line in running.lines() {
+        count += 1;
+        assert_eq!(line.unwrap(), count.to_string());
+        // Pauses after the call has seen the exit (and started its linger) between reads.
+        if [10_000, 20_000, 40_000].contains(&count) {
+            std::thread::sleep(deluxe::process::command::LINGER * 2);
+        }
+    }
+    assert_eq!(count, 100_000);
+    assert!(running.wait().unwrap().stdout.is_empty());
 }
 
 #[test]

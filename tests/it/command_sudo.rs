@@ -511,3 +511,78 @@ fn a_program_that_writes_sudos_words_and_exits_1_is_the_programs_failure() {
         }
     }
 }
+
+#[test]
+fn a_timeout_ends_another_users_tree_for_a_caller_that_is_not_root() {
+    use crate::command_bounds::{end_escaped, pids, tempdir, tree_script};
+    use crate::common::SYSTEM_USER;
+    if !has_test_sudoers("a_timeout_ends_another_users_tree_for_a_caller_that_is_not_root") {
+        return;
+    }
+    let dir = tempdir("sudo-tree-kill");
+    let file = dir.join("pids");
+    let script = tree_script(&file, "7206.1");
+    // deluxe-user may run `kill` as deluxe-sys: everything ends, and the call says Timeout.
+    let (out, err) = probe_as_test_user(&[
+        "run-as",
+        SYSTEM_USER,
+        "--timeout",
+        "500",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    let pids = pids(&file);
+    let left = crate::common::live_processes_mentioning("7206.1");
+    left.iter().copied().for_each(end_escaped);
+    assert_eq!(out, "error Timeout\n", "{err}");
+    assert_eq!(pids.len(), 2, "{err}");
+    assert!(left.is_empty(), "{left:?} still ran as {SYSTEM_USER}");
+}
+
+#[test]
+fn a_timeout_names_what_it_could_not_end_for_a_caller_that_is_not_root() {
+    use crate::command_bounds::{end_escaped, tempdir, tree_script};
+    use crate::common::HANG;
+    if !has_test_sudoers("a_timeout_names_what_it_could_not_end_for_a_caller_that_is_not_root") {
+        return;
+    }
+    let dir = tempdir("sudo-tree-unended");
+    let file = dir.join("pids");
+    let script = tree_script(&file, "7206.2");
+    // deluxe-user may not run `kill` as deluxe-nologin: sudo relays SIGTERM to the shell, and
+    // the sleeps cannot be signalled. The call still returns, naming them.
+    let returned = std::sync::mpsc::channel();
+    let (sender, receiver) = returned;
+    std::thread::spawn(move || {
+        let _ = sender.send(probe_as_test_user(&[
+            "run-as",
+            TARGET,
+            "--timeout",
+            "500",
+            "/bin/sh",
+            "-c",
+            &script,
+        ]));
+    });
+    let outcome = receiver.recv_timeout(HANG);
+    let left = crate::common::live_processes_mentioning("7206.2");
+    left.iter().copied().for_each(end_escaped);
+    let (out, err) = outcome.expect("the call hung on processes it could not end");
+    let mut named: Vec<i32> = out
+        .trim()
+        .strip_prefix("error NotEnded Timeout ")
+        .unwrap_or_else(|| panic!("{out} {err}"))
+        .split(',')
+        .map(|pid| pid.parse().unwrap())
+        .collect();
+    named.sort_unstable();
+    let mut left = left;
+    left.sort_unstable();
+    assert_eq!(
+        named, left,
+        "the error names exactly what was left running: {err}"
+    );
+    assert_eq!(named.len(), 2, "both sleeps: {err}");
+    assert!(err.contains(&format!("still run as `{TARGET}`")), "{err}");
+}

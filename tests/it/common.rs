@@ -129,10 +129,15 @@ pub fn has_test_sudoers(test: &str) -> bool {
         return false;
     }
     let installed = Path::new("/etc/sudoers.d/deluxe-tests");
+    // Tests of this process install it one at a time (their staged file has one name per
+    // process); other processes stage under their own name and rename over it.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if std::fs::read_to_string(installed).is_ok_and(|text| text == TEST_SUDOERS) {
         return true;
     }
-    // Several tests may get here at once: each writes its own file, checks it, then renames.
     let staged = installed.with_file_name(format!(".deluxe-tests-{}", std::process::id()));
     std::fs::write(&staged, TEST_SUDOERS).unwrap();
     let checked = StdCommand::new("visudo")

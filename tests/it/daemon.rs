@@ -299,9 +299,12 @@ fn pidfiles_nobody_holds_are_never_signalled() {
             (true, "stopped NotRunning".into()),
             "{content:?}"
         );
-        assert!(!scene.pidfile().exists(), "stop removes a stale pidfile");
+        assert_eq!(
+            std::fs::read(scene.pidfile()).unwrap(),
+            content.as_bytes(),
+            "stop leaves a stale pidfile for the next start to replace"
+        );
         bystander.assert_untouched();
-        std::fs::write(scene.pidfile(), &content).unwrap();
         let pid = scene.start(&[]);
         assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
         assert!(!is_alive(pid));
@@ -449,9 +452,11 @@ fn a_daemon_ignoring_sigterm_is_killed_after_the_timeout() {
         "SIGKILL only after the timeout"
     );
     assert!(!is_alive(pid));
-    assert!(
-        !scene.pidfile().exists(),
-        "stop removes the pidfile of a killed daemon"
+    // A controller never removes a pidfile: the killed daemon's is left stale.
+    assert_eq!(
+        scene.helper(&["status"]).1,
+        format!("status Stale {pid}"),
+        "stop leaves the pidfile of a killed daemon stale"
     );
     assert!(scene.events().contains(&"stop-ignored".to_string()));
     assert!(
@@ -779,7 +784,7 @@ fn the_portable_path_signals_and_waits_without_pidfds() {
     let (ok, line) = scene.helper_with(&["--portable", "--stop-timeout", "300"], &["stop"]);
     assert!(ok && line == "stopped Killed", "{line}");
     assert!(wait_gone(pid, HANG));
-    assert!(!scene.pidfile().exists());
+    assert_eq!(scene.helper(&["status"]).1, format!("status Stale {pid}"));
 }
 
 #[test]

@@ -29,20 +29,27 @@ fn login_defs_line() -> impl Strategy<Value = (String, Option<u32>)> {
     ]
 }
 
+/// Whether the name holds a blank character: Unicode whitespace (the no-break space U+00A0
+/// among them) or an invisible format character, wherever the bytes are valid UTF-8 (invalid
+/// bytes decode to U+FFFD here, which is not blank).
+fn has_blank(name: &[u8]) -> bool {
+    String::from_utf8_lossy(name)
+        .chars()
+        .any(|c| c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}'))
+}
+
 fn user_name_model(name: &[u8]) -> bool {
     !name.is_empty()
         && name[0] != b'-'
         && name[0] != b'#'
-        && !name
-            .iter()
-            .any(|&b| b == 0 || b == b':' || b == b'/' || b" \t\n\r\x0b\x0c".contains(&b))
+        && !name.iter().any(|&b| b == 0 || b == b':' || b == b'/')
+        && !has_blank(name)
 }
 
 fn program_model(name: &[u8]) -> bool {
     !name.is_empty()
-        && !name
-            .iter()
-            .any(|&b| b == 0 || b" \t\n\r\x0b\x0c".contains(&b) || SHELL_SYNTAX.contains(&b))
+        && !name.iter().any(|&b| b == 0 || SHELL_SYNTAX.contains(&b))
+        && !has_blank(name)
         && (name[0] == b'/' || !name.contains(&b'/'))
 }
 
@@ -107,6 +114,18 @@ proptest! {
     #[test]
     fn program_names_agree_with_the_model(name in prop::collection::vec(any::<u8>(), 0..12)) {
         prop_assert_eq!(check_program(&name).is_ok(), program_model(&name));
+    }
+
+    #[test]
+    fn names_with_unicode_blanks_agree_with_the_model(
+        before in "[a-z]{0,4}",
+        blank in prop::sample::select(vec!['\u{a0}', '\u{2003}', '\u{200b}', '\u{2060}', '\u{feff}', '\u{3000}', '\u{85}']),
+        after in "[a-z]{0,4}",
+    ) {
+        let name = format!("{before}{blank}{after}");
+        prop_assert!(!user_name_model(name.as_bytes()) && !program_model(name.as_bytes()));
+        prop_assert_eq!(check_user_name(name.as_bytes()).is_ok(), user_name_model(name.as_bytes()));
+        prop_assert_eq!(check_program(name.as_bytes()).is_ok(), program_model(name.as_bytes()));
     }
 
     #[test]

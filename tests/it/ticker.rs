@@ -104,7 +104,10 @@ fn every_action_in_every_state_has_its_exit_code() {
     );
     assert_eq!(scene.ticker(&["user1"]).0, 1);
     assert_eq!(scene.ticker(&["stop"]).1, "not running\n");
-    assert!(!scene.pidfile().exists(), "stop removes a stale pidfile");
+    assert!(
+        scene.pidfile().exists(),
+        "stop leaves a stale pidfile, for the next start to replace"
+    );
 
     // Running again, then stopped.
     assert_eq!(scene.ticker(&["restart"]).0, 0);

@@ -7,7 +7,10 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{HANG, Scene, TEST_USER, helper_command, is_alive, read_pidfile, wait_gone};
+use crate::common::{
+    HANG, Scene, TEST_USER, helper_command, is_alive, read_pidfile, wait_gone,
+    wrapped_helper_command,
+};
 
 /// `CLOCK_MONOTONIC` in nanoseconds, the clock the helper stamps its lines with.
 fn monotonic_nanos() -> u128 {
@@ -41,8 +44,8 @@ struct Kill {
 }
 
 /// The answers of the stress run that a controller must never give: an error (other than
-/// "not running" for a signal, and "died before ready" for a start during which a daemon was
-/// killed), or a daemon reported running (by `status`, or by `start` as "already running")
+/// "not running" for a signal, "died before ready" for a start during which a daemon was
+/// killed, and "stopped during setup" for a start another controller's stop met), or a daemon reported running (by `status`, or by `start` as "already running")
 /// whose pid had been killed, and seen gone, before the call began.
 fn spurious(lines: &[String], killed: &[Kill]) -> Vec<String> {
     let dead_before = |pid: u32, start: u128| {
@@ -65,6 +68,9 @@ fn spurious(lines: &[String], killed: &[Kill]) -> Vec<String> {
                 ("error", ["DiedBeforeReady", ..]) if *action == "start" => {
                     !killed_during(before, after)
                 }
+                // Another controller's `stop` found the new daemon (it holds its pidfile from
+                // before `setup`) and asked it to stop during `setup`: a true answer.
+                ("error", ["StoppedDuringSetup", ..]) if *action == "start" => false,
                 ("ok", ["running" | "already", pid]) => {
                     dead_before(pid.parse().expect("a pid"), before)
                 }
@@ -145,7 +151,12 @@ fn racing_controllers_see_only_consistent_answers_while_daemons_are_killed() {
     // Afterwards the pidfile still tells the truth: one stop, and nothing is left.
     let (ok, line) = scene.helper(&["stop"]);
     assert!(ok, "{line}");
-    assert_eq!(scene.helper(&["status"]).1, "status Stopped");
+    // Stopped, or stale when the last daemon was killed (controllers never remove a pidfile).
+    let status = scene.helper(&["status"]).1;
+    assert!(
+        status == "status Stopped" || status.starts_with("status Stale "),
+        "{status}"
+    );
     assert!(
         crate::common::live_processes_mentioning(&scene.dir.to_string_lossy()).is_empty(),
         "a daemon outlived the run"
@@ -279,8 +290,8 @@ fn every_pidfile_state_has_one_status_and_start_and_stop_follow_it() {
     assert_eq!(scene.helper(&["status"]).1, "status Stopped");
     assert_eq!(scene.helper(&["stop"]).1, "stopped NotRunning");
 
-    // Unlocked, whatever it says (empty, garbage, a live process's pid): stale; stop removes
-    // it and signals nobody; start takes it over.
+    // Unlocked, whatever it says (empty, garbage, a live process's pid): stale; stop signals
+    // nobody and leaves it (removing it could remove a new daemon's); start replaces it.
     for (content, status) in [
         (String::new(), "status Stale -".to_owned()),
         ("hello\n".to_owned(), "status Stale -".to_owned()),
@@ -292,8 +303,7 @@ fn every_pidfile_state_has_one_status_and_start_and_stop_follow_it() {
         std::fs::write(&pidfile, &content).unwrap();
         assert_eq!(scene.helper(&["status"]).1, status, "{content:?}");
         assert_eq!(scene.helper(&["stop"]).1, "stopped NotRunning");
-        assert!(!pidfile.exists(), "stop removes a stale pidfile");
-        std::fs::write(&pidfile, &content).unwrap();
+        assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), content);
         let pid = scene.start(&[]);
         assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
         assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
@@ -439,7 +449,8 @@ fn pids_another_user_writes_in_its_daemons_pidfile_are_never_signalled() {
     let daemon: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
     let mut root_process = bystander();
     // The user rewrites its daemon's pidfile (it owns it) to name root's processes: root's
-    // controller must signal none of them.
+    // controller signals none of them. The kernel names the lock's holder, the user's
+    // daemon, whatever the file says.
     for planted in [root_process.id(), 1, std::process::id()] {
         let (ok, _) = outcome({
             let mut command = std::process::Command::new("sudo");
@@ -456,28 +467,18 @@ fn pids_another_user_writes_in_its_daemons_pidfile_are_never_signalled() {
             command
         });
         assert!(ok, "the user rewrites its pidfile");
-        // Not the holder; or, for a process even root may not inspect (pid 1 here, in a
-        // sandbox), not confirmed: either way an error, and no signal.
-        let mismatch = format!(
-            "error PidfileHolderMismatch: pidfile {} is locked, but not by the process it names ({planted})",
-            pidfile.display()
+        assert_eq!(
+            scene.helper(&["status"]).1,
+            format!("status Running {daemon}"),
+            "{planted}"
         );
-        let unconfirmed =
-            format!("error HolderUnconfirmed: cannot confirm that process {planted} holds");
-        for action in ["status", "stop", "user1"] {
-            let (ok, line) = scene.helper(&[action]);
-            assert!(
-                !ok && (line.starts_with(&mismatch) || line.starts_with(&unconfirmed)),
-                "{planted} {action}: {line}"
-            );
-        }
+        assert_eq!(scene.helper(&["user1"]).1, "sent", "{planted}");
     }
     assert!(is_alive(root_process.id() as i32));
-    // Named truthfully again, it is the user's daemon, whose pidfile the user owns: root
-    // stops it.
-    std::fs::write(&pidfile, format!("{daemon}\n")).unwrap();
+    // The user's daemon, whose pidfile the user owns: root stops it, whatever the file says.
     assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
     assert!(wait_gone(daemon, HANG));
+    assert!(is_alive(root_process.id() as i32));
     root_process.kill().unwrap();
     root_process.wait().unwrap();
 }
@@ -489,6 +490,12 @@ fn a_daemon_never_signals_itself() {
     let pid = scene.start(&["--mode", "self-signal"]);
     scene.wait_event(&format!("self-signal SignalRefused {pid} ThisProcess"), 1);
     assert!(!scene.events().iter().any(|line| line == "user1"));
+    // Asking about its own pidfile did not open it again (closing it would have released the
+    // lock that names the daemon): without `/proc`, the kernel still names it.
+    assert_eq!(
+        outcome(without_proc(&scene, &["status"])).1,
+        format!("status Running {pid}")
+    );
     assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
 }
 
@@ -499,6 +506,16 @@ fn shared_dir(scene: &Scene, name: &str, mode: u32) -> std::path::PathBuf {
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
     dir
+}
+
+/// Root's helper against `pidfile`, for a daemon that runs as the test user: its outcome.
+fn for_test_user(scene: &Scene, pidfile: &std::path::Path, action: &str) -> (bool, String) {
+    outcome(helper_command(
+        pidfile,
+        &scene.events_path(),
+        &["--user", TEST_USER],
+        &[action],
+    ))
 }
 
 /// Runs a shell command as `user` (to plant files as them).
@@ -557,19 +574,9 @@ fn a_pidfile_another_user_planted_in_a_shared_directory_is_refused() {
         "nothing started"
     );
     // Unless that user is the daemon's own: then the file is its to have.
-    let (ok, line) = outcome(helper_command(
-        &planted,
-        &scene.events_path(),
-        &["--user", TEST_USER],
-        &["start"],
-    ));
+    let (ok, line) = for_test_user(&scene, &planted, "start");
     assert!(ok, "{line}");
-    let (ok, line) = outcome(helper_command(
-        &planted,
-        &scene.events_path(),
-        &["--user", TEST_USER],
-        &["stop"],
-    ));
+    let (ok, line) = for_test_user(&scene, &planted, "stop");
     assert!(ok, "{line}");
     // Ours, in the same directory: fine.
     let mine = sticky.join("mine.pid");
@@ -733,4 +740,343 @@ fn two_programs_with_a_server_do_not_share_a_default_pidfile() {
         deluxe::process::daemon::Config::for_type::<one::Server>().pidfile,
         one
     );
+}
+
+/// The helper with `args` against the scene's pidfile, run where `/proc` is an empty tmpfs
+/// (a mount namespace of its own): nothing can be learnt from `/proc` there.
+fn without_proc(scene: &Scene, args: &[&str]) -> std::process::Command {
+    let wrapper = [
+        "unshare",
+        "--mount",
+        "sh",
+        "-c",
+        "mount -t tmpfs none /proc && exec \"$0\" \"$@\"",
+    ]
+    .map(std::ffi::OsString::from);
+    wrapped_helper_command(&wrapper, &scene.pidfile(), &scene.events_path(), &[], args)
+}
+
+/// The helper with `args` against the scene's pidfile, run in a new PID namespace (with its
+/// own `/proc`), as pid 1 there.
+fn in_pid_namespace(scene: &Scene, args: &[&str]) -> std::process::Command {
+    let wrapper = ["unshare", "--pid", "--fork", "--mount-proc"].map(std::ffi::OsString::from);
+    wrapped_helper_command(&wrapper, &scene.pidfile(), &scene.events_path(), &[], args)
+}
+
+/// The test user's process holding a read lock of `kind` on `pidfile`, until dropped.
+fn read_locked(pidfile: &std::path::Path, kind: &str) -> Holder {
+    Holder::spawn(as_user(
+        TEST_USER,
+        &[],
+        &["--pidfile", pidfile.to_str().unwrap(), "read-lock", kind],
+    ))
+}
+
+#[test]
+fn another_users_read_lock_never_blocks_start_stop_or_status() {
+    if !crate::common::has_sudo_setup("another_users_read_lock_never_blocks_start_stop_or_status") {
+        return;
+    }
+    let scene = Scene::new("trust-read-lock");
+    let _sweep = Sweep(&scene);
+    let pidfile = scene.pidfile();
+    for kind in ["posix", "ofd", "flock"] {
+        // A daemon killed (by the OOM killer, say) leaves a stale pidfile, `0644`: another
+        // user read-locks it first.
+        let killed = scene.start(&[]);
+        // SAFETY: killing the daemon this test started.
+        unsafe { libc::kill(killed, libc::SIGKILL) };
+        assert!(wait_gone(killed, HANG));
+        let stale_reader = read_locked(&pidfile, kind);
+        assert_eq!(
+            scene.helper(&["status"]).1,
+            format!("status Stale {killed}"),
+            "{kind}"
+        );
+        assert_eq!(scene.helper(&["stop"]).1, "stopped NotRunning", "{kind}");
+        let (ok, line) = scene.helper(&["user1"]);
+        assert!(
+            !ok && line.starts_with("error NotRunning"),
+            "{kind}: {line}"
+        );
+        // The start replaces the read-locked stale file.
+        let pid = scene.start(&[]);
+        // The running daemon's pidfile, read-locked too: the daemon's answer stands.
+        let reader = read_locked(&pidfile, kind);
+        assert_eq!(
+            scene.helper(&["status"]).1,
+            format!("status Running {pid}"),
+            "{kind}"
+        );
+        let (ok, line) = scene.helper(&["start"]);
+        assert!(
+            !ok && line.starts_with(&format!("error AlreadyRunning {pid}")),
+            "{kind}: {line}"
+        );
+        assert_eq!(scene.helper(&["user1"]).1, "sent", "{kind}");
+        assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful", "{kind}");
+        assert!(wait_gone(pid, HANG));
+        assert!(!pidfile.exists(), "{kind}: the daemon removed its pidfile");
+
+        // The file made first (empty, as a failed start used to leave it), then read-locked
+        // before any daemon could lock it: the start is not blocked, and leaves no empty file.
+        std::fs::write(&pidfile, "").unwrap();
+        let early_reader = read_locked(&pidfile, kind);
+        let pid = scene.start(&[]);
+        assert_eq!(
+            std::fs::read_to_string(&pidfile).unwrap(),
+            format!("{pid}\n")
+        );
+        assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful", "{kind}");
+        assert!(wait_gone(pid, HANG));
+        for holder in [&stale_reader, &reader, &early_reader] {
+            assert!(is_alive(holder.pid), "{kind}: a reader was signalled");
+        }
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&scene.dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".new-"))
+        .collect();
+    assert!(leftovers.is_empty(), "private pidfiles left: {leftovers:?}");
+}
+
+#[test]
+fn another_user_grabbing_each_new_pidfile_as_it_appears_never_wins() {
+    if !crate::common::has_sudo_setup(
+        "another_user_grabbing_each_new_pidfile_as_it_appears_never_wins",
+    ) {
+        return;
+    }
+    let scene = Scene::new("trust-grab");
+    let _sweep = Sweep(&scene);
+    let pidfile = scene.pidfile();
+    // The user's inotify program read-locks every file that appears at the pidfile's name,
+    // at once: each new pidfile is already locked when it appears.
+    let grabber = Holder::spawn(as_user(
+        TEST_USER,
+        &[],
+        &["--pidfile", pidfile.to_str().unwrap(), "grab"],
+    ));
+    for round in 0..10 {
+        let pid = scene.start(&[]);
+        assert_eq!(
+            scene.helper(&["status"]).1,
+            format!("status Running {pid}"),
+            "round {round}"
+        );
+        if round % 2 == 0 {
+            assert_eq!(
+                scene.helper(&["stop"]).1,
+                "stopped Graceful",
+                "round {round}"
+            );
+        } else {
+            // Killed: the next start replaces the stale file the grabber holds.
+            // SAFETY: killing the daemon this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        assert!(wait_gone(pid, HANG));
+    }
+    assert!(is_alive(grabber.pid));
+}
+
+#[test]
+fn a_hard_link_planted_at_the_pidfile_path_is_replaced_never_changed() {
+    if !crate::common::has_sudo_setup(
+        "a_hard_link_planted_at_the_pidfile_path_is_replaced_never_changed",
+    ) {
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let scene = Scene::new("trust-hard-link");
+    let _sweep = Sweep(&scene);
+    let user = nix::unistd::User::from_name(TEST_USER).unwrap().unwrap();
+    // A file of root's that the user may read and write through its group: the user can
+    // link it even with fs.protected_hardlinks=1.
+    let secret = scene.dir.join("secret");
+    std::fs::write(&secret, "secret\n").unwrap();
+    std::os::unix::fs::chown(&secret, Some(0), Some(user.gid.as_raw())).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let pidfile = shared_dir(&scene, "shared", 0o1777).join("daemon.pid");
+    shell_as(TEST_USER, "ln \"$1\" \"$2\"", &[&secret, &pidfile]);
+    assert_eq!(std::fs::metadata(&secret).unwrap().nlink(), 2);
+
+    let (ok, line) = for_test_user(&scene, &pidfile, "start");
+    assert!(ok, "{line}");
+    let pid: u32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+    let meta = std::fs::metadata(&secret).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777, meta.nlink()),
+        (0, user.gid.as_raw(), 0o660, 1),
+        "the linked file keeps its owner and mode, and is no longer at the pidfile path"
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "secret\n");
+    let own = std::fs::metadata(&pidfile).unwrap();
+    assert_ne!(own.ino(), meta.ino());
+    assert_eq!(
+        (own.uid(), own.mode() & 0o7777),
+        (user.uid.as_raw(), 0o644),
+        "the daemon's own new pidfile is given to its user"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{pid}\n")
+    );
+    let (ok, line) = for_test_user(&scene, &pidfile, "stop");
+    assert!(ok, "{line}");
+}
+
+#[test]
+fn the_daemons_own_service_account_gets_the_kernels_answer() {
+    if !crate::common::has_sudo_setup("the_daemons_own_service_account_gets_the_kernels_answer") {
+        return;
+    }
+    let scene = scene_of_test_user("trust-service-account");
+    let _sweep = Sweep(&scene);
+    let pidfile = scene.pidfile();
+    let pidfile_arg = pidfile.to_str().unwrap();
+    // Started by root, the daemon drops to the user (and is non-dumpable: its open files are
+    // root's to read).
+    let (ok, line) = for_test_user(&scene, &pidfile, "start");
+    assert!(ok, "{line}");
+    let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+    let as_service =
+        |action: &str| outcome(as_user(TEST_USER, &[], &["--pidfile", pidfile_arg, action]));
+    assert_eq!(as_service("status").1, format!("status Running {pid}"));
+    assert_eq!(as_service("user1").1, "sent");
+    scene.wait_event("user1", 1);
+    assert_eq!(as_service("stop").1, "stopped Graceful");
+    assert!(wait_gone(pid, HANG));
+}
+
+#[test]
+fn a_daemon_in_another_pid_namespace_has_its_pid_here_or_is_out_of_reach() {
+    let scene = Scene::new("trust-pid-namespace");
+    let _sweep = Sweep(&scene);
+    // Started inside a new PID namespace, whose pid 1 (a shell) keeps it alive; asked from
+    // the host, the daemon is named by its host pid, not by the pid it wrote.
+    let helper = env!("CARGO_BIN_EXE_deluxe-daemon-helper");
+    let mut namespace = std::process::Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+            "sh",
+            "-c",
+        ])
+        .arg("\"$0\" \"$@\" && exec sleep 1000")
+        .arg(helper)
+        .arg("--pidfile")
+        .arg(scene.pidfile())
+        .arg("--events")
+        .arg(scene.events_path())
+        .arg("start")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(namespace.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let inner: u32 = line
+        .trim()
+        .strip_prefix("started ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .parse()
+        .unwrap();
+    assert_eq!(read_pidfile(&scene.pidfile()), Some(inner as i32));
+    let status = scene.helper(&["status"]).1;
+    let host: i32 = status
+        .strip_prefix("status Running ")
+        .unwrap_or_else(|| panic!("{status}"))
+        .parse()
+        .unwrap();
+    let nspid = std::fs::read_to_string(format!("/proc/{host}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("NSpid:").map(str::to_owned))
+        .unwrap();
+    assert_eq!(
+        nspid.split_whitespace().collect::<Vec<_>>(),
+        [host.to_string(), inner.to_string()],
+        "the host pid of the daemon that wrote {inner}"
+    );
+    assert_eq!(scene.helper(&["user1"]).1, "sent");
+    scene.wait_event("user1", 1);
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(wait_gone(host, HANG));
+    namespace.kill().unwrap();
+    namespace.wait().unwrap();
+
+    // Started here, asked from inside a new PID namespace: running, but out of reach, and
+    // neither signalled nor replaced from there.
+    let pid = scene.start(&[]);
+    assert_eq!(
+        outcome(in_pid_namespace(&scene, &["status"])).1,
+        "status RunningElsewhere"
+    );
+    for action in ["stop", "user1", "start"] {
+        let (ok, line) = outcome(in_pid_namespace(&scene, &[action]));
+        assert!(
+            !ok && line.starts_with("error OutsideNamespace: pidfile")
+                && line.contains("outside this PID namespace"),
+            "{action}: {line}"
+        );
+    }
+    assert!(is_alive(pid));
+    assert_eq!(scene.helper(&["status"]).1, format!("status Running {pid}"));
+    assert_eq!(
+        scene
+            .events()
+            .iter()
+            .filter(|line| *line == "user1")
+            .count(),
+        1,
+        "nothing was signalled from the other namespace"
+    );
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+}
+
+#[test]
+fn without_proc_the_kernel_still_names_the_daemon() {
+    let scene = Scene::new("trust-no-proc");
+    let _sweep = Sweep(&scene);
+    let pid = scene.start(&[]);
+    assert_eq!(
+        outcome(without_proc(&scene, &["status"])).1,
+        format!("status Running {pid}")
+    );
+    assert_eq!(outcome(without_proc(&scene, &["user1"])).1, "sent");
+    scene.wait_event("user1", 1);
+    let (ok, line) = outcome(without_proc(&scene, &["start"]));
+    assert!(
+        !ok && line.starts_with(&format!("error AlreadyRunning {pid}")),
+        "{line}"
+    );
+    assert_eq!(
+        outcome(without_proc(&scene, &["stop"])).1,
+        "stopped Graceful"
+    );
+    assert!(wait_gone(pid, HANG));
+}
+
+#[test]
+fn an_empty_or_relative_tmpdir_never_gives_a_relative_private_directory() {
+    if !crate::common::has_sudo_setup(
+        "an_empty_or_relative_tmpdir_never_gives_a_relative_private_directory",
+    ) {
+        return;
+    }
+    let expected = format!(
+        "pidfile /tmp/deluxe-{}/deluxe-daemon-helper.helper.pid",
+        uid_of(TEST_USER)
+    );
+    for tmpdir in ["TMPDIR=", "TMPDIR=relative", "TMPDIR=./tmp"] {
+        let env = ["-u", "XDG_RUNTIME_DIR", tmpdir];
+        let (ok, line) = outcome(as_user(TEST_USER, &env, &["--default-pidfile", "where"]));
+        assert!(ok && line == expected, "{tmpdir}: {line}");
+    }
 }

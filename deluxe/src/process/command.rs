@@ -17,7 +17,10 @@
 //! `sudo` too: `SIGTERM` to the group, then `SIGKILL` after a grace. The exception is a caller
 //! that is the foreground job of a terminal: its programs stay in its group, so that a Ctrl-C at
 //! the terminal still reaches them (and they can read the terminal), and cancelling signals
-//! the program and its descendants, found through `/proc`, one by one.
+//! the program and its descendants, found through `/proc`, one by one. The tree is frozen
+//! (`SIGSTOP`) while it is listed, and listed again before `SIGKILL`; a process that left
+//! both the tree and the group before that (a double-forked daemon) is not reached, and
+//! holding the pipes open it does not hold the call.
 //!
 //! Works on Unix and Windows. On Windows, names are looked up with `PATHEXT` (`cmd` finds
 //! `cmd.exe`), [`Command::user`] is always an error, a crashed program is a
@@ -53,7 +56,7 @@ pub use error::{
     Access, ArgumentProblem, CommandError, STDERR_CAP, SearchPathProblem, SudoRefusal,
 };
 pub use lines::Lines;
-pub use options::{CallOptions, KILL_GRACE, LINGER, Stderr};
+pub use options::{CallOptions, KILL_GRACE, LINGER, MAX_OUTPUT, Stderr};
 pub use pipeline::Pipeline;
 #[cfg(unix)]
 pub use running::Running;
@@ -513,7 +516,8 @@ impl Command {
     ///
     /// As [`Command::call`], plus [`CommandError::WorkingDirectory`] and
     /// [`CommandError::UserCannotAccess`] when the working directory cannot be used,
-    /// [`CommandError::Timeout`] when the time limit passes.
+    /// [`CommandError::Timeout`] when the time limit passes, [`CommandError::OutputLimit`]
+    /// when the program writes more than [`CallOptions::max_output`].
     ///
     /// ```
     /// use deluxe::process::{CallOptions, Command};
@@ -575,7 +579,7 @@ impl Command {
         S: AsRef<OsStr>,
     {
         let begun = Instant::now();
-        let deadline = options.timeout.map(|timeout| begun + timeout);
+        let deadline = options.deadline(begun);
         Running::start(vec![self.plan(args, options, deadline)?], options, begun)
     }
 

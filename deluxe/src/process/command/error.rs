@@ -362,6 +362,32 @@ pub enum CommandError {
         /// How many bytes from the start are valid UTF-8.
         valid_up_to: usize,
     },
+    /// The program wrote more on standard output than the call keeps
+    /// ([`CallOptions::max_output`](super::CallOptions::max_output)): it and everything it
+    /// started were terminated, as on a time limit.
+    OutputLimit {
+        /// The program run.
+        program: PathBuf,
+        /// The limit, in bytes.
+        limit: usize,
+        /// The first `limit` bytes it wrote (for [`Running::lines`](super::Running::lines),
+        /// the output read but not yet taken as lines).
+        stdout: Vec<u8>,
+        /// The end of its standard error until then, as bytes.
+        stderr: Vec<u8>,
+    },
+    /// The call was cancelled (a time limit, the output limit, [`Running::kill`](super::Running::kill)),
+    /// and some of its processes could not be ended: a caller that is not root running a
+    /// command as another user through `sudo` may not signal that user's processes, and no
+    /// sudoers rule let it run `kill` as that user. They are still running.
+    NotEnded {
+        /// The user they run as.
+        user: String,
+        /// Their process ids.
+        pids: Vec<u32>,
+        /// How the call ended otherwise ([`CommandError::Timeout`], say).
+        error: Box<CommandError>,
+    },
     /// One stage of a pipeline failed (the rightmost failing one, as `set -o pipefail`).
     Stage {
         /// Which stage, counted from 1.
@@ -420,8 +446,9 @@ impl CommandError {
             Self::Exit { stderr, .. }
             | Self::Signal { stderr, .. }
             | Self::Timeout { stderr, .. }
+            | Self::OutputLimit { stderr, .. }
             | Self::Crashed { stderr, .. } => Some(stderr),
-            Self::Stage { error, .. } => error.stderr(),
+            Self::Stage { error, .. } | Self::NotEnded { error, .. } => error.stderr(),
             _ => None,
         }
     }
@@ -440,9 +467,10 @@ impl CommandError {
             Self::Exit { stdout, .. }
             | Self::Signal { stdout, .. }
             | Self::Timeout { stdout, .. }
+            | Self::OutputLimit { stdout, .. }
             | Self::InvalidUtf8 { stdout, .. }
             | Self::Crashed { stdout, .. } => Some(stdout),
-            Self::Stage { error, .. } => error.stdout(),
+            Self::Stage { error, .. } | Self::NotEnded { error, .. } => error.stdout(),
             _ => None,
         }
     }
@@ -609,11 +637,22 @@ impl fmt::Display for CommandError {
                      it started",
                     EscapedPath(program)
                 )?;
-                if stderr.trim_ascii().is_empty() {
-                    return Ok(());
-                }
-                f.write_str("; its stderr so far")?;
-                write_stderr(f, stderr)
+                write_stderr_so_far(f, stderr)
+            }
+            Self::OutputLimit {
+                program,
+                limit,
+                stderr,
+                ..
+            } => {
+                write!(
+                    f,
+                    "{} wrote more than {limit} bytes of output and was terminated with \
+                     everything it started; raise the limit with `CallOptions::max_output`, or \
+                     read the output as it comes with `Command::spawn` and `Running::lines`",
+                    EscapedPath(program)
+                )?;
+                write_stderr_so_far(f, stderr)
             }
             Self::InvalidUtf8 {
                 program,
@@ -630,6 +669,21 @@ impl fmt::Display for CommandError {
                 stages,
                 error,
             } => write!(f, "pipeline stage {stage} of {stages}: {error}"),
+            Self::NotEnded { user, pids, error } => {
+                write!(f, "{error}; but ")?;
+                let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+                write!(
+                    f,
+                    "process{} {} of it still run{} as `{}`, which this process may not \
+                     signal: let it run `kill` as that user through sudo (a sudoers rule such \
+                     as `CALLER ALL=({}) NOPASSWD: /usr/bin/kill`), or make the call as root",
+                    if pids.len() == 1 { "" } else { "es" },
+                    pids.join(", "),
+                    if pids.len() == 1 { "s" } else { "" },
+                    Escaped(user),
+                    Escaped(user),
+                )
+            }
             Self::Io { program, error } => {
                 write!(f, "running {}: {error}", EscapedPath(program))
             }
@@ -665,9 +719,68 @@ impl fmt::Display for CommandError {
 impl std::error::Error for CommandError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            // The stage's error is printed in this Display; its own cause (none today) is next.
-            Self::Stage { error, .. } => error.source(),
+            // The inner error is printed in this Display; its own cause (none today) is next.
+            Self::Stage { error, .. } | Self::NotEnded { error, .. } => error.source(),
             _ => None,
+        }
+    }
+}
+
+/// A call's bounds (its time limit and its output limit) and whether one ended it: the same
+/// for the `Running` of each platform.
+#[derive(Debug)]
+pub(crate) struct Ending {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) max_output: usize,
+    /// The time limit passed.
+    pub(crate) timed_out: bool,
+    /// The output passed `max_output`.
+    pub(crate) over_limit: bool,
+    /// [`Ending::report_once`] has reported it.
+    reported: bool,
+}
+
+impl Ending {
+    pub(crate) fn new(options: &super::CallOptions) -> Self {
+        Self {
+            timeout: options.timeout,
+            max_output: options.max_output,
+            timed_out: false,
+            over_limit: false,
+            reported: false,
+        }
+    }
+
+    /// Whether a bound ended the call.
+    pub(crate) fn ended(&self) -> bool {
+        self.timed_out || self.over_limit
+    }
+
+    /// The error of a call a bound ended, the first time it is asked (for `lines()`).
+    pub(crate) fn report_once(&mut self, program: Option<&PathBuf>) -> Option<CommandError> {
+        if !self.ended() || self.reported {
+            return None;
+        }
+        self.reported = true;
+        let program = program.cloned().unwrap_or_default();
+        Some(self.error(program, Vec::new(), Vec::new()))
+    }
+
+    /// The error of a call a bound ended: its output limit when passed, else its time limit.
+    pub(crate) fn error(&self, program: PathBuf, stdout: Vec<u8>, stderr: Vec<u8>) -> CommandError {
+        if self.over_limit {
+            return CommandError::OutputLimit {
+                program,
+                limit: self.max_output,
+                stdout,
+                stderr,
+            };
+        }
+        CommandError::Timeout {
+            program,
+            timeout: self.timeout.unwrap_or_default(),
+            stdout,
+            stderr,
         }
     }
 }
@@ -821,6 +934,15 @@ fn write_paths(f: &mut fmt::Formatter<'_>, paths: &[PathBuf]) -> fmt::Result {
         write!(f, "{}", EscapedPath(path))?;
     }
     Ok(())
+}
+
+/// `; its stderr so far: ...` for a program a bound ended, when it wrote any.
+fn write_stderr_so_far(f: &mut fmt::Formatter<'_>, stderr: &[u8]) -> fmt::Result {
+    if stderr.trim_ascii().is_empty() {
+        return Ok(());
+    }
+    f.write_str("; its stderr so far")?;
+    write_stderr(f, stderr)
 }
 
 /// Writes `: line; line; ...` with the non-empty lines of `stderr`, on one line, shortened,

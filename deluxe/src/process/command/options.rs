@@ -3,10 +3,11 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How long a call keeps reading output after its program has exited, for output written by
-/// processes it left running in the background (`sh -c 'sleep 30 & echo hi'`): the call does
+/// How long a call keeps reading output after its program has exited (or after a timeout,
+/// a kill or the output limit terminated it), for output written by processes it left running
+/// in the background (`sh -c 'sleep 30 & echo hi'`) or that escaped the kill: the call does
 /// not wait for them to close the pipes.
 ///
 /// ```
@@ -26,6 +27,28 @@ pub const LINGER: Duration = Duration::from_millis(100);
 /// assert_eq!(deluxe::process::command::KILL_GRACE.as_secs(), 1);
 /// ```
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
+
+/// How many bytes of a program's standard output a call keeps, unless
+/// [`CallOptions::max_output`] says otherwise: 256 MiB. Past it the program is ended as on a
+/// time limit and the call fails with [`CommandError::OutputLimit`](super::CommandError::OutputLimit).
+///
+/// ```
+/// assert_eq!(deluxe::process::command::MAX_OUTPUT, 256 << 20);
+/// ```
+pub const MAX_OUTPUT: usize = 256 << 20;
+
+/// `at + span`, or the latest instant this platform can represent when that overflows (a
+/// `Duration::MAX` limit or grace means "never").
+#[cfg_attr(windows, allow(dead_code))]
+pub(crate) fn later(at: Instant, span: Duration) -> Instant {
+    let mut span = span;
+    loop {
+        if let Some(later) = at.checked_add(span) {
+            return later;
+        }
+        span /= 2;
+    }
+}
 
 /// Where a program's standard input comes from.
 #[derive(Clone, Debug, Default)]
@@ -86,6 +109,7 @@ pub struct CallOptions {
     pub(crate) env_changes: Vec<(OsString, Option<OsString>)>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) kill_grace: Duration,
+    pub(crate) max_output: usize,
     pub(crate) success_codes: Vec<i32>,
 }
 
@@ -96,8 +120,8 @@ impl Default for CallOptions {
 }
 
 impl CallOptions {
-    /// No input, output captured, stderr's tail kept, the caller's working directory and
-    /// environment, no time limit, only exit code 0 is success.
+    /// No input, output captured (up to [`MAX_OUTPUT`]), stderr's tail kept, the caller's
+    /// working directory and environment, no time limit, only exit code 0 is success.
     ///
     /// ```
     /// let options = deluxe::process::CallOptions::new();
@@ -114,6 +138,7 @@ impl CallOptions {
             env_changes: Vec::new(),
             timeout: None,
             kill_grace: KILL_GRACE,
+            max_output: MAX_OUTPUT,
             success_codes: vec![0],
         }
     }
@@ -259,7 +284,8 @@ impl CallOptions {
     /// (`SIGTERM`, then `SIGKILL` after [`kill_grace`](Self::kill_grace)), and the call fails
     /// with [`CommandError::Timeout`](super::CommandError::Timeout), carrying what was read.
     /// The limit counts from the call, including the start (and, under `sudo`, its check);
-    /// `Duration::ZERO` has passed already: the call ends as `Timeout` at once.
+    /// `Duration::ZERO` has passed already: the call ends as `Timeout` at once; any longer
+    /// duration is accepted (`Duration::MAX` is no limit at all).
     ///
     /// ```
     /// use std::time::Duration;
@@ -279,7 +305,8 @@ impl CallOptions {
     }
 
     /// How long a cancelled call waits after `SIGTERM` before `SIGKILL` ([`KILL_GRACE`] by
-    /// default).
+    /// default). Any duration is accepted: `Duration::MAX` waits as long as the processes
+    /// take to obey `SIGTERM`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -290,6 +317,35 @@ impl CallOptions {
     pub fn kill_grace(mut self, grace: Duration) -> Self {
         self.kill_grace = grace;
         self
+    }
+
+    /// The most bytes of standard output the call keeps ([`MAX_OUTPUT`] by default); with
+    /// [`Stderr::Merge`] standard error counts too, and for [`Running::lines`](super::Running::lines)
+    /// it bounds the output read but not yet taken, so one line longer than that fails too.
+    /// Past it, the program and everything it started are terminated as on a
+    /// [`timeout`](Self::timeout), and the call fails with
+    /// [`CommandError::OutputLimit`](super::CommandError::OutputLimit), carrying the first
+    /// `max_output` bytes.
+    ///
+    /// ```
+    /// use deluxe::process::{CallOptions, Command, CommandError};
+    /// let yes = Command::new("yes")?;
+    /// match yes.call_with(deluxe::process::NO_ARGS, &CallOptions::new().max_output(10)) {
+    ///     Err(CommandError::OutputLimit { stdout, limit: 10, .. }) => assert_eq!(stdout, b"y\ny\ny\ny\ny\n"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), CommandError>(())
+    /// ```
+    #[must_use]
+    pub fn max_output(mut self, bytes: usize) -> Self {
+        self.max_output = bytes;
+        self
+    }
+
+    /// When a call that began at `begun` must end: `None` without a time limit, or when the
+    /// limit is too long to be represented (it never passes).
+    pub(crate) fn deadline(&self, begun: Instant) -> Option<Instant> {
+        self.timeout.and_then(|timeout| begun.checked_add(timeout))
     }
 
     /// Exit codes that count as success besides 0, for programs whose non-zero codes are

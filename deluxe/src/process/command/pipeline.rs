@@ -121,7 +121,7 @@ impl Pipeline {
         begun: Instant,
     ) -> Result<Vec<Plan>, CommandError> {
         let count = self.stages.len();
-        let deadline = options.timeout.map(|timeout| begun + timeout);
+        let deadline = options.deadline(begun);
         self.stages
             .iter()
             .enumerate()

@@ -6,7 +6,11 @@
 //! and, for async calls, a cancellation descriptor. Writing all of stdin before reading, or
 //! reading stdout to its end before stderr, would deadlock as soon as a program fills the pipe
 //! nobody reads; waiting for end-of-file alone would wait for any background process that
-//! holds the pipes open: the loop stops reading [`LINGER`] after the programs have exited.
+//! holds the pipes open: the loop stops reading [`LINGER`] after the programs have exited, or
+//! after it terminated them (a process that escaped the kill may hold the pipes forever).
+//!
+//! Standard output is read at most [`TURN`] bytes per turn, so that the deadline is checked
+//! however fast a program writes, and kept up to the call's `max_output`.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -19,14 +23,24 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags};
 
-use super::error::Tail;
-use super::lines::{Lines, take_line};
+use super::error::{Ending, Tail};
+use super::lines::{LineBuffer, Lines};
 use super::options::{Input, LINGER, Stderr};
-use super::unix::{self, EXIT_TICK, ExitWatch, Placement, StatusGuard};
+use super::unix::{self, EXIT_TICK, ExitWatch, Placement, StatusGuard, Switch};
 use super::{CallOptions, CommandError, Output, Plan, SudoRun, sudo};
 
 /// Bytes of standard error read at a time (standard output is read straight into its buffer).
 const CHUNK: usize = 16 * 1024;
+
+/// The least room made for standard output in its buffer (then doubled as it fills).
+const FIRST_READ: usize = 64 * 1024;
+
+/// The most bytes of standard output read in one turn of the loop.
+const TURN: u64 = 1 << 20;
+
+/// The most bytes read from standard output when the linger ends: what the pipe holds then
+/// (64 KiB by default, 1 MiB at most), and some of what a background writer adds meanwhile.
+const LAST_READ: usize = 2 << 20;
 
 struct Stage {
     child: Child,
@@ -65,14 +79,14 @@ pub struct Running {
     input: Arc<[u8]>,
     written: usize,
     stdout: Option<File>,
-    buffered: Vec<u8>,
-    timeout: Option<Duration>,
+    buffered: LineBuffer,
+    ending: Ending,
     deadline: Option<Instant>,
     linger_until: Option<Instant>,
-    timed_out: bool,
     success_codes: Vec<i32>,
     cancel: Option<OwnedFd>,
-    timeout_reported: bool,
+    /// Processes a cancellation could not end (another user's, see [`unix::terminate`]).
+    unended: Vec<u32>,
     reaped: bool,
     _statuses: StatusGuard,
 }
@@ -181,14 +195,13 @@ impl Running {
             input,
             written: 0,
             stdout,
-            buffered: Vec::new(),
-            timeout: options.timeout,
-            deadline: options.timeout.map(|timeout| begun + timeout),
+            buffered: LineBuffer::default(),
+            ending: Ending::new(options),
+            deadline: options.deadline(begun),
             linger_until: None,
-            timed_out: false,
             success_codes: options.success_codes.clone(),
             cancel: None,
-            timeout_reported: false,
+            unended: Vec::new(),
             reaped: false,
             _statuses: statuses,
         };
@@ -295,7 +308,9 @@ impl Running {
 
     /// The program's standard output, line by line as it is produced (without the `\n`;
     /// bytes that are not UTF-8 are replaced). The iterator ends when the output does; after
-    /// a time limit has passed it yields [`CommandError::Timeout`] once.
+    /// a time limit has passed it yields [`CommandError::Timeout`] once, and when a line
+    /// longer than [`CallOptions::max_output`] (or that much output not yet taken) was read,
+    /// [`CommandError::OutputLimit`] once.
     ///
     /// ```
     /// use deluxe::process::{CallOptions, Command};
@@ -312,16 +327,27 @@ impl Running {
         Lines::new(self)
     }
 
+    /// The next whole line already read, if any: [`Running::next_line`]'s fast path.
+    #[inline]
+    pub(crate) fn ready_line(&mut self) -> Option<String> {
+        if self.ending.over_limit {
+            return None;
+        }
+        self.buffered.take_line(false)
+    }
+
     /// Reads the next line of standard output, `None` at its end.
     pub(crate) fn next_line(&mut self) -> Option<Result<String, CommandError>> {
         loop {
-            if let Some(line) = take_line(&mut self.buffered, self.stdout.is_none()) {
+            if !self.ending.over_limit
+                && let Some(line) = self.buffered.take_line(self.stdout.is_none())
+            {
                 return Some(Ok(line));
             }
             if self.stdout.is_none() {
-                if self.timed_out && !self.timeout_reported {
-                    self.timeout_reported = true;
-                    return Some(Err(self.timeout_error()));
+                let program = self.stages.last().map(|stage| &stage.program);
+                if let Some(error) = self.ending.report_once(program) {
+                    return Some(Err(error));
                 }
                 return None;
             }
@@ -351,11 +377,24 @@ impl Running {
         if watches.is_empty() || self.reaped {
             return;
         }
-        unix::terminate(&watches, self.placement, self.grace);
+        let switches: Vec<Switch<'_>> = self
+            .stages
+            .iter()
+            .filter_map(|stage| stage.sudo.as_ref())
+            .map(|run| Switch {
+                sudo: &run.sudo,
+                user: &run.user,
+            })
+            .collect();
+        let unended = unix::terminate(&watches, self.placement, self.grace, &switches);
+        self.unended.extend(unended);
         for stage in &mut self.stages {
             stage.exited = stage.watch.exited() || stage.exited;
         }
         self.stdin = None;
+        // What the programs wrote is read for a short while more; a process that escaped
+        // the kill must not hold the call by holding the pipes.
+        self.linger_until.get_or_insert(Instant::now() + LINGER);
     }
 
     /// Waits for the program to end, reading the rest of its output, and judges the outcome
@@ -380,7 +419,7 @@ impl Running {
     /// done.
     fn pump(&mut self, want_line: bool) -> Result<Progress, CommandError> {
         loop {
-            if want_line && self.buffered.contains(&b'\n') {
+            if want_line && self.buffered.has_line() {
                 return Ok(Progress::Line);
             }
             let all_exited = self.stages.iter().all(|stage| stage.exited);
@@ -410,15 +449,8 @@ impl Running {
             if ready.stdin {
                 self.write_input();
             }
-            if ready.stdout
-                && let Some(pipe) = &mut self.stdout
-            {
-                // Straight into the buffer; what was read before `WouldBlock` stays in it.
-                match pipe.read_to_end(&mut self.buffered) {
-                    Ok(_) => self.stdout = None,
-                    Err(error) if is_transient(&error) => {}
-                    Err(error) => return Err(io_failure(&self.stages, error)),
-                }
+            if ready.stdout {
+                let _ = self.read_stdout()?;
             }
             for (index, stage) in self.stages.iter_mut().enumerate() {
                 if ready.stderr.contains(&index)
@@ -460,7 +492,16 @@ impl Running {
                 }
             }
             if self.linger_until.is_some_and(|until| now >= until) {
-                // What is left holding the pipes is not the program: stop reading.
+                // What is left holding the pipes is not the program: stop reading, once
+                // what the pipe holds now is read (a slow reader of `lines()` may not have
+                // read it within the linger).
+                let mut last = LAST_READ;
+                while last > 0 {
+                    match self.read_stdout()? {
+                        0 => break,
+                        count => last = last.saturating_sub(count),
+                    }
+                }
                 self.stdout = None;
                 for stage in &mut self.stages {
                     stage.stderr = None;
@@ -468,10 +509,48 @@ impl Running {
             }
             if !all_exited && self.deadline.is_some_and(|deadline| now >= deadline) {
                 self.deadline = None;
-                self.timed_out = true;
+                self.ending.timed_out = true;
                 self.terminate();
             }
         }
+    }
+
+    /// Reads what standard output has, up to [`TURN`] bytes; past `max_output`, keeps that
+    /// much and terminates the call.
+    /// Says how many bytes it read.
+    fn read_stdout(&mut self) -> Result<usize, CommandError> {
+        let Some(pipe) = &mut self.stdout else {
+            return Ok(0);
+        };
+        let before = self.buffered.len();
+        // One byte past the limit tells that the program wrote more.
+        let room = self
+            .ending
+            .max_output
+            .saturating_sub(self.buffered.len())
+            .saturating_add(1);
+        let buffer = self.buffered.tail_mut();
+        if buffer.capacity() == buffer.len() {
+            // Grown here, by doubling but never past the limit (`read_to_end` would double
+            // past it).
+            buffer.reserve_exact(buffer.len().max(FIRST_READ).min(room));
+        }
+        let spare = buffer.capacity() - buffer.len();
+        let budget = u64::try_from(spare.min(room)).unwrap_or(u64::MAX).min(TURN);
+        // Straight into the buffer; what was read before `WouldBlock` stays in it.
+        match pipe.take(budget).read_to_end(buffer) {
+            Ok(count) if (count as u64) < budget => self.stdout = None,
+            Ok(_) => {}
+            Err(error) if is_transient(&error) => {}
+            Err(error) => return Err(io_failure(&self.stages, error)),
+        }
+        if self.buffered.len() > self.ending.max_output {
+            self.buffered.truncate(self.ending.max_output);
+            self.stdout = None;
+            self.ending.over_limit = true;
+            self.terminate();
+        }
+        Ok(self.buffered.len().saturating_sub(before))
     }
 
     fn write_input(&mut self) {
@@ -542,21 +621,27 @@ impl Running {
         Ok(ready)
     }
 
-    fn timeout_error(&self) -> CommandError {
-        CommandError::Timeout {
-            program: self
-                .stages
-                .last()
-                .map(|s| s.program.clone())
-                .unwrap_or_default(),
-            timeout: self.timeout.unwrap_or_default(),
-            stdout: Vec::new(),
-            stderr: Vec::new(),
+    /// Reaps every stage and turns the statuses into the call's result; when a cancellation
+    /// could not end some processes, the error says which.
+    fn finish(mut self) -> Result<Output, CommandError> {
+        let unended = std::mem::take(&mut self.unended);
+        let user = self
+            .stages
+            .iter()
+            .find_map(|stage| stage.sudo.as_ref())
+            .map(|run| run.user.clone());
+        match (self.outcome(), user) {
+            (Err(error), Some(user)) if !unended.is_empty() => Err(CommandError::NotEnded {
+                user,
+                pids: unended,
+                error: Box::new(error),
+            }),
+            (result, _) => result,
         }
     }
 
     /// Reaps every stage and turns the statuses into the call's result.
-    fn finish(mut self) -> Result<Output, CommandError> {
+    fn outcome(mut self) -> Result<Output, CommandError> {
         let stages = std::mem::take(&mut self.stages);
         self.reaped = true;
         let mut ends = Vec::with_capacity(stages.len());
@@ -586,17 +671,13 @@ impl Running {
         if let Some(failure) = failure {
             return Err(failure);
         }
-        let stdout = std::mem::take(&mut self.buffered);
-        if self.timed_out {
-            return Err(CommandError::Timeout {
-                program: ends
-                    .last()
-                    .map(|end| end.program.clone())
-                    .unwrap_or_default(),
-                timeout: self.timeout.unwrap_or_default(),
-                stdout,
-                stderr: ends.into_iter().flat_map(|end| end.stderr).collect(),
-            });
+        let stdout = self.buffered.take_all();
+        if self.ending.ended() {
+            let program = ends.last().map(|end| end.program.clone());
+            let stderr = ends.into_iter().flat_map(|end| end.stderr).collect();
+            return Err(self
+                .ending
+                .error(program.unwrap_or_default(), stdout, stderr));
         }
         judge(ends, stdout, &self.success_codes)
     }

@@ -186,28 +186,123 @@ fn pidfd(_pid: Pid) -> Option<OwnedFd> {
 /// Terminates every process of a call: `SIGTERM` (and `SIGCONT`, for stopped ones) to all of
 /// them, up to `grace` for them to exit, then `SIGKILL` to whatever is left. The children
 /// themselves are not reaped here (the caller reaps them after), so their pids and group
-/// cannot be reused meanwhile.
+/// cannot be reused meanwhile. The async path calls this too.
 ///
 /// "All of them" is the call's process group when it has one, and on Linux also every
 /// descendant of the children, found through `/proc/PID/task/TID/children` (which reaches a
-/// program `sudo` runs on a terminal of its own, in another session). The wait is event-driven:
-/// one poll on the pidfds of the children and of those descendants.
-pub(crate) fn terminate(watches: &[&ExitWatch], placement: Placement, grace: Duration) {
+/// program `sudo` runs on a terminal of its own, in another session). The tree is frozen
+/// (`SIGSTOP`) while it is listed, and listed again until nothing new appears, so that no
+/// process can fork a child nobody lists; before `SIGKILL` it is frozen and listed again,
+/// which reaches what the programs started during the grace (in a `SIGTERM` handler, say).
+/// What left the tree before it was frozen (a double-forked daemon, reparented to init) is
+/// reached only while it stays in the call's process group. The wait is event-driven: one
+/// poll on the pidfds of the children and of those descendants.
+///
+/// A descendant this process may not signal (`EPERM`: it runs as the user a non-root caller
+/// switched to through `sudo`) gets the same signals through `sudo -n -u USER -- kill`, for
+/// each user of `switches`, when sudo's policy allows that. Returns the pids of those still
+/// running after that: the caller reports them. The async path calls this too.
+pub(crate) fn terminate(
+    watches: &[&ExitWatch],
+    placement: Placement,
+    grace: Duration,
+    switches: &[Switch<'_>],
+) -> Vec<u32> {
     let group = (placement == Placement::NewGroup)
         .then(|| watches.first().map(|watch| watch.pid()))
         .flatten();
-    let descendants = tree::descendants(watches.iter().map(|watch| watch.pid()));
+    let mut descendants = Vec::new();
+    freeze(group, watches, &mut descendants);
     signal_all(group, watches, &descendants, Signal::SIGTERM);
-    // A stopped process (Ctrl-Z, SIGSTOP) only acts on SIGTERM once continued.
+    // A stopped process (frozen above, or Ctrl-Z) only acts on SIGTERM once continued.
     signal_all(group, watches, &descendants, Signal::SIGCONT);
-    let deadline = Instant::now() + grace;
+    let relayed = signal_as(switches, &descendants, "TERM");
+    let deadline = super::options::later(Instant::now(), grace);
     let gone = watches.iter().all(|watch| watch.wait_until(deadline))
         && descendants
             .iter()
             .all(|process| process.wait_until(deadline))
         && !tree::group_lingers(group, deadline);
+    let mut killed_as = relayed;
     if !gone {
+        freeze(group, watches, &mut descendants);
         signal_all(group, watches, &descendants, Signal::SIGKILL);
+        killed_as |= signal_as(switches, &descendants, "KILL");
+    }
+    // What sudo's `kill` was sent to is given a moment to go; the rest of the refused are
+    // still running.
+    let settle = if killed_as {
+        super::options::later(Instant::now(), SETTLE)
+    } else {
+        Instant::now()
+    };
+    descendants
+        .iter()
+        .filter(|process| process.refused() && !process.wait_until(settle))
+        .map(|process| process.pid() as u32)
+        .collect()
+}
+
+/// How long processes ended through `sudo ... kill` get to be gone before they are reported.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// How long `sudo ... kill` may take.
+const SIGNAL_AS_BOUND: Duration = Duration::from_secs(5);
+
+/// A user the call's programs run as through `sudo`, and the `sudo` that switches to it.
+pub(crate) struct Switch<'a> {
+    pub(crate) sudo: &'a std::path::Path,
+    pub(crate) user: &'a str,
+}
+
+/// Sends `signal` (its name) through `sudo -n -u USER -- kill` to the running descendants this
+/// process was refused signalling; says whether it ran such a `kill`. sudo's refusal (no
+/// rule allowing `kill`) is not an error: what is left running is reported.
+fn signal_as(switches: &[Switch<'_>], descendants: &[tree::Process], signal: &str) -> bool {
+    let pids: Vec<String> = descendants
+        .iter()
+        .filter(|process| process.refused() && !process.wait_until(Instant::now()))
+        .map(|process| process.pid().to_string())
+        .collect();
+    if pids.is_empty() {
+        return false;
+    }
+    let Some(kill) = ["/usr/bin/kill", "/bin/kill"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).is_file())
+    else {
+        return false;
+    };
+    for switch in switches {
+        let started = std::process::Command::new(switch.sudo)
+            .args(["-n", "-u", switch.user, "--", kill, "-s", signal, "--"])
+            .args(&pids)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(mut child) = started else { continue };
+        let watch = ExitWatch::new(&child);
+        if !watch.wait_until(super::options::later(Instant::now(), SIGNAL_AS_BOUND)) {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+    true
+}
+
+/// Stops (`SIGSTOP`) the call's group, its children and their descendants, listing the
+/// descendants again until a listing finds none that `known` does not hold; adds those to it.
+fn freeze(group: Option<Pid>, watches: &[&ExitWatch], known: &mut Vec<tree::Process>) {
+    // Each round stops what it found, and a stopped process cannot fork: a tree that keeps
+    // forking is caught up with in as many rounds as it is deep. The bound is for safety.
+    for _ in 0..64 {
+        signal_all(group, watches, known, Signal::SIGSTOP);
+        let before = known.len();
+        tree::add_descendants(watches.iter().map(|watch| watch.pid()), known);
+        if known.len() == before {
+            return;
+        }
     }
 }
 
@@ -241,25 +336,41 @@ mod tree {
     /// A descendant, held by a pidfd opened while it was known to be that process: signals
     /// through it never reach a process that reused the pid.
     pub(super) struct Process {
+        pid: i32,
         fd: OwnedFd,
+        /// Whether a signal to it was refused (`EPERM`: another user's process).
+        refused: std::cell::Cell<bool>,
     }
 
     impl Process {
+        pub(super) fn pid(&self) -> i32 {
+            self.pid
+        }
+
+        pub(super) fn refused(&self) -> bool {
+            self.refused.get()
+        }
+
         pub(super) fn signal(&self, signal: Signal) {
             // Only Linux has pidfds: elsewhere no `Process` is ever made (`pidfd` is `None`).
             #[cfg(not(any(target_os = "linux", target_os = "android")))]
             let _ = (&self.fd, signal);
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo and no flags.
-            let _ = unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    std::os::fd::AsRawFd::as_raw_fd(&self.fd),
-                    signal as libc::c_int,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            };
+            {
+                // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo and no flags.
+                let result = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                        signal as libc::c_int,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+                if result != 0 && nix::errno::Errno::last() == nix::errno::Errno::EPERM {
+                    self.refused.set(true);
+                }
+            }
         }
 
         /// Waits until the process has exited or `deadline` passes; says whether it exited.
@@ -280,23 +391,32 @@ mod tree {
         }
     }
 
-    /// Every live descendant of `roots`, each held by a pidfd (Linux); nothing elsewhere.
-    pub(super) fn descendants(roots: impl Iterator<Item = Pid>) -> Vec<Process> {
+    /// Adds to `known` every descendant of `roots` it does not hold yet, each held by a pidfd
+    /// (Linux); nothing elsewhere.
+    pub(super) fn add_descendants(roots: impl Iterator<Item = Pid>, known: &mut Vec<Process>) {
         let mut pending: Vec<i32> = roots.map(Pid::as_raw).collect();
-        let mut found = Vec::new();
+        let mut seen: Vec<i32> = known.iter().map(|process| process.pid).collect();
         while let Some(parent) = pending.pop() {
             for child in children(parent) {
+                if seen.contains(&child) {
+                    pending.push(child);
+                    continue;
+                }
                 // Still a child of `parent` once the pidfd is open: the pidfd names this very
                 // process, not one that reused the pid after `parent` reaped it.
                 if let Some(fd) = super::pidfd(Pid::from_raw(child))
                     && children(parent).contains(&child)
                 {
-                    found.push(Process { fd });
+                    known.push(Process {
+                        pid: child,
+                        fd,
+                        refused: std::cell::Cell::new(false),
+                    });
+                    seen.push(child);
                     pending.push(child);
                 }
             }
         }
-        found
     }
 
     /// The children of `pid`, from every one of its threads.

@@ -361,7 +361,10 @@ impl<D: Daemon> Controller<D> {
     /// whole start timeout (a thread blocked writing to a pipe nobody reads; also the calling
     /// thread, if it holds `io::stdout().lock()` while others exist); otherwise the step that failed, with its
     /// path and OS error ([`DaemonError::WorkdirMissing`], [`DaemonError::Pidfile`], ...).
-    /// After an error no process of this start is left and no pidfile of it remains.
+    /// After an error no process of this start is left and no pidfile of it remains, but for a
+    /// daemon killed at the start timeout, whose pidfile is left stale for the next start to
+    /// replace. [`DaemonError::OutsideNamespace`] when the daemon runs outside this PID
+    /// namespace.
     ///
     /// ```no_run
     /// use deluxe::process::daemon::DaemonError;
@@ -382,8 +385,10 @@ impl<D: Daemon> Controller<D> {
         pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
         let since = std::time::Instant::now();
         loop {
-            if let Located::Running(target) = target::locate(&self.config.pidfile)? {
-                return Err(self.already_running(target.pid));
+            match target::locate(&self.config.pidfile)? {
+                Located::Running(target) => return Err(self.already_running(target.pid)),
+                Located::Elsewhere { .. } => return Err(self.instance().outside_namespace()),
+                Located::Stopped | Located::Stale { .. } => {}
             }
             let plan = Plan::new(&self.config, &*self.daemon)?;
             match launch::spawn(&*self.daemon, &plan) {
@@ -461,8 +466,10 @@ impl<D: Daemon> Controller<D> {
     fn foreground_until_failure(&self) -> Result<Infallible, DaemonError> {
         let turn = launch::take_turn();
         pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
-        if let Located::Running(target) = target::locate(&self.config.pidfile)? {
-            return Err(self.already_running(target.pid));
+        match target::locate(&self.config.pidfile)? {
+            Located::Running(target) => return Err(self.already_running(target.pid)),
+            Located::Elsewhere { .. } => return Err(self.instance().outside_namespace()),
+            Located::Stopped | Located::Stale { .. } => {}
         }
         let plan = Plan::new(&self.config, &*self.daemon)?;
         // The daemon runs here for good: it may start daemons itself.
@@ -471,8 +478,8 @@ impl<D: Daemon> Controller<D> {
     }
 
     /// Stops the daemon: `SIGTERM`, then waits for it to exit (learning of the exit at once,
-    /// without polling); `SIGKILL` if it is still there after the stop timeout, and then its
-    /// pidfile is removed.
+    /// without polling); `SIGKILL` if it is still there after the stop timeout (its pidfile is
+    /// then left stale: the next `start` replaces it).
     ///
     /// # Errors
     ///
@@ -599,19 +606,20 @@ impl<D: Daemon> Controller<D> {
     /// What the pidfile says: running (and the pid), stopped, or stale; see [`Status`] for
     /// every state a pidfile can be in.
     ///
-    /// `Running { pid }` means the kernel shows process `pid` holding the pidfile's lock: on
-    /// Linux, it has this very file open and `/proc/PID/fdinfo` shows the write lock on it.
-    /// A pid the pidfile merely names is never reported running.
+    /// `Running { pid }` means the kernel names process `pid` as the holder of the pidfile's
+    /// lock (`F_GETLK`, in this process's PID namespace): the daemon's own service account,
+    /// a controller in another PID namespace or without `/proc` get the same answer.
+    /// `RunningElsewhere` means the holder is outside this PID namespace. A pid the pidfile
+    /// merely names is never reported running.
     ///
     /// # Errors
     ///
     /// A pidfile that cannot be read ([`DaemonError::Pidfile`]: a symbolic link, a directory,
     /// no permission); one in an unsafe place ([`DaemonError::UnsafePidfile`]); one locked by
-    /// another process than the one it names ([`DaemonError::PidfileHolderMismatch`],
-    /// [`DaemonError::PidfileWithoutPid`]); one naming a process whose open files this user
-    /// cannot read ([`DaemonError::HolderUnconfirmed`]: a daemon of another user, or one that
-    /// dropped its privileges, asked about by an unprivileged user; or a system without
-    /// `/proc`).
+    /// a process no lock names (on Linux: a process the daemon forked, another program) and
+    /// that is not the one the file names ([`DaemonError::PidfileHolderMismatch`],
+    /// [`DaemonError::PidfileWithoutPid`]), or whose open files this user cannot read
+    /// ([`DaemonError::HolderUnconfirmed`]).
     ///
     /// ```
     /// use deluxe::process::daemon::Status;

@@ -79,8 +79,10 @@ pub enum DaemonError {
         /// The pid the pidfile names.
         pid: Pid,
     },
-    /// Process `pid`, named by the pidfile and alive, could not be confirmed to hold the
-    /// pidfile's lock: its open files cannot be read (`/proc/PID/fd` and `fdinfo` need the
+    /// The pidfile is locked but no lock names its holder (on Linux: an open-file-description
+    /// lock alone, as a process a daemon forked keeps, or another program's), and process
+    /// `pid`, named by the pidfile and alive, could not be confirmed to hold it: its open
+    /// files cannot be read (`/proc/PID/fd` and `fdinfo` need the
     /// right to trace it; a process that changed its credentials, such as a daemon that
     /// dropped from root to its user, is "non-dumpable" and readable by root only; a
     /// controller with no descriptor left, `EMFILE`, cannot open them either), or the system
@@ -92,6 +94,13 @@ pub enum DaemonError {
         pidfile: PathBuf,
         /// Why its open files could not be read.
         source: io::Error,
+    },
+    /// A process outside this process's PID namespace holds the pidfile (this process runs in
+    /// a container, the daemon on the host or in another container): the kernel names no pid
+    /// for it, so it can be neither signalled nor replaced from here.
+    OutsideNamespace {
+        /// The pidfile.
+        pidfile: PathBuf,
     },
     /// The controller refused to send a signal to the process holding the pidfile.
     SignalRefused {
@@ -609,6 +618,13 @@ impl fmt::Display for DaemonError {
                  with `fuser {}`)",
                 path.display(),
                 path.display()
+            ),
+            Self::OutsideNamespace { pidfile } => write!(
+                f,
+                "pidfile {} is held by a process outside this PID namespace, which has no pid \
+                 here and cannot be signalled from here; run the command in the daemon's \
+                 namespace (on the host, or in its container)",
+                pidfile.display()
             ),
             Self::HolderUnconfirmed {
                 pid,

@@ -24,6 +24,7 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 ///     let instance = Instance::new(Config::new(format!("/run/shards/{shard}.pid")));
 ///     match instance.status()? {
 ///         Status::Running { pid, .. } => println!("shard {shard}: pid {pid}"),
+///         Status::RunningElsewhere { .. } => println!("shard {shard}: in another namespace"),
 ///         Status::Stopped | Status::Stale { .. } => println!("shard {shard}: not running"),
 ///     }
 /// }
@@ -62,13 +63,13 @@ impl Instance {
     /// Stops the daemon: `SIGTERM`, then waits for it to exit (learning of the exit at once,
     /// without polling); `SIGKILL` (to its process group too, unless
     /// [`keep_children`](Config#structfield.keep_children)) if it is still there after the
-    /// stop timeout, and then its pidfile is removed. As
+    /// stop timeout (its pidfile is then left stale, for the next start to replace). As
     /// [`Controller::stop`](super::Controller::stop).
     ///
     /// # Errors
     ///
     /// [`DaemonError::Signal`] when the daemon cannot be signalled (it belongs to another
-    /// user), [`DaemonError::StopTimeout`] when it survives even `SIGKILL`, and pidfile errors.
+    /// user), [`DaemonError::OutsideNamespace`] when it runs outside this PID namespace, [`DaemonError::StopTimeout`] when it survives even `SIGKILL`, and pidfile errors.
     ///
     /// ```no_run
     /// use deluxe::process::daemon::{Config, Instance};
@@ -84,10 +85,8 @@ impl Instance {
                 return Ok(StopOutcome::Requested);
             }
             Located::Running(target) => target,
-            located @ (Located::Stopped | Located::Stale { .. }) => {
-                if matches!(located, Located::Stale { .. }) {
-                    pidfile::remove_stale(path)?;
-                }
+            Located::Elsewhere { .. } => return Err(self.outside_namespace()),
+            Located::Stopped | Located::Stale { .. } => {
                 log::warn!("daemon not running (pidfile {})", path.display());
                 return Ok(StopOutcome::NotRunning);
             }
@@ -129,8 +128,8 @@ impl Instance {
             }
             StopOutcome::Killed
         };
-        // A daemon that exits removes its pidfile; one that was killed could not.
-        pidfile::remove_stale(path)?;
+        // A daemon that exits removes its pidfile; one that was killed leaves it stale, for
+        // the next start to replace (removing it here could remove a new daemon's).
         Ok(outcome)
     }
 
@@ -165,6 +164,7 @@ impl Instance {
             Located::Running(target) => {
                 reload::ask(&target, &self.config.pidfile, self.config.reload_timeout)
             }
+            Located::Elsewhere { .. } => Err(self.outside_namespace()),
             Located::Stopped | Located::Stale { .. } => Err(self.not_running(Signal::SIGHUP)),
         }
     }
@@ -200,10 +200,12 @@ impl Instance {
     }
 
     pub(crate) fn send(&self, signal: Signal) -> Result<(), DaemonError> {
-        if let Located::Running(target) = self.locate()?
-            && target.signal(signal)? == Delivery::Delivered
-        {
-            return Ok(());
+        match self.locate()? {
+            Located::Running(target) if target.signal(signal)? == Delivery::Delivered => {
+                return Ok(());
+            }
+            Located::Elsewhere { .. } => return Err(self.outside_namespace()),
+            _ => {}
         }
         Err(self.not_running(signal))
     }
@@ -218,6 +220,13 @@ impl Instance {
         );
         DaemonError::NotRunning {
             pidfile: path.clone(),
+        }
+    }
+
+    /// The error for a daemon outside this process's PID namespace, which it cannot signal.
+    pub(crate) fn outside_namespace(&self) -> DaemonError {
+        DaemonError::OutsideNamespace {
+            pidfile: self.config.pidfile.clone(),
         }
     }
 
@@ -255,6 +264,7 @@ impl Instance {
                 pid: target.pid,
                 since: target.since(),
             },
+            Located::Elsewhere { since } => Status::RunningElsewhere { since },
         })
     }
 
@@ -272,7 +282,7 @@ impl Instance {
     pub fn pid(&self) -> Result<Option<Pid>, DaemonError> {
         Ok(match self.status()? {
             Status::Running { pid, .. } => Some(pid),
-            Status::Stopped | Status::Stale { .. } => None,
+            Status::Stopped | Status::Stale { .. } | Status::RunningElsewhere { .. } => None,
         })
     }
 }

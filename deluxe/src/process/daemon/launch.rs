@@ -618,14 +618,12 @@ fn collect(
         Some(Report::Spawned { .. }) | None => Err(DaemonError::DiedBeforeReady),
     };
     // Leave nothing behind: the daemon that failed is gone before `start` returns, and so is
-    // any pidfile it created, and what its `setup` started.
+    // what its `setup` started. It removed its pidfile if it got to put one in place; one
+    // killed (`StartTimeout`) leaves it stale, holding its pid, for the next start to replace.
     if let Some(pid) = spawned {
         target::wait_gone(pid, EXIT_WAIT);
         wait_group_gone(group, EXIT_WAIT);
     }
-    // The error at hand says more than one met cleaning up (a pidfile that cannot be opened
-    // cannot be removed either).
-    let _ = pidfile::remove_stale(plan.pidfile());
     result
 }
 

@@ -54,9 +54,10 @@
 //!   directory, pidfile held or unwritable, ...) comes back as a [`DaemonError`].
 //! - A pidfile nobody holds means "not running", whatever pid it names: a stale pidfile whose
 //!   pid now belongs to another process is never signalled. A pid in a locked pidfile is a
-//!   claim, not a fact: the controller reports `Running` for, and signals, only a process the
-//!   kernel shows holding the lock (on Linux, `/proc/PID/fdinfo`), pinned by a pidfd so that a
-//!   recycled pid is never hit; what it cannot check it refuses, with a typed error. It never
+//!   claim, not a fact: the controller reports `Running` for, and signals, only the process
+//!   the kernel names as the lock's holder (`F_GETLK`, for any caller that may read the file,
+//!   in its own PID namespace), pinned by a pidfd so that a recycled pid is never hit; read
+//!   locks, which any user can take, never count; what it cannot check it refuses, with a typed error. It never
 //!   signals itself, pid 1, or another user's process it could reach only as root. The
 //!   [`Status`] table lists every state a pidfile can be in.
 //! - `start` refuses a pidfile that another user made in a world-writable directory
@@ -195,16 +196,17 @@ impl From<Pid> for u32 {
 /// | the pidfile | `status()` | `start()` | `stop()` | `signal_user1()` |
 /// |---|---|---|---|---|
 /// | missing | `Stopped` | starts | `NotRunning` | `NotRunning` error |
-/// | not locked: empty or garbage | `Stale { pid: None }` | starts | removes it, `NotRunning` | `NotRunning` error |
-/// | not locked, names a pid (dead or alive) | `Stale { pid }` | starts | removes it, `NotRunning`; nobody signalled | `NotRunning` error |
-/// | locked, held by the pid it names | `Running { pid }` | `AlreadyRunning { pid }` | stops it | sends |
-/// | locked, not held by the pid it names | `PidfileHolderMismatch` error, from every call; nobody signalled | | | |
-/// | locked, no pid in it | `PidfileWithoutPid` error, from every call | | | |
-/// | locked, the pid it names cannot be inspected | `HolderUnconfirmed` error, from every call; nobody signalled | | | |
+/// | not locked (read locks do not count): empty or garbage | `Stale { pid: None }` | replaces it | `NotRunning` | `NotRunning` error |
+/// | not locked, names a pid (dead or alive) | `Stale { pid }` | replaces it | `NotRunning`; nobody signalled | `NotRunning` error |
+/// | locked: the kernel names the holder | `Running { pid }` | `AlreadyRunning { pid }` | stops it | sends |
+/// | locked by a process outside this PID namespace | `RunningElsewhere` | `OutsideNamespace` error, from every other call | | |
+/// | locked, no holder named, not held by the pid it names | `PidfileHolderMismatch` error, from every call; nobody signalled | | | |
+/// | locked, no holder named, no pid in it | `PidfileWithoutPid` error, from every call | | | |
+/// | locked, no holder named, the pid it names cannot be inspected | `HolderUnconfirmed` error, from every call; nobody signalled | | | |
 ///
-/// Short transitions are waited out (up to 2 s), never reported: a daemon that has locked
-/// its pidfile but not yet written its pid, a controller removing a stale pidfile, a daemon
-/// exiting. A holder the controller must not signal (itself, pid 1, another user's process)
+/// Short transitions are waited out (up to 2 s), never reported: a pidfile being replaced,
+/// a daemon exiting. A controller never removes a pidfile: a stale one stays until the next
+/// start replaces it. A holder the controller must not signal (itself, pid 1, another user's process)
 /// is still `Running`, but signalling it is [`DaemonError::SignalRefused`].
 ///
 /// ```
@@ -215,6 +217,7 @@ impl From<Pid> for u32 {
 ///     Status::Running { pid, since } => println!("running as {pid} since {since:?}"),
 ///     Status::Stale { pid } => println!("died without cleaning up (pid {pid:?})"),
 ///     Status::Stopped => println!("not running"),
+///     Status::RunningElsewhere { .. } => println!("running in another PID namespace"),
 /// }
 /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
 /// ```
@@ -235,6 +238,14 @@ pub enum Status {
     Stale {
         /// The pid written in the stale pidfile.
         pid: Option<Pid>,
+    },
+    /// The daemon runs, but outside this process's PID namespace (asked from inside a
+    /// container about a daemon of the host, say): the kernel names no pid for the process
+    /// holding the pidfile, so this process can neither tell nor signal it; ask from the
+    /// daemon's namespace.
+    RunningElsewhere {
+        /// When it started (when it wrote its pid in the pidfile).
+        since: std::time::SystemTime,
     },
 }
 
@@ -401,7 +412,7 @@ impl Config {
     /// Settings whose pidfile is named after the daemon: `/run/NAME.pid` for root (`/var/run`
     /// where there is no `/run`); otherwise `$XDG_RUNTIME_DIR/NAME.pid` when that directory
     /// is this user's and closed to others' writes; otherwise `NAME.pid` in `deluxe-UID`, a
-    /// private directory (`0700`, this user's) in the temporary directory, which `start`
+    /// private directory (`0700`, this user's) in `TMPDIR` if absolute (else `/tmp`), which `start`
     /// creates and every call checks ([`DaemonError::UnsafePidfile`]): a predictable name in
     /// a world-writable directory such as `/tmp` could be created first by another user.
     ///

@@ -2,28 +2,31 @@
 //! holding it (the daemon), removing it, and the pid text.
 //!
 //! The pidfile lock is the truth: the daemon locks its pidfile for its whole life, so a
-//! pidfile nobody holds means "not running", whatever pid it contains. Readers only look at
-//! the lock (on Linux, without taking it); a stale pidfile is removed only while holding the
-//! lock and only if the path still names the file that was checked.
+//! pidfile nobody holds means "not running", whatever pid it contains. The daemon makes its
+//! pidfile under a private name in the same directory, locks and fills it, and only then
+//! renames it into place: no other process ever sees it unlocked, and none can take a lock
+//! on it first. Readers only look at the locks, without taking them, and read locks (which
+//! anyone who may read the file can take) never count. Controllers never remove a pidfile:
+//! a starting daemon replaces a stale one by renaming over it.
 
 use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::sys::{self, CPath, Identity};
+use super::sys::{self, CPath, Holder, Identity};
 use super::{DaemonError, Pid, PidfileRisk};
 
-/// How many times the daemon retries a pidfile that another process holds without having
-/// written a pid yet, or that was replaced while being opened; a millisecond apart.
 /// What a daemon writes after its pid in its pidfile as it exits because the stop grace
 /// expired before `run` returned.
 pub(crate) const GRACE_EXPIRED: &str = "grace-expired";
 
+/// How many times the daemon retries a pidfile that another process holds without having
+/// written a pid yet, or that was replaced while being looked at; a millisecond apart.
 const LOCK_ATTEMPTS: usize = 2000;
 
 /// The pidfile's path as a C string, or the error a pidfile path with a NUL deserves.
@@ -81,13 +84,12 @@ pub(crate) fn observe(path: &Path) -> Result<Option<Observed>, DaemonError> {
 }
 
 impl Observed {
-    /// Whether some process holds the lock, and the pid written in the file, as they are
-    /// now (one look: a daemon that has just locked the file may not have written its pid).
-    pub(crate) fn look(&self, path: &Path) -> Result<(bool, Option<Pid>), DaemonError> {
+    /// Who holds the lock, and the pid written in the file, as they are now.
+    pub(crate) fn look(&self, path: &Path) -> Result<(Holder, Option<Pid>), DaemonError> {
         let fd = self.fd.as_fd();
         let error = |errno| pidfile_error(path, errno);
-        let locked = sys::is_locked(fd).map_err(error)?;
-        Ok((locked, read_pid(fd).map_err(error)?))
+        let holder = sys::holder(fd).map_err(error)?;
+        Ok((holder, read_pid(fd).map_err(error)?))
     }
 
     /// Whether `path` still names this file.
@@ -103,9 +105,15 @@ fn read_pid(fd: BorrowedFd<'_>) -> Result<Option<Pid>, Errno> {
 }
 
 /// The private directory of a user's default pidfiles when there is no usable
-/// `XDG_RUNTIME_DIR`: `deluxe-UID` in the temporary directory, created `0700` by `start`.
+/// `XDG_RUNTIME_DIR`: `deluxe-UID` in the temporary directory (`TMPDIR` when it is an
+/// absolute path, `/tmp` otherwise: an empty or relative `TMPDIR` would give each working
+/// directory a "singleton" of its own), created `0700` by `start`.
 pub(crate) fn private_directory(uid: u32) -> PathBuf {
-    std::env::temp_dir().join(format!("deluxe-{uid}"))
+    let temp = std::env::var_os("TMPDIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    temp.join(format!("deluxe-{uid}"))
 }
 
 /// Checks that the pidfile at `path` is not another user's forgery. In the private directory
@@ -194,82 +202,263 @@ pub(crate) fn check_place(
     }
 }
 
-/// Removes the pidfile if no process holds it; says whether it did.
-pub(crate) fn remove_stale(path: &Path) -> Result<bool, DaemonError> {
-    let Some(fd) = open(path, libc::O_RDWR)? else {
-        return Ok(false);
-    };
-    let error = |errno| pidfile_error(path, errno);
-    if !sys::try_lock(fd.as_fd()).map_err(error)? {
-        return Ok(false);
-    }
-    // Holding the lock, remove the file only if the path still names it: another controller
-    // may have removed it and a new daemon created a new one meanwhile.
-    let c_path = c_path(path)?;
-    let (ours, _) = sys::fstat(fd.as_fd()).map_err(error)?;
-    match sys::lstat(c_path.c()) {
-        Ok(current) if current == ours => sys::unlink(c_path.c()).map_err(error)?,
-        _ => return Ok(false),
-    }
-    log::debug!("removed stale pidfile {}", path.display());
-    Ok(true)
-}
-
 /// Why the daemon could not lock its pidfile.
 pub(crate) enum LockError {
-    /// The daemon `pid` holds it.
+    /// The daemon `pid` holds it; 0: a daemon outside this PID namespace.
     Held { pid: u32 },
     /// A system call failed; `EWOULDBLOCK`: the holder never wrote a pid.
     Failed(Errno),
 }
 
-/// In the daemon: opens, locks and writes the pidfile, never through a symbolic link. If
-/// another daemon holds it, says which. Async-signal-safe.
-pub(crate) fn lock(path: &CStr) -> Result<Held<'_>, LockError> {
-    for _ in 0..LOCK_ATTEMPTS {
-        let fd = sys::open(
-            path,
-            libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK,
-            0o644,
-        )
-        .map_err(LockError::Failed)?;
-        let (ours, locked) = sys::fstat(fd.as_fd())
-            .and_then(|(ours, regular)| {
-                regular?;
-                Ok((ours, sys::try_lock(fd.as_fd())?))
-            })
-            .map_err(LockError::Failed)?;
-        // Another process may have removed the file (a stale one) and created a new one since
-        // it was opened: then the lock taken or met is on a file nobody else will look at.
-        if sys::lstat(path) != Ok(ours) {
-            continue;
+/// The private name a daemon gives its new pidfile until it is locked and filled:
+/// `.NAME.new-PID-N` beside it. Built on the stack: async-signal-safe.
+struct PrivateName {
+    buf: [u8; libc::PATH_MAX as usize],
+    /// Where the counter's digits start.
+    stem: usize,
+    len: usize,
+}
+
+impl PrivateName {
+    fn new(path: &CStr) -> Result<Self, Errno> {
+        let path = path.to_bytes();
+        let slash = path.iter().rposition(|b| *b == b'/').map_or(0, |at| at + 1);
+        let mut name = Self {
+            buf: [0; libc::PATH_MAX as usize],
+            stem: 0,
+            len: 0,
+        };
+        let mut pid = [0; 12];
+        let pid = format_pid(std::process::id(), &mut pid);
+        for part in [
+            &path[..slash],
+            b".",
+            &path[slash..],
+            b".new-",
+            &pid[..pid.len() - 1],
+            b"-",
+        ] {
+            name.push(part)?;
         }
-        if locked {
-            let mut text = [0; 12];
-            sys::fchmod(fd.as_fd(), 0o644);
-            if let Err(errno) = sys::rewrite(fd.as_fd(), format_pid(std::process::id(), &mut text))
-            {
-                let _ = sys::unlink(path);
-                return Err(LockError::Failed(errno));
-            }
-            return Ok(Held::new(fd, path));
-        }
-        // Held by another process: report it once it has written its pid (it does right
-        // after locking). A pid that names no process means the holder is not a daemon that
-        // finished starting (a controller removing a stale pidfile, say): try again.
-        let mut buf = [0; 32];
-        let holder = sys::read_start(fd.as_fd(), &mut buf)
-            .ok()
-            .and_then(|len| parse_pid(&buf[..len]));
-        drop(fd);
-        if let Some(pid) = holder
-            && sys::process_exists(pid as libc::pid_t)
-        {
-            return Err(LockError::Held { pid });
-        }
-        sys::nap(Duration::from_millis(1));
+        name.stem = name.len;
+        Ok(name)
     }
-    Err(LockError::Failed(Errno::EWOULDBLOCK))
+
+    fn push(&mut self, bytes: &[u8]) -> Result<(), Errno> {
+        // One byte stays for the NUL.
+        let end = self.len + bytes.len();
+        if end >= self.buf.len() {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        self.buf[self.len..end].copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    /// The name with counter `n`.
+    fn with(&mut self, n: u32) -> Result<&CStr, Errno> {
+        self.len = self.stem;
+        let mut digits = [0; 12];
+        let digits = format_pid(n, &mut digits);
+        self.push(&digits[..digits.len() - 1])?;
+        self.buf[self.len] = 0;
+        CStr::from_bytes_with_nul(&self.buf[..=self.len]).map_err(|_| Errno::EINVAL)
+    }
+
+    fn c(&self) -> &CStr {
+        CStr::from_bytes_with_nul(&self.buf[..=self.len]).unwrap_or(c"")
+    }
+}
+
+/// Makes a new pidfile for this process under a private name beside `path` (`O_EXCL`, mode
+/// `0600`: no other process may open it), locks it, writes this process's pid, then opens
+/// it to readers (`0644`). Returns it and its name.
+fn create_locked(path: &CStr) -> Result<(OwnedFd, PrivateName), Errno> {
+    let mut name = PrivateName::new(path)?;
+    let mut n = 0;
+    let fd = loop {
+        match sys::open(
+            name.with(n)?,
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+            0o600,
+        ) {
+            Ok(fd) => break fd,
+            // Left behind by a daemon of the same pid killed while starting, or planted.
+            Err(Errno::EEXIST) if n < 100 => n += 1,
+            Err(errno) => return Err(errno),
+        }
+    };
+    let mut text = [0; 12];
+    let filled = sys::lock_pidfile(fd.as_fd())
+        .and_then(|()| sys::rewrite(fd.as_fd(), format_pid(std::process::id(), &mut text)));
+    if let Err(errno) = filled {
+        let _ = sys::unlink(name.c());
+        return Err(errno);
+    }
+    sys::fchmod(fd.as_fd(), 0o644);
+    Ok((fd, name))
+}
+
+/// What became of an attempt to put the new pidfile in place.
+enum Published {
+    /// It is at the path.
+    Done,
+    /// A daemon holds the file at the path.
+    Held { pid: u32 },
+    /// The file at the path is in transition (being replaced, or locked by a daemon that has
+    /// not written its pid yet): try again.
+    Busy,
+}
+
+/// Puts the locked, filled pidfile `private` at `path`: if nothing is there, or if what is
+/// there is stale (nobody holds its write lock; read locks do not count), which it replaces.
+/// Never opens the file at `path` for writing: a file this process did not make (another
+/// user's hard link, say) is never changed, only its name at `path` replaced.
+fn publish(private: &CStr, path: &CStr) -> Result<Published, Errno> {
+    match sys::rename_noreplace(private, path) {
+        Ok(()) => return Ok(Published::Done),
+        Err(Errno::EEXIST) => {}
+        Err(errno) => return Err(errno),
+    }
+    match holder_at(path)? {
+        Some(Published::Done) => {}
+        Some(other) => return Ok(other),
+        None => return Ok(Published::Busy),
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // Swapped, the old file is under the private name: if a daemon put its own file at
+        // the path meanwhile, swap back (it then holds the path again).
+        match sys::rename_exchange(private, path) {
+            Ok(()) => {}
+            Err(Errno::ENOENT) => return Ok(Published::Busy),
+            Err(Errno::EINVAL | Errno::ENOSYS) => {
+                sys::rename(private, path)?;
+                return Ok(Published::Done);
+            }
+            Err(errno) => return Err(errno),
+        }
+        match holder_at(private) {
+            Ok(Some(Published::Done)) | Ok(None) | Err(_) => {
+                let _ = sys::unlink(private);
+                Ok(Published::Done)
+            }
+            Ok(Some(_)) => {
+                if sys::rename_exchange(private, path) == Err(Errno::ENOENT) {
+                    // The path was removed meanwhile: give it back its daemon's file.
+                    let _ = sys::rename_noreplace(private, path);
+                    return Err(Errno::EAGAIN);
+                }
+                Ok(Published::Busy)
+            }
+        }
+    }
+    // No atomic swap: two daemons replacing the same stale pidfile at the same instant
+    // could both succeed; the second one's rename wins.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        sys::rename(private, path)?;
+        Ok(Published::Done)
+    }
+}
+
+/// Whether the file at `path` is stale (`Some(Done)`: it may be replaced), held
+/// (`Some(Held)`), in transition (`Some(Busy)`), or gone (`None`). Never through a symbolic
+/// link, only a regular file.
+fn holder_at(path: &CStr) -> Result<Option<Published>, Errno> {
+    let fd = match sys::open(
+        path,
+        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        0,
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(errno) => return Err(errno),
+    };
+    let (_, regular) = sys::fstat(fd.as_fd())?;
+    regular?;
+    Ok(Some(match sys::holder(fd.as_fd())? {
+        Holder::Nobody => Published::Done,
+        Holder::Pid(pid) => Published::Held { pid },
+        Holder::OutsideNamespace => Published::Held { pid: 0 },
+        // A lock that names nobody (a process a dead daemon forked, a daemon of an older
+        // version): held by the daemon the file names if that process exists.
+        Holder::Unnamed => {
+            let mut buf = [0; 32];
+            let named = sys::read_start(fd.as_fd(), &mut buf)
+                .ok()
+                .and_then(|len| parse_pid(&buf[..len]));
+            match named {
+                Some(pid) if sys::process_exists(pid as libc::pid_t) => Published::Held { pid },
+                _ => Published::Busy,
+            }
+        }
+    }))
+}
+
+/// In the daemon: makes, locks and writes its pidfile, and puts it at `path` (see
+/// [`publish`]). If another daemon holds it, says which. Async-signal-safe.
+pub(crate) fn lock(path: &CStr) -> Result<Held<'_>, LockError> {
+    let (fd, name) = create_locked(path).map_err(LockError::Failed)?;
+    let outcome = (|| {
+        for _ in 0..LOCK_ATTEMPTS {
+            match publish(name.c(), path)? {
+                Published::Done => return Ok(None),
+                Published::Held { pid } => return Ok(Some(pid)),
+                Published::Busy => sys::nap(Duration::from_millis(1)),
+            }
+        }
+        Err(Errno::EWOULDBLOCK)
+    })();
+    match outcome {
+        Ok(None) => Ok(Held::new(fd, path)),
+        Ok(Some(pid)) => {
+            let _ = sys::unlink(name.c());
+            Err(LockError::Held { pid })
+        }
+        Err(errno) => {
+            let _ = sys::unlink(name.c());
+            Err(LockError::Failed(errno))
+        }
+    }
+}
+
+/// The pidfile this process holds, if it is a daemon: its pid, the file's identity and the
+/// descriptor. A daemon reads its own pidfile only through that descriptor: opening and
+/// closing it again would release the lock that names it.
+static OWN_PID: AtomicU32 = AtomicU32::new(0);
+static OWN_FILE: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+static OWN_FD: AtomicI32 = AtomicI32::new(-1);
+
+fn register_own(fd: BorrowedFd<'_>) {
+    if let Ok((identity, _)) = sys::fstat(fd) {
+        let (dev, ino) = identity.parts();
+        OWN_FILE[0].store(dev, Ordering::Relaxed);
+        OWN_FILE[1].store(ino, Ordering::Relaxed);
+        OWN_FD.store(fd.as_raw_fd(), Ordering::Relaxed);
+        OWN_PID.store(std::process::id(), Ordering::Relaxed);
+    }
+}
+
+/// In a daemon asking about its own pidfile (`status()` from a hook, say): when `path` names
+/// the pidfile this process holds, when it started (its modification time), found without
+/// opening the file. `None` in any other process or for any other file.
+pub(crate) fn own(path: &Path) -> Option<std::time::SystemTime> {
+    if OWN_PID.load(Ordering::Relaxed) != std::process::id() {
+        return None;
+    }
+    let held = Identity::new(
+        OWN_FILE[0].load(Ordering::Relaxed),
+        OWN_FILE[1].load(Ordering::Relaxed),
+    );
+    if sys::lstat(c_path(path).ok()?.c()) != Ok(held) {
+        return None;
+    }
+    let fd = OWN_FD.load(Ordering::Relaxed);
+    // SAFETY: the descriptor of the pidfile this process holds, open for the daemon's whole
+    // life (a restore replaces it, and registers the new one, only when the path has changed).
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    Some(sys::modified(fd).unwrap_or(std::time::UNIX_EPOCH))
 }
 
 /// The pidfile the daemon holds: locked, open for its whole life, restored if it is removed,
@@ -317,6 +506,7 @@ pub(crate) enum Restore {
 
 impl<'a> Held<'a> {
     fn new(fd: OwnedFd, path: &'a CStr) -> Self {
+        register_own(fd.as_fd());
         Self {
             state: Mutex::new(Holding { fd, removed: false }),
             path,
@@ -387,25 +577,21 @@ impl<'a> Held<'a> {
             Err(Errno::ENOENT) => {}
             Err(errno) => return Restore::Lost(errno),
         }
-        let created = sys::open(
-            self.path,
-            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_NONBLOCK,
-            0o644,
-        )
-        .and_then(|new| {
-            if !sys::try_lock(new.as_fd())? {
-                return Err(Errno::EWOULDBLOCK);
-            }
-            let mut text = [0; 12];
-            sys::fchmod(new.as_fd(), 0o644);
-            sys::rewrite(new.as_fd(), format_pid(std::process::id(), &mut text))?;
+        let created = create_locked(self.path).and_then(|(new, name)| {
             // The daemon's start time, which `status` reads from the file, stays what it was.
             let _ = sys::copy_modified(state.fd.as_fd(), new.as_fd());
-            Ok(new)
+            match sys::rename_noreplace(name.c(), self.path) {
+                Ok(()) => Ok(new),
+                Err(errno) => {
+                    let _ = sys::unlink(name.c());
+                    Err(errno)
+                }
+            }
         });
         match created {
             Ok(new) => {
                 HELD_FD.store(new.as_raw_fd(), Ordering::Relaxed);
+                register_own(new.as_fd());
                 state.fd = new;
                 Restore::Restored
             }

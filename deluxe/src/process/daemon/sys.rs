@@ -73,10 +73,14 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    /// The identity from a device and inode number (for `/proc` checks, on Linux).
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    /// The identity from a device and inode number.
     pub(crate) fn new(dev: u64, ino: u64) -> Self {
         Self { dev, ino }
+    }
+
+    /// The device and inode number.
+    pub(crate) fn parts(self) -> (u64, u64) {
+        (self.dev, self.ino)
     }
 }
 
@@ -352,82 +356,172 @@ pub(crate) fn dup_at_least(fd: BorrowedFd<'_>, minimum: RawFd) -> Result<OwnedFd
     Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
-/// Takes the pidfile lock without waiting: `Ok(false)` when another process holds it.
-///
-/// Linux uses open-file-description locks (`F_OFD_SETLK`): they belong to the open file,
-/// like `flock`, so nothing else the daemon does with the file releases them, and other
-/// processes can test them without taking them ([`is_locked`]). Other systems use `flock`.
-pub(crate) fn try_lock(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let result = {
-        let lock = whole_file(libc::F_WRLCK);
-        // SAFETY: fcntl with F_OFD_SETLK reads a valid `struct flock`.
-        retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &lock) })
-    };
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    // SAFETY: flock only takes a descriptor and flags.
-    let result = retry(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) });
-    match result {
-        Ok(_) => Ok(true),
-        Err(Errno::EAGAIN | Errno::EACCES) => Ok(false),
-        Err(errno) => Err(errno),
-    }
+/// The byte of the pidfile the daemon's open-file-description lock covers (Linux): the truth
+/// about whether a daemon holds the file, kept by whatever the daemon does with other
+/// descriptors.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const HELD_BYTE: libc::off_t = 0;
+
+/// The byte the daemon's classic (process-owned) record lock covers: `F_GETLK` names its
+/// holder, in the asker's PID namespace, to anyone who may read the file. Disjoint from
+/// [`HELD_BYTE`]: the two kinds of locks conflict even within one process.
+const NAMED_BYTE: libc::off_t = 1;
+
+/// Who holds the write lock of a pidfile, as the kernel tells ([`holder`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// Nobody: the file is stale. Read locks, which anyone who may read the file can take,
+    /// never count.
+    Nobody,
+    /// Process `pid` (in this process's PID namespace).
+    Pid(u32),
+    /// A process outside this process's PID namespace (the kernel gives no pid for it).
+    OutsideNamespace,
+    /// Linux: a process holds the open-file-description lock, but no process holds the lock
+    /// that names it (a process the daemon forked that outlived it, or a program that is not
+    /// a deluxe daemon). Elsewhere: a lock that names no process.
+    Unnamed,
 }
 
-/// Whether any process holds the pidfile lock. On Linux this only looks (`F_OFD_GETLK`);
-/// elsewhere it takes a shared lock for an instant.
-pub(crate) fn is_locked(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
+/// Takes the daemon's write locks on its new pidfile, which no other process has open yet:
+/// on Linux the open-file-description lock (the truth, [`HELD_BYTE`]), everywhere the
+/// classic lock that names the daemon ([`NAMED_BYTE`]). A classic lock is released when this
+/// process closes *any* descriptor of the file: the daemon reads its pidfile only through
+/// the descriptor it holds.
+pub(crate) fn lock_pidfile(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        let mut lock = whole_file(libc::F_WRLCK);
-        // SAFETY: fcntl with F_OFD_GETLK reads and writes a valid `struct flock`.
-        retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) })?;
-        Ok(lock.l_type != libc::F_UNLCK as libc::c_short)
+        let lock = byte(libc::F_WRLCK, HELD_BYTE);
+        // SAFETY: fcntl with F_OFD_SETLK reads a valid `struct flock`.
+        retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &lock) })?;
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let lock = byte(libc::F_WRLCK, NAMED_BYTE);
+    // SAFETY: fcntl with F_SETLK reads a valid `struct flock`.
+    retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLK, &lock) }).map(drop)
+}
+
+/// Who holds the pidfile's write lock, without taking any lock (`F_OFD_GETLK`, `F_GETLK`
+/// asking for a read lock: only a write lock is reported, and only a process that may write
+/// the file can take one).
+pub(crate) fn holder(fd: BorrowedFd<'_>) -> Result<Holder, Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        // SAFETY: flock only takes a descriptor and flags.
-        match retry(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) }) {
-            Ok(_) => {
-                // SAFETY: releasing the lock just taken.
-                unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) };
-                Ok(false)
-            }
-            Err(Errno::EWOULDBLOCK) => Ok(true),
-            Err(errno) => Err(errno),
+        let mut probe = byte(libc::F_RDLCK, HELD_BYTE);
+        // SAFETY: fcntl with F_OFD_GETLK reads and writes a valid `struct flock`.
+        retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut probe) })?;
+        if unlocked(&probe) {
+            return Ok(Holder::Nobody);
         }
     }
+    let mut probe = byte(libc::F_RDLCK, NAMED_BYTE);
+    // SAFETY: fcntl with F_GETLK reads and writes a valid `struct flock`.
+    retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETLK, &mut probe) })?;
+    Ok(if unlocked(&probe) {
+        if cfg!(any(target_os = "linux", target_os = "android")) {
+            Holder::Unnamed
+        } else {
+            Holder::Nobody
+        }
+    } else {
+        match probe.l_pid {
+            0 => Holder::OutsideNamespace,
+            pid if pid > 0 => Holder::Pid(pid as u32),
+            // -1: an open-file-description lock (Linux), which names no process.
+            _ => Holder::Unnamed,
+        }
+    })
 }
 
-/// Waits until no process holds the pidfile lock (used where there is no pidfd).
+/// Whether a `F_GETLK` answer says no lock is in the way.
+#[allow(clippy::useless_conversion)] // `F_UNLCK` is an `int` on Linux, a `short` elsewhere.
+fn unlocked(answer: &libc::flock) -> bool {
+    i32::from(answer.l_type) == i32::from(libc::F_UNLCK)
+}
+
+/// Waits until no process holds the pidfile's write lock (used where there is no pidfd),
+/// taking a read lock for an instant.
 pub(crate) fn wait_unlocked(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let lock = whole_file(libc::F_RDLCK);
-        // SAFETY: fcntl with F_OFD_SETLKW reads a valid `struct flock`.
-        retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLKW, &lock) })?;
-        let unlock = whole_file(libc::F_UNLCK);
-        // SAFETY: as above, releasing the read lock just taken.
-        retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &unlock) })?;
-    }
+    let (wait, set, at) = (libc::F_OFD_SETLKW, libc::F_OFD_SETLK, HELD_BYTE);
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        // SAFETY: flock only takes a descriptor and flags.
-        retry(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH) })?;
-        // SAFETY: releasing the lock just taken.
-        unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) };
-    }
-    Ok(())
+    let (wait, set, at) = (libc::F_SETLKW, libc::F_SETLK, NAMED_BYTE);
+    let lock = byte(libc::F_RDLCK, at);
+    // SAFETY: fcntl with a set-lock command reads a valid `struct flock`.
+    retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), wait, &lock) })?;
+    let unlock = byte(libc::F_UNLCK, at);
+    // SAFETY: as above, releasing the read lock just taken.
+    retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), set, &unlock) }).map(drop)
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn whole_file(kind: libc::c_int) -> libc::flock {
-    // SAFETY: `struct flock` is plain data; all-zero means "from the start, to the end of
-    // the file, no pid" (OFD locks require l_pid to be 0).
+/// A lock request of `kind` (`F_RDLCK`, `F_WRLCK`, `F_UNLCK`: an `int` on Linux, a `short`
+/// on the BSDs) on the one byte at `at`.
+fn byte(kind: impl Into<i32>, at: libc::off_t) -> libc::flock {
+    // SAFETY: `struct flock` is plain data; all-zero means "from the start, no pid" (OFD
+    // locks require l_pid to be 0).
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = kind as libc::c_short;
+    lock.l_type = kind.into() as libc::c_short;
     lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = at;
+    lock.l_len = 1;
     lock
+}
+
+/// Renames `from` to `to` only if nothing is at `to` (`EEXIST` otherwise): `renameat2` with
+/// `RENAME_NOREPLACE` on Linux; elsewhere, and on file systems without it, `link` then
+/// `unlink`.
+pub(crate) fn rename_noreplace(from: &CStr, to: &CStr) -> Result<(), Errno> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: renameat2 takes two NUL-terminated paths relative to the working directory.
+        let renamed = unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        match renamed {
+            0 => return Ok(()),
+            _ => match Errno::last() {
+                Errno::EINVAL | Errno::ENOSYS => {}
+                errno => return Err(errno),
+            },
+        }
+    }
+    // SAFETY: link and unlink take NUL-terminated paths.
+    check(unsafe { libc::link(from.as_ptr(), to.as_ptr()) })?;
+    unlink(from)
+}
+
+/// Swaps the files `a` and `b` name, atomically (`RENAME_EXCHANGE`); `EINVAL` where the file
+/// system cannot.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn rename_exchange(a: &CStr, b: &CStr) -> Result<(), Errno> {
+    // SAFETY: renameat2 takes two NUL-terminated paths relative to the working directory.
+    let swapped = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if swapped == 0 {
+        Ok(())
+    } else {
+        Err(Errno::last())
+    }
+}
+
+/// Renames `from` to `to`, replacing what `to` names.
+pub(crate) fn rename(from: &CStr, to: &CStr) -> Result<(), Errno> {
+    // SAFETY: rename takes two NUL-terminated paths.
+    check(unsafe { libc::rename(from.as_ptr(), to.as_ptr()) }).map(drop)
 }
 
 /// Reads up to `buf.len()` bytes from offset 0.

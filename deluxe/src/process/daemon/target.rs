@@ -1,5 +1,5 @@
-//! The running daemon, as the controller holds it: found through the pidfile lock, signalled
-//! through a pidfd (Linux), waited for without polling.
+//! The running daemon, as the controller holds it: found through the pidfile lock (the
+//! kernel names its holder), signalled through a pidfd (Linux), waited for without polling.
 
 use std::io;
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -14,7 +14,7 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
 use super::pidfile;
-use super::sys::{self, Identity};
+use super::sys::{self, Holder, Identity};
 use super::{DaemonError, Pid, Refusal};
 
 /// Whether the controller signals the portable way (`kill` and the pidfile lock) even where
@@ -43,8 +43,11 @@ pub(crate) enum Located {
     Stopped,
     /// A pidfile exists, but no process holds it; `pid` is what it says, if readable.
     Stale { pid: Option<Pid> },
-    /// The process the pidfile names holds its lock, as the kernel confirms.
+    /// A process holds the pidfile's lock, as the kernel says.
     Running(Target),
+    /// A process outside this process's PID namespace holds the lock: the kernel gives no pid
+    /// for it. `since`: the pidfile's modification time.
+    Elsewhere { since: std::time::SystemTime },
 }
 
 /// What one look at a pidfile in transition found.
@@ -69,28 +72,46 @@ pub(crate) enum Delivery {
 }
 
 /// A running daemon: its pid, a pidfd where the system has them, and the pidfile it holds
-/// (open, so that waiting on its lock works even after the daemon removed it).
+/// (open, so that waiting on its lock works even after the daemon removed it; `None` in the
+/// daemon itself, which must not open its own pidfile again).
 pub(crate) struct Target {
     pub(crate) pid: Pid,
     pidfd: Option<OwnedFd>,
-    pidfile: OwnedFd,
+    pidfile: Option<OwnedFd>,
+    /// When the daemon started: when it wrote its pid in the pidfile.
+    since: std::time::SystemTime,
     /// The pidfile's owner.
     owner: u32,
     /// The holder's real and saved user ids (those `kill` checks), where known.
     uids: Option<[u32; 2]>,
 }
 
-/// Finds the process holding `path`: the process the pidfile names, if the kernel confirms
-/// that it holds the lock. Short transients (see [`TRANSIENT_WAIT`]) are waited out, never
-/// reported: concurrent controllers see a consistent answer.
+/// Finds the process holding `path`, as the kernel names it. Short transients (see
+/// [`TRANSIENT_WAIT`]) are waited out, never reported: concurrent controllers see a
+/// consistent answer.
 ///
-/// On Linux "holds" means: the pidfile is locked, the named process has this very file
-/// (device and inode) open, and `/proc/PID/fdinfo` shows a write lock on that open file. A
-/// pidfd pins the process across the check (a process that died meanwhile makes the look
-/// start over, and every later signal fail with `ESRCH`). A process whose open files cannot
-/// be read is never taken for the holder ([`DaemonError::HolderUnconfirmed`]); elsewhere,
-/// without `/proc`, nothing can be confirmed.
+/// The daemon holds a classic record lock on its pidfile, and `F_GETLK` names the holder of
+/// that lock, in this process's PID namespace, to any process that may read the file: the
+/// service's own account, a process in another PID namespace, a system without `/proc`,
+/// macOS and the BSDs alike. A pidfd pins the process across the check (a process that died
+/// meanwhile makes the look start over, and every later signal fail with `ESRCH`). On Linux
+/// the open-file-description lock stays the truth about whether a daemon holds the file; a
+/// holder of that lock that no classic lock names (a process the daemon forked, a program
+/// that is not a deluxe daemon) is checked through `/proc/PID/fdinfo` instead, and what
+/// cannot be checked there is never taken for the holder
+/// ([`DaemonError::HolderUnconfirmed`]).
 pub(crate) fn locate(path: &Path) -> Result<Located, DaemonError> {
+    // In the daemon itself: its own pidfile is known without opening it again.
+    if let Some(since) = pidfile::own(path) {
+        return Ok(Located::Running(Target {
+            pid: Pid(std::process::id()),
+            pidfd: open_pidfd(Pid(std::process::id())).ok().flatten(),
+            pidfile: None,
+            since,
+            owner: nix::unistd::geteuid().as_raw(),
+            uids: None,
+        }));
+    }
     let start = Instant::now();
     loop {
         let unsettled = match look(path)? {
@@ -131,30 +152,38 @@ fn look(path: &Path) -> Result<Result<Located, Unsettled>, DaemonError> {
     let Some(file) = pidfile::observe(path)? else {
         return Ok(Ok(Located::Stopped));
     };
-    let (locked, named) = file.look(path)?;
+    let (holder, named) = file.look(path)?;
     if !file.is_named_by(path) {
         return Ok(Err(Unsettled::Replaced));
     }
-    if !locked {
-        return Ok(Ok(Located::Stale { pid: named }));
-    }
-    let Some(pid) = named else {
-        return Ok(Err(Unsettled::NoPid));
+    let since = sys::modified(file.fd.as_fd()).unwrap_or(std::time::UNIX_EPOCH);
+    let pid = match holder {
+        Holder::Nobody => return Ok(Ok(Located::Stale { pid: named })),
+        Holder::OutsideNamespace => return Ok(Ok(Located::Elsewhere { since })),
+        Holder::Pid(pid) => Pid(pid),
+        Holder::Unnamed => {
+            let Some(pid) = named else {
+                return Ok(Err(Unsettled::NoPid));
+            };
+            pid
+        }
     };
     let pidfd = match open_pidfd(pid) {
         Ok(pidfd) => pidfd,
         Err(Errno::ESRCH) => return Ok(Err(Unsettled::NotHolder(pid))),
         Err(errno) => return Err(pidfile::pidfile_error(path, errno)),
     };
-    match holds_lock(pid, file.identity) {
-        Ok(true) => {}
-        Ok(false) => return Ok(Err(Unsettled::NotHolder(pid))),
-        Err(source) => return Ok(Err(Unsettled::Unconfirmed(pid, source))),
+    if holder == Holder::Unnamed {
+        match holds_lock(pid, file.identity) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Err(Unsettled::NotHolder(pid))),
+            Err(source) => return Ok(Err(Unsettled::Unconfirmed(pid, source))),
+        }
     }
     let uids = user_ids(pid);
     // The process is pinned: if it is still alive now, the checks above were about it (its
     // pid cannot have been reused meanwhile). And the path must still name the same file,
-    // locked, naming the same pid.
+    // held by the same process, naming the same pid.
     let alive = match &pidfd {
         Some(pidfd) => !sys::wait_readable(pidfd.as_fd(), Duration::ZERO).map_err(|source| {
             DaemonError::Pidfile {
@@ -167,13 +196,14 @@ fn look(path: &Path) -> Result<Result<Located, Unsettled>, DaemonError> {
     if !alive {
         return Ok(Err(Unsettled::NotHolder(pid)));
     }
-    if file.look(path)? != (true, Some(pid)) || !file.is_named_by(path) {
+    if file.look(path)? != (holder, named) || !file.is_named_by(path) {
         return Ok(Err(Unsettled::Replaced));
     }
     Ok(Ok(Located::Running(Target {
         pid,
         pidfd,
-        pidfile: file.fd,
+        pidfile: Some(file.fd),
+        since,
         owner: file.owner,
         uids,
     })))
@@ -183,12 +213,14 @@ impl Target {
     /// Whether the daemon, now gone, exited because its stop grace expired before `run`
     /// returned (it said so in the pidfile this target holds open).
     pub(crate) fn grace_expired(&self) -> bool {
-        pidfile::said(self.pidfile.as_fd(), pidfile::GRACE_EXPIRED)
+        self.pidfile
+            .as_ref()
+            .is_some_and(|file| pidfile::said(file.as_fd(), pidfile::GRACE_EXPIRED))
     }
 
     /// When the daemon started: when it wrote its pid in the pidfile.
     pub(crate) fn since(&self) -> std::time::SystemTime {
-        sys::modified(self.pidfile.as_fd()).unwrap_or(std::time::UNIX_EPOCH)
+        self.since
     }
 
     /// The daemon's process group, if the daemon owns it (it is its session's group, led by
@@ -245,10 +277,11 @@ fn open_pidfd(pid: Pid) -> Result<Option<OwnedFd>, Errno> {
     }
 }
 
-/// Whether process `pid` holds the write lock of the file `identity`: it has that file open,
-/// and its `/proc/PID/fdinfo` shows the lock on that open file (an OFD lock, or a POSIX lock
-/// of that process). An error when its open files cannot be read (permission: another user's
-/// process, or a non-dumpable one) or where the system has no `/proc`.
+/// Whether process `pid` holds the write lock of the file `identity` when no classic lock
+/// names a holder: it has that file open, and its `/proc/PID/fdinfo` shows the lock on that
+/// open file (an OFD lock, or a POSIX lock of that process). An error when its open files
+/// cannot be read (permission: another user's process, or a non-dumpable one) or where the
+/// system has no `/proc`.
 fn holds_lock(pid: Pid, identity: Identity) -> io::Result<bool> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
@@ -428,7 +461,11 @@ impl Target {
     /// Without a pidfd: a helper thread blocks on the pidfile lock. If the daemon outlives
     /// the timeout the thread stays blocked until it exits (after `SIGKILL`, at once).
     fn wait_unlocked(&self, timeout: Duration) -> io::Result<bool> {
-        let file = self.pidfile.try_clone()?;
+        // The daemon itself never waits for its own exit.
+        let Some(file) = &self.pidfile else {
+            return Ok(false);
+        };
+        let file = file.try_clone()?;
         let (done, exited) = mpsc::channel();
         std::thread::Builder::new()
             .name("deluxe-wait".into())

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::super::error::Tail;
-use super::super::lines::{Lines, take_line};
+use super::super::error::{Ending, Tail};
+use super::super::lines::{LineBuffer, Lines};
 use super::super::options::{Input, LINGER, Stderr};
 use super::super::{CallOptions, CommandError, Output, Plan};
 use super::crash;
@@ -55,14 +55,12 @@ pub struct Running {
     stages: Vec<Stage>,
     job: Job,
     stdout: Option<Receiver<Vec<u8>>>,
-    buffered: Vec<u8>,
+    buffered: LineBuffer,
+    ending: Ending,
     stderr_done: Option<Receiver<()>>,
     exited: bool,
-    timeout: Option<Duration>,
     deadline: Option<Instant>,
     linger_until: Option<Instant>,
-    timed_out: bool,
-    timeout_reported: bool,
     success_codes: Vec<i32>,
     cancel: Option<Arc<AtomicBool>>,
     reaped: bool,
@@ -114,14 +112,12 @@ impl Running {
             stages: Vec::with_capacity(count),
             job,
             stdout: None,
-            buffered: Vec::new(),
+            buffered: LineBuffer::default(),
+            ending: Ending::new(options),
             stderr_done: Some(stderr_done),
             exited: false,
-            timeout: options.timeout,
-            deadline: options.timeout.map(|timeout| begun + timeout),
+            deadline: options.deadline(begun),
             linger_until: None,
-            timed_out: false,
-            timeout_reported: false,
             success_codes: options.success_codes.clone(),
             cancel: None,
             reaped: false,
@@ -274,16 +270,27 @@ impl Running {
         Lines::new(self)
     }
 
+    /// The next whole line already read, if any: [`Running::next_line`]'s fast path.
+    #[inline]
+    pub(crate) fn ready_line(&mut self) -> Option<String> {
+        if self.ending.over_limit {
+            return None;
+        }
+        self.buffered.take_line(false)
+    }
+
     /// Reads the next line of standard output, `None` at its end.
     pub(crate) fn next_line(&mut self) -> Option<Result<String, CommandError>> {
         loop {
-            if let Some(line) = take_line(&mut self.buffered, self.stdout.is_none()) {
+            if !self.ending.over_limit
+                && let Some(line) = self.buffered.take_line(self.stdout.is_none())
+            {
                 return Some(Ok(line));
             }
             if self.stdout.is_none() {
-                if self.timed_out && !self.timeout_reported {
-                    self.timeout_reported = true;
-                    return Some(Err(self.timeout_error(Vec::new(), Vec::new())));
+                let program = self.stages.last().map(|stage| &stage.program);
+                if let Some(error) = self.ending.report_once(program) {
+                    return Some(Err(error));
                 }
                 return None;
             }
@@ -351,7 +358,7 @@ impl Running {
         // Ended (or cancelled, and then already terminated): background processes it left
         // are not the call's to kill, as on Unix.
         self.job.release();
-        let stdout = std::mem::take(&mut self.buffered);
+        let stdout = self.buffered.take_all();
         let stages = std::mem::take(&mut self.stages);
         let ends: Vec<End> = stages
             .into_iter()
@@ -361,18 +368,12 @@ impl Running {
                 status: stage.status.expect("exited"),
             })
             .collect();
-        if self.timed_out {
-            let program = ends
-                .last()
-                .map(|end| end.program.clone())
-                .unwrap_or_default();
+        if self.ending.ended() {
+            let program = ends.last().map(|end| end.program.clone());
             let stderr = ends.into_iter().flat_map(|end| end.stderr).collect();
-            return Err(CommandError::Timeout {
-                program,
-                timeout: self.timeout.unwrap_or_default(),
-                stdout,
-                stderr,
-            });
+            return Err(self
+                .ending
+                .error(program.unwrap_or_default(), stdout, stderr));
         }
         judge(ends, stdout, &self.success_codes)
     }
@@ -388,7 +389,7 @@ impl Running {
         let left = wake.saturating_duration_since(now);
         if let Some(chunks) = &self.stdout {
             match chunks.recv_timeout(left) {
-                Ok(chunk) => self.buffered.extend_from_slice(&chunk),
+                Ok(chunk) => self.buffered.tail_mut().extend_from_slice(&chunk),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => self.stdout = None,
             }
@@ -410,10 +411,16 @@ impl Running {
             }
         }
         self.check_exits();
+        if self.buffered.len() > self.ending.max_output {
+            self.buffered.truncate(self.ending.max_output);
+            self.stdout = None;
+            self.ending.over_limit = true;
+            self.terminate();
+        }
         let now = Instant::now();
         if !self.exited && self.deadline.is_some_and(|deadline| now >= deadline) {
             self.deadline = None;
-            self.timed_out = true;
+            self.ending.timed_out = true;
             self.terminate();
         }
         if !self.exited
@@ -430,19 +437,6 @@ impl Running {
             self.stderr_done = None;
         }
         Ok(())
-    }
-
-    fn timeout_error(&self, stdout: Vec<u8>, stderr: Vec<u8>) -> CommandError {
-        CommandError::Timeout {
-            program: self
-                .stages
-                .last()
-                .map(|stage| stage.program.clone())
-                .unwrap_or_default(),
-            timeout: self.timeout.unwrap_or_default(),
-            stdout,
-            stderr,
-        }
     }
 }
 
