@@ -1,7 +1,7 @@
 //! A controller and daemon the integration tests run as a separate program, so that the test
 //! harness itself never forks a daemon.
 //!
-//! `deluxe-daemon-helper [OPTIONS] ACTION`, ACTION one of `start stop restart status pid user1
+//! `deluxe-daemon-helper [OPTIONS] ACTION`, ACTION one of `start stop restart status pid reload user1
 //! user2 cycles N signals-then-stop N`. It prints one line a test can parse (`started 123`,
 //! `stopped Graceful`, `status Running 123`, `pid 123`, `error AlreadyRunning 123: already
 //! running ...`) and exits 0, or 1 on an error. The line is made of stable tokens, written out
@@ -681,6 +681,7 @@ fn main() {
         ["restart"] => report(controller.restart().map(|pid| format!("restarted {pid}"))),
         ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),
         ["user2"] => report(controller.signal_user2().map(|()| "sent".into())),
+        ["reload"] => report(controller.reload().map(|()| "reloaded".into())),
         ["status"] => report(controller.status().map(status_line)),
         ["pid"] => report(controller.pid().map(|pid| match pid {
             Some(pid) => format!("pid {pid}"),

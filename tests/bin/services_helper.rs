@@ -31,6 +31,9 @@
 //! line for each; `cli-reload` is the command line's `reload` (`deluxe::cli`: its output and
 //! exit code). `forge-reload SOCKET` (no other option) is another user's impostor: it listens
 //! on SOCKET, prints `listening`, and answers every connection "reloaded" until killed.
+//! `flood-reload SOCKET` (no other option) fills the queue of a reload socket that accepts
+//! nothing (a stopped daemon), prints `full N` (N connections), and holds them until its
+//! standard input ends.
 //!
 //! Unix only, as the daemons it drives; elsewhere it says so and exits 2.
 
@@ -271,12 +274,49 @@ mod service {
         std::process::exit(0)
     }
 
+    /// `flood-reload SOCKET`: connects to SOCKET until its queue is full, without blocking.
+    fn flood_reload(socket: &str) -> ! {
+        use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
+        let address = UnixAddr::new(socket).expect("a socket address");
+        // A queue holds up to `somaxconn` connections: room for that many descriptors.
+        // SAFETY: an all-zero rlimit is a valid value for getrlimit to overwrite; both calls
+        // read and set this process's own limit.
+        unsafe {
+            let mut limit: libc::rlimit = std::mem::zeroed();
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit);
+            }
+        }
+        let mut held = Vec::new();
+        loop {
+            let fd = socket::socket(
+                AddressFamily::Unix,
+                SockType::Stream,
+                SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .expect("a socket (raise RLIMIT_NOFILE above the listen backlog)");
+            match socket::connect(fd.as_raw_fd(), &address) {
+                Ok(()) => held.push(fd),
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(error) => panic!("connect to {socket}: {error}"),
+            }
+        }
+        println!("full {}", held.len());
+        std::io::stdout().flush().expect("flushes");
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0)
+    }
+
     pub fn main() {
         let mut args = std::env::args().skip(1);
-        if let [first, socket] = std::env::args().skip(1).collect::<Vec<_>>().as_slice()
-            && first == "forge-reload"
-        {
-            forge_reload(socket);
+        if let [first, socket] = std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+            match first.as_str() {
+                "forge-reload" => forge_reload(socket),
+                "flood-reload" => flood_reload(socket),
+                _ => {}
+            }
         }
         let (mut pidfile, mut events, mut port, mut config, mut user, mut log) =
             (None, None, None, None, None, None);

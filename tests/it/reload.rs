@@ -4,7 +4,7 @@
 //! `key = value` file).
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Output, Stdio};
 
@@ -320,6 +320,128 @@ fn a_daemon_without_a_reload_socket_is_sent_sighup_and_the_error_says_there_is_n
     stop(&scene, pid);
 }
 
+#[test]
+fn a_reload_socket_with_a_full_queue_is_a_reload_timeout_not_a_hang() {
+    // A daemon that takes no connection (stopped here; frozen, or out of descriptors, alike)
+    // while its queue is full: on Linux a connection to a full queue waits until the listener
+    // accepts one, by default for ever, whatever the reload timeout.
+    let (scene, pid) = running("reload-full-queue");
+    let socket = socket(&scene);
+    let mut stopped = Stopped(pid, Vec::new());
+    stopped.signal(nix::sys::signal::Signal::SIGSTOP);
+    let mut flood = StdCommand::new(HELPER)
+        .arg("flood-reload")
+        .arg(&socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut full = String::new();
+    BufReader::new(flood.stdout.take().unwrap())
+        .read_line(&mut full)
+        .unwrap();
+    assert!(full.starts_with("full "), "{full:?}");
+    stopped.1.push(flood);
+
+    let reload = services(&scene, None, &["--reload-timeout", "500", "reload"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    stopped.1.push(reload);
+    common::eventually("the reload to return (it hangs in connect)", || {
+        stopped.1[1].try_wait().unwrap().ok_or(())
+    });
+    let output = stopped.1.pop().unwrap().wait_with_output().unwrap();
+    assert_eq!(
+        common::result_line(&output.stdout),
+        format!(
+            "error ReloadTimeout: the daemon (pid {pid}) did not answer the reload within \
+             500ms: its on_reload hook is still running or stuck; check its log, or allow more \
+             time (the reload timeout)"
+        )
+    );
+    drop(stopped);
+    stop(&scene, pid);
+}
+
+/// Sets `pid`'s soft `RLIMIT_NOFILE` (its hard limit stays), with util-linux's `prlimit`.
+fn set_nofile(pid: i32, soft: &str) {
+    let status = StdCommand::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={soft}:"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "prlimit: {status}");
+}
+
+#[test]
+fn a_daemon_out_of_descriptors_for_a_moment_answers_reloads_again_once_it_has_some() {
+    // Out of descriptors, the daemon cannot accept a request (`EMFILE`); it used to stop
+    // listening for good, its socket still bound: every later reload waited out its timeout
+    // and no reload ever ran again.
+    let scene = Scene::new("reload-emfile");
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let pid = start(&scene, None, &["--log", scene.log().to_str().unwrap()]);
+    let soft = std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("Max open files")
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        })
+        .unwrap();
+    // Every descriptor a new one could be (0, 1, 2) is open: nothing more opens.
+    set_nofile(pid, "3");
+    assert_eq!(
+        line(&scene, None, &["--reload-timeout", "300", "reload"]),
+        format!(
+            "error ReloadTimeout: the daemon (pid {pid}) did not answer the reload within \
+             300ms: its on_reload hook is still running or stuck; check its log, or allow more \
+             time (the reload timeout)"
+        )
+    );
+    scene.wait_log("the daemon's word that it cannot accept", |line| {
+        line.contains("cannot accept reload requests (Too many open files (os error 24))")
+    });
+    set_nofile(pid, &soft);
+    // The request left waiting is taken too, once the daemon can: one reload or two.
+    assert_eq!(
+        line(&scene, None, &["--reload-timeout", "30000", "reload"]),
+        "reloaded"
+    );
+    assert!(scene.events().contains(&"reload 1".to_owned()));
+    // Said once, not at every try.
+    assert_eq!(
+        scene
+            .log_lines()
+            .iter()
+            .filter(|line| line.contains("cannot accept reload requests"))
+            .count(),
+        1
+    );
+    stop(&scene, pid);
+}
+
+/// A stopped daemon and the processes that wait on it: when the test ends, even by a failure,
+/// the processes are killed and the daemon goes on (`SIGCONT`).
+struct Stopped(i32, Vec<Child>);
+
+impl Stopped {
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), signal).unwrap();
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        for child in &mut self.1 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
 /// Makes the scene's directory the test user's, for a daemon that runs as that user.
 fn give_to_test_user(scene: &Scene) {
     let user = nix::unistd::User::from_name(TEST_USER).unwrap().unwrap();
@@ -372,59 +494,27 @@ fn a_forged_answer_from_another_users_socket_is_not_believed() {
     }
     // A world-writable directory, as /tmp: another user binds the reload socket's path before
     // the daemon, which cannot replace it (the sticky bit) and runs without one.
-    let scene = Scene::new("reload-forged");
-    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let (scene, forger) = forged("reload-forged");
     let socket = socket(&scene);
-    let mut forger = Forger(
-        StdCommand::new("sudo")
-            .args(["-n", "-u", NOLOGIN_USER, HELPER, "forge-reload"])
-            .arg(&socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut listening = String::new();
-    BufReader::new(forger.0.stdout.take().unwrap())
-        .read_line(&mut listening)
-        .unwrap();
-    assert_eq!(listening, "listening\n");
     let forger_uid = nix::unistd::User::from_name(NOLOGIN_USER)
         .unwrap()
         .unwrap()
         .uid;
-    let forger_pid = common::eventually("the forger's process", || {
-        common::live_processes_mentioning(&socket.to_string_lossy())
-            .into_iter()
-            .find(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
-                    status
-                        .lines()
-                        .any(|line| line.starts_with(&format!("Uid:\t{forger_uid}\t")))
-                })
-            })
-            .ok_or(())
-    });
 
     let pid = start(&scene, Some(TEST_USER), &[]);
-    let impostor = |process: &str| {
+    let impostor = || {
         format!(
             "error ReloadImpostor: reload socket {} is not the daemon's (pid {pid}): it belongs \
-             to uid {forger_uid}{process}; nothing was sent to it and the daemon was not \
+             to uid {forger_uid}; nothing was sent to it and the daemon was not \
              reloaded: remove it (or choose a pidfile in a directory only you can write) and \
              restart the daemon",
             socket.display()
         )
     };
-    // Root reaches the socket and hears the forged answer: the listener is not the daemon.
-    assert_eq!(
-        line(&scene, None, &["reload"]),
-        impostor(&format!(", process {forger_pid}"))
-    );
-    // The daemon's user cannot even connect (the socket is the forger's): its owner says enough.
-    assert_eq!(line(&scene, Some(TEST_USER), &["reload"]), impostor(""));
+    // Neither root nor the daemon's user connects to the forger's socket: its owner says
+    // enough.
+    assert_eq!(line(&scene, None, &["reload"]), impostor());
+    assert_eq!(line(&scene, Some(TEST_USER), &["reload"]), impostor());
     let (code, _, stderr) = cli_reload(&scene, None);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
@@ -436,6 +526,116 @@ fn a_forged_answer_from_another_users_socket_is_not_believed() {
 
     drop(forger);
     stop(&scene, pid);
+}
+
+#[test]
+fn a_symlink_planted_at_the_reload_socket_is_not_followed_to_another_socket() {
+    if !has_sudo_setup("a_symlink_planted_at_the_reload_socket_is_not_followed_to_another_socket") {
+        return;
+    }
+    // In a world-writable directory another user links the reload socket's path, before the
+    // daemon starts, to a socket of root's: a connection alone is a request there (another
+    // daemon's reload socket reloads it). The controller must not connect through the link.
+    let scene = Scene::new("reload-symlink");
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let victim_path = scene.dir.join("root-only.sock");
+    let victim = std::os::unix::net::UnixListener::bind(&victim_path).unwrap();
+    victim.set_nonblocking(true).unwrap();
+    let socket = socket(&scene);
+    let linked = StdCommand::new("sudo")
+        .args(["-n", "-u", NOLOGIN_USER, "ln", "-s"])
+        .arg(&victim_path)
+        .arg(&socket)
+        .status()
+        .unwrap();
+    assert!(linked.success());
+    let planter_uid = nix::unistd::User::from_name(NOLOGIN_USER)
+        .unwrap()
+        .unwrap()
+        .uid;
+
+    // The daemon cannot bind over the link, and runs without a reload socket.
+    let pid = start(&scene, None, &[]);
+    assert_eq!(
+        line(&scene, None, &["reload"]),
+        format!(
+            "error ReloadImpostor: reload socket {} is not the daemon's (pid {pid}): it belongs \
+             to uid {planter_uid}; nothing was sent to it and the daemon was not reloaded: \
+             remove it (or choose a pidfile in a directory only you can write) and restart the \
+             daemon",
+            socket.display()
+        )
+    );
+    assert_eq!(
+        victim.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the controller connected to the socket the link names"
+    );
+
+    // A socket of a user the daemon's could be (root, here this test) is connected to, and
+    // its listener is not the daemon: still an impostor, named by its pid.
+    std::fs::remove_file(&socket).unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    assert_eq!(
+        line(&scene, None, &["reload"]),
+        format!(
+            "error ReloadImpostor: reload socket {} is not the daemon's (pid {pid}): it belongs \
+             to uid 0, process {}; nothing was sent to it and the daemon was not reloaded: \
+             remove it (or choose a pidfile in a directory only you can write) and restart the \
+             daemon",
+            socket.display(),
+            std::process::id()
+        )
+    );
+    stop(&scene, pid);
+}
+
+#[test]
+fn a_root_daemon_leaves_another_users_socket_at_its_reload_path_in_place() {
+    if !has_sudo_setup("a_root_daemon_leaves_another_users_socket_at_its_reload_path_in_place") {
+        return;
+    }
+    // Root may unlink anything in a sticky directory; its daemon must still touch no other
+    // user's file: the socket stays, the daemon runs without one, and a reload says why.
+    let (scene, forger) = forged("reload-forged-root");
+    let socket = socket(&scene);
+    let planted = std::fs::symlink_metadata(&socket).unwrap();
+
+    let pid = start(&scene, None, &[]);
+    let now = std::fs::symlink_metadata(&socket).unwrap();
+    assert_eq!(
+        (now.dev(), now.ino(), now.uid()),
+        (planted.dev(), planted.ino(), planted.uid()),
+        "the daemon replaced another user's socket"
+    );
+    assert!(line(&scene, None, &["reload"]).starts_with("error ReloadImpostor: "));
+    drop(forger);
+    stop(&scene, pid);
+}
+
+/// A scene in a world-writable directory, as /tmp, where another user listens on the reload
+/// socket's path before any daemon starts there: the scene, and that user's impostor.
+fn forged(name: &str) -> (Scene, Forger) {
+    let scene = Scene::new(name);
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::write(config(&scene), "workers = 1\n").unwrap();
+    let mut forger = Forger(
+        StdCommand::new("sudo")
+            .args(["-n", "-u", NOLOGIN_USER, HELPER, "forge-reload"])
+            .arg(socket(&scene))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut listening = String::new();
+    BufReader::new(forger.0.stdout.take().unwrap())
+        .read_line(&mut listening)
+        .unwrap();
+    assert_eq!(listening, "listening\n");
+    (scene, forger)
 }
 
 /// The impostor, run through `sudo`: ended when the test ends, even when it fails.

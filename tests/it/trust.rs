@@ -946,6 +946,10 @@ fn the_daemons_own_service_account_gets_the_kernels_answer() {
     assert_eq!(as_service("status").1, format!("status Running {pid}"));
     assert_eq!(as_service("user1").1, "sent");
     scene.wait_event("user1", 1);
+    // A reload's answer comes from the pidfile's holder, which the service account confirms
+    // through the kernel too.
+    assert_eq!(as_service("reload").1, "reloaded");
+    scene.wait_event("reload", 1);
     assert_eq!(as_service("stop").1, "stopped Graceful");
     assert!(wait_gone(pid, HANG));
 }

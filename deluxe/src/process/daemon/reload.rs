@@ -14,10 +14,12 @@
 //! socket's listener must be that very pid (`SO_PEERCRED`), elsewhere a user that could be
 //! the daemon's (root, the pidfile's owner, the holder's). Another user's process that bound
 //! the path first (in a world-writable directory) is an impostor: nothing is sent to it and
-//! its answer is never read.
+//! its answer is never read. A file there that such a user owns (a socket, or a link to
+//! someone else's socket) is not even connected to: a connection alone is a request.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -87,6 +89,50 @@ fn address(path: &Path) -> io::Result<(PathBuf, Option<std::os::fd::OwnedFd>)> {
     Ok((alias, Some(directory.into())))
 }
 
+/// Connects to the reload socket at `address`, waiting no later than `deadline` for room in
+/// its queue: on Linux a connection to a listener whose queue is full (a daemon stopped or
+/// frozen, or one that stopped accepting) otherwise waits for ever, whatever the reload
+/// timeout; it fails with `EAGAIN` at the deadline. Elsewhere a full queue refuses at once.
+fn connect(address: &Path, deadline: Option<Instant>) -> io::Result<UnixStream> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr, sockopt};
+        use nix::sys::time::TimeVal;
+        let fd = socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
+        let address = UnixAddr::new(address)?;
+        loop {
+            let left = sys::time_left(deadline);
+            if left.is_zero() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            // A zero timeout is no timeout: at least a microsecond; beyond what the kernel
+            // counts, it waits for ever (as `Duration::MAX` asks).
+            let timeout = TimeVal::new(
+                libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+                libc::suseconds_t::from(left.subsec_micros().max(1)),
+            );
+            socket::setsockopt(&fd, sockopt::SendTimeout, &timeout)?;
+            match socket::connect(fd.as_raw_fd(), &address) {
+                Ok(()) => return Ok(UnixStream::from(fd)),
+                // A signal handler without `SA_RESTART` (a caller's own): the socket is still
+                // unconnected, try again.
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(errno) => return Err(errno.into()),
+            }
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = deadline;
+        UnixStream::connect(address)
+    }
+}
+
 /// The user id of the peer of a connected Unix socket, and its pid where the system says.
 fn peer(fd: BorrowedFd<'_>) -> io::Result<(Option<libc::pid_t>, libc::uid_t)> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -129,15 +175,17 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    /// Listens on `path`. A socket file already there is a dead daemon's (this one holds the
-    /// pidfile's lock): it is replaced. Anything else there, or a socket another user left in
-    /// a world-writable directory, stays, and the daemon serves without a reload socket.
+    /// Listens on `path`. A socket file already there, this user's or root's, is a dead
+    /// daemon's (this one holds the pidfile's lock): it is replaced. Anything else there, or a
+    /// socket another user left in a world-writable directory (root could unlink it, but
+    /// touches no other user's file), stays, and the daemon serves without a reload socket.
     pub(crate) fn bind(path: CPath) -> io::Result<Self> {
         let (address, _directory) = address(path.path())?;
         let socket = match UnixListener::bind(&address) {
             Err(error) if error.kind() == io::ErrorKind::AddrInUse => {
                 let metadata = std::fs::symlink_metadata(path.path())?;
-                if !std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type()) {
+                let me = nix::unistd::geteuid().as_raw();
+                if !metadata.file_type().is_socket() || ![0, me].contains(&metadata.uid()) {
                     return Err(error);
                 }
                 std::fs::remove_file(path.path())?;
@@ -161,7 +209,8 @@ impl Listener {
     /// Takes the requests waiting to be accepted: those of users who may reload this daemon
     /// (root, its own), to be answered after the reload; the others are told so at once. An
     /// error that would recur at once (`EMFILE`: no descriptor left) ends the taking: the
-    /// caller stops listening rather than spin on a socket that stays readable.
+    /// caller rests the socket a while, out of its poll, rather than spin on a socket that
+    /// stays readable, and takes the requests waiting once it can.
     pub(crate) fn accept(&self, waiters: &mut Vec<Waiter>) -> io::Result<()> {
         // SAFETY: getuid and geteuid only read this process's ids.
         let me = unsafe { [libc::getuid(), libc::geteuid()] };
@@ -227,7 +276,8 @@ impl Waiter {
 /// The controller's side: asks the daemon `target`, holder of `pidfile`, to reload, and waits
 /// up to `timeout` for its answer.
 ///
-/// A socket file that is not the daemon's user's is an impostor's, whether it answers or not.
+/// A socket file that is not the daemon's user's is an impostor's, whether it answers or not,
+/// and is not connected to.
 /// A daemon without a reload socket (one built with an older deluxe, or one that could not
 /// make it) gets `SIGHUP`, the request it understands, and the outcome is
 /// [`Unanswered::NoSocket`]: it reloads, but nobody can tell how it went.
@@ -241,32 +291,44 @@ pub(crate) fn ask(target: &Target, pidfile: &Path, timeout: Duration) -> Result<
         reason,
     };
     let deadline = Instant::now().checked_add(timeout);
-    let mut stream =
-        match address(&socket).and_then(|(address, _directory)| UnixStream::connect(address)) {
-            Ok(stream) => stream,
-            Err(error) => {
-                // One this user cannot reach may still be another user's (`EACCES`).
-                if let Ok(metadata) = std::fs::symlink_metadata(&socket) {
-                    let owner = std::os::unix::fs::MetadataExt::uid(&metadata);
-                    if !target.may_be_user(owner) {
-                        return Err(DaemonError::ReloadImpostor {
-                            pid,
-                            socket,
-                            peer_pid: None,
-                            peer_uid: owner,
-                        });
-                    }
-                }
-                if target.signal(Signal::SIGHUP)? == Delivery::AlreadyGone {
-                    return Err(DaemonError::NotRunning {
-                        pidfile: pidfile.to_path_buf(),
-                    });
-                }
-                // std refuses a path longer than a socket address holds without a system call.
-                let errno = error.raw_os_error().unwrap_or(libc::ENAMETOOLONG);
-                return Err(unanswered(Unanswered::NoSocket { errno }));
+    // Only a socket the daemon's user could own is connected to: a connection alone is a
+    // request to whatever listens where it leads (a link another user planted could lead to
+    // another daemon's reload socket). In a sticky directory nobody else can put another
+    // file in place of one that is root's or the daemon's user's meanwhile.
+    let connected = match std::fs::symlink_metadata(&socket) {
+        Ok(metadata) if !target.may_be_user(metadata.uid()) => {
+            return Err(DaemonError::ReloadImpostor {
+                pid,
+                socket,
+                peer_pid: None,
+                peer_uid: metadata.uid(),
+            });
+        }
+        Ok(metadata) if !metadata.file_type().is_socket() => {
+            Err(io::Error::from_raw_os_error(libc::ENOTSOCK))
+        }
+        _ => address(&socket).and_then(|(address, _directory)| connect(&address, deadline)),
+    };
+    let mut stream = match connected {
+        Ok(stream) => stream,
+        // The daemon takes no connection and its queue stayed full.
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+            return Err(DaemonError::ReloadTimeout {
+                pid,
+                waited: timeout,
+            });
+        }
+        Err(error) => {
+            if target.signal(Signal::SIGHUP)? == Delivery::AlreadyGone {
+                return Err(DaemonError::NotRunning {
+                    pidfile: pidfile.to_path_buf(),
+                });
             }
-        };
+            // std refuses a path longer than a socket address holds without a system call.
+            let errno = error.raw_os_error().unwrap_or(libc::ENAMETOOLONG);
+            return Err(unanswered(Unanswered::NoSocket { errno }));
+        }
+    };
     let (peer_pid, peer_uid) = peer(stream.as_fd()).map_err(|source| DaemonError::Signal {
         pid,
         signal: "SIGHUP",

@@ -623,6 +623,9 @@ pub(crate) fn serve<'d, D: Daemon>(
     })
 }
 
+/// How long a reload socket that could not accept rests before it is tried again.
+const ACCEPT_REST: Duration = Duration::from_secs(1);
+
 /// The reload socket at `path`; `None`, with a warning, when it cannot be made: the daemon
 /// then serves without it (reloads by `SIGHUP` go unanswered).
 fn listen(path: CPath) -> Option<Listener> {
@@ -657,17 +660,26 @@ impl<D: Daemon> Runtime<'_, D> {
         );
         let mut deadline: Option<Instant> = None;
         let mut hook_thread = false;
-        let mut listener = self.listener.as_ref();
+        // A listener that could not accept (no descriptor left: `EMFILE`) stays readable:
+        // it rests until then, out of the poll, rather than spin, and is tried again after.
+        let mut resting: Option<Instant> = None;
+        // Said once, until an accept works again.
+        let mut accept_failed = false;
         loop {
             if self.exiting.load(Ordering::Acquire) {
                 return;
             }
+            if resting.is_some_and(|until| Instant::now() >= until) {
+                resting = None;
+            }
+            let listener = self.listener.as_ref().filter(|_| resting.is_none());
             let left = sys::time_left(deadline);
+            let wait = left.min(sys::time_left(resting));
             let mut fds = vec![receiver.read.as_fd()];
             fds.extend(watcher.map(Watcher::fd));
             fds.extend(listener.map(Listener::fd));
-            let woken = !left.is_zero() && sys::wait_readable_any(&fds, left).unwrap_or(true);
-            if !woken {
+            let woken = !wait.is_zero() && sys::wait_readable_any(&fds, wait).unwrap_or(true);
+            if !woken && sys::time_left(deadline).is_zero() {
                 self.give_up();
             }
             if let Some(watcher) = watcher
@@ -679,10 +691,16 @@ impl<D: Daemon> Runtime<'_, D> {
             if let Some(socket) = listener {
                 let mut waiters = Vec::new();
                 if let Err(error) = socket.accept(&mut waiters) {
-                    self.say(&format!(
-                        "cannot accept reload requests ({error}); they will not be answered"
-                    ));
-                    listener = None;
+                    if !accept_failed {
+                        self.say(&format!(
+                            "cannot accept reload requests ({error}); trying again every \
+                             {ACCEPT_REST:?}"
+                        ));
+                    }
+                    accept_failed = true;
+                    resting = Instant::now().checked_add(ACCEPT_REST);
+                } else {
+                    accept_failed = false;
                 }
                 // Once stopping, a request is hung up on unanswered ([`Unanswered::Closed`]).
                 //
