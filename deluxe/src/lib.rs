@@ -79,7 +79,7 @@ pub mod __private;
 
 /// The README's examples, compiled and run as doc tests so that the README stays true.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
 /// Builds a [`process::Command`], checking at compile time everything that can be checked.

@@ -69,6 +69,8 @@ use deluxe::process::daemon::{self, Config, Controller, Daemon, DaemonError, Sta
 enum Mode {
     /// Ticks until asked to stop; hooks record themselves.
     Normal,
+    /// Records what `stop_deadline` says before and after the stop, then returns.
+    Drain,
     /// Returns from `run` at once.
     Return,
     /// Ignores stop requests in `run`, with the default grace: the runtime exits by itself.
@@ -314,6 +316,18 @@ impl Daemon for Helper {
         }
         match self.mode {
             Mode::Return => {}
+            Mode::Drain => {
+                let left = || match daemon::stop_deadline() {
+                    Some(ends) => ends
+                        .saturating_duration_since(std::time::Instant::now())
+                        .as_millis()
+                        .to_string(),
+                    None => "none".to_owned(),
+                };
+                self.record(&format!("deadline-before {}", left()));
+                daemon::wait_for_stop(Duration::MAX);
+                self.record(&format!("deadline-left {}", left()));
+            }
             Mode::PanicRun => panic!("run gave up on purpose"),
             Mode::IgnoreStop | Mode::Stubborn => loop {
                 if daemon::stop_requested() {
@@ -550,6 +564,7 @@ fn main() {
             "--mode" => {
                 mode = match value().as_str() {
                     "normal" => Mode::Normal,
+                    "drain" => Mode::Drain,
                     "return" => Mode::Return,
                     "ignore-stop" => Mode::IgnoreStop,
                     "stubborn" => Mode::Stubborn,

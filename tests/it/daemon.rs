@@ -484,6 +484,25 @@ fn a_run_ignoring_the_stop_request_gets_atexit_after_the_grace() {
 }
 
 #[test]
+fn run_learns_when_the_stop_grace_ends_to_drain_within_it() {
+    let scene = Scene::new("drain");
+    let pid = scene.start(&["--mode", "drain", "--grace", "3000"]);
+    scene.wait_event("deadline-before none", 1);
+    let (ok, line) = scene.helper_with(&["--stop-timeout", "20000"], &["stop"]);
+    assert!(ok && line == "stopped Graceful", "{line}");
+    assert!(!is_alive(pid));
+    let events = scene.events();
+    let left: u64 = events
+        .iter()
+        .find_map(|e| e.strip_prefix("deadline-left "))
+        .unwrap_or_else(|| panic!("run recorded the deadline: {events:?}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("a deadline, not none: {events:?}"));
+    // What is left of a 3 s grace when run learns of the stop: some of it, never more.
+    assert!(left > 0 && left <= 3000, "{events:?}");
+}
+
+#[test]
 fn a_run_that_returns_ends_the_daemon_cleanly() {
     let scene = Scene::new("returns");
     let pid = scene.start_brief(&["--mode", "return"]);

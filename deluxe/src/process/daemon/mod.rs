@@ -125,7 +125,7 @@ pub use manager::{
 pub(crate) use serve::run_failed;
 #[cfg(feature = "tokio")]
 pub use serve::stopped;
-pub use serve::{stop_requested, wait_for_stop};
+pub use serve::{stop_deadline, stop_requested, wait_for_stop};
 pub(crate) use target::use_portable_signalling;
 
 /// What [`Daemon::setup`] and [`Daemon::on_reload`] may fail with: any error (`?` converts

@@ -291,6 +291,8 @@ struct StopState {
     requested: AtomicBool,
     lock: Mutex<()>,
     changed: Condvar,
+    /// When the stop grace ends: set as the stop is taken, when the grace is bounded.
+    grace_ends: Mutex<Option<Instant>>,
 }
 
 /// The daemon's stop state; null outside a daemon. Set once, in the daemon process, to a value
@@ -331,6 +333,33 @@ pub fn stop_requested() -> bool {
         // Before "ready" (in `setup`), the handler's note is the request.
         None => stop_received().is_some(),
     }
+}
+
+/// When the stop grace ends: the instant by which `run` should have returned, once the daemon
+/// was asked to stop. After it the daemon runs `atexit` and exits whether `run` returned or not
+/// (see [`Config::stop_grace`](super::Config::stop_grace)), so a `run` that drains open
+/// connections gives them what is left until then. `None` before a stop is requested, outside a
+/// daemon, and when the grace has no end (`stop_grace(Duration::MAX)`).
+///
+/// ```no_run
+/// use std::time::{Duration, Instant};
+/// use deluxe::process::daemon;
+///
+/// # fn finish_open_connections(_: Duration) {}
+/// // In `Daemon::run`, once `wait_for_stop` said the daemon is stopping:
+/// let left = daemon::stop_deadline()
+///     .map_or(Duration::from_secs(5), |ends| ends.saturating_duration_since(Instant::now()));
+/// finish_open_connections(left);
+/// ```
+pub fn stop_deadline() -> Option<Instant> {
+    let state = stop_state()?;
+    if !state.requested.load(Ordering::Acquire) {
+        return None;
+    }
+    *state
+        .grace_ends
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Sleeps for `timeout`, waking up early if the daemon is asked to stop; returns whether it
@@ -556,6 +585,7 @@ pub(crate) fn serve<'d, D: Daemon>(
         requested: AtomicBool::new(false),
         lock: Mutex::new(()),
         changed: Condvar::new(),
+        grace_ends: Mutex::new(None),
     }));
     STOP.store(std::ptr::from_ref(stop).cast_mut(), Ordering::Release);
     let listener = serving.reload_socket.clone().and_then(listen);
@@ -744,13 +774,19 @@ impl<D: Daemon> Runtime<'_, D> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .stop = StopTaken::Yes;
             self.idle.notify_all();
-            self.request_stop();
             if deadline.is_none()
                 && let Some(grace) = self.serving.grace
             {
-                // A grace too long for the clock: no deadline, as with none.
+                // A grace too long for the clock: no deadline, as with none. Known before
+                // `run` can learn of the stop, so `stop_deadline` has it then.
                 deadline = sys::deadline_after(grace);
+                *self
+                    .stop
+                    .grace_ends
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = deadline;
             }
+            self.request_stop();
         }
     }
 
