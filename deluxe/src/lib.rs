@@ -43,8 +43,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The API mirrors Python's `deluxe.process` module, with typed errors and the guarantees the
-//! README lists (readiness handshake, pid-reuse safety, hooks on an ordinary thread, ...).
+//! The API mirrors Python's `deluxe.process` module, with typed errors and guarantees beyond it
+//! (readiness handshake, pid-reuse safety, hooks on an ordinary thread, ...). The guide,
+//! [`_guide`], explains them chapter by chapter, with examples.
 //!
 //! # Platforms
 //!
@@ -73,6 +74,9 @@ pub mod process;
 /// On Windows the attribute macros exist only to say, in one compile error, that daemons are
 /// Unix-only (see [`macro@daemon`]).
 pub use deluxe_macros::{atexit, daemon, on_reload, on_user1, on_user2, setup};
+
+#[cfg(any(doc, doctest))]
+pub mod _guide;
 
 #[doc(hidden)]
 pub mod __private;
