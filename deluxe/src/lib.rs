@@ -31,7 +31,7 @@
 //!     }
 //!
 //!     #[on_user1]
-//!     fn reload(&self) { println!("reloading"); }
+//!     fn rotate(&self) { println!("rotating"); }
 //! }
 //!
 //! let controller = Ticker::controller();
@@ -71,8 +71,8 @@ compile_error!("deluxe supports Unix systems (Linux, macOS, the BSDs) and Window
 pub mod cli;
 pub mod process;
 
-/// On Windows the attribute macros exist only to say, in one compile error, that daemons are
-/// Unix-only (see [`macro@daemon`]).
+// On Windows the attribute macros exist only to say, in one compile error, that daemons are
+// Unix-only (see their docs).
 pub use deluxe_macros::{atexit, daemon, on_reload, on_user1, on_user2, setup};
 
 #[cfg(any(doc, doctest))]

@@ -110,7 +110,7 @@ impl Command {
         wait(start(&pipeline, options).await?).await
     }
 
-    /// [`Command::spawn`] on tokio: the handle is a [`Stream`](futures_core::Stream) of
+    /// [`Command::spawn`] on tokio: the handle is a [`Stream`](https://docs.rs/futures-core/0.3/futures_core/stream/trait.Stream.html) of
     /// standard output's lines, and can be waited for or killed.
     ///
     /// It starts the program before returning: through `sudo` with a bare name, that includes
@@ -209,7 +209,7 @@ async fn wait(running: Running) -> Result<Output, CommandError> {
 }
 
 /// A program (or pipeline) started on tokio by [`Command::spawn_async`]: its standard output
-/// is a [`Stream`](futures_core::Stream) of lines ([`AsyncRunning::next_line`]), and it can be
+/// is a [`Stream`](https://docs.rs/futures-core/0.3/futures_core/stream/trait.Stream.html) of lines ([`AsyncRunning::next_line`]), and it can be
 /// waited for or killed. Dropping it before [`AsyncRunning::wait`] completes terminates the
 /// program and everything it started, and reaps it, in the background as a dropped
 /// [`Command::call_async`] does.
