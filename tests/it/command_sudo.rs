@@ -586,3 +586,74 @@ fn a_timeout_names_what_it_could_not_end_for_a_caller_that_is_not_root() {
     assert_eq!(named.len(), 2, "both sleeps: {err}");
     assert!(err.contains(&format!("still run as `{TARGET}`")), "{err}");
 }
+
+/// Runs `script` as the system account through sudo, from the test account (a caller that is
+/// not root, whose sudo policy lets it run `kill` as that account), with a 300 ms timeout;
+/// returns the probe's outcome, or `None` if the call did not return within `HANG`. Whatever
+/// still runs with `marker` in its command line is then ended (the shell first, so that it
+/// stops forking) and returned too.
+fn forking_on_term_as_another_user(script: &str, marker: &str) -> (Option<String>, Vec<i32>) {
+    use crate::common::{HANG, SYSTEM_USER};
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let script = script.to_owned();
+    std::thread::spawn(move || {
+        let _ = sender.send(probe_as_test_user(&[
+            "run-as",
+            SYSTEM_USER,
+            "--timeout",
+            "300",
+            "/bin/sh",
+            "-c",
+            &script,
+        ]));
+    });
+    let outcome = receiver.recv_timeout(HANG).ok();
+    let left = crate::common::live_processes_mentioning(marker);
+    for _ in 0..100 {
+        let running = crate::common::live_processes_mentioning(marker);
+        if running.is_empty() {
+            break;
+        }
+        for pid in running {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGSTOP);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+        }
+    }
+    (outcome.map(|(out, err)| format!("{out}{err}")), left)
+}
+
+#[test]
+fn a_program_forking_without_pause_in_its_term_handler_as_another_user_is_still_bounded() {
+    if !has_test_sudoers(
+        "a_program_forking_without_pause_in_its_term_handler_as_another_user_is_still_bounded",
+    ) {
+        return;
+    }
+    // The shell forks sleeps for as long as it runs once it is asked to end: only a tree that
+    // is frozen as a whole can be ended, and the caller may signal none of it itself.
+    let (outcome, left) = forking_on_term_as_another_user(
+        "trap 'while :; do sleep 57206.3 & done' TERM; echo go; sleep 100; wait",
+        "57206.3",
+    );
+    let outcome = outcome.expect("the call returned within its bound");
+    assert!(outcome.starts_with("error Timeout\n"), "{outcome}");
+    assert!(left.is_empty(), "{} still ran", left.len());
+}
+
+#[test]
+fn orphans_a_program_double_forks_as_another_user_are_ended_with_its_group() {
+    if !has_test_sudoers("orphans_a_program_double_forks_as_another_user_are_ended_with_its_group")
+    {
+        return;
+    }
+    // Each sleep is reparented to init at once, so no listing of the tree finds it; it stays
+    // in the call's process group, which sudo's `kill` ends as the account.
+    let (outcome, left) = forking_on_term_as_another_user(
+        "trap 'while :; do (sleep 57206.4 &); done' TERM; echo go; sleep 100; wait",
+        "57206.4",
+    );
+    let outcome = outcome.expect("the call returned within its bound");
+    assert!(outcome.starts_with("error Timeout\n"), "{outcome}");
+    assert!(left.is_empty(), "{} still ran", left.len());
+}

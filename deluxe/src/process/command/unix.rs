@@ -200,8 +200,13 @@ fn pidfd(_pid: Pid) -> Option<OwnedFd> {
 ///
 /// A descendant this process may not signal (`EPERM`: it runs as the user a non-root caller
 /// switched to through `sudo`) gets the same signals through `sudo -n -u USER -- kill`, for
-/// each user of `switches`, when sudo's policy allows that. Returns the pids of those still
-/// running after that: the caller reports them. The async path calls this too.
+/// each user of `switches`, when sudo's policy allows that: sent to those descendants and to
+/// the call's whole process group, so that the kernel stops (or ends) every member of that
+/// user at once, the orphans of a double fork that stayed in the group too, and a tree that
+/// forks without pause can be frozen. Listing a tree that cannot be frozen stops after
+/// `FREEZE_BOUND`. Returns the pids of those still running after that (descendants, and
+/// members of the group this process may not signal): the caller reports them. The async path
+/// calls this too.
 pub(crate) fn terminate(
     watches: &[&ExitWatch],
     placement: Placement,
@@ -212,11 +217,15 @@ pub(crate) fn terminate(
         .then(|| watches.first().map(|watch| watch.pid()))
         .flatten();
     let mut descendants = Vec::new();
-    freeze(group, watches, &mut descendants);
+    freeze(group, watches, &mut descendants, switches);
     signal_all(group, watches, &descendants, Signal::SIGTERM);
     // A stopped process (frozen above, or Ctrl-Z) only acts on SIGTERM once continued.
     signal_all(group, watches, &descendants, Signal::SIGCONT);
-    let relayed = signal_as(switches, &descendants, "TERM");
+    let relayed = signal_as(switches, group, &descendants, "TERM");
+    if relayed {
+        // Frozen through sudo: continued the same way, to act on the SIGTERM.
+        signal_as(switches, group, &descendants, "CONT");
+    }
     let deadline = super::options::later(Instant::now(), grace);
     let gone = watches.iter().all(|watch| watch.wait_until(deadline))
         && descendants
@@ -225,9 +234,9 @@ pub(crate) fn terminate(
         && !tree::group_lingers(group, deadline);
     let mut killed_as = relayed;
     if !gone {
-        freeze(group, watches, &mut descendants);
+        freeze(group, watches, &mut descendants, switches);
         signal_all(group, watches, &descendants, Signal::SIGKILL);
-        killed_as |= signal_as(switches, &descendants, "KILL");
+        killed_as |= signal_as(switches, group, &descendants, "KILL");
     }
     // What sudo's `kill` was sent to is given a moment to go; the rest of the refused are
     // still running.
@@ -236,12 +245,27 @@ pub(crate) fn terminate(
     } else {
         Instant::now()
     };
-    descendants
+    let mut left: Vec<u32> = descendants
         .iter()
         .filter(|process| process.refused() && !process.wait_until(settle))
         .map(|process| process.pid() as u32)
-        .collect()
+        .collect();
+    // Members of the group that were never listed (a double fork's orphans) and that this
+    // process may not signal: what sudo's `kill` did not end is reported too.
+    if descendants.iter().any(tree::Process::refused) && tree::group_lingers(group, settle) {
+        for pid in tree::unreachable_members(group) {
+            if !left.contains(&pid) {
+                left.push(pid);
+            }
+        }
+    }
+    left
 }
+
+/// How long listing a tree that cannot be frozen (another user's, which `sudo`'s policy does
+/// not let the caller stop) may go on before the call moves on and reports what it could not
+/// end.
+const FREEZE_BOUND: Duration = Duration::from_secs(1);
 
 /// How long processes ended through `sudo ... kill` get to be gone before they are reported.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -258,14 +282,23 @@ pub(crate) struct Switch<'a> {
 /// Sends `signal` (its name) through `sudo -n -u USER -- kill` to the running descendants this
 /// process was refused signalling; says whether it ran such a `kill`. sudo's refusal (no
 /// rule allowing `kill`) is not an error: what is left running is reported.
-fn signal_as(switches: &[Switch<'_>], descendants: &[tree::Process], signal: &str) -> bool {
-    let pids: Vec<String> = descendants
+fn signal_as(
+    switches: &[Switch<'_>],
+    group: Option<Pid>,
+    descendants: &[tree::Process],
+    signal: &str,
+) -> bool {
+    let mut pids: Vec<String> = descendants
         .iter()
         .filter(|process| process.refused() && !process.wait_until(Instant::now()))
         .map(|process| process.pid().to_string())
         .collect();
     if pids.is_empty() {
         return false;
+    }
+    // The group as well: every member the target user may signal, listed or not.
+    if let Some(group) = group {
+        pids.insert(0, format!("-{group}"));
     }
     let Some(kill) = ["/usr/bin/kill", "/bin/kill"]
         .into_iter()
@@ -293,11 +326,28 @@ fn signal_as(switches: &[Switch<'_>], descendants: &[tree::Process], signal: &st
 
 /// Stops (`SIGSTOP`) the call's group, its children and their descendants, listing the
 /// descendants again until a listing finds none that `known` does not hold; adds those to it.
-fn freeze(group: Option<Pid>, watches: &[&ExitWatch], known: &mut Vec<tree::Process>) {
+/// Those this process may not stop are stopped through `sudo ... kill` (with the whole group).
+fn freeze(
+    group: Option<Pid>,
+    watches: &[&ExitWatch],
+    known: &mut Vec<tree::Process>,
+    switches: &[Switch<'_>],
+) {
     // Each round stops what it found, and a stopped process cannot fork: a tree that keeps
-    // forking is caught up with in as many rounds as it is deep. The bound is for safety.
+    // forking is caught up with in as many rounds as it is deep. A tree that cannot be stopped
+    // (sudo may not `kill` as its user) is listed for `FREEZE_BOUND` at most.
+    let until = super::options::later(Instant::now(), FREEZE_BOUND);
+    let mut refused_stopped = 0;
     for _ in 0..64 {
         signal_all(group, watches, known, Signal::SIGSTOP);
+        let refused = known.iter().filter(|process| process.refused()).count();
+        if refused > refused_stopped {
+            refused_stopped = refused;
+            signal_as(switches, group, known, "STOP");
+        }
+        if Instant::now() >= until {
+            return;
+        }
         let before = known.len();
         tree::add_descendants(watches.iter().map(|watch| watch.pid()), known);
         if known.len() == before {
@@ -452,20 +502,29 @@ mod tree {
         }
     }
 
-    fn group_alive(group: Pid) -> bool {
-        if nix::sys::signal::killpg(group, None).is_err() {
-            return false;
-        }
-        if !cfg!(any(target_os = "linux", target_os = "android")) {
-            return true;
-        }
-        // Signal 0 counts zombies: look for a member that is not one.
+    /// The live members of `group` this process may not signal (another user's), read from
+    /// `/proc` (Linux); nothing elsewhere, or when the group is gone or all ours.
+    pub(super) fn unreachable_members(group: Option<Pid>) -> impl Iterator<Item = u32> {
+        let members = match group {
+            Some(group) if cfg!(any(target_os = "linux", target_os = "android")) => members(group),
+            _ => Vec::new(),
+        };
+        members
+            .into_iter()
+            .filter(|&pid| {
+                nix::sys::signal::kill(Pid::from_raw(pid), None) == Err(nix::errno::Errno::EPERM)
+            })
+            .map(|pid| pid as u32)
+    }
+
+    /// The members of `group` that are not zombies, from `/proc`.
+    fn members(group: Pid) -> Vec<i32> {
         let Ok(entries) = std::fs::read_dir("/proc") else {
-            return true;
+            return Vec::new();
         };
         entries
             .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-            .any(|pid| {
+            .filter(|pid| {
                 std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|text| {
                     text.rsplit_once(')').is_some_and(|(_, rest)| {
                         let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -474,6 +533,21 @@ mod tree {
                     })
                 })
             })
+            .collect()
+    }
+
+    fn group_alive(group: Pid) -> bool {
+        // ESRCH: no member at all. EPERM: members, none of them ours to signal.
+        if nix::sys::signal::killpg(group, None) == Err(nix::errno::Errno::ESRCH) {
+            return false;
+        }
+        if !cfg!(any(target_os = "linux", target_os = "android"))
+            || !std::path::Path::new("/proc/self").exists()
+        {
+            return true;
+        }
+        // Signal 0 counts zombies: look for a member that is not one.
+        !members(group).is_empty()
     }
 }
 
