@@ -396,8 +396,11 @@ pub(crate) fn end_escaped(pid: i32) {
 /// daemon does) holding the shell's stdout and stderr, writes that process's pid into
 /// `file`, says `started` and sleeps.
 fn escaping_script(file: &Path, marker: &str) -> String {
+    // The escaped process writes its own pid once `setsid` has made its session (`$!` would be
+    // known before that, and a kill in between would still find it in the call's group).
     format!(
-        "(setsid sleep {marker}1 & echo $! > {f}.tmp; mv {f}.tmp {f}); echo started; sleep {marker}2",
+        "(setsid sh -c 'echo $$ > {f}.tmp; mv {f}.tmp {f}; exec sleep {marker}1' &); \
+         while [ ! -e {f} ]; do sleep 0.01; done; echo started; sleep {marker}2",
         f = file.display()
     )
 }
