@@ -623,6 +623,28 @@ fn forking_on_term_as_another_user(script: &str, marker: &str) -> (Option<String
     (outcome.map(|(out, err)| format!("{out}{err}")), left)
 }
 
+/// The call returned within its bound and told the truth: `Timeout` with nothing left, or
+/// `NotEnded` naming every process still running (sudo's `kill` may itself fail to start as
+/// an account that has run into its process limit, which a fork loop can reach on a busy
+/// machine).
+fn assert_ended_or_named(outcome: Option<String>, left: &[i32]) {
+    let outcome = outcome.expect("the call returned within its bound");
+    if let Some(named) = outcome.strip_prefix("error NotEnded Timeout ") {
+        let named: Vec<i32> = named
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|pid| pid.trim().parse().ok())
+            .collect();
+        let unnamed: Vec<&i32> = left.iter().filter(|pid| !named.contains(pid)).collect();
+        assert!(unnamed.is_empty(), "still running, not named: {unnamed:?}");
+    } else {
+        assert!(outcome.starts_with("error Timeout\n"), "{outcome}");
+        assert!(left.is_empty(), "{} still ran after a Timeout", left.len());
+    }
+}
+
 #[test]
 fn a_program_forking_without_pause_in_its_term_handler_as_another_user_is_still_bounded() {
     if !has_test_sudoers(
@@ -636,9 +658,7 @@ fn a_program_forking_without_pause_in_its_term_handler_as_another_user_is_still_
         "trap 'while :; do sleep 57206.3 & done' TERM; echo go; sleep 100; wait",
         "57206.3",
     );
-    let outcome = outcome.expect("the call returned within its bound");
-    assert!(outcome.starts_with("error Timeout\n"), "{outcome}");
-    assert!(left.is_empty(), "{} still ran", left.len());
+    assert_ended_or_named(outcome, &left);
 }
 
 #[test]
@@ -653,7 +673,5 @@ fn orphans_a_program_double_forks_as_another_user_are_ended_with_its_group() {
         "trap 'while :; do (sleep 57206.4 &); done' TERM; echo go; sleep 100; wait",
         "57206.4",
     );
-    let outcome = outcome.expect("the call returned within its bound");
-    assert!(outcome.starts_with("error Timeout\n"), "{outcome}");
-    assert!(left.is_empty(), "{} still ran", left.len());
+    assert_ended_or_named(outcome, &left);
 }
