@@ -138,11 +138,12 @@ fn a_started_daemon_is_detached_and_set_up_as_asked() {
     }
 
     // The umask applies to what the daemon creates; the pidfile is 0644 whatever the umask.
+    // (`run` makes its probe file after recording that it runs: wait for it.)
     let probe = scene.events_path().with_extension("umask-probe");
-    assert_eq!(
-        std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777,
-        0o640
-    );
+    let made = crate::common::eventually("the daemon's umask probe file", || {
+        std::fs::metadata(&probe)
+    });
+    assert_eq!(made.permissions().mode() & 0o777, 0o640);
     assert_eq!(
         std::fs::metadata(scene.pidfile())
             .unwrap()

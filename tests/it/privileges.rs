@@ -68,7 +68,11 @@ fn the_daemon_runs_as_the_configured_user_for_good() {
     scene.wait_event("setuid0 EPERM", 1);
 
     // What it creates is the user's, with the umask applied; its pidfile is the user's too.
-    let probe = std::fs::metadata(scene.events_path().with_extension("umask-probe")).unwrap();
+    // (`run` makes its probe file after recording the events above: wait for it.)
+    let probe_path = scene.events_path().with_extension("umask-probe");
+    let probe = crate::common::eventually("the daemon's umask probe file", || {
+        std::fs::metadata(&probe_path)
+    });
     assert_eq!((probe.uid(), probe.mode() & 0o777), (uid, 0o640));
     let pidfile = std::fs::metadata(scene.pidfile()).unwrap();
     assert_eq!((pidfile.uid(), pidfile.mode() & 0o777), (uid, 0o644));
