@@ -420,8 +420,26 @@ pub(crate) fn install(inherited: &Inherited) {
 
 /// In the foreground, when the start failed and the plan goes away.
 pub(crate) fn uninstall() {
+    failed();
     CONTEXT.store(std::ptr::null_mut(), Ordering::Release);
     CONTEXT_PID.store(0, Ordering::Release);
+}
+
+/// The start failed: the control socket, if `setup` made one, goes.
+pub(crate) fn failed() {
+    remove_control();
+}
+
+/// The control socket this daemon bound, and its identity: removed as the daemon stops, only
+/// if it is still the file it bound.
+static BOUND: Mutex<Option<(PathBuf, (u64, u64))>> = Mutex::new(None);
+
+fn remove_control() {
+    if let Some((path, identity)) = lock(&BOUND).take()
+        && std::fs::symlink_metadata(&path).is_ok_and(|now| (now.dev(), now.ino()) == identity)
+    {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 fn context() -> Option<&'static Inherited> {
@@ -469,6 +487,15 @@ pub(crate) fn ready(kept: &[RawFd]) {
     if start {
         start_server(context);
     }
+    if lock(&BOUND).is_some() {
+        // A daemon that stops hands nothing over: its control socket goes with the request.
+        let _ = std::thread::Builder::new()
+            .name("deluxe-handover-end".into())
+            .spawn(|| {
+                super::wait_for_stop(Duration::MAX);
+                remove_control();
+            });
+    }
     if let Some(control) = lock(&context.control).take() {
         let mut stream = UnixStream::from(control);
         let _ = stream.write_all(format!("COMMIT {}\n", std::process::id()).as_bytes());
@@ -505,7 +532,7 @@ fn start_server(context: &'static Inherited) {
     let started = bind_control(&context.pidfile, &path).and_then(|socket| {
         std::thread::Builder::new()
             .name("deluxe-handover".into())
-            .spawn(move || serve(&socket, &path, context))
+            .spawn(move || serve(&socket, context))
             .map(drop)
     });
     if let Err(error) = started {
@@ -545,7 +572,10 @@ fn bind_control(pidfile: &Path, path: &Path) -> io::Result<UnixListener> {
         std::fs::remove_file(path)?;
     }
     let (address, _directory) = reload::address(path)?;
-    UnixListener::bind(address)
+    let socket = UnixListener::bind(address)?;
+    let bound = std::fs::symlink_metadata(path)?;
+    *lock(&BOUND) = Some((path.to_path_buf(), (bound.dev(), bound.ino())));
+    Ok(socket)
 }
 
 /// The reply to a second `HANDOVER` while one is under way.
@@ -554,7 +584,7 @@ const BUSY: &[u8] = b"BUSY\n";
 const REFUSED: &[u8] = b"REFUSED\n";
 
 /// The control socket's thread: answers hand-over requests for the daemon's life.
-fn serve(socket: &UnixListener, path: &Path, context: &Inherited) {
+fn serve(socket: &UnixListener, context: &Inherited) {
     loop {
         let Some(mut stream) = accept(socket) else {
             continue;
@@ -565,7 +595,7 @@ fn serve(socket: &UnixListener, path: &Path, context: &Inherited) {
         let committed = hand_over(socket, stream);
         match committed {
             Some(new) => {
-                commit(path, new);
+                commit(new);
                 // Stopping: later requests are for the new daemon.
                 loop {
                     if let Some(mut stream) = accept(socket) {
@@ -664,9 +694,9 @@ fn hand_over(socket: &UnixListener, mut stream: UnixStream) -> Option<u32> {
 
 /// The new daemon `new` is ready and holds the pidfile: the service manager learns its pid,
 /// and this daemon stops as on `SIGTERM`.
-fn commit(path: &Path, new: u32) {
+fn commit(new: u32) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::MainPid(new)]);
-    let _ = std::fs::remove_file(path);
+    remove_control();
     lock(&REGISTRY).sockets.clear();
     let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGTERM);
 }
