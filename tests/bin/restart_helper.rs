@@ -10,7 +10,11 @@
 //! (`started PID`, `restarted PID`, `stopped`, `status Running PID`, `status Stopped`,
 //! `error TOKEN: message`) and exits 0, or 1 on an error.
 //!
-//! Options: `--version V` (the word the daemon answers with; `v1` by default), `--port N`
+//! `start-then-restart` starts, prints `started PID`, and restarts in this very process (a
+//! fork of it) once a line arrives on stdin.
+//!
+//! Options: `--keep-open` (the listener is bound before `start` and owned by the daemon
+//! value, `keep_open`, instead of declared in `setup`), `--version V` (the word the daemon answers with; `v1` by default), `--port N`
 //! (bind this loopback port instead of any free one), `--no-sockets` (bind without declaring
 //! the socket: a restart is then stop and start), `--setup-fails` (the daemon's `setup` fails
 //! after taking its socket), `--gate F` (`setup` records `setup-waiting PID`, then waits until
@@ -37,6 +41,8 @@ mod unix {
         pub events: PathBuf,
         pub port: u16,
         pub declare: bool,
+        /// The listener was bound before `start` and is the value's (`keep_open`).
+        pub kept: bool,
         pub setup_fails: bool,
         pub gate: Option<PathBuf>,
         pub listener: OnceLock<TcpListener>,
@@ -64,10 +70,21 @@ mod unix {
     }
 
     impl Daemon for Service {
+        fn keep_open(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+            match self.listener.get() {
+                Some(listener) if self.kept => vec![listener.as_fd()],
+                _ => Vec::new(),
+            }
+        }
+
         fn setup(&self) -> Result<(), HookError> {
             let me = std::process::id();
             let address = ("127.0.0.1", self.port);
-            let listener = if self.declare {
+            let listener = if self.kept {
+                let port = self.listener.get().expect("bound").local_addr()?.port();
+                self.record(&format!("setup {me} {port}"));
+                return Ok(());
+            } else if self.declare {
                 daemon::listener("http", || TcpListener::bind(address))?
             } else {
                 TcpListener::bind(address)?
@@ -144,7 +161,6 @@ mod unix {
     /// Connects to a control socket as whoever runs this, asks for the sockets, and prints
     /// the reply's words and how many descriptors came with it.
     fn probe(socket: &Path) -> Result<String, String> {
-        use std::io::Read;
         let mut stream =
             std::os::unix::net::UnixStream::connect(socket).map_err(|e| format!("connect {e}"))?;
         stream
@@ -172,8 +188,6 @@ mod unix {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
-        let mut rest = Vec::new();
-        let _ = stream.read_to_end(&mut rest);
         Ok(format!("reply {text} fds {fds}"))
     }
 
@@ -189,6 +203,7 @@ mod unix {
             events: PathBuf::from("/dev/null"),
             port: 0,
             declare: true,
+            kept: false,
             setup_fails: false,
             gate: None,
             listener: OnceLock::new(),
@@ -205,6 +220,7 @@ mod unix {
                 "--version" => service.version = value(),
                 "--port" => service.port = value().parse().expect("port"),
                 "--no-sockets" => service.declare = false,
+                "--keep-open" => service.kept = true,
                 "--setup-fails" => service.setup_fails = true,
                 "--count" => count = value().parse().expect("count"),
                 "--gate" => service.gate = Some(PathBuf::from(value())),
@@ -230,6 +246,10 @@ mod unix {
         if let Some(timeout) = stop_timeout {
             config.stop_timeout = timeout;
         }
+        if service.kept {
+            let listener = TcpListener::bind(("127.0.0.1", service.port)).expect("bind");
+            let _ = service.listener.set(listener);
+        }
         let controller = Controller::with_config(service, config);
         let result = match action.as_str() {
             "start" => controller.start().map(|pid| format!("started {pid}")),
@@ -246,6 +266,12 @@ mod unix {
                 result.map(|()| format!("restarts fds {before} {}", open_fds()))
             }
             "stop" => controller.stop().map(|_| "stopped".to_owned()),
+            "start-then-restart" => controller.start().and_then(|pid| {
+                println!("started {pid}");
+                let mut line = String::new();
+                let _ = std::io::stdin().read_line(&mut line);
+                controller.restart().map(|pid| format!("restarted {pid}"))
+            }),
             "status" => controller.status().map(|status| match status {
                 daemon::Status::Running { pid, .. } => format!("status Running {pid}"),
                 daemon::Status::Stopped => "status Stopped".to_owned(),

@@ -510,3 +510,62 @@ fn a_long_lived_controller_keeps_no_descriptor_of_its_restarts() {
     stop(&scene);
     assert_only(&scene, &[]);
 }
+
+#[test]
+fn an_in_process_restart_of_a_keep_open_listener_refuses_no_connection() {
+    let scene = Scene::new("restart-keep-open");
+    let mut both = command(&scene, &["--keep-open"], "start-then-restart")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(both.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let old = pid_after(line.trim(), "started ");
+    let port = port_of(&scene, old);
+    let clients = Clients::start(port);
+    scene.wait_events("clients served by the old daemon", |events| {
+        events
+            .iter()
+            .filter(|line| **line == format!("served {old}"))
+            .count()
+            >= 5
+    });
+    both.stdin.take().unwrap().write_all(b"restart\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    both.wait().unwrap();
+    let new = pid_after(&result_line(rest.as_bytes()), "restarted ");
+    assert_ne!(new, old);
+    // Started first: the old daemon stopped after the new one set up.
+    let events = scene.events();
+    let setup = events
+        .iter()
+        .position(|e| e.starts_with(&format!("setup {new} ")))
+        .unwrap();
+    let stopping = events
+        .iter()
+        .position(|e| *e == format!("stopping {old}"))
+        .unwrap();
+    assert!(setup < stopping, "{events:?}");
+    scene.wait_events("clients served by the new daemon", |events| {
+        events
+            .iter()
+            .filter(|line| **line == format!("served {new}"))
+            .count()
+            >= 5
+    });
+    let results = clients.finish();
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        refused.is_empty(),
+        "{} of {} failed: {refused:?}",
+        refused.len(),
+        results.len()
+    );
+    assert!(wait_gone(old, HANG));
+    assert_serving(&scene, new, "v1", port);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}

@@ -461,7 +461,8 @@ pub(crate) fn ready(kept: &[RawFd]) {
         return;
     };
     for (name, fd) in lock(&context.sockets).iter_mut() {
-        if fd.take().is_some() {
+        // The old daemon's `keep_open` sockets: this one has its own copies (its value's).
+        if fd.take().is_some() && !name.starts_with(KEPT) {
             super::serve::say(
                 log::Level::Warn,
                 &format!("listening socket {name:?} was handed over but not declared; closed it"),
@@ -469,16 +470,25 @@ pub(crate) fn ready(kept: &[RawFd]) {
         }
     }
     let mut registry = lock(&REGISTRY);
+    let identity = |fd: BorrowedFd<'_>| sys::fstat(fd).ok().map(|(identity, _)| identity);
     for &fd in kept {
-        // SAFETY: a descriptor the daemon value owns (`keep_open`), open for the daemon's
-        // life; borrowed only for this call.
+        if context.raw.contains(&fd) {
+            continue;
+        }
+        // SAFETY: a descriptor the daemon value owns (`keep_open`), or one a service manager
+        // passed, open for the daemon's life; borrowed only for this call.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        if calls::socket_kind(fd).is_ok_and(|kind| kind.listening)
+        let declared = registry
+            .sockets
+            .iter()
+            .any(|(_, known)| identity(known.as_fd()) == identity(fd));
+        if !declared
+            && calls::socket_kind(fd).is_ok_and(|kind| kind.listening)
             && let Ok(copy) = calls::dup_cloexec(fd)
         {
             registry
                 .sockets
-                .push((format!("keep-open-{}", fd.as_raw_fd()), copy));
+                .push((format!("{KEPT}{}", fd.as_raw_fd()), copy));
         }
     }
     let start = !registry.serving && !registry.sockets.is_empty();
@@ -501,6 +511,9 @@ pub(crate) fn ready(kept: &[RawFd]) {
         let _ = stream.write_all(format!("COMMIT {}\n", std::process::id()).as_bytes());
     }
 }
+
+/// The name under which a `keep_open` listening socket is handed over (with its number).
+const KEPT: &str = "keep-open-";
 
 /// The sockets this daemon declared, and whether its control socket is up.
 struct Registry {
@@ -598,8 +611,8 @@ fn serve(socket: &UnixListener, context: &Inherited) {
                 commit(new);
                 // Stopping: later requests are for the new daemon.
                 loop {
-                    if let Some(mut stream) = accept(socket) {
-                        let _ = stream.write_all(BUSY);
+                    if let Some(stream) = accept(socket) {
+                        reply_busy(stream);
                     }
                 }
             }
@@ -629,10 +642,22 @@ fn accept(socket: &UnixListener) -> Option<UnixStream> {
             Some(stream)
         }
         _ => {
+            // Its request first (briefly): a reply written before it could make the request's
+            // write fail (`EPIPE`) instead of the reply being read.
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = read_line(&mut stream);
             let _ = stream.write_all(REFUSED);
             None
         }
     }
+}
+
+/// Tells a request that another hand-over is under way, once it was made (see [`accept`]).
+fn reply_busy(mut stream: UnixStream) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = read_line(&mut stream);
+    let _ = stream.write_all(BUSY);
 }
 
 /// One line (without its newline), at most 64 bytes.
@@ -676,8 +701,8 @@ fn hand_over(socket: &UnixListener, mut stream: UnixStream) -> Option<u32> {
         if ready.is_err() {
             break None;
         }
-        while let Ok((mut other, _)) = socket.accept() {
-            let _ = other.write_all(BUSY);
+        while let Ok((other, _)) = socket.accept() {
+            reply_busy(other);
         }
         if sys::wait_readable(stream.as_fd(), Duration::ZERO).unwrap_or(true) {
             let _ = stream.set_nonblocking(false);
@@ -821,7 +846,8 @@ pub(crate) fn request(
     stream
         .set_read_timeout(Some(sys::time_left(deadline).max(Duration::from_millis(1))))
         .map_err(failed)?;
-    stream.write_all(b"HANDOVER\n").map_err(failed)?;
+    // A daemon that refuses may have hung up already: its reply says why.
+    let _ = stream.write_all(b"HANDOVER\n");
     let mut message = Vec::new();
     let mut fds = Vec::new();
     let mut buf = [0u8; 4096];
