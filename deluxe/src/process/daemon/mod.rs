@@ -82,8 +82,9 @@
 //   launch.rs ──── the new daemon runs ──▶ setup.rs   daemon(7)'s steps, pidfile locked
 //     ▲ reads the readiness records                      │
 //     │ (readiness.rs) until "ready"                     ▼
-//     └────────────────────────────────────────────  serve.rs   signal and hook threads,
+//     └────────────────────────────────────────────  serve/     signal and hook threads,
 //                                                                run, atexit, the way out
+//                                                                (one file per concern)
 //   In the foreground at pid 1 (a container), launch.rs first hands pid 1 to init.rs: a
 //   minimal init that forks the daemon, reaps orphans and forwards signals.
 //   Beside them, used by all: pidfile.rs (observe, place checks, lock, hold, remove, the pid
