@@ -33,7 +33,6 @@ mod stop;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use std::os::fd::AsFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -137,15 +136,6 @@ pub(crate) struct Serving {
     pub(crate) children_wait: Option<Duration>,
 }
 
-/// Why `run` failed, when it returned an error (see [`run_failed`]).
-static RUN_FAILURE: Mutex<Option<String>> = Mutex::new(None);
-
-/// Records that `run` returned this error: the daemon logs it as one line and exits with
-/// status 1 (`#[daemon]`'s `run` returning `Err`).
-pub(crate) fn run_failed(message: String) {
-    *RUN_FAILURE.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
-}
-
 /// Runs the daemon: starts the signal thread, calls `announce` (with the error if it cannot be
 /// started: the daemon has then removed its pidfile, and exits if `announce` returns), then
 /// `run`, then `atexit`, and exits the process. The hook thread starts with the first `SIGUSR1` or `SIGUSR2`: a daemon
@@ -197,19 +187,16 @@ pub(crate) fn serve<'d, D: Daemon>(
                 sd_notify::NotifyState::MainPid(std::process::id()),
             ],
         );
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| runtime.daemon.run())) {
-            say(
-                log::Level::Error,
-                &format!("run() panicked: {}; stopping", panic_message(&*panic)),
-            );
-            runtime.failed.store(true, Ordering::Release);
-        }
-        let failure = RUN_FAILURE.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let failure = match catch_unwind(AssertUnwindSafe(|| runtime.daemon.run())) {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(format!("run() failed: {error}; stopping")),
+            Err(panic) => Some(format!(
+                "run() panicked: {}; stopping",
+                panic_message(&*panic)
+            )),
+        };
         if let Some(message) = failure {
-            say(
-                log::Level::Error,
-                &format!("run() failed: {message}; stopping"),
-            );
+            say(log::Level::Error, &message);
             runtime.failed.store(true, Ordering::Release);
         }
         if !stop_requested() {
