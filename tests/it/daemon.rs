@@ -559,16 +559,16 @@ fn a_hand_written_run_that_returns_an_error_stops_the_daemon_as_a_panic_does() {
     .status()
     .unwrap();
     assert_eq!(status.code(), Some(1));
-    let pid = scene
-        .events()
-        .iter()
-        .find_map(|event| event.strip_prefix("run ").map(str::to_owned))
-        .unwrap();
+    let events = scene.events();
+    let [run, atexit] = &events[..] else {
+        panic!("run, then atexit: {events:?}")
+    };
+    let pid = run.strip_prefix("run ").expect("run first");
+    assert_eq!(atexit, "atexit");
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         format!("deluxe[{pid}]: ERROR: run() failed: run gave up on purpose; stopping\n")
     );
-    assert_eq!(scene.events(), [format!("run {pid}"), "atexit".into()]);
     assert!(!scene.pidfile().exists());
 }
 
