@@ -107,7 +107,7 @@ mod unix {
             Ok(())
         }
 
-        fn run(&self) {
+        fn run(&self) -> Result<(), HookError> {
             let me = std::process::id();
             self.record(&format!("run {me}"));
             let listener = self.listener.get().expect("set up");
@@ -138,6 +138,7 @@ mod unix {
                 }
                 self.record(&format!("stopping {me}"));
             });
+            Ok(())
         }
 
         fn atexit(&self) {
