@@ -475,20 +475,15 @@ pub(crate) fn ready(kept: &[RawFd]) {
         if context.raw.contains(&fd) {
             continue;
         }
-        // SAFETY: a descriptor the daemon value owns (`keep_open`), or one a service manager
-        // passed, open for the daemon's life; borrowed only for this call.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let Some(copy) = calls::listening_copy(fd) else {
+            continue;
+        };
         let declared = registry
             .sockets
             .iter()
-            .any(|(_, known)| identity(known.as_fd()) == identity(fd));
-        if !declared
-            && calls::socket_kind(fd).is_ok_and(|kind| kind.listening)
-            && let Ok(copy) = calls::dup_cloexec(fd)
-        {
-            registry
-                .sockets
-                .push((format!("{KEPT}{}", fd.as_raw_fd()), copy));
+            .any(|(_, known)| identity(known.as_fd()) == identity(copy.as_fd()));
+        if !declared {
+            registry.sockets.push((format!("{KEPT}{fd}"), copy));
         }
     }
     let start = !registry.serving && !registry.sockets.is_empty();
