@@ -50,7 +50,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -234,11 +233,13 @@ where
             name: name.to_owned(),
         });
     };
-    let mut registry = lock(&REGISTRY);
-    if registry.sockets.iter().any(|(known, _)| known == name) {
-        return Err(ListenerError::Twice {
-            name: name.to_owned(),
-        });
+    let twice = || ListenerError::Twice {
+        name: name.to_owned(),
+    };
+    let declared = |registry: &Registry| registry.sockets.iter().any(|(known, _)| known == name);
+    // Not held while `bind` runs: it is the caller's code.
+    if declared(&lock(&REGISTRY)) {
+        return Err(twice());
     }
     let found = match context.take(name) {
         Some(fd) => Some(fd),
@@ -258,10 +259,15 @@ where
         name: name.to_owned(),
         source: errno.into(),
     })?;
+    let mut registry = lock(&REGISTRY);
+    if declared(&registry) {
+        return Err(twice());
+    }
     registry.sockets.push((name.to_owned(), copy));
-    if !registry.serving {
-        registry.serving = true;
-        drop(registry);
+    let start = !registry.serving;
+    registry.serving = true;
+    drop(registry);
+    if start {
         start_server(context);
     }
     Ok(socket)
@@ -356,7 +362,7 @@ pub(crate) struct Inherited {
     sockets: Mutex<Vec<(String, Option<OwnedFd>)>>,
     /// The connection to the old daemon, on which the new one says `COMMIT` once ready.
     control: Mutex<Option<OwnedFd>>,
-    /// Raw numbers, read without a lock in the forked child.
+    /// Their numbers, which the forked daemon keeps open.
     raw: Vec<RawFd>,
 }
 
@@ -406,23 +412,26 @@ impl Inherited {
     }
 }
 
-/// The daemon's [`Inherited`], once installed; and the pid it was installed in (a process
-/// the daemon forks is no daemon).
-static CONTEXT: AtomicPtr<Inherited> = AtomicPtr::new(std::ptr::null_mut());
-static CONTEXT_PID: AtomicU32 = AtomicU32::new(0);
+/// The daemon's [`Inherited`], once installed, and the pid it was installed in (a process the
+/// daemon forks is no daemon). Leaked: it lives as long as the daemon.
+static CONTEXT: Mutex<Option<(u32, &'static Inherited)>> = Mutex::new(None);
 
-/// In the daemon, before its `setup`: makes `inherited` what [`listener`] reads.
-/// Async-signal-safe. `inherited` lives as long as the daemon (its plan).
+/// In the daemon, as its `setup` begins: makes what its plan inherited what [`listener`]
+/// reads (the descriptors move out of the plan).
 pub(crate) fn install(inherited: &Inherited) {
-    CONTEXT.store(std::ptr::from_ref(inherited).cast_mut(), Ordering::Release);
-    CONTEXT_PID.store(std::process::id(), Ordering::Release);
+    let owned = Inherited {
+        pidfile: inherited.pidfile.clone(),
+        sockets: Mutex::new(std::mem::take(&mut *lock(&inherited.sockets))),
+        control: Mutex::new(lock(&inherited.control).take()),
+        raw: inherited.raw.clone(),
+    };
+    *lock(&CONTEXT) = Some((std::process::id(), Box::leak(Box::new(owned))));
 }
 
 /// In the foreground, when the start failed and the plan goes away.
 pub(crate) fn uninstall() {
     failed();
-    CONTEXT.store(std::ptr::null_mut(), Ordering::Release);
-    CONTEXT_PID.store(0, Ordering::Release);
+    *lock(&CONTEXT) = None;
 }
 
 /// The start failed: the control socket, if `setup` made one, goes.
@@ -443,13 +452,10 @@ fn remove_control() {
 }
 
 fn context() -> Option<&'static Inherited> {
-    if CONTEXT_PID.load(Ordering::Acquire) != std::process::id() {
-        return None;
-    }
-    let pointer = CONTEXT.load(Ordering::Acquire);
-    // SAFETY: set by `install` to the plan of this daemon, which lives until the process
-    // exits (or `uninstall` clears it first, in the foreground).
-    unsafe { pointer.as_ref() }
+    let installed = *lock(&CONTEXT);
+    installed
+        .filter(|(pid, _)| *pid == std::process::id())
+        .map(|(_, context)| context)
 }
 
 /// In the new daemon, ready: closes the handed-over sockets nobody declared (clients would

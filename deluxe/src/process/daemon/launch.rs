@@ -458,12 +458,14 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
     // daemons of its own.
     drop(locks);
     TURN_TAKEN.store(false, Ordering::Release);
-    handover::install(&plan.inherited);
     let set_up = match plan.steps.run(
         Mode::Forked {
             report: write.as_fd(),
         },
-        &mut || run_setup(daemon),
+        &mut || {
+            handover::install(&plan.inherited);
+            run_setup(daemon)
+        },
     ) {
         Ok(set_up) => set_up,
         Err(failure) => {
@@ -562,8 +564,10 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
     } else {
         Place::Alone
     };
-    handover::install(&plan.inherited);
-    let set_up = match plan.steps.run(Mode::Foreground, &mut || run_setup(daemon)) {
+    let set_up = match plan.steps.run(Mode::Foreground, &mut || {
+        handover::install(&plan.inherited);
+        run_setup(daemon)
+    }) {
         Ok(set_up) => set_up,
         Err(stopped) => {
             handover::uninstall();
