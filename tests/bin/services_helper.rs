@@ -460,7 +460,7 @@ mod service {
             }
             ["cli-reload"] => {
                 let invocation = deluxe::cli::Invocation::new(deluxe::cli::Action::Reload);
-                std::process::exit(deluxe::cli::execute(controller, &invocation).into());
+                std::process::exit(deluxe::cli::execute(controller, &invocation).code().into());
             }
             ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),
             ["foreground"] => match controller.run_foreground() {

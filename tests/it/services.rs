@@ -894,6 +894,16 @@ fn several_instances_from_one_program_through_a_clap_command_line() {
     let one = started("1");
     let two = started("2");
     assert_ne!(one, two);
+    // Each instance carries its own kernel name, as `ps` and `top` show it.
+    for (pid, name) in [(one, "shard-1"), (two, "shard-2")] {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm, format!("{name}\n"));
+        let ps = StdCommand::new("ps")
+            .args(["-o", "comm=", "-p", &pid.to_string()])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), name);
+    }
     assert_eq!(
         shards(&["list"]),
         (
@@ -912,10 +922,18 @@ fn several_instances_from_one_program_through_a_clap_command_line() {
             Err(text)
         }
     });
+    // A shard declares no `on_user1` hook: the line does not claim one ran.
     assert_eq!(
-        shards(&["daemon", "1", "stop"]),
+        shards(&["daemon", "1", "user1"]),
+        (Some(0), "sent SIGUSR1\n".into())
+    );
+    // deluxe's options, flattened into the subcommand, reach the action.
+    assert_eq!(
+        shards(&["daemon", "1", "stop", "--stop-timeout", "30"]),
         (Some(0), "stopped\n".into())
     );
+    // Not running: an action that needs it running exits 7, as `reload` does.
+    assert_eq!(shards(&["daemon", "1", "user2"]), (Some(7), String::new()));
     // deluxe's exit codes come out of the larger program: 3, not running.
     assert_eq!(
         shards(&["daemon", "1", "status"]),
@@ -926,8 +944,12 @@ fn several_instances_from_one_program_through_a_clap_command_line() {
         shards(&["list"]),
         (Some(0), format!("shard-2: running (pid {two})\n"))
     );
-    // clap's own usage errors keep clap's code.
+    // clap's own usage errors keep clap's code, deluxe's options' too.
     assert_eq!(shards(&["daemon", "2", "strat"]).0, Some(2));
+    assert_eq!(
+        shards(&["daemon", "2", "stop", "--stop-timeout", "soon"]).0,
+        Some(2)
+    );
     assert_eq!(shards(&["daemon", "2", "stop"]).0, Some(0));
     assert!(!is_alive(two));
 }
