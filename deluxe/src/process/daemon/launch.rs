@@ -773,7 +773,7 @@ mod tests {
         assert_eq!(&kernel_name("shard-3").unwrap()[..8], b"shard-3\0");
         let long = kernel_name("a-name-longer-than-fifteen").unwrap();
         assert_eq!(&long, b"a-name-longer-t\0");
-        for name in ["", "shard\03"] {
+        for name in ["", "shard\0-3"] {
             let config = Config::new("/nonexistent/idle.pid").process_name(name);
             let error = Plan::new(&config, &Idle).err().unwrap();
             assert!(
