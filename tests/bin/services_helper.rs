@@ -462,6 +462,18 @@ mod service {
                 let invocation = deluxe::cli::Invocation::new(deluxe::cli::Action::Reload);
                 std::process::exit(deluxe::cli::execute(controller, &invocation).code().into());
             }
+            // An action on deluxe's command line, through the controller (`cli`) or through
+            // the instance its settings name (`cli-instance`).
+            [mode @ ("cli" | "cli-instance"), action] => {
+                let action = action.parse().expect("an action");
+                let invocation = deluxe::cli::Invocation::new(action);
+                let exit = if *mode == "cli" {
+                    deluxe::cli::execute(controller, &invocation)
+                } else {
+                    deluxe::cli::execute_instance(&controller.instance(), &invocation)
+                };
+                std::process::exit(exit.code().into());
+            }
             ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),
             ["foreground"] => match controller.run_foreground() {
                 Err(error) => report(Err(error)),

@@ -954,6 +954,78 @@ fn several_instances_from_one_program_through_a_clap_command_line() {
     assert!(!is_alive(two));
 }
 
+/// The command line on the services helper's daemon, through its controller (`cli`) or its
+/// instance (`cli-instance`): exit code and stdout.
+fn cli(scene: &Scene, mode: &str, action: &str) -> (Option<i32>, String) {
+    let output = services(scene, &[mode, action]).output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn the_command_line_acts_on_an_instance_and_names_only_the_hooks_the_daemon_declares() {
+    let scene = Scene::new("cli-instance");
+    let pid = start(&scene, &[]);
+    // The service declares `#[on_user1]`, not `#[on_user2]`: the lines say so.
+    assert_eq!(
+        cli(&scene, "cli", "user1"),
+        (Some(0), "sent SIGUSR1 (on_user1)\n".into())
+    );
+    scene.wait_event("printed 1", 1);
+    assert_eq!(
+        cli(&scene, "cli", "user2"),
+        (Some(0), "sent SIGUSR2\n".into())
+    );
+    // Without the daemon value: status, the signals, reload and stop.
+    let (code, status) = cli(&scene, "cli-instance", "status");
+    assert_eq!(code, Some(0));
+    assert!(
+        status.starts_with(&format!("running (pid {pid}, since ")),
+        "{status}"
+    );
+    assert_eq!(
+        cli(&scene, "cli-instance", "user1"),
+        (Some(0), "sent SIGUSR1\n".into())
+    );
+    scene.wait_event("printed 2", 1);
+    assert_eq!(
+        cli(&scene, "cli-instance", "reload"),
+        (Some(0), "reloaded (log reopened, on_reload done)\n".into())
+    );
+    scene.wait_event("reload 1", 1);
+    // Starting needs the daemon value: a usage error, and the daemon is left alone.
+    assert_eq!(
+        cli(&scene, "cli-instance", "start"),
+        (Some(2), String::new())
+    );
+    assert_eq!(
+        cli(&scene, "cli-instance", "restart"),
+        (Some(2), String::new())
+    );
+    assert!(is_alive(pid));
+    assert_eq!(
+        cli(&scene, "cli-instance", "stop"),
+        (Some(0), "stopped\n".into())
+    );
+    assert!(common::wait_gone(pid, HANG));
+    assert_eq!(
+        cli(&scene, "cli-instance", "status"),
+        (Some(3), "not running\n".into())
+    );
+    // Not running: every action that needs it running exits 7, by either path.
+    for mode in ["cli", "cli-instance"] {
+        for action in ["reload", "user1", "user2"] {
+            assert_eq!(
+                cli(&scene, mode, action),
+                (Some(7), String::new()),
+                "{mode} {action}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_passed_number_that_holds_no_socket_is_never_handed_out() {
     // LISTEN_FDS=1, but descriptor 3 closed: the helper's own journal (opened first, before
