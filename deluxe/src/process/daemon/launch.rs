@@ -765,7 +765,9 @@ mod tests {
     struct Idle;
 
     impl Daemon for Idle {
-        fn run(&self) {}
+        fn run(&self) -> Result<(), crate::process::daemon::HookError> {
+            Ok(())
+        }
     }
 
     #[test]
