@@ -325,6 +325,7 @@ mod service {
         let (mut listen_fds, mut announce, mut reload_timeout) = (false, false, None);
         let (mut children, mut stubborn_children, mut keep_children, mut stop_timeout) =
             (0, false, false, None);
+        let mut process_name = None;
         let mut action = Vec::new();
         while let Some(arg) = args.next() {
             let mut value = || args.next().expect("option takes a value");
@@ -355,6 +356,7 @@ mod service {
                     ));
                 }
                 "--stuck" => stuck = true,
+                "--process-name" => process_name = Some(value()),
                 "--grace" => {
                     grace = Some(Duration::from_millis(
                         value().parse().expect("milliseconds"),
@@ -416,6 +418,11 @@ mod service {
         controller = controller.keep_children(keep_children);
         if let Some(timeout) = reload_timeout {
             controller = controller.reload_timeout(timeout);
+        }
+
+        if let Some(name) = process_name {
+            let config = controller.config().clone().process_name(name);
+            controller = controller.with(config);
         }
         let action: Vec<&str> = action.iter().map(String::as_str).collect();
         let ok = match action.as_slice() {

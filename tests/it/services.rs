@@ -365,6 +365,28 @@ fn a_run_that_returns_an_error_is_one_log_line_and_exit_status_1() {
 }
 
 #[test]
+fn a_process_name_names_the_daemon_forked_or_in_the_foreground() {
+    let scene = Scene::new("process-name");
+    let pid = start(&scene, &["--process-name", "svc-forked"]);
+    let comm = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm(pid.try_into().unwrap()), "svc-forked\n");
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+
+    // In the foreground the process that runs it takes the name, before it is ready.
+    let mut child = services(
+        &scene,
+        &["--process-name", "a-name-cut-to-15-bytes", "foreground"],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    scene.wait_event(&format!("run {}", child.id()), 1);
+    assert_eq!(comm(child.id()), "a-name-cut-to-1\n");
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn stop_tells_a_run_that_returned_from_a_grace_that_expired() {
     let scene = Scene::new("grace-expired");
     let pid = start(&scene, &["--stuck", "--grace", "100"]);
