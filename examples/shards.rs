@@ -85,7 +85,9 @@ fn main() -> ExitCode {
             let id: u16 = *daemon.get_one("id").expect("required");
             let action: &String = daemon.get_one("action").expect("required");
             let action: Action = action.parse().expect("one of the possible values");
-            let controller = Shard { id }.into_controller().with(shard_config(&dir, id));
+            let controller = Shard { id }
+                .into_controller()
+                .configure(|_| shard_config(&dir, id));
             // deluxe performs the action and prints; its exit code is this program's.
             ExitCode::from(deluxe::cli::execute(controller, &Invocation::new(action)))
         }

@@ -174,7 +174,7 @@ pub struct Invocation {
     /// foreground under a service manager ([`supervised`]), else fork.
     pub foreground: Option<bool>,
     /// `--no-init`: as pid 1, run the daemon itself as pid 1, without the init that reaps
-    /// orphans ([`Controller::container_init`]).
+    /// orphans ([`Config::container_init`](crate::process::daemon::Config::container_init)).
     pub no_init: bool,
 }
 
@@ -444,19 +444,19 @@ where
 pub fn execute<D: Daemon>(controller: Controller<D>, invocation: &Invocation) -> u8 {
     let mut controller = controller;
     if let Some(pidfile) = &invocation.pidfile {
-        controller = controller.pidfile(pidfile);
+        controller = controller.configure(|c| c.pidfile(pidfile));
     }
     if let Some(log_file) = &invocation.log_file {
-        controller = controller.log_file(log_file);
+        controller = controller.configure(|c| c.log_file(log_file));
     }
     if let Some(timeout) = invocation.stop_timeout {
-        controller = controller.stop_timeout(timeout);
+        controller = controller.configure(|c| c.stop_timeout(timeout));
     }
     if let Some(timeout) = invocation.reload_timeout {
-        controller = controller.reload_timeout(timeout);
+        controller = controller.configure(|c| c.reload_timeout(timeout));
     }
     if invocation.no_init {
-        controller = controller.container_init(false);
+        controller = controller.configure(|c| c.container_init(false));
     }
     if invocation.action == Action::Start && invocation.foreground.unwrap_or_else(supervised) {
         let Err(error) = controller.run_foreground();

@@ -93,6 +93,8 @@
 //   and stderr, made in setup, and the pump thread that copies it to the file), error.rs, and
 //   sys.rs (the system calls the modules share).
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod controller;
 mod error;
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -116,6 +118,8 @@ use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::{AsyncController, AsyncInstance};
 pub use controller::{Controller, supervised};
 pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step, Unanswered};
 pub use instance::Instance;
@@ -213,7 +217,7 @@ impl From<Pid> for u32 {
 /// use deluxe::process::daemon::Status;
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-/// match Worker::controller().pidfile("/nonexistent/w.pid").status()? {
+/// match Worker::controller().configure(|c| c.pidfile("/nonexistent/w.pid")).status()? {
 ///     Status::Running { pid, since } => println!("running as {pid} since {since:?}"),
 ///     Status::Stale { pid } => println!("died without cleaning up (pid {pid:?})"),
 ///     Status::Stopped => println!("not running"),
