@@ -761,6 +761,8 @@ fn main() {
         #[cfg(feature = "tokio")]
         ["async", action] => asynchronous::act(daemon::AsyncController::new(controller), action),
         #[cfg(feature = "tokio")]
+        ["async-start-dropped"] => asynchronous::start_dropped(&controller),
+        #[cfg(feature = "tokio")]
         ["async-instance", action] => asynchronous::act_on_instance(controller.instance(), action),
         ["endurance", count] => {
             // One warm-up cycle (lazy statics, the first thread of the runtime), then the
@@ -841,12 +843,12 @@ fn main() {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
-/// One action through the async forms, printed as the blocking action prints it.
+/// Actions through the async forms, printed as the blocking actions print them.
 #[cfg(all(unix, feature = "tokio"))]
 mod asynchronous {
     use deluxe::process::daemon::{AsyncController, AsyncInstance, Instance};
 
-    use super::{Helper, pid_line, report, status_line, stop_token};
+    use super::{Controller, Helper, outcome_line, pid_line, report, status_line, stop_token};
 
     /// A multi-threaded runtime, as a tokio program has.
     fn runtime() -> tokio::runtime::Runtime {
@@ -872,6 +874,25 @@ mod asynchronous {
                 other => panic!("unknown async action {other:?}"),
             })
         }))
+    }
+
+    /// An async start whose future is dropped after its first poll, then the runtime shut
+    /// down; prints the blocking status then.
+    pub fn start_dropped(controller: &Controller<Helper>) -> bool {
+        let runtime = runtime();
+        let asynchronous = AsyncController::new(controller.clone());
+        let dropped = runtime.block_on(async {
+            tokio::time::timeout(std::time::Duration::ZERO, asynchronous.start())
+                .await
+                .is_err()
+        });
+        // Waits for the blocking pool's calls, as a program's end does.
+        drop(runtime);
+        println!(
+            "dropped {dropped} {}",
+            outcome_line(controller.status().map(status_line))
+        );
+        true
     }
 
     /// `ACTION` through [`AsyncInstance`]: `stop`, `reload`, `user1`, `user2`, `status`,

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use deluxe::process::{CallOptions, Command, CommandError};
 
-use crate::common::{HANG, Scene, eventually, is_alive, scratch_dir, stat, wait_gone};
+use crate::common::{
+    HANG, Scene, eventually, is_alive, live_processes_mentioning, scratch_dir, stat, wait_gone,
+};
 
 #[test]
 fn a_daemon_serves_tcp_echo_from_a_runtime_built_after_the_fork() {
@@ -141,6 +143,25 @@ fn the_async_instance_does_what_the_instance_does_to_a_real_daemon() {
     }
     let (ok, line) = scene.helper(&["async-instance", "reload"]);
     assert!(!ok && line.starts_with("error NotRunning: "), "{line}");
+}
+
+#[test]
+fn a_dropped_async_start_leaves_the_daemon_it_made_and_nothing_else() {
+    // The future is dropped after its first poll: the start runs to its end on the blocking
+    // pool, as the blocking call would, and leaves only the daemon its pidfile names.
+    let scene = Scene::new("async-dropped-start");
+    let (ok, line) = scene.helper(&["async-start-dropped"]);
+    assert!(ok, "{line}");
+    let pid = scene.pid();
+    assert_eq!(line, format!("dropped true status Running {pid}"));
+    let dir = scene.dir.to_string_lossy().into_owned();
+    assert_eq!(live_processes_mentioning(&dir), [pid]);
+    assert_eq!(
+        scene.helper(&["stop"]),
+        (true, "stopped Graceful".to_owned())
+    );
+    assert!(wait_gone(pid, HANG));
+    assert!(live_processes_mentioning(&dir).is_empty());
 }
 
 /// A current-thread runtime whose blocking-pool threads carry `name` (at most 15 bytes, the
