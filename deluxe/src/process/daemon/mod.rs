@@ -86,6 +86,8 @@
 //                                                                run, atexit, the way out
 //   In the foreground at pid 1 (a container), launch.rs first hands pid 1 to init.rs: a
 //   minimal init that forks the daemon, reaps orphans and forwards signals.
+//   instance.rs holds what acts on a running daemon (stop, reload, signals, status), which the
+//   Controller delegates to; asynchronous.rs (tokio) mirrors both handles as futures.
 //   Beside them, used by all: pidfile.rs (observe, place checks, lock, hold, remove, the pid
 //   text),
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
@@ -284,7 +286,8 @@ pub enum StopOutcome {
 /// A daemon's settings: its pidfile, working directory, timeouts, umask and log file.
 ///
 /// The fields can be read and set directly; the methods of the same names set them in a
-/// chain.
+/// chain. It is the one home of every setting: a type's defaults come from [`Daemon::config`]
+/// (the keys of `#[daemon(...)]`), and [`Controller::configure`] overrides them at run time.
 ///
 /// ```
 /// use std::time::Duration;
