@@ -851,6 +851,8 @@ fn main() {
 /// Actions through the async forms, printed as the blocking actions print them.
 #[cfg(all(unix, feature = "tokio"))]
 mod asynchronous {
+    use std::future::Future;
+
     use deluxe::process::daemon::{AsyncController, AsyncInstance, Instance};
 
     use super::{Controller, Helper, outcome_line, pid_line, report, status_line, stop_token};
@@ -881,16 +883,22 @@ mod asynchronous {
         }))
     }
 
-    /// An async start whose future is dropped after its first poll, then the runtime shut
-    /// down; prints the blocking status then.
+    /// An async start whose future is dropped after its first poll (which hands the call to
+    /// the blocking pool), then the runtime shut down; prints the blocking status then.
     pub fn start_dropped(controller: &Controller<Helper>) -> bool {
         let runtime = runtime();
         let asynchronous = AsyncController::new(controller.clone());
-        let dropped = runtime.block_on(async {
-            tokio::time::timeout(std::time::Duration::ZERO, asynchronous.start())
-                .await
-                .is_err()
-        });
+        let dropped = {
+            let _entered = runtime.enter();
+            let mut start = std::pin::pin!(asynchronous.start());
+            let waker = std::task::Waker::noop();
+            start
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(waker))
+                .is_pending()
+        };
+        // The runtime runs on a moment, as the program's would.
+        runtime.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(1)).await });
         // Waits for the blocking pool's calls, as a program's end does.
         drop(runtime);
         println!(

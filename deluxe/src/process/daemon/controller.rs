@@ -212,7 +212,10 @@ impl<D: Daemon> Controller<D> {
                 Located::Elsewhere { .. } => return Err(self.instance.outside_namespace()),
                 Located::Stopped | Located::Stale { .. } => {}
             }
-            let plan = Plan::new(self.config(), &*self.daemon)?;
+            // On the heap: a daemon forked by another thread than this one (in a program
+            // with other threads) reads the plan after the fork, and there the stack of this
+            // thread is free memory that the daemon's own threads may be given.
+            let plan = Box::new(Plan::new(self.config(), &*self.daemon)?);
             match launch::spawn(&*self.daemon, &plan) {
                 // The new daemon found the lock held by an existing process. Whether that is
                 // a running daemon is for the holder check to say: a controller removing a
