@@ -90,7 +90,7 @@ fn main() -> ExitCode {
             // starting needs the daemon value: the rest acts on the instance its settings name.
             match invocation.action {
                 Action::Start | Action::Restart => {
-                    let controller = Shard { id }.into_controller().with(config);
+                    let controller = Shard { id }.into_controller().configure(|_| config);
                     deluxe::cli::execute(controller, &invocation).into()
                 }
                 _ => deluxe::cli::execute_instance(&Instance::new(config), &invocation).into(),

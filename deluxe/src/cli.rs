@@ -215,7 +215,7 @@ pub struct Invocation {
     /// foreground under a service manager ([`supervised`]), else fork.
     pub foreground: Option<bool>,
     /// `--no-init`: as pid 1, run the daemon itself as pid 1, without the init that reaps
-    /// orphans ([`Controller::container_init`]).
+    /// orphans ([`Config::container_init`](crate::process::daemon::Config::container_init)).
     pub no_init: bool,
 }
 
@@ -514,8 +514,7 @@ where
 /// # Ok::<(), deluxe::cli::UsageError>(())
 /// ```
 pub fn execute<D: Daemon>(controller: Controller<D>, invocation: &Invocation) -> Exit {
-    let config = invocation.apply(controller.config().clone());
-    let controller = controller.with(config);
+    let controller = controller.configure(|config| invocation.apply(config));
     match invocation.action {
         Action::Start if invocation.foreground.unwrap_or_else(supervised) => {
             let Err(error) = controller.run_foreground();

@@ -402,27 +402,25 @@ mod service {
             printed: AtomicU64::new(0),
         }
         .into_controller()
-        .pidfile(pidfile.expect("--pidfile is required"));
+        .configure(|c| c.pidfile(pidfile.expect("--pidfile is required")));
         if let Some(user) = user {
-            controller = controller.user(user);
+            controller = controller.configure(|c| c.user(user));
         }
         if let Some(log) = log {
-            controller = controller.log_file(log);
+            controller = controller.configure(|c| c.log_file(log));
         }
         if let Some(grace) = grace {
-            controller = controller.stop_grace(grace);
+            controller = controller.configure(|c| c.stop_grace(grace));
         }
         if let Some(timeout) = stop_timeout {
-            controller = controller.stop_timeout(timeout);
+            controller = controller.configure(|c| c.stop_timeout(timeout));
         }
-        controller = controller.keep_children(keep_children);
+        controller = controller.configure(|c| c.keep_children(keep_children));
         if let Some(timeout) = reload_timeout {
-            controller = controller.reload_timeout(timeout);
+            controller = controller.configure(|c| c.reload_timeout(timeout));
         }
-
         if let Some(name) = process_name {
-            let config = controller.config().clone().process_name(name);
-            controller = controller.with(config);
+            controller = controller.configure(|c| c.process_name(name));
         }
         let action: Vec<&str> = action.iter().map(String::as_str).collect();
         let ok = match action.as_slice() {
@@ -462,7 +460,8 @@ mod service {
                     .enable_all()
                     .build()
                     .expect("a runtime");
-                let result = runtime.block_on(controller.reload_async());
+                let controller = deluxe::process::daemon::AsyncController::new(controller);
+                let result = runtime.block_on(controller.reload());
                 report(result.map(|()| "reloaded".into()))
             }
             ["cli-reload"] => {

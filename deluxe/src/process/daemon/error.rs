@@ -390,7 +390,7 @@ impl fmt::Display for Refusal {
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
 /// if let Err(DaemonError::UnsafePidfile { risk: PidfileRisk::ForeignOwner { uid }, path }) =
-///     Worker::controller().pidfile("/tmp/worker.pid").start()
+///     Worker::controller().configure(|c| c.pidfile("/tmp/worker.pid")).start()
 /// {
 ///     eprintln!("{} belongs to uid {uid}; is it ours?", path.display());
 /// }

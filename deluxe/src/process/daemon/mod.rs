@@ -88,6 +88,8 @@
 //                                                                (one file per concern)
 //   In the foreground at pid 1 (a container), launch.rs first hands pid 1 to init.rs: a
 //   minimal init that forks the daemon, reaps orphans and forwards signals.
+//   instance.rs holds what acts on a running daemon (stop, reload, signals, status), which the
+//   Controller delegates to; asynchronous.rs (tokio) mirrors both handles as futures.
 //   Beside them, used by all: pidfile.rs (observe, place checks, lock, hold, remove, the pid
 //   text),
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
@@ -95,6 +97,8 @@
 //   and stderr, made in setup, and the pump thread that copies it to the file), error.rs, and
 //   sys.rs (the system calls the modules share).
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod controller;
 mod error;
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -118,6 +122,8 @@ use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::{AsyncController, AsyncInstance};
 pub use controller::{Controller, supervised};
 pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step, Unanswered};
 pub use instance::Instance;
@@ -214,7 +220,7 @@ impl From<Pid> for u32 {
 /// use deluxe::process::daemon::Status;
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-/// match Worker::controller().pidfile("/nonexistent/w.pid").status()? {
+/// match Worker::controller().configure(|c| c.pidfile("/nonexistent/w.pid")).status()? {
 ///     Status::Running { pid, since } => println!("running as {pid} since {since:?}"),
 ///     Status::Stale { pid } => println!("died without cleaning up (pid {pid:?})"),
 ///     Status::Stopped => println!("not running"),
@@ -281,7 +287,8 @@ pub enum StopOutcome {
 /// A daemon's settings: its pidfile, working directory, timeouts, umask and log file.
 ///
 /// The fields can be read and set directly; the methods of the same names set them in a
-/// chain.
+/// chain. It is the one home of every setting: a type's defaults come from [`Daemon::config`]
+/// (the keys of `#[daemon(...)]`), and [`Controller::configure`] overrides them at run time.
 ///
 /// ```
 /// use std::time::Duration;
