@@ -34,7 +34,6 @@ mod error;
 mod lines;
 mod options;
 mod pipeline;
-#[cfg(unix)]
 mod running;
 #[cfg(unix)]
 mod sudo;
@@ -58,10 +57,9 @@ pub use error::{
 pub use lines::Lines;
 pub use options::{CallOptions, KILL_GRACE, LINGER, MAX_OUTPUT, Stderr};
 pub use pipeline::Pipeline;
-#[cfg(unix)]
 pub use running::Running;
 #[cfg(windows)]
-pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT, Running};
+pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT};
 
 #[cfg(unix)]
 use crate::process::names::{check_program, check_user_name};

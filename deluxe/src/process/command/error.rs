@@ -726,65 +726,6 @@ impl std::error::Error for CommandError {
     }
 }
 
-/// A call's bounds (its time limit and its output limit) and whether one ended it: the same
-/// for the `Running` of each platform.
-#[derive(Debug)]
-pub(crate) struct Ending {
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) max_output: usize,
-    /// The time limit passed.
-    pub(crate) timed_out: bool,
-    /// The output passed `max_output`.
-    pub(crate) over_limit: bool,
-    /// [`Ending::report_once`] has reported it.
-    reported: bool,
-}
-
-impl Ending {
-    pub(crate) fn new(options: &super::CallOptions) -> Self {
-        Self {
-            timeout: options.timeout,
-            max_output: options.max_output,
-            timed_out: false,
-            over_limit: false,
-            reported: false,
-        }
-    }
-
-    /// Whether a bound ended the call.
-    pub(crate) fn ended(&self) -> bool {
-        self.timed_out || self.over_limit
-    }
-
-    /// The error of a call a bound ended, the first time it is asked (for `lines()`).
-    pub(crate) fn report_once(&mut self, program: Option<&PathBuf>) -> Option<CommandError> {
-        if !self.ended() || self.reported {
-            return None;
-        }
-        self.reported = true;
-        let program = program.cloned().unwrap_or_default();
-        Some(self.error(program, Vec::new(), Vec::new()))
-    }
-
-    /// The error of a call a bound ended: its output limit when passed, else its time limit.
-    pub(crate) fn error(&self, program: PathBuf, stdout: Vec<u8>, stderr: Vec<u8>) -> CommandError {
-        if self.over_limit {
-            return CommandError::OutputLimit {
-                program,
-                limit: self.max_output,
-                stdout,
-                stderr,
-            };
-        }
-        CommandError::Timeout {
-            program,
-            timeout: self.timeout.unwrap_or_default(),
-            stdout,
-            stderr,
-        }
-    }
-}
-
 /// A string written with control characters (ESC, newlines, ...) escaped, so that a name
 /// cannot drive a terminal or split a log line; other characters are written as they are.
 pub(crate) struct Escaped<'a>(pub(crate) &'a str);
@@ -970,68 +911,9 @@ fn write_stderr(f: &mut fmt::Formatter<'_>, stderr: &[u8]) -> fmt::Result {
     Ok(())
 }
 
-/// The last [`STDERR_CAP`] bytes of a stream, kept while it is read: never more than the cap
-/// plus the chunk being added is held, however much the program writes.
-#[derive(Debug, Default)]
-pub(crate) struct Tail {
-    bytes: std::collections::VecDeque<u8>,
-}
-
-impl Tail {
-    /// Adds what was just read, dropping what is older than the cap.
-    pub(crate) fn push(&mut self, chunk: &[u8]) {
-        let chunk = &chunk[chunk.len().saturating_sub(STDERR_CAP)..];
-        let excess = (self.bytes.len() + chunk.len()).saturating_sub(STDERR_CAP);
-        if excess > 0 {
-            self.bytes.drain(..excess);
-        }
-        self.bytes.extend(chunk);
-    }
-
-    /// The kept bytes: the last 64 KiB at most, as written.
-    pub(crate) fn into_bytes(self) -> Vec<u8> {
-        self.bytes.into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tail_keeps_the_last_64_kib_as_bytes() {
-        let mut tail = Tail::default();
-        for _ in 0..100_000 {
-            tail.push("é".as_bytes());
-        }
-        tail.push(b"\xff\xfeend");
-        let bytes = tail.into_bytes();
-        assert_eq!(bytes.len(), STDERR_CAP);
-        assert!(bytes.ends_with(b"\xc3\xa9\xff\xfeend"));
-    }
-
-    proptest::proptest! {
-        /// However stderr arrives, what is kept is its end, within the cap.
-        #[test]
-        fn the_tail_is_the_end_of_the_stream(
-            lengths in proptest::collection::vec(0..40_000usize, 0..6),
-            offset in 0..251u8,
-        ) {
-            let chunks: Vec<Vec<u8>> = lengths
-                .iter()
-                .enumerate()
-                .map(|(i, len)| (0..*len).map(|j| (i + j) as u8 ^ offset).collect())
-                .collect();
-            let mut tail = Tail::default();
-            for chunk in &chunks {
-                tail.push(chunk);
-            }
-            let whole: Vec<u8> = chunks.concat();
-            let kept = tail.into_bytes();
-            proptest::prop_assert_eq!(kept.len(), whole.len().min(STDERR_CAP));
-            proptest::prop_assert!(whole.ends_with(&kept));
-        }
-    }
 
     #[test]
     fn crashes_are_named_and_explained() {

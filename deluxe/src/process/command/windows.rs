@@ -2,9 +2,8 @@
 //! program names, batch-file arguments, NTSTATUS crash codes, and no other user.
 
 mod job;
-mod running;
 
-pub use running::Running;
+pub(super) use job::Job;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

@@ -89,7 +89,7 @@ impl Engine {
         loop {
             match &mut self.state {
                 State::Idle(running) => {
-                    if let Some(answer) = running.buffered_line() {
+                    if let Some(answer) = running.imp.buffered_line() {
                         return Poll::Ready(answer);
                     }
                 }
@@ -133,8 +133,8 @@ impl Engine {
                 }
                 State::Gone => return Poll::Ready(Ok(Progress::Done)),
             };
-            let progress = running.step(want_line)?;
-            if running.take_deferred_kill() {
+            let progress = running.imp.step(want_line)?;
+            if running.imp.take_deferred_kill() {
                 self.kill();
                 continue;
             }
@@ -143,7 +143,7 @@ impl Engine {
             if progress != Progress::Idle {
                 return Poll::Ready(Ok(progress));
             }
-            match running.wake_at(Instant::now()) {
+            match running.imp.wake_at(Instant::now()) {
                 Some(at) => {
                     let at = tokio::time::Instant::from_std(at);
                     let timer = self
@@ -198,7 +198,7 @@ fn kill(mut running: Box<Running>) -> State {
 
 /// Registers with tokio what the loop now watches, and lets go of what it no longer does.
 fn watch(watched: &mut Vec<Watched>, running: &Running) -> io::Result<()> {
-    let wanted = running.watched();
+    let wanted = running.imp.watched();
     let same = |w: &Watched, fd: RawFd, events: PollFlags| w.source == fd && w.events == events;
     watched.retain(|w| {
         wanted

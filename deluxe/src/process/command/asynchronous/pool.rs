@@ -38,7 +38,7 @@ pub(super) struct Engine {
 impl Engine {
     pub(super) fn new(mut running: Running) -> Result<Self, CommandError> {
         let cancel = CancelOnDrop(Arc::default());
-        running.cancel_on(Arc::clone(&cancel.0));
+        running.imp.cancel_on(Arc::clone(&cancel.0));
         let (requests, mut inbox) = mpsc::unbounded_channel();
         tokio::task::spawn_blocking(move || {
             while let Some(request) = inbox.blocking_recv() {

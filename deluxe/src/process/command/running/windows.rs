@@ -3,10 +3,10 @@
 //!
 //! Windows anonymous pipes cannot be polled, so, as std's `Command::output` does there, the
 //! input is written and each output stream read on threads of their own; standard output
-//! arrives in chunks over a channel, which [`Running::lines`] reads as it comes. Once the
+//! arrives in chunks over a channel, which [`Running::lines`](super::Running::lines) reads as it comes. Once the
 //! program has exited, the readers get [`LINGER`] more to reach the end of its output: a
 //! background process it started that keeps the pipes open does not hold the call. A timeout,
-//! [`Running::kill`], dropping the `Running` or an async call's future terminates the job: the
+//! [`Running::kill`](super::Running::kill), dropping the `Running` or an async call's future terminates the job: the
 //! program and everything it started.
 
 use std::fs::File;
@@ -19,12 +19,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::super::error::{Ending, Tail};
-use super::super::lines::{LineBuffer, Lines};
+use super::super::lines::LineBuffer;
 use super::super::options::{Input, LINGER, Stderr};
+use super::super::windows::{Job, crash};
 use super::super::{CallOptions, CommandError, Output, Plan};
-use super::crash;
-use super::job::Job;
+use super::{End, Ending, Tail, verdict};
 
 /// How often the exit is checked while waiting for output.
 const EXIT_TICK: Duration = Duration::from_millis(5);
@@ -32,26 +31,10 @@ const EXIT_TICK: Duration = Duration::from_millis(5);
 /// Bytes read at a time.
 const CHUNK: usize = 16 * 1024;
 
-/// A program started by [`Command::spawn`](super::super::Command::spawn), running.
-///
-/// Its standard output can be read line by line as it is produced ([`Running::lines`]); the
-/// input given in the options is written meanwhile, and standard error's tail kept.
-/// [`Running::wait`] collects the rest and judges the outcome as a call would.
-/// [`Running::kill`] terminates the program and everything it started (its Job Object).
-/// Dropping a `Running` that has not been waited for kills it the same way.
-///
-/// ```no_run
-/// use deluxe::process::{CallOptions, Command};
-///
-/// let cmd = Command::new("cmd")?;
-/// let mut running = cmd.spawn(["/C", "echo one& echo two"], &CallOptions::new())?;
-/// let lines: Vec<String> = running.lines().collect::<Result<_, _>>()?;
-/// assert_eq!(lines, ["one", "two"]);
-/// running.wait()?;
-/// # Ok::<(), deluxe::process::CommandError>(())
-/// ```
+/// The Windows side of [`Running`](super::Running): the stages in their Job Object, the
+/// reader threads' channels.
 #[derive(Debug)]
-pub struct Running {
+pub(crate) struct Running {
     stages: Vec<Stage>,
     job: Job,
     stdout: Option<Receiver<Vec<u8>>>,
@@ -243,31 +226,9 @@ impl Running {
         self.cancel = Some(cancel);
     }
 
-    /// The process id of the program (the first stage of a pipeline).
-    ///
-    /// ```no_run
-    /// use deluxe::process::{CallOptions, Command};
-    /// let running = Command::new("cmd")?.spawn(["/C", "pause"], &CallOptions::new())?;
-    /// assert!(running.id() > 0);
-    /// # Ok::<(), deluxe::process::CommandError>(())
-    /// ```
-    pub fn id(&self) -> u32 {
+    /// The process id of the first stage.
+    pub(crate) fn id(&self) -> u32 {
         self.stages.first().map_or(0, |stage| stage.child.id())
-    }
-
-    /// The program's standard output, line by line as it is produced (without the `\n` or
-    /// `\r\n`; bytes that are not UTF-8 are replaced). The iterator ends when the output does;
-    /// after a time limit has passed it yields [`CommandError::Timeout`] once.
-    ///
-    /// ```no_run
-    /// use deluxe::process::{CallOptions, Command};
-    /// let mut running = Command::new("cmd")?.spawn(["/C", "echo 1& echo 2"], &CallOptions::new())?;
-    /// let total: i32 = running.lines().map(|line| line.unwrap().trim().parse::<i32>().unwrap()).sum();
-    /// assert_eq!(total, 3);
-    /// # Ok::<(), deluxe::process::CommandError>(())
-    /// ```
-    pub fn lines(&mut self) -> Lines<'_> {
-        Lines::new(self)
     }
 
     /// The next whole line already read, if any: [`Running::next_line`]'s fast path.
@@ -300,17 +261,8 @@ impl Running {
         }
     }
 
-    /// Terminates the program and everything it started (its Job Object), and waits until
-    /// the program is gone. [`Running::wait`] then reports how it ended (exit code 1).
-    ///
-    /// ```no_run
-    /// use deluxe::process::{CallOptions, Command, CommandError};
-    /// let mut running = Command::new("cmd")?.spawn(["/C", "pause"], &CallOptions::new().inherit_stdin())?;
-    /// running.kill();
-    /// assert!(matches!(running.wait(), Err(CommandError::Exit { code: 1, .. })));
-    /// # Ok::<(), CommandError>(())
-    /// ```
-    pub fn kill(&mut self) {
+    /// Terminates the Job Object and waits until the program is gone.
+    pub(crate) fn kill(&mut self) {
         self.terminate();
     }
 
@@ -337,20 +289,8 @@ impl Running {
         }
     }
 
-    /// Waits for the program to end, reading the rest of its output, and judges the outcome
-    /// as [`Command::output`](super::super::Command::output) does.
-    ///
-    /// # Errors
-    ///
-    /// As [`Command::output`](super::super::Command::output).
-    ///
-    /// ```no_run
-    /// use deluxe::process::{CallOptions, Command};
-    /// let running = Command::new("cmd")?.spawn(["/C", "echo hi"], &CallOptions::new())?;
-    /// assert_eq!(running.wait()?.stdout, b"hi\r\n");
-    /// # Ok::<(), deluxe::process::CommandError>(())
-    /// ```
-    pub fn wait(mut self) -> Result<Output, CommandError> {
+    /// Turns until the program has exited and its pipes are done, then judges.
+    pub(crate) fn wait(mut self) -> Result<Output, CommandError> {
         while !self.exited || self.stdout.is_some() || self.stderr_done.is_some() {
             self.turn()?;
         }
@@ -368,14 +308,7 @@ impl Running {
                 status: stage.status.expect("exited"),
             })
             .collect();
-        if self.ending.ended() {
-            let program = ends.last().map(|end| end.program.clone());
-            let stderr = ends.into_iter().flat_map(|end| end.stderr).collect();
-            return Err(self
-                .ending
-                .error(program.unwrap_or_default(), stdout, stderr));
-        }
-        judge(ends, stdout, &self.success_codes)
+        verdict(&self.ending, ends, stdout, &self.success_codes)
     }
 
     /// One turn: output read for a short while, then the exit, the deadline, a cancellation
@@ -476,34 +409,22 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// How one stage ended.
-struct End {
-    program: PathBuf,
-    status: ExitStatus,
-    stderr: Vec<u8>,
+/// Whether a stage failed: it exited with a code that is neither 0 nor counted as success.
+/// Windows has no `SIGPIPE`: a stage whose reader stopped early fails the way the program
+/// fails writing to a closed pipe.
+pub(super) fn failed(end: &End, _last: bool, success_codes: &[i32]) -> bool {
+    !end.status.success() && !success_codes.contains(&code(end))
 }
 
-/// The call's result from how its stages ended: the rightmost stage that failed decides (as
-/// `set -o pipefail`). Windows has no `SIGPIPE`: a stage whose reader stopped early fails
-/// the way the program fails writing to a closed pipe.
-fn judge(ends: Vec<End>, stdout: Vec<u8>, success_codes: &[i32]) -> Result<Output, CommandError> {
-    let count = ends.len();
-    // Windows processes end with an exit code, never a signal.
-    let code_of = |end: &End| end.status.code().unwrap_or(-1);
-    let failing = ends
-        .iter()
-        .rposition(|end| !end.status.success() && !success_codes.contains(&code_of(end)));
-    let code = ends.last().map(code_of).unwrap_or_default();
-    let Some(index) = failing else {
-        return Ok(Output {
-            code,
-            stdout,
-            stderr: ends.into_iter().flat_map(|end| end.stderr).collect(),
-        });
-    };
-    let end = ends.into_iter().nth(index).expect("a failing stage");
-    let code = code_of(&end);
-    let error = match crash(&end.program, end.status, stdout.clone(), &end.stderr) {
+/// A stage's exit code (Windows processes end with an exit code, never a signal).
+pub(super) fn code(end: &End) -> i32 {
+    end.status.code().unwrap_or(-1)
+}
+
+/// The error of a stage that failed: a crash when its code is an exception's, else its exit.
+pub(super) fn stage_error(end: End, stdout: Vec<u8>) -> CommandError {
+    let code = code(&end);
+    match crash(&end.program, end.status, stdout.clone(), &end.stderr) {
         Some(crash) => crash,
         None => CommandError::Exit {
             program: end.program,
@@ -511,14 +432,5 @@ fn judge(ends: Vec<End>, stdout: Vec<u8>, success_codes: &[i32]) -> Result<Outpu
             stdout,
             stderr: end.stderr,
         },
-    };
-    Err(if count > 1 {
-        CommandError::Stage {
-            stage: index + 1,
-            stages: count,
-            error: Box::new(error),
-        }
-    } else {
-        error
-    })
+    }
 }
