@@ -25,6 +25,7 @@ pub mod command;
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub mod daemon;
 pub mod names;
+mod time;
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub mod users;

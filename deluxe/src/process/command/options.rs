@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::process::time;
+
 /// How long a call keeps reading output after its program has exited (or after a timeout,
 /// a kill or the output limit terminated it), for output written by processes it left running
 /// in the background (`sh -c 'sleep 30 & echo hi'`) or that escaped the kill: the call does
@@ -36,19 +38,6 @@ pub const KILL_GRACE: Duration = Duration::from_secs(1);
 /// assert_eq!(deluxe::process::command::MAX_OUTPUT, 256 << 20);
 /// ```
 pub const MAX_OUTPUT: usize = 256 << 20;
-
-/// `at + span`, or the latest instant this platform can represent when that overflows (a
-/// `Duration::MAX` limit or grace means "never").
-#[cfg_attr(windows, allow(dead_code))]
-pub(crate) fn later(at: Instant, span: Duration) -> Instant {
-    let mut span = span;
-    loop {
-        if let Some(later) = at.checked_add(span) {
-            return later;
-        }
-        span /= 2;
-    }
-}
 
 /// Where a program's standard input comes from.
 #[derive(Clone, Debug, Default)]
@@ -345,7 +334,8 @@ impl CallOptions {
     /// When a call that began at `begun` must end: `None` without a time limit, or when the
     /// limit is too long to be represented (it never passes).
     pub(crate) fn deadline(&self, begun: Instant) -> Option<Instant> {
-        self.timeout.and_then(|timeout| begun.checked_add(timeout))
+        self.timeout
+            .and_then(|timeout| time::deadline_from(begun, timeout))
     }
 
     /// Exit codes that count as success besides 0, for programs whose non-zero codes are

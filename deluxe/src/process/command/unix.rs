@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::unistd::Pid;
 
+use crate::process::time;
+
 /// Where the processes of one call live, which decides how a cancelled call reaches them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Placement {
@@ -131,16 +133,16 @@ impl ExitWatch {
     }
 
     /// Waits until the process has exited or `deadline` passes; says whether it exited.
-    pub(crate) fn wait_until(&self, deadline: Instant) -> bool {
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
         loop {
             if self.exited() {
                 return true;
             }
             let now = Instant::now();
-            if now >= deadline {
+            if time::passed(deadline, now) {
                 return false;
             }
-            let left = (deadline - now).min(if self.fd.is_some() {
+            let left = time::left_at(deadline, now).min(if self.fd.is_some() {
                 Duration::from_secs(3600)
             } else {
                 EXIT_TICK
@@ -226,7 +228,7 @@ pub(crate) fn terminate(
         // Frozen through sudo: continued the same way, to act on the SIGTERM.
         signal_as(switches, group, &descendants, "CONT");
     }
-    let deadline = super::options::later(Instant::now(), grace);
+    let deadline = time::deadline_after(grace);
     let gone = watches.iter().all(|watch| watch.wait_until(deadline))
         && descendants
             .iter()
@@ -241,9 +243,9 @@ pub(crate) fn terminate(
     // What sudo's `kill` was sent to is given a moment to go; the rest of the refused are
     // still running.
     let settle = if killed_as {
-        super::options::later(Instant::now(), SETTLE)
+        time::deadline_after(SETTLE)
     } else {
-        Instant::now()
+        Some(Instant::now())
     };
     let mut left: Vec<u32> = descendants
         .iter()
@@ -290,7 +292,7 @@ fn signal_as(
 ) -> bool {
     let mut pids: Vec<String> = descendants
         .iter()
-        .filter(|process| process.refused() && !process.wait_until(Instant::now()))
+        .filter(|process| process.refused() && !process.wait_until(Some(Instant::now())))
         .map(|process| process.pid().to_string())
         .collect();
     if pids.is_empty() {
@@ -316,7 +318,7 @@ fn signal_as(
             .spawn();
         let Ok(mut child) = started else { continue };
         let watch = ExitWatch::new(&child);
-        if !watch.wait_until(super::options::later(Instant::now(), SIGNAL_AS_BOUND)) {
+        if !watch.wait_until(time::deadline_after(SIGNAL_AS_BOUND)) {
             let _ = child.kill();
         }
         let _ = child.wait();
@@ -336,7 +338,7 @@ fn freeze(
     // Each round stops what it found, and a stopped process cannot fork: a tree that keeps
     // forking is caught up with in as many rounds as it is deep. A tree that cannot be stopped
     // (sudo may not `kill` as its user) is listed for `FREEZE_BOUND` at most.
-    let until = super::options::later(Instant::now(), FREEZE_BOUND);
+    let until = time::deadline_after(FREEZE_BOUND);
     let mut refused_stopped = 0;
     for _ in 0..64 {
         signal_all(group, watches, known, Signal::SIGSTOP);
@@ -345,7 +347,7 @@ fn freeze(
             refused_stopped = refused;
             signal_as(switches, group, known, "STOP");
         }
-        if Instant::now() >= until {
+        if time::passed(until, Instant::now()) {
             return;
         }
         let before = known.len();
@@ -382,6 +384,8 @@ mod tree {
 
     use nix::sys::signal::Signal;
     use nix::unistd::Pid;
+
+    use crate::process::time;
 
     /// A descendant, held by a pidfd opened while it was known to be that process: signals
     /// through it never reach a process that reused the pid.
@@ -424,9 +428,9 @@ mod tree {
         }
 
         /// Waits until the process has exited or `deadline` passes; says whether it exited.
-        pub(super) fn wait_until(&self, deadline: Instant) -> bool {
+        pub(super) fn wait_until(&self, deadline: Option<Instant>) -> bool {
             loop {
-                let left = deadline.saturating_duration_since(Instant::now());
+                let left = time::time_left(deadline);
                 let mut fds = [nix::poll::PollFd::new(
                     self.fd.as_fd(),
                     nix::poll::PollFlags::POLLIN,
@@ -489,13 +493,13 @@ mod tree {
     /// Whether some process of `group` still runs at `deadline` (waited for in short ticks:
     /// a process group cannot be polled). Members that are zombies have exited; without
     /// `/proc` a group is asked with signal 0, zombies included.
-    pub(super) fn group_lingers(group: Option<Pid>, deadline: Instant) -> bool {
+    pub(super) fn group_lingers(group: Option<Pid>, deadline: Option<Instant>) -> bool {
         let Some(group) = group else { return false };
         loop {
             if !group_alive(group) {
                 return false;
             }
-            if Instant::now() >= deadline {
+            if time::passed(deadline, Instant::now()) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(5));

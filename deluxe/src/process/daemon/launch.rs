@@ -40,6 +40,7 @@ use super::setup::{Failure, Mode, Steps};
 use super::sys::{self, CPath};
 use super::target;
 use super::{Config, Daemon, DaemonError, FileProblem, Pid, Step};
+use crate::process::time;
 
 /// How long the controller waits for a daemon that failed to start to finish exiting (it
 /// already closed its end of the report pipe, which it does as it exits).
@@ -170,7 +171,7 @@ fn absolute(path: &Path) -> io::Result<PathBuf> {
 /// Starts `daemon` as planned; returns its pid once it is ready.
 pub(crate) fn spawn<D: Daemon>(daemon: &D, plan: &Plan) -> Result<Pid, DaemonError> {
     // One deadline for both waits: for this program's output locks, then for "ready".
-    let deadline = sys::deadline_after(plan.start_timeout);
+    let deadline = time::deadline_after(plan.start_timeout);
     let (child, read) = if sys::only_thread() {
         // No other thread can hold the output locks (this one may: they are reentrant), nor
         // block a flush of stdout behind them: this thread takes them and forks.
@@ -266,7 +267,7 @@ fn fork_holding_output<D: Daemon>(
             }
         })
         .map_err(|source| DaemonError::Fork { source })?;
-    let result = match outcome.recv_timeout(sys::time_left(deadline)) {
+    let result = match outcome.recv_timeout(time::time_left(deadline)) {
         Ok(result) => result,
         Err(RecvTimeoutError::Timeout) => {
             if state
@@ -645,11 +646,11 @@ fn kill_start(pid: Pid, group: libc::pid_t) {
 /// Waits (up to `bound`) until no live process is left in the process group `group` (it only
 /// looks: the group's id may be another's by now).
 fn wait_group_gone(group: libc::pid_t, bound: Duration) {
-    let deadline = sys::deadline_after(bound);
+    let deadline = time::deadline_after(bound);
     let mut pause = Duration::from_millis(1);
     // Gone, zombies only (which have exited and closed their files), or no way to tell.
     while sys::live_in_group(group).is_some_and(|live| live > 0)
-        && !sys::time_left(deadline).is_zero()
+        && !time::time_left(deadline).is_zero()
     {
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
@@ -668,7 +669,7 @@ fn read_reports(read: &OwnedFd, deadline: Option<Instant>) -> io::Result<(Vec<Re
         let left = if outcome {
             Duration::ZERO
         } else {
-            sys::time_left(deadline)
+            time::time_left(deadline)
         };
         if !sys::wait_readable(read.as_fd(), left)? {
             return Ok((reports, !outcome));
@@ -790,13 +791,13 @@ mod tests {
             ];
             for wait in waits.into_iter().flatten() {
                 let now = Instant::now();
-                let deadline = sys::deadline_from(now, wait);
-                let left = sys::left_at(deadline, now);
+                let deadline = time::deadline_from(now, wait);
+                let left = time::left_at(deadline, now);
                 match deadline {
                     Some(_) => prop_assert_eq!(left, wait),
                     None => prop_assert_eq!(left, Duration::MAX),
                 }
-                prop_assert!(sys::left_at(deadline, now + Duration::from_secs(1)) <= left);
+                prop_assert!(time::left_at(deadline, now + Duration::from_secs(1)) <= left);
             }
         }
     }

@@ -29,6 +29,7 @@ use nix::sys::signal::Signal;
 use super::sys::{self, CPath, Identity};
 use super::target::{Delivery, Target};
 use super::{DaemonError, Unanswered};
+use crate::process::time;
 
 /// The reload succeeded.
 const OK: u8 = b'0';
@@ -106,7 +107,7 @@ fn connect(address: &Path, deadline: Option<Instant>) -> io::Result<UnixStream> 
         )?;
         let address = UnixAddr::new(address)?;
         loop {
-            let left = sys::time_left(deadline);
+            let left = time::time_left(deadline);
             if left.is_zero() {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
@@ -290,7 +291,7 @@ pub(crate) fn ask(target: &Target, pidfile: &Path, timeout: Duration) -> Result<
         socket: socket.clone(),
         reason,
     };
-    let deadline = Instant::now().checked_add(timeout);
+    let deadline = time::deadline_after(timeout);
     // Only a socket the daemon's user could own is connected to: a connection alone is a
     // request to whatever listens where it leads (a link another user planted could lead to
     // another daemon's reload socket). In a sticky directory nobody else can put another
@@ -356,7 +357,7 @@ pub(crate) fn ask(target: &Target, pidfile: &Path, timeout: Duration) -> Result<
     let mut record = Vec::new();
     let mut buf = [0u8; 1024];
     loop {
-        let left = sys::time_left(deadline);
+        let left = time::time_left(deadline);
         if left.is_zero() || !sys::wait_readable(stream.as_fd(), left).unwrap_or(true) {
             return Err(DaemonError::ReloadTimeout {
                 pid,

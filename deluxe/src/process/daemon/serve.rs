@@ -34,6 +34,7 @@ use super::reload::{Failure, Listener, Waiter};
 use super::setup;
 use super::sys::{self, CPath};
 use super::{Daemon, Step};
+use crate::process::time;
 
 /// The signals that ask the daemon to stop.
 pub(crate) const STOP_SIGNALS: [Signal; 2] = [Signal::SIGTERM, Signal::SIGINT];
@@ -380,7 +381,7 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
         std::thread::sleep(timeout);
         return false;
     };
-    let deadline = sys::deadline_after(timeout);
+    let deadline = time::deadline_after(timeout);
     let mut guard = lock(&state.lock);
     while !state.requested.load(Ordering::Acquire) {
         guard = match deadline {
@@ -389,7 +390,7 @@ pub fn wait_for_stop(timeout: Duration) -> bool {
                 .wait(guard)
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
             Some(_) => {
-                let left = sys::time_left(deadline);
+                let left = time::time_left(deadline);
                 if left.is_zero() {
                     return false;
                 }
@@ -703,13 +704,13 @@ impl<D: Daemon> Runtime<'_, D> {
                 resting = None;
             }
             let listener = self.listener.as_ref().filter(|_| resting.is_none());
-            let left = sys::time_left(deadline);
-            let wait = left.min(sys::time_left(resting));
+            let left = time::time_left(deadline);
+            let wait = left.min(time::time_left(resting));
             let mut fds = vec![receiver.read.as_fd()];
             fds.extend(watcher.map(Watcher::fd));
             fds.extend(listener.map(Listener::fd));
             let woken = !wait.is_zero() && sys::wait_readable_any(&fds, wait).unwrap_or(true);
-            if !woken && sys::time_left(deadline).is_zero() {
+            if !woken && time::time_left(deadline).is_zero() {
                 self.give_up();
             }
             if let Some(watcher) = watcher
@@ -779,7 +780,7 @@ impl<D: Daemon> Runtime<'_, D> {
             {
                 // A grace too long for the clock: no deadline, as with none. Known before
                 // `run` can learn of the stop, so `stop_deadline` has it then.
-                deadline = sys::deadline_after(grace);
+                deadline = time::deadline_after(grace);
                 *self
                     .stop
                     .grace_ends
@@ -1166,7 +1167,7 @@ fn terminate_group(wait: Duration) -> Survivors {
     // SAFETY: setpgid(0, 0) only moves this process, not a session leader, to a group of its
     // own; it fails for the leader of its group, which stays.
     let left = group != me && unsafe { libc::setpgid(0, 0) } == 0;
-    let deadline = sys::deadline_after(wait);
+    let deadline = time::deadline_after(wait);
     let mut pause = Duration::from_millis(1);
     loop {
         // SAFETY: signal 0 sends nothing; it asks whether the group has members.
@@ -1178,7 +1179,7 @@ fn terminate_group(wait: Duration) -> Survivors {
             Some(0) => return Survivors::None,
             // No way to tell (no /proc): SIGTERM was sent; nothing to wait on.
             None => return Survivors::None,
-            Some(_) if sys::time_left(deadline).is_zero() => {
+            Some(_) if time::time_left(deadline).is_zero() => {
                 return if left {
                     Survivors::InGroup(group)
                 } else {

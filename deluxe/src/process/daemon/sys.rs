@@ -16,9 +16,11 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
+
+use crate::process::time;
 
 /// A path together with its C string, made once before forking: what the system calls take
 /// and what errors name.
@@ -647,31 +649,6 @@ pub(crate) fn live_in_group(group: libc::pid_t) -> Option<usize> {
     )
 }
 
-/// When a wait of `wait` that starts `now` ends; `None` (no end: wait however long) when the
-/// clock cannot hold that instant. Every wait a setting times goes through here, so that any
-/// `Duration` is accepted, `Duration::MAX` included.
-pub(crate) fn deadline_from(now: Instant, wait: Duration) -> Option<Instant> {
-    now.checked_add(wait)
-}
-
-/// [`deadline_from`] now.
-pub(crate) fn deadline_after(wait: Duration) -> Option<Instant> {
-    deadline_from(Instant::now(), wait)
-}
-
-/// What is left of a wait at `now`: zero once `deadline` has passed, `Duration::MAX` without
-/// one.
-pub(crate) fn left_at(deadline: Option<Instant>, now: Instant) -> Duration {
-    deadline.map_or(Duration::MAX, |deadline| {
-        deadline.saturating_duration_since(now)
-    })
-}
-
-/// [`left_at`] now.
-pub(crate) fn time_left(deadline: Option<Instant>) -> Duration {
-    left_at(deadline, Instant::now())
-}
-
 /// Waits up to `timeout` for `fd` to be readable (a pidfd: the process has exited; a pipe:
 /// data or end of file); says whether it is. `Duration::MAX` waits however long.
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> std::io::Result<bool> {
@@ -683,7 +660,7 @@ pub(crate) fn wait_readable_any(
     fds: &[BorrowedFd<'_>],
     timeout: Duration,
 ) -> std::io::Result<bool> {
-    let deadline = deadline_after(timeout);
+    let deadline = time::deadline_after(timeout);
     let mut polls = [libc::pollfd {
         fd: -1,
         events: libc::POLLIN,
@@ -694,7 +671,7 @@ pub(crate) fn wait_readable_any(
     }
     let count = fds.len().min(polls.len());
     loop {
-        let left = time_left(deadline);
+        let left = time::time_left(deadline);
         // Rounded up, so that a wait never ends early; long waits go round the loop.
         let millis =
             libc::c_int::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX);
