@@ -38,6 +38,9 @@ mod running;
 #[cfg(unix)]
 mod sudo;
 #[cfg(unix)]
+#[allow(unsafe_code)]
+pub(crate) mod sys;
+#[cfg(unix)]
 mod unix;
 #[cfg(windows)]
 mod windows;

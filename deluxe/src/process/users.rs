@@ -10,12 +10,16 @@
 //! assert_eq!(users.len(), 1);
 //! ```
 
+#[allow(unsafe_code)]
+mod sys;
+
 use std::collections::BTreeSet;
-use std::ffi::{CStr, OsString};
+use std::ffi::OsString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::Mutex;
+
+use sys::enumerate;
 
 /// The minimum UID of a real user when no `UID_MIN` is configured, and on Unix systems other
 /// than Linux (macOS and the BSDs number their first user 501 or 1000).
@@ -278,59 +282,6 @@ pub fn all_accounts() -> io::Result<Vec<Account>> {
             }
         })
         .collect())
-}
-
-/// One entry of the user database, its bytes as they are.
-struct RawAccount {
-    name: Vec<u8>,
-    uid: u32,
-    shell: Vec<u8>,
-}
-
-/// Every entry of the user database, through `getpwent`.
-fn enumerate() -> io::Result<Vec<RawAccount>> {
-    // getpwent keeps one cursor for the whole process: two enumerations at once would skip
-    // and repeat entries, so they take turns.
-    static ENUMERATION: Mutex<()> = Mutex::new(());
-    let _turn = ENUMERATION
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-
-    let mut accounts = Vec::new();
-    // SAFETY: rewinding the database cursor; serialised by the lock above.
-    unsafe { libc::setpwent() };
-    let result = loop {
-        nix::errno::Errno::clear();
-        // SAFETY: serialised by the lock above; the returned entry is copied out before the
-        // next call can overwrite it.
-        let entry = unsafe { libc::getpwent() };
-        if entry.is_null() {
-            break match nix::errno::Errno::last() {
-                // glibc reports the end of the database as "no error" or ENOENT.
-                nix::errno::Errno::UnknownErrno | nix::errno::Errno::ENOENT => Ok(accounts),
-                errno => Err(io::Error::from(errno)),
-            };
-        }
-        // SAFETY: a non-null entry from getpwent points to a valid passwd record whose string
-        // fields are NUL-terminated (pw_shell may be null on some systems).
-        let (name, uid, shell) = unsafe {
-            let entry = &*entry;
-            let shell = if entry.pw_shell.is_null() {
-                c""
-            } else {
-                CStr::from_ptr(entry.pw_shell)
-            };
-            (CStr::from_ptr(entry.pw_name), entry.pw_uid, shell)
-        };
-        accounts.push(RawAccount {
-            name: name.to_bytes().to_vec(),
-            uid,
-            shell: shell.to_bytes().to_vec(),
-        });
-    };
-    // SAFETY: closing the cursor opened above; serialised by the lock.
-    unsafe { libc::endpwent() };
-    result
 }
 
 fn unquote(value: &str) -> &str {

@@ -7,8 +7,6 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use std::os::fd::FromRawFd;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Child;
@@ -18,6 +16,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::unistd::Pid;
 
+use super::sys;
 use crate::process::time;
 
 /// Where the processes of one call live, which decides how a cancelled call reaches them.
@@ -113,23 +112,7 @@ impl ExitWatch {
 
     /// Whether the process has exited (it stays a zombie until reaped).
     pub(crate) fn exited(&self) -> bool {
-        // SAFETY: siginfo_t is plain data; waitid fills it or leaves it zeroed.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid on our own unreaped child, with WNOWAIT: nothing is reaped.
-        let result = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                self.pid.as_raw() as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
-        if result != 0 {
-            // ECHILD: it was reaped already (SIGCHLD ignored by someone): it has exited.
-            return io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD);
-        }
-        // SAFETY: reading the pid field of a siginfo_t filled by waitid.
-        unsafe { info.si_pid() != 0 }
+        sys::child_exited(self.pid)
     }
 
     /// Waits until the process has exited or `deadline` passes; says whether it exited.
@@ -170,14 +153,7 @@ pub(crate) fn poll_timeout(left: Duration) -> nix::poll::PollTimeout {
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn pidfd(pid: Pid) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1. The pid is
-    // our unreaped child, so it names that process.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the descriptor was just returned by pidfd_open and is owned by nothing else.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    sys::pidfd_open(pid).ok()
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -411,17 +387,9 @@ mod tree {
             let _ = (&self.fd, signal);
             #[cfg(any(target_os = "linux", target_os = "android"))]
             {
-                // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo and no flags.
-                let result = unsafe {
-                    libc::syscall(
-                        libc::SYS_pidfd_send_signal,
-                        std::os::fd::AsRawFd::as_raw_fd(&self.fd),
-                        signal as libc::c_int,
-                        std::ptr::null::<libc::siginfo_t>(),
-                        0,
-                    )
-                };
-                if result != 0 && nix::errno::Errno::last() == nix::errno::Errno::EPERM {
+                if super::sys::pidfd_send_signal(self.fd.as_fd(), signal)
+                    == Err(nix::errno::Errno::EPERM)
+                {
                     self.refused.set(true);
                 }
             }
@@ -567,7 +535,7 @@ pub(crate) fn write_without_sigpipe(pipe: &mut File, bytes: &[u8]) -> io::Result
     let result = pipe.write(bytes);
     if !previous.contains(Signal::SIGPIPE) {
         if matches!(&result, Err(error) if error.kind() == io::ErrorKind::BrokenPipe)
-            && sigpipe_pending()
+            && sys::sigpipe_pending()
         {
             // The write raised SIGPIPE for this thread: take it while it is blocked.
             let _ = pipe_only.wait();
@@ -575,16 +543,6 @@ pub(crate) fn write_without_sigpipe(pipe: &mut File, bytes: &[u8]) -> io::Result
         pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None)?;
     }
     result
-}
-
-fn sigpipe_pending() -> bool {
-    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
-    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: sigemptyset and sigpending fill the set we own; sigismember reads it.
-    unsafe {
-        libc::sigemptyset(&mut pending);
-        libc::sigpending(&mut pending) == 0 && libc::sigismember(&pending, libc::SIGPIPE) == 1
-    }
 }
 
 /// Keeps children's exit statuses while calls run in a process that ignores `SIGCHLD`.
@@ -599,11 +557,8 @@ pub(crate) struct StatusGuard {
 
 struct Sigchld {
     calls: usize,
-    restore: Option<libc::sigaction>,
+    restore: Option<sys::ChildAction>,
 }
-
-// SAFETY: a sigaction record is plain data (a handler address, flags, a mask).
-unsafe impl Send for Sigchld {}
 
 static SIGCHLD_STATE: Mutex<Sigchld> = Mutex::new(Sigchld {
     calls: 0,
@@ -614,20 +569,10 @@ impl StatusGuard {
     pub(crate) fn new() -> Self {
         let mut state = SIGCHLD_STATE.lock().unwrap_or_else(|p| p.into_inner());
         if state.calls == 0 {
-            // SAFETY: sigaction with no new action only reads the current one.
-            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-            // SAFETY: as above; `old` is ours to fill.
-            if unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) } != 0 {
+            let Some(old) = sys::ChildAction::current() else {
                 return Self { active: false };
-            }
-            if old.sa_sigaction != libc::SIG_IGN && old.sa_flags & libc::SA_NOCLDWAIT == 0 {
-                return Self { active: false };
-            }
-            // SAFETY: sigaction_t is plain data; the default action runs no code of ours.
-            let mut default: libc::sigaction = unsafe { std::mem::zeroed() };
-            default.sa_sigaction = libc::SIG_DFL;
-            // SAFETY: installing the default action for SIGCHLD, keeping the old to restore.
-            if unsafe { libc::sigaction(libc::SIGCHLD, &default, std::ptr::null_mut()) } != 0 {
+            };
+            if !old.discards_statuses() || !sys::ChildAction::set_default() {
                 return Self { active: false };
             }
             state.restore = Some(old);
@@ -650,21 +595,9 @@ impl Drop for StatusGuard {
             return;
         }
         if let Some(old) = state.restore.take() {
-            // SAFETY: putting back the caller's own action for SIGCHLD.
-            let _ = unsafe { libc::sigaction(libc::SIGCHLD, &old, std::ptr::null_mut()) };
+            old.restore();
             // Reap what exited while statuses were kept: the caller asked for no zombies.
-            loop {
-                // SAFETY: siginfo_t is plain data.
-                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-                // SAFETY: reaping any exited child without blocking.
-                let result = unsafe {
-                    libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG)
-                };
-                // SAFETY: reading the pid field of a siginfo_t filled by waitid.
-                if result != 0 || unsafe { info.si_pid() } == 0 {
-                    break;
-                }
-            }
+            sys::reap_exited();
         }
     }
 }

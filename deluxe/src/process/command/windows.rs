@@ -1,6 +1,7 @@
 //! What `Command` does differently on Windows: `PATHEXT` look-up, Windows path rules for
 //! program names, batch-file arguments, NTSTATUS crash codes, and no other user.
 
+#[allow(unsafe_code)]
 mod job;
 
 pub(super) use job::Job;

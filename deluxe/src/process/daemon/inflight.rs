@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
 
+use super::sys;
+
 /// The signal that serves as the barrier (only when sent by the daemon to its own thread).
 pub(super) const BARRIER: Signal = Signal::SIGHUP;
 
@@ -42,13 +44,12 @@ const BLOCKED_FOR_GOOD: Duration = Duration::from_millis(500);
 const LONGEST: Duration = Duration::from_secs(2);
 
 /// Called first thing in the handler; `false` when the signal is a barrier. Async-signal-safe.
-pub(super) fn enter(signal: libc::c_int, info: *const libc::siginfo_t, me: libc::pid_t) -> bool {
+/// `info` is the handler's siginfo (`None` for a null one).
+pub(super) fn enter(signal: libc::c_int, info: Option<&libc::siginfo_t>, me: libc::pid_t) -> bool {
     RUNNING.fetch_add(1, Ordering::AcqRel);
-    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler; null is checked.
     let barrier = signal == BARRIER as libc::c_int
         && SENT.load(Ordering::Acquire)
-        && unsafe { info.as_ref() }
-            .is_some_and(|info| info.si_code == libc::SI_TKILL && unsafe { info.si_pid() } == me);
+        && info.and_then(sys::thread_signal_sender) == Some(me);
     !barrier
 }
 
@@ -70,26 +71,14 @@ pub(super) fn catch_up(handled: &SigSet, deadline: Option<Instant>) -> u32 {
             true
         })
     {
-        loop {
-            let zero = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: a valid set and timeout; the signal's details are not wanted.
-            let signal = unsafe {
-                libc::sigtimedwait(handled.as_ref(), std::ptr::null_mut(), &raw const zero)
-            };
-            if signal <= 0 {
-                break;
-            }
+        while let Some(signal) = sys::take_pending(handled.as_ref()) {
             taken |= 1 << signal;
         }
         let _ = previous.thread_set_mask();
     }
     SENT.store(true, Ordering::Release);
     let pid = std::process::id() as libc::pid_t;
-    // SAFETY: gettid cannot fail.
-    let me = unsafe { libc::gettid() };
+    let me = sys::gettid();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return taken;
     };
@@ -97,11 +86,9 @@ pub(super) fn catch_up(handled: &SigSet, deadline: Option<Instant>) -> u32 {
         .flatten()
         .filter_map(|task| task.file_name().to_str()?.parse::<libc::pid_t>().ok())
         .filter(|&tid| tid != me)
-        .filter(|&tid| {
-            // SAFETY: tgkill sends a signal to a thread of this very process, whose handler
-            // recognises it; a thread that has exited just fails it.
-            unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, BARRIER as libc::c_int) == 0 }
-        })
+        // The handler of this very process recognises it; a thread that has exited just
+        // fails it.
+        .filter(|&tid| sys::tgkill(pid, tid, BARRIER as libc::c_int))
         .collect();
     let started = Instant::now();
     let limit = deadline.map_or(started + LONGEST, |deadline| {

@@ -89,17 +89,17 @@ pub(crate) fn take_pid1(daemon_signals: &SigSet) -> Result<Place, DaemonError> {
         })?;
     // SIGCHLD ignored would make the kernel reap the children itself, and the daemon's exit
     // status would be lost: the default lets the init reap them.
-    // SAFETY: SIG_DFL installs no handler.
-    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
-    // SAFETY: this process has no other thread (checked above), so the child is a complete
-    // copy of it and may do anything this process could.
-    match unsafe { libc::fork() } {
-        -1 => {
-            let source = std::io::Error::last_os_error();
+    sys::set_disposition(libc::SIGCHLD, false);
+    // This process has no other thread (checked above), so the child is a complete copy of it
+    // and may do anything this process could.
+    match sys::fork() {
+        Err(errno) => {
             let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
-            Err(DaemonError::Fork { source })
+            Err(DaemonError::Fork {
+                source: errno.into(),
+            })
         }
-        0 => {
+        Ok(sys::Forked::Child) => {
             let mut child_mask = mask;
             for signal in daemon_signals {
                 child_mask.add(signal);
@@ -109,7 +109,7 @@ pub(crate) fn take_pid1(daemon_signals: &SigSet) -> Result<Place, DaemonError> {
             hand_over_sockets();
             Ok(Place::UnderInit { mask })
         }
-        daemon => serve_as_init(daemon, &waited),
+        Ok(sys::Forked::Parent(daemon)) => serve_as_init(daemon, &waited),
     }
 }
 
@@ -117,9 +117,9 @@ pub(crate) fn take_pid1(daemon_signals: &SigSet) -> Result<Place, DaemonError> {
 /// pid 1, which is now the init. They are the daemon's: it is named instead.
 fn hand_over_sockets() {
     if std::env::var_os("LISTEN_PID").is_some_and(|pid| pid == "1") {
-        // SAFETY: this child of a single-threaded process has one thread: nothing reads the
+        // This child of a single-threaded process has one thread: nothing reads the
         // environment while it is changed.
-        unsafe { std::env::set_var("LISTEN_PID", std::process::id().to_string()) };
+        sys::set_env_alone("LISTEN_PID", &std::process::id().to_string());
     }
 }
 
@@ -135,9 +135,8 @@ fn serve_as_init(daemon: libc::pid_t, waited: &SigSet) -> ! {
         let Ok(signal) = waited.wait() else { continue };
         if signal == Signal::SIGCHLD {
             if let Some(code) = reap(daemon) {
-                // SAFETY: _exit ends the process at once; the kernel then ends whatever else
-                // runs in the namespace.
-                unsafe { libc::_exit(code) }
+                // The kernel then ends whatever else runs in the namespace.
+                sys::exit_now(code)
             }
         } else {
             // A daemon that has exited and is not yet reaped is a zombie: the signal does
@@ -151,16 +150,12 @@ fn serve_as_init(daemon: libc::pid_t, waited: &SigSet) -> ! {
 /// them.
 fn reap(daemon: libc::pid_t) -> Option<i32> {
     loop {
-        let mut status = 0;
-        // SAFETY: waiting for any child without blocking; `status` is a valid int.
-        let pid = unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) };
-        match pid {
-            0 => return None,
-            -1 if nix::errno::Errno::last() == nix::errno::Errno::EINTR => continue,
+        match sys::waitpid(-1, libc::WNOHANG) {
+            Ok((0, _)) => return None,
             // ECHILD: no child left (the daemon cannot be among the missing: only this
             // process reaps).
-            -1 => return None,
-            pid if pid == daemon => return Some(exit_code(status)),
+            Err(_) => return None,
+            Ok((pid, status)) if pid == daemon => return Some(exit_code(status)),
             _ => continue,
         }
     }

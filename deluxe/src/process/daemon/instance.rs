@@ -6,6 +6,7 @@ use nix::sys::signal::Signal;
 
 use super::pidfile;
 use super::reload;
+use super::sys;
 use super::target::{self, Delivery, Located, Target};
 use super::{Config, DaemonError, Pid, Status, Step, StopOutcome};
 
@@ -117,8 +118,7 @@ impl Instance {
             let killed = target.signal(Signal::SIGKILL)?;
             if let Some(group) = group {
                 // Right after the daemon, while its children still hold the group id.
-                // SAFETY: killpg only sends a signal.
-                unsafe { libc::killpg(group, libc::SIGKILL) };
+                sys::kill_group(group, libc::SIGKILL);
             }
             if killed == Delivery::Delivered && !self.wait(&target, KILL_WAIT)? {
                 return Err(DaemonError::StopTimeout {

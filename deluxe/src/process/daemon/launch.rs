@@ -198,6 +198,10 @@ const ABANDONED: u8 = 2;
 
 /// What the thread that forks needs from `start`'s borrows, as raw pointers: the thread may
 /// outlive the borrows (when `start` abandons it), and then never reads them.
+///
+/// The one `unsafe` of this module, and not a system call: a lifetime the compiler cannot
+/// see (the borrows outlive the fork, which the thread's state decides), so it is allowed
+/// here, on `Borrowed`, `become_daemon` and `fork_locked` alone.
 struct Borrowed {
     /// The daemon value, a `D` whose type only `become_daemon` knows.
     daemon: *const (),
@@ -209,6 +213,7 @@ struct Borrowed {
 // SAFETY: the pointers are only read in the forked child (`fork_locked`), where the thread
 // that forked is the only thread and the pointees are the memory `start` held borrowed at the
 // instant of the fork. `D: Daemon` is `Sync` anyway.
+#[allow(unsafe_code)]
 unsafe impl Send for Borrowed {}
 
 impl Borrowed {
@@ -321,13 +326,13 @@ fn lock_output() -> OutputLocks {
 
 /// Forks, holding `locks`; the child goes on to become the daemon. Returns the child's pid and
 /// the read end of the report pipe.
+#[allow(unsafe_code)]
 fn fork_locked(borrowed: &Borrowed, locks: OutputLocks) -> io::Result<(libc::pid_t, OwnedFd)> {
     let (read, write) = pipe()?;
-    // SAFETY: the child only calls async-signal-safe functions (`intermediate` and
-    // `daemon_process` up to "ready"), on data prepared before this point.
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => {
+    // The child only calls async-signal-safe functions (`intermediate` and `daemon_process`
+    // up to "ready"), on data prepared before this point.
+    match sys::fork()? {
+        sys::Forked::Child => {
             drop(read);
             // SAFETY: this child is a copy of the controller made while the thread that
             // called `start` held the daemon value and the plan borrowed: it is this thread,
@@ -335,7 +340,7 @@ fn fork_locked(borrowed: &Borrowed, locks: OutputLocks) -> io::Result<(libc::pid
             // are where the pointers say, and no other thread runs here to change them.
             unsafe { (borrowed.become_daemon)(borrowed.daemon, borrowed.plan, write, locks) }
         }
-        child => {
+        sys::Forked::Parent(child) => {
             drop((locks, write));
             Ok((child, read))
         }
@@ -347,6 +352,7 @@ fn fork_locked(borrowed: &Borrowed, locks: OutputLocks) -> io::Result<(libc::pid
 /// # Safety
 ///
 /// `daemon` points to a live `D` and `plan` to a live [`Plan`], and nothing changes them.
+#[allow(unsafe_code)]
 unsafe fn become_daemon<D: Daemon>(
     daemon: *const (),
     plan: *const Plan,
@@ -401,27 +407,24 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Waits for the intermediate process, which exits right after forking the daemon.
 fn reap(child: libc::pid_t) {
-    let mut status = 0;
-    // SAFETY: waiting for our own child; `status` is a valid int. ECHILD (SIGCHLD ignored,
-    // or reaped by a handler of the application) leaves nothing to do.
-    while unsafe { libc::waitpid(child, &mut status, 0) } == -1 && Errno::last() == Errno::EINTR {}
+    // ECHILD (SIGCHLD ignored, or reaped by a handler of the application) leaves nothing to
+    // do.
+    let _ = sys::waitpid(child, 0);
 }
 
 /// The first child: leaves the controller's session and forks the daemon. Async-signal-safe.
 fn intermediate<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, plan: &Plan) -> ! {
-    // SAFETY: setsid and fork are async-signal-safe; the grandchild continues below, the
+    // setsid and fork are async-signal-safe; the grandchild continues below, the
     // intermediate only reports and calls _exit.
-    unsafe {
-        if libc::setsid() == -1 {
-            fail(write.as_fd(), Step::Setsid, Errno::last());
-        }
-        match libc::fork() {
-            -1 => fail(write.as_fd(), Step::Fork, Errno::last()),
-            0 => daemon_process(write, locks, daemon, plan),
-            pid => {
-                Report::Spawned { pid: pid as u32 }.send(write.as_fd());
-                libc::_exit(0)
-            }
+    if let Err(errno) = nix::unistd::setsid() {
+        fail(write.as_fd(), Step::Setsid, errno);
+    }
+    match sys::fork() {
+        Err(errno) => fail(write.as_fd(), Step::Fork, errno),
+        Ok(sys::Forked::Child) => daemon_process(write, locks, daemon, plan),
+        Ok(sys::Forked::Parent(pid)) => {
+            Report::Spawned { pid: pid as u32 }.send(write.as_fd());
+            sys::exit_now(0)
         }
     }
 }
@@ -432,8 +435,7 @@ fn fail(write: BorrowedFd<'_>, step: Step, errno: Errno) -> ! {
         errno: errno as i32,
     }
     .send(write);
-    // SAFETY: _exit ends the process at once, running nothing of the parent's.
-    unsafe { libc::_exit(1) }
+    sys::exit_now(1)
 }
 
 /// The daemon: sets itself up, then serves. Never returns.
@@ -488,15 +490,13 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
 /// it), and the daemon signals it as a member, so its id cannot have been reused. (A `setup`
 /// that moved the daemon itself to another group gets a plain exit.)
 fn end_failed_start() -> ! {
-    // SAFETY: getpgid, getsid and getpid only read this process's ids.
-    let (group, session, me) = unsafe { (libc::getpgid(0), libc::getsid(0), libc::getpid()) };
+    let (group, session) = sys::group_and_session(0);
+    let me = nix::unistd::getpid().as_raw();
     if group > 1 && group == session && group != me {
-        // SAFETY: signalling this process's own group, which it is a member of; this process
-        // ends with it.
-        unsafe { libc::killpg(group, libc::SIGKILL) };
+        // This process's own group, which it is a member of: it ends with it.
+        sys::kill_group(group, libc::SIGKILL);
     }
-    // SAFETY: _exit ends the process at once.
-    unsafe { libc::_exit(1) }
+    sys::exit_now(1)
 }
 
 /// Calls the daemon's `setup` hook; its error, or its panic, as a message.
@@ -632,10 +632,9 @@ fn collect(
 /// group `group` the intermediate process made (which keeps the group's id from being
 /// reused), to the whole group: what its `setup` started goes with it.
 fn kill_start(pid: Pid, group: libc::pid_t) {
-    // SAFETY: getpgid only reads another process's group.
-    if group > 1 && unsafe { libc::getpgid(pid.raw()) } == group {
-        // SAFETY: a group the daemon, still running, is a member of.
-        unsafe { libc::killpg(group, libc::SIGKILL) };
+    if group > 1 && sys::group_and_session(pid.raw()).0 == group {
+        // A group the daemon, still running, is a member of.
+        sys::kill_group(group, libc::SIGKILL);
     }
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid.raw()),
@@ -675,12 +674,11 @@ fn read_reports(read: &OwnedFd, deadline: Option<Instant>) -> io::Result<(Vec<Re
             return Ok((reports, !outcome));
         }
         let mut chunk = [0u8; 256];
-        // SAFETY: `chunk` is valid for writes of its length.
-        match unsafe { libc::read(read.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) } {
-            0 => return Ok((reports, false)),
-            -1 if Errno::last() == Errno::EINTR => continue,
-            -1 => return Err(io::Error::last_os_error()),
-            count => bytes.extend_from_slice(&chunk[..count as usize]),
+        match sys::read(read.as_fd(), &mut chunk) {
+            Ok(0) => return Ok((reports, false)),
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
+            Ok(count) => bytes.extend_from_slice(&chunk[..count]),
         }
     }
 }

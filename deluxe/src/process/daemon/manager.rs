@@ -9,10 +9,12 @@
 
 use std::fmt;
 use std::net::TcpListener;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::time::Duration;
+
+use super::sys;
 
 /// The first descriptor a service manager passes (`SD_LISTEN_FDS_START`).
 const FIRST: RawFd = 3;
@@ -42,7 +44,7 @@ pub(crate) fn before_start() -> Vec<RawFd> {
         return Vec::new();
     }
     let passed: Vec<RawFd> = (FIRST..FIRST + count).collect();
-    let missing = passed.iter().copied().find(|&fd| !is_open(fd));
+    let missing = passed.iter().copied().find(|&fd| !sys::is_open(fd));
     MISSING.store(missing.unwrap_or(-1), Ordering::Relaxed);
     CHECKED.store(true, Ordering::Release);
     if missing.is_some() {
@@ -50,21 +52,6 @@ pub(crate) fn before_start() -> Vec<RawFd> {
     } else {
         passed
     }
-}
-
-fn is_socket_or_fifo(fd: RawFd) -> bool {
-    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat fills a valid, writable `struct stat` for an open descriptor.
-    if unsafe { libc::fstat(fd, &mut stat) } == -1 {
-        return false;
-    }
-    matches!(stat.st_mode & libc::S_IFMT, libc::S_IFSOCK | libc::S_IFIFO)
-}
-
-fn is_open(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD only reads the descriptor's flags; it fails on a closed number.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
 
 /// Whether a `*_PID` variable's value names this process, or the controller that started it.
@@ -279,32 +266,22 @@ pub fn listen_fds() -> Result<Vec<ListenFd>, ListenFdsError> {
     let missing = if CHECKED.load(Ordering::Acquire) {
         Some(MISSING.load(Ordering::Relaxed)).filter(|fd| *fd >= 0)
     } else {
-        fds.iter().copied().find(|&fd| !is_open(fd))
+        fds.iter().copied().find(|&fd| !sys::is_open(fd))
     };
     if let Some(fd) = missing {
         return Err(ListenFdsError::NotOpen { fd });
     }
     // A program that opened a file before asking may have it on a passed number: it is not
     // the manager's, and must not get a second owner.
-    if let Some(&fd) = fds.iter().find(|&&fd| !is_socket_or_fifo(fd)) {
+    if let Some(&fd) = fds.iter().find(|&&fd| !sys::is_socket_or_fifo(fd)) {
         return Err(ListenFdsError::NotASocket { fd });
     }
     if CLAIMED.swap(true, Ordering::AcqRel) {
         return Ok(Vec::new());
     }
-    Ok(fds
-        .into_iter()
+    Ok(sys::claim_passed(fds.into_iter())
         .zip(names)
-        .map(|(fd, name)| {
-            // SAFETY: setting close-on-exec on an open descriptor (checked above).
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            ListenFd {
-                // SAFETY: the service manager passed this open descriptor to this process for
-                // it to own; `CLAIMED` makes this the only owner.
-                fd: unsafe { OwnedFd::from_raw_fd(fd) },
-                name,
-            }
-        })
+        .map(|(fd, name)| ListenFd { fd, name })
         .collect())
 }
 

@@ -106,8 +106,11 @@ mod pidfile;
 mod privileges;
 mod readiness;
 mod reload;
+// Until its split into `serve/` lands, with its system calls moved into `sys`.
+#[allow(unsafe_code)]
 mod serve;
 mod setup;
+#[allow(unsafe_code)]
 mod sys;
 mod target;
 

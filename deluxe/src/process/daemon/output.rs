@@ -19,7 +19,7 @@
 //! already holds to the old one. At the exit the pump writes what the pipe holds, then the
 //! process ends; both waits are bounded by [`SETTLE`], so a hung disk cannot hold the daemon.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -53,11 +53,7 @@ impl Output {
         // Writers block on a full pipe, as on a slow file; `println!` must never see EAGAIN.
         sys::set_nonblocking(write.as_fd(), false)?;
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        // SAFETY: F_SETPIPE_SZ takes an int; a refusal (EPERM above the user's limit) leaves
-        // the pipe at its default size, which is fine.
-        unsafe {
-            libc::fcntl(read.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE)
-        };
+        sys::grow_pipe(read.as_fd(), PIPE_SIZE);
         sys::dup2(write.as_fd(), 1)?;
         sys::dup2(write.as_fd(), 2)?;
         Ok(Self { read, log })
@@ -69,13 +65,12 @@ impl Output {
     pub(crate) fn forward(&self) {
         let mut buf = [0u8; 4096];
         loop {
-            // SAFETY: `buf` is valid for writes of its length; the read end is non-blocking.
-            let count =
-                unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if count <= 0 {
-                return;
-            }
-            if sys::write_all(self.log.as_fd(), &buf[..count as usize]).is_err() {
+            // The read end is non-blocking.
+            let count = match sys::read(self.read.as_fd(), &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(count) => count,
+            };
+            if sys::write_all(self.log.as_fd(), &buf[..count]).is_err() {
                 return;
             }
         }
@@ -150,8 +145,8 @@ pub(crate) fn start(output: Output) -> Result<(), Errno> {
         });
     match started {
         Ok(_) => {
-            // SAFETY: registers a function that only locks, waits and writes (see `settle`).
-            unsafe { libc::atexit(drain_at_exit) };
+            // A function that only locks, waits and writes (see `settle`).
+            sys::at_exit(drain_at_exit);
             Ok(())
         }
         Err(error) => {
@@ -324,14 +319,13 @@ enum Chunk {
 
 fn read_chunk(read: BorrowedFd<'_>, buf: &mut [u8]) -> Chunk {
     loop {
-        // SAFETY: `buf` is valid for writes of its length; the read end is non-blocking.
-        let count = unsafe { libc::read(read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        match count {
-            0 => return Chunk::End,
-            1.. => return Chunk::Data(count as usize),
-            _ if Errno::last() == Errno::EINTR => continue,
-            _ if Errno::last() == Errno::EAGAIN => return Chunk::Empty,
-            _ => return Chunk::End,
+        // The read end is non-blocking.
+        match sys::read(read, buf) {
+            Ok(0) => return Chunk::End,
+            Ok(count) => return Chunk::Data(count),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return Chunk::Empty,
+            Err(_) => return Chunk::End,
         }
     }
 }
@@ -339,14 +333,8 @@ fn read_chunk(read: BorrowedFd<'_>, buf: &mut [u8]) -> Chunk {
 /// Writes what the pipe holds now (not what writers add meanwhile: a steady writer cannot hold
 /// a switch or the exit); returns whether the pipe ended.
 fn copy_all(read: BorrowedFd<'_>, buf: &mut [u8], writer: &mut Writer) -> bool {
-    let mut held: libc::c_int = 0;
-    // SAFETY: FIONREAD writes the number of bytes the pipe holds into an int.
-    let mut left = if unsafe { libc::ioctl(read.as_raw_fd(), libc::FIONREAD, &raw mut held) } == 0 {
-        usize::try_from(held).unwrap_or(0)
-    } else {
-        // Cannot tell: until the pipe is empty.
-        usize::MAX
-    };
+    // Cannot tell: until the pipe is empty.
+    let mut left = sys::pending_bytes(read).unwrap_or(usize::MAX);
     while left > 0 {
         let limit = buf.len().min(left);
         match read_chunk(read, &mut buf[..limit]) {
@@ -487,14 +475,12 @@ fn write_counting(fd: BorrowedFd<'_>, bytes: &[u8]) -> (usize, Result<(), Errno>
     let mut written = 0;
     while written < bytes.len() {
         let rest = &bytes[written..];
-        // SAFETY: `rest` is valid for reads of its length.
-        let count = unsafe { libc::write(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
-        match count {
-            1.. => written += count as usize,
+        match sys::write(fd, rest) {
             // A regular file that takes nothing: as good as full.
-            0 => return (written, Err(Errno::ENOSPC)),
-            _ if Errno::last() == Errno::EINTR => continue,
-            _ => return (written, Err(Errno::last())),
+            Ok(0) => return (written, Err(Errno::ENOSPC)),
+            Ok(count) => written += count,
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return (written, Err(errno)),
         }
     }
     (written, Ok(()))

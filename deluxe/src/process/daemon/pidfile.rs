@@ -454,11 +454,7 @@ pub(crate) fn own(path: &Path) -> Option<std::time::SystemTime> {
     if sys::lstat(c_path(path).ok()?.c()) != Ok(held) {
         return None;
     }
-    let fd = OWN_FD.load(Ordering::Relaxed);
-    // SAFETY: the descriptor of the pidfile this process holds, open for the daemon's whole
-    // life (a restore replaces it, and registers the new one, only when the path has changed).
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    Some(sys::modified(fd).unwrap_or(std::time::UNIX_EPOCH))
+    Some(sys::modified_of(OWN_FD.load(Ordering::Relaxed)).unwrap_or(std::time::UNIX_EPOCH))
 }
 
 /// The pidfile the daemon holds: locked, open for its whole life, restored if it is removed,
@@ -473,23 +469,6 @@ pub(crate) struct Held<'a> {
 struct Holding {
     fd: OwnedFd,
     removed: bool,
-}
-
-/// The descriptor of the pidfile the daemon holds, for [`close_in_child`]; -1 before.
-static HELD_FD: AtomicI32 = AtomicI32::new(-1);
-
-/// In a process forked from the daemon: closes its copy of the pidfile. The lock belongs to
-/// the open file, which a `fork` shares: without this, a worker the daemon forks (without
-/// `exec`, which closes it anyway) would keep the lock after the daemon died, and the daemon
-/// would look alive. Async-signal-safe: it runs in the child of a `fork`.
-extern "C" fn close_in_child() {
-    let fd = HELD_FD.load(Ordering::Relaxed);
-    if fd >= 0 {
-        // SAFETY: the child's copy of the pidfile descriptor, which nothing in the child
-        // owns: the `Held` that owns it lives in the daemon's main thread, which a forked
-        // child does not have.
-        unsafe { libc::close(fd) };
-    }
 }
 
 /// What [`Held::restore`] found.
@@ -529,12 +508,7 @@ impl<'a> Held<'a> {
     /// daemon before `setup`, whose children must not hold the lock either (registering,
     /// once per process, may allocate).
     pub(crate) fn close_in_forked_children(&self) {
-        static REGISTERED: std::sync::Once = std::sync::Once::new();
-        HELD_FD.store(self.lock().fd.as_raw_fd(), Ordering::Relaxed);
-        REGISTERED.call_once(|| {
-            // SAFETY: registers a handler that only makes an async-signal-safe call.
-            unsafe { libc::pthread_atfork(None, None, Some(close_in_child)) };
-        });
+        sys::close_in_forked_children(self.lock().fd.as_fd());
     }
 
     /// Runs `with` on the locked pidfile.
@@ -590,7 +564,7 @@ impl<'a> Held<'a> {
         });
         match created {
             Ok(new) => {
-                HELD_FD.store(new.as_raw_fd(), Ordering::Relaxed);
+                sys::close_in_forked_children(new.as_fd());
                 register_own(new.as_fd());
                 state.fd = new;
                 Restore::Restored
@@ -604,8 +578,7 @@ impl Drop for Held<'_> {
     /// Only on a failed start in the foreground, whose caller lives on: its children must not
     /// close a descriptor that is no longer the pidfile.
     fn drop(&mut self) {
-        let fd = self.lock().fd.as_raw_fd();
-        let _ = HELD_FD.compare_exchange(fd, -1, Ordering::Relaxed, Ordering::Relaxed);
+        sys::forked_children_keep(self.lock().fd.as_fd());
     }
 }
 

@@ -7,13 +7,14 @@
 //! groups or by all, `/tmp`-like sticky directories included): otherwise `start` refuses
 //! before forking, rather than leave a pidfile behind at every stop.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::unistd::{Group, User};
 
+use super::sys;
 use super::{Config, DaemonError, Step};
 
 /// Who the daemon becomes.
@@ -106,24 +107,15 @@ impl Credentials {
     /// checks that root cannot be regained. Async-signal-safe: system calls only.
     pub(crate) fn drop_to(&self, pidfile: BorrowedFd<'_>) -> Result<(), (Step, Errno)> {
         let uid = self.uid.unwrap_or(libc::uid_t::MAX); // -1: leave the owner as it is
-        // SAFETY: plain system calls on an open descriptor and a slice that outlives them.
-        unsafe {
-            if libc::fchown(pidfile.as_raw_fd(), uid, self.gid) == -1 {
-                return Err((Step::Pidfile, Errno::last()));
-            }
-            if libc::setgroups(self.groups.len() as _, self.groups.as_ptr()) == -1 {
-                return Err((Step::SetGroups, Errno::last()));
-            }
-            if libc::setgid(self.gid) == -1 {
-                return Err((Step::SetGid, Errno::last()));
-            }
-            let Some(uid) = self.uid else { return Ok(()) };
-            if libc::setuid(uid) == -1 {
-                return Err((Step::SetUid, Errno::last()));
-            }
-            if uid != 0 && libc::setuid(0) == 0 {
-                return Err((Step::CheckDrop, Errno::EPERM));
-            }
+        sys::fchown(pidfile, uid, self.gid).map_err(|errno| (Step::Pidfile, errno))?;
+        sys::setgroups(&self.groups).map_err(|errno| (Step::SetGroups, errno))?;
+        nix::unistd::setgid(nix::unistd::Gid::from_raw(self.gid))
+            .map_err(|errno| (Step::SetGid, errno))?;
+        let Some(uid) = self.uid else { return Ok(()) };
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))
+            .map_err(|errno| (Step::SetUid, errno))?;
+        if uid != 0 && nix::unistd::setuid(nix::unistd::Uid::from_raw(0)).is_ok() {
+            return Err((Step::CheckDrop, Errno::EPERM));
         }
         Ok(())
     }

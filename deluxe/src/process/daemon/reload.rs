@@ -134,39 +134,6 @@ fn connect(address: &Path, deadline: Option<Instant>) -> io::Result<UnixStream> 
     }
 }
 
-/// The user id of the peer of a connected Unix socket, and its pid where the system says.
-fn peer(fd: BorrowedFd<'_>) -> io::Result<(Option<libc::pid_t>, libc::uid_t)> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        // SAFETY: an all-zero ucred is a valid value for getsockopt to overwrite.
-        let mut credentials: libc::ucred = unsafe { std::mem::zeroed() };
-        let mut length = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-        // SAFETY: SO_PEERCRED fills a ucred of the given length on a valid socket.
-        let result = unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERCRED,
-                (&raw mut credentials).cast(),
-                &raw mut length,
-            )
-        };
-        if result == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((Some(credentials.pid), credentials.uid))
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let (mut uid, mut gid) = (0, 0);
-        // SAFETY: getpeereid writes two ids on a valid socket.
-        if unsafe { libc::getpeereid(fd.as_raw_fd(), &raw mut uid, &raw mut gid) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((None, uid))
-    }
-}
-
 /// The daemon's side: the listening socket, made as the daemon starts serving.
 pub(crate) struct Listener {
     socket: UnixListener,
@@ -213,8 +180,10 @@ impl Listener {
     /// caller rests the socket a while, out of its poll, rather than spin on a socket that
     /// stays readable, and takes the requests waiting once it can.
     pub(crate) fn accept(&self, waiters: &mut Vec<Waiter>) -> io::Result<()> {
-        // SAFETY: getuid and geteuid only read this process's ids.
-        let me = unsafe { [libc::getuid(), libc::geteuid()] };
+        let me = [
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::geteuid().as_raw(),
+        ];
         loop {
             let stream = match self.socket.accept() {
                 Ok((stream, _)) => stream,
@@ -234,7 +203,7 @@ impl Listener {
                 continue;
             }
             let waiter = Waiter(stream);
-            match peer(waiter.0.as_fd()) {
+            match sys::peer_credentials(waiter.0.as_fd()) {
                 Ok((_, uid)) if uid == 0 || me.contains(&uid) => waiters.push(waiter),
                 _ => waiter.send(REFUSED, ""),
             }
@@ -330,11 +299,12 @@ pub(crate) fn ask(target: &Target, pidfile: &Path, timeout: Duration) -> Result<
             return Err(unanswered(Unanswered::NoSocket { errno }));
         }
     };
-    let (peer_pid, peer_uid) = peer(stream.as_fd()).map_err(|source| DaemonError::Signal {
-        pid,
-        signal: "SIGHUP",
-        source,
-    })?;
+    let (peer_pid, peer_uid) =
+        sys::peer_credentials(stream.as_fd()).map_err(|source| DaemonError::Signal {
+            pid,
+            signal: "SIGHUP",
+            source,
+        })?;
     let believed = match peer_pid {
         Some(peer_pid) => peer_pid == pid.raw(),
         None => target.may_be_user(peer_uid),

@@ -162,7 +162,8 @@ extern "C" fn on_signal(
     let me = unsafe { libc::getpid() };
     if me == OWNER.load(Ordering::Relaxed) {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        let noted = super::inflight::enter(signal, info, me);
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler; null is checked.
+        let noted = super::inflight::enter(signal, unsafe { info.as_ref() }, me);
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let noted = {
             let _ = info;

@@ -99,37 +99,18 @@ impl Steps {
         let failed = |step| move |errno: Errno| Failure::Step { step, errno };
         // Signals: block the ones the signal thread will receive, default for the rest (the
         // controller may have had handlers), except SIGPIPE, ignored as in every Rust program.
-        // SAFETY: the set was built before forking; the old mask is not wanted.
-        let masked = unsafe {
-            libc::pthread_sigmask(
-                libc::SIG_SETMASK,
-                &raw const self.blocked,
-                std::ptr::null_mut(),
-            )
-        };
-        if masked != 0 {
-            return Err(failed(Step::SignalMask)(Errno::from_raw(masked)));
-        }
+        // The set was built before forking.
+        sys::set_signal_mask(&self.blocked).map_err(failed(Step::SignalMask))?;
         for signal in 1..=self.last_signal {
             if signal == libc::SIGKILL || signal == libc::SIGSTOP {
                 continue;
             }
-            let disposition = if signal == libc::SIGPIPE {
-                libc::SIG_IGN
-            } else {
-                libc::SIG_DFL
-            };
-            // SAFETY: signal() with SIG_DFL or SIG_IGN installs no handler; signals the C
-            // library reserves are refused with EINVAL, which is fine.
-            unsafe { libc::signal(signal, disposition) };
+            // Signals the C library reserves are refused with EINVAL, which is fine.
+            sys::set_disposition(signal, signal == libc::SIGPIPE);
         }
 
-        // SAFETY: chdir takes a NUL-terminated path.
-        if unsafe { libc::chdir(self.workdir.c().as_ptr()) } == -1 {
-            return Err(failed(Step::Workdir)(Errno::last()));
-        }
-        // SAFETY: umask only sets the mask.
-        unsafe { libc::umask(self.umask) };
+        sys::chdir(self.workdir.c()).map_err(failed(Step::Workdir))?;
+        sys::set_umask(self.umask);
 
         let null = sys::open(c"/dev/null", libc::O_RDWR, 0).map_err(failed(Step::DevNull))?;
         if let Mode::Forked { report } = mode {
@@ -245,8 +226,7 @@ pub(crate) fn open_log(
         Err(errno) => return Err(failed(Step::LogFile)(errno)),
     };
     let (user, group) = owner.map_or((None, None), |(user, group)| (user, Some(group)));
-    // SAFETY: geteuid cannot fail.
-    let daemon_user = user.unwrap_or_else(|| unsafe { libc::geteuid() });
+    let daemon_user = user.unwrap_or_else(|| nix::unistd::geteuid().as_raw());
     let status = sys::file_status(fd.as_fd()).map_err(failed(Step::LogFile))?;
     let problem = if !status.regular {
         Some(Errno::EINVAL)
@@ -274,7 +254,7 @@ pub(crate) fn open_log(
 /// What the steps change in the process, as it was before them (the foreground only).
 struct Saved {
     mask: libc::sigset_t,
-    dispositions: Vec<libc::sigaction>,
+    dispositions: Vec<sys::Disposition>,
     cwd: Option<OwnedFd>,
     umask: libc::mode_t,
     stdio: [Option<OwnedFd>; 3],
@@ -282,31 +262,16 @@ struct Saved {
 
 impl Saved {
     fn take(steps: &Steps) -> Self {
-        // SAFETY: sigset_t is plain data, filled by pthread_sigmask below.
-        let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: reading the current mask into a valid, owned set.
-        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &raw mut mask) };
+        let mask = sys::signal_mask();
         let dispositions = (0..=steps.last_signal)
-            .map(|signal| {
-                // SAFETY: sigaction is plain data, filled by sigaction below.
-                let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-                if signal > 0 {
-                    // SAFETY: reading a disposition into a valid, owned struct.
-                    unsafe { libc::sigaction(signal, std::ptr::null(), &raw mut action) };
-                }
-                action
-            })
+            .map(sys::Disposition::read)
             .collect();
-        // SAFETY: umask sets the mask and returns the old one, which is set back at once.
-        let umask = unsafe { libc::umask(0o022) };
-        // SAFETY: as above.
-        unsafe { libc::umask(umask) };
+        // Set back at once.
+        let umask = sys::set_umask(0o022);
+        sys::set_umask(umask);
         let cwd = sys::open(c".", libc::O_RDONLY | libc::O_DIRECTORY, 0).ok();
-        let stdio = [0, 1, 2].map(|fd| {
-            // SAFETY: the standard descriptors belong to the process; borrowed only to copy
-            // them (a closed one makes the copy fail, and there is nothing to restore).
-            sys::dup_at_least(unsafe { BorrowedFd::borrow_raw(fd) }, 3).ok()
-        });
+        // A closed one makes the copy fail, and there is nothing to restore.
+        let stdio = [0, 1, 2].map(|fd| sys::dup_number_at_least(fd, 3).ok());
         Self {
             mask,
             dispositions,
@@ -327,22 +292,12 @@ impl Saved {
             }
         }
         if let Some(cwd) = &self.cwd {
-            // SAFETY: fchdir takes an open directory descriptor.
-            unsafe { libc::fchdir(std::os::fd::AsRawFd::as_raw_fd(cwd)) };
+            let _ = sys::fchdir(cwd.as_fd());
         }
-        // SAFETY: umask only sets the mask.
-        unsafe { libc::umask(self.umask) };
-        for (signal, action) in (0..).zip(&self.dispositions).skip(1) {
-            // SAFETY: restoring a disposition read by sigaction.
-            unsafe { libc::sigaction(signal, action, std::ptr::null_mut()) };
+        sys::set_umask(self.umask);
+        for (signal, disposition) in (0..).zip(&self.dispositions).skip(1) {
+            disposition.restore(signal);
         }
-        // SAFETY: restoring the mask read above.
-        unsafe {
-            libc::pthread_sigmask(
-                libc::SIG_SETMASK,
-                &raw const self.mask,
-                std::ptr::null_mut(),
-            )
-        };
+        let _ = sys::set_signal_mask(&self.mask);
     }
 }

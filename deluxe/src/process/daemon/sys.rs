@@ -1,15 +1,17 @@
-//! The system calls the daemon's modules share, in particular those made between `fork` and
-//! the user's `setup`. Not the only ones: a call that belongs to one step stays beside it
-//! (`fork` and `setsid` in `launch`, the signal mask in `setup`, `sigaction` and `killpg` in
-//! `serve`, `inflight`'s `tgkill`).
+//! The system calls of the daemon's modules: the only module of `daemon` allowed to use
+//! `unsafe` (the crate denies it everywhere but its system-call modules). The steps (`launch`,
+//! `setup`, `serve`, ...) call the safe wrappers here, over owned or borrowed descriptors, and
+//! each `unsafe` block keeps its `// SAFETY:` reasoning beside the call. The pidfd calls are
+//! `command::sys`'s, shared.
 //!
 //! The calls the forked daemon makes before `setup` are async-signal-safe: plain system calls
 //! on owned or borrowed descriptors and on NUL-terminated paths prepared before the fork
 //! ([`CPath`]), no allocation, no lock, no `std` I/O. That is what makes forking from a
 //! multi-threaded controller safe (another thread may have held any lock when the process
 //! was copied, and nothing here waits on one). Dropping an [`OwnedFd`] only calls `close`,
-//! which is async-signal-safe too. The few that read `/proc` ([`process_alive`],
-//! [`live_in_group`]) allocate, and serve the controller and the running daemon only.
+//! which is async-signal-safe too. The few that allocate ([`process_alive`] and
+//! [`live_in_group`] read `/proc`; [`set_env_alone`], [`close_in_forked_children`],
+//! [`at_exit`]) serve the controller, the container init and the running daemon only.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -590,6 +592,349 @@ pub(crate) fn stderr() -> BorrowedFd<'static> {
     // SAFETY: this crate never closes descriptor 2, and std treats it as always open too (its
     // `Stderr` writes to it unconditionally); a program that closed it gets `EBADF` here.
     unsafe { BorrowedFd::borrow_raw(2) }
+}
+
+/// What `fork` returned, on each side.
+pub(crate) enum Forked {
+    /// In the child.
+    Child,
+    /// In the parent: the child's pid.
+    Parent(libc::pid_t),
+}
+
+/// `fork`. Async-signal-safe (no allocation). In a process with other threads the child has
+/// only the calling thread: the callers (the start's forks, the container init) go straight
+/// into code that only makes async-signal-safe calls until it is set up, as the module says.
+pub(crate) fn fork() -> Result<Forked, Errno> {
+    // SAFETY: the child is a copy of this process with only the calling thread; every caller
+    // continues in it with async-signal-safe calls only (see the callers' reasoning).
+    match unsafe { libc::fork() } {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// Sets the environment variable `key` to `value` when this process has only the calling
+/// thread (nothing else can read the environment meanwhile); says whether it did.
+pub(crate) fn set_env_alone(key: &str, value: &str) -> bool {
+    if !only_thread() {
+        return false;
+    }
+    // SAFETY: this process has one thread, this one: nothing reads the environment while it
+    // is changed.
+    unsafe { std::env::set_var(key, value) };
+    true
+}
+
+/// `_exit`: ends the process at once, running nothing of the parent's (no `atexit`, no
+/// flush). Async-signal-safe.
+pub(crate) fn exit_now(code: libc::c_int) -> ! {
+    // SAFETY: _exit ends the process at once.
+    unsafe { libc::_exit(code) }
+}
+
+/// Waits for the child `pid` (`-1`: any child), blocking or not (`WNOHANG`), retrying on
+/// `EINTR`: its pid and raw status, `Ok((0, 0))` when none has exited (`WNOHANG`).
+/// Async-signal-safe.
+pub(crate) fn waitpid(
+    pid: libc::pid_t,
+    flags: libc::c_int,
+) -> Result<(libc::pid_t, libc::c_int), Errno> {
+    let mut status = 0;
+    // SAFETY: waiting for a child of ours; `status` is a valid int.
+    let pid = retry(|| unsafe { libc::waitpid(pid, &raw mut status, flags) })?;
+    Ok((pid, status))
+}
+
+/// The process group and the session of process `pid` (`0`: this process); `-1` for what
+/// cannot be read (the process is gone). Async-signal-safe.
+pub(crate) fn group_and_session(pid: libc::pid_t) -> (libc::pid_t, libc::pid_t) {
+    // SAFETY: getpgid and getsid only read a process's ids.
+    unsafe { (libc::getpgid(pid), libc::getsid(pid)) }
+}
+
+/// Sends `signal` to the process group `group`. Async-signal-safe.
+pub(crate) fn kill_group(group: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: killpg only sends a signal.
+    unsafe { libc::killpg(group, signal) };
+}
+
+/// `read` into `buf` (what one call gives). Async-signal-safe.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: `buf` is valid for writes of its length.
+    let count = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if count < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(count as usize)
+    }
+}
+
+/// `write` of `bytes` (what one call takes). Async-signal-safe.
+pub(crate) fn write(fd: BorrowedFd<'_>, bytes: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: `bytes` is valid for reads of its length.
+    let count = unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+    if count < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(count as usize)
+    }
+}
+
+/// How many bytes a pipe holds (`FIONREAD`). Async-signal-safe.
+pub(crate) fn pending_bytes(fd: BorrowedFd<'_>) -> Result<usize, Errno> {
+    let mut held: libc::c_int = 0;
+    // SAFETY: FIONREAD writes the number of bytes the pipe holds into an int.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &raw mut held) })?;
+    Ok(usize::try_from(held).unwrap_or(0))
+}
+
+/// Grows a pipe to `size` bytes (Linux `F_SETPIPE_SZ`). Best effort: a refusal (`EPERM`
+/// above the user's limit) leaves the pipe at its default size.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, size: libc::c_int) {
+    // SAFETY: F_SETPIPE_SZ takes an int.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+}
+
+/// Registers `at_exit` to run when the process exits through `exit`.
+pub(crate) fn at_exit(at_exit: extern "C" fn()) {
+    // SAFETY: registers a function; the caller's runs only code that is sound at exit.
+    unsafe { libc::atexit(at_exit) };
+}
+
+/// Sets this thread's signal mask to `mask`. Async-signal-safe.
+pub(crate) fn set_signal_mask(mask: &libc::sigset_t) -> Result<(), Errno> {
+    // SAFETY: a valid set; the old mask is not wanted.
+    match unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) } {
+        0 => Ok(()),
+        errno => Err(Errno::from_raw(errno)),
+    }
+}
+
+/// This thread's signal mask.
+pub(crate) fn signal_mask() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, filled by pthread_sigmask below.
+    let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: reading the current mask into a valid, owned set.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &raw mut mask) };
+    mask
+}
+
+/// Sets `signal`'s disposition to `SIG_DFL` or `SIG_IGN`: no handler is installed. Signals
+/// the C library reserves are refused (`EINVAL`), which callers ignore. Async-signal-safe.
+pub(crate) fn set_disposition(signal: libc::c_int, ignore: bool) {
+    let disposition = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: signal() with SIG_DFL or SIG_IGN installs no handler.
+    unsafe { libc::signal(signal, disposition) };
+}
+
+/// A signal's disposition, as read to be put back ([`Disposition::restore`]).
+pub(crate) struct Disposition(libc::sigaction);
+
+impl Disposition {
+    /// `signal`'s current disposition (all zero for signal 0).
+    pub(crate) fn read(signal: libc::c_int) -> Self {
+        // SAFETY: sigaction is plain data, filled by sigaction below.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        if signal > 0 {
+            // SAFETY: reading a disposition into a valid, owned struct.
+            unsafe { libc::sigaction(signal, std::ptr::null(), &raw mut action) };
+        }
+        Self(action)
+    }
+
+    /// Puts this disposition back for `signal`.
+    pub(crate) fn restore(&self, signal: libc::c_int) {
+        // SAFETY: restoring a disposition read by sigaction.
+        unsafe { libc::sigaction(signal, &self.0, std::ptr::null_mut()) };
+    }
+}
+
+/// Sets the file mode creation mask; returns the previous one. Async-signal-safe.
+pub(crate) fn set_umask(mask: libc::mode_t) -> libc::mode_t {
+    // SAFETY: umask only sets the mask.
+    unsafe { libc::umask(mask) }
+}
+
+/// Changes the working directory to `path`. Async-signal-safe.
+pub(crate) fn chdir(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: chdir takes a NUL-terminated path.
+    check(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
+}
+
+/// Changes the working directory to the open directory `dir`.
+pub(crate) fn fchdir(dir: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: fchdir takes an open directory descriptor.
+    check(unsafe { libc::fchdir(dir.as_raw_fd()) }).map(drop)
+}
+
+/// Sets the supplementary groups. Async-signal-safe.
+pub(crate) fn setgroups(groups: &[libc::gid_t]) -> Result<(), Errno> {
+    // SAFETY: a slice that outlives the call, with its length.
+    check(unsafe { libc::setgroups(groups.len() as _, groups.as_ptr()) }).map(drop)
+}
+
+/// A close-on-exec copy, numbered at least `minimum`, of descriptor number `fd` (which this
+/// process may not own: the copy is new, the original is left as it is); `EBADF` when `fd`
+/// is not open.
+pub(crate) fn dup_number_at_least(fd: RawFd, minimum: RawFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: fcntl with F_DUPFD_CLOEXEC takes an int argument and returns a new descriptor;
+    // it only reads the original.
+    let copy = retry(|| unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, minimum) })?;
+    // SAFETY: the descriptor was just returned by fcntl and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// Whether descriptor number `fd` is open (`F_GETFD` only reads its flags).
+pub(crate) fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; it fails on a closed number.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Whether descriptor number `fd` is a socket or a FIFO (`fstat` only reads).
+pub(crate) fn is_socket_or_fifo(fd: RawFd) -> bool {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat fills a valid, writable `struct stat` for an open descriptor.
+    if unsafe { libc::fstat(fd, &mut stat) } == -1 {
+        return false;
+    }
+    matches!(stat.st_mode & libc::S_IFMT, libc::S_IFSOCK | libc::S_IFIFO)
+}
+
+/// Takes ownership of the descriptors a service manager passed (`LISTEN_FDS`), close-on-exec
+/// from now on. The caller claims them once per process (`manager`'s `CLAIMED`), after
+/// checking that each is open and a socket or FIFO: a second owner can never be made.
+pub(crate) fn claim_passed(fds: impl Iterator<Item = RawFd>) -> impl Iterator<Item = OwnedFd> {
+    fds.map(|fd| {
+        // SAFETY: setting close-on-exec on an open descriptor (checked by the caller).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // SAFETY: the service manager passed this open descriptor to this process for it to
+        // own; the caller claims it once, which makes this the only owner.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    })
+}
+
+/// The modification time of the pidfile this daemon holds, by its descriptor number (kept
+/// by `pidfile` for the daemon's whole life); `fstat` only reads.
+pub(crate) fn modified_of(fd: RawFd) -> Result<std::time::SystemTime, Errno> {
+    // SAFETY: the descriptor of the pidfile this process holds, open for the daemon's whole
+    // life (a restore replaces it, and registers the new one, only when the path has
+    // changed); borrowed for one fstat.
+    modified(unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// The descriptor number [`close_in_child`] closes in a forked child; -1 before.
+static HELD_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// In a process forked from the daemon: closes its copy of the pidfile. The lock belongs to
+/// the open file, which a `fork` shares: without this, a worker the daemon forks (without
+/// `exec`, which closes it anyway) would keep the lock after the daemon died, and the daemon
+/// would look alive. Async-signal-safe: it runs in the child of a `fork`.
+extern "C" fn close_in_child() {
+    let fd = HELD_FD.load(std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: the child's copy of the pidfile descriptor, which nothing in the child
+        // owns: the `Held` that owns it lives in the daemon's main thread, which a forked
+        // child does not have.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// From now on, every process forked from this one (through the C library's `fork`, which
+/// runs `pthread_atfork` handlers) closes its copy of `pidfile`: the held pidfile, owned by
+/// the daemon's main thread (`pidfile::Held`), in place of the one given before.
+/// Registering, once per process, may allocate.
+pub(crate) fn close_in_forked_children(pidfile: BorrowedFd<'_>) {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    HELD_FD.store(pidfile.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+    REGISTERED.call_once(|| {
+        // SAFETY: registers a handler that only makes an async-signal-safe call.
+        unsafe { libc::pthread_atfork(None, None, Some(close_in_child)) };
+    });
+}
+
+/// Forked children close `pidfile` no more (it is being dropped), unless another was given
+/// since.
+pub(crate) fn forked_children_keep(pidfile: BorrowedFd<'_>) {
+    use std::sync::atomic::Ordering;
+    let fd = pidfile.as_raw_fd();
+    let _ = HELD_FD.compare_exchange(fd, -1, Ordering::Relaxed, Ordering::Relaxed);
+}
+
+/// The thread id of the calling thread (Linux).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn gettid() -> libc::pid_t {
+    // SAFETY: gettid cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Sends `signal` to thread `tid` of process `pid` (Linux `tgkill`); says whether it was sent
+/// (a thread that has exited just fails it).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn tgkill(pid: libc::pid_t, tid: libc::pid_t, signal: libc::c_int) -> bool {
+    // SAFETY: tgkill sends a signal to a thread of a process; it takes no pointer.
+    unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, signal) == 0 }
+}
+
+/// The process that sent a signal to one of its threads (`tgkill`, `pthread_kill`, `raise`:
+/// `SI_TKILL`), from the handler's siginfo; `None` for a signal sent otherwise.
+/// Async-signal-safe.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn thread_signal_sender(info: &libc::siginfo_t) -> Option<libc::pid_t> {
+    // SAFETY: for SI_TKILL the kernel fills the sender's pid and uid (the `kill` member).
+    (info.si_code == libc::SI_TKILL).then(|| unsafe { info.si_pid() })
+}
+
+/// Takes one of the signals of `set` pending for this thread or process, without waiting
+/// (`sigtimedwait` with a zero timeout); `None` when none is.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn take_pending(set: &libc::sigset_t) -> Option<libc::c_int> {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid set and timeout; the signal's details are not wanted.
+    let signal = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &raw const zero) };
+    (signal > 0).then_some(signal)
+}
+
+/// The user id of the peer of a connected Unix socket, and its pid where the system says
+/// (`SO_PEERCRED`; `getpeereid` elsewhere, without the pid).
+pub(crate) fn peer_credentials(
+    fd: BorrowedFd<'_>,
+) -> std::io::Result<(Option<libc::pid_t>, libc::uid_t)> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: an all-zero ucred is a valid value for getsockopt to overwrite.
+        let mut credentials: libc::ucred = unsafe { std::mem::zeroed() };
+        let mut length = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: SO_PEERCRED fills a ucred of the given length on a valid socket.
+        let result = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&raw mut credentials).cast(),
+                &raw mut length,
+            )
+        };
+        if result == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((Some(credentials.pid), credentials.uid))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let (mut uid, mut gid) = (0, 0);
+        // SAFETY: getpeereid writes two ids on a valid socket.
+        if unsafe { libc::getpeereid(fd.as_raw_fd(), &raw mut uid, &raw mut gid) } == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((None, uid))
+    }
 }
 
 /// Whether a process with this pid exists (a zombie counts: it is only told apart by callers

@@ -2,8 +2,6 @@
 //! kernel names its holder), signalled through a pidfd (Linux), waited for without polling.
 
 use std::io;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use std::os::fd::FromRawFd;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +14,8 @@ use nix::sys::signal::Signal;
 use super::pidfile;
 use super::sys::{self, Holder, Identity};
 use super::{DaemonError, Pid, Refusal};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use crate::process::command::sys as command_sys;
 
 /// Whether the controller signals the portable way (`kill` and the pidfile lock) even where
 /// pidfds exist, so that tests can exercise it on Linux. Not part of the API.
@@ -228,14 +228,8 @@ impl Target {
     /// with `setsid`) and it is not this process's. Asked while the daemon runs, so that the
     /// group id is its.
     pub(crate) fn own_group(&self) -> Option<libc::pid_t> {
-        // SAFETY: getpgid and getsid only read another process's ids.
-        let (group, session, ours) = unsafe {
-            (
-                libc::getpgid(self.pid.raw()),
-                libc::getsid(self.pid.raw()),
-                libc::getpgid(0),
-            )
-        };
+        let (group, session) = sys::group_and_session(self.pid.raw());
+        let (ours, _) = sys::group_and_session(0);
         let led_by_another = group != self.pid.raw() && sys::process_alive(group);
         (group > 1 && group == session && group != ours && !led_by_another).then_some(group)
     }
@@ -259,15 +253,10 @@ fn open_pidfd(pid: Pid) -> Result<Option<OwnedFd>, Errno> {
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.raw(), 0) };
-        if fd >= 0 {
-            // SAFETY: the descriptor was just returned and is owned by nothing else.
-            return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }));
-        }
-        match Errno::last() {
-            Errno::ENOSYS => {}
-            errno => return Err(errno),
+        match command_sys::pidfd_open(nix::unistd::Pid::from_raw(pid.raw())) {
+            Ok(fd) => return Ok(Some(fd)),
+            Err(Errno::ENOSYS) => {}
+            Err(errno) => return Err(errno),
         }
     }
     if sys::process_exists(pid.raw()) {
@@ -415,24 +404,7 @@ impl Target {
     fn send(&self, signal: Signal) -> Result<Delivery, DaemonError> {
         let result = match &self.pidfd {
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            Some(pidfd) => {
-                // SAFETY: pidfd_send_signal takes a pidfd, a signal number, a null siginfo and
-                // flags.
-                let sent = unsafe {
-                    libc::syscall(
-                        libc::SYS_pidfd_send_signal,
-                        std::os::fd::AsRawFd::as_raw_fd(pidfd),
-                        signal as libc::c_int,
-                        std::ptr::null::<libc::siginfo_t>(),
-                        0,
-                    )
-                };
-                if sent == 0 {
-                    Ok(())
-                } else {
-                    Err(Errno::last())
-                }
-            }
+            Some(pidfd) => command_sys::pidfd_send_signal(pidfd.as_fd(), signal),
             #[cfg(not(any(target_os = "linux", target_os = "android")))]
             Some(_) => unreachable!("pidfds exist on Linux only"),
             None => nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid.raw()), signal),

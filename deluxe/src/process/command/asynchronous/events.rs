@@ -215,10 +215,7 @@ fn watch(watched: &mut Vec<Watched>, running: &Running) -> io::Result<()> {
             Interest::READABLE
         };
         let duplicate = fd.try_clone_to_owned()?;
-        // SAFETY: an `OwnedFd` is open, names one file description until it is dropped with
-        // the `AsyncFd`, and always gives the same descriptor.
-        let registered = unsafe { AsyncFd::register_with_interest(duplicate, interest) }
-            .map_err(io::Error::from)?;
+        let registered = super::super::sys::register(duplicate, interest)?;
         watched.push(Watched {
             source: fd.as_raw_fd(),
             events,
