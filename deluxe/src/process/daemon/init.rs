@@ -114,12 +114,11 @@ pub(crate) fn take_pid1(daemon_signals: &SigSet) -> Result<Place, DaemonError> {
 }
 
 /// Socket activation (`LISTEN_FDS`) names the process the sockets are for in `LISTEN_PID`:
-/// pid 1, which is now the init. They are the daemon's: it is named instead.
+/// pid 1, which is now the init. They are the daemon's: it is named instead. Runs in the forked
+/// child, before it starts any thread.
 fn hand_over_sockets() {
     if std::env::var_os("LISTEN_PID").is_some_and(|pid| pid == "1") {
-        // This child of a single-threaded process has one thread: nothing reads the
-        // environment while it is changed.
-        sys::set_env_alone("LISTEN_PID", &std::process::id().to_string());
+        sys::set_env_in_forked_child("LISTEN_PID", &std::process::id().to_string());
     }
 }
 

@@ -10,7 +10,7 @@
 //! multi-threaded controller safe (another thread may have held any lock when the process
 //! was copied, and nothing here waits on one). Dropping an [`OwnedFd`] only calls `close`,
 //! which is async-signal-safe too. The few that allocate ([`process_alive`] and
-//! [`live_in_group`] read `/proc`; [`set_env_alone`], [`close_in_forked_children`],
+//! [`live_in_group`] read `/proc`; [`set_env_in_forked_child`], [`close_in_forked_children`],
 //! [`at_exit`]) serve the controller, the container init and the running daemon only.
 
 use std::ffi::{CStr, CString};
@@ -615,16 +615,13 @@ pub(crate) fn fork() -> Result<Forked, Errno> {
     }
 }
 
-/// Sets the environment variable `key` to `value` when this process has only the calling
-/// thread (nothing else can read the environment meanwhile); says whether it did.
-pub(crate) fn set_env_alone(key: &str, value: &str) -> bool {
-    if !only_thread() {
-        return false;
-    }
-    // SAFETY: this process has one thread, this one: nothing reads the environment while it
-    // is changed.
+/// Sets the environment variable `key` to `value` in the child of a `fork`, before it starts
+/// any thread (the container init's daemon, its only caller): a forked child has one thread,
+/// the one that forked, so nothing reads the environment while it changes.
+pub(crate) fn set_env_in_forked_child(key: &str, value: &str) {
+    // SAFETY: this process is a fork's child that has started no thread: this thread is its
+    // only one, and nothing reads the environment while it is changed.
     unsafe { std::env::set_var(key, value) };
-    true
 }
 
 /// `_exit`: ends the process at once, running nothing of the parent's (no `atexit`, no
