@@ -10,6 +10,7 @@ mod unix;
 mod windows;
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -18,6 +19,8 @@ use std::time::Duration;
 use self::unix as imp;
 #[cfg(windows)]
 use self::windows as imp;
+use super::lines::LineBuffer;
+use super::options::Stderr;
 use super::{CallOptions, CommandError, Lines, Output, STDERR_CAP};
 #[cfg(unix)]
 use super::{SudoRun, sudo};
@@ -174,6 +177,25 @@ impl Ending {
         }
     }
 
+    /// The next whole line already in `buffered`, unless the output passed its limit.
+    fn ready_line(&self, buffered: &mut LineBuffer) -> Option<String> {
+        if self.over_limit {
+            return None;
+        }
+        buffered.take_line(false)
+    }
+
+    /// Past `max_output`: keeps that much of `buffered`, notes it, and says so (the caller
+    /// then stops reading and terminates the call).
+    fn cut(&mut self, buffered: &mut LineBuffer) -> bool {
+        if buffered.len() <= self.max_output {
+            return false;
+        }
+        buffered.truncate(self.max_output);
+        self.over_limit = true;
+        true
+    }
+
     /// Whether a bound ended the call.
     pub(crate) fn ended(&self) -> bool {
         self.timed_out || self.over_limit
@@ -205,6 +227,22 @@ impl Ending {
             stdout,
             stderr,
         }
+    }
+}
+
+/// The file a call's standard error goes to ([`Stderr::File`]), created (truncated) once for
+/// every stage.
+fn stderr_file(options: &CallOptions) -> Result<Option<File>, CommandError> {
+    match &options.stderr {
+        Stderr::File(path) => {
+            File::create(path)
+                .map(Some)
+                .map_err(|error| CommandError::StderrFile {
+                    path: path.clone(),
+                    error,
+                })
+        }
+        _ => Ok(None),
     }
 }
 

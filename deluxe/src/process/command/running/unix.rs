@@ -124,17 +124,7 @@ impl Running {
             program: last_program.clone(),
             error,
         };
-        let stderr_file = match &options.stderr {
-            Stderr::File(path) => {
-                Some(
-                    std::fs::File::create(path).map_err(|error| CommandError::StderrFile {
-                        path: path.clone(),
-                        error,
-                    })?,
-                )
-            }
-            _ => None,
-        };
+        let stderr_file = super::stderr_file(options)?;
 
         let (mut stdin, mut next_stdin) = match &options.input {
             Input::Null => (None, Stdio::null()),
@@ -335,10 +325,7 @@ impl Running {
     /// The next whole line already read, if any: [`Running::next_line`]'s fast path.
     #[inline]
     pub(crate) fn ready_line(&mut self) -> Option<String> {
-        if self.ending.over_limit {
-            return None;
-        }
-        self.buffered.take_line(false)
+        self.ending.ready_line(&mut self.buffered)
     }
 
     /// Reads the next line of standard output, `None` at its end.
@@ -532,10 +519,8 @@ impl Running {
             Err(error) if is_transient(&error) => {}
             Err(error) => return Err(io_failure(&self.stages, error)),
         }
-        if self.buffered.len() > self.ending.max_output {
-            self.buffered.truncate(self.ending.max_output);
+        if self.ending.cut(&mut self.buffered) {
             self.stdout = None;
-            self.ending.over_limit = true;
             self.terminate();
         }
         Ok(self.buffered.len().saturating_sub(before))

@@ -78,17 +78,7 @@ impl Running {
             Input::Bytes(bytes) if bytes.is_empty() => Stdio::null(),
             Input::Bytes(_) => Stdio::piped(),
         };
-        let stderr_file = match &options.stderr {
-            Stderr::File(path) => {
-                Some(
-                    File::create(path).map_err(|error| CommandError::StderrFile {
-                        path: path.clone(),
-                        error,
-                    })?,
-                )
-            }
-            _ => None,
-        };
+        let stderr_file = super::stderr_file(options)?;
         let count = plans.len();
         let (done, stderr_done) = mpsc::channel();
         let mut running = Self {
@@ -234,10 +224,7 @@ impl Running {
     /// The next whole line already read, if any: [`Running::next_line`]'s fast path.
     #[inline]
     pub(crate) fn ready_line(&mut self) -> Option<String> {
-        if self.ending.over_limit {
-            return None;
-        }
-        self.buffered.take_line(false)
+        self.ending.ready_line(&mut self.buffered)
     }
 
     /// Reads the next line of standard output, `None` at its end.
@@ -344,10 +331,8 @@ impl Running {
             }
         }
         self.check_exits();
-        if self.buffered.len() > self.ending.max_output {
-            self.buffered.truncate(self.ending.max_output);
+        if self.ending.cut(&mut self.buffered) {
             self.stdout = None;
-            self.ending.over_limit = true;
             self.terminate();
         }
         let now = Instant::now();
