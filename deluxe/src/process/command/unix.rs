@@ -3,7 +3,8 @@
 //! signal settings (`SIGPIPE` at its default, `SIGCHLD` ignored) are kept from hurting it.
 //!
 //! Everything here is platform machinery; the rest of `command` only asks "spawn in a group",
-//! "has it exited", "terminate it all", "write without `SIGPIPE`".
+//! "has it exited", "terminate it all", "write without `SIGPIPE`". The calls that need
+//! `unsafe` are [`sys`](super::sys)'s.
 
 use std::fs::File;
 use std::io::{self, Write};
