@@ -89,7 +89,7 @@ pub(crate) fn take_pid1(daemon_signals: &SigSet) -> Result<Place, DaemonError> {
         })?;
     // SIGCHLD ignored would make the kernel reap the children itself, and the daemon's exit
     // status would be lost: the default lets the init reap them.
-    sys::set_disposition(libc::SIGCHLD, false);
+    sys::default_action(libc::SIGCHLD);
     // This process has no other thread (checked above), so the child is a complete copy of it
     // and may do anything this process could.
     match sys::fork() {

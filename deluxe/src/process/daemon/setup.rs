@@ -105,8 +105,11 @@ impl Steps {
             if signal == libc::SIGKILL || signal == libc::SIGSTOP {
                 continue;
             }
-            // Signals the C library reserves are refused with EINVAL, which is fine.
-            sys::set_disposition(signal, signal == libc::SIGPIPE);
+            if signal == libc::SIGPIPE {
+                sys::ignore_signal(signal);
+            } else {
+                sys::default_action(signal);
+            }
         }
 
         sys::chdir(self.workdir.c()).map_err(failed(Step::Workdir))?;

@@ -624,13 +624,6 @@ pub(crate) fn set_env_in_forked_child(key: &str, value: &str) {
     unsafe { std::env::set_var(key, value) };
 }
 
-/// `_exit`: ends the process at once, running nothing of the parent's (no `atexit`, no
-/// flush). Async-signal-safe.
-pub(crate) fn exit_now(code: libc::c_int) -> ! {
-    // SAFETY: _exit ends the process at once.
-    unsafe { libc::_exit(code) }
-}
-
 /// Waits for the child `pid` (`-1`: any child), blocking or not (`WNOHANG`), retrying on
 /// `EINTR`: its pid and raw status, `Ok((0, 0))` when none has exited (`WNOHANG`).
 /// Async-signal-safe.
@@ -717,14 +710,6 @@ pub(crate) fn signal_mask() -> libc::sigset_t {
     // SAFETY: reading the current mask into a valid, owned set.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &raw mut mask) };
     mask
-}
-
-/// Sets `signal`'s disposition to `SIG_DFL` or `SIG_IGN`: no handler is installed. Signals
-/// the C library reserves are refused (`EINVAL`), which callers ignore. Async-signal-safe.
-pub(crate) fn set_disposition(signal: libc::c_int, ignore: bool) {
-    let disposition = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
-    // SAFETY: signal() with SIG_DFL or SIG_IGN installs no handler.
-    unsafe { libc::signal(signal, disposition) };
 }
 
 /// A signal's disposition, as read to be put back ([`Disposition::restore`]).
@@ -847,10 +832,7 @@ extern "C" fn close_in_child() {
 pub(crate) fn close_in_forked_children(pidfile: BorrowedFd<'_>) {
     static REGISTERED: std::sync::Once = std::sync::Once::new();
     HELD_FD.store(pidfile.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
-    REGISTERED.call_once(|| {
-        // SAFETY: registers a handler that only makes an async-signal-safe call.
-        unsafe { libc::pthread_atfork(None, None, Some(close_in_child)) };
-    });
+    REGISTERED.call_once(|| at_fork_in_child(close_in_child));
 }
 
 /// Forked children close `pidfile` no more (it is being dropped), unless another was given
@@ -877,10 +859,13 @@ pub(crate) fn tgkill(pid: libc::pid_t, tid: libc::pid_t, signal: libc::c_int) ->
 }
 
 /// The process that sent a signal to one of its threads (`tgkill`, `pthread_kill`, `raise`:
-/// `SI_TKILL`), from the handler's siginfo; `None` for a signal sent otherwise.
-/// Async-signal-safe.
+/// `SI_TKILL`), from `info`, the siginfo the kernel passed to an `SA_SIGINFO` handler (or
+/// null); `None` for a signal sent otherwise. Async-signal-safe: for that handler, its one
+/// caller.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn thread_signal_sender(info: &libc::siginfo_t) -> Option<libc::pid_t> {
+pub(crate) fn thread_signal_sender(info: *const libc::siginfo_t) -> Option<libc::pid_t> {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler; null is checked.
+    let info = unsafe { info.as_ref() }?;
     // SAFETY: for SI_TKILL the kernel fills the sender's pid and uid (the `kill` member).
     (info.si_code == libc::SI_TKILL).then(|| unsafe { info.si_pid() })
 }
@@ -1131,4 +1116,74 @@ pub(crate) fn only_thread() -> bool {
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     false
+}
+
+// ---- serving phase ----
+
+/// Ends the process at once with `code`, running nothing else (no destructor, no `atexit`
+/// handler): for a daemon that cannot start serving, once its starter has been told.
+pub(crate) fn exit_now(code: libc::c_int) -> ! {
+    // SAFETY: _exit ends the process at once; nothing else may run.
+    unsafe { libc::_exit(code) }
+}
+
+/// Puts `signal` back to its default action. Async-signal-safe. (Signals the C library
+/// reserves are refused with `EINVAL`, which is fine.)
+pub(crate) fn default_action(signal: libc::c_int) {
+    // SAFETY: SIG_DFL installs no handler.
+    unsafe { libc::signal(signal, libc::SIG_DFL) };
+}
+
+/// Sets `signal` to be ignored. Async-signal-safe.
+pub(crate) fn ignore_signal(signal: libc::c_int) {
+    // SAFETY: SIG_IGN installs no handler.
+    unsafe { libc::signal(signal, libc::SIG_IGN) };
+}
+
+/// In a signal handler, for a process that must take the signal as its own: puts `signal`
+/// back to its default action and raises it again (it is delivered once the handler returns,
+/// the signal being blocked while it runs). Async-signal-safe.
+pub(crate) fn reraise_with_default_action(signal: libc::c_int) {
+    default_action(signal);
+    // SAFETY: raise is async-signal-safe; it only sends a signal to this thread.
+    unsafe { libc::raise(signal) };
+}
+
+/// Registers `handler` to run in every child this process forks from now on (through the C
+/// library's `fork`, which runs `pthread_atfork` handlers). A child of a multi-threaded
+/// process may only make async-signal-safe calls: `handler` must make no other.
+pub(crate) fn at_fork_in_child(handler: extern "C" fn()) {
+    // SAFETY: registering a handler has no other effect; the callers' handlers
+    // (`clean_signals_in_child`, `close_in_child`) only make async-signal-safe calls.
+    unsafe { libc::pthread_atfork(None, None, Some(handler)) };
+}
+
+/// Writes one byte to `fd`, the write end of a non-blocking pipe, ignoring any error (a full
+/// pipe is readable already; a closed descriptor only fails). Async-signal-safe: for a signal
+/// handler, which has only the raw descriptor its owner published.
+pub(crate) fn write_byte_raw(fd: RawFd) {
+    // SAFETY: writing one byte from a valid buffer; the descriptor is the caller's pipe while
+    // it is published (it is unpublished before it is closed), and a closed or full pipe only
+    // fails.
+    unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+}
+
+/// Installs `action` for `signal`. Its handler may run in any thread at any instant: it must
+/// make async-signal-safe calls only.
+pub(crate) fn set_signal_action(
+    signal: nix::sys::signal::Signal,
+    action: &nix::sys::signal::SigAction,
+) -> Result<(), Errno> {
+    // SAFETY: the one caller's handler (`on_signal`) only does async-signal-safe things.
+    unsafe { nix::sys::signal::sigaction(signal, action) }.map(drop)
+}
+
+/// Asks which signals are pending for this thread: returning from the call hands one that is
+/// pending and unblocked to its handler.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn take_pending_signals() {
+    // SAFETY: sigset_t is plain data, filled by sigpending below.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sigpending fills a valid sigset_t; the call is what matters.
+    unsafe { libc::sigpending(&raw mut pending) };
 }
