@@ -93,7 +93,7 @@
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
 //   privileges.rs (credentials and the drop), output.rs (with a log file: the pipe on stdout
 //   and stderr, made in setup, and the pump thread that copies it to the file), error.rs, and
-//   sys.rs (the system calls the modules share).
+//   sys.rs (the system calls of the daemon: the only module here allowed `unsafe`).
 
 mod controller;
 mod error;

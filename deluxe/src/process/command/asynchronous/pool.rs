@@ -1,4 +1,4 @@
-//! The async forms on Windows: a call's loop (see `windows/running.rs`) runs on tokio's
+//! The async forms on Windows: a call's loop (see `running/windows.rs`) runs on tokio's
 //! blocking pool, one thread per call in flight. The future (or the
 //! [`AsyncRunning`](super::AsyncRunning) handle) holds a flag that the loop checks: dropping
 //! it makes the loop terminate the call's Job Object.
