@@ -48,10 +48,15 @@ pub(crate) use imp::Progress;
 /// # }
 /// # Ok::<(), deluxe::process::CommandError>(())
 /// ```
-#[derive(Debug)]
 pub struct Running {
     /// The platform's call: what the async forms drive.
     pub(super) imp: imp::Running,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.imp.fmt(f)
+    }
 }
 
 impl Running {
