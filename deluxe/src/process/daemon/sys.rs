@@ -130,7 +130,7 @@ pub(crate) fn file_status(fd: BorrowedFd<'_>) -> Result<FileStatus, Errno> {
     })
 }
 
-/// Gives an open file to `uid` and `gid`.
+/// Gives an open file to `uid` and `gid`. Async-signal-safe.
 pub(crate) fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> Result<(), Errno> {
     // SAFETY: changing the owner of an open file.
     check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
@@ -1121,7 +1121,8 @@ pub(crate) fn only_thread() -> bool {
 // ---- serving phase ----
 
 /// Ends the process at once with `code`, running nothing else (no destructor, no `atexit`
-/// handler): for a daemon that cannot start serving, once its starter has been told.
+/// handler): for a daemon that cannot start serving, once its starter has been told, and for
+/// the start's forked processes. Async-signal-safe.
 pub(crate) fn exit_now(code: libc::c_int) -> ! {
     // SAFETY: _exit ends the process at once; nothing else may run.
     unsafe { libc::_exit(code) }
