@@ -3,7 +3,7 @@
 //! borrowed descriptors and plain values, and keeps its `// SAFETY:` reasoning beside the
 //! call. The pidfd calls serve the daemon's controller too (`daemon::target`).
 //!
-//! None of these wrappers allocates; none is called between `fork` and `exec`.
+//! None of them is called between `fork` and `exec` (std's `Command` makes those calls).
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
