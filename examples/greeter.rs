@@ -169,7 +169,7 @@ async fn greet_and_echo(mut socket: tokio::net::TcpStream, greeting: String) {
     }
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> deluxe::cli::Exit {
     // `--config PATH` is this program's; the rest is deluxe's command line.
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let config = match args.iter().position(|arg| arg == "--config") {

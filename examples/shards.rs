@@ -1,21 +1,21 @@
-//! Several instances of one daemon type from one program, each with its own pidfile and log
-//! chosen at run time, and deluxe's command line embedded in a larger one (clap) whose exit
-//! codes are passed on.
+//! Several instances of one daemon type from one program, each with its own pidfile, log and
+//! process name (`ps` shows `shard-1`, `shard-2`) chosen at run time, and deluxe's command line
+//! flattened into a larger one (clap, with the `clap` feature) whose exit codes are passed on.
 //!
 //! ```sh
 //! cargo run --example shards -- --dir /tmp/shards daemon 1 start   # started (pid N)
 //! cargo run --example shards -- --dir /tmp/shards daemon 2 start
 //! cargo run --example shards -- --dir /tmp/shards list             # each shard's status
+//! ps -o pid,comm -C shard-1                                        # its own name
 //! cargo run --example shards -- --dir /tmp/shards daemon 1 reload  # its log says so
-//! cargo run --example shards -- --dir /tmp/shards daemon 1 stop
+//! cargo run --example shards -- --dir /tmp/shards daemon 1 stop --stop-timeout 2
 //! cargo run --example shards -- --dir /tmp/shards daemon 1 status; echo $?   # 3: not running
 //! ```
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::builder::PossibleValuesParser;
-use clap::{Arg, Command, value_parser};
+use clap::{Arg, Args, Command, FromArgMatches, value_parser};
 use deluxe::cli::{Action, Invocation};
 use deluxe::process::daemon::{self, Config, Instance, Status};
 
@@ -42,12 +42,23 @@ impl Shard {
     }
 }
 
-/// One instance's settings: its own pidfile and log in `dir`, chosen at run time.
+/// One instance's settings: its own pidfile, log and process name, chosen at run time.
 fn shard_config(dir: &Path, id: u16) -> Config {
-    Config::new(dir.join(format!("shard-{id}.pid"))).log_file(dir.join(format!("shard-{id}.log")))
+    Config::new(dir.join(format!("shard-{id}.pid")))
+        .log_file(dir.join(format!("shard-{id}.log")))
+        .process_name(format!("shard-{id}"))
 }
 
 fn main() -> ExitCode {
+    // `daemon ID [deluxe's options] ACTION`: deluxe's arguments flattened into this program's
+    // subcommand, beside its own `ID` (with clap's derive: `#[command(flatten)] Invocation`).
+    let daemon = Command::new("daemon")
+        .about("one shard's init script: exit codes as deluxe::cli's")
+        .arg(
+            Arg::new("id")
+                .required(true)
+                .value_parser(value_parser!(u16)),
+        );
     let command = Command::new("shards")
         .about("Runs numbered shards of one daemon")
         .arg(
@@ -58,20 +69,7 @@ fn main() -> ExitCode {
                 .help("where the shards keep their pidfiles and logs"),
         )
         .subcommand_required(true)
-        .subcommand(
-            Command::new("daemon")
-                .about("one shard's init script: exit codes as deluxe::cli's")
-                .arg(
-                    Arg::new("id")
-                        .required(true)
-                        .value_parser(value_parser!(u16)),
-                )
-                .arg(
-                    Arg::new("action")
-                        .required(true)
-                        .value_parser(PossibleValuesParser::new(Action::names())),
-                ),
-        )
+        .subcommand(Invocation::augment_args(daemon))
         .subcommand(Command::new("list").about("every shard's status, starting nothing"));
     let matches = command.get_matches();
     let dir: &PathBuf = matches.get_one("dir").expect("has a default");
@@ -83,11 +81,20 @@ fn main() -> ExitCode {
     match matches.subcommand() {
         Some(("daemon", daemon)) => {
             let id: u16 = *daemon.get_one("id").expect("required");
-            let action: &String = daemon.get_one("action").expect("required");
-            let action: Action = action.parse().expect("one of the possible values");
-            let controller = Shard { id }.into_controller().with(shard_config(&dir, id));
-            // deluxe performs the action and prints; its exit code is this program's.
-            ExitCode::from(deluxe::cli::execute(controller, &Invocation::new(action)))
+            let invocation = match Invocation::from_arg_matches(daemon) {
+                Ok(invocation) => invocation,
+                Err(error) => error.exit(),
+            };
+            let config = shard_config(&dir, id);
+            // deluxe performs the action and prints; its exit code is this program's. Only
+            // starting needs the daemon value: the rest acts on the instance its settings name.
+            match invocation.action {
+                Action::Start | Action::Restart => {
+                    let controller = Shard { id }.into_controller().configure(|_| config);
+                    deluxe::cli::execute(controller, &invocation).into()
+                }
+                _ => deluxe::cli::execute_instance(&Instance::new(config), &invocation).into(),
+            }
         }
         Some(("list", _)) => list(&dir),
         _ => unreachable!("a subcommand is required"),

@@ -87,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn daemon_tour(pidfile: &Path, log: &Path) -> Result<(), Box<dyn std::error::Error>> {
     step("A daemon from a plain struct: #[deluxe::daemon] on the struct and on its impl");
-    let controller = Greeter::controller().pidfile(pidfile).log_file(log);
+    let controller = Greeter::controller().configure(|c| c.pidfile(pidfile).log_file(log));
     let pid = controller.start()?;
     let mut guard = StopOnDrop(Some(&controller));
     println!("   start() returned once the daemon was ready: pid {pid}");

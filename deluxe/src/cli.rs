@@ -18,17 +18,55 @@
 //! }
 //! ```
 //!
-//! | action | prints | exit code |
+//! | action | prints | exit code ([`Exit`]) |
 //! |---|---|---|
 //! | `start` | `started (pid N)`, or `already running (pid N)` | 0; 1 on failure |
 //! | `stop` | `stopped`, `stopped (killed ...)`, or `not running` | 0; 1 on failure |
 //! | `restart` | `restarted (pid N)` | 0; 1 on failure |
 //! | `status` | `running (pid N)` or `running outside this PID namespace (...)` / `not running (stale pidfile ...)` / `not running` | 0 / 1 / 3; 4 when it cannot tell |
 //! | `reload` | `reloaded (log reopened, on_reload done)` | 0; 1 when `on_reload` failed (its error on stderr) or there is no answer; 7 when not running |
-//! | `user1`, `user2` | `sent SIGUSR1 (on_user1)` | 0; 1 when not running or on failure |
+//! | `user1`, `user2` | `sent SIGUSR1 (on_user1)`; `sent SIGUSR1` when the daemon declares no such hook ([`Daemon::hooks`]) or is an [`Instance`] | 0; 1 on failure; 7 when not running |
 //!
-//! Failures print the error's message on stderr. Wrong arguments print the usage on stderr
-//! and exit 2; `--help` prints it on stdout and exits 0.
+//! Failures print the error's message on stderr (`error: not running (...)` for the actions
+//! that need the daemon running). Wrong arguments print the usage on stderr and exit 2;
+//! `--help` prints it on stdout and exits 0.
+//!
+//! A program with flags of its own flattens deluxe's arguments into its clap parser (the
+//! `clap` feature: [`Invocation`] is a `clap::Args`, `#[command(flatten)]` with clap's
+//! derive), then hands them to [`execute`]:
+//!
+//! ```no_run
+//! # #[cfg(feature = "clap")]
+//! # fn main() -> deluxe::cli::Exit {
+//! use clap::{Arg, Args, Command, FromArgMatches};
+//! use deluxe::cli::Invocation;
+//! # #[deluxe::daemon] #[derive(Default)] struct Worker;
+//! # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+//!
+//! // worker --config /etc/worker.toml [--pidfile PATH ...] start|stop|...
+//! let command = Command::new("worker").arg(Arg::new("config").long("config"));
+//! let matches = Invocation::augment_args(command).get_matches();
+//! let invocation = Invocation::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+//! let config: Option<&String> = matches.get_one("config");
+//! # let _ = config;
+//! deluxe::cli::execute(Worker::controller(), &invocation)
+//! # }
+//! # #[cfg(not(feature = "clap"))]
+//! # fn main() {}
+//! ```
+//!
+//! The actions that need no daemon value (`status`, `stop`, `reload`, `user1`, `user2`) run on
+//! an [`Instance`], known by its settings alone: a program that manages instances it did not
+//! start (one per shard, say) needs no daemon value for them.
+//!
+//! ```
+//! use deluxe::cli::{Action, Exit, Invocation};
+//! use deluxe::process::daemon::{Config, Instance};
+//!
+//! let shard = Instance::new(Config::new("/nonexistent/shard-3.pid"));
+//! let exit = deluxe::cli::execute_instance(&shard, &Invocation::new(Action::Status));
+//! assert_eq!(exit, Exit::NotRunning); // printed: not running
+//! ```
 //!
 //! Under a service manager ([`crate::process::daemon::supervised`]: systemd,
 //! `start-stop-daemon --notify-await`, a container's pid 1), `start` runs the daemon in the
@@ -41,89 +79,92 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{ExitCode, Termination};
 use std::time::Duration;
 
-use crate::process::daemon::{Controller, Daemon, DaemonError, Status, StopOutcome, supervised};
+#[cfg(feature = "clap")]
+mod clap_args;
 
-/// Exit code: success.
+use crate::process::daemon::{
+    Config, Controller, Daemon, DaemonError, Instance, Status, StopOutcome, supervised,
+};
+
+/// How the command line exits: the exit codes of LSB init scripts. Converts into
+/// [`ExitCode`] (and is a [`Termination`], so `main` may return it); [`Exit::code`] is the
+/// number.
 ///
-/// ```no_run
-/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-/// use std::process::ExitCode;
-///
-/// let code = deluxe::cli::run(Worker::controller(), ["worker", "start"]);
-/// if code == ExitCode::from(deluxe::cli::SUCCESS) {
-///     println!("the worker runs");
-/// }
-/// ```
-pub const SUCCESS: u8 = 0;
-/// Exit code: the action failed (and, for `status`: the daemon is dead but its pidfile exists).
-///
-/// ```no_run
-/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-/// use std::process::ExitCode;
-///
-/// let code = deluxe::cli::run(Worker::controller(), ["worker", "user1"]);
-/// if code == ExitCode::from(deluxe::cli::FAILURE) {
-///     eprintln!("the worker did not get SIGUSR1 (the reason is on stderr)");
-/// }
-/// ```
-pub const FAILURE: u8 = 1;
-/// Exit code: wrong arguments (a [`UsageError`]).
-///
-/// ```
-/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-/// use std::process::ExitCode;
-///
-/// let code = deluxe::cli::run(Worker::controller(), ["worker", "--stop-timeout", "soon", "stop"]);
-/// assert_eq!(code, ExitCode::from(deluxe::cli::USAGE));
-/// ```
-pub const USAGE: u8 = 2;
-/// Exit code of `status`: the daemon is not running.
+/// | variant | code | meaning |
+/// |---|---|---|
+/// | [`Success`](Exit::Success) | 0 | done; `status`: running |
+/// | [`Failure`](Exit::Failure) | 1 | the action failed; `status`: dead, its pidfile left |
+/// | [`Usage`](Exit::Usage) | 2 | wrong arguments |
+/// | [`NotRunning`](Exit::NotRunning) | 3 | `status`: not running |
+/// | [`Unknown`](Exit::Unknown) | 4 | `status`: cannot tell |
+/// | [`NotRunningAction`](Exit::NotRunningAction) | 7 | `reload`, `user1`, `user2`: not running |
 ///
 /// ```
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
 /// use std::ffi::OsStr;
-/// use std::process::ExitCode;
+/// use deluxe::cli::Exit;
 ///
 /// let pidfile = std::env::temp_dir().join("no-such-daemon.pid");
 /// let args = [OsStr::new("worker"), OsStr::new("--pidfile"), pidfile.as_os_str(), OsStr::new("status")];
-/// let code = deluxe::cli::run(Worker::controller(), args);
-/// assert_eq!(code, ExitCode::from(deluxe::cli::NOT_RUNNING));
+/// let exit = deluxe::cli::run(Worker::controller(), args);
+/// assert_eq!(exit, Exit::NotRunning);
+/// assert_eq!(exit.code(), 3);
+/// let _: std::process::ExitCode = exit.into();
 /// ```
-pub const NOT_RUNNING: u8 = 3;
-/// Exit code of `status`: the status cannot be told (the pidfile cannot be read).
-///
-/// ```no_run
-/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-/// use std::process::ExitCode;
-///
-/// let code = deluxe::cli::run(Worker::controller(), ["worker", "status"]);
-/// if code == ExitCode::from(deluxe::cli::UNKNOWN) {
-///     eprintln!("cannot tell whether the worker runs");
-/// }
-/// ```
-pub const UNKNOWN: u8 = 4;
-/// Exit code of `reload`: the daemon is not running (the LSB code "program is not running"
-/// for actions other than `status`), so nothing was reloaded.
-///
-/// ```no_run
-/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-/// use std::process::ExitCode;
-///
-/// let code = deluxe::cli::run(Worker::controller(), ["worker", "reload"]);
-/// if code == ExitCode::from(deluxe::cli::NOT_RUNNING_ACTION) {
-///     eprintln!("start the worker first");
-/// }
-/// ```
-pub const NOT_RUNNING_ACTION: u8 = 7;
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Exit {
+    /// 0, LSB "success": the action was done (`start` also when the daemon already runs,
+    /// `stop` also when it does not); `status`: it runs.
+    Success,
+    /// 1, LSB "generic or unspecified error": the action failed, its error on stderr;
+    /// `status`: the daemon is dead but its pidfile is left.
+    Failure,
+    /// 2, LSB "invalid or excess argument(s)": wrong arguments (a [`UsageError`]).
+    Usage,
+    /// 3, LSB "program is not running" (of `status`).
+    NotRunning,
+    /// 4, LSB "program or service status is unknown" (of `status`): the pidfile cannot be
+    /// read.
+    Unknown,
+    /// 7, LSB "program is not running" (of an action that needs it running): `reload`,
+    /// `user1` or `user2` found no daemon, so nothing was done.
+    NotRunningAction,
+}
+
+impl Exit {
+    /// The exit code's number.
+    ///
+    /// ```
+    /// assert_eq!(deluxe::cli::Exit::NotRunningAction.code(), 7);
+    /// ```
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Success => 0,
+            Self::Failure => 1,
+            Self::Usage => 2,
+            Self::NotRunning => 3,
+            Self::Unknown => 4,
+            Self::NotRunningAction => 7,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        Self::from(exit.code())
+    }
+}
+
+impl Termination for Exit {
+    fn report(self) -> ExitCode {
+        self.into()
+    }
+}
 
 /// What a command line asks for: the result of [`parse`].
 ///
@@ -174,7 +215,7 @@ pub struct Invocation {
     /// foreground under a service manager ([`supervised`]), else fork.
     pub foreground: Option<bool>,
     /// `--no-init`: as pid 1, run the daemon itself as pid 1, without the init that reaps
-    /// orphans ([`Controller::container_init`]).
+    /// orphans ([`Config::container_init`](crate::process::daemon::Config::container_init)).
     pub no_init: bool,
 }
 
@@ -196,6 +237,26 @@ impl Invocation {
             foreground: None,
             no_init: false,
         }
+    }
+
+    /// `config` with this command line's overrides.
+    fn apply(&self, mut config: Config) -> Config {
+        if let Some(pidfile) = &self.pidfile {
+            config.pidfile.clone_from(pidfile);
+        }
+        if let Some(log_file) = &self.log_file {
+            config.log_file = Some(log_file.clone());
+        }
+        if let Some(timeout) = self.stop_timeout {
+            config.stop_timeout = timeout;
+        }
+        if let Some(timeout) = self.reload_timeout {
+            config.reload_timeout = timeout;
+        }
+        if self.no_init {
+            config.container_init = false;
+        }
+        config
     }
 }
 
@@ -282,7 +343,7 @@ impl std::str::FromStr for Action {
 }
 
 /// What is wrong with a command line: the program prints it with the usage and exits
-/// [`USAGE`] (2).
+/// [`Exit::Usage`] (2).
 ///
 /// ```
 /// use deluxe::cli::{UsageError, parse};
@@ -335,6 +396,12 @@ pub enum UsageError {
         /// What the option takes, as the message says it.
         expected: &'static str,
     },
+    /// `start` or `restart` asked of an [`Instance`] ([`execute_instance`]): starting needs
+    /// the daemon value, which only a [`Controller`] has.
+    NeedsDaemon {
+        /// The action.
+        action: Action,
+    },
 }
 
 impl std::fmt::Display for UsageError {
@@ -365,6 +432,13 @@ impl std::fmt::Display for UsageError {
                 value,
                 expected,
             } => write!(f, "{option} takes {expected}, not {value:?}"),
+            Self::NeedsDaemon { action } => write!(
+                f,
+                "{} needs the daemon's program, and this command line knows only its pidfile: \
+                 it can stop, reload, signal and tell the status; start the daemon with its \
+                 own program",
+                action.name()
+            ),
         }
     }
 }
@@ -383,19 +457,14 @@ fn action_names() -> String {
 /// ```no_run
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-/// let code = deluxe::cli::run(Worker::controller(), ["worker", "--pidfile", "/tmp/w.pid", "status"]);
+/// use deluxe::cli::Exit;
+///
+/// let exit = deluxe::cli::run(Worker::controller(), ["worker", "--pidfile", "/tmp/w.pid", "status"]);
+/// if exit == Exit::NotRunning {
+///     println!("start it with: worker start");
+/// }
 /// ```
-pub fn run<D, I, A>(controller: Controller<D>, args: I) -> ExitCode
-where
-    D: Daemon,
-    I: IntoIterator<Item = A>,
-    A: Into<OsString>,
-{
-    ExitCode::from(exit_code(controller, args))
-}
-
-/// [`run`]'s exit code, as a number.
-fn exit_code<D, I, A>(controller: Controller<D>, args: I) -> u8
+pub fn run<D, I, A>(controller: Controller<D>, args: I) -> Exit
 where
     D: Daemon,
     I: IntoIterator<Item = A>,
@@ -413,21 +482,24 @@ where
     let invocation = match parse(args) {
         Ok(Request::Act(invocation)) => invocation,
         Ok(Request::Help) => {
-            say(&usage(&program, &controller));
-            return SUCCESS;
+            say(&usage(&program, controller.config()));
+            return Exit::Success;
         }
         Err(problem) => {
-            eprintln!("{program}: {problem}\n\n{}", usage(&program, &controller));
-            return USAGE;
+            eprintln!(
+                "{program}: {problem}\n\n{}",
+                usage(&program, controller.config())
+            );
+            return Exit::Usage;
         }
     };
     execute(controller, &invocation)
 }
 
 /// Performs an action already parsed, by this module ([`parse`]) or by a larger command line
-/// (clap, say, with an `Action` argument: [`Action::from_str`](std::str::FromStr) and
-/// [`Action::name`]), with its overrides; prints the outcome as [`run`] does and returns the
-/// exit code, for that program to pass on.
+/// (clap, say: with the `clap` feature [`Invocation`] is a flattenable `clap::Args`), with
+/// its overrides; prints the outcome as [`run`] does and returns the exit code, for that
+/// program to pass on. [`execute_instance`] does the same without a daemon value.
 ///
 /// ```no_run
 /// use deluxe::cli::{Action, Invocation};
@@ -437,41 +509,62 @@ where
 /// // `tool worker status`, where `tool` parsed `worker status` itself.
 /// let mut invocation = Invocation::new("status".parse::<Action>()?);
 /// invocation.pidfile = Some("/run/tool/worker.pid".into());
-/// let code = deluxe::cli::execute(Worker::controller(), &invocation);
-/// std::process::exit(code.into()); // 0 running, 3 not running, ...
+/// let exit = deluxe::cli::execute(Worker::controller(), &invocation);
+/// std::process::exit(exit.code().into()); // 0 running, 3 not running, ...
 /// # Ok::<(), deluxe::cli::UsageError>(())
 /// ```
-pub fn execute<D: Daemon>(controller: Controller<D>, invocation: &Invocation) -> u8 {
-    let mut controller = controller;
-    if let Some(pidfile) = &invocation.pidfile {
-        controller = controller.pidfile(pidfile);
-    }
-    if let Some(log_file) = &invocation.log_file {
-        controller = controller.log_file(log_file);
-    }
-    if let Some(timeout) = invocation.stop_timeout {
-        controller = controller.stop_timeout(timeout);
-    }
-    if let Some(timeout) = invocation.reload_timeout {
-        controller = controller.reload_timeout(timeout);
-    }
-    if invocation.no_init {
-        controller = controller.container_init(false);
-    }
-    if invocation.action == Action::Start && invocation.foreground.unwrap_or_else(supervised) {
-        let Err(error) = controller.run_foreground();
-        return match error {
-            DaemonError::AlreadyRunning { pid, .. } => {
-                say(&format!("already running (pid {pid})"));
-                SUCCESS
+pub fn execute<D: Daemon>(controller: Controller<D>, invocation: &Invocation) -> Exit {
+    let controller = controller.configure(|config| invocation.apply(config));
+    match invocation.action {
+        Action::Start if invocation.foreground.unwrap_or_else(supervised) => {
+            let Err(error) = controller.run_foreground();
+            finish(match error {
+                DaemonError::AlreadyRunning { pid, .. } => {
+                    Ok(format!("already running (pid {pid})"))
+                }
+                error => Err(error),
+            })
+        }
+        Action::Start => finish(match controller.start() {
+            Ok(pid) => Ok(format!("started (pid {pid})")),
+            Err(DaemonError::AlreadyRunning { pid, .. }) => {
+                Ok(format!("already running (pid {pid})"))
             }
-            error => {
-                eprintln!("error: {error}");
-                FAILURE
-            }
-        };
+            Err(error) => Err(error),
+        }),
+        Action::Restart => finish(
+            controller
+                .restart()
+                .map(|pid| format!("restarted (pid {pid})")),
+        ),
+        action => act(&controller.instance(), action, D::hooks()),
     }
-    act(&controller, invocation.action)
+}
+
+/// Performs an action on an [`Instance`], a daemon known by its settings alone, without the
+/// daemon value: `status`, `stop`, `reload`, `user1` and `user2`, printed and exiting as
+/// [`execute`] does (`user1` says `sent SIGUSR1`: an instance does not know the daemon's
+/// hooks). `start` and `restart` need the daemon value: they print
+/// [`UsageError::NeedsDaemon`] and exit [`Exit::Usage`].
+///
+/// ```
+/// use deluxe::cli::{Action, Exit, Invocation};
+/// use deluxe::process::daemon::{Config, Instance};
+///
+/// let instance = Instance::new(Config::new("/nonexistent/shard-3.pid"));
+/// let exit = deluxe::cli::execute_instance(&instance, &Invocation::new(Action::Status));
+/// assert_eq!(exit, Exit::NotRunning);
+/// let exit = deluxe::cli::execute_instance(&instance, &Invocation::new(Action::Start));
+/// assert_eq!(exit, Exit::Usage);
+/// ```
+pub fn execute_instance(instance: &Instance, invocation: &Invocation) -> Exit {
+    let action = invocation.action;
+    if matches!(action, Action::Start | Action::Restart) {
+        eprintln!("error: {}", UsageError::NeedsDaemon { action });
+        return Exit::Usage;
+    }
+    let instance = Instance::new(invocation.apply(instance.config().clone()));
+    act(&instance, action, &[])
 }
 
 /// Runs this process's command line against `controller` ([`run`] with
@@ -494,7 +587,7 @@ pub fn execute<D: Daemon>(controller: Controller<D>, invocation: &Invocation) ->
 /// }
 /// ```
 pub fn main<D: Daemon>(controller: Controller<D>) -> ! {
-    std::process::exit(exit_code(controller, std::env::args_os()).into())
+    std::process::exit(run(controller, std::env::args_os()).code().into())
 }
 
 /// Parses a command line's arguments (without the program's name): options and one action,
@@ -658,93 +751,100 @@ fn seconds(option: Flag, value: OsString) -> Result<Duration, UsageError> {
         })
 }
 
-/// Performs the action, prints the outcome, returns the exit code.
-fn act<D: Daemon>(controller: &Controller<D>, action: Action) -> u8 {
-    let pidfile = &controller.config().pidfile;
-    let outcome: Result<String, DaemonError> = match action {
-        Action::Start => match controller.start() {
-            Ok(pid) => Ok(format!("started (pid {pid})")),
-            Err(DaemonError::AlreadyRunning { pid, .. }) => {
-                Ok(format!("already running (pid {pid})"))
+/// Performs an action that needs no daemon value on `instance`, prints the outcome, returns
+/// the exit code. `hooks` are the daemon's ([`Daemon::hooks`]): a signal's line names its
+/// hook only when the daemon declared one.
+fn act(instance: &Instance, action: Action, hooks: &[&str]) -> Exit {
+    let config = instance.config();
+    let signalled = |sent: Result<(), DaemonError>, signal: &str, hook: &str| {
+        sent.map(|()| {
+            if hooks.contains(&hook) {
+                format!("sent {signal} ({hook})")
+            } else {
+                format!("sent {signal}")
             }
-            Err(error) => Err(error),
-        },
-        Action::Stop => controller.stop().map(|outcome| match outcome {
+        })
+    };
+    let outcome = match action {
+        Action::Start | Action::Restart => {
+            unreachable!("start and restart need the daemon value")
+        }
+        Action::Stop => instance.stop().map(|outcome| match outcome {
             StopOutcome::Graceful => "stopped".to_owned(),
             StopOutcome::GraceExpired => format!(
                 "stopped (run did not return within the stop grace of {:?}; atexit ran)",
-                controller.config().grace()
+                config.grace()
             ),
             StopOutcome::Killed => format!(
                 "stopped (killed with SIGKILL after ignoring SIGTERM for {:?})",
-                controller.config().stop_timeout
+                config.stop_timeout
             ),
             StopOutcome::NotRunning => "not running".to_owned(),
             StopOutcome::Requested => "stopping (asked from inside the daemon)".to_owned(),
         }),
-        Action::Restart => controller
-            .restart()
-            .map(|pid| format!("restarted (pid {pid})")),
-        Action::Reload => match controller.reload() {
-            Ok(()) => Ok("reloaded (log reopened, on_reload done)".to_owned()),
-            Err(error @ DaemonError::NotRunning { .. }) => {
-                eprintln!("error: {error}");
-                return NOT_RUNNING_ACTION;
-            }
-            Err(error) => Err(error),
-        },
-        Action::User1 => controller
-            .signal_user1()
-            .map(|()| "sent SIGUSR1 (on_user1)".to_owned()),
-        Action::User2 => controller
-            .signal_user2()
-            .map(|()| "sent SIGUSR2 (on_user2)".to_owned()),
-        Action::Status => {
-            let (line, code) = match controller.status() {
-                Ok(Status::Running { pid, since }) => (
-                    format!(
-                        "running (pid {pid}, since {}, up {})",
-                        utc(since),
-                        uptime(since.elapsed().unwrap_or_default())
-                    ),
-                    SUCCESS,
-                ),
-                Ok(Status::Stale { pid }) => (
-                    format!(
-                        "not running (stale pidfile {}{})",
-                        pidfile.display(),
-                        pid.map(|pid| format!(", pid {pid}")).unwrap_or_default()
-                    ),
-                    FAILURE,
-                ),
-                Ok(Status::Stopped) => ("not running".to_owned(), NOT_RUNNING),
-                Ok(Status::RunningElsewhere { since }) => (
-                    format!(
-                        "running outside this PID namespace (no pid here; since {}, up {})",
-                        utc(since),
-                        uptime(since.elapsed().unwrap_or_default())
-                    ),
-                    SUCCESS,
-                ),
-                Err(error) => {
-                    eprintln!("error: status unknown: {error}");
-                    return UNKNOWN;
-                }
-            };
-            say(&line);
-            return code;
-        }
+        Action::Reload => instance
+            .reload()
+            .map(|()| "reloaded (log reopened, on_reload done)".to_owned()),
+        Action::User1 => signalled(instance.signal_user1(), "SIGUSR1", "on_user1"),
+        Action::User2 => signalled(instance.signal_user2(), "SIGUSR2", "on_user2"),
+        Action::Status => return status(instance),
     };
+    finish(outcome)
+}
+
+/// Prints an action's line, or its error on stderr; the exit code: not running is
+/// [`Exit::NotRunningAction`] (only the actions that need the daemon running fail so).
+fn finish(outcome: Result<String, DaemonError>) -> Exit {
     match outcome {
         Ok(line) => {
             say(&line);
-            SUCCESS
+            Exit::Success
         }
         Err(error) => {
             eprintln!("error: {error}");
-            FAILURE
+            match error {
+                DaemonError::NotRunning { .. } => Exit::NotRunningAction,
+                _ => Exit::Failure,
+            }
         }
     }
+}
+
+/// `status`: prints the daemon's state, returns its exit code.
+fn status(instance: &Instance) -> Exit {
+    let (line, exit) = match instance.status() {
+        Ok(Status::Running { pid, since }) => (
+            format!(
+                "running (pid {pid}, since {}, up {})",
+                utc(since),
+                uptime(since.elapsed().unwrap_or_default())
+            ),
+            Exit::Success,
+        ),
+        Ok(Status::Stale { pid }) => (
+            format!(
+                "not running (stale pidfile {}{})",
+                instance.config().pidfile.display(),
+                pid.map(|pid| format!(", pid {pid}")).unwrap_or_default()
+            ),
+            Exit::Failure,
+        ),
+        Ok(Status::Stopped) => ("not running".to_owned(), Exit::NotRunning),
+        Ok(Status::RunningElsewhere { since }) => (
+            format!(
+                "running outside this PID namespace (no pid here; since {}, up {})",
+                utc(since),
+                uptime(since.elapsed().unwrap_or_default())
+            ),
+            Exit::Success,
+        ),
+        Err(error) => {
+            eprintln!("error: status unknown: {error}");
+            return Exit::Unknown;
+        }
+    };
+    say(&line);
+    exit
 }
 
 /// A time as `2026-11-25 17:02:03 UTC`.
@@ -798,8 +898,7 @@ fn say(line: &str) {
     let _ = stdout.flush();
 }
 
-fn usage<D: Daemon>(program: &str, controller: &Controller<D>) -> String {
-    let config = controller.config();
+fn usage(program: &str, config: &Config) -> String {
     let log = config
         .log_file
         .as_ref()
@@ -817,8 +916,8 @@ actions:
            4 cannot tell
   reload   it reopens its log file and runs its on_reload hook; waits for the outcome
            (exit 1 with the hook's error when it failed, 7 when not running)
-  user1    send it SIGUSR1 (its on_user1 hook)
-  user2    send it SIGUSR2 (its on_user2 hook)
+  user1    send it SIGUSR1 (its on_user1 hook; exit 7 when not running)
+  user2    send it SIGUSR2 (its on_user2 hook; exit 7 when not running)
 
 options:
   --pidfile PATH         its pidfile (default {pidfile})
@@ -832,7 +931,8 @@ options:
   -h, --help             this text
 
 exit codes, as for init scripts: 0 success, 1 failure (the error is printed on stderr),
-2 wrong arguments, 3 not running (status), 4 status unknown, 7 not running (reload)",
+2 wrong arguments, 3 not running (status), 4 status unknown, 7 not running (reload, user1,
+user2)",
         pidfile = config.pidfile.display(),
         timeout = config.stop_timeout,
         reload = config.reload_timeout,
@@ -865,7 +965,7 @@ mod tests {
         }
     }
 
-    fn code(args: &[&OsStr]) -> ExitCode {
+    fn code(args: &[&OsStr]) -> Exit {
         let pidfile = std::env::temp_dir().join(format!("deluxe-cli-{}.pid", std::process::id()));
         let controller =
             Controller::with_config(Never, crate::process::daemon::Config::new(pidfile));
@@ -1153,12 +1253,124 @@ mod tests {
                 OsStr::new("1e20"),
                 OsStr::new("stop")
             ]),
-            ExitCode::from(USAGE)
+            Exit::Usage
         );
         assert_eq!(
             code(&[OsStr::new("--foreground=no"), OsStr::new("start")]),
-            ExitCode::from(USAGE)
+            Exit::Usage
         );
+    }
+
+    #[test]
+    fn exit_codes_are_lsb_numbers_and_exit_codes() {
+        for (exit, code) in [
+            (Exit::Success, 0),
+            (Exit::Failure, 1),
+            (Exit::Usage, 2),
+            (Exit::NotRunning, 3),
+            (Exit::Unknown, 4),
+            (Exit::NotRunningAction, 7),
+        ] {
+            assert_eq!(exit.code(), code);
+            assert_eq!(ExitCode::from(exit), ExitCode::from(code));
+            assert_eq!(exit.report(), ExitCode::from(code));
+        }
+    }
+
+    #[test]
+    fn actions_that_need_it_running_exit_7_alike_through_a_controller_and_an_instance() {
+        let pidfile = std::env::temp_dir().join(format!("deluxe-cli-7-{}.pid", std::process::id()));
+        let instance = Instance::new(crate::process::daemon::Config::new(&pidfile));
+        for action in [Action::Reload, Action::User1, Action::User2] {
+            let word = OsStr::new(action.name());
+            assert_eq!(code(&[word]), Exit::NotRunningAction, "{word:?}");
+            let invocation = Invocation::new(action);
+            assert_eq!(
+                execute_instance(&instance, &invocation),
+                Exit::NotRunningAction,
+                "{word:?}"
+            );
+        }
+        let status = Invocation::new(Action::Status);
+        assert_eq!(execute_instance(&instance, &status), Exit::NotRunning);
+        // The command line's overrides apply to an instance too.
+        let elsewhere = Invocation {
+            pidfile: Some(pidfile.with_extension("other")),
+            ..Invocation::new(Action::Stop)
+        };
+        assert_eq!(execute_instance(&instance, &elsewhere), Exit::Success);
+    }
+
+    #[test]
+    fn starting_an_instance_is_a_usage_error() {
+        let instance = Instance::new(crate::process::daemon::Config::new("/nonexistent/x.pid"));
+        for action in [Action::Start, Action::Restart] {
+            assert_eq!(
+                execute_instance(&instance, &Invocation::new(action)),
+                Exit::Usage
+            );
+            let error = UsageError::NeedsDaemon { action }.to_string();
+            assert!(
+                error.starts_with(&format!("{} needs the daemon's program", action.name())),
+                "{error}"
+            );
+        }
+    }
+
+    /// A program with its own `--config` flag, deluxe's arguments flattened into it.
+    #[cfg(feature = "clap")]
+    #[test]
+    fn the_arguments_flatten_into_a_clap_command_with_its_own_flags() {
+        use clap::{Arg, Args, FromArgMatches};
+
+        let command = Invocation::augment_args(
+            clap::Command::new("worker").arg(Arg::new("config").long("config")),
+        );
+        let parse = |args: &[&str]| {
+            command
+                .clone()
+                .try_get_matches_from([&"worker"].into_iter().chain(args))
+                .and_then(|matches| {
+                    let invocation = Invocation::from_arg_matches(&matches)?;
+                    let config = matches.get_one::<String>("config").cloned();
+                    Ok((config, invocation))
+                })
+        };
+        let (config, got) = parse(&[
+            "--config",
+            "/etc/w.toml",
+            "--pidfile=/tmp/p",
+            "stop",
+            "--stop-timeout",
+            "2.5",
+            "--log-file",
+            "/tmp/l",
+        ])
+        .unwrap();
+        assert_eq!(config.as_deref(), Some("/etc/w.toml"));
+        assert_eq!(
+            got,
+            Invocation {
+                pidfile: Some("/tmp/p".into()),
+                log_file: Some("/tmp/l".into()),
+                stop_timeout: Some(Duration::from_millis(2500)),
+                ..invocation(Action::Stop)
+            }
+        );
+        let (_, got) = parse(&["--background", "--no-init", "start"]).unwrap();
+        assert_eq!((got.foreground, got.no_init), (Some(false), true));
+        let (_, got) = parse(&["--reload-timeout", "0", "reload", "--foreground"]).unwrap();
+        assert_eq!(got.reload_timeout, Some(Duration::ZERO));
+        assert_eq!(got.foreground, Some(true));
+        for wrong in [
+            &["strat"][..],
+            &[],
+            &["stop", "--stop-timeout", "1e20"],
+            &["stop", "--pidfile="],
+            &["start", "--foreground", "--background"],
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
+        }
     }
 
     #[test]
@@ -1186,11 +1398,11 @@ mod tests {
                 OsStr::new("status"),
             ])
         };
-        assert_eq!(status(&pidfile), ExitCode::from(NOT_RUNNING));
+        assert_eq!(status(&pidfile), Exit::NotRunning);
         // A pidfile nobody holds, at exactly that path: status finds it (a lossy path would
         // not), and says "stale".
         std::fs::write(&pidfile, "999999\n").unwrap();
-        assert_eq!(status(&pidfile), ExitCode::from(FAILURE));
+        assert_eq!(status(&pidfile), Exit::Failure);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

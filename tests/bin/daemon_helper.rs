@@ -661,10 +661,10 @@ fn main() {
     );
     // Through the controller's overrides, as a program taking them from its flags would.
     if let Some(user) = user {
-        controller = controller.user(user);
+        controller = controller.configure(|c| c.user(user));
     }
     if let Some(group) = group {
-        controller = controller.group(group);
+        controller = controller.configure(|c| c.group(group));
     }
     let _leaked = leak_fds.then(leak_descriptors);
     if busy {
@@ -703,10 +703,7 @@ fn main() {
         ["user2"] => report(controller.signal_user2().map(|()| "sent".into())),
         ["reload"] => report(controller.reload().map(|()| "reloaded".into())),
         ["status"] => report(controller.status().map(status_line)),
-        ["pid"] => report(controller.pid().map(|pid| match pid {
-            Some(pid) => format!("pid {pid}"),
-            None => "pid -".into(),
-        })),
+        ["pid"] => report(controller.pid().map(pid_line)),
         ["foreground"] => match controller.run_foreground() {
             Err(error) => report(Err(error)),
         },
@@ -751,13 +748,14 @@ fn main() {
                 .enable_all()
                 .build()
                 .expect("a runtime builds");
+            let controller = daemon::AsyncController::new(controller);
             report(runtime.block_on(async {
-                let pid = controller.start_async().await?;
-                let status = controller.status_async().await?;
-                controller.signal_user1_async().await?;
-                controller.signal_user2_async().await?;
-                let restarted = controller.restart_async().await?;
-                let stopped = controller.stop_async().await?;
+                let pid = controller.start().await?;
+                let status = controller.status().await?;
+                controller.signal_user1().await?;
+                controller.signal_user2().await?;
+                let restarted = controller.restart().await?;
+                let stopped = controller.stop().await?;
                 Ok(format!(
                     "async started {pid} {} restarted {restarted} stopped {}",
                     status_line(status),
@@ -765,6 +763,12 @@ fn main() {
                 ))
             }))
         }
+        #[cfg(feature = "tokio")]
+        ["async", action] => asynchronous::act(daemon::AsyncController::new(controller), action),
+        #[cfg(feature = "tokio")]
+        ["async-start-dropped"] => asynchronous::start_dropped(&controller),
+        #[cfg(feature = "tokio")]
+        ["async-instance", action] => asynchronous::act_on_instance(controller.instance(), action),
         ["endurance", count] => {
             // One warm-up cycle (lazy statics, the first thread of the runtime), then the
             // baseline, then the cycles, then the same measures again.
@@ -842,6 +846,84 @@ fn main() {
         other => panic!("unknown action {other:?}"),
     };
     std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// Actions through the async forms, printed as the blocking actions print them.
+#[cfg(all(unix, feature = "tokio"))]
+mod asynchronous {
+    use std::future::Future;
+
+    use deluxe::process::daemon::{AsyncController, AsyncInstance, Instance};
+
+    use super::{Controller, Helper, outcome_line, pid_line, report, status_line, stop_token};
+
+    /// A multi-threaded runtime, as a tokio program has.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime builds")
+    }
+
+    /// `ACTION` through [`AsyncController`]: `start`, `stop`, `restart`, `reload`, `user1`,
+    /// `user2`, `status`, `pid`.
+    pub fn act(controller: AsyncController<Helper>, action: &str) -> bool {
+        report(runtime().block_on(async {
+            Ok(match action {
+                "start" => format!("started {}", controller.start().await?),
+                "stop" => format!("stopped {}", stop_token(controller.stop().await?)),
+                "restart" => format!("restarted {}", controller.restart().await?),
+                "reload" => controller.reload().await.map(|()| "reloaded".into())?,
+                "user1" => controller.signal_user1().await.map(|()| "sent".into())?,
+                "user2" => controller.signal_user2().await.map(|()| "sent".into())?,
+                "status" => status_line(controller.status().await?),
+                "pid" => pid_line(controller.pid().await?),
+                other => panic!("unknown async action {other:?}"),
+            })
+        }))
+    }
+
+    /// An async start whose future is dropped after its first poll (which hands the call to
+    /// the blocking pool), then the runtime shut down; prints the blocking status then.
+    pub fn start_dropped(controller: &Controller<Helper>) -> bool {
+        let runtime = runtime();
+        let asynchronous = AsyncController::new(controller.clone());
+        let dropped = {
+            let _entered = runtime.enter();
+            let mut start = std::pin::pin!(asynchronous.start());
+            let waker = std::task::Waker::noop();
+            start
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(waker))
+                .is_pending()
+        };
+        // The runtime runs on a moment, as the program's would.
+        runtime.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(1)).await });
+        // Waits for the blocking pool's calls, as a program's end does.
+        drop(runtime);
+        println!(
+            "dropped {dropped} {}",
+            outcome_line(controller.status().map(status_line))
+        );
+        true
+    }
+
+    /// `ACTION` through [`AsyncInstance`]: `stop`, `reload`, `user1`, `user2`, `status`,
+    /// `pid`.
+    pub fn act_on_instance(instance: Instance, action: &str) -> bool {
+        let instance = AsyncInstance::from(instance);
+        report(runtime().block_on(async {
+            Ok(match action {
+                "stop" => format!("stopped {}", stop_token(instance.stop().await?)),
+                "reload" => instance.reload().await.map(|()| "reloaded".into())?,
+                "user1" => instance.signal_user1().await.map(|()| "sent".into())?,
+                "user2" => instance.signal_user2().await.map(|()| "sent".into())?,
+                "status" => status_line(instance.status().await?),
+                "pid" => pid_line(instance.pid().await?),
+                other => panic!("unknown async-instance action {other:?}"),
+            })
+        }))
+    }
 }
 
 /// `count` random actions (start, stop, status, user1) against the daemon while others do the
@@ -1256,6 +1338,15 @@ fn stop_token(outcome: daemon::StopOutcome) -> &'static str {
         daemon::StopOutcome::Killed => "Killed",
         daemon::StopOutcome::NotRunning => "NotRunning",
         daemon::StopOutcome::Requested => "Requested",
+    }
+}
+
+/// `pid PID`, or `pid -` when the daemon does not run.
+#[cfg(unix)]
+fn pid_line(pid: Option<daemon::Pid>) -> String {
+    match pid {
+        Some(pid) => format!("pid {pid}"),
+        None => "pid -".into(),
     }
 }
 

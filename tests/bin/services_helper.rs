@@ -325,6 +325,7 @@ mod service {
         let (mut listen_fds, mut announce, mut reload_timeout) = (false, false, None);
         let (mut children, mut stubborn_children, mut keep_children, mut stop_timeout) =
             (0, false, false, None);
+        let mut process_name = None;
         let mut action = Vec::new();
         while let Some(arg) = args.next() {
             let mut value = || args.next().expect("option takes a value");
@@ -355,6 +356,7 @@ mod service {
                     ));
                 }
                 "--stuck" => stuck = true,
+                "--process-name" => process_name = Some(value()),
                 "--grace" => {
                     grace = Some(Duration::from_millis(
                         value().parse().expect("milliseconds"),
@@ -400,22 +402,25 @@ mod service {
             printed: AtomicU64::new(0),
         }
         .into_controller()
-        .pidfile(pidfile.expect("--pidfile is required"));
+        .configure(|c| c.pidfile(pidfile.expect("--pidfile is required")));
         if let Some(user) = user {
-            controller = controller.user(user);
+            controller = controller.configure(|c| c.user(user));
         }
         if let Some(log) = log {
-            controller = controller.log_file(log);
+            controller = controller.configure(|c| c.log_file(log));
         }
         if let Some(grace) = grace {
-            controller = controller.stop_grace(grace);
+            controller = controller.configure(|c| c.stop_grace(grace));
         }
         if let Some(timeout) = stop_timeout {
-            controller = controller.stop_timeout(timeout);
+            controller = controller.configure(|c| c.stop_timeout(timeout));
         }
-        controller = controller.keep_children(keep_children);
+        controller = controller.configure(|c| c.keep_children(keep_children));
         if let Some(timeout) = reload_timeout {
-            controller = controller.reload_timeout(timeout);
+            controller = controller.configure(|c| c.reload_timeout(timeout));
+        }
+        if let Some(name) = process_name {
+            controller = controller.configure(|c| c.process_name(name));
         }
         let action: Vec<&str> = action.iter().map(String::as_str).collect();
         let ok = match action.as_slice() {
@@ -455,12 +460,25 @@ mod service {
                     .enable_all()
                     .build()
                     .expect("a runtime");
-                let result = runtime.block_on(controller.reload_async());
+                let controller = deluxe::process::daemon::AsyncController::new(controller);
+                let result = runtime.block_on(controller.reload());
                 report(result.map(|()| "reloaded".into()))
             }
             ["cli-reload"] => {
                 let invocation = deluxe::cli::Invocation::new(deluxe::cli::Action::Reload);
-                std::process::exit(deluxe::cli::execute(controller, &invocation).into());
+                std::process::exit(deluxe::cli::execute(controller, &invocation).code().into());
+            }
+            // An action on deluxe's command line, through the controller (`cli`) or through
+            // the instance its settings name (`cli-instance`).
+            [mode @ ("cli" | "cli-instance"), action] => {
+                let action = action.parse().expect("an action");
+                let invocation = deluxe::cli::Invocation::new(action);
+                let exit = if *mode == "cli" {
+                    deluxe::cli::execute(controller, &invocation)
+                } else {
+                    deluxe::cli::execute_instance(&controller.instance(), &invocation)
+                };
+                std::process::exit(exit.code().into());
             }
             ["user1"] => report(controller.signal_user1().map(|()| "sent".into())),
             ["foreground"] => match controller.run_foreground() {

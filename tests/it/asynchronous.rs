@@ -1,8 +1,8 @@
 //! tokio: a daemon whose `run` builds its runtime after the fork and serves TCP echo on
-//! loopback, the controller's async forms driven from a multi-threaded runtime (in a helper
-//! program: the test harness never forks a daemon), and the async `Command` forms at scale:
-//! no thread per call in flight, a kill that acts at once, a dropped call cleaned up in the
-//! background.
+//! loopback, `AsyncController` and `AsyncInstance` driven from a multi-threaded runtime (in a
+//! helper program: the test harness never forks a daemon), and the async `Command` forms at
+//! scale: no thread per call in flight, a kill that acts at once, a dropped call cleaned up
+//! in the background.
 #![cfg(feature = "tokio")]
 
 use std::io::{Read, Write};
@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use deluxe::process::{CallOptions, Command, CommandError};
 
-use crate::common::{HANG, Scene, eventually, is_alive, scratch_dir, stat, wait_gone};
+use crate::common::{
+    HANG, Scene, eventually, is_alive, live_processes_mentioning, scratch_dir, stat, wait_gone,
+};
 
 #[test]
 fn a_daemon_serves_tcp_echo_from_a_runtime_built_after_the_fork() {
@@ -62,6 +64,111 @@ fn the_async_controller_drives_a_daemon_from_a_multithreaded_runtime() {
     scene.wait_event("user2", 1);
     assert_eq!(scene.events().iter().filter(|e| *e == "atexit").count(), 2);
     assert!(!scene.pidfile().exists());
+}
+
+/// `ACTION` through the helper's async forms (`async` for `AsyncController`, `async-instance`
+/// for `AsyncInstance`) and through the blocking `Controller`: the two lines, which must agree.
+fn async_and_blocking(scene: &Scene, form: &str, action: &str) -> (String, String) {
+    let (_, asynchronous) = scene.helper(&[form, action]);
+    let (_, blocking) = scene.helper(&[action]);
+    (asynchronous, blocking)
+}
+
+#[test]
+fn the_async_controller_reloads_and_tells_the_pid() {
+    // Before: no `reload_async` nor `pid_async`; now `AsyncController` has every call.
+    let scene = Scene::new("async-reload");
+    assert_eq!(scene.helper(&["async", "pid"]), (true, "pid -".to_owned()));
+    let (ok, line) = scene.helper(&["async", "reload"]);
+    assert!(!ok && line.starts_with("error NotRunning: "), "{line}");
+    let pid = scene.start(&[]);
+    assert_eq!(
+        scene.helper(&["async", "pid"]),
+        (true, format!("pid {pid}"))
+    );
+    assert_eq!(
+        scene.helper(&["async", "reload"]),
+        (true, "reloaded".to_owned())
+    );
+    // The future resolved once the daemon had run its reload hook.
+    assert_eq!(scene.events().iter().filter(|e| *e == "reload").count(), 1);
+    assert_eq!(
+        scene.helper(&["async", "stop"]),
+        (true, "stopped Graceful".to_owned())
+    );
+    assert!(wait_gone(pid, HANG));
+    assert_eq!(scene.events().last().unwrap(), "atexit");
+    assert!(!scene.pidfile().exists());
+}
+
+#[test]
+fn the_async_instance_does_what_the_instance_does_to_a_real_daemon() {
+    let scene = Scene::new("async-instance");
+    let pid = scene.start(&[]);
+    let running = [
+        ("status", format!("status Running {pid}")),
+        ("pid", format!("pid {pid}")),
+    ];
+    for (action, expected) in &running {
+        assert_eq!(
+            scene.helper(&["async-instance", action]),
+            (true, expected.clone())
+        );
+    }
+    for signal in ["user1", "user2"] {
+        assert_eq!(
+            scene.helper(&["async-instance", signal]),
+            (true, "sent".to_owned())
+        );
+        scene.wait_event(signal, 1);
+    }
+    assert_eq!(
+        scene.helper(&["async-instance", "reload"]),
+        (true, "reloaded".to_owned())
+    );
+    // The future resolved once the daemon had run its reload hook.
+    assert!(scene.events().contains(&"reload".to_owned()));
+    assert_eq!(
+        scene.helper(&["async-instance", "stop"]),
+        (true, "stopped Graceful".to_owned())
+    );
+    // `stop` resolved once the daemon had exited, after its atexit.
+    assert!(wait_gone(pid, HANG));
+    assert_eq!(scene.events().last().unwrap(), "atexit");
+    assert!(!scene.pidfile().exists());
+    // Stopped: the same answers, errors included, as the blocking calls.
+    for action in ["status", "pid", "stop", "user1", "user2", "reload"] {
+        let (asynchronous, blocking) = async_and_blocking(&scene, "async-instance", action);
+        assert_eq!(asynchronous, blocking, "{action}");
+    }
+    let (ok, line) = scene.helper(&["async-instance", "reload"]);
+    assert!(!ok && line.starts_with("error NotRunning: "), "{line}");
+}
+
+#[test]
+fn a_dropped_async_start_leaves_the_daemon_it_made_and_nothing_else() {
+    // The future is dropped after its first poll: the start runs to its end on the blocking
+    // pool, as the blocking call would, and leaves only the daemon its pidfile names. That
+    // daemon was forked by a thread other than the caller, a blocking-pool thread whose stack
+    // is free memory in the daemon: before, the start's plan lived there, the daemon's own
+    // threads could be given it, and its stop grace read 0 ("run() did not return within
+    // 0ns": `GraceExpired` in 8 stops of 20). Ten rounds, to see it.
+    let scene = Scene::new("async-dropped-start");
+    let dir = scene.dir.to_string_lossy().into_owned();
+    for round in 0..10 {
+        let (ok, line) = scene.helper(&["async-start-dropped"]);
+        assert!(ok, "{line}");
+        let pid = scene.pid();
+        assert_eq!(line, format!("dropped true status Running {pid}"));
+        assert_eq!(live_processes_mentioning(&dir), [pid]);
+        assert_eq!(
+            scene.helper(&["stop"]),
+            (true, "stopped Graceful".to_owned()),
+            "round {round}"
+        );
+        assert!(wait_gone(pid, HANG));
+        assert!(live_processes_mentioning(&dir).is_empty());
+    }
 }
 
 /// A current-thread runtime whose blocking-pool threads carry `name` (at most 15 bytes, the

@@ -365,6 +365,28 @@ fn a_run_that_returns_an_error_is_one_log_line_and_exit_status_1() {
 }
 
 #[test]
+fn a_process_name_names_the_daemon_forked_or_in_the_foreground() {
+    let scene = Scene::new("process-name");
+    let pid = start(&scene, &["--process-name", "svc-forked"]);
+    let comm = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm(pid.try_into().unwrap()), "svc-forked\n");
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+
+    // In the foreground the process that runs it takes the name, before it is ready.
+    let mut child = services(
+        &scene,
+        &["--process-name", "a-name-cut-to-15-bytes", "foreground"],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    scene.wait_event(&format!("run {}", child.id()), 1);
+    assert_eq!(comm(child.id()), "a-name-cut-to-1\n");
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn stop_tells_a_run_that_returned_from_a_grace_that_expired() {
     let scene = Scene::new("grace-expired");
     let pid = start(&scene, &["--stuck", "--grace", "100"]);
@@ -894,6 +916,16 @@ fn several_instances_from_one_program_through_a_clap_command_line() {
     let one = started("1");
     let two = started("2");
     assert_ne!(one, two);
+    // Each instance carries its own kernel name, as `ps` and `top` show it.
+    for (pid, name) in [(one, "shard-1"), (two, "shard-2")] {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm, format!("{name}\n"));
+        let ps = StdCommand::new("ps")
+            .args(["-o", "comm=", "-p", &pid.to_string()])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), name);
+    }
     assert_eq!(
         shards(&["list"]),
         (
@@ -912,10 +944,18 @@ fn several_instances_from_one_program_through_a_clap_command_line() {
             Err(text)
         }
     });
+    // A shard declares no `on_user1` hook: the line does not claim one ran.
     assert_eq!(
-        shards(&["daemon", "1", "stop"]),
+        shards(&["daemon", "1", "user1"]),
+        (Some(0), "sent SIGUSR1\n".into())
+    );
+    // deluxe's options, flattened into the subcommand, reach the action.
+    assert_eq!(
+        shards(&["daemon", "1", "stop", "--stop-timeout", "30"]),
         (Some(0), "stopped\n".into())
     );
+    // Not running: an action that needs it running exits 7, as `reload` does.
+    assert_eq!(shards(&["daemon", "1", "user2"]), (Some(7), String::new()));
     // deluxe's exit codes come out of the larger program: 3, not running.
     assert_eq!(
         shards(&["daemon", "1", "status"]),
@@ -926,10 +966,87 @@ fn several_instances_from_one_program_through_a_clap_command_line() {
         shards(&["list"]),
         (Some(0), format!("shard-2: running (pid {two})\n"))
     );
-    // clap's own usage errors keep clap's code.
+    // clap's own usage errors keep clap's code, deluxe's options' too.
     assert_eq!(shards(&["daemon", "2", "strat"]).0, Some(2));
+    assert_eq!(
+        shards(&["daemon", "2", "stop", "--stop-timeout", "soon"]).0,
+        Some(2)
+    );
     assert_eq!(shards(&["daemon", "2", "stop"]).0, Some(0));
     assert!(!is_alive(two));
+}
+
+/// The command line on the services helper's daemon, through its controller (`cli`) or its
+/// instance (`cli-instance`): exit code and stdout.
+fn cli(scene: &Scene, mode: &str, action: &str) -> (Option<i32>, String) {
+    let output = services(scene, &[mode, action]).output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn the_command_line_acts_on_an_instance_and_names_only_the_hooks_the_daemon_declares() {
+    let scene = Scene::new("cli-instance");
+    let pid = start(&scene, &[]);
+    let (code, status) = cli(&scene, "cli-instance", "status");
+    assert_eq!(code, Some(0));
+    assert!(
+        status.starts_with(&format!("running (pid {pid}, since ")),
+        "{status}"
+    );
+    // The service declares `#[on_user1]`, not `#[on_user2]`: the controller's lines say so;
+    // an instance, without the daemon value, names no hook.
+    for (mode, action, line, event) in [
+        ("cli", "user1", "sent SIGUSR1 (on_user1)", Some("printed 1")),
+        ("cli", "user2", "sent SIGUSR2", None),
+        ("cli-instance", "user1", "sent SIGUSR1", Some("printed 2")),
+        (
+            "cli-instance",
+            "reload",
+            "reloaded (log reopened, on_reload done)",
+            Some("reload 1"),
+        ),
+    ] {
+        assert_eq!(
+            cli(&scene, mode, action),
+            (Some(0), format!("{line}\n")),
+            "{mode} {action}"
+        );
+        if let Some(event) = event {
+            scene.wait_event(event, 1);
+        }
+    }
+    // Starting needs the daemon value: a usage error, and the daemon is left alone.
+    assert_eq!(
+        cli(&scene, "cli-instance", "start"),
+        (Some(2), String::new())
+    );
+    assert_eq!(
+        cli(&scene, "cli-instance", "restart"),
+        (Some(2), String::new())
+    );
+    assert!(is_alive(pid));
+    assert_eq!(
+        cli(&scene, "cli-instance", "stop"),
+        (Some(0), "stopped\n".into())
+    );
+    assert!(common::wait_gone(pid, HANG));
+    assert_eq!(
+        cli(&scene, "cli-instance", "status"),
+        (Some(3), "not running\n".into())
+    );
+    // Not running: every action that needs it running exits 7, by either path.
+    for mode in ["cli", "cli-instance"] {
+        for action in ["reload", "user1", "user2"] {
+            assert_eq!(
+                cli(&scene, mode, action),
+                (Some(7), String::new()),
+                "{mode} {action}"
+            );
+        }
+    }
 }
 
 #[test]

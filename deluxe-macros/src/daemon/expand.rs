@@ -225,6 +225,15 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
     let on_user1 = hook("on_user1", &hooks.on_user1);
     let on_user2 = hook("on_user2", &hooks.on_user2);
     let atexit = hook("atexit", &hooks.atexit);
+    let declared = [
+        ("setup", hooks.setup.is_some()),
+        ("on_reload", hooks.on_reload.is_some()),
+        ("on_user1", hooks.on_user1.is_some()),
+        ("on_user2", hooks.on_user2.is_some()),
+        ("atexit", hooks.atexit.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, declared)| declared.then_some(name));
     // Off Unix the impl block goes too: its `run` uses Unix-only items, and the struct's
     // `compile_error!` is the one error to see.
     quote! {
@@ -248,6 +257,10 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
 
             fn keep_open(&self) -> #krate::__private::Vec<#krate::__private::BorrowedFd<'_>> {
                 <Self as #krate::__private::DaemonSettings>::keep_open(self)
+            }
+
+            fn hooks() -> &'static [&'static str] {
+                &[#(#declared),*]
             }
 
             #setup

@@ -1,11 +1,7 @@
 //! [`Controller`]: the handle that starts, stops and signals a daemon.
 
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-
-use nix::sys::signal::Signal;
 
 use super::launch::{self, Plan};
 use super::pidfile;
@@ -36,10 +32,11 @@ use super::{Config, Daemon, DaemonError, Instance, Pid, Status, StopOutcome};
 ///     }
 /// }
 ///
-/// let controller = Controller::new(Worker { name: "primary".into() })
-///     .pidfile("/run/worker.pid")
-///     .log_file("/var/log/worker.log")
-///     .stop_timeout(Duration::from_secs(3));
+/// let controller = Controller::new(Worker { name: "primary".into() }).configure(|c| {
+///     c.pidfile("/run/worker.pid")
+///         .log_file("/var/log/worker.log")
+///         .stop_timeout(Duration::from_secs(3))
+/// });
 /// let pid = controller.start()?;
 /// assert!(matches!(controller.status()?, Status::Running { pid: running, .. } if running == pid));
 /// controller.stop()?;
@@ -47,7 +44,9 @@ use super::{Config, Daemon, DaemonError, Instance, Pid, Status, StopOutcome};
 /// ```
 pub struct Controller<D: Daemon> {
     daemon: Arc<D>,
-    config: Config,
+    /// The settings, and every action that needs no daemon value: the controller's `stop`,
+    /// `reload`, signals and `status` are its instance's.
+    instance: Instance,
 }
 
 /// Clones share the daemon value (an `Arc`) and copy the settings.
@@ -55,7 +54,7 @@ impl<D: Daemon> Clone for Controller<D> {
     fn clone(&self) -> Self {
         Self {
             daemon: Arc::clone(&self.daemon),
-            config: self.config.clone(),
+            instance: self.instance.clone(),
         }
     }
 }
@@ -93,224 +92,40 @@ impl<D: Daemon> Controller<D> {
     pub fn with_config(daemon: D, config: Config) -> Self {
         Self {
             daemon: Arc::new(daemon),
-            config,
+            instance: Instance::new(config),
         }
     }
 
-    /// Overrides the pidfile (from a command-line flag, say).
+    /// Changes the settings: `f` gets them and returns the new ones, through [`Config`]'s
+    /// setters (the one place a setting is set). The type's settings (from `#[daemon(...)]`
+    /// or [`Daemon::config`]) are the defaults; this overrides them at run time, from a
+    /// command-line flag, say.
     ///
     /// ```no_run
+    /// use std::time::Duration;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// // `worker --pidfile /tmp/test.pid start`, say.
     /// let pidfile = std::env::args().nth(2).unwrap_or_else(|| "/run/worker.pid".into());
-    /// Worker::controller().pidfile(pidfile).start()?;
+    /// Worker::controller()
+    ///     .configure(|c| c.pidfile(pidfile).stop_timeout(Duration::from_secs(3)))
+    ///     .start()?;
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
-    #[must_use]
-    pub fn pidfile(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.pidfile = path.into();
-        self
-    }
-
-    /// Overrides the log file.
     ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// let debug = std::env::var_os("WORKER_DEBUG").is_some();
-    /// let mut controller = Worker::controller();
-    /// if debug {
-    ///     controller = controller.log_file("/tmp/worker-debug.log");
-    /// }
-    /// controller.start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
-    /// ```
-    #[must_use]
-    pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.log_file = Some(path.into());
-        self
-    }
-
-    /// Overrides the stop timeout.
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// // An emergency stop: SIGKILL after one second.
-    /// Worker::controller().stop_timeout(std::time::Duration::from_secs(1)).stop()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
-    /// ```
-    #[must_use]
-    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
-        self.config.stop_timeout = timeout;
-        self
-    }
-
-    /// Overrides the stop grace (see [`Config::stop_grace`](super::Config#structfield.stop_grace)).
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// // `run` gets 30 s to finish the request in flight.
-    /// Worker::controller().stop_grace(std::time::Duration::from_secs(30)).start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
-    /// ```
-    #[must_use]
-    pub fn stop_grace(mut self, grace: Duration) -> Self {
-        self.config.stop_grace = Some(grace);
-        self
-    }
-
-    /// Overrides the start timeout (see
-    /// [`Config::start_timeout`](super::Config#structfield.start_timeout)).
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// // A setup that loads a large index.
-    /// Worker::controller().start_timeout(std::time::Duration::from_secs(120)).start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
-    /// ```
-    #[must_use]
-    pub fn start_timeout(mut self, timeout: Duration) -> Self {
-        self.config.start_timeout = timeout;
-        self
-    }
-
-    /// Overrides the reload timeout (see
-    /// [`Config::reload_timeout`](super::Config#structfield.reload_timeout)).
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// // A reload that rebuilds a large index.
-    /// Worker::controller().reload_timeout(std::time::Duration::from_secs(300)).reload()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
-    /// ```
-    #[must_use]
-    pub fn reload_timeout(mut self, timeout: Duration) -> Self {
-        self.config.reload_timeout = timeout;
-        self
-    }
-
-    /// Overrides the working directory (see [`Config::workdir`](super::Config#structfield.workdir)).
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// Worker::controller().workdir("/var/lib/worker").start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
-    /// ```
-    #[must_use]
-    pub fn workdir(mut self, workdir: impl Into<PathBuf>) -> Self {
-        self.config.workdir = workdir.into();
-        self
-    }
-
-    /// Overrides the umask (see [`Config::umask`](super::Config#structfield.umask)).
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// Worker::controller().umask(0o077).start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
-    /// ```
-    #[must_use]
-    pub fn umask(mut self, umask: u32) -> Self {
-        self.config.umask = umask;
-        self
-    }
-
-    /// Overrides whether `on_user1` is announced as a reload (see
-    /// [`Config::user1_reloads`](super::Config#structfield.user1_reloads)).
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// Worker::controller().user1_reloads(true).start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
-    /// ```
-    #[must_use]
-    pub fn user1_reloads(mut self, reloads: bool) -> Self {
-        self.config.user1_reloads = reloads;
-        self
-    }
-
-    /// Overrides whether the daemon's children survive it (see
-    /// [`Config::keep_children`](super::Config#structfield.keep_children)).
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// Worker::controller().keep_children(true).start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
-    /// ```
-    #[must_use]
-    pub fn keep_children(mut self, keep: bool) -> Self {
-        self.config.keep_children = keep;
-        self
-    }
-
-    /// Replaces every setting at once (settings chosen at run time: one instance among
-    /// several, say).
+    /// Settings chosen whole at run time (one instance among several) replace the type's:
     ///
     /// ```no_run
     /// use deluxe::process::daemon::Config;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// let config = Config::named("worker-eu").log_file("/var/log/worker-eu.log");
-    /// Worker::controller().with(config).start()?;
+    /// Worker::controller().configure(|_| config).start()?;
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
     #[must_use]
-    pub fn with(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Overrides the user the daemon runs as (see [`Config::user`](super::Config#structfield.user)).
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// // As root: the daemon runs as `nobody`.
-    /// Worker::controller().user("nobody").start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
-    /// ```
-    #[must_use]
-    pub fn user(mut self, user: impl Into<String>) -> Self {
-        self.config.user = Some(user.into());
-        self
-    }
-
-    /// Overrides the group the daemon runs as (see [`Config::group`](super::Config#structfield.group)).
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// Worker::controller().user("nobody").group("nogroup").start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
-    /// ```
-    #[must_use]
-    pub fn group(mut self, group: impl Into<String>) -> Self {
-        self.config.group = Some(group.into());
-        self
-    }
-
-    /// Overrides [`Config::container_init`](super::Config#structfield.container_init): whether
-    /// the daemon, run in the foreground as pid 1, leaves pid 1 to a minimal init.
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// // The container has its own init (`docker run --init`), or the daemon starts nothing.
-    /// let Err(error) = Worker::controller().container_init(false).run_foreground();
-    /// # let _ = error;
-    /// ```
-    #[must_use]
-    pub fn container_init(mut self, init: bool) -> Self {
-        self.config.container_init = init;
+    pub fn configure(mut self, f: impl FnOnce(Config) -> Config) -> Self {
+        self.instance = Instance::new(f(self.instance.into_config()));
         self
     }
 
@@ -322,7 +137,7 @@ impl<D: Daemon> Controller<D> {
     /// println!("pidfile: {}", Worker::controller().config().pidfile.display());
     /// ```
     pub fn config(&self) -> &Config {
-        &self.config
+        self.instance.config()
     }
 
     /// The daemon value `start` runs.
@@ -379,21 +194,28 @@ impl<D: Daemon> Controller<D> {
     ///     Err(error) => eprintln!("{error}"),
     /// }
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncController::start`](super::AsyncController::start)."
+    )]
     pub fn start(&self) -> Result<Pid, DaemonError> {
         let _turn = launch::take_turn();
         self.start_in_turn()
     }
 
     fn start_in_turn(&self) -> Result<Pid, DaemonError> {
-        pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
+        pidfile::check_place(&self.config().pidfile, self.instance.daemon_uid(), true)?;
         let since = std::time::Instant::now();
         loop {
-            match target::locate(&self.config.pidfile)? {
+            match target::locate(&self.config().pidfile)? {
                 Located::Running(target) => return Err(self.already_running(target.pid)),
-                Located::Elsewhere { .. } => return Err(self.instance().outside_namespace()),
+                Located::Elsewhere { .. } => return Err(self.instance.outside_namespace()),
                 Located::Stopped | Located::Stale { .. } => {}
             }
-            let plan = Plan::new(&self.config, &*self.daemon)?;
+            // On the heap: a daemon forked by another thread than this one (in a program
+            // with other threads) reads the plan after the fork, and there the stack of this
+            // thread is free memory that the daemon's own threads may be given.
+            let plan = Box::new(Plan::new(self.config(), &*self.daemon)?);
             match launch::spawn(&*self.daemon, &plan) {
                 // The new daemon found the lock held by an existing process. Whether that is
                 // a running daemon is for the holder check to say: a controller removing a
@@ -401,7 +223,7 @@ impl<D: Daemon> Controller<D> {
                 // are not, and a daemon killed since has stopped being one; then this start
                 // tries again, within its start timeout.
                 Err(DaemonError::AlreadyRunning { pid, .. })
-                    if since.elapsed() >= self.config.start_timeout =>
+                    if since.elapsed() >= self.config().start_timeout =>
                 {
                     return Err(self.already_running(pid));
                 }
@@ -411,20 +233,14 @@ impl<D: Daemon> Controller<D> {
         }
     }
 
-    /// The user id of the daemon's configured user, if any and known.
-    fn daemon_uid(&self) -> Option<u32> {
-        let user = self.config.user.as_deref()?;
-        Some(nix::unistd::User::from_name(user).ok()??.uid.as_raw())
-    }
-
     fn already_running(&self, pid: Pid) -> DaemonError {
         log::warn!(
             "daemon already running (pid {pid}, pidfile {})",
-            self.config.pidfile.display()
+            self.config().pidfile.display()
         );
         DaemonError::AlreadyRunning {
             pid,
-            pidfile: self.config.pidfile.clone(),
+            pidfile: self.config().pidfile.clone(),
         }
     }
 
@@ -443,7 +259,7 @@ impl<D: Daemon> Controller<D> {
     /// `SIGINT`, `SIGHUP`, `SIGUSR1`, `SIGUSR2` and `SIGQUIT` to the daemon, and exits with the
     /// daemon's exit status (`128 + N` when a signal `N` killed it). Everything else, this
     /// call's errors included, happens in the daemon, pid 2, whose children are its own.
-    /// [`container_init(false)`](Controller::container_init) opts out.
+    /// [`Config::container_init`](super::Config::container_init)`(false)` opts out.
     ///
     /// # Errors
     ///
@@ -468,13 +284,13 @@ impl<D: Daemon> Controller<D> {
     /// [`run_foreground`](Controller::run_foreground) up to the failure it returns.
     fn foreground_until_failure(&self) -> Result<Infallible, DaemonError> {
         let turn = launch::take_turn();
-        pidfile::check_place(&self.config.pidfile, self.daemon_uid(), true)?;
-        match target::locate(&self.config.pidfile)? {
+        pidfile::check_place(&self.config().pidfile, self.instance.daemon_uid(), true)?;
+        match target::locate(&self.config().pidfile)? {
             Located::Running(target) => return Err(self.already_running(target.pid)),
-            Located::Elsewhere { .. } => return Err(self.instance().outside_namespace()),
+            Located::Elsewhere { .. } => return Err(self.instance.outside_namespace()),
             Located::Stopped | Located::Stale { .. } => {}
         }
-        let plan = Plan::new(&self.config, &*self.daemon)?;
+        let plan = Plan::new(self.config(), &*self.daemon)?;
         // The daemon runs here for good: it may start daemons itself.
         drop(turn);
         Err(launch::foreground(&*self.daemon, &plan))
@@ -504,8 +320,12 @@ impl<D: Daemon> Controller<D> {
     /// }
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncController::stop`](super::AsyncController::stop)."
+    )]
     pub fn stop(&self) -> Result<StopOutcome, DaemonError> {
-        self.instance().stop()
+        self.instance.stop()
     }
 
     /// Stops the daemon if it runs, then starts it: the new daemon never overlaps the old one.
@@ -520,9 +340,13 @@ impl<D: Daemon> Controller<D> {
     /// let pid = Worker::controller().restart()?;
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncController::restart`](super::AsyncController::restart)."
+    )]
     pub fn restart(&self) -> Result<Pid, DaemonError> {
         let _turn = launch::take_turn();
-        if let Located::Running(target) = target::locate(&self.config.pidfile)?
+        if let Located::Running(target) = target::locate(&self.config().pidfile)?
             && target.pid.raw() == nix::unistd::getpid().as_raw()
         {
             return Err(DaemonError::RestartFromInside { pid: target.pid });
@@ -566,8 +390,12 @@ impl<D: Daemon> Controller<D> {
     ///     Err(error) => eprintln!("{error}"),
     /// }
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncController::reload`](super::AsyncController::reload)."
+    )]
     pub fn reload(&self) -> Result<(), DaemonError> {
-        self.instance().reload()
+        self.instance.reload()
     }
 
     /// Sends `SIGUSR1`: the daemon runs [`Daemon::on_user1`].
@@ -582,8 +410,12 @@ impl<D: Daemon> Controller<D> {
     /// Worker::controller().signal_user1()?;
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncController::signal_user1`](super::AsyncController::signal_user1)."
+    )]
     pub fn signal_user1(&self) -> Result<(), DaemonError> {
-        self.send(Signal::SIGUSR1)
+        self.instance.signal_user1()
     }
 
     /// Sends `SIGUSR2`: the daemon runs [`Daemon::on_user2`].
@@ -598,12 +430,12 @@ impl<D: Daemon> Controller<D> {
     /// Worker::controller().signal_user2()?;
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncController::signal_user2`](super::AsyncController::signal_user2)."
+    )]
     pub fn signal_user2(&self) -> Result<(), DaemonError> {
-        self.send(Signal::SIGUSR2)
-    }
-
-    fn send(&self, signal: Signal) -> Result<(), DaemonError> {
-        self.instance().send(signal)
+        self.instance.signal_user2()
     }
 
     /// What the pidfile says: running (and the pid), stopped, or stale; see [`Status`] for
@@ -628,12 +460,16 @@ impl<D: Daemon> Controller<D> {
     /// use deluxe::process::daemon::Status;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// let controller = Worker::controller().pidfile("/nonexistent/worker.pid");
+    /// let controller = Worker::controller().configure(|c| c.pidfile("/nonexistent/worker.pid"));
     /// assert_eq!(controller.status()?, Status::Stopped);
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncController::status`](super::AsyncController::status)."
+    )]
     pub fn status(&self) -> Result<Status, DaemonError> {
-        self.instance().status()
+        self.instance.status()
     }
 
     /// The daemon's pid when it runs.
@@ -645,12 +481,16 @@ impl<D: Daemon> Controller<D> {
     /// ```
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// let controller = Worker::controller().pidfile("/nonexistent/worker.pid");
+    /// let controller = Worker::controller().configure(|c| c.pidfile("/nonexistent/worker.pid"));
     /// assert_eq!(controller.pid()?, None);
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncController::pid`](super::AsyncController::pid)."
+    )]
     pub fn pid(&self) -> Result<Option<Pid>, DaemonError> {
-        self.instance().pid()
+        self.instance.pid()
     }
 
     /// This daemon as an [`Instance`]: its pidfile and settings, without the daemon value.
@@ -658,11 +498,15 @@ impl<D: Daemon> Controller<D> {
     /// ```
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// let instance = Worker::controller().pidfile("/nonexistent/worker.pid").instance();
+    /// let instance = Worker::controller().configure(|c| c.pidfile("/nonexistent/worker.pid")).instance();
     /// assert_eq!(instance.config().pidfile, std::path::Path::new("/nonexistent/worker.pid"));
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio: [`AsyncController::instance`](super::AsyncController::instance) gives an [`AsyncInstance`](super::AsyncInstance)."
+    )]
     pub fn instance(&self) -> Instance {
-        Instance::new(self.config.clone())
+        self.instance.clone()
     }
 }
 
@@ -683,142 +527,4 @@ impl<D: Daemon> Controller<D> {
 pub fn supervised() -> bool {
     std::env::var_os("NOTIFY_SOCKET").is_some_and(|socket| !socket.is_empty())
         || std::process::id() == 1
-}
-
-/// The controller's calls as futures, for tokio programs: each runs on tokio's blocking pool
-/// (starting forks, stopping waits), so the runtime's threads never block.
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-impl<D: Daemon + 'static> Controller<D> {
-    async fn blocking<T: Send + 'static>(
-        &self,
-        call: impl FnOnce(&Self) -> Result<T, DaemonError> + Send + 'static,
-    ) -> Result<T, DaemonError> {
-        let this = self.clone();
-        match tokio::task::spawn_blocking(move || call(&this)).await {
-            Ok(result) => result,
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
-        }
-    }
-
-    /// [`start`](Controller::start), as a future.
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
-    /// let controller = Worker::controller();
-    /// let pid = controller.start_async().await?;
-    /// controller.stop_async().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`start`](Controller::start).
-    pub async fn start_async(&self) -> Result<Pid, DaemonError> {
-        self.blocking(Self::start).await
-    }
-
-    /// [`stop`](Controller::stop), as a future.
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
-    /// let outcome = Worker::controller().stop_async().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`stop`](Controller::stop).
-    pub async fn stop_async(&self) -> Result<StopOutcome, DaemonError> {
-        self.blocking(Self::stop).await
-    }
-
-    /// [`restart`](Controller::restart), as a future.
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
-    /// let outcome = Worker::controller().restart_async().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`restart`](Controller::restart).
-    pub async fn restart_async(&self) -> Result<Pid, DaemonError> {
-        self.blocking(Self::restart).await
-    }
-
-    /// [`reload`](Controller::reload), as a future.
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
-    /// Worker::controller().reload_async().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`reload`](Controller::reload).
-    pub async fn reload_async(&self) -> Result<(), DaemonError> {
-        self.blocking(Self::reload).await
-    }
-
-    /// [`signal_user1`](Controller::signal_user1), as a future.
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
-    /// let outcome = Worker::controller().signal_user1_async().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`signal_user1`](Controller::signal_user1).
-    pub async fn signal_user1_async(&self) -> Result<(), DaemonError> {
-        self.blocking(Self::signal_user1).await
-    }
-
-    /// [`signal_user2`](Controller::signal_user2), as a future.
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
-    /// let outcome = Worker::controller().signal_user2_async().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`signal_user2`](Controller::signal_user2).
-    pub async fn signal_user2_async(&self) -> Result<(), DaemonError> {
-        self.blocking(Self::signal_user2).await
-    }
-
-    /// [`status`](Controller::status), as a future.
-    ///
-    /// ```no_run
-    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
-    /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
-    /// let outcome = Worker::controller().status_async().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`status`](Controller::status).
-    pub async fn status_async(&self) -> Result<Status, DaemonError> {
-        self.blocking(Self::status).await
-    }
 }

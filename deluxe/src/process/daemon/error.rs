@@ -267,6 +267,12 @@ pub enum DaemonError {
         /// Why there is no answer.
         reason: Unanswered,
     },
+    /// The [`process_name`](super::Config#structfield.process_name) cannot be a kernel name:
+    /// it is empty or holds a NUL byte. Nothing was started.
+    ProcessName {
+        /// The name asked for.
+        name: String,
+    },
     /// The reload socket beside the pidfile is not the daemon's: another process listens on
     /// it (another user bound it first, in a world-writable directory). Nothing was sent to
     /// it, nothing it said was believed, and the daemon was not reloaded.
@@ -384,7 +390,7 @@ impl fmt::Display for Refusal {
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
 /// if let Err(DaemonError::UnsafePidfile { risk: PidfileRisk::ForeignOwner { uid }, path }) =
-///     Worker::controller().pidfile("/tmp/worker.pid").start()
+///     Worker::controller().configure(|c| c.pidfile("/tmp/worker.pid")).start()
 /// {
 ///     eprintln!("{} belongs to uid {uid}; is it ours?", path.display());
 /// }
@@ -737,6 +743,15 @@ impl fmt::Display for DaemonError {
                 f,
                 "the daemon was asked to stop ({signal}) while its setup ran, and exited before \
                  it was ready; start it again once nothing stops it"
+            ),
+            Self::ProcessName { name } if name.is_empty() => f.write_str(
+                "the process name is empty; give `process_name` 1 to 15 bytes (a longer name \
+                 is cut to 15, as the kernel does)",
+            ),
+            Self::ProcessName { name } => write!(
+                f,
+                "the process name {name:?} holds a NUL byte, which a kernel name cannot; \
+                 remove it from `process_name`"
             ),
             Self::DiedBeforeReady => f.write_str(
                 "the daemon died before it was ready: it exited without a word (killed by a \

@@ -50,6 +50,11 @@ impl Instance {
         Self { config }
     }
 
+    /// Its settings, taken back (to change them).
+    pub(super) fn into_config(self) -> Config {
+        self.config
+    }
+
     /// Its settings.
     ///
     /// ```
@@ -77,6 +82,10 @@ impl Instance {
     /// Instance::new(Config::new("/run/shards/2.pid")).stop()?;
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncInstance::stop`](super::AsyncInstance::stop)."
+    )]
     pub fn stop(&self) -> Result<StopOutcome, DaemonError> {
         let path = &self.config.pidfile;
         let target = match self.locate()? {
@@ -159,6 +168,10 @@ impl Instance {
     /// Instance::new(Config::new("/run/shards/2.pid")).reload()?;
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncInstance::reload`](super::AsyncInstance::reload)."
+    )]
     pub fn reload(&self) -> Result<(), DaemonError> {
         match self.locate()? {
             Located::Running(target) => {
@@ -180,6 +193,10 @@ impl Instance {
     /// Instance::new(Config::new("/run/shards/2.pid")).signal_user1()?;
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncInstance::signal_user1`](super::AsyncInstance::signal_user1)."
+    )]
     pub fn signal_user1(&self) -> Result<(), DaemonError> {
         self.send(Signal::SIGUSR1)
     }
@@ -195,11 +212,15 @@ impl Instance {
     /// Instance::new(Config::new("/run/shards/2.pid")).signal_user2()?;
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncInstance::signal_user2`](super::AsyncInstance::signal_user2)."
+    )]
     pub fn signal_user2(&self) -> Result<(), DaemonError> {
         self.send(Signal::SIGUSR2)
     }
 
-    pub(crate) fn send(&self, signal: Signal) -> Result<(), DaemonError> {
+    fn send(&self, signal: Signal) -> Result<(), DaemonError> {
         match self.locate()? {
             Located::Running(target) if target.signal(signal)? == Delivery::Delivered => {
                 return Ok(());
@@ -231,7 +252,7 @@ impl Instance {
     }
 
     /// The user the daemon runs as, for the pidfile checks.
-    fn daemon_uid(&self) -> Option<u32> {
+    pub(super) fn daemon_uid(&self) -> Option<u32> {
         let user = self.config.user.as_deref()?;
         Some(nix::unistd::User::from_name(user).ok()??.uid.as_raw())
     }
@@ -256,6 +277,10 @@ impl Instance {
     /// assert_eq!(instance.status()?, Status::Stopped);
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncInstance::status`](super::AsyncInstance::status)."
+    )]
     pub fn status(&self) -> Result<Status, DaemonError> {
         Ok(match self.locate()? {
             Located::Stopped => Status::Stopped,
@@ -279,6 +304,10 @@ impl Instance {
     /// assert_eq!(Instance::new(Config::new("/nonexistent/worker.pid")).pid()?, None);
     /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
     /// ```
+    #[cfg_attr(
+        feature = "tokio",
+        doc = "\nOn tokio, as a future: [`AsyncInstance::pid`](super::AsyncInstance::pid)."
+    )]
     pub fn pid(&self) -> Result<Option<Pid>, DaemonError> {
         Ok(match self.status()? {
             Status::Running { pid, .. } => Some(pid),

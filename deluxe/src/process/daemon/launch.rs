@@ -116,6 +116,11 @@ impl Plan {
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let last_signal = 31;
         let credentials = Credentials::resolve(config, pidfile.path())?;
+        let process_name = config
+            .process_name
+            .as_deref()
+            .map(kernel_name)
+            .transpose()?;
         Ok(Self {
             serving: Serving {
                 grace: Some(config.grace()).filter(|grace| *grace != Duration::MAX),
@@ -137,6 +142,7 @@ impl Plan {
                 workdir,
                 log_file,
                 umask: (config.umask & 0o777) as libc::mode_t,
+                process_name,
                 blocked: *serve::handled().as_ref(),
                 last_signal,
                 // Declared by the daemon value, and passed by a service manager (`LISTEN_FDS`).
@@ -156,6 +162,17 @@ impl Plan {
     fn pidfile(&self) -> &Path {
         self.steps.pidfile.path()
     }
+}
+
+/// `name` as the kernel keeps a thread's name: its first 15 bytes, NUL-terminated.
+fn kernel_name(name: &str) -> Result<[u8; 16], DaemonError> {
+    if name.is_empty() || name.contains('\0') {
+        return Err(DaemonError::ProcessName { name: name.into() });
+    }
+    let mut comm = [0; 16];
+    let kept = name.len().min(15);
+    comm[..kept].copy_from_slice(&name.as_bytes()[..kept]);
+    Ok(comm)
 }
 
 fn absolute(path: &Path) -> io::Result<PathBuf> {
@@ -749,6 +766,22 @@ mod tests {
     impl Daemon for Idle {
         fn run(&self) -> Result<(), crate::process::daemon::HookError> {
             Ok(())
+        }
+    }
+
+    #[test]
+    fn a_process_name_is_cut_to_15_bytes_and_refused_empty_or_with_a_nul() {
+        assert_eq!(&kernel_name("shard-3").unwrap()[..8], b"shard-3\0");
+        let long = kernel_name("a-name-longer-than-fifteen").unwrap();
+        assert_eq!(&long, b"a-name-longer-t\0");
+        for name in ["", "shard\0-3"] {
+            let config = Config::new("/nonexistent/idle.pid").process_name(name);
+            let error = Plan::new(&config, &Idle).err().unwrap();
+            assert!(
+                matches!(&error, DaemonError::ProcessName { name: refused } if refused == name),
+                "{error:?}"
+            );
+            assert!(error.to_string().contains("`process_name`"), "{error}");
         }
     }
 

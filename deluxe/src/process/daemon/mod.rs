@@ -88,6 +88,8 @@
 //                                                                (one file per concern)
 //   In the foreground at pid 1 (a container), launch.rs first hands pid 1 to init.rs: a
 //   minimal init that forks the daemon, reaps orphans and forwards signals.
+//   instance.rs holds what acts on a running daemon (stop, reload, signals, status), which the
+//   Controller delegates to; asynchronous.rs (tokio) mirrors both handles as futures.
 //   Beside them, used by all: pidfile.rs (observe, place checks, lock, hold, remove, the pid
 //   text),
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
@@ -95,6 +97,8 @@
 //   and stderr, made in setup, and the pump thread that copies it to the file), error.rs, and
 //   sys.rs (the system calls of the daemon: the only module here allowed `unsafe`).
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod controller;
 mod error;
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -119,6 +123,8 @@ use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::{AsyncController, AsyncInstance};
 pub use controller::{Controller, supervised};
 pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step, Unanswered};
 pub use instance::Instance;
@@ -215,7 +221,7 @@ impl From<Pid> for u32 {
 /// use deluxe::process::daemon::Status;
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-/// match Worker::controller().pidfile("/nonexistent/w.pid").status()? {
+/// match Worker::controller().configure(|c| c.pidfile("/nonexistent/w.pid")).status()? {
 ///     Status::Running { pid, since } => println!("running as {pid} since {since:?}"),
 ///     Status::Stale { pid } => println!("died without cleaning up (pid {pid:?})"),
 ///     Status::Stopped => println!("not running"),
@@ -282,7 +288,8 @@ pub enum StopOutcome {
 /// A daemon's settings: its pidfile, working directory, timeouts, umask and log file.
 ///
 /// The fields can be read and set directly; the methods of the same names set them in a
-/// chain.
+/// chain. It is the one home of every setting: a type's defaults come from [`Daemon::config`]
+/// (the keys of `#[daemon(...)]`), and [`Controller::configure`] overrides them at run time.
 ///
 /// ```
 /// use std::time::Duration;
@@ -353,6 +360,15 @@ pub struct Config {
     /// Default `true`; with `false` the daemon itself is pid 1 and orphans of the processes
     /// it starts stay zombies. No effect anywhere but at pid 1.
     pub container_init: bool,
+    /// The daemon's kernel name, the name `ps -o comm`, `top` and `/proc/PID/comm` show, set
+    /// before it is ready, so that instances of one program can be told apart (`shard-3`).
+    /// Longer names are cut to their first 15 bytes, as the kernel cuts them; an empty name
+    /// or one holding a NUL byte makes `start` fail ([`DaemonError::ProcessName`]). `None`
+    /// (the default): the name of the program that started it. Linux only (elsewhere the
+    /// kernel name is fixed when the program is executed, and this is ignored). In the
+    /// foreground it names the thread that runs the daemon: call `run_foreground` on the main
+    /// thread for the process to carry the name.
+    pub process_name: Option<String>,
 }
 
 impl Config {
@@ -408,6 +424,7 @@ impl Config {
             user1_reloads: false,
             keep_children: false,
             container_init: true,
+            process_name: None,
         }
     }
 
@@ -666,6 +683,20 @@ impl Config {
         self
     }
 
+    /// Sets [`process_name`](Config#structfield.process_name): the daemon's name in `ps` and
+    /// `top` (Linux).
+    ///
+    /// ```
+    /// # use deluxe::process::daemon::Config;
+    /// let config = Config::new("/run/shards/3.pid").process_name("shard-3");
+    /// assert_eq!(config.process_name.as_deref(), Some("shard-3"));
+    /// ```
+    #[must_use]
+    pub fn process_name(mut self, name: impl Into<String>) -> Self {
+        self.process_name = Some(name.into());
+        self
+    }
+
     /// The stop grace in effect: the one set, or half the stop timeout.
     ///
     /// ```
@@ -839,6 +870,30 @@ pub trait Daemon: Send + Sync {
     /// ```
     fn keep_open(&self) -> Vec<BorrowedFd<'_>> {
         Vec::new()
+    }
+
+    /// The names of the hooks this type declares (`"setup"`, `"on_reload"`, `"on_user1"`,
+    /// `"on_user2"`, `"atexit"`), for messages that say what a signal runs: the
+    /// [command line](crate::cli) prints `sent SIGUSR1 (on_user1)` when `"on_user1"` is
+    /// listed, and plainly `sent SIGUSR1` when not. `#[daemon]` lists the methods it marks;
+    /// the default lists none.
+    ///
+    /// ```
+    /// use deluxe::process::daemon::Daemon;
+    /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+    /// #[deluxe::daemon]
+    /// impl Worker {
+    ///     fn run(&self) {}
+    ///     #[on_user1]
+    ///     fn rotate(&self) {}
+    /// }
+    /// assert_eq!(Worker::hooks(), ["on_user1"]);
+    /// ```
+    fn hooks() -> &'static [&'static str]
+    where
+        Self: Sized,
+    {
+        &[]
     }
 
     /// The daemon's work. Called once, in the daemon, after it is ready. When it returns, the

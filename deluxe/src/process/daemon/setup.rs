@@ -30,6 +30,14 @@ pub(crate) struct Steps {
     pub(crate) workdir: CPath,
     pub(crate) log_file: Option<CPath>,
     pub(crate) umask: libc::mode_t,
+    /// The daemon's kernel name ([`Config::process_name`]), NUL-terminated, when one is set.
+    ///
+    /// [`Config::process_name`]: super::Config#structfield.process_name
+    #[cfg_attr(
+        not(any(target_os = "linux", target_os = "android")),
+        expect(dead_code, reason = "a kernel name is set on Linux only")
+    )]
+    pub(crate) process_name: Option<[u8; 16]>,
     pub(crate) credentials: Option<Credentials>,
     /// The signals the daemon's signal thread receives: blocked by the steps until the
     /// handler is in place.
@@ -114,6 +122,10 @@ impl Steps {
 
         sys::chdir(self.workdir.c()).map_err(failed(Step::Workdir))?;
         sys::set_umask(self.umask);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(name) = &self.process_name {
+            sys::set_thread_comm(name);
+        }
 
         let null = sys::open(c"/dev/null", libc::O_RDWR, 0).map_err(failed(Step::DevNull))?;
         if let Mode::Forked { report } = mode {
@@ -261,6 +273,9 @@ struct Saved {
     cwd: Option<OwnedFd>,
     umask: libc::mode_t,
     stdio: [Option<OwnedFd>; 3],
+    /// The thread's kernel name, when the steps change it.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    comm: Option<[u8; 16]>,
 }
 
 impl Saved {
@@ -281,6 +296,8 @@ impl Saved {
             cwd,
             umask,
             stdio,
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            comm: steps.process_name.map(|_| sys::thread_comm()),
         }
     }
 
@@ -298,6 +315,10 @@ impl Saved {
             let _ = sys::fchdir(cwd.as_fd());
         }
         sys::set_umask(self.umask);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(comm) = &self.comm {
+            sys::set_thread_comm(comm);
+        }
         for (signal, disposition) in (0..).zip(&self.dispositions).skip(1) {
             disposition.restore(signal);
         }

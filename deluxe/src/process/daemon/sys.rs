@@ -1095,11 +1095,12 @@ pub(crate) fn thread_comm() -> [u8; 16] {
     name
 }
 
-/// Gives the calling thread the kernel name `name` (as [`thread_comm`] returned it).
+/// Gives the calling thread the kernel name `name`, up to its first NUL (as [`thread_comm`]
+/// returned it, or a name of at most 15 bytes padded with NULs).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn set_thread_comm(name: &[u8; 16]) {
-    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes: `name` came from
-    // PR_GET_NAME, which always terminates it within them.
+    // SAFETY: PR_SET_NAME reads at most 15 bytes of `name` (up to a NUL) and terminates the
+    // copy itself; `name` has 16.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
 }
 
