@@ -2,7 +2,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use deluxe::process::daemon::{self, Config, Controller, Daemon, HookError};
+//! use deluxe::daemon::{self, Config, Controller, Daemon, HookError};
 //!
 //! struct Ticker {
 //!     every: Duration,
@@ -34,7 +34,7 @@
 //! let pid = controller.start()?;       // returns once the daemon is really up
 //! controller.signal_user1()?;
 //! controller.stop()?;                  // SIGTERM, then SIGKILL after the stop timeout
-//! # Ok::<(), deluxe::process::daemon::DaemonError>(())
+//! # Ok::<(), deluxe::daemon::DaemonError>(())
 //! ```
 //!
 //! How it works, and what it guarantees:
@@ -143,7 +143,7 @@ pub(crate) use target::use_portable_signalling;
 /// when a reload fails.
 ///
 /// ```
-/// use deluxe::process::daemon::HookError;
+/// use deluxe::daemon::HookError;
 ///
 /// fn check(port: u16) -> Result<(), HookError> {
 ///     if port == 0 {
@@ -162,7 +162,7 @@ pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
 /// let pid = Worker::controller().start()?;
 /// println!("kill -USR1 {pid}");
-/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// # Ok::<(), deluxe::daemon::DaemonError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pid(pub(crate) u32);
@@ -171,7 +171,7 @@ impl Pid {
     /// The number.
     ///
     /// ```
-    /// # fn show(pid: deluxe::process::daemon::Pid) {
+    /// # fn show(pid: deluxe::daemon::Pid) {
     /// println!("kill -USR1 {}", pid.as_u32());
     /// # }
     /// ```
@@ -218,7 +218,7 @@ impl From<Pid> for u32 {
 /// is still `Running`, but signalling it is [`DaemonError::SignalRefused`].
 ///
 /// ```
-/// use deluxe::process::daemon::Status;
+/// use deluxe::daemon::Status;
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
 /// match Worker::controller().configure(|c| c.pidfile("/nonexistent/w.pid")).status()? {
@@ -227,7 +227,7 @@ impl From<Pid> for u32 {
 ///     Status::Stopped => println!("not running"),
 ///     Status::RunningElsewhere { .. } => println!("running in another PID namespace"),
 /// }
-/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// # Ok::<(), deluxe::daemon::DaemonError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -260,13 +260,13 @@ pub enum Status {
 /// How [`Controller::stop`] ended.
 ///
 /// ```no_run
-/// use deluxe::process::daemon::StopOutcome;
+/// use deluxe::daemon::StopOutcome;
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
 /// if Worker::controller().stop()? == StopOutcome::Killed {
 ///     eprintln!("it ignored SIGTERM: atexit did not run");
 /// }
-/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// # Ok::<(), deluxe::daemon::DaemonError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopOutcome {
@@ -293,7 +293,7 @@ pub enum StopOutcome {
 ///
 /// ```
 /// use std::time::Duration;
-/// use deluxe::process::daemon::Config;
+/// use deluxe::daemon::Config;
 ///
 /// let config = Config::new("/run/ticker.pid")
 ///     .workdir("/var/lib/ticker")
@@ -375,28 +375,28 @@ impl Config {
     /// The stop timeout unless set.
     ///
     /// ```
-    /// use deluxe::process::daemon::Config;
+    /// use deluxe::daemon::Config;
     /// assert_eq!(Config::new("/run/x.pid").stop_timeout, Config::DEFAULT_STOP_TIMEOUT);
     /// ```
     pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
     /// The start timeout unless set.
     ///
     /// ```
-    /// use deluxe::process::daemon::Config;
+    /// use deluxe::daemon::Config;
     /// assert_eq!(Config::new("/run/x.pid").start_timeout, Config::DEFAULT_START_TIMEOUT);
     /// ```
     pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
     /// The reload timeout unless set.
     ///
     /// ```
-    /// use deluxe::process::daemon::Config;
+    /// use deluxe::daemon::Config;
     /// assert_eq!(Config::new("/run/x.pid").reload_timeout, Config::DEFAULT_RELOAD_TIMEOUT);
     /// ```
     pub const DEFAULT_RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
     /// The umask unless set: files the daemon creates are not writable by group and others.
     ///
     /// ```
-    /// use deluxe::process::daemon::Config;
+    /// use deluxe::daemon::Config;
     /// assert_eq!(Config::new("/run/x.pid").umask, 0o022);
     /// ```
     pub const DEFAULT_UMASK: u32 = 0o022;
@@ -405,7 +405,7 @@ impl Config {
     /// umask `0o022`, output to `/dev/null`.
     ///
     /// ```
-    /// let config = deluxe::process::daemon::Config::new("/run/ticker.pid");
+    /// let config = deluxe::daemon::Config::new("/run/ticker.pid");
     /// assert_eq!(config.workdir, std::path::Path::new("/"));
     /// assert_eq!(config.log_file, None);
     /// ```
@@ -436,7 +436,7 @@ impl Config {
     /// a world-writable directory such as `/tmp` could be created first by another user.
     ///
     /// ```
-    /// let config = deluxe::process::daemon::Config::named("ticker");
+    /// let config = deluxe::daemon::Config::named("ticker");
     /// assert_eq!(config.pidfile.file_name().unwrap(), "ticker.pid");
     /// ```
     pub fn named(name: &str) -> Self {
@@ -464,7 +464,7 @@ impl Config {
     /// that two programs with a `Server` of their own do not share a pidfile.
     ///
     /// ```
-    /// use deluxe::process::daemon::Config;
+    /// use deluxe::daemon::Config;
     /// let config = Config::for_path("my_app::net::HttpServer");
     /// assert_eq!(config.pidfile.file_name().unwrap(), "my-app.net.http-server.pid");
     /// ```
@@ -478,7 +478,7 @@ impl Config {
     ///
     /// ```
     /// struct MyWorker;
-    /// let config = deluxe::process::daemon::Config::for_type::<MyWorker>();
+    /// let config = deluxe::daemon::Config::for_type::<MyWorker>();
     /// let name = config.pidfile.file_name().unwrap().to_string_lossy().into_owned();
     /// assert!(name.ends_with(".my-worker.pid"), "{name}");
     /// ```
@@ -491,14 +491,14 @@ impl Config {
     /// instance of the same type needs its own.
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{Controller, Daemon};
+    /// use deluxe::daemon::{Controller, Daemon};
     /// # #[deluxe::daemon] #[derive(Default)] struct Shard;
     /// # #[deluxe::daemon] impl Shard { fn run(&self) {} }
     /// for shard in 0..4 {
     ///     let config = Shard::config().pidfile(format!("/run/shard/{shard}.pid"));
     ///     Controller::with_config(Shard, config).start()?;
     /// }
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[must_use]
     pub fn pidfile(mut self, pidfile: impl Into<PathBuf>) -> Self {
@@ -510,7 +510,7 @@ impl Config {
     /// relative to it.
     ///
     /// ```no_run
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// // The daemon opens "cache/index" as /var/lib/indexer/cache/index.
     /// let config = Config::new("/run/indexer.pid").workdir("/var/lib/indexer");
     /// # let _ = config;
@@ -526,7 +526,7 @@ impl Config {
     ///
     /// ```no_run
     /// # use std::time::Duration;
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// let config = Config::new("/run/cache.pid")
     ///     .stop_timeout(Duration::from_secs(60))
     ///     .stop_grace(Duration::from_secs(50));
@@ -543,7 +543,7 @@ impl Config {
     ///
     /// ```no_run
     /// # use std::time::Duration;
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// // Finish the request in flight, up to 5 s, then run atexit.
     /// let config = Config::new("/run/api.pid").stop_grace(Duration::from_secs(5));
     /// # let _ = config;
@@ -559,7 +559,7 @@ impl Config {
     ///
     /// ```no_run
     /// # use std::time::Duration;
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// let config = Config::new("/run/x.pid").start_timeout(Duration::from_secs(30));
     /// # let _ = config;
     /// ```
@@ -574,7 +574,7 @@ impl Config {
     ///
     /// ```no_run
     /// # use std::time::Duration;
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// let config = Config::new("/run/x.pid").reload_timeout(Duration::from_secs(120));
     /// # let _ = config;
     /// ```
@@ -588,7 +588,7 @@ impl Config {
     /// creates private to its user.
     ///
     /// ```no_run
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// let config = Config::new("/run/vault.pid").umask(0o077);
     /// # let _ = config;
     /// ```
@@ -602,7 +602,7 @@ impl Config {
     /// appended to.
     ///
     /// ```no_run
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// let config = Config::new("/run/ticker.pid").log_file("/var/log/ticker.log");
     /// # let _ = config;
     /// ```
@@ -616,7 +616,7 @@ impl Config {
     /// account once its pidfile is locked and its log open.
     ///
     /// ```no_run
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// let config = Config::new("/run/web/web.pid").user("www-data");
     /// # let _ = config;
     /// ```
@@ -629,7 +629,7 @@ impl Config {
     /// Sets [`group`](Config#structfield.group) (by default the user's own).
     ///
     /// ```no_run
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// let config = Config::new("/run/web/web.pid").user("www-data").group("adm");
     /// # let _ = config;
     /// ```
@@ -643,7 +643,7 @@ impl Config {
     /// `RELOADING=1` ... `READY=1` around `on_user1`.
     ///
     /// ```no_run
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// let config = Config::new("/run/proxy.pid").user1_reloads(true);
     /// # let _ = config;
     /// ```
@@ -657,7 +657,7 @@ impl Config {
     /// started survive it.
     ///
     /// ```no_run
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// // A launcher whose children are meant to run on.
     /// let config = Config::new("/run/launcher.pid").keep_children(true);
     /// # let _ = config;
@@ -672,7 +672,7 @@ impl Config {
     /// itself pid 1 of its container, without the init that reaps orphans.
     ///
     /// ```no_run
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// // A daemon that starts no processes, and wants to be pid 1 itself.
     /// let config = Config::new("/run/proxy.pid").container_init(false);
     /// # let _ = config;
@@ -687,7 +687,7 @@ impl Config {
     /// `top` (Linux).
     ///
     /// ```
-    /// # use deluxe::process::daemon::Config;
+    /// # use deluxe::daemon::Config;
     /// let config = Config::new("/run/shards/3.pid").process_name("shard-3");
     /// assert_eq!(config.process_name.as_deref(), Some("shard-3"));
     /// ```
@@ -701,7 +701,7 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let config = deluxe::process::daemon::Config::new("/run/x.pid").stop_timeout(Duration::from_secs(8));
+    /// let config = deluxe::daemon::Config::new("/run/x.pid").stop_timeout(Duration::from_secs(8));
     /// assert_eq!(config.grace(), Duration::from_secs(4));
     /// ```
     pub fn grace(&self) -> Duration {
@@ -747,7 +747,7 @@ fn is_private_runtime_dir(dir: &Path, uid: u32) -> bool {
 /// (never inside a signal handler), possibly while `run` runs: the type is `Send + Sync`.
 ///
 /// ```no_run
-/// use deluxe::process::daemon::{self, Controller, Daemon, HookError};
+/// use deluxe::daemon::{self, Controller, Daemon, HookError};
 ///
 /// struct Worker;
 ///
@@ -759,12 +759,12 @@ fn is_private_runtime_dir(dir: &Path, uid: u32) -> bool {
 /// }
 ///
 /// Controller::new(Worker).start()?;
-/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// # Ok::<(), deluxe::daemon::DaemonError>(())
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a daemon",
     label = "`{Self}` does not implement `Daemon`",
-    note = "add `#[deluxe::daemon]` to an `impl {Self}` block that has `fn run(&self)`, or implement `deluxe::process::daemon::Daemon` by hand"
+    note = "add `#[deluxe::daemon]` to an `impl {Self}` block that has `fn run(&self)`, or implement `deluxe::daemon::Daemon` by hand"
 )]
 pub trait Daemon: Send + Sync {
     /// The daemon's settings. The default names the pidfile after the type
@@ -798,7 +798,7 @@ pub trait Daemon: Send + Sync {
     /// ```no_run
     /// use std::net::TcpListener;
     /// use std::sync::OnceLock;
-    /// use deluxe::process::daemon::{Config, Controller, Daemon, HookError};
+    /// use deluxe::daemon::{Config, Controller, Daemon, HookError};
     ///
     /// #[derive(Default)]
     /// struct Web {
@@ -824,7 +824,7 @@ pub trait Daemon: Send + Sync {
     /// }
     ///
     /// Controller::new(Web::default()).start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     fn setup(&self) -> Result<(), HookError> {
         Ok(())
@@ -845,7 +845,7 @@ pub trait Daemon: Send + Sync {
     /// use std::io::Write;
     /// use std::os::fd::{AsFd, BorrowedFd};
     /// use std::sync::Mutex;
-    /// use deluxe::process::daemon::{Controller, Daemon, HookError};
+    /// use deluxe::daemon::{Controller, Daemon, HookError};
     ///
     /// struct Journal {
     ///     file: std::fs::File,
@@ -879,7 +879,7 @@ pub trait Daemon: Send + Sync {
     /// the default lists none.
     ///
     /// ```
-    /// use deluxe::process::daemon::Daemon;
+    /// use deluxe::daemon::Daemon;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// #[deluxe::daemon]
     /// impl Worker {
@@ -903,7 +903,7 @@ pub trait Daemon: Send + Sync {
     /// [`wait_for_stop`]) it should return within the stop grace.
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{self, Daemon, HookError};
+    /// use deluxe::daemon::{self, Daemon, HookError};
     ///
     /// struct Worker;
     ///
@@ -928,7 +928,7 @@ pub trait Daemon: Send + Sync {
     ///
     /// ```no_run
     /// use std::sync::RwLock;
-    /// use deluxe::process::daemon::{Daemon, HookError};
+    /// use deluxe::daemon::{Daemon, HookError};
     ///
     /// struct Proxy {
     ///     upstream: RwLock<String>,

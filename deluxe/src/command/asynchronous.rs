@@ -52,13 +52,13 @@ impl Command {
     /// As [`Command::call_with`].
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let sort = Command::new("sort")?;
     /// let options = CallOptions::new().input("b\na\n");
     /// assert_eq!(sort.call_async(["-r"], &options).await?, b"b\na\n");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// # }).unwrap();
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -83,12 +83,12 @@ impl Command {
     /// As [`Command::output`].
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let grep = Command::new("grep")?;
     /// let options = CallOptions::new().input("a\n").success_codes([1]);
     /// assert_eq!(grep.output_async(["b"], &options).await?.code, 1);
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// # }).unwrap();
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -122,14 +122,14 @@ impl Command {
     /// As [`Command::spawn`].
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mut running = Command::new("seq")?.spawn_async(["2"], &CallOptions::new())?;
     /// assert_eq!(running.next_line().await.unwrap()?, "1");
     /// assert_eq!(running.next_line().await.unwrap()?, "2");
     /// assert!(running.next_line().await.is_none());
     /// running.wait().await?;
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// # }).unwrap();
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -154,12 +154,12 @@ impl Pipeline {
     /// As [`Pipeline::call`].
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let (seq, wc) = (Command::new("seq")?, Command::new("wc")?);
     /// let count = seq.with_args(["10"]).pipe(wc.with_args(["-l"])).call_async(&CallOptions::new()).await?;
     /// assert_eq!(String::from_utf8_lossy(&count).trim(), "10");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// # }).unwrap();
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -177,12 +177,12 @@ impl Pipeline {
     /// As [`Pipeline::spawn`].
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let (seq, tail) = (Command::new("seq")?, Command::new("tail")?);
     /// let mut last = seq.with_args(["3"]).pipe(tail.with_args(["-n1"])).spawn_async(&CallOptions::new())?;
     /// assert_eq!(last.next_line().await.unwrap()?, "3");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// # }).unwrap();
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -215,13 +215,13 @@ async fn wait(running: Running) -> Result<Output, CommandError> {
 /// [`Command::call_async`] does.
 ///
 /// ```
-/// use deluxe::process::{CallOptions, Command};
+/// use deluxe::command::{CallOptions, Command};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let mut running = Command::new("sh")?.spawn_async(["-c", "echo up; sleep 1000"], &CallOptions::new())?;
 /// assert_eq!(running.next_line().await.unwrap()?, "up");
 /// running.kill();
 /// assert!(running.wait().await.is_err());
-/// # Ok::<(), deluxe::process::CommandError>(())
+/// # Ok::<(), deluxe::command::CommandError>(())
 /// # }).unwrap();
 /// ```
 #[derive(Debug)]
@@ -242,11 +242,11 @@ impl AsyncRunning {
     /// The process id of the program (the first stage of a pipeline).
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let running = Command::new("true")?.spawn_async(deluxe::process::NO_ARGS, &CallOptions::new())?;
+    /// let running = Command::new("true")?.spawn_async(deluxe::command::NO_ARGS, &CallOptions::new())?;
     /// assert!(running.id() > 0);
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// # }).unwrap();
     /// ```
     pub fn id(&self) -> u32 {
@@ -256,11 +256,11 @@ impl AsyncRunning {
     /// The next line of standard output (see [`Running::lines`]), `None` at its end.
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mut echo = Command::new("echo")?.spawn_async(["hello"], &CallOptions::new())?;
     /// assert_eq!(echo.next_line().await.unwrap()?, "hello");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// # }).unwrap();
     /// ```
     pub async fn next_line(&mut self) -> Option<Result<String, CommandError>> {
@@ -276,7 +276,7 @@ impl AsyncRunning {
     /// now and `SIGKILL` after the grace): [`AsyncRunning::wait`] then reports how it ended.
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command, CommandError};
+    /// use deluxe::command::{CallOptions, Command, CommandError};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mut sleep = Command::new("sleep")?.spawn_async(["1000"], &CallOptions::new())?;
     /// sleep.kill();
@@ -296,11 +296,11 @@ impl AsyncRunning {
     /// As [`Command::output`].
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let echo = Command::new("echo")?.spawn_async(["hi"], &CallOptions::new())?;
     /// assert_eq!(echo.wait().await?.stdout, b"hi\n");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// # }).unwrap();
     /// ```
     pub async fn wait(self) -> Result<Output, CommandError> {

@@ -82,12 +82,12 @@ fn passed_count() -> Result<Option<RawFd>, ListenFdsError> {
 /// A descriptor a service manager passed for socket activation, and its name.
 ///
 /// ```no_run
-/// use deluxe::process::daemon;
+/// use deluxe::daemon;
 ///
 /// for passed in daemon::listen_fds()? {
 ///     println!("{} is descriptor {:?}", passed.name, passed.fd);
 /// }
-/// # Ok::<(), deluxe::process::daemon::ListenFdsError>(())
+/// # Ok::<(), deluxe::daemon::ListenFdsError>(())
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
@@ -102,12 +102,12 @@ impl ListenFd {
     /// The descriptor as a TCP listener (a `ListenStream=` socket on an address).
     ///
     /// ```no_run
-    /// let listener = deluxe::process::daemon::listen_fds()?
+    /// let listener = deluxe::daemon::listen_fds()?
     ///     .into_iter()
     ///     .next()
     ///     .expect("systemd passed a socket")
     ///     .into_tcp_listener();
-    /// # Ok::<(), deluxe::process::daemon::ListenFdsError>(())
+    /// # Ok::<(), deluxe::daemon::ListenFdsError>(())
     /// ```
     pub fn into_tcp_listener(self) -> TcpListener {
         TcpListener::from(self.fd)
@@ -116,12 +116,12 @@ impl ListenFd {
     /// The descriptor as a Unix stream listener (`ListenStream=/run/NAME.sock`).
     ///
     /// ```no_run
-    /// let passed = deluxe::process::daemon::listen_fds()?;
+    /// let passed = deluxe::daemon::listen_fds()?;
     /// if let Some(socket) = passed.into_iter().find(|fd| fd.name == "control") {
     ///     let listener = socket.into_unix_listener();
     /// #   let _ = listener;
     /// }
-    /// # Ok::<(), deluxe::process::daemon::ListenFdsError>(())
+    /// # Ok::<(), deluxe::daemon::ListenFdsError>(())
     /// ```
     pub fn into_unix_listener(self) -> UnixListener {
         UnixListener::from(self.fd)
@@ -130,9 +130,9 @@ impl ListenFd {
     /// The descriptor as a Unix datagram socket (`ListenDatagram=`).
     ///
     /// ```no_run
-    /// let passed = deluxe::process::daemon::listen_fds()?;
+    /// let passed = deluxe::daemon::listen_fds()?;
     /// let socket = passed.into_iter().next().map(|fd| fd.into_unix_datagram());
-    /// # Ok::<(), deluxe::process::daemon::ListenFdsError>(())
+    /// # Ok::<(), deluxe::daemon::ListenFdsError>(())
     /// ```
     pub fn into_unix_datagram(self) -> UnixDatagram {
         UnixDatagram::from(self.fd)
@@ -143,7 +143,7 @@ impl ListenFd {
 /// manager set is malformed.
 ///
 /// ```
-/// use deluxe::process::daemon::ListenFdsError;
+/// use deluxe::daemon::ListenFdsError;
 ///
 /// let error = ListenFdsError::InvalidCount { value: "two".into() };
 /// assert_eq!(error.to_string(), "LISTEN_FDS is \"two\", not a number of descriptors");
@@ -225,7 +225,7 @@ impl std::error::Error for ListenFdsError {}
 /// ```no_run
 /// use std::net::TcpListener;
 /// use std::sync::OnceLock;
-/// use deluxe::process::daemon::{self, Daemon, HookError};
+/// use deluxe::daemon::{self, Daemon, HookError};
 ///
 /// struct Web {
 ///     listener: OnceLock<TcpListener>,
@@ -293,7 +293,7 @@ pub fn listen_fds() -> Result<Vec<ListenFd>, ListenFdsError> {
 ///
 /// ```no_run
 /// use std::time::{Duration, Instant};
-/// use deluxe::process::daemon;
+/// use deluxe::daemon;
 ///
 /// # fn serve_one_request() {}
 /// // In `run`: ping at half the interval, from the serving loop itself.
@@ -325,7 +325,7 @@ pub fn watchdog() -> Option<Duration> {
 /// The socket's error when the notification cannot be sent.
 ///
 /// ```no_run
-/// deluxe::process::daemon::notify_watchdog()?;
+/// deluxe::daemon::notify_watchdog()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn notify_watchdog() -> std::io::Result<()> {
@@ -340,7 +340,7 @@ pub fn notify_watchdog() -> std::io::Result<()> {
 /// The socket's error when the notification cannot be sent.
 ///
 /// ```no_run
-/// deluxe::process::daemon::set_status("serving 12 clients")?;
+/// deluxe::daemon::set_status("serving 12 clients")?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn set_status(text: &str) -> std::io::Result<()> {
@@ -372,7 +372,7 @@ fn one_line(message: &str) -> String {
 /// use std::time::Duration;
 ///
 /// // In setup, before a long load.
-/// deluxe::process::daemon::extend_timeout(Duration::from_secs(60))?;
+/// deluxe::daemon::extend_timeout(Duration::from_secs(60))?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn extend_timeout(by: Duration) -> std::io::Result<()> {

@@ -38,7 +38,7 @@ pub(crate) use imp::Progress;
 ///
 /// ```
 /// # #[cfg(unix)] {
-/// use deluxe::process::{CallOptions, Command};
+/// use deluxe::command::{CallOptions, Command};
 ///
 /// let sh = Command::new("sh")?;
 /// let mut running = sh.spawn(["-c", "echo one; echo two; exit 3"], &CallOptions::new().success_codes([3]))?;
@@ -46,7 +46,7 @@ pub(crate) use imp::Progress;
 /// assert_eq!(lines, ["one", "two"]);
 /// assert_eq!(running.wait()?.code, 3);
 /// # }
-/// # Ok::<(), deluxe::process::CommandError>(())
+/// # Ok::<(), deluxe::command::CommandError>(())
 /// ```
 pub struct Running {
     /// The platform's call: what the async forms drive.
@@ -75,11 +75,11 @@ impl Running {
     ///
     /// ```
     /// # #[cfg(unix)] {
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let running = Command::new("sleep")?.spawn(["10"], &CallOptions::new())?;
     /// assert!(running.id() > 0);
     /// # }
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn id(&self) -> u32 {
         self.imp.id()
@@ -93,7 +93,7 @@ impl Running {
     ///
     /// ```
     /// # #[cfg(unix)] {
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let mut running = Command::new("seq")?.spawn(["3"], &CallOptions::new())?;
     /// let mut total = 0;
     /// for line in running.lines() {
@@ -102,7 +102,7 @@ impl Running {
     /// assert_eq!(total, 6);
     /// running.wait()?;
     /// # }
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn lines(&mut self) -> Lines<'_> {
         Lines::new(self)
@@ -126,12 +126,12 @@ impl Running {
     ///
     /// ```
     /// # #[cfg(unix)] {
-    /// use deluxe::process::{CallOptions, Command, CommandError};
+    /// use deluxe::command::{CallOptions, Command, CommandError};
     /// let mut running = Command::new("sleep")?.spawn(["1000"], &CallOptions::new())?;
     /// running.kill();
     /// assert!(matches!(running.wait(), Err(CommandError::Signal { signal: 15, .. })));
     /// # }
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn kill(&mut self) {
         self.imp.kill();
@@ -146,11 +146,11 @@ impl Running {
     ///
     /// ```
     /// # #[cfg(unix)] {
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let running = Command::new("echo")?.spawn(["hi"], &CallOptions::new())?;
     /// assert_eq!(running.wait()?.stdout, b"hi\n");
     /// # }
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn wait(self) -> Result<Output, CommandError> {
         self.imp.wait()

@@ -17,9 +17,9 @@ use super::Pid;
 /// the variant's `source` field.
 ///
 /// ```no_run
-/// use deluxe::process::daemon::{Controller, DaemonError};
+/// use deluxe::daemon::{Controller, DaemonError};
 /// # struct Worker;
-/// # impl deluxe::process::daemon::Daemon for Worker { fn run(&self) -> Result<(), deluxe::process::daemon::HookError> { Ok(()) } }
+/// # impl deluxe::daemon::Daemon for Worker { fn run(&self) -> Result<(), deluxe::daemon::HookError> { Ok(()) } }
 ///
 /// match Controller::new(Worker).start() {
 ///     Ok(pid) => println!("started, pid {pid}"),
@@ -291,7 +291,7 @@ pub enum DaemonError {
 /// Why a reload has no answer ([`DaemonError::ReloadUnanswered`]).
 ///
 /// ```no_run
-/// use deluxe::process::daemon::{DaemonError, Unanswered};
+/// use deluxe::daemon::{DaemonError, Unanswered};
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
 /// match Worker::controller().reload() {
@@ -344,7 +344,7 @@ impl fmt::Display for Unanswered {
 /// ([`DaemonError::SignalRefused`]).
 ///
 /// ```no_run
-/// use deluxe::process::daemon::{DaemonError, Refusal};
+/// use deluxe::daemon::{DaemonError, Refusal};
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
 /// match Worker::controller().stop() {
@@ -386,7 +386,7 @@ impl fmt::Display for Refusal {
 /// What makes a pidfile's place unsafe ([`DaemonError::UnsafePidfile`]).
 ///
 /// ```no_run
-/// use deluxe::process::daemon::{DaemonError, PidfileRisk};
+/// use deluxe::daemon::{DaemonError, PidfileRisk};
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
 /// if let Err(DaemonError::UnsafePidfile { risk: PidfileRisk::ForeignOwner { uid }, path }) =
@@ -449,7 +449,7 @@ impl fmt::Display for FileProblem {
 /// [`DaemonError::Setup`] and [`DaemonError::Privileges`].
 ///
 /// ```
-/// use deluxe::process::daemon::{DaemonError, Step};
+/// use deluxe::daemon::{DaemonError, Step};
 ///
 /// fn explain(error: &DaemonError) -> &'static str {
 ///     match error {

@@ -40,7 +40,7 @@ use super::setup::{Failure, Mode, Steps};
 use super::sys::{self, CPath};
 use super::target;
 use super::{Config, Daemon, DaemonError, FileProblem, Pid, Step};
-use crate::process::time;
+use crate::time;
 
 /// How long the controller waits for a daemon that failed to start to finish exiting (it
 /// already closed its end of the report pipe, which it does as it exits).
@@ -764,7 +764,7 @@ mod tests {
     struct Idle;
 
     impl Daemon for Idle {
-        fn run(&self) -> Result<(), crate::process::daemon::HookError> {
+        fn run(&self) -> Result<(), crate::daemon::HookError> {
             Ok(())
         }
     }

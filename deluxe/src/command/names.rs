@@ -1,13 +1,13 @@
 //! Checks on program names and user names.
 //!
-//! The runtime ([`Command::new`](crate::process::Command::new),
-//! [`Command::user`](crate::process::Command::user)) and the `command!` macro apply the
+//! The runtime ([`Command::new`](crate::command::Command::new),
+//! [`Command::user`](crate::command::Command::user)) and the `command!` macro apply the
 //! very same rules: this file is compiled into both crates (`deluxe-macros/src/names.rs`
 //! is a link to it), so a name the macro accepts at compile time is a name the runtime
 //! accepts, and the other way round. It therefore uses nothing but `core`.
 //!
 //! ```
-//! use deluxe::process::names::{check_program, check_user_name};
+//! use deluxe::command::{check_program, check_user_name};
 //! assert!(check_program(b"ls").is_ok() && check_user_name(b"root").is_ok());
 //! ```
 
@@ -17,7 +17,7 @@ use core::fmt;
 /// is almost always a shell command line passed by mistake: deluxe never runs a shell.
 ///
 /// ```
-/// use deluxe::process::names::{check_program, SHELL_SYNTAX};
+/// use deluxe::command::{check_program, SHELL_SYNTAX};
 /// for &byte in SHELL_SYNTAX {
 ///     assert!(check_program(&[b'l', b's', byte]).is_err());
 /// }
@@ -27,7 +27,7 @@ pub const SHELL_SYNTAX: &[u8] = b"|;&$`<>*?";
 /// What is wrong with a program name given to `Command` or `command!`.
 ///
 /// ```
-/// use deluxe::process::names::{check_program, ProgramProblem};
+/// use deluxe::command::{check_program, ProgramProblem};
 /// let problem = check_program(b"ls -la").unwrap_err();
 /// assert_eq!(problem, ProgramProblem::Whitespace);
 /// assert!(problem.to_string().contains("pass its arguments to `call()`"));
@@ -79,7 +79,7 @@ impl fmt::Display for ProgramProblem {
 /// predicate.
 ///
 /// ```
-/// use deluxe::process::names::is_blank;
+/// use deluxe::command::is_blank;
 /// assert!(is_blank(' ') && is_blank('\u{a0}') && is_blank('\u{200b}') && is_blank('\u{feff}'));
 /// assert!(!is_blank('l') && !is_blank('é'));
 /// ```
@@ -92,7 +92,7 @@ pub fn is_blank(c: char) -> bool {
 /// absolute path.
 ///
 /// ```
-/// use deluxe::process::names::{check_program, ProgramProblem};
+/// use deluxe::command::{check_program, ProgramProblem};
 ///
 /// assert_eq!(check_program(b"ls"), Ok(()));
 /// assert_eq!(check_program(b"/usr/bin/env"), Ok(()));
@@ -127,7 +127,7 @@ pub fn check_program(name: &[u8]) -> Result<(), ProgramProblem> {
 /// What is wrong with a user name given to `Command::user` or `command!(.., user = ..)`.
 ///
 /// ```
-/// use deluxe::process::names::{check_user_name, UserNameProblem};
+/// use deluxe::command::{check_user_name, UserNameProblem};
 /// assert_eq!(check_user_name(b"a:b"), Err(UserNameProblem::Colon));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -173,7 +173,7 @@ impl fmt::Display for UserNameProblem {
 /// character ([`is_blank`]), `:`, `/` or NUL.
 ///
 /// ```
-/// use deluxe::process::names::{check_user_name, UserNameProblem};
+/// use deluxe::command::{check_user_name, UserNameProblem};
 ///
 /// assert_eq!(check_user_name(b"www-data"), Ok(()));
 /// assert_eq!(check_user_name(b"-r"), Err(UserNameProblem::LeadingDash));

@@ -29,10 +29,10 @@ where
 /// tokio's blocking pool.
 ///
 /// ```no_run
-/// use deluxe::process::daemon::AsyncController;
+/// use deluxe::daemon::AsyncController;
 /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
 /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-/// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+/// # async fn example() -> Result<(), deluxe::daemon::DaemonError> {
 /// let controller = AsyncController::new(Worker::controller());
 /// let pid = controller.start().await?;
 /// controller.reload().await?;
@@ -63,7 +63,7 @@ impl<D: Daemon> AsyncController<D> {
     /// The async form of `controller`.
     ///
     /// ```
-    /// use deluxe::process::daemon::AsyncController;
+    /// use deluxe::daemon::AsyncController;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// let controller = Worker::controller().configure(|c| c.pidfile("/run/w.pid"));
@@ -77,7 +77,7 @@ impl<D: Daemon> AsyncController<D> {
     /// The blocking controller: its settings, its daemon value.
     ///
     /// ```
-    /// use deluxe::process::daemon::AsyncController;
+    /// use deluxe::daemon::AsyncController;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// let controller = AsyncController::from(Worker::controller());
@@ -90,7 +90,7 @@ impl<D: Daemon> AsyncController<D> {
     /// [`Controller::instance`], async: this daemon as an [`AsyncInstance`].
     ///
     /// ```
-    /// use deluxe::process::daemon::AsyncController;
+    /// use deluxe::daemon::AsyncController;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// let controller = Worker::controller().configure(|c| c.pidfile("/run/w.pid"));
@@ -119,10 +119,10 @@ impl<D: Daemon + 'static> AsyncController<D> {
     /// As [`Controller::start`].
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::AsyncController;
+    /// use deluxe::daemon::AsyncController;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// # async fn example() -> Result<(), deluxe::daemon::DaemonError> {
     /// let pid = AsyncController::new(Worker::controller()).start().await?;
     /// # Ok(()) }
     /// ```
@@ -137,10 +137,10 @@ impl<D: Daemon + 'static> AsyncController<D> {
     /// As [`Controller::stop`].
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::AsyncController;
+    /// use deluxe::daemon::AsyncController;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// # async fn example() -> Result<(), deluxe::daemon::DaemonError> {
     /// let outcome = AsyncController::new(Worker::controller()).stop().await?;
     /// # Ok(()) }
     /// ```
@@ -155,10 +155,10 @@ impl<D: Daemon + 'static> AsyncController<D> {
     /// As [`Controller::restart`].
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::AsyncController;
+    /// use deluxe::daemon::AsyncController;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// # async fn example() -> Result<(), deluxe::daemon::DaemonError> {
     /// let pid = AsyncController::new(Worker::controller()).restart().await?;
     /// # Ok(()) }
     /// ```
@@ -173,7 +173,7 @@ impl<D: Daemon + 'static> AsyncController<D> {
     /// As [`Controller::reload`].
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{AsyncController, DaemonError};
+    /// use deluxe::daemon::{AsyncController, DaemonError};
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// # async fn example() {
@@ -195,10 +195,10 @@ impl<D: Daemon + 'static> AsyncController<D> {
     /// As [`Controller::signal_user1`].
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::AsyncController;
+    /// use deluxe::daemon::AsyncController;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// # async fn example() -> Result<(), deluxe::daemon::DaemonError> {
     /// AsyncController::new(Worker::controller()).signal_user1().await?;
     /// # Ok(()) }
     /// ```
@@ -213,10 +213,10 @@ impl<D: Daemon + 'static> AsyncController<D> {
     /// As [`Controller::signal_user2`].
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::AsyncController;
+    /// use deluxe::daemon::AsyncController;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// # async fn example() -> Result<(), deluxe::daemon::DaemonError> {
     /// AsyncController::new(Worker::controller()).signal_user2().await?;
     /// # Ok(()) }
     /// ```
@@ -231,11 +231,11 @@ impl<D: Daemon + 'static> AsyncController<D> {
     /// As [`Controller::status`].
     ///
     /// ```
-    /// use deluxe::process::daemon::{AsyncController, Status};
+    /// use deluxe::daemon::{AsyncController, Status};
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// # async fn main() -> Result<(), deluxe::daemon::DaemonError> {
     /// let controller = Worker::controller().configure(|c| c.pidfile("/nonexistent/w.pid"));
     /// assert_eq!(AsyncController::new(controller).status().await?, Status::Stopped);
     /// # Ok(()) }
@@ -251,11 +251,11 @@ impl<D: Daemon + 'static> AsyncController<D> {
     /// As [`Controller::pid`].
     ///
     /// ```
-    /// use deluxe::process::daemon::AsyncController;
+    /// use deluxe::daemon::AsyncController;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// # async fn main() -> Result<(), deluxe::daemon::DaemonError> {
     /// let controller = Worker::controller().configure(|c| c.pidfile("/nonexistent/w.pid"));
     /// assert_eq!(AsyncController::new(controller).pid().await?, None);
     /// # Ok(()) }
@@ -269,8 +269,8 @@ impl<D: Daemon + 'static> AsyncController<D> {
 /// tokio's blocking pool.
 ///
 /// ```no_run
-/// use deluxe::process::daemon::{AsyncInstance, Config, Instance};
-/// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+/// use deluxe::daemon::{AsyncInstance, Config, Instance};
+/// # async fn example() -> Result<(), deluxe::daemon::DaemonError> {
 /// for shard in 0..4 {
 ///     let config = Config::new(format!("/run/shards/{shard}.pid"));
 ///     let instance = AsyncInstance::new(Instance::new(config));
@@ -294,7 +294,7 @@ impl AsyncInstance {
     /// The async form of `instance`.
     ///
     /// ```
-    /// use deluxe::process::daemon::{AsyncInstance, Config, Instance};
+    /// use deluxe::daemon::{AsyncInstance, Config, Instance};
     /// let instance = AsyncInstance::new(Instance::new(Config::new("/run/w.pid")));
     /// assert_eq!(instance.instance().config().pidfile, std::path::Path::new("/run/w.pid"));
     /// ```
@@ -305,7 +305,7 @@ impl AsyncInstance {
     /// The blocking instance: its settings.
     ///
     /// ```
-    /// use deluxe::process::daemon::{AsyncInstance, Config, Instance};
+    /// use deluxe::daemon::{AsyncInstance, Config, Instance};
     /// let instance = AsyncInstance::from(Instance::new(Config::new("/run/w.pid")));
     /// println!("pidfile: {}", instance.instance().config().pidfile.display());
     /// ```
@@ -328,8 +328,8 @@ impl AsyncInstance {
     /// As [`Instance::stop`].
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{AsyncInstance, Config, Instance};
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// use deluxe::daemon::{AsyncInstance, Config, Instance};
+    /// # async fn example() -> Result<(), deluxe::daemon::DaemonError> {
     /// AsyncInstance::new(Instance::new(Config::new("/run/shards/2.pid"))).stop().await?;
     /// # Ok(()) }
     /// ```
@@ -344,8 +344,8 @@ impl AsyncInstance {
     /// As [`Instance::reload`].
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{AsyncInstance, Config, Instance};
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// use deluxe::daemon::{AsyncInstance, Config, Instance};
+    /// # async fn example() -> Result<(), deluxe::daemon::DaemonError> {
     /// AsyncInstance::new(Instance::new(Config::new("/run/shards/2.pid"))).reload().await?;
     /// # Ok(()) }
     /// ```
@@ -360,8 +360,8 @@ impl AsyncInstance {
     /// As [`Instance::signal_user1`].
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{AsyncInstance, Config, Instance};
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// use deluxe::daemon::{AsyncInstance, Config, Instance};
+    /// # async fn example() -> Result<(), deluxe::daemon::DaemonError> {
     /// AsyncInstance::new(Instance::new(Config::new("/run/shards/2.pid"))).signal_user1().await?;
     /// # Ok(()) }
     /// ```
@@ -376,8 +376,8 @@ impl AsyncInstance {
     /// As [`Instance::signal_user2`].
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{AsyncInstance, Config, Instance};
-    /// # async fn example() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// use deluxe::daemon::{AsyncInstance, Config, Instance};
+    /// # async fn example() -> Result<(), deluxe::daemon::DaemonError> {
     /// AsyncInstance::new(Instance::new(Config::new("/run/shards/2.pid"))).signal_user2().await?;
     /// # Ok(()) }
     /// ```
@@ -392,9 +392,9 @@ impl AsyncInstance {
     /// As [`Instance::status`].
     ///
     /// ```
-    /// use deluxe::process::daemon::{AsyncInstance, Config, Instance, Status};
+    /// use deluxe::daemon::{AsyncInstance, Config, Instance, Status};
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// # async fn main() -> Result<(), deluxe::daemon::DaemonError> {
     /// let instance = AsyncInstance::new(Instance::new(Config::new("/nonexistent/w.pid")));
     /// assert_eq!(instance.status().await?, Status::Stopped);
     /// # Ok(()) }
@@ -410,9 +410,9 @@ impl AsyncInstance {
     /// As [`Instance::pid`].
     ///
     /// ```
-    /// use deluxe::process::daemon::{AsyncInstance, Config, Instance};
+    /// use deluxe::daemon::{AsyncInstance, Config, Instance};
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), deluxe::process::daemon::DaemonError> {
+    /// # async fn main() -> Result<(), deluxe::daemon::DaemonError> {
     /// let instance = AsyncInstance::new(Instance::new(Config::new("/nonexistent/w.pid")));
     /// assert_eq!(instance.pid().await?, None);
     /// # Ok(()) }

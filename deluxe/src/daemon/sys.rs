@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use crate::process::time;
+use crate::time;
 
 /// A path together with its C string, made once before forking: what the system calls take
 /// and what errors name.

@@ -5,7 +5,7 @@
 //! data from elsewhere) without touching the machine.
 //!
 //! ```
-//! use deluxe::process::{real_users, Account};
+//! use deluxe::users::{real_users, Account};
 //! let users = real_users(Some("UID_MIN 1000"), None, [Account::new("ann", 1000, "/bin/sh")]);
 //! assert_eq!(users.len(), 1);
 //! ```
@@ -25,7 +25,7 @@ use sys::enumerate;
 /// than Linux (macOS and the BSDs number their first user 501 or 1000).
 ///
 /// ```
-/// use deluxe::process::{real_users, users::DEFAULT_UID_MIN, Account};
+/// use deluxe::users::{real_users, DEFAULT_UID_MIN, Account};
 /// let users = real_users(None, None, [Account::new("mac", DEFAULT_UID_MIN + 1, "/bin/zsh")]);
 /// assert!(users.contains("mac"));
 /// ```
@@ -34,21 +34,21 @@ pub const DEFAULT_UID_MIN: u32 = 500;
 /// Where `UID_MIN` is looked up on Linux, in order: the first file that exists is read.
 ///
 /// ```
-/// assert_eq!(deluxe::process::users::LOGIN_DEFS[0], "/etc/login.defs");
+/// assert_eq!(deluxe::users::LOGIN_DEFS[0], "/etc/login.defs");
 /// ```
 pub const LOGIN_DEFS: [&str; 2] = ["/etc/login.defs", "/usr/etc/login.defs"];
 
 /// The list of valid login shells; when it exists, a real user's shell must be listed in it.
 ///
 /// ```
-/// assert_eq!(deluxe::process::users::SHELLS, "/etc/shells");
+/// assert_eq!(deluxe::users::SHELLS, "/etc/shells");
 /// ```
 pub const SHELLS: &str = "/etc/shells";
 
 /// Shells (by file name) that mark an account as unable to log in.
 ///
 /// ```
-/// use deluxe::process::{is_login_shell, users::NON_LOGIN_SHELLS};
+/// use deluxe::users::{is_login_shell, NON_LOGIN_SHELLS};
 /// for name in NON_LOGIN_SHELLS {
 ///     assert!(!is_login_shell(&format!("/usr/sbin/{name}"), None));
 /// }
@@ -58,8 +58,8 @@ pub const NON_LOGIN_SHELLS: [&str; 6] = ["nologin", "false", "true", "sync", "sh
 /// One account of the user database, as [`real_users`] sees it.
 ///
 /// ```
-/// use deluxe::process::Account;
-/// let root = deluxe::process::all_accounts()?.into_iter().find(|a| a.uid == 0).unwrap();
+/// use deluxe::users::Account;
+/// let root = deluxe::users::all_accounts()?.into_iter().find(|a| a.uid == 0).unwrap();
 /// assert_eq!(root.name, "root");
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -77,7 +77,7 @@ impl Account {
     /// Builds an account entry.
     ///
     /// ```
-    /// use deluxe::process::Account;
+    /// use deluxe::users::Account;
     ///
     /// let alice = Account::new("alice", 1000, "/bin/bash");
     /// assert_eq!(alice.uid, 1000);
@@ -110,7 +110,7 @@ impl Account {
 /// reports an error while being enumerated.
 ///
 /// ```
-/// let users = deluxe::process::get_real_users()?;
+/// let users = deluxe::users::get_real_users()?;
 /// for name in &users {
 ///     println!("{name}");
 /// }
@@ -140,8 +140,8 @@ pub fn get_real_users() -> io::Result<BTreeSet<String>> {
 /// As [`get_real_users`].
 ///
 /// ```
-/// let users = deluxe::process::get_real_users_os()?;
-/// assert!(users.len() >= deluxe::process::get_real_users()?.len());
+/// let users = deluxe::users::get_real_users_os()?;
+/// assert!(users.len() >= deluxe::users::get_real_users()?.len());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn get_real_users_os() -> io::Result<BTreeSet<OsString>> {
@@ -170,7 +170,7 @@ pub fn get_real_users_os() -> io::Result<BTreeSet<OsString>> {
 /// the real users.
 ///
 /// ```
-/// use deluxe::process::{real_users, Account};
+/// use deluxe::users::{real_users, Account};
 ///
 /// let accounts = [
 ///     Account::new("root", 0, "/bin/bash"),
@@ -204,7 +204,7 @@ pub fn real_users(
 /// `UID_MIN`.
 ///
 /// ```
-/// use deluxe::process::parse_uid_min;
+/// use deluxe::users::parse_uid_min;
 ///
 /// assert_eq!(parse_uid_min("# users\nUID_MIN\t\t 1000\n"), Some(1000));
 /// assert_eq!(parse_uid_min("UID_MIN 0x3e8"), Some(1000));
@@ -227,7 +227,7 @@ pub fn parse_uid_min(login_defs: &str) -> Option<u32> {
 /// shell, and, when the text of `/etc/shells` is given, is listed there.
 ///
 /// ```
-/// use deluxe::process::is_login_shell;
+/// use deluxe::users::is_login_shell;
 ///
 /// assert!(is_login_shell("/bin/bash", None));
 /// assert!(!is_login_shell("/usr/sbin/nologin", None));
@@ -256,7 +256,7 @@ pub fn is_login_shell(shell: &str, shells: Option<&str>) -> bool {
 /// Fails when the user database reports an error while being enumerated.
 ///
 /// ```
-/// let accounts = deluxe::process::all_accounts()?;
+/// let accounts = deluxe::users::all_accounts()?;
 /// assert!(accounts.iter().any(|account| account.uid == 0));
 /// # Ok::<(), std::io::Error>(())
 /// ```

@@ -4,12 +4,12 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use deluxe::process::{CallOptions, Command};
+//! use deluxe::command::{CallOptions, Command};
 //!
 //! let sh = Command::new("sh")?;
 //! let options = CallOptions::new().timeout(Duration::from_secs(30));
 //! assert_eq!(sh.call_with(["-c", "echo hi"], &options)?, b"hi\n");
-//! # Ok::<(), deluxe::process::CommandError>(())
+//! # Ok::<(), deluxe::command::CommandError>(())
 //! ```
 //!
 //! Each call runs in a process group of its own, so that a timeout, a [`Running::kill`] or a
@@ -32,6 +32,7 @@
 mod asynchronous;
 mod error;
 mod lines;
+pub(crate) mod names;
 mod options;
 mod pipeline;
 mod running;
@@ -58,6 +59,9 @@ pub use error::{
     Access, ArgumentProblem, CommandError, STDERR_CAP, SearchPathProblem, SudoRefusal,
 };
 pub use lines::Lines;
+pub use names::{
+    ProgramProblem, SHELL_SYNTAX, UserNameProblem, check_program, check_user_name, is_blank,
+};
 pub use options::{CallOptions, KILL_GRACE, LINGER, MAX_OUTPUT, Stderr};
 pub use pipeline::Pipeline;
 pub use running::Running;
@@ -65,7 +69,6 @@ pub use running::Running;
 pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT};
 
 #[cfg(unix)]
-use crate::process::names::{check_program, check_user_name};
 #[cfg(unix)]
 use sudo::RunAs;
 #[cfg(windows)]
@@ -74,7 +77,7 @@ use windows::{check_program, find_executable};
 /// The search path used when `PATH` is not set.
 ///
 /// ```
-/// use deluxe::process::command::DEFAULT_PATH;
+/// use deluxe::command::DEFAULT_PATH;
 /// assert!(std::env::split_paths(DEFAULT_PATH).all(|dir| dir.is_absolute()));
 /// ```
 #[cfg(unix)]
@@ -83,20 +86,20 @@ pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// No arguments, for [`Command::call`].
 ///
 /// ```
-/// use deluxe::process::{Command, NO_ARGS};
+/// use deluxe::command::{Command, NO_ARGS};
 /// assert_eq!(Command::new("true")?.call(NO_ARGS)?, b"");
-/// # Ok::<(), deluxe::process::CommandError>(())
+/// # Ok::<(), deluxe::command::CommandError>(())
 /// ```
 pub const NO_ARGS: [&str; 0] = [];
 
 /// What a finished program produced: [`Command::output`]'s result.
 ///
 /// ```
-/// use deluxe::process::{CallOptions, Command};
+/// use deluxe::command::{CallOptions, Command};
 /// let sh = Command::new("sh")?;
 /// let output = sh.output(["-c", "echo out; echo warn >&2"], &CallOptions::new())?;
 /// assert_eq!((output.code, &output.stdout[..], &output.stderr[..]), (0, &b"out\n"[..], &b"warn\n"[..]));
-/// # Ok::<(), deluxe::process::CommandError>(())
+/// # Ok::<(), deluxe::command::CommandError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -118,12 +121,12 @@ pub struct Output {
 /// see [`Command::user`]).
 ///
 /// ```
-/// use deluxe::process::Command;
+/// use deluxe::command::Command;
 ///
 /// let ls = Command::new("ls")?;
 /// let listing = ls.call(["-a", "/"])?;
 /// assert!(String::from_utf8_lossy(&listing).lines().any(|name| name == "tmp"));
-/// # Ok::<(), deluxe::process::CommandError>(())
+/// # Ok::<(), deluxe::command::CommandError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Command {
@@ -181,7 +184,7 @@ impl Command {
     /// searched, and those this process may not search) or [`CommandError::NotExecutable`].
     ///
     /// ```
-    /// use deluxe::process::{Command, CommandError};
+    /// use deluxe::command::{Command, CommandError};
     ///
     /// assert!(Command::new("ls")?.program().is_absolute());
     /// assert!(matches!(
@@ -222,13 +225,13 @@ impl Command {
     /// fall back to `PATH`), or is given with an absolute program (it would be ignored).
     ///
     /// ```
-    /// use deluxe::process::Command;
+    /// use deluxe::command::Command;
     ///
     /// let ls = Command::with_path("ls", "/usr/local/bin:/usr/bin:/bin")?;
     /// assert!(ls.program().ends_with("ls"));
     /// let true_ = Command::with_path("true", "/bin/true")?;       // the file itself
     /// assert_eq!(true_.program(), std::path::Path::new("/bin/true"));
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn with_path(
         name: impl AsRef<OsStr>,
@@ -342,12 +345,12 @@ impl Command {
     /// when `sudo` is needed and not installed.
     ///
     /// ```
-    /// use deluxe::process::Command;
+    /// use deluxe::command::Command;
     ///
     /// let me = nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name;
     /// let whoami = Command::new("whoami")?.user(me.clone())?;   // no sudo needed for oneself
-    /// assert_eq!(whoami.call(deluxe::process::NO_ARGS)?, format!("{me}\n").into_bytes());
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// assert_eq!(whoami.call(deluxe::command::NO_ARGS)?, format!("{me}\n").into_bytes());
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     #[cfg(unix)]
     pub fn user(mut self, user: impl Into<String>) -> Result<Self, CommandError> {
@@ -385,13 +388,13 @@ impl Command {
     /// adds to them.
     ///
     /// ```
-    /// use deluxe::process::Command;
+    /// use deluxe::command::Command;
     ///
     /// let repo = std::env::temp_dir();
     /// let ls = Command::new("ls")?.args(["-d", "--"]);        // a base, kept
     /// assert_eq!(ls.read([&repo])?, repo.display().to_string());
     /// assert_eq!(ls.read(["/"])?, "/");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     #[must_use]
     pub fn args<I, S>(mut self, args: I) -> Self
@@ -414,12 +417,12 @@ impl Command {
     /// output is not UTF-8.
     ///
     /// ```
-    /// use deluxe::process::Command;
+    /// use deluxe::command::Command;
     ///
     /// let branch = String::from("main");
     /// let echo = Command::new("echo")?;
     /// assert_eq!(echo.read(["  on", &branch])?, "  on main");   // only the newline goes
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn read<I, S>(&self, args: I) -> Result<String, CommandError>
     where
@@ -444,9 +447,9 @@ impl Command {
     /// The absolute path of the program.
     ///
     /// ```
-    /// let sh = deluxe::process::Command::new("sh")?;
+    /// let sh = deluxe::command::Command::new("sh")?;
     /// assert!(sh.program().is_absolute() && sh.program().ends_with("sh"));
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn program(&self) -> &Path {
         &self.program
@@ -457,9 +460,9 @@ impl Command {
     /// [`Command::user`]).
     ///
     /// ```
-    /// let ls = deluxe::process::Command::new("ls")?;
+    /// let ls = deluxe::command::Command::new("ls")?;
     /// assert_eq!(ls.name(), "ls");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn name(&self) -> &OsStr {
         &self.name
@@ -468,9 +471,9 @@ impl Command {
     /// The user the command runs as, when one was set with [`Command::user`].
     ///
     /// ```
-    /// let ls = deluxe::process::Command::new("ls")?;
+    /// let ls = deluxe::command::Command::new("ls")?;
     /// assert_eq!(ls.run_as(), None);
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn run_as(&self) -> Option<&str> {
         #[cfg(unix)]
@@ -491,11 +494,11 @@ impl Command {
     /// [`CommandError::Io`] when it cannot be started.
     ///
     /// ```
-    /// use deluxe::process::Command;
+    /// use deluxe::command::Command;
     ///
     /// let echo = Command::new("echo")?;
     /// assert_eq!(echo.call(["$HOME", "; rm -rf /"])?, b"$HOME ; rm -rf /\n");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn call<I, S>(&self, args: I) -> Result<Vec<u8>, CommandError>
     where
@@ -521,12 +524,12 @@ impl Command {
     /// when the program writes more than [`CallOptions::max_output`].
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     ///
     /// let tr = Command::new("tr")?;
     /// let options = CallOptions::new().input("hello").cwd("/tmp").env([("LC_ALL", "C")]);
     /// assert_eq!(tr.call_with(["a-z", "A-Z"], &options)?, b"HELLO");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn call_with<I, S>(&self, args: I, options: &CallOptions) -> Result<Vec<u8>, CommandError>
     where
@@ -545,11 +548,11 @@ impl Command {
     /// As [`Command::call_with`].
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let diff = Command::new("diff")?;
     /// let output = diff.output(["/etc/hostname", "/etc/hostname"], &CallOptions::new().success_codes([1]))?;
     /// assert_eq!(output.code, 0);
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn output<I, S>(&self, args: I, options: &CallOptions) -> Result<Output, CommandError>
     where
@@ -567,12 +570,12 @@ impl Command {
     /// The errors of [`Command::call_with`] that can happen before the program runs.
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     ///
     /// let mut ping = Command::new("sh")?.spawn(["-c", "echo ready; sleep 1000"], &CallOptions::new())?;
     /// assert_eq!(ping.lines().next().unwrap()?, "ready");
     /// ping.kill();                                      // the shell and its sleep
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn spawn<I, S>(&self, args: I, options: &CallOptions) -> Result<Running, CommandError>
     where
@@ -588,12 +591,12 @@ impl Command {
     /// the command itself for every call, see [`Command::args`]).
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let printf = Command::new("printf")?;
     /// let sort = Command::new("sort")?;
-    /// let sorted = printf.with_args(["b\na\n"]).pipe(sort.with_args(deluxe::process::NO_ARGS));
+    /// let sorted = printf.with_args(["b\na\n"]).pipe(sort.with_args(deluxe::command::NO_ARGS));
     /// assert_eq!(sorted.call(&CallOptions::new())?, b"a\nb\n");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn with_args<I, S>(&self, args: I) -> Pipeline
     where

@@ -10,17 +10,17 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::process::names::{ProgramProblem, UserNameProblem};
+use crate::command::names::{ProgramProblem, UserNameProblem};
 
 /// How much of a failed command's standard error is kept in [`CommandError::Exit`] and
 /// [`CommandError::Signal`]: the last 64 KiB. It is also all the call ever holds of it.
 ///
 /// ```
-/// use deluxe::process::{command::STDERR_CAP, Command};
+/// use deluxe::command::{STDERR_CAP, Command};
 /// let sh = Command::new("sh")?;
 /// let error = sh.call(["-c", "head -c 100000 /dev/zero | tr '\\0' x >&2; exit 1"]).unwrap_err();
 /// assert_eq!(error.stderr().unwrap().len(), STDERR_CAP);
-/// # Ok::<(), deluxe::process::CommandError>(())
+/// # Ok::<(), deluxe::command::CommandError>(())
 /// ```
 pub const STDERR_CAP: usize = 64 * 1024;
 
@@ -30,7 +30,7 @@ const DISPLAY_STDERR_CHARS: usize = 300;
 /// What is wrong with the `path` given to [`Command::with_path`](super::Command::with_path).
 ///
 /// ```
-/// use deluxe::process::{Command, CommandError, command::SearchPathProblem};
+/// use deluxe::command::{Command, CommandError, SearchPathProblem};
 /// assert!(matches!(
 ///     Command::with_path("ls", "/usr/bin::/bin"),
 ///     Err(CommandError::InvalidSearchPath { problem: SearchPathProblem::EmptyEntry, .. })
@@ -72,7 +72,7 @@ impl fmt::Display for SearchPathProblem {
 /// Why an argument or environment entry cannot be passed to a program.
 ///
 /// ```
-/// use deluxe::process::{CallOptions, Command, CommandError, command::ArgumentProblem};
+/// use deluxe::command::{CallOptions, Command, CommandError, ArgumentProblem};
 /// let error = Command::new("echo")?.call(["a\0b"]).unwrap_err();
 /// assert!(matches!(error, CommandError::InvalidArgument { problem: ArgumentProblem::Nul, .. }));
 /// # Ok::<(), CommandError>(())
@@ -139,7 +139,7 @@ impl fmt::Display for ArgumentProblem {
 /// Why `sudo` refused to run a program as another user (the program never started).
 ///
 /// ```
-/// use deluxe::process::command::SudoRefusal;
+/// use deluxe::command::SudoRefusal;
 /// assert_eq!(SudoRefusal::PasswordRequired.to_string(), "a password is required");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,7 +174,7 @@ impl fmt::Display for SudoRefusal {
 /// What the user a command runs as cannot reach.
 ///
 /// ```
-/// use deluxe::process::command::Access;
+/// use deluxe::command::Access;
 /// assert_eq!(Access::WorkingDirectory.to_string(), "working directory");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,7 +203,7 @@ impl fmt::Display for Access {
 /// pipeline stage's own cause.
 ///
 /// ```
-/// use deluxe::process::{Command, CommandError};
+/// use deluxe::command::{Command, CommandError};
 ///
 /// match Command::new("false")?.call(["--ignored"]) {
 ///     Err(CommandError::Exit { code, .. }) => assert_eq!(code, 1),
@@ -434,12 +434,12 @@ impl CommandError {
     /// or not.
     ///
     /// ```
-    /// use deluxe::process::Command;
+    /// use deluxe::command::Command;
     ///
     /// let error = Command::new("sh")?.call(["-c", "printf 'bad \\377\\376' >&2; exit 1"]).unwrap_err();
     /// assert_eq!(error.stderr(), Some(&b"bad \xff\xfe"[..]));
     /// assert!(error.to_string().ends_with(": bad \u{fffd}\u{fffd}"));   // shown lossily
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn stderr(&self) -> Option<&[u8]> {
         match self {
@@ -456,11 +456,11 @@ impl CommandError {
     /// What the failed program wrote on standard output, when it ran.
     ///
     /// ```
-    /// use deluxe::process::Command;
+    /// use deluxe::command::Command;
     ///
     /// let error = Command::new("sh")?.call(["-c", "echo partial; exit 2"]).unwrap_err();
     /// assert_eq!(error.stdout(), Some(&b"partial\n"[..]));
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn stdout(&self) -> Option<&[u8]> {
         match self {

@@ -10,7 +10,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::handler::stop_received;
-use crate::process::time;
+use crate::time;
 
 /// Whether the daemon has been asked to stop, shared with `run` through [`stop_requested`]
 /// and [`wait_for_stop`].
@@ -79,7 +79,7 @@ fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
 /// [`DaemonError::StoppedDuringSetup`]: super::super::DaemonError::StoppedDuringSetup
 ///
 /// ```no_run
-/// use deluxe::process::daemon;
+/// use deluxe::daemon;
 ///
 /// # fn do_some_work() {}
 /// // In `Daemon::run`:
@@ -103,7 +103,7 @@ pub fn stop_requested() -> bool {
 ///
 /// ```no_run
 /// use std::time::{Duration, Instant};
-/// use deluxe::process::daemon;
+/// use deluxe::daemon;
 ///
 /// # fn finish_open_connections(_: Duration) {}
 /// // In `Daemon::run`, once `wait_for_stop` said the daemon is stopping:
@@ -128,7 +128,7 @@ pub fn stop_deadline() -> Option<Instant> {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use deluxe::process::daemon;
+/// use deluxe::daemon;
 ///
 /// // In `Daemon::run`: a tick a second until `stop`.
 /// while !daemon::wait_for_stop(Duration::from_secs(1)) {
@@ -177,7 +177,7 @@ fn stop_notify() -> &'static tokio::sync::Notify {
 /// daemon it never completes.
 ///
 /// ```no_run
-/// use deluxe::process::daemon;
+/// use deluxe::daemon;
 ///
 /// # async fn serve(listener: tokio::net::TcpListener) {
 /// // In `run`, on a runtime built there (after the fork).

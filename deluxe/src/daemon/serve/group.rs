@@ -8,7 +8,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Pid, getpgid, getsid, setpgid};
 
 use super::super::sys;
-use crate::process::time;
+use crate::time;
 
 /// What [`terminate_group`] left behind.
 #[derive(Clone, Copy, PartialEq, Eq)]

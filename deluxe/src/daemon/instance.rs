@@ -19,7 +19,7 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 /// pidfiles are chosen at run time.
 ///
 /// ```no_run
-/// use deluxe::process::daemon::{Config, Instance, Status};
+/// use deluxe::daemon::{Config, Instance, Status};
 ///
 /// for shard in 0..4 {
 ///     let instance = Instance::new(Config::new(format!("/run/shards/{shard}.pid")));
@@ -29,7 +29,7 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 ///         Status::Stopped | Status::Stale { .. } => println!("shard {shard}: not running"),
 ///     }
 /// }
-/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// # Ok::<(), deluxe::daemon::DaemonError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Instance {
@@ -40,11 +40,11 @@ impl Instance {
     /// The instance whose pidfile (and stop timeout, children setting) `config` names.
     ///
     /// ```
-    /// use deluxe::process::daemon::{Config, Instance, Status};
+    /// use deluxe::daemon::{Config, Instance, Status};
     ///
     /// let instance = Instance::new(Config::new("/nonexistent/worker.pid"));
     /// assert_eq!(instance.status()?, Status::Stopped);
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     pub fn new(config: Config) -> Self {
         Self { config }
@@ -58,7 +58,7 @@ impl Instance {
     /// Its settings.
     ///
     /// ```
-    /// use deluxe::process::daemon::{Config, Instance};
+    /// use deluxe::daemon::{Config, Instance};
     /// let instance = Instance::new(Config::new("/run/w.pid"));
     /// assert_eq!(instance.config().pidfile, std::path::Path::new("/run/w.pid"));
     /// ```
@@ -78,9 +78,9 @@ impl Instance {
     /// user), [`DaemonError::OutsideNamespace`] when it runs outside this PID namespace, [`DaemonError::StopTimeout`] when it survives even `SIGKILL`, and pidfile errors.
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{Config, Instance};
+    /// use deluxe::daemon::{Config, Instance};
     /// Instance::new(Config::new("/run/shards/2.pid")).stop()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",
@@ -164,9 +164,9 @@ impl Instance {
     /// answer to believe; the errors of [`Instance::stop`] before anything is sent.
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{Config, Instance};
+    /// use deluxe::daemon::{Config, Instance};
     /// Instance::new(Config::new("/run/shards/2.pid")).reload()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",
@@ -189,9 +189,9 @@ impl Instance {
     /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile.
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{Config, Instance};
+    /// use deluxe::daemon::{Config, Instance};
     /// Instance::new(Config::new("/run/shards/2.pid")).signal_user1()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",
@@ -208,9 +208,9 @@ impl Instance {
     /// [`DaemonError::NotRunning`] (also a `log` warning) when no daemon holds the pidfile.
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::{Config, Instance};
+    /// use deluxe::daemon::{Config, Instance};
     /// Instance::new(Config::new("/run/shards/2.pid")).signal_user2()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",
@@ -272,10 +272,10 @@ impl Instance {
     /// no permission).
     ///
     /// ```
-    /// use deluxe::process::daemon::{Config, Instance, Status};
+    /// use deluxe::daemon::{Config, Instance, Status};
     /// let instance = Instance::new(Config::new("/nonexistent/worker.pid"));
     /// assert_eq!(instance.status()?, Status::Stopped);
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",
@@ -300,9 +300,9 @@ impl Instance {
     /// As [`Instance::status`].
     ///
     /// ```
-    /// use deluxe::process::daemon::{Config, Instance};
+    /// use deluxe::daemon::{Config, Instance};
     /// assert_eq!(Instance::new(Config::new("/nonexistent/worker.pid")).pid()?, None);
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",

@@ -29,7 +29,7 @@ use nix::sys::signal::Signal;
 use super::sys::{self, CPath, Identity};
 use super::target::{Delivery, Target};
 use super::{DaemonError, Unanswered};
-use crate::process::time;
+use crate::time;
 
 /// The reload succeeded.
 const OK: u8 = b'0';

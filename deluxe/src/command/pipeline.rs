@@ -17,7 +17,7 @@ use super::{CallOptions, Command, CommandError, Output, Plan, Running};
 /// had read enough, as `head` does).
 ///
 /// ```
-/// use deluxe::process::{CallOptions, Command, CommandError};
+/// use deluxe::command::{CallOptions, Command, CommandError};
 ///
 /// let sh = Command::new("sh")?;
 /// let wc = Command::new("wc")?;
@@ -47,12 +47,12 @@ impl Pipeline {
     /// Feeds this pipeline's output to `next`'s input.
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let yes = Command::new("yes")?;
     /// let head = Command::new("head")?;
     /// let three = yes.with_args(["y"]).pipe(head.with_args(["-n", "3"]));
     /// assert_eq!(three.call(&CallOptions::new())?, b"y\ny\ny\n");  // yes's SIGPIPE is no failure
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn pipe(mut self, next: Pipeline) -> Self {
         self.stages.extend(next.stages);
@@ -66,11 +66,11 @@ impl Pipeline {
     /// A stage's error, wrapped in [`CommandError::Stage`] when there is more than one stage.
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let tr = Command::new("tr")?;
     /// let up = tr.with_args(["a-z", "A-Z"]).call(&CallOptions::new().input("hi"))?;
     /// assert_eq!(up, b"HI");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn call(&self, options: &CallOptions) -> Result<Vec<u8>, CommandError> {
         self.output(options).map(|output| output.stdout)
@@ -84,11 +84,11 @@ impl Pipeline {
     /// As [`Pipeline::call`].
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let grep = Command::new("grep")?;
     /// let none = grep.with_args(["x"]).output(&CallOptions::new().input("abc\n").success_codes([1]))?;
     /// assert_eq!(none.code, 1);
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn output(&self, options: &CallOptions) -> Result<Output, CommandError> {
         self.spawn(options)?.wait()
@@ -101,13 +101,13 @@ impl Pipeline {
     /// The errors of [`Pipeline::call`] that can happen before the programs run.
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let seq = Command::new("seq")?;
     /// let tail = Command::new("tail")?;
     /// let mut running = seq.with_args(["5"]).pipe(tail.with_args(["-n", "1"])).spawn(&CallOptions::new())?;
     /// assert_eq!(running.lines().next().unwrap()?, "5");
     /// running.wait()?;
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     pub fn spawn(&self, options: &CallOptions) -> Result<Running, CommandError> {
         let begun = Instant::now();

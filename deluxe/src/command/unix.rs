@@ -18,7 +18,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::unistd::Pid;
 
 use super::sys;
-use crate::process::time;
+use crate::time;
 
 /// Where the processes of one call live, which decides how a cancelled call reaches them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -362,7 +362,7 @@ mod tree {
     use nix::sys::signal::Signal;
     use nix::unistd::Pid;
 
-    use crate::process::time;
+    use crate::time;
 
     /// A descendant, held by a pidfd opened while it was known to be that process: signals
     /// through it never reach a process that reused the pid.

@@ -28,7 +28,7 @@ use super::handler::{
 };
 use super::report::{notify, panic_message, say};
 use super::stop::{StopState, stop_requested};
-use crate::process::time;
+use crate::time;
 
 /// Hooks waiting to run. Signals arriving while a hook runs coalesce into one more call.
 #[derive(Default)]

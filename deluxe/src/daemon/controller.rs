@@ -22,12 +22,12 @@ use super::{Config, Daemon, DaemonError, Instance, Pid, Status, StopOutcome};
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use deluxe::process::daemon::{Controller, Daemon, HookError, Status};
+/// use deluxe::daemon::{Controller, Daemon, HookError, Status};
 ///
 /// struct Worker { name: String }
 /// impl Daemon for Worker {
 ///     fn run(&self) -> Result<(), HookError> {
-///         deluxe::process::daemon::wait_for_stop(Duration::MAX);
+///         deluxe::daemon::wait_for_stop(Duration::MAX);
 ///         Ok(())
 ///     }
 /// }
@@ -40,7 +40,7 @@ use super::{Config, Daemon, DaemonError, Instance, Pid, Status, StopOutcome};
 /// let pid = controller.start()?;
 /// assert!(matches!(controller.status()?, Status::Running { pid: running, .. } if running == pid));
 /// controller.stop()?;
-/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// # Ok::<(), deluxe::daemon::DaemonError>(())
 /// ```
 pub struct Controller<D: Daemon> {
     daemon: Arc<D>,
@@ -63,7 +63,7 @@ impl<D: Daemon> Controller<D> {
     /// A controller for `daemon`, with its type's settings ([`Daemon::config`]).
     ///
     /// ```
-    /// use deluxe::process::daemon::{Controller, Daemon, HookError};
+    /// use deluxe::daemon::{Controller, Daemon, HookError};
     ///
     /// struct Worker { name: &'static str }
     /// impl Daemon for Worker {
@@ -83,7 +83,7 @@ impl<D: Daemon> Controller<D> {
     /// A controller for `daemon` with the given settings.
     ///
     /// ```
-    /// use deluxe::process::daemon::{Config, Controller};
+    /// use deluxe::daemon::{Config, Controller};
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// let controller = Controller::with_config(Worker, Config::new("/tmp/worker.pid"));
@@ -110,18 +110,18 @@ impl<D: Daemon> Controller<D> {
     /// Worker::controller()
     ///     .configure(|c| c.pidfile(pidfile).stop_timeout(Duration::from_secs(3)))
     ///     .start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     ///
     /// Settings chosen whole at run time (one instance among several) replace the type's:
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::Config;
+    /// use deluxe::daemon::Config;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// let config = Config::named("worker-eu").log_file("/var/log/worker-eu.log");
     /// Worker::controller().configure(|_| config).start()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[must_use]
     pub fn configure(mut self, f: impl FnOnce(Config) -> Config) -> Self {
@@ -185,7 +185,7 @@ impl<D: Daemon> Controller<D> {
     /// namespace.
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::DaemonError;
+    /// use deluxe::daemon::DaemonError;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// match Worker::controller().start() {
@@ -308,7 +308,7 @@ impl<D: Daemon> Controller<D> {
     /// pidfile errors of [`status`](Controller::status).
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::StopOutcome;
+    /// use deluxe::daemon::StopOutcome;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// match Worker::controller().stop()? {
@@ -318,7 +318,7 @@ impl<D: Daemon> Controller<D> {
     ///     StopOutcome::NotRunning => println!("was not running"),
     ///     StopOutcome::Requested => println!("this is the daemon: it will stop"),
     /// }
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",
@@ -338,7 +338,7 @@ impl<D: Daemon> Controller<D> {
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// let pid = Worker::controller().restart()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",
@@ -381,7 +381,7 @@ impl<D: Daemon> Controller<D> {
     /// before anything is sent.
     ///
     /// ```no_run
-    /// use deluxe::process::daemon::DaemonError;
+    /// use deluxe::daemon::DaemonError;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// match Worker::controller().reload() {
@@ -408,7 +408,7 @@ impl<D: Daemon> Controller<D> {
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// Worker::controller().signal_user1()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",
@@ -428,7 +428,7 @@ impl<D: Daemon> Controller<D> {
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// Worker::controller().signal_user2()?;
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",
@@ -457,12 +457,12 @@ impl<D: Daemon> Controller<D> {
     /// ([`DaemonError::HolderUnconfirmed`]).
     ///
     /// ```
-    /// use deluxe::process::daemon::Status;
+    /// use deluxe::daemon::Status;
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// let controller = Worker::controller().configure(|c| c.pidfile("/nonexistent/worker.pid"));
     /// assert_eq!(controller.status()?, Status::Stopped);
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",
@@ -483,7 +483,7 @@ impl<D: Daemon> Controller<D> {
     /// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
     /// let controller = Worker::controller().configure(|c| c.pidfile("/nonexistent/worker.pid"));
     /// assert_eq!(controller.pid()?, None);
-    /// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+    /// # Ok::<(), deluxe::daemon::DaemonError>(())
     /// ```
     #[cfg_attr(
         feature = "tokio",
@@ -520,7 +520,7 @@ impl<D: Daemon> Controller<D> {
 /// `Type=forking` unit all run programs that expect `start` to fork and return.
 ///
 /// ```
-/// if deluxe::process::daemon::supervised() {
+/// if deluxe::daemon::supervised() {
 ///     println!("running under a supervisor");
 /// }
 /// ```

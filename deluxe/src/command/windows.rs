@@ -12,12 +12,12 @@ use std::process::ExitStatus;
 
 use super::error::{is_crash, ntstatus};
 use super::{ArgumentProblem, Command, CommandError};
-use crate::process::names::{self, ProgramProblem};
+use crate::command::names::{self, ProgramProblem};
 
 /// The search path used when `PATH` is not set (on Windows).
 ///
 /// ```
-/// use deluxe::process::command::DEFAULT_PATH;
+/// use deluxe::command::DEFAULT_PATH;
 /// assert!(std::env::split_paths(DEFAULT_PATH).all(|dir| dir.is_absolute()));
 /// ```
 #[cfg_attr(docsrs, doc(cfg(windows)))]
@@ -27,7 +27,7 @@ pub const DEFAULT_PATH: &str = r"C:\Windows\System32;C:\Windows";
 /// `git.com`, `git.exe`, `git.bat` or `git.cmd`.
 ///
 /// ```
-/// use deluxe::process::command::DEFAULT_PATHEXT;
+/// use deluxe::command::DEFAULT_PATHEXT;
 /// assert!(DEFAULT_PATHEXT.split(';').all(|extension| extension.starts_with('.')));
 /// ```
 #[cfg_attr(docsrs, doc(cfg(windows)))]
@@ -43,7 +43,7 @@ impl Command {
     /// Always [`CommandError::UserUnsupported`].
     ///
     /// ```
-    /// use deluxe::process::{Command, CommandError};
+    /// use deluxe::command::{Command, CommandError};
     ///
     /// let error = Command::new("cmd")?.user("Administrator").unwrap_err();
     /// assert!(matches!(error, CommandError::UserUnsupported { .. }));

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::process::time;
+use crate::time;
 
 /// How long a call keeps reading output after its program has exited (or after a timeout,
 /// a kill or the output limit terminated it), for output written by processes it left running
@@ -13,12 +13,12 @@ use crate::process::time;
 /// not wait for them to close the pipes.
 ///
 /// ```
-/// use deluxe::process::{command::LINGER, Command};
+/// use deluxe::command::{LINGER, Command};
 /// let start = std::time::Instant::now();
 /// assert_eq!(Command::new("sh")?.call(["-c", "sleep 30 & echo hi"])?, b"hi\n");
 /// assert!(start.elapsed() < std::time::Duration::from_secs(30));
 /// assert!(LINGER < std::time::Duration::from_secs(1));
-/// # Ok::<(), deluxe::process::CommandError>(())
+/// # Ok::<(), deluxe::command::CommandError>(())
 /// ```
 pub const LINGER: Duration = Duration::from_millis(100);
 
@@ -26,7 +26,7 @@ pub const LINGER: Duration = Duration::from_millis(100);
 /// unless [`CallOptions::kill_grace`] says otherwise.
 ///
 /// ```
-/// assert_eq!(deluxe::process::command::KILL_GRACE.as_secs(), 1);
+/// assert_eq!(deluxe::command::KILL_GRACE.as_secs(), 1);
 /// ```
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
 
@@ -35,7 +35,7 @@ pub const KILL_GRACE: Duration = Duration::from_secs(1);
 /// time limit and the call fails with [`CommandError::OutputLimit`](super::CommandError::OutputLimit).
 ///
 /// ```
-/// assert_eq!(deluxe::process::command::MAX_OUTPUT, 256 << 20);
+/// assert_eq!(deluxe::command::MAX_OUTPUT, 256 << 20);
 /// ```
 pub const MAX_OUTPUT: usize = 256 << 20;
 
@@ -54,11 +54,11 @@ pub(crate) enum Input {
 /// Where a program's standard error goes.
 ///
 /// ```
-/// use deluxe::process::{CallOptions, Command, command::Stderr};
+/// use deluxe::command::{CallOptions, Command, Stderr};
 /// let sh = Command::new("sh")?;
 /// let both = sh.call_with(["-c", "echo out; echo err >&2"], &CallOptions::new().stderr(Stderr::Merge))?;
 /// assert_eq!(both, b"out\nerr\n");
-/// # Ok::<(), deluxe::process::CommandError>(())
+/// # Ok::<(), deluxe::command::CommandError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -79,14 +79,14 @@ pub enum Stderr {
 ///
 /// ```
 /// use std::time::Duration;
-/// use deluxe::process::{CallOptions, Command};
+/// use deluxe::command::{CallOptions, Command};
 ///
 /// let options = CallOptions::new()
 ///     .input("b\na\n")
 ///     .set_env("LC_ALL", "C")
 ///     .timeout(Duration::from_secs(10));
-/// assert_eq!(Command::new("sort")?.call_with(deluxe::process::NO_ARGS, &options)?, b"a\nb\n");
-/// # Ok::<(), deluxe::process::CommandError>(())
+/// assert_eq!(Command::new("sort")?.call_with(deluxe::command::NO_ARGS, &options)?, b"a\nb\n");
+/// # Ok::<(), deluxe::command::CommandError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct CallOptions {
@@ -113,7 +113,7 @@ impl CallOptions {
     /// working directory and environment, no time limit, only exit code 0 is success.
     ///
     /// ```
-    /// let options = deluxe::process::CallOptions::new();
+    /// let options = deluxe::command::CallOptions::new();
     /// assert!(options.captures());
     /// ```
     #[must_use]
@@ -137,11 +137,11 @@ impl CallOptions {
     /// die of `SIGPIPE`.
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let wc = Command::new("wc")?;
     /// let lines = wc.call_with(["-l"], &CallOptions::new().input("a\nb\n"))?;
     /// assert_eq!(String::from_utf8_lossy(&lines).trim(), "2");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     #[must_use]
     pub fn input(mut self, input: impl Into<Vec<u8>>) -> Self {
@@ -153,9 +153,9 @@ impl CallOptions {
     /// a password prompt).
     ///
     /// ```no_run
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// Command::new("vi")?.call_with(["/tmp/notes"], &CallOptions::new().inherit_stdin().capture(false))?;
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     #[must_use]
     pub fn inherit_stdin(mut self) -> Self {
@@ -167,11 +167,11 @@ impl CallOptions {
     /// through to this process's standard output (`false`; the call then returns no bytes).
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let echo = Command::new("echo")?;
     /// let returned = echo.call_with(["printed, not returned"], &CallOptions::new().capture(false))?;
     /// assert!(returned.is_empty());
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     #[must_use]
     pub fn capture(mut self, capture: bool) -> Self {
@@ -182,13 +182,13 @@ impl CallOptions {
     /// Where standard error goes: see [`Stderr`].
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command, command::Stderr};
+    /// use deluxe::command::{CallOptions, Command, Stderr};
     /// let log = std::env::temp_dir().join(format!("deluxe-doc-stderr-{}", std::process::id()));
     /// let options = CallOptions::new().stderr(Stderr::File(log.clone()));
     /// Command::new("sh")?.call_with(["-c", "echo oops >&2"], &options)?;
     /// assert_eq!(std::fs::read_to_string(&log).unwrap(), "oops\n");
     /// # std::fs::remove_file(log).unwrap();
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     #[must_use]
     pub fn stderr(mut self, stderr: Stderr) -> Self {
@@ -200,10 +200,10 @@ impl CallOptions {
     /// must be able to enter it).
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let pwd = Command::new("pwd")?;
-    /// assert_eq!(pwd.call_with(deluxe::process::NO_ARGS, &CallOptions::new().cwd("/"))?, b"/\n");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// assert_eq!(pwd.call_with(deluxe::command::NO_ARGS, &CallOptions::new().cwd("/"))?, b"/\n");
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     #[must_use]
     pub fn cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
@@ -219,11 +219,11 @@ impl CallOptions {
     /// [`ArgumentProblem::ExactEnvironmentAsUser`](super::ArgumentProblem::ExactEnvironmentAsUser).
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let env = Command::new("env")?;
     /// let options = CallOptions::new().env([("ONLY", "this")]);
-    /// assert_eq!(env.call_with(deluxe::process::NO_ARGS, &options)?, b"ONLY=this\n");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// assert_eq!(env.call_with(deluxe::command::NO_ARGS, &options)?, b"ONLY=this\n");
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     #[must_use]
     pub fn env<I, K, V>(mut self, env: I) -> Self
@@ -240,12 +240,12 @@ impl CallOptions {
     /// another user it is passed to `sudo` as `NAME=VALUE`, which sudo's policy must allow.
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let sh = Command::new("sh")?;
     /// let options = CallOptions::new().set_env("GREETING", "hello");
     /// assert_eq!(sh.call_with(["-c", "echo $GREETING from $HOME"], &options)?,
     ///            format!("hello from {}\n", std::env::var("HOME").unwrap_or_default()).into_bytes());
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     #[must_use]
     pub fn set_env(mut self, name: impl Into<OsString>, value: impl Into<OsString>) -> Self {
@@ -257,11 +257,11 @@ impl CallOptions {
     /// possible for a command run as another user (sudo's policy decides what it keeps).
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let sh = Command::new("sh")?;
     /// let options = CallOptions::new().set_env("A", "1").remove_env("A");
     /// assert_eq!(sh.call_with(["-c", "echo ${A-unset}"], &options)?, b"unset\n");
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     #[must_use]
     pub fn remove_env(mut self, name: impl Into<OsString>) -> Self {
@@ -278,7 +278,7 @@ impl CallOptions {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use deluxe::process::{CallOptions, Command, CommandError};
+    /// use deluxe::command::{CallOptions, Command, CommandError};
     /// let sh = Command::new("sh")?;
     /// let options = CallOptions::new().timeout(Duration::from_millis(200));
     /// match sh.call_with(["-c", "echo started; sleep 30"], &options) {
@@ -299,7 +299,7 @@ impl CallOptions {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let options = deluxe::process::CallOptions::new().kill_grace(Duration::from_millis(100));
+    /// let options = deluxe::command::CallOptions::new().kill_grace(Duration::from_millis(100));
     /// # let _ = options;
     /// ```
     #[must_use]
@@ -317,9 +317,9 @@ impl CallOptions {
     /// `max_output` bytes.
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command, CommandError};
+    /// use deluxe::command::{CallOptions, Command, CommandError};
     /// let yes = Command::new("yes")?;
-    /// match yes.call_with(deluxe::process::NO_ARGS, &CallOptions::new().max_output(10)) {
+    /// match yes.call_with(deluxe::command::NO_ARGS, &CallOptions::new().max_output(10)) {
     ///     Err(CommandError::OutputLimit { stdout, limit: 10, .. }) => assert_eq!(stdout, b"y\ny\ny\ny\ny\n"),
     ///     other => panic!("{other:?}"),
     /// }
@@ -342,12 +342,12 @@ impl CallOptions {
     /// answers (`diff` and `grep` exit 1 for "differ" and "no match").
     ///
     /// ```
-    /// use deluxe::process::{CallOptions, Command};
+    /// use deluxe::command::{CallOptions, Command};
     /// let grep = Command::new("grep")?;
     /// let options = CallOptions::new().input("apple\n").success_codes([1]);
     /// let output = grep.output(["pear"], &options)?;
     /// assert_eq!((output.code, output.stdout.as_slice()), (1, &b""[..]));
-    /// # Ok::<(), deluxe::process::CommandError>(())
+    /// # Ok::<(), deluxe::command::CommandError>(())
     /// ```
     #[must_use]
     pub fn success_codes(mut self, codes: impl IntoIterator<Item = i32>) -> Self {
@@ -358,7 +358,7 @@ impl CallOptions {
     /// Whether standard output is captured.
     ///
     /// ```
-    /// let options = deluxe::process::CallOptions::new().capture(false);
+    /// let options = deluxe::command::CallOptions::new().capture(false);
     /// assert!(!options.captures());
     /// ```
     pub fn captures(&self) -> bool {

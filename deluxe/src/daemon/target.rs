@@ -15,7 +15,7 @@ use super::pidfile;
 use super::sys::{self, Holder, Identity};
 use super::{DaemonError, Pid, Refusal};
 #[cfg(any(target_os = "linux", target_os = "android"))]
-use crate::process::command::sys as command_sys;
+use crate::command::sys as command_sys;
 
 /// Whether the controller signals the portable way (`kill` and the pidfile lock) even where
 /// pidfds exist, so that tests can exercise it on Linux. Not part of the API.
