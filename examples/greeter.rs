@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use deluxe::process::daemon;
+use deluxe::daemon;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// How long open connections may take to finish after a stop request (within the grace).

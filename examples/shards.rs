@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Arg, Args, Command, FromArgMatches, value_parser};
 use deluxe::cli::{Action, Invocation};
-use deluxe::process::daemon::{self, Config, Instance, Status};
+use deluxe::daemon::{self, Config, Instance, Status};
 
 #[deluxe::daemon(stop_timeout = 5)]
 struct Shard {

@@ -15,7 +15,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use deluxe::process::daemon;
+use deluxe::daemon;
 
 #[path = "support/logger.rs"]
 mod logger;

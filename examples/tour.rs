@@ -8,8 +8,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use deluxe::process::daemon::{self, Controller, Status};
-use deluxe::process::{CommandError, get_real_users};
+use deluxe::command::CommandError;
+use deluxe::daemon::{self, Controller, Status};
+use deluxe::users::get_real_users;
 
 #[path = "support/logger.rs"]
 mod logger;

@@ -7,9 +7,9 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use deluxe::process::command::ArgumentProblem;
-use deluxe::process::names::ProgramProblem;
-use deluxe::process::{CallOptions, Command, CommandError, NO_ARGS};
+use deluxe::command::ArgumentProblem;
+use deluxe::command::ProgramProblem;
+use deluxe::command::{CallOptions, Command, CommandError, NO_ARGS};
 
 /// `deluxe-echo.exe`, built next to this test's directory (`target/<triple>/debug`).
 fn echo() -> Command {
@@ -600,7 +600,7 @@ fn ends(pid: u32) -> bool {
 }
 
 /// Reads lines until `ready`; the pid the held child wrote.
-fn held_pid(running: &mut deluxe::process::Running, pidfile: &Path) -> u32 {
+fn held_pid(running: &mut deluxe::command::Running, pidfile: &Path) -> u32 {
     let first = running.lines().next().expect("a line").expect("no error");
     assert_eq!(first, "ready");
     std::fs::read_to_string(pidfile)

@@ -1,10 +1,10 @@
-use deluxe::process::daemon::Daemon;
+use deluxe::daemon::Daemon;
 
 #[deluxe::daemon(pidfile = "/run/worker.pid", stop_timeout = 3)]
 struct Worker;
 
 impl Daemon for Worker {
-    fn run(&self) -> Result<(), deluxe::process::daemon::HookError> {
+    fn run(&self) -> Result<(), deluxe::daemon::HookError> {
         Ok(())
     }
 }

@@ -52,7 +52,7 @@ use proc_macro::TokenStream;
 /// #[deluxe::daemon]
 /// impl Ticker {
 ///     fn run(&self) {
-///         while !deluxe::process::daemon::wait_for_stop(Duration::from_secs(1)) {
+///         while !deluxe::daemon::wait_for_stop(Duration::from_secs(1)) {
 ///             self.ticks.fetch_add(1, Ordering::Relaxed);
 ///         }
 ///     }
@@ -64,7 +64,7 @@ use proc_macro::TokenStream;
 /// }
 ///
 /// let pid = Ticker::controller().start()?;
-/// # Ok::<(), deluxe::process::daemon::DaemonError>(())
+/// # Ok::<(), deluxe::daemon::DaemonError>(())
 /// ```
 #[proc_macro_attribute]
 pub fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {

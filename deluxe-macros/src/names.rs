@@ -1,1 +1,1 @@
-../../deluxe/src/process/names.rs
+../../deluxe/src/command/names.rs

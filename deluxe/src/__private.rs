@@ -1,8 +1,8 @@
 //! What the macros' expansions name. Not public API: no stability promise.
 
+pub use crate::command::{Command, CommandError};
 #[cfg(unix)]
-pub use crate::process::daemon::{Config, Controller, Daemon, HookError};
-pub use crate::process::{Command, CommandError};
+pub use crate::daemon::{Config, Controller, Daemon, HookError};
 pub use core::time::Duration;
 pub use deluxe_macros::__command;
 #[cfg(unix)]
@@ -20,7 +20,7 @@ pub fn invalid_command() -> Result<Command, CommandError> {
 /// Makes controllers in this process signal with `kill` and wait on the pidfile lock, as
 /// they do where pidfds are missing, so that tests exercise that path on Linux too.
 pub fn use_portable_signalling() {
-    crate::process::daemon::use_portable_signalling();
+    crate::daemon::use_portable_signalling();
 }
 
 #[cfg(unix)]

@@ -9,7 +9,7 @@
 //! #[deluxe::daemon]
 //! impl Worker {
 //!     fn run(&self) {
-//!         deluxe::process::daemon::wait_for_stop(std::time::Duration::MAX);
+//!         deluxe::daemon::wait_for_stop(std::time::Duration::MAX);
 //!     }
 //! }
 //!
@@ -61,14 +61,14 @@
 //!
 //! ```
 //! use deluxe::cli::{Action, Exit, Invocation};
-//! use deluxe::process::daemon::{Config, Instance};
+//! use deluxe::daemon::{Config, Instance};
 //!
 //! let shard = Instance::new(Config::new("/nonexistent/shard-3.pid"));
 //! let exit = deluxe::cli::execute_instance(&shard, &Invocation::new(Action::Status));
 //! assert_eq!(exit, Exit::NotRunning); // printed: not running
 //! ```
 //!
-//! Under a service manager ([`crate::process::daemon::supervised`]: systemd,
+//! Under a service manager ([`crate::daemon::supervised`]: systemd,
 //! `start-stop-daemon --notify-await`, a container's pid 1), `start` runs the daemon in the
 //! foreground ([`Controller::run_foreground`]) instead of forking, as daemon(7) recommends;
 //! `--foreground` and `--background` force either way. As a container's pid 1 the foreground
@@ -85,7 +85,7 @@ use std::time::Duration;
 #[cfg(feature = "clap")]
 mod clap_args;
 
-use crate::process::daemon::{
+use crate::daemon::{
     Config, Controller, Daemon, DaemonError, Instance, Status, StopOutcome, supervised,
 };
 
@@ -215,7 +215,7 @@ pub struct Invocation {
     /// foreground under a service manager ([`supervised`]), else fork.
     pub foreground: Option<bool>,
     /// `--no-init`: as pid 1, run the daemon itself as pid 1, without the init that reaps
-    /// orphans ([`Config::container_init`](crate::process::daemon::Config::container_init)).
+    /// orphans ([`Config::container_init`](crate::daemon::Config::container_init)).
     pub no_init: bool,
 }
 
@@ -550,7 +550,7 @@ pub fn execute<D: Daemon>(controller: Controller<D>, invocation: &Invocation) ->
 ///
 /// ```
 /// use deluxe::cli::{Action, Exit, Invocation};
-/// use deluxe::process::daemon::{Config, Instance};
+/// use deluxe::daemon::{Config, Instance};
 ///
 /// let instance = Instance::new(Config::new("/nonexistent/shard-3.pid"));
 /// let exit = deluxe::cli::execute_instance(&instance, &Invocation::new(Action::Status));
@@ -579,7 +579,7 @@ pub fn execute_instance(instance: &Instance, invocation: &Invocation) -> Exit {
 /// #[deluxe::daemon]
 /// impl Worker {
 ///     fn run(&self) {
-///         deluxe::process::daemon::wait_for_stop(std::time::Duration::MAX);
+///         deluxe::daemon::wait_for_stop(std::time::Duration::MAX);
 ///     }
 /// }
 ///
@@ -961,15 +961,14 @@ mod tests {
     struct Never;
 
     impl Daemon for Never {
-        fn run(&self) -> Result<(), crate::process::daemon::HookError> {
+        fn run(&self) -> Result<(), crate::daemon::HookError> {
             unreachable!("the cli tests start no daemon")
         }
     }
 
     fn code(args: &[&OsStr]) -> Exit {
         let pidfile = std::env::temp_dir().join(format!("deluxe-cli-{}.pid", std::process::id()));
-        let controller =
-            Controller::with_config(Never, crate::process::daemon::Config::new(pidfile));
+        let controller = Controller::with_config(Never, crate::daemon::Config::new(pidfile));
         run(
             controller,
             [OsStr::new("never")].iter().chain(args).copied(),
@@ -1281,7 +1280,7 @@ mod tests {
     #[test]
     fn actions_that_need_it_running_exit_7_alike_through_a_controller_and_an_instance() {
         let pidfile = std::env::temp_dir().join(format!("deluxe-cli-7-{}.pid", std::process::id()));
-        let instance = Instance::new(crate::process::daemon::Config::new(&pidfile));
+        let instance = Instance::new(crate::daemon::Config::new(&pidfile));
         for action in [Action::Reload, Action::User1, Action::User2] {
             let word = OsStr::new(action.name());
             assert_eq!(code(&[word]), Exit::NotRunningAction, "{word:?}");
@@ -1304,7 +1303,7 @@ mod tests {
 
     #[test]
     fn starting_an_instance_is_a_usage_error() {
-        let instance = Instance::new(crate::process::daemon::Config::new("/nonexistent/x.pid"));
+        let instance = Instance::new(crate::daemon::Config::new("/nonexistent/x.pid"));
         for action in [Action::Start, Action::Restart] {
             assert_eq!(
                 execute_instance(&instance, &Invocation::new(action)),

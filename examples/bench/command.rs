@@ -8,7 +8,7 @@ use std::io::BufRead;
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use deluxe::process::{CallOptions, Command, CommandError, NO_ARGS};
+use deluxe::command::{CallOptions, Command, CommandError, NO_ARGS};
 
 use crate::stats::{Plan, Stats, alternately, micros, per_call};
 use crate::table::Row;

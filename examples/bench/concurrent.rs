@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use deluxe::process::{CallOptions, Command};
+use deluxe::command::{CallOptions, Command};
 
 use crate::stats::{Plan, Stats, alternately};
 use crate::table::Row;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use deluxe::process::daemon::{self as runtime, Config, Controller};
+use deluxe::daemon::{self as runtime, Config, Controller};
 
 use crate::floor;
 use crate::stats::{Plan, Stats, alternately, micros};

@@ -4,7 +4,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use deluxe::process::{Command, CommandError};
+use deluxe::command::{Command, CommandError};
 
 /// How long to wait for orphans to end and be reaped before counting what is left: a hang
 /// guard, never reached when an init reaps them.

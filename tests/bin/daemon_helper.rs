@@ -62,7 +62,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 #[cfg(unix)]
-use deluxe::process::daemon::{self, Config, Controller, Daemon, DaemonError, Status};
+use deluxe::daemon::{self, Config, Controller, Daemon, DaemonError, Status};
 
 #[cfg(unix)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -853,7 +853,7 @@ fn main() {
 mod asynchronous {
     use std::future::Future;
 
-    use deluxe::process::daemon::{AsyncController, AsyncInstance, Instance};
+    use deluxe::daemon::{AsyncController, AsyncInstance, Instance};
 
     use super::{Controller, Helper, outcome_line, pid_line, report, status_line, stop_token};
 
@@ -1170,7 +1170,7 @@ fn handlers(controller: &Controller<Helper>, rounds: usize) -> bool {
             }
         }
     });
-    let echo = deluxe::process::Command::new("echo").expect("echo is on PATH");
+    let echo = deluxe::command::Command::new("echo").expect("echo is on PATH");
     let mut errors = 0;
     let mut check = |round: usize, what: &str, result: Result<String, String>| {
         if let Err(error) = result {

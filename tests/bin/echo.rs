@@ -73,7 +73,7 @@ fn main() {
         }
         Some("resolve") => {
             let name = args.next().unwrap_or_default();
-            match deluxe::process::Command::new(&name) {
+            match deluxe::command::Command::new(&name) {
                 Ok(command) => writeln!(out, "found {:?}", command.program()).expect("stdout"),
                 Err(error) => writeln!(out, "error {error}").expect("stdout"),
             }

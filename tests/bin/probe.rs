@@ -25,7 +25,7 @@
 //! error's message on stderr.
 
 #[cfg(unix)]
-use deluxe::process::{CallOptions, Command, CommandError};
+use deluxe::command::{CallOptions, Command, CommandError};
 
 #[cfg(unix)]
 #[path = "support.rs"]
@@ -75,15 +75,15 @@ fn main() {
             // Many calls from one process: no descriptor or child is left behind by any.
             let count: usize = count.parse().expect("a number of calls");
             let truth = Command::new("/bin/true").expect("/bin/true exists");
-            truth.call(deluxe::process::NO_ARGS).expect("runs");
+            truth.call(deluxe::command::NO_ARGS).expect("runs");
             let before = resources();
             for _ in 0..count {
-                truth.call(deluxe::process::NO_ARGS).expect("runs");
+                truth.call(deluxe::command::NO_ARGS).expect("runs");
             }
             // A failing call too, each time: its stderr pipe must be closed as well.
             let failing = Command::new("/bin/false").expect("/bin/false exists");
             for _ in 0..count / 10 {
-                let _ = failing.call(deluxe::process::NO_ARGS);
+                let _ = failing.call(deluxe::command::NO_ARGS);
             }
             println!("calls {count} {before} -> {}", resources());
         }
@@ -93,7 +93,7 @@ fn main() {
             let options = CallOptions::new().input(vec![b'x'; 8 * 1024 * 1024]);
             for _ in 0..20 {
                 let returned = Command::new("true")
-                    .and_then(|program| program.call_with(deluxe::process::NO_ARGS, &options));
+                    .and_then(|program| program.call_with(deluxe::command::NO_ARGS, &options));
                 report(returned.map(|bytes| format!("{} bytes", bytes.len())));
             }
             println!("survived");
@@ -125,7 +125,7 @@ fn main() {
         ["flood"] => {
             let options = CallOptions::new().timeout(std::time::Duration::from_secs(60));
             let error = Command::new("yes")
-                .and_then(|yes| yes.call_with(deluxe::process::NO_ARGS, &options))
+                .and_then(|yes| yes.call_with(deluxe::command::NO_ARGS, &options))
                 .expect_err("yes never ends");
             let kind = match &error {
                 CommandError::OutputLimit { .. } => "OutputLimit",
@@ -139,7 +139,7 @@ fn main() {
             let options = CallOptions::new().inherit_stdin();
             report(
                 Command::new("cat")
-                    .and_then(|cat| cat.call_with(deluxe::process::NO_ARGS, &options))
+                    .and_then(|cat| cat.call_with(deluxe::command::NO_ARGS, &options))
                     .map(lossy),
             );
         }
@@ -191,9 +191,9 @@ fn main() {
             log::set_logger(&StderrLogger).expect("one logger");
             log::set_max_level(log::LevelFilter::Warn);
             // The String form, then the OsString form (names escaped: they may be any bytes).
-            let users = deluxe::process::get_real_users().expect("users");
+            let users = deluxe::users::get_real_users().expect("users");
             println!("users {}", users.into_iter().collect::<Vec<_>>().join(" "));
-            let users = deluxe::process::get_real_users_os().expect("users");
+            let users = deluxe::users::get_real_users_os().expect("users");
             let names: Vec<String> = users
                 .iter()
                 .map(|name| name.to_string_lossy().escape_debug().to_string())

@@ -36,7 +36,7 @@ mod unix {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
-    use deluxe::process::daemon::{self, Config, Controller, Daemon, DaemonError, HookError};
+    use deluxe::daemon::{self, Config, Controller, Daemon, DaemonError, HookError};
 
     pub struct Service {
         pub version: String,

@@ -59,7 +59,7 @@ mod service {
     use std::sync::{Mutex, OnceLock};
     use std::time::Duration;
 
-    use deluxe::process::daemon::{self, DaemonError, Status};
+    use deluxe::daemon::{self, DaemonError, Status};
 
     #[deluxe::daemon(stop_timeout = 20)]
     struct Service {
@@ -460,7 +460,7 @@ mod service {
                     .enable_all()
                     .build()
                     .expect("a runtime");
-                let controller = deluxe::process::daemon::AsyncController::new(controller);
+                let controller = deluxe::daemon::AsyncController::new(controller);
                 let result = runtime.block_on(controller.reload());
                 report(result.map(|()| "reloaded".into()))
             }

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use deluxe::process::{CallOptions, Command, CommandError};
+use deluxe::command::{CallOptions, Command, CommandError};
 
 use crate::common::{
     HANG, Scene, eventually, is_alive, live_processes_mentioning, scratch_dir, stat, wait_gone,

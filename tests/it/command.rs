@@ -5,9 +5,9 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use deluxe::process::command::ArgumentProblem;
-use deluxe::process::names::{ProgramProblem, UserNameProblem};
-use deluxe::process::{CallOptions, Command, CommandError, NO_ARGS};
+use deluxe::command::ArgumentProblem;
+use deluxe::command::{CallOptions, Command, CommandError, NO_ARGS};
+use deluxe::command::{ProgramProblem, UserNameProblem};
 
 use crate::common::{TEST_USER, has_sudo_setup, scratch_dir};
 
@@ -297,7 +297,7 @@ fn a_signal_death_is_typed_with_the_signal_name() {
 fn stderr_kept_in_errors_is_the_last_64_kib() {
     let error = sh("head -c 300000 /dev/zero | tr '\\0' x >&2; echo END >&2; exit 1").unwrap_err();
     let stderr = error.stderr().unwrap();
-    assert_eq!(stderr.len(), deluxe::process::command::STDERR_CAP);
+    assert_eq!(stderr.len(), deluxe::command::STDERR_CAP);
     assert!(stderr.ends_with(b"xxxEND\n"));
     assert!(error.to_string().len() < 500, "Display stays short");
 }
@@ -319,7 +319,7 @@ fn fifty_megabytes_in_and_on_both_streams_at_once_do_not_deadlock() {
         panic!("{output:?}")
     };
     // Binary bytes are replaced by U+FFFD, cut on a character boundary within the cap.
-    let cap = deluxe::process::command::STDERR_CAP;
+    let cap = deluxe::command::STDERR_CAP;
     assert!((cap - 3..=cap).contains(&stderr.len()), "{}", stderr.len());
 
     let output = tee.call_with(["-c", "tee /dev/stderr"], &options).unwrap();

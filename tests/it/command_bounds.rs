@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use deluxe::process::{CallOptions, Command, CommandError};
+use deluxe::command::{CallOptions, Command, CommandError};
 
 use crate::common::{HANG, Scratch, is_alive, scratch_dir, stat, wait_gone};
 
@@ -511,7 +511,7 @@ fn any_duration_is_accepted_as_a_timeout_or_a_grace() {
     };
     proptest::proptest!(config, |(timeout in any_duration.clone(), grace in any_duration)| {
         let options = CallOptions::new().timeout(timeout).kill_grace(grace);
-        match truth.call_with(deluxe::process::NO_ARGS, &options) {
+        match truth.call_with(deluxe::command::NO_ARGS, &options) {
             Ok(stdout) => prop_assert!(stdout.is_empty()),
             Err(CommandError::Timeout { timeout: reported, .. }) => {
                 prop_assert_eq!(reported, timeout);
@@ -530,7 +530,7 @@ fn a_program_past_its_output_limit_is_ended_and_the_kept_output_returned() {
     let options = CallOptions::new().max_output(1 << 20);
     let mut running = Command::new("yes")
         .unwrap()
-        .spawn(deluxe::process::NO_ARGS, &options)
+        .spawn(deluxe::command::NO_ARGS, &options)
         .unwrap();
     let pid = running.id() as i32;
     let first = running.lines().next().unwrap().unwrap();
@@ -552,7 +552,7 @@ fn a_program_past_its_output_limit_is_ended_and_the_kept_output_returned() {
     // Standard error merged into the output counts too.
     let merged = CallOptions::new()
         .max_output(4096)
-        .stderr(deluxe::process::command::Stderr::Merge);
+        .stderr(deluxe::command::Stderr::Merge);
     let error = Command::new("sh")
         .unwrap()
         .call_with(["-c", "yes >&2"], &merged)
@@ -599,13 +599,13 @@ fn output_memory_stays_bounded_by_the_default_limit_while_yes_floods_stdout() {
         [
             "OutputLimit",
             "kept",
-            &deluxe::process::command::MAX_OUTPUT.to_string()
+            &deluxe::command::MAX_OUTPUT.to_string()
         ],
         "{line}"
     );
     let peak_kb: usize = words[4].parse().unwrap();
     // The kept output, the probe itself (a few MB) and slack; no doubling past the limit.
-    let limit_kb = deluxe::process::command::MAX_OUTPUT / 1024;
+    let limit_kb = deluxe::command::MAX_OUTPUT / 1024;
     assert!(peak_kb < limit_kb + limit_kb / 4, "peak {peak_kb} kB");
 }
 

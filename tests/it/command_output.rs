@@ -6,9 +6,9 @@ use crate::common::{Scratch, scratch_dir};
 use std::error::Error as _;
 use std::time::Duration;
 
-use deluxe::process::command::{Access, ArgumentProblem, SearchPathProblem, Stderr, SudoRefusal};
-use deluxe::process::names::{ProgramProblem, UserNameProblem};
-use deluxe::process::{CallOptions, Command, CommandError, NO_ARGS};
+use deluxe::command::{Access, ArgumentProblem, SearchPathProblem, Stderr, SudoRefusal};
+use deluxe::command::{CallOptions, Command, CommandError, NO_ARGS};
+use deluxe::command::{ProgramProblem, UserNameProblem};
 
 use crate::common::HANG;
 
@@ -627,7 +627,7 @@ fn a_slow_reader_of_lines_gets_every_line_of_a_program_that_has_exited() {
         assert_eq!(line.unwrap(), count.to_string());
         // Pauses after the call has seen the exit (and started its linger) between reads.
         if [10_000, 20_000, 40_000].contains(&count) {
-            std::thread::sleep(deluxe::process::command::LINGER * 2);
+            std::thread::sleep(deluxe::command::LINGER * 2);
         }
     }
     assert_eq!(count, 100_000);

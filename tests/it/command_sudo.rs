@@ -8,8 +8,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use deluxe::process::command::Access;
-use deluxe::process::{CallOptions, Command, CommandError};
+use deluxe::command::Access;
+use deluxe::command::{CallOptions, Command, CommandError};
 
 use crate::common::{TEST_USER, has_sudo_setup, has_test_sudoers};
 
@@ -138,7 +138,7 @@ fn the_current_user_runs_directly_without_sudo() {
             .unwrap()
             .user(me)
             .unwrap()
-            .call_with(deluxe::process::NO_ARGS, &options)
+            .call_with(deluxe::command::NO_ARGS, &options)
             .unwrap(),
         b"ONLY=this\n"
     );
@@ -158,7 +158,7 @@ fn what_the_target_user_cannot_reach_is_said_so() {
     std::fs::copy("/bin/true", &tool).unwrap();
 
     let pwd = Command::new("pwd").unwrap().user(TEST_USER).unwrap();
-    match pwd.call_with(deluxe::process::NO_ARGS, &CallOptions::new().cwd(&private)) {
+    match pwd.call_with(deluxe::command::NO_ARGS, &CallOptions::new().cwd(&private)) {
         Err(CommandError::UserCannotAccess { user, what, path }) => {
             assert_eq!(
                 (user.as_str(), what, path),
@@ -171,7 +171,7 @@ fn what_the_target_user_cannot_reach_is_said_so() {
         .unwrap()
         .user(TEST_USER)
         .unwrap()
-        .call(deluxe::process::NO_ARGS)
+        .call(deluxe::command::NO_ARGS)
         .unwrap_err();
     assert!(
         matches!(&error, CommandError::UserCannotAccess { what: Access::Program, path, .. } if *path == tool),
@@ -239,7 +239,7 @@ fn under_sudo_the_program_sees_the_name_it_was_asked_by() {
     let cat = Command::new("cat").unwrap();
     let piped = sh
         .with_args(echo_zero)
-        .pipe(cat.with_args(deluxe::process::NO_ARGS));
+        .pipe(cat.with_args(deluxe::command::NO_ARGS));
     assert_eq!(piped.call(&CallOptions::new()).unwrap(), b"sh\n");
     let mut running = sh.spawn(echo_zero, &CallOptions::new()).unwrap();
     assert_eq!(running.lines().next().unwrap().unwrap(), "sh");
@@ -270,14 +270,14 @@ fn under_sudo_the_program_sees_the_name_it_was_asked_by() {
         .unwrap()
         .user(TEST_USER)
         .unwrap();
-    let out = dashed.call(deluxe::process::NO_ARGS).unwrap();
+    let out = dashed.call(deluxe::command::NO_ARGS).unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out),
         format!("{} \n", dash.display())
     );
     let out = dashed
         .call_with(
-            deluxe::process::NO_ARGS,
+            deluxe::command::NO_ARGS,
             &CallOptions::new().set_env("DELUXE_WORD", "hi"),
         )
         .unwrap();
@@ -318,7 +318,7 @@ fn sudo_never_runs_another_file_of_the_name_than_the_one_resolved() {
         .user(TEST_USER)
         .unwrap();
     assert_eq!(command.program(), id);
-    let out = command.call(deluxe::process::NO_ARGS).unwrap();
+    let out = command.call(deluxe::command::NO_ARGS).unwrap();
     assert_eq!(String::from_utf8_lossy(&out).trim_end(), expected);
     // The same with the caller's own PATH (the probe's, which sudo sees as its caller's).
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"))
@@ -394,7 +394,7 @@ fn on_tokio_argv0_through_sudo_is_the_name_and_a_dropped_call_starts_nothing() {
         let cat = Command::new("cat").unwrap();
         let piped = sh
             .with_args(["-c", "echo $0"])
-            .pipe(cat.with_args(deluxe::process::NO_ARGS));
+            .pipe(cat.with_args(deluxe::command::NO_ARGS));
         assert_eq!(piped.call_async(&options).await.unwrap(), b"sh\n");
         // Polled once (it is then asking `sudo -l` on the blocking pool), then dropped. Were
         // the program started, it would write the marker during the grace `SIGTERM` gives it.

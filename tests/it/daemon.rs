@@ -409,20 +409,20 @@ fn a_pidfile_directory_the_user_cannot_write_is_a_typed_error() {
     std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let pidfile = locked_dir.join("daemon.pid");
     // As an ordinary user, through deluxe's own Command.
-    let helper = deluxe::process::Command::new(env!("CARGO_BIN_EXE_deluxe-daemon-helper"))
+    let helper = deluxe::command::Command::new(env!("CARGO_BIN_EXE_deluxe-daemon-helper"))
         .unwrap()
         .user(TEST_USER)
         .unwrap();
     let error = helper
         .call(["--pidfile", pidfile.to_str().unwrap(), "start"])
         .unwrap_err();
-    let deluxe::process::CommandError::Exit { code: 1, .. } = &error else {
+    let deluxe::command::CommandError::Exit { code: 1, .. } = &error else {
         panic!("{error:?}")
     };
     let output = helper
         .call_with(
             ["--pidfile", pidfile.to_str().unwrap(), "status"],
-            &deluxe::process::CallOptions::new(),
+            &deluxe::command::CallOptions::new(),
         )
         .unwrap();
     assert_eq!(output, b"status Stopped\n");

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use deluxe::process::daemon::{Controller, Daemon};
+use deluxe::daemon::{Controller, Daemon};
 
 /// A public daemon with every setting and every hook.
 #[deluxe::daemon(
@@ -81,6 +81,6 @@ fn expansions_are_usable_and_warning_free() {
     let err = deluxe::command!("ls", user = "no-such-user-here").unwrap_err();
     assert!(matches!(
         err,
-        deluxe::process::CommandError::UnknownUser { .. }
+        deluxe::command::CommandError::UnknownUser { .. }
     ));
 }

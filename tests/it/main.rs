@@ -35,7 +35,8 @@
 //! - `endurance`: many cycles, calls and racing starts; `deployment`: the shipped systemd unit.
 //! - `systemd`: the daemons under a real systemd (252 and 254) in namespaces of their own:
 //!   notify, status text, reload, notify-reload, watchdog, socket activation, forking, stop.
-//! - `hygiene`: the harness itself: scratch directories, skips that say so, `EINTR`.
+//! - `hygiene`: the harness itself: scratch directories, skips that say so, `EINTR`;
+//!   `layout`: where the runtime crate allows `unsafe` (its system-call modules only).
 //! - `properties`: property tests of the parsers and validators; `macro_lint`: the macros'
 //!   expansions are warning-free; `ui`: the macros' compile-fail and pass cases (trybuild).
 //!
@@ -56,6 +57,7 @@ mod deployment;
 mod endurance;
 mod faults;
 mod hygiene;
+mod layout;
 // Public, so that `missing_docs` applies to the public items the macros expand to.
 pub mod macro_lint;
 mod privileges;

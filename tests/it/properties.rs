@@ -1,8 +1,8 @@
 //! Property tests of every parser and validator against simple reference models: no input
 //! makes them panic, and they agree with the model on every generated input.
 
-use deluxe::process::names::{SHELL_SYNTAX, check_program, check_user_name};
-use deluxe::process::{Account, parse_uid_min, real_users};
+use deluxe::command::{SHELL_SYNTAX, check_program, check_user_name};
+use deluxe::users::{Account, parse_uid_min, real_users};
 use proptest::prelude::*;
 
 /// One line of a generated login.defs, with the UID_MIN it sets when it is a valid one.

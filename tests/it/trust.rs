@@ -737,7 +737,7 @@ fn two_programs_with_a_server_do_not_share_a_default_pidfile() {
     assert_eq!(one.parent(), two.parent());
     // The runtime's own default, for a type implementing `Daemon` by hand, agrees.
     assert_eq!(
-        deluxe::process::daemon::Config::for_type::<one::Server>().pidfile,
+        deluxe::daemon::Config::for_type::<one::Server>().pidfile,
         one
     );
 }

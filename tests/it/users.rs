@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use deluxe::process::get_real_users;
+use deluxe::users::get_real_users;
 
 use crate::common::{NOLOGIN_USER, SYSTEM_USER, TEST_USER, has_sudo_setup};
 
@@ -60,12 +60,12 @@ fn test_accounts_are_classified() {
 
 #[test]
 fn concurrent_enumerations_see_the_same_accounts() {
-    let expected = deluxe::process::all_accounts().unwrap();
+    let expected = deluxe::users::all_accounts().unwrap();
     let threads: Vec<_> = (0..8)
         .map(|_| {
             std::thread::spawn(|| {
                 (0..20)
-                    .map(|_| deluxe::process::all_accounts().unwrap())
+                    .map(|_| deluxe::users::all_accounts().unwrap())
                     .collect::<Vec<_>>()
             })
         })

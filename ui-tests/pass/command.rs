@@ -1,7 +1,7 @@
 // Every accepted form of `command!`, through the crate and through a renamed crate.
 extern crate deluxe as renamed;
 
-use deluxe::process::{Command, CommandError};
+use deluxe::command::{Command, CommandError};
 
 fn build() -> Result<Vec<Command>, CommandError> {
     Ok(vec![

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use deluxe::process::daemon::{Controller, Daemon};
+use deluxe::daemon::{Controller, Daemon};
 
 /// A documented public daemon: the generated items are documented too.
 #[deluxe::daemon(

@@ -27,7 +27,7 @@ impl Pair {
 }
 
 fn main() {
-    use deluxe::process::daemon::Daemon;
+    use deluxe::daemon::Daemon;
     let server = Server {
         listener: TcpListener::bind("127.0.0.1:0").unwrap(),
         journal: std::fs::File::open("/dev/null").unwrap(),

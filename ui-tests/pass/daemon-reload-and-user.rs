@@ -1,5 +1,5 @@
 // `#[on_user1(reload)]` and the privilege keys reach the settings.
-use deluxe::process::daemon::Daemon;
+use deluxe::daemon::Daemon;
 
 #[deluxe::daemon(pidfile = "/run/web/web.pid", user = "www-data", group = "www-data")]
 #[derive(Default)]

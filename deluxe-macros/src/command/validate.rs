@@ -64,7 +64,7 @@ fn program(expr: &Expr) -> syn::Result<LitStr> {
         return Err(syn::Error::new_spanned(
             expr,
             "expected the program name as a string literal: `command!(\"ls\")`; for a name \
-             known only at run time use `deluxe::process::Command::new(name)`",
+             known only at run time use `deluxe::command::Command::new(name)`",
         ));
     };
     check_program(lit.value().as_bytes()).map_err(|problem| {

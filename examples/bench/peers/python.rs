@@ -5,7 +5,7 @@
 use std::ffi::OsStr;
 use std::path::PathBuf;
 
-use deluxe::process::Command;
+use deluxe::command::Command;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
