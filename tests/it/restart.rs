@@ -358,15 +358,7 @@ fn sigkill_at_each_step_of_a_restart_leaves_one_daemon_serving() {
     // The controller killed during the old daemon's drain: the old one finishes its drain
     // and exits all the same.
     let old = new;
-    let early = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    scene.wait_events("the early connection accepted", |events| {
-        events.iter().any(|line| *line == format!("accepted {old}"))
-    });
-    let mut restart = command(&scene, &["--version", "v4"], "restart")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    scene.wait_event(&format!("stopping {old}"), 1);
+    let (early, mut restart) = restart_while_draining(&scene, old, port, "v4");
     kill(restart.id() as i32);
     restart.wait().unwrap();
     assert_eq!(answer(early).unwrap(), format!("v3 {old}"));
@@ -377,15 +369,7 @@ fn sigkill_at_each_step_of_a_restart_leaves_one_daemon_serving() {
 
     // The old daemon killed during its drain: the new one serves on.
     let old = new;
-    let early = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    scene.wait_events("the early connection accepted", |events| {
-        events.iter().any(|line| *line == format!("accepted {old}"))
-    });
-    let mut restart = command(&scene, &["--version", "v5"], "restart")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    scene.wait_event(&format!("stopping {old}"), 1);
+    let (early, mut restart) = restart_while_draining(&scene, old, port, "v5");
     kill(old);
     drop(early);
     let new = pid_after(&wait_line(&mut restart), "restarted ");
@@ -401,6 +385,24 @@ fn sigkill_at_each_step_of_a_restart_leaves_one_daemon_serving() {
     assert_serving(&scene, started, "v6", port);
     stop(&scene);
     assert_only(&scene, &[]);
+}
+
+/// Opens a connection the daemon `old` accepts, then runs `restart` (new code `version`) until
+/// the old daemon drains: returns the connection (its request not sent yet) and the helper.
+fn restart_while_draining(scene: &Scene, old: i32, port: u16, version: &str) -> (TcpStream, Child) {
+    let accepted = scene
+        .events()
+        .iter()
+        .filter(|line| **line == format!("accepted {old}"))
+        .count();
+    let early = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    scene.wait_event(&format!("accepted {old}"), accepted + 1);
+    let restart = command(scene, &["--version", version], "restart")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    scene.wait_event(&format!("stopping {old}"), 1);
+    (early, restart)
 }
 
 fn kill(pid: i32) {

@@ -217,7 +217,10 @@ impl From<ListenerError> for io::Error {
 ///         Ok(())
 ///     }
 ///
-///     fn run(&self) { /* accept on self.listener until stop */ }
+///     fn run(&self) -> Result<(), HookError> {
+///         // Accept on self.listener until `daemon::stop_requested()`.
+///         Ok(())
+///     }
 /// }
 /// ```
 pub fn listener<L>(name: &str, bind: impl FnOnce() -> io::Result<L>) -> Result<L, ListenerError>
