@@ -61,7 +61,9 @@ mod unix {
                 .append(true)
                 .open(&self.events)
                 .expect("events file");
-            let _ = writeln!(file, "{line}");
+            // One write: the daemons of a restart append at the same time, and `writeln!`
+            // may write a line in pieces that theirs would interleave.
+            let _ = file.write_all(format!("{line}\n").as_bytes());
         }
 
         fn answer(&self, stream: TcpStream) {
