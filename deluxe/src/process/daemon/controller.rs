@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::handover::{self, Requested, Session};
 use super::launch::{self, Plan};
 use super::pidfile;
-use super::target::{self, Located};
+use super::target::{self, Located, Target};
 use super::{Config, Daemon, DaemonError, Instance, Pid, Status, StopOutcome};
 
 /// Starts, stops and signals the daemon `D`.
@@ -519,13 +520,44 @@ impl<D: Daemon> Controller<D> {
     /// ```
     pub fn restart(&self) -> Result<Pid, DaemonError> {
         let _turn = launch::take_turn();
-        if let Located::Running(target) = target::locate(&self.config.pidfile)?
-            && target.pid.raw() == nix::unistd::getpid().as_raw()
-        {
-            return Err(DaemonError::RestartFromInside { pid: target.pid });
+        if let Located::Running(target) = target::locate(&self.config.pidfile)? {
+            if target.is_this_process() {
+                return Err(DaemonError::RestartFromInside { pid: target.pid });
+            }
+            let timeout = self.config.start_timeout;
+            if let Requested::Session(session) =
+                handover::request(&target, &self.config.pidfile, timeout)?
+            {
+                return self.take_over(&target, session);
+            }
         }
         self.stop()?;
         self.start_in_turn()
+    }
+
+    /// A restart with a hand-over: starts the new daemon with the sockets of `session`; once
+    /// it is ready (it told the old daemon `COMMIT`), waits for the old one, `old`, to stop.
+    fn take_over(&self, old: &Target, mut session: Session) -> Result<Pid, DaemonError> {
+        let plan = Plan::new(&self.config, &*self.daemon).and_then(|plan| {
+            plan.taking_over(&mut session)
+                .map_err(|source| DaemonError::Handover {
+                    pid: old.pid,
+                    source,
+                })
+        });
+        // The plan owns this controller's copies of the sockets: they close with it.
+        let started = plan.and_then(|plan| launch::spawn(&*self.daemon, &plan));
+        match started {
+            Ok(pid) => {
+                drop(session);
+                self.instance().stop_target(old)?;
+                Ok(pid)
+            }
+            Err(error) => {
+                session.abort();
+                Err(error)
+            }
+        }
     }
 
     /// Reloads the daemon and returns once it says how that went: it reopens its log file

@@ -280,6 +280,99 @@ pub enum DaemonError {
         /// Its user id.
         peer_uid: u32,
     },
+    /// Another restart of this daemon is handing its sockets over right now: this one did
+    /// nothing.
+    RestartInProgress {
+        /// The running daemon.
+        pid: Pid,
+    },
+    /// The running daemon's hand-over directory or control socket is not one to trust
+    /// (planted by another user, a symbolic link, open to others): nothing was fetched,
+    /// sent or stopped, and the daemon runs on.
+    HandoverRefused {
+        /// The running daemon.
+        pid: Pid,
+        /// The directory or socket.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: HandoverRefusal,
+    },
+    /// The exchange with the running daemon failed before its sockets were handed over:
+    /// nothing was stopped, and the daemon runs on.
+    Handover {
+        /// The running daemon.
+        pid: Pid,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Why a restart did not trust the running daemon's hand-over place
+/// ([`DaemonError::HandoverRefused`]).
+///
+/// ```no_run
+/// use deluxe::process::daemon::{DaemonError, HandoverRefusal};
+/// # #[deluxe::daemon] #[derive(Default)] struct Worker;
+/// # #[deluxe::daemon] impl Worker { fn run(&self) {} }
+/// match Worker::controller().restart() {
+///     Err(DaemonError::HandoverRefused { reason: HandoverRefusal::OtherOwner { uid }, path, .. }) => {
+///         eprintln!("{} belongs to uid {uid}: remove it", path.display());
+///     }
+///     Err(error) => eprintln!("{error}"),
+///     Ok(pid) => println!("restarted: {pid}"),
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HandoverRefusal {
+    /// A symbolic link is where the directory should be.
+    Symlink,
+    /// Something that is not a directory is where the directory should be.
+    NotADirectory,
+    /// Something that is not a socket is where the control socket should be.
+    NotASocket,
+    /// It belongs to another user than the daemon's (or root).
+    OtherOwner {
+        /// Its owner.
+        uid: u32,
+    },
+    /// The directory is open to other users (its mode).
+    OpenToOthers {
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The process listening on the control socket is not the daemon.
+    Impostor {
+        /// Its pid, where the system says (Linux).
+        peer_pid: Option<u32>,
+        /// Its user id.
+        peer_uid: u32,
+    },
+    /// The daemon answers only root and its own user.
+    Refused,
+}
+
+impl fmt::Display for HandoverRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Symlink => f.write_str("it is a symbolic link"),
+            Self::NotADirectory => f.write_str("it is not a directory"),
+            Self::NotASocket => f.write_str("it is not a socket"),
+            Self::OtherOwner { uid } => write!(f, "it belongs to uid {uid}, not the daemon's user"),
+            Self::OpenToOthers { mode } => write!(f, "it is open to other users (mode {mode:o})"),
+            Self::Impostor { peer_pid, peer_uid } => {
+                write!(f, "another process listens on it (uid {peer_uid}")?;
+                if let Some(peer_pid) = peer_pid {
+                    write!(f, ", pid {peer_pid}")?;
+                }
+                f.write_str(")")
+            }
+            Self::Refused => f.write_str(
+                "the daemon hands its sockets over only to root and its own user; restart it \
+                 as one of them",
+            ),
+        }
+    }
 }
 
 /// Why a reload has no answer ([`DaemonError::ReloadUnanswered`]).
@@ -822,6 +915,23 @@ impl fmt::Display for DaemonError {
                      daemon",
                 )
             }
+            Self::RestartInProgress { pid } => write!(
+                f,
+                "another restart of the daemon (pid {pid}) is under way: wait for it to finish, \
+                 then check the status"
+            ),
+            Self::HandoverRefused { pid, path, reason } => write!(
+                f,
+                "refusing the restart's hand-over at {}: {reason}; nothing was stopped and the \
+                 daemon (pid {pid}) runs on: remove it (the daemon makes its own when it starts \
+                 next), or stop and start the daemon",
+                path.display()
+            ),
+            Self::Handover { pid, source } => write!(
+                f,
+                "cannot fetch the listening sockets of the daemon (pid {pid}) for a restart: \
+                 {source}; nothing was stopped and the daemon runs on"
+            ),
         }
     }
 }

@@ -91,8 +91,14 @@ impl Instance {
                 return Ok(StopOutcome::NotRunning);
             }
         };
+        self.stop_target(&target)
+    }
+
+    /// Stops the daemon `target` (located already): `SIGTERM`, the wait, `SIGKILL` after the
+    /// stop timeout.
+    pub(crate) fn stop_target(&self, target: &Target) -> Result<StopOutcome, DaemonError> {
         let outcome = if target.signal(Signal::SIGTERM)? == Delivery::AlreadyGone
-            || self.wait(&target, self.config.stop_timeout)?
+            || self.wait(target, self.config.stop_timeout)?
         {
             if target.grace_expired() {
                 log::warn!(
@@ -120,7 +126,7 @@ impl Instance {
                 // SAFETY: killpg only sends a signal.
                 unsafe { libc::killpg(group, libc::SIGKILL) };
             }
-            if killed == Delivery::Delivered && !self.wait(&target, KILL_WAIT)? {
+            if killed == Delivery::Delivered && !self.wait(target, KILL_WAIT)? {
                 return Err(DaemonError::StopTimeout {
                     pid: target.pid,
                     waited: KILL_WAIT,

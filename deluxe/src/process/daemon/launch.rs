@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use super::handover::{self, Inherited, Session};
 use super::init::{self, Place};
 use super::manager;
 use super::pidfile;
@@ -83,6 +84,8 @@ pub(crate) struct Plan {
     start_timeout: Duration,
     /// In the foreground at pid 1: whether to leave pid 1 to an init ([`init`]).
     container_init: bool,
+    /// The pidfile, and at a restart the old daemon's sockets ([`handover`]).
+    inherited: Inherited,
 }
 
 impl Plan {
@@ -110,6 +113,7 @@ impl Plan {
             })?),
         };
         let pidfile_directory = pidfile.path().parent().map(Path::to_path_buf);
+        let inherited = Inherited::new(pidfile.path());
         #[cfg(any(target_os = "linux", target_os = "android"))]
         let last_signal = libc::SIGRTMAX();
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -146,10 +150,22 @@ impl Plan {
                     .chain(manager::before_start())
                     .filter(|fd| *fd > 2)
                     .collect(),
+                takeover: false,
             },
             start_timeout: config.start_timeout,
             container_init: config.container_init,
+            inherited,
         })
+    }
+
+    /// The plan of a restart's new daemon, which takes over from the running one: it keeps
+    /// the sockets of `session` open and puts its pidfile at the path once its `setup`
+    /// succeeded.
+    pub(crate) fn taking_over(mut self, session: &mut Session) -> io::Result<Self> {
+        self.inherited = self.inherited.taking_over(session)?;
+        self.steps.keep.extend_from_slice(self.inherited.raw_fds());
+        self.steps.takeover = self.inherited.is_takeover();
+        Ok(self)
     }
 
     fn pidfile(&self) -> &Path {
@@ -442,6 +458,7 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
     // daemons of its own.
     drop(locks);
     TURN_TAKEN.store(false, Ordering::Release);
+    handover::install(&plan.inherited);
     let set_up = match plan.steps.run(
         Mode::Forked {
             report: write.as_fd(),
@@ -462,6 +479,7 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
         &plan.serving,
         |started| match started {
             Ok(()) => {
+                handover::ready(&plan.steps.keep);
                 Report::Ready {
                     pid: std::process::id(),
                 }
@@ -542,9 +560,11 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
     } else {
         Place::Alone
     };
+    handover::install(&plan.inherited);
     let set_up = match plan.steps.run(Mode::Foreground, &mut || run_setup(daemon)) {
         Ok(set_up) => set_up,
         Err(stopped) => {
+            handover::uninstall();
             place.undo();
             return match stopped {
                 Failure::Setup { message } => DaemonError::SetupFailed { message },
@@ -566,6 +586,9 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
         set_up.output,
         &plan.serving,
         |started| {
+            if started.is_ok() {
+                handover::ready(&plan.steps.keep);
+            }
             if let Err((step, error)) = started {
                 let message = format!("cannot {step}: {error}");
                 serve::say(log::Level::Error, &message);

@@ -95,6 +95,7 @@
 
 mod controller;
 mod error;
+mod handover;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod inflight;
 mod init;
@@ -109,6 +110,7 @@ mod reload;
 mod serve;
 mod setup;
 mod sys;
+mod sys_handover;
 mod target;
 
 use std::fmt;
@@ -117,7 +119,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use controller::{Controller, supervised};
-pub use error::{DaemonError, FileProblem, PidfileRisk, Refusal, Step, Unanswered};
+pub use error::{
+    DaemonError, FileProblem, HandoverRefusal, PidfileRisk, Refusal, Step, Unanswered,
+};
+pub use handover::{ListenerError, listener};
 pub use instance::Instance;
 pub use manager::{
     ListenFd, ListenFdsError, extend_timeout, listen_fds, notify_watchdog, set_status, watchdog,

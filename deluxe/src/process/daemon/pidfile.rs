@@ -13,7 +13,7 @@ use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -423,6 +423,25 @@ pub(crate) fn lock(path: &CStr) -> Result<Held<'_>, LockError> {
     }
 }
 
+/// In a new daemon taking over from a running one (a restart's hand-over): makes, locks and
+/// writes its pidfile under its private name only; [`Held::publish_takeover`] renames it over
+/// the path once the daemon's `setup` succeeded. Async-signal-safe.
+pub(crate) fn lock_private(path: &CStr) -> Result<Held<'_>, LockError> {
+    let (fd, name) = create_locked(path).map_err(LockError::Failed)?;
+    let held = Held::new(fd, path);
+    held.lock().pending = Some(name);
+    Ok(held)
+}
+
+/// Whether this daemon is handing its sockets over to a new one: the new one's pidfile
+/// replacing this one's at the path is then expected, not a loss to repair.
+static HANDING_OVER: AtomicBool = AtomicBool::new(false);
+
+/// Says whether this daemon is handing over (see [`HANDING_OVER`]).
+pub(crate) fn set_handing_over(handing_over: bool) {
+    HANDING_OVER.store(handing_over, Ordering::Release);
+}
+
 /// The pidfile this process holds, if it is a daemon: its pid, the file's identity and the
 /// descriptor. A daemon reads its own pidfile only through that descriptor: opening and
 /// closing it again would release the lock that names it.
@@ -473,6 +492,8 @@ pub(crate) struct Held<'a> {
 struct Holding {
     fd: OwnedFd,
     removed: bool,
+    /// In a new daemon taking over: the private name its pidfile has until it is ready.
+    pending: Option<PrivateName>,
 }
 
 /// The descriptor of the pidfile the daemon holds, for [`close_in_child`]; -1 before.
@@ -508,7 +529,11 @@ impl<'a> Held<'a> {
     fn new(fd: OwnedFd, path: &'a CStr) -> Self {
         register_own(fd.as_fd());
         Self {
-            state: Mutex::new(Holding { fd, removed: false }),
+            state: Mutex::new(Holding {
+                fd,
+                removed: false,
+                pending: None,
+            }),
             path,
         }
     }
@@ -553,6 +578,11 @@ impl<'a> Held<'a> {
     pub(crate) fn remove(&self) {
         let mut state = self.lock();
         state.removed = true;
+        if let Some(name) = state.pending.take() {
+            // Never put at the path: the path is the running daemon's.
+            let _ = sys::unlink(name.c());
+            return;
+        }
         if let (Ok((ours, _)), Ok(current)) = (sys::fstat(state.fd.as_fd()), sys::lstat(self.path))
             && ours == current
         {
@@ -560,12 +590,24 @@ impl<'a> Held<'a> {
         }
     }
 
+    /// In a new daemon taking over ([`lock_private`]), its `setup` done: renames its pidfile
+    /// over the path, replacing the running daemon's (whose watch expects it).
+    /// Async-signal-safe.
+    pub(crate) fn publish_takeover(&self) -> Result<(), Errno> {
+        let mut state = self.lock();
+        if let Some(name) = &state.pending {
+            sys::rename(name.c(), self.path)?;
+            state.pending = None;
+        }
+        Ok(())
+    }
+
     /// After the path changed (an `rm` by a tmp cleaner, a `mv`): if nothing is at the path,
     /// puts a new pidfile there, locked and holding this daemon's pid, and holds that one.
     /// Another daemon can start only in the window between the removal and this call.
     pub(crate) fn restore(&self) -> Restore {
         let mut state = self.lock();
-        if state.removed {
+        if state.removed || state.pending.is_some() {
             return Restore::InPlace;
         }
         let Ok((ours, _)) = sys::fstat(state.fd.as_fd()) else {
@@ -573,6 +615,8 @@ impl<'a> Held<'a> {
         };
         match sys::lstat(self.path) {
             Ok(current) if current == ours => return Restore::InPlace,
+            // The new daemon of a restart put its own: expected.
+            Ok(_) if HANDING_OVER.load(Ordering::Acquire) => return Restore::InPlace,
             Ok(_) => return Restore::Lost(Errno::EEXIST),
             Err(Errno::ENOENT) => {}
             Err(errno) => return Restore::Lost(errno),

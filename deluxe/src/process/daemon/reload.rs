@@ -72,7 +72,7 @@ const ADDRESS_LIMIT: usize = 107;
 /// A path to bind or connect to that names `path`'s file: `path` itself, or where it is too
 /// long for a socket address (Linux), the same file through `/proc/self/fd/N/NAME`, `N` the
 /// returned descriptor of its directory, to keep open meanwhile.
-fn address(path: &Path) -> io::Result<(PathBuf, Option<std::os::fd::OwnedFd>)> {
+pub(crate) fn address(path: &Path) -> io::Result<(PathBuf, Option<std::os::fd::OwnedFd>)> {
     use std::os::unix::ffi::OsStrExt;
     let (Some(directory), Some(name)) = (path.parent(), path.file_name()) else {
         return Ok((path.to_path_buf(), None));
@@ -93,7 +93,7 @@ fn address(path: &Path) -> io::Result<(PathBuf, Option<std::os::fd::OwnedFd>)> {
 /// its queue: on Linux a connection to a listener whose queue is full (a daemon stopped or
 /// frozen, or one that stopped accepting) otherwise waits for ever, whatever the reload
 /// timeout; it fails with `EAGAIN` at the deadline. Elsewhere a full queue refuses at once.
-fn connect(address: &Path, deadline: Option<Instant>) -> io::Result<UnixStream> {
+pub(crate) fn connect(address: &Path, deadline: Option<Instant>) -> io::Result<UnixStream> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr, sockopt};
@@ -134,7 +134,7 @@ fn connect(address: &Path, deadline: Option<Instant>) -> io::Result<UnixStream> 
 }
 
 /// The user id of the peer of a connected Unix socket, and its pid where the system says.
-fn peer(fd: BorrowedFd<'_>) -> io::Result<(Option<libc::pid_t>, libc::uid_t)> {
+pub(crate) fn peer(fd: BorrowedFd<'_>) -> io::Result<(Option<libc::pid_t>, libc::uid_t)> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         // SAFETY: an all-zero ucred is a valid value for getsockopt to overwrite.

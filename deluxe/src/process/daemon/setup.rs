@@ -41,6 +41,9 @@ pub(crate) struct Steps {
     ///
     /// [`Daemon::keep_open`]: super::Daemon::keep_open
     pub(crate) keep: Vec<RawFd>,
+    /// A restart's new daemon taking over from a running one (see `handover`): its pidfile is
+    /// put at the path once `setup` succeeded, replacing the running daemon's.
+    pub(crate) takeover: bool,
 }
 
 /// Where the steps run.
@@ -179,7 +182,12 @@ impl Steps {
     /// The steps from the pidfile on: locked and written, the signal handler installed, the
     /// `setup` hook, the privileges dropped.
     fn lock_and_drop(&self, setup: SetupHook<'_>) -> Result<(Held<'_>, Receiver), Failure> {
-        let held = pidfile::lock(self.pidfile.c()).map_err(|error| match error {
+        let lock = if self.takeover {
+            pidfile::lock_private
+        } else {
+            pidfile::lock
+        };
+        let held = lock(self.pidfile.c()).map_err(|error| match error {
             LockError::Held { pid } => Failure::AlreadyRunning { pid },
             LockError::Failed(errno) => Failure::Step {
                 step: Step::Pidfile,
@@ -211,6 +219,13 @@ impl Steps {
         if let Some(signal) = serve::stop_received() {
             held.remove();
             return Err(Failure::Stopped { signal });
+        }
+        if let Err(errno) = held.publish_takeover() {
+            held.remove();
+            return Err(Failure::Step {
+                step: Step::Pidfile,
+                errno,
+            });
         }
         if let Some(credentials) = &self.credentials
             && let Err((step, errno)) = held.with_fd(|fd| credentials.drop_to(fd))

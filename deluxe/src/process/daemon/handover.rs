@@ -1,0 +1,835 @@
+//! Restart without dropping a connection: the daemon's listening sockets ([`listener`]), and
+//! their hand-over from the running daemon to the new one at [`Controller::restart`].
+//!
+//! # Why descriptor passing
+//!
+//! Two designs keep a listening socket open across a restart. Exec inheritance (nginx's
+//! binary upgrade, tableflip) has the old daemon start the new one, which inherits the
+//! sockets: the new daemon then runs whatever binary the *old* process execs. Descriptor
+//! passing over a Unix socket (HAProxy's `-x`, Envoy's hot restart) has the caller fetch the
+//! sockets from the old daemon: the new daemon is started the usual way by the caller, so a
+//! restart from a new binary's command line runs the new code, and an in-process
+//! [`Controller::restart`] runs the calling process's code (it forks, as `start` does). deluxe
+//! starts daemons by forking its caller; descriptor passing keeps that one way to start.
+//!
+//! # The exchange
+//!
+//! A daemon that declared at least one socket listens on a control socket in a private
+//! directory beside its pidfile, `DIR/.NAME.handover/PID.sock` (the directory `0700`, made by
+//! the daemon and owned by its user; one planted there, a symbolic link or another user's, is
+//! never used). Each side checks the other as the reload socket does: the daemon answers only
+//! root and its own user (`SO_PEERCRED`), the controller talks only to the process holding the
+//! pidfile's lock.
+//!
+//! 1. The controller sends `HANDOVER`; the daemon answers with its sockets' names and the
+//!    descriptors (`SCM_RIGHTS`), and is "handing over": another `HANDOVER` meanwhile is
+//!    answered `BUSY` ([`DaemonError::RestartInProgress`]).
+//! 2. The controller starts the new daemon as `start` does, with the sockets and the control
+//!    connection. The new daemon locks a pidfile of its own under a private name, [`listener`]
+//!    returns the handed-over sockets instead of binding, its `setup` runs; once it succeeded
+//!    the new pidfile is renamed over the path (the old daemon's watch does not fight it) and,
+//!    ready, the new daemon itself sends `COMMIT PID` on the control connection: a controller
+//!    killed meanwhile cannot leave two daemons serving.
+//! 3. On `COMMIT` the old daemon tells a service manager `MAINPID=` (only the main process may,
+//!    under `NotifyAccess=main`) and stops exactly as on `SIGTERM` (its drain unchanged), never
+//!    removing the pidfile that is no longer its file. The controller waits for it as `stop`
+//!    does (`SIGKILL` after the stop timeout) and returns the new pid.
+//! 4. A new daemon that fails before ready: the controller sends `ABORT` (or the connection
+//!    closes without `COMMIT`: the controller died); the old daemon serves on, untouched.
+//!
+//! The kernel shares a handed-over socket's open file between the processes: `O_NONBLOCK`
+//! set by one is set for the other (see [`listener`]); the hand-over never changes it.
+//!
+//! [`Controller::restart`]: super::Controller::restart
+
+use std::any::TypeId;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use super::manager::{self, ListenFd, ListenFdsError};
+use super::pidfile;
+use super::reload;
+use super::sys;
+use super::sys_handover::{self as calls, SocketKind};
+use super::target::{self, Located, Target};
+use super::{DaemonError, HandoverRefusal};
+
+/// Why [`listener`] could not give the socket.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ListenerError {
+    /// `bind` failed.
+    Bind {
+        /// The socket's name.
+        name: String,
+        /// What `bind` returned.
+        source: io::Error,
+    },
+    /// The name was declared already in this daemon.
+    Twice {
+        /// The socket's name.
+        name: String,
+    },
+    /// The name is empty, too long (over 255 bytes) or holds a newline or a NUL.
+    InvalidName {
+        /// The name.
+        name: String,
+    },
+    /// Called outside a daemon started by a [`Controller`](super::Controller) (or run in the
+    /// foreground): there is no restart to hand the socket to.
+    OutsideDaemon {
+        /// The socket's name.
+        name: String,
+    },
+    /// The socket handed over or passed under this name is not of the type asked for.
+    WrongType {
+        /// The socket's name.
+        name: String,
+        /// The type asked for (`TcpListener`, ...).
+        expected: &'static str,
+        /// What the descriptor is.
+        found: &'static str,
+    },
+    /// The socket-activation variables are malformed.
+    Activation {
+        /// The socket's name.
+        name: String,
+        /// What [`listen_fds`](super::listen_fds) said.
+        source: ListenFdsError,
+    },
+    /// The runtime could not keep its copy of the socket (no descriptor left).
+    Register {
+        /// The socket's name.
+        name: String,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for ListenerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bind { name, .. } => write!(f, "cannot bind listening socket {name:?}"),
+            Self::Twice { name } => write!(
+                f,
+                "listening socket {name:?} is declared twice: give each socket its own name"
+            ),
+            Self::InvalidName { name } => write!(
+                f,
+                "{name:?} is not a socket name: use 1 to 255 bytes without newline or NUL"
+            ),
+            Self::OutsideDaemon { name } => write!(
+                f,
+                "listening socket {name:?} declared outside a daemon: call \
+                 `daemon::listener` in `Daemon::setup` or later in the daemon"
+            ),
+            Self::WrongType {
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "listening socket {name:?} is a {found}, not a {expected}: the daemon that \
+                 handed it over (or the socket unit) declares it with another type; use the \
+                 same type, or another name"
+            ),
+            Self::Activation { name, .. } => {
+                write!(f, "cannot take socket-activated socket {name:?}")
+            }
+            Self::Register { name, .. } => write!(
+                f,
+                "cannot keep a copy of listening socket {name:?} for the next restart"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ListenerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Bind { source, .. } | Self::Register { source, .. } => Some(source),
+            Self::Activation { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<ListenerError> for io::Error {
+    fn from(error: ListenerError) -> Self {
+        let kind = match &error {
+            ListenerError::Bind { source, .. } | ListenerError::Register { source, .. } => {
+                source.kind()
+            }
+            _ => io::ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, error)
+    }
+}
+
+/// The listening socket `name` of this daemon: the one the daemon it replaces handed over
+/// under that name (at a [`Controller::restart`](super::Controller::restart)), else the
+/// socket-activated one named `name` (`LISTEN_FDNAMES`; the first call takes every passed
+/// descriptor, see [`listen_fds`](super::listen_fds)), else what `bind` returns. The socket is
+/// registered under `name`: the next restart hands it to the new daemon, starting that one
+/// before this one stops, so that no connection is refused.
+///
+/// Call it in [`Daemon::setup`](super::Daemon::setup) (as root, before privileges are
+/// dropped), or anywhere in the daemon before it is ready. `L` is the type to return:
+/// `TcpListener`, `UnixListener`, `UnixDatagram`, `UdpSocket` (checked against what was
+/// handed over), or any `From<OwnedFd>` type (not checked).
+///
+/// A restart runs the code of the process that calls it: an in-process
+/// [`Controller::restart`](super::Controller::restart) forks the calling program; a restart
+/// from the command line of a newly installed binary runs the new binary.
+///
+/// **`O_NONBLOCK` is shared.** A handed-over socket is the same open file in the old and the
+/// new daemon: a new daemon that makes it non-blocking (tokio's `from_std` needs it) makes
+/// it so in the old one too, whose blocking `accept` loop would then spin on `WouldBlock`
+/// while it drains. A daemon that accepts in a blocking loop and may be replaced by a
+/// non-blocking one handles `WouldBlock` (or polls); the hand-over never changes the flag.
+///
+/// # Errors
+///
+/// [`ListenerError`]: `bind` failed, a name declared twice or malformed, a call outside a
+/// daemon, a handed-over socket of another type.
+///
+/// ```no_run
+/// use std::net::TcpListener;
+/// use std::sync::OnceLock;
+/// use deluxe::process::daemon::{self, Daemon, HookError};
+///
+/// struct Web {
+///     listener: OnceLock<TcpListener>,
+/// }
+///
+/// impl Daemon for Web {
+///     fn setup(&self) -> Result<(), HookError> {
+///         let listener = daemon::listener("http", || TcpListener::bind("127.0.0.1:8080"))?;
+///         let _ = self.listener.set(listener);
+///         Ok(())
+///     }
+///
+///     fn run(&self) { /* accept on self.listener until stop */ }
+/// }
+/// ```
+pub fn listener<L>(name: &str, bind: impl FnOnce() -> io::Result<L>) -> Result<L, ListenerError>
+where
+    L: From<OwnedFd> + AsFd + 'static,
+{
+    if name.is_empty() || name.len() > 255 || name.contains(['\n', '\0']) {
+        return Err(ListenerError::InvalidName {
+            name: name.to_owned(),
+        });
+    }
+    let Some(context) = context() else {
+        return Err(ListenerError::OutsideDaemon {
+            name: name.to_owned(),
+        });
+    };
+    let mut registry = lock(&REGISTRY);
+    if registry.sockets.iter().any(|(known, _)| known == name) {
+        return Err(ListenerError::Twice {
+            name: name.to_owned(),
+        });
+    }
+    let found = match context.take(name) {
+        Some(fd) => Some(fd),
+        None => activated(name)?,
+    };
+    let socket = match found {
+        Some(fd) => {
+            check_type::<L>(name, fd.as_fd())?;
+            L::from(fd)
+        }
+        None => bind().map_err(|source| ListenerError::Bind {
+            name: name.to_owned(),
+            source,
+        })?,
+    };
+    let copy = calls::dup_cloexec(socket.as_fd()).map_err(|errno| ListenerError::Register {
+        name: name.to_owned(),
+        source: errno.into(),
+    })?;
+    registry.sockets.push((name.to_owned(), copy));
+    if !registry.serving {
+        registry.serving = true;
+        drop(registry);
+        start_server(context);
+    }
+    Ok(socket)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The sockets passed by a service manager, taken on the first call by name.
+static ACTIVATED: Mutex<Option<Vec<ListenFd>>> = Mutex::new(None);
+
+fn activated(name: &str) -> Result<Option<OwnedFd>, ListenerError> {
+    let mut activated = lock(&ACTIVATED);
+    if activated.is_none() {
+        *activated = Some(
+            manager::listen_fds().map_err(|source| ListenerError::Activation {
+                name: name.to_owned(),
+                source,
+            })?,
+        );
+    }
+    let passed = activated.get_or_insert_with(Vec::new);
+    Ok(passed
+        .iter()
+        .position(|passed| passed.name == name)
+        .map(|at| passed.remove(at).fd))
+}
+
+/// Checks a handed-over or passed descriptor against the standard socket type asked for.
+fn check_type<L: 'static>(name: &str, fd: BorrowedFd<'_>) -> Result<(), ListenerError> {
+    let expected = [
+        (
+            TypeId::of::<TcpListener>(),
+            "TcpListener",
+            (true, true, true),
+        ),
+        (
+            TypeId::of::<UnixListener>(),
+            "UnixListener",
+            (false, true, true),
+        ),
+        (TypeId::of::<UdpSocket>(), "UdpSocket", (true, false, false)),
+        (
+            TypeId::of::<UnixDatagram>(),
+            "UnixDatagram",
+            (false, false, false),
+        ),
+    ];
+    let Some(&(_, expected, want)) = expected.iter().find(|(id, ..)| *id == TypeId::of::<L>())
+    else {
+        return Ok(());
+    };
+    let found = match calls::socket_kind(fd) {
+        Ok(SocketKind {
+            inet,
+            stream,
+            listening,
+        }) => (inet, stream, listening),
+        Err(_) => {
+            return Err(ListenerError::WrongType {
+                name: name.to_owned(),
+                expected,
+                found: "descriptor that is not a socket",
+            });
+        }
+    };
+    if found == want {
+        return Ok(());
+    }
+    let found = match found {
+        (true, true, true) => "TCP listener",
+        (false, true, true) => "Unix stream listener",
+        (true, false, _) => "UDP socket",
+        (false, false, _) => "Unix datagram socket",
+        (_, true, false) => "stream socket that does not listen",
+    };
+    Err(ListenerError::WrongType {
+        name: name.to_owned(),
+        expected,
+        found,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// In the daemon.
+
+/// What a started daemon inherits for the hand-over, prepared in its plan before forking:
+/// its pidfile, and at a restart the old daemon's sockets and the control connection.
+pub(crate) struct Inherited {
+    pidfile: PathBuf,
+    sockets: Mutex<Vec<(String, Option<OwnedFd>)>>,
+    /// The connection to the old daemon, on which the new one says `COMMIT` once ready.
+    control: Mutex<Option<OwnedFd>>,
+    /// Raw numbers, read without a lock in the forked child.
+    raw: Vec<RawFd>,
+}
+
+impl Inherited {
+    pub(crate) fn new(pidfile: &Path) -> Self {
+        Self {
+            pidfile: pidfile.to_path_buf(),
+            sockets: Mutex::new(Vec::new()),
+            control: Mutex::new(None),
+            raw: Vec::new(),
+        }
+    }
+
+    /// With the old daemon's sockets and the control connection: a takeover.
+    pub(crate) fn taking_over(mut self, session: &mut Session) -> io::Result<Self> {
+        let control = calls::dup_cloexec(session.stream.as_fd())?;
+        let sockets: Vec<(String, Option<OwnedFd>)> = session
+            .sockets
+            .drain(..)
+            .map(|(name, fd)| (name, Some(fd)))
+            .collect();
+        self.raw = sockets
+            .iter()
+            .filter_map(|(_, fd)| fd.as_ref().map(AsRawFd::as_raw_fd))
+            .chain([control.as_raw_fd()])
+            .collect();
+        self.sockets = Mutex::new(sockets);
+        self.control = Mutex::new(Some(control));
+        Ok(self)
+    }
+
+    /// Whether this start takes over from a running daemon.
+    pub(crate) fn is_takeover(&self) -> bool {
+        !self.raw.is_empty()
+    }
+
+    /// The descriptors the forked daemon keeps open.
+    pub(crate) fn raw_fds(&self) -> &[RawFd] {
+        &self.raw
+    }
+
+    fn take(&self, name: &str) -> Option<OwnedFd> {
+        lock(&self.sockets)
+            .iter_mut()
+            .find(|(known, _)| known == name)
+            .and_then(|(_, fd)| fd.take())
+    }
+}
+
+/// The daemon's [`Inherited`], once installed; and the pid it was installed in (a process
+/// the daemon forks is no daemon).
+static CONTEXT: AtomicPtr<Inherited> = AtomicPtr::new(std::ptr::null_mut());
+static CONTEXT_PID: AtomicU32 = AtomicU32::new(0);
+
+/// In the daemon, before its `setup`: makes `inherited` what [`listener`] reads.
+/// Async-signal-safe. `inherited` lives as long as the daemon (its plan).
+pub(crate) fn install(inherited: &Inherited) {
+    CONTEXT.store(std::ptr::from_ref(inherited).cast_mut(), Ordering::Release);
+    CONTEXT_PID.store(std::process::id(), Ordering::Release);
+}
+
+/// In the foreground, when the start failed and the plan goes away.
+pub(crate) fn uninstall() {
+    CONTEXT.store(std::ptr::null_mut(), Ordering::Release);
+    CONTEXT_PID.store(0, Ordering::Release);
+}
+
+fn context() -> Option<&'static Inherited> {
+    if CONTEXT_PID.load(Ordering::Acquire) != std::process::id() {
+        return None;
+    }
+    let pointer = CONTEXT.load(Ordering::Acquire);
+    // SAFETY: set by `install` to the plan of this daemon, which lives until the process
+    // exits (or `uninstall` clears it first, in the foreground).
+    unsafe { pointer.as_ref() }
+}
+
+/// In the new daemon, ready: closes the handed-over sockets nobody declared (clients would
+/// wait in their queue for ever), registers the `keep_open` descriptors that are listening
+/// sockets (a daemon value's own: their presence makes a restart start the new daemon
+/// first), and tells the old daemon `COMMIT`.
+pub(crate) fn ready(kept: &[RawFd]) {
+    let Some(context) = context() else {
+        return;
+    };
+    for (name, fd) in lock(&context.sockets).iter_mut() {
+        if fd.take().is_some() {
+            super::serve::say(
+                log::Level::Warn,
+                &format!("listening socket {name:?} was handed over but not declared; closed it"),
+            );
+        }
+    }
+    let mut registry = lock(&REGISTRY);
+    for &fd in kept {
+        // SAFETY: a descriptor the daemon value owns (`keep_open`), open for the daemon's
+        // life; borrowed only for this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        if calls::socket_kind(fd).is_ok_and(|kind| kind.listening)
+            && let Ok(copy) = calls::dup_cloexec(fd)
+        {
+            registry
+                .sockets
+                .push((format!("keep-open-{}", fd.as_raw_fd()), copy));
+        }
+    }
+    let start = !registry.serving && !registry.sockets.is_empty();
+    registry.serving |= start;
+    drop(registry);
+    if start {
+        start_server(context);
+    }
+    if let Some(control) = lock(&context.control).take() {
+        let mut stream = UnixStream::from(control);
+        let _ = stream.write_all(format!("COMMIT {}\n", std::process::id()).as_bytes());
+    }
+}
+
+/// The sockets this daemon declared, and whether its control socket is up.
+struct Registry {
+    sockets: Vec<(String, OwnedFd)>,
+    serving: bool,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    sockets: Vec::new(),
+    serving: false,
+});
+
+/// Where the daemon of `pidfile` keeps its control sockets: `DIR/.NAME.handover`.
+pub(crate) fn directory(pidfile: &Path) -> PathBuf {
+    let name = pidfile.file_name().unwrap_or_default().to_string_lossy();
+    pidfile
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join(format!(".{name}.handover"))
+}
+
+fn socket_path(pidfile: &Path, pid: u32) -> PathBuf {
+    directory(pidfile).join(format!("{pid}.sock"))
+}
+
+/// Binds the control socket and starts the thread that answers it; a warning if it cannot.
+fn start_server(context: &'static Inherited) {
+    let path = socket_path(&context.pidfile, std::process::id());
+    let started = bind_control(&context.pidfile, &path).and_then(|socket| {
+        std::thread::Builder::new()
+            .name("deluxe-handover".into())
+            .spawn(move || serve(&socket, &path, context))
+            .map(drop)
+    });
+    if let Err(error) = started {
+        super::serve::say(
+            log::Level::Warn,
+            &format!(
+                "cannot listen for a restart's hand-over in {} ({error}); a restart will \
+                 fail instead of dropping connections",
+                directory(&context.pidfile).display()
+            ),
+        );
+    }
+}
+
+/// The private directory (made `0700` if missing; refused unless it is a real directory of
+/// this user's, closed to others) and the socket in it.
+fn bind_control(pidfile: &Path, path: &Path) -> io::Result<UnixListener> {
+    let directory = directory(pidfile);
+    match std::fs::DirBuilder::new().mode(0o700).create(&directory) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(error),
+    }
+    let metadata = std::fs::symlink_metadata(&directory)?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !metadata.file_type().is_dir() || metadata.uid() != me || metadata.mode() & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "not a private directory of this user's",
+        ));
+    }
+    if let Ok(old) = std::fs::symlink_metadata(path)
+        && old.file_type().is_socket()
+        && old.uid() == me
+    {
+        // A dead daemon's of the same pid.
+        std::fs::remove_file(path)?;
+    }
+    let (address, _directory) = reload::address(path)?;
+    UnixListener::bind(address)
+}
+
+/// The reply to a second `HANDOVER` while one is under way.
+const BUSY: &[u8] = b"BUSY\n";
+/// The reply to a user who may not restart this daemon.
+const REFUSED: &[u8] = b"REFUSED\n";
+
+/// The control socket's thread: answers hand-over requests for the daemon's life.
+fn serve(socket: &UnixListener, path: &Path, context: &Inherited) {
+    loop {
+        let Some(mut stream) = accept(socket) else {
+            continue;
+        };
+        if !matches!(read_line(&mut stream).as_deref(), Some("HANDOVER")) {
+            continue;
+        }
+        let committed = hand_over(socket, stream);
+        match committed {
+            Some(new) => {
+                commit(path, new);
+                // Stopping: later requests are for the new daemon.
+                loop {
+                    if let Some(mut stream) = accept(socket) {
+                        let _ = stream.write_all(BUSY);
+                    }
+                }
+            }
+            None => abort(context),
+        }
+    }
+}
+
+/// Accepts one connection from a user who may restart this daemon (root, its own); tells
+/// the others so and closes.
+fn accept(socket: &UnixListener) -> Option<UnixStream> {
+    let mut stream = match socket.accept() {
+        Ok((stream, _)) => stream,
+        Err(_) => {
+            // EMFILE and the like: rest rather than spin.
+            std::thread::sleep(Duration::from_millis(100));
+            return None;
+        }
+    };
+    let me = [
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::geteuid().as_raw(),
+    ];
+    match reload::peer(stream.as_fd()) {
+        Ok((_, uid)) if uid == 0 || me.contains(&uid) => {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            Some(stream)
+        }
+        _ => {
+            let _ = stream.write_all(REFUSED);
+            None
+        }
+    }
+}
+
+/// One line (without its newline), at most 64 bytes.
+fn read_line(stream: &mut UnixStream) -> Option<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 64 {
+        match stream.read(&mut byte) {
+            Ok(1) if byte[0] == b'\n' => return String::from_utf8(line).ok(),
+            Ok(1) => line.push(byte[0]),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Sends the sockets, then waits for the outcome on `stream`, answering `BUSY` to other
+/// requests meanwhile. Returns the new daemon's pid on `COMMIT`, `None` on `ABORT` or when
+/// the connection closes first.
+fn hand_over(socket: &UnixListener, mut stream: UnixStream) -> Option<u32> {
+    pidfile::set_handing_over(true);
+    {
+        let registry = lock(&REGISTRY);
+        let mut message = b"OK\n".to_vec();
+        for (name, _) in &registry.sockets {
+            message.extend_from_slice(name.as_bytes());
+            message.push(b'\n');
+        }
+        message.push(b'\n');
+        let fds: Vec<BorrowedFd<'_>> = registry.sockets.iter().map(|(_, fd)| fd.as_fd()).collect();
+        if calls::send_with_fds(stream.as_fd(), &message, &fds).is_err() {
+            return None;
+        }
+    }
+    // Until the new daemon is ready: no timeout (the controller bounds its start).
+    let _ = stream.set_read_timeout(None);
+    let _ = socket.set_nonblocking(true);
+    let outcome = loop {
+        let ready = sys::wait_readable_any(&[stream.as_fd(), socket.as_fd()], Duration::MAX);
+        if ready.is_err() {
+            break None;
+        }
+        while let Ok((mut other, _)) = socket.accept() {
+            let _ = other.write_all(BUSY);
+        }
+        if sys::wait_readable(stream.as_fd(), Duration::ZERO).unwrap_or(true) {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            break read_line(&mut stream)
+                .as_deref()
+                .and_then(|line| line.strip_prefix("COMMIT "))
+                .and_then(|pid| pid.parse().ok());
+        }
+    };
+    let _ = socket.set_nonblocking(false);
+    outcome
+}
+
+/// The new daemon `new` is ready and holds the pidfile: the service manager learns its pid,
+/// and this daemon stops as on `SIGTERM`.
+fn commit(path: &Path, new: u32) {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::MainPid(new)]);
+    let _ = std::fs::remove_file(path);
+    lock(&REGISTRY).sockets.clear();
+    let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGTERM);
+}
+
+/// No `COMMIT`: serves on, unless a new daemon holds the pidfile all the same (its
+/// `COMMIT` was lost): then it stops, so that one daemon serves.
+fn abort(context: &Inherited) {
+    pidfile::set_handing_over(false);
+    if pidfile::own(&context.pidfile).is_none()
+        && let Ok(Located::Running(holder)) = target::locate(&context.pidfile)
+        && !holder.is_this_process()
+    {
+        let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGTERM);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// In the controller.
+
+/// A hand-over under way: the old daemon's sockets, and the connection it waits on.
+pub(crate) struct Session {
+    stream: UnixStream,
+    sockets: Vec<(String, OwnedFd)>,
+}
+
+impl Session {
+    /// The new daemon failed: the old one serves on.
+    pub(crate) fn abort(mut self) {
+        let _ = self.stream.write_all(b"ABORT\n");
+    }
+}
+
+/// What the running daemon said to `HANDOVER`.
+pub(crate) enum Requested {
+    /// It declared no socket: restart is stop then start.
+    NoSockets,
+    /// Its sockets, and the session to finish.
+    Session(Session),
+}
+
+/// Asks the daemon `target`, holder of `pidfile`, for its sockets, waiting up to `timeout`.
+pub(crate) fn request(
+    target: &Target,
+    pidfile: &Path,
+    timeout: Duration,
+) -> Result<Requested, DaemonError> {
+    let pid = target.pid;
+    let directory = directory(pidfile);
+    let refused = |path: &Path, reason| DaemonError::HandoverRefused {
+        pid,
+        path: path.to_path_buf(),
+        reason,
+    };
+    let failed = |source: io::Error| DaemonError::Handover { pid, source };
+    match std::fs::symlink_metadata(&directory) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Requested::NoSockets),
+        Err(error) => return Err(failed(error)),
+        Ok(metadata) => {
+            let reason = if metadata.file_type().is_symlink() {
+                Some(HandoverRefusal::Symlink)
+            } else if !metadata.file_type().is_dir() {
+                Some(HandoverRefusal::NotADirectory)
+            } else if !target.may_be_user(metadata.uid()) {
+                Some(HandoverRefusal::OtherOwner {
+                    uid: metadata.uid(),
+                })
+            } else if metadata.mode() & 0o077 != 0 {
+                Some(HandoverRefusal::OpenToOthers {
+                    mode: metadata.mode() & 0o7777,
+                })
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(refused(&directory, reason));
+            }
+        }
+    }
+    let socket = socket_path(pidfile, pid.as_u32());
+    match std::fs::symlink_metadata(&socket) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Requested::NoSockets),
+        Err(error) => return Err(failed(error)),
+        Ok(metadata) if !metadata.file_type().is_socket() => {
+            return Err(refused(&socket, HandoverRefusal::NotASocket));
+        }
+        Ok(metadata) if !target.may_be_user(metadata.uid()) => {
+            return Err(refused(
+                &socket,
+                HandoverRefusal::OtherOwner {
+                    uid: metadata.uid(),
+                },
+            ));
+        }
+        Ok(_) => {}
+    }
+    let deadline = sys::deadline_after(timeout);
+    let mut stream = match reload::address(&socket)
+        .and_then(|(address, _directory)| reload::connect(&address, deadline))
+    {
+        Ok(stream) => stream,
+        // Nobody listens: the daemon of this pid declared no socket (the file is a dead
+        // daemon's of the same pid).
+        Err(error) if error.raw_os_error() == Some(libc::ECONNREFUSED) => {
+            return Ok(Requested::NoSockets);
+        }
+        Err(error) => return Err(failed(error)),
+    };
+    let (peer_pid, peer_uid) = reload::peer(stream.as_fd()).map_err(failed)?;
+    let believed = match peer_pid {
+        Some(peer_pid) => peer_pid == pid.raw(),
+        None => target.may_be_user(peer_uid),
+    };
+    if !believed {
+        return Err(refused(
+            &socket,
+            HandoverRefusal::Impostor {
+                peer_pid: peer_pid.and_then(|peer| u32::try_from(peer).ok()),
+                peer_uid,
+            },
+        ));
+    }
+    stream
+        .set_read_timeout(Some(sys::time_left(deadline).max(Duration::from_millis(1))))
+        .map_err(failed)?;
+    stream.write_all(b"HANDOVER\n").map_err(failed)?;
+    let mut message = Vec::new();
+    let mut fds = Vec::new();
+    let mut buf = [0u8; 4096];
+    while message != BUSY
+        && message != REFUSED
+        && !(message.starts_with(b"OK\n") && message.ends_with(b"\n\n"))
+    {
+        match calls::recv_with_fds(stream.as_fd(), &mut buf, &mut fds) {
+            Ok(0) => return Err(failed(io::ErrorKind::UnexpectedEof.into())),
+            Ok(read) => message.extend_from_slice(&buf[..read]),
+            Err(errno) if errno == nix::errno::Errno::EAGAIN => {
+                return Err(failed(io::ErrorKind::TimedOut.into()));
+            }
+            Err(errno) => return Err(failed(errno.into())),
+        }
+        if message.len() > 64 * 1024 {
+            return Err(failed(io::ErrorKind::InvalidData.into()));
+        }
+    }
+    if message == BUSY {
+        return Err(DaemonError::RestartInProgress { pid });
+    }
+    if message == REFUSED {
+        return Err(refused(&socket, HandoverRefusal::Refused));
+    }
+    let Some(names) = message.strip_prefix(b"OK\n") else {
+        return Err(failed(io::ErrorKind::InvalidData.into()));
+    };
+    let names: Vec<String> = names[..names.len() - 1]
+        .split(|b| *b == b'\n')
+        .filter(|name| !name.is_empty())
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    if names.len() != fds.len() {
+        return Err(failed(io::ErrorKind::InvalidData.into()));
+    }
+    Ok(Requested::Session(Session {
+        stream,
+        sockets: names.into_iter().zip(fds).collect(),
+    }))
+}
