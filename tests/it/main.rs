@@ -18,7 +18,8 @@
 //!   tokio forms (with `--features tokio` only).
 //! - `services`: what real services need, through a service written with the macros
 //!   (`deluxe-services-helper`): setup before ready, owned descriptors, reload and logrotate,
-//!   children, socket activation and the watchdog, the tokio example.
+//!   children, socket activation and the watchdog, the tokio example; `greeter`: the tokio
+//!   example's `restart`, which refuses no connection (with `--features tokio` only).
 //! - `safety`: what another user, a crash or an odd environment can do to a daemon (files
 //!   planted at the log path, forked workers, a removed pidfile, ...).
 //! - `trust`: whom a controller believes and signals: only the kernel-confirmed holder of the
@@ -53,6 +54,8 @@ mod daemon;
 mod deployment;
 mod endurance;
 mod faults;
+#[cfg(feature = "tokio")]
+mod greeter;
 mod hygiene;
 // Public, so that `missing_docs` applies to the public items the macros expand to.
 pub mod macro_lint;

@@ -576,13 +576,13 @@ fn example_binary(name: &str) -> std::path::PathBuf {
 
 /// The `greeter` example, a tokio server.
 #[cfg(feature = "tokio")]
-fn greeter_binary() -> std::path::PathBuf {
+pub(crate) fn greeter_binary() -> std::path::PathBuf {
     static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BINARY.get_or_init(|| example_binary("greeter")).clone()
 }
 
 #[cfg(feature = "tokio")]
-fn wait_for_log(log: &std::path::Path, needle: &str) {
+pub(crate) fn wait_for_log(log: &std::path::Path, needle: &str) {
     let start = std::time::Instant::now();
     while !std::fs::read_to_string(log)
         .unwrap_or_default()
