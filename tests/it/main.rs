@@ -20,6 +20,8 @@
 //!   (`deluxe-services-helper`): setup before ready, owned descriptors, reload and logrotate,
 //!   children, socket activation and the watchdog, the tokio example; `greeter`: the tokio
 //!   example's `restart`, which refuses no connection (with `--features tokio` only).
+//! - `restart`: restart without dropping a connection: sockets handed over to the new daemon
+//!   (`deluxe-restart-helper`), real TCP clients, failures and kills at each step, other users.
 //! - `safety`: what another user, a crash or an odd environment can do to a daemon (files
 //!   planted at the log path, forked workers, a removed pidfile, ...).
 //! - `trust`: whom a controller believes and signals: only the kernel-confirmed holder of the
@@ -62,6 +64,7 @@ pub mod macro_lint;
 mod privileges;
 mod properties;
 mod reload;
+mod restart;
 mod safety;
 mod services;
 mod supervision;

@@ -420,8 +420,26 @@ pub(crate) fn install(inherited: &Inherited) {
 
 /// In the foreground, when the start failed and the plan goes away.
 pub(crate) fn uninstall() {
+    failed();
     CONTEXT.store(std::ptr::null_mut(), Ordering::Release);
     CONTEXT_PID.store(0, Ordering::Release);
+}
+
+/// The start failed: the control socket, if `setup` made one, goes.
+pub(crate) fn failed() {
+    remove_control();
+}
+
+/// The control socket this daemon bound, and its identity: removed as the daemon stops, only
+/// if it is still the file it bound.
+static BOUND: Mutex<Option<(PathBuf, (u64, u64))>> = Mutex::new(None);
+
+fn remove_control() {
+    if let Some((path, identity)) = lock(&BOUND).take()
+        && std::fs::symlink_metadata(&path).is_ok_and(|now| (now.dev(), now.ino()) == identity)
+    {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 fn context() -> Option<&'static Inherited> {
@@ -443,7 +461,8 @@ pub(crate) fn ready(kept: &[RawFd]) {
         return;
     };
     for (name, fd) in lock(&context.sockets).iter_mut() {
-        if fd.take().is_some() {
+        // The old daemon's `keep_open` sockets: this one has its own copies (its value's).
+        if fd.take().is_some() && !name.starts_with(KEPT) {
             super::serve::say(
                 log::Level::Warn,
                 &format!("listening socket {name:?} was handed over but not declared; closed it"),
@@ -451,16 +470,25 @@ pub(crate) fn ready(kept: &[RawFd]) {
         }
     }
     let mut registry = lock(&REGISTRY);
+    let identity = |fd: BorrowedFd<'_>| sys::fstat(fd).ok().map(|(identity, _)| identity);
     for &fd in kept {
-        // SAFETY: a descriptor the daemon value owns (`keep_open`), open for the daemon's
-        // life; borrowed only for this call.
+        if context.raw.contains(&fd) {
+            continue;
+        }
+        // SAFETY: a descriptor the daemon value owns (`keep_open`), or one a service manager
+        // passed, open for the daemon's life; borrowed only for this call.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        if calls::socket_kind(fd).is_ok_and(|kind| kind.listening)
+        let declared = registry
+            .sockets
+            .iter()
+            .any(|(_, known)| identity(known.as_fd()) == identity(fd));
+        if !declared
+            && calls::socket_kind(fd).is_ok_and(|kind| kind.listening)
             && let Ok(copy) = calls::dup_cloexec(fd)
         {
             registry
                 .sockets
-                .push((format!("keep-open-{}", fd.as_raw_fd()), copy));
+                .push((format!("{KEPT}{}", fd.as_raw_fd()), copy));
         }
     }
     let start = !registry.serving && !registry.sockets.is_empty();
@@ -469,11 +497,23 @@ pub(crate) fn ready(kept: &[RawFd]) {
     if start {
         start_server(context);
     }
+    if lock(&BOUND).is_some() {
+        // A daemon that stops hands nothing over: its control socket goes with the request.
+        let _ = std::thread::Builder::new()
+            .name("deluxe-handover-end".into())
+            .spawn(|| {
+                super::wait_for_stop(Duration::MAX);
+                remove_control();
+            });
+    }
     if let Some(control) = lock(&context.control).take() {
         let mut stream = UnixStream::from(control);
         let _ = stream.write_all(format!("COMMIT {}\n", std::process::id()).as_bytes());
     }
 }
+
+/// The name under which a `keep_open` listening socket is handed over (with its number).
+const KEPT: &str = "keep-open-";
 
 /// The sockets this daemon declared, and whether its control socket is up.
 struct Registry {
@@ -505,7 +545,7 @@ fn start_server(context: &'static Inherited) {
     let started = bind_control(&context.pidfile, &path).and_then(|socket| {
         std::thread::Builder::new()
             .name("deluxe-handover".into())
-            .spawn(move || serve(&socket, &path, context))
+            .spawn(move || serve(&socket, context))
             .map(drop)
     });
     if let Err(error) = started {
@@ -545,7 +585,10 @@ fn bind_control(pidfile: &Path, path: &Path) -> io::Result<UnixListener> {
         std::fs::remove_file(path)?;
     }
     let (address, _directory) = reload::address(path)?;
-    UnixListener::bind(address)
+    let socket = UnixListener::bind(address)?;
+    let bound = std::fs::symlink_metadata(path)?;
+    *lock(&BOUND) = Some((path.to_path_buf(), (bound.dev(), bound.ino())));
+    Ok(socket)
 }
 
 /// The reply to a second `HANDOVER` while one is under way.
@@ -554,7 +597,7 @@ const BUSY: &[u8] = b"BUSY\n";
 const REFUSED: &[u8] = b"REFUSED\n";
 
 /// The control socket's thread: answers hand-over requests for the daemon's life.
-fn serve(socket: &UnixListener, path: &Path, context: &Inherited) {
+fn serve(socket: &UnixListener, context: &Inherited) {
     loop {
         let Some(mut stream) = accept(socket) else {
             continue;
@@ -565,11 +608,11 @@ fn serve(socket: &UnixListener, path: &Path, context: &Inherited) {
         let committed = hand_over(socket, stream);
         match committed {
             Some(new) => {
-                commit(path, new);
+                commit(new);
                 // Stopping: later requests are for the new daemon.
                 loop {
-                    if let Some(mut stream) = accept(socket) {
-                        let _ = stream.write_all(BUSY);
+                    if let Some(stream) = accept(socket) {
+                        reply_busy(stream);
                     }
                 }
             }
@@ -599,10 +642,22 @@ fn accept(socket: &UnixListener) -> Option<UnixStream> {
             Some(stream)
         }
         _ => {
+            // Its request first (briefly): a reply written before it could make the request's
+            // write fail (`EPIPE`) instead of the reply being read.
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = read_line(&mut stream);
             let _ = stream.write_all(REFUSED);
             None
         }
     }
+}
+
+/// Tells a request that another hand-over is under way, once it was made (see [`accept`]).
+fn reply_busy(mut stream: UnixStream) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = read_line(&mut stream);
+    let _ = stream.write_all(BUSY);
 }
 
 /// One line (without its newline), at most 64 bytes.
@@ -646,8 +701,8 @@ fn hand_over(socket: &UnixListener, mut stream: UnixStream) -> Option<u32> {
         if ready.is_err() {
             break None;
         }
-        while let Ok((mut other, _)) = socket.accept() {
-            let _ = other.write_all(BUSY);
+        while let Ok((other, _)) = socket.accept() {
+            reply_busy(other);
         }
         if sys::wait_readable(stream.as_fd(), Duration::ZERO).unwrap_or(true) {
             let _ = stream.set_nonblocking(false);
@@ -664,9 +719,9 @@ fn hand_over(socket: &UnixListener, mut stream: UnixStream) -> Option<u32> {
 
 /// The new daemon `new` is ready and holds the pidfile: the service manager learns its pid,
 /// and this daemon stops as on `SIGTERM`.
-fn commit(path: &Path, new: u32) {
+fn commit(new: u32) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::MainPid(new)]);
-    let _ = std::fs::remove_file(path);
+    remove_control();
     lock(&REGISTRY).sockets.clear();
     let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGTERM);
 }
@@ -791,7 +846,8 @@ pub(crate) fn request(
     stream
         .set_read_timeout(Some(sys::time_left(deadline).max(Duration::from_millis(1))))
         .map_err(failed)?;
-    stream.write_all(b"HANDOVER\n").map_err(failed)?;
+    // A daemon that refuses may have hung up already: its reply says why.
+    let _ = stream.write_all(b"HANDOVER\n");
     let mut message = Vec::new();
     let mut fds = Vec::new();
     let mut buf = [0u8; 4096];

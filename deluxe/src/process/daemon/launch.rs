@@ -467,6 +467,7 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
     ) {
         Ok(set_up) => set_up,
         Err(failure) => {
+            handover::failed();
             report_failure(&failure).send(write.as_fd());
             end_failed_start()
         }
@@ -487,6 +488,7 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
                 drop(write);
             }
             Err((step, error)) => {
+                handover::failed();
                 Report::Failed {
                     step,
                     errno: error.raw_os_error().unwrap_or(libc::EAGAIN),

@@ -1,0 +1,571 @@
+//! Restart without dropping a connection (`daemon::listener` and the hand-over): real TCP
+//! clients against `deluxe-restart-helper` daemons, which answer each connection with their
+//! version and pid. Every restart here runs from a new helper process, as a restart from a
+//! newly installed binary's command line does: `--version v2` is the new code.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::common::{
+    HANG, Scene, eventually, has_sudo_setup, is_alive, live_processes_mentioning, read_pidfile,
+    result_line, wait_gone,
+};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-restart-helper");
+
+fn command(scene: &Scene, options: &[&str], action: &str) -> StdCommand {
+    let mut command = StdCommand::new(HELPER);
+    command
+        .arg("--pidfile")
+        .arg(scene.pidfile())
+        .arg("--events")
+        .arg(scene.events_path())
+        .args(options)
+        .arg(action)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs the helper: whether it succeeded, and its line.
+fn helper(scene: &Scene, options: &[&str], action: &str) -> (bool, String) {
+    let output = command(scene, options, action).output().unwrap();
+    (output.status.success(), result_line(&output.stdout))
+}
+
+fn pid_after(line: &str, word: &str) -> i32 {
+    line.strip_prefix(word)
+        .and_then(|pid| pid.trim().parse().ok())
+        .unwrap_or_else(|| panic!("expected `{word}PID`, got {line:?}"))
+}
+
+fn start(scene: &Scene, options: &[&str]) -> i32 {
+    let (ok, line) = helper(scene, options, "start");
+    assert!(ok, "{line}");
+    pid_after(&line, "started ")
+}
+
+/// The loopback port the daemon `pid` listens on (its `setup` event).
+fn port_of(scene: &Scene, pid: i32) -> u16 {
+    let prefix = format!("setup {pid} ");
+    scene
+        .events()
+        .iter()
+        .find_map(|line| line.strip_prefix(&prefix).map(|port| port.parse().unwrap()))
+        .unwrap_or_else(|| panic!("no setup event of {pid}: {:?}", scene.events()))
+}
+
+/// One request: the answer's `VERSION PID`, or the connection's error.
+fn ask(port: u16) -> std::io::Result<String> {
+    let stream = TcpStream::connect(("127.0.0.1", port))?;
+    answer(stream)
+}
+
+fn answer(stream: TcpStream) -> std::io::Result<String> {
+    stream.set_read_timeout(Some(HANG))?;
+    (&stream).write_all(b"hello\n")?;
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+fn status(scene: &Scene) -> String {
+    helper(scene, &[], "status").1
+}
+
+/// The daemon `pid` is the one serving: the pidfile names it, its lock holder is it, and it
+/// answers.
+fn assert_serving(scene: &Scene, pid: i32, version: &str, port: u16) {
+    assert_eq!(read_pidfile(&scene.pidfile()), Some(pid));
+    assert_eq!(status(scene), format!("status Running {pid}"));
+    assert_eq!(ask(port).unwrap(), format!("{version} {pid}"));
+}
+
+/// No process of the scene but `allowed` is left.
+fn assert_only(scene: &Scene, allowed: &[i32]) {
+    let needle = scene.dir.to_string_lossy().into_owned();
+    eventually("no stray process", || {
+        let mut live = live_processes_mentioning(&needle);
+        live.retain(|pid| !allowed.contains(pid));
+        if live.is_empty() { Ok(()) } else { Err(live) }
+    });
+}
+
+fn stop(scene: &Scene) {
+    let (ok, line) = helper(scene, &[], "stop");
+    assert!(ok, "{line}");
+}
+
+/// Clients opening a new connection about every millisecond until stopped; each result is
+/// kept.
+struct Clients {
+    running: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<std::io::Result<String>>>,
+}
+
+impl Clients {
+    fn start(port: u16) -> Self {
+        let running = Arc::new(AtomicBool::new(true));
+        let thread = std::thread::spawn({
+            let running = Arc::clone(&running);
+            move || {
+                let mut results = Vec::new();
+                while running.load(Ordering::Relaxed) {
+                    results.push(ask(port));
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                results
+            }
+        });
+        Self { running, thread }
+    }
+
+    fn finish(self) -> Vec<std::io::Result<String>> {
+        self.running.store(false, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+#[test]
+fn restart_refuses_no_connection_and_the_old_daemon_drains_its_own() {
+    let scene = Scene::new("restart-zero-refused");
+    let old = start(&scene, &[]);
+    let port = port_of(&scene, old);
+    assert_serving(&scene, old, "v1", port);
+    // Accepted by the old daemon before the restart; its request comes during the drain.
+    let early = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    scene.wait_events("the early connection accepted", |events| {
+        events
+            .iter()
+            .filter(|line| **line == format!("accepted {old}"))
+            .count()
+            >= 2
+    });
+    let clients = Clients::start(port);
+    // Some connections before the restart.
+    scene.wait_events("clients served by the old daemon", |events| {
+        events
+            .iter()
+            .filter(|line| **line == format!("served {old}"))
+            .count()
+            >= 5
+    });
+    let mut restart = command(&scene, &["--version", "v2"], "restart")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The old daemon stops only once the new one is ready; then the early connection asks.
+    scene.wait_event(&format!("stopping {old}"), 1);
+    assert_eq!(answer(early).unwrap(), format!("v1 {old}"));
+    let restarted = wait_line(&mut restart);
+    let new = pid_after(&restarted, "restarted ");
+    assert_ne!(new, old);
+    // Some connections after it.
+    let served_new = |events: &[String]| {
+        events
+            .iter()
+            .filter(|line| **line == format!("served {new}"))
+            .count()
+            >= 5
+    };
+    scene.wait_events("clients served by the new daemon", served_new);
+    let results = clients.finish();
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        refused.is_empty(),
+        "{} of {} connections failed: {refused:?}",
+        refused.len(),
+        results.len()
+    );
+    let answers: Vec<&String> = results.iter().flatten().collect();
+    assert!(
+        answers.iter().any(|a| **a == format!("v1 {old}")),
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().any(|a| **a == format!("v2 {new}")),
+        "{answers:?}"
+    );
+    // Every answer after the first from the new code is from the new code.
+    let first_new = answers
+        .iter()
+        .position(|a| **a == format!("v2 {new}"))
+        .unwrap();
+    assert!(
+        answers[first_new..]
+            .iter()
+            .all(|a| **a == format!("v2 {new}")),
+        "{answers:?}"
+    );
+    assert!(wait_gone(old, HANG));
+    assert!(scene.events().contains(&format!("exit {old}")));
+    assert_serving(&scene, new, "v2", port);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}
+
+/// The helper's line once it exits.
+fn wait_line(child: &mut Child) -> String {
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    child.wait().unwrap();
+    result_line(out.as_bytes())
+}
+
+#[test]
+fn a_new_daemon_whose_setup_fails_leaves_the_old_one_serving() {
+    let scene = Scene::new("restart-setup-fails");
+    let old = start(&scene, &[]);
+    let port = port_of(&scene, old);
+    let pidfile_before = std::fs::metadata(scene.pidfile()).unwrap();
+    let (ok, line) = helper(&scene, &["--version", "v2", "--setup-fails"], "restart");
+    assert!(!ok);
+    assert!(line.starts_with("error SetupFailed: "), "{line}");
+    assert!(line.contains("the new configuration is broken"), "{line}");
+    // Untouched: same process, same pidfile, still accepting.
+    let pidfile_after = std::fs::metadata(scene.pidfile()).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(pidfile_before.ino(), pidfile_after.ino());
+    assert_serving(&scene, old, "v1", port);
+    assert!(!scene.events().contains(&format!("stopping {old}")));
+    assert_only(&scene, &[old]);
+    // And a later restart still hands over.
+    let (ok, line) = helper(&scene, &["--version", "v3"], "restart");
+    assert!(ok, "{line}");
+    let new = pid_after(&line, "restarted ");
+    assert_serving(&scene, new, "v3", port);
+    stop(&scene);
+}
+
+#[test]
+fn a_second_restart_while_one_hands_over_is_refused() {
+    let scene = Scene::new("restart-second");
+    let old = start(&scene, &[]);
+    let port = port_of(&scene, old);
+    let gate = scene.dir.join("gate");
+    let gate_arg = gate.to_str().unwrap();
+    let seen = scene.events();
+    let mut first = command(&scene, &["--version", "v2", "--gate", gate_arg], "restart")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let new = waiting_setup(&scene, old, &seen);
+    let (ok, line) = helper(&scene, &["--version", "v3"], "restart");
+    assert!(!ok);
+    assert!(line.starts_with("error RestartInProgress: "), "{line}");
+    // Meanwhile the old daemon serves.
+    assert_eq!(ask(port).unwrap(), format!("v1 {old}"));
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(wait_line(&mut first), format!("restarted {new}"));
+    assert!(wait_gone(old, HANG));
+    assert_serving(&scene, new, "v2", port);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}
+
+/// Waits until a new daemon (not `old`, nor one in the events `before`) waits in its `setup`;
+/// returns its pid.
+fn waiting_setup(scene: &Scene, old: i32, before: &[String]) -> i32 {
+    eventually("the new daemon waiting in setup", || {
+        let events = scene.events();
+        events
+            .iter()
+            .filter_map(|line| line.strip_prefix("setup-waiting "))
+            .map(|pid| pid.parse::<i32>().unwrap())
+            .find(|pid| *pid != old && !before.contains(&format!("setup-waiting {pid}")))
+            .ok_or(events)
+    })
+}
+
+#[test]
+fn a_daemon_without_sockets_is_stopped_then_started() {
+    let scene = Scene::new("restart-no-sockets");
+    let old = start(&scene, &["--no-sockets"]);
+    let port = port_of(&scene, old);
+    assert!(!directory(&scene).exists());
+    let port_arg = port.to_string();
+    let (ok, line) = helper(
+        &scene,
+        &["--no-sockets", "--port", &port_arg, "--version", "v2"],
+        "restart",
+    );
+    assert!(ok, "{line}");
+    let new = pid_after(&line, "restarted ");
+    assert_ne!(new, old);
+    // The old one was gone before the new one set up.
+    let events = scene.events();
+    let exit = events
+        .iter()
+        .position(|e| *e == format!("exit {old}"))
+        .unwrap();
+    let setup = events
+        .iter()
+        .position(|e| e.starts_with(&format!("setup {new} ")))
+        .unwrap();
+    assert!(exit < setup, "{events:?}");
+    assert_serving(&scene, new, "v2", port);
+    stop(&scene);
+}
+
+fn directory(scene: &Scene) -> PathBuf {
+    scene.dir.join(".daemon.pid.handover")
+}
+
+#[test]
+fn sigkill_at_each_step_of_a_restart_leaves_one_daemon_serving() {
+    // The new daemon killed in its setup (the sockets sent, not ready): the old one serves.
+    let scene = Scene::new("restart-kill-new");
+    let old = start(&scene, &[]);
+    let port = port_of(&scene, old);
+    let gate = scene.dir.join("gate");
+    let seen = scene.events();
+    let mut restart = command(&scene, &["--gate", gate.to_str().unwrap()], "restart")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let new = waiting_setup(&scene, old, &seen);
+    kill(new);
+    let line = wait_line(&mut restart);
+    assert!(line.starts_with("error "), "{line}");
+    assert_serving(&scene, old, "v1", port);
+    assert_only(&scene, &[old]);
+
+    // The controller killed while the new daemon sets up: the new daemon, once ready, takes
+    // over by itself (it says COMMIT), and the old one stops.
+    let gate = scene.dir.join("gate2");
+    let seen = scene.events();
+    let mut restart = command(
+        &scene,
+        &["--version", "v2", "--gate", gate.to_str().unwrap()],
+        "restart",
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let new = waiting_setup(&scene, old, &seen);
+    kill(restart.id() as i32);
+    restart.wait().unwrap();
+    std::fs::write(&gate, "").unwrap();
+    assert!(wait_gone(old, HANG));
+    eventually("the new daemon holding the pidfile", || {
+        let line = status(&scene);
+        if line == format!("status Running {new}") {
+            Ok(())
+        } else {
+            Err(line)
+        }
+    });
+    assert_serving(&scene, new, "v2", port);
+    assert_only(&scene, &[new]);
+
+    // The old daemon killed while the new one sets up: the new one serves alone.
+    let old = new;
+    let gate = scene.dir.join("gate3");
+    let seen = scene.events();
+    let mut restart = command(
+        &scene,
+        &["--version", "v3", "--gate", gate.to_str().unwrap()],
+        "restart",
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let new = waiting_setup(&scene, old, &seen);
+    kill(old);
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(wait_line(&mut restart), format!("restarted {new}"));
+    assert_serving(&scene, new, "v3", port);
+    assert_only(&scene, &[new]);
+
+    // The old daemon killed during its drain: the new one serves on.
+    let old = new;
+    let early = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    scene.wait_events("the early connection accepted", |events| {
+        events.iter().any(|line| *line == format!("accepted {old}"))
+    });
+    let mut restart = command(&scene, &["--version", "v4"], "restart")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    scene.wait_event(&format!("stopping {old}"), 1);
+    kill(old);
+    drop(early);
+    let new = pid_after(&wait_line(&mut restart), "restarted ");
+    assert_serving(&scene, new, "v4", port);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}
+
+fn kill(pid: i32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(wait_gone(pid, HANG));
+}
+
+#[test]
+fn another_user_gets_no_socket_from_the_control_socket() {
+    if !has_sudo_setup("another_user_gets_no_socket_from_the_control_socket") {
+        return;
+    }
+    let scene = Scene::new("restart-hostile-peer");
+    let old = start(&scene, &[]);
+    let port = port_of(&scene, old);
+    let socket = directory(&scene).join(format!("{old}.sock"));
+    // Opened up on purpose, so that the daemon's own check is what answers.
+    use std::os::unix::fs::PermissionsExt;
+    for path in [&scene.dir, &directory(&scene)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let output = StdCommand::new("sudo")
+        .args([
+            "-n",
+            "-u",
+            crate::common::TEST_USER,
+            HELPER,
+            "probe-control",
+        ])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert_eq!(result_line(&output.stdout), "reply REFUSED fds 0");
+    // Root is answered (and the connection closing without COMMIT leaves the daemon as it was).
+    let output = StdCommand::new(HELPER)
+        .arg("probe-control")
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert_eq!(result_line(&output.stdout), "reply OK http fds 1");
+    // A restart refuses the directory now open to others, and stops nothing.
+    let (ok, line) = helper(&scene, &[], "restart");
+    assert!(!ok);
+    assert!(line.starts_with("error HandoverRefused: "), "{line}");
+    assert_serving(&scene, old, "v1", port);
+    stop(&scene);
+}
+
+#[test]
+fn a_planted_handover_directory_is_refused_not_stopped_through() {
+    if !has_sudo_setup("a_planted_handover_directory_is_refused_not_stopped_through") {
+        return;
+    }
+    let user = nix::unistd::User::from_name(crate::common::TEST_USER)
+        .unwrap()
+        .unwrap();
+    for planted in ["symlink", "directory"] {
+        let scene = Scene::new(&format!("restart-planted-{planted}"));
+        let directory = directory(&scene);
+        let elsewhere = scene.dir.join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        match planted {
+            "symlink" => std::os::unix::fs::symlink(&elsewhere, &directory).unwrap(),
+            _ => {
+                std::fs::create_dir(&directory).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o700))
+                    .unwrap();
+                nix::unistd::chown(&directory, Some(user.uid), Some(user.gid)).unwrap();
+            }
+        }
+        let old = start(&scene, &[]);
+        let port = port_of(&scene, old);
+        // Nothing was made through the planted path.
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        let (ok, line) = helper(&scene, &[], "restart");
+        assert!(!ok);
+        assert!(
+            line.starts_with("error HandoverRefused: "),
+            "{planted}: {line}"
+        );
+        assert_serving(&scene, old, "v1", port);
+        assert!(is_alive(old));
+        stop(&scene);
+        let _ = std::fs::remove_file(&directory);
+        let _ = std::fs::remove_dir(&directory);
+    }
+}
+
+#[test]
+fn a_long_lived_controller_keeps_no_descriptor_of_its_restarts() {
+    let scene = Scene::new("restart-fd-leak");
+    let old = start(&scene, &[]);
+    let port = port_of(&scene, old);
+    // Three restarts from one process, in-process: its descriptors before the first and after
+    // the last.
+    let (ok, line) = helper(&scene, &["--count", "3"], "restarts");
+    assert!(ok, "{line}");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[..2], ["restarts", "fds"], "{line}");
+    assert_eq!(words[2], words[3], "descriptors before and after: {line}");
+    let new = read_pidfile(&scene.pidfile()).unwrap();
+    assert_ne!(new, old);
+    assert_serving(&scene, new, "v1", port);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}
+
+#[test]
+fn an_in_process_restart_of_a_keep_open_listener_refuses_no_connection() {
+    let scene = Scene::new("restart-keep-open");
+    let mut both = command(&scene, &["--keep-open"], "start-then-restart")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(both.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let old = pid_after(line.trim(), "started ");
+    let port = port_of(&scene, old);
+    let clients = Clients::start(port);
+    scene.wait_events("clients served by the old daemon", |events| {
+        events
+            .iter()
+            .filter(|line| **line == format!("served {old}"))
+            .count()
+            >= 5
+    });
+    both.stdin.take().unwrap().write_all(b"restart\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    both.wait().unwrap();
+    let new = pid_after(&result_line(rest.as_bytes()), "restarted ");
+    assert_ne!(new, old);
+    // Started first: the old daemon stopped after the new one set up.
+    let events = scene.events();
+    let setup = events
+        .iter()
+        .position(|e| e.starts_with(&format!("setup {new} ")))
+        .unwrap();
+    let stopping = events
+        .iter()
+        .position(|e| *e == format!("stopping {old}"))
+        .unwrap();
+    assert!(setup < stopping, "{events:?}");
+    scene.wait_events("clients served by the new daemon", |events| {
+        events
+            .iter()
+            .filter(|line| **line == format!("served {new}"))
+            .count()
+            >= 5
+    });
+    let results = clients.finish();
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        refused.is_empty(),
+        "{} of {} failed: {refused:?}",
+        refused.len(),
+        results.len()
+    );
+    assert!(wait_gone(old, HANG));
+    assert_serving(&scene, new, "v1", port);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}
