@@ -35,7 +35,8 @@
 //!   a pidfile on a full disk (tmpfs mounts, as root).
 //! - `endurance`: many cycles, calls and racing starts; `deployment`: the shipped systemd unit.
 //! - `systemd`: the daemons under a real systemd (252 and 254) in namespaces of their own:
-//!   notify, status text, reload, notify-reload, watchdog, socket activation, forking, stop.
+//!   notify, status text, reload, notify-reload, watchdog, socket activation, forking, stop,
+//!   restarts that refuse no connection.
 //! - `hygiene`: the harness itself: scratch directories, skips that say so, `EINTR`.
 //! - `properties`: property tests of the parsers and validators; `macro_lint`: the macros'
 //!   expansions are warning-free; `ui`: the macros' compile-fail and pass cases (trybuild).
