@@ -4,7 +4,9 @@ use deluxe::process::daemon::Daemon;
 struct Worker;
 
 impl Daemon for Worker {
-    fn run(&self) {}
+    fn run(&self) -> Result<(), deluxe::process::daemon::HookError> {
+        Ok(())
+    }
 }
 
 fn main() {}

@@ -41,33 +41,6 @@ pub trait DaemonSettings {
 }
 
 #[cfg(unix)]
-/// What a `run` method written for `#[daemon]` may return: nothing, or a `Result` whose error
-/// stops the daemon as a panic would (atexit, status 1, the message in the log).
-#[diagnostic::on_unimplemented(
-    message = "`run` returns `{Self}`, which a daemon cannot use",
-    label = "return `()` or `Result<(), E>` where `E: Display`",
-    note = "a daemon's `run` returns nothing, or a `Result` whose error stops the daemon"
-)]
-pub trait RunOutcome {
-    /// Ends `run` with this outcome.
-    fn finish(self);
-}
-
-#[cfg(unix)]
-impl RunOutcome for () {
-    fn finish(self) {}
-}
-
-#[cfg(unix)]
-impl<E: core::fmt::Display> RunOutcome for Result<(), E> {
-    fn finish(self) {
-        if let Err(error) = self {
-            crate::process::daemon::run_failed(error.to_string());
-        }
-    }
-}
-
-#[cfg(unix)]
 /// Implemented by the `#[daemon]` impl block: the struct's settings are read only through it.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has `#[deluxe::daemon]` on its struct but no `#[deluxe::daemon]` impl block",
@@ -96,15 +69,16 @@ impl<T: AsFd> KeepOpen for T {
 }
 
 #[cfg(unix)]
-/// What a `#[setup]` or `#[on_reload]` method may return: nothing, or a `Result` whose error
-/// (`Display`) makes `start` fail, or is logged when a reload fails.
+/// What a `run`, `#[setup]` or `#[on_reload]` method may return: nothing, or a `Result` whose
+/// error (`Display`) stops the daemon (run: atexit, status 1, the message in the log), makes
+/// `start` fail (setup), or is logged when a reload fails.
 #[diagnostic::on_unimplemented(
-    message = "the hook returns `{Self}`, which a daemon cannot use",
+    message = "`run` or a hook returns `{Self}`, which a daemon cannot use",
     label = "return `()` or `Result<(), E>` where `E: Display`",
-    note = "`#[setup]` and `#[on_reload]` return nothing, or a `Result` whose error makes `start` fail (setup) or is logged (reload)"
+    note = "`run`, `#[setup]` and `#[on_reload]` return nothing, or a `Result` whose error stops the daemon (run), makes `start` fail (setup) or is logged (reload)"
 )]
 pub trait HookOutcome {
-    /// The outcome as `Daemon::setup` or `Daemon::on_reload` returns it.
+    /// The outcome as `Daemon::run`, `Daemon::setup` or `Daemon::on_reload` returns it.
     fn into_result(self) -> Result<(), HookError>;
 }
 

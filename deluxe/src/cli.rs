@@ -860,7 +860,7 @@ mod tests {
     struct Never;
 
     impl Daemon for Never {
-        fn run(&self) {
+        fn run(&self) -> Result<(), crate::process::daemon::HookError> {
             unreachable!("the cli tests start no daemon")
         }
     }

@@ -27,13 +27,14 @@ struct Idle {
 }
 
 impl runtime::Daemon for Idle {
-    fn run(&self) {
+    fn run(&self) -> Result<(), runtime::HookError> {
         if let Ok(pipe) = std::fs::OpenOptions::new().write(true).open(&self.fifo) {
             let mut hook_pipe = self.hook_pipe.lock().unwrap();
             // "Ready": the hook has its pipe (a reader that left already makes this fail).
             let _ = hook_pipe.insert(pipe).write_all(b"r");
         }
         runtime::wait_for_stop(Duration::MAX);
+        Ok(())
     }
 
     fn on_user1(&self) {

@@ -79,6 +79,8 @@ enum Mode {
     Stubborn,
     /// Panics in `run`.
     PanicRun,
+    /// Returns `Err("run gave up on purpose")` from `run` at once.
+    FailRun,
     /// Panics in `on_user1`.
     PanicHook,
     /// Prints from `run` and from hooks (to its log file or /dev/null).
@@ -294,7 +296,7 @@ impl Daemon for Helper {
         Ok(())
     }
 
-    fn run(&self) {
+    fn run(&self) -> Result<(), daemon::HookError> {
         self.record(&format!("run {}", std::process::id()));
         if let Some(pid) = std::env::var_os("LISTEN_PID") {
             self.record(&format!("listen-pid {}", pid.to_string_lossy()));
@@ -329,6 +331,7 @@ impl Daemon for Helper {
                 self.record(&format!("deadline-left {}", left()));
             }
             Mode::PanicRun => panic!("run gave up on purpose"),
+            Mode::FailRun => return Err("run gave up on purpose".into()),
             Mode::IgnoreStop | Mode::Stubborn => loop {
                 if daemon::stop_requested() {
                     self.record("stop-ignored");
@@ -453,6 +456,7 @@ impl Daemon for Helper {
                 self.record("run-returned");
             }
         }
+        Ok(())
     }
 
     fn on_user1(&self) {
@@ -569,6 +573,7 @@ fn main() {
                     "ignore-stop" => Mode::IgnoreStop,
                     "stubborn" => Mode::Stubborn,
                     "panic-run" => Mode::PanicRun,
+                    "fail-run" => Mode::FailRun,
                     "panic-hook" => Mode::PanicHook,
                     "chatty" => Mode::Chatty,
                     "flood" => Mode::Flood,

@@ -533,6 +533,46 @@ fn a_panic_in_run_runs_atexit_once_and_removes_the_pidfile() {
 }
 
 #[test]
+fn a_hand_written_run_that_returns_an_error_stops_the_daemon_as_a_panic_does() {
+    // The helper implements `Daemon` by hand: its `run` returns `Err` at once.
+    let scene = Scene::new("fail-run");
+    let log = scene.log();
+    let pid = scene.start_brief(&["--mode", "fail-run", "--log", log.to_str().unwrap()]);
+    assert!(wait_gone(pid, HANG));
+    assert!(!scene.pidfile().exists());
+    assert_eq!(scene.events(), [format!("run {pid}"), "atexit".into()]);
+    let expected = format!("deluxe[{pid}]: ERROR: run() failed: run gave up on purpose; stopping");
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains(&expected),
+        "{expected}"
+    );
+
+    // In the foreground the helper is the daemon: its exit status is the daemon's.
+    let scene = Scene::new("fail-run-foreground");
+    let log = scene.log();
+    let status = helper_command(
+        &scene.pidfile(),
+        &scene.events_path(),
+        &["--mode", "fail-run", "--log", log.to_str().unwrap()],
+        &["foreground"],
+    )
+    .status()
+    .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let events = scene.events();
+    let [run, atexit] = &events[..] else {
+        panic!("run, then atexit: {events:?}")
+    };
+    let pid = run.strip_prefix("run ").expect("run first");
+    assert_eq!(atexit, "atexit");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("deluxe[{pid}]: ERROR: run() failed: run gave up on purpose; stopping\n")
+    );
+    assert!(!scene.pidfile().exists());
+}
+
+#[test]
 fn a_panic_in_a_hook_stops_the_daemon_with_atexit_once() {
     let scene = Scene::new("panic-hook");
     let log = scene.log();

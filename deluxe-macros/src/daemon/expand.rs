@@ -173,7 +173,9 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
                     <Self as #krate::__private::DaemonSettings>::settings()
                 }
 
-                fn run(&self) {}
+                fn run(&self) -> ::core::result::Result<(), #krate::__private::HookError> {
+                    ::core::result::Result::Ok(())
+                }
             }
 
             #[cfg(unix)]
@@ -186,9 +188,9 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
                 ReturnType::Default => self_ty.span(),
                 ReturnType::Type(_, ty) => ty.span(),
             };
-            quote_spanned!(span=> #krate::__private::RunOutcome::finish(Self::run(self)))
+            quote_spanned!(span=> #krate::__private::HookOutcome::into_result(Self::run(self)))
         }
-        None => quote!(),
+        None => quote!(::core::result::Result::Ok(())),
     };
     let hook = |name: &str, method: &Option<syn::Ident>| {
         let name = syn::Ident::new(name, proc_macro2::Span::call_site());
@@ -240,7 +242,7 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
                 <Self as #krate::__private::DaemonSettings>::settings() #reloads
             }
 
-            fn run(&self) {
+            fn run(&self) -> ::core::result::Result<(), #krate::__private::HookError> {
                 #run_body
             }
 

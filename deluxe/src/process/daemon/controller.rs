@@ -27,11 +27,14 @@ use super::{Config, Daemon, DaemonError, Instance, Pid, Status, StopOutcome};
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use deluxe::process::daemon::{Controller, Daemon, Status};
+/// use deluxe::process::daemon::{Controller, Daemon, HookError, Status};
 ///
 /// struct Worker { name: String }
 /// impl Daemon for Worker {
-///     fn run(&self) { deluxe::process::daemon::wait_for_stop(Duration::MAX); }
+///     fn run(&self) -> Result<(), HookError> {
+///         deluxe::process::daemon::wait_for_stop(Duration::MAX);
+///         Ok(())
+///     }
 /// }
 ///
 /// let controller = Controller::new(Worker { name: "primary".into() })
@@ -62,11 +65,11 @@ impl<D: Daemon> Controller<D> {
     /// A controller for `daemon`, with its type's settings ([`Daemon::config`]).
     ///
     /// ```
-    /// use deluxe::process::daemon::{Controller, Daemon};
+    /// use deluxe::process::daemon::{Controller, Daemon, HookError};
     ///
     /// struct Worker { name: &'static str }
     /// impl Daemon for Worker {
-    ///     fn run(&self) {}
+    ///     fn run(&self) -> Result<(), HookError> { Ok(()) }
     /// }
     ///
     /// let controller = Controller::new(Worker { name: "primary" });

@@ -19,7 +19,7 @@ use super::Pid;
 /// ```no_run
 /// use deluxe::process::daemon::{Controller, DaemonError};
 /// # struct Worker;
-/// # impl deluxe::process::daemon::Daemon for Worker { fn run(&self) {} }
+/// # impl deluxe::process::daemon::Daemon for Worker { fn run(&self) -> Result<(), deluxe::process::daemon::HookError> { Ok(()) } }
 ///
 /// match Controller::new(Worker).start() {
 ///     Ok(pid) => println!("started, pid {pid}"),

@@ -773,7 +773,9 @@ mod tests {
     struct Idle;
 
     impl Daemon for Idle {
-        fn run(&self) {}
+        fn run(&self) -> Result<(), crate::process::daemon::HookError> {
+            Ok(())
+        }
     }
 
     /// Any `Duration`: the whole range, with its ends.

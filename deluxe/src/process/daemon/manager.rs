@@ -255,7 +255,7 @@ impl std::error::Error for ListenFdsError {}
 ///         Ok(())
 ///     }
 ///
-///     fn run(&self) { /* accept on self.listener */ }
+///     fn run(&self) -> Result<(), HookError> { /* accept on self.listener */ Ok(()) }
 /// }
 /// ```
 pub fn listen_fds() -> Result<Vec<ListenFd>, ListenFdsError> {

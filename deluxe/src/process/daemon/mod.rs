@@ -2,7 +2,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use deluxe::process::daemon::{self, Config, Controller, Daemon};
+//! use deluxe::process::daemon::{self, Config, Controller, Daemon, HookError};
 //!
 //! struct Ticker {
 //!     every: Duration,
@@ -13,11 +13,12 @@
 //!         Config::new("/run/ticker.pid").log_file("/var/log/ticker.log")
 //!     }
 //!
-//!     fn run(&self) {
+//!     fn run(&self) -> Result<(), HookError> {
 //!         // Until `stop` is called: `wait_for_stop` wakes up early when it is.
 //!         while !daemon::wait_for_stop(self.every) {
 //!             println!("tick");
 //!         }
+//!         Ok(())
 //!     }
 //!
 //!     fn on_user1(&self) {
@@ -82,8 +83,9 @@
 //   launch.rs ──── the new daemon runs ──▶ setup.rs   daemon(7)'s steps, pidfile locked
 //     ▲ reads the readiness records                      │
 //     │ (readiness.rs) until "ready"                     ▼
-//     └────────────────────────────────────────────  serve.rs   signal and hook threads,
+//     └────────────────────────────────────────────  serve/     signal and hook threads,
 //                                                                run, atexit, the way out
+//                                                                (one file per concern)
 //   In the foreground at pid 1 (a container), launch.rs first hands pid 1 to init.rs: a
 //   minimal init that forks the daemon, reaps orphans and forwards signals.
 //   Beside them, used by all: pidfile.rs (observe, place checks, lock, hold, remove, the pid
@@ -127,7 +129,6 @@ pub use instance::Instance;
 pub use manager::{
     ListenFd, ListenFdsError, extend_timeout, listen_fds, notify_watchdog, set_status, watchdog,
 };
-pub(crate) use serve::run_failed;
 #[cfg(feature = "tokio")]
 pub use serve::stopped;
 pub use serve::{stop_deadline, stop_requested, wait_for_stop};
@@ -719,13 +720,14 @@ fn is_private_runtime_dir(dir: &Path, uid: u32) -> bool {
 /// (never inside a signal handler), possibly while `run` runs: the type is `Send + Sync`.
 ///
 /// ```no_run
-/// use deluxe::process::daemon::{self, Controller, Daemon};
+/// use deluxe::process::daemon::{self, Controller, Daemon, HookError};
 ///
 /// struct Worker;
 ///
 /// impl Daemon for Worker {
-///     fn run(&self) {
+///     fn run(&self) -> Result<(), HookError> {
 ///         daemon::wait_for_stop(std::time::Duration::MAX);
+///         Ok(())
 ///     }
 /// }
 ///
@@ -787,9 +789,10 @@ pub trait Daemon: Send + Sync {
     ///         Ok(())
     ///     }
     ///
-    ///     fn run(&self) {
+    ///     fn run(&self) -> Result<(), HookError> {
     ///         let listener = self.listener.get().expect("setup made it");
     ///         for _connection in listener.incoming() { /* as www-data */ }
+    ///         Ok(())
     ///     }
     /// }
     ///
@@ -815,7 +818,7 @@ pub trait Daemon: Send + Sync {
     /// use std::io::Write;
     /// use std::os::fd::{AsFd, BorrowedFd};
     /// use std::sync::Mutex;
-    /// use deluxe::process::daemon::{Controller, Daemon};
+    /// use deluxe::process::daemon::{Controller, Daemon, HookError};
     ///
     /// struct Journal {
     ///     file: std::fs::File,
@@ -827,9 +830,10 @@ pub trait Daemon: Send + Sync {
     ///         vec![self.file.as_fd()]
     ///     }
     ///
-    ///     fn run(&self) {
+    ///     fn run(&self) -> Result<(), HookError> {
     ///         let _guard = self.lock.lock();
-    ///         let _ = (&self.file).write_all(b"started\n");
+    ///         (&self.file).write_all(b"started\n")?;
+    ///         Ok(())
     ///     }
     /// }
     ///
@@ -842,9 +846,26 @@ pub trait Daemon: Send + Sync {
     }
 
     /// The daemon's work. Called once, in the daemon, after it is ready. When it returns, the
-    /// daemon runs [`atexit`](Daemon::atexit) and exits. After a stop request
-    /// ([`stop_requested`], [`wait_for_stop`]) it should return within the stop grace.
-    fn run(&self);
+    /// daemon runs [`atexit`](Daemon::atexit) and exits: with status 0 after `Ok(())`; after
+    /// an error (or a panic) with status 1, the error logged as one line
+    /// (`run() failed: MESSAGE; stopping`). After a stop request ([`stop_requested`],
+    /// [`wait_for_stop`]) it should return within the stop grace.
+    ///
+    /// ```no_run
+    /// use deluxe::process::daemon::{self, Daemon, HookError};
+    ///
+    /// struct Worker;
+    ///
+    /// impl Daemon for Worker {
+    ///     fn run(&self) -> Result<(), HookError> {
+    ///         let spool = std::fs::read_dir("/var/spool/worker")?;
+    ///         for _entry in spool { /* ... */ }
+    ///         daemon::wait_for_stop(std::time::Duration::MAX);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn run(&self) -> Result<(), HookError>;
 
     /// Called when [`Controller::reload`] asks (on the daemon's reload socket) or the daemon
     /// receives `SIGHUP` (`kill -HUP`, logrotate's `postrotate`, systemd's
@@ -863,7 +884,10 @@ pub trait Daemon: Send + Sync {
     /// }
     ///
     /// impl Daemon for Proxy {
-    ///     fn run(&self) { /* reads self.upstream for each request */ }
+    ///     fn run(&self) -> Result<(), HookError> {
+    ///         /* reads self.upstream for each request */
+    ///         Ok(())
+    ///     }
     ///
     ///     fn on_reload(&self) -> Result<(), HookError> {
     ///         let text = std::fs::read_to_string("/etc/proxy/upstream")?;

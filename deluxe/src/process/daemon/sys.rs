@@ -813,3 +813,66 @@ pub(crate) fn only_thread() -> bool {
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     false
 }
+
+// ---- serving phase ----
+
+/// Ends the process at once with `code`, running nothing else (no destructor, no `atexit`
+/// handler): for a daemon that cannot start serving, once its starter has been told.
+pub(crate) fn exit_now(code: libc::c_int) -> ! {
+    // SAFETY: _exit ends the process at once; nothing else may run.
+    unsafe { libc::_exit(code) }
+}
+
+/// Puts `signal` back to its default action. Async-signal-safe.
+pub(crate) fn default_action(signal: libc::c_int) {
+    // SAFETY: SIG_DFL installs no handler.
+    unsafe { libc::signal(signal, libc::SIG_DFL) };
+}
+
+/// In a signal handler, for a process that must take the signal as its own: puts `signal`
+/// back to its default action and raises it again (it is delivered once the handler returns,
+/// the signal being blocked while it runs). Async-signal-safe.
+pub(crate) fn reraise_with_default_action(signal: libc::c_int) {
+    default_action(signal);
+    // SAFETY: raise is async-signal-safe; it only sends a signal to this thread.
+    unsafe { libc::raise(signal) };
+}
+
+/// Registers `handler` to run in every child this process forks from now on (through the C
+/// library's `fork`, which runs `pthread_atfork` handlers). A child of a multi-threaded
+/// process may only make async-signal-safe calls: `handler` must make no other.
+pub(crate) fn at_fork_in_child(handler: extern "C" fn()) {
+    // SAFETY: registering a handler has no other effect; the one caller's handler
+    // (`clean_signals_in_child`) only makes async-signal-safe calls.
+    unsafe { libc::pthread_atfork(None, None, Some(handler)) };
+}
+
+/// Writes one byte to `fd`, the write end of a non-blocking pipe, ignoring any error (a full
+/// pipe is readable already; a closed descriptor only fails). Async-signal-safe: for a signal
+/// handler, which has only the raw descriptor its owner published.
+pub(crate) fn write_byte_raw(fd: RawFd) {
+    // SAFETY: writing one byte from a valid buffer; the descriptor is the caller's pipe while
+    // it is published (it is unpublished before it is closed), and a closed or full pipe only
+    // fails.
+    unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+}
+
+/// Installs `action` for `signal`. Its handler may run in any thread at any instant: it must
+/// make async-signal-safe calls only.
+pub(crate) fn set_signal_action(
+    signal: nix::sys::signal::Signal,
+    action: &nix::sys::signal::SigAction,
+) -> Result<(), Errno> {
+    // SAFETY: the one caller's handler (`on_signal`) only does async-signal-safe things.
+    unsafe { nix::sys::signal::sigaction(signal, action) }.map(drop)
+}
+
+/// Asks which signals are pending for this thread: returning from the call hands one that is
+/// pending and unblocked to its handler.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn take_pending_signals() {
+    // SAFETY: sigset_t is plain data, filled by sigpending below.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sigpending fills a valid sigset_t; the call is what matters.
+    unsafe { libc::sigpending(&raw mut pending) };
+}
