@@ -5,7 +5,8 @@
 //! - [`daemons`]: every `#[daemon]` key and hook, the command line, what the macros refuse to
 //!   compile, and daemons without macros.
 //! - [`services`]: setup before ready, descriptors, reload and log files, children, async
-//!   shutdown, socket activation, the watchdog, several instances; recipes for logging,
+//!   shutdown, socket activation, the watchdog, restart without dropping a connection, several
+//!   instances; recipes for logging,
 //!   logrotate, draining connections on stop, and a listener handed to tokio.
 //! - [`deployment`]: standalone, systemd, start-stop-daemon, containers.
 //! - [`users`]: running a daemon or a command as another user, and the real users.

@@ -212,7 +212,8 @@ pub enum Action {
     Start,
     /// `stop`: stop it (exit 0 also when it does not run).
     Stop,
-    /// `restart`: stop it if it runs, then start it.
+    /// `restart`: start a new daemon with the running one's sockets, then stop the old one
+    /// (stop then start when it declared none).
     Restart,
     /// `status`: exit 0 running, 1 dead with a stale pidfile, 3 not running, 4 cannot tell.
     Status,
@@ -812,7 +813,7 @@ actions:
            under a service manager (NOTIFY_SOCKET set, or this process is pid 1) it runs in the
            foreground instead, telling the manager READY=1
   stop     stop it: SIGTERM, then SIGKILL after the stop timeout (exit 0, also when not running)
-  restart  stop it if it runs, then start it
+  restart  start a new one with its sockets, then stop the old one
   status   tell whether it runs: exit 0 running, 1 dead with a stale pidfile, 3 not running,
            4 cannot tell
   reload   it reopens its log file and runs its on_reload hook; waits for the outcome

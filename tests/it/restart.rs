@@ -124,9 +124,18 @@ impl Clients {
         Self { running, thread }
     }
 
-    fn finish(self) -> Vec<std::io::Result<String>> {
+    /// Stops the clients, checks that every connection was answered, and returns the answers.
+    fn finish_none_refused(self) -> Vec<String> {
         self.running.store(false, Ordering::Relaxed);
-        self.thread.join().unwrap()
+        let results = self.thread.join().unwrap();
+        let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert!(
+            failed.is_empty(),
+            "{} of {} connections failed: {failed:?}",
+            failed.len(),
+            results.len()
+        );
+        results.into_iter().flatten().collect()
     }
 }
 
@@ -147,13 +156,7 @@ fn restart_refuses_no_connection_and_the_old_daemon_drains_its_own() {
     });
     let clients = Clients::start(port);
     // Some connections before the restart.
-    scene.wait_events("clients served by the old daemon", |events| {
-        events
-            .iter()
-            .filter(|line| **line == format!("served {old}"))
-            .count()
-            >= 5
-    });
+    wait_served(&scene, old, 5);
     let mut restart = command(&scene, &["--version", "v2"], "restart")
         .stdout(Stdio::piped())
         .spawn()
@@ -165,40 +168,25 @@ fn restart_refuses_no_connection_and_the_old_daemon_drains_its_own() {
     let new = pid_after(&restarted, "restarted ");
     assert_ne!(new, old);
     // Some connections after it.
-    let served_new = |events: &[String]| {
-        events
-            .iter()
-            .filter(|line| **line == format!("served {new}"))
-            .count()
-            >= 5
-    };
-    scene.wait_events("clients served by the new daemon", served_new);
-    let results = clients.finish();
-    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    wait_served(&scene, new, 5);
+    let answers = clients.finish_none_refused();
     assert!(
-        refused.is_empty(),
-        "{} of {} connections failed: {refused:?}",
-        refused.len(),
-        results.len()
-    );
-    let answers: Vec<&String> = results.iter().flatten().collect();
-    assert!(
-        answers.iter().any(|a| **a == format!("v1 {old}")),
+        answers.iter().any(|a| *a == format!("v1 {old}")),
         "{answers:?}"
     );
     assert!(
-        answers.iter().any(|a| **a == format!("v2 {new}")),
+        answers.iter().any(|a| *a == format!("v2 {new}")),
         "{answers:?}"
     );
     // Every answer after the first from the new code is from the new code.
     let first_new = answers
         .iter()
-        .position(|a| **a == format!("v2 {new}"))
+        .position(|a| *a == format!("v2 {new}"))
         .unwrap();
     assert!(
         answers[first_new..]
             .iter()
-            .all(|a| **a == format!("v2 {new}")),
+            .all(|a| *a == format!("v2 {new}")),
         "{answers:?}"
     );
     assert!(wait_gone(old, HANG));
@@ -246,14 +234,7 @@ fn a_second_restart_while_one_hands_over_is_refused() {
     let scene = Scene::new("restart-second");
     let old = start(&scene, &[]);
     let port = port_of(&scene, old);
-    let gate = scene.dir.join("gate");
-    let gate_arg = gate.to_str().unwrap();
-    let seen = scene.events();
-    let mut first = command(&scene, &["--version", "v2", "--gate", gate_arg], "restart")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let new = waiting_setup(&scene, old, &seen);
+    let (mut first, new, gate) = gated_restart(&scene, old, "v2", "gate");
     let (ok, line) = helper(&scene, &["--version", "v3"], "restart");
     assert!(!ok);
     assert!(line.starts_with("error RestartInProgress: "), "{line}");
@@ -265,6 +246,29 @@ fn a_second_restart_while_one_hands_over_is_refused() {
     assert_serving(&scene, new, "v2", port);
     stop(&scene);
     assert_only(&scene, &[]);
+}
+
+/// Runs `restart` with the new code `version`, whose new daemon waits in `setup` until the
+/// file `gate` (in the scene) exists; returns the helper running it, the new daemon's pid once
+/// it waits, and the gate's path.
+fn gated_restart(scene: &Scene, old: i32, version: &str, gate: &str) -> (Child, i32, PathBuf) {
+    let gate = scene.dir.join(gate);
+    let seen = scene.events();
+    let restart = command(
+        scene,
+        &["--version", version, "--gate", gate.to_str().unwrap()],
+        "restart",
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let new = waiting_setup(scene, old, &seen);
+    (restart, new, gate)
+}
+
+/// Waits until the daemon `pid` has served `count` connections.
+fn wait_served(scene: &Scene, pid: i32, count: usize) {
+    scene.wait_event(&format!("served {pid}"), count);
 }
 
 /// Waits until a new daemon (not `old`, nor one in the events `before`) waits in its `setup`;
@@ -321,13 +325,7 @@ fn sigkill_at_each_step_of_a_restart_leaves_one_daemon_serving() {
     let scene = Scene::new("restart-kill-new");
     let old = start(&scene, &[]);
     let port = port_of(&scene, old);
-    let gate = scene.dir.join("gate");
-    let seen = scene.events();
-    let mut restart = command(&scene, &["--gate", gate.to_str().unwrap()], "restart")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let new = waiting_setup(&scene, old, &seen);
+    let (mut restart, new, _) = gated_restart(&scene, old, "v2", "gate1");
     kill(new);
     let line = wait_line(&mut restart);
     assert!(line.starts_with("error "), "{line}");
@@ -336,17 +334,7 @@ fn sigkill_at_each_step_of_a_restart_leaves_one_daemon_serving() {
 
     // The controller killed while the new daemon sets up: the new daemon, once ready, takes
     // over by itself (it says COMMIT), and the old one stops.
-    let gate = scene.dir.join("gate2");
-    let seen = scene.events();
-    let mut restart = command(
-        &scene,
-        &["--version", "v2", "--gate", gate.to_str().unwrap()],
-        "restart",
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let new = waiting_setup(&scene, old, &seen);
+    let (mut restart, new, gate) = gated_restart(&scene, old, "v2", "gate2");
     kill(restart.id() as i32);
     restart.wait().unwrap();
     std::fs::write(&gate, "").unwrap();
@@ -364,17 +352,7 @@ fn sigkill_at_each_step_of_a_restart_leaves_one_daemon_serving() {
 
     // The old daemon killed while the new one sets up: the new one serves alone.
     let old = new;
-    let gate = scene.dir.join("gate3");
-    let seen = scene.events();
-    let mut restart = command(
-        &scene,
-        &["--version", "v3", "--gate", gate.to_str().unwrap()],
-        "restart",
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let new = waiting_setup(&scene, old, &seen);
+    let (mut restart, new, gate) = gated_restart(&scene, old, "v3", "gate3");
     kill(old);
     std::fs::write(&gate, "").unwrap();
     assert_eq!(wait_line(&mut restart), format!("restarted {new}"));
@@ -525,13 +503,7 @@ fn an_in_process_restart_of_a_keep_open_listener_refuses_no_connection() {
     let old = pid_after(line.trim(), "started ");
     let port = port_of(&scene, old);
     let clients = Clients::start(port);
-    scene.wait_events("clients served by the old daemon", |events| {
-        events
-            .iter()
-            .filter(|line| **line == format!("served {old}"))
-            .count()
-            >= 5
-    });
+    wait_served(&scene, old, 5);
     both.stdin.take().unwrap().write_all(b"restart\n").unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
@@ -549,21 +521,8 @@ fn an_in_process_restart_of_a_keep_open_listener_refuses_no_connection() {
         .position(|e| *e == format!("stopping {old}"))
         .unwrap();
     assert!(setup < stopping, "{events:?}");
-    scene.wait_events("clients served by the new daemon", |events| {
-        events
-            .iter()
-            .filter(|line| **line == format!("served {new}"))
-            .count()
-            >= 5
-    });
-    let results = clients.finish();
-    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert!(
-        refused.is_empty(),
-        "{} of {} failed: {refused:?}",
-        refused.len(),
-        results.len()
-    );
+    wait_served(&scene, new, 5);
+    clients.finish_none_refused();
     assert!(wait_gone(old, HANG));
     assert_serving(&scene, new, "v1", port);
     stop(&scene);

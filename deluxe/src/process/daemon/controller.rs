@@ -509,11 +509,29 @@ impl<D: Daemon> Controller<D> {
         self.instance().stop()
     }
 
-    /// Stops the daemon if it runs, then starts it: the new daemon never overlaps the old one.
+    /// Restarts the daemon; returns the new daemon's pid.
+    ///
+    /// When the running daemon declared listening sockets ([`listener`](super::listener), or
+    /// listening sockets its value keeps open), the new daemon starts first, with those
+    /// sockets: it does not bind them, its `setup` runs, and once it is ready (its pidfile at
+    /// the path) the old daemon stops as on `SIGTERM`, draining what it accepted; this call
+    /// waits for it as [`stop`](Controller::stop) does (`SIGKILL` after the stop timeout). No
+    /// connection is refused meanwhile. If the new daemon fails before ready, the old one
+    /// serves on, untouched, and its error is returned. A daemon without sockets is stopped,
+    /// then started; one not running is started.
+    ///
+    /// The new daemon is forked from this process, as by `start`: it runs this program's code
+    /// and this controller's value. A restart from the command line of a newly installed
+    /// binary runs the new binary.
     ///
     /// # Errors
     ///
-    /// As [`Controller::stop`] and [`Controller::start`].
+    /// As [`Controller::stop`] and [`Controller::start`] (a new daemon's failure:
+    /// [`DaemonError::SetupFailed`], ..., the old daemon still serving);
+    /// [`DaemonError::RestartInProgress`] while another restart hands the sockets over;
+    /// [`DaemonError::HandoverRefused`] when the hand-over directory or socket is not the
+    /// daemon's (planted by another user, a symbolic link) and [`DaemonError::Handover`] when
+    /// the exchange fails: then nothing was stopped.
     ///
     /// ```no_run
     /// # #[deluxe::daemon] #[derive(Default)] struct Worker;

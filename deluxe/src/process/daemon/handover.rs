@@ -858,7 +858,7 @@ pub(crate) fn request(
         match calls::recv_with_fds(stream.as_fd(), &mut buf, &mut fds) {
             Ok(0) => return Err(failed(io::ErrorKind::UnexpectedEof.into())),
             Ok(read) => message.extend_from_slice(&buf[..read]),
-            Err(errno) if errno == nix::errno::Errno::EAGAIN => {
+            Err(nix::errno::Errno::EAGAIN) => {
                 return Err(failed(io::ErrorKind::TimedOut.into()));
             }
             Err(errno) => return Err(failed(errno.into())),

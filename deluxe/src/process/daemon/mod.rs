@@ -91,6 +91,7 @@
 //   Beside them, used by all: pidfile.rs (observe, place checks, lock, hold, remove, the pid
 //   text),
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
+//   handover.rs (a restart's hand-over of the listening sockets; its calls in sys_handover.rs),
 //   privileges.rs (credentials and the drop), output.rs (with a log file: the pipe on stdout
 //   and stderr, made in setup, and the pump thread that copies it to the file), error.rs, and
 //   sys.rs (the system calls the modules share).
