@@ -4,8 +4,8 @@
 //! served it.
 //!
 //! `deluxe-restart-helper --pidfile P --events E [OPTIONS] ACTION`, ACTION one of `start`,
-//! `restart`, `restarts` (`--count` restarts in this process, then `restarts fds BEFORE AFTER`:
-//! its open descriptors), `stop`, `status`, or `probe-control SOCKET` (connect to a control socket, ask
+//! `restart`, `restarts` (`--count` restarts in this process and one whose new daemon fails,
+//! then `restarts fds BEFORE AFTER`: its open descriptors), `stop`, `status`, or `probe-control SOCKET` (connect to a control socket, ask
 //! for the sockets, print `reply WORDS fds N`). It prints one line of stable tokens
 //! (`started PID`, `restarted PID`, `stopped`, `status Running PID`, `status Stopped`,
 //! `error TOKEN: message`) and exits 0, or 1 on an error.
@@ -15,7 +15,8 @@
 //!
 //! Options: `--keep-open` (the listener is bound before `start` and owned by the daemon
 //! value, `keep_open`, instead of declared in `setup`), `--version V` (the word the daemon answers with; `v1` by default), `--port N`
-//! (bind this loopback port instead of any free one), `--no-sockets` (bind without declaring
+//! (bind this loopback port instead of any free one), `--declare-as unix|twice` (declare the
+//! socket as a `UnixListener`, or its name twice), `--no-sockets` (bind without declaring
 //! the socket: a restart is then stop and start), `--setup-fails` (the daemon's `setup` fails
 //! after taking its socket), `--gate F` (`setup` records `setup-waiting PID`, then waits until
 //! file F exists), `--stop-timeout MS`.
@@ -32,6 +33,7 @@ mod unix {
     use std::os::fd::AsFd;
     use std::path::{Path, PathBuf};
     use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
     use deluxe::process::daemon::{self, Config, Controller, Daemon, DaemonError, HookError};
@@ -43,7 +45,11 @@ mod unix {
         pub declare: bool,
         /// The listener was bound before `start` and is the value's (`keep_open`).
         pub kept: bool,
-        pub setup_fails: bool,
+        /// Read by the daemon's `setup`; `restarts` sets it for its last restart.
+        pub setup_fails: AtomicBool,
+        /// How `setup` declares the socket: `tcp`, `unix` (a `UnixListener`: the wrong type for a
+        /// TCP socket handed over), `twice` (the same name twice).
+        pub declare_as: String,
         pub gate: Option<PathBuf>,
         pub listener: OnceLock<TcpListener>,
     }
@@ -85,7 +91,21 @@ mod unix {
                 self.record(&format!("setup {me} {port}"));
                 return Ok(());
             } else if self.declare {
-                daemon::listener("http", || TcpListener::bind(address))?
+                match self.declare_as.as_str() {
+                    "unix" => {
+                        daemon::listener("http", || {
+                            std::os::unix::net::UnixListener::bind(
+                                self.events.with_extension("sock"),
+                            )
+                        })?;
+                        unreachable!("a TCP socket was handed over")
+                    }
+                    "twice" => {
+                        daemon::listener("http", || TcpListener::bind(address))?;
+                        daemon::listener("http", || TcpListener::bind(("127.0.0.1", 0)))?
+                    }
+                    _ => daemon::listener("http", || TcpListener::bind(address))?,
+                }
             } else {
                 TcpListener::bind(address)?
             };
@@ -101,13 +121,13 @@ mod unix {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
-            if self.setup_fails {
+            if self.setup_fails.load(Ordering::Relaxed) {
                 return Err("the new configuration is broken".into());
             }
             Ok(())
         }
 
-        fn run(&self) {
+        fn run(&self) -> Result<(), HookError> {
             let me = std::process::id();
             self.record(&format!("run {me}"));
             let listener = self.listener.get().expect("set up");
@@ -138,6 +158,7 @@ mod unix {
                 }
                 self.record(&format!("stopping {me}"));
             });
+            Ok(())
         }
 
         fn atexit(&self) {
@@ -204,7 +225,8 @@ mod unix {
             port: 0,
             declare: true,
             kept: false,
-            setup_fails: false,
+            setup_fails: AtomicBool::new(false),
+            declare_as: "tcp".into(),
             gate: None,
             listener: OnceLock::new(),
         };
@@ -221,7 +243,8 @@ mod unix {
                 "--port" => service.port = value().parse().expect("port"),
                 "--no-sockets" => service.declare = false,
                 "--keep-open" => service.kept = true,
-                "--setup-fails" => service.setup_fails = true,
+                "--setup-fails" => service.setup_fails = AtomicBool::new(true),
+                "--declare-as" => service.declare_as = value(),
                 "--count" => count = value().parse().expect("count"),
                 "--gate" => service.gate = Some(PathBuf::from(value())),
                 "--stop-timeout" => {
@@ -263,7 +286,18 @@ mod unix {
                         break;
                     }
                 }
-                result.map(|()| format!("restarts fds {before} {}", open_fds()))
+                // And one whose new daemon fails.
+                controller
+                    .daemon()
+                    .setup_fails
+                    .store(true, Ordering::Relaxed);
+                result.map(|()| {
+                    match controller.restart() {
+                        Err(DaemonError::SetupFailed { .. }) => {}
+                        other => panic!("a failing restart returned {other:?}"),
+                    }
+                    format!("restarts fds {before} {}", open_fds())
+                })
             }
             "stop" => controller.stop().map(|_| "stopped".to_owned()),
             "start-then-restart" => controller.start().and_then(|pid| {

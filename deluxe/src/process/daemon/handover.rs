@@ -475,20 +475,15 @@ pub(crate) fn ready(kept: &[RawFd]) {
         if context.raw.contains(&fd) {
             continue;
         }
-        // SAFETY: a descriptor the daemon value owns (`keep_open`), or one a service manager
-        // passed, open for the daemon's life; borrowed only for this call.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let Some(copy) = calls::listening_copy(fd) else {
+            continue;
+        };
         let declared = registry
             .sockets
             .iter()
-            .any(|(_, known)| identity(known.as_fd()) == identity(fd));
-        if !declared
-            && calls::socket_kind(fd).is_ok_and(|kind| kind.listening)
-            && let Ok(copy) = calls::dup_cloexec(fd)
-        {
-            registry
-                .sockets
-                .push((format!("{KEPT}{}", fd.as_raw_fd()), copy));
+            .any(|(_, known)| identity(known.as_fd()) == identity(copy.as_fd()));
+        if !declared {
+            registry.sockets.push((format!("{KEPT}{fd}"), copy));
         }
     }
     let start = !registry.serving && !registry.sockets.is_empty();
@@ -888,4 +883,59 @@ pub(crate) fn request(
         stream,
         sockets: names.into_iter().zip(fds).collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_a_daemon_nothing_is_bound_and_the_error_says_where_to_call() {
+        let mut bound = false;
+        let error = listener("http", || {
+            bound = true;
+            TcpListener::bind("127.0.0.1:0")
+        })
+        .unwrap_err();
+        assert!(!bound);
+        assert!(matches!(&error, ListenerError::OutsideDaemon { name } if name == "http"));
+        assert!(error.to_string().contains("`Daemon::setup`"), "{error}");
+    }
+
+    #[test]
+    fn names_that_cannot_travel_are_refused() {
+        for name in ["", "a\nb", "a\0b", &"x".repeat(256)] {
+            let error = listener(name, || TcpListener::bind("127.0.0.1:0")).unwrap_err();
+            assert!(
+                matches!(error, ListenerError::InvalidName { .. }),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_socket_of_another_type_is_named_as_what_it_is() {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(check_type::<TcpListener>("http", tcp.as_fd()).is_ok());
+        assert!(check_type::<OwnedFd>("http", tcp.as_fd()).is_ok());
+        let error = check_type::<UnixListener>("http", tcp.as_fd()).unwrap_err();
+        assert!(matches!(
+            error,
+            ListenerError::WrongType {
+                expected: "UnixListener",
+                found: "TCP listener",
+                ..
+            }
+        ));
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let error = check_type::<TcpListener>("dns", udp.as_fd()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "listening socket \"dns\" is a UDP socket, not a TcpListener: the daemon that handed \
+             it over (or the socket unit) declares it with another type; use the same type, or \
+             another name"
+        );
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert!(check_type::<TcpListener>("http", file.as_fd()).is_err());
+    }
 }

@@ -92,6 +92,21 @@ pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
+/// A close-on-exec copy of the descriptor numbered `fd`, if it is a listening socket.
+///
+/// `fd` must be a descriptor this process keeps open meanwhile (one the daemon value owns, or
+/// one a service manager passed): it is only borrowed for this call.
+pub(crate) fn listening_copy(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: as the caller promises, `fd` stays open during this call, and is not closed
+    // through this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    if socket_kind(fd).is_ok_and(|kind| kind.listening) {
+        dup_cloexec(fd).ok()
+    } else {
+        None
+    }
+}
+
 /// What kind of socket a descriptor is, as far as the hand-over checks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SocketKind {
