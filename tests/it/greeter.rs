@@ -105,6 +105,25 @@ pub fn greeting(address: SocketAddr) -> std::io::Result<String> {
     }
 }
 
+/// A connection held open: the stream, a reader of its lines, and the greeting line it got.
+pub fn hold(address: SocketAddr) -> (TcpStream, BufReader<TcpStream>, String) {
+    let stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(HANG)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut greeting = String::new();
+    reader.read_line(&mut greeting).unwrap();
+    (stream, reader, greeting)
+}
+
+/// Sends `line` on a held connection; the line that comes back.
+pub fn echo(stream: &TcpStream, reader: &mut BufReader<TcpStream>, line: &str) -> String {
+    let mut stream = stream;
+    stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut echo = String::new();
+    reader.read_line(&mut echo).unwrap();
+    echo
+}
+
 /// A client thread opening a new connection about every millisecond until finished; every
 /// outcome is kept, in order.
 pub struct Clients {
@@ -182,12 +201,8 @@ fn restart_refuses_no_connection_a_failed_one_keeps_the_old_greeter_and_the_old_
     let old = greeter.act_pid("start", "started");
     greeter.assert_serving(old);
     // Open before the restart: the old greeter serves it to its end.
-    let mut open = TcpStream::connect(greeter.address).unwrap();
-    open.set_read_timeout(Some(HANG)).unwrap();
-    let mut open_reader = BufReader::new(open.try_clone().unwrap());
-    let mut line = String::new();
-    open_reader.read_line(&mut line).unwrap();
-    assert_eq!(line, "hello\n");
+    let (open, mut open_reader, hello) = hold(greeter.address);
+    assert_eq!(hello, "hello\n");
     let clients = Clients::start(greeter.address);
     clients.wait_for("hello");
 
@@ -227,10 +242,10 @@ fn restart_refuses_no_connection_a_failed_one_keeps_the_old_greeter_and_the_old_
         let restarting = threads.spawn(|| greeter.act("restart"));
         wait_for_log(&greeter.log(), "stopping: ");
         clients.wait_for("bonjour");
-        open.write_all(b"still served\n").unwrap();
-        let mut echo = String::new();
-        open_reader.read_line(&mut echo).unwrap();
-        assert_eq!(echo, "still served\n");
+        assert_eq!(
+            echo(&open, &mut open_reader, "still served"),
+            "still served\n"
+        );
         // `restart` returns once the old greeter is gone, which waits for this connection.
         drop((open, open_reader));
         let (code, stdout, stderr) = restarting.join().unwrap();

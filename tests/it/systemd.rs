@@ -796,6 +796,16 @@ on_both!(
     a_plain_restart_of_a_socket_activated_greeter_refuses_nothing,
 );
 
+/// The one process of `unit` (host pid).
+#[cfg(feature = "tokio")]
+fn only_process(systemd: &Systemd, unit: &str) -> i32 {
+    let processes = systemd.unit_processes(unit);
+    let [process] = processes[..] else {
+        panic!("one process in {unit}: {processes:?}");
+    };
+    process
+}
+
 /// `greeter --config DIR/greeter.conf --pidfile DIR/greeter.pid --log DIR/greeter.log ACTION`.
 #[cfg(feature = "tokio")]
 fn greeter_command(greeter: &crate::greeter::Greeter, action: &str) -> String {
@@ -813,9 +823,7 @@ fn greeter_command(greeter: &crate::greeter::Greeter, action: &str) -> String {
 /// before it drains; the unit stays active throughout.
 #[cfg(feature = "tokio")]
 fn reload_hands_the_greeters_socket_over_to_a_new_main_pid_refusing_nothing(systemd: &Systemd) {
-    use std::io::{BufRead, Write};
-
-    use crate::greeter::{Clients, Greeter, assert_none_refused};
+    use crate::greeter::{Clients, Greeter, assert_none_refused, echo, hold};
 
     let greeter = Greeter::new("systemd-greeter");
     greeter.configure("greeting = hello\n");
@@ -837,12 +845,8 @@ fn reload_hands_the_greeters_socket_over_to_a_new_main_pid_refusing_nothing(syst
         );
     };
     // Open before the reload: the old greeter serves it to its end.
-    let open = std::net::TcpStream::connect(greeter.address).unwrap();
-    open.set_read_timeout(Some(HANG)).unwrap();
-    let mut reader = std::io::BufReader::new(open.try_clone().unwrap());
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    assert_eq!(line, "hello\n");
+    let (open, mut reader, hello) = hold(greeter.address);
+    assert_eq!(hello, "hello\n");
     let clients = Clients::start(greeter.address);
     clients.wait_for("hello");
 
@@ -853,10 +857,7 @@ fn reload_hands_the_greeters_socket_over_to_a_new_main_pid_refusing_nothing(syst
         crate::services::wait_for_log(&greeter.log(), "stopping: ");
         clients.wait_for("bonjour");
         assert_eq!(systemd.show("greeter.service", "ActiveState"), "reloading");
-        (&open).write_all(b"still served\n").unwrap();
-        let mut echo = String::new();
-        reader.read_line(&mut echo).unwrap();
-        assert_eq!(echo, "still served\n");
+        assert_eq!(echo(&open, &mut reader, "still served"), "still served\n");
         drop((open, reader));
         let output = reloading.join().unwrap();
         assert!(
@@ -874,9 +875,7 @@ fn reload_hands_the_greeters_socket_over_to_a_new_main_pid_refusing_nothing(syst
     assert_eq!(read_pidfile(&greeter.scene.pidfile()), Some(new));
     let outcomes = clients.finish();
     assert_none_refused(&outcomes);
-    let processes = systemd.unit_processes("greeter.service");
-    assert_eq!(processes.len(), 1, "{processes:?}");
-    assert_ne!(processes[0], old);
+    assert_ne!(only_process(systemd, "greeter.service"), old);
     systemd.ok(&["stop", "greeter.service"]);
     assert_eq!(systemd.show("greeter.service", "Result"), "success");
     assert!(!greeter.scene.pidfile().exists());
