@@ -648,12 +648,48 @@ pub struct NotifySocket {
 }
 
 impl NotifySocket {
-    /// Binds `notify.sock` in `dir`.
+    /// Binds `notify.sock` in `dir`, with `SO_PASSCRED`.
     pub fn bind(dir: &Path) -> Self {
         let path = dir.join("notify.sock");
         let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
         socket.set_read_timeout(Some(HANG)).unwrap();
+        // Each datagram carries its sender's pid (`next_with_sender`), as systemd's does.
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::PassCred, &true).unwrap();
         Self { socket, path }
+    }
+
+    /// The next notification, as its `KEY=VALUE` lines, with the pid that sent it (as
+    /// systemd checks it for `NotifyAccess=main`: the kernel's `SCM_CREDENTIALS`).
+    pub fn next_with_sender(&self) -> (i32, Vec<String>) {
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 4096];
+        let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+        let (len, sender) = loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            match nix::sys::socket::recvmsg::<()>(
+                self.socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                nix::sys::socket::MsgFlags::empty(),
+            ) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(errno) => panic!("a notification arrives: {errno}"),
+                Ok(message) => {
+                    let sender = message.cmsgs().unwrap().find_map(|cmsg| match cmsg {
+                        nix::sys::socket::ControlMessageOwned::ScmCredentials(credentials) => {
+                            Some(credentials.pid())
+                        }
+                        _ => None,
+                    });
+                    break (message.bytes, sender.expect("the sender's credentials"));
+                }
+            }
+        };
+        let lines = String::from_utf8_lossy(&buf[..len])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        (sender, lines)
     }
 
     /// The next notification, as its `KEY=VALUE` lines.

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::common::{
-    HANG, Scene, eventually, has_sudo_setup, is_alive, live_processes_mentioning, read_pidfile,
-    result_line, wait_gone,
+    HANG, NotifySocket, Scene, eventually, has_sudo_setup, is_alive, live_processes_mentioning,
+    read_pidfile, result_line, wait_gone,
 };
 
 const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-restart-helper");
@@ -572,6 +572,32 @@ fn a_socket_declared_with_another_type_or_twice_fails_the_new_daemon_only() {
         assert!(line.contains(message), "{line}");
         assert_serving(&scene, old, "v1", port);
     }
+    stop(&scene);
+    assert_only(&scene, &[]);
+}
+
+#[test]
+fn the_old_daemon_tells_the_service_manager_the_new_main_pid() {
+    let scene = Scene::new("restart-mainpid");
+    let notify = NotifySocket::bind(&scene.dir);
+    let with_manager = |action: &str, version: &str| {
+        let output = command(&scene, &["--version", version], action)
+            .env("NOTIFY_SOCKET", &notify.path)
+            .output()
+            .unwrap();
+        result_line(&output.stdout)
+    };
+    let old = pid_after(&with_manager("start", "v1"), "started ");
+    let new = pid_after(&with_manager("restart", "v2"), "restarted ");
+    // Under `NotifyAccess=main` only the main process (the old daemon) may move MAINPID.
+    eventually("MAINPID of the new daemon, sent by the old one", || {
+        let (sender, lines) = notify.next_with_sender();
+        if sender == old && lines.contains(&format!("MAINPID={new}")) {
+            Ok(())
+        } else {
+            Err((sender, lines))
+        }
+    });
     stop(&scene);
     assert_only(&scene, &[]);
 }
