@@ -796,14 +796,15 @@ on_both!(
     a_plain_restart_of_a_socket_activated_greeter_refuses_nothing,
 );
 
-/// The one process of `unit` (host pid).
+/// The one process of `unit` (host pid), once the processes that exited are gone from it.
 #[cfg(feature = "tokio")]
 fn only_process(systemd: &Systemd, unit: &str) -> i32 {
-    let processes = systemd.unit_processes(unit);
-    let [process] = processes[..] else {
-        panic!("one process in {unit}: {processes:?}");
-    };
-    process
+    eventually(format!("one process in {unit}"), || {
+        match systemd.unit_processes(unit)[..] {
+            [process] => Ok(process),
+            ref processes => Err(processes.to_vec()),
+        }
+    })
 }
 
 /// `greeter --config DIR/greeter.conf --pidfile DIR/greeter.pid --log DIR/greeter.log ACTION`.
@@ -820,7 +821,8 @@ fn greeter_command(greeter: &crate::greeter::Greeter, action: &str) -> String {
 
 /// The restart under systemd: `ExecReload=greeter restart` hands the socket to a new greeter,
 /// which the old one names to systemd (`MAINPID=`, the one message `NotifyAccess=main` takes)
-/// before it drains; the unit stays active throughout.
+/// before it drains; the unit stays active throughout. A restart whose new greeter fails its
+/// setup fails the reload, and the old greeter stays the main process.
 #[cfg(feature = "tokio")]
 fn reload_hands_the_greeters_socket_over_to_a_new_main_pid_refusing_nothing(systemd: &Systemd) {
     use crate::greeter::{Clients, Greeter, assert_none_refused, echo, hold};
@@ -849,6 +851,18 @@ fn reload_hands_the_greeters_socket_over_to_a_new_main_pid_refusing_nothing(syst
     assert_eq!(hello, "hello\n");
     let clients = Clients::start(greeter.address);
     clients.wait_for("hello");
+
+    // A new greeter whose setup fails: the reload fails, the old greeter serves on as the
+    // unit's main process.
+    greeter.configure("colour = blue\n");
+    let failed = systemd.systemctl(["reload", "greeter.service"]);
+    assert!(
+        !failed.status.success(),
+        "a failed restart fails the reload"
+    );
+    assert_eq!(systemd.show("greeter.service", "ActiveState"), "active");
+    assert_eq!(systemd.main_pid("greeter.service"), main);
+    assert_eq!(only_process(systemd, "greeter.service"), old);
 
     greeter.configure("greeting = bonjour\n");
     std::thread::scope(|threads| {
