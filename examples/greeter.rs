@@ -1,6 +1,8 @@
 //! A TCP server on tokio, as a deluxe daemon: configuration read and port bound in `setup`
 //! (errors come back from `start`), graceful shutdown on `daemon::stopped()`, configuration
-//! reloaded on `SIGHUP`.
+//! reloaded on `SIGHUP`, and a `restart` that refuses no connection: the port is declared with
+//! `daemon::listener`, so `restart` hands it to the new greeter, which serves before the old
+//! one drains its open connections.
 //!
 //! ```sh
 //! printf 'listen = 127.0.0.1:7878\ngreeting = hello\n' > /tmp/greeter.conf
@@ -10,6 +12,8 @@
 //! sed -i 's/hello/bonjour/' /tmp/greeter.conf
 //! cargo run --features tokio --example greeter -- --config /tmp/greeter.conf \
 //!     --pidfile /tmp/greeter.pid reload  # new connections get "bonjour"
+//! cargo run --features tokio --example greeter -- --config /tmp/greeter.conf \
+//!     --pidfile /tmp/greeter.pid restart # a new greeter (new code), no connection refused
 //! cargo run --features tokio --example greeter -- --config /tmp/greeter.conf \
 //!     --pidfile /tmp/greeter.pid stop    # stops accepting, lets open connections finish
 //! ```
@@ -31,7 +35,8 @@ struct Greeter {
     config: PathBuf,
     /// What new connections are greeted with; replaced by a reload.
     greeting: Arc<RwLock<String>>,
-    /// Bound in `setup` (as root if the daemon runs as another user), served by `run`.
+    /// Bound in `setup` (as root if the daemon runs as another user), or handed over by the
+    /// greeter this one replaces; served by `run`.
     listener: Mutex<Option<std::net::TcpListener>>,
 }
 
@@ -101,12 +106,27 @@ impl Greeter {
 
 #[deluxe::daemon]
 impl Greeter {
-    /// Before "ready": a bad configuration or a port in use makes `start` fail.
+    /// Before "ready": a bad configuration or a port in use makes `start` fail (and a
+    /// `restart` fail, leaving the running greeter serving).
     #[setup]
     fn bind(&self) -> Result<(), String> {
         let settings = self.read_config()?;
-        let listener = std::net::TcpListener::bind(settings.listen)
-            .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+        // The socket the greeter this one replaces was serving, if any; else a new one.
+        let listener = daemon::listener("greeter", || std::net::TcpListener::bind(settings.listen))
+            .map_err(|error| match error {
+                daemon::ListenerError::Bind { source, .. } => {
+                    format!("cannot listen on {}: {source}", settings.listen)
+                }
+                other => other.to_string(),
+            })?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        if settings.listen.port() != 0 && bound != settings.listen {
+            return Err(format!(
+                "`listen = {}` is new, but a restart keeps the socket on {bound}: stop, then \
+                 start, to move it",
+                settings.listen
+            ));
+        }
         *self.greeting.write().expect("not poisoned") = settings.greeting;
         *self.listener.lock().expect("not poisoned") = Some(listener);
         Ok(())
@@ -120,6 +140,7 @@ impl Greeter {
             .expect("not poisoned")
             .take()
             .ok_or("setup made no listener")?;
+        // Shared with the greeter this one replaces, which is non-blocking too (tokio).
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

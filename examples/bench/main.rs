@@ -1,7 +1,8 @@
 //! deluxe's performance figures, each against its peer measured in the same run:
 //! `cargo run --release --example bench` (`--quick` for a rough pass, `--command` for
 //! `Command`'s rows alone, `--command=stdout,lines` for some of them; `--features tokio` adds
-//! the async rows, and `--async-rows` measures those alone).
+//! the async rows and the restart rows, and `--async-rows` or `--restart` measures those
+//! alone).
 //!
 //! Machines are shared and noisy, so every figure is a ratio: ours and the peer's are measured
 //! in alternating rounds and compared by their medians. The spread is the interquartile range
@@ -12,6 +13,8 @@
 //! - `command`: `Command` against std;
 //! - `concurrent` (with `--features tokio`): 1000 concurrent `call_async` against
 //!   `tokio::process`, each measured in a fresh process;
+//! - `restart` (with `--features tokio`): the `greeter` example's `restart` while clients
+//!   connect every 5 ms and every 0.5 ms, against `stop` then `start`;
 //! - `floor`: the least a daemon start can be, the daemon figures' peer;
 //! - `daemon`: `start`, `stop`, `signal_user1` and an idle daemon's cost against the floor;
 //! - `peers`: daemonize (Rust), Python's subprocess, daemonocle and python-daemon, measured
@@ -23,6 +26,8 @@ mod concurrent;
 mod daemon;
 mod floor;
 mod peers;
+#[cfg(feature = "tokio")]
+mod restart;
 mod stats;
 mod table;
 
@@ -55,6 +60,11 @@ fn main() {
         table::print(&concurrent::rows(plan));
         return;
     }
+    #[cfg(feature = "tokio")]
+    if std::env::args().any(|arg| arg == restart::ROWS_ALONE) {
+        table::print(&restart::rows(plan));
+        return;
+    }
     let only_command = std::env::args().find_map(|arg| {
         let keys = arg.strip_prefix("--command")?;
         Some(keys.strip_prefix('=').map(str::to_owned))
@@ -67,8 +77,10 @@ fn main() {
     #[cfg(feature = "tokio")]
     rows.extend(concurrent::rows(plan));
     #[cfg(not(feature = "tokio"))]
-    println!("note: the async rows need `--features tokio`");
+    println!("note: the async and restart rows need `--features tokio`");
     rows.extend(daemon::rows(plan));
+    #[cfg(feature = "tokio")]
+    rows.extend(restart::rows(plan));
     let (peer_rows, probes) = peers::rows(plan, &rows);
     rows.extend(peer_rows);
     table::print(&rows);

@@ -13,8 +13,10 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -125,6 +127,65 @@ def daemons_of_this_probe():
     return found
 
 
+def greeting_worker(port):
+    """A worker that serves 127.0.0.1:PORT: each connection gets a line, then is closed."""
+
+    def work():
+        with socket.create_server(("127.0.0.1", port)) as server:
+            while True:
+                connection, _ = server.accept()
+                connection.sendall(b"hello\n")
+                connection.close()
+
+    return work
+
+
+def greeted(port):
+    """Whether a new connection to 127.0.0.1:PORT gets its line."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            return connection.recv(16) == b"hello\n"
+    except OSError:
+        return False
+
+
+def restart_refusals(pidfile):
+    """daemonocle's restart of a daemon serving TCP while a client connects every millisecond:
+    the connections refused (or cut) out of those tried."""
+    import daemonocle
+
+    with socket.create_server(("127.0.0.1", 0)) as probe_port:
+        port = probe_port.getsockname()[1]
+
+    def daemon():
+        return daemonocle.Daemon(
+            worker=greeting_worker(port), pid_file=pidfile, workdir="/", detach=True
+        )
+
+    launch(lambda: daemon().do_action("start"))
+    deadline = time.monotonic() + 30
+    while not greeted(port):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the serving daemon never answered")
+        time.sleep(0.01)
+    done = threading.Event()
+    tried, refused = [0], [0]
+
+    def client():
+        while not done.is_set():
+            tried[0] += 1
+            refused[0] += not greeted(port)
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    launch(lambda: daemon().do_action("restart"))
+    done.set()
+    thread.join()
+    daemon().stop()
+    return refused[0], tried[0]
+
+
 def daemonocle_daemon(pidfile, workdir="/"):
     import daemonocle
 
@@ -224,6 +285,13 @@ def probe(library, directory):
         bystander.wait()
     else:
         facts["stale_pidfile_unrelated_process_signalled"] = None  # no stop to ask
+
+    # A restart while clients connect: how many connections are refused?
+    if library == "daemonocle":
+        refused, tried = restart_refusals(os.path.join(directory, "restart.pid"))
+        facts["restart_refused"] = [refused, tried]
+    else:
+        facts["restart_refused"] = None  # no restart to ask
 
     # A pidfile that is a symbolic link to another file: is that file left alone?
     victim = os.path.join(directory, "victim")

@@ -18,7 +18,8 @@
 //!   tokio forms (with `--features tokio` only).
 //! - `services`: what real services need, through a service written with the macros
 //!   (`deluxe-services-helper`): setup before ready, owned descriptors, reload and logrotate,
-//!   children, socket activation and the watchdog, the tokio example.
+//!   children, socket activation and the watchdog, the tokio example; `greeter`: the tokio
+//!   example's `restart`, which refuses no connection (with `--features tokio` only).
 //! - `restart`: restart without dropping a connection: sockets handed over to the new daemon
 //!   (`deluxe-restart-helper`), real TCP clients, failures and kills at each step, other users.
 //! - `safety`: what another user, a crash or an odd environment can do to a daemon (files
@@ -34,7 +35,8 @@
 //!   a pidfile on a full disk (tmpfs mounts, as root).
 //! - `endurance`: many cycles, calls and racing starts; `deployment`: the shipped systemd unit.
 //! - `systemd`: the daemons under a real systemd (252 and 254) in namespaces of their own:
-//!   notify, status text, reload, notify-reload, watchdog, socket activation, forking, stop.
+//!   notify, status text, reload, notify-reload, watchdog, socket activation, forking, stop,
+//!   restarts that refuse no connection.
 //! - `hygiene`: the harness itself: scratch directories, skips that say so, `EINTR`;
 //!   `layout`: where the runtime crate allows `unsafe` (its system-call modules only).
 //! - `properties`: property tests of the parsers and validators; `macro_lint`: the macros'
@@ -56,6 +58,8 @@ mod daemon;
 mod deployment;
 mod endurance;
 mod faults;
+#[cfg(feature = "tokio")]
+mod greeter;
 mod hygiene;
 mod layout;
 // Public, so that `missing_docs` applies to the public items the macros expand to.

@@ -598,13 +598,13 @@ fn example_binary(name: &str) -> std::path::PathBuf {
 
 /// The `greeter` example, a tokio server.
 #[cfg(feature = "tokio")]
-fn greeter_binary() -> std::path::PathBuf {
+pub(crate) fn greeter_binary() -> std::path::PathBuf {
     static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BINARY.get_or_init(|| example_binary("greeter")).clone()
 }
 
 #[cfg(feature = "tokio")]
-fn wait_for_log(log: &std::path::Path, needle: &str) {
+pub(crate) fn wait_for_log(log: &std::path::Path, needle: &str) {
     let start = std::time::Instant::now();
     while !std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -622,42 +622,17 @@ fn wait_for_log(log: &std::path::Path, needle: &str) {
 #[cfg(feature = "tokio")]
 #[test]
 fn the_tokio_example_reloads_and_shuts_down_gracefully() {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufRead, Write};
 
-    let scene = Scene::new("greeter");
-    let config = scene.dir.join("greeter.conf");
-    let log = scene.dir.join("greeter.log");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let greeter = |action: &str| {
-        let output = StdCommand::new(greeter_binary())
-            .arg("--config")
-            .arg(&config)
-            .arg("--pidfile")
-            .arg(scene.pidfile())
-            .arg("--log")
-            .arg(&log)
-            .arg(action)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        )
-    };
-    let connect = || {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.set_read_timeout(Some(HANG)).unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut greeting = String::new();
-        reader.read_line(&mut greeting).unwrap();
-        (stream, reader, greeting)
-    };
+    let tokio_greeter = crate::greeter::Greeter::new("greeter");
+    let scene = &tokio_greeter.scene;
+    let (config, log, port) = (
+        tokio_greeter.config(),
+        tokio_greeter.log(),
+        tokio_greeter.address.port(),
+    );
+    let greeter = |action: &str| tokio_greeter.act(action);
+    let connect = || crate::greeter::hold(tokio_greeter.address);
 
     // A configuration setup cannot use: start fails with its message, nothing is left.
     std::fs::write(
@@ -674,7 +649,7 @@ fn the_tokio_example_reloads_and_shuts_down_gracefully() {
             config.display()
         )
     );
-    assert_nothing_left(&scene);
+    assert_nothing_left(scene);
 
     std::fs::write(
         &config,

@@ -1,5 +1,7 @@
 //! deluxe's daemons under a real systemd (root only): readiness, status text, reload, the
-//! watchdog, socket activation, `Type=forking`, stop, and the shipped unit.
+//! watchdog, socket activation, `Type=forking`, stop, the shipped unit, and (with `--features
+//! tokio`, through the `greeter` example) restarts that refuse no connection: the hand-over as
+//! `ExecReload=`, and a plain `systemctl restart` where a `.socket` unit holds the socket.
 //!
 //! Each test boots its own systemd ([`Systemd`]) as pid 1 of new PID, mount, cgroup, UTS and
 //! IPC namespaces, so that no test sees another's units or leftovers and a failing one leaves
@@ -786,4 +788,156 @@ fn the_shipped_ticker_unit_runs(systemd: &Systemd) {
     assert_eq!(systemd.show("deluxe-ticker.service", "Result"), "success");
     // RuntimeDirectory= is removed with the service, pidfile and all.
     assert!(!systemd.run_path("deluxe-ticker").exists());
+}
+
+#[cfg(feature = "tokio")]
+on_both!(
+    reload_hands_the_greeters_socket_over_to_a_new_main_pid_refusing_nothing,
+    a_plain_restart_of_a_socket_activated_greeter_refuses_nothing,
+);
+
+/// The one process of `unit` (host pid), once the processes that exited are gone from it.
+#[cfg(feature = "tokio")]
+fn only_process(systemd: &Systemd, unit: &str) -> i32 {
+    eventually(format!("one process in {unit}"), || {
+        match systemd.unit_processes(unit)[..] {
+            [process] => Ok(process),
+            ref processes => Err(processes.to_vec()),
+        }
+    })
+}
+
+/// `greeter --config DIR/greeter.conf --pidfile DIR/greeter.pid --log DIR/greeter.log ACTION`.
+#[cfg(feature = "tokio")]
+fn greeter_command(greeter: &crate::greeter::Greeter, action: &str) -> String {
+    format!(
+        "{} --config {} --pidfile {} --log {} {action}",
+        crate::services::greeter_binary().display(),
+        greeter.config().display(),
+        greeter.scene.pidfile().display(),
+        greeter.log().display()
+    )
+}
+
+/// The restart under systemd: `ExecReload=greeter restart` hands the socket to a new greeter,
+/// which the old one names to systemd (`MAINPID=`, the one message `NotifyAccess=main` takes)
+/// before it drains; the unit stays active throughout. A restart whose new greeter fails its
+/// setup fails the reload, and the old greeter stays the main process.
+#[cfg(feature = "tokio")]
+fn reload_hands_the_greeters_socket_over_to_a_new_main_pid_refusing_nothing(systemd: &Systemd) {
+    use crate::greeter::{Clients, Greeter, assert_none_refused, echo, hold};
+
+    let greeter = Greeter::new("systemd-greeter");
+    greeter.configure("greeting = hello\n");
+    systemd.install(
+        "greeter.service",
+        &format!(
+            "[Service]\nType=notify\nNotifyAccess=main\nExecStart={}\nExecReload={}\n",
+            greeter_command(&greeter, "start"),
+            greeter_command(&greeter, "restart")
+        ),
+    );
+    systemd.ok(&["start", "greeter.service"]);
+    let main = systemd.main_pid("greeter.service");
+    assert_eq!(read_pidfile(&greeter.scene.pidfile()), Some(main));
+    let [old] = systemd.unit_processes("greeter.service")[..] else {
+        panic!(
+            "one process: {:?}",
+            systemd.unit_processes("greeter.service")
+        );
+    };
+    // Open before the reload: the old greeter serves it to its end.
+    let (open, mut reader, hello) = hold(greeter.address);
+    assert_eq!(hello, "hello\n");
+    let clients = Clients::start(greeter.address);
+    clients.wait_for("hello");
+
+    // A new greeter whose setup fails: the reload fails, the old greeter serves on as the
+    // unit's main process.
+    greeter.configure("colour = blue\n");
+    let failed = systemd.systemctl(["reload", "greeter.service"]);
+    assert!(
+        !failed.status.success(),
+        "a failed restart fails the reload"
+    );
+    assert_eq!(systemd.show("greeter.service", "ActiveState"), "active");
+    assert_eq!(systemd.main_pid("greeter.service"), main);
+    assert_eq!(only_process(systemd, "greeter.service"), old);
+
+    greeter.configure("greeting = bonjour\n");
+    std::thread::scope(|threads| {
+        // `systemctl reload` returns when `restart` does: once the old greeter is gone.
+        let reloading = threads.spawn(|| systemd.systemctl(["reload", "greeter.service"]));
+        crate::services::wait_for_log(&greeter.log(), "stopping: ");
+        clients.wait_for("bonjour");
+        assert_eq!(systemd.show("greeter.service", "ActiveState"), "reloading");
+        assert_eq!(echo(&open, &mut reader, "still served"), "still served\n");
+        drop((open, reader));
+        let output = reloading.join().unwrap();
+        assert!(
+            output.status.success(),
+            "systemctl reload: {}\nconsole: {}",
+            String::from_utf8_lossy(&output.stderr),
+            systemd.console()
+        );
+    });
+    assert!(wait_gone(old, HANG));
+    assert_eq!(systemd.show("greeter.service", "ActiveState"), "active");
+    assert_eq!(systemd.show("greeter.service", "NRestarts"), "0");
+    let new = systemd.main_pid("greeter.service");
+    assert_ne!(new, main);
+    assert_eq!(read_pidfile(&greeter.scene.pidfile()), Some(new));
+    let outcomes = clients.finish();
+    assert_none_refused(&outcomes);
+    assert_ne!(only_process(systemd, "greeter.service"), old);
+    systemd.ok(&["stop", "greeter.service"]);
+    assert_eq!(systemd.show("greeter.service", "Result"), "success");
+    assert!(!greeter.scene.pidfile().exists());
+}
+
+/// Where systemd holds the socket (a `.socket` unit), a plain `systemctl restart` (a stop job,
+/// then a start job) refuses nothing either: connections wait in the socket's queue for the
+/// new greeter, which takes the socket by its name through `daemon::listener`.
+#[cfg(feature = "tokio")]
+fn a_plain_restart_of_a_socket_activated_greeter_refuses_nothing(systemd: &Systemd) {
+    use crate::greeter::{Clients, Greeter, assert_none_refused, greeting};
+
+    let greeter = Greeter::new("systemd-greeter-socket");
+    greeter.configure("greeting = hello\n");
+    systemd.install(
+        "greeter.socket",
+        &format!(
+            "[Socket]\nListenStream={}\nFileDescriptorName=greeter\n",
+            greeter.address
+        ),
+    );
+    systemd.install(
+        "greeter.service",
+        &notify_unit(&greeter_command(&greeter, "start")),
+    );
+    systemd.ok(&["start", "greeter.socket"]);
+    assert_eq!(systemd.show("greeter.service", "ActiveState"), "inactive");
+    // The first connection starts the greeter, which serves the socket systemd passed.
+    assert_eq!(greeting(greeter.address).unwrap(), "hello");
+    assert_eq!(systemd.show("greeter.service", "ActiveState"), "active");
+    let main = systemd.main_pid("greeter.service");
+    let [old] = systemd.unit_processes("greeter.service")[..] else {
+        panic!(
+            "one process: {:?}",
+            systemd.unit_processes("greeter.service")
+        );
+    };
+    let clients = Clients::start(greeter.address);
+    clients.wait_for("hello");
+    greeter.configure("greeting = bonjour\n");
+    systemd.ok(&["restart", "greeter.service"]);
+    clients.wait_for("bonjour");
+    let outcomes = clients.finish();
+    assert_none_refused(&outcomes);
+    assert!(wait_gone(old, HANG));
+    let new = systemd.main_pid("greeter.service");
+    assert_ne!(new, main);
+    assert_eq!(read_pidfile(&greeter.scene.pidfile()), Some(new));
+    systemd.ok(&["stop", "greeter.service", "greeter.socket"]);
+    assert_eq!(systemd.show("greeter.service", "Result"), "success");
 }

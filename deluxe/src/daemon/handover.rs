@@ -503,12 +503,15 @@ pub(crate) fn ready(kept: &[RawFd]) {
         start_server(context);
     }
     if lock(&BOUND).is_some() {
-        // A daemon that stops hands nothing over: its control socket goes with the request.
+        // A daemon that stops hands nothing over: its control socket goes with the request,
+        // and so do its copies of the sockets, so that once `run` closes its own a stopping
+        // daemon refuses new connections instead of queueing them until it exits.
         let _ = std::thread::Builder::new()
             .name("deluxe-handover-end".into())
             .spawn(|| {
                 super::wait_for_stop(Duration::MAX);
                 remove_control();
+                lock(&REGISTRY).sockets.clear();
             });
     }
     if let Some(control) = lock(&context.control).take() {

@@ -98,5 +98,6 @@ fn probe(dir: &Path) -> Facts {
         created_missing_pidfile_dir,
         stale_pidfile_unrelated_process_signalled: None,
         symlink_target_untouched: std::fs::read_to_string(&victim).unwrap() == "precious\n",
+        restart_refused: None,
     }
 }

@@ -19,6 +19,9 @@ pub struct Facts {
     pub stale_pidfile_unrelated_process_signalled: Option<bool>,
     /// Whether a pidfile that is a symbolic link left the file it points to alone.
     pub symlink_target_untouched: bool,
+    /// A restart of a daemon serving TCP while a client connects every millisecond: the
+    /// connections refused and those tried; `None`: the library has no restart.
+    pub restart_refused: Option<(u32, u32)>,
 }
 
 /// A library's name and its facts.
@@ -34,7 +37,7 @@ struct Situation {
     theirs: fn(&Facts) -> String,
 }
 
-const SITUATIONS: [Situation; 4] = [
+const SITUATIONS: [Situation; 5] = [
     Situation {
         name: "second start while running",
         deluxe: "typed AlreadyRunning { pid } + warning (tests/it/daemon.rs)",
@@ -83,6 +86,17 @@ const SITUATIONS: [Situation; 4] = [
                 "overwrites the target"
             }
             .to_owned()
+        },
+    },
+    Situation {
+        name: "restart while clients connect",
+        deluxe: "0 refused: sockets handed over, new daemon ready first; a failing one leaves \
+                 the old serving (tests/it/restart.rs, tests/it/greeter.rs)",
+        theirs: |facts| match facts.restart_refused {
+            Some((refused, tried)) => {
+                format!("stop then start: {refused} of {tried} connections refused")
+            }
+            None => "has no restart".to_owned(),
         },
     },
 ];
