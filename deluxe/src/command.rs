@@ -72,7 +72,7 @@ pub use windows::{DEFAULT_PATH, DEFAULT_PATHEXT};
 #[cfg(unix)]
 use sudo::RunAs;
 #[cfg(windows)]
-use windows::{check_program, find_executable};
+use windows::{check_program as check_program_here, find_executable};
 
 /// The search path used when `PATH` is not set.
 ///
@@ -812,7 +812,10 @@ impl Command {
 }
 
 fn check_name(name: &OsStr) -> Result<(), CommandError> {
-    check_program(name.as_encoded_bytes()).map_err(|problem| CommandError::InvalidProgram {
+    // Windows adds its own path rules to the shared checks.
+    #[cfg(unix)]
+    let check_program_here = check_program;
+    check_program_here(name.as_encoded_bytes()).map_err(|problem| CommandError::InvalidProgram {
         program: name.to_string_lossy().into_owned(),
         problem,
     })

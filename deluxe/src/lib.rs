@@ -16,23 +16,30 @@
 //! - [`mod@command`]: [`Command`](command::Command) and what a call takes and gives:
 //!   [`CallOptions`](command::CallOptions), [`Output`](command::Output),
 //!   [`Running`](command::Running), [`Lines`](command::Lines),
-//!   [`Pipeline`](command::Pipeline), [`AsyncRunning`](command::AsyncRunning) (feature
+//!   [`Pipeline`](command::Pipeline), `AsyncRunning` (feature
 //!   `tokio`), the typed [`CommandError`](command::CommandError), and the name checks
 //!   `command!` applies ([`check_program`](command::check_program),
 //!   [`check_user_name`](command::check_user_name)).
-//! - [`mod@daemon`] (Unix): the [`Daemon`](daemon::Daemon) trait, its
-//!   [`Config`](daemon::Config) (every setting), the [`Controller`](daemon::Controller) that
-//!   starts, stops, restarts, reloads and signals it, the [`Instance`](daemon::Instance) that
-//!   acts on a running daemon without its value, their async mirrors
-//!   [`AsyncController`](daemon::AsyncController) and
-//!   [`AsyncInstance`](daemon::AsyncInstance) (feature `tokio`), the typed
-//!   [`DaemonError`](daemon::DaemonError), and the functions a running daemon calls
-//!   ([`wait_for_stop`](daemon::wait_for_stop), [`stop_deadline`](daemon::stop_deadline),
-//!   [`listen_fds`](daemon::listen_fds), ...).
-//! - [`users`] (Unix): [`get_real_users`](users::get_real_users) and the
-//!   [`Account`](users::Account)s behind it.
-//! - [`cli`] (Unix): a daemon's command line with the init-script exit codes
-//!   ([`cli::main`], [`cli::Exit`]).
+#![cfg_attr(
+    unix,
+    doc = "- [`mod@daemon`] (Unix): the [`Daemon`](daemon::Daemon) trait, its
+  [`Config`](daemon::Config) (every setting), the [`Controller`](daemon::Controller) that
+  starts, stops, restarts, reloads and signals it, the [`Instance`](daemon::Instance) that
+  acts on a running daemon without its value, their async mirrors
+  `AsyncController` and `AsyncInstance` (feature `tokio`), the typed
+  [`DaemonError`](daemon::DaemonError), and the functions a running daemon calls
+  ([`wait_for_stop`](daemon::wait_for_stop), [`stop_deadline`](daemon::stop_deadline),
+  [`listener`](daemon::listener) (a socket that `restart` hands over),
+  [`listen_fds`](daemon::listen_fds), ...).
+- [`users`] (Unix): [`get_real_users`](users::get_real_users) and the
+  [`Account`](users::Account)s behind it.
+- [`cli`] (Unix): a daemon's command line with the init-script exit codes
+  ([`cli::main`], [`cli::Exit`])."
+)]
+#![cfg_attr(
+    windows,
+    doc = "- `daemon`, `users` and `cli`: Unix only (see [Platforms](#platforms))."
+)]
 //!
 //! The guide, [`_guide`], explains them chapter by chapter, with examples.
 //!
