@@ -603,3 +603,67 @@ fn the_old_daemon_tells_the_service_manager_the_new_main_pid() {
     stop(&scene);
     assert_only(&scene, &[]);
 }
+
+#[test]
+fn a_new_daemon_killed_after_taking_the_pidfile_leaves_the_old_one_named_by_it() {
+    if !crate::common::has_program("strace") {
+        crate::common::skip(
+            "a_new_daemon_killed_after_taking_the_pidfile",
+            "needs strace; run `bash .ci/run`",
+        );
+        return;
+    }
+    // The new daemon is killed after its pidfile's rename over the path, before it says
+    // COMMIT: the old daemon serves on, and must be the one the pidfile names again (not a
+    // stale file naming the dead one, which `status` would call not running and over which a
+    // `start` would start a second daemon).
+    let scene = Scene::new("restart-kill-after-rename");
+    let old = start(&scene, &[]);
+    let port = port_of(&scene, old);
+    let (mut restart, new, gate) = gated_restart(&scene, old, "v2", "gate");
+    // Once its pidfile is at the path, its first system call of its own is the pidfile
+    // watch's `inotify_init1` (a signal injected at `rename` itself comes before the rename).
+    let mut strace = StdCommand::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null"])
+        .arg("-etrace=inotify_init1")
+        .arg("-einject=inotify_init1:signal=SIGKILL:when=1")
+        .arg("-p")
+        .arg(new.to_string())
+        .spawn()
+        .unwrap();
+    eventually("strace attached to the new daemon", || {
+        let status = std::fs::read_to_string(format!("/proc/{new}/status")).unwrap_or_default();
+        let tracer = status
+            .lines()
+            .find_map(|line| line.strip_prefix("TracerPid:"))
+            .map(str::trim)
+            .unwrap_or("0")
+            .to_owned();
+        if tracer == "0" { Err(tracer) } else { Ok(()) }
+    });
+    std::fs::write(&gate, "").unwrap();
+    assert!(wait_gone(new, HANG));
+    strace.wait().unwrap();
+    let line = wait_line(&mut restart);
+    assert!(line.starts_with("error "), "{line}");
+    eventually("the old daemon named by the pidfile again", || {
+        let line = status(&scene);
+        if line == format!("status Running {old}") {
+            Ok(())
+        } else {
+            Err(line)
+        }
+    });
+    assert_serving(&scene, old, "v1", port);
+    assert!(!scene.events().contains(&format!("stopping {old}")));
+    assert_only(&scene, &[old]);
+    // A start finds it running; a restart hands over.
+    let (ok, line) = helper(&scene, &[], "start");
+    assert!(!ok && line.starts_with("error AlreadyRunning: "), "{line}");
+    let (ok, line) = helper(&scene, &["--version", "v3"], "restart");
+    assert!(ok, "{line}");
+    let new = pid_after(&line, "restarted ");
+    assert_serving(&scene, new, "v3", port);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}

@@ -35,7 +35,9 @@
 //!    removing the pidfile that is no longer its file. The controller waits for it as `stop`
 //!    does (`SIGKILL` after the stop timeout) and returns the new pid.
 //! 4. A new daemon that fails before ready: the controller sends `ABORT` (or the connection
-//!    closes without `COMMIT`: the controller died); the old daemon serves on, untouched.
+//!    closes without `COMMIT`: the controller died); the old daemon serves on, untouched. If
+//!    the new daemon died after renaming its pidfile over the path, the old one puts its own
+//!    back, so that `status` names it and no second daemon starts beside it.
 //!
 //! The kernel shares a handed-over socket's open file between the processes: `O_NONBLOCK`
 //! set by one is set for the other (see [`listener`]); the hand-over never changes it.
@@ -735,14 +737,23 @@ fn commit(new: u32) {
 }
 
 /// No `COMMIT`: serves on, unless a new daemon holds the pidfile all the same (its
-/// `COMMIT` was lost): then it stops, so that one daemon serves.
+/// `COMMIT` was lost): then it stops, so that one daemon serves. A new daemon that died after
+/// putting its pidfile at the path left a stale file there: this daemon puts its own back, so
+/// that `status` finds it and no second daemon starts beside it.
 fn abort(context: &Inherited) {
     pidfile::set_handing_over(false);
-    if pidfile::own(&context.pidfile).is_none()
-        && let Ok(Located::Running(holder)) = target::locate(&context.pidfile)
-        && !holder.is_this_process()
-    {
-        let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGTERM);
+    if pidfile::own(&context.pidfile).is_some() {
+        return;
+    }
+    match target::locate(&context.pidfile) {
+        Ok(Located::Running(holder)) if !holder.is_this_process() => {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGTERM);
+        }
+        _ => {
+            pidfile::reclaim_later();
+            super::serve::wake_signal_thread();
+        }
     }
 }
 

@@ -442,6 +442,20 @@ pub(crate) fn set_handing_over(handing_over: bool) {
     HANDING_OVER.store(handing_over, Ordering::Release);
 }
 
+/// Set when a hand-over was given up after the new daemon put its pidfile at the path and
+/// died: the daemon's signal thread then puts its own back ([`Held::restore`]).
+static RECLAIM: AtomicBool = AtomicBool::new(false);
+
+/// Asks the signal thread to put this daemon's pidfile back (see [`RECLAIM`]).
+pub(crate) fn reclaim_later() {
+    RECLAIM.store(true, Ordering::Release);
+}
+
+/// Whether [`reclaim_later`] was asked since the last call.
+pub(crate) fn take_reclaim() -> bool {
+    RECLAIM.swap(false, Ordering::AcqRel)
+}
+
 /// The pidfile this process holds, if it is a daemon: its pid, the file's identity and the
 /// descriptor. A daemon reads its own pidfile only through that descriptor: opening and
 /// closing it again would release the lock that names it.
@@ -576,9 +590,11 @@ impl<'a> Held<'a> {
         Ok(())
     }
 
-    /// After the path changed (an `rm` by a tmp cleaner, a `mv`): if nothing is at the path,
-    /// puts a new pidfile there, locked and holding this daemon's pid, and holds that one.
-    /// Another daemon can start only in the window between the removal and this call.
+    /// After the path changed (an `rm` by a tmp cleaner, a `mv`, a restart's new daemon that
+    /// died after putting its pidfile there): if nothing is at the path, or a stale pidfile
+    /// (nobody holds its lock), puts a new pidfile there, locked and holding this daemon's
+    /// pid, and holds that one. Another daemon can start only in the window between the
+    /// change and this call.
     pub(crate) fn restore(&self) -> Restore {
         let mut state = self.lock();
         if state.removed || state.pending.is_some() {
@@ -591,20 +607,20 @@ impl<'a> Held<'a> {
             Ok(current) if current == ours => return Restore::InPlace,
             // The new daemon of a restart put its own: expected.
             Ok(_) if HANDING_OVER.load(Ordering::Acquire) => return Restore::InPlace,
-            Ok(_) => return Restore::Lost(Errno::EEXIST),
-            Err(Errno::ENOENT) => {}
+            // Another file: replaced below only if it is stale.
+            Ok(_) | Err(Errno::ENOENT) => {}
             Err(errno) => return Restore::Lost(errno),
         }
         let created = create_locked(self.path).and_then(|(new, name)| {
             // The daemon's start time, which `status` reads from the file, stays what it was.
             let _ = sys::copy_modified(state.fd.as_fd(), new.as_fd());
-            match sys::rename_noreplace(name.c(), self.path) {
-                Ok(()) => Ok(new),
-                Err(errno) => {
-                    let _ = sys::unlink(name.c());
-                    Err(errno)
-                }
-            }
+            let published = match publish(name.c(), self.path) {
+                Ok(Published::Done) => return Ok(new),
+                Ok(Published::Held { .. } | Published::Busy) => Errno::EEXIST,
+                Err(errno) => errno,
+            };
+            let _ = sys::unlink(name.c());
+            Err(published)
         });
         match created {
             Ok(new) => {

@@ -142,7 +142,7 @@ pub(crate) fn stop_received() -> Option<Signal> {
 }
 
 /// Writes a byte to the wake pipe. Async-signal-safe; a full pipe already wakes the thread.
-pub(super) fn wake_signal_thread() {
+pub(crate) fn wake_signal_thread() {
     let fd = WAKE.load(Ordering::Acquire);
     if fd >= 0 {
         // The pipe's write end while it is published: `Receiver` unpublishes it before

@@ -48,6 +48,7 @@ use runtime::Runtime;
 
 pub(crate) use handler::{
     Receiver, clean_signals_in_forked_children, handled, install_receiver, stop_received,
+    wake_signal_thread,
 };
 pub(crate) use report::{panic_message, say};
 #[cfg(feature = "tokio")]

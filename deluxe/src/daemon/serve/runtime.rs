@@ -163,9 +163,8 @@ impl<D: Daemon> Runtime<'_, D> {
             if !woken && time::time_left(deadline).is_zero() {
                 self.give_up();
             }
-            if let Some(watcher) = watcher
-                && watcher.changed()
-            {
+            let changed = watcher.is_some_and(Watcher::changed);
+            if pidfile::take_reclaim() || changed {
                 self.restore_pidfile();
             }
             sys::drain(receiver.read.as_fd());
