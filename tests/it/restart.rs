@@ -95,6 +95,18 @@ fn assert_only(scene: &Scene, allowed: &[i32]) {
     });
 }
 
+/// Waits until `status` says the daemon `pid` runs.
+fn wait_status_running(scene: &Scene, pid: i32) {
+    eventually(format!("status naming {pid}"), || {
+        let line = status(scene);
+        if line == format!("status Running {pid}") {
+            Ok(())
+        } else {
+            Err(line)
+        }
+    });
+}
+
 fn stop(scene: &Scene) {
     let (ok, line) = helper(scene, &[], "stop");
     assert!(ok, "{line}");
@@ -335,14 +347,7 @@ fn sigkill_at_each_step_of_a_restart_leaves_one_daemon_serving() {
     restart.wait().unwrap();
     std::fs::write(&gate, "").unwrap();
     assert!(wait_gone(old, HANG));
-    eventually("the new daemon holding the pidfile", || {
-        let line = status(&scene);
-        if line == format!("status Running {new}") {
-            Ok(())
-        } else {
-            Err(line)
-        }
-    });
+    wait_status_running(&scene, new);
     assert_serving(&scene, new, "v2", port);
     assert_only(&scene, &[new]);
 
@@ -646,14 +651,7 @@ fn a_new_daemon_killed_after_taking_the_pidfile_leaves_the_old_one_named_by_it()
     strace.wait().unwrap();
     let line = wait_line(&mut restart);
     assert!(line.starts_with("error "), "{line}");
-    eventually("the old daemon named by the pidfile again", || {
-        let line = status(&scene);
-        if line == format!("status Running {old}") {
-            Ok(())
-        } else {
-            Err(line)
-        }
-    });
+    wait_status_running(&scene, old);
     assert_serving(&scene, old, "v1", port);
     assert!(!scene.events().contains(&format!("stopping {old}")));
     assert_only(&scene, &[old]);
