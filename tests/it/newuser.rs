@@ -1,0 +1,70 @@
+//! What a newcomer meets first, tried from the docs alone: the messages of the usual
+//! mistakes say what went wrong and how to fix it, and what the command line prints is there
+//! for a program's own output too. Driven through `deluxe-restart-helper` daemons.
+
+use std::process::{Command as StdCommand, Stdio};
+
+use crate::common::{Scene, result_line};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-restart-helper");
+
+/// Runs the helper on `scene`'s pidfile, as `user` when given: whether it succeeded, and
+/// its line.
+fn helper(scene: &Scene, user: Option<&str>, options: &[&str], action: &str) -> (bool, String) {
+    let mut command = match user {
+        Some(user) => {
+            let mut sudo = StdCommand::new("sudo");
+            sudo.args(["-n", "-u", user, HELPER]);
+            sudo
+        }
+        None => StdCommand::new(HELPER),
+    };
+    let output = command
+        .arg("--pidfile")
+        .arg(scene.pidfile())
+        .arg("--events")
+        .arg(scene.events_path())
+        .args(options)
+        .arg(action)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (output.status.success(), result_line(&output.stdout))
+}
+
+/// Starts the helper's daemon on `scene`: its pid and the loopback port it listens on.
+fn start(scene: &Scene) -> (i32, u16) {
+    let (ok, line) = helper(scene, None, &[], "start");
+    assert!(ok, "{line}");
+    let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
+    let prefix = format!("setup {pid} ");
+    let port = scene
+        .events()
+        .iter()
+        .find_map(|line| line.strip_prefix(&prefix).map(|port| port.parse().unwrap()))
+        .unwrap_or_else(|| panic!("no setup event of {pid}: {:?}", scene.events()));
+    (pid, port)
+}
+
+fn stop(scene: &Scene) {
+    let (ok, line) = helper(scene, None, &[], "stop");
+    assert!(ok, "{line}");
+}
+
+#[test]
+fn a_port_in_use_fails_start_with_the_reason() {
+    let first = Scene::new("newuser-port-first");
+    let (pid, port) = start(&first);
+    let second = Scene::new("newuser-port-second");
+    let (ok, line) = helper(&second, None, &["--port", &port.to_string()], "start");
+    assert!(!ok, "{line}");
+    // `setup` returned `daemon::listener`'s error with `?`: the OS's reason is in the
+    // message `start` returns (it was only in `source()`, which a hook's error loses).
+    assert!(line.starts_with("error SetupFailed: "), "{line}");
+    assert!(
+        line.contains("cannot bind listening socket \"http\": Address already in use"),
+        "{line}"
+    );
+    assert_eq!(crate::common::read_pidfile(&first.pidfile()), Some(pid));
+    stop(&first);
+}
