@@ -2,9 +2,10 @@
 //! mistakes say what went wrong and how to fix it, and what the command line prints is there
 //! for a program's own output too. Driven through `deluxe-restart-helper` daemons.
 
+use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 
-use crate::common::{Scene, result_line};
+use crate::common::{Scene, has_sudo_setup, result_line};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-restart-helper");
 
@@ -51,6 +52,11 @@ fn stop(scene: &Scene) {
     assert!(ok, "{line}");
 }
 
+fn open_to_others(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 #[test]
 fn a_port_in_use_fails_start_with_the_reason() {
     let first = Scene::new("newuser-port-first");
@@ -67,4 +73,26 @@ fn a_port_in_use_fails_start_with_the_reason() {
     );
     assert_eq!(crate::common::read_pidfile(&first.pidfile()), Some(pid));
     stop(&first);
+}
+
+#[test]
+fn stopping_another_users_daemon_says_who_may() {
+    if !has_sudo_setup("stopping_another_users_daemon_says_who_may") {
+        return;
+    }
+    let scene = Scene::new("newuser-other-user");
+    let (pid, _) = start(&scene);
+    open_to_others(&scene.dir);
+    let (ok, line) = helper(&scene, Some(crate::common::TEST_USER), &[], "stop");
+    assert!(!ok, "{line}");
+    assert!(
+        line.contains(&format!(
+            "cannot send SIGTERM to the daemon (pid {pid}): Operation not permitted (os error \
+             1); it runs as another user than this program: run this as root or as the \
+             daemon's user"
+        )),
+        "{line}"
+    );
+    assert!(crate::common::is_alive(pid));
+    stop(&scene);
 }
