@@ -96,3 +96,26 @@ fn stopping_another_users_daemon_says_who_may() {
     assert!(crate::common::is_alive(pid));
     stop(&scene);
 }
+
+#[test]
+fn a_directory_given_as_pidfile_says_what_to_give() {
+    let scene = Scene::new("newuser-pidfile-directory");
+    let output = StdCommand::new(HELPER)
+        .arg("--pidfile")
+        .arg(&scene.dir)
+        .args(["--events"])
+        .arg(scene.events_path())
+        .arg("start")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let line = result_line(&output.stdout);
+    assert!(!output.status.success(), "{line}");
+    assert!(
+        line.ends_with(&format!(
+            " is a directory (Is a directory (os error 21)); name a file in it, such as {}",
+            scene.dir.join("NAME.pid").display()
+        )),
+        "{line}"
+    );
+}
