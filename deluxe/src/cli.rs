@@ -814,14 +814,7 @@ fn finish(outcome: Result<String, DaemonError>) -> Exit {
 /// `status`: prints the daemon's state, returns its exit code.
 fn status(instance: &Instance) -> Exit {
     let (line, exit) = match instance.status() {
-        Ok(Status::Running { pid, since }) => (
-            format!(
-                "running (pid {pid}, since {}, up {})",
-                utc(since),
-                uptime(since.elapsed().unwrap_or_default())
-            ),
-            Exit::Success,
-        ),
+        Ok(status @ Status::Running { .. }) => (status.to_string(), Exit::Success),
         Ok(Status::Stale { pid }) => (
             format!(
                 "not running (stale pidfile {}{})",
@@ -830,15 +823,8 @@ fn status(instance: &Instance) -> Exit {
             ),
             Exit::Failure,
         ),
-        Ok(Status::Stopped) => ("not running".to_owned(), Exit::NotRunning),
-        Ok(Status::RunningElsewhere { since }) => (
-            format!(
-                "running outside this PID namespace (no pid here; since {}, up {})",
-                utc(since),
-                uptime(since.elapsed().unwrap_or_default())
-            ),
-            Exit::Success,
-        ),
+        Ok(status @ Status::Stopped) => (status.to_string(), Exit::NotRunning),
+        Ok(status @ Status::RunningElsewhere { .. }) => (status.to_string(), Exit::Success),
         Err(error) => {
             eprintln!("error: status unknown: {error}");
             return Exit::Unknown;
@@ -846,51 +832,6 @@ fn status(instance: &Instance) -> Exit {
     };
     say(&line);
     exit
-}
-
-/// A time as `2026-11-25 17:02:03 UTC`.
-fn utc(time: std::time::SystemTime) -> String {
-    let seconds = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let (days, rest) = (seconds / 86_400, seconds % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// A duration as `3d 4h 5m 6s`, the zero leading units left out.
-fn uptime(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    let units = [
-        (seconds / 86_400, "d"),
-        (seconds % 86_400 / 3600, "h"),
-        (seconds % 3600 / 60, "m"),
-        (seconds % 60, "s"),
-    ];
-    let first = units
-        .iter()
-        .position(|(value, _)| *value > 0)
-        .unwrap_or(units.len() - 1);
-    units[first..]
-        .iter()
-        .map(|(value, unit)| format!("{value}{unit}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn say(line: &str) {
@@ -1186,21 +1127,6 @@ mod tests {
                 "{value:?}"
             );
         }
-    }
-
-    #[test]
-    fn start_times_and_uptimes_read_plainly() {
-        let at = |seconds| std::time::UNIX_EPOCH + Duration::from_secs(seconds);
-        assert_eq!(utc(at(0)), "1970-01-01 00:00:00 UTC");
-        // A leap day, the last second of 2099, and 2100, which has no 29 February.
-        assert_eq!(utc(at(951_782_400 + 3723)), "2000-02-29 01:02:03 UTC");
-        assert_eq!(utc(at(4_102_444_799)), "2099-12-31 23:59:59 UTC");
-        assert_eq!(utc(at(4_107_542_399)), "2100-02-28 23:59:59 UTC");
-        assert_eq!(utc(at(4_107_542_400)), "2100-03-01 00:00:00 UTC");
-        assert_eq!(uptime(Duration::ZERO), "0s");
-        assert_eq!(uptime(Duration::from_secs(59)), "59s");
-        assert_eq!(uptime(Duration::from_secs(3600)), "1h 0m 0s");
-        assert_eq!(uptime(Duration::from_secs(2 * 86_400 + 61)), "2d 0h 1m 1s");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 
+use deluxe::daemon::{Config, Instance};
+
 use crate::common::{Scene, has_sudo_setup, result_line};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-restart-helper");
@@ -95,6 +97,22 @@ fn stopping_another_users_daemon_says_who_may() {
     );
     assert!(crate::common::is_alive(pid));
     stop(&scene);
+}
+
+#[test]
+fn a_status_prints_as_the_command_line_prints_it() {
+    let scene = Scene::new("newuser-status");
+    let (pid, _) = start(&scene);
+    // A program listing its own instances prints each one's status as `status` does.
+    let instance = Instance::new(Config::new(scene.pidfile()));
+    let shown = instance.status().unwrap().to_string();
+    assert!(
+        shown.starts_with(&format!("running (pid {pid}, since 20")),
+        "{shown}"
+    );
+    assert!(shown.contains(" UTC, up "), "{shown}");
+    stop(&scene);
+    assert_eq!(instance.status().unwrap().to_string(), "not running");
 }
 
 #[test]
