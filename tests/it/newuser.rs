@@ -8,50 +8,19 @@ use std::process::{Command as StdCommand, Stdio};
 use deluxe::daemon::{Config, Instance};
 
 use crate::common::{Scene, has_sudo_setup, result_line};
+use crate::restart::{self, helper, port_of, start, stop};
 
-const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-restart-helper");
-
-/// Runs the helper on `scene`'s pidfile, as `user` when given: whether it succeeded, and
-/// its line.
-fn helper(scene: &Scene, user: Option<&str>, options: &[&str], action: &str) -> (bool, String) {
-    let mut command = match user {
-        Some(user) => {
-            let mut sudo = StdCommand::new("sudo");
-            sudo.args(["-n", "-u", user, HELPER]);
-            sudo
-        }
-        None => StdCommand::new(HELPER),
-    };
-    let output = command
-        .arg("--pidfile")
-        .arg(scene.pidfile())
-        .arg("--events")
-        .arg(scene.events_path())
-        .args(options)
-        .arg(action)
+/// Runs the helper as `user`, through `sudo`: whether it succeeded, and its line.
+fn helper_as(user: &str, scene: &Scene, action: &str) -> (bool, String) {
+    let command = restart::command(scene, &[], action);
+    let output = StdCommand::new("sudo")
+        .args(["-n", "-u", user])
+        .arg(command.get_program())
+        .args(command.get_args())
         .stdin(Stdio::null())
         .output()
         .unwrap();
     (output.status.success(), result_line(&output.stdout))
-}
-
-/// Starts the helper's daemon on `scene`: its pid and the loopback port it listens on.
-fn start(scene: &Scene) -> (i32, u16) {
-    let (ok, line) = helper(scene, None, &[], "start");
-    assert!(ok, "{line}");
-    let pid: i32 = line.strip_prefix("started ").unwrap().parse().unwrap();
-    let prefix = format!("setup {pid} ");
-    let port = scene
-        .events()
-        .iter()
-        .find_map(|line| line.strip_prefix(&prefix).map(|port| port.parse().unwrap()))
-        .unwrap_or_else(|| panic!("no setup event of {pid}: {:?}", scene.events()));
-    (pid, port)
-}
-
-fn stop(scene: &Scene) {
-    let (ok, line) = helper(scene, None, &[], "stop");
-    assert!(ok, "{line}");
 }
 
 fn open_to_others(dir: &Path) {
@@ -62,9 +31,10 @@ fn open_to_others(dir: &Path) {
 #[test]
 fn a_port_in_use_fails_start_with_the_reason() {
     let first = Scene::new("newuser-port-first");
-    let (pid, port) = start(&first);
+    let pid = start(&first, &[]);
+    let port = port_of(&first, pid);
     let second = Scene::new("newuser-port-second");
-    let (ok, line) = helper(&second, None, &["--port", &port.to_string()], "start");
+    let (ok, line) = helper(&second, &["--port", &port.to_string()], "start");
     assert!(!ok, "{line}");
     // `setup` returned `daemon::listener`'s error with `?`: the OS's reason is in the
     // message `start` returns (it was only in `source()`, which a hook's error loses).
@@ -83,9 +53,9 @@ fn stopping_another_users_daemon_says_who_may() {
         return;
     }
     let scene = Scene::new("newuser-other-user");
-    let (pid, _) = start(&scene);
+    let pid = start(&scene, &[]);
     open_to_others(&scene.dir);
-    let (ok, line) = helper(&scene, Some(crate::common::TEST_USER), &[], "stop");
+    let (ok, line) = helper_as(crate::common::TEST_USER, &scene, "stop");
     assert!(!ok, "{line}");
     assert!(
         line.contains(&format!(
@@ -102,7 +72,7 @@ fn stopping_another_users_daemon_says_who_may() {
 #[test]
 fn a_status_prints_as_the_command_line_prints_it() {
     let scene = Scene::new("newuser-status");
-    let (pid, _) = start(&scene);
+    let pid = start(&scene, &[]);
     // A program listing its own instances prints each one's status as `status` does.
     let instance = Instance::new(Config::new(scene.pidfile()));
     let shown = instance.status().unwrap().to_string();
@@ -118,17 +88,10 @@ fn a_status_prints_as_the_command_line_prints_it() {
 #[test]
 fn a_directory_given_as_pidfile_says_what_to_give() {
     let scene = Scene::new("newuser-pidfile-directory");
-    let output = StdCommand::new(HELPER)
-        .arg("--pidfile")
-        .arg(&scene.dir)
-        .args(["--events"])
-        .arg(scene.events_path())
-        .arg("start")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let line = result_line(&output.stdout);
-    assert!(!output.status.success(), "{line}");
+    // A later `--pidfile` wins over the scene's.
+    let directory = scene.dir.to_str().unwrap();
+    let (ok, line) = helper(&scene, &["--pidfile", directory], "start");
+    assert!(!ok, "{line}");
     assert!(
         line.ends_with(&format!(
             " is a directory (Is a directory (os error 21)); name a file in it, such as {}",
