@@ -187,6 +187,10 @@ pub enum Request {
 
 /// An action and the settings the command line overrides.
 ///
+/// With the `clap` feature it is a `clap::Args`: `#[command(flatten)]` it into your own
+/// parser (without the feature, clap says ``the trait bound `Invocation: clap::Args` is not
+/// satisfied``), then hand it to [`execute`] or [`execute_instance`].
+///
 /// ```
 /// use std::time::Duration;
 /// use deluxe::cli::{Request, parse};

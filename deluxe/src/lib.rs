@@ -73,8 +73,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The API mirrors Python's `deluxe.process` module, with typed errors and guarantees beyond it
-//! (readiness handshake, pid-reuse safety, hooks on an ordinary thread, ...).
+//! Every failure is a typed error to match, and a daemon comes with guarantees (a readiness
+//! handshake, pid-reuse safety, hooks on an ordinary thread, ...) that the guide explains.
 //!
 //! # Platforms
 //!
