@@ -894,6 +894,47 @@ fn the_watchdog_is_pinged_and_status_and_timeout_extensions_reach_the_manager() 
     assert!(child.wait().unwrap().success());
 }
 
+/// One command line through `cli::main` (the `ticker` example) and through deluxe's arguments
+/// flattened into clap (the `shards` example): options that contradict each other, or a
+/// setting given twice, are wrong arguments in both (exit 2, nothing on stdout), and nothing
+/// starts.
+#[test]
+fn contradicting_or_repeated_options_exit_2_through_cli_main_and_through_clap() {
+    let scene = Scene::new("cli-conflicts");
+    let shards = example_binary("shards");
+    let cases: [&[&str]; 3] = [
+        &["--foreground", "--background", "start"],
+        &["start", "--background", "--foreground"],
+        &["--stop-timeout", "1", "start", "--stop-timeout=2"],
+    ];
+    for args in cases {
+        let (code, stdout, stderr) = scene.ticker(args);
+        assert_eq!(
+            (code, stdout.as_str()),
+            (2, ""),
+            "ticker {args:?}: {stderr}"
+        );
+        assert!(stderr.starts_with("ticker: "), "{stderr}");
+        let output = StdCommand::new(&shards)
+            .arg("--dir")
+            .arg(&scene.dir)
+            .args(["daemon", "1"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "shards {args:?}: {output:?}");
+        assert!(output.stdout.is_empty(), "{output:?}");
+    }
+    let pidfiles = std::fs::read_dir(&scene.dir)
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "pid"))
+        .count();
+    assert_eq!(pidfiles, 0, "a daemon started");
+    assert!(!scene.pidfile().exists());
+}
+
 #[test]
 fn several_instances_from_one_program_through_a_clap_command_line() {
     let scene = Scene::new("shards");
