@@ -90,9 +90,8 @@
 //! a Windows program that must keep running is a service, managed by the Service Control
 //! Manager.
 #![deny(missing_docs)]
-// `unsafe` lives only in the modules that wrap system calls (`daemon::sys`,
-// `daemon::sys_handover`, `command::sys`, `users::sys`, the Windows Job Object in
-// `command::windows::job`), each `#[allow]`ed where
+// `unsafe` lives only in the modules that wrap system calls (`daemon::sys`, `daemon::sys_handover`, `command::sys`,
+// `users::sys`, the Windows Job Object in `command::windows::job`), each `#[allow]`ed where
 // it is declared; the rest of the crate uses their safe wrappers over owned descriptors. One
 // item-level exception, not a system call: `launch`'s borrow handed across the fork.
 #![deny(unsafe_code)]
