@@ -869,6 +869,15 @@ impl fmt::Display for DaemonError {
                 pid,
                 signal,
                 source,
+            } if source.raw_os_error() == Some(libc::EPERM) => write!(
+                f,
+                "cannot send {signal} to the daemon (pid {pid}): {source}; it runs as another \
+                 user: run this as root or as the daemon's user"
+            ),
+            Self::Signal {
+                pid,
+                signal,
+                source,
             } => write!(
                 f,
                 "cannot send {signal} to the daemon (pid {pid}): {source}"
