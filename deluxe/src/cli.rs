@@ -380,6 +380,19 @@ pub enum UsageError {
         /// The option as given (without an `=VALUE`).
         option: OsString,
     },
+    /// An option that takes a value was given twice (`--pidfile a --pidfile b`): which one
+    /// was meant is not guessed.
+    RepeatedOption {
+        /// The option (`--pidfile`, `--log`, `--stop-timeout`, `--reload-timeout`).
+        option: &'static str,
+    },
+    /// Two options that contradict each other: `--foreground` and `--background`.
+    ConflictingOptions {
+        /// The one given first.
+        first: &'static str,
+        /// The one given second.
+        second: &'static str,
+    },
     /// An option that needs a value came last.
     MissingValue {
         /// The option (`--pidfile`, `--log`, `--stop-timeout`).
@@ -428,6 +441,15 @@ impl std::fmt::Display for UsageError {
                 "unknown option {}; see --help for the options",
                 option.display()
             ),
+            Self::RepeatedOption { option } => {
+                write!(f, "{option} was given twice; give it once")
+            }
+            Self::ConflictingOptions { first, second } => {
+                write!(
+                    f,
+                    "{first} and {second} contradict each other; give one of them"
+                )
+            }
             Self::MissingValue { option } => write!(f, "{option} needs a value"),
             Self::UnexpectedValue { option, value } => {
                 write!(f, "{option} takes no value, not {value:?}")
@@ -600,7 +622,9 @@ pub fn main<D: Daemon>(controller: Controller<D>) -> ! {
 ///
 /// # Errors
 ///
-/// A [`UsageError`] for anything but one known action among known options with valid values.
+/// A [`UsageError`] for anything but one known action among known options with valid values,
+/// each option that takes a value given once, and not both `--foreground` and `--background`
+/// (as the `clap` feature's [`Invocation`] refuses them too).
 ///
 /// ```
 /// use deluxe::cli::{Request, UsageError, parse};
@@ -619,6 +643,7 @@ where
     let (mut pidfile, mut log_file, mut stop_timeout, mut foreground) = (None, None, None, None);
     let mut reload_timeout = None;
     let mut no_init = false;
+    let mut given: Vec<Flag> = Vec::new();
     while let Some(arg) = args.next() {
         let (name, inline) = split_option(&arg);
         let Some(option) = Flag::parse(name) else {
@@ -640,6 +665,18 @@ where
                 value: value.to_owned(),
             });
         }
+        if option.takes_value() && given.contains(&option) {
+            return Err(UsageError::RepeatedOption {
+                option: option.name(),
+            });
+        }
+        if let Some(&first) = given.iter().find(|&&flag| option.contradicts(flag)) {
+            return Err(UsageError::ConflictingOptions {
+                first: first.name(),
+                second: option.name(),
+            });
+        }
+        given.push(option);
         let mut value = || match inline {
             Some(value) => Ok(value.to_owned()),
             None => args.next().ok_or(UsageError::MissingValue {
@@ -709,6 +746,14 @@ impl Flag {
             Self::Background => "--background",
             Self::NoInit => "--no-init",
         }
+    }
+
+    /// Whether `self` and `other` ask for opposite things.
+    fn contradicts(self, other: Self) -> bool {
+        matches!(
+            (self, other),
+            (Self::Foreground, Self::Background) | (Self::Background, Self::Foreground)
+        )
     }
 
     fn takes_value(self) -> bool {
@@ -1038,12 +1083,24 @@ mod tests {
             let (word, action) = action;
             let mut expected = invocation(action);
             let mut args = Vec::new();
-            for (option_args, set) in &before {
+            // Each setting once: a second value, or both modes, is a usage error.
+            let mut given = Vec::new();
+            let mut once = |option_args: &[&'static str]| {
+                let setting = match option_args[0].split('=').next().unwrap() {
+                    "--background" => "--foreground",
+                    "--log-file" => "--log",
+                    name => name,
+                };
+                let new = !given.contains(&setting);
+                given.push(setting);
+                new
+            };
+            for (option_args, set) in before.iter().filter(|(option_args, _)| once(option_args)) {
                 args.extend(option_args.iter().copied());
                 set(&mut expected);
             }
             args.push(word);
-            for (option_args, set) in &after {
+            for (option_args, set) in after.iter().filter(|(option_args, _)| once(option_args)) {
                 args.extend(option_args.iter().copied());
                 set(&mut expected);
             }
@@ -1115,6 +1172,30 @@ mod tests {
                     value: os(""),
                     expected: "a path",
                 },
+            ),
+            (
+                &["--foreground", "--background", "start"],
+                UsageError::ConflictingOptions {
+                    first: "--foreground",
+                    second: "--background",
+                },
+            ),
+            (
+                &["start", "--background", "--foreground"],
+                UsageError::ConflictingOptions {
+                    first: "--background",
+                    second: "--foreground",
+                },
+            ),
+            (
+                &["--pidfile=/a", "stop", "--pidfile", "/b"],
+                UsageError::RepeatedOption {
+                    option: "--pidfile",
+                },
+            ),
+            (
+                &["--log", "/a", "--log-file=/b", "start"],
+                UsageError::RepeatedOption { option: "--log" },
             ),
         ] {
             assert_eq!(parsed(args), Err(error), "{args:?}");

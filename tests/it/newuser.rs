@@ -2,31 +2,10 @@
 //! mistakes say what went wrong and how to fix it, and what the command line prints is there
 //! for a program's own output too. Driven through `deluxe-restart-helper` daemons.
 
-use std::path::Path;
-use std::process::{Command as StdCommand, Stdio};
-
 use deluxe::daemon::{Config, Instance};
 
-use crate::common::{Scene, has_sudo_setup, result_line};
-use crate::restart::{self, helper, port_of, start, stop};
-
-/// Runs the helper as `user`, through `sudo`: whether it succeeded, and its line.
-fn helper_as(user: &str, scene: &Scene, action: &str) -> (bool, String) {
-    let command = restart::command(scene, &[], action);
-    let output = StdCommand::new("sudo")
-        .args(["-n", "-u", user])
-        .arg(command.get_program())
-        .args(command.get_args())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (output.status.success(), result_line(&output.stdout))
-}
-
-fn open_to_others(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
+use crate::common::Scene;
+use crate::restart::{helper, port_of, start, stop};
 
 #[test]
 fn a_port_in_use_fails_start_with_the_reason() {
@@ -45,28 +24,6 @@ fn a_port_in_use_fails_start_with_the_reason() {
     );
     assert_eq!(crate::common::read_pidfile(&first.pidfile()), Some(pid));
     stop(&first);
-}
-
-#[test]
-fn stopping_another_users_daemon_says_who_may() {
-    if !has_sudo_setup("stopping_another_users_daemon_says_who_may") {
-        return;
-    }
-    let scene = Scene::new("newuser-other-user");
-    let pid = start(&scene, &[]);
-    open_to_others(&scene.dir);
-    let (ok, line) = helper_as(crate::common::TEST_USER, &scene, "stop");
-    assert!(!ok, "{line}");
-    assert!(
-        line.contains(&format!(
-            "cannot send SIGTERM to the daemon (pid {pid}): Operation not permitted (os error \
-             1); it runs as another user than this program: run this as root or as the \
-             daemon's user"
-        )),
-        "{line}"
-    );
-    assert!(crate::common::is_alive(pid));
-    stop(&scene);
 }
 
 #[test]

@@ -16,9 +16,9 @@ use crate::common::{
     read_pidfile, result_line, wait_gone,
 };
 
-pub(crate) const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-restart-helper");
+const HELPER: &str = env!("CARGO_BIN_EXE_deluxe-restart-helper");
 
-pub(crate) fn command(scene: &Scene, options: &[&str], action: &str) -> StdCommand {
+fn command(scene: &Scene, options: &[&str], action: &str) -> StdCommand {
     let mut command = StdCommand::new(HELPER);
     command
         .arg("--pidfile")

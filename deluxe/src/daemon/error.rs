@@ -876,19 +876,19 @@ impl fmt::Display for DaemonError {
                 pid,
                 signal,
                 source,
-            } => {
-                write!(
-                    f,
-                    "cannot send {signal} to the daemon (pid {pid}): {source}"
-                )?;
-                if source.raw_os_error() == Some(libc::EPERM) {
-                    f.write_str(
-                        "; it runs as another user than this program: run this as root or \
-                         as the daemon's user",
-                    )?;
-                }
-                Ok(())
-            }
+            } if source.raw_os_error() == Some(libc::EPERM) => write!(
+                f,
+                "cannot send {signal} to the daemon (pid {pid}): {source}; it runs as another \
+                 user: run this as root or as the daemon's user"
+            ),
+            Self::Signal {
+                pid,
+                signal,
+                source,
+            } => write!(
+                f,
+                "cannot send {signal} to the daemon (pid {pid}): {source}"
+            ),
             Self::RestartFromInside { pid } => write!(
                 f,
                 "cannot restart the daemon from inside itself (pid {pid}): stop it \

@@ -450,7 +450,9 @@ pub struct Config {
     pub container_init: bool,
     /// The daemon's kernel name, the name `ps -o comm`, `top` and `/proc/PID/comm` show, set
     /// before it is ready, so that instances of one program can be told apart (`shard-3`).
-    /// Longer names are cut to their first 15 bytes, as the kernel cuts them; an empty name
+    /// Longer names are cut to at most 15 bytes, as the kernel keeps them, before a character
+    /// that does not fit whole (so that `pgrep -x` and `start-stop-daemon --name` can match
+    /// the name; a name cut inside a character would not be UTF-8); an empty name
     /// or one holding a NUL byte makes `start` fail ([`DaemonError::ProcessName`]). `None`
     /// (the default): the name of the program that started it. Linux only (elsewhere the
     /// kernel name is fixed when the program is executed, and this is ignored). In the

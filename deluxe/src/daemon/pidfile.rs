@@ -486,7 +486,9 @@ pub(crate) struct Held<'a> {
 }
 
 struct Holding {
-    fd: OwnedFd,
+    /// Closed by the processes forked from the daemon once it is set up (see
+    /// [`Held::close_in_forked_children`]).
+    fd: sys::ClosedInForks,
     removed: bool,
     /// In a new daemon taking over: the private name its pidfile has until it is ready.
     pending: Option<PrivateName>,
@@ -509,7 +511,7 @@ impl<'a> Held<'a> {
         register_own(fd.as_fd());
         Self {
             state: Mutex::new(Holding {
-                fd,
+                fd: sys::ClosedInForks::new(fd),
                 removed: false,
                 pending: None,
             }),
@@ -533,7 +535,7 @@ impl<'a> Held<'a> {
     /// daemon before `setup`, whose children must not hold the lock either (registering,
     /// once per process, may allocate).
     pub(crate) fn close_in_forked_children(&self) {
-        sys::close_in_forked_children(self.lock().fd.as_fd());
+        self.lock().fd.close_in_forked_children();
     }
 
     /// Runs `with` on the locked pidfile.
@@ -608,21 +610,14 @@ impl<'a> Held<'a> {
         });
         match created {
             Ok(new) => {
-                sys::close_in_forked_children(new.as_fd());
+                let new = sys::ClosedInForks::new(new);
+                new.close_in_forked_children();
                 register_own(new.as_fd());
                 state.fd = new;
                 Restore::Restored
             }
             Err(errno) => Restore::Lost(errno),
         }
-    }
-}
-
-impl Drop for Held<'_> {
-    /// Only on a failed start in the foreground, whose caller lives on: its children must not
-    /// close a descriptor that is no longer the pidfile.
-    fn drop(&mut self) {
-        sys::forked_children_keep(self.lock().fd.as_fd());
     }
 }
 
