@@ -90,8 +90,8 @@
 //   minimal init that forks the daemon, reaps orphans and forwards signals.
 //   instance.rs holds what acts on a running daemon (stop, reload, signals, status), which the
 //   Controller delegates to; asynchronous.rs (tokio) mirrors both handles as futures.
-//   Beside them, used by all: pidfile.rs (observe, place checks, lock, hold, remove, the pid
-//   text),
+//   Beside them, used by all: pidfile/ (mod.rs: observe, place checks, the pid text;
+//   held.rs: the daemon's side, lock, hold, restore, remove),
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
 //   handover.rs (a restart's hand-over of the listening sockets; its calls in sys_handover.rs),
 //   privileges.rs (credentials and the drop), output.rs (with a log file: the pipe on stdout
