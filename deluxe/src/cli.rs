@@ -187,6 +187,10 @@ pub enum Request {
 
 /// An action and the settings the command line overrides.
 ///
+/// With the `clap` feature it is a `clap::Args`: `#[command(flatten)]` it into your own
+/// parser (without the feature, clap says ``the trait bound `Invocation: clap::Args` is not
+/// satisfied``), then hand it to [`execute`] or [`execute_instance`].
+///
 /// ```
 /// use std::time::Duration;
 /// use deluxe::cli::{Request, parse};
@@ -376,6 +380,19 @@ pub enum UsageError {
         /// The option as given (without an `=VALUE`).
         option: OsString,
     },
+    /// An option that takes a value was given twice (`--pidfile a --pidfile b`): which one
+    /// was meant is not guessed.
+    RepeatedOption {
+        /// The option (`--pidfile`, `--log`, `--stop-timeout`, `--reload-timeout`).
+        option: &'static str,
+    },
+    /// Two options that contradict each other: `--foreground` and `--background`.
+    ConflictingOptions {
+        /// The one given first.
+        first: &'static str,
+        /// The one given second.
+        second: &'static str,
+    },
     /// An option that needs a value came last.
     MissingValue {
         /// The option (`--pidfile`, `--log`, `--stop-timeout`).
@@ -424,6 +441,15 @@ impl std::fmt::Display for UsageError {
                 "unknown option {}; see --help for the options",
                 option.display()
             ),
+            Self::RepeatedOption { option } => {
+                write!(f, "{option} was given twice; give it once")
+            }
+            Self::ConflictingOptions { first, second } => {
+                write!(
+                    f,
+                    "{first} and {second} contradict each other; give one of them"
+                )
+            }
             Self::MissingValue { option } => write!(f, "{option} needs a value"),
             Self::UnexpectedValue { option, value } => {
                 write!(f, "{option} takes no value, not {value:?}")
@@ -596,7 +622,9 @@ pub fn main<D: Daemon>(controller: Controller<D>) -> ! {
 ///
 /// # Errors
 ///
-/// A [`UsageError`] for anything but one known action among known options with valid values.
+/// A [`UsageError`] for anything but one known action among known options with valid values,
+/// each option that takes a value given once, and not both `--foreground` and `--background`
+/// (as the `clap` feature's [`Invocation`] refuses them too).
 ///
 /// ```
 /// use deluxe::cli::{Request, UsageError, parse};
@@ -615,6 +643,7 @@ where
     let (mut pidfile, mut log_file, mut stop_timeout, mut foreground) = (None, None, None, None);
     let mut reload_timeout = None;
     let mut no_init = false;
+    let mut given: Vec<Flag> = Vec::new();
     while let Some(arg) = args.next() {
         let (name, inline) = split_option(&arg);
         let Some(option) = Flag::parse(name) else {
@@ -636,6 +665,18 @@ where
                 value: value.to_owned(),
             });
         }
+        if option.takes_value() && given.contains(&option) {
+            return Err(UsageError::RepeatedOption {
+                option: option.name(),
+            });
+        }
+        if let Some(&first) = given.iter().find(|&&flag| option.contradicts(flag)) {
+            return Err(UsageError::ConflictingOptions {
+                first: first.name(),
+                second: option.name(),
+            });
+        }
+        given.push(option);
         let mut value = || match inline {
             Some(value) => Ok(value.to_owned()),
             None => args.next().ok_or(UsageError::MissingValue {
@@ -705,6 +746,14 @@ impl Flag {
             Self::Background => "--background",
             Self::NoInit => "--no-init",
         }
+    }
+
+    /// Whether `self` and `other` ask for opposite things.
+    fn contradicts(self, other: Self) -> bool {
+        matches!(
+            (self, other),
+            (Self::Foreground, Self::Background) | (Self::Background, Self::Foreground)
+        )
     }
 
     fn takes_value(self) -> bool {
@@ -814,14 +863,7 @@ fn finish(outcome: Result<String, DaemonError>) -> Exit {
 /// `status`: prints the daemon's state, returns its exit code.
 fn status(instance: &Instance) -> Exit {
     let (line, exit) = match instance.status() {
-        Ok(Status::Running { pid, since }) => (
-            format!(
-                "running (pid {pid}, since {}, up {})",
-                utc(since),
-                uptime(since.elapsed().unwrap_or_default())
-            ),
-            Exit::Success,
-        ),
+        Ok(status @ Status::Running { .. }) => (status.to_string(), Exit::Success),
         Ok(Status::Stale { pid }) => (
             format!(
                 "not running (stale pidfile {}{})",
@@ -830,15 +872,8 @@ fn status(instance: &Instance) -> Exit {
             ),
             Exit::Failure,
         ),
-        Ok(Status::Stopped) => ("not running".to_owned(), Exit::NotRunning),
-        Ok(Status::RunningElsewhere { since }) => (
-            format!(
-                "running outside this PID namespace (no pid here; since {}, up {})",
-                utc(since),
-                uptime(since.elapsed().unwrap_or_default())
-            ),
-            Exit::Success,
-        ),
+        Ok(status @ Status::Stopped) => (status.to_string(), Exit::NotRunning),
+        Ok(status @ Status::RunningElsewhere { .. }) => (status.to_string(), Exit::Success),
         Err(error) => {
             eprintln!("error: status unknown: {error}");
             return Exit::Unknown;
@@ -846,51 +881,6 @@ fn status(instance: &Instance) -> Exit {
     };
     say(&line);
     exit
-}
-
-/// A time as `2026-11-25 17:02:03 UTC`.
-fn utc(time: std::time::SystemTime) -> String {
-    let seconds = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let (days, rest) = (seconds / 86_400, seconds % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// A duration as `3d 4h 5m 6s`, the zero leading units left out.
-fn uptime(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    let units = [
-        (seconds / 86_400, "d"),
-        (seconds % 86_400 / 3600, "h"),
-        (seconds % 3600 / 60, "m"),
-        (seconds % 60, "s"),
-    ];
-    let first = units
-        .iter()
-        .position(|(value, _)| *value > 0)
-        .unwrap_or(units.len() - 1);
-    units[first..]
-        .iter()
-        .map(|(value, unit)| format!("{value}{unit}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn say(line: &str) {
@@ -1093,12 +1083,24 @@ mod tests {
             let (word, action) = action;
             let mut expected = invocation(action);
             let mut args = Vec::new();
-            for (option_args, set) in &before {
+            // Each setting once: a second value, or both modes, is a usage error.
+            let mut given = Vec::new();
+            let mut once = |option_args: &[&'static str]| {
+                let setting = match option_args[0].split('=').next().unwrap() {
+                    "--background" => "--foreground",
+                    "--log-file" => "--log",
+                    name => name,
+                };
+                let new = !given.contains(&setting);
+                given.push(setting);
+                new
+            };
+            for (option_args, set) in before.iter().filter(|(option_args, _)| once(option_args)) {
                 args.extend(option_args.iter().copied());
                 set(&mut expected);
             }
             args.push(word);
-            for (option_args, set) in &after {
+            for (option_args, set) in after.iter().filter(|(option_args, _)| once(option_args)) {
                 args.extend(option_args.iter().copied());
                 set(&mut expected);
             }
@@ -1171,6 +1173,30 @@ mod tests {
                     expected: "a path",
                 },
             ),
+            (
+                &["--foreground", "--background", "start"],
+                UsageError::ConflictingOptions {
+                    first: "--foreground",
+                    second: "--background",
+                },
+            ),
+            (
+                &["start", "--background", "--foreground"],
+                UsageError::ConflictingOptions {
+                    first: "--background",
+                    second: "--foreground",
+                },
+            ),
+            (
+                &["--pidfile=/a", "stop", "--pidfile", "/b"],
+                UsageError::RepeatedOption {
+                    option: "--pidfile",
+                },
+            ),
+            (
+                &["--log", "/a", "--log-file=/b", "start"],
+                UsageError::RepeatedOption { option: "--log" },
+            ),
         ] {
             assert_eq!(parsed(args), Err(error), "{args:?}");
         }
@@ -1186,21 +1212,6 @@ mod tests {
                 "{value:?}"
             );
         }
-    }
-
-    #[test]
-    fn start_times_and_uptimes_read_plainly() {
-        let at = |seconds| std::time::UNIX_EPOCH + Duration::from_secs(seconds);
-        assert_eq!(utc(at(0)), "1970-01-01 00:00:00 UTC");
-        // A leap day, the last second of 2099, and 2100, which has no 29 February.
-        assert_eq!(utc(at(951_782_400 + 3723)), "2000-02-29 01:02:03 UTC");
-        assert_eq!(utc(at(4_102_444_799)), "2099-12-31 23:59:59 UTC");
-        assert_eq!(utc(at(4_107_542_399)), "2100-02-28 23:59:59 UTC");
-        assert_eq!(utc(at(4_107_542_400)), "2100-03-01 00:00:00 UTC");
-        assert_eq!(uptime(Duration::ZERO), "0s");
-        assert_eq!(uptime(Duration::from_secs(59)), "59s");
-        assert_eq!(uptime(Duration::from_secs(3600)), "1h 0m 0s");
-        assert_eq!(uptime(Duration::from_secs(2 * 86_400 + 61)), "2d 0h 1m 1s");
     }
 
     #[test]

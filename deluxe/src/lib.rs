@@ -73,8 +73,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The API mirrors Python's `deluxe.process` module, with typed errors and guarantees beyond it
-//! (readiness handshake, pid-reuse safety, hooks on an ordinary thread, ...).
+//! Every failure is a typed error to match, and a daemon comes with guarantees (a readiness
+//! handshake, pid-reuse safety, hooks on an ordinary thread, ...) that the guide explains.
 //!
 //! # Platforms
 //!
@@ -90,7 +90,7 @@
 //! a Windows program that must keep running is a service, managed by the Service Control
 //! Manager.
 #![deny(missing_docs)]
-// `unsafe` lives only in the modules that wrap system calls (`daemon::sys`, `command::sys`,
+// `unsafe` lives only in the modules that wrap system calls (`daemon::sys`, `daemon::sys_handover`, `command::sys`,
 // `users::sys`, the Windows Job Object in `command::windows::job`), each `#[allow]`ed where
 // it is declared; the rest of the crate uses their safe wrappers over owned descriptors. One
 // item-level exception, not a system call: `launch`'s borrow handed across the fork.

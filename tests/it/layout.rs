@@ -53,6 +53,7 @@ fn unsafe_code_is_allowed_only_in_the_system_call_modules() {
     }
     let expected = [
         ("daemon/mod.rs", "mod sys;"),
+        ("daemon/mod.rs", "mod sys_handover;"),
         ("command.rs", "pub(crate) mod sys;"),
         ("users.rs", "mod sys;"),
         ("command/windows.rs", "mod job;"),

@@ -37,6 +37,8 @@
 //! - `systemd`: the daemons under a real systemd (252 and 254) in namespaces of their own:
 //!   notify, status text, reload, notify-reload, watchdog, socket activation, forking, stop,
 //!   restarts that refuse no connection.
+//! - `newuser`: what a newcomer meets first: messages that say how to fix the usual mistakes,
+//!   the command line's status line for a program's own output.
 //! - `hygiene`: the harness itself: scratch directories, skips that say so, `EINTR`;
 //!   `layout`: where the runtime crate allows `unsafe` (its system-call modules only).
 //! - `properties`: property tests of the parsers and validators; `macro_lint`: the macros'
@@ -64,6 +66,7 @@ mod hygiene;
 mod layout;
 // Public, so that `missing_docs` applies to the public items the macros expand to.
 pub mod macro_lint;
+mod newuser;
 mod privileges;
 mod properties;
 mod reload;

@@ -32,7 +32,7 @@ fn command(scene: &Scene, options: &[&str], action: &str) -> StdCommand {
 }
 
 /// Runs the helper: whether it succeeded, and its line.
-fn helper(scene: &Scene, options: &[&str], action: &str) -> (bool, String) {
+pub(crate) fn helper(scene: &Scene, options: &[&str], action: &str) -> (bool, String) {
     let output = command(scene, options, action).output().unwrap();
     (output.status.success(), result_line(&output.stdout))
 }
@@ -43,14 +43,14 @@ fn pid_after(line: &str, word: &str) -> i32 {
         .unwrap_or_else(|| panic!("expected `{word}PID`, got {line:?}"))
 }
 
-fn start(scene: &Scene, options: &[&str]) -> i32 {
+pub(crate) fn start(scene: &Scene, options: &[&str]) -> i32 {
     let (ok, line) = helper(scene, options, "start");
     assert!(ok, "{line}");
     pid_after(&line, "started ")
 }
 
 /// The loopback port the daemon `pid` listens on (its `setup` event).
-fn port_of(scene: &Scene, pid: i32) -> u16 {
+pub(crate) fn port_of(scene: &Scene, pid: i32) -> u16 {
     let prefix = format!("setup {pid} ");
     scene
         .events()
@@ -107,7 +107,7 @@ fn wait_status_running(scene: &Scene, pid: i32) {
     });
 }
 
-fn stop(scene: &Scene) {
+pub(crate) fn stop(scene: &Scene) {
     let (ok, line) = helper(scene, &[], "stop");
     assert!(ok, "{line}");
 }

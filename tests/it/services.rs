@@ -386,6 +386,40 @@ fn a_process_name_names_the_daemon_forked_or_in_the_foreground() {
     assert!(child.wait().unwrap().success());
 }
 
+/// A name whose 15th byte falls inside a character: the kernel name ends before that
+/// character, so that it stays UTF-8 and the tools that match names find the daemon.
+#[test]
+fn a_process_name_cut_inside_a_character_is_what_ps_pgrep_and_start_stop_daemon_see() {
+    let scene = Scene::new("process-name-utf8");
+    // Cyrillic letters are 2 bytes each: 15 bytes end inside the `л`.
+    let pid = start(&scene, &["--process-name", "шард-33-альфа"]);
+    let name = "шард-33-а";
+    let tool = |program: &str, args: &[&str]| {
+        StdCommand::new(program)
+            .args(args)
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .unwrap()
+    };
+    let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&comm), format!("{name}\n"));
+    let ps = tool("ps", &["-o", "comm=", "-p", &pid.to_string()]);
+    assert_eq!(String::from_utf8_lossy(&ps.stdout).trim_end(), name);
+    let pgrep = tool("pgrep", &["-x", name]);
+    assert!(
+        String::from_utf8_lossy(&pgrep.stdout)
+            .lines()
+            .any(|line| line == pid.to_string()),
+        "pgrep -x {name}: {pgrep:?}"
+    );
+    let status = tool(
+        "start-stop-daemon",
+        &["--status", "--name", name, "--pid", &pid.to_string()],
+    );
+    assert_eq!(status.status.code(), Some(0), "{status:?}");
+    assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
+}
+
 #[test]
 fn stop_tells_a_run_that_returned_from_a_grace_that_expired() {
     let scene = Scene::new("grace-expired");
@@ -858,6 +892,47 @@ fn the_watchdog_is_pinged_and_status_and_timeout_extensions_reach_the_manager() 
     scene.wait_event("watchdog none", 1);
     assert_eq!(helper(&scene, &["stop"]).1, "stopped Graceful");
     assert!(child.wait().unwrap().success());
+}
+
+/// One command line through `cli::main` (the `ticker` example) and through deluxe's arguments
+/// flattened into clap (the `shards` example): options that contradict each other, or a
+/// setting given twice, are wrong arguments in both (exit 2, nothing on stdout), and nothing
+/// starts.
+#[test]
+fn contradicting_or_repeated_options_exit_2_through_cli_main_and_through_clap() {
+    let scene = Scene::new("cli-conflicts");
+    let shards = example_binary("shards");
+    let cases: [&[&str]; 3] = [
+        &["--foreground", "--background", "start"],
+        &["start", "--background", "--foreground"],
+        &["--stop-timeout", "1", "start", "--stop-timeout=2"],
+    ];
+    for args in cases {
+        let (code, stdout, stderr) = scene.ticker(args);
+        assert_eq!(
+            (code, stdout.as_str()),
+            (2, ""),
+            "ticker {args:?}: {stderr}"
+        );
+        assert!(stderr.starts_with("ticker: "), "{stderr}");
+        let output = StdCommand::new(&shards)
+            .arg("--dir")
+            .arg(&scene.dir)
+            .args(["daemon", "1"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "shards {args:?}: {output:?}");
+        assert!(output.stdout.is_empty(), "{output:?}");
+    }
+    let pidfiles = std::fs::read_dir(&scene.dir)
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "pid"))
+        .count();
+    assert_eq!(pidfiles, 0, "a daemon started");
+    assert!(!scene.pidfile().exists());
 }
 
 #[test]

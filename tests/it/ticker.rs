@@ -4,7 +4,7 @@
 
 use std::process::Command as StdCommand;
 
-use crate::common::{HANG, Scene, ticker_binary, wait_gone};
+use crate::common::{HANG, Scene, TEST_USER, has_sudo_setup, ticker_binary, wait_gone};
 
 #[test]
 fn every_action_in_every_state_has_its_exit_code() {
@@ -273,5 +273,49 @@ fn the_tour_runs_start_to_end_and_leaves_nothing_behind() {
     assert!(
         !crate::common::is_alive(daemon),
         "the tour's daemon is gone"
+    );
+}
+
+/// Another user's command line on root's daemon: `stop`, `reload` and the signals fail with
+/// exit 1 and a message that says why and what to do; the daemon runs on.
+#[test]
+fn actions_on_another_users_daemon_say_whose_it_is_and_exit_1() {
+    if !has_sudo_setup("actions_on_another_users_daemon_say_whose_it_is_and_exit_1") {
+        return;
+    }
+    let scene = Scene::new("ticker-other-user");
+    std::fs::set_permissions(
+        &scene.dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    assert_eq!(scene.ticker(&["start"]).0, 0);
+    let pid = scene.pid();
+    for (action, signal) in [
+        ("stop", "SIGTERM"),
+        ("reload", "SIGHUP"),
+        ("user1", "SIGUSR1"),
+    ] {
+        let output = StdCommand::new("sudo")
+            .args(["-n", "-u", TEST_USER, "--"])
+            .arg(ticker_binary())
+            .args(scene.ticker_options())
+            .arg(action)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{action}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: cannot send {signal} to the daemon (pid {pid}): Operation not permitted \
+                 (os error 1); it runs as another user: run this as root or as the daemon's user"
+            )),
+            "{action}: {stderr}"
+        );
+    }
+    assert_eq!(scene.pid(), pid);
+    assert_eq!(
+        scene.ticker(&["stop"]),
+        (0, "stopped\n".into(), String::new())
     );
 }

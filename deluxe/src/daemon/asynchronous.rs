@@ -26,7 +26,9 @@ where
 }
 
 /// A [`Controller`] whose calls are futures: the same names, the same errors, each run on
-/// tokio's blocking pool.
+/// tokio's blocking pool. The settings and the daemon value are the blocking controller's
+/// ([`controller`](Self::controller)). [`Controller::run_foreground`] has no async form: it
+/// never returns, this process becoming the daemon; call it before building a runtime.
 ///
 /// ```no_run
 /// use deluxe::daemon::AsyncController;

@@ -689,8 +689,15 @@ impl fmt::Display for DaemonError {
                         " is a symbolic link; pidfiles are never followed through one, remove \
                          it ({source})"
                     ),
-                    Some(libc::EISDIR) => write!(f, " is a directory ({source})"),
-                    Some(libc::EINVAL) => write!(f, " is not a regular file ({source})"),
+                    Some(libc::EISDIR) => write!(
+                        f,
+                        " is a directory ({source}); name a file in it, such as {}",
+                        path.join("NAME.pid").display()
+                    ),
+                    Some(libc::EINVAL) => write!(
+                        f,
+                        " is not a regular file ({source}); choose the path of a regular file"
+                    ),
                     Some(libc::EACCES | libc::EPERM | libc::EROFS) => write!(
                         f,
                         ": {source}; choose a pidfile in a directory this user can write, or \
@@ -864,6 +871,15 @@ impl fmt::Display for DaemonError {
                  {waited:?} (a thread of it is blocked writing to a pipe nobody reads or a \
                  stopped terminal, or holds `stdout().lock()`); let that output drain, then \
                  start again"
+            ),
+            Self::Signal {
+                pid,
+                signal,
+                source,
+            } if source.raw_os_error() == Some(libc::EPERM) => write!(
+                f,
+                "cannot send {signal} to the daemon (pid {pid}): {source}; it runs as another \
+                 user: run this as root or as the daemon's user"
             ),
             Self::Signal {
                 pid,

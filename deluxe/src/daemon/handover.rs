@@ -119,7 +119,9 @@ pub enum ListenerError {
 impl fmt::Display for ListenerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Bind { name, .. } => write!(f, "cannot bind listening socket {name:?}"),
+            Self::Bind { name, source } => {
+                write!(f, "cannot bind listening socket {name:?}: {source}")
+            }
             Self::Twice { name } => write!(
                 f,
                 "listening socket {name:?} is declared twice: give each socket its own name"
@@ -143,26 +145,20 @@ impl fmt::Display for ListenerError {
                  handed it over (or the socket unit) declares it with another type; use the \
                  same type, or another name"
             ),
-            Self::Activation { name, .. } => {
-                write!(f, "cannot take socket-activated socket {name:?}")
+            Self::Activation { name, source } => {
+                write!(f, "cannot take socket-activated socket {name:?}: {source}")
             }
-            Self::Register { name, .. } => write!(
+            Self::Register { name, source } => write!(
                 f,
-                "cannot keep a copy of listening socket {name:?} for the next restart"
+                "cannot keep a copy of listening socket {name:?} for the next restart: {source}"
             ),
         }
     }
 }
 
-impl std::error::Error for ListenerError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Bind { source, .. } | Self::Register { source, .. } => Some(source),
-            Self::Activation { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// The message prints the cause (the OS error of `bind`, say), so `source()` is empty: a
+/// `setup` that returns this error with `?` fails `start` with the whole reason.
+impl std::error::Error for ListenerError {}
 
 impl From<ListenerError> for io::Error {
     fn from(error: ListenerError) -> Self {

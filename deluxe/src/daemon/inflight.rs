@@ -44,12 +44,16 @@ const BLOCKED_FOR_GOOD: Duration = Duration::from_millis(500);
 const LONGEST: Duration = Duration::from_secs(2);
 
 /// Called first thing in the handler; `false` when the signal is a barrier. Async-signal-safe.
-/// `info` is the handler's siginfo (or null).
-pub(super) fn enter(signal: libc::c_int, info: *const libc::siginfo_t, me: libc::pid_t) -> bool {
+/// `thread_sender`: the process that sent the signal to one of its threads, if one did.
+pub(super) fn enter(
+    signal: libc::c_int,
+    thread_sender: Option<libc::pid_t>,
+    me: libc::pid_t,
+) -> bool {
     RUNNING.fetch_add(1, Ordering::AcqRel);
     let barrier = signal == BARRIER as libc::c_int
         && SENT.load(Ordering::Acquire)
-        && sys::thread_signal_sender(info) == Some(me);
+        && thread_sender == Some(me);
     !barrier
 }
 

@@ -180,13 +180,15 @@ impl Plan {
     }
 }
 
-/// `name` as the kernel keeps a thread's name: its first 15 bytes, NUL-terminated.
+/// `name` as the kernel keeps a thread's name: at most 15 bytes, NUL-terminated, cut before
+/// a character that does not fit whole (a name cut inside a character is not UTF-8: `ps`
+/// shows it garbled, and `pgrep -x` and `start-stop-daemon --name` cannot match it).
 fn kernel_name(name: &str) -> Result<[u8; 16], DaemonError> {
     if name.is_empty() || name.contains('\0') {
         return Err(DaemonError::ProcessName { name: name.into() });
     }
     let mut comm = [0; 16];
-    let kept = name.len().min(15);
+    let kept = name.floor_char_boundary(15);
     comm[..kept].copy_from_slice(&name.as_bytes()[..kept]);
     Ok(comm)
 }
@@ -803,6 +805,10 @@ mod tests {
         assert_eq!(&kernel_name("shard-3").unwrap()[..8], b"shard-3\0");
         let long = kernel_name("a-name-longer-than-fifteen").unwrap();
         assert_eq!(&long, b"a-name-longer-t\0");
+        // 15 bytes end inside the `л` (2 bytes): it is left out whole.
+        let cut = kernel_name("шард-33-альфа").unwrap();
+        assert_eq!(&cut, "шард-33-а\0\0".as_bytes());
+        assert_eq!(&kernel_name("шард-три").unwrap(), "шард-три\0".as_bytes());
         for name in ["", "shard\0-3"] {
             let config = Config::new("/nonexistent/idle.pid").process_name(name);
             let error = Plan::new(&config, &Idle).err().unwrap();

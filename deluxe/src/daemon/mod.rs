@@ -90,8 +90,8 @@
 //   minimal init that forks the daemon, reaps orphans and forwards signals.
 //   instance.rs holds what acts on a running daemon (stop, reload, signals, status), which the
 //   Controller delegates to; asynchronous.rs (tokio) mirrors both handles as futures.
-//   Beside them, used by all: pidfile.rs (observe, place checks, lock, hold, remove, the pid
-//   text),
+//   Beside them, used by all: pidfile/ (mod.rs: observe, place checks, the pid text;
+//   held.rs: the daemon's side, lock, hold, restore, remove),
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
 //   handover.rs (a restart's hand-over of the listening sockets; its calls in sys_handover.rs),
 //   privileges.rs (credentials and the drop), output.rs (with a log file: the pipe on stdout
@@ -265,6 +265,86 @@ pub enum Status {
     },
 }
 
+/// What `status` prints on the command line: `running (pid 4242, since 2026-11-25 17:02:03
+/// UTC, up 5m 2s)`, `not running`, `not running (stale pidfile, pid 4242)`, `running outside
+/// this PID namespace (no pid here; since ..., up ...)`.
+///
+/// ```
+/// use deluxe::daemon::Status;
+/// assert_eq!(Status::Stopped.to_string(), "not running");
+/// let since = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400 + 3723);
+/// assert!(Status::RunningElsewhere { since }.to_string().starts_with(
+///     "running outside this PID namespace (no pid here; since 2000-02-29 01:02:03 UTC, up "
+/// ));
+/// ```
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let up = |since: &std::time::SystemTime| uptime(since.elapsed().unwrap_or_default());
+        match self {
+            Self::Running { pid, since } => write!(
+                f,
+                "running (pid {pid}, since {}, up {})",
+                utc(*since),
+                up(since)
+            ),
+            Self::Stopped => f.write_str("not running"),
+            Self::Stale { pid: Some(pid) } => write!(f, "not running (stale pidfile, pid {pid})"),
+            Self::Stale { pid: None } => f.write_str("not running (stale pidfile)"),
+            Self::RunningElsewhere { since } => write!(
+                f,
+                "running outside this PID namespace (no pid here; since {}, up {})",
+                utc(*since),
+                up(since)
+            ),
+        }
+    }
+}
+
+/// A time as `2026-11-25 17:02:03 UTC`.
+fn utc(time: std::time::SystemTime) -> String {
+    let seconds = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// A duration as `3d 4h 5m 6s`, the zero leading units left out.
+fn uptime(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let units = [
+        (seconds / 86_400, "d"),
+        (seconds % 86_400 / 3600, "h"),
+        (seconds % 3600 / 60, "m"),
+        (seconds % 60, "s"),
+    ];
+    let first = units
+        .iter()
+        .position(|(value, _)| *value > 0)
+        .unwrap_or(units.len() - 1);
+    units[first..]
+        .iter()
+        .map(|(value, unit)| format!("{value}{unit}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// How [`Controller::stop`] ended.
 ///
 /// ```no_run
@@ -370,7 +450,9 @@ pub struct Config {
     pub container_init: bool,
     /// The daemon's kernel name, the name `ps -o comm`, `top` and `/proc/PID/comm` show, set
     /// before it is ready, so that instances of one program can be told apart (`shard-3`).
-    /// Longer names are cut to their first 15 bytes, as the kernel cuts them; an empty name
+    /// Longer names are cut to at most 15 bytes, as the kernel keeps them, before a character
+    /// that does not fit whole (so that `pgrep -x` and `start-stop-daemon --name` can match
+    /// the name; a name cut inside a character would not be UTF-8); an empty name
     /// or one holding a NUL byte makes `start` fail ([`DaemonError::ProcessName`]). `None`
     /// (the default): the name of the program that started it. Linux only (elsewhere the
     /// kernel name is fixed when the program is executed, and this is ignored). In the
@@ -980,6 +1062,21 @@ pub trait Daemon: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_times_and_uptimes_read_plainly() {
+        let at = |seconds| std::time::UNIX_EPOCH + Duration::from_secs(seconds);
+        assert_eq!(utc(at(0)), "1970-01-01 00:00:00 UTC");
+        // A leap day, the last second of 2099, and 2100, which has no 29 February.
+        assert_eq!(utc(at(951_782_400 + 3723)), "2000-02-29 01:02:03 UTC");
+        assert_eq!(utc(at(4_102_444_799)), "2099-12-31 23:59:59 UTC");
+        assert_eq!(utc(at(4_107_542_399)), "2100-02-28 23:59:59 UTC");
+        assert_eq!(utc(at(4_107_542_400)), "2100-03-01 00:00:00 UTC");
+        assert_eq!(uptime(Duration::ZERO), "0s");
+        assert_eq!(uptime(Duration::from_secs(59)), "59s");
+        assert_eq!(uptime(Duration::from_secs(3600)), "1h 0m 0s");
+        assert_eq!(uptime(Duration::from_secs(2 * 86_400 + 61)), "2d 0h 1m 1s");
+    }
 
     #[test]
     fn default_names_keep_the_whole_path_readable() {

@@ -10,7 +10,7 @@
 //! multi-threaded controller safe (another thread may have held any lock when the process
 //! was copied, and nothing here waits on one). Dropping an [`OwnedFd`] only calls `close`,
 //! which is async-signal-safe too. The few that allocate ([`process_alive`] and
-//! [`live_in_group`] read `/proc`; [`set_env_in_forked_child`], [`close_in_forked_children`],
+//! [`live_in_group`] read `/proc`; [`set_env_in_forked_child`], [`ClosedInForks`],
 //! [`at_exit`]) serve the controller, the container init and the running daemon only.
 
 use std::ffi::{CStr, CString};
@@ -808,7 +808,8 @@ pub(crate) fn modified_of(fd: RawFd) -> Result<std::time::SystemTime, Errno> {
     modified(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
-/// The descriptor number [`close_in_child`] closes in a forked child; -1 before.
+/// The descriptor number [`close_in_child`] closes in a forked child, owned by a live
+/// [`ClosedInForks`]; -1 before.
 static HELD_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
 /// In a process forked from the daemon: closes its copy of the pidfile. The lock belongs to
@@ -818,29 +819,50 @@ static HELD_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new
 extern "C" fn close_in_child() {
     let fd = HELD_FD.load(std::sync::atomic::Ordering::Relaxed);
     if fd >= 0 {
-        // SAFETY: the child's copy of the pidfile descriptor, which nothing in the child
-        // owns: the `Held` that owns it lives in the daemon's main thread, which a forked
-        // child does not have.
+        // SAFETY: the child's copy of the descriptor a `ClosedInForks` owned at the fork
+        // (it unregisters before it closes), which nothing in the child owns: the pidfile's
+        // `ClosedInForks` lives in the daemon's main thread, which a forked child does not
+        // have.
         unsafe { libc::close(fd) };
     }
 }
 
-/// From now on, every process forked from this one (through the C library's `fork`, which
-/// runs `pthread_atfork` handlers) closes its copy of `pidfile`: the held pidfile, owned by
-/// the daemon's main thread (`pidfile::Held`), in place of the one given before.
-/// Registering, once per process, may allocate.
-pub(crate) fn close_in_forked_children(pidfile: BorrowedFd<'_>) {
-    static REGISTERED: std::sync::Once = std::sync::Once::new();
-    HELD_FD.store(pidfile.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
-    REGISTERED.call_once(|| at_fork_in_child(close_in_child));
+/// A descriptor that processes forked from this one may be told to close
+/// ([`close_in_forked_children`](Self::close_in_forked_children)): it owns the descriptor, so
+/// that the number the children close is always one it holds (dropping it first tells the
+/// children to keep theirs; a leaked one stays open, its number never reused).
+pub(crate) struct ClosedInForks(OwnedFd);
+
+impl ClosedInForks {
+    /// `fd`, which forked children keep until told otherwise.
+    pub(crate) fn new(fd: OwnedFd) -> Self {
+        Self(fd)
+    }
+
+    /// From now on, every process forked from this one (through the C library's `fork`,
+    /// which runs `pthread_atfork` handlers) closes its copy of this descriptor, in place of
+    /// the one given before. Registering, once per process, may allocate.
+    pub(crate) fn close_in_forked_children(&self) {
+        static REGISTERED: std::sync::Once = std::sync::Once::new();
+        HELD_FD.store(self.0.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+        REGISTERED.call_once(|| at_fork_in_child(close_in_child));
+    }
 }
 
-/// Forked children close `pidfile` no more (it is being dropped), unless another was given
-/// since.
-pub(crate) fn forked_children_keep(pidfile: BorrowedFd<'_>) {
-    use std::sync::atomic::Ordering;
-    let fd = pidfile.as_raw_fd();
-    let _ = HELD_FD.compare_exchange(fd, -1, Ordering::Relaxed, Ordering::Relaxed);
+impl std::os::fd::AsFd for ClosedInForks {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl Drop for ClosedInForks {
+    /// Forked children close this descriptor no more (it is being closed, and its number
+    /// may be reused), unless another was given since.
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        let fd = self.0.as_raw_fd();
+        let _ = HELD_FD.compare_exchange(fd, -1, Ordering::Relaxed, Ordering::Relaxed);
+    }
 }
 
 /// The thread id of the calling thread (Linux).
@@ -859,12 +881,16 @@ pub(crate) fn tgkill(pid: libc::pid_t, tid: libc::pid_t, signal: libc::c_int) ->
 }
 
 /// The process that sent a signal to one of its threads (`tgkill`, `pthread_kill`, `raise`:
-/// `SI_TKILL`), from `info`, the siginfo the kernel passed to an `SA_SIGINFO` handler (or
-/// null); `None` for a signal sent otherwise. Async-signal-safe: for that handler, its one
-/// caller.
+/// `SI_TKILL`), from `info`; `None` for a signal sent otherwise. Async-signal-safe: for
+/// [`on_signal_info`], its one caller.
+///
+/// # Safety
+///
+/// `info` is null or points to a valid `siginfo_t` for the whole call: the one the kernel
+/// passed to the `SA_SIGINFO` handler that is running.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn thread_signal_sender(info: *const libc::siginfo_t) -> Option<libc::pid_t> {
-    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler; null is checked.
+unsafe fn thread_signal_sender(info: *const libc::siginfo_t) -> Option<libc::pid_t> {
+    // SAFETY: null is checked; otherwise valid for the call (this function's contract).
     let info = unsafe { info.as_ref() }?;
     // SAFETY: for SI_TKILL the kernel fills the sender's pid and uid (the `kill` member).
     (info.si_code == libc::SI_TKILL).then(|| unsafe { info.si_pid() })
@@ -1170,14 +1196,51 @@ pub(crate) fn write_byte_raw(fd: RawFd) {
     unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
 }
 
-/// Installs `action` for `signal`. Its handler may run in any thread at any instant: it must
-/// make async-signal-safe calls only.
-pub(crate) fn set_signal_action(
+/// A signal handler that [`set_signal_handler`] installs. [`handle`](Self::handle) may run in
+/// any thread at any instant: it must make async-signal-safe calls only.
+pub(crate) trait SignalHandler {
+    /// Handles `signal`. `thread_sender`: the process that sent it to one of its threads
+    /// (`tgkill`, `pthread_kill`, `raise`), on Linux; `None` for a signal sent otherwise, and
+    /// elsewhere.
+    fn handle(signal: libc::c_int, thread_sender: Option<libc::pid_t>);
+}
+
+/// The `SA_SIGINFO` handler [`set_signal_handler`] installs for `H`: reads the kernel's
+/// siginfo, then runs `H`. Only ever called by the kernel, as that handler.
+extern "C" fn on_signal_info<H: SignalHandler>(
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _context: *mut libc::c_void,
+) {
+    // SAFETY: this function is installed as an `SA_SIGINFO` handler only (its one use, in
+    // `set_signal_handler`), and so called by the kernel only, which passes a siginfo valid
+    // while the handler runs.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let sender = unsafe { thread_signal_sender(info) };
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let sender = {
+        let _ = info;
+        None
+    };
+    H::handle(signal, sender);
+}
+
+/// Installs `H` as the handler of `signal` (`SA_SIGINFO`, `SA_RESTART`), with `mask` blocked
+/// while it runs.
+pub(crate) fn set_signal_handler<H: SignalHandler>(
     signal: nix::sys::signal::Signal,
-    action: &nix::sys::signal::SigAction,
+    mask: nix::sys::signal::SigSet,
 ) -> Result<(), Errno> {
-    // SAFETY: the one caller's handler (`on_signal`) only does async-signal-safe things.
-    unsafe { nix::sys::signal::sigaction(signal, action) }.map(drop)
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler};
+    let action = SigAction::new(
+        SigHandler::SigAction(on_signal_info::<H>),
+        SaFlags::SA_RESTART | SaFlags::SA_SIGINFO,
+        mask,
+    );
+    // SAFETY: the handler reads the kernel's siginfo, then runs `H`, which makes
+    // async-signal-safe calls only (the trait's rule; its one implementation, `serve`'s
+    // `on_signal`, does).
+    unsafe { nix::sys::signal::sigaction(signal, &action) }.map(drop)
 }
 
 /// Asks which signals are pending for this thread: returning from the call hands one that is

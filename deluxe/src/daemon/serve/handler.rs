@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::{SigSet, Signal};
 
 use super::super::sys;
 
@@ -67,22 +67,27 @@ static WAKE: AtomicI32 = AtomicI32::new(-1);
 /// and must not take the daemon's signals for its own.
 static OWNER: AtomicI32 = AtomicI32::new(0);
 
+/// The signal handler ([`sys::SignalHandler`]).
+struct OnSignal;
+
+impl sys::SignalHandler for OnSignal {
+    fn handle(signal: libc::c_int, thread_sender: Option<libc::pid_t>) {
+        on_signal(signal, thread_sender);
+    }
+}
+
 /// The signal handler. Async-signal-safe: atomic operations, a `write` to a non-blocking
 /// pipe, `getpid`, and `errno` kept as it was.
-extern "C" fn on_signal(
-    signal: libc::c_int,
-    info: *mut libc::siginfo_t,
-    _context: *mut libc::c_void,
-) {
+fn on_signal(signal: libc::c_int, thread_sender: Option<libc::pid_t>) {
     let saved = Errno::last_raw();
     // getpid is async-signal-safe and cannot fail.
     let me = nix::unistd::getpid().as_raw();
     if me == OWNER.load(Ordering::Relaxed) {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        let noted = super::super::inflight::enter(signal, info, me);
+        let noted = super::super::inflight::enter(signal, thread_sender, me);
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let noted = {
-            let _ = info;
+            let _ = thread_sender;
             true
         };
         if noted {
@@ -178,14 +183,9 @@ pub(crate) fn install_receiver() -> Result<Receiver, Errno> {
     WAKE.store(write.as_raw_fd(), Ordering::Release);
     OWNER.store(nix::unistd::getpid().as_raw(), Ordering::Release);
     // While the handler runs, the other handled signals wait: one at a time.
-    let action = SigAction::new(
-        SigHandler::SigAction(on_signal),
-        SaFlags::SA_RESTART | SaFlags::SA_SIGINFO,
-        handled(),
-    );
     for signal in &handled() {
         // The handler only does async-signal-safe things (see `on_signal`).
-        sys::set_signal_action(signal, &action)?;
+        sys::set_signal_handler::<OnSignal>(signal, handled())?;
     }
     nix::sys::signal::pthread_sigmask(
         nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
