@@ -609,13 +609,19 @@ fn the_old_daemon_tells_the_service_manager_the_new_main_pid() {
     assert_only(&scene, &[]);
 }
 
+/// Whether the machine has `program`; where it does not, the test is skipped (`.ci/run`
+/// installs it, and makes a skip fail).
+fn can_run(test: &str, program: &str) -> bool {
+    let has = crate::common::has_program(program);
+    if !has {
+        crate::common::skip(test, &format!("needs {program}; run `bash .ci/run`"));
+    }
+    has
+}
+
 #[test]
 fn a_new_daemon_killed_after_taking_the_pidfile_leaves_the_old_one_named_by_it() {
-    if !crate::common::has_program("strace") {
-        crate::common::skip(
-            "a_new_daemon_killed_after_taking_the_pidfile",
-            "needs strace; run `bash .ci/run`",
-        );
+    if !can_run("a_new_daemon_killed_after_taking_the_pidfile", "strace") {
         return;
     }
     // The new daemon is killed after its pidfile's rename over the path, before it says
@@ -662,6 +668,48 @@ fn a_new_daemon_killed_after_taking_the_pidfile_leaves_the_old_one_named_by_it()
     assert!(ok, "{line}");
     let new = pid_after(&line, "restarted ");
     assert_serving(&scene, new, "v3", port);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}
+
+#[test]
+fn a_controller_without_descriptors_left_says_so_and_the_old_daemon_serves_on() {
+    if !can_run("a_controller_without_descriptors_left_says_so", "prlimit") {
+        return;
+    }
+    // The controller's descriptor limit low enough, at one limit or another, for the received
+    // sockets not to fit: the error says so (not `ENOBUFS`, "no buffer space"), and nothing
+    // changes for the daemon.
+    let scene = Scene::new("restart-nofile");
+    let mut old = start(&scene, &[]);
+    let port = port_of(&scene, old);
+    for limit in 4..=16 {
+        let limit = format!("--nofile={limit}:{limit}");
+        let restart = command(&scene, &["--version", "v2"], "restart");
+        let output = StdCommand::new("prlimit")
+            .arg(&limit)
+            .arg("--")
+            .arg(HELPER)
+            .args(restart.get_args())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let line = result_line(&output.stdout);
+        if output.status.success() {
+            old = pid_after(&line, "restarted ");
+        } else {
+            assert!(!line.contains("No buffer space"), "{limit}: {line}");
+            if line.starts_with("error Handover: ") {
+                assert!(line.contains("Too many open files"), "{limit}: {line}");
+            }
+        }
+        wait_status_running(&scene, old);
+        assert_only(&scene, &[old]);
+    }
+    assert_eq!(
+        ask(port).unwrap().split(' ').nth(1),
+        Some(old.to_string().as_str())
+    );
     stop(&scene);
     assert_only(&scene, &[]);
 }

@@ -10,8 +10,9 @@ use nix::sys::socket::{
     self, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrLike, sockopt,
 };
 
-/// The most descriptors one hand-over carries (Linux's `SCM_MAX_FD` is 253).
-pub(crate) const MAX_FDS: usize = 64;
+/// The most descriptors one message carries (Linux's `SCM_MAX_FD`): room for all of them, so
+/// that a truncated message means no descriptor was left in the receiving process.
+pub(crate) const MAX_FDS: usize = 253;
 
 /// Sends `bytes` and, with them, copies of `fds` over the connected Unix socket `socket`.
 pub(crate) fn send_with_fds(
@@ -38,7 +39,8 @@ pub(crate) fn send_with_fds(
 }
 
 /// Receives up to `buf.len()` bytes from the connected Unix socket `socket`, with the
-/// descriptors that came with them (close-on-exec). Returns how many bytes were read.
+/// descriptors that came with them (close-on-exec). Returns how many bytes were read;
+/// `EMFILE` when the descriptors did not fit in this process (its `RLIMIT_NOFILE`).
 pub(crate) fn recv_with_fds(
     socket: BorrowedFd<'_>,
     buf: &mut [u8],
@@ -58,6 +60,12 @@ pub(crate) fn recv_with_fds(
                 Err(errno) => return Err(errno),
             };
         let read = message.bytes;
+        if message.flags.contains(MsgFlags::MSG_CTRUNC) {
+            // The buffer holds `SCM_MAX_FD` descriptors: the kernel truncated because this
+            // process could not take them.
+            fds.clear();
+            return Err(Errno::EMFILE);
+        }
         for cmsg in message.cmsgs()? {
             if let ControlMessageOwned::ScmRights(received) = cmsg {
                 for fd in received {
@@ -76,10 +84,6 @@ pub(crate) fn recv_with_fds(
                     fds.push(fd);
                 }
             }
-        }
-        if message.flags.contains(MsgFlags::MSG_CTRUNC) {
-            fds.clear();
-            return Err(Errno::EMSGSIZE);
         }
         return Ok(read);
     }
