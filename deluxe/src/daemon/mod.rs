@@ -93,7 +93,9 @@
 //   Beside them, used by all: pidfile/ (mod.rs: observe, place checks, the pid text;
 //   held.rs: the daemon's side, lock, hold, restore, remove),
 //   target.rs (a running daemon as the controller sees it: locate, signal, wait),
-//   handover.rs (a restart's hand-over of the listening sockets; its calls in sys_handover.rs),
+//   handover/ (a restart's hand-over of the listening sockets: mod.rs declares them,
+//   daemon_side.rs answers on the control socket, controller_side.rs fetches them; its calls in
+//   sys_handover.rs),
 //   privileges.rs (credentials and the drop), output.rs (with a log file: the pipe on stdout
 //   and stderr, made in setup, and the pump thread that copies it to the file), error.rs, and
 //   sys.rs and sys_handover.rs (the system calls of the daemon: the only modules here allowed
