@@ -92,6 +92,14 @@ enum Mode {
     Flood,
     /// `setup` prints `setup was here` and fails with `setup gave up on purpose`.
     SetupFails,
+    /// `setup` fails with `Caused` (`cannot load config`, whose cause, not printed, is the
+    /// `No such file or directory` of reading a missing file).
+    SetupCaused,
+    /// As `Normal`, but `on_reload` records `reload` and fails with `Caused` (`cannot reload
+    /// config`).
+    ReloadCaused,
+    /// `run` fails at once with `Caused` (`run cannot go on`).
+    RunCaused,
     /// Starts and stops a second daemon from `run`, as a supervising daemon would.
     Nested,
     /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
@@ -277,6 +285,39 @@ impl Helper {
     }
 }
 
+/// A hook's error that keeps its cause in `source()` and leaves it out of its message, as
+/// a wrapper with context does.
+#[cfg(unix)]
+#[derive(Debug)]
+struct Caused {
+    message: &'static str,
+    cause: std::io::Error,
+}
+
+#[cfg(unix)]
+impl Caused {
+    /// `message`, caused by the error of reading a file that does not exist.
+    fn new(message: &'static str) -> Self {
+        let cause =
+            std::fs::read("/nonexistent/deluxe-hook-cause").expect_err("the file does not exist");
+        Self { message, cause }
+    }
+}
+
+#[cfg(unix)]
+impl std::fmt::Display for Caused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message)
+    }
+}
+
+#[cfg(unix)]
+impl std::error::Error for Caused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.cause)
+    }
+}
+
 #[cfg(unix)]
 impl Daemon for Helper {
     fn setup(&self) -> Result<(), daemon::HookError> {
@@ -288,6 +329,9 @@ impl Daemon for Helper {
         if self.mode == Mode::SetupFails {
             println!("setup was here");
             return Err("setup gave up on purpose".into());
+        }
+        if self.mode == Mode::SetupCaused {
+            return Err(Caused::new("cannot load config").into());
         }
         if self.mode == Mode::SetupGate {
             self.record(&format!("setup {}", std::process::id()));
@@ -332,6 +376,7 @@ impl Daemon for Helper {
             }
             Mode::PanicRun => panic!("run gave up on purpose"),
             Mode::FailRun => return Err("run gave up on purpose".into()),
+            Mode::RunCaused => return Err(Caused::new("run cannot go on").into()),
             Mode::IgnoreStop | Mode::Stubborn => loop {
                 if daemon::stop_requested() {
                     self.record("stop-ignored");
@@ -446,6 +491,8 @@ impl Daemon for Helper {
             | Mode::SlowHook
             | Mode::Flood
             | Mode::SetupFails
+            | Mode::SetupCaused
+            | Mode::ReloadCaused
             | Mode::SetupGate
             | Mode::AtexitGate => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
@@ -493,6 +540,9 @@ impl Daemon for Helper {
 
     fn on_reload(&self) -> Result<(), daemon::HookError> {
         self.record("reload");
+        if self.mode == Mode::ReloadCaused {
+            return Err(Caused::new("cannot reload config").into());
+        }
         Ok(())
     }
 
@@ -578,6 +628,9 @@ fn main() {
                     "chatty" => Mode::Chatty,
                     "flood" => Mode::Flood,
                     "setup-fails" => Mode::SetupFails,
+                    "setup-caused" => Mode::SetupCaused,
+                    "reload-caused" => Mode::ReloadCaused,
+                    "run-caused" => Mode::RunCaused,
                     "nested" => Mode::Nested,
                     "slow-hook" => Mode::SlowHook,
                     "orphans" => Mode::Orphans,
@@ -1315,6 +1368,7 @@ fn error_token(error: &DaemonError) -> &'static str {
         DaemonError::OutputBusy { .. } => "OutputBusy",
         DaemonError::SetupFailed { .. } => "SetupFailed",
         DaemonError::StoppedDuringSetup { .. } => "StoppedDuringSetup",
+        DaemonError::ReloadFailed { .. } => "ReloadFailed",
         // `DaemonError` is non-exhaustive: a variant added later shows up here until named.
         _ => "Unnamed",
     }

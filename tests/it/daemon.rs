@@ -572,6 +572,59 @@ fn a_hand_written_run_that_returns_an_error_stops_the_daemon_as_a_panic_does() {
     assert!(!scene.pidfile().exists());
 }
 
+/// The cause a `Caused` error of the helper keeps in `source()` and leaves out of its message.
+const CAUSE: &str = "No such file or directory (os error 2)";
+
+#[test]
+fn a_hand_written_setup_error_reaches_start_with_its_cause() {
+    let scene = Scene::new("setup-caused");
+    let (ok, line) = scene.helper_with(&["--mode", "setup-caused"], &["start"]);
+    assert!(!ok);
+    assert_eq!(
+        line,
+        format!("error SetupFailed: the daemon's setup failed: cannot load config: {CAUSE}")
+    );
+    assert!(!scene.pidfile().exists());
+    assert_eq!(scene.helper(&["status"]).1, "status Stopped");
+}
+
+#[test]
+fn a_hand_written_reload_error_reaches_the_controller_and_the_log_with_its_cause() {
+    let scene = Scene::new("reload-caused");
+    let log = scene.log();
+    let pid = scene.start(&["--mode", "reload-caused", "--log", log.to_str().unwrap()]);
+    let (ok, line) = scene.helper_with(&["--mode", "reload-caused"], &["reload"]);
+    assert!(!ok);
+    assert_eq!(
+        line,
+        format!(
+            "error ReloadFailed: the daemon (pid {pid}) failed to reload: cannot reload config: \
+             {CAUSE}; it runs on as before: fix the problem and reload again"
+        )
+    );
+    assert!(is_alive(pid));
+    assert_eq!(scene.helper(&["stop"]).1, "stopped Graceful");
+    assert!(wait_gone(pid, HANG));
+    let expected = format!(
+        "deluxe[{pid}]: WARN: on_reload() failed: cannot reload config: {CAUSE}; still running"
+    );
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains(&expected), "{log_text}");
+}
+
+#[test]
+fn a_hand_written_run_error_is_logged_with_its_cause() {
+    let scene = Scene::new("run-caused");
+    let log = scene.log();
+    let pid = scene.start_brief(&["--mode", "run-caused", "--log", log.to_str().unwrap()]);
+    assert!(wait_gone(pid, HANG));
+    scene.wait_event("atexit", 1);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("deluxe[{pid}]: ERROR: run() failed: run cannot go on: {CAUSE}; stopping\n")
+    );
+}
+
 #[test]
 fn a_panic_in_a_hook_stops_the_daemon_with_atexit_once() {
     let scene = Scene::new("panic-hook");

@@ -970,6 +970,24 @@ impl fmt::Display for DaemonError {
 /// Every cause is printed by `Display`: none is returned again as a source.
 impl std::error::Error for DaemonError {}
 
+/// The text of a hook's error as the daemon reports it: its message, then each cause of its
+/// [`source`](std::error::Error::source) chain, as `MESSAGE: CAUSE: CAUSE2`. A cause whose
+/// text the message already ends with (an error that prints its cause as well as returning
+/// it) is not repeated.
+pub(crate) fn hook_message<E: std::error::Error + ?Sized>(error: &E) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = error.source();
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1015,5 +1033,62 @@ mod tests {
             assert!(std::error::Error::source(&error).is_none());
             assert!(!line.contains('\n'));
         }
+    }
+
+    /// An error with a message and, optionally, a cause it does not print.
+    #[derive(Debug)]
+    struct Wrapped(
+        &'static str,
+        Option<Box<dyn std::error::Error + Send + Sync>>,
+    );
+
+    impl fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|cause| cause as _)
+        }
+    }
+
+    #[test]
+    fn a_hook_message_names_each_cause_once() {
+        let missing = || io::Error::from_raw_os_error(libc::ENOENT);
+        let alone = Wrapped("cannot load config", None);
+        assert_eq!(hook_message(&alone), "cannot load config");
+        let caused = Wrapped("cannot load config", Some(Box::new(missing())));
+        assert_eq!(
+            hook_message(&caused),
+            "cannot load config: No such file or directory (os error 2)"
+        );
+        let deep = Wrapped(
+            "reload failed",
+            Some(Box::new(Wrapped(
+                "cannot load config",
+                Some(Box::new(missing())),
+            ))),
+        );
+        assert_eq!(
+            hook_message(&deep),
+            "reload failed: cannot load config: No such file or directory (os error 2)"
+        );
+        // A message that already prints its cause: the cause is not said twice.
+        let printed = Wrapped(
+            "cannot load config: No such file or directory (os error 2)",
+            Some(Box::new(missing())),
+        );
+        assert_eq!(
+            hook_message(&printed),
+            "cannot load config: No such file or directory (os error 2)"
+        );
+        // Through the `HookError` box a hand-written hook returns.
+        let boxed: crate::daemon::HookError = Box::new(caused);
+        assert_eq!(
+            hook_message(&*boxed),
+            "cannot load config: No such file or directory (os error 2)"
+        );
     }
 }

@@ -540,11 +540,11 @@ fn end_failed_start() -> ! {
     sys::exit_now(1)
 }
 
-/// Calls the daemon's `setup` hook; its error, or its panic, as a message.
+/// Calls the daemon's `setup` hook; its error (with its causes), or its panic, as a message.
 fn run_setup<D: Daemon>(daemon: &D) -> Result<(), String> {
     match catch_unwind(AssertUnwindSafe(|| daemon.setup())) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
+        Ok(Err(error)) => Err(super::error::hook_message(&*error)),
         Err(panic) => Err(format!(
             "setup() panicked: {}",
             serve::panic_message(&*panic)

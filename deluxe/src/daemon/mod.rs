@@ -146,11 +146,14 @@ pub use serve::stopped;
 pub use serve::{stop_deadline, stop_requested, wait_for_stop};
 pub(crate) use target::use_portable_signalling;
 
-/// What [`Daemon::setup`] and [`Daemon::on_reload`] may fail with: any error (`?` converts
-/// `io::Error`, `String`, and every `std::error::Error`). Its `Display` is what
-/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`], or what
+/// What [`Daemon::setup`], [`Daemon::run`] and [`Daemon::on_reload`] may fail with: any error
+/// (`?` converts `io::Error`, `String`, and every `std::error::Error`). Its message, followed
+/// by each cause of its [`source`](std::error::Error::source) chain (`MESSAGE: CAUSE: CAUSE2`;
+/// a cause the message already ends with is not repeated), is what
+/// [`DaemonError::SetupFailed`] carries back to [`Controller::start`], what
 /// [`DaemonError::ReloadFailed`] carries back to [`Controller::reload`] (and the daemon logs)
-/// when a reload fails.
+/// when a reload fails, and what the daemon logs when `run` fails: an error that wraps an
+/// `io::Error` as its source keeps the "No such file or directory".
 ///
 /// ```
 /// use deluxe::daemon::HookError;
@@ -873,7 +876,8 @@ pub trait Daemon: Send + Sync {
     /// runs as another [`user`](Config#structfield.user), before the privileges are dropped,
     /// as root. Bind privileged ports, open protected files, read and check the configuration
     /// here: an error (or a panic) makes [`Controller::start`] return
-    /// [`DaemonError::SetupFailed`] with its message, and the daemon exits without leaving
+    /// [`DaemonError::SetupFailed`] with its message and its causes ([`HookError`]), and the
+    /// daemon exits without leaving
     /// its pidfile; under a service manager, `READY=1` is sent only after it succeeded.
     ///
     /// What it makes, the daemon value keeps for [`run`](Daemon::run) through interior
@@ -991,7 +995,7 @@ pub trait Daemon: Send + Sync {
     /// The daemon's work. Called once, in the daemon, after it is ready. When it returns, the
     /// daemon runs [`atexit`](Daemon::atexit) and exits: with status 0 after `Ok(())`; after
     /// an error (or a panic) with status 1, the error logged as one line
-    /// (`run() failed: MESSAGE; stopping`). After a stop request ([`stop_requested`],
+    /// (`run() failed: MESSAGE; stopping`, the message with its causes: [`HookError`]). After a stop request ([`stop_requested`],
     /// [`wait_for_stop`]) it should return within the stop grace.
     ///
     /// ```no_run
@@ -1015,7 +1019,7 @@ pub trait Daemon: Send + Sync {
     /// `Type=notify-reload`), on the hook thread, after the daemon reopened its log file.
     /// Under a service manager the daemon says `RELOADING=1` before and `READY=1` after. An
     /// error goes back to the controllers that asked ([`DaemonError::ReloadFailed`]), is
-    /// logged, and the daemon keeps running: read and check the new configuration before
+    /// logged (with its causes: [`HookError`]), and the daemon keeps running: read and check the new configuration before
     /// replacing the one in use.
     ///
     /// ```no_run

@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
+use super::error::hook_message;
 use super::output;
 use super::pidfile::Held;
 use super::sys::{self, CPath};
@@ -190,7 +191,7 @@ pub(crate) fn serve<'d, D: Daemon>(
         );
         let failure = match catch_unwind(AssertUnwindSafe(|| runtime.daemon.run())) {
             Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(format!("run() failed: {error}; stopping")),
+            Ok(Err(error)) => Some(format!("run() failed: {}; stopping", hook_message(&*error))),
             Err(panic) => Some(format!(
                 "run() panicked: {}; stopping",
                 panic_message(&*panic)

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, Signal, killpg};
 use nix::unistd::Pid;
 
+use super::super::error::hook_message;
 use super::super::output;
 use super::super::pidfile::{self, Held, Restore};
 use super::super::reload::{Failure, Listener, Waiter};
@@ -428,7 +429,11 @@ impl<D: Daemon> Runtime<'_, D> {
         let mut failed = None;
         let panicked = self
             .call_hook("on_reload", || {
-                failed = self.daemon.on_reload().err().map(|error| error.to_string());
+                failed = self
+                    .daemon
+                    .on_reload()
+                    .err()
+                    .map(|error| hook_message(&*error));
             })
             .err();
         if let Some(message) = &failed {
