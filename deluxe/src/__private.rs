@@ -71,7 +71,8 @@ impl<T: AsFd> KeepOpen for T {
 #[cfg(unix)]
 /// What a `run`, `#[setup]` or `#[on_reload]` method may return: nothing, or a `Result` whose
 /// error (`Display`) stops the daemon (run: atexit, status 1, the message in the log), makes
-/// `start` fail (setup), or is logged when a reload fails.
+/// `start` fail (setup), or is logged when a reload fails. An error that has causes keeps them
+/// ([`Outcome`] chooses); this impl takes the rest, by their `Display`.
 #[diagnostic::on_unimplemented(
     message = "`run` or a hook returns `{Self}`, which a daemon cannot use",
     label = "return `()` or `Result<(), E>` where `E: Display`",
@@ -93,5 +94,102 @@ impl HookOutcome for () {
 impl<E: core::fmt::Display> HookOutcome for Result<(), E> {
     fn into_result(self) -> Result<(), HookError> {
         self.map_err(|error| HookError::from(error.to_string()))
+    }
+}
+
+/// What `run` or a hook returned, for the expansion to choose how its error becomes a
+/// [`HookError`]: an error with a `source()` chain keeps its causes, any other `Display` is its
+/// text. The expansion writes `(&&outcome).deluxe_hook_kind().into_result(outcome)`: method
+/// lookup tries [`ErrorKind`] (the error is a `std::error::Error`), then [`DerefKind`] (it
+/// points to one: `Box<dyn Error>`, `anyhow::Error`), then [`PlainKind`] ([`HookOutcome`]).
+/// The `#[daemon]` impl block is not generic, so the error's type is always known there.
+#[cfg(unix)]
+pub struct Outcome<T>(pub T);
+
+/// The error is a `std::error::Error`: its message and causes.
+#[cfg(unix)]
+pub struct ErrorChain;
+
+/// The error points to a `std::error::Error`: that error's message and causes.
+#[cfg(unix)]
+pub struct DerefChain;
+
+/// Anything else: [`HookOutcome`].
+#[cfg(unix)]
+pub struct Plain;
+
+/// Chooses [`ErrorChain`]; see [`Outcome`].
+#[cfg(unix)]
+pub trait ErrorKind {
+    /// The choice.
+    fn deluxe_hook_kind(&self) -> ErrorChain {
+        ErrorChain
+    }
+}
+
+#[cfg(unix)]
+impl<E: std::error::Error> ErrorKind for &Outcome<Result<(), E>> {}
+
+/// Chooses [`DerefChain`]; see [`Outcome`].
+#[cfg(unix)]
+pub trait DerefKind {
+    /// The choice.
+    fn deluxe_hook_kind(&self) -> DerefChain {
+        DerefChain
+    }
+}
+
+#[cfg(unix)]
+impl<E> DerefKind for &&Outcome<Result<(), E>>
+where
+    E: core::ops::Deref,
+    E::Target: std::error::Error,
+{
+}
+
+/// Chooses [`Plain`]; see [`Outcome`].
+#[cfg(unix)]
+pub trait PlainKind {
+    /// The choice.
+    fn deluxe_hook_kind(&self) -> Plain {
+        Plain
+    }
+}
+
+#[cfg(unix)]
+impl<T> PlainKind for Outcome<T> {}
+
+#[cfg(unix)]
+impl ErrorChain {
+    /// The error's message and causes.
+    pub fn into_result<E: std::error::Error>(
+        self,
+        outcome: Outcome<Result<(), E>>,
+    ) -> Result<(), HookError> {
+        outcome
+            .0
+            .map_err(|error| HookError::from(crate::daemon::hook_message(&error)))
+    }
+}
+
+#[cfg(unix)]
+impl DerefChain {
+    /// The message and causes of the error the error points to.
+    pub fn into_result<E>(self, outcome: Outcome<Result<(), E>>) -> Result<(), HookError>
+    where
+        E: core::ops::Deref,
+        E::Target: std::error::Error,
+    {
+        outcome
+            .0
+            .map_err(|error| HookError::from(crate::daemon::hook_message(&*error)))
+    }
+}
+
+#[cfg(unix)]
+impl Plain {
+    /// The outcome as [`HookOutcome`] makes it.
+    pub fn into_result<T: HookOutcome>(self, outcome: Outcome<T>) -> Result<(), HookError> {
+        outcome.0.into_result()
     }
 }

@@ -85,6 +85,51 @@ mod service {
         printed: AtomicU64,
     }
 
+    /// A `--config` file that cannot be read or holds a line that is not `key = value`. The
+    /// message names the file; the reason a read failed is its `source()`, as with an error
+    /// type a user derives with `thiserror` (`#[error("config {path}")]` and `#[source]`).
+    #[derive(Debug)]
+    enum ConfigError {
+        Read {
+            path: PathBuf,
+            source: std::io::Error,
+        },
+        Parse {
+            path: PathBuf,
+            message: String,
+        },
+    }
+
+    impl std::fmt::Display for ConfigError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Self::Read { path, .. } => write!(f, "config {}", path.display()),
+                Self::Parse { path, message } => write!(f, "config {}: {message}", path.display()),
+            }
+        }
+    }
+
+    impl std::error::Error for ConfigError {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            match self {
+                Self::Read { source, .. } => Some(source),
+                Self::Parse { .. } => None,
+            }
+        }
+    }
+
+    /// Reads and parses a `--config` file.
+    fn read_config(path: &PathBuf) -> Result<Vec<(String, String)>, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        parse_config(&text).map_err(|message| ConfigError::Parse {
+            path: path.clone(),
+            message,
+        })
+    }
+
     /// What a `--config` file may hold: `key = value` lines, `#` comments, blank lines.
     fn parse_config(text: &str) -> Result<Vec<(String, String)>, String> {
         text.lines()
@@ -103,7 +148,7 @@ mod service {
     #[deluxe::daemon]
     impl Service {
         #[setup]
-        fn prepare(&self) -> Result<(), String> {
+        fn prepare(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             if self.announce {
                 daemon::extend_timeout(Duration::from_secs(30)).map_err(|e| e.to_string())?;
                 daemon::set_status("loading").map_err(|e| e.to_string())?;
@@ -115,10 +160,7 @@ mod service {
                 let _ = self.listener.set(first.into_tcp_listener());
             }
             if let Some(path) = &self.config {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|error| format!("config {}: {error}", path.display()))?;
-                let entries = parse_config(&text)
-                    .map_err(|error| format!("config {}: {error}", path.display()))?;
+                let entries = read_config(path)?;
                 self.record(&format!("config {}", entries.len()));
             }
             if let Some(port) = self.port {
@@ -216,22 +258,18 @@ mod service {
         }
 
         #[on_reload]
-        fn reread(&self) -> Result<(), String> {
+        fn reread(&self) -> Result<(), ConfigError> {
             let count = self.reloads.fetch_add(1, Ordering::SeqCst) + 1;
             let outcome = match &self.config {
-                Some(path) => std::fs::read_to_string(path)
-                    .map_err(|error| error.to_string())
-                    .and_then(|text| parse_config(&text))
-                    .map(|pairs| {
-                        for (key, value) in pairs {
-                            assert!(key != "panic", "reload gave up on purpose");
-                            if key == "sleep" {
-                                let millis = value.parse().unwrap_or(0);
-                                std::thread::sleep(Duration::from_millis(millis));
-                            }
+                Some(path) => read_config(path).map(|pairs| {
+                    for (key, value) in pairs {
+                        assert!(key != "panic", "reload gave up on purpose");
+                        if key == "sleep" {
+                            let millis = value.parse().unwrap_or(0);
+                            std::thread::sleep(Duration::from_millis(millis));
                         }
-                    })
-                    .map_err(|error| format!("config {}: {error}", path.display())),
+                    }
+                }),
                 None => Ok(()),
             };
             self.record(&format!("reload {count}"));

@@ -147,6 +147,24 @@ fn a_failed_reload_is_a_typed_error_with_the_hooks_message_and_the_cli_exits_1()
     );
 }
 
+#[test]
+fn a_reload_error_of_a_macro_hook_keeps_its_cause() {
+    // The helper's `#[on_reload]` returns its own error type: "config PATH", with the read's
+    // `io::Error` as its `source()`, not in its message.
+    let (scene, pid) = running("reload-cause");
+    std::fs::remove_file(config(&scene)).unwrap();
+    let hook_error = format!(
+        "config {}: No such file or directory (os error 2)",
+        config(&scene).display()
+    );
+    assert_eq!(
+        line(&scene, None, &["reload"]),
+        format!("error ReloadFailed: {}", reload_failed(pid, &hook_error))
+    );
+    assert!(is_alive(pid));
+    stop(&scene, pid);
+}
+
 fn socket(scene: &Scene) -> PathBuf {
     PathBuf::from(format!("{}.reload", scene.pidfile().display()))
 }

@@ -188,7 +188,7 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
                 ReturnType::Default => self_ty.span(),
                 ReturnType::Type(_, ty) => ty.span(),
             };
-            quote_spanned!(span=> #krate::__private::HookOutcome::into_result(Self::run(self)))
+            hook_result(&krate, span, &quote!(Self::run(self)))
         }
         None => quote!(::core::result::Result::Ok(())),
     };
@@ -209,9 +209,7 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
                 ReturnType::Default => method.span(),
                 ReturnType::Type(_, ty) => ty.span(),
             };
-            let call = quote_spanned!(span=>
-                #krate::__private::HookOutcome::into_result(Self::#method(self))
-            );
+            let call = hook_result(&krate, span, &quote!(Self::#method(self)));
             quote! {
                 fn #name(&self) -> ::core::result::Result<(), #krate::__private::HookError> {
                     #call
@@ -268,6 +266,26 @@ pub fn daemon_impl(daemon: &DaemonImpl) -> TokenStream {
             #on_user1
             #on_user2
             #atexit
+        }
+    }
+}
+
+/// The call of `run` or a hook (`call`) as a `Result<(), HookError>`: an error that is, or
+/// points to, a `std::error::Error` keeps its causes; any other `Display` is its text (the
+/// choice is made by method lookup, see `deluxe::__private::Outcome`). Spanned on the
+/// method's return type, so that a return type a daemon cannot use is named there.
+fn hook_result(
+    krate: &impl quote::ToTokens,
+    span: proc_macro2::Span,
+    call: &TokenStream,
+) -> TokenStream {
+    quote_spanned! {span=>
+        {
+            // Only the one method lookup picks is used.
+            #[allow(unused_imports)]
+            use #krate::__private::{DerefKind as _, ErrorKind as _, PlainKind as _};
+            let outcome = #krate::__private::Outcome(#call);
+            (&&outcome).deluxe_hook_kind().into_result(outcome)
         }
     }
 }

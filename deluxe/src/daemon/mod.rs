@@ -133,6 +133,7 @@ use std::time::Duration;
 #[cfg(feature = "tokio")]
 pub use asynchronous::{AsyncController, AsyncInstance};
 pub use controller::{Controller, supervised};
+pub(crate) use error::hook_message;
 pub use error::{
     DaemonError, FileProblem, HandoverRefusal, PidfileRisk, Refusal, Step, Unanswered,
 };
