@@ -15,8 +15,9 @@
 //!
 //! Options: `--keep-open` (the listener is bound before `start` and owned by the daemon
 //! value, `keep_open`, instead of declared in `setup`), `--version V` (the word the daemon answers with; `v1` by default), `--port N`
-//! (bind this loopback port instead of any free one), `--declare-as unix|twice` (declare the
-//! socket as a `UnixListener`, or its name twice), `--no-sockets` (bind without declaring
+//! (bind this loopback port instead of any free one), `--declare-as unix|twice|many` (declare the
+//! socket as a `UnixListener`, or its name twice, or after 253 others), `--user U` (the daemon
+//! runs as U, `Config::user`), `--no-sockets` (bind without declaring
 //! the socket: a restart is then stop and start), `--setup-fails` (the daemon's `setup` fails
 //! after taking its socket), `--gate F` (`setup` records `setup-waiting PID`, then waits until
 //! file F exists), `--stop-timeout MS`.
@@ -105,6 +106,15 @@ mod unix {
                     "twice" => {
                         daemon::listener("http", || TcpListener::bind(address))?;
                         daemon::listener("http", || TcpListener::bind(("127.0.0.1", 0)))?
+                    }
+                    "many" => {
+                        for extra in 1..=253 {
+                            let _: TcpListener =
+                                daemon::listener(&format!("extra-{extra}"), || {
+                                    TcpListener::bind(("127.0.0.1", 0))
+                                })?;
+                        }
+                        daemon::listener("http", || TcpListener::bind(address))?
                     }
                     _ => daemon::listener("http", || TcpListener::bind(address))?,
                 }
@@ -233,6 +243,7 @@ mod unix {
             listener: OnceLock::new(),
         };
         let mut stop_timeout = None;
+        let mut user = None;
         let mut action = None;
         let mut probe_path = None;
         let mut count = 1;
@@ -249,6 +260,7 @@ mod unix {
                 "--declare-as" => service.declare_as = value(),
                 "--count" => count = value().parse().expect("count"),
                 "--gate" => service.gate = Some(PathBuf::from(value())),
+                "--user" => user = Some(value()),
                 "--stop-timeout" => {
                     stop_timeout = Some(Duration::from_millis(value().parse().expect("ms")));
                 }
@@ -271,6 +283,7 @@ mod unix {
         if let Some(timeout) = stop_timeout {
             config.stop_timeout = timeout;
         }
+        config.user = user;
         if service.kept {
             let listener = TcpListener::bind(("127.0.0.1", service.port)).expect("bind");
             let _ = service.listener.set(listener);
