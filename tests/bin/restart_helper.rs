@@ -16,7 +16,7 @@
 //! Options: `--keep-open` (the listener is bound before `start` and owned by the daemon
 //! value, `keep_open`, instead of declared in `setup`), `--version V` (the word the daemon answers with; `v1` by default), `--port N`
 //! (bind this loopback port instead of any free one), `--declare-as unix|twice|many` (declare the
-//! socket as a `UnixListener`, or its name twice, or after 253 others), `--user U` (the daemon
+//! socket as a `UnixListener`, or its name twice, or after `--extra N` others, 253 by default), `--user U` (the daemon
 //! runs as U, `Config::user`), `--no-sockets` (bind without declaring
 //! the socket: a restart is then stop and start), `--setup-fails` (the daemon's `setup` fails
 //! after taking its socket), `--gate F` (`setup` records `setup-waiting PID`, then waits until
@@ -52,6 +52,8 @@ mod unix {
         /// TCP socket handed over), `twice` (the same name twice).
         pub declare_as: String,
         pub gate: Option<PathBuf>,
+        /// How many sockets `--declare-as many` declares before its own.
+        pub extra: usize,
         pub listener: OnceLock<TcpListener>,
     }
 
@@ -108,7 +110,7 @@ mod unix {
                         daemon::listener("http", || TcpListener::bind(("127.0.0.1", 0)))?
                     }
                     "many" => {
-                        for extra in 1..=253 {
+                        for extra in 1..=self.extra {
                             let _: TcpListener =
                                 daemon::listener(&format!("extra-{extra}"), || {
                                     TcpListener::bind(("127.0.0.1", 0))
@@ -240,6 +242,7 @@ mod unix {
             setup_fails: AtomicBool::new(false),
             declare_as: "tcp".into(),
             gate: None,
+            extra: 253,
             listener: OnceLock::new(),
         };
         let mut stop_timeout = None;
@@ -261,6 +264,7 @@ mod unix {
                 "--count" => count = value().parse().expect("count"),
                 "--gate" => service.gate = Some(PathBuf::from(value())),
                 "--user" => user = Some(value()),
+                "--extra" => service.extra = value().parse().expect("count"),
                 "--stop-timeout" => {
                     stop_timeout = Some(Duration::from_millis(value().parse().expect("ms")));
                 }

@@ -783,7 +783,7 @@ fn the_service_account_restarts_a_daemon_that_dropped_to_it_and_so_does_root() {
 }
 
 #[test]
-fn a_254th_socket_is_refused_with_the_limit_and_nothing_is_left_running() {
+fn a_254th_socket_is_refused_with_the_limit_and_253_are_handed_over() {
     let scene = Scene::new("restart-too-many");
     let (ok, line) = helper(&scene, &["--declare-as", "many"], "start");
     assert!(!ok, "{line}");
@@ -793,5 +793,20 @@ fn a_254th_socket_is_refused_with_the_limit_and_nothing_is_left_running() {
         "{line}"
     );
     assert_eq!(read_pidfile(&scene.pidfile()), None);
+    assert_only(&scene, &[]);
+    // 253 are handed over in one message.
+    let many = ["--declare-as", "many", "--extra", "252"];
+    let old = start(&scene, &many);
+    let port = port_of(&scene, old);
+    let (ok, line) = helper(
+        &scene,
+        &[&many[..], &["--version", "v2"]].concat(),
+        "restart",
+    );
+    assert!(ok, "{line}");
+    let new = pid_after(&line, "restarted ");
+    assert!(wait_gone(old, HANG));
+    assert_serving(&scene, new, "v2", port);
+    stop(&scene);
     assert_only(&scene, &[]);
 }
