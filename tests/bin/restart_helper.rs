@@ -15,8 +15,9 @@
 //!
 //! Options: `--keep-open` (the listener is bound before `start` and owned by the daemon
 //! value, `keep_open`, instead of declared in `setup`), `--version V` (the word the daemon answers with; `v1` by default), `--port N`
-//! (bind this loopback port instead of any free one), `--declare-as unix|twice` (declare the
-//! socket as a `UnixListener`, or its name twice), `--no-sockets` (bind without declaring
+//! (bind this loopback port instead of any free one), `--declare-as unix|twice|many` (declare the
+//! socket as a `UnixListener`, or its name twice, or after `--extra N` others, 253 by default), `--user U` (the daemon
+//! runs as U, `Config::user`), `--no-sockets` (bind without declaring
 //! the socket: a restart is then stop and start), `--setup-fails` (the daemon's `setup` fails
 //! after taking its socket), `--gate F` (`setup` records `setup-waiting PID`, then waits until
 //! file F exists), `--stop-timeout MS`.
@@ -51,6 +52,8 @@ mod unix {
         /// TCP socket handed over), `twice` (the same name twice).
         pub declare_as: String,
         pub gate: Option<PathBuf>,
+        /// How many sockets `--declare-as many` declares before its own.
+        pub extra: usize,
         pub listener: OnceLock<TcpListener>,
     }
 
@@ -105,6 +108,15 @@ mod unix {
                     "twice" => {
                         daemon::listener("http", || TcpListener::bind(address))?;
                         daemon::listener("http", || TcpListener::bind(("127.0.0.1", 0)))?
+                    }
+                    "many" => {
+                        for extra in 1..=self.extra {
+                            let _: TcpListener =
+                                daemon::listener(&format!("extra-{extra}"), || {
+                                    TcpListener::bind(("127.0.0.1", 0))
+                                })?;
+                        }
+                        daemon::listener("http", || TcpListener::bind(address))?
                     }
                     _ => daemon::listener("http", || TcpListener::bind(address))?,
                 }
@@ -230,9 +242,11 @@ mod unix {
             setup_fails: AtomicBool::new(false),
             declare_as: "tcp".into(),
             gate: None,
+            extra: 253,
             listener: OnceLock::new(),
         };
         let mut stop_timeout = None;
+        let mut user = None;
         let mut action = None;
         let mut probe_path = None;
         let mut count = 1;
@@ -249,6 +263,8 @@ mod unix {
                 "--declare-as" => service.declare_as = value(),
                 "--count" => count = value().parse().expect("count"),
                 "--gate" => service.gate = Some(PathBuf::from(value())),
+                "--user" => user = Some(value()),
+                "--extra" => service.extra = value().parse().expect("count"),
                 "--stop-timeout" => {
                     stop_timeout = Some(Duration::from_millis(value().parse().expect("ms")));
                 }
@@ -271,6 +287,7 @@ mod unix {
         if let Some(timeout) = stop_timeout {
             config.stop_timeout = timeout;
         }
+        config.user = user;
         if service.kept {
             let listener = TcpListener::bind(("127.0.0.1", service.port)).expect("bind");
             let _ = service.listener.set(listener);

@@ -713,3 +713,100 @@ fn a_controller_without_descriptors_left_says_so_and_the_old_daemon_serves_on() 
     stop(&scene);
     assert_only(&scene, &[]);
 }
+
+/// The real, effective, saved and filesystem uids of `pid` (`/proc/PID/status`).
+fn uids_of(pid: i32) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .map(|uid| uid.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_service_account_restarts_a_daemon_that_dropped_to_it_and_so_does_root() {
+    use crate::common::TEST_USER;
+    use std::os::unix::fs::PermissionsExt;
+    if !has_sudo_setup("the_service_account_restarts_a_daemon_that_dropped_to_it_and_so_does_root")
+    {
+        return;
+    }
+    let scene = Scene::new("restart-service-account");
+    let user = nix::unistd::User::from_name(TEST_USER).unwrap().unwrap();
+    let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+    // The user's directory, and an events file every daemon of the scene appends to.
+    std::os::unix::fs::chown(&scene.dir, Some(uid), Some(gid)).unwrap();
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(scene.events_path(), "").unwrap();
+    std::os::unix::fs::chown(scene.events_path(), Some(uid), Some(gid)).unwrap();
+    let as_user = ["--user", TEST_USER];
+    // Started by root: `setup` declares the socket as root, then the daemon drops to the user.
+    let old = start(&scene, &as_user);
+    let port = port_of(&scene, old);
+    assert_eq!(uids_of(old), [uid; 4]);
+    assert_serving(&scene, old, "v1", port);
+    // The service's own account restarts it, with the same settings (`user` is itself).
+    let clients = Clients::start(port);
+    wait_served(&scene, old, 3);
+    let output = StdCommand::new("sudo")
+        .args(["-n", "-u", TEST_USER, HELPER, "--pidfile"])
+        .arg(scene.pidfile())
+        .arg("--events")
+        .arg(scene.events_path())
+        .args(as_user)
+        .args(["--version", "v2", "restart"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let line = result_line(&output.stdout);
+    assert!(output.status.success(), "{line}");
+    let new = pid_after(&line, "restarted ");
+    assert_ne!(new, old);
+    assert!(wait_gone(old, HANG));
+    wait_served(&scene, new, 3);
+    clients.finish_none_refused();
+    assert_serving(&scene, new, "v2", port);
+    assert_eq!(uids_of(new), [uid; 4]);
+    // And root restarts the daemon the service account started.
+    let (ok, line) = helper(&scene, &["--user", TEST_USER, "--version", "v3"], "restart");
+    assert!(ok, "{line}");
+    let newer = pid_after(&line, "restarted ");
+    assert!(wait_gone(new, HANG));
+    assert_serving(&scene, newer, "v3", port);
+    assert_eq!(uids_of(newer), [uid; 4]);
+    stop(&scene);
+    assert!(wait_gone(newer, HANG));
+    assert_only(&scene, &[]);
+}
+
+#[test]
+fn a_254th_socket_is_refused_with_the_limit_and_253_are_handed_over() {
+    let scene = Scene::new("restart-too-many");
+    let (ok, line) = helper(&scene, &["--declare-as", "many"], "start");
+    assert!(!ok, "{line}");
+    assert!(line.starts_with("error SetupFailed: "), "{line}");
+    assert!(
+        line.contains("listening socket \"http\" is one too many: a daemon declares at most 253"),
+        "{line}"
+    );
+    assert_eq!(read_pidfile(&scene.pidfile()), None);
+    assert_only(&scene, &[]);
+    // 253 are handed over in one message.
+    let many = ["--declare-as", "many", "--extra", "252"];
+    let old = start(&scene, &many);
+    let port = port_of(&scene, old);
+    let (ok, line) = helper(
+        &scene,
+        &[&many[..], &["--version", "v2"]].concat(),
+        "restart",
+    );
+    assert!(ok, "{line}");
+    let new = pid_after(&line, "restarted ");
+    assert!(wait_gone(old, HANG));
+    assert_serving(&scene, new, "v2", port);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}

@@ -114,12 +114,15 @@ impl Plan {
             })?),
         };
         let pidfile_directory = pidfile.path().parent().map(Path::to_path_buf);
-        let inherited = Inherited::new(pidfile.path());
         #[cfg(any(target_os = "linux", target_os = "android"))]
         let last_signal = libc::SIGRTMAX();
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let last_signal = 31;
         let credentials = Credentials::resolve(config, pidfile.path())?;
+        let owner = credentials
+            .as_ref()
+            .and_then(|credentials| credentials.owner().0);
+        let inherited = Inherited::new(pidfile.path(), owner);
         let process_name = config
             .process_name
             .as_deref()

@@ -434,7 +434,9 @@ pub struct Config {
     /// returning or panicking) writes what is still in the pipe first (waiting at most 2 s).
     pub log_file: Option<PathBuf>,
     /// The user the daemon runs as, once its pidfile is locked and its log file open (the
-    /// controller must be root). `None` (the default): the controller's user.
+    /// controller must be root, or that user and group already: the service's own account
+    /// restarting its daemon starts the new one as itself). `None` (the default): the
+    /// controller's user.
     pub user: Option<String>,
     /// The group the daemon runs as; default: the primary group of `user`.
     pub group: Option<String>,

@@ -1,6 +1,7 @@
 //! Running as another user: the names are resolved before forking (the user database may need
 //! NSS, which is not async-signal-safe); the daemon drops to that user once its pidfile is
-//! locked and its log file open, and checks the drop cannot be undone.
+//! locked and its log file open, and checks the drop cannot be undone. A caller that is
+//! already that user and group (the service's own account) starts the daemon as itself.
 //!
 //! The pidfile becomes the daemon user's (`fchown`), so that the daemon can still rewrite it,
 //! and its directory must let that user remove it (owned by the user, writable by one of its
@@ -69,14 +70,24 @@ impl Credentials {
             gid,
             groups,
         };
+        if !nix::unistd::geteuid().is_root() {
+            // The service's own account starting its daemon (at a restart, say): it is that
+            // user and group already, and has nothing to drop.
+            let own = credentials
+                .uid
+                .is_none_or(|uid| uid == nix::unistd::geteuid().as_raw())
+                && gid == nix::unistd::getegid().as_raw();
+            return if own {
+                Ok(None)
+            } else {
+                Err(DaemonError::NotRoot)
+            };
+        }
         credentials.check_possible(pidfile, config)?;
         Ok(Some(credentials))
     }
 
     fn check_possible(&self, pidfile: &Path, config: &Config) -> Result<(), DaemonError> {
-        if !nix::unistd::geteuid().is_root() {
-            return Err(DaemonError::NotRoot);
-        }
         let Some(uid) = self.uid.filter(|uid| *uid != 0) else {
             return Ok(());
         };

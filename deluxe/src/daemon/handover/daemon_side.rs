@@ -9,6 +9,8 @@ use super::*;
 /// its pidfile, and at a restart the old daemon's sockets and the control connection.
 pub(crate) struct Inherited {
     pidfile: PathBuf,
+    /// The user the daemon drops to (`Config::user`), who owns its control socket.
+    owner: Option<libc::uid_t>,
     sockets: Mutex<Vec<(String, Option<OwnedFd>)>>,
     /// The connection to the old daemon, on which the new one says `COMMIT` once ready.
     control: Mutex<Option<OwnedFd>>,
@@ -17,9 +19,10 @@ pub(crate) struct Inherited {
 }
 
 impl Inherited {
-    pub(crate) fn new(pidfile: &Path) -> Self {
+    pub(crate) fn new(pidfile: &Path, owner: Option<libc::uid_t>) -> Self {
         Self {
             pidfile: pidfile.to_path_buf(),
+            owner,
             sockets: Mutex::new(Vec::new()),
             control: Mutex::new(None),
             raw: Vec::new(),
@@ -71,6 +74,7 @@ pub(super) static CONTEXT: Mutex<Option<(u32, &'static Inherited)>> = Mutex::new
 pub(crate) fn install(inherited: &Inherited) {
     let owned = Inherited {
         pidfile: inherited.pidfile.clone(),
+        owner: inherited.owner,
         sockets: Mutex::new(std::mem::take(&mut *lock(&inherited.sockets))),
         control: Mutex::new(lock(&inherited.control).take()),
         raw: inherited.raw.clone(),
@@ -138,9 +142,21 @@ pub(crate) fn ready(kept: &[RawFd]) {
             .sockets
             .iter()
             .any(|(_, known)| identity(known.as_fd()) == identity(copy.as_fd()));
-        if !declared {
-            registry.sockets.push((format!("{KEPT}{fd}"), copy));
+        if declared {
+            continue;
         }
+        if registry.sockets.len() >= calls::MAX_FDS {
+            crate::daemon::serve::say(
+                log::Level::Warn,
+                &format!(
+                    "kept listening socket {fd} is not handed over at a restart: one message \
+                     passes at most {} sockets",
+                    calls::MAX_FDS
+                ),
+            );
+            continue;
+        }
+        registry.sockets.push((format!("{KEPT}{fd}"), copy));
     }
     let start = !registry.serving && !registry.sockets.is_empty();
     registry.serving |= start;
@@ -196,7 +212,7 @@ pub(super) fn socket_path(pidfile: &Path, pid: u32) -> PathBuf {
 /// Binds the control socket and starts the thread that answers it; a warning if it cannot.
 pub(super) fn start_server(context: &'static Inherited) {
     let path = socket_path(&context.pidfile, std::process::id());
-    let started = bind_control(&context.pidfile, &path).and_then(|socket| {
+    let started = bind_control(&context.pidfile, &path, context.owner).and_then(|socket| {
         std::thread::Builder::new()
             .name("deluxe-handover".into())
             .spawn(move || serve(&socket, context))
@@ -215,32 +231,57 @@ pub(super) fn start_server(context: &'static Inherited) {
 }
 
 /// The private directory (made `0700` if missing; refused unless it is a real directory of
-/// this user's, closed to others) and the socket in it.
-pub(super) fn bind_control(pidfile: &Path, path: &Path) -> io::Result<UnixListener> {
+/// this user's or of `owner`'s, closed to others) and the socket in it. A daemon that will
+/// drop to `owner` (bound as root, in `setup`) gives both to that user: the service's own
+/// account may restart it, as it may reload it, and the daemon removes its socket as it
+/// stops. On Linux the socket is reached through the directory opened without following a
+/// symbolic link (`/proc/self/fd/N/PID.sock`): a directory the user swaps meanwhile never
+/// makes root bind or chown elsewhere.
+pub(super) fn bind_control(
+    pidfile: &Path,
+    path: &Path,
+    owner: Option<libc::uid_t>,
+) -> io::Result<UnixListener> {
+    use std::os::unix::fs::OpenOptionsExt;
     let directory = directory(pidfile);
     match std::fs::DirBuilder::new().mode(0o700).create(&directory) {
         Ok(()) => {}
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
         Err(error) => return Err(error),
     }
-    let metadata = std::fs::symlink_metadata(&directory)?;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&directory)?;
+    let metadata = opened.metadata()?;
     let me = nix::unistd::geteuid().as_raw();
-    if !metadata.file_type().is_dir() || metadata.uid() != me || metadata.mode() & 0o077 != 0 {
+    let owner = owner.unwrap_or(me);
+    let ours = |uid: u32| uid == me || uid == owner;
+    if !metadata.file_type().is_dir() || !ours(metadata.uid()) || metadata.mode() & 0o077 != 0 {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             "not a private directory of this user's",
         ));
     }
-    if let Ok(old) = std::fs::symlink_metadata(path)
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let here = Path::new("/proc/self/fd")
+        .join(opened.as_raw_fd().to_string())
+        .join(path.file_name().unwrap_or_default());
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let (here, _directory) = reload::address(path)?;
+    if let Ok(old) = std::fs::symlink_metadata(&here)
         && old.file_type().is_socket()
-        && old.uid() == me
+        && ours(old.uid())
     {
         // A dead daemon's of the same pid.
-        std::fs::remove_file(path)?;
+        std::fs::remove_file(&here)?;
     }
-    let (address, _directory) = reload::address(path)?;
-    let socket = UnixListener::bind(address)?;
-    let bound = std::fs::symlink_metadata(path)?;
+    let socket = UnixListener::bind(&here)?;
+    if owner != me {
+        std::os::unix::fs::lchown(&here, Some(owner), None)?;
+        std::os::unix::fs::fchown(&opened, Some(owner), None)?;
+    }
+    let bound = std::fs::symlink_metadata(&here)?;
     *lock(&BOUND) = Some((path.to_path_buf(), (bound.dev(), bound.ino())));
     Ok(socket)
 }

@@ -16,8 +16,10 @@
 //!
 //! A daemon that declared at least one socket listens on a control socket in a private
 //! directory beside its pidfile, `DIR/.NAME.handover/PID.sock` (the directory `0700`, made by
-//! the daemon and owned by its user; one planted there, a symbolic link or another user's, is
-//! never used). Each side checks the other as the reload socket does: the daemon answers only
+//! the daemon and owned by its user, the one it drops to when bound as root in `setup`, so
+//! that the service's own account may restart it; one planted there, a symbolic link or
+//! another user's, is never used). A daemon declares at most 253 sockets, the most
+//! descriptors one message carries on Linux (`SCM_MAX_FD`). Each side checks the other as the reload socket does: the daemon answers only
 //! root and its own user (`SO_PEERCRED`), the controller talks only to the process holding the
 //! pidfile's lock.
 //!
@@ -114,6 +116,13 @@ pub enum ListenerError {
         /// What [`listen_fds`](super::listen_fds) said.
         source: ListenFdsError,
     },
+    /// The daemon declared as many sockets as a hand-over can carry already.
+    TooMany {
+        /// The socket's name.
+        name: String,
+        /// How many a daemon may declare.
+        limit: usize,
+    },
     /// The runtime could not keep its copy of the socket (no descriptor left).
     Register {
         /// The socket's name.
@@ -155,6 +164,13 @@ impl fmt::Display for ListenerError {
             Self::Activation { name, source } => {
                 write!(f, "cannot take socket-activated socket {name:?}: {source}")
             }
+            Self::TooMany { name, limit } => write!(
+                f,
+                "listening socket {name:?} is one too many: a daemon declares at most {limit} \
+                 sockets, the most descriptors one message passes to the next daemon at a \
+                 restart (the kernel's SCM_MAX_FD); listen on fewer sockets (one socket can \
+                 serve many addresses: bind the wildcard address)"
+            ),
             Self::Register { name, source } => write!(
                 f,
                 "cannot keep a copy of listening socket {name:?} for the next restart: {source}"
@@ -204,7 +220,8 @@ impl From<ListenerError> for io::Error {
 /// # Errors
 ///
 /// [`ListenerError`]: `bind` failed, a name declared twice or malformed, a call outside a
-/// daemon, a handed-over socket of another type.
+/// daemon, a handed-over socket of another type, more than 253 sockets (what one message
+/// passes at a restart).
 ///
 /// ```no_run
 /// use std::net::TcpListener;
@@ -246,9 +263,20 @@ where
         name: name.to_owned(),
     };
     let declared = |registry: &Registry| registry.sockets.iter().any(|(known, _)| known == name);
+    let full = |registry: &Registry| registry.sockets.len() >= calls::MAX_FDS;
+    let too_many = || ListenerError::TooMany {
+        name: name.to_owned(),
+        limit: calls::MAX_FDS,
+    };
     // Not held while `bind` runs: it is the caller's code.
-    if declared(&lock(&REGISTRY)) {
-        return Err(twice());
+    {
+        let registry = lock(&REGISTRY);
+        if declared(&registry) {
+            return Err(twice());
+        }
+        if full(&registry) {
+            return Err(too_many());
+        }
     }
     let found = match context.take(name) {
         Some(fd) => Some(fd),
@@ -271,6 +299,9 @@ where
     let mut registry = lock(&REGISTRY);
     if declared(&registry) {
         return Err(twice());
+    }
+    if full(&registry) {
+        return Err(too_many());
     }
     registry.sockets.push((name.to_owned(), copy));
     let start = !registry.serving;
