@@ -430,6 +430,20 @@ pub enum CommandError {
 }
 
 impl CommandError {
+    /// This error as stage `index` (from 0) of a pipeline of `count` programs: wrapped in
+    /// [`CommandError::Stage`], unless the "pipeline" is one program.
+    pub(crate) fn in_stage(self, index: usize, count: usize) -> Self {
+        if count > 1 {
+            CommandError::Stage {
+                stage: index + 1,
+                stages: count,
+                error: Box::new(self),
+            }
+        } else {
+            self
+        }
+    }
+
     /// The end of the failed program's standard error, when it ran: the bytes it wrote, UTF-8
     /// or not.
     ///

@@ -126,17 +126,9 @@ impl Pipeline {
             .iter()
             .enumerate()
             .map(|(index, (command, args))| {
-                command.plan(args, options, deadline).map_err(|error| {
-                    if count > 1 {
-                        CommandError::Stage {
-                            stage: index + 1,
-                            stages: count,
-                            error: Box::new(error),
-                        }
-                    } else {
-                        error
-                    }
-                })
+                command
+                    .plan(args, options, deadline)
+                    .map_err(|error| error.in_stage(index, count))
             })
             .collect()
     }

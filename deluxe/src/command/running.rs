@@ -291,16 +291,7 @@ fn verdict(
         });
     };
     let end = ends.into_iter().nth(index).expect("a failing stage");
-    let error = imp::stage_error(end, stdout);
-    Err(if count > 1 {
-        CommandError::Stage {
-            stage: index + 1,
-            stages: count,
-            error: Box::new(error),
-        }
-    } else {
-        error
-    })
+    Err(imp::stage_error(end, stdout).in_stage(index, count))
 }
 
 /// The last [`STDERR_CAP`] bytes of a stream, kept while it is read: never more than the cap

@@ -420,20 +420,7 @@ const MAX_DAEMON_STACK: u64 = if usize::BITS >= 64 { 1 << 30 } else { 64 << 20 }
 /// A close-on-exec pipe whose ends are not standard descriptors (the child makes 0, 1 and 2
 /// point elsewhere and must not close the pipe doing so).
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    #[cfg(not(target_vendor = "apple"))]
-    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    // No pipe2 on Apple systems: close-on-exec right after (as std does there).
-    #[cfg(target_vendor = "apple")]
-    let (read, write) = {
-        let (read, write) = nix::unistd::pipe()?;
-        for end in [&read, &write] {
-            nix::fcntl::fcntl(
-                end,
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-            )?;
-        }
-        (read, write)
-    };
+    let (read, write) = sys::pipe_cloexec(false)?;
     let above_stdio = |fd: OwnedFd| -> io::Result<OwnedFd> {
         if fd.as_raw_fd() > 2 {
             return Ok(fd);

@@ -1041,11 +1041,21 @@ pub(crate) fn wait_readable_any(
 
 /// A close-on-exec, non-blocking pipe: (read end, write end).
 pub(crate) fn pipe_nonblocking() -> Result<(OwnedFd, OwnedFd), Errno> {
+    pipe_cloexec(true)
+}
+
+/// A close-on-exec pipe, non-blocking if asked: (read end, write end).
+pub(crate) fn pipe_cloexec(nonblocking: bool) -> Result<(OwnedFd, OwnedFd), Errno> {
     #[cfg(not(target_vendor = "apple"))]
     {
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+        let flags = if nonblocking {
+            nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK
+        } else {
+            nix::fcntl::OFlag::O_CLOEXEC
+        };
+        nix::unistd::pipe2(flags)
     }
-    // No pipe2 on Apple systems: the flags right after.
+    // No pipe2 on Apple systems: the flags right after (as std does there).
     #[cfg(target_vendor = "apple")]
     {
         let (read, write) = nix::unistd::pipe()?;
@@ -1054,10 +1064,12 @@ pub(crate) fn pipe_nonblocking() -> Result<(OwnedFd, OwnedFd), Errno> {
                 end,
                 nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
             )?;
-            nix::fcntl::fcntl(
-                end,
-                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-            )?;
+            if nonblocking {
+                nix::fcntl::fcntl(
+                    end,
+                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                )?;
+            }
         }
         Ok((read, write))
     }
