@@ -679,11 +679,14 @@ fn a_controller_without_descriptors_left_says_so_and_the_old_daemon_serves_on() 
     }
     // The controller's descriptor limit low enough, at one limit or another, for the received
     // sockets not to fit: the error says so (not `ENOBUFS`, "no buffer space"), and nothing
-    // changes for the daemon.
+    // changes for the daemon. The new daemon inherits the limit: one that cannot make its
+    // control socket fails (it would be restarted as stop then start, refusing connections,
+    // and its port-0 socket would move); one that starts can be restarted in turn.
     let scene = Scene::new("restart-nofile");
     let mut old = start(&scene, &[]);
     let port = port_of(&scene, old);
-    for limit in 4..=16 {
+    let mut restarted = 0;
+    for limit in 4..=24 {
         let limit = format!("--nofile={limit}:{limit}");
         let restart = command(&scene, &["--version", "v2"], "restart");
         let output = StdCommand::new("prlimit")
@@ -697,6 +700,11 @@ fn a_controller_without_descriptors_left_says_so_and_the_old_daemon_serves_on() 
         let line = result_line(&output.stdout);
         if output.status.success() {
             old = pid_after(&line, "restarted ");
+            restarted += 1;
+            assert!(
+                directory(&scene).join(format!("{old}.sock")).exists(),
+                "{limit}: {old} has no control socket"
+            );
         } else {
             assert!(!line.contains("No buffer space"), "{limit}: {line}");
             if line.starts_with("error Handover: ") {
@@ -705,6 +713,21 @@ fn a_controller_without_descriptors_left_says_so_and_the_old_daemon_serves_on() 
         }
         wait_status_running(&scene, old);
         assert_only(&scene, &[old]);
+    }
+    assert!(restarted >= 2, "{restarted} restarts succeeded");
+    // Every daemon served the one socket: none was started after a stop, binding anew.
+    let prefix = format!("setup {old} ");
+    let setups: Vec<String> = scene
+        .events()
+        .into_iter()
+        .filter(|event| event.starts_with("setup "))
+        .collect();
+    assert!(setups.iter().any(|event| event.starts_with(&prefix)));
+    for event in &setups {
+        assert!(
+            event.ends_with(&format!(" {port}")),
+            "{event}: not port {port}"
+        );
     }
     assert_eq!(
         ask(port).unwrap().split(' ').nth(1),

@@ -8,7 +8,7 @@ use super::*;
 /// What a started daemon inherits for the hand-over, prepared in its plan before forking:
 /// its pidfile, and at a restart the old daemon's sockets and the control connection.
 pub(crate) struct Inherited {
-    pidfile: PathBuf,
+    pub(super) pidfile: PathBuf,
     /// The user the daemon drops to (`Config::user`), who owns its control socket.
     owner: Option<libc::uid_t>,
     sockets: Mutex<Vec<(String, Option<OwnedFd>)>>,
@@ -158,12 +158,21 @@ pub(crate) fn ready(kept: &[RawFd]) {
         }
         registry.sockets.push((format!("{KEPT}{fd}"), copy));
     }
-    let start = !registry.serving && !registry.sockets.is_empty();
-    registry.serving |= start;
-    drop(registry);
-    if start {
-        start_server(context);
+    if !registry.serving && !registry.sockets.is_empty() {
+        match start_server(context) {
+            Ok(()) => registry.serving = true,
+            Err(error) => crate::daemon::serve::say(
+                log::Level::Warn,
+                &format!(
+                    "cannot make the control socket in {} for a restart's hand-over ({error}); \
+                     a restart will stop this daemon before starting the next one, refusing \
+                     connections meanwhile",
+                    directory(&context.pidfile).display()
+                ),
+            ),
+        }
     }
+    drop(registry);
     if lock(&BOUND).is_some() {
         // A daemon that stops hands nothing over: its control socket goes with the request,
         // and so do its copies of the sockets, so that once `run` closes its own a stopping
@@ -209,24 +218,46 @@ pub(super) fn socket_path(pidfile: &Path, pid: u32) -> PathBuf {
     directory(pidfile).join(format!("{pid}.sock"))
 }
 
-/// Binds the control socket and starts the thread that answers it; a warning if it cannot.
-pub(super) fn start_server(context: &'static Inherited) {
+/// Binds the control socket and starts the thread that answers it. A directory that is not
+/// this daemon's (planted by another user, a symbolic link) is only a warning: the controller
+/// refuses it too ([`DaemonError::HandoverRefused`]), so a restart fails and stops nothing,
+/// and a daemon never fails to start for what another user planted. Any other failure is the
+/// caller's error.
+pub(super) fn start_server(context: &'static Inherited) -> io::Result<()> {
     let path = socket_path(&context.pidfile, std::process::id());
-    let started = bind_control(&context.pidfile, &path, context.owner).and_then(|socket| {
-        std::thread::Builder::new()
-            .name("deluxe-handover".into())
-            .spawn(move || serve(&socket, context))
-            .map(drop)
-    });
-    if let Err(error) = started {
-        crate::daemon::serve::say(
-            log::Level::Warn,
-            &format!(
-                "cannot listen for a restart's hand-over in {} ({error}); a restart will \
-                 fail instead of dropping connections",
-                directory(&context.pidfile).display()
-            ),
-        );
+    let socket = match bind_control(&context.pidfile, &path, context.owner) {
+        Ok(socket) => socket,
+        Err(Control::NotOurs) => {
+            crate::daemon::serve::say(
+                log::Level::Warn,
+                &format!(
+                    "{} is not this daemon's private directory (another user's, open to \
+                     others, or a symbolic link): a restart is refused until it is removed",
+                    directory(&context.pidfile).display()
+                ),
+            );
+            return Ok(());
+        }
+        Err(Control::Failed(error)) => return Err(error),
+    };
+    std::thread::Builder::new()
+        .name("deluxe-handover".into())
+        .spawn(move || serve(&socket, context))
+        .map(drop)
+        .inspect_err(|_| remove_control())
+}
+
+/// Why [`bind_control`] made no control socket.
+pub(super) enum Control {
+    /// The directory is not this daemon's.
+    NotOurs,
+    /// An OS error.
+    Failed(io::Error),
+}
+
+impl From<io::Error> for Control {
+    fn from(error: io::Error) -> Self {
+        Self::Failed(error)
     }
 }
 
@@ -241,27 +272,29 @@ pub(super) fn bind_control(
     pidfile: &Path,
     path: &Path,
     owner: Option<libc::uid_t>,
-) -> io::Result<UnixListener> {
+) -> Result<UnixListener, Control> {
     use std::os::unix::fs::OpenOptionsExt;
     let directory = directory(pidfile);
     match std::fs::DirBuilder::new().mode(0o700).create(&directory) {
         Ok(()) => {}
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(error) => return Err(error),
+        Err(error) => return Err(error.into()),
     }
     let opened = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&directory)?;
+        .open(&directory)
+        .map_err(|error| match error.raw_os_error() {
+            // A symbolic link, or not a directory.
+            Some(libc::ELOOP | libc::ENOTDIR) => Control::NotOurs,
+            _ => error.into(),
+        })?;
     let metadata = opened.metadata()?;
     let me = nix::unistd::geteuid().as_raw();
     let owner = owner.unwrap_or(me);
     let ours = |uid: u32| uid == me || uid == owner;
     if !metadata.file_type().is_dir() || !ours(metadata.uid()) || metadata.mode() & 0o077 != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "not a private directory of this user's",
-        ));
+        return Err(Control::NotOurs);
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let here = Path::new("/proc/self/fd")
@@ -277,13 +310,24 @@ pub(super) fn bind_control(
         std::fs::remove_file(&here)?;
     }
     let socket = UnixListener::bind(&here)?;
-    if owner != me {
-        std::os::unix::fs::lchown(&here, Some(owner), None)?;
-        std::os::unix::fs::fchown(&opened, Some(owner), None)?;
+    let bound = (|| {
+        if owner != me {
+            std::os::unix::fs::lchown(&here, Some(owner), None)?;
+            std::os::unix::fs::fchown(&opened, Some(owner), None)?;
+        }
+        std::fs::symlink_metadata(&here)
+    })();
+    match bound {
+        Ok(bound) => {
+            *lock(&BOUND) = Some((path.to_path_buf(), (bound.dev(), bound.ino())));
+            Ok(socket)
+        }
+        Err(error) => {
+            // Not left behind for a controller to connect to.
+            let _ = std::fs::remove_file(&here);
+            Err(error.into())
+        }
     }
-    let bound = std::fs::symlink_metadata(&here)?;
-    *lock(&BOUND) = Some((path.to_path_buf(), (bound.dev(), bound.ino())));
-    Ok(socket)
 }
 
 /// The reply to a second `HANDOVER` while one is under way.

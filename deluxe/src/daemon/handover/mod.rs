@@ -130,6 +130,17 @@ pub enum ListenerError {
         /// The OS error.
         source: io::Error,
     },
+    /// The daemon's first socket: its control socket, on which a restart fetches the sockets,
+    /// could not be made (no descriptor left, a full filesystem, ...). Without it a restart
+    /// would stop the daemon before starting the next one, refusing connections meanwhile.
+    Handover {
+        /// The socket's name.
+        name: String,
+        /// The directory of the control socket, `DIR/.NAME.handover` beside the pidfile.
+        directory: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for ListenerError {
@@ -175,6 +186,18 @@ impl fmt::Display for ListenerError {
                 f,
                 "cannot keep a copy of listening socket {name:?} for the next restart: {source}"
             ),
+            Self::Handover {
+                name,
+                directory,
+                source,
+            } => write!(
+                f,
+                "cannot make the control socket in {} that hands listening socket {name:?} to \
+                 the next daemon at a restart: {source}; without it a restart would refuse \
+                 connections, so the socket is not declared (free descriptors or space, or \
+                 raise the descriptor limit)",
+                directory.display()
+            ),
         }
     }
 }
@@ -186,9 +209,9 @@ impl std::error::Error for ListenerError {}
 impl From<ListenerError> for io::Error {
     fn from(error: ListenerError) -> Self {
         let kind = match &error {
-            ListenerError::Bind { source, .. } | ListenerError::Register { source, .. } => {
-                source.kind()
-            }
+            ListenerError::Bind { source, .. }
+            | ListenerError::Register { source, .. }
+            | ListenerError::Handover { source, .. } => source.kind(),
             _ => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, error)
@@ -221,7 +244,8 @@ impl From<ListenerError> for io::Error {
 ///
 /// [`ListenerError`]: `bind` failed, a name declared twice or malformed, a call outside a
 /// daemon, a handed-over socket of another type, more than 253 sockets (what one message
-/// passes at a restart).
+/// passes at a restart), no control socket for the next restart (the first socket only: no
+/// descriptor left, say).
 ///
 /// ```no_run
 /// use std::net::TcpListener;
@@ -303,13 +327,18 @@ where
     if full(&registry) {
         return Err(too_many());
     }
-    registry.sockets.push((name.to_owned(), copy));
-    let start = !registry.serving;
-    registry.serving = true;
-    drop(registry);
-    if start {
-        start_server(context);
+    if !registry.serving {
+        // The first socket: the control socket comes up with it, or the declaration fails (a
+        // daemon that holds a socket it cannot hand over would be restarted as stop then
+        // start, refusing connections, and a socket bound to port 0 would move).
+        start_server(context).map_err(|source| ListenerError::Handover {
+            name: name.to_owned(),
+            directory: directory(&context.pidfile),
+            source,
+        })?;
+        registry.serving = true;
     }
+    registry.sockets.push((name.to_owned(), copy));
     Ok(socket)
 }
 
