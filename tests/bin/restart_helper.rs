@@ -5,7 +5,9 @@
 //!
 //! `deluxe-restart-helper --pidfile P --events E [OPTIONS] ACTION`, ACTION one of `start`,
 //! `restart`, `restarts` (`--count` restarts in this process and one whose new daemon fails,
-//! then `restarts fds BEFORE AFTER`: its open descriptors), `stop`, `status`, or `probe-control SOCKET` (connect to a control socket, ask
+//! then `restarts fds BEFORE AFTER`: its open descriptors), `restart-fds` (one restart: prints
+//! `restart-fds BEFORE AFTER`, then its outcome's line), `stop`, `status`, or
+//! `probe-control SOCKET` (connect to a control socket, ask
 //! for the sockets, print `reply WORDS fds N`). It prints one line of stable tokens
 //! (`started PID`, `restarted PID`, `stopped`, `status Running PID`, `status Stopped`,
 //! `error TOKEN: message`) and exits 0, or 1 on an error.
@@ -317,6 +319,15 @@ mod unix {
                     }
                     format!("restarts fds {before} {}", open_fds())
                 })
+            }
+            // One restart, and this process's open descriptors before and after it, whatever
+            // its outcome: `restart-fds BEFORE AFTER` then the outcome's line.
+            "restart-fds" => {
+                let before = open_fds();
+                let outcome = controller.restart();
+                let after = open_fds();
+                println!("restart-fds {before} {after}");
+                outcome.map(|pid| format!("restarted {pid}"))
             }
             "stop" => controller.stop().map(|_| "stopped".to_owned()),
             "start-then-restart" => controller.start().and_then(|pid| {

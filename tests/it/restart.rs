@@ -737,6 +737,55 @@ fn a_controller_without_descriptors_left_says_so_and_the_old_daemon_serves_on() 
     assert_only(&scene, &[]);
 }
 
+#[test]
+fn a_hand_over_cut_short_by_the_descriptor_limit_leaves_no_descriptor_in_the_controller() {
+    if !can_run("a_hand_over_cut_short_by_the_descriptor_limit", "prlimit") {
+        return;
+    }
+    // 253 sockets in one message, to a controller with room for some of them only: the
+    // kernel installs what fits and cuts the message short. The controller says so, closes
+    // those it got, and the daemon serves on.
+    let scene = Scene::new("restart-cut-short");
+    let many = ["--declare-as", "many", "--extra", "252"];
+    let old = start(&scene, &many);
+    let port = port_of(&scene, old);
+    for limit in [32, 64, 128, 200] {
+        let restart = command(&scene, &many, "restart-fds");
+        let output = StdCommand::new("prlimit")
+            .arg(format!("--nofile={limit}:{limit}"))
+            .arg("--")
+            .arg(HELPER)
+            .args(restart.get_args())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let mut lines = stdout.lines();
+        let counts: Vec<usize> = lines
+            .next()
+            .and_then(|line| line.strip_prefix("restart-fds "))
+            .unwrap_or_else(|| panic!("{limit}: {stdout}"))
+            .split(' ')
+            .map(|count| count.parse().unwrap())
+            .collect();
+        let line = lines.next().unwrap_or_default();
+        assert!(!output.status.success(), "{limit}: {line}");
+        assert!(
+            line.starts_with("error Handover: ") && line.contains("Too many open files"),
+            "{limit}: {line}"
+        );
+        assert_eq!(
+            counts[0], counts[1],
+            "{limit}: descriptors before and after"
+        );
+        wait_status_running(&scene, old);
+        assert_only(&scene, &[old]);
+    }
+    assert_serving(&scene, old, "v1", port);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}
+
 /// The real, effective, saved and filesystem uids of `pid` (`/proc/PID/status`).
 fn uids_of(pid: i32) -> Vec<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

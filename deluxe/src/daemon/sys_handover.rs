@@ -62,8 +62,9 @@ pub(crate) fn recv_with_fds(
         let read = message.bytes;
         if message.flags.contains(MsgFlags::MSG_CTRUNC) {
             // The buffer holds `SCM_MAX_FD` descriptors: the kernel truncated because this
-            // process could not take them.
+            // process could not take them all. Those it took are closed.
             fds.clear();
+            close_truncated(&space);
             return Err(Errno::EMFILE);
         }
         for cmsg in message.cmsgs()? {
@@ -86,6 +87,39 @@ pub(crate) fn recv_with_fds(
             }
         }
         return Ok(read);
+    }
+}
+
+/// Closes the descriptors of a message cut short (`MSG_CTRUNC`): the kernel installs them one
+/// by one until this process has no room left, and says how many in the control message's
+/// length. nix does not parse a truncated message, so its one control message (the peer sends
+/// one `SCM_RIGHTS`) is read here. The buffer was zeroed before the call: a header the kernel
+/// did not write (no descriptor installed) has length 0.
+fn close_truncated(control: &[u8]) {
+    let header = std::mem::size_of::<libc::cmsghdr>();
+    if control.len() < header {
+        return;
+    }
+    // SAFETY: `control` holds at least one header's bytes; read unaligned (a `Vec<u8>`'s).
+    let cmsg: libc::cmsghdr = unsafe { std::ptr::read_unaligned(control.as_ptr().cast()) };
+    // SAFETY: CMSG_LEN only computes (the header's length, padded, plus 0).
+    let data_at = unsafe { libc::CMSG_LEN(0) } as usize;
+    // `size_t` on Linux (a useless conversion there), `socklen_t` elsewhere; an impossible
+    // length is refused below.
+    #[allow(clippy::useless_conversion)]
+    let len = usize::try_from(cmsg.cmsg_len).unwrap_or(usize::MAX);
+    if cmsg.cmsg_level != libc::SOL_SOCKET
+        || cmsg.cmsg_type != libc::SCM_RIGHTS
+        || len < data_at
+        || len > control.len()
+    {
+        return;
+    }
+    for raw in control[data_at..len].chunks_exact(std::mem::size_of::<RawFd>()) {
+        let fd = RawFd::from_ne_bytes(raw.try_into().expect("chunks of the size of a RawFd"));
+        // SAFETY: the kernel installed this descriptor in this process for this message (the
+        // control message's length counts only those); nothing else owns it.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
     }
 }
 
