@@ -22,7 +22,7 @@
 //! runs as U, `Config::user`), `--no-sockets` (bind without declaring
 //! the socket: a restart is then stop and start), `--setup-fails` (the daemon's `setup` fails
 //! after taking its socket), `--gate F` (`setup` records `setup-waiting PID`, then waits until
-//! file F exists), `--stop-timeout MS`.
+//! file F exists), `--stop-timeout MS`, `--start-timeout MS`.
 //!
 //! Events, one line each: `setup PID PORT`, `setup-waiting PID`, `run PID`, `accepted PID`,
 //! `served PID`,
@@ -248,6 +248,7 @@ mod unix {
             listener: OnceLock::new(),
         };
         let mut stop_timeout = None;
+        let mut start_timeout = None;
         let mut user = None;
         let mut action = None;
         let mut probe_path = None;
@@ -270,6 +271,9 @@ mod unix {
                 "--stop-timeout" => {
                     stop_timeout = Some(Duration::from_millis(value().parse().expect("ms")));
                 }
+                "--start-timeout" => {
+                    start_timeout = Some(Duration::from_millis(value().parse().expect("ms")));
+                }
                 "probe-control" => {
                     probe_path = Some(PathBuf::from(value()));
                     action = Some(arg);
@@ -288,6 +292,9 @@ mod unix {
         let mut config = Config::new(pidfile.expect("--pidfile"));
         if let Some(timeout) = stop_timeout {
             config.stop_timeout = timeout;
+        }
+        if let Some(timeout) = start_timeout {
+            config.start_timeout = timeout;
         }
         config.user = user;
         if service.kept {

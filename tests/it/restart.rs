@@ -738,6 +738,55 @@ fn a_controller_without_descriptors_left_says_so_and_the_old_daemon_serves_on() 
 }
 
 #[test]
+fn a_new_daemon_hung_in_setup_after_its_controller_died_ends_at_the_start_timeout() {
+    // The controller killed while the new daemon hangs in `setup` (its gate never opens):
+    // nobody is left to kill it at the start timeout, so it ends itself then. The old daemon,
+    // which waited for it (answering other restarts `RestartInProgress`), serves on and takes
+    // the next restart.
+    let scene = Scene::new("restart-orphan-hang");
+    let old = start(&scene, &[]);
+    let port = port_of(&scene, old);
+    let gate = scene.dir.join("gate");
+    let seen = scene.events();
+    let options = [
+        "--version",
+        "v2",
+        "--gate",
+        gate.to_str().unwrap(),
+        "--start-timeout",
+        "3000",
+    ];
+    let mut restart = command(&scene, &options, "restart")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let new = waiting_setup(&scene, old, &seen);
+    kill(restart.id() as i32);
+    let _ = restart.wait();
+    assert!(wait_gone(new, HANG), "the new daemon {new} still hangs");
+    assert!(!gate.exists());
+    wait_status_running(&scene, old);
+    assert_serving(&scene, old, "v1", port);
+    assert_only(&scene, &[old]);
+    // The old daemon learns of the new one's end from its control connection, at once or
+    // nearly: until then a restart is refused as in progress.
+    let line = eventually("a restart once the hung daemon ended", || {
+        let (ok, line) = helper(&scene, &["--version", "v3"], "restart");
+        if ok {
+            Ok(line)
+        } else {
+            assert!(line.starts_with("error RestartInProgress: "), "{line}");
+            Err(line)
+        }
+    });
+    let newer = pid_after(&line, "restarted ");
+    assert!(wait_gone(old, HANG));
+    assert_serving(&scene, newer, "v3", port);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}
+
+#[test]
 fn a_hand_over_cut_short_by_the_descriptor_limit_leaves_no_descriptor_in_the_controller() {
     if !can_run("a_hand_over_cut_short_by_the_descriptor_limit", "prlimit") {
         return;

@@ -38,6 +38,7 @@ use super::readiness::{self, Report};
 use super::reload;
 use super::serve::{self, Serving};
 use super::setup::{Failure, Mode, Steps};
+use super::start_bound;
 use super::sys::{self, CPath};
 use super::target;
 use super::{Config, Daemon, DaemonError, FileProblem, Pid, Step};
@@ -476,6 +477,7 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
         },
         &mut || {
             handover::install(&plan.inherited);
+            start_bound::arm(plan.start_timeout);
             run_setup(daemon)
         },
     ) {
@@ -494,6 +496,7 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
         &plan.serving,
         |started| match started {
             Ok(()) => {
+                start_bound::disarm();
                 handover::ready(&plan.steps.keep);
                 Report::Ready {
                     pid: std::process::id(),

@@ -96,6 +96,7 @@
 //   handover/ (a restart's hand-over of the listening sockets: mod.rs declares them,
 //   daemon_side.rs answers on the control socket, controller_side.rs fetches them; its calls in
 //   sys_handover.rs),
+//   start_bound.rs (the forked daemon's own start timeout, for a controller that is gone),
 //   privileges.rs (credentials and the drop), output.rs (with a log file: the pipe on stdout
 //   and stderr, made in setup, and the pump thread that copies it to the file), error.rs, and
 //   sys.rs and sys_handover.rs (the system calls of the daemon: the only modules here allowed
@@ -119,6 +120,7 @@ mod readiness;
 mod reload;
 mod serve;
 mod setup;
+mod start_bound;
 #[allow(unsafe_code)]
 mod sys;
 #[allow(unsafe_code)]
@@ -416,7 +418,10 @@ pub struct Config {
     pub stop_grace: Option<Duration>,
     /// How long `start` waits for the daemon to be ready before killing it, counting from
     /// the call (a start first waits for this program's stdout and stderr locks, see
-    /// [`DaemonError::OutputBusy`]). Default 30 s.
+    /// [`DaemonError::OutputBusy`]). Default 30 s. A daemon whose controller is gone (killed
+    /// while `setup` hangs) ends itself, and what its `setup` started in its process group,
+    /// one second after this timeout: nothing is left hanging, and at a
+    /// [`restart`](Controller::restart) the old daemon serves on.
     pub start_timeout: Duration,
     /// How long `reload` waits for the daemon to say how its reload went (the log reopened
     /// and [`Daemon::on_reload`] run) before [`DaemonError::ReloadTimeout`]. Default 30 s.
