@@ -503,6 +503,60 @@ fn a_planted_handover_directory_is_refused_not_stopped_through() {
 }
 
 #[test]
+fn a_handover_directory_closed_to_the_daemon_by_another_user_does_not_keep_it_from_starting() {
+    // A daemon that runs as a user (not root) in a shared sticky directory, as /tmp is:
+    // another user plants `.NAME.handover` as a directory closed to it (mode 0700), so that it
+    // cannot even open it (EACCES). That is a directory not the daemon's, as a symbolic link
+    // is: a warning, and a restart refused; never a daemon kept from starting.
+    use crate::common::{NOLOGIN_USER, TEST_USER};
+    use std::os::unix::fs::PermissionsExt;
+    if !has_sudo_setup(
+        "a_handover_directory_closed_to_the_daemon_by_another_user_does_not_keep_it_from_starting",
+    ) {
+        return;
+    }
+    let scene = Scene::new("restart-closed-handover");
+    let user = nix::unistd::User::from_name(TEST_USER).unwrap().unwrap();
+    let other = nix::unistd::User::from_name(NOLOGIN_USER).unwrap().unwrap();
+    std::fs::set_permissions(&scene.dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::write(scene.events_path(), "").unwrap();
+    nix::unistd::chown(&scene.events_path(), Some(user.uid), Some(user.gid)).unwrap();
+    let planted = directory(&scene);
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o700)).unwrap();
+    nix::unistd::chown(&planted, Some(other.uid), Some(other.gid)).unwrap();
+    let as_user = |options: &[&str], action: &str| {
+        let output = StdCommand::new("sudo")
+            .args(["-n", "-u", TEST_USER, HELPER, "--pidfile"])
+            .arg(scene.pidfile())
+            .arg("--events")
+            .arg(scene.events_path())
+            .args(options)
+            .arg(action)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (output.status.success(), result_line(&output.stdout))
+    };
+    let (ok, line) = as_user(&[], "start");
+    assert!(ok, "{line}");
+    let old = pid_after(&line, "started ");
+    let port = port_of(&scene, old);
+    assert_eq!(uids_of(old), [user.uid.as_raw(); 4]);
+    assert_serving(&scene, old, "v1", port);
+    let (ok, line) = as_user(&["--version", "v2"], "restart");
+    assert!(!ok);
+    assert!(line.starts_with("error HandoverRefused: "), "{line}");
+    assert_serving(&scene, old, "v1", port);
+    // Nothing was made in the other user's directory.
+    assert_eq!(std::fs::read_dir(&planted).unwrap().count(), 0);
+    let (ok, line) = as_user(&[], "stop");
+    assert!(ok, "{line}");
+    assert!(wait_gone(old, HANG));
+    assert_only(&scene, &[]);
+}
+
+#[test]
 fn a_long_lived_controller_keeps_no_descriptor_of_its_restarts() {
     let scene = Scene::new("restart-fd-leak");
     let old = start(&scene, &[]);

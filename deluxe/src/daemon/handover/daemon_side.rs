@@ -219,10 +219,11 @@ pub(super) fn socket_path(pidfile: &Path, pid: u32) -> PathBuf {
 }
 
 /// Binds the control socket and starts the thread that answers it. A directory that is not
-/// this daemon's (planted by another user, a symbolic link) is only a warning: the controller
-/// refuses it too ([`DaemonError::HandoverRefused`]), so a restart fails and stops nothing,
-/// and a daemon never fails to start for what another user planted. Any other failure is the
-/// caller's error.
+/// this daemon's (planted by another user, even one this daemon may not open, or a symbolic
+/// link) is only a warning: the controller refuses it too
+/// ([`DaemonError::HandoverRefused`]), so a restart fails and stops nothing, and a daemon
+/// never fails to start for what another user planted. Any other failure is the caller's
+/// error.
 pub(super) fn start_server(context: &'static Inherited) -> io::Result<()> {
     let path = socket_path(&context.pidfile, std::process::id());
     let socket = match bind_control(&context.pidfile, &path, context.owner) {
@@ -287,12 +288,19 @@ pub(super) fn bind_control(
         .map_err(|error| match error.raw_os_error() {
             // A symbolic link, or not a directory.
             Some(libc::ELOOP | libc::ENOTDIR) => Control::NotOurs,
+            // Another user's directory, closed to this daemon (which does not run as root).
+            Some(libc::EACCES | libc::EPERM)
+                if std::fs::symlink_metadata(&directory)
+                    .is_ok_and(|metadata| !ours_uid(metadata.uid(), owner)) =>
+            {
+                Control::NotOurs
+            }
             _ => error.into(),
         })?;
     let metadata = opened.metadata()?;
     let me = nix::unistd::geteuid().as_raw();
+    let ours = |uid: u32| ours_uid(uid, owner);
     let owner = owner.unwrap_or(me);
-    let ours = |uid: u32| uid == me || uid == owner;
     if !metadata.file_type().is_dir() || !ours(metadata.uid()) || metadata.mode() & 0o077 != 0 {
         return Err(Control::NotOurs);
     }
@@ -328,6 +336,11 @@ pub(super) fn bind_control(
             Err(error.into())
         }
     }
+}
+
+/// Whether `uid` is this daemon's: its effective user's, or `owner`'s (the user it drops to).
+fn ours_uid(uid: u32, owner: Option<libc::uid_t>) -> bool {
+    uid == nix::unistd::geteuid().as_raw() || Some(uid) == owner
 }
 
 /// The reply to a second `HANDOVER` while one is under way.
