@@ -102,6 +102,10 @@ enum Mode {
     RunCaused,
     /// Starts and stops a second daemon from `run`, as a supervising daemon would.
     Nested,
+    /// Starts from `run` a second daemon (pidfile `EVENTS.inner.pid`, start timeout 2 s)
+    /// whose `setup` records `setup PID` and waits for the gate, as `setup-gate` does; records
+    /// `nested failed LINE` once the start fails.
+    NestedHang,
     /// `on_user1` records `user1-begin`, then takes `--hook-ms` before recording `user1`.
     SlowHook,
     /// Runs `sleep 600` with C's `fork` and `exec` (which keep the signal mask), with std's
@@ -440,6 +444,31 @@ impl Daemon for Helper {
                 }
                 daemon::wait_for_stop(Duration::MAX);
             }
+            Mode::NestedHang => {
+                let inner = Controller::with_config(
+                    Helper {
+                        events: self.events.clone(),
+                        mode: Mode::SetupGate,
+                        hooks_run: AtomicU64::new(0),
+                        dropped: false,
+                        hook_time: Duration::ZERO,
+                        count: 0,
+                        pidfile: PathBuf::new(),
+                        setup_children: false,
+                    },
+                    Config::new(
+                        self.events
+                            .as_ref()
+                            .expect("--events")
+                            .with_extension("inner.pid"),
+                    )
+                    .start_timeout(Duration::from_secs(2)),
+                );
+                if let Err(error) = inner.start() {
+                    self.record(&format!("nested failed {}", error_line(&error)));
+                }
+                daemon::wait_for_stop(Duration::MAX);
+            }
             Mode::ForkExecChild => {
                 self.start_children();
                 self.record("child");
@@ -632,6 +661,7 @@ fn main() {
                     "reload-caused" => Mode::ReloadCaused,
                     "run-caused" => Mode::RunCaused,
                     "nested" => Mode::Nested,
+                    "nested-hang" => Mode::NestedHang,
                     "slow-hook" => Mode::SlowHook,
                     "orphans" => Mode::Orphans,
                     "exit-codes" => Mode::ExitCodes,

@@ -189,6 +189,7 @@ mod unix {
             DaemonError::Handover { .. } => "Handover",
             DaemonError::SetupFailed { .. } => "SetupFailed",
             DaemonError::DiedBeforeReady => "DiedBeforeReady",
+            DaemonError::StartTimeout { .. } => "StartTimeout",
             DaemonError::AlreadyRunning { .. } => "AlreadyRunning",
             DaemonError::NotRunning { .. } => "NotRunning",
             _ => "Other",

@@ -151,6 +151,26 @@ fn a_controller_killed_while_setup_runs_leaves_a_daemon_that_gets_ready_and_stop
 }
 
 #[test]
+fn a_daemon_started_by_a_ready_daemon_ends_at_its_start_timeout_when_that_one_dies() {
+    // A ready daemon starts one of its own from `run` (a supervisor), whose `setup` hangs, and
+    // is killed meanwhile: its daemon, whose controller is gone, ends itself at its start
+    // timeout as any other. (It is a fork of a ready daemon: that one's "ready" is not its.)
+    let scene = Scene::new("attack-nested-hang");
+    let (status, line) = finish(spawn(&scene, &["--mode", "nested-hang"], &["start"]));
+    assert!(status.success(), "{line}");
+    let outer = pid_after(&line, "started ");
+    let inner = wait_setup(&scene);
+    assert_ne!(inner, outer);
+    sigkill(outer);
+    assert!(wait_gone(outer, HANG));
+    assert!(
+        wait_gone(inner, HANG),
+        "the inner daemon {inner} still hangs"
+    );
+    assert_nothing_left(&scene);
+}
+
+#[test]
 fn a_controller_killed_while_setup_hangs_leaves_a_daemon_that_stop_ends() {
     let scene = Scene::new("attack-ctl-setup-hang");
     let controller = spawn(&scene, &["--mode", "setup-gate"], &["start"]);

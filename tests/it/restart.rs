@@ -841,6 +841,39 @@ fn a_new_daemon_hung_in_setup_after_its_controller_died_ends_at_the_start_timeou
 }
 
 #[test]
+fn a_controller_stopped_past_the_start_timeout_still_says_start_timeout() {
+    // The controller stopped (SIGSTOP: as late as a starved one can be) while its daemon hangs
+    // in `setup`: the daemon ends its start itself one second past the timeout. The
+    // controller, continued, says `StartTimeout`, not `DiedBeforeReady`, and nothing is left.
+    let scene = Scene::new("restart-late-controller");
+    let gate = scene.dir.join("gate");
+    let options = ["--gate", gate.to_str().unwrap(), "--start-timeout", "2000"];
+    let starting = command(&scene, &options, "start")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let controller = nix::unistd::Pid::from_raw(starting.id() as i32);
+    let daemon = waiting_setup(&scene, 0, &[]);
+    nix::sys::signal::kill(controller, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    assert!(
+        wait_gone(daemon, HANG),
+        "the hung daemon {daemon} still runs"
+    );
+    nix::sys::signal::kill(controller, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let output = starting.wait_with_output().unwrap();
+    let line = result_line(&output.stdout);
+    assert!(!output.status.success());
+    assert!(line.starts_with("error StartTimeout: "), "{line}");
+    assert!(!gate.exists());
+    // Killed holding its pidfile, as by the controller: stale, for the next start to replace.
+    assert_eq!(status(&scene), "status Stale");
+    assert_only(&scene, &[]);
+    start(&scene, &[]);
+    stop(&scene);
+    assert_only(&scene, &[]);
+}
+
+#[test]
 fn a_hand_over_cut_short_by_the_descriptor_limit_leaves_no_descriptor_in_the_controller() {
     if !can_run("a_hand_over_cut_short_by_the_descriptor_limit", "prlimit") {
         return;

@@ -193,7 +193,8 @@ pub enum DaemonError {
     /// The daemon ended before it was ready without saying why: it was killed (by a signal,
     /// or for lack of memory). Its stderr, in the log file if one is set, may say more.
     DiedBeforeReady,
-    /// The daemon did not report ready within the start timeout; it was killed.
+    /// The daemon did not report ready within the start timeout; it was killed (by the
+    /// controller, or, when the controller was late, by itself one second later).
     StartTimeout {
         /// The daemon's pid, when it was known.
         pid: Option<Pid>,

@@ -471,13 +471,17 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
     // daemons of its own.
     drop(locks);
     TURN_TAKEN.store(false, Ordering::Release);
+    // Shared with the start bound's thread, which may report the end of a start that outlasts
+    // its timeout (without a descriptor more, for a daemon at its descriptor limit).
+    let write = std::sync::Arc::new(write);
+    let mut bound = None;
     let set_up = match plan.steps.run(
         Mode::Forked {
             report: write.as_fd(),
         },
         &mut || {
             handover::install(&plan.inherited);
-            start_bound::arm(plan.start_timeout);
+            bound = Some(start_bound::arm(plan.start_timeout, &write));
             run_setup(daemon)
         },
     ) {
@@ -496,7 +500,9 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
         &plan.serving,
         |started| match started {
             Ok(()) => {
-                start_bound::disarm();
+                if let Some(bound) = bound {
+                    bound.disarm();
+                }
                 handover::ready(&plan.steps.keep);
                 Report::Ready {
                     pid: std::process::id(),
@@ -647,6 +653,12 @@ fn collect(
         Some(Report::Stopped { signal }) => Err(DaemonError::StoppedDuringSetup {
             signal: nix::sys::signal::Signal::try_from(*signal)
                 .map_or("a stop signal", nix::sys::signal::Signal::as_str),
+        }),
+        // The daemon ended its start itself at the start timeout: this controller was late
+        // (stopped, starved of CPU), the daemon and its group are gone or going.
+        Some(Report::TimedOut) => Err(DaemonError::StartTimeout {
+            pid: spawned,
+            timeout: plan.start_timeout,
         }),
         Some(Report::Spawned { .. }) | None if timed_out => {
             if let Some(pid) = spawned {

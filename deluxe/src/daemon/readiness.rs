@@ -36,6 +36,9 @@ pub(crate) enum Report {
     SetupFailed { message: String },
     /// From the daemon: this stop signal arrived while its `setup` hook ran.
     Stopped { signal: i32 },
+    /// From the daemon: not ready within the start timeout, it ends its start itself (its
+    /// controller is gone, or late: see `start_bound`).
+    TimedOut,
 }
 
 impl Report {
@@ -49,6 +52,7 @@ impl Report {
             Self::Failed { step, errno } => (b'F', *step as u8, *errno),
             Self::SetupFailed { message } => (b'M', 0, message.len() as i32),
             Self::Stopped { signal } => (b'T', 0, *signal),
+            Self::TimedOut => (b'O', 0, 0),
         };
         let mut record = [0; RECORD_LEN];
         record[0] = tag;
@@ -71,6 +75,7 @@ impl Report {
                 message: String::new(),
             },
             b'T' => Self::Stopped { signal: value },
+            b'O' => Self::TimedOut,
             _ => return None,
         })
     }
@@ -234,6 +239,7 @@ mod tests {
             }),
             ".{0,40}".prop_map(|message| Report::SetupFailed { message }),
             any::<i32>().prop_map(|signal| Report::Stopped { signal }),
+            Just(Report::TimedOut),
         ]
     }
 

@@ -4,61 +4,82 @@
 //! hang for ever: at a restart, the old daemon would wait for it too, answering every other
 //! restart [`RestartInProgress`](super::DaemonError::RestartInProgress). So the daemon bounds
 //! itself with the same timeout, counted from its fork and one [`MARGIN`] later (a living
-//! controller, however late it wakes, ends the start first and says `StartTimeout`), and ends
-//! as the controller would end it: `SIGKILL` to its process group.
+//! controller ends the start first and says `StartTimeout`), and ends as the controller would
+//! end it: `SIGKILL` to its process group. It first says so on the readiness pipe, so that a
+//! controller that was only late (stopped, starved of CPU) still says `StartTimeout`, not
+//! `DiedBeforeReady`.
+//!
+//! The bound's state is its start's own, not a `static`: a daemon that a ready daemon starts
+//! (a fork of it) has a bound of its own.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::readiness::Report;
 use super::sys;
 use crate::time;
 
 /// How much later than the controller the daemon ends a start that outlasted its timeout.
 const MARGIN: Duration = Duration::from_secs(1);
 
-/// Whether the daemon got to ready: the bound's thread stops waiting.
-static READY: Mutex<bool> = Mutex::new(false);
-static CHANGED: Condvar = Condvar::new();
+/// Whether the daemon got to ready, and what tells the bound's thread it changed.
+type State = (Mutex<bool>, Condvar);
 
-fn ready() -> MutexGuard<'static, bool> {
-    READY.lock().unwrap_or_else(PoisonError::into_inner)
+/// The bound's state and thread, which stops waiting once the daemon is ready.
+pub(crate) struct Bound(Option<(Arc<State>, JoinHandle<()>)>);
+
+fn ready(state: &State) -> MutexGuard<'_, bool> {
+    state.0.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// In the forked daemon, as its `setup` begins (the first point where it may start a
 /// thread): a thread that ends the daemon if it is not ready within `timeout` (and the
-/// margin). A timeout too
-/// long for the clock sets no bound, as in the controller.
-pub(crate) fn arm(timeout: Duration) {
+/// margin), after saying so on `report`, the readiness pipe. A timeout too long for the clock
+/// sets no bound, as in the controller.
+pub(crate) fn arm(timeout: Duration, report: &Arc<OwnedFd>) -> Bound {
     let Some(deadline) = timeout.checked_add(MARGIN).and_then(time::deadline_after) else {
-        return;
+        return Bound(None);
     };
+    let state = Arc::new((Mutex::new(false), Condvar::new()));
+    let (waited, report) = (Arc::clone(&state), Arc::clone(report));
     // A thread that cannot start leaves the bound to the controller, as before.
-    let _ = std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("deluxe-start-bound".into())
         .spawn(move || {
-            let mut ready = ready();
+            let mut ready = ready(&waited);
             while !*ready {
                 let left = time::time_left(Some(deadline));
                 if left.is_zero() {
                     // Under the lock: `disarm` cannot say ready meanwhile.
-                    end(timeout);
+                    end(timeout, &report);
                 }
-                ready = CHANGED
+                ready = waited
+                    .1
                     .wait_timeout(ready, left)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
             }
         });
+    Bound(thread.ok().map(|thread| (state, thread)))
 }
 
-/// The daemon is ready (before it says so): the bound goes. Called once the bound cannot fire
-/// any more, a ready daemon is never ended by it.
-pub(crate) fn disarm() {
-    *ready() = true;
-    CHANGED.notify_all();
+impl Bound {
+    /// The daemon is ready (before it says so): the bound goes, and its thread with its share
+    /// of the readiness pipe, so that the pipe closes when the daemon drops its own. Called
+    /// once the bound cannot fire any more, a ready daemon is never ended by it.
+    pub(crate) fn disarm(self) {
+        if let Some((state, thread)) = self.0 {
+            *ready(&state) = true;
+            state.1.notify_all();
+            let _ = thread.join();
+        }
+    }
 }
 
-fn end(timeout: Duration) -> ! {
+fn end(timeout: Duration, report: &OwnedFd) -> ! {
+    Report::TimedOut.send(report.as_fd());
     super::serve::say(
         log::Level::Error,
         &format!(
