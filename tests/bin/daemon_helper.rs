@@ -28,7 +28,7 @@
 //! long `on_user1` takes in mode `slow-hook`), `--print-before-start` (print "Starting... "
 //! without a newline before acting), `--no-init` (as pid 1, be pid 1 without the container
 //! init), `--count N` (how many helpers modes `orphans` and `exit-codes` run, how many lines
-//! mode `flood` prints), `--ignore-sigchld` (ignore `SIGCHLD` before acting, as classic
+//! modes `flood` and `setup-flood` print), `--ignore-sigchld` (ignore `SIGCHLD` before acting, as classic
 //! daemons do), `--setup-children` (`setup` starts `sleep 600` three ways, and a worker forked
 //! without `exec` that holds a loopback port: `forked`, `spawned`, `system`, `port`, `worker`,
 //! then `setup-children`).
@@ -135,6 +135,10 @@ enum Mode {
     /// `atexit` records `atexit-begin`, then waits until the gate file exists before recording
     /// `atexit`: a daemon caught while it shuts down.
     AtexitGate,
+    /// `setup` records `setup PID`, prints `--count` lines as mode `flood` does (with a log
+    /// file and more than its pipe holds, it blocks there: the pump starts after `setup`),
+    /// then waits until the gate file exists.
+    SetupFlood,
     /// Records the thread `run` runs on: `identity thread NAME comm COMM stack BYTES` (its
     /// name in std, or `-`; its kernel name; its stack's size, Linux only, else `-`).
     Identity,
@@ -341,6 +345,13 @@ impl Daemon for Helper {
             self.record(&format!("setup {}", std::process::id()));
             self.wait_for_gate();
         }
+        if self.mode == Mode::SetupFlood {
+            self.record(&format!("setup {}", std::process::id()));
+            for line in 0..self.count {
+                println!("{}", flood_line(line));
+            }
+            self.wait_for_gate();
+        }
         Ok(())
     }
 
@@ -523,6 +534,7 @@ impl Daemon for Helper {
             | Mode::SetupCaused
             | Mode::ReloadCaused
             | Mode::SetupGate
+            | Mode::SetupFlood
             | Mode::AtexitGate => {
                 while !daemon::wait_for_stop(Duration::from_secs(1)) {
                     if self.mode == Mode::Chatty {
@@ -673,6 +685,7 @@ fn main() {
                     "self-signal" => Mode::SelfSignal,
                     "setup-gate" => Mode::SetupGate,
                     "atexit-gate" => Mode::AtexitGate,
+                    "setup-flood" => Mode::SetupFlood,
                     #[cfg(feature = "tokio")]
                     "echo" => Mode::Echo,
                     other => panic!("unknown mode {other}"),

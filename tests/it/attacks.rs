@@ -151,6 +151,35 @@ fn a_controller_killed_while_setup_runs_leaves_a_daemon_that_gets_ready_and_stop
 }
 
 #[test]
+fn a_daemon_whose_setup_blocks_on_its_full_output_ends_at_the_start_timeout_without_its_controller()
+{
+    // `setup` prints more than the pipe to the log file holds (its pump starts after `setup`)
+    // and blocks writing; its controller is killed. The daemon's own start bound ends it at
+    // the start timeout all the same: its last word (to the log, through the same full pipe)
+    // must not keep it from ending.
+    let scene = Scene::new("attack-setup-flood");
+    let log = scene.dir.join("log");
+    let options = [
+        "--mode",
+        "setup-flood",
+        "--count",
+        "40000",
+        "--log",
+        log.to_str().unwrap(),
+        "--start-timeout",
+        "2000",
+    ];
+    let controller = spawn(&scene, &options, &["start"]);
+    let daemon = wait_setup(&scene);
+    sigkill(controller.id() as i32);
+    let (status, _) = finish(controller);
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(wait_gone(daemon, HANG), "the daemon {daemon} still hangs");
+    assert_nothing_left(&scene);
+    assert_recovers(&scene);
+}
+
+#[test]
 fn a_daemon_started_by_a_ready_daemon_ends_at_its_start_timeout_when_that_one_dies() {
     // A ready daemon starts one of its own from `run` (a supervisor), whose `setup` hangs, and
     // is killed meanwhile: its daemon, whose controller is gone, ends itself at its start

@@ -24,6 +24,9 @@ use crate::time;
 /// How much later than the controller the daemon ends a start that outlasted its timeout.
 const MARGIN: Duration = Duration::from_secs(1);
 
+/// How long the daemon that ends its start waits for its last log line to be written.
+const SAY_WAIT: Duration = Duration::from_millis(500);
+
 /// Whether the daemon got to ready, and what tells the bound's thread it changed.
 type State = (Mutex<bool>, Condvar);
 
@@ -80,13 +83,24 @@ impl Bound {
 
 fn end(timeout: Duration, report: &OwnedFd) -> ! {
     Report::TimedOut.send(report.as_fd());
-    super::serve::say(
-        log::Level::Error,
-        &format!(
-            "not ready within the start timeout ({timeout:?}): the start ends here, as the \
-             controller that started it would end it"
-        ),
+    // The log line on a thread of its own, waited for at most `SAY_WAIT`: a `setup` that hangs
+    // writing its output (the pipe to the log file is full: its pump starts after `setup`),
+    // or holding the logger's lock, would block this thread too, and the start must end all
+    // the same.
+    let message = format!(
+        "not ready within the start timeout ({timeout:?}): the start ends here, as the \
+         controller that started it would end it"
     );
+    let (said, heard) = std::sync::mpsc::channel();
+    let saying = std::thread::Builder::new()
+        .name("deluxe-start-bound-say".into())
+        .spawn(move || {
+            super::serve::say(log::Level::Error, &message);
+            let _ = said.send(());
+        });
+    if saying.is_ok() {
+        let _ = heard.recv_timeout(SAY_WAIT);
+    }
     let (group, _) = sys::group_and_session(0);
     if group > 1 {
         sys::kill_group(group, libc::SIGKILL);
