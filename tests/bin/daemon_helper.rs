@@ -427,24 +427,7 @@ impl Daemon for Helper {
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::Nested => {
-                let inner = Controller::with_config(
-                    Helper {
-                        events: self.events.clone(),
-                        mode: Mode::Normal,
-                        hooks_run: AtomicU64::new(0),
-                        dropped: false,
-                        hook_time: Duration::ZERO,
-                        count: 0,
-                        pidfile: PathBuf::new(),
-                        setup_children: false,
-                    },
-                    Config::new(
-                        self.events
-                            .as_ref()
-                            .expect("--events")
-                            .with_extension("inner.pid"),
-                    ),
-                );
+                let inner = self.inner(Mode::Normal, |config| config);
                 match inner.start() {
                     Ok(pid) => {
                         self.record(&format!("nested started {pid}"));
@@ -456,25 +439,9 @@ impl Daemon for Helper {
                 daemon::wait_for_stop(Duration::MAX);
             }
             Mode::NestedHang => {
-                let inner = Controller::with_config(
-                    Helper {
-                        events: self.events.clone(),
-                        mode: Mode::SetupGate,
-                        hooks_run: AtomicU64::new(0),
-                        dropped: false,
-                        hook_time: Duration::ZERO,
-                        count: 0,
-                        pidfile: PathBuf::new(),
-                        setup_children: false,
-                    },
-                    Config::new(
-                        self.events
-                            .as_ref()
-                            .expect("--events")
-                            .with_extension("inner.pid"),
-                    )
-                    .start_timeout(Duration::from_secs(2)),
-                );
+                let inner = self.inner(Mode::SetupGate, |config| {
+                    config.start_timeout(Duration::from_secs(2))
+                });
                 if let Err(error) = inner.start() {
                     self.record(&format!("nested failed {}", error_line(&error)));
                 }
@@ -598,6 +565,24 @@ impl Daemon for Helper {
 
 #[cfg(unix)]
 impl Helper {
+    /// A controller of the daemon this one starts in modes `nested` and `nested-hang`, in
+    /// `mode`, on the pidfile `EVENTS.inner.pid` and with the same events file.
+    fn inner(&self, mode: Mode, configure: impl FnOnce(Config) -> Config) -> Controller<Helper> {
+        let pidfile = self
+            .events
+            .as_ref()
+            .expect("--events")
+            .with_extension("inner.pid");
+        Controller::with_config(
+            Helper {
+                events: self.events.clone(),
+                mode,
+                ..Helper::plain()
+            },
+            configure(Config::new(pidfile)),
+        )
+    }
+
     /// Waits until the gate file (the events file with the extension `gate`) exists.
     fn wait_for_gate(&self) {
         let gate = self

@@ -37,6 +37,21 @@ pub(crate) fn helper(scene: &Scene, options: &[&str], action: &str) -> (bool, St
     (output.status.success(), result_line(&output.stdout))
 }
 
+/// Runs the helper as `user` (through `sudo`): whether it succeeded, and its line.
+fn helper_as(user: &str, scene: &Scene, options: &[&str], action: &str) -> (bool, String) {
+    let output = StdCommand::new("sudo")
+        .args(["-n", "-u", user, HELPER, "--pidfile"])
+        .arg(scene.pidfile())
+        .arg("--events")
+        .arg(scene.events_path())
+        .args(options)
+        .arg(action)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (output.status.success(), result_line(&output.stdout))
+}
+
 fn pid_after(line: &str, word: &str) -> i32 {
     line.strip_prefix(word)
         .and_then(|pid| pid.trim().parse().ok())
@@ -525,19 +540,7 @@ fn a_handover_directory_closed_to_the_daemon_by_another_user_does_not_keep_it_fr
     std::fs::create_dir(&planted).unwrap();
     std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o700)).unwrap();
     nix::unistd::chown(&planted, Some(other.uid), Some(other.gid)).unwrap();
-    let as_user = |options: &[&str], action: &str| {
-        let output = StdCommand::new("sudo")
-            .args(["-n", "-u", TEST_USER, HELPER, "--pidfile"])
-            .arg(scene.pidfile())
-            .arg("--events")
-            .arg(scene.events_path())
-            .args(options)
-            .arg(action)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (output.status.success(), result_line(&output.stdout))
-    };
+    let as_user = |options: &[&str], action: &str| helper_as(TEST_USER, &scene, options, action);
     let (ok, line) = as_user(&[], "start");
     assert!(ok, "{line}");
     let old = pid_after(&line, "started ");
@@ -959,18 +962,13 @@ fn the_service_account_restarts_a_daemon_that_dropped_to_it_and_so_does_root() {
     // The service's own account restarts it, with the same settings (`user` is itself).
     let clients = Clients::start(port);
     wait_served(&scene, old, 3);
-    let output = StdCommand::new("sudo")
-        .args(["-n", "-u", TEST_USER, HELPER, "--pidfile"])
-        .arg(scene.pidfile())
-        .arg("--events")
-        .arg(scene.events_path())
-        .args(as_user)
-        .args(["--version", "v2", "restart"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let line = result_line(&output.stdout);
-    assert!(output.status.success(), "{line}");
+    let (ok, line) = helper_as(
+        TEST_USER,
+        &scene,
+        &[&as_user[..], &["--version", "v2"]].concat(),
+        "restart",
+    );
+    assert!(ok, "{line}");
     let new = pid_after(&line, "restarted ");
     assert_ne!(new, old);
     assert!(wait_gone(old, HANG));
