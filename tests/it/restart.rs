@@ -52,6 +52,18 @@ fn helper_as(user: &str, scene: &Scene, options: &[&str], action: &str) -> (bool
     (output.status.success(), result_line(&output.stdout))
 }
 
+/// Runs the helper under a descriptor limit of `limit` (`prlimit`), and waits for its output.
+fn limited(scene: &Scene, limit: u32, options: &[&str], action: &str) -> std::process::Output {
+    StdCommand::new("prlimit")
+        .arg(format!("--nofile={limit}:{limit}"))
+        .arg("--")
+        .arg(HELPER)
+        .args(command(scene, options, action).get_args())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 fn pid_after(line: &str, word: &str) -> i32 {
     line.strip_prefix(word)
         .and_then(|pid| pid.trim().parse().ok())
@@ -744,16 +756,8 @@ fn a_controller_without_descriptors_left_says_so_and_the_old_daemon_serves_on() 
     let port = port_of(&scene, old);
     let mut restarted = 0;
     for limit in 4..=24 {
+        let output = limited(&scene, limit, &["--version", "v2"], "restart");
         let limit = format!("--nofile={limit}:{limit}");
-        let restart = command(&scene, &["--version", "v2"], "restart");
-        let output = StdCommand::new("prlimit")
-            .arg(&limit)
-            .arg("--")
-            .arg(HELPER)
-            .args(restart.get_args())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
         let line = result_line(&output.stdout);
         if output.status.success() {
             old = pid_after(&line, "restarted ");
@@ -792,6 +796,36 @@ fn a_controller_without_descriptors_left_says_so_and_the_old_daemon_serves_on() 
     );
     stop(&scene);
     assert_only(&scene, &[]);
+}
+
+#[test]
+fn a_keep_open_daemon_without_its_control_socket_does_not_start() {
+    if !can_run("a_keep_open_daemon_without_its_control_socket", "prlimit") {
+        return;
+    }
+    // A daemon whose listening socket is its value's (`keep_open`) and that cannot make its
+    // control socket (a low descriptor limit) fails to start, as one whose `setup` declares
+    // its socket does: it would be restarted as stop then start. Every daemon that starts has
+    // its control socket.
+    let scene = Scene::new("restart-keep-open-nofile");
+    let mut refused = 0;
+    for limit in 8..=16 {
+        let output = limited(&scene, limit, &["--keep-open"], "start");
+        let line = result_line(&output.stdout);
+        if output.status.success() {
+            let pid = pid_after(&line, "started ");
+            assert!(
+                directory(&scene).join(format!("{pid}.sock")).exists(),
+                "{limit}: {pid} has no control socket"
+            );
+            stop(&scene);
+        } else {
+            assert!(line.contains("Too many open files"), "{limit}: {line}");
+            refused += usize::from(line.contains("cannot make the control socket"));
+        }
+        assert_only(&scene, &[]);
+    }
+    assert!(refused >= 1, "no limit refused the control socket");
 }
 
 #[test]
@@ -889,15 +923,7 @@ fn a_hand_over_cut_short_by_the_descriptor_limit_leaves_no_descriptor_in_the_con
     let old = start(&scene, &many);
     let port = port_of(&scene, old);
     for limit in [32, 64, 128, 200] {
-        let restart = command(&scene, &many, "restart-fds");
-        let output = StdCommand::new("prlimit")
-            .arg(format!("--nofile={limit}:{limit}"))
-            .arg("--")
-            .arg(HELPER)
-            .args(restart.get_args())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let output = limited(&scene, limit, &many, "restart-fds");
         let stdout = String::from_utf8_lossy(&output.stdout);
         let mut lines = stdout.lines();
         let counts: Vec<usize> = lines

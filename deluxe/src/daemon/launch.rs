@@ -482,7 +482,7 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
         &mut || {
             handover::install(&plan.inherited);
             bound = Some(start_bound::arm(plan.start_timeout, &write));
-            run_setup(daemon)
+            run_setup(daemon).and_then(|()| keep(plan))
         },
     ) {
         Ok(set_up) => set_up,
@@ -503,7 +503,7 @@ fn daemon_process<D: Daemon>(write: OwnedFd, locks: OutputLocks, daemon: &D, pla
                 if let Some(bound) = bound {
                     bound.disarm();
                 }
-                handover::ready(&plan.steps.keep);
+                handover::ready();
                 Report::Ready {
                     pid: std::process::id(),
                 }
@@ -551,6 +551,12 @@ fn run_setup<D: Daemon>(daemon: &D) -> Result<(), String> {
     }
 }
 
+/// After `setup`: the `keep_open` listening sockets registered for a restart's hand-over, with
+/// the control socket; a failure fails the start as `setup`'s would.
+fn keep(plan: &Plan) -> Result<(), String> {
+    handover::keep(&plan.steps.keep).map_err(|error| error.to_string())
+}
+
 /// The record that tells the controller why the steps stopped.
 fn report_failure(failure: &Failure) -> Report {
     match failure {
@@ -585,7 +591,7 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
     };
     let set_up = match plan.steps.run(Mode::Foreground, &mut || {
         handover::install(&plan.inherited);
-        run_setup(daemon)
+        run_setup(daemon).and_then(|()| keep(plan))
     }) {
         Ok(set_up) => set_up,
         Err(stopped) => {
@@ -612,7 +618,7 @@ pub(crate) fn foreground<D: Daemon>(daemon: &D, plan: &Plan) -> DaemonError {
         &plan.serving,
         |started| {
             if started.is_ok() {
-                handover::ready(&plan.steps.keep);
+                handover::ready();
             }
             if let Err((step, error)) = started {
                 let message = format!("cannot {step}: {error}");

@@ -112,23 +112,16 @@ pub(super) fn context() -> Option<&'static Inherited> {
         .map(|(_, context)| context)
 }
 
-/// In the new daemon, ready: closes the handed-over sockets nobody declared (clients would
-/// wait in their queue for ever), registers the `keep_open` descriptors that are listening
-/// sockets (a daemon value's own: their presence makes a restart start the new daemon
-/// first), and tells the old daemon `COMMIT`.
-pub(crate) fn ready(kept: &[RawFd]) {
+/// In the daemon, once its `setup` succeeded (still as root, before a privilege drop):
+/// registers the `keep_open` descriptors that are listening sockets (a daemon value's own:
+/// their presence makes a restart start the new daemon first), and makes the control socket
+/// if `setup` declared none. A control socket that cannot be made fails the start, as for a
+/// socket `setup` declares ([`ListenerError::Handover`]): the daemon would be restarted as
+/// stop then start.
+pub(crate) fn keep(kept: &[RawFd]) -> Result<(), ListenerError> {
     let Some(context) = context() else {
-        return;
+        return Ok(());
     };
-    for (name, fd) in lock(&context.sockets).iter_mut() {
-        // The old daemon's `keep_open` sockets: this one has its own copies (its value's).
-        if fd.take().is_some() && !name.starts_with(KEPT) {
-            crate::daemon::serve::say(
-                log::Level::Warn,
-                &format!("listening socket {name:?} was handed over but not declared; closed it"),
-            );
-        }
-    }
     let mut registry = lock(&REGISTRY);
     let identity = |fd: BorrowedFd<'_>| sys::fstat(fd).ok().map(|(identity, _)| identity);
     for &fd in kept {
@@ -158,21 +151,33 @@ pub(crate) fn ready(kept: &[RawFd]) {
         }
         registry.sockets.push((format!("{KEPT}{fd}"), copy));
     }
-    if !registry.serving && !registry.sockets.is_empty() {
-        match start_server(context) {
-            Ok(()) => registry.serving = true,
-            Err(error) => crate::daemon::serve::say(
+    if let Some((name, _)) = registry.sockets.first().filter(|_| !registry.serving) {
+        let name = name.clone();
+        start_server(context).map_err(|source| ListenerError::Handover {
+            name,
+            directory: directory(&context.pidfile),
+            source,
+        })?;
+        registry.serving = true;
+    }
+    Ok(())
+}
+
+/// In the new daemon, ready: closes the handed-over sockets nobody declared (clients would
+/// wait in their queue for ever), and tells the old daemon `COMMIT`.
+pub(crate) fn ready() {
+    let Some(context) = context() else {
+        return;
+    };
+    for (name, fd) in lock(&context.sockets).iter_mut() {
+        // The old daemon's `keep_open` sockets: this one has its own copies (its value's).
+        if fd.take().is_some() && !name.starts_with(KEPT) {
+            crate::daemon::serve::say(
                 log::Level::Warn,
-                &format!(
-                    "cannot make the control socket in {} for a restart's hand-over ({error}); \
-                     a restart will stop this daemon before starting the next one, refusing \
-                     connections meanwhile",
-                    directory(&context.pidfile).display()
-                ),
-            ),
+                &format!("listening socket {name:?} was handed over but not declared; closed it"),
+            );
         }
     }
-    drop(registry);
     if lock(&BOUND).is_some() {
         // A daemon that stops hands nothing over: its control socket goes with the request,
         // and so do its copies of the sockets, so that once `run` closes its own a stopping

@@ -70,7 +70,7 @@ mod controller_side;
 mod daemon_side;
 
 pub(crate) use controller_side::{Requested, Session, request};
-pub(crate) use daemon_side::{Inherited, directory, failed, install, ready, uninstall};
+pub(crate) use daemon_side::{Inherited, directory, failed, install, keep, ready, uninstall};
 use daemon_side::{REGISTRY, Registry, context, start_server};
 
 /// Why [`listener`] could not give the socket.
@@ -130,8 +130,9 @@ pub enum ListenerError {
         /// The OS error.
         source: io::Error,
     },
-    /// The daemon's first socket: its control socket, on which a restart fetches the sockets,
-    /// could not be made (no descriptor left, a full filesystem, ...). Without it a restart
+    /// The daemon's first socket (declared, or a `keep_open` one once `setup` returned): its
+    /// control socket, on which a restart fetches the sockets, could not be made (no
+    /// descriptor left, a full filesystem, ...). Without it a restart
     /// would stop the daemon before starting the next one, refusing connections meanwhile.
     Handover {
         /// The socket's name.
