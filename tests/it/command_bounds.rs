@@ -231,19 +231,33 @@ fn a_caller_that_ignores_sigchld_still_gets_exit_statuses_and_no_zombies() {
 }
 
 /// Starts the probe with `args` as the foreground job of a new terminal (a pty whose master
-/// is returned), as a shell would.
+/// is returned), as a shell would. Both ends are close-on-exec from the start (`openpty`'s
+/// are not): a program another test spawns meanwhile must not inherit them (one descriptor
+/// more made a low descriptor limit test fail under many test threads).
 fn probe_at_a_terminal(args: &[&str]) -> (std::process::Child, std::fs::File) {
+    use nix::fcntl::OFlag;
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::process::CommandExt;
 
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = pty.slave.as_raw_fd();
+    let master =
+        nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).unwrap();
+    nix::pty::grantpt(&master).unwrap();
+    nix::pty::unlockpt(&master).unwrap();
+    // std opens close-on-exec.
+    let pty_slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(nix::pty::ptsname_r(&master).unwrap())
+        .unwrap();
+    let slave = pty_slave.as_raw_fd();
     let mut probe = std::process::Command::new(env!("CARGO_BIN_EXE_deluxe-probe"));
     probe
         .args(args)
-        .stdin(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(std::process::Stdio::from(pty.slave.try_clone().unwrap()));
+        .stdin(std::process::Stdio::from(pty_slave.try_clone().unwrap()))
+        .stdout(std::process::Stdio::from(pty_slave.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(pty_slave.try_clone().unwrap()));
     // SAFETY: between fork and exec only async-signal-safe calls: SIGINT's default action, a
     // new session whose controlling terminal is the pty (the probe is then its foreground job,
     // as in a shell).
@@ -260,8 +274,11 @@ fn probe_at_a_terminal(args: &[&str]) -> (std::process::Child, std::fs::File) {
         });
     }
     let probe = probe.spawn().unwrap();
-    drop(pty.slave);
-    (probe, std::fs::File::from(pty.master))
+    drop(pty_slave);
+    (
+        probe,
+        std::fs::File::from(std::os::fd::OwnedFd::from(master)),
+    )
 }
 
 #[test]
