@@ -91,8 +91,10 @@ impl Greeter {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
-        // Graceful: no new connections; the open ones finish, for a while.
+        // Graceful: no new connections; the open ones finish, for a while. Those that ended
+        // but were not joined yet are not open.
         drop(listener);
+        while connections.try_join_next().is_some() {}
         println!("stopping: {} connection(s) open", connections.len());
         let drained = tokio::time::timeout(DRAIN, async {
             while connections.join_next().await.is_some() {}

@@ -709,7 +709,19 @@ fn the_tokio_example_reloads_and_shuts_down_gracefully() {
     // Stop: no new connections, but the open one is served until the client is done.
     std::thread::scope(|threads| {
         let stopping = threads.spawn(|| greeter("stop"));
-        wait_for_log(&log, "stopping: 1 connection(s) open");
+        // The one held open, and maybe the one that asked for the greeting above: the client
+        // closed it, but under load the greeter may not have seen its end yet.
+        wait_for_log(&log, " connection(s) open");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let open_count = text
+            .lines()
+            .find_map(|line| line.strip_prefix("stopping: "))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|count| count.parse::<usize>().ok());
+        assert!(
+            matches!(open_count, Some(1 | 2)),
+            "{open_count:?} open: {text}"
+        );
         assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
         open.write_all(b"still served\n").unwrap();
         let mut echo = String::new();
