@@ -32,8 +32,11 @@ fn with_path_searches_only_the_given_directories_in_order() {
     for d in [&first, &second] {
         std::fs::create_dir(d).unwrap();
         let tool = d.join("tool");
-        std::fs::write(&tool, format!("#!/bin/sh\necho {}\n", d.display())).unwrap();
-        chmod(&tool, 0o755);
+        crate::common::write_executable(
+            &tool,
+            format!("#!/bin/sh\necho {}\n", d.display()).as_bytes(),
+            0o755,
+        );
     }
     let list = format!("{}:{}", first.display(), second.display());
     let tool = Command::with_path("tool", &list).unwrap();

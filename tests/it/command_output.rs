@@ -337,7 +337,7 @@ fn environment_changes_apply_on_top_of_the_inherited_environment() {
 fn path_may_name_the_programs_own_file() {
     let dir = tempdir("path-file");
     let tool = dir.join("my-ls");
-    std::fs::copy("/bin/echo", &tool).unwrap();
+    crate::common::copy_executable(std::path::Path::new("/bin/echo"), &tool);
     let ls = Command::with_path("ls", &tool).unwrap();
     assert_eq!(ls.program(), tool);
     assert_eq!(ls.name(), "ls");

@@ -31,7 +31,7 @@ fn probe_as_test_user_with_path(path: Option<&str>, args: &[&str]) -> (String, S
     static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let copy = COPY.get_or_init(|| {
         let copy = std::env::temp_dir().join(format!("deluxe-probe-copy-{}", std::process::id()));
-        std::fs::copy(probe, &copy).unwrap();
+        crate::common::copy_executable(std::path::Path::new(probe), &copy);
         crate::common::remove_at_exit(copy.clone());
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
         copy
@@ -155,7 +155,7 @@ fn what_the_target_user_cannot_reach_is_said_so() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
     let tool = private.join("tool");
-    std::fs::copy("/bin/true", &tool).unwrap();
+    crate::common::copy_executable(std::path::Path::new("/bin/true"), &tool);
 
     let pwd = Command::new("pwd").unwrap().user(TEST_USER).unwrap();
     match pwd.call_with(deluxe::command::NO_ARGS, &CallOptions::new().cwd(&private)) {
@@ -203,8 +203,7 @@ impl Planted {
         let dir = crate::common::scratch_dir(test);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let id = dir.join("id");
-        std::fs::write(&id, "#!/bin/sh\necho \"planted $0\"\n").unwrap();
-        std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o755)).unwrap();
+        crate::common::write_executable(&id, b"#!/bin/sh\necho \"planted $0\"\n", 0o755);
         Self { dir }
     }
 
@@ -264,8 +263,7 @@ fn under_sudo_the_program_sees_the_name_it_was_asked_by() {
     let dir = crate::common::scratch_dir("argv0-dash");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let dash = dir.join("-x");
-    std::fs::write(&dash, "#!/bin/sh\necho \"$0 $DELUXE_WORD\"\n").unwrap();
-    std::fs::set_permissions(&dash, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::common::write_executable(&dash, b"#!/bin/sh\necho \"$0 $DELUXE_WORD\"\n", 0o755);
     let dashed = Command::with_path("-x", &dir)
         .unwrap()
         .user(TEST_USER)
@@ -422,12 +420,11 @@ const SERVICE_USER: &str = "deluxe-sys";
 /// [`SERVICE_USER`]: written beside it, then renamed into place (tests may race to make it).
 fn service_tool(path: &std::path::Path, mode: u32) {
     let staged = path.with_file_name(format!(".deluxe-tests-tool-{}", std::process::id()));
-    std::fs::write(
+    crate::common::write_executable(
         &staged,
-        "#!/bin/sh\necho \"tool ran as $(id -un):\" \"$@\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode)).unwrap();
+        b"#!/bin/sh\necho \"tool ran as $(id -un):\" \"$@\"\n",
+        mode,
+    );
     let account = nix::unistd::User::from_name(SERVICE_USER).unwrap().unwrap();
     std::os::unix::fs::chown(&staged, Some(account.uid.as_raw()), None).unwrap();
     std::fs::rename(&staged, path).unwrap();

@@ -64,6 +64,46 @@ extern "C" fn at_exit() {
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
+/// Writes `contents` to a new executable file at `path`, with `mode`, from a child process
+/// (`sh -c 'cat > PATH'`), so that this process never holds the file open for writing: a
+/// program another test forks meanwhile inherits every descriptor until it execs, and running
+/// the file while such a copy of a writing descriptor is open fails with `ETXTBSY` ("Text file
+/// busy"), as it did once under many test threads.
+pub fn write_executable(path: &Path, contents: &[u8], mode: u32) {
+    use std::io::Write;
+    let mut writer = StdCommand::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod \"$2\" \"$1\"", "sh"])
+        .arg(path)
+        .arg(format!("{mode:o}"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writer.stdin.take().unwrap().write_all(contents).unwrap();
+    let status = writer.wait().unwrap();
+    assert!(
+        status.success(),
+        "cannot write {}: {status}",
+        path.display()
+    );
+}
+
+/// Copies the program `from` to `to` from a child process (`cp`), for the reason
+/// [`write_executable`] gives.
+pub fn copy_executable(from: &Path, to: &Path) {
+    let status = StdCommand::new("cp")
+        .arg(from)
+        .arg(to)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cannot copy {} to {}: {status}",
+        from.display(),
+        to.display()
+    );
+}
+
 /// Removes `path` when the test binary exits.
 pub fn remove_at_exit(path: PathBuf) {
     register_at_exit();
