@@ -151,10 +151,26 @@ pub(crate) fn keep(kept: &[RawFd]) -> Result<(), ListenerError> {
         }
         registry.sockets.push((format!("{KEPT}{fd}"), copy));
     }
-    if let Some((name, _)) = registry.sockets.first().filter(|_| !registry.serving) {
-        let name = name.clone();
+    match registry.sockets.first() {
+        Some((name, _)) => {
+            let name = name.clone();
+            serve_control(&mut registry, context, &name)
+        }
+        None => Ok(()),
+    }
+}
+
+/// Once the daemon holds a socket (`name`, the first): its control socket comes up with it,
+/// or the start fails. A daemon that holds a socket it cannot hand over would be restarted as
+/// stop then start, refusing connections, and a socket bound to port 0 would move.
+pub(super) fn serve_control(
+    registry: &mut Registry,
+    context: &'static Inherited,
+    name: &str,
+) -> Result<(), ListenerError> {
+    if !registry.serving {
         start_server(context).map_err(|source| ListenerError::Handover {
-            name,
+            name: name.to_owned(),
             directory: directory(&context.pidfile),
             source,
         })?;
@@ -280,6 +296,10 @@ pub(super) fn bind_control(
     owner: Option<libc::uid_t>,
 ) -> Result<UnixListener, Control> {
     use std::os::unix::fs::OpenOptionsExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let owner = owner.unwrap_or(me);
+    // This daemon's: its effective user's, or the user it drops to.
+    let ours = |uid: u32| uid == me || uid == owner;
     let directory = directory(pidfile);
     match std::fs::DirBuilder::new().mode(0o700).create(&directory) {
         Ok(()) => {}
@@ -296,16 +316,13 @@ pub(super) fn bind_control(
             // Another user's directory, closed to this daemon (which does not run as root).
             Some(libc::EACCES | libc::EPERM)
                 if std::fs::symlink_metadata(&directory)
-                    .is_ok_and(|metadata| !ours_uid(metadata.uid(), owner)) =>
+                    .is_ok_and(|metadata| !ours(metadata.uid())) =>
             {
                 Control::NotOurs
             }
             _ => error.into(),
         })?;
     let metadata = opened.metadata()?;
-    let me = nix::unistd::geteuid().as_raw();
-    let ours = |uid: u32| ours_uid(uid, owner);
-    let owner = owner.unwrap_or(me);
     if !metadata.file_type().is_dir() || !ours(metadata.uid()) || metadata.mode() & 0o077 != 0 {
         return Err(Control::NotOurs);
     }
@@ -341,11 +358,6 @@ pub(super) fn bind_control(
             Err(error.into())
         }
     }
-}
-
-/// Whether `uid` is this daemon's: its effective user's, or `owner`'s (the user it drops to).
-fn ours_uid(uid: u32, owner: Option<libc::uid_t>) -> bool {
-    uid == nix::unistd::geteuid().as_raw() || Some(uid) == owner
 }
 
 /// The reply to a second `HANDOVER` while one is under way.

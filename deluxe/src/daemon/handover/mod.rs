@@ -71,7 +71,7 @@ mod daemon_side;
 
 pub(crate) use controller_side::{Requested, Session, request};
 pub(crate) use daemon_side::{Inherited, directory, failed, install, keep, ready, uninstall};
-use daemon_side::{REGISTRY, Registry, context, start_server};
+use daemon_side::{REGISTRY, Registry, context, serve_control};
 
 /// Why [`listener`] could not give the socket.
 #[derive(Debug)]
@@ -328,17 +328,7 @@ where
     if full(&registry) {
         return Err(too_many());
     }
-    if !registry.serving {
-        // The first socket: the control socket comes up with it, or the declaration fails (a
-        // daemon that holds a socket it cannot hand over would be restarted as stop then
-        // start, refusing connections, and a socket bound to port 0 would move).
-        start_server(context).map_err(|source| ListenerError::Handover {
-            name: name.to_owned(),
-            directory: directory(&context.pidfile),
-            source,
-        })?;
-        registry.serving = true;
-    }
+    serve_control(&mut registry, context, name)?;
     registry.sockets.push((name.to_owned(), copy));
     Ok(socket)
 }
